@@ -1,0 +1,108 @@
+/**
+ * What every subcommand shares: flag parsing, argument checks, the usage
+ * error, and human-friendly numbers. Nothing here touches the network.
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** A command line that does not make sense; the top level prints it and exits with 2. */
+export class UsageError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export interface Command {
+  name: string;
+  /** One line for `fsd --help`. */
+  summary: string;
+  /** The full `fsd NAME --help` text. */
+  help: string;
+  run(args: string[]): Promise<void>;
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export interface ParsedCommandLine {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+/**
+ * Parses `args` against `options` (plus --help). Unknown flags and missing
+ * values become UsageErrors. Returns undefined when --help was asked for,
+ * after printing `help`.
+ */
+export function parseCommandLine(
+  args: string[],
+  options: Options,
+  help: string,
+): ParsedCommandLine | undefined {
+  let parsed: ParsedCommandLine;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new UsageError(cleanParseError(error));
+  }
+  if (parsed.values.help) {
+    console.log(help);
+    return undefined;
+  }
+  return parsed;
+}
+
+function cleanParseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  // node's messages are long and end with advice about "--"; keep the first sentence.
+  const first = message.split(/\.\s/)[0].replace(/\.$/, "");
+  return first.charAt(0).toLowerCase() + first.slice(1);
+}
+
+/** Checks the number of positional arguments. */
+export function expectPositionals(
+  positionals: string[],
+  min: number,
+  max: number,
+  usage: string,
+): void {
+  if (positionals.length < min) throw new UsageError(`missing arguments: usage: ${usage}`);
+  if (positionals.length > max) {
+    throw new UsageError(`unexpected argument: ${positionals[max]}: usage: ${usage}`);
+  }
+}
+
+/** A TCP port, 0..65535, digits only. */
+export function parsePort(text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new UsageError(`invalid port: ${text}: expected a number from 0 to 65535`);
+  }
+  return Number(text);
+}
+
+/** A duration in seconds (fractions allowed), returned in milliseconds; 0 is allowed when `zero` is. */
+export function parseSeconds(text: string, flag: string, zero = false): number {
+  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(seconds) || (!zero && seconds === 0)) {
+    throw new UsageError(`invalid ${flag}: ${text}: expected a number of seconds`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** 1536 -> "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}

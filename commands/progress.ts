@@ -1,0 +1,46 @@
+/**
+ * Progress on stderr for long transfers, only when stderr is a terminal:
+ * silent for the first second, then one self-overwriting line.
+ */
+
+import { formatBytes } from "./cli.ts";
+
+const encoder = new TextEncoder();
+
+export class Progress {
+  readonly started = performance.now();
+  #label: string;
+  #bytes = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #shown = false;
+
+  constructor(label: string, enabled = Deno.stderr.isTerminal()) {
+    this.#label = label;
+    if (enabled) this.#timer = setInterval(() => this.#draw(), 250);
+  }
+
+  /** Records the bytes moved so far; cheap enough to call per block. */
+  update = (bytes: number): void => {
+    this.#bytes = bytes;
+  };
+
+  /** Stops drawing and clears the line. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#shown) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+  }
+
+  /** "1.5 MiB in 0.3 s (5.0 MiB/s)". */
+  summary(bytes: number): string {
+    const seconds = (performance.now() - this.started) / 1000;
+    const rate = seconds > 0 ? ` (${formatBytes(bytes / seconds)}/s)` : "";
+    return `${formatBytes(bytes)} in ${seconds.toFixed(1)} s${rate}`;
+  }
+
+  #draw(): void {
+    if (performance.now() - this.started < 1000) return;
+    this.#shown = true;
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${this.#label}: ${this.summary(this.#bytes)}`));
+  }
+}

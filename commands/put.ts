@@ -1,0 +1,95 @@
+/**
+ * `fsd put HOST PORT LOCAL [REMOTE]`: upload a file.
+ *
+ * Permissions: --allow-net (to the server) and --allow-read for LOCAL.
+ * LOCAL `-` reads stdin and needs only --allow-net.
+ */
+
+import { basename } from "node:path";
+import type { ByteSource } from "../lib/transfer.ts";
+import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, withClient } from "./connect.ts";
+import { Progress } from "./progress.ts";
+
+const USAGE = "fsd put HOST PORT LOCAL [REMOTE] [--timeout SECONDS]";
+
+const help = `Upload LOCAL to an fsd server.
+
+Usage: ${USAGE}
+
+REMOTE defaults to LOCAL's base name. LOCAL '-' reads stdin (REMOTE is then
+required). The server never replaces an existing file: it answers "file
+already exists" instead. An upload that does not complete leaves nothing
+on the server.
+
+Options:
+${CLIENT_OPTIONS_HELP}
+  -h, --help         show this help
+
+Permissions: --allow-net, and --allow-read for LOCAL.
+
+Examples:
+  fsd put 127.0.0.1 10000 notes.txt
+  fsd put lab1 10000 build/report.pdf reports/week3.pdf
+  tar c src | fsd put lab1 10000 - src.tar`;
+
+async function run(args: string[]): Promise<void> {
+  const parsed = parseCommandLine(args, CLIENT_OPTIONS, help);
+  if (!parsed) return;
+  const { values, positionals } = parsed;
+  expectPositionals(positionals, 3, 4, USAGE);
+  const [host, port, local] = positionals;
+  const timeout = values.timeout as string | undefined;
+
+  if (local === "-") {
+    const remote = positionals[3];
+    if (!remote) throw new UsageError("REMOTE is required when LOCAL is '-'");
+    await upload(host, port, timeout, Deno.stdin, remote, "stdin");
+    return;
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(local, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new Error(`file not found: ${local}`);
+    throw error;
+  }
+  try {
+    if (!(await file.stat()).isFile) throw new Error(`not a regular file: ${local}`);
+    await upload(host, port, timeout, file, positionals[3] ?? basename(local), local);
+  } finally {
+    file.close();
+  }
+}
+
+async function upload(
+  host: string,
+  port: string,
+  timeout: string | undefined,
+  source: ByteSource,
+  remote: string,
+  label: string,
+): Promise<void> {
+  const progress = new Progress(`sending ${label}`);
+  try {
+    const bytes = await withClient(
+      host,
+      port,
+      timeout,
+      (client) => client.upload(remote, source, { onProgress: progress.update }),
+    );
+    progress.stop();
+    if (Deno.stderr.isTerminal()) {
+      console.error(`sent ${label} as ${remote}: ${progress.summary(bytes)}`);
+    }
+  } finally {
+    progress.stop();
+  }
+}
+
+export const put: Command = {
+  name: "put",
+  summary: "upload a file",
+  help,
+  run,
+};

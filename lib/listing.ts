@@ -1,0 +1,87 @@
+/**
+ * Directory listings: `KIND SIZE MTIME NAME` lines, sorted by name.
+ * The server formats them, the client parses them; one definition for both.
+ */
+
+import { join } from "node:path";
+import { isListableName, type Sandbox } from "./sandbox.ts";
+
+export interface ListingEntry {
+  kind: "f" | "d";
+  size: number;
+  /** Whole seconds; listings carry no fractions. */
+  mtime: Date;
+  name: string;
+}
+
+const encoder = new TextEncoder();
+
+/** Code-point (= UTF-8 byte) order, the same on every platform. */
+function compareNames(a: string, b: string): number {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+function formatTime(date: Date | null): string {
+  return (date ?? new Date(0)).toISOString().slice(0, 19) + "Z";
+}
+
+export function formatListing(entries: ListingEntry[]): string {
+  return entries.map((e) => `${e.kind} ${e.size} ${formatTime(e.mtime)} ${e.name}\n`).join("");
+}
+
+const LINE = /^([fd]) (\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/;
+
+/** Parses listing text; throws SyntaxError on a line that is not an entry. */
+export function parseListing(text: string): ListingEntry[] {
+  const entries: ListingEntry[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const match = LINE.exec(line);
+    if (!match) throw new SyntaxError(`not a listing line: ${JSON.stringify(line.slice(0, 80))}`);
+    entries.push({
+      kind: match[1] as "f" | "d",
+      size: Number(match[2]),
+      mtime: new Date(match[3]),
+      name: match[4],
+    });
+  }
+  return entries;
+}
+
+/**
+ * The entries of the directory at real path `directory`. Symlinks count as
+ * what they point to when that lies inside the sandbox and are left out
+ * otherwise; so are names the protocol cannot carry, staging files, and
+ * anything that is neither a file nor a directory.
+ */
+export async function readListing(sandbox: Sandbox, directory: string): Promise<ListingEntry[]> {
+  const entries: ListingEntry[] = [];
+  for await (const entry of Deno.readDir(directory)) {
+    if (!isListableName(entry.name)) continue;
+    const path = join(directory, entry.name);
+    let info: Deno.FileInfo;
+    try {
+      if (entry.isSymlink) {
+        const real = await Deno.realPath(path);
+        if (!sandbox.contains(real)) continue;
+        info = await Deno.stat(real);
+      } else {
+        info = await Deno.lstat(path);
+      }
+    } catch {
+      continue; // vanished, dangling or unreadable: not something a client could fetch
+    }
+    if (!info.isFile && !info.isDirectory) continue;
+    entries.push({
+      kind: info.isDirectory ? "d" : "f",
+      size: info.isDirectory ? 0 : info.size,
+      mtime: info.mtime ?? new Date(0),
+      name: entry.name,
+    });
+  }
+  return entries.sort((a, b) => compareNames(a.name, b.name));
+}

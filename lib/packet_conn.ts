@@ -1,0 +1,118 @@
+/**
+ * A TCP connection that reads and writes fsd packets, with a timeout.
+ *
+ * The timeout counts while a read or write is waiting: a peer that sends
+ * nothing (or stops reading) for that long has the connection closed under
+ * it, and the waiting call throws `Deno.errors.TimedOut`. One timer per
+ * connection, re-armed lazily, keeps the per-packet cost to a few stores.
+ */
+
+import { encodeError, type Packet, PacketDecoder } from "./protocol.ts";
+import type { DecoderOptions } from "./protocol.ts";
+
+export interface PacketConnOptions extends DecoderOptions {
+  /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */
+  timeoutMs?: number;
+}
+
+export class PacketConn {
+  readonly conn: Deno.Conn;
+  readonly timeoutMs: number;
+  #decoder: PacketDecoder;
+  #waitingSince = -1;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timedOut = false;
+  #closed = false;
+
+  constructor(conn: Deno.Conn, options: PacketConnOptions = {}) {
+    this.conn = conn;
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.#decoder = new PacketDecoder(options);
+    try {
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+    } catch {
+      // not a TCP socket, or already closed: nothing to tune
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The next packet, or null when the peer closed the connection cleanly. */
+  async readPacket(): Promise<Packet | null> {
+    for (;;) {
+      const packet = this.#decoder.next();
+      if (packet) return packet;
+      const n = await this.#wait(this.conn.read(this.#decoder.reserve()));
+      if (n === null) {
+        if (this.#decoder.buffered > 0) {
+          throw new Deno.errors.UnexpectedEof("connection closed in the middle of a packet");
+        }
+        return null;
+      }
+      this.#decoder.commit(n);
+    }
+  }
+
+  /** Writes all of `bytes`. */
+  async write(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      written += await this.#wait(this.conn.write(bytes.subarray(written)));
+    }
+  }
+
+  /** Sends ERR, ignoring a connection that is already broken. */
+  async sendError(code: number, message: string): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.write(encodeError(code, message));
+    } catch {
+      // the peer is gone; there is nobody to tell
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed by the runtime
+    }
+  }
+
+  async #wait<T>(operation: Promise<T>): Promise<T> {
+    this.#waitingSince = performance.now();
+    if (this.timeoutMs > 0 && this.#timer === undefined && !this.#closed) {
+      this.#timer = setTimeout(this.#watch, this.timeoutMs);
+    }
+    try {
+      return await operation;
+    } catch (error) {
+      if (this.#timedOut) {
+        throw new Deno.errors.TimedOut(
+          `timed out: nothing from the peer for ${this.timeoutMs / 1000} s`,
+        );
+      }
+      throw error;
+    } finally {
+      this.#waitingSince = -1;
+    }
+  }
+
+  #watch = (): void => {
+    this.#timer = undefined;
+    if (this.#waitingSince < 0 || this.#closed) return;
+    const waited = performance.now() - this.#waitingSince;
+    if (waited >= this.timeoutMs) {
+      this.#timedOut = true;
+      this.close();
+    } else {
+      this.#timer = setTimeout(this.#watch, this.timeoutMs - waited);
+    }
+  };
+}
