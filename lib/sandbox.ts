@@ -118,11 +118,20 @@ export class Sandbox {
       throw new ProtocolError(ErrorCode.NOT_FOUND, `directory not found: ${parent}`);
     }
     const path = join(directory, name.slice(slash + 1));
+    let existing: Deno.FileInfo;
     try {
-      await Deno.lstat(path);
+      existing = await Deno.lstat(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return path;
       throw fileError(error, name);
+    }
+    // A symlink leading outside is an access violation, not merely a taken name.
+    if (existing.isSymlink) {
+      await this.resolveExisting(name).catch((error) => {
+        if (error instanceof ProtocolError && error.code === ErrorCode.ACCESS_VIOLATION) {
+          throw error;
+        }
+      });
     }
     throw new ProtocolError(ErrorCode.FILE_EXISTS, `file already exists: ${name}`);
   }

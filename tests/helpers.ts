@@ -1,0 +1,454 @@
+/**
+ * Test helpers: temporary directories, an in-process server, a raw fsd/1
+ * client written from the protocol text (not from lib/protocol.ts, so the
+ * tests check the bytes on the wire), and the CLI run as a subprocess.
+ */
+
+import { FileServer, type ServerOptions } from "../lib/server.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A temporary directory, removed on dispose. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "fsd-test-" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Bytes 0..n-1 of a fixed pseudo-random sequence (the same for a given seed). */
+export function randomBytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export interface TestServer extends AsyncDisposable {
+  server: FileServer;
+  root: string;
+  port: number;
+  logs: string[];
+  /** Resolves with the first log line (past or future) matching `pattern`. */
+  waitForLog(pattern: RegExp): Promise<string>;
+}
+
+/** A server on 127.0.0.1 port 0 over a fresh temporary directory. */
+export async function startServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const dir = await tempDir();
+  const logs: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const server = await FileServer.start({
+    root: dir.path,
+    port: 0,
+    hostname: "127.0.0.1",
+    name: "test",
+    ...options,
+    log: (line) => {
+      logs.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    },
+  });
+  return {
+    server,
+    root: options.root ?? dir.path,
+    port: server.addr.port,
+    logs,
+    waitForLog(pattern) {
+      const seen = logs.find((line) => pattern.test(line));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ pattern, resolve }));
+    },
+    async [Symbol.asyncDispose]() {
+      await server.close();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+// ---- packets, built by hand from docs/PROTOCOL.md ----
+
+function u16(n: number): number[] {
+  return [(n >> 8) & 0xff, n & 0xff];
+}
+
+function bytesOf(text: string | Uint8Array): Uint8Array {
+  return typeof text === "string" ? encoder.encode(text) : text;
+}
+
+function concat(...parts: (number[] | Uint8Array)[]): Uint8Array {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+export const wire = {
+  rrq: (name: string | Uint8Array) => concat(u16(1), bytesOf(name), [0]),
+  wrq: (name: string | Uint8Array) => concat(u16(2), bytesOf(name), [0]),
+  dat: (block: number, data: Uint8Array, size = data.length) =>
+    concat(u16(3), u16(block), u16(size), data),
+  ack: (block: number) => concat(u16(4), u16(block)),
+  err: (code: number, message: string) => concat(u16(5), u16(code), encoder.encode(message), [0]),
+  drq: () => concat(u16(6)),
+  concat,
+};
+
+export type RawPacket =
+  | { op: "RRQ" | "WRQ"; name: string }
+  | { op: "DAT"; block: number; data: Uint8Array }
+  | { op: "ACK"; block: number }
+  | { op: "ERR"; code: number; message: string }
+  | { op: "DRQ" }
+  | { op: "?"; opcode: number };
+
+/** How long a raw read may wait before the test fails instead of hanging. */
+const RAW_READ_DEADLINE_MS = 10_000;
+
+/** A client that sends whatever bytes a test wants and parses what comes back. */
+export class RawClient implements AsyncDisposable {
+  readonly conn: Deno.TcpConn;
+  #buffer: Uint8Array = new Uint8Array(0);
+  #eof = false;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  /** Connects and answers the greeting; returns its text. */
+  static async greeted(port: number): Promise<RawClient> {
+    const client = await RawClient.connect(port);
+    const greeting = await client.read();
+    if (greeting?.op !== "DAT" || greeting.block !== 1) {
+      throw new Error(`expected greeting DAT 1, got ${JSON.stringify(greeting)}`);
+    }
+    await client.send(wire.ack(1));
+    return client;
+  }
+
+  async send(...packets: Uint8Array[]): Promise<void> {
+    const bytes = concat(...packets);
+    let written = 0;
+    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
+  }
+
+  /** The next packet, or null once the server has closed the connection. */
+  async read(): Promise<RawPacket | null> {
+    for (;;) {
+      const packet = this.#parse();
+      if (packet) return packet;
+      if (this.#eof) {
+        if (this.#buffer.length > 0) {
+          throw new Error(`connection closed mid-packet: ${this.#buffer}`);
+        }
+        return null;
+      }
+      const chunk = new Uint8Array(65536);
+      const n = await withDeadline(this.conn.read(chunk).catch(() => null), "read");
+      if (n === null) this.#eof = true;
+      else this.#buffer = concat(this.#buffer, chunk.subarray(0, n));
+    }
+  }
+
+  /** Reads one packet and checks it is ERR `code`. */
+  async expectError(code: number): Promise<string> {
+    const packet = await this.read();
+    if (packet?.op !== "ERR" || packet.code !== code) {
+      throw new Error(`expected ERR ${code}, got ${describe(packet)}`);
+    }
+    return packet.message;
+  }
+
+  /** Checks that the server closed the connection (and sent nothing more). */
+  async expectClosed(): Promise<void> {
+    const packet = await this.read();
+    if (packet !== null) {
+      throw new Error(`expected the connection to be closed, got ${describe(packet)}`);
+    }
+  }
+
+  /** Downloads `name` in lock-step; returns the data and the block numbers seen. */
+  async download(name: string): Promise<{ data: Uint8Array; blocks: number[] }> {
+    await this.send(wire.rrq(name));
+    return await this.receiveBlocks();
+  }
+
+  async receiveBlocks(): Promise<{ data: Uint8Array; blocks: number[] }> {
+    const parts: Uint8Array[] = [];
+    const blocks: number[] = [];
+    for (;;) {
+      const packet = await this.read();
+      if (packet?.op !== "DAT") throw new Error(`expected DAT, got ${describe(packet)}`);
+      parts.push(packet.data);
+      blocks.push(packet.block);
+      await this.send(wire.ack(packet.block));
+      if (packet.data.length < 512) return { data: concat(...parts), blocks };
+    }
+  }
+
+  /** Uploads `data` as `name` in lock-step. */
+  async upload(name: string, data: Uint8Array): Promise<void> {
+    await this.send(wire.wrq(name));
+    await this.expectAck(0);
+    let block = 1;
+    for (let at = 0;; at += 512) {
+      const chunk = data.subarray(at, at + 512);
+      await this.send(wire.dat(block, chunk));
+      await this.expectAck(block);
+      if (chunk.length < 512) return;
+      block = (block + 1) & 0xffff;
+    }
+  }
+
+  async expectAck(block: number): Promise<void> {
+    const packet = await this.read();
+    if (packet?.op !== "ACK" || packet.block !== block) {
+      throw new Error(`expected ACK ${block}, got ${describe(packet)}`);
+    }
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  #parse(): RawPacket | null {
+    const b = this.#buffer;
+    if (b.length < 2) return null;
+    const op = (b[0] << 8) | b[1];
+    const take = (n: number) => {
+      this.#buffer = b.slice(n);
+    };
+    const stringEnd = (from: number) => b.indexOf(0, from);
+    switch (op) {
+      case 1:
+      case 2: {
+        const end = stringEnd(2);
+        if (end < 0) return null;
+        take(end + 1);
+        return { op: op === 1 ? "RRQ" : "WRQ", name: decoder.decode(b.subarray(2, end)) };
+      }
+      case 3: {
+        if (b.length < 6) return null;
+        const size = (b[4] << 8) | b[5];
+        if (b.length < 6 + size) return null;
+        take(6 + size);
+        return { op: "DAT", block: (b[2] << 8) | b[3], data: b.slice(6, 6 + size) };
+      }
+      case 4:
+        if (b.length < 4) return null;
+        take(4);
+        return { op: "ACK", block: (b[2] << 8) | b[3] };
+      case 5: {
+        if (b.length < 4) return null;
+        const end = stringEnd(4);
+        if (end < 0) return null;
+        take(end + 1);
+        return { op: "ERR", code: (b[2] << 8) | b[3], message: decoder.decode(b.subarray(4, end)) };
+      }
+      case 6:
+        take(2);
+        return { op: "DRQ" };
+      default:
+        take(b.length);
+        return { op: "?", opcode: op };
+    }
+  }
+}
+
+export function describe(packet: RawPacket | null): string {
+  if (packet === null) return "the connection closed";
+  if (packet.op === "DAT") return `DAT ${packet.block} (${packet.data.length} bytes)`;
+  return JSON.stringify(packet);
+}
+
+/** Rejects if `promise` takes longer than the raw-read deadline, so a broken rule fails instead of hanging. */
+export async function withDeadline<T>(
+  promise: Promise<T>,
+  what: string,
+  ms = RAW_READ_DEADLINE_MS,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---- the CLI as a subprocess ----
+
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Uint8Array;
+}
+
+/** Runs `deno run PERMISSIONS main.ts ARGS` to the end. */
+export async function runFsd(
+  permissions: string[],
+  args: string[],
+  options: { cwd?: string; stdin?: Uint8Array } = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-prompt", ...permissions, MAIN, ...args],
+    cwd: options.cwd,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  if (options.stdin) {
+    const writer = child.stdin.getWriter();
+    await writer.write(options.stdin);
+    await writer.close();
+  }
+  const output = await child.output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    stdoutBytes: output.stdout,
+  };
+}
+
+export interface ServeProcess extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  port: number;
+  /** Every stdout line so far. */
+  lines: string[];
+  /** Resolves with the first stdout line (past or future) matching `pattern`. */
+  waitForLine(pattern: RegExp): Promise<string>;
+  /** Sends `signal` and waits for the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Starts `fsd serve DIR PORT ...` with exactly the documented permissions and waits until it listens. */
+export async function spawnServe(
+  dir: string,
+  port = 0,
+  extra: string[] = [],
+): Promise<ServeProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-net",
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+      MAIN,
+      "serve",
+      dir,
+      String(port),
+      "--host",
+      "127.0.0.1",
+      ...extra,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines: string[] = [];
+  const waiters: {
+    pattern: RegExp;
+    resolve: (line: string) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  const stderr = new Response(child.stderr).text();
+  const pump = (async () => {
+    let pending = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        lines.push(line);
+        for (const waiter of [...waiters]) {
+          if (waiter.pattern.test(line)) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      }
+    }
+    const error = new Error(`server exited: ${await stderr}`);
+    for (const waiter of waiters.splice(0)) waiter.reject(error);
+  })();
+  const waitForLine = (pattern: RegExp) => {
+    const seen = lines.find((line) => pattern.test(line));
+    if (seen) return Promise.resolve(seen);
+    return new Promise<string>((resolve, reject) => waiters.push({ pattern, resolve, reject }));
+  };
+  let status: Promise<Deno.CommandStatus> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    if (!status) {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+      status = Promise.all([child.status, pump, stderr]).then(([s]) => s);
+    }
+    return status;
+  };
+  let listening: string;
+  try {
+    listening = await withDeadline(waitForLine(/^File server listening on /), "server start");
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    child,
+    port: Number(/port (\d+)$/.exec(listening)![1]),
+    lines,
+    waitForLine,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
+    },
+  };
+}
+
+export const text = {
+  encode: (s: string) => encoder.encode(s),
+  decode: (b: Uint8Array) => decoder.decode(b),
+};
