@@ -12,15 +12,28 @@ export const CLIENT_OPTIONS = {
 export const CLIENT_OPTIONS_HELP =
   `  --timeout SECONDS  give up when the server says nothing for this long (default 60)`;
 
-/** Connects to HOST PORT, runs `use` with the client, and always closes it. */
+/** Where a client command connects, checked before the command does anything else. */
+export interface Target {
+  host: string;
+  port: number;
+  timeoutMs: number;
+}
+
+/** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
+export function parseTarget(host: string, portText: string, timeoutText: unknown): Target {
+  const port = parsePort(portText);
+  const timeoutMs = timeoutText === undefined
+    ? 60_000
+    : parseSeconds(String(timeoutText), "--timeout");
+  return { host, port, timeoutMs };
+}
+
+/** Connects to the target, runs `use` with the client, and always closes it. */
 export async function withClient<T>(
-  host: string,
-  portText: string,
-  timeoutText: string | undefined,
+  target: Target,
   use: (client: FsdClient) => Promise<T>,
 ): Promise<T> {
-  const port = parsePort(portText);
-  const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
+  const { host, port, timeoutMs } = target;
   let client: FsdClient;
   try {
     client = await FsdClient.connect(host, port, { timeoutMs });

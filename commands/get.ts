@@ -9,7 +9,7 @@
 import { basename, join } from "node:path";
 import { StagedFile } from "../lib/staging.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, withClient } from "./connect.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./connect.ts";
 import { Progress } from "./progress.ts";
 
 const USAGE = "fsd get HOST PORT REMOTE [LOCAL] [--force] [--timeout SECONDS]";
@@ -43,16 +43,16 @@ async function run(args: string[]): Promise<void> {
   if (!parsed) return;
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
-  const [host, port, remote] = positionals;
+  const [host, portText, remote] = positionals;
+  const target = parseTarget(host, portText, values.timeout);
   const remoteBase = remote.split("/").filter((part) => part !== "").pop();
   let local = positionals[3] ?? remoteBase;
   if (!local) {
     throw new UsageError(`cannot name a local file after ${JSON.stringify(remote)}: give LOCAL`);
   }
-  const timeout = values.timeout as string | undefined;
 
   if (local === "-") {
-    await withClient(host, port, timeout, (client) => client.download(remote, Deno.stdout));
+    await withClient(target, (client) => client.download(remote, Deno.stdout));
     return;
   }
   if (await isDirectory(local)) {
@@ -68,7 +68,7 @@ async function run(args: string[]): Promise<void> {
   const staged = await StagedFile.create(local, ".fsd-download-");
   const progress = new Progress(`receiving ${basename(local)}`);
   try {
-    const bytes = await withClient(host, port, timeout, async (client) => {
+    const bytes = await withClient(target, async (client) => {
       let interrupted = false;
       const interrupt = () => {
         interrupted = true;

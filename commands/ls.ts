@@ -7,7 +7,7 @@
 import { formatListing } from "../lib/listing.ts";
 import { writeAll } from "../lib/transfer.ts";
 import { type Command, expectPositionals, parseCommandLine } from "./cli.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, withClient } from "./connect.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./connect.ts";
 
 const USAGE = "fsd ls HOST PORT [DIR] [--timeout SECONDS]";
 
@@ -35,13 +35,9 @@ async function run(args: string[]): Promise<void> {
   if (!parsed) return;
   const { values, positionals } = parsed;
   expectPositionals(positionals, 2, 3, USAGE);
-  const [host, port, directory = ""] = positionals;
-  const entries = await withClient(
-    host,
-    port,
-    values.timeout as string | undefined,
-    (client) => client.list(directory),
-  );
+  const [host, portText, directory = ""] = positionals;
+  const target = parseTarget(host, portText, values.timeout);
+  const entries = await withClient(target, (client) => client.list(directory));
   await writeAll(Deno.stdout, new TextEncoder().encode(formatListing(entries)));
 }
 

@@ -8,7 +8,13 @@
 import { basename } from "node:path";
 import type { ByteSource } from "../lib/transfer.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, withClient } from "./connect.ts";
+import {
+  CLIENT_OPTIONS,
+  CLIENT_OPTIONS_HELP,
+  parseTarget,
+  type Target,
+  withClient,
+} from "./connect.ts";
 import { Progress } from "./progress.ts";
 
 const USAGE = "fsd put HOST PORT LOCAL [REMOTE] [--timeout SECONDS]";
@@ -38,13 +44,13 @@ async function run(args: string[]): Promise<void> {
   if (!parsed) return;
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
-  const [host, port, local] = positionals;
-  const timeout = values.timeout as string | undefined;
+  const [host, portText, local] = positionals;
+  const target = parseTarget(host, portText, values.timeout);
 
   if (local === "-") {
     const remote = positionals[3];
     if (!remote) throw new UsageError("REMOTE is required when LOCAL is '-'");
-    await upload(host, port, timeout, Deno.stdin, remote, "stdin");
+    await upload(target, Deno.stdin, remote, "stdin");
     return;
   }
   let file: Deno.FsFile;
@@ -56,16 +62,14 @@ async function run(args: string[]): Promise<void> {
   }
   try {
     if (!(await file.stat()).isFile) throw new Error(`not a regular file: ${local}`);
-    await upload(host, port, timeout, file, positionals[3] ?? basename(local), local);
+    await upload(target, file, positionals[3] ?? basename(local), local);
   } finally {
     file.close();
   }
 }
 
 async function upload(
-  host: string,
-  port: string,
-  timeout: string | undefined,
+  target: Target,
   source: ByteSource,
   remote: string,
   label: string,
@@ -73,9 +77,7 @@ async function upload(
   const progress = new Progress(`sending ${label}`);
   try {
     const bytes = await withClient(
-      host,
-      port,
-      timeout,
+      target,
       (client) => client.upload(remote, source, { onProgress: progress.update }),
     );
     progress.stop();

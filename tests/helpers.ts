@@ -309,6 +309,54 @@ export async function withDeadline<T>(
   }
 }
 
+// ---- fake servers ----
+
+/**
+ * A TCP server on 127.0.0.1 that accepts one connection and runs `script` on
+ * it: for playing a misbehaving fsd server. The script's own failures (the
+ * client hanging up) are expected and ignored.
+ */
+export function fakeServer(
+  script: (conn: Deno.Conn) => Promise<void>,
+): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const done = (async () => {
+    const conn = await listener.accept();
+    try {
+      await script(conn);
+    } catch {
+      // the client went away: what these scripts provoke
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // closed by the script
+      }
+    }
+  })();
+  let disposed = false;
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      if (disposed) return;
+      disposed = true;
+      await done;
+      listener.close();
+    },
+  };
+}
+
+/** Exactly `n` bytes from `conn`, or null if it closes first. */
+export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array | null> {
+  const buffer = new Uint8Array(n);
+  for (let got = 0; got < n;) {
+    const count = await conn.read(buffer.subarray(got)).catch(() => null);
+    if (count === null) return null;
+    got += count;
+  }
+  return buffer;
+}
+
 // ---- the CLI as a subprocess ----
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;

@@ -1,0 +1,463 @@
+/**
+ * The command line, spawned as a subprocess with exactly the permission
+ * flags the README documents for each subcommand.
+ */
+
+import assert from "node:assert/strict";
+import { FsdClient } from "../lib/client.ts";
+import { VERSION } from "../lib/version.ts";
+import {
+  fakeServer,
+  randomBytes,
+  RawClient,
+  readExactly,
+  runFsd,
+  spawnServe,
+  tempDir,
+  text,
+  wire,
+} from "./helpers.ts";
+
+/** The narrowest flags each client command needs, as documented. */
+const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
+const getFlags = (
+  port: number,
+  dir: string,
+) => [net(port), `--allow-read=${dir}`, `--allow-write=${dir}`];
+const putFlags = (port: number, file: string) => [net(port), `--allow-read=${file}`];
+
+/** One line on stderr, starting with "fsd: ". */
+function oneErrorLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
+  assert.match(lines[0], /^fsd: /);
+  assert.match(lines[0], pattern);
+}
+
+async function listDir(path: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  return names.sort();
+}
+
+/** A served directory and a separate client working directory. */
+async function setup() {
+  const served = await tempDir();
+  const work = await tempDir();
+  const server = await spawnServe(served.path);
+  return {
+    served: served.path,
+    work: work.path,
+    server,
+    port: server.port,
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      await served[Symbol.asyncDispose]();
+      await work[Symbol.asyncDispose]();
+    },
+  };
+}
+
+// ---- help, version, usage errors ----
+
+Deno.test("cli: --version matches deno.json", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.equal(config.version, VERSION);
+  for (const flag of ["--version", "-V"]) {
+    const result = await runFsd([], [flag]);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, `fsd ${VERSION}\n`);
+  }
+});
+
+Deno.test("cli: --help for fsd and for every command", async () => {
+  const top = await runFsd([], ["--help"]);
+  assert.equal(top.code, 0);
+  for (const name of ["serve", "get", "put", "ls"]) {
+    assert.match(top.stdout, new RegExp(`^  ${name} `, "m"));
+  }
+  for (const name of ["serve", "get", "put", "ls"]) {
+    const result = await runFsd([], [name, "--help"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`Usage: fsd ${name} `));
+    assert.match(result.stdout, /Permissions: /);
+    assert.match(result.stdout, /Examples:/);
+  }
+});
+
+Deno.test("cli: usage errors exit 2 with one line", async () => {
+  const cases: [string[], RegExp][] = [
+    [["frobnicate"], /unknown command: frobnicate/],
+    [["get", "127.0.0.1"], /missing arguments: usage: fsd get/],
+    [["get", "127.0.0.1", "1", "a", "b", "c"], /unexpected argument: c/],
+    [["ls", "127.0.0.1", "1", "--bogus"], /unknown option '--bogus'/],
+    [["serve", ".", "70000"], /invalid port: 70000/],
+    [["serve", ".", "http"], /invalid port: http/],
+    [["serve", ".", "-1"], /./],
+    [["get", "127.0.0.1", "1", "x", "--timeout", "soon"], /invalid --timeout: soon/],
+    [["serve", ".", "0", "--idle-timeout", "0"], /invalid --idle-timeout: 0/],
+    [["put", "127.0.0.1", "1", "-"], /REMOTE is required when LOCAL is '-'/],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await runFsd([], args);
+    assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    oneErrorLine(result.stderr, pattern);
+  }
+});
+
+// ---- serve ----
+
+Deno.test("serve: prints where it listens, with the port the system chose", async () => {
+  await using dir = await tempDir();
+  await using server = await spawnServe(dir.path);
+  assert.equal(server.lines[0], `File server listening on 127.0.0.1 port ${server.port}`);
+  assert.ok(server.port > 0);
+});
+
+Deno.test("serve: a taken port, a missing or non-directory DIR fail with one line", async () => {
+  await using dir = await tempDir();
+  const blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = blocker.addr.port;
+    const flags = [
+      "--allow-net=127.0.0.1",
+      `--allow-read=${dir.path}`,
+      `--allow-write=${dir.path}`,
+    ];
+    const taken = await runFsd(flags, ["serve", dir.path, String(port), "--host", "127.0.0.1"]);
+    assert.equal(taken.code, 1);
+    oneErrorLine(taken.stderr, new RegExp(`Unable to bind to port ${port}\\. Sorry! \\(.+\\)`));
+  } finally {
+    blocker.close();
+  }
+  const flags = ["--allow-net=127.0.0.1", `--allow-read=${dir.path}`, `--allow-write=${dir.path}`];
+  const missing = await runFsd(flags, ["serve", `${dir.path}/missing`, "0", "--host", "127.0.0.1"]);
+  assert.equal(missing.code, 1);
+  oneErrorLine(missing.stderr, /directory not found: .*missing/);
+  await Deno.writeTextFile(`${dir.path}/file`, "x");
+  const notDir = await runFsd(flags, ["serve", `${dir.path}/file`, "0", "--host", "127.0.0.1"]);
+  assert.equal(notDir.code, 1);
+  oneErrorLine(notDir.stderr, /not a directory: .*file/);
+});
+
+Deno.test("serve: stops on SIGTERM and SIGINT with status 0, and restarts on the same port", async () => {
+  await using dir = await tempDir();
+  const first = await spawnServe(dir.path);
+  const client = await RawClient.greeted(first.port);
+  const status = await first.stop("SIGTERM");
+  assert.equal(status.code, 0);
+  await client.expectClosed();
+  client.close();
+  const second = await spawnServe(dir.path, first.port);
+  assert.equal(second.port, first.port);
+  assert.equal((await second.stop("SIGINT")).code, 0);
+});
+
+Deno.test("serve: narrow permissions suffice; the greeting falls back to 'fsd' or uses --name", async () => {
+  await using dir = await tempDir();
+  await using plain = await spawnServe(dir.path);
+  const a = await FsdClient.connect("127.0.0.1", plain.port);
+  assert.equal(a.greeting, "Hello from fsd's fileserver");
+  a.close();
+  await using named = await spawnServe(dir.path, 0, ["--name", "lab1"]);
+  const b = await FsdClient.connect("127.0.0.1", named.port);
+  assert.equal(b.greeting, "Hello from lab1's fileserver");
+  b.close();
+});
+
+Deno.test("serve: --idle-timeout closes silent connections, and the log says so", async () => {
+  await using dir = await tempDir();
+  await using server = await spawnServe(dir.path, 0, ["--idle-timeout", "0.2"]);
+  await using client = await RawClient.greeted(server.port);
+  await client.expectClosed();
+  await server.waitForLine(/^\[1\] idle timeout; closing$/);
+  assert.match(server.lines[1], /^\[1\] connection from 127\.0\.0\.1 port \d+$/);
+});
+
+// ---- get ----
+
+Deno.test("get: to REMOTE's base name, to a LOCAL path, into a directory, to stdout", async () => {
+  await using env = await setup();
+  const content = randomBytes(3000, 1);
+  await Deno.mkdir(`${env.served}/sub`);
+  await Deno.writeFile(`${env.served}/sub/data.bin`, content);
+  const flags = getFlags(env.port, env.work);
+
+  const byName = await runFsd(flags, ["get", "127.0.0.1", String(env.port), "sub/data.bin"], {
+    cwd: env.work,
+  });
+  assert.equal(byName.code, 0, byName.stderr);
+  assert.equal(byName.stdout, "");
+  assert.deepEqual(await Deno.readFile(`${env.work}/data.bin`), content);
+
+  const byPath = await runFsd(flags, [
+    "get",
+    "127.0.0.1",
+    String(env.port),
+    "sub/data.bin",
+    "copy.bin",
+  ], {
+    cwd: env.work,
+  });
+  assert.equal(byPath.code, 0, byPath.stderr);
+  assert.deepEqual(await Deno.readFile(`${env.work}/copy.bin`), content);
+
+  await Deno.mkdir(`${env.work}/into`);
+  const intoDir = await runFsd(flags, [
+    "get",
+    "127.0.0.1",
+    String(env.port),
+    "sub/data.bin",
+    "into",
+  ], {
+    cwd: env.work,
+  });
+  assert.equal(intoDir.code, 0, intoDir.stderr);
+  assert.deepEqual(await Deno.readFile(`${env.work}/into/data.bin`), content);
+
+  const stdout = await runFsd([net(env.port)], [
+    "get",
+    "127.0.0.1",
+    String(env.port),
+    "sub/data.bin",
+    "-",
+  ]);
+  assert.equal(stdout.code, 0, stdout.stderr);
+  assert.deepEqual(stdout.stdoutBytes, content);
+  assert.deepEqual(await listDir(env.work), ["copy.bin", "data.bin", "into"]);
+});
+
+Deno.test("get: refuses to replace LOCAL unless --force", async () => {
+  await using env = await setup();
+  await Deno.writeTextFile(`${env.served}/f.txt`, "new");
+  await Deno.writeTextFile(`${env.work}/f.txt`, "old");
+  const flags = getFlags(env.port, env.work);
+  const refused = await runFsd(flags, ["get", "127.0.0.1", String(env.port), "f.txt"], {
+    cwd: env.work,
+  });
+  assert.equal(refused.code, 1);
+  oneErrorLine(refused.stderr, /file exists: f\.txt: use --force to replace it/);
+  assert.equal(await Deno.readTextFile(`${env.work}/f.txt`), "old");
+  const forced = await runFsd(flags, ["get", "127.0.0.1", String(env.port), "f.txt", "--force"], {
+    cwd: env.work,
+  });
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.equal(await Deno.readTextFile(`${env.work}/f.txt`), "new");
+  assert.deepEqual(await listDir(env.work), ["f.txt"]);
+});
+
+Deno.test("get: the server's error text, exit 1, nothing left behind", async () => {
+  await using env = await setup();
+  const result = await runFsd(getFlags(env.port, env.work), [
+    "get",
+    "127.0.0.1",
+    String(env.port),
+    "nope.txt",
+  ], {
+    cwd: env.work,
+  });
+  assert.equal(result.code, 1);
+  oneErrorLine(result.stderr, /^fsd: server error 1: file not found: nope\.txt$/);
+  assert.deepEqual(await listDir(env.work), []);
+});
+
+Deno.test("get: a transfer cut off midway leaves no partial file", async () => {
+  await using work = await tempDir();
+  await using fake = fakeServer(async (conn) => {
+    await conn.write(wire.dat(1, text.encode("Hello from fake's fileserver")));
+    await readExactly(conn, 4 + 2 + "big".length + 1); // ACK 1, RRQ "big"
+    for (let block = 1; block <= 3; block++) {
+      await conn.write(wire.dat(block, new Uint8Array(512).fill(block)));
+      await readExactly(conn, 4);
+    }
+    // and hang up
+  });
+  const result = await runFsd(getFlags(fake.port, work.path), [
+    "get",
+    "127.0.0.1",
+    String(fake.port),
+    "big",
+  ], {
+    cwd: work.path,
+  });
+  assert.equal(result.code, 1);
+  oneErrorLine(result.stderr, /connection closed while waiting for DAT 4/);
+  assert.deepEqual(await listDir(work.path), []);
+});
+
+Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
+  await using work = await tempDir();
+  let acked!: () => void;
+  const firstBlockAcked = new Promise<void>((resolve) => acked = resolve);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  await using fake = fakeServer(async (conn) => {
+    await conn.write(wire.dat(1, text.encode("Hello from fake's fileserver")));
+    await readExactly(conn, 4 + 2 + "big".length + 1);
+    await conn.write(wire.dat(1, new Uint8Array(512).fill(1)));
+    await readExactly(conn, 4);
+    acked();
+    await released;
+  });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...getFlags(fake.port, work.path),
+      new URL("../main.ts", import.meta.url).pathname,
+      "get",
+      "127.0.0.1",
+      String(fake.port),
+      "big",
+    ],
+    cwd: work.path,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  await firstBlockAcked;
+  assert.ok((await listDir(work.path)).some((name) => name.startsWith(".fsd-download-")));
+  child.kill("SIGINT");
+  const output = await child.output();
+  release();
+  assert.equal(output.code, 1);
+  oneErrorLine(text.decode(output.stderr), /interrupted/);
+  assert.deepEqual(await listDir(work.path), []);
+});
+
+// ---- put ----
+
+Deno.test("put: to LOCAL's base name, to a REMOTE path, from stdin", async () => {
+  await using env = await setup();
+  const content = randomBytes(2049, 4);
+  await Deno.writeFile(`${env.work}/up.bin`, content);
+  await Deno.mkdir(`${env.served}/incoming`);
+  const file = `${env.work}/up.bin`;
+
+  const plain = await runFsd(putFlags(env.port, file), [
+    "put",
+    "127.0.0.1",
+    String(env.port),
+    file,
+  ]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.deepEqual(await Deno.readFile(`${env.served}/up.bin`), content);
+
+  const renamed = await runFsd(putFlags(env.port, file), [
+    "put",
+    "127.0.0.1",
+    String(env.port),
+    file,
+    "incoming/x.bin",
+  ]);
+  assert.equal(renamed.code, 0, renamed.stderr);
+  assert.deepEqual(await Deno.readFile(`${env.served}/incoming/x.bin`), content);
+
+  const piped = await runFsd([net(env.port)], [
+    "put",
+    "127.0.0.1",
+    String(env.port),
+    "-",
+    "piped.bin",
+  ], {
+    stdin: content,
+  });
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.deepEqual(await Deno.readFile(`${env.served}/piped.bin`), content);
+});
+
+Deno.test("put: an existing REMOTE or a missing LOCAL fails with one line", async () => {
+  await using env = await setup();
+  await Deno.writeTextFile(`${env.served}/taken`, "original");
+  const file = `${env.work}/taken`;
+  await Deno.writeTextFile(file, "mine");
+  const exists = await runFsd(putFlags(env.port, file), [
+    "put",
+    "127.0.0.1",
+    String(env.port),
+    file,
+  ]);
+  assert.equal(exists.code, 1);
+  oneErrorLine(exists.stderr, /^fsd: server error 6: file already exists: taken$/);
+  assert.equal(await Deno.readTextFile(`${env.served}/taken`), "original");
+
+  const missing = `${env.work}/missing`;
+  const gone = await runFsd(putFlags(env.port, missing), [
+    "put",
+    "127.0.0.1",
+    String(env.port),
+    missing,
+  ]);
+  assert.equal(gone.code, 1);
+  oneErrorLine(gone.stderr, /file not found: .*missing/);
+});
+
+// ---- ls ----
+
+Deno.test("ls: the root, a subdirectory, and a file that is not one", async () => {
+  await using env = await setup();
+  await Deno.writeFile(`${env.served}/a.txt`, new Uint8Array(10));
+  await Deno.mkdir(`${env.served}/dir`);
+  await Deno.writeFile(`${env.served}/dir/b.txt`, new Uint8Array(20));
+  const root = await runFsd([net(env.port)], ["ls", "127.0.0.1", String(env.port)]);
+  assert.equal(root.code, 0, root.stderr);
+  const lines = root.stdout.trimEnd().split("\n");
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^f 10 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ a\.txt$/);
+  assert.match(lines[1], /^d 0 \S+ dir$/);
+  const sub = await runFsd([net(env.port)], ["ls", "127.0.0.1", String(env.port), "dir"]);
+  assert.match(sub.stdout, /^f 20 \S+ b\.txt\n$/);
+  const notDir = await runFsd([net(env.port)], ["ls", "127.0.0.1", String(env.port), "a.txt"]);
+  assert.equal(notDir.code, 1);
+  oneErrorLine(notDir.stderr, /not a directory: a\.txt/);
+});
+
+// ---- failures to reach a server ----
+
+Deno.test("clients: a refused connection exits 1 with one line", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  for (const args of [["ls"], ["get", "x", "-"], ["put", "-", "x"]]) {
+    const [command, ...rest] = args;
+    const result = await runFsd([net(port)], [command, "127.0.0.1", String(port), ...rest], {
+      stdin: command === "put" ? new Uint8Array(1) : undefined,
+    });
+    assert.equal(result.code, 1);
+    oneErrorLine(
+      result.stderr,
+      new RegExp(`cannot connect to 127\\.0\\.0\\.1 port ${port}: connection refused`),
+    );
+  }
+});
+
+Deno.test("clients: --timeout gives up on a silent server", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  await using fake = fakeServer(() => released);
+  const result = await runFsd([net(fake.port)], [
+    "ls",
+    "127.0.0.1",
+    String(fake.port),
+    "--timeout",
+    "0.3",
+  ]);
+  release();
+  assert.equal(result.code, 1);
+  oneErrorLine(result.stderr, /timed out/);
+});
+
+Deno.test("clients: many at once against one server", async () => {
+  await using env = await setup();
+  const content = randomBytes(20_000, 8);
+  await Deno.writeFile(`${env.served}/shared.bin`, content);
+  const results = await Promise.all(
+    Array.from(
+      { length: 8 },
+      () => runFsd([net(env.port)], ["get", "127.0.0.1", String(env.port), "shared.bin", "-"]),
+    ),
+  );
+  for (const result of results) {
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(result.stdoutBytes, content);
+  }
+});
