@@ -19,22 +19,18 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
-/** A rule broken or a request refused; `code` goes into the ERR packet we send. */
-export class ProtocolError extends Error {
+/** An error that carries an fsd/1 error code. */
+abstract class CodedError extends Error {
   readonly code: number;
   constructor(code: number, message: string) {
     super(message);
-    this.name = "ProtocolError";
+    this.name = new.target.name;
     this.code = code;
   }
 }
 
+/** A rule broken or a request refused; `code` goes into the ERR packet we send. */
+export class ProtocolError extends CodedError {}
+
 /** The peer sent ERR `code` with `message`. */
-export class PeerError extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.name = "PeerError";
-    this.code = code;
-  }
-}
+export class PeerError extends CodedError {}
