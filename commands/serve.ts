@@ -69,9 +69,9 @@ async function run(args: string[]): Promise<void> {
     }
     throw error;
   }
-  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
-
-  await new Promise<void>((resolve) => {
+  // Stop gracefully on a signal: listeners go in before the "listening" line,
+  // so whoever waits for that line can stop the server at once.
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);
@@ -81,6 +81,8 @@ async function run(args: string[]): Promise<void> {
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
   });
+  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+  await stopped;
 }
 
 export const serve: Command = {
