@@ -6,7 +6,7 @@
  * LOCAL `-` writes to stdout and needs only --allow-net.
  */
 
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { StagedFile } from "../lib/staging.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./connect.ts";
@@ -65,7 +65,12 @@ async function run(args: string[]): Promise<void> {
     throw new Error(`file exists: ${local}: use --force to replace it`);
   }
 
-  const staged = await StagedFile.create(local, ".fsd-download-");
+  const staged = await StagedFile.create(local, ".fsd-download-").catch((error) => {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(`directory not found: ${dirname(local!)}`);
+    }
+    throw error;
+  });
   const progress = new Progress(`receiving ${basename(local)}`);
   try {
     const bytes = await withClient(target, async (client) => {

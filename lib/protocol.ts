@@ -131,8 +131,9 @@ export class PacketDecoder {
       DAT_HEADER_SIZE + this.maxDataSize,
       4 + this.maxStringBytes + 1,
     );
-    // Room for one unfinished packet plus a good read.
-    this.#buf = new Uint8Array(Math.max(64 * 1024, 2 * largestPacket));
+    // Room for one unfinished packet plus a read; small, because an idle
+    // connection holds it too (thousands of them must stay cheap).
+    this.#buf = new Uint8Array(Math.max(4096, 2 * largestPacket));
   }
 
   /** Bytes received but not yet returned as packets. */

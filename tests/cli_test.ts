@@ -8,6 +8,7 @@ import { FsdClient } from "../lib/client.ts";
 import { VERSION } from "../lib/version.ts";
 import {
   fakeServer,
+  MAIN,
   randomBytes,
   RawClient,
   readExactly,
@@ -259,6 +260,18 @@ Deno.test("get: the server's error text, exit 1, nothing left behind", async () 
   assert.equal(result.code, 1);
   oneErrorLine(result.stderr, /^fsd: server error 1: file not found: nope\.txt$/);
   assert.deepEqual(await listDir(env.work), []);
+  await Deno.writeTextFile(`${env.served}/yes.txt`, "y");
+  const noDir = await runFsd(getFlags(env.port, env.work), [
+    "get",
+    "127.0.0.1",
+    String(env.port),
+    "yes.txt",
+    "no/such/file",
+  ], {
+    cwd: env.work,
+  });
+  assert.equal(noDir.code, 1);
+  oneErrorLine(noDir.stderr, /^fsd: directory not found: no\/such$/);
 });
 
 Deno.test("get: a transfer cut off midway leaves no partial file", async () => {
@@ -304,7 +317,7 @@ Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
       "run",
       "--quiet",
       ...getFlags(fake.port, work.path),
-      new URL("../main.ts", import.meta.url).pathname,
+      MAIN,
       "get",
       "127.0.0.1",
       String(fake.port),
@@ -460,4 +473,58 @@ Deno.test("clients: many at once against one server", async () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(result.stdoutBytes, content);
   }
+});
+
+// ---- IPv6, terminals ----
+
+Deno.test("serve and clients over IPv6 loopback", async () => {
+  await using served = await tempDir();
+  await Deno.writeTextFile(`${served.path}/six.txt`, "over ::1");
+  await using server = await spawnServe(served.path, 0, ["--host", "::1"]);
+  assert.equal(server.lines[0], `File server listening on ::1 port ${server.port}`);
+  const flags = [`--allow-net=[::1]:${server.port}`];
+  const listed = await runFsd(flags, ["ls", "::1", String(server.port)]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /^f 8 \S+ six\.txt\n$/);
+  const got = await runFsd(flags, ["get", "::1", String(server.port), "six.txt", "-"]);
+  assert.equal(got.stdout, "over ::1");
+  await server.waitForLine(/^\[1\] connection from ::1 port \d+$/);
+});
+
+Deno.test("get prints a summary only when stderr is a terminal", async () => {
+  await using env = await setup();
+  await Deno.writeTextFile(`${env.served}/f.txt`, "x".repeat(1000));
+  const plain = await runFsd(getFlags(env.port, env.work), [
+    "get",
+    "127.0.0.1",
+    String(env.port),
+    "f.txt",
+  ], {
+    cwd: env.work,
+  });
+  assert.equal(plain.code, 0);
+  assert.equal(plain.stderr, "");
+  // script(1) runs the command on a pseudo-terminal.
+  const command = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    ...getFlags(env.port, env.work),
+    MAIN,
+    "get",
+    "127.0.0.1",
+    String(env.port),
+    "f.txt",
+    "g.txt",
+  ];
+  const onTerminal = await new Deno.Command("script", {
+    args: ["-qec", command.map((arg) => `'${arg}'`).join(" "), "/dev/null"],
+    cwd: env.work,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(onTerminal.code, 0, text.decode(onTerminal.stderr));
+  assert.match(text.decode(onTerminal.stdout), /received f\.txt as g\.txt: 1000 bytes in [\d.]+ s/);
+  assert.equal(await Deno.readTextFile(`${env.work}/g.txt`), "x".repeat(1000));
 });

@@ -596,3 +596,25 @@ Deno.test("the server logs each request with its outcome", async () => {
     ],
   );
 });
+
+Deno.test("the example session in docs/PROTOCOL.md, byte for byte", async () => {
+  await using ctx = await startServer({ name: "lab" });
+  await Deno.writeTextFile(`${ctx.root}/a.txt`, "hello");
+  const hex = (bytes: Uint8Array) =>
+    Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+  await using client = await RawClient.connect(ctx.port);
+  const read = async (n: number) => {
+    const buffer = new Uint8Array(n);
+    for (let got = 0; got < n;) got += (await client.conn.read(buffer.subarray(got)))!;
+    return buffer;
+  };
+  assert.equal(hex(await read(6)), "00 03 00 01 00 1b");
+  assert.equal(text.decode(await read(27)), "Hello from lab's fileserver");
+  await client.send(new Uint8Array([0x00, 0x04, 0x00, 0x01]));
+  await client.send(new Uint8Array([0x00, 0x01, 0x61, 0x2e, 0x74, 0x78, 0x74, 0x00]));
+  assert.equal(hex(await read(11)), "00 03 00 01 00 05 68 65 6c 6c 6f");
+  await client.send(new Uint8Array([0x00, 0x04, 0x00, 0x01]));
+  await client.send(new Uint8Array([0x00, 0x01, 0x6e, 0x6f, 0x00]));
+  assert.equal(hex(await read(4)), "00 05 00 01");
+  assert.equal(text.decode(await read(19)), "file not found: no\0");
+});
