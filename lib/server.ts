@@ -103,6 +103,7 @@ export class FileServer {
     this.#connections.add(conn);
     const log = (line: string) => this.#log(`[${id}] ${line}`);
     let current = ""; // the request being served, for the log
+    const logOutcome = (outcome: string) => log(`${current}: ${outcome}`);
     try {
       const peer = raw.remoteAddr as Deno.NetAddr;
       log(`connection from ${peer.hostname} port ${peer.port}`);
@@ -116,15 +117,15 @@ export class FileServer {
         switch (packet.op) {
           case Opcode.RRQ:
             current = `RRQ ${quote(packet.name)}`;
-            await this.#read(conn, packet.name, (outcome) => log(`${current}: ${outcome}`));
+            await this.#read(conn, packet.name, logOutcome);
             break;
           case Opcode.DRQ:
             current = "DRQ";
-            await this.#read(conn, new Uint8Array(0), (outcome) => log(`${current}: ${outcome}`));
+            await this.#read(conn, new Uint8Array(0), logOutcome);
             break;
           case Opcode.WRQ:
             current = `WRQ ${quote(packet.name)}`;
-            await this.#write(conn, packet.name, (outcome) => log(`${current}: ${outcome}`));
+            await this.#write(conn, packet.name, logOutcome);
             break;
           case Opcode.ERR:
             throw new PeerError(packet.code, packet.message);
