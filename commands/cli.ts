@@ -106,3 +106,28 @@ export function formatBytes(bytes: number): string {
   }
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
+
+/** A count: digits only, `min` or more. */
+export function parseCount(text: string, flag: string, min = 0): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) < min) {
+    throw new UsageError(
+      `invalid ${flag}: ${text}: expected a whole number${min > 0 ? ` from ${min}` : ""}`,
+    );
+  }
+  return Number(text);
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  K: 1024,
+  M: 1024 ** 2,
+  G: 1024 ** 3,
+  T: 1024 ** 4,
+};
+
+/** A size in bytes: `1048576`, `512K`, `100M`, `8G`, `1T` (binary units; `MiB`, `MB` mean the same). */
+export function parseSize(text: string, flag: string): number {
+  const match = /^(\d+)(?:([KMGT])(?:i?B)?)?$/i.exec(text);
+  if (!match) throw new UsageError(`invalid ${flag}: ${text}: expected a size such as 500M or 8G`);
+  return Number(match[1]) * SIZE_UNITS[(match[2] ?? "").toUpperCase()];
+}

@@ -1,20 +1,27 @@
 /**
  * `fsd serve DIR PORT`: serve one directory over fsd/1.
  *
- * Permissions: --allow-net, --allow-read=DIR --allow-write=DIR. Nothing else:
- * without --allow-sys=hostname the greeting names "fsd" (or --name).
+ * Permissions: --allow-net, --allow-read=DIR --allow-write=DIR (with
+ * --read-only, --allow-read=DIR is enough). Nothing else: without
+ * --allow-sys=hostname the greeting names "fsd" (or --name).
  */
 
-import { FileServer } from "../lib/server.ts";
+import { formatJson, formatText, type ServerEvent } from "../lib/log.ts";
+import { FileServer, SERVER_DEFAULTS } from "../lib/server.ts";
 import {
   type Command,
   expectPositionals,
   parseCommandLine,
+  parseCount,
   parsePort,
   parseSeconds,
+  parseSize,
+  UsageError,
 } from "./cli.ts";
 
-const USAGE = "fsd serve DIR PORT [--host ADDR] [--idle-timeout SECONDS] [--name NAME]";
+const USAGE = "fsd serve DIR PORT [OPTIONS]";
+
+const DEFAULT_GRACE_SECONDS = 10;
 
 const help = `Serve the files in DIR to fsd clients on TCP port PORT.
 
@@ -22,67 +29,108 @@ Usage: ${USAGE}
 
 Clients may download and list anything inside DIR and upload new files into
 it; nothing outside DIR can be reached, and no existing file is ever
-replaced. PORT 0 lets the system choose a free port. Runs until SIGINT or
-SIGTERM. Logs one line per connection, request and error on stdout.
+replaced. An upload appears under its name only once complete and flushed to
+disk. PORT 0 lets the system choose a free port.
 
 Options:
-  --host ADDR             address to listen on (default 0.0.0.0; :: for IPv6)
-  --idle-timeout SECONDS  close connections silent for this long (default 60)
-  --name NAME             the name in the greeting (default: the host name)
-  -h, --help              show this help
+  --host ADDR               address to listen on (default 0.0.0.0; :: for IPv6)
+  --idle-timeout SECONDS    close connections silent for this long (default 60)
+  --name NAME               the name in the greeting (default: the host name)
+  --max-clients N           connections served at once (default ${SERVER_DEFAULTS.maxClients}; 0: no limit)
+  --max-per-ip N            connections from one address (default ${SERVER_DEFAULTS.maxPerIp}; 0: no limit)
+  --max-upload SIZE         largest upload, e.g. 500M (default 8G; 0: no limit)
+  --read-only               refuse every upload
+  --shutdown-grace SECONDS  on SIGINT/SIGTERM, let running transfers finish
+                            for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
+  --log text|json           log format (default text)
+  -h, --help                show this help
+
+Over a limit, a client gets ERR 0 with the reason instead of the greeting;
+an upload over --max-upload ends with ERR 3. Logs one event per line on
+stdout: connections, requests with their outcome, bytes and duration, errors.
 
 Permissions: --allow-net --allow-read=DIR --allow-write=DIR
-  (add --allow-sys=hostname for the host name in the greeting).
+  (--read-only needs no --allow-write; add --allow-sys=hostname for the host
+  name in the greeting).
 
 Examples:
   fsd serve ./files 10000
-  fsd serve /srv/lab 6969 --host 127.0.0.1 --idle-timeout 10 --name lab1`;
+  fsd serve /srv/lab 6969 --host 127.0.0.1 --idle-timeout 10 --name lab1
+  fsd serve /srv/iso 10000 --read-only --log json`;
 
 async function run(args: string[]): Promise<void> {
   const parsed = parseCommandLine(args, {
     host: { type: "string" },
     "idle-timeout": { type: "string" },
     name: { type: "string" },
+    "max-clients": { type: "string" },
+    "max-per-ip": { type: "string" },
+    "max-upload": { type: "string" },
+    "read-only": { type: "boolean" },
+    "shutdown-grace": { type: "string" },
+    log: { type: "string" },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
   expectPositionals(positionals, 2, 2, USAGE);
   const [root, portText] = positionals;
   const port = parsePort(portText);
-  const idleTimeout = values["idle-timeout"] as string | undefined;
+  const flag = (name: string) => values[name] as string | undefined;
+  const ifGiven = <T>(name: string, parse: (text: string) => T) => {
+    const text = flag(name);
+    return text === undefined ? undefined : parse(text);
+  };
+  const logFormat = flag("log") ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(`invalid --log: ${logFormat}: expected text or json`);
+  }
+  const format: (event: ServerEvent) => string = logFormat === "json"
+    ? (e) => formatJson(e)
+    : formatText;
+  const graceMs = ifGiven("shutdown-grace", (t) => parseSeconds(t, "--shutdown-grace", true)) ??
+    DEFAULT_GRACE_SECONDS * 1000;
+  const options = {
+    root,
+    port,
+    hostname: flag("host"),
+    name: flag("name"),
+    idleTimeoutMs: ifGiven("idle-timeout", (t) => parseSeconds(t, "--idle-timeout")),
+    maxClients: ifGiven("max-clients", (t) => parseCount(t, "--max-clients")),
+    maxPerIp: ifGiven("max-per-ip", (t) => parseCount(t, "--max-per-ip")),
+    maxUploadBytes: ifGiven("max-upload", (t) => parseSize(t, "--max-upload")),
+    readOnly: Boolean(values["read-only"]),
+    log: (event: ServerEvent) => console.log(format(event)),
+  };
 
   let server: FileServer;
   try {
-    server = await FileServer.start({
-      root,
-      port,
-      hostname: values.host as string | undefined,
-      idleTimeoutMs: idleTimeout === undefined
-        ? undefined
-        : parseSeconds(idleTimeout, "--idle-timeout"),
-      name: values.name as string | undefined,
-      log: (line) => console.log(line),
-    });
+    server = await FileServer.start(options);
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
       throw new Error(`Unable to bind to port ${port}. Sorry! (${(error as Error).message})`);
     }
     throw error;
   }
-  // Stop gracefully on a signal: listeners go in before the "listening" line,
-  // so whoever waits for that line can stop the server at once.
+
+  // The first signal stops gracefully, a second one at once. The listeners go
+  // in before the "listening" line, so whoever waits for it can stop us.
+  let signals = 0;
+  let onSignal = () => {};
   const stopped = new Promise<void>((resolve) => {
-    const stop = () => {
-      Deno.removeSignalListener("SIGINT", stop);
-      Deno.removeSignalListener("SIGTERM", stop);
-      console.log("shutting down");
-      server.close().then(resolve);
+    onSignal = () => {
+      signals++;
+      (signals === 1 ? server.shutdown(graceMs) : server.close()).then(resolve);
     };
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
   });
-  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
-  await stopped;
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+    await stopped;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
 }
 
 export const serve: Command = {

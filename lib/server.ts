@@ -4,16 +4,17 @@
  * Each connection runs on its own; its failures (violations, timeouts, bugs,
  * broken sockets) end that connection only. Requests that cannot be served
  * are refused with ERR and the connection stays usable; once data moves, any
- * error ends the connection.
+ * error ends the connection. Limits refuse with ERR before any data moves.
  */
 
 import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
 import { formatListing, readListing } from "./listing.ts";
+import type { CloseReason, Op, ServerEvent } from "./log.ts";
 import { PacketConn } from "./packet_conn.ts";
 import { BLOCK_SIZE, encodeAck, encodeError, Opcode, opcodeName } from "./protocol.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
-import { StagedFile } from "./staging.ts";
-import { type ByteSource, bytesSource, receiveFile, sendFile } from "./transfer.ts";
+import { removeStaleStaging, StagedFile } from "./staging.ts";
+import { type ByteSink, type ByteSource, bytesSource, receiveFile, sendFile } from "./transfer.ts";
 
 export interface ServerOptions {
   /** The directory to serve. */
@@ -26,25 +27,54 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** Who the greeting says this is (default: the host name, or "fsd" if that cannot be read). */
   name?: string;
-  /** Where log lines go (default: nowhere). */
-  log?: (line: string) => void;
+  /** Most connections served at once; more are refused with ERR 0 (default 1000; 0: no limit). */
+  maxClients?: number;
+  /** Most connections from one address at once (default 100; 0: no limit). */
+  maxPerIp?: number;
+  /** Largest upload in bytes; a larger one ends with ERR 3 (default 8 GiB; 0: no limit). */
+  maxUploadBytes?: number;
+  /** Refuse every WRQ with ERR 2, and touch nothing on disk. */
+  readOnly?: boolean;
+  /** Where events go (default: nowhere). */
+  log?: (event: ServerEvent) => void;
 }
 
-const encoder = new TextEncoder();
+export const SERVER_DEFAULTS = {
+  idleTimeoutMs: 60_000,
+  maxClients: 1000,
+  maxPerIp: 100,
+  maxUploadBytes: 8 * 1024 ** 3,
+} as const;
 
-/** A running server; `close()` stops it and ends every connection. */
+const encoder = new TextEncoder();
+const lossy = new TextDecoder();
+const NO_NAME = new Uint8Array(0);
+
+/** One client connection and the request it is serving, if any. */
+interface Session {
+  id: number;
+  conn: PacketConn;
+  /** Serving a request (not waiting for one): shutdown lets it finish. */
+  busy: boolean;
+  request?: { op: Op; name: string; started: number; bytes: number };
+}
+
+/** A running server; `shutdown()` stops it gracefully, `close()` at once. */
 export class FileServer {
   readonly addr: Deno.NetAddr;
   readonly root: string;
   #listener: Deno.TcpListener;
   #sandbox: Sandbox;
   #greeting: Uint8Array;
-  #idleTimeoutMs: number;
-  #log: (line: string) => void;
-  #connections = new Set<PacketConn>();
+  #options: Required<Omit<ServerOptions, "name" | "hostname" | "log">>;
+  #log: (event: ServerEvent) => void;
+  #sessions = new Set<Session>();
+  #perAddress = new Map<string, number>();
   #tasks = new Set<Promise<void>>();
   #nextId = 1;
-  #closing = false;
+  /** No new connections, no new requests. */
+  #stopping = false;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #acceptLoop: Promise<void>;
 
   private constructor(listener: Deno.TcpListener, sandbox: Sandbox, options: ServerOptions) {
@@ -53,79 +83,151 @@ export class FileServer {
     this.addr = listener.addr;
     this.root = sandbox.root;
     this.#greeting = greeting(options.name ?? hostName());
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.#options = {
+      root: options.root,
+      port: options.port,
+      idleTimeoutMs: options.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs,
+      maxClients: options.maxClients ?? SERVER_DEFAULTS.maxClients,
+      maxPerIp: options.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
+      maxUploadBytes: options.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes,
+      readOnly: options.readOnly ?? false,
+    };
     this.#log = options.log ?? (() => {});
     this.#acceptLoop = this.#accept();
   }
 
-  /** Checks the directory, binds the port and starts serving. */
+  /**
+   * Checks the directory, removes uploads an earlier run left unfinished,
+   * binds the port and starts serving.
+   */
   static async start(options: ServerOptions): Promise<FileServer> {
     const sandbox = await Sandbox.open(options.root);
+    if (!options.readOnly) {
+      const removed = await removeStaleStaging(sandbox.root, STAGING_PREFIX);
+      if (removed > 0) options.log?.({ event: "cleanup", removed, directory: sandbox.root });
+    }
     const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
     return new FileServer(listener, sandbox, options);
   }
 
   /** Connections being served right now. */
   get connections(): number {
-    return this.#connections.size;
+    return this.#sessions.size;
+  }
+
+  /**
+   * Stops accepting and closes idle connections at once; connections in the
+   * middle of a request may finish it within `graceMs`, then everything is
+   * closed. Unfinished uploads are discarded either way.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#listener.close();
+      const busy = [...this.#sessions].filter((s) => s.busy);
+      this.#log({ event: "shutdown", graceMs, connections: busy.length });
+      for (const session of this.#sessions) if (!session.busy) session.conn.close();
+      this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
+    }
+    await this.#settle();
   }
 
   /** Stops accepting, closes every connection and waits for their handlers. */
   async close(): Promise<void> {
-    if (this.#closing) return await this.#acceptLoop;
-    this.#closing = true;
-    this.#listener.close();
-    for (const conn of this.#connections) conn.close();
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#listener.close();
+    }
+    this.#closeAll();
+    await this.#settle();
+  }
+
+  #closeAll(): void {
+    for (const session of this.#sessions) session.conn.close();
+  }
+
+  async #settle(): Promise<void> {
     await this.#acceptLoop;
-    await Promise.all(this.#tasks);
+    while (this.#tasks.size > 0) await Promise.all(this.#tasks);
+    clearTimeout(this.#graceTimer);
   }
 
   async #accept(): Promise<void> {
-    while (!this.#closing) {
+    while (!this.#stopping) {
       let raw: Deno.TcpConn;
       try {
         raw = await this.#listener.accept();
       } catch (error) {
-        if (this.#closing) return;
+        if (this.#stopping) return;
         // Out of file descriptors and the like: say so, breathe, go on.
-        this.#log(`accept failed: ${errorText(error)}`);
+        this.#log({ event: "accept-error", message: errorText(error) });
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      const task = this.#serve(raw, this.#nextId++);
+      const id = this.#nextId++;
+      const peer = raw.remoteAddr as Deno.NetAddr;
+      const fromPeer = this.#perAddress.get(peer.hostname) ?? 0;
+      const { maxClients, maxPerIp } = this.#options;
+      let task: Promise<void>;
+      if (maxClients > 0 && this.#sessions.size >= maxClients) {
+        task = this.#reject(raw, id, `server busy: serving ${maxClients} connections, its limit`);
+      } else if (maxPerIp > 0 && fromPeer >= maxPerIp) {
+        task = this.#reject(
+          raw,
+          id,
+          `too many connections from ${peer.hostname}: at most ${maxPerIp}`,
+        );
+      } else {
+        this.#perAddress.set(peer.hostname, fromPeer + 1);
+        task = this.#serve(raw, id, peer);
+      }
       this.#tasks.add(task);
       task.finally(() => this.#tasks.delete(task));
     }
   }
 
-  async #serve(raw: Deno.TcpConn, id: number): Promise<void> {
-    const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
-    this.#connections.add(conn);
-    const log = (line: string) => this.#log(`[${id}] ${line}`);
-    let current = ""; // the request being served, for the log
-    const logOutcome = (outcome: string) => log(`${current}: ${outcome}`);
+  /** Over a limit: ERR 0 instead of the greeting, then close. */
+  async #reject(raw: Deno.TcpConn, id: number, message: string): Promise<void> {
+    const peer = raw.remoteAddr as Deno.NetAddr;
+    this.#log({
+      event: "rejected",
+      id,
+      address: peer.hostname,
+      port: peer.port,
+      code: ErrorCode.OTHER,
+      message,
+    });
+    const conn = new PacketConn(raw, { timeoutMs: 1000 });
+    await conn.sendError(ErrorCode.OTHER, message);
+    conn.close();
+  }
+
+  async #serve(raw: Deno.TcpConn, id: number, peer: Deno.NetAddr): Promise<void> {
+    const conn = new PacketConn(raw, { timeoutMs: this.#options.idleTimeoutMs });
+    const session: Session = { id, conn, busy: false };
+    this.#sessions.add(session);
+    this.#log({ event: "connection", id, address: peer.hostname, port: peer.port });
+    let reason: CloseReason = "client";
+    let code: number | undefined;
+    let message: string | undefined;
     try {
-      const peer = raw.remoteAddr as Deno.NetAddr;
-      log(`connection from ${peer.hostname} port ${peer.port}`);
-      if (this.#closing) return; // raced with close(): the conn was not there to be closed
-      current = "greeting";
+      if (this.#stopping) throw new Deno.errors.Interrupted("server stopping");
       await sendFile(conn, bytesSource(this.#greeting));
-      for (;;) {
-        current = "";
+      while (!this.#stopping) {
+        session.busy = false;
+        session.request = undefined;
         const packet = await conn.readPacket();
         if (packet === null) break;
+        session.busy = true;
         switch (packet.op) {
           case Opcode.RRQ:
-            current = `RRQ ${quote(packet.name)}`;
-            await this.#read(conn, packet.name, logOutcome);
+            await this.#read(session, "RRQ", packet.name);
             break;
           case Opcode.DRQ:
-            current = "DRQ";
-            await this.#read(conn, new Uint8Array(0), logOutcome);
+            await this.#read(session, "DRQ", NO_NAME);
             break;
           case Opcode.WRQ:
-            current = `WRQ ${quote(packet.name)}`;
-            await this.#write(conn, packet.name, logOutcome);
+            await this.#write(session, packet.name);
             break;
           case Opcode.ERR:
             throw new PeerError(packet.code, packet.message);
@@ -136,64 +238,85 @@ export class FileServer {
             );
         }
       }
-      log("closed by the client");
+      if (this.#stopping) reason = "shutdown";
     } catch (error) {
-      const what = current ? `${current}: ` : "";
       if (error instanceof ProtocolError) {
+        reason = "error";
+        ({ code, message } = error);
         await conn.sendError(error.code, error.message);
-        log(`${what}error ${error.code}: ${error.message}; closing`);
       } else if (error instanceof PeerError) {
-        log(`${what}client sent error ${error.code}: ${JSON.stringify(error.message)}; closing`);
+        reason = "peer-error";
+        ({ code, message } = error);
       } else if (error instanceof Deno.errors.TimedOut) {
-        log(`${what}idle timeout; closing`);
-      } else if (this.#closing) {
-        log(`${what}server shutting down; closing`);
+        reason = "timeout";
+      } else if (this.#stopping) {
+        reason = "shutdown";
       } else {
-        // Anything else is a broken socket or a bug: the client hears ERR 0 if it still listens.
-        await conn.sendError(ErrorCode.OTHER, `server error: ${errorText(error)}`);
-        log(`${what}failed: ${errorText(error)}; closing`);
+        // A broken socket or a bug: the client hears ERR 0 if it still listens.
+        reason = "failure";
+        code = ErrorCode.OTHER;
+        message = errorText(error);
+        await conn.sendError(ErrorCode.OTHER, `server error: ${message}`);
       }
     } finally {
       conn.close();
-      this.#connections.delete(conn);
+      this.#sessions.delete(session);
+      const left = (this.#perAddress.get(peer.hostname) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(peer.hostname, left);
+      else this.#perAddress.delete(peer.hostname);
+      const r = session.request;
+      this.#log({
+        event: "close",
+        id,
+        reason,
+        ...(r && { op: r.op, name: r.name, bytes: r.bytes, ms: performance.now() - r.started }),
+        ...(code !== undefined && { code, message }),
+      });
     }
   }
 
   /** RRQ and DRQ: a file's bytes, or a directory's listing. */
-  async #read(conn: PacketConn, raw: Uint8Array, log: (outcome: string) => void): Promise<void> {
-    const started = performance.now();
-    const opened = await refuseOnError(conn, log, async () => {
+  async #read(session: Session, op: Op, raw: Uint8Array): Promise<void> {
+    const request = this.#begin(session, op, raw);
+    const opened = await this.#prepare(session, async () => {
       const name = parseName(raw);
       try {
         const real = await this.#sandbox.resolveExisting(name);
         const info = await Deno.stat(real);
         if (info.isDirectory) {
           const listing = formatListing(await readListing(this.#sandbox, real));
-          return { source: bytesSource(encoder.encode(listing)), close() {}, what: "listing" };
+          return {
+            source: bytesSource(encoder.encode(listing)),
+            close() {},
+            kind: "listing" as const,
+          };
         }
         if (!info.isFile) {
           throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
         }
         const file = await Deno.open(real, { read: true });
-        return { source: file as ByteSource, close: () => file.close(), what: "file" };
+        return { source: file as ByteSource, close: () => file.close(), kind: "file" as const };
       } catch (error) {
         throw fileError(error, name);
       }
     });
     if (!opened) return;
     try {
-      const bytes = await sendFile(conn, opened.source);
-      log(`sent ${opened.what}, ${bytes} bytes in ${elapsed(started)}`);
+      await sendFile(session.conn, opened.source, { onProgress: (n) => request.bytes = n });
+      this.#done(session, opened.kind);
     } finally {
       opened.close();
     }
   }
 
   /** WRQ: into a staging file, published under its name only once complete and synced. */
-  async #write(conn: PacketConn, raw: Uint8Array, log: (outcome: string) => void): Promise<void> {
-    const started = performance.now();
+  async #write(session: Session, raw: Uint8Array): Promise<void> {
+    const request = this.#begin(session, "WRQ", raw);
     let name = "";
-    const staged = await refuseOnError(conn, log, async () => {
+    const staged = await this.#prepare(session, async () => {
+      if (this.#options.readOnly) {
+        throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+      }
       name = parseName(raw);
       try {
         return await StagedFile.create(await this.#sandbox.resolveNew(name), STAGING_PREFIX);
@@ -202,9 +325,16 @@ export class FileServer {
       }
     });
     if (!staged) return;
+    // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
+    const sink: ByteSink = {
+      write: (bytes) =>
+        staged.file.write(bytes).catch((error) => Promise.reject(fileError(error, name))),
+    };
     try {
-      await conn.write(encodeAck(0));
-      const bytes = await receiveFile(conn, staged.file, {
+      await session.conn.write(encodeAck(0));
+      await receiveFile(session.conn, sink, {
+        maxBytes: this.#options.maxUploadBytes || undefined,
+        onProgress: (n) => request.bytes = n,
         onComplete: async () => {
           try {
             await staged.commit({ sync: true });
@@ -213,31 +343,65 @@ export class FileServer {
           }
         },
       });
-      log(`received file, ${bytes} bytes in ${elapsed(started)}`);
+      this.#done(session, "file");
     } finally {
       await staged.discard();
     }
   }
-}
 
-/**
- * Runs the checks before a transfer. A refusal is sent as ERR and logged, and
- * the connection goes on (undefined is returned); anything else propagates.
- */
-async function refuseOnError<T>(
-  conn: PacketConn,
-  log: (outcome: string) => void,
-  prepare: () => Promise<T>,
-): Promise<T | undefined> {
-  try {
-    return await prepare();
-  } catch (error) {
-    if (!(error instanceof ProtocolError) || error.code === ErrorCode.ILLEGAL_OPERATION) {
-      throw error;
+  #begin(session: Session, op: Op, raw: Uint8Array): NonNullable<Session["request"]> {
+    session.request = {
+      op,
+      name: lossy.decode(raw.subarray(0, 300)),
+      started: performance.now(),
+      bytes: 0,
+    };
+    return session.request;
+  }
+
+  #done(session: Session, kind: "file" | "listing"): void {
+    const r = session.request!;
+    this.#log({
+      event: "request",
+      id: session.id,
+      op: r.op,
+      name: r.name,
+      outcome: "ok",
+      kind,
+      bytes: r.bytes,
+      ms: performance.now() - r.started,
+    });
+    session.request = undefined;
+  }
+
+  /**
+   * Runs the checks before a transfer. A refusal is sent as ERR and logged,
+   * and the connection goes on (undefined is returned); anything else
+   * propagates and ends the connection.
+   */
+  async #prepare<T>(session: Session, prepare: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await prepare();
+    } catch (error) {
+      if (!(error instanceof ProtocolError) || error.code === ErrorCode.ILLEGAL_OPERATION) {
+        throw error;
+      }
+      await session.conn.write(encodeError(error.code, error.message));
+      const r = session.request!;
+      this.#log({
+        event: "request",
+        id: session.id,
+        op: r.op,
+        name: r.name,
+        outcome: "refused",
+        bytes: 0,
+        ms: performance.now() - r.started,
+        code: error.code,
+        message: error.message,
+      });
+      session.request = undefined;
+      return undefined;
     }
-    await conn.write(encodeError(error.code, error.message));
-    log(`refused with error ${error.code}: ${error.message}`);
-    return undefined;
   }
 }
 
@@ -259,17 +423,6 @@ function hostName(): string {
   }
 }
 
-const quoteDecoder = new TextDecoder();
-
-/** A name as it can be printed safely in a log line, whatever its bytes. */
-function quote(raw: Uint8Array): string {
-  return JSON.stringify(quoteDecoder.decode(raw.subarray(0, 300)));
-}
-
-function elapsed(started: number): string {
-  return `${((performance.now() - started) / 1000).toFixed(3)} s`;
-}
-
-export function errorText(error: unknown): string {
+function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -84,3 +84,30 @@ async function linkWithoutReplacing(from: string, to: string): Promise<boolean> 
     return false;
   }
 }
+
+/**
+ * Removes files whose names start with `prefix` anywhere under `root`,
+ * without following symlinks: staged data left by a process that died
+ * before it could commit or discard it. Returns how many were removed.
+ */
+export async function removeStaleStaging(root: string, prefix: string): Promise<number> {
+  let removed = 0;
+  const pending = [root];
+  while (pending.length > 0) {
+    const directory = pending.pop()!;
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(directory));
+    } catch {
+      continue; // unreadable or vanished: nothing of ours can be in it
+    }
+    for (const entry of entries) {
+      const path = `${directory}/${entry.name}`;
+      if (entry.isDirectory) pending.push(path);
+      else if (entry.isFile && entry.name.startsWith(prefix)) {
+        await Deno.remove(path).then(() => removed++, () => {});
+      }
+    }
+  }
+  return removed;
+}

@@ -4,6 +4,7 @@
  * tests check the bytes on the wire), and the CLI run as a subprocess.
  */
 
+import { formatText, type ServerEvent } from "../lib/log.ts";
 import { FileServer, type ServerOptions } from "../lib/server.ts";
 
 const encoder = new TextEncoder();
@@ -37,7 +38,9 @@ export interface TestServer extends AsyncDisposable {
   server: FileServer;
   root: string;
   port: number;
+  /** The server's events as text lines, and as they came. */
   logs: string[];
+  events: ServerEvent[];
   /** Resolves with the first log line (past or future) matching `pattern`. */
   waitForLog(pattern: RegExp): Promise<string>;
 }
@@ -46,6 +49,7 @@ export interface TestServer extends AsyncDisposable {
 export async function startServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
   const dir = await tempDir();
   const logs: string[] = [];
+  const events: ServerEvent[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const server = await FileServer.start({
     root: dir.path,
@@ -53,7 +57,9 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     hostname: "127.0.0.1",
     name: "test",
     ...options,
-    log: (line) => {
+    log: (event) => {
+      events.push(event);
+      const line = formatText(event);
       logs.push(line);
       for (const waiter of [...waiters]) {
         if (waiter.pattern.test(line)) {
@@ -68,6 +74,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
     root: options.root ?? dir.path,
     port: server.addr.port,
     logs,
+    events,
     waitForLog(pattern) {
       const seen = logs.find((line) => pattern.test(line));
       if (seen) return Promise.resolve(seen);

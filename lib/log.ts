@@ -1,0 +1,104 @@
+/**
+ * What the server reports: one event per connection, request outcome and
+ * close, formatted as a text line for people or a JSON line for audits.
+ */
+
+export type Op = "RRQ" | "WRQ" | "DRQ";
+
+/** Why a connection ended. */
+export type CloseReason =
+  | "client" // the client closed it
+  | "error" // we sent ERR (a protocol violation, or a failure after data moved)
+  | "peer-error" // the client sent ERR
+  | "timeout" // idle timeout
+  | "shutdown" // the server is stopping
+  | "failure"; // a broken socket or a bug
+
+export type ServerEvent =
+  | { event: "connection"; id: number; address: string; port: number }
+  | { event: "rejected"; id: number; address: string; port: number; code: number; message: string }
+  | {
+    event: "request";
+    id: number;
+    op: Op;
+    name: string;
+    outcome: "ok" | "refused";
+    /** What was sent for an RRQ that succeeded. */
+    kind?: "file" | "listing";
+    bytes: number;
+    ms: number;
+    code?: number;
+    message?: string;
+  }
+  | {
+    event: "close";
+    id: number;
+    reason: CloseReason;
+    /** The request in progress when the connection ended, with what it had moved. */
+    op?: Op;
+    name?: string;
+    bytes?: number;
+    ms?: number;
+    code?: number;
+    message?: string;
+  }
+  | { event: "cleanup"; removed: number; directory: string }
+  | { event: "shutdown"; graceMs: number; connections: number }
+  | { event: "accept-error"; message: string };
+
+/** The event as a human-readable line, e.g. `[3] RRQ "a.txt": sent file, 12 bytes in 0.001 s`. */
+export function formatText(e: ServerEvent): string {
+  switch (e.event) {
+    case "connection":
+      return `[${e.id}] connection from ${e.address} port ${e.port}`;
+    case "rejected":
+      return `[${e.id}] connection from ${e.address} port ${e.port} rejected with error ${e.code}: ${e.message}`;
+    case "request": {
+      const head = `[${e.id}] ${requestLabel(e.op, e.name)}: `;
+      if (e.outcome === "refused") return `${head}refused with error ${e.code}: ${e.message}`;
+      const verb = e.op === "WRQ" ? "received" : "sent";
+      return `${head}${verb} ${e.kind ?? "file"}, ${e.bytes} bytes in ${seconds(e.ms)}`;
+    }
+    case "close": {
+      const during = e.op ? `${requestLabel(e.op, e.name ?? "")}: ` : "";
+      const head = `[${e.id}] ${during}`;
+      switch (e.reason) {
+        case "client":
+          return `${head}closed by the client`;
+        case "error":
+          return `${head}error ${e.code}: ${e.message}; closing`;
+        case "peer-error":
+          return `${head}client sent error ${e.code}: ${JSON.stringify(e.message)}; closing`;
+        case "timeout":
+          return `${head}idle timeout; closing`;
+        case "shutdown":
+          return `${head}server shutting down; closing`;
+        case "failure":
+          return `${head}failed: ${e.message}; closing`;
+      }
+      break;
+    }
+    case "cleanup":
+      return `removed ${e.removed} unfinished upload(s) left by an earlier run in ${e.directory}`;
+    case "shutdown":
+      return `shutting down: waiting up to ${
+        seconds(e.graceMs)
+      } for ${e.connections} connection(s)`;
+    case "accept-error":
+      return `accept failed: ${e.message}`;
+  }
+  return JSON.stringify(e);
+}
+
+/** The event as one JSON object on one line, with the time it was logged. */
+export function formatJson(e: ServerEvent, now = new Date()): string {
+  return JSON.stringify({ time: now.toISOString(), ...e });
+}
+
+function requestLabel(op: Op, name: string): string {
+  return op === "DRQ" ? "DRQ" : `${op} ${JSON.stringify(name)}`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(3)} s`;
+}
