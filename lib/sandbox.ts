@@ -23,6 +23,10 @@ function denied(message: string): ProtocolError {
   return new ProtocolError(ErrorCode.ACCESS_VIOLATION, message);
 }
 
+function outside(name: string): ProtocolError {
+  return denied(`access violation: ${name} leads outside the served directory`);
+}
+
 /**
  * Checks a requested name against the rules and returns it as text.
  * "" (the root) passes; every rule broken throws ProtocolError 2.
@@ -96,12 +100,31 @@ export class Sandbox {
     try {
       real = await Deno.realPath(join(this.root, name));
     } catch (error) {
+      // Missing, but where? Through a symlinked directory, "not found" would
+      // tell a client what does not exist outside: the nearest existing
+      // ancestor decides between ERR 1 and ERR 2.
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        await this.#ancestorInside(name);
+      }
       throw fileError(error, name);
     }
-    if (!this.contains(real)) {
-      throw denied(`access violation: ${name} leads outside the served directory`);
-    }
+    if (!this.contains(real)) throw outside(name);
     return real;
+  }
+
+  /** Throws ERR 2 if the nearest existing ancestor of `name` lies outside the root. */
+  async #ancestorInside(name: string): Promise<void> {
+    const parts = name.split("/");
+    for (let n = parts.length - 1; n > 0; n--) {
+      let real: string;
+      try {
+        real = await Deno.realPath(join(this.root, ...parts.slice(0, n)));
+      } catch {
+        continue;
+      }
+      if (!this.contains(real)) throw outside(name);
+      return;
+    }
   }
 
   /**

@@ -251,6 +251,10 @@ export class FileServer {
         reason = "timeout";
       } else if (this.#stopping) {
         reason = "shutdown";
+      } else if (error instanceof Deno.errors.UnexpectedEof) {
+        // The client hung up mid-packet or mid-transfer: log it, nobody is left to tell.
+        reason = "failure";
+        message = errorText(error);
       } else {
         // A broken socket or a bug: the client hears ERR 0 if it still listens.
         reason = "failure";

@@ -129,6 +129,13 @@ Deno.test("sandbox: symlinks are followed and must stay inside", async () => {
     await rejectsWith(sandbox.resolveExisting("to-secret"), ErrorCode.ACCESS_VIOLATION, /outside/);
     await rejectsWith(sandbox.resolveExisting("to-outside-dir/secret"), ErrorCode.ACCESS_VIOLATION);
     await rejectsWith(sandbox.resolveExisting("to-root/etc/passwd"), ErrorCode.ACCESS_VIOLATION);
+    // what does not exist outside is not revealed either
+    await rejectsWith(
+      sandbox.resolveExisting("to-outside-dir/missing"),
+      ErrorCode.ACCESS_VIOLATION,
+    );
+    await rejectsWith(sandbox.resolveExisting("to-root/no/such/path"), ErrorCode.ACCESS_VIOLATION);
+    await rejectsWith(sandbox.resolveExisting("sub/missing/deeper"), ErrorCode.NOT_FOUND);
     await rejectsWith(sandbox.resolveExisting("to-sibling"), ErrorCode.ACCESS_VIOLATION);
     await rejectsWith(
       sandbox.resolveExisting("missing"),

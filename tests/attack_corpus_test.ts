@@ -1,0 +1,391 @@
+/**
+ * The attack corpus: hostile names and malformed packets, each answered as
+ * docs/PROTOCOL.md says, with nothing read or written outside the served
+ * directory and the server alive after every one.
+ */
+
+import assert from "node:assert/strict";
+import {
+  randomBytes,
+  RawClient,
+  startServer,
+  tempDir,
+  type TestServer,
+  text,
+  wire,
+} from "./helpers.ts";
+
+/** What the server must answer to a request. */
+type Expect =
+  | { err: number } // ERR code, connection stays usable
+  | { fatal: true } // ERR 4 and close
+  | "data" // RRQ served (a file or a listing)
+  | "accepted"; // WRQ answered with ACK 0
+
+interface NameCase {
+  label: string;
+  name: string | Uint8Array;
+  rrq: Expect;
+  wrq: Expect;
+  /** A second answer that follows the first (for names that split into two packets). */
+  then?: Expect;
+}
+
+const bytes = (...b: number[]) => new Uint8Array(b);
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+const NAME_CASES: NameCase[] = [
+  // traversal
+  { label: "../", name: "../secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "../../ deep", name: "../../../../../../etc/passwd", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "..\\", name: "..\\secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "....//", name: "....//secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "... (a legal name)", name: "...", rrq: { err: 1 }, wrq: "accepted" },
+  { label: "..//", name: "..//secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "foo/..", name: "foo/..", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "foo/../..", name: "foo/../../secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "absolute", name: "/etc/passwd", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "absolute to outside", name: "OUTSIDE/secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  {
+    label: "percent-encoded dots (literal names)",
+    name: "%2e%2e/secret",
+    rrq: { err: 1 },
+    wrq: { err: 1 },
+  },
+  {
+    label: "percent-encoded dots, one part",
+    name: "%2e%2e%2fsecret",
+    rrq: { err: 1 },
+    wrq: "accepted",
+  },
+  {
+    label: "overlong UTF-8 for .",
+    name: bytes(0xc0, 0xae, 0xc0, 0xae, 0x2f, 0x73),
+    rrq: { err: 2 },
+    wrq: { err: 2 },
+  },
+  {
+    label: "overlong UTF-8 for /",
+    name: bytes(0x2e, 0x2e, 0xc0, 0xaf, 0x73),
+    rrq: { err: 2 },
+    wrq: { err: 2 },
+  },
+  { label: "./", name: "./secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  // characters and encodings
+  // "a" ends at the NUL; "b" and the terminator then read as opcode 0x6200
+  {
+    label: "NUL inside (ends the name early)",
+    name: bytes(0x61, 0x00, 0x62),
+    rrq: { err: 1 },
+    wrq: "accepted",
+    then: { fatal: true },
+  },
+  { label: "control byte", name: "a\u0001b", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "newline", name: "a\nb", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "escape sequence", name: "\u001b[31mred", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "DEL", name: "a\u007f", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "C1 control", name: "a\u009bb", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "invalid UTF-8", name: bytes(0x61, 0xff, 0xfe), rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "lone continuation byte", name: bytes(0x80), rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "UTF-16 surrogate", name: bytes(0xed, 0xa0, 0x80), rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "staging name", name: ".fsd-upload-x", rrq: { err: 2 }, wrq: { err: 2 } },
+  // lengths
+  { label: "255 bytes", name: "a".repeat(255), rrq: { err: 1 }, wrq: "accepted" },
+  { label: "256 bytes", name: "b".repeat(256), rrq: { err: 2 }, wrq: { err: 2 } },
+  {
+    label: "1024 bytes (the longest string)",
+    name: "c".repeat(1024),
+    rrq: { err: 2 },
+    wrq: { err: 2 },
+  },
+  { label: "10,000 bytes", name: "d".repeat(10_000), rrq: { fatal: true }, wrq: { fatal: true } },
+  // links and special files
+  { label: "symlink to a file outside", name: "link-out", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "symlinked parent directory", name: "dir-out/secret", rrq: { err: 2 }, wrq: { err: 2 } },
+  {
+    label: "new file in a symlinked parent",
+    name: "dir-out/new",
+    rrq: { err: 2 },
+    wrq: { err: 2 },
+  },
+  { label: "symlink to /", name: "to-root/etc/passwd", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "symlink loop", name: "loop", rrq: { err: 2 }, wrq: { err: 2 } },
+  {
+    label: "missing file under a symlinked parent",
+    name: "dir-out/nope/deeper",
+    rrq: { err: 2 },
+    wrq: { err: 2 },
+  },
+  { label: "directory as a file", name: "subdir", rrq: "data", wrq: { err: 6 } },
+  { label: "FIFO as a file", name: "fifo", rrq: { err: 2 }, wrq: { err: 6 } },
+  { label: "device as a file", name: "device", rrq: { err: 2 }, wrq: { err: 6 } },
+  { label: "empty name", name: "", rrq: "data", wrq: { err: 2 } },
+];
+
+/** The served directory with its traps, and an outside directory that must stay untouched. */
+async function arena() {
+  const outside = await tempDir();
+  await Deno.writeTextFile(`${outside.path}/secret`, "secret");
+  const ctx = await startServer();
+  const root = ctx.root;
+  await Deno.symlink(`${outside.path}/secret`, `${root}/link-out`);
+  await Deno.symlink(outside.path, `${root}/dir-out`);
+  await Deno.symlink("/", `${root}/to-root`);
+  await Deno.symlink("loop", `${root}/loop`);
+  await Deno.mkdir(`${root}/subdir`);
+  await new Deno.Command("mkfifo", { args: [`${root}/fifo`] }).output();
+  const device = await new Deno.Command("mknod", {
+    args: [`${root}/device`, "c", "1", "3"],
+    stderr: "null",
+  }).output();
+  if (!device.success) await new Deno.Command("mkfifo", { args: [`${root}/device`] }).output(); // not root: a FIFO stands in
+  return {
+    ctx,
+    outside: outside.path,
+    async [Symbol.asyncDispose]() {
+      await ctx[Symbol.asyncDispose]();
+      await outside[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function snapshot(path: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(path)) {
+    const info = await Deno.lstat(`${path}/${entry.name}`);
+    out.push(`${entry.name} ${info.size} ${info.mtime?.getTime()}`);
+  }
+  return out.sort();
+}
+
+/** The server still serves: a fresh client gets a listing. */
+async function assertAlive(ctx: TestServer): Promise<void> {
+  await using client = await RawClient.greeted(ctx.port);
+  await client.send(wire.drq());
+  await client.receiveBlocks();
+}
+
+async function check(client: RawClient, expect: Expect, label: string): Promise<void> {
+  const packet = await client.read();
+  if (expect === "data") {
+    assert.equal(packet?.op, "DAT", `${label}: ${JSON.stringify(packet)}`);
+    return;
+  }
+  if (expect === "accepted") {
+    assert.ok(packet?.op === "ACK" && packet.block === 0, `${label}: ${JSON.stringify(packet)}`);
+    return;
+  }
+  const code = "fatal" in expect ? 4 : expect.err;
+  assert.ok(
+    packet?.op === "ERR" && packet.code === code,
+    `${label}: expected ERR ${code}, got ${JSON.stringify(packet)}`,
+  );
+  if ("fatal" in expect) await client.expectClosed();
+}
+
+Deno.test("attack corpus: hostile names, for RRQ and for WRQ", async (t) => {
+  await using a = await arena();
+  const { ctx, outside } = a;
+  const before = await snapshot(outside);
+  for (const c of NAME_CASES) {
+    const name = typeof c.name === "string" ? c.name.replace("OUTSIDE", outside) : c.name;
+    for (const op of ["rrq", "wrq"] as const) {
+      await t.step(`${op.toUpperCase()} ${c.label}`, async () => {
+        await using client = await RawClient.greeted(ctx.port);
+        await client.send(op === "rrq" ? wire.rrq(name) : wire.wrq(name));
+        await check(client, c[op], `${op} ${c.label}`);
+        if (c.then) {
+          await check(client, c.then, `${op} ${c.label}, second answer`);
+        } else if (c[op] === "accepted") {
+          await client.send(wire.dat(1, utf8("x")));
+          await client.expectAck(1);
+        }
+        assert.deepEqual(await snapshot(outside), before);
+        await assertAlive(ctx);
+      });
+    }
+  }
+  // the only new files are the accepted uploads, all inside the root
+  const created = (await Array.fromAsync(Deno.readDir(ctx.root))).filter((e) => e.isFile).map((e) =>
+    e.name
+  ).sort();
+  assert.deepEqual(created, ["%2e%2e%2fsecret", "...", "a".repeat(255)]);
+});
+
+interface PacketCase {
+  label: string;
+  /** What happens after the greeting is answered (or instead, when `raw`). */
+  provoke: (client: RawClient) => Promise<void>;
+  /** Answer ERR 4 and close, or (for "close") just close, or (for "listing") answer a listing first. */
+  expect: "fatal" | "close";
+  /** Skip answering the greeting. */
+  raw?: boolean;
+}
+
+const halfClose = (client: RawClient) => client.conn.closeWrite();
+
+const PACKET_CASES: PacketCase[] = [
+  { label: "nothing at all, then EOF", raw: true, expect: "close", provoke: halfClose },
+  {
+    label: "a 0-byte write after the greeting, then EOF",
+    expect: "close",
+    provoke: async (c) => {
+      await c.send(new Uint8Array(0));
+      await halfClose(c);
+    },
+  },
+  {
+    label: "1-byte packet, then EOF",
+    expect: "close",
+    provoke: async (c) => {
+      await c.send(bytes(0));
+      await halfClose(c);
+    },
+  },
+  {
+    label: "3-byte packet (half an ACK), then EOF",
+    expect: "close",
+    provoke: async (c) => {
+      await c.send(bytes(0, 4, 0));
+      await halfClose(c);
+    },
+  },
+  {
+    label: "1-byte packet instead of ACK 1",
+    raw: true,
+    expect: "close",
+    provoke: async (c) => {
+      await c.read();
+      await c.send(bytes(4));
+      await halfClose(c);
+    },
+  },
+  {
+    label: "ERR with a 10 KB message and no zero byte",
+    expect: "fatal",
+    provoke: (c) => c.send(wire.concat(bytes(0, 5, 0, 0), new Uint8Array(10_000).fill(65))),
+  },
+  {
+    label: "ERR with a 10 KB message, zero-terminated",
+    expect: "fatal",
+    provoke: (c) => c.send(wire.err(0, "x".repeat(10_000))),
+  },
+  {
+    label: "DAT announcing 65535 bytes, during an upload",
+    expect: "fatal",
+    provoke: async (c) => {
+      await c.send(wire.wrq("up-65535"));
+      await c.expectAck(0);
+      await c.send(wire.dat(1, new Uint8Array(16), 65535));
+    },
+  },
+  {
+    label: "DAT of 65535 real bytes, during an upload",
+    expect: "fatal",
+    provoke: async (c) => {
+      await c.send(wire.wrq("up-real"));
+      await c.expectAck(0);
+      await c.send(wire.dat(1, new Uint8Array(65535)));
+    },
+  },
+  {
+    label: "DAT block 0, during an upload",
+    expect: "fatal",
+    provoke: async (c) => {
+      await c.send(wire.wrq("up-0"));
+      await c.expectAck(0);
+      await c.send(wire.dat(0, new Uint8Array(5)));
+    },
+  },
+  {
+    label: "DAT block 0, outside a transfer",
+    expect: "fatal",
+    provoke: (c) => c.send(wire.dat(0, new Uint8Array(5))),
+  },
+  {
+    label: "ACK for a future block, during a download",
+    expect: "fatal",
+    provoke: async (c) => {
+      await c.send(wire.rrq("big"));
+      await c.read();
+      await c.send(wire.ack(5));
+    },
+  },
+  {
+    label: "duplicate ACKs, during a download",
+    expect: "fatal",
+    provoke: async (c) => {
+      await c.send(wire.rrq("big"));
+      await c.read();
+      await c.send(wire.ack(1));
+      await c.read();
+      await c.send(wire.ack(1));
+    },
+  },
+  {
+    label: "ACK 0 in answer to the greeting",
+    raw: true,
+    expect: "fatal",
+    provoke: async (c) => {
+      await c.read();
+      await c.send(wire.ack(0));
+    },
+  },
+  { label: "the greeting ACKed twice", expect: "fatal", provoke: (c) => c.send(wire.ack(1)) },
+];
+
+Deno.test("attack corpus: malformed and out-of-place packets", async (t) => {
+  await using a = await arena();
+  const { ctx, outside } = a;
+  await Deno.writeFile(`${ctx.root}/big`, randomBytes(4096));
+  const before = await snapshot(outside);
+  for (const c of PACKET_CASES) {
+    await t.step(c.label, async () => {
+      await using client = c.raw
+        ? await RawClient.connect(ctx.port)
+        : await RawClient.greeted(ctx.port);
+      if (c.raw && c.label.startsWith("nothing")) await client.read(); // the greeting
+      await c.provoke(client);
+      if (c.expect === "fatal") await client.expectError(4);
+      await client.expectClosed();
+      assert.deepEqual(await snapshot(outside), before);
+      await assertAlive(ctx);
+    });
+  }
+  assert.deepEqual(
+    (await Array.fromAsync(Deno.readDir(ctx.root))).filter((e) => e.name.startsWith("up-")),
+    [],
+  );
+});
+
+Deno.test("attack corpus: every unknown opcode, 0 and 7 to 65535, is ERR 4 and a close", async () => {
+  await using ctx = await startServer({ maxPerIp: 0 });
+  const opcodes = [0, ...Array.from({ length: 65535 - 6 }, (_, i) => i + 7)];
+  let next = 0;
+  const worker = async () => {
+    while (next < opcodes.length) {
+      const op = opcodes[next++];
+      await using client = await RawClient.greeted(ctx.port);
+      await client.send(bytes(op >> 8, op & 0xff, 0, 0));
+      const packet = await client.read();
+      assert.ok(
+        packet?.op === "ERR" && packet.code === 4,
+        `opcode ${op}: ${JSON.stringify(packet)}`,
+      );
+      assert.equal(packet.message, `unknown opcode: ${op}`);
+      await client.expectClosed();
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  assert.equal(next, 65530);
+  await assertAlive(ctx);
+});
+
+Deno.test("attack corpus: a slow drip of one name byte per write is still one request", async () => {
+  await using ctx = await startServer();
+  await Deno.writeTextFile(`${ctx.root}/drip`, "ok");
+  await using client = await RawClient.greeted(ctx.port);
+  for (const b of wire.rrq("drip")) await client.send(bytes(b));
+  const packet = await client.read();
+  assert.ok(packet?.op === "DAT" && text.decode(packet.data) === "ok");
+});
