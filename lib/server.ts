@@ -307,7 +307,7 @@ export class FileServer {
     if (!opened) return;
     try {
       await sendFile(session.conn, opened.source, { onProgress: (n) => request.bytes = n });
-      this.#done(session, opened.kind);
+      this.#finish(session, { outcome: "ok", kind: opened.kind });
     } finally {
       opened.close();
     }
@@ -347,7 +347,7 @@ export class FileServer {
           }
         },
       });
-      this.#done(session, "file");
+      this.#finish(session, { outcome: "ok", kind: "file" });
     } finally {
       await staged.discard();
     }
@@ -363,17 +363,24 @@ export class FileServer {
     return session.request;
   }
 
-  #done(session: Session, kind: "file" | "listing"): void {
+  /** Logs how the session's request ended and forgets it. */
+  #finish(
+    session: Session,
+    outcome: { outcome: "ok"; kind: "file" | "listing" } | {
+      outcome: "refused";
+      code: number;
+      message: string;
+    },
+  ): void {
     const r = session.request!;
     this.#log({
       event: "request",
       id: session.id,
       op: r.op,
       name: r.name,
-      outcome: "ok",
-      kind,
       bytes: r.bytes,
       ms: performance.now() - r.started,
+      ...outcome,
     });
     session.request = undefined;
   }
@@ -391,19 +398,7 @@ export class FileServer {
         throw error;
       }
       await session.conn.write(encodeError(error.code, error.message));
-      const r = session.request!;
-      this.#log({
-        event: "request",
-        id: session.id,
-        op: r.op,
-        name: r.name,
-        outcome: "refused",
-        bytes: 0,
-        ms: performance.now() - r.started,
-        code: error.code,
-        message: error.message,
-      });
-      session.request = undefined;
+      this.#finish(session, { outcome: "refused", code: error.code, message: error.message });
       return undefined;
     }
   }

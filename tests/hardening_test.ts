@@ -89,31 +89,11 @@ Deno.test("limits: --read-only refuses uploads with ERR 2 and keeps serving", as
 Deno.test("limits: --read-only needs only --allow-read on the directory", async () => {
   await using dir = await tempDir();
   await Deno.writeTextFile(`${dir.path}/f`, "ro");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-net=127.0.0.1",
-      `--allow-read=${dir.path}`,
-      new URL("../main.ts", import.meta.url).pathname,
-      "serve",
-      dir.path,
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--read-only",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let output = "";
-  while (!/port (\d+)\n/.test(output)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    output += value;
-  }
-  const port = Number(/port (\d+)\n/.exec(output)![1]);
+  await using server = await spawnServe(dir.path, 0, ["--read-only"], [
+    "--allow-net=127.0.0.1",
+    `--allow-read=${dir.path}`,
+  ]);
+  const port = server.port;
   const got = await runFsd([`--allow-net=127.0.0.1:${port}`], [
     "get",
     "127.0.0.1",
@@ -133,11 +113,7 @@ Deno.test("limits: --read-only needs only --allow-read on the directory", async 
   });
   assert.equal(put.code, 1);
   assert.match(put.stderr, /server error 2: server is read-only/);
-  child.kill("SIGTERM");
-  await reader.cancel();
-  const status = await child.status;
-  await child.stderr.cancel();
-  assert.equal(status.code, 0);
+  assert.equal((await server.stop()).code, 0);
 });
 
 // ---- uploads that race, fail or are left behind ----

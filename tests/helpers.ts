@@ -414,20 +414,19 @@ export interface ServeProcess extends AsyncDisposable {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
-/** Starts `fsd serve DIR PORT ...` with exactly the documented permissions and waits until it listens. */
+/** Starts `fsd serve DIR PORT ...` with exactly the documented permissions (or `permissions`) and waits until it listens. */
 export async function spawnServe(
   dir: string,
   port = 0,
   extra: string[] = [],
+  permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
 ): Promise<ServeProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
       "--no-prompt",
-      "--allow-net",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
+      ...permissions,
       MAIN,
       "serve",
       dir,
