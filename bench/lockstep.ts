@@ -1,0 +1,71 @@
+/**
+ * What one fsd/1 block costs, next to what Deno's TCP costs (not part of CI).
+ * Both in one process over 127.0.0.1: a bare ping-pong of a 518-byte frame
+ * and a 4-byte answer (the floor for lock-step), then FileServer and
+ * FsdClient moving a file of the same number of blocks.
+ *
+ *   deno run --allow-net=127.0.0.1 --allow-read --allow-write bench/lockstep.ts [--mb 10]
+ */
+
+import { parseArgs } from "node:util";
+import { FsdClient } from "../lib/client.ts";
+import { FileServer } from "../lib/server.ts";
+
+const { values } = parseArgs({ options: { mb: { type: "string", default: "10" } } });
+const bytes = Number(values.mb) * 1_000_000;
+const blocks = Math.ceil(bytes / 512);
+
+async function pingPong(rounds: number): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const server = (async () => {
+    const conn = await listener.accept();
+    conn.setNoDelay(true);
+    const frame = new Uint8Array(518);
+    const answer = new Uint8Array(4);
+    for (let i = 0; i < rounds; i++) {
+      await conn.write(frame);
+      for (let got = 0; got < 4;) got += (await conn.read(answer.subarray(got)))!;
+    }
+    conn.close();
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  conn.setNoDelay(true);
+  const buffer = new Uint8Array(65536);
+  const ack = new Uint8Array(4);
+  const started = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    for (let got = 0; got < 518;) got += (await conn.read(buffer))!;
+    await conn.write(ack);
+  }
+  const ms = performance.now() - started;
+  await server;
+  conn.close();
+  listener.close();
+  return ms;
+}
+
+async function fsdDownload(): Promise<number> {
+  const root = await Deno.makeTempDir({ prefix: "fsd-lockstep-" });
+  await Deno.writeFile(`${root}/f`, new Uint8Array(bytes));
+  const server = await FileServer.start({ root, port: 0, hostname: "127.0.0.1" });
+  const client = await FsdClient.connect("127.0.0.1", server.addr.port);
+  const started = performance.now();
+  await client.download("f", { write: (b) => Promise.resolve(b.length) });
+  const ms = performance.now() - started;
+  client.close();
+  await server.close();
+  await Deno.remove(root, { recursive: true });
+  return ms;
+}
+
+const raw = await pingPong(blocks);
+const fsd = await fsdDownload();
+const row = (label: string, ms: number) =>
+  console.log(
+    `${label.padEnd(28)} ${(ms * 1000 / blocks).toFixed(1).padStart(6)} µs/block ${
+      (bytes / ms / 1000).toFixed(1).padStart(7)
+    } MB/s`,
+  );
+console.log(`${blocks} blocks of 512 bytes, one process, 127.0.0.1`);
+row("bare Deno TCP ping-pong", raw);
+row("fsd/1 FileServer + FsdClient", fsd);
