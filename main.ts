@@ -9,14 +9,16 @@
  */
 
 import { type Command, UsageError } from "./commands/cli.ts";
+import { echo } from "./commands/echo.ts";
 import { get } from "./commands/get.ts";
 import { ls } from "./commands/ls.ts";
+import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";
 import { serve } from "./commands/serve.ts";
 import { PeerError } from "./lib/errors.ts";
 import { VERSION } from "./lib/version.ts";
 
-const COMMANDS: Command[] = [serve, get, put, ls];
+const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo];
 
 const HELP = `fsd ${VERSION}: socket file service and network lab tools
 

@@ -1,0 +1,189 @@
+/**
+ * `fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT`: a relay that shows the
+ * traffic and injects faults.
+ *
+ * Permissions: --allow-net (to listen, and to reach the target).
+ */
+
+import { type Direction, type Faults, Relay, type RelayEvent } from "../lib/relay.ts";
+import { FsdTracer, hexDump, printable } from "../lib/trace.ts";
+import {
+  type Command,
+  expectPositionals,
+  parseCommandLine,
+  parseCount,
+  parsePort,
+  UsageError,
+} from "./cli.ts";
+
+const USAGE = "fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT [OPTIONS]";
+
+const help = `Relay connections on LISTEN_PORT to TARGET_HOST TARGET_PORT, both ways,
+showing the traffic and injecting faults.
+
+Usage: ${USAGE}
+
+Options:
+  --host ADDR          address to listen on (default 0.0.0.0)
+  --trace MODE         fsd: decode fsd packets, one line each
+                       hex: a hex dump of every chunk
+                       text: the printable text of every chunk
+                       none: only log connections (default)
+  --stream up|down|both  which direction the faults below apply to (default
+                       both); up is client to target, down is target to client
+  --latency MS         delay every chunk by MS milliseconds
+  --jitter MS          ... plus or minus up to MS more, at random
+  --bandwidth KBPS     cap the rate at KBPS kilobytes (1000 bytes) per second
+  --slice BYTES        pass data on in writes of at most BYTES bytes
+  --limit-data BYTES   close the connection after BYTES bytes
+  --reset-after MS     abort the connection MS milliseconds after it opens
+  --timeout MS         pass no data at all; close the connection after MS
+                       milliseconds (0: hold it open until a side closes)
+  -h, --help           show this help
+
+Trace lines start with the time and the connection id; '>' is client to
+target, '<' is target to client (as socat -v shows them). The faults are
+named as toxiproxy names them. Runs until SIGINT or SIGTERM.
+
+Permissions: --allow-net
+
+Examples:
+  fsd proxy 9000 127.0.0.1 10000 --trace fsd
+  fsd proxy 9000 lab1 10000 --latency 50 --jitter 10 --stream down
+  fsd proxy 9000 127.0.0.1 10000 --bandwidth 100 --slice 7 --trace hex`;
+
+const FAULT_FLAGS = [
+  "latency",
+  "jitter",
+  "bandwidth",
+  "slice",
+  "limit-data",
+  "reset-after",
+  "timeout",
+] as const;
+
+async function run(args: string[]): Promise<void> {
+  const parsed = parseCommandLine(args, {
+    host: { type: "string" },
+    trace: { type: "string" },
+    stream: { type: "string" },
+    ...Object.fromEntries(FAULT_FLAGS.map((name) => [name, { type: "string" as const }])),
+  }, help);
+  if (!parsed) return;
+  const { values, positionals } = parsed;
+  expectPositionals(positionals, 3, 3, USAGE);
+  const [listenText, targetHost, targetText] = positionals;
+  const port = parsePort(listenText);
+  const targetPort = parsePort(targetText);
+  const mode = (values.trace as string | undefined) ?? "none";
+  if (!["fsd", "hex", "text", "none"].includes(mode)) {
+    throw new UsageError(`invalid --trace: ${mode}: expected fsd, hex, text or none`);
+  }
+  const stream = (values.stream as string | undefined) ?? "both";
+  if (!["up", "down", "both"].includes(stream)) {
+    throw new UsageError(`invalid --stream: ${stream}: expected up, down or both`);
+  }
+  const number = (name: string, min = 0) => {
+    const text = values[name] as string | undefined;
+    return text === undefined ? undefined : parseCount(text, `--${name}`, min);
+  };
+  const faults: Faults = {
+    latencyMs: number("latency"),
+    jitterMs: number("jitter"),
+    bandwidthKBps: number("bandwidth", 1),
+    sliceBytes: number("slice", 1),
+    limitDataBytes: number("limit-data"),
+    resetAfterMs: number("reset-after"),
+    timeoutMs: number("timeout"),
+  };
+  const applies = (direction: Direction) => stream === "both" || stream === direction;
+  const trace = mode === "none" ? undefined : tracer(mode);
+
+  const relay = Relay.start({
+    port,
+    hostname: values.host as string | undefined,
+    targetHost,
+    targetPort,
+    faults: { up: applies("up") ? faults : {}, down: applies("down") ? faults : {} },
+    onData: trace?.onData,
+    log: (event) => {
+      console.log(formatEvent(event, targetHost, targetPort));
+      if (event.event === "close") trace?.forget(event.id);
+    },
+  });
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => {
+      Deno.removeSignalListener("SIGINT", stop);
+      Deno.removeSignalListener("SIGTERM", stop);
+      relay.close().then(resolve);
+    };
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
+  console.log(
+    `Proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetPort}`,
+  );
+  await stopped;
+}
+
+function formatEvent(event: RelayEvent, targetHost: string, targetPort: number): string {
+  switch (event.event) {
+    case "connection":
+      return `[${event.id}] connection from ${event.address} port ${event.port}`;
+    case "connect-failed":
+      return `[${event.id}] cannot reach ${targetHost} port ${targetPort}: ${event.message}; closing`;
+    case "close":
+      return `[${event.id}] closed: ${event.up} bytes up, ${event.down} bytes down (${event.reason})`;
+  }
+}
+
+function clock(): string {
+  return new Date().toISOString().slice(11, 23);
+}
+
+interface Tracer {
+  onData(id: number, direction: Direction, chunk: Uint8Array): void;
+  /** Drops what it kept for a closed connection. */
+  forget(id: number): void;
+}
+
+/** The per-chunk printer for a trace mode. */
+function tracer(mode: string): Tracer {
+  const arrow = (direction: Direction) => direction === "up" ? ">" : "<";
+  // Per connection and direction: an fsd decoder, or the offset for hex dumps.
+  const state = new Map<string, { decoder: FsdTracer; offset: number }>();
+  const of = (id: number, direction: Direction) => {
+    const key = `${id}${direction}`;
+    let s = state.get(key);
+    if (!s) state.set(key, s = { decoder: new FsdTracer(), offset: 0 });
+    return s;
+  };
+  return {
+    onData(id, direction, chunk) {
+      const s = of(id, direction);
+      if (mode === "fsd") {
+        for (const line of s.decoder.push(chunk)) {
+          console.log(`${clock()} [${id}] ${arrow(direction)} ${line}`);
+        }
+        return;
+      }
+      const head = `${clock()} [${id}] ${arrow(direction)} ${chunk.length} bytes`;
+      const body = mode === "hex"
+        ? hexDump(chunk, s.offset)
+        : printable(chunk).replace(/\n$/, "").split("\n");
+      s.offset += chunk.length;
+      console.log([head, ...body.map((line) => `  ${line}`)].join("\n"));
+    },
+    forget(id) {
+      state.delete(`${id}up`);
+      state.delete(`${id}down`);
+    },
+  };
+}
+
+export const proxy: Command = {
+  name: "proxy",
+  summary: "relay TCP connections, showing the traffic and injecting faults",
+  help,
+  run,
+};

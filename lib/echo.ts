@@ -1,0 +1,271 @@
+/**
+ * Echo servers for socket labs, over TCP (one reply per line) and UDP (one
+ * reply per datagram): echo, upper case, ceiling of a number, and a chat
+ * room that broadcasts each message to everyone else.
+ */
+
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
+import { readLines } from "./lines.ts";
+
+export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
+
+export interface EchoServerOptions {
+  port: number;
+  /** Address to listen on (default 0.0.0.0). */
+  hostname?: string;
+  udp?: boolean;
+  mode: EchoMode;
+  /** Chat room: most bytes queued for one slow reader before messages to it are dropped (default 64 KiB). */
+  queueBytes?: number;
+  /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
+  udpIdleMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface EchoServer {
+  readonly port: number;
+  readonly hostname: string;
+  close(): Promise<void>;
+}
+
+const NUMBER = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
+
+/** The answer to one message in the echo, upper and ceil modes. */
+export function answer(mode: Exclude<EchoMode, "broadcast">, message: string): string {
+  if (mode === "upper") return message.toUpperCase();
+  if (mode === "ceil") {
+    if (!NUMBER.test(message)) return `error: not a number: ${JSON.stringify(message)}`;
+    const value = Math.ceil(Number(message));
+    return Number.isFinite(value)
+      ? String(Object.is(value, -0) ? 0 : value)
+      : `error: out of range: ${message.trim()}`;
+  }
+  return message;
+}
+
+export async function startEchoServer(options: EchoServerOptions): Promise<EchoServer> {
+  return options.udp ? await startUdp(options) : startTcp(options);
+}
+
+// ---- TCP ----
+
+function startTcp(options: EchoServerOptions): EchoServer {
+  const log = options.log ?? (() => {});
+  const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
+  const conns = new Set<Deno.Conn>();
+  const tasks = new Set<Promise<void>>();
+  const room = options.mode === "broadcast"
+    ? new ChatRoom(options.queueBytes ?? 64 * 1024)
+    : undefined;
+  let nextId = 1;
+  let closing = false;
+  const accepting = (async () => {
+    while (!closing) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        if (closing) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const id = nextId++;
+      const peer = conn.remoteAddr as Deno.NetAddr;
+      log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
+      conns.add(conn);
+      const task = (room
+        ? room.serve(id, conn)
+        : serveLines(conn, options.mode as Exclude<EchoMode, "broadcast">))
+        .catch(() => {})
+        .finally(() => {
+          conns.delete(conn);
+          try {
+            conn.close();
+          } catch {
+            // closed
+          }
+          log(`[${id}] closed`);
+        });
+      tasks.add(task);
+      task.finally(() =>
+        tasks.delete(task)
+      );
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    hostname: listener.addr.hostname,
+    async close() {
+      closing = true;
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // closed
+        }
+      }
+      await accepting;
+      while (tasks.size > 0) await Promise.all(tasks);
+    },
+  };
+}
+
+async function serveLines(conn: Deno.Conn, mode: Exclude<EchoMode, "broadcast">): Promise<void> {
+  const encoder = new TextEncoder();
+  for await (const line of readLines(conn)) {
+    await writeAll(conn, encoder.encode(answer(mode, line) + "\n"));
+  }
+}
+
+/** Members of a TCP chat room, each with its own bounded queue and writer. */
+class ChatRoom {
+  #members = new Map<number, Member>();
+  constructor(readonly queueBytes: number) {}
+
+  async serve(id: number, conn: Deno.Conn): Promise<void> {
+    const member = new Member(conn, this.queueBytes);
+    this.#say(`* ${id} joined`);
+    member.send(`* welcome, you are ${id}; ${this.#members.size} other(s) here`);
+    this.#members.set(id, member);
+    try {
+      for await (const line of readLines(conn)) this.#say(`${id}: ${line}`, id);
+    } finally {
+      this.#members.delete(id);
+      member.stop();
+      this.#say(`* ${id} left`);
+    }
+  }
+
+  #say(text: string, from?: number): void {
+    for (const [id, member] of this.#members) if (id !== from) member.send(text);
+  }
+}
+
+class Member {
+  #conn: Deno.Conn;
+  #limit: number;
+  #queue: string[] = [];
+  #queued = 0;
+  #dropped = 0;
+  #wake: (() => void) | undefined;
+  #stopped = false;
+  #encoder = new TextEncoder();
+
+  constructor(conn: Deno.Conn, limit: number) {
+    this.#conn = conn;
+    this.#limit = limit;
+    this.#write();
+  }
+
+  /** Queues a line; when the queue is full, the line is dropped and counted. */
+  send(text: string): void {
+    if (this.#queued + text.length > this.#limit) {
+      this.#dropped++;
+    } else {
+      this.#queue.push(text);
+      this.#queued += text.length;
+    }
+    this.#wake?.();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#wake?.();
+  }
+
+  async #write(): Promise<void> {
+    try {
+      while (!this.#stopped) {
+        if (this.#queue.length === 0 && this.#dropped === 0) {
+          await new Promise<void>((resolve) => this.#wake = resolve);
+          continue;
+        }
+        const lines = this.#queue.splice(0);
+        this.#queued = 0;
+        if (this.#dropped > 0) {
+          lines.unshift(`* dropped ${this.#dropped} message(s): you read too slowly`);
+          this.#dropped = 0;
+        }
+        await writeAll(this.#conn, this.#encoder.encode(lines.join("\n") + "\n"));
+      }
+    } catch {
+      // the member is gone; its reader ends the membership
+    }
+  }
+}
+
+// ---- UDP ----
+
+async function startUdp(options: EchoServerOptions): Promise<EchoServer> {
+  const log = options.log ?? (() => {});
+  const hostname = options.hostname ?? "0.0.0.0";
+  const socket = dgram.createSocket(hostname.includes(":") ? "udp6" : "udp4");
+  const peers = new Map<string, { id: number; address: string; port: number; seen: number }>();
+  const idleMs = options.udpIdleMs ?? 5 * 60_000;
+  let nextId = 1;
+  const sendTo = (text: string, peer: { address: string; port: number }) =>
+    socket.send(Buffer.from(text), peer.port, peer.address);
+  const leave = (key: string, why: string) => {
+    const peer = peers.get(key)!;
+    peers.delete(key);
+    log(`[${peer.id}] ${why}`);
+    if (options.mode === "broadcast") {
+      for (const other of peers.values()) sendTo(`* ${peer.id} left`, other);
+    }
+  };
+
+  socket.on("message", (message: Buffer, remote: { address: string; port: number }) => {
+    const key = `${remote.address} ${remote.port}`;
+    let peer = peers.get(key);
+    if (!peer) {
+      peer = { id: nextId++, address: remote.address, port: remote.port, seen: 0 };
+      peers.set(key, peer);
+      log(`[${peer.id}] datagrams from ${remote.address} port ${remote.port}`);
+      if (options.mode === "broadcast") {
+        for (const other of peers.values()) {
+          if (other !== peer) sendTo(`* ${peer.id} joined`, other);
+        }
+        sendTo(`* welcome, you are ${peer.id}; ${peers.size - 1} other(s) here`, peer);
+      }
+    }
+    peer.seen = performance.now();
+    const text = message.toString("utf8").replace(/\r?\n$/, "");
+    if (options.mode === "echo") {
+      socket.send(message, remote.port, remote.address); // byte for byte
+    } else if (options.mode !== "broadcast") {
+      sendTo(answer(options.mode, text), remote);
+    } else if (text === "/leave") {
+      leave(key, "left");
+    } else {
+      for (const other of peers.values()) if (other !== peer) sendTo(`${peer.id}: ${text}`, other);
+    }
+  });
+  const sweeper = setInterval(() => {
+    const now = performance.now();
+    for (const [key, peer] of peers) {
+      if (now - peer.seen > idleMs) leave(key, "silent too long; left");
+    }
+  }, Math.min(idleMs, 10_000));
+
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(options.port, hostname, () => resolve());
+  });
+  const address = socket.address();
+  return {
+    port: address.port,
+    hostname: address.address,
+    close() {
+      clearInterval(sweeper);
+      return new Promise<void>((resolve) => socket.close(() => resolve()));
+    },
+  };
+}
+
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}

@@ -1,0 +1,148 @@
+/** The client side of the echo tools: a channel over TCP (lines) or UDP (datagrams), and RTT figures. */
+
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
+import { readLines } from "./lines.ts";
+
+export interface EchoChannel {
+  send(text: string): Promise<void>;
+  /** The next message from the server; null after `timeoutMs` (0: no limit) or once it has closed. */
+  receive(timeoutMs: number): Promise<string | null>;
+  /** No more messages from us (TCP: shuts the write half; UDP: nothing to do). */
+  finish(): Promise<void>;
+  /** The server closed the connection (TCP only). */
+  readonly ended: boolean;
+  close(): void;
+}
+
+/** Messages waiting to be received, and receivers waiting for messages. */
+class Inbox {
+  ended = false;
+  #items: string[] = [];
+  #waiters: ((text: string | null) => void)[] = [];
+
+  push(text: string): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(text);
+    else this.#items.push(text);
+  }
+
+  end(): void {
+    this.ended = true;
+    for (const waiter of this.#waiters.splice(0)) waiter(null);
+  }
+
+  next(timeoutMs: number): Promise<string | null> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waiter = (text: string | null) => {
+        clearTimeout(timer);
+        resolve(text);
+      };
+      this.#waiters.push(waiter);
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+          resolve(null);
+        }, timeoutMs);
+      }
+    });
+  }
+}
+
+export async function openEchoChannel(
+  hostname: string,
+  port: number,
+  udp: boolean,
+): Promise<EchoChannel> {
+  return udp ? await openUdp(hostname, port) : await openTcp(hostname, port);
+}
+
+async function openTcp(hostname: string, port: number): Promise<EchoChannel> {
+  const conn = await Deno.connect({ hostname, port });
+  conn.setNoDelay(true);
+  const inbox = new Inbox();
+  const reading = (async () => {
+    for await (const line of readLines(conn)) inbox.push(line);
+    inbox.end();
+  })();
+  const encoder = new TextEncoder();
+  return {
+    async send(text) {
+      const bytes = encoder.encode(text + "\n");
+      for (let written = 0; written < bytes.length;) {
+        written += await conn.write(bytes.subarray(written));
+      }
+    },
+    receive: (timeoutMs) => inbox.next(timeoutMs),
+    finish: () => conn.closeWrite(),
+    get ended() {
+      return inbox.ended;
+    },
+    close() {
+      try {
+        conn.close();
+      } catch {
+        // closed
+      }
+      reading.catch(() => {});
+    },
+  };
+}
+
+async function openUdp(hostname: string, port: number): Promise<EchoChannel> {
+  const v6 = hostname.includes(":");
+  const socket = dgram.createSocket(v6 ? "udp6" : "udp4");
+  const inbox = new Inbox();
+  socket.on(
+    "message",
+    (message: Buffer) => inbox.push(message.toString("utf8").replace(/\r?\n$/, "")),
+  );
+  // Bind first: sending from an unbound socket needs to bind the wildcard anyway.
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(0, v6 ? "::" : "0.0.0.0", () => resolve());
+  });
+  return {
+    send: (text) =>
+      new Promise<void>((resolve, reject) =>
+        socket.send(Buffer.from(text), port, hostname, (error) => error ? reject(error) : resolve())
+      ),
+    receive: (timeoutMs) => inbox.next(timeoutMs),
+    finish: () => Promise.resolve(),
+    ended: false,
+    close() {
+      inbox.end();
+      socket.close();
+    },
+  };
+}
+
+export interface RttSummary {
+  sent: number;
+  received: number;
+  lossPercent: number;
+  min: number;
+  avg: number;
+  max: number;
+  /** Mean deviation as ping computes it: the standard deviation of the round trips. */
+  mdev: number;
+}
+
+/** Round-trip statistics in ping's terms, from the times (ms) of the replies that came. */
+export function summarize(sent: number, rtts: number[]): RttSummary {
+  const received = rtts.length;
+  const avg = received ? rtts.reduce((a, b) => a + b, 0) / received : 0;
+  const meanSquare = received ? rtts.reduce((a, b) => a + b * b, 0) / received : 0;
+  return {
+    sent,
+    received,
+    lossPercent: sent ? Math.round(((sent - received) / sent) * 1000) / 10 : 0,
+    min: received ? Math.min(...rtts) : 0,
+    avg,
+    max: received ? Math.max(...rtts) : 0,
+    mdev: Math.sqrt(Math.max(0, meanSquare - avg * avg)),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Showing traffic: fsd packets decoded one per line, hex dumps, printable
+ * text. Pure functions and a per-direction decoder; the proxy prints.
+ */
+
+import { type Packet, PacketDecoder } from "./protocol.ts";
+import { Opcode } from "./protocol.ts";
+
+const names = new TextDecoder();
+
+/** One packet as a short line: `RRQ "a.txt"`, `DAT 3 512 bytes`, `ERR 1 "file not found: x"`. */
+export function describePacket(packet: Packet): string {
+  switch (packet.op) {
+    case Opcode.RRQ:
+      return `RRQ ${JSON.stringify(names.decode(packet.name))}`;
+    case Opcode.WRQ:
+      return `WRQ ${JSON.stringify(names.decode(packet.name))}`;
+    case Opcode.DAT:
+      return `DAT ${packet.block} ${packet.data.length} bytes`;
+    case Opcode.ACK:
+      return `ACK ${packet.block}`;
+    case Opcode.ERR:
+      return `ERR ${packet.code} ${JSON.stringify(packet.message)}`;
+    case Opcode.DRQ:
+      return "DRQ";
+  }
+}
+
+/**
+ * Decodes one direction of an fsd conversation from raw chunks, however
+ * TCP split or packed them. After bytes that are not fsd it says so once
+ * and stays quiet.
+ */
+export class FsdTracer {
+  #decoder = new PacketDecoder({ maxDataSize: 65535, maxStringBytes: 65535 });
+  #broken = false;
+
+  /** Lines for the packets completed by `chunk`. */
+  push(chunk: Uint8Array): string[] {
+    if (this.#broken) return [];
+    const lines: string[] = [];
+    try {
+      this.#decoder.push(chunk);
+      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) {
+        lines.push(describePacket(packet));
+      }
+    } catch (error) {
+      this.#broken = true;
+      lines.push(`not fsd: ${(error as Error).message}; no more decoding in this direction`);
+    }
+    return lines;
+  }
+}
+
+/** `xxd`-style lines: offset, 16 bytes in hex, and the printable ones. */
+export function hexDump(bytes: Uint8Array, offset = 0): string[] {
+  const lines: string[] = [];
+  for (let at = 0; at < bytes.length; at += 16) {
+    const row = bytes.subarray(at, at + 16);
+    const hex = Array.from(row, (b) => b.toString(16).padStart(2, "0")).join(" ");
+    lines.push(
+      `${(offset + at).toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  ${printable(row, false)}`,
+    );
+  }
+  return lines;
+}
+
+/** The bytes as ASCII text, everything unprintable shown as "." (newlines kept when `keepNewlines`). */
+export function printable(bytes: Uint8Array, keepNewlines = true): string {
+  let out = "";
+  for (const b of bytes) {
+    out += keepNewlines && b === 0x0a ? "\n" : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".";
+  }
+  return out;
+}
