@@ -30,7 +30,17 @@ export interface Faults {
 export type RelayEvent =
   | { event: "connection"; id: number; address: string; port: number }
   | { event: "connect-failed"; id: number; message: string }
-  | { event: "close"; id: number; up: number; down: number; reason: string };
+  | {
+    event: "close";
+    id: number;
+    /** Bytes passed on in each direction. */
+    up: number;
+    down: number;
+    /** Socket writes made in each direction (slices show here). */
+    upWrites: number;
+    downWrites: number;
+    reason: string;
+  };
 
 export interface RelayOptions {
   /** Port to listen on (0: any). */
@@ -118,7 +128,16 @@ export class Relay {
     if (this.#closing) connection.abort("proxy closed");
     const reason = await connection.run();
     this.#connections.delete(connection);
-    log({ event: "close", id, up: connection.up.bytes, down: connection.down.bytes, reason });
+    const { up, down } = connection;
+    log({
+      event: "close",
+      id,
+      up: up.bytes,
+      down: down.bytes,
+      upWrites: up.writes,
+      downWrites: down.writes,
+      reason,
+    });
   }
 }
 
@@ -186,6 +205,7 @@ class Connection {
 /** One direction: reads from `from`, applies the faults, writes to `to`. */
 class Pipe {
   bytes = 0;
+  writes = 0;
   #from: Deno.TcpConn;
   #to: Deno.TcpConn;
   #faults: Faults;
@@ -232,8 +252,12 @@ class Pipe {
           chunk = chunk.subarray(0, f.limitDataBytes - this.bytes);
           last = true;
         }
-        if (shaped) await this.#enqueue(chunk);
-        else await writeAll(this.#to, chunk);
+        if (shaped) {
+          await this.#enqueue(chunk);
+        } else {
+          await writeAll(this.#to, chunk);
+          this.writes++;
+        }
         this.bytes += chunk.length;
         if (last) {
           if (writer) await this.#finish(writer);
@@ -300,6 +324,7 @@ class Pipe {
             if (ahead > 0) await sleep(ahead);
           }
           await writeAll(this.#to, piece);
+          this.writes++;
         }
         this.#queued -= data.length;
         this.#wakeReader?.();
