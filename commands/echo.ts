@@ -80,15 +80,18 @@ async function run(args: string[]): Promise<void> {
   const [host, portText, ...messages] = positionals;
   const port = parsePort(portText);
   const timeoutMs = values.timeout ? parseSeconds(values.timeout as string, "--timeout") : 2000;
+  // Every option is checked before connecting: a usage error has no side effects.
+  const count = values.count === undefined
+    ? undefined
+    : parseCount(values.count as string, "--count", 1);
+  const intervalMs = values.interval
+    ? parseSeconds(values.interval as string, "--interval", true)
+    : 1000;
   const channel = await openEchoChannel(host, port, udp).catch((error) => {
     throw new Error(`cannot connect to ${host} port ${port}: ${(error as Error).message}`);
   });
   try {
-    if (values.count !== undefined) {
-      const count = parseCount(values.count as string, "--count", 1);
-      const intervalMs = values.interval
-        ? parseSeconds(values.interval as string, "--interval", true)
-        : 1000;
+    if (count !== undefined) {
       await measure(
         channel,
         `${host} port ${port}`,
