@@ -55,7 +55,9 @@ export interface RelayOptions {
   log?: (event: RelayEvent) => void;
 }
 
-const CHUNK = 64 * 1024;
+/** Read buffers start small (idle connections stay cheap) and double while reads fill them more than half. */
+const FIRST_CHUNK = 16 * 1024;
+const CHUNK = 256 * 1024;
 /** Most bytes a delayed direction may hold before it stops reading (backpressure). */
 const MAX_QUEUED = 1024 * 1024;
 
@@ -235,17 +237,26 @@ class Pipe {
     const f = this.#faults;
     const shaped = Boolean(f.latencyMs || f.jitterMs || f.bandwidthKBps || f.sliceBytes);
     const writer = shaped ? this.#writeQueued() : undefined;
-    const buffer = new Uint8Array(CHUNK);
+    // Two buffers: the next read fills one while the last chunk is written from the other.
+    const buffers = [new Uint8Array(FIRST_CHUNK), new Uint8Array(FIRST_CHUNK)];
+    let which = 0;
+    let writing: Promise<void> | undefined;
+    let writeError: unknown;
+    const settle = async () => {
+      await writing;
+      if (writeError !== undefined) throw writeError;
+    };
     let eof = false;
     try {
       for (;;) {
-        const n = await this.#from.read(buffer);
+        const n = await this.#from.read(buffers[which]);
         if (n === null) {
           eof = true;
           break;
         }
-        let chunk = buffer.subarray(0, n);
+        let chunk = buffers[which].subarray(0, n);
         this.#onData?.(chunk);
+        const full = n * 2 > buffers[which].length && buffers[which].length < CHUNK;
         if (f.timeoutMs !== undefined) continue; // the timeout fault: nothing gets through
         let last = false;
         if (f.limitDataBytes !== undefined && this.bytes + chunk.length >= f.limitDataBytes) {
@@ -255,16 +266,25 @@ class Pipe {
         if (shaped) {
           await this.#enqueue(chunk);
         } else {
-          await writeAll(this.#to, chunk);
-          this.writes++;
+          await settle(); // keep the order, and never reuse a buffer still being written
+          writing = writeAll(this.#to, chunk).then(
+            () => void this.writes++,
+            (error) => void (writeError = error),
+          );
+          which ^= 1;
+          // A read that fills most of its buffer means a stream is flowing: the buffer read next grows (the one
+          // being written keeps its bytes until its write is done).
+          if (full) buffers[which] = new Uint8Array(Math.min(CHUNK, buffers[which].length * 2));
         }
         this.bytes += chunk.length;
         if (last) {
+          await settle();
           if (writer) await this.#finish(writer);
           this.#connection.abort("limit-data");
           return;
         }
       }
+      await settle();
     } catch {
       // a side closed or was aborted: this direction is done
     }
