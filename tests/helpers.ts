@@ -415,26 +415,31 @@ export interface ServeProcess extends AsyncDisposable {
 }
 
 /** Starts `fsd serve DIR PORT ...` with exactly the documented permissions (or `permissions`) and waits until it listens. */
-export async function spawnServe(
+export function spawnServe(
   dir: string,
   port = 0,
   extra: string[] = [],
   permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
 ): Promise<ServeProcess> {
+  return spawnFsd(
+    ["serve", dir, String(port), "--host", "127.0.0.1", ...extra],
+    permissions,
+    /^File server listening on /,
+  );
+}
+
+/**
+ * Starts a long-running fsd command (serve, proxy, echo serve) with
+ * `permissions`, collects its stdout lines, and waits for the line matching
+ * `ready`, which must end with "port N".
+ */
+export async function spawnFsd(
+  args: string[],
+  permissions: string[],
+  ready: RegExp,
+): Promise<ServeProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-prompt",
-      ...permissions,
-      MAIN,
-      "serve",
-      dir,
-      String(port),
-      "--host",
-      "127.0.0.1",
-      ...extra,
-    ],
+    args: ["run", "--quiet", "--no-prompt", ...permissions, MAIN, ...args],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -485,14 +490,14 @@ export async function spawnServe(
   };
   let listening: string;
   try {
-    listening = await withDeadline(waitForLine(/^File server listening on /), "server start");
+    listening = await withDeadline(waitForLine(ready), `${args[0]} start`);
   } catch (error) {
     await stop();
     throw error;
   }
   return {
     child,
-    port: Number(/port (\d+)$/.exec(listening)![1]),
+    port: Number(/port (\d+)(,|$)/.exec(listening)![1]),
     lines,
     waitForLine,
     stop,

@@ -11,7 +11,7 @@ import {
 } from "../lib/protocol.ts";
 import { type Faults, Relay, type RelayEvent } from "../lib/relay.ts";
 import { FsdTracer, hexDump, printable } from "../lib/trace.ts";
-import { MAIN, randomBytes, runFsd, startServer, tempDir, text } from "./helpers.ts";
+import { randomBytes, runFsd, spawnFsd, startServer, tempDir, text } from "./helpers.ts";
 
 /** A target that runs `script` on every connection. */
 function target(script: (conn: Deno.TcpConn) => Promise<void>): { port: number } & AsyncDisposable {
@@ -329,49 +329,13 @@ Deno.test("proxy CLI: fsd get and put through it, traced packet by packet even w
   await Deno.writeTextFile(`${work.path}/up.txt`, "uploaded through two proxies");
   // A slicing proxy next to the server, a tracing proxy in front of it: the tracer sees packets in pieces.
   await using slicer = relay(ctx.port, { down: { sliceBytes: 5 }, up: { sliceBytes: 3 } });
-  const tracer = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-net=127.0.0.1",
-      MAIN,
-      "proxy",
-      "0",
-      "127.0.0.1",
-      String(slicer.port),
-      "--host",
-      "127.0.0.1",
-      "--trace",
-      "fsd",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  let announce!: (port: number) => void;
-  const listening = new Promise<number>((resolve) => announce = resolve);
-  let closes = 0;
-  let onClose: (() => void) | undefined;
-  const pump = (async () => {
-    let pending = "";
-    for await (const chunk of tracer.stdout.pipeThrough(new TextDecoderStream())) {
-      pending += chunk;
-      let newline;
-      while ((newline = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        lines.push(line);
-        const port = /^Proxy listening on \S+ port (\d+)/.exec(line);
-        if (port) announce(Number(port[1]));
-        if (/\] closed: /.test(line)) {
-          closes++;
-          onClose?.();
-        }
-      }
-    }
-  })();
+  const tracer = await spawnFsd(
+    ["proxy", "0", "127.0.0.1", String(slicer.port), "--host", "127.0.0.1", "--trace", "fsd"],
+    ["--allow-net=127.0.0.1"],
+    /^Proxy listening on /,
+  );
   try {
-    const port = await listening;
+    const port = tracer.port;
     const net = [`--allow-net=127.0.0.1:${port}`];
     const got = await runFsd(net, ["get", "127.0.0.1", String(port), "f.bin", "-"]);
     assert.equal(got.code, 0, got.stderr);
@@ -386,16 +350,11 @@ Deno.test("proxy CLI: fsd get and put through it, traced packet by packet even w
     assert.equal(await Deno.readTextFile(`${ctx.root}/up.txt`), "uploaded through two proxies");
     const missing = await runFsd(net, ["get", "127.0.0.1", String(port), "nope", "-"]);
     assert.equal(missing.code, 1);
-    await new Promise<void>((resolve) => {
-      onClose = () => closes >= 3 && resolve();
-      onClose();
-    });
+    await tracer.waitForLine(/^\[3\] closed: /);
   } finally {
-    tracer.kill("SIGTERM");
-    await tracer.status;
-    await pump;
-    await tracer.stderr.cancel();
+    await tracer.stop();
   }
+  const lines = tracer.lines;
   const trace = lines.map((l) => l.replace(/^\d\d:\d\d:\d\d\.\d{3} /, ""));
   const first = trace.filter((l) => l.startsWith("[1] "));
   assert.deepEqual(first.filter((l) => /[<>] /.test(l)), [
