@@ -2,12 +2,48 @@
 
 import { FsdClient } from "../lib/client.ts";
 import { PeerError } from "../lib/errors.ts";
-import { parsePort, parseSeconds } from "./cli.ts";
+import { BLKSIZE_RANGE, FSD1, type TransferParams, WINDOWSIZE_RANGE } from "../lib/options.ts";
+import { parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {
   timeout: { type: "string" },
 } as const;
+
+/** Flags of the commands that move files: how to move them. */
+export const TRANSFER_OPTIONS = {
+  blksize: { type: "string" },
+  window: { type: "string" },
+  fsd1: { type: "boolean" },
+} as const;
+
+export const TRANSFER_OPTIONS_HELP =
+  `  --blksize BYTES    block size to ask for, 8 to 65464 (default 65464)
+  --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16)
+  --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
+
+/** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
+export function parseTransferParams(values: Record<string, unknown>): TransferParams {
+  if (values.fsd1) {
+    if (values.blksize !== undefined || values.window !== undefined) {
+      throw new UsageError("--fsd1 takes no --blksize or --window");
+    }
+    return FSD1;
+  }
+  const blockSize = values.blksize === undefined
+    ? 65464
+    : parseCount(String(values.blksize), "--blksize", 8);
+  const windowSize = values.window === undefined
+    ? 16
+    : parseCount(String(values.window), "--window", 1);
+  if (blockSize > BLKSIZE_RANGE[1]) {
+    throw new UsageError(`invalid --blksize: ${blockSize}: at most ${BLKSIZE_RANGE[1]}`);
+  }
+  if (windowSize > WINDOWSIZE_RANGE[1]) {
+    throw new UsageError(`invalid --window: ${windowSize}: at most ${WINDOWSIZE_RANGE[1]}`);
+  }
+  return { blockSize, windowSize };
+}
 
 export const CLIENT_OPTIONS_HELP =
   `  --timeout SECONDS  give up when the server says nothing for this long (default 60)`;

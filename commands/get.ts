@@ -9,10 +9,19 @@
 import { basename, dirname, join } from "node:path";
 import { StagedFile } from "../lib/staging.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./connect.ts";
+import {
+  CLIENT_OPTIONS,
+  CLIENT_OPTIONS_HELP,
+  parseTarget,
+  parseTransferParams,
+  TRANSFER_OPTIONS,
+  TRANSFER_OPTIONS_HELP,
+  withClient,
+} from "./connect.ts";
 import { Progress } from "./progress.ts";
 
-const USAGE = "fsd get HOST PORT REMOTE [LOCAL] [--force] [--timeout SECONDS]";
+const USAGE =
+  "fsd get HOST PORT REMOTE [LOCAL] [--force] [--timeout SECONDS] [--blksize N] [--window N] [--fsd1]";
 
 const help = `Download REMOTE from an fsd server.
 
@@ -25,6 +34,7 @@ behind. An existing LOCAL is never replaced unless --force is given.
 
 Options:
   -f, --force        replace LOCAL if it exists
+${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
 
@@ -39,12 +49,14 @@ async function run(args: string[]): Promise<void> {
   const parsed = parseCommandLine(args, {
     force: { type: "boolean", short: "f" },
     ...CLIENT_OPTIONS,
+    ...TRANSFER_OPTIONS,
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
   const [host, portText, remote] = positionals;
   const target = parseTarget(host, portText, values.timeout);
+  const params = parseTransferParams(values);
   const remoteBase = remote.split("/").filter((part) => part !== "").pop();
   let local = positionals[3] ?? remoteBase;
   if (!local) {
@@ -52,7 +64,7 @@ async function run(args: string[]): Promise<void> {
   }
 
   if (local === "-") {
-    await withClient(target, (client) => client.download(remote, Deno.stdout));
+    await withClient(target, (client) => client.download(remote, Deno.stdout, { params }));
     return;
   }
   if (await isDirectory(local)) {
@@ -81,7 +93,11 @@ async function run(args: string[]): Promise<void> {
       };
       Deno.addSignalListener("SIGINT", interrupt);
       try {
-        return await client.download(remote, staged.file, { onProgress: progress.update });
+        return await client.download(remote, staged.file, {
+          params,
+          onProgress: progress.update,
+          onSize: progress.setTotal,
+        });
       } catch (error) {
         if (interrupted) throw new Error("interrupted");
         throw error;

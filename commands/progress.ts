@@ -13,6 +13,7 @@ export class Progress {
   #bytes = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #shown = false;
+  #total: number | undefined;
 
   constructor(label: string, enabled = Deno.stderr.isTerminal()) {
     this.#label = label;
@@ -22,6 +23,11 @@ export class Progress {
   /** Records the bytes moved so far; cheap enough to call per block. */
   update = (bytes: number): void => {
     this.#bytes = bytes;
+  };
+
+  /** The size of the whole transfer, when known: progress then shows a percentage and an ETA. */
+  setTotal = (bytes: number): void => {
+    this.#total = bytes;
   };
 
   /** Stops drawing and clears the line. */
@@ -41,6 +47,13 @@ export class Progress {
   #draw(): void {
     if (performance.now() - this.started < 1000) return;
     this.#shown = true;
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${this.#label}: ${this.summary(this.#bytes)}`));
+    let line = `${this.#label}: ${this.summary(this.#bytes)}`;
+    if (this.#total && this.#bytes > 0) {
+      const seconds = (performance.now() - this.started) / 1000;
+      const eta = (this.#total - this.#bytes) / (this.#bytes / seconds);
+      const percent = Math.floor((this.#bytes / this.#total) * 100);
+      line += `, ${percent}% of ${formatBytes(this.#total)}, ${Math.ceil(eta)} s left`;
+    }
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
   }
 }

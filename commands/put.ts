@@ -6,18 +6,23 @@
  */
 
 import { basename } from "node:path";
+import type { TransferParams } from "../lib/options.ts";
 import type { ByteSource } from "../lib/transfer.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
   parseTarget,
+  parseTransferParams,
   type Target,
+  TRANSFER_OPTIONS,
+  TRANSFER_OPTIONS_HELP,
   withClient,
 } from "./connect.ts";
 import { Progress } from "./progress.ts";
 
-const USAGE = "fsd put HOST PORT LOCAL [REMOTE] [--timeout SECONDS]";
+const USAGE =
+  "fsd put HOST PORT LOCAL [REMOTE] [--timeout SECONDS] [--blksize N] [--window N] [--fsd1]";
 
 const help = `Upload LOCAL to an fsd server.
 
@@ -29,6 +34,7 @@ already exists" instead. An upload that does not complete leaves nothing
 on the server.
 
 Options:
+${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
 
@@ -40,17 +46,18 @@ Examples:
   tar c src | fsd put lab1 10000 - src.tar`;
 
 async function run(args: string[]): Promise<void> {
-  const parsed = parseCommandLine(args, CLIENT_OPTIONS, help);
+  const parsed = parseCommandLine(args, { ...CLIENT_OPTIONS, ...TRANSFER_OPTIONS }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
   const [host, portText, local] = positionals;
   const target = parseTarget(host, portText, values.timeout);
+  const params = parseTransferParams(values);
 
   if (local === "-") {
     const remote = positionals[3];
     if (!remote) throw new UsageError("REMOTE is required when LOCAL is '-'");
-    await upload(target, Deno.stdin, remote, "stdin");
+    await upload(target, { params }, Deno.stdin, remote, "stdin");
     return;
   }
   let file: Deno.FsFile;
@@ -61,8 +68,15 @@ async function run(args: string[]): Promise<void> {
     throw error;
   }
   try {
-    if (!(await file.stat()).isFile) throw new Error(`not a regular file: ${local}`);
-    await upload(target, file, positionals[3] ?? basename(local), local);
+    const info = await file.stat();
+    if (!info.isFile) throw new Error(`not a regular file: ${local}`);
+    await upload(
+      target,
+      { params, size: info.size },
+      file,
+      positionals[3] ?? basename(local),
+      local,
+    );
   } finally {
     file.close();
   }
@@ -70,15 +84,17 @@ async function run(args: string[]): Promise<void> {
 
 async function upload(
   target: Target,
+  how: { params: TransferParams; size?: number },
   source: ByteSource,
   remote: string,
   label: string,
 ): Promise<void> {
   const progress = new Progress(`sending ${label}`);
+  if (how.size !== undefined) progress.setTotal(how.size);
   try {
     const bytes = await withClient(
       target,
-      (client) => client.upload(remote, source, { onProgress: progress.update }),
+      (client) => client.upload(remote, source, { ...how, onProgress: progress.update }),
     );
     progress.stop();
     if (Deno.stderr.isTerminal()) {

@@ -9,7 +9,16 @@
 import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
 import { type ListingEntry, parseListing } from "./listing.ts";
 import { PacketConn } from "./packet_conn.ts";
-import { encodeDrq, encodeRequest, Opcode } from "./protocol.ts";
+import { FSD1, optOptions, readOack, type TransferParams } from "./options.ts";
+import {
+  BLOCK_SIZE,
+  encodeAck,
+  encodeDrq,
+  encodeOptions,
+  encodeRequest,
+  Opcode,
+  type Options,
+} from "./protocol.ts";
 import {
   type ByteSink,
   type ByteSource,
@@ -23,6 +32,22 @@ import {
 export interface ClientOptions {
   /** Give up when the server has said nothing for this long (default 60 s; 0 never). */
   timeoutMs?: number;
+}
+
+export interface ClientTransferOptions extends TransferOptions {
+  /** The transfer size, when the server tells it (downloads with options). */
+  onSize?: (bytes: number) => void;
+}
+
+function isFsd1(params: TransferParams): boolean {
+  return params.blockSize === FSD1.blockSize && params.windowSize === FSD1.windowSize;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** Largest greeting and listing kept in memory. */
@@ -58,21 +83,67 @@ export class FsdClient {
     return new FsdClient(conn, greeting);
   }
 
-  /** Downloads `remote` into `sink`; returns the byte count. */
-  download(remote: string, sink: ByteSink, options: TransferOptions = {}): Promise<number> {
+  /**
+   * Downloads `remote` into `sink`; returns the byte count. With `params`
+   * other than fsd/1's, asks for them first (the server may lower them) and
+   * for the size, which `onSize` hears before any data.
+   */
+  download(remote: string, sink: ByteSink, options: ClientTransferOptions = {}): Promise<number> {
     return guard(this.#conn, async () => {
-      await this.#conn.write(encodeRequest(Opcode.RRQ, remote));
-      return await receiveFile(this.#conn, sink, options);
+      const request = encodeRequest(Opcode.RRQ, remote);
+      const wanted = options.params ?? FSD1;
+      if (isFsd1(wanted)) {
+        await this.#conn.write(request);
+        return await receiveFile(this.#conn, sink, options);
+      }
+      await this.#conn.write(concat(encodeOptions(Opcode.OPT, optOptions(wanted, 0)), request));
+      const granted = readOack(wanted, await this.#expectOack());
+      if (granted.size !== undefined) options.onSize?.(granted.size);
+      this.#conn.setMaxDataSize(granted.blockSize);
+      try {
+        await this.#conn.write(encodeAck(0));
+        return await receiveFile(this.#conn, sink, { ...options, params: granted });
+      } finally {
+        this.#conn.setMaxDataSize(BLOCK_SIZE);
+      }
     });
   }
 
-  /** Uploads `source` as `remote`; returns the byte count. */
-  upload(remote: string, source: ByteSource, options: TransferOptions = {}): Promise<number> {
+  /**
+   * Uploads `source` as `remote`; returns the byte count. With `params`
+   * other than fsd/1's, asks for them first, telling `size` when known so
+   * the server can refuse a too-large upload before any data moves.
+   */
+  upload(
+    remote: string,
+    source: ByteSource,
+    options: ClientTransferOptions & { size?: number } = {},
+  ): Promise<number> {
     return guard(this.#conn, async () => {
-      await this.#conn.write(encodeRequest(Opcode.WRQ, remote));
-      await expectAck(this.#conn, 0);
-      return await sendFile(this.#conn, source, options);
+      const request = encodeRequest(Opcode.WRQ, remote);
+      const wanted = options.params ?? FSD1;
+      if (isFsd1(wanted)) {
+        await this.#conn.write(request);
+        await expectAck(this.#conn, 0);
+        return await sendFile(this.#conn, source, options);
+      }
+      await this.#conn.write(
+        concat(encodeOptions(Opcode.OPT, optOptions(wanted, options.size)), request),
+      );
+      const granted = readOack(wanted, await this.#expectOack());
+      return await sendFile(this.#conn, source, { ...options, params: granted });
     });
+  }
+
+  /** The server's OACK; its ERR (a refusal) is a PeerError, anything else a violation. */
+  async #expectOack(): Promise<Options> {
+    const packet = await this.#conn.readPacket();
+    if (packet?.op === Opcode.OACK) return packet.options;
+    if (packet?.op === Opcode.ERR) throw new PeerError(packet.code, packet.message);
+    if (packet === null) {
+      throw new Deno.errors.UnexpectedEof("connection closed while waiting for OACK");
+    }
+    throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unexpected packet: expected OACK`);
   }
 
   /** The listing of `directory` ("" for the served directory itself). */

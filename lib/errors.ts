@@ -16,6 +16,8 @@ export const ErrorCode = {
   UNKNOWN_TRANSFER: 5,
   FILE_EXISTS: 6,
   NO_SUCH_USER: 7,
+  /** The options extension: an option out of range or malformed (RFC 2347's code 8). */
+  OPTION_REFUSED: 8,
 } as const;
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 

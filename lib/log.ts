@@ -27,6 +27,9 @@ export type ServerEvent =
     kind?: "file" | "listing";
     bytes: number;
     ms: number;
+    /** Negotiated with the options extension; absent for fsd/1. */
+    blksize?: number;
+    windowsize?: number;
     code?: number;
     message?: string;
   }
@@ -57,7 +60,8 @@ export function formatText(e: ServerEvent): string {
       const head = `[${e.id}] ${requestLabel(e.op, e.name)}: `;
       if (e.outcome === "refused") return `${head}refused with error ${e.code}: ${e.message}`;
       const verb = e.op === "WRQ" ? "received" : "sent";
-      return `${head}${verb} ${e.kind ?? "file"}, ${e.bytes} bytes in ${seconds(e.ms)}`;
+      const options = e.blksize ? ` (blksize ${e.blksize}, windowsize ${e.windowsize})` : "";
+      return `${head}${verb} ${e.kind ?? "file"}, ${e.bytes} bytes in ${seconds(e.ms)}${options}`;
     }
     case "close": {
       const during = e.op ? `${requestLabel(e.op, e.name ?? "")}: ` : "";

@@ -39,6 +39,11 @@ export class PacketConn {
     return this.#closed;
   }
 
+  /** Accepts DAT packets of up to `size` bytes of data from now on (a negotiated block size). */
+  setMaxDataSize(size: number): void {
+    this.#decoder.setMaxDataSize(size);
+  }
+
   /** The next packet, or null when the peer closed the connection cleanly. */
   async readPacket(): Promise<Packet | null> {
     for (;;) {

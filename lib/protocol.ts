@@ -16,6 +16,9 @@ export const Opcode = {
   ACK: 4,
   ERR: 5,
   DRQ: 6,
+  // The options extension (docs/PROTOCOL.md): only after a client asks with OPT.
+  OPT: 7,
+  OACK: 8,
 } as const;
 export type Opcode = typeof Opcode[keyof typeof Opcode];
 
@@ -32,7 +35,15 @@ export type Packet =
   | { op: typeof Opcode.DAT; block: number; data: Uint8Array }
   | { op: typeof Opcode.ACK; block: number }
   | { op: typeof Opcode.ERR; code: number; message: string }
-  | { op: typeof Opcode.DRQ };
+  | { op: typeof Opcode.DRQ }
+  | { op: typeof Opcode.OPT; options: Options }
+  | { op: typeof Opcode.OACK; options: Options };
+
+/** Option names and values, as the OPT and OACK packets carry them (names lower-case). */
+export type Options = Record<string, string>;
+
+/** Most options one OPT or OACK may carry. */
+export const MAX_OPTIONS = 16;
 
 const OPCODE_NAMES: Record<number, string> = {
   1: "RRQ",
@@ -41,6 +52,8 @@ const OPCODE_NAMES: Record<number, string> = {
   4: "ACK",
   5: "ERR",
   6: "DRQ",
+  7: "OPT",
+  8: "OACK",
 };
 
 /** "RRQ", "DAT", ... or "opcode N" for anything else. */
@@ -73,6 +86,23 @@ export function encodeRequest(
 
 export function encodeAck(block: number): Uint8Array {
   return new Uint8Array([0, Opcode.ACK, block >> 8, block & 0xff]);
+}
+
+/** OPT or OACK: the opcode, the number of pairs, then each name and value zero-terminated. */
+export function encodeOptions(
+  op: typeof Opcode.OPT | typeof Opcode.OACK,
+  options: Options,
+): Uint8Array {
+  const entries = Object.entries(options);
+  const parts = entries.flatMap(([name, value]) => [encoder.encode(name), encoder.encode(value)]);
+  const out = new Uint8Array(4 + parts.reduce((n, p) => n + p.length + 1, 0));
+  out.set([0, op, entries.length >> 8, entries.length & 0xff]);
+  let at = 4;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length + 1; // the zero is already there
+  }
+  return out;
 }
 
 export function encodeDrq(): Uint8Array {
@@ -118,7 +148,7 @@ const textDecoder = new TextDecoder();
  * Anything that breaks the format throws a ProtocolError with code 4.
  */
 export class PacketDecoder {
-  readonly maxDataSize: number;
+  maxDataSize: number;
   readonly maxStringBytes: number;
   #buf: Uint8Array;
   #start = 0;
@@ -134,6 +164,19 @@ export class PacketDecoder {
     // Room for one unfinished packet plus a read; small, because an idle
     // connection holds it too (thousands of them must stay cheap).
     this.#buf = new Uint8Array(Math.max(4096, 2 * largestPacket));
+  }
+
+  /** Accepts DAT payloads up to `size` from now on (a negotiated block size), growing the buffer if needed. */
+  setMaxDataSize(size: number): void {
+    this.maxDataSize = size;
+    const needed = 2 * (DAT_HEADER_SIZE + size);
+    if (this.#buf.length < needed) {
+      const grown = new Uint8Array(needed);
+      grown.set(this.#buf.subarray(this.#start, this.#end));
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#buf = grown;
+    }
   }
 
   /** Bytes received but not yet returned as packets. */
@@ -211,6 +254,26 @@ export class PacketDecoder {
       case Opcode.DRQ:
         this.#start = at + 2;
         return { op };
+      case Opcode.OPT:
+      case Opcode.OACK: {
+        if (available < 4) return undefined;
+        const count = (buf[at + 2] << 8) | buf[at + 3];
+        if (count === 0 || count > MAX_OPTIONS) {
+          throw illegal(`${opcodeName(op)} with ${count} options: 1 to ${MAX_OPTIONS} expected`);
+        }
+        const options: Options = {};
+        let next = at + 4;
+        let name = "";
+        for (let i = 0; i < count * 2; i++) {
+          const string = this.#string(next, "option");
+          if (string === undefined) return undefined;
+          next += string.length + 1;
+          if (i % 2 === 0) name = textDecoder.decode(string).toLowerCase();
+          else options[name] = textDecoder.decode(string); // a repeated name: the last value counts
+        }
+        this.#start = next;
+        return { op, options };
+      }
       default:
         throw illegal(`unknown opcode: ${op}`);
     }

@@ -10,11 +10,33 @@
 import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
 import { formatListing, readListing } from "./listing.ts";
 import type { CloseReason, Op, ServerEvent } from "./log.ts";
+import {
+  grant,
+  oackOptions,
+  type OptionRequest,
+  parseRequest,
+  type TransferParams,
+} from "./options.ts";
 import { PacketConn } from "./packet_conn.ts";
-import { BLOCK_SIZE, encodeAck, encodeError, Opcode, opcodeName } from "./protocol.ts";
+import {
+  BLOCK_SIZE,
+  encodeAck,
+  encodeError,
+  encodeOptions,
+  Opcode,
+  opcodeName,
+  type Packet,
+} from "./protocol.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
-import { type ByteSink, type ByteSource, bytesSource, receiveFile, sendFile } from "./transfer.ts";
+import {
+  type ByteSink,
+  type ByteSource,
+  bytesSource,
+  expectAck,
+  receiveFile,
+  sendFile,
+} from "./transfer.ts";
 
 export interface ServerOptions {
   /** The directory to serve. */
@@ -39,6 +61,9 @@ export interface ServerOptions {
   log?: (event: ServerEvent) => void;
 }
 
+/** The most a client may negotiate: the protocol's largest block, and a window of 64 blocks. */
+export const SERVER_LIMITS: TransferParams = { blockSize: 65464, windowSize: 64 };
+
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
   maxClients: 1000,
@@ -56,7 +81,7 @@ interface Session {
   conn: PacketConn;
   /** Serving a request (not waiting for one): shutdown lets it finish. */
   busy: boolean;
-  request?: { op: Op; name: string; started: number; bytes: number };
+  request?: { op: Op; name: string; started: number; bytes: number; params?: TransferParams };
 }
 
 /** A running server; `shutdown()` stops it gracefully, `close()` at once. */
@@ -219,24 +244,7 @@ export class FileServer {
         const packet = await conn.readPacket();
         if (packet === null) break;
         session.busy = true;
-        switch (packet.op) {
-          case Opcode.RRQ:
-            await this.#read(session, "RRQ", packet.name);
-            break;
-          case Opcode.DRQ:
-            await this.#read(session, "DRQ", NO_NAME);
-            break;
-          case Opcode.WRQ:
-            await this.#write(session, packet.name);
-            break;
-          case Opcode.ERR:
-            throw new PeerError(packet.code, packet.message);
-          default:
-            throw new ProtocolError(
-              ErrorCode.ILLEGAL_OPERATION,
-              `unexpected ${opcodeName(packet.op)}: no transfer in progress`,
-            );
-        }
+        await this.#dispatch(session, packet);
       }
       if (this.#stopping) reason = "shutdown";
     } catch (error) {
@@ -274,13 +282,45 @@ export class FileServer {
         id,
         reason,
         ...(r && { op: r.op, name: r.name, bytes: r.bytes, ms: performance.now() - r.started }),
-        ...(code !== undefined && { code, message }),
+        ...(code !== undefined && { code }),
+        ...(message !== undefined && { message }),
       });
     }
   }
 
+  /** One request, or OPT and the request it is for. */
+  async #dispatch(session: Session, packet: Packet, options?: OptionRequest): Promise<void> {
+    switch (packet.op) {
+      case Opcode.RRQ:
+        return await this.#read(session, "RRQ", packet.name, options);
+      case Opcode.DRQ:
+        return await this.#read(session, "DRQ", NO_NAME, options);
+      case Opcode.WRQ:
+        return await this.#write(session, packet.name, options);
+      case Opcode.OPT: {
+        if (options) break; // OPT after OPT
+        const request = parseRequest(packet.options); // out of range: ERR 8, and the connection ends
+        const next = await session.conn.readPacket();
+        if (next === null) throw new Deno.errors.UnexpectedEof("connection closed after OPT");
+        if (next.op !== Opcode.RRQ && next.op !== Opcode.WRQ && next.op !== Opcode.DRQ) {
+          throw new ProtocolError(
+            ErrorCode.ILLEGAL_OPERATION,
+            `OPT must be followed by a request, not ${opcodeName(next.op)}`,
+          );
+        }
+        return await this.#dispatch(session, next, request);
+      }
+      case Opcode.ERR:
+        throw new PeerError(packet.code, packet.message);
+    }
+    throw new ProtocolError(
+      ErrorCode.ILLEGAL_OPERATION,
+      `unexpected ${opcodeName(packet.op)}: no transfer in progress`,
+    );
+  }
+
   /** RRQ and DRQ: a file's bytes, or a directory's listing. */
-  async #read(session: Session, op: Op, raw: Uint8Array): Promise<void> {
+  async #read(session: Session, op: Op, raw: Uint8Array, options?: OptionRequest): Promise<void> {
     const request = this.#begin(session, op, raw);
     const opened = await this.#prepare(session, async () => {
       const name = parseName(raw);
@@ -288,25 +328,39 @@ export class FileServer {
         const real = await this.#sandbox.resolveExisting(name);
         const info = await Deno.stat(real);
         if (info.isDirectory) {
-          const listing = formatListing(await readListing(this.#sandbox, real));
+          const listing = encoder.encode(formatListing(await readListing(this.#sandbox, real)));
           return {
-            source: bytesSource(encoder.encode(listing)),
+            source: bytesSource(listing),
             close() {},
             kind: "listing" as const,
+            size: listing.length,
           };
         }
         if (!info.isFile) {
           throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
         }
         const file = await Deno.open(real, { read: true });
-        return { source: file as ByteSource, close: () => file.close(), kind: "file" as const };
+        return {
+          source: file as ByteSource,
+          close: () => file.close(),
+          kind: "file" as const,
+          size: info.size,
+        };
       } catch (error) {
         throw fileError(error, name);
       }
     });
     if (!opened) return;
     try {
-      await sendFile(session.conn, opened.source, { onProgress: (n) => request.bytes = n });
+      let params: TransferParams | undefined;
+      if (options) {
+        params = grant(options, SERVER_LIMITS);
+        const oack = oackOptions(options, params, opened.size);
+        await session.conn.write(encodeOptions(Opcode.OACK, oack));
+        await expectAck(session.conn, 0);
+        request.params = params;
+      }
+      await sendFile(session.conn, opened.source, { params, onProgress: (n) => request.bytes = n });
       this.#finish(session, { outcome: "ok", kind: opened.kind });
     } finally {
       opened.close();
@@ -314,7 +368,7 @@ export class FileServer {
   }
 
   /** WRQ: into a staging file, published under its name only once complete and synced. */
-  async #write(session: Session, raw: Uint8Array): Promise<void> {
+  async #write(session: Session, raw: Uint8Array, options?: OptionRequest): Promise<void> {
     const request = this.#begin(session, "WRQ", raw);
     let name = "";
     const staged = await this.#prepare(session, async () => {
@@ -322,6 +376,13 @@ export class FileServer {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
       }
       name = parseName(raw);
+      const { maxUploadBytes } = this.#options;
+      if (maxUploadBytes > 0 && (options?.transferSize ?? 0) > maxUploadBytes) {
+        throw new ProtocolError(
+          ErrorCode.DISK_FULL,
+          `upload too large: ${options!.transferSize} bytes, at most ${maxUploadBytes}`,
+        );
+      }
       try {
         return await StagedFile.create(await this.#sandbox.resolveNew(name), STAGING_PREFIX);
       } catch (error) {
@@ -335,8 +396,18 @@ export class FileServer {
         staged.file.write(bytes).catch((error) => Promise.reject(fileError(error, name))),
     };
     try {
-      await session.conn.write(encodeAck(0));
+      let params: TransferParams | undefined;
+      if (options) {
+        params = grant(options, SERVER_LIMITS);
+        const oack = oackOptions(options, params, options.transferSize);
+        await session.conn.write(encodeOptions(Opcode.OACK, oack));
+        session.conn.setMaxDataSize(params.blockSize);
+        request.params = params;
+      } else {
+        await session.conn.write(encodeAck(0));
+      }
       await receiveFile(session.conn, sink, {
+        params,
         maxBytes: this.#options.maxUploadBytes || undefined,
         onProgress: (n) => request.bytes = n,
         onComplete: async () => {
@@ -349,6 +420,7 @@ export class FileServer {
       });
       this.#finish(session, { outcome: "ok", kind: "file" });
     } finally {
+      session.conn.setMaxDataSize(BLOCK_SIZE);
       await staged.discard();
     }
   }
@@ -380,6 +452,7 @@ export class FileServer {
       name: r.name,
       bytes: r.bytes,
       ms: performance.now() - r.started,
+      ...(r.params && { blksize: r.params.blockSize, windowsize: r.params.windowSize }),
       ...outcome,
     });
     session.request = undefined;

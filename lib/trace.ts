@@ -23,6 +23,11 @@ export function describePacket(packet: Packet): string {
       return `ERR ${packet.code} ${JSON.stringify(packet.message)}`;
     case Opcode.DRQ:
       return "DRQ";
+    case Opcode.OPT:
+    case Opcode.OACK: {
+      const pairs = Object.entries(packet.options).map(([name, value]) => `${name}=${value}`);
+      return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${pairs.join(" ")}`;
+    }
   }
 }
 

@@ -9,9 +9,9 @@
  */
 
 import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
+import { FSD1, type TransferParams } from "./options.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import {
-  BLOCK_SIZE,
   DAT_HEADER_SIZE,
   encodeAck,
   nextBlock,
@@ -32,8 +32,10 @@ export interface ByteSink {
 }
 
 export interface TransferOptions {
-  /** Called after each block with the bytes moved so far. */
+  /** Called after each acknowledged block or window with the bytes moved so far. */
   onProgress?: (bytes: number) => void;
+  /** Block and window size (default fsd/1: 512 bytes, one block at a time). */
+  params?: TransferParams;
 }
 
 export interface ReceiveOptions extends TransferOptions {
@@ -47,44 +49,76 @@ export interface ReceiveOptions extends TransferOptions {
 }
 
 const CHUNK_SIZE = 64 * 1024;
+/** Most bytes of DAT frames gathered into one socket write. */
+const MAX_BATCH = 256 * 1024;
 
-/** Sends DAT 1, 2, ... from `source`, each after the previous one's ACK; returns the byte count. */
+/**
+ * Sends DAT 1, 2, ... from `source`, a window of blocks at a time, each window
+ * after the ACK of the previous one's last block; returns the byte count.
+ * With fsd/1's parameters that is one 512-byte block per ACK.
+ */
 export async function sendFile(
   conn: PacketConn,
   source: ByteSource,
   options: TransferOptions = {},
 ): Promise<number> {
+  const { blockSize, windowSize } = options.params ?? FSD1;
   const reader = new ChunkedReader(source);
-  const frame = new Uint8Array(DAT_HEADER_SIZE + BLOCK_SIZE);
-  const payload = frame.subarray(DAT_HEADER_SIZE);
+  const frameSize = DAT_HEADER_SIZE + blockSize;
+  // Frames of one window go out together, up to MAX_BATCH bytes per write.
+  const framesPerWrite = Math.max(1, Math.min(windowSize, Math.floor(MAX_BATCH / frameSize)));
+  const batch = new Uint8Array(framesPerWrite * frameSize);
   let block = 1;
   let total = 0;
   for (;;) {
-    const size = await reader.fill(payload);
-    writeDataHeader(frame, block, size);
-    await conn.write(frame.subarray(0, DAT_HEADER_SIZE + size));
-    await expectAck(conn, block);
-    total += size;
+    let sent = 0; // blocks of this window
+    let last = false;
+    let lastBlock = block;
+    while (sent < windowSize && !last) {
+      let used = 0;
+      for (let frames = 0; frames < framesPerWrite && sent < windowSize && !last; frames++) {
+        const size = await reader.fill(batch.subarray(used + DAT_HEADER_SIZE, used + frameSize));
+        writeDataHeader(batch.subarray(used), block, size);
+        used += DAT_HEADER_SIZE + size;
+        total += size;
+        sent++;
+        lastBlock = block;
+        block = nextBlock(block);
+        last = size < blockSize;
+      }
+      await conn.write(batch.subarray(0, used));
+    }
+    await expectAck(conn, lastBlock);
     options.onProgress?.(total);
-    if (size < BLOCK_SIZE) return total;
-    block = nextBlock(block);
+    if (last) return total;
   }
 }
 
-/** Receives DAT 1, 2, ... into `sink`, acknowledging each; returns the byte count. */
+/**
+ * Receives DAT 1, 2, ... into `sink`, acknowledging the last block of each
+ * window and the final (short) block; returns the byte count.
+ */
 export async function receiveFile(
   conn: PacketConn,
   sink: ByteSink,
   options: ReceiveOptions = {},
 ): Promise<number> {
+  const { blockSize, windowSize } = options.params ?? FSD1;
   const writer = new ChunkedWriter(sink);
   const ack = encodeAck(0);
   let expected = 1;
+  let inWindow = 0;
   let total = 0;
   for (;;) {
     const packet = await conn.readPacket();
     if (packet?.op !== Opcode.DAT || packet.block !== expected) {
       throw unexpected(packet, Opcode.DAT, expected);
+    }
+    if (packet.data.length > blockSize) {
+      throw new ProtocolError(
+        ErrorCode.ILLEGAL_OPERATION,
+        `data block too large: ${packet.data.length} bytes, at most ${blockSize}`,
+      );
     }
     total += packet.data.length;
     if (options.maxBytes !== undefined && total > options.maxBytes) {
@@ -94,15 +128,19 @@ export async function receiveFile(
       );
     }
     await writer.write(packet.data);
-    const last = packet.data.length < BLOCK_SIZE;
+    const last = packet.data.length < blockSize;
+    inWindow++;
     if (last) {
       await writer.flush();
       await options.onComplete?.();
     }
-    ack[2] = expected >> 8;
-    ack[3] = expected & 0xff;
-    await conn.write(ack);
-    options.onProgress?.(total);
+    if (last || inWindow === windowSize) {
+      ack[2] = expected >> 8;
+      ack[3] = expected & 0xff;
+      await conn.write(ack);
+      options.onProgress?.(total);
+      inWindow = 0;
+    }
     if (last) return total;
     expected = nextBlock(expected);
   }
@@ -151,6 +189,13 @@ class ChunkedReader {
     while (filled < target.length) {
       if (this.#start === this.#end) {
         if (this.#eof) break;
+        if (target.length - filled >= this.#chunk.length) {
+          // A large block: read straight into it, no copy.
+          const n = await this.#source.read(target.subarray(filled));
+          if (n === null) this.#eof = true;
+          else filled += n;
+          continue;
+        }
         const n = await this.#source.read(this.#chunk);
         if (n === null) {
           this.#eof = true;

@@ -290,6 +290,7 @@ Deno.test("get: a transfer cut off midway leaves no partial file", async () => {
     "127.0.0.1",
     String(fake.port),
     "big",
+    "--fsd1",
   ], {
     cwd: work.path,
   });
@@ -322,6 +323,7 @@ Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
       "127.0.0.1",
       String(fake.port),
       "big",
+      "--fsd1",
     ],
     cwd: work.path,
     stdout: "null",

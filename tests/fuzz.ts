@@ -5,8 +5,8 @@
  * requests, data, acks) with random damage: flipped bits, cut or repeated
  * slices, wrong sizes and block numbers. It is sent in random slices, the
  * write side is closed, and everything the server answers is checked: only
- * whole, valid packets (DAT of at most 512 bytes, ACK, ERR with a known
- * code) followed by a close.
+ * whole, valid packets (DAT of at most 65464 bytes, ACK, OACK, ERR with a
+ * known code) followed by a close.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write tests/fuzz.ts [--streams N] [--seed S] [--port P]
  *
@@ -61,7 +61,7 @@ function randomBytes(r: Random, n: number): number[] {
 /** One packet, mostly well-formed, sometimes not. */
 function packet(r: Random, stream: number): number[] {
   const name = () => encoder.encode(pick(r, NAMES).replace("%d", String(stream)));
-  switch (int(r, 12)) {
+  switch (int(r, 13)) {
     case 0:
       return [...u16(1), ...name(), 0];
     case 1:
@@ -88,6 +88,15 @@ function packet(r: Random, stream: number): number[] {
       return [...u16(int(r, 65536)), ...randomBytes(r, int(r, 8))];
     case 9:
       return randomBytes(r, int(r, 4));
+    case 10: {
+      // OPT, usually followed by a request in the same packet list
+      const pairs = [["blksize", pick(r, ["8", "512", "1000", "65464", "7", "70000", "x"])], [
+        "windowsize",
+        pick(r, ["1", "4", "64", "1000", "0"]),
+      ], ["tsize", pick(r, ["0", "100", "99999999999"])]].slice(0, 1 + int(r, 3));
+      const body = pairs.flatMap(([k, v]) => [...encoder.encode(k), 0, ...encoder.encode(v), 0]);
+      return [...u16(7), ...u16(pairs.length), ...body];
+    }
     default:
       return [...u16(4), ...u16(int(r, 3))];
   }
@@ -134,16 +143,28 @@ export function checkAnswer(bytes: Uint8Array, tally: Record<string, number> = {
     if (op === 3) {
       if (bytes.length - at < 6) return "cut DAT header";
       const size = (bytes[at + 4] << 8) | bytes[at + 5];
-      if (size > 512) return `DAT of ${size} bytes`;
+      if (size > 65464) return `DAT of ${size} bytes`;
       if (bytes.length - at < 6 + size) return "cut DAT";
       count("DAT");
       at += 6 + size;
     } else if (op === 4) {
       count("ACK");
       at += 4;
+    } else if (op === 8) {
+      // OACK: a count, then that many zero-terminated name/value pairs
+      const pairs = (bytes[at + 2] << 8) | bytes[at + 3];
+      if (pairs < 1 || pairs > 16) return `OACK with ${pairs} options`;
+      let next = at + 4;
+      for (let i = 0; i < pairs * 2; i++) {
+        const zero = bytes.indexOf(0, next);
+        if (zero < 0) return "cut OACK";
+        next = zero + 1;
+      }
+      count("OACK");
+      at = next;
     } else if (op === 5) {
       const code = (bytes[at + 2] << 8) | bytes[at + 3];
-      if (code > 7) return `ERR code ${code}`;
+      if (code > 8) return `ERR code ${code}`; // 8: the options extension's "option refused"
       const zero = bytes.indexOf(0, at + 4);
       if (zero < 0) return "ERR without its zero byte";
       count(`ERR ${code}`);

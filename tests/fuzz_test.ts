@@ -31,6 +31,7 @@ Deno.test("fuzz: 20,000 streams, every answer valid, the server up, a 64 MiB dow
       return Promise.resolve(bytes.length);
     },
   };
+  // Settled at once (a rejection is kept, not left unhandled while the fuzzer runs).
   const legit = (async () => {
     const client = await FsdClient.connect("127.0.0.1", ctx.port);
     try {
@@ -38,7 +39,7 @@ Deno.test("fuzz: 20,000 streams, every answer valid, the server up, a 64 MiB dow
     } finally {
       client.close();
     }
-  })();
+  })().then((bytes) => ({ bytes }), (error: Error) => ({ error }));
 
   const report = await fuzz(ctx.port, { seed, streams: 20_000, concurrency: 32 });
   console.log(
@@ -48,7 +49,15 @@ Deno.test("fuzz: 20,000 streams, every answer valid, the server up, a 64 MiB dow
   );
   assert.deepEqual(report.failures, []);
   assert.equal(report.streams, 20_000);
-  assert.equal(await legit, size);
+  const outcome = await legit;
+  const legitLog = ctx.logs.filter((line) => line.startsWith("[1] "));
+  assert.ok(
+    !("error" in outcome),
+    `the 64 MiB download failed: ${"error" in outcome && outcome.error.message}; server: ${
+      legitLog.join(" | ")
+    }`,
+  );
+  assert.equal(outcome.bytes, size);
   assert.equal(mismatch, -1, `the 64 MiB download differs at byte ${mismatch}`);
   await using after = await RawClient.greeted(ctx.port);
   await after.send(wire.drq());

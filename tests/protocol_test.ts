@@ -5,6 +5,7 @@ import {
   encodeData,
   encodeDrq,
   encodeError,
+  encodeOptions,
   encodeRequest,
   nextBlock,
   Opcode,
@@ -139,7 +140,7 @@ Deno.test("decoder: a larger block size is accepted when configured", () => {
 });
 
 Deno.test("decoder: unknown opcodes are illegal", () => {
-  for (const op of [0, 7, 8, 255, 256, 65535]) {
+  for (const op of [0, 9, 255, 256, 65535]) {
     const decoder = new PacketDecoder();
     decoder.push(bytes(op >> 8, op & 0xff, 0, 0));
     illegal(() => decoder.next(), new RegExp(`unknown opcode: ${op}$`));
@@ -178,5 +179,35 @@ Deno.test("decoder: incomplete packets wait for more bytes", () => {
     decoder.push(partial);
     assert.deepEqual(decoder.next(), undefined);
     assert.deepEqual(decoder.buffered, partial.length);
+  }
+});
+
+Deno.test("decoder: OPT and OACK carry counted name/value pairs, in any split", () => {
+  const opt = encodeOptions(Opcode.OPT, { blksize: "1024", windowsize: "8", tsize: "0" });
+  assert.deepEqual(
+    opt,
+    wire.concat(
+      [0, 7, 0, 3],
+      new TextEncoder().encode("blksize\x001024\x00windowsize\x008\x00tsize\x000\x00"),
+    ),
+  );
+  for (let cut = 0; cut <= opt.length; cut++) {
+    const decoder = new PacketDecoder();
+    decoder.push(opt.subarray(0, cut));
+    const early = decoder.next();
+    decoder.push(opt.subarray(cut));
+    const packet = early ?? decoder.next();
+    assert.deepEqual(packet, {
+      op: Opcode.OPT,
+      options: { blksize: "1024", windowsize: "8", tsize: "0" },
+    });
+  }
+  const oack = new PacketDecoder();
+  oack.push(encodeOptions(Opcode.OACK, { BlkSize: "512" }));
+  assert.deepEqual(oack.next(), { op: Opcode.OACK, options: { blksize: "512" } }); // names are case-insensitive
+  for (const count of [0, 17]) {
+    const bad = new PacketDecoder();
+    bad.push(new Uint8Array([0, 7, 0, count]));
+    illegal(() => bad.next(), new RegExp(`OPT with ${count} options`));
   }
 });

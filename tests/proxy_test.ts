@@ -337,7 +337,7 @@ Deno.test("proxy CLI: fsd get and put through it, traced packet by packet even w
   try {
     const port = tracer.port;
     const net = [`--allow-net=127.0.0.1:${port}`];
-    const got = await runFsd(net, ["get", "127.0.0.1", String(port), "f.bin", "-"]);
+    const got = await runFsd(net, ["get", "127.0.0.1", String(port), "f.bin", "-", "--fsd1"]);
     assert.equal(got.code, 0, got.stderr);
     assert.deepEqual(got.stdoutBytes, content);
     const put = await runFsd([...net, `--allow-read=${work.path}`], [
@@ -368,9 +368,14 @@ Deno.test("proxy CLI: fsd get and put through it, traced packet by packet even w
     "[1] < DAT 3 276 bytes",
     "[1] > ACK 3",
   ]);
-  assert.ok(trace.includes('[2] > WRQ "up.txt"'));
-  assert.ok(trace.includes("[2] < ACK 0"));
-  assert.ok(trace.includes("[2] > DAT 1 28 bytes"));
+  // put asks for the options extension: the negotiation is traced too
+  assert.deepEqual(trace.filter((l) => /^\[2\] [<>] /.test(l)).slice(2), [
+    "[2] > OPT blksize=65464 windowsize=16 tsize=28",
+    '[2] > WRQ "up.txt"',
+    "[2] < OACK blksize=65464 windowsize=16 tsize=28",
+    "[2] > DAT 1 28 bytes",
+    "[2] < ACK 1",
+  ]);
   assert.ok(trace.includes('[3] < ERR 1 "file not found: nope"'));
   assert.ok(lines.some((l) => /^\[1\] connection from 127\.0\.0\.1 port \d+$/.test(l)));
 });
