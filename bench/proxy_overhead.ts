@@ -1,10 +1,13 @@
 /**
- * What `fsd proxy` costs a transfer (not part of CI): `fsd get` of one file
- * straight from `fsd serve`, then through `fsd proxy` with no faults, each
- * run as the real CLI on 127.0.0.1, best of --runs; then a bulk TCP stream
- * of the same size, direct and through the proxy, for the relay's own cost.
+ * What `fsd proxy` costs a transfer (not part of CI), each side the real CLI
+ * on 127.0.0.1, best of --runs:
+ *   1. `fsd get` with the default client settings (65464-byte blocks, a
+ *      window of 16), straight from `fsd serve` and through `fsd proxy`;
+ *   2. the same with `--fsd1` (512-byte blocks, one at a time), on a smaller
+ *      file: bound by round trips, which a relay lengthens;
+ *   3. a bulk TCP stream, direct and through the proxy: the relay's own cost.
  *
- *   deno run -A bench/proxy_overhead.ts [--mb 1024] [--bulk-mb 1024] [--runs 3]
+ *   deno run -A bench/proxy_overhead.ts [--mb 1024] [--fsd1-mb 64] [--bulk-mb 1024] [--runs 3]
  */
 
 import { parseArgs } from "node:util";
@@ -12,19 +15,22 @@ import { parseArgs } from "node:util";
 const { values } = parseArgs({
   options: {
     mb: { type: "string", default: "1024" },
+    "fsd1-mb": { type: "string", default: "64" },
     "bulk-mb": { type: "string", default: "1024" },
     runs: { type: "string", default: "3" },
   },
 });
-const mib = Number(values.mb);
 const runs = Number(values.runs);
 const main = new URL("../main.ts", import.meta.url).pathname;
 const root = await Deno.makeTempDir({ prefix: "fsd-proxy-bench-" });
 const work = await Deno.makeTempDir({ prefix: "fsd-proxy-bench-out-" });
 const chunk = new Uint8Array(1024 * 1024).map((_, i) => (i * 2654435761) >>> 24);
-const file = await Deno.open(`${root}/big.bin`, { write: true, create: true });
-for (let i = 0; i < mib; i++) await file.write(chunk);
-file.close();
+
+async function writeFile(mib: number): Promise<void> {
+  const file = await Deno.open(`${root}/big.bin`, { write: true, create: true, truncate: true });
+  for (let i = 0; i < mib; i++) await file.write(chunk);
+  file.close();
+}
 
 /** Starts a long-running fsd command and returns its port once it prints it. */
 async function start(args: string[]): Promise<{ port: number; child: Deno.ChildProcess }> {
@@ -57,7 +63,8 @@ async function start(args: string[]): Promise<{ port: number; child: Deno.ChildP
   }
 }
 
-async function get(port: number): Promise<number> {
+/** Milliseconds for one `fsd get` of big.bin. */
+async function get(port: number, extra: string[]): Promise<number> {
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -73,6 +80,7 @@ async function get(port: number): Promise<number> {
       "big.bin",
       `${work}/copy.bin`,
       "--force",
+      ...extra,
     ],
     stdout: "null",
     stderr: "inherit",
@@ -81,79 +89,97 @@ async function get(port: number): Promise<number> {
   return performance.now() - started;
 }
 
+async function best(measure: () => Promise<number>): Promise<number> {
+  let fastest = Infinity;
+  for (let i = 0; i < runs; i++) fastest = Math.min(fastest, await measure());
+  return fastest;
+}
+
+function report(title: string, mib: number, direct: number, relayed: number): void {
+  const rate = (ms: number) => `${(mib / (ms / 1000)).toFixed(1)} MiB/s`;
+  console.log(`${title}, best of ${runs}:`);
+  console.log(`  direct          ${(direct / 1000).toFixed(2)} s  ${rate(direct)}`);
+  console.log(`  through proxy   ${(relayed / 1000).toFixed(2)} s  ${rate(relayed)}`);
+  console.log(`  throughput lost to the proxy: ${((1 - direct / relayed) * 100).toFixed(1)}%`);
+}
+
 const server = await start(["serve", root, "0", "--host", "127.0.0.1"]);
 const proxy = await start(["proxy", "0", "127.0.0.1", String(server.port), "--host", "127.0.0.1"]);
-const best = async (port: number) => {
-  let fastest = Infinity;
-  for (let i = 0; i < runs; i++) fastest = Math.min(fastest, await get(port));
-  return fastest;
-};
-const direct = await best(server.port);
-const relayed = await best(proxy.port);
-const rate = (ms: number) => (mib / (ms / 1000)).toFixed(1);
-console.log(
-  `fsd get of ${mib} MiB, best of ${runs}, fsd/1 (512-byte blocks, lock-step), 127.0.0.1:`,
-);
-console.log(`  direct          ${(direct / 1000).toFixed(2)} s  ${rate(direct)} MiB/s`);
-console.log(`  through proxy   ${(relayed / 1000).toFixed(2)} s  ${rate(relayed)} MiB/s`);
-console.log(`  throughput lost to the proxy: ${((1 - direct / relayed) * 100).toFixed(1)}%`);
 
-// The proxy's own data path, with no round trips in the way: a bulk TCP stream.
-async function bulk(port: number, bytes: number): Promise<number> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const started = performance.now();
-  for (let sent = 0; sent < bytes;) {
-    const n = await conn.write(chunk);
-    sent += n;
-  }
-  await conn.closeWrite();
-  await received; // the sink saw the end of the stream
-  conn.close();
-  return performance.now() - started;
+const mib = Number(values.mb);
+if (mib > 0) {
+  await writeFile(mib);
+  const direct = await best(() => get(server.port, []));
+  const relayed = await best(() => get(proxy.port, []));
+  report(
+    `fsd get of ${mib} MiB, default client settings (65464-byte blocks, window 16)`,
+    mib,
+    direct,
+    relayed,
+  );
 }
-let received: Promise<void> = Promise.resolve();
-const sink = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-const sinking = (async () => {
-  for (;;) {
-    const conn = await sink.accept().catch(() => null);
-    if (!conn) return;
-    const buffer = new Uint8Array(256 * 1024);
-    received = (async () => {
-      while ((await conn.read(buffer)) !== null) { /* discard */ }
-      conn.close();
-    })();
-  }
-})();
-const streamProxy = await start([
-  "proxy",
-  "0",
-  "127.0.0.1",
-  String(sink.addr.port),
-  "--host",
-  "127.0.0.1",
-]);
-const bulkMib = Number(values["bulk-mb"]);
-const bulkBytes = bulkMib * 1024 * 1024;
-const bestBulk = async (port: number) => {
-  let fastest = Infinity;
-  for (let i = 0; i < runs; i++) fastest = Math.min(fastest, await bulk(port, bulkBytes));
-  return fastest;
-};
-const bulkDirect = await bestBulk(sink.addr.port);
-const bulkRelayed = await bestBulk(streamProxy.port);
-const bulkRate = (ms: number) => (bulkMib / (ms / 1000)).toFixed(1);
-console.log(`bulk TCP stream of ${bulkMib} MiB (1 MiB writes), best of ${runs}:`);
-console.log(`  direct          ${(bulkDirect / 1000).toFixed(2)} s  ${bulkRate(bulkDirect)} MiB/s`);
-console.log(
-  `  through proxy   ${(bulkRelayed / 1000).toFixed(2)} s  ${bulkRate(bulkRelayed)} MiB/s`,
-);
-console.log(
-  `  throughput lost to the proxy: ${((1 - bulkDirect / bulkRelayed) * 100).toFixed(1)}%`,
-);
-sink.close();
-await sinking;
 
-for (const { child } of [proxy, server, streamProxy]) {
+const fsd1Mib = Number(values["fsd1-mb"]);
+if (fsd1Mib > 0) {
+  await writeFile(fsd1Mib);
+  const direct = await best(() => get(server.port, ["--fsd1"]));
+  const relayed = await best(() => get(proxy.port, ["--fsd1"]));
+  report(
+    `fsd get --fsd1 of ${fsd1Mib} MiB (512-byte blocks, one at a time)`,
+    fsd1Mib,
+    direct,
+    relayed,
+  );
+}
+
+const bulkMib = Number(values["bulk-mb"]);
+if (bulkMib > 0) {
+  // A sink that discards; the sender writes 1 MiB chunks and waits for the sink to see the end.
+  const sink = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let received: Promise<void> = Promise.resolve();
+  const sinking = (async () => {
+    for (;;) {
+      const conn = await sink.accept().catch(() => null);
+      if (!conn) return;
+      const buffer = new Uint8Array(256 * 1024);
+      received = (async () => {
+        while ((await conn.read(buffer)) !== null) { /* discard */ }
+        conn.close();
+      })();
+    }
+  })();
+  const stream = async (port: number) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const started = performance.now();
+    for (let sent = 0; sent < bulkMib * 1024 * 1024;) sent += await conn.write(chunk);
+    await conn.closeWrite();
+    await received;
+    conn.close();
+    return performance.now() - started;
+  };
+  const streamProxy = await start([
+    "proxy",
+    "0",
+    "127.0.0.1",
+    String(sink.addr.port),
+    "--host",
+    "127.0.0.1",
+  ]);
+  const direct = await best(() => stream(sink.addr.port));
+  const relayed = await best(() => stream(streamProxy.port));
+  report(
+    `bulk TCP stream of ${bulkMib} MiB (1 MiB writes; sender and sink in this process)`,
+    bulkMib,
+    direct,
+    relayed,
+  );
+  streamProxy.child.kill("SIGTERM");
+  await streamProxy.child.status;
+  sink.close();
+  await sinking;
+}
+
+for (const { child } of [proxy, server]) {
   child.kill("SIGTERM");
   await child.status;
 }
