@@ -24,6 +24,8 @@ import {
 /** Where sent bytes come from: a file, stdin, or bytes in memory. */
 export interface ByteSource {
   read(buffer: Uint8Array): Promise<number | null>;
+  /** Reads are cheap copies from memory: no read buffer is needed in front of it. */
+  readonly inMemory?: boolean;
 }
 
 /** Where received bytes go: a file, stdout, or memory. */
@@ -174,7 +176,9 @@ function unexpected(packet: Packet | null, wantedOp: number, wantedBlock: number
 /** Fills blocks completely from a source that may return short reads (pipes, stdin). */
 class ChunkedReader {
   #source: ByteSource;
-  #chunk = new Uint8Array(CHUNK_SIZE);
+  // Allocated on first use, and never for sources in memory: a connection parked in
+  // a transfer (an unanswered greeting, say) holds no 64 KiB buffer.
+  #chunk: Uint8Array | undefined;
   #start = 0;
   #end = 0;
   #eof = false;
@@ -189,13 +193,14 @@ class ChunkedReader {
     while (filled < target.length) {
       if (this.#start === this.#end) {
         if (this.#eof) break;
-        if (target.length - filled >= this.#chunk.length) {
-          // A large block: read straight into it, no copy.
+        if (this.#source.inMemory || target.length - filled >= CHUNK_SIZE) {
+          // Memory, or a block as large as our buffer: read straight into it, no copy.
           const n = await this.#source.read(target.subarray(filled));
           if (n === null) this.#eof = true;
           else filled += n;
           continue;
         }
+        this.#chunk ??= new Uint8Array(CHUNK_SIZE);
         const n = await this.#source.read(this.#chunk);
         if (n === null) {
           this.#eof = true;
@@ -206,7 +211,7 @@ class ChunkedReader {
         continue;
       }
       const n = Math.min(target.length - filled, this.#end - this.#start);
-      target.set(this.#chunk.subarray(this.#start, this.#start + n), filled);
+      target.set(this.#chunk!.subarray(this.#start, this.#start + n), filled);
       this.#start += n;
       filled += n;
     }
@@ -247,6 +252,7 @@ export async function writeAll(sink: ByteSink, bytes: Uint8Array): Promise<void>
 export function bytesSource(bytes: Uint8Array): ByteSource {
   let offset = 0;
   return {
+    inMemory: true,
     read(buffer) {
       if (offset >= bytes.length) return Promise.resolve(null);
       const n = Math.min(buffer.length, bytes.length - offset);

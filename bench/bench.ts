@@ -1,0 +1,535 @@
+/**
+ * `deno task bench`: fsd side by side with a raw TCP copy, curl's TFTP client
+ * against tftpd-hpa, and tftp-hpa, all on 127.0.0.1 in one run; then memory,
+ * many clients, many idle connections and scaling. Prints one table and
+ * writes it as JSON to bench/results/latest.json. docs/PERFORMANCE.md says
+ * how to read it.
+ *
+ *   deno task bench [--quick] [--mb 1024] [--fsd1-mb 64]
+ *
+ * Peers come from Debian's packages (tftpd-hpa, tftp-hpa, curl); a missing
+ * one is skipped with a note, never faked. --quick is the CI smoke run:
+ * small sizes, few clients, same code paths.
+ */
+
+import dgram from "node:dgram";
+import { parseArgs } from "node:util";
+import { FsdClient } from "../lib/client.ts";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean" },
+    mb: { type: "string" },
+    "fsd1-mb": { type: "string" },
+  },
+});
+const quick = Boolean(values.quick);
+const MIB = 1024 * 1024;
+const bigMib = Number(values.mb ?? (quick ? 4 : 1024));
+const fsd1Mib = Number(values["fsd1-mb"] ?? (quick ? 1 : 64));
+const manyClients = quick ? 20 : 500;
+const idleConnections = quick ? 200 : 10_000;
+const scaling = quick ? [1024, MIB] : [1024, MIB, 64 * MIB, 1024 * MIB];
+
+const deno = Deno.execPath();
+const main = new URL("../main.ts", import.meta.url).pathname;
+const rawCopy = new URL("./raw_copy.ts", import.meta.url).pathname;
+const root = await Deno.makeTempDir({ prefix: "fsd-bench-root-" });
+const work = await Deno.makeTempDir({ prefix: "fsd-bench-work-" });
+const notes: string[] = [];
+
+interface Row {
+  group: string;
+  what: string;
+  bytes: number;
+  seconds: number;
+  mibPerSecond: number;
+  extra?: string;
+}
+const rows: Row[] = [];
+const targets: { target: string; value: string; pass: boolean }[] = [];
+
+function addRow(group: string, what: string, bytes: number, ms: number, extra?: string): Row {
+  const row = {
+    group,
+    what,
+    bytes,
+    seconds: ms / 1000,
+    mibPerSecond: bytes / MIB / (ms / 1000),
+    extra,
+  };
+  rows.push(row);
+  console.log(
+    `  ${group} | ${what}: ${(ms / 1000).toFixed(3)} s, ${row.mibPerSecond.toFixed(1)} MiB/s${
+      extra ? `, ${extra}` : ""
+    }`,
+  );
+  return row;
+}
+
+async function makeFile(name: string, bytes: number): Promise<string> {
+  const path = `${root}/${name}`;
+  const chunk = new Uint8Array(Math.min(bytes, MIB)).map((_, i) => (i * 2654435761) >>> 24);
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    await file.write(chunk.subarray(0, Math.min(left, chunk.length)));
+  }
+  file.close();
+  return path;
+}
+
+async function have(command: string): Promise<boolean> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `command -v ${command}`],
+    stdout: "null",
+  }).output();
+  return out.success;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/**
+ * From /proc/PID/status (read through cat: Deno guards other processes'
+ * /proc entries behind --allow-all): VmRSS, the resident set now, or VmHWM,
+ * its peak so far, in kB; 0 when the process is gone.
+ */
+async function memoryKb(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): Promise<number> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .output();
+  const match = new RegExp(`${field}:\\s+(\\d+)`).exec(new TextDecoder().decode(out.stdout));
+  return Number(match?.[1] ?? 0);
+}
+
+/** Runs a command to its end; returns its time and the peak RSS seen (sampled every 50 ms). */
+async function timed(command: string, args: string[], options: { cwd?: string } = {}) {
+  const started = performance.now();
+  const child = new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let peakKb = 0;
+  const sampler = setInterval(async () => peakKb = Math.max(peakKb, await memoryKb(child.pid)), 50);
+  const output = await child.output();
+  clearInterval(sampler);
+  const ms = performance.now() - started;
+  if (!output.success) {
+    throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return { ms, peakKb };
+}
+
+/** A long-running process that prints a line with its port. */
+async function service(command: string, args: string[], ready: RegExp) {
+  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "inherit" }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  let port = 0;
+  while (!port) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${command} exited before it was ready`);
+    seen += value;
+    const match = ready.exec(seen);
+    if (match) port = Number(match[1]);
+  }
+  (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  return {
+    child,
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+/** `fsd serve ROOT 0` with a raised descriptor limit. */
+function fsdServe(extra: string[] = []) {
+  const script = `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" "$@"`;
+  return service("sh", [
+    "-c",
+    script,
+    deno,
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    `--allow-read=${root}`,
+    `--allow-write=${root}`,
+    main,
+    "serve",
+    root,
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--max-clients",
+    "0",
+    "--max-per-ip",
+    "0",
+    ...extra,
+  ], /port (\d+)\n/);
+}
+
+const fsdGet = (port: number, name: string, extra: string[] = []) =>
+  timed(deno, [
+    "run",
+    "--quiet",
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${work}`,
+    `--allow-write=${work}`,
+    main,
+    "get",
+    "127.0.0.1",
+    String(port),
+    name,
+    `${work}/${name}`,
+    "--force",
+    ...extra,
+  ]);
+
+const fsdPut = async (port: number, name: string, remote: string, extra: string[] = []) => {
+  await Deno.remove(`${root}/${remote}`).catch(() => {});
+  return await timed(deno, [
+    "run",
+    "--quiet",
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${root}/${name}`,
+    main,
+    "put",
+    "127.0.0.1",
+    String(port),
+    `${root}/${name}`,
+    remote,
+    ...extra,
+  ]);
+};
+
+async function rawTcp(from: string, to: string): Promise<number> {
+  const receiver = await service(deno, [
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    "--allow-write",
+    rawCopy,
+    "receive",
+    "0",
+    to,
+  ], /listening on (\d+)/);
+  const sent = await timed(deno, [
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    rawCopy,
+    "send",
+    String(receiver.port),
+    from,
+  ]);
+  await receiver.child.status; // it exits once the file is written
+  return sent.ms;
+}
+
+console.log(
+  `fsd benchmark${
+    quick ? " (--quick)" : ""
+  }: ${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
+);
+const big = bigMib * MIB;
+await makeFile("big.bin", big);
+await makeFile("plain.bin", fsd1Mib * MIB);
+const server = await fsdServe();
+
+// ---- 1. large transfers: fsd against a raw TCP copy and curl's TFTP client ----
+console.log(`\n1. ${bigMib} MiB download and upload`);
+const down = await fsdGet(server.port, "big.bin");
+const fsdDown = addRow(
+  "large",
+  "fsd get (default: 65464-byte blocks, window 16)",
+  big,
+  down.ms,
+  `client peak RSS ${(down.peakKb / 1024).toFixed(0)} MB`,
+);
+const up = await fsdPut(server.port, "big.bin", "uploaded.bin");
+const fsdUp = addRow(
+  "large",
+  "fsd put (default)",
+  big,
+  up.ms,
+  `client peak RSS ${(up.peakKb / 1024).toFixed(0)} MB`,
+);
+const raw = addRow(
+  "large",
+  "raw TCP copy (Deno, 64 KiB writes)",
+  big,
+  await rawTcp(`${root}/big.bin`, `${work}/raw.bin`),
+);
+targets.push({
+  target: "download ≥ 0.5× raw TCP copy",
+  value: `${(fsdDown.mibPerSecond / raw.mibPerSecond).toFixed(2)}×`,
+  pass: fsdDown.mibPerSecond >= 0.5 * raw.mibPerSecond,
+});
+targets.push({
+  target: "upload ≥ 0.5× raw TCP copy",
+  value: `${(fsdUp.mibPerSecond / raw.mibPerSecond).toFixed(2)}×`,
+  pass: fsdUp.mibPerSecond >= 0.5 * raw.mibPerSecond,
+});
+
+let tftpd: { stop(): Promise<void>; port: number } | undefined;
+if ((await have("in.tftpd")) && Deno.uid?.() === 0) {
+  const port = await freeUdpPort();
+  const child = new Deno.Command("in.tftpd", {
+    args: ["-L", "-a", `127.0.0.1:${port}`, "-s", root, "-u", "root", "-c", "-B", "65464"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((resolve) => setTimeout(resolve, 300)); // it prints nothing when ready
+  tftpd = {
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+} else {
+  notes.push(
+    "tftpd-hpa missing (or not root): curl and tftp-hpa rows skipped; apt-get install tftpd-hpa",
+  );
+}
+if (tftpd && (await have("curl"))) {
+  const curlDown = await timed("curl", [
+    "-s",
+    "--tftp-blksize",
+    "65464",
+    "-o",
+    `${work}/curl.bin`,
+    `tftp://127.0.0.1:${tftpd.port}/big.bin`,
+  ]);
+  const curlRow = addRow("large", "curl TFTP get, blksize 65464, from tftpd-hpa", big, curlDown.ms);
+  targets.push({
+    target: "download ≥ 5× curl TFTP (blksize 65464)",
+    value: `${(fsdDown.mibPerSecond / curlRow.mibPerSecond).toFixed(2)}×`,
+    pass: fsdDown.mibPerSecond >= 5 * curlRow.mibPerSecond,
+  });
+  await Deno.remove(`${root}/curl-up.bin`).catch(() => {});
+  const curlUp = await timed("curl", [
+    "-s",
+    "--tftp-blksize",
+    "65464",
+    "-T",
+    `${root}/big.bin`,
+    `tftp://127.0.0.1:${tftpd.port}/curl-up.bin`,
+  ]);
+  const curlUpRow = addRow("large", "curl TFTP put, blksize 65464, to tftpd-hpa", big, curlUp.ms);
+  targets.push({
+    target: "upload ≥ 5× curl TFTP (blksize 65464)",
+    value: `${(fsdUp.mibPerSecond / curlUpRow.mibPerSecond).toFixed(2)}×`,
+    pass: fsdUp.mibPerSecond >= 5 * curlUpRow.mibPerSecond,
+  });
+} else if (tftpd) {
+  notes.push("curl missing: curl rows skipped");
+}
+
+// ---- 2. plain fsd/1 against tftp-hpa at 512-byte blocks ----
+console.log(`\n2. ${fsd1Mib} MiB at 512-byte blocks, one at a time`);
+const plain = addRow(
+  "fsd/1",
+  "fsd get --fsd1",
+  fsd1Mib * MIB,
+  (await fsdGet(server.port, "plain.bin", ["--fsd1"])).ms,
+);
+if (tftpd && (await have("tftp"))) {
+  const hpa = await timed("tftp", [
+    "127.0.0.1",
+    String(tftpd.port),
+    "-m",
+    "octet",
+    "-c",
+    "get",
+    "plain.bin",
+    `${work}/hpa.bin`,
+  ]);
+  const hpaRow = addRow(
+    "fsd/1",
+    "tftp-hpa get, 512-byte blocks, from tftpd-hpa",
+    fsd1Mib * MIB,
+    hpa.ms,
+  );
+  targets.push({
+    target: "fsd/1 ≥ 3× tftp-hpa at 512-byte blocks",
+    value: `${(plain.mibPerSecond / hpaRow.mibPerSecond).toFixed(2)}×`,
+    pass: plain.mibPerSecond >= 3 * hpaRow.mibPerSecond,
+  });
+} else if (tftpd) {
+  notes.push("tftp-hpa missing: its row skipped; apt-get install tftp-hpa");
+}
+await tftpd?.stop();
+await server.stop();
+
+// ---- 3. memory: peak RSS of server and client, as the file grows ----
+console.log("\n3. peak RSS during transfers (MB)");
+const memory: Record<string, { server: number; client: number }> = {};
+for (const mib of quick ? [1, bigMib] : [64, bigMib]) {
+  await makeFile("mem.bin", mib * MIB);
+  const fresh = await fsdServe();
+  const get = await fsdGet(fresh.port, "mem.bin");
+  const put = await fsdPut(fresh.port, "mem.bin", "mem-up.bin");
+  const serverPeak = await memoryKb(fresh.child.pid, "VmHWM"); // the kernel's own peak
+  await fresh.stop();
+  memory[`${mib} MiB`] = {
+    server: serverPeak / 1024,
+    client: Math.max(get.peakKb, put.peakKb) / 1024,
+  };
+  console.log(
+    `  ${mib} MiB get+put: server ${(serverPeak / 1024).toFixed(0)} MB, client ${
+      (Math.max(get.peakKb, put.peakKb) / 1024).toFixed(0)
+    } MB`,
+  );
+}
+const peaks = Object.values(memory);
+targets.push({
+  target: "peak RSS ≤ 100 MB, server and client",
+  value: peaks.map((p) => `${p.server.toFixed(0)}/${p.client.toFixed(0)}`).join(", ") + " MB",
+  pass: peaks.every((p) => p.server <= 100 && p.client <= 100),
+});
+await Deno.remove(`${root}/mem.bin`).catch(() => {});
+
+// ---- 4. many clients at once ----
+console.log(`\n4. ${manyClients} clients at once, each downloading 1 MiB`);
+await makeFile("one.bin", MIB);
+const crowdServer = await fsdServe();
+const times: number[] = [];
+let failures = 0;
+const crowdStarted = performance.now();
+await Promise.all(Array.from({ length: manyClients }, async () => {
+  const started = performance.now();
+  try {
+    const client = await FsdClient.connect("127.0.0.1", crowdServer.port);
+    try {
+      const n = await client.download("one.bin", { write: (b) => Promise.resolve(b.length) }, {
+        params: { blockSize: 65464, windowSize: 16 },
+      });
+      if (n !== MIB) failures++;
+    } finally {
+      client.close();
+    }
+    times.push(performance.now() - started);
+  } catch {
+    failures++;
+  }
+}));
+const crowdMs = performance.now() - crowdStarted;
+times.sort((a, b) => a - b);
+const p = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+addRow(
+  "many",
+  `${manyClients} concurrent 1 MiB downloads (aggregate)`,
+  manyClients * MIB,
+  crowdMs,
+  `p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms per client, ${failures} failures`,
+);
+targets.push({
+  target: `${manyClients} concurrent clients: zero failures`,
+  value: `${failures} failures`,
+  pass: failures === 0,
+});
+await crowdServer.stop();
+
+// ---- 5. idle connections held open ----
+console.log(`\n5. ${idleConnections} idle connections held open`);
+const idleServer = await fsdServe(["--idle-timeout", "600"]);
+const held: Deno.TcpConn[] = [];
+let idleNote = "";
+try {
+  for (let i = 0; i < idleConnections; i++) {
+    held.push(await Deno.connect({ hostname: "127.0.0.1", port: idleServer.port }));
+  }
+} catch (error) {
+  idleNote = `could open only ${held.length}: ${(error as Error).message} (raise ulimit -n)`;
+  notes.push(idleNote);
+}
+await new Promise((resolve) => setTimeout(resolve, 500)); // let the server greet them all
+const idleRss = (await memoryKb(idleServer.child.pid)) / 1024;
+const listStarted = performance.now();
+const lister = await FsdClient.connect("127.0.0.1", idleServer.port);
+await lister.list();
+lister.close();
+const listMs = performance.now() - listStarted;
+console.log(
+  `  ${held.length} held: server RSS ${idleRss.toFixed(0)} MB, a new client's listing in ${
+    listMs.toFixed(1)
+  } ms`,
+);
+targets.push({
+  target: `${idleConnections} idle connections: server RSS ≤ 300 MB, listing ≤ 200 ms`,
+  value: `${held.length} held, ${idleRss.toFixed(0)} MB, ${listMs.toFixed(0)} ms`,
+  pass: held.length === idleConnections && idleRss <= 300 && listMs <= 200,
+});
+for (const conn of held) conn.close();
+await idleServer.stop();
+
+// ---- 6. scaling ----
+console.log("\n6. time against size (fsd get, default settings)");
+const scaleServer = await fsdServe();
+const scale: { bytes: number; seconds: number }[] = [];
+for (const bytes of scaling) {
+  await makeFile("scale.bin", bytes);
+  const { ms } = await fsdGet(scaleServer.port, "scale.bin");
+  scale.push({ bytes, seconds: ms / 1000 });
+  addRow(
+    "scaling",
+    `fsd get of ${bytes >= MIB ? `${bytes / MIB} MiB` : `${bytes / 1024} KiB`}`,
+    bytes,
+    ms,
+  );
+}
+await scaleServer.stop();
+
+// ---- the table ----
+console.log(
+  "\n| group | what | bytes | seconds | MiB/s | notes |\n| --- | --- | --- | --- | --- | --- |",
+);
+for (const r of rows) {
+  console.log(
+    `| ${r.group} | ${r.what} | ${r.bytes} | ${r.seconds.toFixed(3)} | ${
+      r.mibPerSecond.toFixed(1)
+    } | ${r.extra ?? ""} |`,
+  );
+}
+console.log("\n| target | measured | holds |\n| --- | --- | --- |");
+for (const t of targets) console.log(`| ${t.target} | ${t.value} | ${t.pass ? "yes" : "NO"} |`);
+for (const note of notes) console.log(`note: ${note}`);
+
+const resultsDir = new URL("./results/", import.meta.url).pathname;
+await Deno.mkdir(resultsDir, { recursive: true });
+await Deno.writeTextFile(
+  `${resultsDir}latest.json`,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      quick,
+      cores: navigator.hardwareConcurrency,
+      rows,
+      targets,
+      memory,
+      scale,
+      notes,
+    },
+    null,
+    2,
+  ) + "\n",
+);
+console.log(`\nwritten: bench/results/latest.json`);
+await Deno.remove(root, { recursive: true });
+await Deno.remove(work, { recursive: true });
