@@ -15,6 +15,14 @@
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/client.ts";
+import {
+  fsdGet as sharedGet,
+  fsdServe as sharedServe,
+  MAIN,
+  memoryKb,
+  service,
+  timed,
+} from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +40,6 @@ const idleConnections = quick ? 200 : 10_000;
 const scaling = quick ? [1024, MIB] : [1024, MIB, 64 * MIB, 1024 * MIB];
 
 const deno = Deno.execPath();
-const main = new URL("../main.ts", import.meta.url).pathname;
 const rawCopy = new URL("./raw_copy.ts", import.meta.url).pathname;
 const root = await Deno.makeTempDir({ prefix: "fsd-bench-root-" });
 const work = await Deno.makeTempDir({ prefix: "fsd-bench-work-" });
@@ -94,110 +101,14 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/**
- * From /proc/PID/status (read through cat: Deno guards other processes'
- * /proc entries behind --allow-all): VmRSS, the resident set now, or VmHWM,
- * its peak so far, in kB; 0 when the process is gone.
- */
-async function memoryKb(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): Promise<number> {
-  const out = await new Deno.Command("cat", {
-    args: [`/proc/${pid}/status`],
-    stdout: "piped",
-    stderr: "null",
-  })
-    .output();
-  const match = new RegExp(`${field}:\\s+(\\d+)`).exec(new TextDecoder().decode(out.stdout));
-  return Number(match?.[1] ?? 0);
-}
-
-/** Runs a command to its end; returns its time and the peak RSS seen (sampled every 50 ms). */
-async function timed(command: string, args: string[], options: { cwd?: string } = {}) {
-  const started = performance.now();
-  const child = new Deno.Command(command, {
-    args,
-    cwd: options.cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let peakKb = 0;
-  const sampler = setInterval(async () => peakKb = Math.max(peakKb, await memoryKb(child.pid)), 50);
-  const output = await child.output();
-  clearInterval(sampler);
-  const ms = performance.now() - started;
-  if (!output.success) {
-    throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return { ms, peakKb };
-}
-
-/** A long-running process that prints a line with its port. */
-async function service(command: string, args: string[], ready: RegExp) {
-  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "inherit" }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  let port = 0;
-  while (!port) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${command} exited before it was ready`);
-    seen += value;
-    const match = ready.exec(seen);
-    if (match) port = Number(match[1]);
-  }
-  (async () => {
-    while (!(await reader.read()).done) { /* drain */ }
-  })();
-  return {
-    child,
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
-}
-
-/** `fsd serve ROOT 0` with a raised descriptor limit. */
-function fsdServe(extra: string[] = []) {
-  const script = `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" "$@"`;
-  return service("sh", [
-    "-c",
-    script,
-    deno,
-    "run",
-    "--quiet",
-    "--allow-net=127.0.0.1",
-    `--allow-read=${root}`,
-    `--allow-write=${root}`,
-    main,
-    "serve",
-    root,
-    "0",
-    "--host",
-    "127.0.0.1",
-    "--max-clients",
-    "0",
-    "--max-per-ip",
-    "0",
-    ...extra,
-  ], /port (\d+)\n/);
-}
+/** `fsd serve ROOT 0` without connection limits, with a raised descriptor limit. */
+const fsdServe = (extra: string[] = []) =>
+  sharedServe(root, ["--max-clients", "0", "--max-per-ip", "0", ...extra], undefined, {
+    raiseFileLimit: true,
+  });
 
 const fsdGet = (port: number, name: string, extra: string[] = []) =>
-  timed(deno, [
-    "run",
-    "--quiet",
-    `--allow-net=127.0.0.1:${port}`,
-    `--allow-read=${work}`,
-    `--allow-write=${work}`,
-    main,
-    "get",
-    "127.0.0.1",
-    String(port),
-    name,
-    `${work}/${name}`,
-    "--force",
-    ...extra,
-  ]);
+  sharedGet(port, name, work, extra);
 
 const fsdPut = async (port: number, name: string, remote: string, extra: string[] = []) => {
   await Deno.remove(`${root}/${remote}`).catch(() => {});
@@ -206,7 +117,7 @@ const fsdPut = async (port: number, name: string, remote: string, extra: string[
     "--quiet",
     `--allow-net=127.0.0.1:${port}`,
     `--allow-read=${root}/${name}`,
-    main,
+    MAIN,
     "put",
     "127.0.0.1",
     String(port),

@@ -11,6 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { fsdGet, fsdServe, MAIN, service } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +22,6 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-const main = new URL("../main.ts", import.meta.url).pathname;
 const root = await Deno.makeTempDir({ prefix: "fsd-proxy-bench-" });
 const work = await Deno.makeTempDir({ prefix: "fsd-proxy-bench-out-" });
 const chunk = new Uint8Array(1024 * 1024).map((_, i) => (i * 2654435761) >>> 24);
@@ -32,62 +32,24 @@ async function writeFile(mib: number): Promise<void> {
   file.close();
 }
 
-/** Starts a long-running fsd command and returns its port once it prints it. */
-async function start(args: string[]): Promise<{ port: number; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-net=127.0.0.1",
-      `--allow-read=${root}`,
-      `--allow-write=${root}`,
-      main,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${args[0]} exited early`);
-    seen += value;
-    const match = / port (\d+)/.exec(seen);
-    if (match) {
-      (async () => {
-        while (!(await reader.read()).done) { /* drain the log */ }
-      })();
-      return { port: Number(match[1]), child };
-    }
-  }
-}
+/** `fsd proxy` in front of `targetPort`, once it listens. */
+const fsdProxy = (targetPort: number) =>
+  service(Deno.execPath(), [
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    MAIN,
+    "proxy",
+    "0",
+    "127.0.0.1",
+    String(targetPort),
+    "--host",
+    "127.0.0.1",
+  ], / port (\d+)/);
 
 /** Milliseconds for one `fsd get` of big.bin. */
-async function get(port: number, extra: string[]): Promise<number> {
-  const started = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--allow-net=127.0.0.1:${port}`,
-      `--allow-read=${work}`,
-      `--allow-write=${work}`,
-      main,
-      "get",
-      "127.0.0.1",
-      String(port),
-      "big.bin",
-      `${work}/copy.bin`,
-      "--force",
-      ...extra,
-    ],
-    stdout: "null",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error("fsd get failed");
-  return performance.now() - started;
-}
+const get = async (port: number, extra: string[]) =>
+  (await fsdGet(port, "big.bin", work, extra)).ms;
 
 async function best(measure: () => Promise<number>): Promise<number> {
   let fastest = Infinity;
@@ -103,8 +65,8 @@ function report(title: string, mib: number, direct: number, relayed: number): vo
   console.log(`  throughput lost to the proxy: ${((1 - direct / relayed) * 100).toFixed(1)}%`);
 }
 
-const server = await start(["serve", root, "0", "--host", "127.0.0.1"]);
-const proxy = await start(["proxy", "0", "127.0.0.1", String(server.port), "--host", "127.0.0.1"]);
+const server = await fsdServe(root);
+const proxy = await fsdProxy(server.port);
 
 const mib = Number(values.mb);
 if (mib > 0) {
@@ -157,14 +119,7 @@ if (bulkMib > 0) {
     conn.close();
     return performance.now() - started;
   };
-  const streamProxy = await start([
-    "proxy",
-    "0",
-    "127.0.0.1",
-    String(sink.addr.port),
-    "--host",
-    "127.0.0.1",
-  ]);
+  const streamProxy = await fsdProxy(sink.addr.port);
   const direct = await best(() => stream(sink.addr.port));
   const relayed = await best(() => stream(streamProxy.port));
   report(
@@ -173,15 +128,12 @@ if (bulkMib > 0) {
     direct,
     relayed,
   );
-  streamProxy.child.kill("SIGTERM");
-  await streamProxy.child.status;
+  await streamProxy.stop();
   sink.close();
   await sinking;
 }
 
-for (const { child } of [proxy, server]) {
-  child.kill("SIGTERM");
-  await child.status;
-}
+await proxy.stop();
+await server.stop();
 await Deno.remove(root, { recursive: true });
 await Deno.remove(work, { recursive: true });

@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/client.ts";
 import { bytesSource } from "../lib/transfer.ts";
 import { fuzz, seedDirectory } from "../tests/fuzz.ts";
+import { fsdServe } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -37,47 +38,13 @@ for (const size of sizes) {
 }
 await Deno.mkdir(`${root}/uploads`);
 
-const main = new URL("../main.ts", import.meta.url).pathname;
-const server = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--quiet",
-    "--allow-net=127.0.0.1",
-    `--allow-read=${root}`,
-    `--allow-write=${root}`,
-    main,
-    "serve",
-    root,
-    "0",
-    "--host",
-    "127.0.0.1",
-    "--idle-timeout",
-    "5",
-    "--max-per-ip",
-    "0",
-  ],
-  stdout: "piped",
-  stderr: "inherit",
-}).spawn();
-const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-let pending = "";
-let port = 0;
-while (!port) {
-  const { value, done } = await lines.read();
-  if (done) throw new Error("server exited before listening");
-  pending += value;
-  const match = /port (\d+)\n/.exec(pending);
-  if (match) port = Number(match[1]);
-}
-// Keep draining the server's log so it never blocks on a full pipe; count lines.
+// The server's log is counted, not kept: it must never block on a full pipe.
 let logLines = 0;
-const draining = (async () => {
-  for (;;) {
-    const { value, done } = await lines.read();
-    if (done) return;
-    logLines += value.split("\n").length - 1;
-  }
-})();
+const server = await fsdServe(root, ["--idle-timeout", "5", "--max-per-ip", "0"], (text) => {
+  logLines += text.split("\n").length - 1;
+});
+const port = server.port;
+const pid = server.child.pid;
 
 const stats = {
   gets: 0,
@@ -163,7 +130,7 @@ async function hostile(worker: number): Promise<void> {
 
 /** The server's open descriptors and RSS (Deno guards /proc/PID/fd behind --allow-all, so ask sh). */
 async function sample(): Promise<{ fds: number; rssMb: number }> {
-  const script = `ls /proc/${server.pid}/fd | wc -l; grep VmRSS /proc/${server.pid}/status`;
+  const script = `ls /proc/${pid}/fd | wc -l; grep VmRSS /proc/${pid}/status`;
   const out = await new Deno.Command("sh", {
     args: ["-c", script],
     stdout: "piped",
@@ -189,7 +156,7 @@ const sampler = setInterval(async () => {
 }, intervalMs);
 
 console.log(
-  `soak: ${minutes} min, ${legitClients} clients, ${hostileClients} hostile, server pid ${server.pid} port ${port}`,
+  `soak: ${minutes} min, ${legitClients} clients, ${hostileClients} hostile, server pid ${pid} port ${port}`,
 );
 await Promise.all([
   ...Array.from({ length: legitClients }, (_, w) => legit(w)),
@@ -197,9 +164,7 @@ await Promise.all([
 ]);
 clearInterval(sampler);
 const final = await sample();
-server.kill("SIGTERM");
-const status = await server.status;
-await draining;
+const status = await server.stop();
 
 const steady = samples.slice(Math.floor(samples.length / 4)); // after warm-up
 const range = (key: "fds" | "rssMb") => {

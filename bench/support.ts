@@ -1,0 +1,141 @@
+/** What the benchmark scripts share: starting services, timing commands, reading memory. */
+
+/** The fsd entry point, for running the real CLI. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+export interface Service {
+  child: Deno.ChildProcess;
+  port: number;
+  /** SIGTERM, and wait for the exit. */
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Starts a long-running process and waits for the stdout line matching
+ * `ready`, whose first group is the port. The rest of its output goes to
+ * `onOutput` (or is drained), so it never blocks on a full pipe.
+ */
+export async function service(
+  command: string,
+  args: string[],
+  ready: RegExp,
+  onOutput: (text: string) => void = () => {},
+): Promise<Service> {
+  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "inherit" }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  let port = 0;
+  while (!port) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${command} ${args.join(" ")}: exited before it was ready`);
+    seen += value;
+    const match = ready.exec(seen);
+    if (match) port = Number(match[1]);
+  }
+  const draining = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      onOutput(value);
+    }
+  })();
+  return {
+    child,
+    port,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      const status = await child.status;
+      await draining;
+      return status;
+    },
+  };
+}
+
+/**
+ * From /proc/PID/status (read through cat: Deno guards other processes'
+ * /proc entries behind --allow-all): VmRSS, the resident set now, or VmHWM,
+ * its peak so far, in kB; 0 when the process is gone.
+ */
+export async function memoryKb(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): Promise<number> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .output();
+  const match = new RegExp(`${field}:\\s+(\\d+)`).exec(new TextDecoder().decode(out.stdout));
+  return Number(match?.[1] ?? 0);
+}
+
+/** Runs a command to its end; its time in ms and the peak RSS seen (kB, sampled every 50 ms). */
+export async function timed(
+  command: string,
+  args: string[],
+): Promise<{ ms: number; peakKb: number }> {
+  const started = performance.now();
+  const child = new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).spawn();
+  let peakKb = 0;
+  const sampler = setInterval(async () => peakKb = Math.max(peakKb, await memoryKb(child.pid)), 50);
+  const output = await child.output();
+  clearInterval(sampler);
+  const ms = performance.now() - started;
+  if (!output.success) {
+    throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return { ms, peakKb };
+}
+
+/** `fsd get` of `remote` into `directory`, with the narrow permissions the README documents. */
+export function fsdGet(port: number, remote: string, directory: string, extra: string[] = []) {
+  return timed(Deno.execPath(), [
+    "run",
+    "--quiet",
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${directory}`,
+    `--allow-write=${directory}`,
+    MAIN,
+    "get",
+    "127.0.0.1",
+    String(port),
+    remote,
+    `${directory}/${remote}`,
+    "--force",
+    ...extra,
+  ]);
+}
+
+/**
+ * `fsd serve ROOT 0` on 127.0.0.1 with its narrow permissions, once it
+ * listens; with `raiseFileLimit`, under a shell that first raises its
+ * descriptor limit (Deno cannot raise its own).
+ */
+export function fsdServe(
+  root: string,
+  extra: string[] = [],
+  onOutput?: (text: string) => void,
+  options: { raiseFileLimit?: boolean } = {},
+): Promise<Service> {
+  const command = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    `--allow-read=${root}`,
+    `--allow-write=${root}`,
+    MAIN,
+    "serve",
+    root,
+    "0",
+    "--host",
+    "127.0.0.1",
+    ...extra,
+  ];
+  const ready = /port (\d+)\n/;
+  if (!options.raiseFileLimit) return service(command[0], command.slice(1), ready, onOutput);
+  const script = `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" "$@"`;
+  return service("sh", ["-c", script, ...command], ready, onOutput);
+}
