@@ -4,14 +4,37 @@
  * and a 4-byte answer (the floor for lock-step), then FileServer and
  * FsdClient moving a file of the same number of blocks.
  *
- *   deno run --allow-net=127.0.0.1 --allow-read --allow-write bench/lockstep.ts [--mb 10]
+ * Then the same ping-pong between two Deno processes: the floor for
+ * `fsd get --fsd1`, which runs as two processes.
+ *
+ *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/lockstep.ts [--mb 10]
  */
 
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/client.ts";
 import { FileServer } from "../lib/server.ts";
 
-const { values } = parseArgs({ options: { mb: { type: "string", default: "10" } } });
+const { values } = parseArgs({
+  options: { mb: { type: "string", default: "10" }, "pingpong-server": { type: "string" } },
+});
+
+// The far side of the cross-process ping-pong: frames out, 4-byte answers in.
+if (values["pingpong-server"]) {
+  const rounds = Number(values["pingpong-server"]);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  console.log(listener.addr.port);
+  const conn = await listener.accept();
+  conn.setNoDelay(true);
+  const frame = new Uint8Array(518);
+  const answer = new Uint8Array(4);
+  for (let i = 0; i < rounds; i++) {
+    await conn.write(frame);
+    for (let got = 0; got < 4;) got += (await conn.read(answer.subarray(got)))!;
+  }
+  conn.close();
+  listener.close();
+  Deno.exit(0);
+}
 const bytes = Number(values.mb) * 1_000_000;
 const blocks = Math.ceil(bytes / 512);
 
@@ -58,6 +81,37 @@ async function fsdDownload(): Promise<number> {
   return ms;
 }
 
+/** The same ping-pong with the far side in another Deno process. */
+async function crossProcessPingPong(rounds: number): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-net=127.0.0.1",
+      new URL(import.meta.url).pathname,
+      "--pingpong-server",
+      String(rounds),
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await reader.read()).value);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  const buffer = new Uint8Array(65536);
+  const ack = new Uint8Array(4);
+  const started = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    for (let got = 0; got < 518;) got += (await conn.read(buffer))!;
+    await conn.write(ack);
+  }
+  const ms = performance.now() - started;
+  conn.close();
+  await reader.cancel();
+  await child.status;
+  return ms;
+}
+
 const raw = await pingPong(blocks);
 const fsd = await fsdDownload();
 const row = (label: string, ms: number) =>
@@ -66,6 +120,7 @@ const row = (label: string, ms: number) =>
       (bytes / ms / 1000).toFixed(1).padStart(7)
     } MB/s`,
   );
-console.log(`${blocks} blocks of 512 bytes, one process, 127.0.0.1`);
+console.log(`${blocks} round trips of a 518-byte frame and a 4-byte answer over 127.0.0.1`);
 row("bare Deno TCP ping-pong", raw);
 row("fsd/1 FileServer + FsdClient", fsd);
+row("bare ping-pong, two processes", await crossProcessPingPong(blocks));
