@@ -298,7 +298,6 @@ export class FileServer {
       case Opcode.WRQ:
         return await this.#write(session, packet.name, options);
       case Opcode.OPT: {
-        if (options) break; // OPT after OPT
         const request = parseRequest(packet.options); // out of range: ERR 8, and the connection ends
         const next = await session.conn.readPacket();
         if (next === null) throw new Deno.errors.UnexpectedEof("connection closed after OPT");
