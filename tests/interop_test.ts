@@ -1,0 +1,30 @@
+/**
+ * An independent client in another language: tests/interop/fsd1_client.py,
+ * written from docs/PROTOCOL.md alone (Python's standard library), runs its
+ * rule checks against the real `fsd serve` process.
+ */
+
+import assert from "node:assert/strict";
+import { spawnServe, tempDir } from "./helpers.ts";
+
+const python = await new Deno.Command("sh", { args: ["-c", "command -v python3"], stdout: "null" })
+  .output()
+  .then((out) => out.success, () => false);
+
+Deno.test({
+  name: "interop: an independent Python client finds every fsd/1 rule it checks holding",
+  ignore: !python, // python3 ships on this project's machines; elsewhere the check is skipped
+  async fn() {
+    await using dir = await tempDir();
+    await using server = await spawnServe(dir.path);
+    const script = new URL("./interop/fsd1_client.py", import.meta.url).pathname;
+    const out = await new Deno.Command("python3", {
+      args: [script, "127.0.0.1", String(server.port), dir.path],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const report = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, report);
+    assert.match(report, /^7 passed, 0 failed$/m);
+  },
+});
