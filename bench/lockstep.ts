@@ -18,12 +18,8 @@ const { values } = parseArgs({
   options: { mb: { type: "string", default: "10" }, "pingpong-server": { type: "string" } },
 });
 
-// The far side of the cross-process ping-pong: frames out, 4-byte answers in.
-if (values["pingpong-server"]) {
-  const rounds = Number(values["pingpong-server"]);
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  console.log(listener.addr.port);
-  const conn = await listener.accept();
+/** The frame side: `rounds` 518-byte frames, each after the 4-byte answer to the last. */
+async function sendFrames(conn: Deno.TcpConn, rounds: number): Promise<void> {
   conn.setNoDelay(true);
   const frame = new Uint8Array(518);
   const answer = new Uint8Array(4);
@@ -32,26 +28,10 @@ if (values["pingpong-server"]) {
     for (let got = 0; got < 4;) got += (await conn.read(answer.subarray(got)))!;
   }
   conn.close();
-  listener.close();
-  Deno.exit(0);
 }
-const bytes = Number(values.mb) * 1_000_000;
-const blocks = Math.ceil(bytes / 512);
 
-async function pingPong(rounds: number): Promise<number> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const server = (async () => {
-    const conn = await listener.accept();
-    conn.setNoDelay(true);
-    const frame = new Uint8Array(518);
-    const answer = new Uint8Array(4);
-    for (let i = 0; i < rounds; i++) {
-      await conn.write(frame);
-      for (let got = 0; got < 4;) got += (await conn.read(answer.subarray(got)))!;
-    }
-    conn.close();
-  })();
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+/** The answering side: reads each frame and answers 4 bytes; returns the time taken in ms. */
+async function answerFrames(conn: Deno.TcpConn, rounds: number): Promise<number> {
   conn.setNoDelay(true);
   const buffer = new Uint8Array(65536);
   const ack = new Uint8Array(4);
@@ -61,8 +41,30 @@ async function pingPong(rounds: number): Promise<number> {
     await conn.write(ack);
   }
   const ms = performance.now() - started;
-  await server;
   conn.close();
+  return ms;
+}
+
+// The far side of the cross-process ping-pong: frames out, 4-byte answers in.
+if (values["pingpong-server"]) {
+  const rounds = Number(values["pingpong-server"]);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  console.log(listener.addr.port);
+  await sendFrames(await listener.accept(), rounds);
+  listener.close();
+  Deno.exit(0);
+}
+const bytes = Number(values.mb) * 1_000_000;
+const blocks = Math.ceil(bytes / 512);
+
+async function pingPong(rounds: number): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const server = listener.accept().then((conn) => sendFrames(conn, rounds));
+  const ms = await answerFrames(
+    await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+    rounds,
+  );
+  await server;
   listener.close();
   return ms;
 }
@@ -96,17 +98,7 @@ async function crossProcessPingPong(rounds: number): Promise<number> {
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const port = Number((await reader.read()).value);
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  conn.setNoDelay(true);
-  const buffer = new Uint8Array(65536);
-  const ack = new Uint8Array(4);
-  const started = performance.now();
-  for (let i = 0; i < rounds; i++) {
-    for (let got = 0; got < 518;) got += (await conn.read(buffer))!;
-    await conn.write(ack);
-  }
-  const ms = performance.now() - started;
-  conn.close();
+  const ms = await answerFrames(await Deno.connect({ hostname: "127.0.0.1", port }), rounds);
   await reader.cancel();
   await child.status;
   return ms;

@@ -131,3 +131,29 @@ export function parseSize(text: string, flag: string): number {
   if (!match) throw new UsageError(`invalid ${flag}: ${text}: expected a size such as 500M or 8G`);
   return Number(match[1]) * SIZE_UNITS[(match[2] ?? "").toUpperCase()];
 }
+
+/**
+ * Listens for SIGINT and SIGTERM, calling `stop(n)` on the n-th signal, and
+ * returns a promise that settles when the first such call finishes. The
+ * listeners go in at once, so the caller can announce that it is running
+ * only after this returns and still be stopped cleanly right away.
+ */
+export function stopOnSignal(stop: (signals: number) => Promise<void>): Promise<void> {
+  let signals = 0;
+  let first: Promise<void> | undefined;
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => resolve = r);
+  const onSignal = () => {
+    signals++;
+    const stopping = stop(signals);
+    if (!first) first = stopping;
+    stopping.then(() => {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+      resolve();
+    });
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  return done;
+}

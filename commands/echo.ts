@@ -16,6 +16,7 @@ import {
   parseCount,
   parsePort,
   parseSeconds,
+  stopOnSignal,
   UsageError,
 } from "./cli.ts";
 
@@ -145,15 +146,7 @@ async function serve(
     }
     throw error;
   });
-  const stopped = new Promise<void>((resolve) => {
-    const stop = () => {
-      Deno.removeSignalListener("SIGINT", stop);
-      Deno.removeSignalListener("SIGTERM", stop);
-      server.close().then(resolve);
-    };
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
-  });
+  const stopped = stopOnSignal(() => server.close());
   console.log(
     `Echo server (${mode}, ${
       udp ? "UDP" : "TCP"

@@ -13,6 +13,7 @@ import {
   parseCommandLine,
   parseCount,
   parsePort,
+  stopOnSignal,
   UsageError,
 } from "./cli.ts";
 
@@ -111,15 +112,7 @@ async function run(args: string[]): Promise<void> {
       if (event.event === "close") trace?.forget(event.id);
     },
   });
-  const stopped = new Promise<void>((resolve) => {
-    const stop = () => {
-      Deno.removeSignalListener("SIGINT", stop);
-      Deno.removeSignalListener("SIGTERM", stop);
-      relay.close().then(resolve);
-    };
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
-  });
+  const stopped = stopOnSignal(() => relay.close());
   console.log(
     `Proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetPort}`,
   );

@@ -16,6 +16,7 @@ import {
   parsePort,
   parseSeconds,
   parseSize,
+  stopOnSignal,
   UsageError,
 } from "./cli.ts";
 
@@ -114,23 +115,11 @@ async function run(args: string[]): Promise<void> {
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
-  let signals = 0;
-  let onSignal = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    onSignal = () => {
-      signals++;
-      (signals === 1 ? server.shutdown(graceMs) : server.close()).then(resolve);
-    };
-  });
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  try {
-    console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
-    await stopped;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-  }
+  const stopped = stopOnSignal((signals) =>
+    signals === 1 ? server.shutdown(graceMs) : server.close()
+  );
+  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+  await stopped;
 }
 
 export const serve: Command = {

@@ -412,6 +412,8 @@ export interface ServeProcess extends AsyncDisposable {
   waitForLine(pattern: RegExp): Promise<string>;
   /** Sends `signal` and waits for the exit status. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Waits for the process to exit by itself (no signal sent). */
+  exited(): Promise<Deno.CommandStatus>;
 }
 
 /** Starts `fsd serve DIR PORT ...` with exactly the documented permissions (or `permissions`) and waits until it listens. */
@@ -476,15 +478,16 @@ export async function spawnFsd(
     if (seen) return Promise.resolve(seen);
     return new Promise<string>((resolve, reject) => waiters.push({ pattern, resolve, reject }));
   };
-  let status: Promise<Deno.CommandStatus> | undefined;
+  const status = Promise.all([child.status, pump, stderr]).then(([s]) => s);
+  let signalled = false;
   const stop = (signal: Deno.Signal = "SIGTERM") => {
-    if (!status) {
+    if (!signalled) {
+      signalled = true;
       try {
         child.kill(signal);
       } catch {
         // already exited
       }
-      status = Promise.all([child.status, pump, stderr]).then(([s]) => s);
     }
     return status;
   };
@@ -501,6 +504,7 @@ export async function spawnFsd(
     lines,
     waitForLine,
     stop,
+    exited: () => status,
     async [Symbol.asyncDispose]() {
       await stop();
     },
