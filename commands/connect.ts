@@ -1,7 +1,7 @@
 /** Connecting a client command to a server: the flags and errors every client command shares. */
 
 import { FsdClient } from "../lib/client.ts";
-import { PeerError } from "../lib/errors.ts";
+import { OptionsRefusedError, PeerError } from "../lib/errors.ts";
 import { BLKSIZE_RANGE, FSD1, type TransferParams, WINDOWSIZE_RANGE } from "../lib/options.ts";
 import { parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
 
@@ -84,5 +84,26 @@ export async function withClient<T>(
     return await use(client);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Like withClient, for a transfer with `params`. If the server turns down the
+ * options extension (a server that knows only fsd/1), the transfer is tried
+ * once more in plain fsd/1 on a new connection; nothing moved the first time.
+ */
+export async function withTransfer<T>(
+  target: Target,
+  params: TransferParams,
+  use: (client: FsdClient, params: TransferParams) => Promise<T>,
+): Promise<T> {
+  try {
+    return await withClient(target, (client) => use(client, params));
+  } catch (error) {
+    if (!(error instanceof OptionsRefusedError) || params === FSD1) throw error;
+    if (Deno.stderr.isTerminal()) {
+      console.error("fsd: the server speaks only fsd/1; using 512-byte blocks");
+    }
+    return await withClient(target, (client) => use(client, FSD1));
   }
 }

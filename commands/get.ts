@@ -16,7 +16,7 @@ import {
   parseTransferParams,
   TRANSFER_OPTIONS,
   TRANSFER_OPTIONS_HELP,
-  withClient,
+  withTransfer,
 } from "./connect.ts";
 import { Progress } from "./progress.ts";
 
@@ -64,7 +64,11 @@ async function run(args: string[]): Promise<void> {
   }
 
   if (local === "-") {
-    await withClient(target, (client) => client.download(remote, Deno.stdout, { params }));
+    await withTransfer(
+      target,
+      params,
+      (client, p) => client.download(remote, Deno.stdout, { params: p }),
+    );
     return;
   }
   if (await isDirectory(local)) {
@@ -85,7 +89,7 @@ async function run(args: string[]): Promise<void> {
   });
   const progress = new Progress(`receiving ${basename(local)}`);
   try {
-    const bytes = await withClient(target, async (client) => {
+    const bytes = await withTransfer(target, params, async (client, p) => {
       let interrupted = false;
       const interrupt = () => {
         interrupted = true;
@@ -94,7 +98,7 @@ async function run(args: string[]): Promise<void> {
       Deno.addSignalListener("SIGINT", interrupt);
       try {
         return await client.download(remote, staged.file, {
-          params,
+          params: p,
           onProgress: progress.update,
           onSize: progress.setTotal,
         });

@@ -17,7 +17,7 @@ import {
   type Target,
   TRANSFER_OPTIONS,
   TRANSFER_OPTIONS_HELP,
-  withClient,
+  withTransfer,
 } from "./connect.ts";
 import { Progress } from "./progress.ts";
 
@@ -92,9 +92,11 @@ async function upload(
   const progress = new Progress(`sending ${label}`);
   if (how.size !== undefined) progress.setTotal(how.size);
   try {
-    const bytes = await withClient(
+    const bytes = await withTransfer(
       target,
-      (client) => client.upload(remote, source, { ...how, onProgress: progress.update }),
+      how.params,
+      (client, params) =>
+        client.upload(remote, source, { ...how, params, onProgress: progress.update }),
     );
     progress.stop();
     if (Deno.stderr.isTerminal()) {

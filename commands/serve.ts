@@ -41,6 +41,8 @@ Options:
   --max-per-ip N            connections from one address (default ${SERVER_DEFAULTS.maxPerIp}; 0: no limit)
   --max-upload SIZE         largest upload, e.g. 500M (default 8G; 0: no limit)
   --read-only               refuse every upload
+  --fsd1                    speak only fsd/1: refuse the options extension, as a
+                            server without it would (OPT is an unknown opcode)
   --shutdown-grace SECONDS  on SIGINT/SIGTERM, let running transfers finish
                             for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
   --log text|json           log format (default text)
@@ -68,6 +70,7 @@ async function run(args: string[]): Promise<void> {
     "max-per-ip": { type: "string" },
     "max-upload": { type: "string" },
     "read-only": { type: "boolean" },
+    fsd1: { type: "boolean" },
     "shutdown-grace": { type: "string" },
     log: { type: "string" },
   }, help);
@@ -100,6 +103,7 @@ async function run(args: string[]): Promise<void> {
     maxPerIp: ifGiven("max-per-ip", (t) => parseCount(t, "--max-per-ip")),
     maxUploadBytes: ifGiven("max-upload", (t) => parseSize(t, "--max-upload")),
     readOnly: Boolean(values["read-only"]),
+    fsd1Only: Boolean(values.fsd1),
     log: (event: ServerEvent) => console.log(format(event)),
   };
 

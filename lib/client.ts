@@ -6,7 +6,7 @@
  * failure) sends ERR when it can and closes the connection.
  */
 
-import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
+import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "./errors.ts";
 import { type ListingEntry, parseListing } from "./listing.ts";
 import { PacketConn } from "./packet_conn.ts";
 import { FSD1, optOptions, readOack, type TransferParams } from "./options.ts";
@@ -139,7 +139,13 @@ export class FsdClient {
   async #expectOack(): Promise<Options> {
     const packet = await this.#conn.readPacket();
     if (packet?.op === Opcode.OACK) return packet.options;
-    if (packet?.op === Opcode.ERR) throw new PeerError(packet.code, packet.message);
+    if (packet?.op === Opcode.ERR) {
+      // ERR 4 to OPT: a server that knows only fsd/1 (it has closed the connection).
+      if (packet.code === ErrorCode.ILLEGAL_OPERATION) {
+        throw new OptionsRefusedError(packet.code, packet.message);
+      }
+      throw new PeerError(packet.code, packet.message);
+    }
     if (packet === null) {
       throw new Deno.errors.UnexpectedEof("connection closed while waiting for OACK");
     }

@@ -36,3 +36,9 @@ export class ProtocolError extends CodedError {}
 
 /** The peer sent ERR `code` with `message`. */
 export class PeerError extends CodedError {}
+
+/**
+ * The server answered our OPT with ERR 4 (it does not speak the options
+ * extension) before any data moved: retrying in plain fsd/1 is safe.
+ */
+export class OptionsRefusedError extends PeerError {}

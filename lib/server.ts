@@ -57,6 +57,8 @@ export interface ServerOptions {
   maxUploadBytes?: number;
   /** Refuse every WRQ with ERR 2, and touch nothing on disk. */
   readOnly?: boolean;
+  /** Speak only fsd/1: OPT is an unknown opcode (ERR 4), as in a server without the extension. */
+  fsd1Only?: boolean;
   /** Where events go (default: nowhere). */
   log?: (event: ServerEvent) => void;
 }
@@ -116,6 +118,7 @@ export class FileServer {
       maxPerIp: options.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
       maxUploadBytes: options.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes,
       readOnly: options.readOnly ?? false,
+      fsd1Only: options.fsd1Only ?? false,
     };
     this.#log = options.log ?? (() => {});
     this.#acceptLoop = this.#accept();
@@ -298,6 +301,9 @@ export class FileServer {
       case Opcode.WRQ:
         return await this.#write(session, packet.name, options);
       case Opcode.OPT: {
+        if (this.#options.fsd1Only) {
+          throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unknown opcode: ${Opcode.OPT}`);
+        }
         const request = parseRequest(packet.options); // out of range: ERR 8, and the connection ends
         const next = await session.conn.readPacket();
         if (next === null) throw new Deno.errors.UnexpectedEof("connection closed after OPT");

@@ -295,3 +295,48 @@ Deno.test("options CLI: get and put ask for large blocks by default; --fsd1 does
     assert.match(bad.stderr, pattern);
   }
 });
+
+Deno.test("options CLI: against a server that speaks only fsd/1, get and put fall back to plain fsd/1", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const content = randomBytes(5000, 6);
+  await Deno.writeFile(`${served.path}/f.bin`, content);
+  await Deno.writeFile(`${work.path}/up.bin`, content);
+  await using server = await spawnServe(served.path, 0, ["--fsd1"]);
+  const port = String(server.port);
+  const flags = [
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${work.path}`,
+    `--allow-write=${work.path}`,
+  ];
+
+  const got = await runFsd(flags, ["get", "127.0.0.1", port, "f.bin"], { cwd: work.path });
+  assert.equal(got.code, 0, got.stderr);
+  assert.deepEqual(await Deno.readFile(`${work.path}/f.bin`), content);
+  // the first connection's OPT was an unknown opcode; the second did plain fsd/1
+  await server.waitForLine(/^\[1\] error 4: unknown opcode: 7; closing$/);
+  await server.waitForLine(/^\[2\] RRQ "f\.bin": sent file, 5000 bytes in [\d.]+ s$/);
+
+  const stdout = await runFsd(flags, ["get", "127.0.0.1", port, "f.bin", "-"]);
+  assert.deepEqual(stdout.stdoutBytes, content);
+
+  const put = await runFsd(flags, ["put", "127.0.0.1", port, `${work.path}/up.bin`]);
+  assert.equal(put.code, 0, put.stderr);
+  assert.deepEqual(await Deno.readFile(`${served.path}/up.bin`), content);
+
+  const piped = await runFsd([`--allow-net=127.0.0.1:${port}`], [
+    "put",
+    "127.0.0.1",
+    port,
+    "-",
+    "piped.bin",
+  ], {
+    stdin: content,
+  });
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.deepEqual(await Deno.readFile(`${served.path}/piped.bin`), content);
+  assert.deepEqual((await Array.fromAsync(Deno.readDir(work.path))).map((e) => e.name).sort(), [
+    "f.bin",
+    "up.bin",
+  ]);
+});
