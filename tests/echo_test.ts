@@ -5,7 +5,7 @@ import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
 import { answer, type EchoMode, type EchoServer, startEchoServer } from "../lib/echo.ts";
 import { type EchoChannel, openEchoChannel, summarize } from "../lib/echo_client.ts";
-import { runFsd, text } from "./helpers.ts";
+import { runFsd, spawnFsd, text } from "./helpers.ts";
 
 /** TCP clients need the server's address; UDP clients also bind the wildcard address. */
 const netFlags = (port: number) => [`--allow-net=127.0.0.1:${port},0.0.0.0`];
@@ -291,5 +291,31 @@ Deno.test("echo serve: usage errors", async () => {
     const result = await runFsd([], [...args]);
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, pattern);
+  }
+});
+
+Deno.test("echo serve from the command line, TCP and UDP, with its documented --allow-net", async () => {
+  for (const udp of [false, true]) {
+    const transport = udp ? ["--udp"] : [];
+    await using server = await spawnFsd(
+      ["echo", "serve", "0", "--host", "127.0.0.1", "--upper", ...transport],
+      ["--allow-net=127.0.0.1"],
+      /^Echo server \(upper, (TCP|UDP)\) listening on 127\.0\.0\.1 port \d+$/,
+    );
+    const result = await runFsd(netFlags(server.port), [
+      "echo",
+      "127.0.0.1",
+      String(server.port),
+      ...transport,
+      "hi there",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "HI THERE\n");
+    await server.waitForLine(
+      udp
+        ? /^\[1\] datagrams from 127\.0\.0\.1 port \d+$/
+        : /^\[1\] connection from 127\.0\.0\.1 port \d+$/,
+    );
+    assert.equal((await server.stop()).code, 0);
   }
 });
