@@ -7,6 +7,7 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { readLines } from "./lines.ts";
+import { writeAll } from "./transfer.ts";
 
 export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
 
@@ -262,10 +263,4 @@ async function startUdp(options: EchoServerOptions): Promise<EchoServer> {
       return new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };
-}
-
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) {
-    written += await conn.write(bytes.subarray(written));
-  }
 }

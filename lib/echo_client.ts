@@ -3,6 +3,7 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { readLines } from "./lines.ts";
+import { writeAll } from "./transfer.ts";
 
 export interface EchoChannel {
   send(text: string): Promise<void>;
@@ -70,12 +71,7 @@ async function openTcp(hostname: string, port: number): Promise<EchoChannel> {
   })();
   const encoder = new TextEncoder();
   return {
-    async send(text) {
-      const bytes = encoder.encode(text + "\n");
-      for (let written = 0; written < bytes.length;) {
-        written += await conn.write(bytes.subarray(written));
-      }
-    },
+    send: (text) => writeAll(conn, encoder.encode(text + "\n")),
     receive: (timeoutMs) => inbox.next(timeoutMs),
     finish: () => conn.closeWrite(),
     get ended() {

@@ -9,6 +9,8 @@
  * target, "down" is target to client.
  */
 
+import { writeAll } from "./transfer.ts";
+
 export type Direction = "up" | "down";
 
 export interface Faults {
@@ -357,11 +359,5 @@ class Pipe {
       this.#connection.abort("write failed");
       this.#wakeReader?.();
     }
-  }
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) {
-    written += await conn.write(bytes.subarray(written));
   }
 }
