@@ -31,7 +31,7 @@ export function parseTransferParams(values: Record<string, unknown>): TransferPa
     return FSD1;
   }
   const blockSize = values.blksize === undefined
-    ? 65464
+    ? BLKSIZE_RANGE[1]
     : parseCount(String(values.blksize), "--blksize", 8);
   const windowSize = values.window === undefined
     ? 16

@@ -96,8 +96,7 @@ export class FsdClient {
         await this.#conn.write(request);
         return await receiveFile(this.#conn, sink, options);
       }
-      await this.#conn.write(concat(encodeOptions(Opcode.OPT, optOptions(wanted, 0)), request));
-      const granted = readOack(wanted, await this.#expectOack());
+      const granted = await this.#negotiate(wanted, request, 0);
       if (granted.size !== undefined) options.onSize?.(granted.size);
       this.#conn.setMaxDataSize(granted.blockSize);
       try {
@@ -127,12 +126,21 @@ export class FsdClient {
         await expectAck(this.#conn, 0);
         return await sendFile(this.#conn, source, options);
       }
-      await this.#conn.write(
-        concat(encodeOptions(Opcode.OPT, optOptions(wanted, options.size)), request),
-      );
-      const granted = readOack(wanted, await this.#expectOack());
+      const granted = await this.#negotiate(wanted, request, options.size);
       return await sendFile(this.#conn, source, { ...options, params: granted });
     });
+  }
+
+  /** Sends OPT with `request` and reads what the server granted. */
+  async #negotiate(
+    wanted: TransferParams,
+    request: Uint8Array,
+    transferSize: number | undefined,
+  ): Promise<TransferParams & { size?: number }> {
+    await this.#conn.write(
+      concat(encodeOptions(Opcode.OPT, optOptions(wanted, transferSize)), request),
+    );
+    return readOack(wanted, await this.#expectOack());
   }
 
   /** The server's OACK; its ERR (a refusal) is a PeerError, anything else a violation. */

@@ -11,6 +11,7 @@ import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
 import { formatListing, readListing } from "./listing.ts";
 import type { CloseReason, Op, ServerEvent } from "./log.ts";
 import {
+  BLKSIZE_RANGE,
   grant,
   oackOptions,
   type OptionRequest,
@@ -64,7 +65,7 @@ export interface ServerOptions {
 }
 
 /** The most a client may negotiate: the protocol's largest block, and a window of 64 blocks. */
-export const SERVER_LIMITS: TransferParams = { blockSize: 65464, windowSize: 64 };
+export const SERVER_LIMITS: TransferParams = { blockSize: BLKSIZE_RANGE[1], windowSize: 64 };
 
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
@@ -359,11 +360,8 @@ export class FileServer {
     try {
       let params: TransferParams | undefined;
       if (options) {
-        params = grant(options, SERVER_LIMITS);
-        const oack = oackOptions(options, params, opened.size);
-        await session.conn.write(encodeOptions(Opcode.OACK, oack));
+        params = await this.#sendOack(session, options, opened.size);
         await expectAck(session.conn, 0);
-        request.params = params;
       }
       await sendFile(session.conn, opened.source, { params, onProgress: (n) => request.bytes = n });
       this.#finish(session, { outcome: "ok", kind: opened.kind });
@@ -403,11 +401,8 @@ export class FileServer {
     try {
       let params: TransferParams | undefined;
       if (options) {
-        params = grant(options, SERVER_LIMITS);
-        const oack = oackOptions(options, params, options.transferSize);
-        await session.conn.write(encodeOptions(Opcode.OACK, oack));
+        params = await this.#sendOack(session, options, options.transferSize);
         session.conn.setMaxDataSize(params.blockSize);
-        request.params = params;
       } else {
         await session.conn.write(encodeAck(0));
       }
@@ -428,6 +423,18 @@ export class FileServer {
       session.conn.setMaxDataSize(BLOCK_SIZE);
       await staged.discard();
     }
+  }
+
+  /** Grants what the OPT asked within the server's limits, answers OACK, and records it for the log. */
+  async #sendOack(
+    session: Session,
+    options: OptionRequest,
+    size: number | undefined,
+  ): Promise<TransferParams> {
+    const params = grant(options, SERVER_LIMITS);
+    await session.conn.write(encodeOptions(Opcode.OACK, oackOptions(options, params, size)));
+    session.request!.params = params;
+    return params;
   }
 
   #begin(session: Session, op: Op, raw: Uint8Array): NonNullable<Session["request"]> {
