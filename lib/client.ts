@@ -11,7 +11,6 @@ import { type ListingEntry, parseListing } from "./listing.ts";
 import { PacketConn } from "./packet_conn.ts";
 import { FSD1, optOptions, readOack, type TransferParams } from "./options.ts";
 import {
-  BLOCK_SIZE,
   encodeAck,
   encodeDrq,
   encodeOptions,
@@ -98,13 +97,8 @@ export class FsdClient {
       }
       const granted = await this.#negotiate(wanted, request, 0);
       if (granted.size !== undefined) options.onSize?.(granted.size);
-      this.#conn.setMaxDataSize(granted.blockSize);
-      try {
-        await this.#conn.write(encodeAck(0));
-        return await receiveFile(this.#conn, sink, { ...options, params: granted });
-      } finally {
-        this.#conn.setMaxDataSize(BLOCK_SIZE);
-      }
+      await this.#conn.write(encodeAck(0));
+      return await receiveFile(this.#conn, sink, { ...options, params: granted });
     });
   }
 

@@ -402,7 +402,6 @@ export class FileServer {
       let params: TransferParams | undefined;
       if (options) {
         params = await this.#sendOack(session, options, options.transferSize);
-        session.conn.setMaxDataSize(params.blockSize);
       } else {
         await session.conn.write(encodeAck(0));
       }
@@ -420,7 +419,6 @@ export class FileServer {
       });
       this.#finish(session, { outcome: "ok", kind: "file" });
     } finally {
-      session.conn.setMaxDataSize(BLOCK_SIZE);
       await staged.discard();
     }
   }

@@ -12,6 +12,7 @@ import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
 import { FSD1, type TransferParams } from "./options.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import {
+  BLOCK_SIZE,
   DAT_HEADER_SIZE,
   encodeAck,
   nextBlock,
@@ -106,6 +107,22 @@ export async function receiveFile(
   options: ReceiveOptions = {},
 ): Promise<number> {
   const { blockSize, windowSize } = options.params ?? FSD1;
+  // The decoder refuses a DAT over the block size as soon as its header arrives.
+  conn.setMaxDataSize(blockSize);
+  try {
+    return await receiveBlocks(conn, sink, blockSize, windowSize, options);
+  } finally {
+    conn.setMaxDataSize(BLOCK_SIZE);
+  }
+}
+
+async function receiveBlocks(
+  conn: PacketConn,
+  sink: ByteSink,
+  blockSize: number,
+  windowSize: number,
+  options: ReceiveOptions,
+): Promise<number> {
   const writer = new ChunkedWriter(sink);
   const ack = encodeAck(0);
   let expected = 1;
@@ -115,12 +132,6 @@ export async function receiveFile(
     const packet = await conn.readPacket();
     if (packet?.op !== Opcode.DAT || packet.block !== expected) {
       throw unexpected(packet, Opcode.DAT, expected);
-    }
-    if (packet.data.length > blockSize) {
-      throw new ProtocolError(
-        ErrorCode.ILLEGAL_OPERATION,
-        `data block too large: ${packet.data.length} bytes, at most ${blockSize}`,
-      );
     }
     total += packet.data.length;
     if (options.maxBytes !== undefined && total > options.maxBytes) {
