@@ -147,7 +147,8 @@ class ChatRoom {
 class Member {
   #conn: Deno.Conn;
   #limit: number;
-  #queue: string[] = [];
+  /** Lines encoded as they are queued, so the bound counts bytes. */
+  #queue: Uint8Array[] = [];
   #queued = 0;
   #dropped = 0;
   #wake: (() => void) | undefined;
@@ -162,11 +163,12 @@ class Member {
 
   /** Queues a line; when the queue is full, the line is dropped and counted. */
   send(text: string): void {
-    if (this.#queued + text.length > this.#limit) {
+    const line = this.#encoder.encode(text + "\n");
+    if (this.#queued + line.length > this.#limit) {
       this.#dropped++;
     } else {
-      this.#queue.push(text);
-      this.#queued += text.length;
+      this.#queue.push(line);
+      this.#queued += line.length;
     }
     this.#wake?.();
   }
@@ -186,10 +188,19 @@ class Member {
         const lines = this.#queue.splice(0);
         this.#queued = 0;
         if (this.#dropped > 0) {
-          lines.unshift(`* dropped ${this.#dropped} message(s): you read too slowly`);
+          lines.unshift(
+            this.#encoder.encode(`* dropped ${this.#dropped} message(s): you read too slowly\n`),
+          );
           this.#dropped = 0;
         }
-        await writeAll(this.#conn, this.#encoder.encode(lines.join("\n") + "\n"));
+        // One write for everything queued.
+        const out = new Uint8Array(lines.reduce((n, line) => n + line.length, 0));
+        let at = 0;
+        for (const line of lines) {
+          out.set(line, at);
+          at += line.length;
+        }
+        await writeAll(this.#conn, out);
       }
     } catch {
       // the member is gone; its reader ends the membership
