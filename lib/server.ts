@@ -94,7 +94,7 @@ export class FileServer {
   #listener: Deno.TcpListener;
   #sandbox: Sandbox;
   #greeting: Uint8Array;
-  #options: Required<Omit<ServerOptions, "name" | "hostname" | "log">>;
+  #options: Required<Omit<ServerOptions, "root" | "port" | "name" | "hostname" | "log">>;
   #log: (event: ServerEvent) => void;
   #sessions = new Set<Session>();
   #perAddress = new Map<string, number>();
@@ -112,8 +112,6 @@ export class FileServer {
     this.root = sandbox.root;
     this.#greeting = greeting(options.name ?? hostName());
     this.#options = {
-      root: options.root,
-      port: options.port,
       idleTimeoutMs: options.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs,
       maxClients: options.maxClients ?? SERVER_DEFAULTS.maxClients,
       maxPerIp: options.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
