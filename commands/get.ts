@@ -8,6 +8,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { StagedFile } from "../lib/staging.ts";
+import { fileSink } from "../lib/transfer.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
 import {
   CLIENT_OPTIONS,
@@ -97,7 +98,7 @@ async function run(args: string[]): Promise<void> {
       };
       Deno.addSignalListener("SIGINT", interrupt);
       try {
-        return await client.download(remote, staged.file, {
+        return await client.download(remote, fileSink(staged.file), {
           params: p,
           onProgress: progress.update,
           onSize: progress.setTotal,

@@ -7,7 +7,7 @@
 
 import { basename } from "node:path";
 import type { TransferParams } from "../lib/options.ts";
-import type { ByteSource } from "../lib/transfer.ts";
+import { type ByteSource, fileSource } from "../lib/transfer.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
 import {
   CLIENT_OPTIONS,
@@ -73,7 +73,7 @@ async function run(args: string[]): Promise<void> {
     await upload(
       target,
       { params, size: info.size },
-      file,
+      fileSource(file),
       positionals[3] ?? basename(local),
       local,
     );

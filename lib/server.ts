@@ -30,14 +30,7 @@ import {
 } from "./protocol.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
-import {
-  type ByteSink,
-  type ByteSource,
-  bytesSource,
-  expectAck,
-  receiveFile,
-  sendFile,
-} from "./transfer.ts";
+import { bytesSource, expectAck, fileSink, fileSource, receiveFile, sendFile } from "./transfer.ts";
 
 export interface ServerOptions {
   /** The directory to serve. */
@@ -345,7 +338,7 @@ export class FileServer {
         }
         const file = await Deno.open(real, { read: true });
         return {
-          source: file as ByteSource,
+          source: fileSource(file),
           close: () => file.close(),
           kind: "file" as const,
           size: info.size,
@@ -392,10 +385,7 @@ export class FileServer {
     });
     if (!staged) return;
     // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
-    const sink: ByteSink = {
-      write: (bytes) =>
-        staged.file.write(bytes).catch((error) => Promise.reject(fileError(error, name))),
-    };
+    const sink = fileSink(staged.file, (error) => fileError(error, name));
     try {
       let params: TransferParams | undefined;
       if (options) {

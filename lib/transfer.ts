@@ -3,9 +3,13 @@
  * the server sends with `sendFile` for RRQ (and its greeting and listings),
  * the client for `put`; each receives with `receiveFile` for the other way.
  *
- * Memory per transfer is fixed: a 64 KiB file buffer and one frame, reused
- * for every block; the file is read and written in large chunks, not per
- * 512-byte block.
+ * Memory per transfer is bounded: two file buffers and one batch of frames,
+ * reused for every block. The file is read and written in large chunks, not
+ * per block: 64 KiB at first, 1 MiB once a transfer has moved 4 MiB (each
+ * file operation costs a hand-off to Deno's I/O threads, so a long transfer
+ * wants few of them, while thousands of short ones must stay small). A
+ * regular file is read ahead, and written behind, while the network moves
+ * the other buffer.
  */
 
 import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
@@ -27,11 +31,30 @@ export interface ByteSource {
   read(buffer: Uint8Array): Promise<number | null>;
   /** Reads are cheap copies from memory: no read buffer is needed in front of it. */
   readonly inMemory?: boolean;
+  /** A regular file: a read finishes on its own, so the next one may start before it is needed. */
+  readonly regularFile?: boolean;
 }
 
 /** Where received bytes go: a file, stdout, or memory. */
 export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
+  /** A regular file: a write finishes on its own, so it may go on while the next chunk arrives. */
+  readonly regularFile?: boolean;
+}
+
+/** `file` as a source, read ahead of the network. */
+export function fileSource(file: Deno.FsFile): ByteSource {
+  return { read: (buffer) => file.read(buffer), regularFile: true };
+}
+
+/** `file` as a sink, written behind the network; `mapError` turns a write's error into the one to report. */
+export function fileSink(file: Deno.FsFile, mapError?: (error: unknown) => Error): ByteSink {
+  return {
+    write: mapError
+      ? (bytes) => file.write(bytes).catch((error) => Promise.reject(mapError(error)))
+      : (bytes) => file.write(bytes),
+    regularFile: true,
+  };
 }
 
 export interface TransferOptions {
@@ -51,7 +74,14 @@ export interface ReceiveOptions extends TransferOptions {
   onComplete?: () => Promise<void>;
 }
 
-const CHUNK_SIZE = 64 * 1024;
+const SMALL_CHUNK = 64 * 1024;
+const LARGE_CHUNK = 1024 * 1024;
+/** Bytes a transfer moves in small chunks before it switches to large ones. */
+const GROW_AFTER = 4 * 1024 * 1024;
+
+function chunkSize(moved: number): number {
+  return moved >= GROW_AFTER ? LARGE_CHUNK : SMALL_CHUNK;
+}
 /** Most bytes of DAT frames gathered into one socket write. */
 const MAX_BATCH = 256 * 1024;
 
@@ -65,8 +95,20 @@ export async function sendFile(
   source: ByteSource,
   options: TransferOptions = {},
 ): Promise<number> {
-  const { blockSize, windowSize } = options.params ?? FSD1;
   const reader = new ChunkedReader(source);
+  try {
+    return await sendBlocks(conn, reader, options);
+  } finally {
+    await reader.settle();
+  }
+}
+
+async function sendBlocks(
+  conn: PacketConn,
+  reader: ChunkedReader,
+  options: TransferOptions,
+): Promise<number> {
+  const { blockSize, windowSize } = options.params ?? FSD1;
   const frameSize = DAT_HEADER_SIZE + blockSize;
   // Frames of one window go out together, up to MAX_BATCH bytes per write.
   const framesPerWrite = Math.max(1, Math.min(windowSize, Math.floor(MAX_BATCH / frameSize)));
@@ -109,21 +151,23 @@ export async function receiveFile(
   const { blockSize, windowSize } = options.params ?? FSD1;
   // The decoder refuses a DAT over the block size as soon as its header arrives.
   conn.setMaxDataSize(blockSize);
+  const writer = new ChunkedWriter(sink);
   try {
-    return await receiveBlocks(conn, sink, blockSize, windowSize, options);
+    return await receiveBlocks(conn, writer, blockSize, windowSize, options);
   } finally {
     conn.setMaxDataSize(BLOCK_SIZE);
+    // A write still in flight after a failure: wait for it, its error is not the news.
+    await writer.settle().catch(() => {});
   }
 }
 
 async function receiveBlocks(
   conn: PacketConn,
-  sink: ByteSink,
+  writer: ChunkedWriter,
   blockSize: number,
   windowSize: number,
   options: ReceiveOptions,
 ): Promise<number> {
-  const writer = new ChunkedWriter(sink);
   const ack = encodeAck(0);
   let expected = 1;
   let inWindow = 0;
@@ -184,15 +228,25 @@ function unexpected(packet: Packet | null, wantedOp: number, wantedBlock: number
   );
 }
 
+/** A read into `buffer` that never rejects: its error is kept for whoever takes the result. */
+interface ReadAhead {
+  buffer: Uint8Array;
+  result: Promise<number | null | { error: unknown }>;
+}
+
 /** Fills blocks completely from a source that may return short reads (pipes, stdin). */
 class ChunkedReader {
   #source: ByteSource;
   // Allocated on first use, and never for sources in memory: a connection parked in
-  // a transfer (an unanswered greeting, say) holds no 64 KiB buffer.
+  // a transfer (an unanswered greeting, say) holds no buffer.
   #chunk: Uint8Array | undefined;
   #start = 0;
   #end = 0;
   #eof = false;
+  #read = 0;
+  /** The other buffer, free or being read into. */
+  #spare: Uint8Array | undefined;
+  #ahead: ReadAhead | undefined;
 
   constructor(source: ByteSource) {
     this.#source = source;
@@ -204,21 +258,14 @@ class ChunkedReader {
     while (filled < target.length) {
       if (this.#start === this.#end) {
         if (this.#eof) break;
-        if (this.#source.inMemory || target.length - filled >= CHUNK_SIZE) {
-          // Memory, or a block as large as our buffer: read straight into it, no copy.
+        if (this.#source.inMemory) {
+          // Memory: read straight into the block, no copy.
           const n = await this.#source.read(target.subarray(filled));
           if (n === null) this.#eof = true;
           else filled += n;
           continue;
         }
-        this.#chunk ??= new Uint8Array(CHUNK_SIZE);
-        const n = await this.#source.read(this.#chunk);
-        if (n === null) {
-          this.#eof = true;
-          break;
-        }
-        this.#start = 0;
-        this.#end = n;
+        await this.#nextChunk();
         continue;
       }
       const n = Math.min(target.length - filled, this.#end - this.#start);
@@ -228,29 +275,100 @@ class ChunkedReader {
     }
     return filled;
   }
+
+  /** Waits for a read in flight, if any, so that nothing outlives the transfer. */
+  async settle(): Promise<void> {
+    await this.#ahead?.result;
+    this.#ahead = undefined;
+  }
+
+  /** Makes the next chunk of the source current (or notes its end), then reads ahead. */
+  async #nextChunk(): Promise<void> {
+    const ahead = this.#ahead ?? this.#startRead(this.#buffer(this.#chunk));
+    this.#ahead = undefined;
+    const result = await ahead.result;
+    if (result !== null && typeof result === "object") throw result.error;
+    const previous = this.#chunk;
+    this.#chunk = ahead.buffer;
+    if (previous !== ahead.buffer) this.#spare = previous;
+    this.#start = 0;
+    this.#end = result ?? 0;
+    if (result === null) {
+      this.#eof = true;
+      return;
+    }
+    this.#read += result;
+    if (this.#source.regularFile) this.#ahead = this.#startRead(this.#buffer(this.#spare));
+  }
+
+  /** `reusable` if it has the size this point of the transfer wants, else a new buffer. */
+  #buffer(reusable: Uint8Array | undefined): Uint8Array {
+    const size = chunkSize(this.#read);
+    return reusable?.length === size ? reusable : new Uint8Array(size);
+  }
+
+  #startRead(buffer: Uint8Array): ReadAhead {
+    const result = this.#source.read(buffer).catch((error: unknown) => ({ error }));
+    return { buffer, result };
+  }
 }
 
-/** Gathers small writes into large ones. */
+/** Gathers small writes into large ones; to a regular file, writes one chunk while the next fills. */
 class ChunkedWriter {
   #sink: ByteSink;
-  #chunk = new Uint8Array(CHUNK_SIZE);
+  #chunk: Uint8Array = new Uint8Array(SMALL_CHUNK);
   #used = 0;
+  #written = 0;
+  /** The other buffer, free or being written. */
+  #spare: Uint8Array | undefined;
+  #behind: Promise<void> | undefined;
 
   constructor(sink: ByteSink) {
     this.#sink = sink;
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    if (this.#used + bytes.length > this.#chunk.length) await this.flush();
-    if (bytes.length > this.#chunk.length) return await writeAll(this.#sink, bytes);
+    if (this.#used + bytes.length > this.#chunk.length) await this.#handOff();
+    if (bytes.length > this.#chunk.length) {
+      await this.settle();
+      return await writeAll(this.#sink, bytes);
+    }
     this.#chunk.set(bytes, this.#used);
     this.#used += bytes.length;
   }
 
+  /** Writes out everything gathered so far. */
   async flush(): Promise<void> {
+    await this.#handOff();
+    await this.settle();
+  }
+
+  /** Waits for a write in flight, if any; its error is thrown here. */
+  async settle(): Promise<void> {
+    const behind = this.#behind;
+    this.#behind = undefined;
+    await behind;
+  }
+
+  /** Starts writing the gathered chunk and gathers into the other buffer. */
+  async #handOff(): Promise<void> {
     if (this.#used === 0) return;
-    await writeAll(this.#sink, this.#chunk.subarray(0, this.#used));
+    const full = this.#chunk.subarray(0, this.#used);
+    this.#written += this.#used;
     this.#used = 0;
+    const size = chunkSize(this.#written);
+    if (!this.#sink.regularFile) {
+      await writeAll(this.#sink, full);
+      if (this.#chunk.length !== size) this.#chunk = new Uint8Array(size);
+      return;
+    }
+    await this.settle(); // the other buffer is free only once its write is done
+    const next = this.#spare?.length === size ? this.#spare : new Uint8Array(size);
+    this.#spare = this.#chunk;
+    this.#chunk = next;
+    const behind = writeAll(this.#sink, full);
+    behind.catch(() => {}); // handled when settled; until then it must not count as unhandled
+    this.#behind = behind;
   }
 }
 

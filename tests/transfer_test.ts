@@ -1,0 +1,182 @@
+/**
+ * The data path of lib/transfer.ts: file buffers that grow once a transfer is
+ * long, reading ahead of and writing behind the network for regular files
+ * only, and failures of either surfacing as the transfer's error.
+ */
+
+import assert from "node:assert/strict";
+import { FsdClient } from "../lib/client.ts";
+import type { TransferParams } from "../lib/options.ts";
+import { type ByteSink, type ByteSource, fileSink, fileSource } from "../lib/transfer.ts";
+import { randomBytes, runFsd, startServer, tempDir } from "./helpers.ts";
+
+const MIB = 1024 * 1024;
+// Past the 4 MiB switch to 1 MiB buffers, and no multiple of any buffer or block.
+const LONG = 9 * MIB + 12_345;
+
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+async function withClient<T>(port: number, use: (client: FsdClient) => Promise<T>): Promise<T> {
+  const client = await FsdClient.connect("127.0.0.1", port);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test("transfer: long files arrive intact both ways between files, across buffer sizes and block sizes", async () => {
+  await using ctx = await startServer();
+  await using local = await tempDir();
+  const content = randomBytes(LONG, 31);
+  await Deno.writeFile(`${ctx.root}/long`, content);
+  await Deno.writeFile(`${local.path}/long`, content);
+  // Blocks that straddle every buffer boundary, the largest block, and fsd/1.
+  const cases: (TransferParams | undefined)[] = [
+    { blockSize: 1000, windowSize: 5 },
+    { blockSize: 65464, windowSize: 16 },
+    undefined,
+  ];
+  for (const [i, params] of cases.entries()) {
+    const label = params ? `blksize ${params.blockSize}` : "fsd/1";
+    await withClient(ctx.port, async (client) => {
+      const into = await Deno.open(`${local.path}/down${i}`, { write: true, createNew: true });
+      try {
+        assert.equal(await client.download("long", fileSink(into), { params }), LONG);
+      } finally {
+        into.close();
+      }
+      const from = await Deno.open(`${local.path}/long`);
+      try {
+        assert.equal(await client.upload(`up${i}`, fileSource(from), { params }), LONG);
+      } finally {
+        from.close();
+      }
+    });
+    const down = await Deno.readFile(`${local.path}/down${i}`);
+    assert.equal(firstDifference(down, content), -1, `download, ${label}`);
+    const up = await Deno.readFile(`${ctx.root}/up${i}`);
+    assert.equal(firstDifference(up, content), -1, `upload, ${label}`);
+  }
+});
+
+Deno.test("transfer: fsd get and fsd put move a long file intact with their defaults", async () => {
+  await using ctx = await startServer();
+  await using local = await tempDir();
+  const content = randomBytes(LONG, 32);
+  await Deno.writeFile(`${ctx.root}/long`, content);
+  const net = `--allow-net=127.0.0.1:${ctx.port}`;
+  const files = [`--allow-read=${local.path}`, `--allow-write=${local.path}`];
+  const got = await runFsd(
+    [net, ...files],
+    ["get", "127.0.0.1", String(ctx.port), "long", `${local.path}/long`],
+  );
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(firstDifference(await Deno.readFile(`${local.path}/long`), content), -1);
+  const put = await runFsd(
+    [net, `--allow-read=${local.path}`],
+    ["put", "127.0.0.1", String(ctx.port), `${local.path}/long`, "back"],
+  );
+  assert.equal(put.code, 0, put.stderr);
+  assert.equal(firstDifference(await Deno.readFile(`${ctx.root}/back`), content), -1);
+});
+
+Deno.test("transfer: a read that fails while reading ahead ends the upload with its error", async () => {
+  await using ctx = await startServer();
+  let reads = 0;
+  const failing: ByteSource = {
+    regularFile: true,
+    read(buffer) {
+      reads++;
+      // The failing read is the one started ahead, while earlier windows are still in flight.
+      if (reads === 2) return Promise.reject(new Error("input/output error: the disk went away"));
+      buffer.fill(7);
+      return Promise.resolve(buffer.length);
+    },
+  };
+  await withClient(ctx.port, async (client) => {
+    await assert.rejects(
+      client.upload("broken", failing, { params: { blockSize: 1000, windowSize: 5 } }),
+      /the disk went away/,
+    );
+  });
+  await ctx.waitForLog(/WRQ "broken": .*clos/); // logged once the staging file is gone
+  assert.deepEqual([...Deno.readDirSync(ctx.root)], [], "nothing published, nothing staged left");
+});
+
+Deno.test("transfer: a write that fails behind the network ends the download with its error", async () => {
+  await using ctx = await startServer();
+  await Deno.writeFile(`${ctx.root}/long`, randomBytes(LONG, 33));
+  let writes = 0;
+  const failing: ByteSink = {
+    regularFile: true,
+    write(bytes) {
+      writes++;
+      if (writes === 2) return Promise.reject(new Error("no space left on device"));
+      return Promise.resolve(bytes.length);
+    },
+  };
+  await withClient(ctx.port, async (client) => {
+    await assert.rejects(
+      client.download("long", failing, { params: { blockSize: 65464, windowSize: 16 } }),
+      /no space left on device/,
+    );
+  });
+});
+
+Deno.test("transfer: a download resolves only once every write behind it has finished and succeeded", async () => {
+  await using ctx = await startServer();
+  await Deno.writeFile(`${ctx.root}/long`, randomBytes(LONG, 34));
+  const params = { blockSize: 65464, windowSize: 16 };
+  /** A sink whose writes take a while; the one that completes the file fails if `failLast`. */
+  const slowSink = (failLast: boolean) => {
+    const sink = {
+      finished: 0,
+      regularFile: true,
+      async write(bytes: Uint8Array) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        if (failLast && sink.finished + bytes.length === LONG) {
+          throw new Error("input/output error: the last write");
+        }
+        sink.finished += bytes.length;
+        return bytes.length;
+      },
+    };
+    return sink;
+  };
+  await withClient(ctx.port, async (client) => {
+    const sink = slowSink(false);
+    assert.equal(await client.download("long", sink, { params }), LONG);
+    assert.equal(sink.finished, LONG);
+  });
+  await withClient(ctx.port, async (client) => {
+    await assert.rejects(client.download("long", slowSink(true), { params }), /the last write/);
+  });
+});
+
+Deno.test("transfer: a source that is not a regular file (stdin, a pipe) is never read ahead", async () => {
+  await using ctx = await startServer();
+  let reads = 0;
+  let readsWhenTwoBlocksWereAcked = -1;
+  const pipe: ByteSource = {
+    read(buffer) {
+      reads++;
+      if (reads > 1) return Promise.resolve(null);
+      buffer.fill(1, 0, 3 * 512);
+      return Promise.resolve(3 * 512);
+    },
+  };
+  await withClient(ctx.port, async (client) => {
+    const sent = await client.upload("piped", pipe, {
+      onProgress: (bytes) => {
+        if (bytes === 1024) readsWhenTwoBlocksWereAcked = reads;
+      },
+    });
+    assert.equal(sent, 3 * 512);
+  });
+  assert.equal(readsWhenTwoBlocksWereAcked, 1, "a second read started before it was needed");
+});
