@@ -9,7 +9,8 @@
  * file operation costs a hand-off to Deno's I/O threads, so a long transfer
  * wants few of them, while thousands of short ones must stay small). A
  * regular file is read ahead, and written behind, while the network moves
- * the other buffer.
+ * the other buffer. At most 64 transfers per process hold large buffers at
+ * once; the rest keep small ones.
  */
 
 import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
@@ -79,8 +80,37 @@ const LARGE_CHUNK = 1024 * 1024;
 /** Bytes a transfer moves in small chunks before it switches to large ones. */
 const GROW_AFTER = 4 * 1024 * 1024;
 
-function chunkSize(moved: number): number {
-  return moved >= GROW_AFTER ? LARGE_CHUNK : SMALL_CHUNK;
+/**
+ * How many transfers in this process may hold large buffers at once: past
+ * that, the rest stay small, so a crowd of long transfers costs at most
+ * this many times two large buffers, however many clients there are.
+ */
+const LARGE_BUFFER_SLOTS = 64;
+let largeSlotsInUse = 0;
+
+/** Transfers holding large buffers now (for tests). */
+export function largeBufferSlotsInUse(): number {
+  return largeSlotsInUse;
+}
+
+/** One side of one transfer's claim on a large-buffer slot. */
+class BufferSize {
+  #slot = false;
+
+  /** The chunk size for a transfer that has moved `moved` bytes; takes a slot when it grows. */
+  for(moved: number): number {
+    if (moved >= GROW_AFTER && !this.#slot && largeSlotsInUse < LARGE_BUFFER_SLOTS) {
+      largeSlotsInUse++;
+      this.#slot = true;
+    }
+    return this.#slot ? LARGE_CHUNK : SMALL_CHUNK;
+  }
+
+  release(): void {
+    if (!this.#slot) return;
+    this.#slot = false;
+    largeSlotsInUse--;
+  }
 }
 /** Most bytes of DAT frames gathered into one socket write. */
 const MAX_BATCH = 256 * 1024;
@@ -99,7 +129,7 @@ export async function sendFile(
   try {
     return await sendBlocks(conn, reader, options);
   } finally {
-    await reader.settle();
+    await reader.finish();
   }
 }
 
@@ -156,8 +186,7 @@ export async function receiveFile(
     return await receiveBlocks(conn, writer, blockSize, windowSize, options);
   } finally {
     conn.setMaxDataSize(BLOCK_SIZE);
-    // A write still in flight after a failure: wait for it, its error is not the news.
-    await writer.settle().catch(() => {});
+    await writer.finish();
   }
 }
 
@@ -247,6 +276,7 @@ class ChunkedReader {
   /** The other buffer, free or being read into. */
   #spare: Uint8Array | undefined;
   #ahead: ReadAhead | undefined;
+  #size = new BufferSize();
 
   constructor(source: ByteSource) {
     this.#source = source;
@@ -276,10 +306,11 @@ class ChunkedReader {
     return filled;
   }
 
-  /** Waits for a read in flight, if any, so that nothing outlives the transfer. */
-  async settle(): Promise<void> {
+  /** Waits for a read in flight, if any, so that nothing outlives the transfer; frees its slot. */
+  async finish(): Promise<void> {
     await this.#ahead?.result;
     this.#ahead = undefined;
+    this.#size.release();
   }
 
   /** Makes the next chunk of the source current (or notes its end), then reads ahead. */
@@ -303,7 +334,7 @@ class ChunkedReader {
 
   /** `reusable` if it has the size this point of the transfer wants, else a new buffer. */
   #buffer(reusable: Uint8Array | undefined): Uint8Array {
-    const size = chunkSize(this.#read);
+    const size = this.#size.for(this.#read);
     return reusable?.length === size ? reusable : new Uint8Array(size);
   }
 
@@ -322,6 +353,7 @@ class ChunkedWriter {
   /** The other buffer, free or being written. */
   #spare: Uint8Array | undefined;
   #behind: Promise<void> | undefined;
+  #size = new BufferSize();
 
   constructor(sink: ByteSink) {
     this.#sink = sink;
@@ -350,13 +382,19 @@ class ChunkedWriter {
     await behind;
   }
 
+  /** After the transfer, done or failed: waits for a write in flight (its error is not the news) and frees the slot. */
+  async finish(): Promise<void> {
+    await this.settle().catch(() => {});
+    this.#size.release();
+  }
+
   /** Starts writing the gathered chunk and gathers into the other buffer. */
   async #handOff(): Promise<void> {
     if (this.#used === 0) return;
     const full = this.#chunk.subarray(0, this.#used);
     this.#written += this.#used;
     this.#used = 0;
-    const size = chunkSize(this.#written);
+    const size = this.#size.for(this.#written);
     if (!this.#sink.regularFile) {
       await writeAll(this.#sink, full);
       if (this.#chunk.length !== size) this.#chunk = new Uint8Array(size);

@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { FsdClient } from "../lib/client.ts";
 import type { TransferParams } from "../lib/options.ts";
-import { type ByteSink, type ByteSource, fileSink, fileSource } from "../lib/transfer.ts";
+import {
+  type ByteSink,
+  type ByteSource,
+  fileSink,
+  fileSource,
+  largeBufferSlotsInUse,
+} from "../lib/transfer.ts";
 import { randomBytes, runFsd, startServer, tempDir } from "./helpers.ts";
 
 const MIB = 1024 * 1024;
@@ -57,6 +63,8 @@ Deno.test("transfer: long files arrive intact both ways between files, across bu
         from.close();
       }
     });
+    await ctx.waitForLog(new RegExp(`WRQ "up${i}": received file`)); // the server's side is done
+    assert.equal(largeBufferSlotsInUse(), 0, "every transfer gives its large buffers back");
     const down = await Deno.readFile(`${local.path}/down${i}`);
     assert.equal(firstDifference(down, content), -1, `download, ${label}`);
     const up = await Deno.readFile(`${ctx.root}/up${i}`);
@@ -156,6 +164,8 @@ Deno.test("transfer: a download resolves only once every write behind it has fin
   await withClient(ctx.port, async (client) => {
     await assert.rejects(client.download("long", slowSink(true), { params }), /the last write/);
   });
+  await ctx.server.close();
+  assert.equal(largeBufferSlotsInUse(), 0, "a failed transfer gives its large buffers back");
 });
 
 Deno.test("transfer: a source that is not a regular file (stdin, a pipe) is never read ahead", async () => {
@@ -179,4 +189,29 @@ Deno.test("transfer: a source that is not a regular file (stdin, a pipe) is neve
     assert.equal(sent, 3 * 512);
   });
   assert.equal(readsWhenTwoBlocksWereAcked, 1, "a second read started before it was needed");
+});
+
+Deno.test("transfer: at most 64 transfers hold large buffers at once, and failed ones give them back", async () => {
+  await using ctx = await startServer();
+  const size = 5 * MIB; // past the switch to large buffers
+  const content = randomBytes(size, 35);
+  await Deno.writeFile(`${ctx.root}/f`, content);
+  let most = 0;
+  const discard: ByteSink = { write: (bytes) => Promise.resolve(bytes.length) };
+  // 70 downloads: 140 claimants in this process, the server's reads and the clients' writes.
+  const sizes = await Promise.all(
+    Array.from(
+      { length: 70 },
+      () =>
+        withClient(ctx.port, (client) =>
+          client.download("f", discard, {
+            params: { blockSize: 65464, windowSize: 16 },
+            onProgress: () => most = Math.max(most, largeBufferSlotsInUse()),
+          })),
+    ),
+  );
+  assert.ok(sizes.every((n) => n === size));
+  assert.ok(most >= 1 && most <= 64, `${most} transfers held large buffers at once`);
+  await ctx.server.close(); // its sending sides are done too
+  assert.equal(largeBufferSlotsInUse(), 0);
 });
