@@ -5,10 +5,10 @@
  * FsdClient moving a file of the same number of blocks.
  *
  * Then the same ping-pong between two Deno processes: the floor for
- * `fsd get --fsd1`, which runs as two processes; again with both event
- * loops kept awake (busy-polling, which fsd does not do), to show what the
- * wake-ups cost; and, when a C compiler is installed, bench/tcp_pingpong.c,
- * the floor outside Deno, sleeping and busy-polling.
+ * `fsd get --fsd1`, which runs as two processes; and, when a C compiler is
+ * installed, bench/tcp_pingpong.c: the same floor outside Deno, sleeping in
+ * read() as fsd and tftp-hpa do, and busy-polling, to show what the
+ * wake-ups cost.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/lockstep.ts [--mb 10]
  */
@@ -21,37 +21,8 @@ const { values } = parseArgs({
   options: {
     mb: { type: "string", default: "10" },
     "pingpong-server": { type: "string" },
-    spin: { type: "boolean" },
   },
 });
-
-/**
- * Keeps this process's event loop from sleeping, until the returned function
- * is called: a loopback pair trades a byte forever, so the loop always has
- * an event ready and never waits to be woken.
- */
-async function keepAwake(): Promise<() => Promise<void>> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const [a, b] = await Promise.all([
-    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-    listener.accept(),
-  ]);
-  listener.close();
-  let on = true;
-  const byte = new Uint8Array(1);
-  const spinning = (async () => {
-    while (on) {
-      await a.write(byte);
-      await b.read(byte);
-    }
-  })();
-  return async () => {
-    on = false;
-    await spinning;
-    a.close();
-    b.close();
-  };
-}
 
 /** The frame side: `rounds` 518-byte frames, each after the 4-byte answer to the last. */
 async function sendFrames(conn: Deno.TcpConn, rounds: number): Promise<void> {
@@ -85,10 +56,7 @@ if (values["pingpong-server"]) {
   const rounds = Number(values["pingpong-server"]);
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   console.log(listener.addr.port);
-  const conn = await listener.accept();
-  const stopSpinning = values.spin ? await keepAwake() : undefined;
-  await sendFrames(conn, rounds);
-  await stopSpinning?.();
+  await sendFrames(await listener.accept(), rounds);
   listener.close();
   Deno.exit(0);
 }
@@ -121,8 +89,8 @@ async function fsdDownload(): Promise<number> {
   return ms;
 }
 
-/** The same ping-pong with the far side in another Deno process; with `spin`, both busy-poll. */
-async function crossProcessPingPong(rounds: number, spin = false): Promise<number> {
+/** The same ping-pong with the far side in another Deno process. */
+async function crossProcessPingPong(rounds: number): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -131,16 +99,12 @@ async function crossProcessPingPong(rounds: number, spin = false): Promise<numbe
       new URL(import.meta.url).pathname,
       "--pingpong-server",
       String(rounds),
-      ...(spin ? ["--spin"] : []),
     ],
     stdout: "piped",
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const port = Number((await reader.read()).value);
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const stopSpinning = spin ? await keepAwake() : undefined;
-  const ms = await answerFrames(conn, rounds);
-  await stopSpinning?.();
+  const ms = await answerFrames(await Deno.connect({ hostname: "127.0.0.1", port }), rounds);
   await reader.cancel();
   await child.status;
   return ms;
@@ -158,7 +122,6 @@ console.log(`${blocks} round trips of a 518-byte frame and a 4-byte answer over 
 row("bare Deno TCP ping-pong", raw);
 row("fsd/1 FileServer + FsdClient", fsd);
 row("bare ping-pong, two processes", await crossProcessPingPong(blocks));
-row("  the same, busy-polling", await crossProcessPingPong(blocks, true));
 
 /** bench/tcp_pingpong.c built with the system's C compiler; undefined without one. */
 async function cPingPong(rounds: number, mode: "block" | "spin"): Promise<number | undefined> {
