@@ -42,29 +42,32 @@ async function openSink(
   return { write: (bytes) => Promise.resolve(bytes.length), close() {} };
 }
 
+/** Copies `from` to `to` in CHUNK-sized reads, each written out whole. */
+async function copy(
+  from: { read(b: Uint8Array): Promise<number | null> },
+  to: { write(b: Uint8Array): Promise<number> },
+): Promise<void> {
+  const buffer = new Uint8Array(CHUNK);
+  for (;;) {
+    const n = await from.read(buffer);
+    if (n === null) return;
+    for (let at = 0; at < n;) at += await to.write(buffer.subarray(at, n));
+  }
+}
+
 if (mode === "receive") {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: Number(portText) });
   console.log(`listening on ${listener.addr.port}`);
   const conn = await listener.accept();
   listener.close();
   const file = await openSink(path);
-  const buffer = new Uint8Array(CHUNK);
-  for (;;) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    for (let at = 0; at < n;) at += await file.write(buffer.subarray(at, n));
-  }
+  await copy(conn, file);
   file.close();
   conn.close();
 } else if (mode === "send") {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(portText) });
   const file = await openSource(path);
-  const buffer = new Uint8Array(CHUNK);
-  for (;;) {
-    const n = await file.read(buffer);
-    if (n === null) break;
-    for (let at = 0; at < n;) at += await conn.write(buffer.subarray(at, n));
-  }
+  await copy(file, conn);
   file.close();
   conn.close();
 } else {
