@@ -15,7 +15,7 @@ import { ls } from "./commands/ls.ts";
 import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";
 import { serve } from "./commands/serve.ts";
-import { PeerError } from "./lib/errors.ts";
+import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
 
 const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo];

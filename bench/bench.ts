@@ -14,7 +14,7 @@
 
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
-import { FsdClient } from "../lib/client.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
 import {
   fsdGet as sharedGet,
   fsdServe as sharedServe,

@@ -8,9 +8,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { FsdClient } from "../lib/client.ts";
-import { FileServer } from "../lib/server.ts";
-import { bytesSource } from "../lib/transfer.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { FileServer } from "../lib/fsd/server.ts";
+import { bytesSource } from "../lib/bytes/source_sink.ts";
 import { fuzz, seedDirectory } from "../tests/fuzz.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "8" } } });

@@ -14,8 +14,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { FsdClient } from "../lib/client.ts";
-import { FileServer } from "../lib/server.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { FileServer } from "../lib/fsd/server.ts";
 
 const { values } = parseArgs({
   options: {

@@ -11,8 +11,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { FsdClient } from "../lib/client.ts";
-import { bytesSource } from "../lib/transfer.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { bytesSource } from "../lib/bytes/source_sink.ts";
 import { fuzz, seedDirectory } from "../tests/fuzz.ts";
 import { fsdServe } from "./support.ts";
 

@@ -1,8 +1,13 @@
 /** Connecting a client command to a server: the flags and errors every client command shares. */
 
-import { FsdClient } from "../lib/client.ts";
-import { OptionsRefusedError, PeerError } from "../lib/errors.ts";
-import { BLKSIZE_RANGE, FSD1, type TransferParams, WINDOWSIZE_RANGE } from "../lib/options.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { OptionsRefusedError, PeerError } from "../lib/store/errors.ts";
+import {
+  BLKSIZE_RANGE,
+  FSD1,
+  type TransferParams,
+  WINDOWSIZE_RANGE,
+} from "../lib/fsd/negotiation.ts";
 import { parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
 
 /** Flags every client command takes. */

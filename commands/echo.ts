@@ -7,9 +7,9 @@
  * wildcard address: --allow-net=HOST,0.0.0.0 at the narrowest).
  */
 
-import { type EchoMode, startEchoServer } from "../lib/echo.ts";
-import { type EchoChannel, openEchoChannel, summarize } from "../lib/echo_client.ts";
-import { readLines } from "../lib/lines.ts";
+import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
+import { type EchoChannel, openEchoChannel, summarize } from "../lib/echo/client.ts";
+import { readLines } from "../lib/bytes/lines.ts";
 import {
   type Command,
   parseCommandLine,

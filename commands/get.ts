@@ -7,8 +7,8 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { StagedFile } from "../lib/staging.ts";
-import { fileSink } from "../lib/transfer.ts";
+import { StagedFile } from "../lib/store/staging.ts";
+import { fileSink } from "../lib/bytes/source_sink.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
 import {
   CLIENT_OPTIONS,

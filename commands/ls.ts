@@ -4,8 +4,8 @@
  * Permissions: --allow-net (to the server).
  */
 
-import { formatListing } from "../lib/listing.ts";
-import { writeAll } from "../lib/transfer.ts";
+import { formatListing } from "../lib/store/listing.ts";
+import { writeAll } from "../lib/bytes/source_sink.ts";
 import { type Command, expectPositionals, parseCommandLine } from "./cli.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./connect.ts";
 

@@ -5,8 +5,8 @@
  * Permissions: --allow-net (to listen, and to reach the target).
  */
 
-import { type Direction, type Faults, Relay, type RelayEvent } from "../lib/relay.ts";
-import { FsdTracer, hexDump, printable } from "../lib/trace.ts";
+import { type Direction, type Faults, Relay, type RelayEvent } from "../lib/relay/relay.ts";
+import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
 import {
   type Command,
   expectPositionals,

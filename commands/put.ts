@@ -6,8 +6,8 @@
  */
 
 import { basename } from "node:path";
-import type { TransferParams } from "../lib/options.ts";
-import { type ByteSource, fileSource } from "../lib/transfer.ts";
+import type { TransferParams } from "../lib/fsd/negotiation.ts";
+import { type ByteSource, fileSource } from "../lib/bytes/source_sink.ts";
 import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
 import {
   CLIENT_OPTIONS,

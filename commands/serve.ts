@@ -6,8 +6,8 @@
  * --allow-sys=hostname the greeting names "fsd" (or --name).
  */
 
-import { formatJson, formatText, type ServerEvent } from "../lib/log.ts";
-import { FileServer, SERVER_DEFAULTS } from "../lib/server.ts";
+import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
+import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import {
   type Command,
   expectPositionals,

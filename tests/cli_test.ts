@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FsdClient } from "../lib/client.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
 import { VERSION } from "../lib/version.ts";
 import {
   fakeServer,

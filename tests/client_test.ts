@@ -1,9 +1,9 @@
 /** The client library against the real server, and against fake servers that misbehave. */
 
 import assert from "node:assert/strict";
-import { FsdClient } from "../lib/client.ts";
-import { PeerError, ProtocolError } from "../lib/errors.ts";
-import { bytesSource, MemorySink } from "../lib/transfer.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { PeerError, ProtocolError } from "../lib/store/errors.ts";
+import { bytesSource, MemorySink } from "../lib/bytes/source_sink.ts";
 import {
   fakeServer,
   randomBytes,

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
-import { answer, type EchoMode, type EchoServer, startEchoServer } from "../lib/echo.ts";
-import { type EchoChannel, openEchoChannel, summarize } from "../lib/echo_client.ts";
+import { answer, type EchoMode, type EchoServer, startEchoServer } from "../lib/echo/server.ts";
+import { type EchoChannel, openEchoChannel, summarize } from "../lib/echo/client.ts";
 import { runFsd, spawnFsd, text } from "./helpers.ts";
 
 /** TCP clients need the server's address; UDP clients also bind the wildcard address. */

@@ -13,7 +13,7 @@
  * Without --port it starts a server over a temporary directory itself.
  */
 
-import { FileServer } from "../lib/server.ts";
+import { FileServer } from "../lib/fsd/server.ts";
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 export function rng(seed: number): () => number {

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FsdClient } from "../lib/client.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
 import { fuzz, seedDirectory } from "./fuzz.ts";
 import { randomBytes, RawClient, startServer, wire } from "./helpers.ts";
 

@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { FsdClient } from "../lib/client.ts";
-import { PeerError } from "../lib/errors.ts";
-import { bytesSource } from "../lib/transfer.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { PeerError } from "../lib/store/errors.ts";
+import { bytesSource } from "../lib/bytes/source_sink.ts";
 import {
   randomBytes,
   RawClient,

@@ -4,8 +4,8 @@
  * tests check the bytes on the wire), and the CLI run as a subprocess.
  */
 
-import { formatText, type ServerEvent } from "../lib/log.ts";
-import { FileServer, type ServerOptions } from "../lib/server.ts";
+import { formatText, type ServerEvent } from "../lib/store/log.ts";
+import { FileServer, type ServerOptions } from "../lib/fsd/server.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ErrorCode, ProtocolError } from "../lib/errors.ts";
+import { ErrorCode, ProtocolError } from "../lib/store/errors.ts";
 import {
   encodeAck,
   encodeData,
@@ -11,7 +11,7 @@ import {
   Opcode,
   type Packet,
   PacketDecoder,
-} from "../lib/protocol.ts";
+} from "../lib/fsd/codec.ts";
 import { wire } from "./helpers.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);

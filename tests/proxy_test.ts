@@ -8,9 +8,9 @@ import {
   encodeError,
   encodeRequest,
   Opcode,
-} from "../lib/protocol.ts";
-import { type Faults, Relay, type RelayEvent } from "../lib/relay.ts";
-import { FsdTracer, hexDump, printable } from "../lib/trace.ts";
+} from "../lib/fsd/codec.ts";
+import { type Faults, Relay, type RelayEvent } from "../lib/relay/relay.ts";
+import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
 import { randomBytes, runFsd, spawnFsd, startServer, tempDir, text } from "./helpers.ts";
 
 /** A target that runs `script` on every connection. */

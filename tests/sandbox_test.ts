@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ErrorCode, ProtocolError } from "../lib/errors.ts";
-import { isListableName, MAX_NAME_BYTES, parseName, Sandbox } from "../lib/sandbox.ts";
+import { ErrorCode, ProtocolError } from "../lib/store/errors.ts";
+import { isListableName, MAX_NAME_BYTES, parseName, Sandbox } from "../lib/store/sandbox.ts";
 import { tempDir } from "./helpers.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);

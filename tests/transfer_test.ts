@@ -5,15 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { FsdClient } from "../lib/client.ts";
-import type { TransferParams } from "../lib/options.ts";
-import {
-  type ByteSink,
-  type ByteSource,
-  fileSink,
-  fileSource,
-  largeBufferSlotsInUse,
-} from "../lib/transfer.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import type { TransferParams } from "../lib/fsd/negotiation.ts";
+import { largeBufferSlotsInUse } from "../lib/bytes/chunked.ts";
+import { type ByteSink, type ByteSource, fileSink, fileSource } from "../lib/bytes/source_sink.ts";
 import { randomBytes, runFsd, startServer, tempDir } from "./helpers.ts";
 
 const MIB = 1024 * 1024;

@@ -7,9 +7,9 @@
  * error ends the connection. Limits refuse with ERR before any data moves.
  */
 
-import { ErrorCode, PeerError, ProtocolError } from "./errors.ts";
-import { formatListing, readListing } from "./listing.ts";
-import type { CloseReason, Op, ServerEvent } from "./log.ts";
+import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
+import { formatListing, readListing } from "../store/listing.ts";
+import type { CloseReason, Op, ServerEvent } from "../store/log.ts";
 import {
   BLKSIZE_RANGE,
   grant,
@@ -17,7 +17,7 @@ import {
   type OptionRequest,
   parseRequest,
   type TransferParams,
-} from "./options.ts";
+} from "./negotiation.ts";
 import { PacketConn } from "./packet_conn.ts";
 import {
   BLOCK_SIZE,
@@ -27,10 +27,11 @@ import {
   Opcode,
   opcodeName,
   type Packet,
-} from "./protocol.ts";
-import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
-import { removeStaleStaging, StagedFile } from "./staging.ts";
-import { bytesSource, expectAck, fileSink, fileSource, receiveFile, sendFile } from "./transfer.ts";
+} from "./codec.ts";
+import { fileError, parseName, Sandbox, STAGING_PREFIX } from "../store/sandbox.ts";
+import { removeStaleStaging, StagedFile } from "../store/staging.ts";
+import { bytesSource, fileSink, fileSource } from "../bytes/source_sink.ts";
+import { expectAck, receiveFile, sendFile } from "./window.ts";
 
 export interface ServerOptions {
   /** The directory to serve. */

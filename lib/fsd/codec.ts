@@ -7,7 +7,7 @@
  * byte once. See docs/PROTOCOL.md for the protocol itself.
  */
 
-import { ErrorCode, ProtocolError } from "./errors.ts";
+import { ErrorCode, ProtocolError } from "../store/errors.ts";
 
 export const Opcode = {
   RRQ: 1,

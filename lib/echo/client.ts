@@ -2,8 +2,8 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { readLines } from "./lines.ts";
-import { writeAll } from "./transfer.ts";
+import { readLines } from "../bytes/lines.ts";
+import { writeAll } from "../bytes/source_sink.ts";
 
 export interface EchoChannel {
   send(text: string): Promise<void>;

@@ -4,8 +4,8 @@
  * Pure: what to grant, what to send, what the answer means.
  */
 
-import { ErrorCode, ProtocolError } from "./errors.ts";
-import { BLOCK_SIZE, type Options } from "./protocol.ts";
+import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import { BLOCK_SIZE, type Options } from "./codec.ts";
 
 /** How one transfer moves data: fsd/1 is 512-byte blocks, one at a time. */
 export interface TransferParams {

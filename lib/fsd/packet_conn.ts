@@ -7,8 +7,8 @@
  * connection, re-armed lazily, keeps the per-packet cost to a few stores.
  */
 
-import { encodeError, type Packet, PacketDecoder } from "./protocol.ts";
-import type { DecoderOptions } from "./protocol.ts";
+import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
+import type { DecoderOptions } from "./codec.ts";
 
 export interface PacketConnOptions extends DecoderOptions {
   /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */

@@ -3,8 +3,8 @@
  * text. Pure functions and a per-direction decoder; the proxy prints.
  */
 
-import { type Packet, PacketDecoder } from "./protocol.ts";
-import { Opcode } from "./protocol.ts";
+import { type Packet, PacketDecoder } from "../fsd/codec.ts";
+import { Opcode } from "../fsd/codec.ts";
 
 const names = new TextDecoder();
 

@@ -9,7 +9,7 @@
  * target, "down" is target to client.
  */
 
-import { writeAll } from "./transfer.ts";
+import { writeAll } from "../bytes/source_sink.ts";
 
 export type Direction = "up" | "down";
 

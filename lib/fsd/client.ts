@@ -6,10 +6,10 @@
  * failure) sends ERR when it can and closes the connection.
  */
 
-import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "./errors.ts";
-import { type ListingEntry, parseListing } from "./listing.ts";
+import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "../store/errors.ts";
+import { type ListingEntry, parseListing } from "../store/listing.ts";
 import { PacketConn } from "./packet_conn.ts";
-import { FSD1, optOptions, readOack, type TransferParams } from "./options.ts";
+import { FSD1, optOptions, readOack, type TransferParams } from "./negotiation.ts";
 import {
   encodeAck,
   encodeDrq,
@@ -17,16 +17,15 @@ import {
   encodeRequest,
   Opcode,
   type Options,
-} from "./protocol.ts";
+} from "./codec.ts";
 import {
   type ByteSink,
   type ByteSource,
-  expectAck,
+  concat,
+  errorMessage,
   MemorySink,
-  receiveFile,
-  sendFile,
-  type TransferOptions,
-} from "./transfer.ts";
+} from "../bytes/source_sink.ts";
+import { expectAck, receiveFile, sendFile, type TransferOptions } from "./window.ts";
 
 export interface ClientOptions {
   /** Give up when the server has said nothing for this long (default 60 s; 0 never). */
@@ -40,13 +39,6 @@ export interface ClientTransferOptions extends TransferOptions {
 
 function isFsd1(params: TransferParams): boolean {
   return params.blockSize === FSD1.blockSize && params.windowSize === FSD1.windowSize;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Largest greeting and listing kept in memory. */
@@ -188,7 +180,7 @@ async function guard<T>(conn: PacketConn, exchange: () => Promise<T>): Promise<T
       ) {
         await conn.sendError(
           ErrorCode.OTHER,
-          error instanceof Error ? error.message : String(error),
+          errorMessage(error),
         );
       }
       conn.close();

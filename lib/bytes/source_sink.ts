@@ -1,0 +1,93 @@
+/**
+ * Where bytes come from and go to: files, stdin and stdout, memory. A
+ * regular file is marked as such, so that readers may read it ahead and
+ * writers write behind; nothing else is, since a read on a pipe may wait on
+ * a person forever.
+ */
+
+/** Where sent bytes come from: a file, stdin, or bytes in memory. */
+export interface ByteSource {
+  read(buffer: Uint8Array): Promise<number | null>;
+  /** Reads are cheap copies from memory: no read buffer is needed in front of it. */
+  readonly inMemory?: boolean;
+  /** A regular file: a read finishes on its own, so the next one may start before it is needed. */
+  readonly regularFile?: boolean;
+}
+
+/** Where received bytes go: a file, stdout, or memory. */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<number>;
+  /** A regular file: a write finishes on its own, so it may go on while the next chunk arrives. */
+  readonly regularFile?: boolean;
+}
+
+/** `file` as a source, read ahead of the network. */
+export function fileSource(file: Deno.FsFile): ByteSource {
+  return { read: (buffer) => file.read(buffer), regularFile: true };
+}
+
+/** `file` as a sink, written behind the network; `mapError` turns a write's error into the one to report. */
+export function fileSink(file: Deno.FsFile, mapError?: (error: unknown) => Error): ByteSink {
+  return {
+    write: mapError
+      ? (bytes) => file.write(bytes).catch((error) => Promise.reject(mapError(error)))
+      : (bytes) => file.write(bytes),
+    regularFile: true,
+  };
+}
+
+/** Writes all of `bytes` to `sink`, however short its writes are. */
+export async function writeAll(sink: ByteSink, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await sink.write(bytes.subarray(written));
+}
+
+/** A source that yields `bytes`. */
+export function bytesSource(bytes: Uint8Array): ByteSource {
+  let offset = 0;
+  return {
+    inMemory: true,
+    read(buffer) {
+      if (offset >= bytes.length) return Promise.resolve(null);
+      const n = Math.min(buffer.length, bytes.length - offset);
+      buffer.set(bytes.subarray(offset, offset + n));
+      offset += n;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+/** A sink that keeps everything written to it in memory. */
+export class MemorySink implements ByteSink {
+  #parts: Uint8Array[] = [];
+  #length = 0;
+
+  write(bytes: Uint8Array): Promise<number> {
+    this.#parts.push(bytes.slice());
+    this.#length += bytes.length;
+    return Promise.resolve(bytes.length);
+  }
+
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.#length);
+    let offset = 0;
+    for (const part of this.#parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+}
+
+/** `a` followed by `b`, in a new array. */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The message of an error, or the text of anything else thrown. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,187 @@
+/**
+ * Moving one file's bytes as DAT/ACK exchanges, written once for both ends:
+ * the server sends with `sendFile` for RRQ (and its greeting and listings),
+ * the client for `put`; each receives with `receiveFile` for the other way.
+ * A window of blocks goes out per ACK; the last block is the short one.
+ *
+ * Memory per transfer is bounded: the chunked reader or writer of
+ * lib/bytes/ and one batch of frames, reused for every window.
+ */
+
+import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
+import { FSD1, type TransferParams } from "./negotiation.ts";
+import { ChunkedReader, ChunkedWriter } from "../bytes/chunked.ts";
+import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
+import type { PacketConn } from "./packet_conn.ts";
+import {
+  BLOCK_SIZE,
+  DAT_HEADER_SIZE,
+  encodeAck,
+  nextBlock,
+  Opcode,
+  opcodeName,
+  type Packet,
+  writeDataHeader,
+} from "./codec.ts";
+
+export interface TransferOptions {
+  /** Called after each acknowledged block or window with the bytes moved so far. */
+  onProgress?: (bytes: number) => void;
+  /** Block and window size (default fsd/1: 512 bytes, one block at a time). */
+  params?: TransferParams;
+}
+
+export interface ReceiveOptions extends TransferOptions {
+  /** Refuse (ERR 3, allocation exceeded) once more than this many bytes arrive. */
+  maxBytes?: number;
+  /**
+   * Runs after the last block is written and flushed, before it is
+   * acknowledged: a throw here is reported to the sender instead of the ACK.
+   */
+  onComplete?: () => Promise<void>;
+}
+
+/** Most bytes of DAT frames gathered into one socket write. */
+const MAX_BATCH = 256 * 1024;
+
+/**
+ * Sends DAT 1, 2, ... from `source`, a window of blocks at a time, each window
+ * after the ACK of the previous one's last block; returns the byte count.
+ * With fsd/1's parameters that is one 512-byte block per ACK.
+ */
+export async function sendFile(
+  conn: PacketConn,
+  source: ByteSource,
+  options: TransferOptions = {},
+): Promise<number> {
+  const reader = new ChunkedReader(source);
+  try {
+    return await sendBlocks(conn, reader, options);
+  } finally {
+    await reader.finish();
+  }
+}
+
+async function sendBlocks(
+  conn: PacketConn,
+  reader: ChunkedReader,
+  options: TransferOptions,
+): Promise<number> {
+  const { blockSize, windowSize } = options.params ?? FSD1;
+  const frameSize = DAT_HEADER_SIZE + blockSize;
+  // Frames of one window go out together, up to MAX_BATCH bytes per write.
+  const framesPerWrite = Math.max(1, Math.min(windowSize, Math.floor(MAX_BATCH / frameSize)));
+  const batch = new Uint8Array(framesPerWrite * frameSize);
+  let block = 1;
+  let total = 0;
+  for (;;) {
+    let sent = 0; // blocks of this window
+    let last = false;
+    let lastBlock = block;
+    while (sent < windowSize && !last) {
+      let used = 0;
+      for (let frames = 0; frames < framesPerWrite && sent < windowSize && !last; frames++) {
+        const size = await reader.fill(batch.subarray(used + DAT_HEADER_SIZE, used + frameSize));
+        writeDataHeader(batch.subarray(used), block, size);
+        used += DAT_HEADER_SIZE + size;
+        total += size;
+        sent++;
+        lastBlock = block;
+        block = nextBlock(block);
+        last = size < blockSize;
+      }
+      await conn.write(batch.subarray(0, used));
+    }
+    await expectAck(conn, lastBlock);
+    options.onProgress?.(total);
+    if (last) return total;
+  }
+}
+
+/**
+ * Receives DAT 1, 2, ... into `sink`, acknowledging the last block of each
+ * window and the final (short) block; returns the byte count.
+ */
+export async function receiveFile(
+  conn: PacketConn,
+  sink: ByteSink,
+  options: ReceiveOptions = {},
+): Promise<number> {
+  const { blockSize, windowSize } = options.params ?? FSD1;
+  // The decoder refuses a DAT over the block size as soon as its header arrives.
+  conn.setMaxDataSize(blockSize);
+  const writer = new ChunkedWriter(sink);
+  try {
+    return await receiveBlocks(conn, writer, blockSize, windowSize, options);
+  } finally {
+    conn.setMaxDataSize(BLOCK_SIZE);
+    await writer.finish();
+  }
+}
+
+async function receiveBlocks(
+  conn: PacketConn,
+  writer: ChunkedWriter,
+  blockSize: number,
+  windowSize: number,
+  options: ReceiveOptions,
+): Promise<number> {
+  const ack = encodeAck(0);
+  let expected = 1;
+  let inWindow = 0;
+  let total = 0;
+  for (;;) {
+    const packet = await conn.readPacket();
+    if (packet?.op !== Opcode.DAT || packet.block !== expected) {
+      throw unexpected(packet, Opcode.DAT, expected);
+    }
+    total += packet.data.length;
+    if (options.maxBytes !== undefined && total > options.maxBytes) {
+      throw new ProtocolError(
+        ErrorCode.DISK_FULL,
+        `allocation exceeded: more than ${options.maxBytes} bytes`,
+      );
+    }
+    await writer.write(packet.data);
+    const last = packet.data.length < blockSize;
+    inWindow++;
+    if (last) {
+      await writer.flush();
+      await options.onComplete?.();
+    }
+    if (last || inWindow === windowSize) {
+      ack[2] = expected >> 8;
+      ack[3] = expected & 0xff;
+      await conn.write(ack);
+      options.onProgress?.(total);
+      inWindow = 0;
+    }
+    if (last) return total;
+    expected = nextBlock(expected);
+  }
+}
+
+/** Waits for ACK `block`; anything else is a violation, or the peer's ERR. */
+export async function expectAck(conn: PacketConn, block: number): Promise<void> {
+  const packet = await conn.readPacket();
+  if (packet?.op !== Opcode.ACK || packet.block !== block) {
+    throw unexpected(packet, Opcode.ACK, block);
+  }
+}
+
+/** The error for receiving `packet` when `wantedOp` `wantedBlock` was due. */
+function unexpected(packet: Packet | null, wantedOp: number, wantedBlock: number): Error {
+  const wanted = `${opcodeName(wantedOp)} ${wantedBlock}`;
+  if (packet === null) {
+    return new Deno.errors.UnexpectedEof(`connection closed while waiting for ${wanted}`);
+  }
+  if (packet.op === Opcode.ERR) return new PeerError(packet.code, packet.message);
+  const got = packet.op === Opcode.DAT || packet.op === Opcode.ACK
+    ? `${opcodeName(packet.op)} ${packet.block}`
+    : opcodeName(packet.op);
+  const problem = packet.op === wantedOp ? "wrong block number" : "unexpected packet";
+  return new ProtocolError(
+    ErrorCode.ILLEGAL_OPERATION,
+    `${problem}: got ${got}, expected ${wanted}`,
+  );
+}
