@@ -20,6 +20,7 @@ import { serve } from "./commands/serve.ts";
 import { errorMessage } from "./lib/bytes/source_sink.ts";
 import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
+import { isServeWorker, serveInWorker } from "./lib/fsd/worker_pool.ts";
 
 const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo];
 
@@ -86,7 +87,9 @@ function causeChain(e: unknown): string {
   return lines.join("\n");
 }
 
-if (import.meta.main) {
+if (import.meta.main && isServeWorker()) {
+  serveInWorker(); // `fsd serve --workers N` runs this module once per worker
+} else if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (e) {

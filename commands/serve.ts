@@ -9,6 +9,7 @@
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
+import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import {
   type Command,
   expectedFailure,
@@ -48,6 +49,9 @@ Options:
   --shutdown-grace SECONDS  on SIGINT/SIGTERM, let running transfers finish
                             for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
   --log text|json           log format (default text)
+  --workers N               serve with N workers (threads) sharing PORT and DIR
+                            (default 1); limits stay the whole server's; needs
+                            --unstable-net and read access to fsd's own files
   --proxy-protocol          behind a load balancer: every connection starts with a
                             PROXY protocol header (v1 or v2), whose client address
                             then counts for the logs and --max-per-ip
@@ -84,6 +88,7 @@ async function run(args: string[]): Promise<void> {
     log: { type: "string" },
     "proxy-protocol": { type: "boolean" },
     "trusted-proxy": { type: "string", multiple: true },
+    workers: { type: "string" },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -117,14 +122,19 @@ async function run(args: string[]): Promise<void> {
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
-  const server = await FileServer.start(config).catch(expectedFailure);
+  const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
+  const server = workers > 1
+    ? await ServerPool.start({ ...config, workers, workerModule: Deno.mainModule })
+      .catch(expectedFailure)
+    : await FileServer.start(config).catch(expectedFailure);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
   const stopped = stopOnSignal((signals) =>
     signals === 1 ? server.shutdown(graceMs) : server.close()
   );
-  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+  const many = workers > 1 ? `, ${workers} workers` : "";
+  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`);
   await stopped;
 }
 

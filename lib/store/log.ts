@@ -54,7 +54,9 @@ export type ServerEvent =
   }
   | { event: "cleanup"; removed: number; directory: string }
   | { event: "shutdown"; graceMs: number; connections: number }
-  | { event: "accept-error"; message: string };
+  | { event: "accept-error"; message: string }
+  /** `--workers`: a worker of the server started, or died (and is being replaced). */
+  | { event: "worker"; worker: number; state: "started" | "died"; message?: string };
 
 /** The event as a human-readable line, e.g. `[3] RRQ "a.txt": sent file, 12 bytes in 0.001 s`. */
 export function formatText(e: ServerEvent): string {
@@ -97,6 +99,10 @@ export function formatText(e: ServerEvent): string {
       } for ${e.connections} connection(s)`;
     case "accept-error":
       return `accept failed: ${e.message}`;
+    case "worker":
+      return e.state === "started"
+        ? `worker ${e.worker} started`
+        : `worker ${e.worker} died: ${e.message}; starting a replacement`;
   }
   return JSON.stringify(e);
 }
