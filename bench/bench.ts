@@ -23,6 +23,7 @@ import {
   service,
   timed,
 } from "./support.ts";
+import { scaleBench } from "./scale_bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -461,6 +462,19 @@ for (const bytes of scaling) {
   );
 }
 await scaleServer.stop();
+
+// ---- 7. scale-out (--workers, HAProxy) and file to file against socat and nginx ----
+console.log("\n7. scale-out and file to file (bench/scale_bench.ts)");
+const scaled = await scaleBench({ quick, mib: bigMib, runs });
+for (const r of scaled.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+for (const r of scaled.ratios) {
+  targets.push({
+    target: `${r.what}: ≤ 1× its time`,
+    value: `${r.ratio.toFixed(2)}×`,
+    pass: r.ratio <= 1,
+  });
+}
+notes.push(...scaled.notes);
 
 // ---- the table ----
 console.log(
