@@ -7,6 +7,7 @@
 
 import { type Direction, type Faults, Relay, type RelayEvent } from "../lib/relay/relay.ts";
 import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
+import { PcapWriter, relayPcapTap } from "../lib/capture/pcap_tap.ts";
 import {
   type Command,
   expectPositionals,
@@ -30,6 +31,9 @@ Options:
                        hex: a hex dump of every chunk
                        text: the printable text of every chunk
                        none: only log connections (default)
+  --pcap FILE          write every relayed connection, both ways, to FILE
+                       (pcap, made-up Ethernet/IPv4/TCP framing; no root
+                       needed); open it in Wireshark with 'fsd wireshark'
   --stream up|down|both  which direction the faults below apply to (default
                        both); up is client to target, down is target to client
   --latency MS         delay every chunk by MS milliseconds
@@ -46,10 +50,11 @@ Trace lines start with the time and the connection id; '>' is client to
 target, '<' is target to client (as socat -v shows them). The faults are
 named as toxiproxy names them. Runs until SIGINT or SIGTERM.
 
-Permissions: --allow-net
+Permissions: --allow-net (and --allow-write=FILE with --pcap)
 
 Examples:
   fsd proxy 9000 127.0.0.1 10000 --trace fsd
+  fsd proxy 9000 127.0.0.1 10000 --pcap lab.pcap
   fsd proxy 9000 lab1 10000 --latency 50 --jitter 10 --stream down
   fsd proxy 9000 127.0.0.1 10000 --bandwidth 100 --slice 7 --trace hex`;
 
@@ -68,6 +73,7 @@ async function run(args: string[]): Promise<void> {
     host: { type: "string" },
     trace: { type: "string" },
     stream: { type: "string" },
+    pcap: { type: "string" },
     ...Object.fromEntries(FAULT_FLAGS.map((name) => [name, { type: "string" as const }])),
   }, help);
   if (!parsed) return;
@@ -99,6 +105,8 @@ async function run(args: string[]): Promise<void> {
   };
   const applies = (direction: Direction) => stream === "both" || stream === direction;
   const trace = mode === "none" ? undefined : tracer(mode);
+  const pcapPath = values.pcap as string | undefined;
+  const pcap = pcapPath === undefined ? undefined : PcapWriter.create(pcapPath);
 
   const relay = Relay.start({
     port,
@@ -107,12 +115,16 @@ async function run(args: string[]): Promise<void> {
     targetPort,
     faults: { up: applies("up") ? faults : {}, down: applies("down") ? faults : {} },
     onData: trace?.onData,
+    tap: pcap && relayPcapTap(pcap, targetPort),
     log: (event) => {
       console.log(formatEvent(event, targetHost, targetPort));
       if (event.event === "close") trace?.forget(event.id);
     },
   });
-  const stopped = stopOnSignal(() => relay.close());
+  const stopped = stopOnSignal(async () => {
+    await relay.close();
+    pcap?.close();
+  });
   console.log(
     `Proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetPort}`,
   );

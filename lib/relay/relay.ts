@@ -55,6 +55,20 @@ export interface RelayOptions {
   /** Called with every chunk as it arrives, before any fault; `chunk` is only valid during the call. */
   onData?: (id: number, direction: Direction, chunk: Uint8Array) => void;
   log?: (event: RelayEvent) => void;
+  /** Sees what the relay passes on: for recording connections (pcap). */
+  tap?: RelayTap;
+}
+
+/** What a relay does to each connection, in order, as it does it. */
+export interface RelayTap {
+  /** Both sides are connected; data starts to flow. */
+  open(id: number): void;
+  /** `chunk` is being written on in `direction` (after the faults); only valid during the call. */
+  write(id: number, direction: Direction, chunk: Uint8Array): void;
+  /** The end of the stream in `direction` was passed on (half-close). */
+  end(id: number, direction: Direction): void;
+  /** The connection is closed. */
+  close(id: number): void;
 }
 
 /** Read buffers start small (idle connections stay cheap) and double while reads fill them more than half. */
@@ -127,10 +141,12 @@ export class Relay {
       client.close();
       return;
     }
+    this.#options.tap?.open(id);
     const connection = new Connection(id, client, target, this.#options);
     this.#connections.add(connection);
     if (this.#closing) connection.abort("proxy closed");
     const reason = await connection.run();
+    this.#options.tap?.close(id);
     this.#connections.delete(connection);
     const { up, down } = connection;
     log({
@@ -166,14 +182,14 @@ class Connection {
     for (const conn of [client, target]) conn.setNoDelay(true);
     const faults = options.faults ?? {};
     const trace = options.onData;
-    this.up = new Pipe(client, target, faults.up ?? {}, this, trace && ((c) => trace(id, "up", c)));
-    this.down = new Pipe(
-      target,
-      client,
-      faults.down ?? {},
-      this,
-      trace && ((c) => trace(id, "down", c)),
-    );
+    const tap = options.tap;
+    const ends = (direction: Direction) => ({
+      onData: trace && ((c: Uint8Array) => trace(id, direction, c)),
+      onWrite: tap && ((c: Uint8Array) => tap.write(id, direction, c)),
+      onEnd: tap && (() => tap.end(id, direction)),
+    });
+    this.up = new Pipe(client, target, faults.up ?? {}, this, ends("up"));
+    this.down = new Pipe(target, client, faults.down ?? {}, this, ends("down"));
     for (const f of [faults.up, faults.down]) {
       if (f?.resetAfterMs !== undefined) this.#after(f.resetAfterMs, "reset-after");
       if (f?.timeoutMs) this.#after(f.timeoutMs, "timeout");
@@ -206,6 +222,13 @@ class Connection {
   }
 }
 
+/** What a pipe tells about its direction: chunks read, chunks written, the end passed on. */
+interface PipeHooks {
+  onData?: (chunk: Uint8Array) => void;
+  onWrite?: (chunk: Uint8Array) => void;
+  onEnd?: () => void;
+}
+
 /** One direction: reads from `from`, applies the faults, writes to `to`. */
 class Pipe {
   bytes = 0;
@@ -214,7 +237,7 @@ class Pipe {
   #to: Deno.TcpConn;
   #faults: Faults;
   #connection: Connection;
-  #onData?: (chunk: Uint8Array) => void;
+  #hooks: PipeHooks;
   // The queue between reader and writer, used only when data must wait (latency, bandwidth, slices).
   #queue: { data: Uint8Array | null; due: number }[] = [];
   #queued = 0;
@@ -226,13 +249,13 @@ class Pipe {
     to: Deno.TcpConn,
     faults: Faults,
     connection: Connection,
-    onData?: (chunk: Uint8Array) => void,
+    hooks: PipeHooks,
   ) {
     this.#from = from;
     this.#to = to;
     this.#faults = faults;
     this.#connection = connection;
-    this.#onData = onData;
+    this.#hooks = hooks;
   }
 
   async run(): Promise<void> {
@@ -257,7 +280,7 @@ class Pipe {
           break;
         }
         let chunk = buffers[which].subarray(0, n);
-        this.#onData?.(chunk);
+        this.#hooks.onData?.(chunk);
         const full = n * 2 > buffers[which].length && buffers[which].length < CHUNK;
         if (f.timeoutMs !== undefined) continue; // the timeout fault: nothing gets through
         let last = false;
@@ -269,6 +292,7 @@ class Pipe {
           await this.#enqueue(chunk);
         } else {
           await settle(); // keep the order, and never reuse a buffer still being written
+          this.#hooks.onWrite?.(chunk);
           writing = writeAll(this.#to, chunk).then(
             () => void this.writes++,
             (error) => void (writeError = error),
@@ -295,6 +319,7 @@ class Pipe {
     if (eof && f.timeoutMs === undefined) {
       try {
         await this.#to.closeWrite();
+        this.#hooks.onEnd?.();
       } catch {
         // the other side is gone already
       }
@@ -345,6 +370,7 @@ class Pipe {
             const ahead = started + paced / bytesPerMs - performance.now();
             if (ahead > 0) await sleep(ahead);
           }
+          this.#hooks.onWrite?.(piece);
           await writeAll(this.#to, piece);
           this.writes++;
         }
