@@ -65,6 +65,7 @@ local e = {
 fsd.experts = { e.oversize, e.opcode, e.string, e.options, e.error, e.broken }
 
 local tcp_stream = Field.new("tcp.stream")
+local tcp_seq = Field.new("tcp.seq")
 
 -- Per TCP stream, as the first pass meets its packets: the block size in effect, whether an OPT
 -- waits for its request, and which directions lost their framing.
@@ -328,6 +329,7 @@ function fsd.dissector(tvb, pinfo, tree)
     decided[broken_key] = true
     local sub = tree:add(fsd, tvb())
     sub:add(f.undecoded, tvb()):add_proto_expert_info(e.broken)
+    sub:append_text(": not decoded (after a framing error)")
     set_columns(pinfo, { "not decoded (after a framing error)" })
     return total
   end
@@ -351,13 +353,17 @@ function fsd.dissector(tvb, pinfo, tree)
   return total
 end
 
--- A session on any port: the server speaks first with DAT 1 "Hello from ...".
+-- A session on any port: the server speaks first with DAT 1 "Hello from ...". A greeting split
+-- into small segments is recognised by its first 7 bytes when they open the stream.
 local function heuristic(tvb, pinfo, tree)
-  if tvb:len() < 6 + #GREETING_PREFIX then return false end
+  local seq = tcp_seq()
+  local at_start = seq and seq.value == 1
+  local have = math.min(tvb:len() - 6, #GREETING_PREFIX)
+  if have < #GREETING_PREFIX and not (at_start and have >= 1) then return false end
   if tvb(0, 4):uint() ~= 0x00030001 then return false end
   local size = tvb(4, 2):uint()
   if size < #GREETING_PREFIX or size >= BLOCK_SIZE then return false end
-  if tvb:raw(6, #GREETING_PREFIX) ~= GREETING_PREFIX then return false end
+  if tvb:raw(6, have) ~= GREETING_PREFIX:sub(1, have) then return false end
   pinfo.conversation = fsd
   fsd.dissector(tvb, pinfo, tree)
   return true
