@@ -4,6 +4,8 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { ListenError } from "../lib/net/listen.ts";
 
 /** A command line that does not make sense; the top level prints it and exits with 2. */
 export class UsageError extends Error {
@@ -12,6 +14,36 @@ export class UsageError extends Error {
     super(message);
     this.name = "UsageError";
   }
+}
+
+/**
+ * An expected failure of a command (a file that is not there, a server that
+ * refused, a port that is taken); the top level prints its message on one
+ * line and exits with 1. `cause` keeps what went wrong underneath.
+ */
+export class CommandError extends Error {
+  readonly exitCode = 1;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CommandError";
+  }
+}
+
+/** Whether `error` is one of the runtime's own errors (Deno.errors: not found, refused, timed out, ...). */
+export function isSystemError(error: unknown): error is Error {
+  return Object.values(Deno.errors).some((type) => error instanceof type);
+}
+
+/**
+ * Rethrows an expected failure (a port that cannot be had, a file or
+ * directory that is not there, a refused connection) as a CommandError
+ * with the original as its cause; anything else, a bug, as it is.
+ */
+export function expectedFailure(error: unknown): never {
+  if (error instanceof ListenError || isSystemError(error)) {
+    throw new CommandError(error.message, { cause: error });
+  }
+  throw error;
 }
 
 export interface Command {
@@ -23,43 +55,44 @@ export interface Command {
   run(args: string[]): Promise<void>;
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** The flags a command takes, as node:util parseArgs describes them. */
+export type FlagSpecs = NonNullable<ParseArgsConfig["options"]>;
 
-export interface ParsedCommandLine {
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  positionals: string[];
-}
+/** What parseArgs makes of a command line with `T`'s flags: each flag's value typed as declared. */
+export type ParsedCommandLine<T extends FlagSpecs> = ReturnType<
+  typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>
+>;
 
 /**
- * Parses `args` against `options` (plus --help). Unknown flags and missing
+ * Parses `args` against `flags` (plus --help). Unknown flags and missing
  * values become UsageErrors. Returns undefined when --help was asked for,
  * after printing `help`.
  */
-export function parseCommandLine(
+export function parseCommandLine<const T extends FlagSpecs>(
   args: string[],
-  options: Options,
+  flags: T,
   help: string,
-): ParsedCommandLine | undefined {
-  let parsed: ParsedCommandLine;
+): ParsedCommandLine<T> | undefined {
+  let parsed;
   try {
     parsed = parseArgs({
       args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
+      options: { ...flags, help: { type: "boolean", short: "h" } as const },
       allowPositionals: true,
       strict: true,
     });
   } catch (error) {
     throw new UsageError(cleanParseError(error));
   }
-  if (parsed.values.help) {
+  if ((parsed.values as { help?: boolean }).help) {
     console.log(help);
     return undefined;
   }
-  return parsed;
+  return parsed as ParsedCommandLine<T>;
 }
 
 function cleanParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   // node's messages are long and end with advice about "--"; keep the first sentence.
   const first = message.split(/\.\s/)[0].replace(/\.$/, "");
   return first.charAt(0).toLowerCase() + first.slice(1);

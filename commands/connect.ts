@@ -8,7 +8,8 @@ import {
   type TransferParams,
   WINDOWSIZE_RANGE,
 } from "../lib/fsd/negotiation.ts";
-import { parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {
@@ -28,7 +29,9 @@ export const TRANSFER_OPTIONS_HELP =
   --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
-export function parseTransferParams(values: Record<string, unknown>): TransferParams {
+export function parseTransferParams(
+  values: { blksize?: string; window?: string; fsd1?: boolean },
+): TransferParams {
   if (values.fsd1) {
     if (values.blksize !== undefined || values.window !== undefined) {
       throw new UsageError("--fsd1 takes no --blksize or --window");
@@ -37,10 +40,8 @@ export function parseTransferParams(values: Record<string, unknown>): TransferPa
   }
   const blockSize = values.blksize === undefined
     ? BLKSIZE_RANGE[1]
-    : parseCount(String(values.blksize), "--blksize", 8);
-  const windowSize = values.window === undefined
-    ? 16
-    : parseCount(String(values.window), "--window", 1);
+    : parseCount(values.blksize, "--blksize", 8);
+  const windowSize = values.window === undefined ? 16 : parseCount(values.window, "--window", 1);
   if (blockSize > BLKSIZE_RANGE[1]) {
     throw new UsageError(`invalid --blksize: ${blockSize}: at most ${BLKSIZE_RANGE[1]}`);
   }
@@ -61,11 +62,13 @@ export interface Target {
 }
 
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
-export function parseTarget(host: string, portText: string, timeoutText: unknown): Target {
+export function parseTarget(
+  host: string,
+  portText: string,
+  timeoutText: string | undefined,
+): Target {
   const port = parsePort(portText);
-  const timeoutMs = timeoutText === undefined
-    ? 60_000
-    : parseSeconds(String(timeoutText), "--timeout");
+  const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
   return { host, port, timeoutMs };
 }
 
@@ -80,9 +83,10 @@ export async function withClient<T>(
     client = await FsdClient.connect(host, port, { timeoutMs });
   } catch (error) {
     if (error instanceof PeerError) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(
+    const reason = errorMessage(error);
+    throw new CommandError(
       `cannot connect to ${host} port ${port}: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`,
+      { cause: error },
     );
   }
   try {

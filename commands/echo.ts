@@ -10,10 +10,14 @@
 import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
 import { type EchoChannel, openEchoChannel, summarize } from "../lib/echo/client.ts";
 import { readLines } from "../lib/bytes/lines.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
 import {
   type Command,
+  CommandError,
+  expectedFailure,
   parseCommandLine,
   parseCount,
+  type ParsedCommandLine,
   parsePort,
   parseSeconds,
   stopOnSignal,
@@ -60,36 +64,38 @@ Examples:
   fsd echo 127.0.0.1 7000 --count 10 --interval 0.2
   fsd echo serve 7002 --broadcast          # then: fsd echo HOST 7002 (type away)`;
 
+const ECHO_FLAGS = {
+  udp: { type: "boolean" },
+  upper: { type: "boolean" },
+  ceil: { type: "boolean" },
+  broadcast: { type: "boolean" },
+  host: { type: "string" },
+  count: { type: "string" },
+  interval: { type: "string" },
+  timeout: { type: "string" },
+} as const;
+
+type EchoValues = ParsedCommandLine<typeof ECHO_FLAGS>["values"];
+
 async function run(args: string[]): Promise<void> {
-  const parsed = parseCommandLine(args, {
-    udp: { type: "boolean" },
-    upper: { type: "boolean" },
-    ceil: { type: "boolean" },
-    broadcast: { type: "boolean" },
-    host: { type: "string" },
-    count: { type: "string" },
-    interval: { type: "string" },
-    timeout: { type: "string" },
-  }, help);
+  const parsed = parseCommandLine(args, ECHO_FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
-  const udp = Boolean(values.udp);
+  const udp = values.udp ?? false;
   if (positionals[0] === "serve") return await serve(positionals.slice(1), values, udp);
   if (positionals.length < 2) {
     throw new UsageError("missing arguments: usage: fsd echo HOST PORT [MESSAGE ...]");
   }
   const [host, portText, ...messages] = positionals;
   const port = parsePort(portText);
-  const timeoutMs = values.timeout ? parseSeconds(values.timeout as string, "--timeout") : 2000;
+  const timeoutMs = values.timeout ? parseSeconds(values.timeout, "--timeout") : 2000;
   // Every option is checked before connecting: a usage error has no side effects.
-  const count = values.count === undefined
-    ? undefined
-    : parseCount(values.count as string, "--count", 1);
-  const intervalMs = values.interval
-    ? parseSeconds(values.interval as string, "--interval", true)
-    : 1000;
+  const count = values.count === undefined ? undefined : parseCount(values.count, "--count", 1);
+  const intervalMs = values.interval ? parseSeconds(values.interval, "--interval", true) : 1000;
   const channel = await openEchoChannel(host, port, udp).catch((error) => {
-    throw new Error(`cannot connect to ${host} port ${port}: ${(error as Error).message}`);
+    throw new CommandError(`cannot connect to ${host} port ${port}: ${errorMessage(error)}`, {
+      cause: error,
+    });
   });
   try {
     if (count !== undefined) {
@@ -106,7 +112,9 @@ async function run(args: string[]): Promise<void> {
         await channel.send(message);
         const reply = await channel.receive(timeoutMs);
         if (reply === null) {
-          throw new Error(`no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s`);
+          throw new CommandError(
+            `no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s`,
+          );
         }
         console.log(reply);
       }
@@ -120,7 +128,7 @@ async function run(args: string[]): Promise<void> {
 
 async function serve(
   positionals: string[],
-  values: Record<string, unknown>,
+  values: EchoValues,
   udp: boolean,
 ): Promise<void> {
   if (positionals.length !== 1) {
@@ -136,16 +144,11 @@ async function serve(
   const mode: EchoMode = modes[0] ?? "echo";
   const server = await startEchoServer({
     port,
-    hostname: values.host as string | undefined,
+    hostname: values.host,
     udp,
     mode,
     log: (line) => console.log(line),
-  }).catch((error) => {
-    if (error instanceof Deno.errors.AddrInUse || /EADDRINUSE/.test(String(error))) {
-      throw new Error(`Unable to bind to port ${port}. Sorry! (${(error as Error).message})`);
-    }
-    throw error;
-  });
+  }).catch(expectedFailure);
   const stopped = stopOnSignal(() => server.close());
   console.log(
     `Echo server (${mode}, ${
@@ -191,7 +194,7 @@ async function measure(
   );
   if (s.received > 0) {
     console.log(`rtt min/avg/max/mdev = ${f(s.min)}/${f(s.avg)}/${f(s.max)}/${f(s.mdev)} ms`);
-  } else throw new Error(`no replies from ${target}`);
+  } else throw new CommandError(`no replies from ${target}`);
 }
 
 /**

@@ -5,11 +5,18 @@
  * Permissions: --allow-net (to listen, and to reach the target).
  */
 
-import { type Direction, type Faults, Relay, type RelayEvent } from "../lib/relay/relay.ts";
+import {
+  type Direction,
+  type Faults,
+  Relay,
+  type RelayEvent,
+  type RelayOptions,
+} from "../lib/relay/relay.ts";
 import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
 import { PcapWriter, relayPcapTap } from "../lib/capture/pcap_tap.ts";
 import {
   type Command,
+  expectedFailure,
   expectPositionals,
   parseCommandLine,
   parseCount,
@@ -74,7 +81,13 @@ async function run(args: string[]): Promise<void> {
     trace: { type: "string" },
     stream: { type: "string" },
     pcap: { type: "string" },
-    ...Object.fromEntries(FAULT_FLAGS.map((name) => [name, { type: "string" as const }])),
+    latency: { type: "string" },
+    jitter: { type: "string" },
+    bandwidth: { type: "string" },
+    slice: { type: "string" },
+    "limit-data": { type: "string" },
+    "reset-after": { type: "string" },
+    timeout: { type: "string" },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -82,16 +95,16 @@ async function run(args: string[]): Promise<void> {
   const [listenText, targetHost, targetText] = positionals;
   const port = parsePort(listenText);
   const targetPort = parsePort(targetText);
-  const mode = (values.trace as string | undefined) ?? "none";
+  const mode = values.trace ?? "none";
   if (!["fsd", "hex", "text", "none"].includes(mode)) {
     throw new UsageError(`invalid --trace: ${mode}: expected fsd, hex, text or none`);
   }
-  const stream = (values.stream as string | undefined) ?? "both";
+  const stream = values.stream ?? "both";
   if (!["up", "down", "both"].includes(stream)) {
     throw new UsageError(`invalid --stream: ${stream}: expected up, down or both`);
   }
-  const number = (name: string, min = 0) => {
-    const text = values[name] as string | undefined;
+  const number = (name: typeof FAULT_FLAGS[number], min = 0) => {
+    const text = values[name];
     return text === undefined ? undefined : parseCount(text, `--${name}`, min);
   };
   const faults: Faults = {
@@ -105,12 +118,11 @@ async function run(args: string[]): Promise<void> {
   };
   const applies = (direction: Direction) => stream === "both" || stream === direction;
   const trace = mode === "none" ? undefined : tracer(mode);
-  const pcapPath = values.pcap as string | undefined;
-  const pcap = pcapPath === undefined ? undefined : PcapWriter.create(pcapPath);
+  const pcap = values.pcap === undefined ? undefined : PcapWriter.create(values.pcap);
 
-  const relay = Relay.start({
+  const relay = startRelay({
     port,
-    hostname: values.host as string | undefined,
+    hostname: values.host,
     targetHost,
     targetPort,
     faults: { up: applies("up") ? faults : {}, down: applies("down") ? faults : {} },
@@ -129,6 +141,15 @@ async function run(args: string[]): Promise<void> {
     `Proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetPort}`,
   );
   await stopped;
+}
+
+/** Relay.start, with a port that cannot be had as an expected failure. */
+function startRelay(config: RelayOptions): Relay {
+  try {
+    return Relay.start(config);
+  } catch (error) {
+    expectedFailure(error);
+  }
 }
 
 function formatEvent(event: RelayEvent, targetHost: string, targetPort: number): string {

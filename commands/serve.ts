@@ -10,6 +10,7 @@ import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import {
   type Command,
+  expectedFailure,
   expectPositionals,
   parseCommandLine,
   parseCount,
@@ -79,43 +80,33 @@ async function run(args: string[]): Promise<void> {
   expectPositionals(positionals, 2, 2, USAGE);
   const [root, portText] = positionals;
   const port = parsePort(portText);
-  const flag = (name: string) => values[name] as string | undefined;
-  const ifGiven = <T>(name: string, parse: (text: string) => T) => {
-    const text = flag(name);
-    return text === undefined ? undefined : parse(text);
-  };
-  const logFormat = flag("log") ?? "text";
+  const ifGiven = <T>(text: string | undefined, parse: (text: string) => T) =>
+    text === undefined ? undefined : parse(text);
+  const logFormat = values.log ?? "text";
   if (logFormat !== "text" && logFormat !== "json") {
     throw new UsageError(`invalid --log: ${logFormat}: expected text or json`);
   }
   const format: (event: ServerEvent) => string = logFormat === "json"
     ? (e) => formatJson(e)
     : formatText;
-  const graceMs = ifGiven("shutdown-grace", (t) => parseSeconds(t, "--shutdown-grace", true)) ??
-    DEFAULT_GRACE_SECONDS * 1000;
-  const options = {
+  const graceMs =
+    ifGiven(values["shutdown-grace"], (t) => parseSeconds(t, "--shutdown-grace", true)) ??
+      DEFAULT_GRACE_SECONDS * 1000;
+  const config = {
     root,
     port,
-    hostname: flag("host"),
-    name: flag("name"),
-    idleTimeoutMs: ifGiven("idle-timeout", (t) => parseSeconds(t, "--idle-timeout")),
-    maxClients: ifGiven("max-clients", (t) => parseCount(t, "--max-clients")),
-    maxPerIp: ifGiven("max-per-ip", (t) => parseCount(t, "--max-per-ip")),
-    maxUploadBytes: ifGiven("max-upload", (t) => parseSize(t, "--max-upload")),
-    readOnly: Boolean(values["read-only"]),
-    fsd1Only: Boolean(values.fsd1),
+    hostname: values.host,
+    name: values.name,
+    idleTimeoutMs: ifGiven(values["idle-timeout"], (t) => parseSeconds(t, "--idle-timeout")),
+    maxClients: ifGiven(values["max-clients"], (t) => parseCount(t, "--max-clients")),
+    maxPerIp: ifGiven(values["max-per-ip"], (t) => parseCount(t, "--max-per-ip")),
+    maxUploadBytes: ifGiven(values["max-upload"], (t) => parseSize(t, "--max-upload")),
+    readOnly: values["read-only"] ?? false,
+    fsd1Only: values.fsd1 ?? false,
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
-  let server: FileServer;
-  try {
-    server = await FileServer.start(options);
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
-      throw new Error(`Unable to bind to port ${port}. Sorry! (${(error as Error).message})`);
-    }
-    throw error;
-  }
+  const server = await FileServer.start(config).catch(expectedFailure);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.

@@ -5,7 +5,7 @@
  */
 
 import { formatText, type ServerEvent } from "../lib/store/log.ts";
-import { FileServer, type ServerOptions } from "../lib/fsd/server.ts";
+import { FileServer, type ServerConfig } from "../lib/fsd/server.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -46,7 +46,7 @@ export interface TestServer extends AsyncDisposable {
 }
 
 /** A server on 127.0.0.1 port 0 over a fresh temporary directory. */
-export async function startServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
+export async function startServer(options: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dir = await tempDir();
   const logs: string[] = [];
   const events: ServerEvent[] = [];

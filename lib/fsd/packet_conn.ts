@@ -10,7 +10,7 @@
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 
-export interface PacketConnOptions extends DecoderOptions {
+export interface PacketConnConfig extends DecoderOptions {
   /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */
   timeoutMs?: number;
 }
@@ -24,7 +24,7 @@ export class PacketConn {
   #timedOut = false;
   #closed = false;
 
-  constructor(conn: Deno.Conn, options: PacketConnOptions = {}) {
+  constructor(conn: Deno.Conn, options: PacketConnConfig = {}) {
     this.conn = conn;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.#decoder = new PacketDecoder(options);

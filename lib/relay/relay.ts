@@ -10,6 +10,8 @@
  */
 
 import { writeAll } from "../bytes/source_sink.ts";
+import { AcceptLoop } from "../net/accept_loop.ts";
+import { listenTcp } from "../net/listen.ts";
 
 export type Direction = "up" | "down";
 
@@ -81,49 +83,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Relay {
   readonly addr: Deno.NetAddr;
-  #listener: Deno.TcpListener;
+  #accepting: AcceptLoop;
   #options: RelayOptions;
   #connections = new Set<Connection>();
-  #tasks = new Set<Promise<void>>();
-  #nextId = 1;
-  #closing = false;
-  #acceptLoop: Promise<void>;
 
   private constructor(listener: Deno.TcpListener, options: RelayOptions) {
-    this.#listener = listener;
     this.#options = options;
     this.addr = listener.addr;
-    this.#acceptLoop = this.#accept();
+    this.#accepting = new AcceptLoop(listener, { handle: (client, id) => this.#relay(client, id) });
   }
 
   static start(options: RelayOptions): Relay {
-    const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
-    return new Relay(listener, options);
+    return new Relay(listenTcp({ hostname: options.hostname, port: options.port }), options);
   }
 
   /** Stops accepting and aborts every connection. */
   async close(): Promise<void> {
-    this.#closing = true;
-    this.#listener.close();
+    this.#accepting.stop();
     for (const connection of this.#connections) connection.abort("proxy closed");
-    await this.#acceptLoop;
-    while (this.#tasks.size > 0) await Promise.all(this.#tasks);
-  }
-
-  async #accept(): Promise<void> {
-    while (!this.#closing) {
-      let client: Deno.TcpConn;
-      try {
-        client = await this.#listener.accept();
-      } catch {
-        if (this.#closing) return;
-        await sleep(100); // out of descriptors or the like: breathe, go on
-        continue;
-      }
-      const task = this.#relay(client, this.#nextId++);
-      this.#tasks.add(task);
-      task.finally(() => this.#tasks.delete(task));
-    }
+    await this.#accepting.settled();
   }
 
   async #relay(client: Deno.TcpConn, id: number): Promise<void> {
@@ -144,7 +122,7 @@ export class Relay {
     this.#options.tap?.open(id);
     const connection = new Connection(id, client, target, this.#options);
     this.#connections.add(connection);
-    if (this.#closing) connection.abort("proxy closed");
+    if (this.#accepting.stopping) connection.abort("proxy closed");
     const reason = await connection.run();
     this.#options.tap?.close(id);
     this.#connections.delete(connection);
