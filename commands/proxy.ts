@@ -12,7 +12,7 @@ import {
   type RelayEvent,
   type RelayOptions,
 } from "../lib/relay/relay.ts";
-import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
+import { ConnectionTrace, isTraceMode, type TraceMode } from "../lib/capture/conn_trace.ts";
 import { PcapWriter, relayPcapTap } from "../lib/capture/pcap_tap.ts";
 import {
   type Command,
@@ -37,6 +37,9 @@ Options:
   --trace MODE         fsd: decode fsd packets, one line each
                        hex: a hex dump of every chunk
                        text: the printable text of every chunk
+                       ladder: a ladder diagram of the fsd packets, client
+                       on the left, server on the right (long runs of DAT
+                       and ACK summarised)
                        none: only log connections (default)
   --pcap FILE          write every relayed connection, both ways, to FILE
                        (pcap, made-up Ethernet/IPv4/TCP framing; no root
@@ -96,8 +99,8 @@ async function run(args: string[]): Promise<void> {
   const port = parsePort(listenText);
   const targetPort = parsePort(targetText);
   const mode = values.trace ?? "none";
-  if (!["fsd", "hex", "text", "none"].includes(mode)) {
-    throw new UsageError(`invalid --trace: ${mode}: expected fsd, hex, text or none`);
+  if (!isTraceMode(mode)) {
+    throw new UsageError(`invalid --trace: ${mode}: expected fsd, ladder, hex, text or none`);
   }
   const stream = values.stream ?? "both";
   if (!["up", "down", "both"].includes(stream)) {
@@ -130,7 +133,8 @@ async function run(args: string[]): Promise<void> {
     tap: pcap && relayPcapTap(pcap, targetPort),
     log: (event) => {
       console.log(formatEvent(event, targetHost, targetPort));
-      if (event.event === "close") trace?.forget(event.id);
+      if (event.event === "connection") trace?.open(event.id);
+      if (event.event !== "connection") trace?.close(event.id);
     },
   });
   const stopped = stopOnSignal(async () => {
@@ -163,46 +167,19 @@ function formatEvent(event: RelayEvent, targetHost: string, targetPort: number):
   }
 }
 
-function clock(): string {
-  return new Date().toISOString().slice(11, 23);
-}
-
-interface Tracer {
-  onData(id: number, direction: Direction, chunk: Uint8Array): void;
-  /** Drops what it kept for a closed connection. */
-  forget(id: number): void;
-}
-
-/** The per-chunk printer for a trace mode. */
-function tracer(mode: string): Tracer {
-  const arrow = (direction: Direction) => direction === "up" ? ">" : "<";
-  // Per connection and direction: an fsd decoder, or the offset for hex dumps.
-  const state = new Map<string, { decoder: FsdTracer; offset: number }>();
-  const of = (id: number, direction: Direction) => {
-    const key = `${id}${direction}`;
-    let s = state.get(key);
-    if (!s) state.set(key, s = { decoder: new FsdTracer(), offset: 0 });
-    return s;
-  };
+/** One ConnectionTrace per open connection, printing to stdout. */
+function tracer(mode: TraceMode) {
+  const traces = new Map<number, ConnectionTrace>();
   return {
-    onData(id, direction, chunk) {
-      const s = of(id, direction);
-      if (mode === "fsd") {
-        for (const line of s.decoder.push(chunk)) {
-          console.log(`${clock()} [${id}] ${arrow(direction)} ${line}`);
-        }
-        return;
-      }
-      const head = `${clock()} [${id}] ${arrow(direction)} ${chunk.length} bytes`;
-      const body = mode === "hex"
-        ? hexDump(chunk, s.offset)
-        : printable(chunk).replace(/\n$/, "").split("\n");
-      s.offset += chunk.length;
-      console.log([head, ...body.map((line) => `  ${line}`)].join("\n"));
+    open(id: number) {
+      traces.set(id, new ConnectionTrace(mode, id, (line) => console.log(line)));
     },
-    forget(id) {
-      state.delete(`${id}up`);
-      state.delete(`${id}down`);
+    onData(id: number, direction: Direction, chunk: Uint8Array) {
+      traces.get(id)?.data(direction, chunk);
+    },
+    close(id: number) {
+      traces.get(id)?.close();
+      traces.delete(id);
     },
   };
 }
