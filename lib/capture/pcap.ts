@@ -63,9 +63,12 @@ export class PcapWriter {
 
   /** Creates (or truncates) `path` and writes the file header. */
   static create(path: string): PcapWriter {
-    return new PcapWriter(
-      Deno.openSync(path, { write: true, create: true, truncate: true }),
-    );
+    try {
+      return new PcapWriter(Deno.openSync(path, { write: true, create: true, truncate: true }));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot write capture file ${path}: ${reason}`, { cause: error });
+    }
   }
 
   /** A new connection to `serverPort`, from the next made-up client port; writes its handshake. */
