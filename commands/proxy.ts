@@ -98,6 +98,11 @@ async function run(args: string[]): Promise<void> {
   const [listenText, targetHost, targetText] = positionals;
   const port = parsePort(listenText);
   const targetPort = parsePort(targetText);
+  if (port !== 0 && port === targetPort && isThisHost(targetHost, values.host)) {
+    throw new UsageError(
+      `the target ${targetHost} port ${targetPort} is the proxy's own listening address: it would relay to itself`,
+    );
+  }
   const mode = values.trace ?? "none";
   if (!isTraceMode(mode)) {
     throw new UsageError(`invalid --trace: ${mode}: expected fsd, ladder, hex, text or none`);
@@ -154,6 +159,13 @@ function startRelay(config: RelayOptions): Relay {
   } catch (error) {
     expectedFailure(error);
   }
+}
+
+/** Whether `host` names an address a proxy listening on `listenHost` (default: every address) answers on. */
+function isThisHost(host: string, listenHost = "0.0.0.0"): boolean {
+  const loopback = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\]|0\.0\.0\.0|::)$/i;
+  const wildcard = listenHost === "0.0.0.0" || listenHost === "::";
+  return host === listenHost || (loopback.test(host) && (wildcard || loopback.test(listenHost)));
 }
 
 function formatEvent(event: RelayEvent, targetHost: string, targetPort: number): string {

@@ -86,6 +86,16 @@ export class Relay {
   #accepting: AcceptLoop;
   #options: RelayOptions;
   #connections = new Set<Connection>();
+  /**
+   * A target that is the very address a client reached us on is refused at
+   * once. Through a name or another address of this host, a loop shows when
+   * one of our own connections to the target arrives as a client: the local
+   * ends of those, and the remote ends of the clients, meet (seen by
+   * whichever of the two gets there second; a backstop, a few connections
+   * late).
+   */
+  #outgoing = new Set<string>();
+  #clients = new Set<string>();
 
   private constructor(listener: Deno.TcpListener, options: RelayOptions) {
     this.#options = options;
@@ -108,6 +118,23 @@ export class Relay {
     const log = this.#options.log ?? (() => {});
     const peer = client.remoteAddr as Deno.NetAddr;
     log({ event: "connection", id, address: peer.hostname, port: peer.port });
+    const here = client.localAddr as Deno.NetAddr;
+    const { targetHost, targetPort } = this.#options;
+    const toHere = targetPort === here.port && targetHost === here.hostname;
+    if (toHere || this.#outgoing.has(endpoint(peer))) {
+      log({ event: "connect-failed", id, message: SELF });
+      client.close();
+      return;
+    }
+    this.#clients.add(endpoint(peer));
+    try {
+      await this.#relayTo(client, id, log);
+    } finally {
+      this.#clients.delete(endpoint(peer));
+    }
+  }
+
+  async #relayTo(client: Deno.TcpConn, id: number, log: (event: RelayEvent) => void) {
     let target: Deno.TcpConn;
     try {
       target = await Deno.connect({
@@ -119,11 +146,20 @@ export class Relay {
       client.close();
       return;
     }
+    const local = endpoint(target.localAddr as Deno.NetAddr);
+    if (this.#clients.has(local)) {
+      log({ event: "connect-failed", id, message: SELF });
+      target.close();
+      client.close();
+      return;
+    }
+    this.#outgoing.add(local);
     this.#options.tap?.open(id);
     const connection = new Connection(id, client, target, this.#options);
     this.#connections.add(connection);
     if (this.#accepting.stopping) connection.abort("proxy closed");
     const reason = await connection.run();
+    this.#outgoing.delete(local);
     this.#options.tap?.close(id);
     this.#connections.delete(connection);
     const { up, down } = connection;
@@ -137,6 +173,12 @@ export class Relay {
       reason,
     });
   }
+}
+
+const SELF = "the target is this proxy itself";
+
+function endpoint(addr: Deno.NetAddr): string {
+  return `${addr.hostname} ${addr.port}`;
 }
 
 /** One client and its target connection. */
