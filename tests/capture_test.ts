@@ -340,3 +340,40 @@ Deno.test({
     assert.deepEqual(decodeAs.map((p) => p.info), ["DRQ"]);
   },
 });
+
+Deno.test({
+  name:
+    "dissector: hostile bytes (random, truncated, huge counts, no zero bytes) never raise a Lua error",
+  ignore,
+  async fn() {
+    await using dir = await tempDir();
+    const pcap = `${dir.path}/hostile.pcap`;
+    const writer = PcapWriter.create(pcap);
+    const cases: Uint8Array[] = [
+      randomBytes(3000, 21),
+      wire.concat([0, 3, 0, 1, 0xff, 0xff], randomBytes(100, 22)), // DAT announcing 65535 bytes, then ends
+      wire.concat([0, 7, 0, 0]), // OPT with no options
+      wire.concat([0, 8, 0xff, 0xff, 0x61, 0]), // OACK with 65535
+      wire.concat([0, 7, 0, 1, 0x61]), // an option cut off
+      wire.concat([0, 5, 0, 1], new Uint8Array(70000).fill(0x41)), // ERR text without its zero
+      wire.concat([0, 1], new Uint8Array(70000).fill(0x2f)), // RRQ name without its zero
+      new Uint8Array([0]), // one byte
+    ];
+    for (const [i, bytes] of cases.entries()) {
+      const c = writer.connection(10000 + (i % 2)); // the port, and Decode As below
+      c.data("server", wire.concat(wire.dat(1, new TextEncoder().encode("Hello from x"))));
+      c.data(i % 2 ? "client" : "server", bytes);
+      c.close();
+    }
+    writer.close();
+    const { tshark } = await import("./tshark.ts");
+    for (const extra of [[], ["-2"], ["-d", "tcp.port==10001,fsd", "-V"]]) {
+      const out = await tshark(["-r", pcap, ...extra]);
+      assert.doesNotMatch(
+        out,
+        /Lua Error|Dissector bug|Malformed Packet: FSD/i,
+        out.slice(0, 2000),
+      );
+    }
+  },
+});
