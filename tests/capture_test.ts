@@ -377,3 +377,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "dissector: the fuzzer's damaged sessions, in random segments, never raise a Lua error",
+  ignore,
+  async fn() {
+    const { makeStream, rng } = await import("./fuzz.ts");
+    await using dir = await tempDir();
+    const pcap = `${dir.path}/fuzz.pcap`;
+    const writer = PcapWriter.create(pcap);
+    const r = rng(7);
+    for (let i = 0; i < 300; i++) {
+      const c = writer.connection(10000);
+      const stream = makeStream(7, i);
+      for (let at = 0; at < stream.length;) {
+        const size = 1 + Math.floor(r() * 40);
+        c.data(r() < 0.5 ? "client" : "server", stream.subarray(at, at + size));
+        at += size;
+      }
+      c.close();
+    }
+    writer.close();
+    const { tshark } = await import("./tshark.ts");
+    const out = await tshark(["-r", pcap, "-2", "-V"]);
+    assert.doesNotMatch(out, /Lua Error|Dissector bug/i);
+    assert.match(out, /fsd\/1 file service/);
+  },
+});

@@ -14,8 +14,9 @@ import { MAIN, randomBytes, runFsd, text, withDeadline } from "./helpers.ts";
 
 const netFlags = (port: number) => [`--allow-net=127.0.0.1:${port},0.0.0.0`];
 
-async function echoServer(mode: EchoMode, udp = false) {
-  const s = await startEchoServer({ port: 0, hostname: "127.0.0.1", udp, mode });
+/** `quietMs`: how long a partial line waits; long where a test must not depend on timing. */
+async function echoServer(mode: EchoMode, udp = false, quietMs?: number) {
+  const s = await startEchoServer({ port: 0, hostname: "127.0.0.1", udp, mode, quietMs });
   return Object.assign(s, { [Symbol.asyncDispose]: () => s.close() });
 }
 
@@ -45,8 +46,8 @@ Deno.test("echo TCP: a message without a newline is answered after a pause, as t
   assert.match(await labClient(chat.port, "hi"), /^\* welcome, you are 1/);
 });
 
-Deno.test("echo TCP: lines are still answered one by one, a pause only ends a partial one", async () => {
-  await using ceil = await echoServer("ceil");
+Deno.test("echo TCP: lines are answered one by one, a line split across writes as one", async () => {
+  await using ceil = await echoServer("ceil", false, 60_000);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: ceil.port });
   await conn.write(text.encode("1.5\n2."));
   await conn.write(text.encode("5\n"));
@@ -231,4 +232,53 @@ Deno.test("usage: negative values get a range error, a negative message a hint, 
     assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, pattern);
   }
+});
+
+Deno.test("echo TCP attack: 1 MiB with no newline is answered in 64 KiB pieces; others are served meanwhile", async () => {
+  await using upper = await echoServer("upper", false, 60_000);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: upper.port });
+  const huge = new Uint8Array(1024 * 1024).fill(0x61);
+  const reading = (async () => {
+    let got = 0;
+    let newlines = 0;
+    const buffer = new Uint8Array(65536);
+    for (;;) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) return { got, newlines };
+      got += n;
+      for (const b of buffer.subarray(0, n)) if (b === 0x0a) newlines++;
+    }
+  })();
+  for (let at = 0; at < huge.length;) at += await conn.write(huge.subarray(at));
+  assert.equal(await labClient(upper.port, "meanwhile\n"), "MEANWHILE\n");
+  await conn.closeWrite();
+  const { got, newlines } = await withDeadline(reading, "answers");
+  conn.close();
+  assert.equal(newlines, 16);
+  assert.equal(got, huge.length + 16);
+});
+
+Deno.test("echo TCP: messages split into random pieces still come out as the same lines", async () => {
+  await using upper = await echoServer("upper", false, 60_000);
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ${"x".repeat(i % 37)}`);
+  const bytes = text.encode(lines.join("\n") + "\n");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: upper.port });
+  conn.setNoDelay(true);
+  const noise = randomBytes(bytes.length, 5);
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const size = 1 + (noise[i] % 50);
+    await conn.write(bytes.subarray(at, at + size));
+    at += size;
+  }
+  await conn.closeWrite();
+  const parts: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  for (;;) {
+    const n = await withDeadline(conn.read(buffer), "read");
+    if (n === null) break;
+    parts.push(buffer.slice(0, n));
+  }
+  conn.close();
+  const answer = parts.map((p) => text.decode(p)).join("");
+  assert.equal(answer, lines.map((l) => l.toUpperCase()).join("\n") + "\n");
 });

@@ -21,6 +21,8 @@ export interface EchoServerOptions {
   mode: EchoMode;
   /** Chat room: most bytes queued for one slow reader before messages to it are dropped (default 64 KiB). */
   queueBytes?: number;
+  /** TCP text modes: a partial line counts as a message after this long without more bytes (default 200 ms). */
+  quietMs?: number;
   /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
   udpIdleMs?: number;
   log?: (line: string) => void;
@@ -58,14 +60,14 @@ function startTcp(options: EchoServerOptions): EchoServer {
   const listener = listenTcp({ hostname: options.hostname, port: options.port });
   const conns = new Set<Deno.Conn>();
   const room = options.mode === "broadcast"
-    ? new ChatRoom(options.queueBytes ?? 64 * 1024)
+    ? new ChatRoom(options.queueBytes ?? 64 * 1024, options.quietMs)
     : undefined;
   const accepting = new AcceptLoop(listener, {
     handle(conn, id) {
       const peer = conn.remoteAddr as Deno.NetAddr;
       log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
       conns.add(conn);
-      return serveOne(conn, id, options.mode, room)
+      return serveOne(conn, id, options, room)
         .catch(() => {})
         .finally(() => {
           conns.delete(conn);
@@ -93,9 +95,14 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-function serveOne(conn: Deno.Conn, id: number, mode: EchoMode, room?: ChatRoom): Promise<void> {
+function serveOne(
+  conn: Deno.Conn,
+  id: number,
+  { mode, quietMs }: EchoServerOptions,
+  room?: ChatRoom,
+): Promise<void> {
   if (mode === "broadcast") return room!.serve(id, conn);
-  return mode === "echo" ? echoBytes(conn) : serveLines(conn, mode);
+  return mode === "echo" ? echoBytes(conn) : serveLines(conn, mode, quietMs);
 }
 
 /** Plain echo: exactly the bytes that came, as they came (no lines, no text decoding). */
@@ -109,9 +116,13 @@ async function echoBytes(conn: Deno.Conn): Promise<void> {
 }
 
 /** The text modes: one answer line per message (a line, or what came before a pause). */
-async function serveLines(conn: Deno.Conn, mode: "upper" | "ceil"): Promise<void> {
+async function serveLines(
+  conn: Deno.Conn,
+  mode: "upper" | "ceil",
+  quietMs?: number,
+): Promise<void> {
   const encoder = new TextEncoder();
-  for await (const line of readMessages(conn)) {
+  for await (const line of readMessages(conn, quietMs)) {
     await writeAll(conn, encoder.encode(answer(mode, line) + "\n"));
   }
 }
@@ -119,7 +130,7 @@ async function serveLines(conn: Deno.Conn, mode: "upper" | "ceil"): Promise<void
 /** Members of a TCP chat room, each with its own bounded queue and writer. */
 class ChatRoom {
   #members = new Map<number, Member>();
-  constructor(readonly queueBytes: number) {}
+  constructor(readonly queueBytes: number, readonly quietMs?: number) {}
 
   async serve(id: number, conn: Deno.Conn): Promise<void> {
     const member = new Member(conn, this.queueBytes);
@@ -127,7 +138,7 @@ class ChatRoom {
     member.send(`* welcome, you are ${id}; ${this.#members.size} other(s) here`);
     this.#members.set(id, member);
     try {
-      for await (const line of readMessages(conn)) this.#say(`${id}: ${line}`, id);
+      for await (const line of readMessages(conn, this.quietMs)) this.#say(`${id}: ${line}`, id);
     } finally {
       this.#members.delete(id);
       member.stop();
