@@ -78,7 +78,7 @@ for (const udp of [false, true]) {
         "echo",
         "127.0.0.1",
         String(s.port),
-        ...(udp ? ["--udp", "--timeout", "0.5"] : []),
+        ...(udp ? ["--udp", "--timeout", "1.5"] : []),
       ], { stdin: bytes });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdoutBytes.length, bytes.length);
@@ -116,7 +116,7 @@ Deno.test("echo UDP: the chat client says /leave when it exits, so nobody sees a
       String(room.port),
       "--udp",
       "--timeout",
-      "0.3",
+      "1.5",
     ], { stdin: text.encode("hi all\n") });
     assert.equal(bob.code, 0, bob.stderr);
     assert.match(bob.stdout, /^\* welcome, you are 2; 1 other\(s\) here\n/);
