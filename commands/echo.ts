@@ -136,7 +136,9 @@ async function run(args: string[]): Promise<void> {
         const reply = await channel.receive(timeoutMs);
         if (reply === null) {
           throw new CommandError(
-            `no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s`,
+            `no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s${
+              udp ? UDP_SILENCE : ""
+            }`,
           );
         }
         console.log(reply);
@@ -274,6 +276,13 @@ async function udpSession(
     channel.close();
   }
 }
+
+/**
+ * Over UDP a closed port answers with ICMP "port unreachable", which only a
+ * connected socket sees; Deno's node:dgram does not connect at the OS level
+ * (denoland/deno#36492), so the client cannot tell it from a loss.
+ */
+const UDP_SILENCE = " (over UDP a closed port looks like a lost datagram)";
 
 const SERVER_ONLY = ["upper", "ceil", "broadcast", "host"] as const;
 const CLIENT_ONLY = ["count", "interval", "timeout"] as const;
