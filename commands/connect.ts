@@ -9,11 +9,15 @@ import {
   WINDOWSIZE_RANGE,
 } from "../lib/fsd/negotiation.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { ClientCapture } from "../lib/capture/client_capture.ts";
+import { isTraceMode } from "../lib/capture/conn_trace.ts";
 import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {
   timeout: { type: "string" },
+  pcap: { type: "string" },
+  trace: { type: "string" },
 } as const;
 
 /** Flags of the commands that move files: how to move them. */
@@ -52,13 +56,19 @@ export function parseTransferParams(
 }
 
 export const CLIENT_OPTIONS_HELP =
-  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)`;
+  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)
+  --trace MODE       show the connection on stderr: fsd (one line per packet, as
+                     fsd proxy --trace fsd), ladder (a ladder diagram), hex, text
+  --pcap FILE        record the connection to FILE (pcap, for Wireshark with
+                     'fsd wireshark'; needs --allow-write=FILE)`;
 
 /** Where a client command connects, checked before the command does anything else. */
 export interface Target {
   host: string;
   port: number;
   timeoutMs: number;
+  /** Traces and records the connections (--trace, --pcap). */
+  capture?: ClientCapture;
 }
 
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
@@ -66,10 +76,21 @@ export function parseTarget(
   host: string,
   portText: string,
   timeoutText: string | undefined,
+  watch: { trace?: string; pcap?: string } = {},
 ): Target {
   const port = parsePort(portText);
   const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
-  return { host, port, timeoutMs };
+  const { trace, pcap } = watch;
+  if (trace !== undefined && !isTraceMode(trace)) {
+    throw new UsageError(`invalid --trace: ${trace}: expected fsd, ladder, hex, text or none`);
+  }
+  const capture = trace === undefined && pcap === undefined ? undefined : new ClientCapture({
+    pcapPath: pcap,
+    serverPort: port,
+    trace,
+    print: (line) => console.error(line),
+  });
+  return { host, port, timeoutMs, capture };
 }
 
 /** Connects to the target, runs `use` with the client, and always closes it. */
@@ -80,7 +101,7 @@ export async function withClient<T>(
   const { host, port, timeoutMs } = target;
   let client: FsdClient;
   try {
-    client = await FsdClient.connect(host, port, { timeoutMs });
+    client = await FsdClient.connect(host, port, { timeoutMs, tap: target.capture?.tap() });
   } catch (error) {
     if (error instanceof PeerError) throw error;
     const reason = errorMessage(error);

@@ -6,7 +6,7 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { readLines } from "../bytes/lines.ts";
+import { readMessages } from "./messages.ts";
 import { writeAll } from "../bytes/source_sink.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { DEFAULT_HOST, listenError, listenTcp } from "../net/listen.ts";
@@ -65,9 +65,7 @@ function startTcp(options: EchoServerOptions): EchoServer {
       const peer = conn.remoteAddr as Deno.NetAddr;
       log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
       conns.add(conn);
-      return (room
-        ? room.serve(id, conn)
-        : serveLines(conn, options.mode as Exclude<EchoMode, "broadcast">))
+      return serveOne(conn, id, options.mode, room)
         .catch(() => {})
         .finally(() => {
           conns.delete(conn);
@@ -95,9 +93,25 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-async function serveLines(conn: Deno.Conn, mode: Exclude<EchoMode, "broadcast">): Promise<void> {
+function serveOne(conn: Deno.Conn, id: number, mode: EchoMode, room?: ChatRoom): Promise<void> {
+  if (mode === "broadcast") return room!.serve(id, conn);
+  return mode === "echo" ? echoBytes(conn) : serveLines(conn, mode);
+}
+
+/** Plain echo: exactly the bytes that came, as they came (no lines, no text decoding). */
+async function echoBytes(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) return;
+    await writeAll(conn, buffer.subarray(0, n));
+  }
+}
+
+/** The text modes: one answer line per message (a line, or what came before a pause). */
+async function serveLines(conn: Deno.Conn, mode: "upper" | "ceil"): Promise<void> {
   const encoder = new TextEncoder();
-  for await (const line of readLines(conn)) {
+  for await (const line of readMessages(conn)) {
     await writeAll(conn, encoder.encode(answer(mode, line) + "\n"));
   }
 }
@@ -113,7 +127,7 @@ class ChatRoom {
     member.send(`* welcome, you are ${id}; ${this.#members.size} other(s) here`);
     this.#members.set(id, member);
     try {
-      for await (const line of readLines(conn)) this.#say(`${id}: ${line}`, id);
+      for await (const line of readMessages(conn)) this.#say(`${id}: ${line}`, id);
     } finally {
       this.#members.delete(id);
       member.stop();

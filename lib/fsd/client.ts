@@ -8,7 +8,7 @@
 
 import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "../store/errors.ts";
 import { type ListingEntry, parseListing } from "../store/listing.ts";
-import { PacketConn } from "./packet_conn.ts";
+import { type ConnTap, PacketConn } from "./packet_conn.ts";
 import { FSD1, optPairs, readOack, type TransferParams } from "./negotiation.ts";
 import {
   encodeAck,
@@ -31,6 +31,8 @@ import { expectAck, receiveFile, sendFile, type TransferOptions } from "./window
 export interface ClientConfig {
   /** Give up when the server has said nothing for this long (default 60 s; 0 never). */
   timeoutMs?: number;
+  /** Sees the connection's bytes (tracing, capture files). */
+  tap?: ConnTap;
 }
 
 export interface ClientTransferOptions extends TransferOptions {
@@ -66,7 +68,7 @@ export class FsdClient {
   ): Promise<FsdClient> {
     const timeoutMs = config.timeoutMs ?? 60_000;
     const raw = await connectWithTimeout({ hostname, port, timeoutMs });
-    const conn = new PacketConn(raw, { timeoutMs });
+    const conn = new PacketConn(raw, { timeoutMs, tap: config.tap });
     const greeting = await guard(conn, async () => {
       const sink = new MemorySink();
       await receiveFile(conn, sink, { maxBytes: MAX_GREETING_BYTES });
