@@ -7,7 +7,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { StagedFile } from "../lib/store/staging.ts";
+import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../lib/store/staging.ts";
 import { fileSink } from "../lib/bytes/source_sink.ts";
 import {
   type Command,
@@ -88,7 +88,8 @@ async function run(args: string[]): Promise<void> {
     throw new CommandError(`file exists: ${local}: use --force to replace it`);
   }
 
-  const staged = await StagedFile.create(local, ".fsd-download-").catch((error) => {
+  await removeStaleDownloads(dirname(local)); // what interrupted downloads left; never a live one
+  const staged = await StagedFile.create(local, DOWNLOAD_PREFIX).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
       throw new CommandError(`directory not found: ${dirname(local!)}`);
     }

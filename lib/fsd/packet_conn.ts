@@ -62,13 +62,8 @@ export class PacketConn {
       if (packet) return packet;
       const into = this.#decoder.reserve();
       const n = await this.#wait(this.conn.read(into));
-      if (n !== null) this.#tap?.received(into.subarray(0, n));
-      if (n === null) {
-        if (this.#decoder.buffered > 0) {
-          throw new Deno.errors.UnexpectedEof("connection closed in the middle of a packet");
-        }
-        return null;
-      }
+      if (n === null) return this.#decoder.endOfStream();
+      this.#tap?.received(into.subarray(0, n));
       this.#decoder.commit(n);
     }
   }
