@@ -151,6 +151,8 @@ Deno.test({
     assert.ok(infos.includes('RRQ "notes.txt"'), infos.join("\n"));
     assert.ok(infos.includes("ERR 1 file not found: missing.txt"));
     assert.ok(infos.includes("OPT blksize=512 windowsize=2 tsize=0"));
+    const opt = pdus.find((p) => p.info.startsWith("OPT "))!;
+    assert.deepEqual(opt.fields["fsd.option"], ["blksize=512", "windowsize=2", "tsize=0"]);
     assert.ok(pdus.every((p) => p.experts.every((e) => e.startsWith("ERR "))), "no violations");
   },
 });

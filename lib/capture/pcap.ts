@@ -61,10 +61,16 @@ export class PcapWriter {
     this.#writeFileHeader();
   }
 
-  /** Creates (or truncates) `path` and writes the file header. */
+  /** Creates (or truncates) `path`, readable by its owner only (it holds everything relayed), and writes the file header. */
   static create(path: string): PcapWriter {
     try {
-      return new PcapWriter(Deno.openSync(path, { write: true, create: true, truncate: true }));
+      const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+      try {
+        Deno.chmodSync(path, 0o600); // a file that existed keeps its mode otherwise
+      } catch {
+        // not ours to change (another owner): leave it
+      }
+      return new PcapWriter(file);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(`cannot write capture file ${path}: ${reason}`, { cause: error });
