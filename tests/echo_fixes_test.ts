@@ -282,3 +282,55 @@ Deno.test("echo TCP: messages split into random pieces still come out as the sam
   const answer = parts.map((p) => text.decode(p)).join("");
   assert.equal(answer, lines.map((l) => l.toUpperCase()).join("\n") + "\n");
 });
+
+Deno.test("echo UDP: Ctrl-C in the chat client also says /leave", async () => {
+  const room = await startEchoServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    udp: true,
+    mode: "broadcast",
+  });
+  const alice = dgram.createSocket("udp4");
+  const heard: string[] = [];
+  let wake: (() => void) | undefined;
+  alice.on("message", (m: Buffer) => {
+    heard.push(m.toString());
+    wake?.();
+  });
+  const until = async (line: string) => {
+    while (!heard.includes(line)) {
+      await withDeadline(new Promise<void>((resolve) => wake = resolve), `waiting for ${line}`);
+    }
+  };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...netFlags(room.port),
+      MAIN,
+      "echo",
+      "127.0.0.1",
+      String(room.port),
+      "--udp",
+    ],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stdin = child.stdin.getWriter();
+  try {
+    await new Promise<void>((resolve) => alice.bind(0, "127.0.0.1", () => resolve()));
+    alice.send("hello", room.port, "127.0.0.1");
+    await until("* welcome, you are 1; 0 other(s) here");
+    await stdin.write(text.encode("still here\n")); // stdin stays open: only Ctrl-C ends it
+    await until("2: still here");
+    child.kill("SIGINT");
+    await until("* 2 left");
+    assert.equal((await child.status).code, 130);
+  } finally {
+    await stdin.close().catch(() => {});
+    await child.status;
+    await new Promise<void>((resolve) => alice.close(() => resolve()));
+    await room.close();
+  }
+});
