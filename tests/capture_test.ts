@@ -406,3 +406,36 @@ Deno.test({
     assert.match(out, /fsd\/1 file service/);
   },
 });
+
+Deno.test("fsd proxy --pcap: an open connection reaches the file within a second, before the proxy stops", async () => {
+  await using dir = await tempDir();
+  const pcap = `${dir.path}/live.pcap`;
+  await using ctx = await startServer({ name: "lab" });
+  const proxy = await spawnFsd(
+    ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
+    ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+    /^Proxy listening on /,
+  );
+  try {
+    await using client = await RawClient.greeted(proxy.port); // stays open
+    const greeting = new TextEncoder().encode("Hello from lab's fileserver");
+    const deadline = Date.now() + 10_000;
+    let bytes = new Uint8Array();
+    while (!containsBytes(bytes, greeting)) {
+      assert.ok(Date.now() < deadline, "the capture file did not get the greeting");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      bytes = await Deno.readFile(pcap);
+    }
+    void client;
+  } finally {
+    await proxy.stop();
+  }
+});
+
+function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
