@@ -439,3 +439,45 @@ function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
   }
   return false;
 }
+
+Deno.test({
+  name: "tshark follows a negotiated 65464-byte block size across segments: no false oversize",
+  ignore,
+  async fn() {
+    await using dir = await tempDir();
+    const pcap = `${dir.path}/big.pcap`;
+    await using ctx = await startServer({ name: "lab" });
+    const content = randomBytes(300_000, 9);
+    await Deno.writeFile(`${ctx.root}/big.bin`, content);
+    const proxy = await spawnFsd(
+      ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
+      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+      /^Proxy listening on /,
+    );
+    try {
+      const port = String(proxy.port);
+      for (const extra of [[], ["--fsd1"]]) { // options, then plain fsd/1 on the same server
+        const got = await runFsd([`--allow-net=127.0.0.1:${port}`], [
+          "get",
+          "127.0.0.1",
+          port,
+          "big.bin",
+          "-",
+          ...extra,
+        ]);
+        assert.equal(got.code, 0, got.stderr);
+        assert.deepEqual(got.stdoutBytes, content);
+      }
+      await proxy.waitForLine(/^\[2\] closed: /);
+    } finally {
+      await proxy.stop();
+    }
+    const pdus = await decodePdus(pcap);
+    const dats = (stream: number) =>
+      pdus.filter((p) => p.stream === stream && p.fields["fsd.opcode"]?.[0] === "3")
+        .map((p) => Number(p.fields["fsd.size"][0]));
+    assert.deepEqual(dats(0), [27, 65464, 65464, 65464, 65464, 300_000 - 4 * 65464]);
+    assert.equal(dats(1).length, 1 + Math.ceil(300_000 / 512));
+    assert.deepEqual(pdus.flatMap((p) => p.experts.filter((e) => !e.startsWith("ERR "))), []);
+  },
+});
