@@ -8,14 +8,8 @@
  */
 
 import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
-import {
-  type EchoChannel,
-  openEchoChannel,
-  openUdp,
-  pipeTcp,
-  summarize,
-  UdpSession,
-} from "../lib/echo/client.ts";
+import { type EchoChannel, openEchoChannel, openUdp, summarize } from "../lib/echo/client.ts";
+import { pipeTcp, UdpSession } from "../lib/echo/stdio.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
 import {
   type Command,
