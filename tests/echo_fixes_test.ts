@@ -334,3 +334,37 @@ Deno.test("echo UDP: Ctrl-C in the chat client also says /leave", async () => {
     await room.close();
   }
 });
+
+Deno.test("echo fuzz: seeded random streams in random slices to every TCP mode; the server stays up", async () => {
+  const { rng } = await import("./fuzz.ts");
+  for (const mode of ["echo", "upper", "ceil", "broadcast"] as const) {
+    await using s = await echoServer(mode, false, 60_000);
+    const r = rng(mode.length);
+    for (let stream = 0; stream < 12; stream++) {
+      const bytes = randomBytes(1 + Math.floor(r() * 5000), stream + 1);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      const reading = (async () => {
+        const parts: Uint8Array[] = [];
+        const buffer = new Uint8Array(65536);
+        for (;;) {
+          const n = await conn.read(buffer).catch(() => null);
+          if (n === null) return parts;
+          parts.push(buffer.slice(0, n));
+        }
+      })();
+      for (let at = 0; at < bytes.length;) {
+        const size = 1 + Math.floor(r() * 700);
+        await conn.write(bytes.subarray(at, at + size));
+        at += size;
+      }
+      await conn.closeWrite();
+      const parts = await withDeadline(reading, `${mode} answers`);
+      conn.close();
+      const got = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((at, p) => (got.set(p, at), at + p.length), 0);
+      if (mode === "echo") assert.deepEqual(got, bytes);
+      else if (got.length > 0) assert.equal(got.at(-1), 0x0a, `${mode}: answers are whole lines`);
+    }
+    assert.equal(await labClient(s.port, "1.5\n").then((a) => a.length > 0), true, "still up");
+  }
+});
