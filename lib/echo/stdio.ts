@@ -93,8 +93,8 @@ export class UdpSession {
     for await (const piece of datagrams(input)) {
       if (piece.at(-1) !== 0x0a) unterminated.push(piece);
       if (unterminated.length > 8) unterminated.shift();
+      this.#sent = true; // before the send completes: Ctrl-C may come while it does
       await this.#channel.sendBytes(piece);
-      this.#sent = true;
     }
     inputDone = true;
     await printing;
