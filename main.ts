@@ -15,10 +15,11 @@ import { ls } from "./commands/ls.ts";
 import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";
 import { serve } from "./commands/serve.ts";
+import { user } from "./commands/user.ts";
 import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
 
-const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo];
+const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, user];
 
 const HELP = `fsd ${VERSION}: socket file service and network lab tools
 
