@@ -9,7 +9,8 @@
 
 import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
 import { type EchoChannel, openEchoChannel, summarize } from "../lib/echo/client.ts";
-import { readLines } from "../lib/bytes/lines.ts";
+import { loginLab, PASSWORD_PROMPT, stdinLines } from "./echo_login.ts";
+import { StdinLines } from "./terminal.ts";
 import {
   type Command,
   parseCommandLine,
@@ -24,6 +25,7 @@ const help = `Echo servers and clients for socket labs, over TCP or UDP.
 
 Usage:
   fsd echo serve PORT [--udp] [--upper | --ceil | --broadcast] [--host ADDR]
+  fsd echo serve PORT --login USERS [--show-passwords] [--host ADDR]
   fsd echo HOST PORT [MESSAGE ...] [--udp] [--count N] [--interval SECONDS] [--timeout SECONDS]
 
 Server: answers each line (TCP) or datagram (UDP):
@@ -37,8 +39,16 @@ Server: answers each line (TCP) or datagram (UDP):
                 stalling the room. Over UDP a peer joins with its first datagram
                 and leaves with "/leave" or after 5 silent minutes.
 
+  --login USERS the login lab (TCP): asks "Username:" and "Password:", checks
+                the pair against the accounts file USERS (see 'fsd user'),
+                answers "Username and password are correct." and "You are now
+                logged in.", or "Username or password is incorrect.", and
+                closes. The log shows each name, and each password as "****"
+                (--show-passwords: as typed, the lab's point about clear text).
+
 Client: sends each MESSAGE (or, with none, each line of stdin) and prints the
-replies. With --count N it sends the message N times, --interval seconds apart
+replies. On a terminal, what is typed after a "Password:" prompt is not
+echoed. With --count N it sends the message N times, --interval seconds apart
 (default 1), prints each round trip and ends with a summary in ping's form;
 a reply that does not come within --timeout seconds (default 2) is a loss.
 
@@ -50,7 +60,7 @@ Options:
   --timeout SECONDS   how long to wait for a reply (default 2)
   -h, --help          show this help
 
-Permissions: --allow-net
+Permissions: --allow-net (--login USERS adds --allow-read=USERS)
 
 Examples:
   fsd echo serve 7000 --upper
@@ -58,7 +68,8 @@ Examples:
   fsd echo serve 7001 --udp --ceil
   fsd echo 127.0.0.1 7001 --udp -- 4.40 -2.5   # "--" before negative numbers
   fsd echo 127.0.0.1 7000 --count 10 --interval 0.2
-  fsd echo serve 7002 --broadcast          # then: fsd echo HOST 7002 (type away)`;
+  fsd echo serve 7002 --broadcast          # then: fsd echo HOST 7002 (type away)
+  fsd echo serve 7003 --login users.txt    # then: fsd echo HOST 7003`;
 
 async function run(args: string[]): Promise<void> {
   const parsed = parseCommandLine(args, {
@@ -66,6 +77,8 @@ async function run(args: string[]): Promise<void> {
     upper: { type: "boolean" },
     ceil: { type: "boolean" },
     broadcast: { type: "boolean" },
+    login: { type: "string" },
+    "show-passwords": { type: "boolean" },
     host: { type: "string" },
     count: { type: "string" },
     interval: { type: "string" },
@@ -134,11 +147,13 @@ async function serve(
     );
   }
   const mode: EchoMode = modes[0] ?? "echo";
+  const login = await loginLab(values, udp, modes);
   const server = await startEchoServer({
     port,
     hostname: values.host as string | undefined,
     udp,
     mode,
+    login,
     log: (line) => console.log(line),
   }).catch((error) => {
     if (error instanceof Deno.errors.AddrInUse || /EADDRINUSE/.test(String(error))) {
@@ -148,7 +163,7 @@ async function serve(
   });
   const stopped = stopOnSignal(() => server.close());
   console.log(
-    `Echo server (${mode}, ${
+    `Echo server (${login ? "login" : mode}, ${
       udp ? "UDP" : "TCP"
     }) listening on ${server.hostname} port ${server.port}`,
   );
@@ -196,19 +211,24 @@ async function measure(
 
 /**
  * Each stdin line out, every message in, as they come. Over TCP it ends when
- * the server closes (after our end of input); over UDP, nothing says "done",
- * so it ends at the first quiet --timeout after stdin has ended.
+ * the server closes (after our end of input, or on its own, as the login lab
+ * does); over UDP, nothing says "done", so it ends at the first quiet
+ * --timeout after stdin has ended.
  */
 async function interactive(channel: EchoChannel, udp: boolean, timeoutMs: number): Promise<void> {
   let stdinDone = false;
+  const hiding = new StdinLines();
   const printing = (async () => {
     for (;;) {
       const message = await channel.receive(udp ? timeoutMs : 0);
+      if (message !== null && PASSWORD_PROMPT.test(message)) hiding.hide();
       if (message !== null) console.log(message);
       else if (!udp || stdinDone) return;
     }
-  })();
-  for await (const line of readLines(Deno.stdin)) await channel.send(line);
+  })().finally(() => {
+    if (!udp) hiding.close(); // the server closed: stop reading stdin too
+  });
+  for await (const line of stdinLines(hiding)) await channel.send(line);
   stdinDone = true;
   await channel.finish();
   await printing;

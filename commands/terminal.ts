@@ -47,7 +47,7 @@ export class StdinLines {
         grown.set(this.#buffer);
         this.#buffer = grown;
       }
-      const n = await Deno.stdin.read(this.#buffer.subarray(this.#used));
+      const n = await Deno.stdin.read(this.#buffer.subarray(this.#used)).catch(() => null);
       if (n === null) this.#eof = true;
       else this.#used += this.#hidden ? this.#edit(this.#used, n) : n;
     }
@@ -81,6 +81,17 @@ export class StdinLines {
     this.#used -= end + 1;
     if (this.#hidden) this.#reveal();
     return text;
+  }
+
+  /** Ends input: a waiting read returns (null), and the terminal echoes again. */
+  close(): void {
+    this.#reveal();
+    this.#eof = true;
+    try {
+      Deno.stdin.close();
+    } catch {
+      // already closed
+    }
   }
 
   #reveal(): void {

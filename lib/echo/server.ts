@@ -8,6 +8,7 @@ import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { readLines } from "../bytes/lines.ts";
 import { writeAll } from "../bytes/source_sink.ts";
+import { type LoginLabConfig, serveLogin } from "./login.ts";
 
 export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
 
@@ -22,6 +23,8 @@ export interface EchoServerOptions {
   /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
   udpIdleMs?: number;
   log?: (line: string) => void;
+  /** TCP: run the login lab (lib/echo/login.ts) on each connection instead of `mode`. */
+  login?: LoginLabConfig;
 }
 
 export interface EchoServer {
@@ -75,7 +78,9 @@ function startTcp(options: EchoServerOptions): EchoServer {
       const peer = conn.remoteAddr as Deno.NetAddr;
       log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
       conns.add(conn);
-      const task = (room
+      const task = (options.login
+        ? serveLogin(conn, peer.hostname, options.login, log)
+        : room
         ? room.serve(id, conn)
         : serveLines(conn, options.mode as Exclude<EchoMode, "broadcast">))
         .catch(() => {})
