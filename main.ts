@@ -6,9 +6,11 @@
  *
  * This module only dispatches to commands/<name>.ts and turns errors into
  * one line on stderr and an exit code: 2 for usage errors, 1 for the rest.
+ * With FSD_DEBUG=1 (and --allow-env=FSD_DEBUG) it also prints the stack and
+ * the chain of causes.
  */
 
-import { type Command, UsageError } from "./commands/cli.ts";
+import { type Command, CommandError, UsageError } from "./commands/cli.ts";
 import { echo } from "./commands/echo.ts";
 import { get } from "./commands/get.ts";
 import { ls } from "./commands/ls.ts";
@@ -16,17 +18,19 @@ import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";
 import { serve } from "./commands/serve.ts";
 import { user } from "./commands/user.ts";
+import { wireshark } from "./commands/wireshark.ts";
+import { errorMessage } from "./lib/bytes/source_sink.ts";
 import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
 
-const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, user];
+const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, wireshark, user];
 
 const HELP = `fsd ${VERSION}: socket file service and network lab tools
 
 Usage: fsd COMMAND [ARGS...] [OPTIONS]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(7)}${c.summary}`).join("\n")}
+${COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
 
 Options:
   -h, --help     show this help (fsd COMMAND --help for a command's)
@@ -52,17 +56,42 @@ export async function main(args: string[]): Promise<void> {
   await command.run(rest);
 }
 
-function error(message: string, code: number): never {
+/** The top level: one `fsd: ...` line per failure; with FSD_DEBUG=1 also the stack and the causes. */
+function fail(e: unknown): never {
+  if (e instanceof UsageError) exit(e.message, e.exitCode);
+  if (debugging()) console.error(causeChain(e));
+  if (e instanceof PeerError) exit(`server error ${e.code}: ${e.message}`, 1);
+  if (e instanceof CommandError) exit(e.message, e.exitCode);
+  exit(errorMessage(e), 1);
+}
+
+function exit(message: string, code: number): never {
   console.error(`fsd: ${message}`);
   Deno.exit(code);
+}
+
+/** FSD_DEBUG=1, read only where the environment may be read (no permission prompt). */
+function debugging(): boolean {
+  const allowed = Deno.permissions.querySync({ name: "env", variable: "FSD_DEBUG" });
+  return allowed.state === "granted" && Deno.env.get("FSD_DEBUG") === "1";
+}
+
+/** The error's stack, then each cause's, in order. */
+function causeChain(e: unknown): string {
+  const lines: string[] = [];
+  for (let cause = e, depth = 0; cause !== undefined && depth < 10; depth++) {
+    lines.push(
+      (depth > 0 ? "caused by: " : "") + (cause instanceof Error ? cause.stack : String(cause)),
+    );
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return lines.join("\n");
 }
 
 if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (e) {
-    if (e instanceof UsageError) error(e.message, e.exitCode);
-    if (e instanceof PeerError) error(`server error ${e.code}: ${e.message}`, 1);
-    error(e instanceof Error ? e.message : String(e), 1);
+    fail(e);
   }
 }

@@ -4,6 +4,8 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { ListenError } from "../lib/net/listen.ts";
 
 /** A command line that does not make sense; the top level prints it and exits with 2. */
 export class UsageError extends Error {
@@ -12,6 +14,36 @@ export class UsageError extends Error {
     super(message);
     this.name = "UsageError";
   }
+}
+
+/**
+ * An expected failure of a command (a file that is not there, a server that
+ * refused, a port that is taken); the top level prints its message on one
+ * line and exits with 1. `cause` keeps what went wrong underneath.
+ */
+export class CommandError extends Error {
+  readonly exitCode = 1;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CommandError";
+  }
+}
+
+/** Whether `error` is one of the runtime's own errors (Deno.errors: not found, refused, timed out, ...). */
+export function isSystemError(error: unknown): error is Error {
+  return Object.values(Deno.errors).some((type) => error instanceof type);
+}
+
+/**
+ * Rethrows an expected failure (a port that cannot be had, a file or
+ * directory that is not there, a refused connection) as a CommandError
+ * with the original as its cause; anything else, a bug, as it is.
+ */
+export function expectedFailure(error: unknown): never {
+  if (error instanceof ListenError || isSystemError(error)) {
+    throw new CommandError(error.message, { cause: error });
+  }
+  throw error;
 }
 
 export interface Command {
@@ -23,43 +55,70 @@ export interface Command {
   run(args: string[]): Promise<void>;
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** The flags a command takes, as node:util parseArgs describes them. */
+export type FlagSpecs = NonNullable<ParseArgsConfig["options"]>;
 
-export interface ParsedCommandLine {
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  positionals: string[];
-}
+/** What parseArgs makes of a command line with `T`'s flags: each flag's value typed as declared. */
+export type ParsedCommandLine<T extends FlagSpecs> = ReturnType<
+  typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>
+>;
 
 /**
- * Parses `args` against `options` (plus --help). Unknown flags and missing
+ * Parses `args` against `flags` (plus --help). Unknown flags and missing
  * values become UsageErrors. Returns undefined when --help was asked for,
  * after printing `help`.
  */
-export function parseCommandLine(
+export function parseCommandLine<const T extends FlagSpecs>(
   args: string[],
-  options: Options,
+  flags: T,
   help: string,
-): ParsedCommandLine | undefined {
-  let parsed: ParsedCommandLine;
+): ParsedCommandLine<T> | undefined {
+  let parsed;
   try {
     parsed = parseArgs({
-      args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
+      args: joinNegativeValues(args, flags),
+      options: { ...flags, help: { type: "boolean", short: "h" } as const },
       allowPositionals: true,
       strict: true,
     });
   } catch (error) {
     throw new UsageError(cleanParseError(error));
   }
-  if (parsed.values.help) {
+  if ((parsed.values as { help?: boolean }).help) {
     console.log(help);
     return undefined;
   }
-  return parsed;
+  return parsed as ParsedCommandLine<T>;
+}
+
+/**
+ * `--latency -5` as `--latency=-5`, so that a negative number reaches the
+ * flag's own parser and its range error, instead of node's "ambiguous".
+ */
+function joinNegativeValues(args: string[], flags: FlagSpecs): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return [...out, ...args.slice(i)];
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    const spec = name === undefined ? undefined : (flags as Record<string, { type: string }>)[name];
+    if (spec?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) {
+      out.push(`${arg}=${args[++i]}`);
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 function cleanParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
+  const negative = /^Unknown option '(-\d[^']*)'/.exec(message);
+  if (negative) {
+    return `unknown option '${
+      negative[1]
+    }': to pass a negative number as an argument, put it after --, as in: -- ${negative[1]}`;
+  }
   // node's messages are long and end with advice about "--"; keep the first sentence.
   const first = message.split(/\.\s/)[0].replace(/\.$/, "");
   return first.charAt(0).toLowerCase() + first.slice(1);
@@ -88,6 +147,13 @@ export function parsePort(text: string): number {
 
 /** A duration in seconds (fractions allowed), returned in milliseconds; 0 is allowed when `zero` is. */
 export function parseSeconds(text: string, flag: string, zero = false): number {
+  if (/^-\d/.test(text)) {
+    throw new UsageError(
+      `invalid ${flag}: ${text}: out of range: expected ${
+        zero ? "0 or more" : "more than 0"
+      } seconds`,
+    );
+  }
   const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
   if (!Number.isFinite(seconds) || (!zero && seconds === 0)) {
     throw new UsageError(`invalid ${flag}: ${text}: expected a number of seconds`);
@@ -109,6 +175,9 @@ export function formatBytes(bytes: number): string {
 
 /** A count: digits only, `min` or more. */
 export function parseCount(text: string, flag: string, min = 0): number {
+  if (/^-\d/.test(text)) {
+    throw new UsageError(`invalid ${flag}: ${text}: out of range: expected ${min} or more`);
+  }
   if (!/^\d{1,9}$/.test(text) || Number(text) < min) {
     throw new UsageError(
       `invalid ${flag}: ${text}: expected a whole number${min > 0 ? ` from ${min}` : ""}`,

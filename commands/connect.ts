@@ -8,11 +8,16 @@ import {
   type TransferParams,
   WINDOWSIZE_RANGE,
 } from "../lib/fsd/negotiation.ts";
-import { parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { ClientCapture } from "../lib/capture/client_capture.ts";
+import { isTraceMode } from "../lib/capture/conn_trace.ts";
+import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {
   timeout: { type: "string" },
+  pcap: { type: "string" },
+  trace: { type: "string" },
 } as const;
 
 /** Flags of the commands that move files: how to move them. */
@@ -28,7 +33,9 @@ export const TRANSFER_OPTIONS_HELP =
   --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
-export function parseTransferParams(values: Record<string, unknown>): TransferParams {
+export function parseTransferParams(
+  values: { blksize?: string; window?: string; fsd1?: boolean },
+): TransferParams {
   if (values.fsd1) {
     if (values.blksize !== undefined || values.window !== undefined) {
       throw new UsageError("--fsd1 takes no --blksize or --window");
@@ -37,10 +44,8 @@ export function parseTransferParams(values: Record<string, unknown>): TransferPa
   }
   const blockSize = values.blksize === undefined
     ? BLKSIZE_RANGE[1]
-    : parseCount(String(values.blksize), "--blksize", 8);
-  const windowSize = values.window === undefined
-    ? 16
-    : parseCount(String(values.window), "--window", 1);
+    : parseCount(values.blksize, "--blksize", 8);
+  const windowSize = values.window === undefined ? 16 : parseCount(values.window, "--window", 1);
   if (blockSize > BLKSIZE_RANGE[1]) {
     throw new UsageError(`invalid --blksize: ${blockSize}: at most ${BLKSIZE_RANGE[1]}`);
   }
@@ -51,22 +56,41 @@ export function parseTransferParams(values: Record<string, unknown>): TransferPa
 }
 
 export const CLIENT_OPTIONS_HELP =
-  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)`;
+  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)
+  --trace MODE       show the connection on stderr: fsd (one line per packet, as
+                     fsd proxy --trace fsd), ladder (a ladder diagram), hex, text
+  --pcap FILE        record the connection to FILE (pcap, for Wireshark with
+                     'fsd wireshark'; needs --allow-write=FILE)`;
 
 /** Where a client command connects, checked before the command does anything else. */
 export interface Target {
   host: string;
   port: number;
   timeoutMs: number;
+  /** Traces and records the connections (--trace, --pcap). */
+  capture?: ClientCapture;
 }
 
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
-export function parseTarget(host: string, portText: string, timeoutText: unknown): Target {
+export function parseTarget(
+  host: string,
+  portText: string,
+  timeoutText: string | undefined,
+  watch: { trace?: string; pcap?: string } = {},
+): Target {
   const port = parsePort(portText);
-  const timeoutMs = timeoutText === undefined
-    ? 60_000
-    : parseSeconds(String(timeoutText), "--timeout");
-  return { host, port, timeoutMs };
+  const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
+  const { trace, pcap } = watch;
+  if (trace !== undefined && !isTraceMode(trace)) {
+    throw new UsageError(`invalid --trace: ${trace}: expected fsd, ladder, hex, text or none`);
+  }
+  const capture = trace === undefined && pcap === undefined ? undefined : new ClientCapture({
+    pcapPath: pcap,
+    serverPort: port,
+    trace,
+    print: (line) => console.error(line),
+  });
+  return { host, port, timeoutMs, capture };
 }
 
 /** Connects to the target, runs `use` with the client, and always closes it. */
@@ -77,12 +101,13 @@ export async function withClient<T>(
   const { host, port, timeoutMs } = target;
   let client: FsdClient;
   try {
-    client = await FsdClient.connect(host, port, { timeoutMs });
+    client = await FsdClient.connect(host, port, { timeoutMs, tap: target.capture?.tap() });
   } catch (error) {
     if (error instanceof PeerError) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(
+    const reason = errorMessage(error);
+    throw new CommandError(
       `cannot connect to ${host} port ${port}: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`,
+      { cause: error },
     );
   }
   try {

@@ -1,22 +1,20 @@
-/** The login lab's part of `fsd echo`: the server's accounts, and the client's hidden answers. */
+/** The login lab's part of `fsd echo serve`: the accounts behind --login, checked flags. */
 
 import { readAccountsFile } from "../lib/auth/accounts.ts";
 import { Authenticator } from "../lib/auth/authenticator.ts";
 import type { LoginLabConfig } from "../lib/echo/login.ts";
-import { readLines } from "../lib/bytes/lines.ts";
 import { UsageError } from "./cli.ts";
-import type { StdinLines } from "./terminal.ts";
 
 /** A line from the server after which the client's next line is typed without echo. */
 export const PASSWORD_PROMPT = /^Password:\s*$/;
 
 /** The login lab's configuration from `--login USERS [--show-passwords]`, or undefined without --login. */
 export async function loginLab(
-  values: Record<string, unknown>,
+  values: { login?: string; "show-passwords"?: boolean },
   udp: boolean,
   modes: readonly string[],
 ): Promise<LoginLabConfig | undefined> {
-  const users = values.login as string | undefined;
+  const users = values.login;
   if (users === undefined) {
     if (values["show-passwords"]) throw new UsageError("--show-passwords goes with --login");
     return undefined;
@@ -27,13 +25,4 @@ export async function loginLab(
   }
   const authenticator = await Authenticator.create(await readAccountsFile(users));
   return { authenticator, showPasswords: Boolean(values["show-passwords"]) };
-}
-
-/** Stdin's lines: through `terminal` (which can hide a line) on a terminal, plain lines otherwise. */
-export async function* stdinLines(terminal: StdinLines): AsyncGenerator<string> {
-  if (!terminal.terminal) {
-    yield* readLines(Deno.stdin);
-    return;
-  }
-  for (let line = await terminal.next(); line !== null; line = await terminal.next()) yield line;
 }

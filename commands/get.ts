@@ -7,9 +7,15 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { StagedFile } from "../lib/store/staging.ts";
+import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../lib/store/staging.ts";
 import { fileSink } from "../lib/bytes/source_sink.ts";
-import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
+import {
+  type Command,
+  CommandError,
+  expectPositionals,
+  parseCommandLine,
+  UsageError,
+} from "./cli.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -56,7 +62,7 @@ async function run(args: string[]): Promise<void> {
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
   const [host, portText, remote] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
   const remoteBase = remote.split("/").filter((part) => part !== "").pop();
   let local = positionals[3] ?? remoteBase;
@@ -79,12 +85,13 @@ async function run(args: string[]): Promise<void> {
     local = join(local, remoteBase);
   }
   if (!values.force && await exists(local)) {
-    throw new Error(`file exists: ${local}: use --force to replace it`);
+    throw new CommandError(`file exists: ${local}: use --force to replace it`);
   }
 
-  const staged = await StagedFile.create(local, ".fsd-download-").catch((error) => {
+  await removeStaleDownloads(dirname(local)); // what interrupted downloads left; never a live one
+  const staged = await StagedFile.create(local, DOWNLOAD_PREFIX).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`directory not found: ${dirname(local!)}`);
+      throw new CommandError(`directory not found: ${dirname(local!)}`);
     }
     throw error;
   });
@@ -104,20 +111,20 @@ async function run(args: string[]): Promise<void> {
           onSize: progress.setTotal,
         });
       } catch (error) {
-        if (interrupted) throw new Error("interrupted");
+        if (interrupted) throw new CommandError("interrupted");
         throw error;
       } finally {
         Deno.removeSignalListener("SIGINT", interrupt);
       }
     });
-    await staged.commit({ replace: Boolean(values.force) });
+    await staged.commit({ replace: values.force ?? false });
     progress.stop();
     if (Deno.stderr.isTerminal()) {
       console.error(`received ${remote} as ${local}: ${progress.summary(bytes)}`);
     }
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
-      throw new Error(`file exists: ${local}: use --force to replace it`);
+      throw new CommandError(`file exists: ${local}: use --force to replace it`);
     }
     throw error;
   } finally {

@@ -8,7 +8,13 @@
 import { basename } from "node:path";
 import type { TransferParams } from "../lib/fsd/negotiation.ts";
 import { type ByteSource, fileSource } from "../lib/bytes/source_sink.ts";
-import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
+import {
+  type Command,
+  CommandError,
+  expectPositionals,
+  parseCommandLine,
+  UsageError,
+} from "./cli.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -51,7 +57,7 @@ async function run(args: string[]): Promise<void> {
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
   const [host, portText, local] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
 
   if (local === "-") {
@@ -64,12 +70,12 @@ async function run(args: string[]): Promise<void> {
   try {
     file = await Deno.open(local, { read: true });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new Error(`file not found: ${local}`);
+    if (error instanceof Deno.errors.NotFound) throw new CommandError(`file not found: ${local}`);
     throw error;
   }
   try {
     const info = await file.stat();
-    if (!info.isFile) throw new Error(`not a regular file: ${local}`);
+    if (!info.isFile) throw new CommandError(`not a regular file: ${local}`);
     await upload(
       target,
       { params, size: info.size },

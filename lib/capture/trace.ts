@@ -42,18 +42,27 @@ export class FsdTracer {
 
   /** Lines for the packets completed by `chunk`. */
   push(chunk: Uint8Array): string[] {
-    if (this.#broken) return [];
     const lines: string[] = [];
+    const broken = this.each(chunk, (packet) => lines.push(describePacket(packet)));
+    if (broken) lines.push(broken);
+    return lines;
+  }
+
+  /**
+   * Calls `visit` with each packet completed by `chunk` (a DAT's data is only
+   * valid during the call); returns a line saying so when the bytes turn out
+   * not to be fsd.
+   */
+  each(chunk: Uint8Array, visit: (packet: Packet) => void): string | undefined {
+    if (this.#broken) return undefined;
     try {
       this.#decoder.push(chunk);
-      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) {
-        lines.push(describePacket(packet));
-      }
+      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) visit(packet);
     } catch (error) {
       this.#broken = true;
-      lines.push(`not fsd: ${(error as Error).message}; no more decoding in this direction`);
+      return `not fsd: ${(error as Error).message}; no more decoding in this direction`;
     }
-    return lines;
+    return undefined;
   }
 }
 

@@ -17,12 +17,12 @@ export interface EchoChannel {
 }
 
 /** Messages waiting to be received, and receivers waiting for messages. */
-class Inbox {
+class Inbox<T = string> {
   ended = false;
-  #items: string[] = [];
-  #waiters: ((text: string | null) => void)[] = [];
+  #items: T[] = [];
+  #waiters: ((text: T | null) => void)[] = [];
 
-  push(text: string): void {
+  push(text: T): void {
     const waiter = this.#waiters.shift();
     if (waiter) waiter(text);
     else this.#items.push(text);
@@ -33,12 +33,12 @@ class Inbox {
     for (const waiter of this.#waiters.splice(0)) waiter(null);
   }
 
-  next(timeoutMs: number): Promise<string | null> {
+  next(timeoutMs: number): Promise<T | null> {
     if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
     if (this.ended) return Promise.resolve(null);
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const waiter = (text: string | null) => {
+      const waiter = (text: T | null) => {
         clearTimeout(timer);
         resolve(text);
       };
@@ -88,25 +88,38 @@ async function openTcp(hostname: string, port: number): Promise<EchoChannel> {
   };
 }
 
-async function openUdp(hostname: string, port: number): Promise<EchoChannel> {
+/** A UDP channel that also moves datagrams as bytes. */
+export interface UdpChannel extends EchoChannel {
+  sendBytes(bytes: Uint8Array): Promise<void>;
+  /** The next datagram as it came; null after `timeoutMs` (0: no limit). */
+  receiveBytes(timeoutMs: number): Promise<Uint8Array | null>;
+}
+
+const utf8 = new TextDecoder();
+
+export async function openUdp(hostname: string, port: number): Promise<UdpChannel> {
   const v6 = hostname.includes(":");
   const socket = dgram.createSocket(v6 ? "udp6" : "udp4");
-  const inbox = new Inbox();
-  socket.on(
-    "message",
-    (message: Buffer) => inbox.push(message.toString("utf8").replace(/\r?\n$/, "")),
-  );
+  const inbox = new Inbox<Uint8Array>();
+  socket.on("message", (message: Buffer) => inbox.push(new Uint8Array(message)));
   // Bind first: sending from an unbound socket needs to bind the wildcard anyway.
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject);
     socket.bind(0, v6 ? "::" : "0.0.0.0", () => resolve());
   });
+  const sendBytes = (bytes: Uint8Array) =>
+    new Promise<void>((resolve, reject) =>
+      socket.send(bytes, port, hostname, (error) => error ? reject(error) : resolve())
+    );
+  const receiveBytes = (timeoutMs: number) => inbox.next(timeoutMs);
   return {
-    send: (text) =>
-      new Promise<void>((resolve, reject) =>
-        socket.send(Buffer.from(text), port, hostname, (error) => error ? reject(error) : resolve())
-      ),
-    receive: (timeoutMs) => inbox.next(timeoutMs),
+    send: (text) => sendBytes(Buffer.from(text)),
+    sendBytes,
+    receive: async (timeoutMs) => {
+      const bytes = await receiveBytes(timeoutMs);
+      return bytes && utf8.decode(bytes).replace(/\r?\n$/, "");
+    },
+    receiveBytes,
     finish: () => Promise.resolve(),
     ended: false,
     close() {
@@ -114,6 +127,132 @@ async function openUdp(hostname: string, port: number): Promise<EchoChannel> {
       socket.close();
     },
   };
+}
+
+interface Reader {
+  read(p: Uint8Array): Promise<number | null>;
+  /** Called when the server has closed: stop waiting for input (a terminal). */
+  cancel?(): void;
+}
+interface Writer {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** TCP byte for byte: `input` to the server (then our half-close), the server's bytes to `output` until it closes. */
+export async function pipeTcp(
+  hostname: string,
+  port: number,
+  input: Reader,
+  output: Writer,
+): Promise<void> {
+  const conn = await Deno.connect({ hostname, port });
+  conn.setNoDelay(true);
+  try {
+    const down = copy(conn, output).finally(() => input.cancel?.());
+    await copy(input, conn);
+    await conn.closeWrite().catch(() => {});
+    await down;
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // closed
+    }
+  }
+}
+
+async function copy(from: Reader, to: Writer): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await from.read(buffer).catch(() => null);
+    if (n === null) return;
+    await writeAll(to, buffer.subarray(0, n));
+  }
+}
+
+/** Largest UDP payload over IPv4. */
+const MAX_DATAGRAM = 65507;
+
+/**
+ * UDP from a terminal or a pipe: each line of `input` (with its newline) is
+ * one datagram, and each datagram that comes is written to `output` as it
+ * came, plus a newline when it has none and is not our own bytes echoed
+ * back (text answers and chat messages). In a chat room (the server
+ * welcomed us) the session says "/leave" when it ends.
+ */
+export class UdpSession {
+  #channel: UdpChannel;
+  #chat = false;
+  #left = false;
+
+  constructor(channel: UdpChannel) {
+    this.#channel = channel;
+  }
+
+  /** Runs until `input` has ended and nothing came for `quietMs`. */
+  async run(input: Reader, output: Writer, quietMs: number): Promise<void> {
+    let inputDone = false;
+    // Our datagrams without a newline, the last few: their echo must not gain one.
+    const unterminated: Uint8Array[] = [];
+    const printing = (async () => {
+      for (;;) {
+        const datagram = await this.#channel.receiveBytes(quietMs);
+        if (datagram === null) {
+          if (inputDone) return;
+          continue;
+        }
+        const text = utf8.decode(datagram.subarray(0, 64));
+        if (text.startsWith("* welcome, you are ")) this.#chat = true;
+        await writeAll(output, datagram);
+        const echoed = unterminated.findIndex((sent) => sameBytes(datagram, sent));
+        if (echoed >= 0) unterminated.splice(echoed, 1);
+        else if (datagram.at(-1) !== 0x0a) await writeAll(output, new Uint8Array([0x0a]));
+      }
+    })();
+    for await (const piece of datagrams(input)) {
+      if (piece.at(-1) !== 0x0a) unterminated.push(piece);
+      if (unterminated.length > 8) unterminated.shift();
+      await this.#channel.sendBytes(piece);
+    }
+    inputDone = true;
+    await printing;
+    await this.leave();
+  }
+
+  /** Tells a chat room we are gone (once; nothing for other servers). */
+  async leave(): Promise<void> {
+    if (!this.#chat || this.#left) return;
+    this.#left = true;
+    await this.#channel.send("/leave").catch(() => {});
+  }
+}
+
+/** `input` cut after each newline, and into pieces no larger than a datagram. */
+async function* datagrams(input: Reader): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(MAX_DATAGRAM);
+  let used = 0;
+  for (;;) {
+    const n = await input.read(buffer.subarray(used)).catch(() => null);
+    if (n === null) break;
+    used += n;
+    let start = 0;
+    for (let newline = buffer.indexOf(0x0a, start); newline >= 0 && newline < used;) {
+      yield buffer.slice(start, newline + 1);
+      start = newline + 1;
+      newline = buffer.subarray(0, used).indexOf(0x0a, start);
+    }
+    buffer.copyWithin(0, start, used);
+    used -= start;
+    if (used === buffer.length) {
+      yield buffer.slice();
+      used = 0;
+    }
+  }
+  if (used > 0) yield buffer.slice(0, used);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 export interface RttSummary {

@@ -6,8 +6,10 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { readLines } from "../bytes/lines.ts";
+import { readMessages } from "./messages.ts";
 import { writeAll } from "../bytes/source_sink.ts";
+import { AcceptLoop } from "../net/accept_loop.ts";
+import { DEFAULT_HOST, listenError, listenTcp } from "../net/listen.ts";
 import { type LoginLabConfig, serveLogin } from "./login.ts";
 
 export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
@@ -56,71 +58,65 @@ export async function startEchoServer(options: EchoServerOptions): Promise<EchoS
 
 function startTcp(options: EchoServerOptions): EchoServer {
   const log = options.log ?? (() => {});
-  const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
+  const listener = listenTcp({ hostname: options.hostname, port: options.port });
   const conns = new Set<Deno.Conn>();
-  const tasks = new Set<Promise<void>>();
   const room = options.mode === "broadcast"
     ? new ChatRoom(options.queueBytes ?? 64 * 1024)
     : undefined;
-  let nextId = 1;
-  let closing = false;
-  const accepting = (async () => {
-    while (!closing) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        if (closing) return;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      const id = nextId++;
+  const accepting = new AcceptLoop(listener, {
+    handle(conn, id) {
       const peer = conn.remoteAddr as Deno.NetAddr;
       log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
       conns.add(conn);
-      const task = (options.login
+      return (options.login
         ? serveLogin(conn, peer.hostname, options.login, log)
-        : room
-        ? room.serve(id, conn)
-        : serveLines(conn, options.mode as Exclude<EchoMode, "broadcast">))
+        : serveOne(conn, id, options.mode, room))
         .catch(() => {})
         .finally(() => {
           conns.delete(conn);
-          try {
-            conn.close();
-          } catch {
-            // closed
-          }
+          closeQuietly(conn);
           log(`[${id}] closed`);
         });
-      tasks.add(task);
-      task.finally(() =>
-        tasks.delete(task)
-      );
-    }
-  })();
+    },
+  });
   return {
     port: listener.addr.port,
     hostname: listener.addr.hostname,
     async close() {
-      closing = true;
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // closed
-        }
-      }
-      await accepting;
-      while (tasks.size > 0) await Promise.all(tasks);
+      accepting.stop();
+      for (const conn of conns) closeQuietly(conn);
+      await accepting.settled();
     },
   };
 }
 
-async function serveLines(conn: Deno.Conn, mode: Exclude<EchoMode, "broadcast">): Promise<void> {
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // closed
+  }
+}
+
+function serveOne(conn: Deno.Conn, id: number, mode: EchoMode, room?: ChatRoom): Promise<void> {
+  if (mode === "broadcast") return room!.serve(id, conn);
+  return mode === "echo" ? echoBytes(conn) : serveLines(conn, mode);
+}
+
+/** Plain echo: exactly the bytes that came, as they came (no lines, no text decoding). */
+async function echoBytes(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) return;
+    await writeAll(conn, buffer.subarray(0, n));
+  }
+}
+
+/** The text modes: one answer line per message (a line, or what came before a pause). */
+async function serveLines(conn: Deno.Conn, mode: "upper" | "ceil"): Promise<void> {
   const encoder = new TextEncoder();
-  for await (const line of readLines(conn)) {
+  for await (const line of readMessages(conn)) {
     await writeAll(conn, encoder.encode(answer(mode, line) + "\n"));
   }
 }
@@ -136,7 +132,7 @@ class ChatRoom {
     member.send(`* welcome, you are ${id}; ${this.#members.size} other(s) here`);
     this.#members.set(id, member);
     try {
-      for await (const line of readLines(conn)) this.#say(`${id}: ${line}`, id);
+      for await (const line of readMessages(conn)) this.#say(`${id}: ${line}`, id);
     } finally {
       this.#members.delete(id);
       member.stop();
@@ -217,7 +213,7 @@ class Member {
 
 async function startUdp(options: EchoServerOptions): Promise<EchoServer> {
   const log = options.log ?? (() => {});
-  const hostname = options.hostname ?? "0.0.0.0";
+  const hostname = options.hostname ?? DEFAULT_HOST;
   const socket = dgram.createSocket(hostname.includes(":") ? "udp6" : "udp4");
   const peers = new Map<string, { id: number; address: string; port: number; seen: number }>();
   const idleMs = options.udpIdleMs ?? 5 * 60_000;
@@ -267,8 +263,12 @@ async function startUdp(options: EchoServerOptions): Promise<EchoServer> {
   }, Math.min(idleMs, 10_000));
 
   await new Promise<void>((resolve, reject) => {
-    socket.once("error", reject);
+    socket.once("error", (error) => reject(listenError(error, hostname, options.port)));
     socket.bind(options.port, hostname, () => resolve());
+  }).catch((error) => {
+    clearInterval(sweeper);
+    socket.close();
+    throw error;
   });
   const address = socket.address();
   return {

@@ -8,15 +8,15 @@
 
 import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "../store/errors.ts";
 import { type ListingEntry, parseListing } from "../store/listing.ts";
-import { PacketConn } from "./packet_conn.ts";
-import { FSD1, optOptions, readOack, type TransferParams } from "./negotiation.ts";
+import { type ConnTap, PacketConn } from "./packet_conn.ts";
+import { FSD1, optPairs, readOack, type TransferParams } from "./negotiation.ts";
 import {
   encodeAck,
   encodeDrq,
   encodeOptions,
   encodeRequest,
   Opcode,
-  type Options,
+  type OptionPairs,
 } from "./codec.ts";
 import {
   type ByteSink,
@@ -25,11 +25,14 @@ import {
   errorMessage,
   MemorySink,
 } from "../bytes/source_sink.ts";
+import { connectWithTimeout } from "../net/connect.ts";
 import { expectAck, receiveFile, sendFile, type TransferOptions } from "./window.ts";
 
-export interface ClientOptions {
+export interface ClientConfig {
   /** Give up when the server has said nothing for this long (default 60 s; 0 never). */
   timeoutMs?: number;
+  /** Sees the connection's bytes (tracing, capture files). */
+  tap?: ConnTap;
 }
 
 export interface ClientTransferOptions extends TransferOptions {
@@ -61,11 +64,11 @@ export class FsdClient {
   static async connect(
     hostname: string,
     port: number,
-    options: ClientOptions = {},
+    config: ClientConfig = {},
   ): Promise<FsdClient> {
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    const raw = await connectWithTimeout(hostname, port, timeoutMs);
-    const conn = new PacketConn(raw, { timeoutMs });
+    const timeoutMs = config.timeoutMs ?? 60_000;
+    const raw = await connectWithTimeout({ hostname, port, timeoutMs });
+    const conn = new PacketConn(raw, { timeoutMs, tap: config.tap });
     const greeting = await guard(conn, async () => {
       const sink = new MemorySink();
       await receiveFile(conn, sink, { maxBytes: MAX_GREETING_BYTES });
@@ -124,13 +127,13 @@ export class FsdClient {
     transferSize: number | undefined,
   ): Promise<TransferParams & { size?: number }> {
     await this.#conn.write(
-      concat(encodeOptions(Opcode.OPT, optOptions(wanted, transferSize)), request),
+      concat(encodeOptions(Opcode.OPT, optPairs(wanted, transferSize)), request),
     );
     return readOack(wanted, await this.#expectOack());
   }
 
   /** The server's OACK; its ERR (a refusal) is a PeerError, anything else a violation. */
-  async #expectOack(): Promise<Options> {
+  async #expectOack(): Promise<OptionPairs> {
     const packet = await this.#conn.readPacket();
     if (packet?.op === Opcode.OACK) return packet.options;
     if (packet?.op === Opcode.ERR) {
@@ -186,24 +189,5 @@ async function guard<T>(conn: PacketConn, exchange: () => Promise<T>): Promise<T
       conn.close();
     }
     throw error;
-  }
-}
-
-async function connectWithTimeout(
-  hostname: string,
-  port: number,
-  timeoutMs: number,
-): Promise<Deno.TcpConn> {
-  const abort = new AbortController();
-  const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
-  try {
-    return await Deno.connect({ hostname, port, signal: abort.signal });
-  } catch (error) {
-    if (abort.signal.aborted) {
-      throw new Deno.errors.TimedOut(`timed out connecting to ${hostname} port ${port}`);
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }

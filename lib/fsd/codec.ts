@@ -36,11 +36,11 @@ export type Packet =
   | { op: typeof Opcode.ACK; block: number }
   | { op: typeof Opcode.ERR; code: number; message: string }
   | { op: typeof Opcode.DRQ }
-  | { op: typeof Opcode.OPT; options: Options }
-  | { op: typeof Opcode.OACK; options: Options };
+  | { op: typeof Opcode.OPT; options: OptionPairs }
+  | { op: typeof Opcode.OACK; options: OptionPairs };
 
 /** Option names and values, as the OPT and OACK packets carry them (names lower-case). */
-export type Options = Record<string, string>;
+export type OptionPairs = Record<string, string>;
 
 /** Most options one OPT or OACK may carry. */
 export const MAX_OPTIONS = 16;
@@ -91,7 +91,7 @@ export function encodeAck(block: number): Uint8Array {
 /** OPT or OACK: the opcode, the number of pairs, then each name and value zero-terminated. */
 export function encodeOptions(
   op: typeof Opcode.OPT | typeof Opcode.OACK,
-  options: Options,
+  options: OptionPairs,
 ): Uint8Array {
   const entries = Object.entries(options);
   const parts = entries.flatMap(([name, value]) => [encoder.encode(name), encoder.encode(value)]);
@@ -184,6 +184,14 @@ export class PacketDecoder {
     return this.#end - this.#start;
   }
 
+  /** The peer closed: null if no packet was left unfinished, else UnexpectedEof. */
+  endOfStream(): null {
+    if (this.buffered > 0) {
+      throw new Deno.errors.UnexpectedEof("connection closed in the middle of a packet");
+    }
+    return null;
+  }
+
   /** Free space at the end of the buffer, at least `minFree` bytes (default 1). */
   reserve(minFree = 1): Uint8Array {
     if (this.#start === this.#end) {
@@ -261,7 +269,7 @@ export class PacketDecoder {
         if (count === 0 || count > MAX_OPTIONS) {
           throw illegal(`${opcodeName(op)} with ${count} options: 1 to ${MAX_OPTIONS} expected`);
         }
-        const options: Options = {};
+        const options: OptionPairs = {};
         let next = at + 4;
         let name = "";
         for (let i = 0; i < count * 2; i++) {

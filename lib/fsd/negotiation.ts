@@ -5,7 +5,7 @@
  */
 
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
-import { BLOCK_SIZE, type Options } from "./codec.ts";
+import { BLOCK_SIZE, type OptionPairs } from "./codec.ts";
 
 /** How one transfer moves data: fsd/1 is 512-byte blocks, one at a time. */
 export interface TransferParams {
@@ -19,8 +19,8 @@ export const FSD1: TransferParams = { blockSize: BLOCK_SIZE, windowSize: 1 };
 export const BLKSIZE_RANGE = [8, 65464] as const;
 export const WINDOWSIZE_RANGE = [1, 65535] as const;
 
-/** What the client asked for, checked. */
-export interface OptionRequest {
+/** What the client asked for in its OPT, checked. */
+export interface Asked {
   blockSize?: number;
   windowSize?: number;
   /** For RRQ/DRQ: 0, asking for the size; for WRQ: the size of the upload. */
@@ -32,11 +32,11 @@ function refuse(message: string): ProtocolError {
 }
 
 function integer(
-  options: Options,
+  pairs: OptionPairs,
   name: string,
   [min, max]: readonly [number, number],
 ): number | undefined {
-  const text = options[name];
+  const text = pairs[name];
   if (text === undefined) return undefined;
   if (!/^\d{1,15}$/.test(text) || Number(text) < min || Number(text) > max) {
     throw refuse(`${name} ${JSON.stringify(text)} is not a number from ${min} to ${max}`);
@@ -49,46 +49,47 @@ function integer(
  * throw ERR 8, and so does an OPT with no known option at all (its OACK
  * would be empty, which the framing does not allow).
  */
-export function parseRequest(options: Options): OptionRequest {
-  const request = {
-    blockSize: integer(options, "blksize", BLKSIZE_RANGE),
-    windowSize: integer(options, "windowsize", WINDOWSIZE_RANGE),
-    transferSize: integer(options, "tsize", [0, Number.MAX_SAFE_INTEGER]),
+export function parseAsked(pairs: OptionPairs): Asked {
+  const asked = {
+    blockSize: integer(pairs, "blksize", BLKSIZE_RANGE),
+    windowSize: integer(pairs, "windowsize", WINDOWSIZE_RANGE),
+    transferSize: integer(pairs, "tsize", [0, Number.MAX_SAFE_INTEGER]),
   };
-  if (Object.values(request).every((value) => value === undefined)) {
+  if (Object.values(asked).every((value) => value === undefined)) {
     throw refuse(
-      `no known option among ${
-        Object.keys(options).map((name) => JSON.stringify(name)).join(", ")
-      }`,
+      `no known option among ${Object.keys(pairs).map((name) => JSON.stringify(name)).join(", ")}`,
     );
   }
-  return request;
+  return asked;
 }
 
-/** What the server grants: the request, lowered to its own limits. */
-export function grant(request: OptionRequest, limits: TransferParams): TransferParams {
+/** What the server grants: what was asked, lowered to its own limits. */
+export function grant(asked: Asked, limits: TransferParams): TransferParams {
   return {
-    blockSize: Math.min(request.blockSize ?? BLOCK_SIZE, limits.blockSize),
-    windowSize: Math.min(request.windowSize ?? 1, limits.windowSize),
+    blockSize: Math.min(asked.blockSize ?? BLOCK_SIZE, limits.blockSize),
+    windowSize: Math.min(asked.windowSize ?? 1, limits.windowSize),
   };
 }
 
 /** The OACK for what was granted: only the options the client asked about. */
-export function oackOptions(
-  request: OptionRequest,
+export function oackPairs(
+  asked: Asked,
   granted: TransferParams,
   size?: number,
-): Options {
-  const out: Options = {};
-  if (request.blockSize !== undefined) out.blksize = String(granted.blockSize);
-  if (request.windowSize !== undefined) out.windowsize = String(granted.windowSize);
-  if (request.transferSize !== undefined && size !== undefined) out.tsize = String(size);
+): OptionPairs {
+  const out: OptionPairs = {};
+  if (asked.blockSize !== undefined) out.blksize = String(granted.blockSize);
+  if (asked.windowSize !== undefined) out.windowsize = String(granted.windowSize);
+  if (asked.transferSize !== undefined && size !== undefined) out.tsize = String(size);
   return out;
 }
 
 /** The OPT a client sends for what it wants. */
-export function optOptions(wanted: TransferParams, transferSize?: number): Options {
-  const out: Options = { blksize: String(wanted.blockSize), windowsize: String(wanted.windowSize) };
+export function optPairs(wanted: TransferParams, transferSize?: number): OptionPairs {
+  const out: OptionPairs = {
+    blksize: String(wanted.blockSize),
+    windowsize: String(wanted.windowSize),
+  };
   if (transferSize !== undefined) out.tsize = String(transferSize);
   return out;
 }
@@ -96,9 +97,9 @@ export function optOptions(wanted: TransferParams, transferSize?: number): Optio
 /** The client's reading of an OACK: what applies now, and the size if told; a server raising a value is refused. */
 export function readOack(
   wanted: TransferParams,
-  oack: Options,
+  oack: OptionPairs,
 ): TransferParams & { size?: number } {
-  const answered = parseRequest(oack);
+  const answered = parseAsked(oack);
   const blockSize = answered.blockSize ?? BLOCK_SIZE;
   const windowSize = answered.windowSize ?? 1;
   if (blockSize > wanted.blockSize || windowSize > wanted.windowSize) {

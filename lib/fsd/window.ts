@@ -12,7 +12,7 @@ import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import { FSD1, type TransferParams } from "./negotiation.ts";
 import { ChunkedReader, ChunkedWriter } from "../bytes/chunked.ts";
 import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
-import type { PacketConn } from "./packet_conn.ts";
+import type { PacketTransport } from "./transport.ts";
 import {
   BLOCK_SIZE,
   DAT_HEADER_SIZE,
@@ -50,7 +50,7 @@ const MAX_BATCH = 256 * 1024;
  * With fsd/1's parameters that is one 512-byte block per ACK.
  */
 export async function sendFile(
-  conn: PacketConn,
+  conn: PacketTransport,
   source: ByteSource,
   options: TransferOptions = {},
 ): Promise<number> {
@@ -63,7 +63,7 @@ export async function sendFile(
 }
 
 async function sendBlocks(
-  conn: PacketConn,
+  conn: PacketTransport,
   reader: ChunkedReader,
   options: TransferOptions,
 ): Promise<number> {
@@ -103,7 +103,7 @@ async function sendBlocks(
  * window and the final (short) block; returns the byte count.
  */
 export async function receiveFile(
-  conn: PacketConn,
+  conn: PacketTransport,
   sink: ByteSink,
   options: ReceiveOptions = {},
 ): Promise<number> {
@@ -120,7 +120,7 @@ export async function receiveFile(
 }
 
 async function receiveBlocks(
-  conn: PacketConn,
+  conn: PacketTransport,
   writer: ChunkedWriter,
   blockSize: number,
   windowSize: number,
@@ -162,7 +162,7 @@ async function receiveBlocks(
 }
 
 /** Waits for ACK `block`; anything else is a violation, or the peer's ERR. */
-export async function expectAck(conn: PacketConn, block: number): Promise<void> {
+export async function expectAck(conn: PacketTransport, block: number): Promise<void> {
   const packet = await conn.readPacket();
   if (packet?.op !== Opcode.ACK || packet.block !== block) {
     throw unexpected(packet, Opcode.ACK, block);

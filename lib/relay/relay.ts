@@ -10,6 +10,8 @@
  */
 
 import { writeAll } from "../bytes/source_sink.ts";
+import { AcceptLoop } from "../net/accept_loop.ts";
+import { listenTcp } from "../net/listen.ts";
 
 export type Direction = "up" | "down";
 
@@ -55,6 +57,20 @@ export interface RelayOptions {
   /** Called with every chunk as it arrives, before any fault; `chunk` is only valid during the call. */
   onData?: (id: number, direction: Direction, chunk: Uint8Array) => void;
   log?: (event: RelayEvent) => void;
+  /** Sees what the relay passes on: for recording connections (pcap). */
+  tap?: RelayTap;
+}
+
+/** What a relay does to each connection, in order, as it does it. */
+export interface RelayTap {
+  /** Both sides are connected; data starts to flow. */
+  open(id: number): void;
+  /** `chunk` is being written on in `direction` (after the faults); only valid during the call. */
+  write(id: number, direction: Direction, chunk: Uint8Array): void;
+  /** The end of the stream in `direction` was passed on (half-close). */
+  end(id: number, direction: Direction): void;
+  /** The connection is closed. */
+  close(id: number): void;
 }
 
 /** Read buffers start small (idle connections stay cheap) and double while reads fill them more than half. */
@@ -67,55 +83,58 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Relay {
   readonly addr: Deno.NetAddr;
-  #listener: Deno.TcpListener;
+  #accepting: AcceptLoop;
   #options: RelayOptions;
   #connections = new Set<Connection>();
-  #tasks = new Set<Promise<void>>();
-  #nextId = 1;
-  #closing = false;
-  #acceptLoop: Promise<void>;
+  /**
+   * A target that is the very address a client reached us on is refused at
+   * once. Through a name or another address of this host, a loop shows when
+   * one of our own connections to the target arrives as a client: the local
+   * ends of those, and the remote ends of the clients, meet (seen by
+   * whichever of the two gets there second; a backstop, a few connections
+   * late).
+   */
+  #outgoing = new Set<string>();
+  #clients = new Set<string>();
 
   private constructor(listener: Deno.TcpListener, options: RelayOptions) {
-    this.#listener = listener;
     this.#options = options;
     this.addr = listener.addr;
-    this.#acceptLoop = this.#accept();
+    this.#accepting = new AcceptLoop(listener, { handle: (client, id) => this.#relay(client, id) });
   }
 
   static start(options: RelayOptions): Relay {
-    const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
-    return new Relay(listener, options);
+    return new Relay(listenTcp({ hostname: options.hostname, port: options.port }), options);
   }
 
   /** Stops accepting and aborts every connection. */
   async close(): Promise<void> {
-    this.#closing = true;
-    this.#listener.close();
+    this.#accepting.stop();
     for (const connection of this.#connections) connection.abort("proxy closed");
-    await this.#acceptLoop;
-    while (this.#tasks.size > 0) await Promise.all(this.#tasks);
-  }
-
-  async #accept(): Promise<void> {
-    while (!this.#closing) {
-      let client: Deno.TcpConn;
-      try {
-        client = await this.#listener.accept();
-      } catch {
-        if (this.#closing) return;
-        await sleep(100); // out of descriptors or the like: breathe, go on
-        continue;
-      }
-      const task = this.#relay(client, this.#nextId++);
-      this.#tasks.add(task);
-      task.finally(() => this.#tasks.delete(task));
-    }
+    await this.#accepting.settled();
   }
 
   async #relay(client: Deno.TcpConn, id: number): Promise<void> {
     const log = this.#options.log ?? (() => {});
     const peer = client.remoteAddr as Deno.NetAddr;
     log({ event: "connection", id, address: peer.hostname, port: peer.port });
+    const here = client.localAddr as Deno.NetAddr;
+    const { targetHost, targetPort } = this.#options;
+    const toHere = targetPort === here.port && targetHost === here.hostname;
+    if (toHere || this.#outgoing.has(endpoint(peer))) {
+      log({ event: "connect-failed", id, message: SELF });
+      client.close();
+      return;
+    }
+    this.#clients.add(endpoint(peer));
+    try {
+      await this.#relayTo(client, id, log);
+    } finally {
+      this.#clients.delete(endpoint(peer));
+    }
+  }
+
+  async #relayTo(client: Deno.TcpConn, id: number, log: (event: RelayEvent) => void) {
     let target: Deno.TcpConn;
     try {
       target = await Deno.connect({
@@ -127,10 +146,21 @@ export class Relay {
       client.close();
       return;
     }
+    const local = endpoint(target.localAddr as Deno.NetAddr);
+    if (this.#clients.has(local)) {
+      log({ event: "connect-failed", id, message: SELF });
+      target.close();
+      client.close();
+      return;
+    }
+    this.#outgoing.add(local);
+    this.#options.tap?.open(id);
     const connection = new Connection(id, client, target, this.#options);
     this.#connections.add(connection);
-    if (this.#closing) connection.abort("proxy closed");
+    if (this.#accepting.stopping) connection.abort("proxy closed");
     const reason = await connection.run();
+    this.#outgoing.delete(local);
+    this.#options.tap?.close(id);
     this.#connections.delete(connection);
     const { up, down } = connection;
     log({
@@ -143,6 +173,12 @@ export class Relay {
       reason,
     });
   }
+}
+
+const SELF = "the target is this proxy itself";
+
+function endpoint(addr: Deno.NetAddr): string {
+  return `${addr.hostname} ${addr.port}`;
 }
 
 /** One client and its target connection. */
@@ -166,14 +202,14 @@ class Connection {
     for (const conn of [client, target]) conn.setNoDelay(true);
     const faults = options.faults ?? {};
     const trace = options.onData;
-    this.up = new Pipe(client, target, faults.up ?? {}, this, trace && ((c) => trace(id, "up", c)));
-    this.down = new Pipe(
-      target,
-      client,
-      faults.down ?? {},
-      this,
-      trace && ((c) => trace(id, "down", c)),
-    );
+    const tap = options.tap;
+    const ends = (direction: Direction) => ({
+      onData: trace && ((c: Uint8Array) => trace(id, direction, c)),
+      onWrite: tap && ((c: Uint8Array) => tap.write(id, direction, c)),
+      onEnd: tap && (() => tap.end(id, direction)),
+    });
+    this.up = new Pipe(client, target, faults.up ?? {}, this, ends("up"));
+    this.down = new Pipe(target, client, faults.down ?? {}, this, ends("down"));
     for (const f of [faults.up, faults.down]) {
       if (f?.resetAfterMs !== undefined) this.#after(f.resetAfterMs, "reset-after");
       if (f?.timeoutMs) this.#after(f.timeoutMs, "timeout");
@@ -206,6 +242,13 @@ class Connection {
   }
 }
 
+/** What a pipe tells about its direction: chunks read, chunks written, the end passed on. */
+interface PipeHooks {
+  onData?: (chunk: Uint8Array) => void;
+  onWrite?: (chunk: Uint8Array) => void;
+  onEnd?: () => void;
+}
+
 /** One direction: reads from `from`, applies the faults, writes to `to`. */
 class Pipe {
   bytes = 0;
@@ -214,7 +257,7 @@ class Pipe {
   #to: Deno.TcpConn;
   #faults: Faults;
   #connection: Connection;
-  #onData?: (chunk: Uint8Array) => void;
+  #hooks: PipeHooks;
   // The queue between reader and writer, used only when data must wait (latency, bandwidth, slices).
   #queue: { data: Uint8Array | null; due: number }[] = [];
   #queued = 0;
@@ -226,13 +269,13 @@ class Pipe {
     to: Deno.TcpConn,
     faults: Faults,
     connection: Connection,
-    onData?: (chunk: Uint8Array) => void,
+    hooks: PipeHooks,
   ) {
     this.#from = from;
     this.#to = to;
     this.#faults = faults;
     this.#connection = connection;
-    this.#onData = onData;
+    this.#hooks = hooks;
   }
 
   async run(): Promise<void> {
@@ -257,7 +300,7 @@ class Pipe {
           break;
         }
         let chunk = buffers[which].subarray(0, n);
-        this.#onData?.(chunk);
+        this.#hooks.onData?.(chunk);
         const full = n * 2 > buffers[which].length && buffers[which].length < CHUNK;
         if (f.timeoutMs !== undefined) continue; // the timeout fault: nothing gets through
         let last = false;
@@ -269,6 +312,7 @@ class Pipe {
           await this.#enqueue(chunk);
         } else {
           await settle(); // keep the order, and never reuse a buffer still being written
+          this.#hooks.onWrite?.(chunk);
           writing = writeAll(this.#to, chunk).then(
             () => void this.writes++,
             (error) => void (writeError = error),
@@ -295,6 +339,7 @@ class Pipe {
     if (eof && f.timeoutMs === undefined) {
       try {
         await this.#to.closeWrite();
+        this.#hooks.onEnd?.();
       } catch {
         // the other side is gone already
       }
@@ -345,6 +390,7 @@ class Pipe {
             const ahead = started + paced / bytesPerMs - performance.now();
             if (ahead > 0) await sleep(ahead);
           }
+          this.#hooks.onWrite?.(piece);
           await writeAll(this.#to, piece);
           this.writes++;
         }

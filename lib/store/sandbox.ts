@@ -81,11 +81,13 @@ export class Sandbox {
     try {
       real = await Deno.realPath(dir);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) throw new Error(`directory not found: ${dir}`);
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(`directory not found: ${dir}`);
+      }
       throw error;
     }
     const info = await Deno.stat(real);
-    if (!info.isDirectory) throw new Error(`not a directory: ${dir}`);
+    if (!info.isDirectory) throw new Deno.errors.NotADirectory(`not a directory: ${dir}`);
     return new Sandbox(real);
   }
 

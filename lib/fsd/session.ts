@@ -1,0 +1,201 @@
+/**
+ * One client connection of the fsd/1 server: the greeting, the request loop,
+ * the dispatch of each packet, and why the connection ended. Requests that
+ * cannot be served are refused with ERR and the connection stays usable;
+ * once data moves, any error ends the connection.
+ */
+
+import { bytesSource, errorMessage } from "../bytes/mod.ts";
+import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
+import type { FileStore } from "../store/file_store.ts";
+import type { CloseReason, Op, ServerEvent } from "../store/log.ts";
+import { encodeError, Opcode, opcodeName, type OptionPairs, type Packet } from "./codec.ts";
+import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
+import type { Endpoint } from "../net/proxy_header.ts";
+import type { PacketConn } from "./packet_conn.ts";
+import { serveRead, serveWrite } from "./requests.ts";
+import { sendFile } from "./window.ts";
+
+/** What every session of one server shares. */
+export interface SessionContext {
+  store: FileStore;
+  /** The greeting's bytes: one short DAT block. */
+  greeting: Uint8Array;
+  /** Speak only fsd/1: OPT is an unknown opcode. */
+  fsd1Only: boolean;
+  log: (event: ServerEvent) => void;
+  /** True once the server stops taking requests. */
+  stopping(): boolean;
+}
+
+/** The request a session is serving, for its log lines. */
+export interface RequestRecord {
+  op: Op;
+  name: string;
+  started: number;
+  bytes: number;
+  params?: TransferParams;
+}
+
+/** A request's end, as logged. */
+export type RequestOutcome =
+  | { outcome: "ok"; kind: "file" | "listing" }
+  | { outcome: "refused"; code: number; message: string };
+
+const lossy = new TextDecoder();
+const NO_NAME = new Uint8Array(0);
+
+export class Session {
+  readonly id: number;
+  readonly conn: PacketConn;
+  readonly context: SessionContext;
+  /** Serving a request (not waiting for one): shutdown lets it finish. */
+  busy = false;
+  request: RequestRecord | undefined;
+
+  constructor(id: number, conn: PacketConn, context: SessionContext) {
+    this.id = id;
+    this.conn = conn;
+    this.context = context;
+  }
+
+  /** Serves the connection until it ends, then logs why; never rejects. */
+  async run(peer: Endpoint, proxy?: Endpoint): Promise<void> {
+    const { log, stopping } = this.context;
+    log({
+      event: "connection",
+      id: this.id,
+      address: peer.hostname,
+      port: peer.port,
+      ...(proxy && { via: `${proxy.hostname} port ${proxy.port}` }),
+    });
+    let ending: { reason: CloseReason; code?: number; message?: string } = { reason: "client" };
+    try {
+      if (stopping()) throw new Deno.errors.Interrupted("server stopping");
+      await sendFile(this.conn, bytesSource(this.context.greeting));
+      while (!stopping()) {
+        this.busy = false;
+        this.request = undefined;
+        const packet = await this.conn.readPacket();
+        if (packet === null) break;
+        this.busy = true;
+        await this.#dispatch(packet);
+      }
+      if (stopping()) ending = { reason: "shutdown" };
+    } catch (error) {
+      ending = await this.#ended(error);
+    } finally {
+      this.conn.close();
+      const r = this.request;
+      log({
+        event: "close",
+        id: this.id,
+        reason: ending.reason,
+        ...(r && { op: r.op, name: r.name, bytes: r.bytes, ms: performance.now() - r.started }),
+        ...(ending.code !== undefined && { code: ending.code }),
+        ...(ending.message !== undefined && { message: ending.message }),
+      });
+    }
+  }
+
+  /** Why the connection ended on `error`, telling the client where it still listens. */
+  async #ended(error: unknown): Promise<{ reason: CloseReason; code?: number; message?: string }> {
+    if (error instanceof ProtocolError) {
+      await this.conn.sendError(error.code, error.message);
+      return { reason: "error", code: error.code, message: error.message };
+    }
+    if (error instanceof PeerError) {
+      return { reason: "peer-error", code: error.code, message: error.message };
+    }
+    if (error instanceof Deno.errors.TimedOut) return { reason: "timeout" };
+    if (this.context.stopping()) return { reason: "shutdown" };
+    const message = errorMessage(error);
+    // The client hung up mid-packet or mid-transfer: log it, nobody is left to tell.
+    if (error instanceof Deno.errors.UnexpectedEof) return { reason: "failure", message };
+    // A broken socket or a bug: the client hears ERR 0 if it still listens.
+    await this.conn.sendError(ErrorCode.OTHER, `server error: ${message}`);
+    return { reason: "failure", code: ErrorCode.OTHER, message };
+  }
+
+  /** One request, or OPT and the request it is for. */
+  async #dispatch(packet: Packet, asked?: Asked): Promise<void> {
+    switch (packet.op) {
+      case Opcode.RRQ:
+        return await serveRead(this, "RRQ", packet.name, asked);
+      case Opcode.DRQ:
+        return await serveRead(this, "DRQ", NO_NAME, asked);
+      case Opcode.WRQ:
+        return await serveWrite(this, packet.name, asked);
+      case Opcode.OPT:
+        return await this.#dispatchOpt(packet.options);
+      case Opcode.ERR:
+        throw new PeerError(packet.code, packet.message);
+    }
+    throw new ProtocolError(
+      ErrorCode.ILLEGAL_OPERATION,
+      `unexpected ${opcodeName(packet.op)}: no transfer in progress`,
+    );
+  }
+
+  /** OPT: its options, then the request they are for. */
+  async #dispatchOpt(pairs: OptionPairs): Promise<void> {
+    if (this.context.fsd1Only) {
+      throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unknown opcode: ${Opcode.OPT}`);
+    }
+    const asked = parseAsked(pairs); // out of range: ERR 8, and the connection ends
+    const next = await this.conn.readPacket();
+    if (next === null) throw new Deno.errors.UnexpectedEof("connection closed after OPT");
+    if (next.op !== Opcode.RRQ && next.op !== Opcode.WRQ && next.op !== Opcode.DRQ) {
+      throw new ProtocolError(
+        ErrorCode.ILLEGAL_OPERATION,
+        `OPT must be followed by a request, not ${opcodeName(next.op)}`,
+      );
+    }
+    return await this.#dispatch(next, asked);
+  }
+
+  /** Starts the record of a request named `raw` (as the client sent it). */
+  begin(op: Op, raw: Uint8Array): RequestRecord {
+    this.request = {
+      op,
+      name: lossy.decode(raw.subarray(0, 300)),
+      started: performance.now(),
+      bytes: 0,
+    };
+    return this.request;
+  }
+
+  /** Logs how the request ended and forgets it. */
+  finish(outcome: RequestOutcome): void {
+    const r = this.request!;
+    this.context.log({
+      event: "request",
+      id: this.id,
+      op: r.op,
+      name: r.name,
+      bytes: r.bytes,
+      ms: performance.now() - r.started,
+      ...(r.params && { blksize: r.params.blockSize, windowsize: r.params.windowSize }),
+      ...outcome,
+    });
+    this.request = undefined;
+  }
+
+  /**
+   * Runs the checks before a transfer. A refusal is sent as ERR and logged,
+   * and the connection goes on (undefined is returned); anything else
+   * propagates and ends the connection.
+   */
+  async prepare<T>(checks: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await checks();
+    } catch (error) {
+      if (!(error instanceof ProtocolError) || error.code === ErrorCode.ILLEGAL_OPERATION) {
+        throw error;
+      }
+      await this.conn.write(encodeError(error.code, error.message));
+      this.finish({ outcome: "refused", code: error.code, message: error.message });
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * What the window logic needs of a connection: read a packet, write bytes,
+ * bound the data size of the DAT packets it will accept. `PacketConn` is
+ * the one over TCP; `memoryChannelPair` connects two ends in memory, for
+ * unit tests of windows and block numbers without sockets.
+ */
+
+import { type Packet, PacketDecoder } from "./codec.ts";
+
+export interface PacketTransport {
+  /** The next packet, or null when the peer closed cleanly. */
+  readPacket(): Promise<Packet | null>;
+  /** Writes all of `bytes`. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Accepts DAT packets of up to `size` bytes of data from now on. */
+  setMaxDataSize(size: number): void;
+}
+
+/** One end of an in-memory channel: what one end writes, the other reads, in order. */
+export class MemoryEnd implements PacketTransport {
+  #decoder = new PacketDecoder();
+  #peer!: MemoryEnd;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  /** Every write this end made, as written (tests count and inspect them). */
+  readonly writes: Uint8Array[] = [];
+
+  static pair(): [MemoryEnd, MemoryEnd] {
+    const a = new MemoryEnd();
+    const b = new MemoryEnd();
+    a.#peer = b;
+    b.#peer = a;
+    return [a, b];
+  }
+
+  setMaxDataSize(size: number): void {
+    this.#decoder.setMaxDataSize(size);
+  }
+
+  async readPacket(): Promise<Packet | null> {
+    for (;;) {
+      const packet = this.#decoder.next();
+      if (packet) return packet;
+      if (this.#closed) return this.#decoder.endOfStream();
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#peer.#closed) return Promise.reject(new Deno.errors.BrokenPipe("peer closed"));
+    this.writes.push(bytes.slice());
+    this.#peer.#receive(bytes);
+    return Promise.resolve();
+  }
+
+  /** Ends this end's sending: the peer reads what is left, then null. */
+  close(): void {
+    this.#peer.#closed = true;
+    this.#peer.#notify();
+  }
+
+  #receive(bytes: Uint8Array): void {
+    this.#decoder.push(bytes);
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}

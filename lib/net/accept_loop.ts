@@ -1,0 +1,72 @@
+/**
+ * The accept loop every server runs: accept, hand each connection to its
+ * handler as a task of its own, keep going after transient failures (out of
+ * descriptors and the like), and on stop close the listener and wait for
+ * every task. Written once for `serve`, `proxy` and `echo`.
+ */
+
+export interface AcceptHandlers<C extends Deno.Conn> {
+  /** Serves one connection; its failure ends that connection only (it must not reject). */
+  handle(conn: C, id: number): Promise<void>;
+  /** An accept failed while still running; the loop breathes and goes on. */
+  onAcceptError?(error: unknown): void;
+}
+
+/** How long to wait after a failed accept before the next. */
+const BREATHE_MS = 100;
+
+export class AcceptLoop<C extends Deno.Conn = Deno.TcpConn> {
+  readonly addr: Deno.Addr;
+  #listener: Deno.Listener<C>;
+  #handlers: AcceptHandlers<C>;
+  #tasks = new Set<Promise<void>>();
+  #nextId = 1;
+  #stopping = false;
+  #loop: Promise<void>;
+
+  constructor(listener: Deno.Listener<C>, handlers: AcceptHandlers<C>) {
+    this.#listener = listener;
+    this.#handlers = handlers;
+    this.addr = listener.addr;
+    this.#loop = this.#run();
+  }
+
+  /** True once `stop()` was called. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** Stops accepting; connections already accepted go on. */
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Resolves once the loop has ended and every connection's task has finished. */
+  async settled(): Promise<void> {
+    await this.#loop;
+    while (this.#tasks.size > 0) await Promise.all(this.#tasks);
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      let conn: C;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#stopping) return;
+        this.#handlers.onAcceptError?.(error);
+        await new Promise((resolve) => setTimeout(resolve, BREATHE_MS));
+        continue;
+      }
+      const task = this.#handlers.handle(conn, this.#nextId++).catch(() => {});
+      this.#tasks.add(task);
+      task.finally(() => this.#tasks.delete(task));
+    }
+  }
+}

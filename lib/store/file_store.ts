@@ -1,0 +1,157 @@
+/**
+ * The file store: what every protocol does with the served directory. Open
+ * a name for reading (a file's bytes, or a directory's listing) and stage a
+ * name for writing (committed under its name only once complete and synced,
+ * never replacing anything). Every path rule, limit and crash-safety rule is
+ * inside; a refusal is a ProtocolError whose code is the ERR to send.
+ */
+
+import { type ByteSink, type ByteSource, bytesSource, fileSink, fileSource } from "../bytes/mod.ts";
+import { ErrorCode, ProtocolError } from "./errors.ts";
+import { formatListing, readListing } from "./listing.ts";
+import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
+import { removeStaleStaging, StagedFile } from "./staging.ts";
+
+export interface FileStoreConfig {
+  /** The directory to serve. */
+  root: string;
+  /** Refuse every write with ERR 2, and touch nothing on disk. */
+  readOnly?: boolean;
+  /** Largest upload in bytes (default 8 GiB; 0: no limit). */
+  maxUploadBytes?: number;
+}
+
+export const DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
+
+/** A name opened for reading. */
+export interface OpenedFile {
+  source: ByteSource;
+  size: number;
+  kind: "file" | "listing";
+  mtime?: Date;
+  close(): void;
+}
+
+/** A name being written: `commit` publishes it, `discard` (always safe to call) removes the rest. */
+export interface StagedWrite {
+  sink: ByteSink;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+export class FileStore {
+  readonly readOnly: boolean;
+  readonly maxUploadBytes: number;
+  #sandbox: Sandbox;
+
+  private constructor(sandbox: Sandbox, readOnly: boolean, maxUploadBytes: number) {
+    this.#sandbox = sandbox;
+    this.readOnly = readOnly;
+    this.maxUploadBytes = maxUploadBytes;
+  }
+
+  /** Opens the store on `config.root`; throws if it is missing or not a directory. */
+  static async open(config: FileStoreConfig): Promise<FileStore> {
+    return new FileStore(
+      await Sandbox.open(config.root),
+      config.readOnly ?? false,
+      config.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    );
+  }
+
+  /** The served directory's real path. */
+  get root(): string {
+    return this.#sandbox.root;
+  }
+
+  /** A store rooted at `subdir` (a name under these rules), with the same limits. */
+  async within(subdir: string): Promise<FileStore> {
+    const real = await this.#sandbox.resolveExisting(subdir);
+    return new FileStore(await Sandbox.open(real), this.readOnly, this.maxUploadBytes);
+  }
+
+  /** Removes uploads an earlier run left unfinished; returns how many. */
+  async removeStaleStaging(): Promise<number> {
+    return this.readOnly ? 0 : await removeStaleStaging(this.root, STAGING_PREFIX);
+  }
+
+  /**
+   * A regular file's bytes, or a directory's listing. `name` is the name as
+   * the client sent it (checked by `parseName` here) or one already checked;
+   * "" is the root.
+   */
+  async openRead(requested: string | Uint8Array): Promise<OpenedFile> {
+    const name = checkedName(requested);
+    try {
+      const real = await this.#sandbox.resolveExisting(name);
+      const info = await Deno.stat(real);
+      if (info.isDirectory) return await this.#openListing(real, info);
+      if (!info.isFile) {
+        throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
+      }
+      const file = await Deno.open(real, { read: true });
+      return {
+        source: fileSource(file),
+        size: info.size,
+        kind: "file",
+        mtime: info.mtime ?? undefined,
+        close: () => file.close(),
+      };
+    } catch (error) {
+      throw fileError(error, name);
+    }
+  }
+
+  async #openListing(real: string, info: Deno.FileInfo): Promise<OpenedFile> {
+    const listing = encoder.encode(formatListing(await readListing(this.#sandbox, real)));
+    return {
+      source: bytesSource(listing),
+      size: listing.length,
+      kind: "listing",
+      mtime: info.mtime ?? undefined,
+      close() {},
+    };
+  }
+
+  /**
+   * Stages a new file named `requested` (as for `openRead`); `declaredSize`,
+   * when the client said it, is checked against the upload limit before
+   * anything is created.
+   */
+  async stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite> {
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+    const name = checkedName(requested);
+    const limit = this.maxUploadBytes;
+    if (limit > 0 && (declaredSize ?? 0) > limit) {
+      throw new ProtocolError(
+        ErrorCode.DISK_FULL,
+        `upload too large: ${declaredSize} bytes, at most ${limit}`,
+      );
+    }
+    let staged: StagedFile;
+    try {
+      staged = await StagedFile.create(await this.#sandbox.resolveNew(name), STAGING_PREFIX);
+    } catch (error) {
+      throw fileError(error, name);
+    }
+    return {
+      // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
+      sink: fileSink(staged.file, (error) => fileError(error, name)),
+      async commit() {
+        try {
+          await staged.commit({ sync: true });
+        } catch (error) {
+          throw fileError(error, name);
+        }
+      },
+      discard: () => staged.discard(),
+    };
+  }
+}
+
+/** A name from the wire goes through every name rule; a string was checked already. */
+function checkedName(requested: string | Uint8Array): string {
+  return typeof requested === "string" ? requested : parseName(requested);
+}
