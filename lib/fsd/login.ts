@@ -49,7 +49,10 @@ export class LoginState {
   #policy: LoginPolicy | undefined;
   #address: string;
   #root: FileStore;
+  /** The account's store, once logged in. */
   #store: FileStore | undefined;
+  /** The whole directory, read-only, for anonymous reads. */
+  #anonymous: FileStore | undefined;
   #requested = false;
 
   constructor(root: FileStore, address: string, policy?: LoginPolicy) {
@@ -73,8 +76,8 @@ export class LoginState {
     if (!this.#policy) return this.#root;
     if (this.#store) return this.#store;
     if (this.#policy.anonymousRead && op !== "WRQ") {
-      this.#store = await this.#root.within("", true);
-      return this.#store;
+      this.#anonymous ??= await this.#root.within("", true);
+      return this.#anonymous;
     }
     throw refused(LOGIN_REQUIRED);
   }
