@@ -15,6 +15,7 @@
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { pcapBench } from "./pcap_bench.ts";
 import {
   fsdGet as sharedGet,
   fsdServe as sharedServe,
@@ -463,8 +464,20 @@ for (const bytes of scaling) {
 }
 await scaleServer.stop();
 
-// ---- 7. scale-out (--workers, HAProxy) and file to file against socat and nginx ----
-console.log("\n7. scale-out and file to file (bench/scale_bench.ts)");
+// ---- 7. recording: fsd proxy --pcap and --trace ladder (bench/pcap_bench.ts) ----
+console.log("\n7. fsd get through fsd proxy, plain, recording a capture, drawing a ladder");
+const pcap = await pcapBench(quick ? 4 : 256, runs);
+for (
+  const [what, ms] of [["plain", pcap.plainMs], ["--pcap", pcap.pcapMs], [
+    "--trace ladder",
+    pcap.ladderMs,
+  ]] as const
+) {
+  addRow("recording", `fsd get via fsd proxy ${what}`, pcap.mib * MIB, ms);
+}
+
+// ---- 8. scale-out (--workers, HAProxy) and file to file against socat and nginx ----
+console.log("\n8. scale-out and file to file (bench/scale_bench.ts)");
 const scaled = await scaleBench({ quick, mib: bigMib, runs });
 for (const r of scaled.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
 for (const r of scaled.ratios) {

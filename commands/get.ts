@@ -62,7 +62,7 @@ async function run(args: string[]): Promise<void> {
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
   const [host, portText, remote] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
   const remoteBase = remote.split("/").filter((part) => part !== "").pop();
   let local = positionals[3] ?? remoteBase;
