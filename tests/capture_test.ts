@@ -8,7 +8,17 @@
 import assert from "node:assert/strict";
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { PcapWriter } from "../lib/capture/pcap.ts";
-import { randomBytes, RawClient, runFsd, spawnFsd, startServer, tempDir, wire } from "./helpers.ts";
+import {
+  MAIN,
+  randomBytes,
+  RawClient,
+  runFsd,
+  spawnFsd,
+  startServer,
+  tempDir,
+  wire,
+  withDeadline,
+} from "./helpers.ts";
 import { type DecodedPdu, decodePdus, DISSECTOR, followRaw, HAVE_TSHARK } from "./tshark.ts";
 
 const ignore = !HAVE_TSHARK;
@@ -480,4 +490,59 @@ Deno.test({
     assert.equal(dats(1).length, 1 + Math.ceil(300_000 / 512));
     assert.deepEqual(pdus.flatMap((p) => p.experts.filter((e) => !e.startsWith("ERR "))), []);
   },
+});
+
+Deno.test("fsd proxy --pcap past the disk's limit: recording stops with one message, the traffic goes on", async () => {
+  await using dir = await tempDir();
+  const pcap = `${dir.path}/limited.pcap`;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, await readToEnd(conn));
+    conn.close();
+  })();
+  // A file size limit of 64 KiB stands in for a full disk: writes past it fail (EFBIG).
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    `--allow-write=${pcap}`,
+  ];
+  const args = [MAIN, "proxy", "0", "127.0.0.1", String(listener.addr.port), "--host", "127.0.0.1"];
+  const child = new Deno.Command("bash", {
+    args: ["-c", `trap '' XFSZ; ulimit -f 64; exec "$@"`, "bash", ...deno, ...args, "--pcap", pcap],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const readUntil = async (pattern: RegExp) => {
+    while (!pattern.test(out)) {
+      const { value, done } = await withDeadline(reader.read(), `proxy output ${pattern}`);
+      if (done) throw new Error(`proxy exited: ${await stderr}`);
+      out += value;
+    }
+  };
+  try {
+    await readUntil(/port (\d+),/);
+    const port = Number(/port (\d+),/.exec(out)![1]);
+    const data = randomBytes(300_000, 4);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await writeAll(conn, data);
+    await conn.closeWrite();
+    assert.deepEqual(await readToEnd(conn), data);
+    conn.close();
+    await serving;
+    await readUntil(/\[1\] closed: /);
+  } finally {
+    listener.close();
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+  }
+  const messages = (await stderr).split("\n").filter((line) => line.includes("capture stopped"));
+  assert.equal(messages.length, 1, await stderr);
+  assert.match(messages[0], /^fsd: capture stopped, cannot write .*limited\.pcap: /);
 });
