@@ -313,7 +313,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 Deno.test({
-  name: "dissector: port 10000, Decode As, and expert info for violations instead of failing",
+  name: "dissector: port 10000 (or its preference), Decode As, and expert info for violations",
   ignore,
   async fn() {
     await using dir = await tempDir();
@@ -350,6 +350,9 @@ Deno.test({
     ]);
     const decodeAs = await decodePdus(pcap, ["-d", "tcp.port==4321,fsd", "-Y", "tcp.port==4321"]);
     assert.deepEqual(decodeAs.map((p) => p.info), ["DRQ"]);
+    const preference = await decodePdus(pcap, ["-o", "fsd.port:4321", "-Y", "tcp.port==4321"]);
+    assert.deepEqual(preference.map((p) => p.info), ["DRQ"]);
+    assert.deepEqual(await decodePdus(pcap, ["-Y", "tcp.port==4321"]), [], "no greeting, no port");
   },
 });
 

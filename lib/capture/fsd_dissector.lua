@@ -375,6 +375,19 @@ local function heuristic(tvb, pinfo, tree)
   return true
 end
 
+-- The port (Preferences > Protocols > FSD), 10000 unless changed; any other with "Decode As...".
+local DEFAULT_PORT = 10000
+fsd.prefs.port = Pref.uint("TCP port", DEFAULT_PORT, "TCP port of the fsd file server")
 local tcp_port = DissectorTable.get("tcp.port")
-tcp_port:add(10000, fsd)
+local registered_port = DEFAULT_PORT
+tcp_port:add(registered_port, fsd)
+
+function fsd.prefs_changed()
+  if fsd.prefs.port ~= registered_port then
+    tcp_port:remove(registered_port, fsd)
+    registered_port = fsd.prefs.port
+    tcp_port:add(registered_port, fsd)
+  end
+end
+
 fsd:register_heuristic("tcp", heuristic)
