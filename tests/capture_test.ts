@@ -327,6 +327,9 @@ Deno.test({
     c.data("client", wire.concat([0, 9, 1, 2, 3])); // unknown opcode 9
     c.data("client", wire.ack(1)); // after a framing error: not decoded
     c.close();
+    const refused = writer.connection(5555); // a server over its limits: ERR instead of the greeting
+    refused.data("server", wire.err(0, "too many connections: 100"));
+    refused.close();
     const other = writer.connection(4321); // another port, no greeting: Decode As
     other.data("client", wire.drq());
     other.close();
@@ -340,6 +343,7 @@ Deno.test({
       `RRQ "${"x".repeat(1100)}"`.slice(0, 200),
       "unknown opcode 9",
       "not decoded (after a framing error)",
+      "ERR 0 too many connections: 100",
     ]);
     assert.deepEqual(pdus.slice(1).map((p) => p.experts.join("; ")), [
       "DAT of 600 bytes, the block size is 512",
@@ -347,6 +351,7 @@ Deno.test({
       "file name longer than 1024 bytes; file name longer than 255 bytes",
       "unknown opcode 9",
       "Not decoded after a framing error",
+      "ERR 0 too many connections: 100",
     ]);
     const decodeAs = await decodePdus(pcap, ["-d", "tcp.port==4321,fsd", "-Y", "tcp.port==4321"]);
     assert.deepEqual(decodeAs.map((p) => p.info), ["DRQ"]);

@@ -359,11 +359,24 @@ function fsd.dissector(tvb, pinfo, tree)
   return total
 end
 
+-- A server over its limits sends ERR (code 0 to 8, printable text) instead of the greeting.
+local function is_refusal(tvb)
+  if tvb:len() < 6 or tvb(0, 2):uint() ~= 5 or tvb(2, 2):uint() > 8 then return false end
+  local text = tvb:raw(4, math.min(tvb:len() - 4, 64))
+  local printable = text:match("^[\32-\126]+%z") or (#text == 64 and text:match("^[\32-\126]+$"))
+  return printable ~= nil
+end
+
 -- A session on any port: the server speaks first with DAT 1 "Hello from ...". A greeting split
 -- into small segments is recognised by its first 7 bytes when they open the stream.
 local function heuristic(tvb, pinfo, tree)
   local seq = tcp_seq()
   local at_start = seq and seq.value == 1
+  if at_start and is_refusal(tvb) then
+    pinfo.conversation = fsd
+    fsd.dissector(tvb, pinfo, tree)
+    return true
+  end
   local have = math.min(tvb:len() - 6, #GREETING_PREFIX)
   if have < #GREETING_PREFIX and not (at_start and have >= 1) then return false end
   if tvb(0, 4):uint() ~= 0x00030001 then return false end
