@@ -17,12 +17,13 @@ import { ls } from "./commands/ls.ts";
 import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";
 import { serve } from "./commands/serve.ts";
+import { user } from "./commands/user.ts";
 import { wireshark } from "./commands/wireshark.ts";
 import { errorMessage } from "./lib/bytes/source_sink.ts";
 import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
 
-const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, wireshark];
+const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, wireshark, user];
 
 const HELP = `fsd ${VERSION}: socket file service and network lab tools
 

@@ -12,12 +12,20 @@ import { errorMessage } from "../lib/bytes/source_sink.ts";
 import { ClientCapture } from "../lib/capture/client_capture.ts";
 import { isTraceMode } from "../lib/capture/conn_trace.ts";
 import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
+import {
+  CLIENT_SECURITY_FLAGS,
+  CLIENT_SECURITY_HELP,
+  type ClientSecurity,
+  type ClientSecurityValues,
+  parseClientSecurity,
+} from "./client_security.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {
   timeout: { type: "string" },
   pcap: { type: "string" },
   trace: { type: "string" },
+  ...CLIENT_SECURITY_FLAGS,
 } as const;
 
 /** Flags of the commands that move files: how to move them. */
@@ -60,7 +68,8 @@ export const CLIENT_OPTIONS_HELP =
   --trace MODE       show the connection on stderr: fsd (one line per packet, as
                      fsd proxy --trace fsd), ladder (a ladder diagram), hex, text
   --pcap FILE        record the connection to FILE (pcap, for Wireshark with
-                     'fsd wireshark'; needs --allow-write=FILE)`;
+                     'fsd wireshark'; needs --allow-write=FILE)
+${CLIENT_SECURITY_HELP}`;
 
 /** Where a client command connects, checked before the command does anything else. */
 export interface Target {
@@ -69,6 +78,8 @@ export interface Target {
   timeoutMs: number;
   /** Traces and records the connections (--trace, --pcap). */
   capture?: ClientCapture;
+  /** TLS and the login (--tls, --ca, --pin, --user), read when first connecting. */
+  security?: () => Promise<ClientSecurity>;
 }
 
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
@@ -76,7 +87,7 @@ export function parseTarget(
   host: string,
   portText: string,
   timeoutText: string | undefined,
-  watch: { trace?: string; pcap?: string } = {},
+  watch: { trace?: string; pcap?: string } & ClientSecurityValues = {},
 ): Target {
   const port = parsePort(portText);
   const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
@@ -90,7 +101,7 @@ export function parseTarget(
     trace,
     print: (line) => console.error(line),
   });
-  return { host, port, timeoutMs, capture };
+  return { host, port, timeoutMs, capture, security: parseClientSecurity(watch) };
 }
 
 /** Connects to the target, runs `use` with the client, and always closes it. */
@@ -99,9 +110,14 @@ export async function withClient<T>(
   use: (client: FsdClient) => Promise<T>,
 ): Promise<T> {
   const { host, port, timeoutMs } = target;
+  const security = await target.security?.();
   let client: FsdClient;
   try {
-    client = await FsdClient.connect(host, port, { timeoutMs, tap: target.capture?.tap() });
+    client = await FsdClient.connect(host, port, {
+      timeoutMs,
+      tap: target.capture?.tap(),
+      tls: security?.tls,
+    });
   } catch (error) {
     if (error instanceof PeerError) throw error;
     const reason = errorMessage(error);
@@ -111,6 +127,7 @@ export async function withClient<T>(
     );
   }
   try {
+    if (security?.login) await client.login(security.login.user, security.login.password);
     return await use(client);
   } finally {
     client.close();

@@ -3,7 +3,7 @@
  * upper-case, ceiling and chat-room servers over TCP or UDP, and a client
  * that sends messages, prints replies and measures round trips.
  *
- * Permissions: --allow-net (a UDP client also binds a local port on the
+ * Permissions: --allow-net (--login USERS adds --allow-read=USERS) (a UDP client also binds a local port on the
  * wildcard address: --allow-net=HOST,0.0.0.0 at the narrowest).
  */
 
@@ -11,6 +11,8 @@ import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
 import { type EchoChannel, openEchoChannel, openUdp, summarize } from "../lib/echo/client.ts";
 import { pipeTcp, UdpSession } from "../lib/echo/stdio.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { loginLab, PASSWORD_PROMPT } from "./echo_login.ts";
+import { TerminalPipe } from "./terminal.ts";
 import {
   type Command,
   CommandError,
@@ -28,6 +30,7 @@ const help = `Echo servers and clients for socket labs, over TCP or UDP.
 
 Usage:
   fsd echo serve PORT [--udp] [--upper | --ceil | --broadcast] [--host ADDR]
+  fsd echo serve PORT --login USERS [--show-passwords] [--host ADDR]
   fsd echo HOST PORT [MESSAGE ...] [--udp] [--count N] [--interval SECONDS] [--timeout SECONDS]
 
 Server: answers each message: over TCP a line, or, when no newline comes,
@@ -45,6 +48,13 @@ datagram:
                 stalling the room. Over UDP a peer joins with its first datagram
                 and leaves with "/leave" or after 5 silent minutes.
 
+  --login USERS the login lab (TCP): asks "Username:" and "Password:", checks
+                the pair against the accounts file USERS (see 'fsd user'),
+                answers "Username and password are correct." and "You are now
+                logged in.", or "Username or password is incorrect.", and
+                closes. The log shows each name, and each password as "****"
+                (--show-passwords: as typed, the lab's point about clear text).
+
 Client: sends each MESSAGE as a line and prints the replies. With no MESSAGE
 it passes stdin on as it is (over TCP byte for byte, like nc; over UDP one
 datagram per line) and prints what comes back; in a UDP chat room it says
@@ -52,7 +62,9 @@ datagram per line) and prints what comes back; in a UDP chat room it says
 seconds apart (default 1), prints each round trip and ends with a summary in
 ping's form (also on Ctrl-C; --count 0 goes on until interrupted); a reply
 that does not come within --timeout seconds (default 2) is a loss. A message
-starting with "-" (a negative number) goes after "--".
+starting with "-" (a negative number) goes after "--". On a terminal, what
+is typed after a "Password:" prompt is not echoed, and the client ends when
+the server closes.
 
 Options:
   --udp               use UDP instead of TCP
@@ -70,13 +82,16 @@ Examples:
   fsd echo serve 7001 --udp --ceil
   fsd echo 127.0.0.1 7001 --udp -- 4.40 -2.5   # "--" before negative numbers
   fsd echo 127.0.0.1 7000 --count 10 --interval 0.2
-  fsd echo serve 7002 --broadcast          # then: fsd echo HOST 7002 (type away)`;
+  fsd echo serve 7002 --broadcast          # then: fsd echo HOST 7002 (type away)
+  fsd echo serve 7003 --login users.txt    # then: fsd echo HOST 7003`;
 
 const ECHO_FLAGS = {
   udp: { type: "boolean" },
   upper: { type: "boolean" },
   ceil: { type: "boolean" },
   broadcast: { type: "boolean" },
+  login: { type: "string" },
+  "show-passwords": { type: "boolean" },
   host: { type: "string" },
   count: { type: "string" },
   interval: { type: "string" },
@@ -110,7 +125,10 @@ async function run(args: string[]): Promise<void> {
     });
   };
   if (count === undefined && messages.length === 0) {
-    if (!udp) return await pipeTcp(host, port, Deno.stdin, Deno.stdout).catch(cannotConnect);
+    if (!udp) {
+      const terminal = new TerminalPipe(PASSWORD_PROMPT);
+      return await pipeTcp(host, port, terminal.input, terminal.output).catch(cannotConnect);
+    }
     return await udpSession(await openUdp(host, port).catch(cannotConnect), timeoutMs);
   }
   const channel = await openEchoChannel(host, port, udp).catch(cannotConnect);
@@ -159,16 +177,18 @@ async function serve(
     );
   }
   const mode: EchoMode = modes[0] ?? "echo";
+  const login = await loginLab(values, udp, modes);
   const server = await startEchoServer({
     port,
     hostname: values.host,
     udp,
     mode,
+    login,
     log: (line) => console.log(line),
   }).catch(expectedFailure);
   const stopped = stopOnSignal(() => server.close());
   console.log(
-    `Echo server (${mode}, ${
+    `Echo server (${login ? "login" : mode}, ${
       udp ? "UDP" : "TCP"
     }) listening on ${server.hostname} port ${server.port}`,
   );
@@ -278,7 +298,7 @@ async function udpSession(
  */
 const UDP_SILENCE = " (over UDP a closed port looks like a lost datagram)";
 
-const SERVER_ONLY = ["upper", "ceil", "broadcast", "host"] as const;
+const SERVER_ONLY = ["upper", "ceil", "broadcast", "host", "login", "show-passwords"] as const;
 const CLIENT_ONLY = ["count", "interval", "timeout"] as const;
 
 /** A flag meant for the other side is a usage error, not silently ignored. */

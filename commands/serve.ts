@@ -3,12 +3,14 @@
  *
  * Permissions: --allow-net, --allow-read=DIR --allow-write=DIR (with
  * --read-only, --allow-read=DIR is enough). Nothing else: without
- * --allow-sys=hostname the greeting names "fsd" (or --name).
+ * --allow-sys=hostname the greeting names "fsd" (or --name). --users FILE,
+ * --tls-cert CERT and --tls-key KEY add --allow-read for those files.
  */
 
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
+import { rereadOnHangup, SECURITY_FLAGS, SECURITY_HELP, securityConfig } from "./serve_security.ts";
 import {
   type Command,
   expectedFailure,
@@ -54,6 +56,7 @@ Options:
   --trusted-proxy ADDR[/BITS]
                             who may send that header (repeatable; IPv4 or IPv6;
                             required with --proxy-protocol); others are refused
+${SECURITY_HELP}
   -h, --help                show this help
 
 Over a limit, a client gets ERR 0 with the reason instead of the greeting;
@@ -61,6 +64,7 @@ an upload over --max-upload ends with ERR 3. Logs one event per line on
 stdout: connections, requests with their outcome, bytes and duration, errors.
 
 Permissions: --allow-net --allow-read=DIR --allow-write=DIR
+  (--users FILE, --tls-cert CERT, --tls-key KEY: --allow-read for them too)
   (--read-only needs no --allow-write; add --allow-sys=hostname for the host
   name in the greeting).
 
@@ -84,6 +88,7 @@ async function run(args: string[]): Promise<void> {
     log: { type: "string" },
     "proxy-protocol": { type: "boolean" },
     "trusted-proxy": { type: "string", multiple: true },
+    ...SECURITY_FLAGS,
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -117,15 +122,21 @@ async function run(args: string[]): Promise<void> {
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
-  const server = await FileServer.start(config).catch(expectedFailure);
+  const security = await securityConfig(values);
+  const server = await FileServer.start({ ...config, ...security }).catch(expectedFailure);
+  const stopRereading = values.users === undefined
+    ? () => {}
+    : rereadOnHangup(values.users, server, config.log);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
   const stopped = stopOnSignal((signals) =>
     signals === 1 ? server.shutdown(graceMs) : server.close()
   );
+  for (const notice of security.notices) console.log(notice);
   console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
   await stopped;
+  stopRereading();
 }
 
 /** --proxy-protocol and --trusted-proxy: both or neither. */

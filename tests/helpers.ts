@@ -182,15 +182,25 @@ export class RawClient implements AsyncDisposable {
     return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
   }
 
+  /** A raw client on a connection made elsewhere (TLS, another source address). */
+  static over(conn: Deno.Conn): RawClient {
+    return new RawClient(conn as Deno.TcpConn);
+  }
+
   /** Connects and answers the greeting; returns its text. */
   static async greeted(port: number): Promise<RawClient> {
     const client = await RawClient.connect(port);
-    const greeting = await client.read();
+    await client.answerGreeting();
+    return client;
+  }
+
+  /** Reads the greeting (DAT 1) and answers ACK 1. */
+  async answerGreeting(): Promise<void> {
+    const greeting = await this.read();
     if (greeting?.op !== "DAT" || greeting.block !== 1) {
       throw new Error(`expected greeting DAT 1, got ${JSON.stringify(greeting)}`);
     }
-    await client.send(wire.ack(1));
-    return client;
+    await this.send(wire.ack(1));
   }
 
   async send(...packets: Uint8Array[]): Promise<void> {

@@ -10,6 +10,7 @@ import { readMessages } from "./messages.ts";
 import { writeAll } from "../bytes/source_sink.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { DEFAULT_HOST, listenError, listenTcp } from "../net/listen.ts";
+import { type LoginLabConfig, serveLogin } from "./login.ts";
 
 export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
 
@@ -26,6 +27,8 @@ export interface EchoServerOptions {
   /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
   udpIdleMs?: number;
   log?: (line: string) => void;
+  /** TCP: run the login lab (lib/echo/login.ts) on each connection instead of `mode`. */
+  login?: LoginLabConfig;
 }
 
 export interface EchoServer {
@@ -67,7 +70,9 @@ function startTcp(options: EchoServerOptions): EchoServer {
       const peer = conn.remoteAddr as Deno.NetAddr;
       log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
       conns.add(conn);
-      return serveOne(conn, id, options, room)
+      return (options.login
+        ? serveLogin(conn, peer.hostname, options.login, log)
+        : serveOne(conn, id, options, room))
         .catch(() => {})
         .finally(() => {
           conns.delete(conn);

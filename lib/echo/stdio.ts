@@ -10,6 +10,8 @@ const utf8 = new TextDecoder();
 
 export interface Reader {
   read(p: Uint8Array): Promise<number | null>;
+  /** Called when the server has closed: stop waiting for input (a terminal). */
+  cancel?(): void;
 }
 export interface Writer {
   write(p: Uint8Array): Promise<number>;
@@ -25,7 +27,7 @@ export async function pipeTcp(
   const conn = await Deno.connect({ hostname, port });
   conn.setNoDelay(true);
   try {
-    const down = copy(conn, output);
+    const down = copy(conn, output).finally(() => input.cancel?.());
     await copy(input, conn);
     await conn.closeWrite().catch(() => {});
     await down;

@@ -26,6 +26,7 @@ import {
   MemorySink,
 } from "../bytes/source_sink.ts";
 import { connectWithTimeout } from "../net/connect.ts";
+import { connectTls, type TlsClientConfig } from "../net/tls.ts";
 import { expectAck, receiveFile, sendFile, type TransferOptions } from "./window.ts";
 
 export interface ClientConfig {
@@ -33,6 +34,8 @@ export interface ClientConfig {
   timeoutMs?: number;
   /** Sees the connection's bytes (tracing, capture files). */
   tap?: ConnTap;
+  /** Connect with TLS, verifying the server's certificate so (lib/net/tls.ts). */
+  tls?: TlsClientConfig;
 }
 
 export interface ClientTransferOptions extends TransferOptions {
@@ -67,7 +70,9 @@ export class FsdClient {
     config: ClientConfig = {},
   ): Promise<FsdClient> {
     const timeoutMs = config.timeoutMs ?? 60_000;
-    const raw = await connectWithTimeout({ hostname, port, timeoutMs });
+    const raw = config.tls
+      ? await connectTls({ hostname, port, timeoutMs, ...config.tls })
+      : await connectWithTimeout({ hostname, port, timeoutMs });
     const conn = new PacketConn(raw, { timeoutMs, tap: config.tap });
     const greeting = await guard(conn, async () => {
       const sink = new MemorySink();
@@ -147,6 +152,20 @@ export class FsdClient {
       throw new Deno.errors.UnexpectedEof("connection closed while waiting for OACK");
     }
     throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unexpected packet: expected OACK`);
+  }
+
+  /**
+   * Logs in (a server with accounts; docs/PROTOCOL.md, "Login"): before any
+   * request. A wrong pair is PeerError 7, and the connection stays usable.
+   */
+  login(user: string, password: string): Promise<void> {
+    return guard(this.#conn, async () => {
+      await this.#conn.write(encodeOptions(Opcode.OPT, { user, password }));
+      const oack = await this.#expectOack();
+      if (oack.user !== user) {
+        throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, "unexpected OACK: not a login's");
+      }
+    });
   }
 
   /** The listing of `directory` ("" for the served directory itself). */

@@ -11,6 +11,11 @@ import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import { inCidr, parseCidr } from "../net/ip.ts";
+import { listenTls, serverHandshake, type TlsServerConfig } from "../net/tls.ts";
+import type { AccountLine } from "../auth/accounts.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import type { LoginPolicy } from "./login.ts";
 import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import { ErrorCode } from "../store/errors.ts";
@@ -45,7 +50,23 @@ export interface ServerConfig {
   proxyProtocol?: ProxyProtocolConfig;
   /** Where events go (default: nowhere). */
   log?: (event: ServerEvent) => void;
+  /** Serve over TLS with this certificate chain and key (PEM). */
+  tls?: TlsServerConfig;
+  /** Accounts: only clients that log in are served (docs/PROTOCOL.md, "Login"). */
+  accounts?: AccountsConfig;
 }
+
+/** A server's accounts and how it takes logins. */
+export interface AccountsConfig {
+  authenticator: Authenticator;
+  /** Clients without an account may download and list. */
+  anonymousRead?: boolean;
+  /** Take logins in plain text (no TLS) from addresses other than loopback too. */
+  allowPlaintextLogin?: boolean;
+}
+
+/** Longest a TLS handshake may take before the connection is dropped. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
@@ -60,15 +81,20 @@ const encoder = new TextEncoder();
 export class FileServer {
   readonly addr: Deno.NetAddr;
   readonly root: string;
-  #accepting: AcceptLoop;
+  #accepting: AcceptLoop<Deno.Conn>;
   #limits: ConnectionLimits;
   #context: SessionContext;
   #idleTimeoutMs: number;
   #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #tls: boolean;
 
-  private constructor(listener: Deno.TcpListener, store: FileStore, config: ServerConfig) {
+  private constructor(
+    listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
+    store: FileStore,
+    config: ServerConfig,
+  ) {
     this.addr = listener.addr;
     this.root = store.root;
     this.#idleTimeoutMs = config.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs;
@@ -84,7 +110,9 @@ export class FileServer {
       fsd1Only: config.fsd1Only ?? false,
       log,
       stopping: () => this.#accepting.stopping,
+      login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
     };
+    this.#tls = config.tls !== undefined;
     this.#accepting = new AcceptLoop(listener, {
       handle: (conn, id) => this.#admit(conn, id),
       onAcceptError: (error) => log({ event: "accept-error", message: errorMessage(error) }),
@@ -99,7 +127,13 @@ export class FileServer {
     const store = await FileStore.open(config);
     const removed = await store.removeStaleStaging();
     if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
-    const listener = listenTcp({ hostname: config.hostname ?? DEFAULT_HOST, port: config.port });
+    const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
+    if (config.tls && config.proxyProtocol) {
+      throw new Error(
+        "the PROXY protocol and TLS cannot be combined: the header would precede TLS",
+      );
+    }
+    const listener = config.tls ? listenTls({ ...where, ...config.tls }) : listenTcp(where);
     return new FileServer(listener, store, config);
   }
 
@@ -118,7 +152,7 @@ export class FileServer {
       this.#accepting.stop();
       const busy = [...this.#sessions].filter((s) => s.busy);
       this.#context.log({ event: "shutdown", graceMs, connections: busy.length });
-      for (const session of this.#sessions) if (!session.busy) session.conn.close();
+      for (const session of this.#sessions) if (!session.busy) session.close();
       this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
     }
     await this.#settle();
@@ -132,7 +166,7 @@ export class FileServer {
   }
 
   #closeAll(): void {
-    for (const session of this.#sessions) session.conn.close();
+    for (const session of this.#sessions) session.close();
   }
 
   async #settle(): Promise<void> {
@@ -141,27 +175,60 @@ export class FileServer {
   }
 
   /** Serves the connection if the limits allow it, else refuses it. */
-  async #admit(raw: Deno.TcpConn, id: number): Promise<void> {
+  async #admit(raw: Deno.Conn, id: number): Promise<void> {
     // Behind a proxy, the client its header names counts for the limits and the logs.
     const peer = await resolvePeer(raw, this.#proxyProtocol);
     if (!peer.ok) return await this.#reject(raw, id, peer.reason);
     const { client, proxy } = peer;
     const admission = this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
-    const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
-    const session = new Session(id, conn, this.#context);
-    this.#sessions.add(session);
     try {
-      await session.run(client, proxy);
+      // Within the limits: a client that stalls its handshake holds a slot.
+      if (this.#tls && !await this.#handshake(raw as Deno.TlsConn, id)) return;
+      const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
+      const session = new Session(id, conn, this.#context);
+      this.#sessions.add(session);
+      try {
+        await session.run(client, proxy);
+      } finally {
+        this.#sessions.delete(session);
+      }
     } finally {
-      this.#sessions.delete(session);
       this.#limits.release(client.hostname);
     }
   }
 
+  /** Completes a TLS handshake in time; a failure is logged and the connection closed. */
+  async #handshake(conn: Deno.TlsConn, id: number): Promise<boolean> {
+    try {
+      await serverHandshake(conn, TLS_HANDSHAKE_TIMEOUT_MS);
+      return true;
+    } catch (error) {
+      const peer = conn.remoteAddr as Deno.NetAddr;
+      this.#context.log({
+        event: "tls-failed",
+        id,
+        address: peer.hostname,
+        port: peer.port,
+        message: errorMessage(error),
+      });
+      try {
+        conn.close();
+      } catch {
+        // closed by the timeout
+      }
+      return false;
+    }
+  }
+
+  /** Replaces the accounts (the file reread on SIGHUP); logins from now on use them. */
+  async replaceAccounts(lines: AccountLine[]): Promise<void> {
+    await this.#context.login?.authenticator.replace(lines);
+  }
+
   /** Over a limit, or not through a trusted proxy: ERR 0 instead of the greeting, then close. */
   async #reject(
-    raw: Deno.TcpConn,
+    raw: Deno.Conn,
     id: number,
     message: string,
     peer: Endpoint = raw.remoteAddr as Deno.NetAddr,
@@ -178,6 +245,27 @@ export class FileServer {
     await conn.sendError(ErrorCode.OTHER, message);
     conn.close();
   }
+}
+
+/** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */
+function loginPolicy(accounts: AccountsConfig, tls: boolean): LoginPolicy {
+  const plaintextAnywhere = tls || (accounts.allowPlaintextLogin ?? false);
+  return {
+    authenticator: accounts.authenticator,
+    anonymousRead: accounts.anonymousRead ?? false,
+    refuseFrom: plaintextAnywhere
+      ? undefined
+      : (address) =>
+        isLoopback(address)
+          ? undefined
+          : "login refused: this server takes logins without TLS only from loopback",
+  };
+}
+
+const LOOPBACK = [parseCidr("127.0.0.0/8")!, parseCidr("::1/128")!];
+
+function isLoopback(address: string): boolean {
+  return LOOPBACK.some((range) => inCidr(address, range));
 }
 
 function greeting(name: string): Uint8Array {
