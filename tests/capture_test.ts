@@ -14,6 +14,7 @@ import {
   RawClient,
   runFsd,
   spawnFsd,
+  spawnServe,
   startServer,
   tempDir,
   wire,
@@ -553,4 +554,62 @@ Deno.test("fsd proxy --pcap past the disk's limit: recording stops with one mess
   const messages = (await stderr).split("\n").filter((line) => line.includes("capture stopped"));
   assert.equal(messages.length, 1, await stderr);
   assert.match(messages[0], /^fsd: capture stopped, cannot write .*limited\.pcap: /);
+});
+
+Deno.test({
+  name:
+    "tshark decodes a login (OPT user and password, OACK user) and flags the clear-text password",
+  ignore,
+  async fn() {
+    await using dir = await tempDir();
+    const users = `${dir.path}/users.txt`;
+    const added = await runFsd([`--allow-read=${dir.path}`, `--allow-write=${dir.path}`], [
+      "user",
+      "add",
+      users,
+      "ada",
+    ], { stdin: new TextEncoder().encode("s3cret pass\n") });
+    assert.equal(added.code, 0, added.stderr);
+    await Deno.mkdir(`${dir.path}/files`);
+    await Deno.writeTextFile(`${dir.path}/pw.txt`, "s3cret pass\n");
+    const files = `${dir.path}/files`;
+    await using server = await spawnServe(files, 0, ["--users", users, "--name", "lab"], [
+      "--allow-net",
+      `--allow-read=${dir.path}`,
+      `--allow-write=${files}`,
+    ]);
+    const pcap = `${dir.path}/login.pcap`;
+    const proxy = await spawnFsd(
+      ["proxy", "0", "127.0.0.1", String(server.port), "--host", "127.0.0.1", "--pcap", pcap],
+      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+      /^Proxy listening on /,
+    );
+    let listed;
+    try {
+      listed = await runFsd([`--allow-net=127.0.0.1:${proxy.port}`, `--allow-read=${dir.path}`], [
+        "ls",
+        "127.0.0.1",
+        String(proxy.port),
+        "--user",
+        "ada",
+        "--password-file",
+        `${dir.path}/pw.txt`,
+        "--trace",
+        "fsd",
+      ]);
+      await proxy.waitForLine(/^\[1\] closed: /);
+    } finally {
+      await proxy.stop();
+    }
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stderr, /\[1\] > OPT user=ada password=\*\*\*$/m, "the trace hides it");
+    assert.doesNotMatch(listed.stderr, /s3cret/);
+    const pdus = await decodePdus(pcap);
+    const login = pdus.find((p) => p.info.startsWith("OPT "))!;
+    assert.equal(login.info, "OPT user=ada password=s3cret pass");
+    assert.deepEqual(login.fields["fsd.option.name"], ["user", "password"]);
+    assert.match(login.experts.join(), /password in clear text/);
+    assert.ok(pdus.some((p) => p.info === "OACK user=ada"));
+    assert.ok(pdus.some((p) => p.info === "DRQ"));
+  },
 });

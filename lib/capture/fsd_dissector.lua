@@ -62,8 +62,10 @@ local e = {
     expert.group.RESPONSE_CODE, expert.severity.NOTE),
   broken = ProtoExpert.new("fsd.not_decoded", "Not decoded after a framing error",
     expert.group.MALFORMED, expert.severity.WARN),
+  cleartext = ProtoExpert.new("fsd.cleartext_password", "Password in clear text",
+    expert.group.SECURITY or expert.group.PROTOCOL, expert.severity.WARN),
 }
-fsd.experts = { e.oversize, e.opcode, e.string, e.options, e.error, e.broken }
+fsd.experts = { e.oversize, e.opcode, e.string, e.options, e.error, e.broken, e.cleartext }
 
 local tcp_stream = Field.new("tcp.stream")
 local tcp_seq = Field.new("tcp.seq")
@@ -235,7 +237,11 @@ dissect_op[7] = function(r, tree)
     local text = r(start, name_end - start + 1):stringz(ENC_UTF_8) .. "="
       .. r(name_end + 1, value_end - name_end):stringz(ENC_UTF_8)
     local option = tree:add(f.option, pair, text)
-    add_string(option, f.option_name, r, start, "option name")
+    local name = add_string(option, f.option_name, r, start, "option name")
+    if name:lower() == "password" then
+      option:add_proto_expert_info(e.cleartext,
+        "a login's password in clear text: anyone on the path can read it (use --tls)")
+    end
     add_string(option, f.option_value, r, name_end + 1, "option value")
     at = value_end + 1
     pairs_text[#pairs_text + 1] = text
