@@ -155,9 +155,9 @@ function describeFailure(error: unknown): string {
     return `the server's certificate is not trusted: ${message} (see --ca and --pin)`;
   }
   if (/corrupt|InvalidContentType|unexpected|peer closed|reset/i.test(message)) {
-    return `TLS handshake failed: ${message} (is it a TLS port?)`;
+    return `the TLS handshake failed: ${message} (is it a TLS port?)`;
   }
-  return `TLS handshake failed: ${message}`;
+  return `the TLS handshake failed: ${message}`;
 }
 
 function connectPinned(
