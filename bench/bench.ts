@@ -23,6 +23,7 @@ import {
   service,
   timed,
 } from "./support.ts";
+import { tlsBench } from "./tls_bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -461,6 +462,13 @@ for (const bytes of scaling) {
   );
 }
 await scaleServer.stop();
+
+// ---- 7. TLS and logins (bench/tls_bench.ts) ----
+console.log("\n7. TLS against plain, and what a login costs");
+const tlsResult = await tlsBench({ mib: bigMib, runs, logins: quick ? 3 : 10 });
+for (const r of tlsResult.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...tlsResult.targets);
+notes.push(...tlsResult.notes);
 
 // ---- the table ----
 console.log(
