@@ -151,6 +151,9 @@ export async function connectTls(
 
 function describeFailure(error: unknown): string {
   const message = errorMessage(error);
+  if (/CaUsedAsEndEntity/.test(message)) {
+    return `the server's certificate is not trusted: ${message} (a self-signed certificate made with CA:TRUE: use --pin, or make it with basicConstraints=CA:FALSE)`;
+  }
   if (/UnknownIssuer|certificate|NotValidForName|BadSignature|Expired/i.test(message)) {
     return `the server's certificate is not trusted: ${message} (see --ca and --pin)`;
   }
