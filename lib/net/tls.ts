@@ -132,7 +132,10 @@ export async function connectTls(
   const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
   let conn: Deno.TlsConn | undefined;
   try {
-    conn = await Deno.connectTls({ hostname, port, caCerts: config.caCerts });
+    // TCP first, without Nagle's delay (a TLS connection cannot set it later), then TLS on it.
+    const tcp = await Deno.connect({ hostname, port, signal: abort.signal });
+    tcp.setNoDelay(true);
+    conn = await Deno.startTls(tcp, { hostname, caCerts: config.caCerts });
     abort.signal.addEventListener("abort", () => conn?.close(), { once: true });
     await conn.handshake();
     return conn;
