@@ -22,6 +22,7 @@ import { wireshark } from "./commands/wireshark.ts";
 import { errorMessage } from "./lib/bytes/source_sink.ts";
 import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
+import { isServeWorker, serveInWorker } from "./lib/fsd/worker_pool.ts";
 
 const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, wireshark, user];
 
@@ -88,7 +89,9 @@ function causeChain(e: unknown): string {
   return lines.join("\n");
 }
 
-if (import.meta.main) {
+if (import.meta.main && isServeWorker()) {
+  serveInWorker(); // `fsd serve --workers N` runs this module once per worker
+} else if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (e) {

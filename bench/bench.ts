@@ -15,6 +15,7 @@
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { pcapBench } from "./pcap_bench.ts";
 import {
   fsdGet as sharedGet,
   fsdServe as sharedServe,
@@ -463,8 +464,20 @@ for (const bytes of scaling) {
 }
 await scaleServer.stop();
 
-// ---- 7. TLS and logins (bench/tls_bench.ts) ----
-console.log("\n7. TLS against plain, and what a login costs");
+// ---- 7. recording: fsd proxy --pcap and --trace ladder (bench/pcap_bench.ts) ----
+console.log("\n7. fsd get through fsd proxy, plain, recording a capture, drawing a ladder");
+const pcap = await pcapBench(quick ? 4 : 256, runs);
+for (
+  const [what, ms] of [["plain", pcap.plainMs], ["--pcap", pcap.pcapMs], [
+    "--trace ladder",
+    pcap.ladderMs,
+  ]] as const
+) {
+  addRow("recording", `fsd get via fsd proxy ${what}`, pcap.mib * MIB, ms);
+}
+
+// ---- 8. TLS and logins (bench/tls_bench.ts) ----
+console.log("\n8. TLS against plain, and what a login costs");
 const tlsResult = await tlsBench({ mib: bigMib, runs, logins: quick ? 3 : 10 });
 for (const r of tlsResult.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
 targets.push(...tlsResult.targets);

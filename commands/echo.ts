@@ -8,14 +8,8 @@
  */
 
 import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
-import {
-  type EchoChannel,
-  openEchoChannel,
-  openUdp,
-  pipeTcp,
-  summarize,
-  UdpSession,
-} from "../lib/echo/client.ts";
+import { type EchoChannel, openEchoChannel, openUdp, summarize } from "../lib/echo/client.ts";
+import { pipeTcp, UdpSession } from "../lib/echo/stdio.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
 import { loginLab, PASSWORD_PROMPT } from "./echo_login.ts";
 import { TerminalPipe } from "./terminal.ts";
@@ -154,7 +148,9 @@ async function run(args: string[]): Promise<void> {
         const reply = await channel.receive(timeoutMs);
         if (reply === null) {
           throw new CommandError(
-            `no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s`,
+            `no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s${
+              udp ? UDP_SILENCE : ""
+            }`,
           );
         }
         console.log(reply);
@@ -294,6 +290,13 @@ async function udpSession(
     channel.close();
   }
 }
+
+/**
+ * Over UDP a closed port answers with ICMP "port unreachable", which only a
+ * connected socket sees; Deno's node:dgram does not connect at the OS level
+ * (denoland/deno#36492), so the client cannot tell it from a loss.
+ */
+const UDP_SILENCE = " (over UDP a closed port looks like a lost datagram)";
 
 const SERVER_ONLY = ["upper", "ceil", "broadcast", "host", "login", "show-passwords"] as const;
 const CLIENT_ONLY = ["count", "interval", "timeout"] as const;

@@ -2,7 +2,8 @@
  * `fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT`: a relay that shows the
  * traffic and injects faults.
  *
- * Permissions: --allow-net (to listen, and to reach the target).
+ * Permissions: --allow-net (to listen, and to reach the target); --allow-write=FILE
+ * with --pcap FILE.
  */
 
 import {
@@ -13,7 +14,8 @@ import {
   type RelayOptions,
 } from "../lib/relay/relay.ts";
 import { ConnectionTrace, isTraceMode, type TraceMode } from "../lib/capture/conn_trace.ts";
-import { PcapWriter, relayPcapTap } from "../lib/capture/pcap_tap.ts";
+import { PcapWriter } from "../lib/capture/pcap.ts";
+import { relayPcapTap } from "../lib/capture/pcap_tap.ts";
 import {
   type Command,
   expectedFailure,

@@ -11,6 +11,7 @@ import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
 import { rereadOnHangup, SECURITY_FLAGS, SECURITY_HELP, securityConfig } from "./serve_security.ts";
+import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import {
   type Command,
   expectedFailure,
@@ -50,6 +51,9 @@ Options:
   --shutdown-grace SECONDS  on SIGINT/SIGTERM, let running transfers finish
                             for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
   --log text|json           log format (default text)
+  --workers N               serve with N workers (threads) sharing PORT and DIR
+                            (default 1); limits stay the whole server's; needs
+                            --unstable-net and read access to fsd's own files
   --proxy-protocol          behind a load balancer: every connection starts with a
                             PROXY protocol header (v1 or v2), whose client address
                             then counts for the logs and --max-per-ip
@@ -89,6 +93,7 @@ async function run(args: string[]): Promise<void> {
     "proxy-protocol": { type: "boolean" },
     "trusted-proxy": { type: "string", multiple: true },
     ...SECURITY_FLAGS,
+    workers: { type: "string" },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -123,10 +128,17 @@ async function run(args: string[]): Promise<void> {
   };
 
   const security = await securityConfig(values);
-  const server = await FileServer.start({ ...config, ...security }).catch(expectedFailure);
+  const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
+  if (workers > 1 && security.accounts) {
+    throw new UsageError("--workers and --users do not combine yet: run one worker with --users");
+  }
+  const server = workers > 1
+    ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
+      .catch(expectedFailure)
+    : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
   const stopRereading = values.users === undefined
     ? () => {}
-    : rereadOnHangup(values.users, server, config.log);
+    : rereadOnHangup(values.users, server as FileServer, config.log);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
@@ -134,7 +146,8 @@ async function run(args: string[]): Promise<void> {
     signals === 1 ? server.shutdown(graceMs) : server.close()
   );
   for (const notice of security.notices) console.log(notice);
-  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+  const many = workers > 1 ? `, ${workers} workers` : "";
+  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`);
   await stopped;
   stopRereading();
 }

@@ -151,6 +151,8 @@ Deno.test({
     assert.ok(infos.includes('RRQ "notes.txt"'), infos.join("\n"));
     assert.ok(infos.includes("ERR 1 file not found: missing.txt"));
     assert.ok(infos.includes("OPT blksize=512 windowsize=2 tsize=0"));
+    const opt = pdus.find((p) => p.info.startsWith("OPT "))!;
+    assert.deepEqual(opt.fields["fsd.option"], ["blksize=512", "windowsize=2", "tsize=0"]);
     assert.ok(pdus.every((p) => p.experts.every((e) => e.startsWith("ERR "))), "no violations");
   },
 });
@@ -375,5 +377,107 @@ Deno.test({
         out.slice(0, 2000),
       );
     }
+  },
+});
+
+Deno.test({
+  name: "dissector: the fuzzer's damaged sessions, in random segments, never raise a Lua error",
+  ignore,
+  async fn() {
+    const { makeStream, rng } = await import("./fuzz.ts");
+    await using dir = await tempDir();
+    const pcap = `${dir.path}/fuzz.pcap`;
+    const writer = PcapWriter.create(pcap);
+    const r = rng(7);
+    for (let i = 0; i < 300; i++) {
+      const c = writer.connection(10000);
+      const stream = makeStream(7, i);
+      for (let at = 0; at < stream.length;) {
+        const size = 1 + Math.floor(r() * 40);
+        c.data(r() < 0.5 ? "client" : "server", stream.subarray(at, at + size));
+        at += size;
+      }
+      c.close();
+    }
+    writer.close();
+    const { tshark } = await import("./tshark.ts");
+    const out = await tshark(["-r", pcap, "-2", "-V"]);
+    assert.doesNotMatch(out, /Lua Error|Dissector bug/i);
+    assert.match(out, /fsd\/1 file service/);
+  },
+});
+
+Deno.test("fsd proxy --pcap: an open connection reaches the file within a second, before the proxy stops", async () => {
+  await using dir = await tempDir();
+  const pcap = `${dir.path}/live.pcap`;
+  await using ctx = await startServer({ name: "lab" });
+  const proxy = await spawnFsd(
+    ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
+    ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+    /^Proxy listening on /,
+  );
+  try {
+    await using client = await RawClient.greeted(proxy.port); // stays open
+    const greeting = new TextEncoder().encode("Hello from lab's fileserver");
+    const deadline = Date.now() + 10_000;
+    let bytes = new Uint8Array();
+    while (!containsBytes(bytes, greeting)) {
+      assert.ok(Date.now() < deadline, "the capture file did not get the greeting");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      bytes = await Deno.readFile(pcap);
+    }
+    void client;
+  } finally {
+    await proxy.stop();
+  }
+});
+
+function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+Deno.test({
+  name: "tshark follows a negotiated 65464-byte block size across segments: no false oversize",
+  ignore,
+  async fn() {
+    await using dir = await tempDir();
+    const pcap = `${dir.path}/big.pcap`;
+    await using ctx = await startServer({ name: "lab" });
+    const content = randomBytes(300_000, 9);
+    await Deno.writeFile(`${ctx.root}/big.bin`, content);
+    const proxy = await spawnFsd(
+      ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
+      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+      /^Proxy listening on /,
+    );
+    try {
+      const port = String(proxy.port);
+      for (const extra of [[], ["--fsd1"]]) { // options, then plain fsd/1 on the same server
+        const got = await runFsd([`--allow-net=127.0.0.1:${port}`], [
+          "get",
+          "127.0.0.1",
+          port,
+          "big.bin",
+          "-",
+          ...extra,
+        ]);
+        assert.equal(got.code, 0, got.stderr);
+        assert.deepEqual(got.stdoutBytes, content);
+      }
+      await proxy.waitForLine(/^\[2\] closed: /);
+    } finally {
+      await proxy.stop();
+    }
+    const pdus = await decodePdus(pcap);
+    const dats = (stream: number) =>
+      pdus.filter((p) => p.stream === stream && p.fields["fsd.opcode"]?.[0] === "3")
+        .map((p) => Number(p.fields["fsd.size"][0]));
+    assert.deepEqual(dats(0), [27, 65464, 65464, 65464, 65464, 300_000 - 4 * 65464]);
+    assert.equal(dats(1).length, 1 + Math.ceil(300_000 / 512));
+    assert.deepEqual(pdus.flatMap((p) => p.experts.filter((e) => !e.startsWith("ERR "))), []);
   },
 });

@@ -14,8 +14,9 @@ import { MAIN, randomBytes, runFsd, text, withDeadline } from "./helpers.ts";
 
 const netFlags = (port: number) => [`--allow-net=127.0.0.1:${port},0.0.0.0`];
 
-async function echoServer(mode: EchoMode, udp = false) {
-  const s = await startEchoServer({ port: 0, hostname: "127.0.0.1", udp, mode });
+/** `quietMs`: how long a partial line waits; long where a test must not depend on timing. */
+async function echoServer(mode: EchoMode, udp = false, quietMs?: number) {
+  const s = await startEchoServer({ port: 0, hostname: "127.0.0.1", udp, mode, quietMs });
   return Object.assign(s, { [Symbol.asyncDispose]: () => s.close() });
 }
 
@@ -45,8 +46,8 @@ Deno.test("echo TCP: a message without a newline is answered after a pause, as t
   assert.match(await labClient(chat.port, "hi"), /^\* welcome, you are 1/);
 });
 
-Deno.test("echo TCP: lines are still answered one by one, a pause only ends a partial one", async () => {
-  await using ceil = await echoServer("ceil");
+Deno.test("echo TCP: lines are answered one by one, a line split across writes as one", async () => {
+  await using ceil = await echoServer("ceil", false, 60_000);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: ceil.port });
   await conn.write(text.encode("1.5\n2."));
   await conn.write(text.encode("5\n"));
@@ -77,7 +78,7 @@ for (const udp of [false, true]) {
         "echo",
         "127.0.0.1",
         String(s.port),
-        ...(udp ? ["--udp", "--timeout", "0.5"] : []),
+        ...(udp ? ["--udp", "--timeout", "1.5"] : []),
       ], { stdin: bytes });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdoutBytes.length, bytes.length);
@@ -115,7 +116,7 @@ Deno.test("echo UDP: the chat client says /leave when it exits, so nobody sees a
       String(room.port),
       "--udp",
       "--timeout",
-      "0.3",
+      "1.5",
     ], { stdin: text.encode("hi all\n") });
     assert.equal(bob.code, 0, bob.stderr);
     assert.match(bob.stdout, /^\* welcome, you are 2; 1 other\(s\) here\n/);
@@ -230,5 +231,140 @@ Deno.test("usage: negative values get a range error, a negative message a hint, 
     const result = await runFsd([], [...args]);
     assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, pattern);
+  }
+});
+
+Deno.test("echo TCP attack: 1 MiB with no newline is answered in 64 KiB pieces; others are served meanwhile", async () => {
+  await using upper = await echoServer("upper", false, 60_000);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: upper.port });
+  const huge = new Uint8Array(1024 * 1024).fill(0x61);
+  const reading = (async () => {
+    let got = 0;
+    let newlines = 0;
+    const buffer = new Uint8Array(65536);
+    for (;;) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) return { got, newlines };
+      got += n;
+      for (const b of buffer.subarray(0, n)) if (b === 0x0a) newlines++;
+    }
+  })();
+  for (let at = 0; at < huge.length;) at += await conn.write(huge.subarray(at));
+  assert.equal(await labClient(upper.port, "meanwhile\n"), "MEANWHILE\n");
+  await conn.closeWrite();
+  const { got, newlines } = await withDeadline(reading, "answers");
+  conn.close();
+  assert.equal(newlines, 16);
+  assert.equal(got, huge.length + 16);
+});
+
+Deno.test("echo TCP: messages split into random pieces still come out as the same lines", async () => {
+  await using upper = await echoServer("upper", false, 60_000);
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ${"x".repeat(i % 37)}`);
+  const bytes = text.encode(lines.join("\n") + "\n");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: upper.port });
+  conn.setNoDelay(true);
+  const noise = randomBytes(bytes.length, 5);
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const size = 1 + (noise[i] % 50);
+    await conn.write(bytes.subarray(at, at + size));
+    at += size;
+  }
+  await conn.closeWrite();
+  const parts: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  for (;;) {
+    const n = await withDeadline(conn.read(buffer), "read");
+    if (n === null) break;
+    parts.push(buffer.slice(0, n));
+  }
+  conn.close();
+  const answer = parts.map((p) => text.decode(p)).join("");
+  assert.equal(answer, lines.map((l) => l.toUpperCase()).join("\n") + "\n");
+});
+
+Deno.test("echo UDP: Ctrl-C in the chat client also says /leave", async () => {
+  const room = await startEchoServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    udp: true,
+    mode: "broadcast",
+  });
+  const alice = dgram.createSocket("udp4");
+  const heard: string[] = [];
+  let wake: (() => void) | undefined;
+  alice.on("message", (m: Buffer) => {
+    heard.push(m.toString());
+    wake?.();
+  });
+  const until = async (line: string) => {
+    while (!heard.includes(line)) {
+      await withDeadline(new Promise<void>((resolve) => wake = resolve), `waiting for ${line}`);
+    }
+  };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...netFlags(room.port),
+      MAIN,
+      "echo",
+      "127.0.0.1",
+      String(room.port),
+      "--udp",
+    ],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stdin = child.stdin.getWriter();
+  try {
+    await new Promise<void>((resolve) => alice.bind(0, "127.0.0.1", () => resolve()));
+    alice.send("hello", room.port, "127.0.0.1");
+    await until("* welcome, you are 1; 0 other(s) here");
+    await stdin.write(text.encode("still here\n")); // stdin stays open: only Ctrl-C ends it
+    await until("2: still here");
+    child.kill("SIGINT");
+    await until("* 2 left");
+    assert.equal((await child.status).code, 130);
+  } finally {
+    await stdin.close().catch(() => {});
+    await child.status;
+    await new Promise<void>((resolve) => alice.close(() => resolve()));
+    await room.close();
+  }
+});
+
+Deno.test("echo fuzz: seeded random streams in random slices to every TCP mode; the server stays up", async () => {
+  const { rng } = await import("./fuzz.ts");
+  for (const mode of ["echo", "upper", "ceil", "broadcast"] as const) {
+    await using s = await echoServer(mode, false, 60_000);
+    const r = rng(mode.length);
+    for (let stream = 0; stream < 12; stream++) {
+      const bytes = randomBytes(1 + Math.floor(r() * 5000), stream + 1);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      const reading = (async () => {
+        const parts: Uint8Array[] = [];
+        const buffer = new Uint8Array(65536);
+        for (;;) {
+          const n = await conn.read(buffer).catch(() => null);
+          if (n === null) return parts;
+          parts.push(buffer.slice(0, n));
+        }
+      })();
+      for (let at = 0; at < bytes.length;) {
+        const size = 1 + Math.floor(r() * 700);
+        await conn.write(bytes.subarray(at, at + size));
+        at += size;
+      }
+      await conn.closeWrite();
+      const parts = await withDeadline(reading, `${mode} answers`);
+      conn.close();
+      const got = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((at, p) => (got.set(p, at), at + p.length), 0);
+      if (mode === "echo") assert.deepEqual(got, bytes);
+      else if (got.length > 0) assert.equal(got.at(-1), 0x0a, `${mode}: answers are whole lines`);
+    }
+    assert.equal(await labClient(s.port, "1.5\n").then((a) => a.length > 0), true, "still up");
   }
 });

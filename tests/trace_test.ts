@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { arrowLine, Ladder, ladderHeader } from "../lib/capture/ladder.ts";
+import { arrowLine, Ladder, ladderHeader, packetLabel } from "../lib/capture/ladder.ts";
+import { describePacket } from "../lib/capture/trace.ts";
 import { Opcode, type Packet } from "../lib/fsd/codec.ts";
 import { randomBytes, runFsd, spawnFsd, startServer, tempDir } from "./helpers.ts";
 import { decodePdus, HAVE_TSHARK } from "./tshark.ts";
@@ -179,6 +180,8 @@ Deno.test("fsd get, put and ls --pcap FILE record the client's own connection", 
   for (const [name, run] of Object.entries(runs)) {
     assert.equal(run.code, 0, `${name}: ${run.stderr}`);
     const file = await Deno.readFile(`${work.path}/${name}.pcap`);
+    const mode = (await Deno.stat(`${work.path}/${name}.pcap`)).mode! & 0o777;
+    assert.equal(mode, 0o600, "a capture holds everything: its owner's only");
     assert.deepEqual([...file.subarray(0, 4)], [0xd4, 0xc3, 0xb2, 0xa1], "pcap magic");
   }
   if (!HAVE_TSHARK) return;
@@ -247,4 +250,14 @@ Deno.test("fsd proxy --pcap into a directory that does not exist: a clear error"
   ]);
   assert.equal(proxy.code, 1);
   assert.match(proxy.stderr, /^fsd: cannot write capture file \/nonexistent\/dir\/x\.pcap: /);
+});
+
+Deno.test("traces hide the values of secret-looking options (a trace is a log)", () => {
+  const opt: Packet = {
+    op: Opcode.OPT,
+    options: { user: "ada", password: "hunter2", token: "t0k", blksize: "512" },
+  };
+  for (const line of [describePacket(opt), packetLabel(opt)]) {
+    assert.equal(line, "OPT user=ada password=*** token=*** blksize=512");
+  }
 });

@@ -3,7 +3,8 @@
 -- Install:  fsd wireshark > ~/.local/lib/wireshark/plugins/fsd.lua   (then restart Wireshark)
 -- One-off:  tshark -X lua_script:fsd.lua -r lab.pcap
 -- Filters:  fsd.opcode == 3, fsd.block, fsd.size, fsd.filename, fsd.error.code,
---           fsd.error.message, fsd.option.name, fsd.option.value, fsd.greeting
+--           fsd.error.message, fsd.option ("name=value"), fsd.option.name, fsd.option.value,
+--           fsd.greeting, fsd.length
 --
 -- fsd/1 runs over TCP (default port 10000); it is recognised on any other port by the server's
 -- greeting ("Hello from NAME's fileserver") and can be chosen with "Decode As...". Packets split
@@ -226,13 +227,18 @@ dissect_op[7] = function(r, tree)
   local pairs_text = {}
   for _ = 1, count do
     local start = at
-    local option = tree:add(f.option, r(start, 1), "")
-    local name, value
-    name, at = add_string(option, f.option_name, r, at, "option name")
-    value, at = add_string(option, f.option_value, r, at, "option value")
-    option:set_len(at - start)
-    option:set_text("Option: " .. name .. "=" .. value)
-    pairs_text[#pairs_text + 1] = name .. "=" .. value
+    local name_end = start
+    while r(name_end, 1):uint() ~= 0 do name_end = name_end + 1 end
+    local value_end = name_end + 1
+    while r(value_end, 1):uint() ~= 0 do value_end = value_end + 1 end
+    local pair = r(start, value_end - start + 1)
+    local text = r(start, name_end - start + 1):stringz(ENC_UTF_8) .. "="
+      .. r(name_end + 1, value_end - name_end):stringz(ENC_UTF_8)
+    local option = tree:add(f.option, pair, text)
+    add_string(option, f.option_name, r, start, "option name")
+    add_string(option, f.option_value, r, name_end + 1, "option value")
+    at = value_end + 1
+    pairs_text[#pairs_text + 1] = text
   end
   return OPCODES[r(0, 2):uint()] .. " " .. table.concat(pairs_text, " ")
 end

@@ -13,6 +13,7 @@
  */
 
 import { Opcode, type Packet } from "../fsd/codec.ts";
+import { optionsText } from "./trace.ts";
 
 /** Which way a packet goes: up is client to server. */
 export type Direction = "up" | "down";
@@ -43,10 +44,8 @@ export function packetLabel(packet: Packet): string {
     case Opcode.DRQ:
       return "DRQ";
     case Opcode.OPT:
-    case Opcode.OACK: {
-      const pairs = Object.entries(packet.options).map(([name, value]) => `${name}=${value}`);
-      return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${pairs.join(" ")}`;
-    }
+    case Opcode.OACK:
+      return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${optionsText(packet.options)}`;
   }
 }
 

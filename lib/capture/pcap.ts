@@ -13,7 +13,7 @@
  * check them by default); IPv4 header checksums are real.
  *
  * Memory is bounded: records collect in one 64 KiB buffer that is written
- * out when full, when a connection ends, and on flush().
+ * out when full, when a connection ends, every second, and on flush().
  */
 
 const BUFFER_BYTES = 64 * 1024;
@@ -26,6 +26,7 @@ const RECORD_HEADER = 16;
 export const MAX_SEGMENT = 65535 - IPV4 - TCP;
 const SNAPLEN = 262144;
 const LINKTYPE_ETHERNET = 1;
+const FLUSH_MS = 1000;
 
 const FIN = 0x01;
 const SYN = 0x02;
@@ -55,16 +56,26 @@ export class PcapWriter {
   #connections = 0;
   #ipId = 0;
   #closed = false;
+  #ticker: ReturnType<typeof setInterval>;
 
   private constructor(file: Deno.FsFile) {
     this.#file = file;
     this.#writeFileHeader();
+    // A file opened while the capture runs shows what happened up to a second ago.
+    this.#ticker = setInterval(() => this.flush(), FLUSH_MS);
+    Deno.unrefTimer(this.#ticker);
   }
 
-  /** Creates (or truncates) `path` and writes the file header. */
+  /** Creates (or truncates) `path`, readable by its owner only (it holds everything relayed), and writes the file header. */
   static create(path: string): PcapWriter {
     try {
-      return new PcapWriter(Deno.openSync(path, { write: true, create: true, truncate: true }));
+      const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+      try {
+        Deno.chmodSync(path, 0o600); // a file that existed keeps its mode otherwise
+      } catch {
+        // not ours to change (another owner): leave it
+      }
+      return new PcapWriter(file);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(`cannot write capture file ${path}: ${reason}`, { cause: error });
@@ -92,6 +103,7 @@ export class PcapWriter {
 
   close(): void {
     if (this.#closed) return;
+    clearInterval(this.#ticker);
     this.flush();
     this.#closed = true;
     this.#file.close();

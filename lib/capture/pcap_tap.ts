@@ -1,7 +1,7 @@
 /** Recording a relay's connections into a capture file, one made-up TCP conversation each. */
 
 import type { RelayTap } from "../relay/relay.ts";
-import { type PcapConnection, PcapWriter } from "./pcap.ts";
+import type { PcapConnection, PcapWriter } from "./pcap.ts";
 
 /** A relay tap writing every connection to `writer`, the target shown on `serverPort`. */
 export function relayPcapTap(writer: PcapWriter, serverPort: number): RelayTap {
@@ -22,5 +22,3 @@ export function relayPcapTap(writer: PcapWriter, serverPort: number): RelayTap {
     },
   };
 }
-
-export { PcapWriter };

@@ -24,11 +24,19 @@ export function describePacket(packet: Packet): string {
     case Opcode.DRQ:
       return "DRQ";
     case Opcode.OPT:
-    case Opcode.OACK: {
-      const pairs = Object.entries(packet.options).map(([name, value]) => `${name}=${value}`);
-      return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${pairs.join(" ")}`;
-    }
+    case Opcode.OACK:
+      return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${optionsText(packet.options)}`;
   }
+}
+
+/** Option names whose values are secrets: traces show `***` instead (a trace is a log). */
+const SECRET_OPTION = /pass|secret|token|key|auth|cred/i;
+
+/** `blksize=512 windowsize=4`, secret values hidden. */
+export function optionsText(options: Record<string, string>): string {
+  return Object.entries(options)
+    .map(([name, value]) => `${name}=${SECRET_OPTION.test(name) ? "***" : value}`)
+    .join(" ");
 }
 
 /**

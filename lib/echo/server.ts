@@ -22,6 +22,8 @@ export interface EchoServerOptions {
   mode: EchoMode;
   /** Chat room: most bytes queued for one slow reader before messages to it are dropped (default 64 KiB). */
   queueBytes?: number;
+  /** TCP text modes: a partial line counts as a message after this long without more bytes (default 200 ms). */
+  quietMs?: number;
   /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
   udpIdleMs?: number;
   log?: (line: string) => void;
@@ -61,7 +63,7 @@ function startTcp(options: EchoServerOptions): EchoServer {
   const listener = listenTcp({ hostname: options.hostname, port: options.port });
   const conns = new Set<Deno.Conn>();
   const room = options.mode === "broadcast"
-    ? new ChatRoom(options.queueBytes ?? 64 * 1024)
+    ? new ChatRoom(options.queueBytes ?? 64 * 1024, options.quietMs)
     : undefined;
   const accepting = new AcceptLoop(listener, {
     handle(conn, id) {
@@ -70,7 +72,7 @@ function startTcp(options: EchoServerOptions): EchoServer {
       conns.add(conn);
       return (options.login
         ? serveLogin(conn, peer.hostname, options.login, log)
-        : serveOne(conn, id, options.mode, room))
+        : serveOne(conn, id, options, room))
         .catch(() => {})
         .finally(() => {
           conns.delete(conn);
@@ -98,9 +100,14 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-function serveOne(conn: Deno.Conn, id: number, mode: EchoMode, room?: ChatRoom): Promise<void> {
+function serveOne(
+  conn: Deno.Conn,
+  id: number,
+  { mode, quietMs }: EchoServerOptions,
+  room?: ChatRoom,
+): Promise<void> {
   if (mode === "broadcast") return room!.serve(id, conn);
-  return mode === "echo" ? echoBytes(conn) : serveLines(conn, mode);
+  return mode === "echo" ? echoBytes(conn) : serveLines(conn, mode, quietMs);
 }
 
 /** Plain echo: exactly the bytes that came, as they came (no lines, no text decoding). */
@@ -114,9 +121,13 @@ async function echoBytes(conn: Deno.Conn): Promise<void> {
 }
 
 /** The text modes: one answer line per message (a line, or what came before a pause). */
-async function serveLines(conn: Deno.Conn, mode: "upper" | "ceil"): Promise<void> {
+async function serveLines(
+  conn: Deno.Conn,
+  mode: "upper" | "ceil",
+  quietMs?: number,
+): Promise<void> {
   const encoder = new TextEncoder();
-  for await (const line of readMessages(conn)) {
+  for await (const line of readMessages(conn, quietMs)) {
     await writeAll(conn, encoder.encode(answer(mode, line) + "\n"));
   }
 }
@@ -124,7 +135,7 @@ async function serveLines(conn: Deno.Conn, mode: "upper" | "ceil"): Promise<void
 /** Members of a TCP chat room, each with its own bounded queue and writer. */
 class ChatRoom {
   #members = new Map<number, Member>();
-  constructor(readonly queueBytes: number) {}
+  constructor(readonly queueBytes: number, readonly quietMs?: number) {}
 
   async serve(id: number, conn: Deno.Conn): Promise<void> {
     const member = new Member(conn, this.queueBytes);
@@ -132,7 +143,7 @@ class ChatRoom {
     member.send(`* welcome, you are ${id}; ${this.#members.size} other(s) here`);
     this.#members.set(id, member);
     try {
-      for await (const line of readMessages(conn)) this.#say(`${id}: ${line}`, id);
+      for await (const line of readMessages(conn, this.quietMs)) this.#say(`${id}: ${line}`, id);
     } finally {
       this.#members.delete(id);
       member.stop();

@@ -10,6 +10,7 @@
 import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
+import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
 import { inCidr, parseCidr } from "../net/ip.ts";
 import { listenTls, serverHandshake, type TlsServerConfig } from "../net/tls.ts";
@@ -48,6 +49,12 @@ export interface ServerConfig {
   fsd1Only?: boolean;
   /** Expect a PROXY protocol header on every connection, only from these proxies. */
   proxyProtocol?: ProxyProtocolConfig;
+  /** Share the port with other servers listening with it too (`--workers`; Linux). */
+  reusePort?: boolean;
+  /** Limits kept elsewhere (a coordinator of workers), instead of maxClients and maxPerIp here. */
+  limits?: Limits;
+  /** Connection ids in the log: first, first + step, ... (default 1, 2, ...). */
+  connectionIds?: { first: number; step: number };
   /** Where events go (default: nowhere). */
   log?: (event: ServerEvent) => void;
   /** Serve over TLS with this certificate chain and key (PEM). */
@@ -82,7 +89,7 @@ export class FileServer {
   readonly addr: Deno.NetAddr;
   readonly root: string;
   #accepting: AcceptLoop<Deno.Conn>;
-  #limits: ConnectionLimits;
+  #limits: Limits;
   #context: SessionContext;
   #idleTimeoutMs: number;
   #proxyProtocol: ProxyProtocolConfig | undefined;
@@ -99,10 +106,11 @@ export class FileServer {
     this.root = store.root;
     this.#idleTimeoutMs = config.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs;
     this.#proxyProtocol = config.proxyProtocol;
-    this.#limits = new ConnectionLimits({
+    this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
     });
+    const ids = config.connectionIds ?? { first: 1, step: 1 };
     const log = config.log ?? (() => {});
     this.#context = {
       store,
@@ -114,7 +122,7 @@ export class FileServer {
     };
     this.#tls = config.tls !== undefined;
     this.#accepting = new AcceptLoop(listener, {
-      handle: (conn, id) => this.#admit(conn, id),
+      handle: (conn, n) => this.#admit(conn, ids.first + (n - 1) * ids.step),
       onAcceptError: (error) => log({ event: "accept-error", message: errorMessage(error) }),
     });
   }
@@ -127,7 +135,11 @@ export class FileServer {
     const store = await FileStore.open(config);
     const removed = await store.removeStaleStaging();
     if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
-    const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
+    const where = {
+      hostname: config.hostname ?? DEFAULT_HOST,
+      port: config.port,
+      reusePort: config.reusePort,
+    };
     if (config.tls && config.proxyProtocol) {
       throw new Error(
         "the PROXY protocol and TLS cannot be combined: the header would precede TLS",
@@ -180,7 +192,7 @@ export class FileServer {
     const peer = await resolvePeer(raw, this.#proxyProtocol);
     if (!peer.ok) return await this.#reject(raw, id, peer.reason);
     const { client, proxy } = peer;
-    const admission = this.#limits.admit(client.hostname);
+    const admission = await this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     try {
       // Within the limits: a client that stalls its handshake holds a slot.

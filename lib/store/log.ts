@@ -62,7 +62,9 @@ export type ServerEvent =
   /** A TLS connection whose handshake failed (a plain client on a TLS port, a stalled one). */
   | { event: "tls-failed"; id: number; address: string; port: number; message: string }
   /** The accounts file was (re)read, or could not be: the old accounts stay. */
-  | { event: "accounts"; path: string; accounts?: number; error?: string };
+  | { event: "accounts"; path: string; accounts?: number; error?: string }
+  /** `--workers`: a worker of the server started, or died (and is being replaced). */
+  | { event: "worker"; worker: number; state: "started" | "died"; message?: string };
 
 /** The event as a human-readable line, e.g. `[3] RRQ "a.txt": sent file, 12 bytes in 0.001 s`. */
 export function formatText(e: ServerEvent): string {
@@ -117,6 +119,10 @@ export function formatText(e: ServerEvent): string {
       return e.error === undefined
         ? `read ${e.accounts} account(s) from ${e.path}`
         : `cannot reread ${e.path}: ${e.error}; keeping the accounts read before`;
+    case "worker":
+      return e.state === "started"
+        ? `worker ${e.worker} started`
+        : `worker ${e.worker} died: ${e.message}; starting a replacement`;
   }
   return JSON.stringify(e);
 }
