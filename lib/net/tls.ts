@@ -1,6 +1,6 @@
 /**
- * TLS for fsd's TCP services: a TLS listener, certificate fingerprints, and
- * client connections verified against CA certificates (or the system's
+ * TLS for fsd's TCP services (the listener is tls_listener.ts): certificate
+ * fingerprints, and client connections verified against CA certificates (or the system's
  * roots) or pinned to one certificate's SHA-256 fingerprint, the way SSH
  * users trust a host key.
  *
@@ -14,7 +14,6 @@
 import tls from "node:tls";
 import type { Buffer } from "node:buffer";
 import { errorMessage } from "../bytes/source_sink.ts";
-import { type ListenConfig, listenError } from "./listen.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 
 export interface TlsServerConfig {
@@ -36,21 +35,6 @@ export class TlsError extends Error {
   constructor(message: string, options?: { cause: unknown }) {
     super(message, options);
     this.name = "TlsError";
-  }
-}
-
-/** Listens on TCP with TLS; a failure to bind is a ListenError, a bad certificate or key a TlsError. */
-export function listenTls(config: ListenConfig & TlsServerConfig): Deno.TlsListener {
-  const hostname = config.hostname ?? "0.0.0.0";
-  try {
-    return Deno.listenTls({ hostname, port: config.port, cert: config.cert, key: config.key });
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
-      throw listenError(error, hostname, config.port);
-    }
-    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
-      cause: error,
-    });
   }
 }
 
@@ -93,29 +77,6 @@ export function parsePin(text: string): Uint8Array {
     }
   }
   throw new TlsError(`invalid pin: ${text}: expected SHA256: and 64 hex digits`);
-}
-
-/** Runs a server-side handshake, giving up after `timeoutMs`; a failure is a TlsError. */
-export async function serverHandshake(conn: Deno.TlsConn, timeoutMs: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new TlsError(`no handshake within ${timeoutMs / 1000} s`));
-      try {
-        conn.close();
-      } catch {
-        // closed
-      }
-    }, timeoutMs);
-  });
-  try {
-    await Promise.race([conn.handshake(), timeout]);
-  } catch (error) {
-    if (error instanceof TlsError) throw error;
-    throw new TlsError(errorMessage(error), { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
