@@ -67,6 +67,8 @@ tlsTest(
     ]);
     assert.equal(viaCa.code, 0, viaCa.stderr);
     assert.equal(viaCa.stdout, "hello over TLS\n");
+    // Over TLS the client asks for a window of 64 blocks (16 in plain).
+    await server.waitForLine(/RRQ "hello\.txt": sent file, .*windowsize 64\)/);
     const viaPin = await runFsd(clientFlags(server.port), [
       "ls",
       "127.0.0.1",
