@@ -25,6 +25,7 @@ import {
   timed,
 } from "./support.ts";
 import { scaleBench } from "./scale_bench.ts";
+import { tlsBench } from "./tls_bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -488,6 +489,13 @@ for (const r of scaled.ratios) {
   });
 }
 notes.push(...scaled.notes);
+
+// ---- 9. TLS and logins (bench/tls_bench.ts) ----
+console.log("\n9. TLS against plain, and what a login costs");
+const tlsResult = await tlsBench({ mib: bigMib, runs, logins: quick ? 3 : 10 });
+for (const r of tlsResult.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...tlsResult.targets);
+notes.push(...tlsResult.notes);
 
 // ---- the table ----
 console.log(

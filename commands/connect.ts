@@ -37,12 +37,15 @@ export const TRANSFER_OPTIONS = {
 
 export const TRANSFER_OPTIONS_HELP =
   `  --blksize BYTES    block size to ask for, 8 to 65464 (default 65464)
-  --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16)
+  --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16; 64 over TLS)
   --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
+
+/** The flags that turn TLS on (client_security.ts). */
+type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
 export function parseTransferParams(
-  values: { blksize?: string; window?: string; fsd1?: boolean },
+  values: { blksize?: string; window?: string; fsd1?: boolean } & TlsFlags,
 ): TransferParams {
   if (values.fsd1) {
     if (values.blksize !== undefined || values.window !== undefined) {
@@ -53,7 +56,11 @@ export function parseTransferParams(
   const blockSize = values.blksize === undefined
     ? BLKSIZE_RANGE[1]
     : parseCount(values.blksize, "--blksize", 8);
-  const windowSize = values.window === undefined ? 16 : parseCount(values.window, "--window", 1);
+  // Over TLS each window's end costs more (its last record), so longer windows pay off.
+  const defaultWindow = values.tls || values.ca !== undefined || values.pin !== undefined ? 64 : 16;
+  const windowSize = values.window === undefined
+    ? defaultWindow
+    : parseCount(values.window, "--window", 1);
   if (blockSize > BLKSIZE_RANGE[1]) {
     throw new UsageError(`invalid --blksize: ${blockSize}: at most ${BLKSIZE_RANGE[1]}`);
   }

@@ -1,11 +1,15 @@
 /**
  * The attack corpus: hostile names and malformed packets, each answered as
  * docs/PROTOCOL.md says, with nothing read or written outside the served
- * directory and the server alive after every one.
+ * directory and the server alive after every one; and an account's
+ * hostile names, with nothing reached outside its home.
  */
 
 import assert from "node:assert/strict";
 import { parseCidr } from "../lib/net/ip.ts";
+import { parseAccounts } from "../lib/auth/accounts.ts";
+import { Authenticator } from "../lib/auth/authenticator.ts";
+import { hashPassword } from "../lib/auth/password.ts";
 import {
   randomBytes,
   RawClient,
@@ -441,4 +445,51 @@ Deno.test("attack corpus: malformed PROXY protocol headers are ERR 0 and a close
   for (const b of utf8("PROXY TCP4 192.0.2.1 127.0.0.1 7 8\r\n")) await drip.send(bytes(b));
   assert.equal((await drip.read())?.op, "DAT");
   await ctx.waitForLog(/connection from 192\.0\.2\.1 port 7 via/);
+});
+
+Deno.test("attack corpus: a logged-in account stays inside its home", async (t) => {
+  const hash = await hashPassword("wonderland", { ln: 10, r: 8, p: 1 });
+  const authenticator = await Authenticator.create(parseAccounts(`alice:${hash}:rw:home/alice\n`));
+  await using ctx = await startServer({ accounts: { authenticator } });
+  const root = ctx.root;
+  await Deno.mkdir(`${root}/home/alice`, { recursive: true });
+  await Deno.mkdir(`${root}/home/bob`);
+  await Deno.writeTextFile(`${root}/home/bob/private.txt`, "bob's");
+  await Deno.writeTextFile(`${root}/top.txt`, "top");
+  await Deno.symlink(`${root}/home/bob`, `${root}/home/alice/to-bob`);
+  await Deno.symlink("..", `${root}/home/alice/up`);
+  const before = await snapshot(root);
+  const beforeBob = await snapshot(`${root}/home/bob`);
+  const cases: [string, Expect, Expect][] = [
+    ["../bob/private.txt", { err: 2 }, { err: 2 }],
+    ["../../top.txt", { err: 2 }, { err: 2 }],
+    ["top.txt", { err: 1 }, "accepted"], // the root's top.txt does not exist in the home
+    ["to-bob/private.txt", { err: 2 }, { err: 2 }],
+    ["up/bob/private.txt", { err: 2 }, { err: 2 }],
+    ["up", { err: 2 }, { err: 2 }], // an existing symlink leading outside: ERR 2, not ERR 6
+    [`${root}/top.txt`, { err: 2 }, { err: 2 }],
+    ["", "data", { err: 2 }],
+  ];
+  for (const [name, rrq, wrq] of cases) {
+    for (const [op, expect] of [["rrq", rrq], ["wrq", wrq]] as const) {
+      await t.step(`${op.toUpperCase()} ${JSON.stringify(name)} as alice`, async () => {
+        await using client = await RawClient.greeted(ctx.port);
+        await client.send(wire.opt({ user: "alice", password: "wonderland" }));
+        await client.expectOack();
+        await client.send(op === "rrq" ? wire.rrq(name) : wire.wrq(name));
+        await check(client, expect, `${op} ${name}`);
+        if (expect === "accepted") {
+          await client.send(wire.dat(1, utf8("x")));
+          await client.expectAck(1);
+        }
+      });
+    }
+  }
+  assert.deepEqual(await snapshot(root), before, "nothing changed outside the home");
+  assert.deepEqual(await snapshot(`${root}/home/bob`), beforeBob);
+  assert.deepEqual((await snapshot(`${root}/home/alice`)).map((e) => e.split(" ")[0]), [
+    "to-bob",
+    "top.txt",
+    "up",
+  ]);
 });

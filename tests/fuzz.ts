@@ -50,6 +50,19 @@ const NAMES = [
   "ünï/cødé",
 ];
 
+/** Logins the fuzzer tries; FUZZ_ACCOUNT is the one that works on a server seeded for it. */
+export const FUZZ_ACCOUNT = { user: "fuzz", password: "fuzzpass" };
+const LOGINS: string[][][] = [
+  [["user", FUZZ_ACCOUNT.user], ["password", FUZZ_ACCOUNT.password]],
+  [["user", FUZZ_ACCOUNT.user], ["password", "wrong"]],
+  [["user", "nobody"], ["password", FUZZ_ACCOUNT.password]],
+  [["user", "x".repeat(900)], ["password", "y".repeat(900)]],
+  [["user", FUZZ_ACCOUNT.user]],
+  [["password", "p"]],
+  [["user", FUZZ_ACCOUNT.user], ["password", FUZZ_ACCOUNT.password], ["blksize", "512"]],
+  [["user", "\u00ff\u0001"], ["password", ""]],
+];
+
 function u16(n: number): number[] {
   return [(n >> 8) & 0xff, n & 0xff];
 }
@@ -61,7 +74,7 @@ function randomBytes(r: Random, n: number): number[] {
 /** One packet, mostly well-formed, sometimes not. */
 function packet(r: Random, stream: number): number[] {
   const name = () => encoder.encode(pick(r, NAMES).replace("%d", String(stream)));
-  switch (int(r, 13)) {
+  switch (int(r, 14)) {
     case 0:
       return [...u16(1), ...name(), 0];
     case 1:
@@ -94,6 +107,12 @@ function packet(r: Random, stream: number): number[] {
         "windowsize",
         pick(r, ["1", "4", "64", "1000", "0"]),
       ], ["tsize", pick(r, ["0", "100", "99999999999"])]].slice(0, 1 + int(r, 3));
+      const body = pairs.flatMap(([k, v]) => [...encoder.encode(k), 0, ...encoder.encode(v), 0]);
+      return [...u16(7), ...u16(pairs.length), ...body];
+    }
+    case 11: {
+      // A login (servers with accounts): right, wrong, overlong, or with extra pairs
+      const pairs = pick(r, LOGINS);
       const body = pairs.flatMap(([k, v]) => [...encoder.encode(k), 0, ...encoder.encode(v), 0]);
       return [...u16(7), ...u16(pairs.length), ...body];
     }

@@ -60,7 +60,7 @@ export type ServerEvent =
   /** A login (servers with accounts): `user` as the client sent it. */
   | { event: "login"; id: number; user: string; outcome: "ok" | "refused"; message?: string }
   /** A TLS connection whose handshake failed (a plain client on a TLS port, a stalled one). */
-  | { event: "tls-failed"; id: number; address: string; port: number; message: string }
+  | { event: "tls-failed"; address: string; port: number; message: string }
   /** The accounts file was (re)read, or could not be: the old accounts stay. */
   | { event: "accounts"; path: string; accounts?: number; error?: string }
   /** `--workers`: a worker of the server started, or died (and is being replaced). */
@@ -114,7 +114,7 @@ export function formatText(e: ServerEvent): string {
         e.outcome === "ok" ? "accepted" : `refused: ${e.message}`
       }`;
     case "tls-failed":
-      return `[${e.id}] connection from ${e.address} port ${e.port}: TLS handshake failed: ${e.message}; closing`;
+      return `connection from ${e.address} port ${e.port}: TLS handshake failed: ${e.message}; closing`;
     case "accounts":
       return e.error === undefined
         ? `read ${e.accounts} account(s) from ${e.path}`
