@@ -1,6 +1,7 @@
 /** Connecting a client command to a server: the flags and errors every client command shares. */
 
 import { FsdClient } from "../lib/fsd/client.ts";
+import { NotFsdError } from "../lib/fsd/greeting.ts";
 import { OptionsRefusedError, PeerError } from "../lib/store/errors.ts";
 import {
   BLKSIZE_RANGE,
@@ -61,6 +62,9 @@ export interface Target {
   timeoutMs: number;
 }
 
+/** The longest --timeout: a day (timers cannot wait much beyond 24 days anyway). */
+const MAX_TIMEOUT_SECONDS = 86400;
+
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
 export function parseTarget(
   host: string,
@@ -68,7 +72,15 @@ export function parseTarget(
   timeoutText: string | undefined,
 ): Target {
   const port = parsePort(portText);
-  const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
+  if (port === 0) throw new UsageError(`invalid port: 0: expected a number from 1 to 65535`);
+  if (timeoutText === undefined) return { host, port, timeoutMs: 60_000 };
+  const seconds = /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : NaN;
+  if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    throw new UsageError(
+      `invalid --timeout: ${timeoutText}: expected a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}`,
+    );
+  }
+  const timeoutMs = parseSeconds(timeoutText, "--timeout");
   return { host, port, timeoutMs };
 }
 
@@ -77,22 +89,29 @@ export async function withClient<T>(
   target: Target,
   use: (client: FsdClient) => Promise<T>,
 ): Promise<T> {
-  const { host, port, timeoutMs } = target;
-  let client: FsdClient;
+  const client = await connectClient(target);
   try {
-    client = await FsdClient.connect(host, port, { timeoutMs });
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Connects to the target; the errors say where and what went wrong. */
+export async function connectClient(target: Target): Promise<FsdClient> {
+  const { host, port, timeoutMs } = target;
+  try {
+    return await FsdClient.connect(host, port, { timeoutMs });
   } catch (error) {
     if (error instanceof PeerError) throw error;
+    if (error instanceof NotFsdError) {
+      throw new CommandError(`${host} port ${port}: ${error.message}`, { cause: error });
+    }
     const reason = errorMessage(error);
     throw new CommandError(
       `cannot connect to ${host} port ${port}: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`,
       { cause: error },
     );
-  }
-  try {
-    return await use(client);
-  } finally {
-    client.close();
   }
 }
 

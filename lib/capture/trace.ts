@@ -28,6 +28,8 @@ export function describePacket(packet: Packet): string {
       const pairs = Object.entries(packet.options).map(([name, value]) => `${name}=${value}`);
       return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${pairs.join(" ")}`;
     }
+    case Opcode.SUM:
+      return `SUM ${Array.from(packet.digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
   }
 }
 
@@ -37,7 +39,11 @@ export function describePacket(packet: Packet): string {
  * and stays quiet.
  */
 export class FsdTracer {
-  #decoder = new PacketDecoder({ maxDataSize: 65535, maxStringBytes: 65535 });
+  #decoder = new PacketDecoder({
+    maxDataSize: 65535,
+    maxStringBytes: 65535,
+    acceptSum: true,
+  });
   #broken = false;
 
   /** Lines for the packets completed by `chunk`. */

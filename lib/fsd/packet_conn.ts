@@ -44,6 +44,16 @@ export class PacketConn {
     this.#decoder.setMaxDataSize(size);
   }
 
+  /** Decodes SUM packets from now on (while a transfer with sha256 runs), or no longer. */
+  acceptSum(on: boolean): void {
+    this.#decoder.acceptSum = on;
+  }
+
+  /** Hands back bytes read past the protocol's start (a first read made by hand) to be decoded. */
+  unread(bytes: Uint8Array): void {
+    this.#decoder.push(bytes);
+  }
+
   /** The next packet, or null when the peer closed the connection cleanly. */
   async readPacket(): Promise<Packet | null> {
     for (;;) {

@@ -2,17 +2,41 @@
  * The two kinds of request an fsd/1 session serves, through the file store:
  * a read (RRQ, DRQ) sends a file's bytes or a directory's listing; a write
  * (WRQ) receives into a staged file that gets its name only once complete
- * and synced. With OPT before the request, OACK answers what was granted.
+ * and synced. With OPT before the request, OACK answers what was granted,
+ * and the extension's options apply: integrity (SUM after the last DAT),
+ * resume at an offset, directory creation, listings with digests.
  */
 
+import { hashingSink, hashingSource, sameDigest, sha256For, toHex } from "../bytes/sha256.ts";
+import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import type { OpenedFile } from "../store/file_store.ts";
 import type { Op } from "../store/log.ts";
 import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
-import { type Asked, BLKSIZE_RANGE, grant, oackPairs, type TransferParams } from "./negotiation.ts";
+import {
+  type Asked,
+  BLKSIZE_RANGE,
+  type Facts,
+  grant,
+  oackPairs,
+  type TransferParams,
+} from "./negotiation.ts";
 import type { Session } from "./session.ts";
 import { expectAck, receiveFile, sendFile } from "./window.ts";
 
 /** The most a client may negotiate: the protocol's largest block, and a window of 64 blocks. */
 export const SERVER_LIMITS: TransferParams = { blockSize: BLKSIZE_RANGE[1], windowSize: 64 };
+
+/** Whole seconds of a file's mtime, as the mtime option carries it. */
+function mtimeSeconds(opened: OpenedFile): number | undefined {
+  return opened.mtime ? Math.floor(opened.mtime.getTime() / 1000) : undefined;
+}
+
+/** Where a resumed read starts: the asked offset if the file is unchanged since (same mtime, long enough), else 0. */
+function resumeOffset(asked: Asked, opened: OpenedFile): number {
+  const offset = asked.offset ?? 0;
+  if (offset === 0 || opened.kind !== "file") return 0;
+  return asked.mtime === mtimeSeconds(opened) && offset <= opened.size ? offset : 0;
+}
 
 /** RRQ and DRQ: a file's bytes, or a directory's listing. */
 export async function serveRead(
@@ -22,54 +46,85 @@ export async function serveRead(
   asked?: Asked,
 ): Promise<void> {
   const request = session.begin(op, raw);
-  const opened = await session.prepare(() => session.context.store.openRead(raw));
+  const opened = await session.prepare(() =>
+    session.context.store.openRead(raw, { digests: asked?.digests })
+  );
   if (!opened) return;
+  const hash = asked?.sha256 ? sha256For(opened.size) : undefined;
   try {
     let params: TransferParams | undefined;
     if (asked) {
-      params = await sendOack(session, asked, opened.size);
+      const offset = resumeOffset(asked, opened);
+      const facts = { size: opened.size, kind: opened.kind, mtime: mtimeSeconds(opened), offset };
+      params = await sendOack(session, asked, facts);
       await expectAck(session.conn, 0);
+      if (offset > 0) await opened.skip(offset, hash);
     }
-    await sendFile(session.conn, opened.source, { params, onProgress: (n) => request.bytes = n });
+    await sendFile(session.conn, hash ? hashingSource(opened.source, hash) : opened.source, {
+      params,
+      onProgress: (n) => request.bytes = n,
+      digest: hash && (() => hash.digest()),
+    });
     session.finish({ outcome: "ok", kind: opened.kind });
   } finally {
+    hash?.close();
     opened.close();
   }
 }
 
 /** WRQ: into a staging file, published under its name only once complete and synced. */
 export async function serveWrite(session: Session, raw: Uint8Array, asked?: Asked): Promise<void> {
+  if (asked?.mkdir) return await serveMakeDirectory(session, raw, asked);
   const request = session.begin("WRQ", raw);
   const { store } = session.context;
   const staged = await session.prepare(() => store.stageWrite(raw, asked?.transferSize));
   if (!staged) return;
+  const hash = asked?.sha256 ? sha256For(asked.transferSize) : undefined;
   try {
     let params: TransferParams | undefined;
     if (asked) {
-      params = await sendOack(session, asked, asked.transferSize);
+      params = await sendOack(session, asked, { size: asked.transferSize });
     } else {
       await session.conn.write(encodeAck(0));
     }
-    await receiveFile(session.conn, staged.sink, {
+    await receiveFile(session.conn, hash ? hashingSink(staged.sink, hash) : staged.sink, {
       params,
       maxBytes: store.maxUploadBytes || undefined,
       onProgress: (n) => request.bytes = n,
+      checkDigest: hash && (async (theirs) => {
+        const ours = await hash.digest();
+        if (!sameDigest(ours, theirs)) {
+          throw new ProtocolError(
+            ErrorCode.OTHER,
+            `sha256 mismatch: received ${toHex(ours)}, the client sent ${toHex(theirs)}`,
+          );
+        }
+      }),
       onComplete: () => staged.commit(),
     });
     session.finish({ outcome: "ok", kind: "file" });
   } finally {
+    hash?.close();
     await staged.discard();
   }
 }
 
+/** OPT mkdir=1 + WRQ: creates the directory; the OACK is the whole answer. */
+async function serveMakeDirectory(session: Session, raw: Uint8Array, asked: Asked): Promise<void> {
+  session.begin("WRQ", raw);
+  const made = await session.prepare(async () => {
+    await session.context.store.makeDirectory(raw);
+    return true;
+  });
+  if (!made) return;
+  await sendOack(session, asked, {});
+  session.finish({ outcome: "ok", kind: "directory" });
+}
+
 /** Grants what the OPT asked within the server's limits, answers OACK, and records it for the log. */
-async function sendOack(
-  session: Session,
-  asked: Asked,
-  size: number | undefined,
-): Promise<TransferParams> {
+async function sendOack(session: Session, asked: Asked, facts: Facts): Promise<TransferParams> {
   const params = grant(asked, SERVER_LIMITS);
-  await session.conn.write(encodeOptions(Opcode.OACK, oackPairs(asked, params, size)));
+  await session.conn.write(encodeOptions(Opcode.OACK, oackPairs(asked, params, facts)));
   session.request!.params = params;
   return params;
 }

@@ -38,7 +38,7 @@ export interface RequestRecord {
 
 /** A request's end, as logged. */
 export type RequestOutcome =
-  | { outcome: "ok"; kind: "file" | "listing" }
+  | { outcome: "ok"; kind: "file" | "listing" | "directory" }
   | { outcome: "refused"; code: number; message: string };
 
 const lossy = new TextDecoder();

@@ -24,7 +24,7 @@ export type ServerEvent =
     name: string;
     outcome: "ok" | "refused";
     /** What was sent for an RRQ that succeeded. */
-    kind?: "file" | "listing";
+    kind?: "file" | "listing" | "directory";
     bytes: number;
     ms: number;
     /** Negotiated with the options extension; absent for fsd/1. */

@@ -1,0 +1,161 @@
+/**
+ * Where a download goes on this machine, and how it gets there.
+ *
+ * A regular LOCAL is written under a hidden staging name beside it and given
+ * its name only once complete and checked. A special file (/dev/null,
+ * /dev/stdout, a FIFO) is written directly: it cannot be staged. With
+ * --continue the staging file is `.fsd-partial-NAME`, kept when the
+ * download fails so that the next --continue picks it up.
+ */
+
+import { basename, dirname, join } from "node:path";
+import { StagedFile } from "../lib/store/staging.ts";
+import type { ByteSink } from "../lib/bytes/source_sink.ts";
+import { fileSink } from "../lib/bytes/source_sink.ts";
+import { hashPrefix, type Sha256 } from "../lib/bytes/sha256.ts";
+import { UsageError } from "./cli.ts";
+import { shown } from "./remote_names.ts";
+
+export const DOWNLOAD_PREFIX = ".fsd-download-";
+export const PARTIAL_PREFIX = ".fsd-partial-";
+
+/** A download's local end: write into `sink`, then `commit` or `discard`. */
+export interface LocalDownload {
+  readonly path: string;
+  readonly sink: ByteSink;
+  /** For --continue: where to resume (undefined: from the start). */
+  readonly resume?: { offset: number; mtime: number; hashPrefix: (hash: Sha256) => Promise<void> };
+  /** The server did not resume: start the file over. */
+  restart(): Promise<void>;
+  /** Gives the data its name (replacing only with `replace`). */
+  commit(replace: boolean): Promise<void>;
+  /** After a failure: removes the data (or, for --continue, keeps it with the remote mtime). */
+  discard(remoteMtime?: number): Promise<void>;
+}
+
+async function stat(path: string): Promise<Deno.FileInfo | undefined> {
+  return await Deno.stat(path).catch(() => undefined);
+}
+
+/**
+ * The path a download of `remoteBase` should take for LOCAL as typed: an
+ * existing directory receives it under its base name; a LOCAL ending in `/`
+ * must be one.
+ */
+export async function downloadPath(local: string, remoteBase: string | undefined): Promise<string> {
+  const info = await stat(local);
+  if (local.endsWith("/") && !info?.isDirectory) {
+    throw new Error(
+      info ? `not a directory: ${local}` : `directory not found: ${local}: create it first`,
+    );
+  }
+  if (!info?.isDirectory) return local;
+  if (!remoteBase) throw new UsageError(`cannot name a file in ${local}: give LOCAL`);
+  return join(local, remoteBase);
+}
+
+/** Whether `path` exists as something that is neither a file nor a directory (a device, a FIFO). */
+export async function isSpecial(path: string): Promise<boolean> {
+  const info = await stat(path);
+  return info !== undefined && !info.isFile && !info.isDirectory;
+}
+
+/** Opens the local end of a download to `path` (checked with downloadPath). */
+export async function openDownload(
+  path: string,
+  options: { force?: boolean; resume?: boolean },
+): Promise<LocalDownload> {
+  if (await isSpecial(path)) return await openSpecial(path);
+  if (!options.force && await Deno.lstat(path).then(() => true, () => false)) {
+    throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
+  }
+  if (options.resume) return await openPartial(path);
+  const staged = await StagedFile.create(path, DOWNLOAD_PREFIX).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(`directory not found: ${dirname(path)}`);
+    }
+    throw error;
+  });
+  return {
+    path,
+    sink: fileSink(staged.file),
+    restart: () => Promise.resolve(),
+    commit: (replace) =>
+      staged.commit({ replace }).catch((error) => {
+        if (error instanceof Deno.errors.AlreadyExists) {
+          throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
+        }
+        throw error;
+      }),
+    discard: () => staged.discard(),
+  };
+}
+
+/** A device or FIFO: written directly, nothing to commit or remove. */
+async function openSpecial(path: string): Promise<LocalDownload> {
+  const file = await Deno.open(path, { write: true });
+  let open = true;
+  const close = () => {
+    if (open) file.close();
+    open = false;
+    return Promise.resolve();
+  };
+  return {
+    path,
+    sink: { write: (bytes) => file.write(bytes) },
+    restart: () => Promise.resolve(),
+    commit: close,
+    discard: close,
+  };
+}
+
+/** `.fsd-partial-NAME` beside `path`: picked up where it ended, kept on failure. */
+async function openPartial(path: string): Promise<LocalDownload> {
+  const partial = join(dirname(path), `${PARTIAL_PREFIX}${basename(path)}`);
+  const info = await Deno.lstat(partial).catch(() => undefined);
+  if (info && !info.isFile) throw new Error(`not a regular file: ${shown(partial)}`);
+  const file = await Deno.open(partial, { read: true, write: true, create: true });
+  const offset = info?.size ?? 0;
+  await file.seek(0, Deno.SeekMode.End);
+  let open = true;
+  const close = () => {
+    if (open) file.close();
+    open = false;
+  };
+  return {
+    path,
+    sink: fileSink(file),
+    resume: offset > 0
+      ? {
+        offset,
+        mtime: Math.floor((info!.mtime?.getTime() ?? 0) / 1000),
+        hashPrefix: async (hash) => {
+          await file.seek(0, Deno.SeekMode.Start);
+          await hashPrefix(file, offset, hash);
+          await file.seek(0, Deno.SeekMode.End);
+        },
+      }
+      : undefined,
+    async restart() {
+      await file.truncate(0);
+      await file.seek(0, Deno.SeekMode.Start);
+    },
+    async commit(replace) {
+      await file.syncData();
+      close();
+      if (replace) return await Deno.rename(partial, path);
+      await Deno.link(partial, path).catch((error) => {
+        if (error instanceof Deno.errors.AlreadyExists) {
+          throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
+        }
+        throw error;
+      });
+      await Deno.remove(partial);
+    },
+    async discard(remoteMtime) {
+      close();
+      // The mtime the server reported, so that --continue can ask whether the file is unchanged.
+      if (remoteMtime !== undefined) await Deno.utime(partial, remoteMtime, remoteMtime);
+    },
+  };
+}
