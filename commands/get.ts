@@ -95,7 +95,11 @@ async function run(args: string[]): Promise<void> {
   const parsed = parseCommandLine(args, FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
-  if (positionals.length < 3) throw new UsageError(`missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`);
+  if (positionals.length < 3) {
+    throw new UsageError(
+      `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
+    );
+  }
   const [host, portText, ...names] = positionals;
   const target = parseTarget(host, portText, values.timeout);
   const params = parseTransferParams(values);
@@ -112,7 +116,9 @@ async function run(args: string[]): Promise<void> {
     throw new UsageError(`unexpected argument: ${names[2]}: several files need -o DIR`);
   }
   if (values.recursive && names.length > 2) {
-    throw new UsageError(`unexpected argument: ${names[2]}: usage: fsd get -r HOST PORT REMOTEDIR [LOCALDIR]`);
+    throw new UsageError(
+      `unexpected argument: ${names[2]}: usage: fsd get -r HOST PORT REMOTEDIR [LOCALDIR]`,
+    );
   }
   const json = Boolean(values.json);
   if (json && !many && names[1] === "-") throw new UsageError("--json does not mix with LOCAL '-'");

@@ -86,7 +86,11 @@ async function run(args: string[]): Promise<void> {
   const parsed = parseCommandLine(args, FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
-  if (positionals.length < 3) throw new UsageError(`missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`);
+  if (positionals.length < 3) {
+    throw new UsageError(
+      `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
+    );
+  }
   const [host, portText, ...names] = positionals;
   const target = parseTarget(host, portText, values.timeout);
   const params = parseTransferParams(values);
