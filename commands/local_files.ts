@@ -33,8 +33,16 @@ export interface LocalDownload {
   discard(remoteMtime?: number): Promise<void>;
 }
 
+/** What `path` is, undefined if nothing; a permission error (Deno's own message says which flag) is thrown. */
 async function stat(path: string): Promise<Deno.FileInfo | undefined> {
-  return await Deno.stat(path).catch(() => undefined);
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw error;
+  }
 }
 
 /**
@@ -54,6 +62,10 @@ export async function downloadPath(local: string, remoteBase: string | undefined
   return join(local, remoteBase);
 }
 
+function isMissing(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
+}
+
 /** Whether `path` exists as something that is neither a file nor a directory (a device, a FIFO). */
 export async function isSpecial(path: string): Promise<boolean> {
   const info = await stat(path);
@@ -66,7 +78,7 @@ export async function openDownload(
   options: { force?: boolean; resume?: boolean },
 ): Promise<LocalDownload> {
   if (await isSpecial(path)) return await openSpecial(path);
-  if (!options.force && await Deno.lstat(path).then(() => true, () => false)) {
+  if (!options.force && await Deno.lstat(path).then(() => true, (e) => !isMissing(e))) {
     throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
   }
   if (options.resume) return await openPartial(path);
