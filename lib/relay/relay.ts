@@ -29,6 +29,8 @@ export interface Faults {
   resetAfterMs?: number;
   /** Pass no data at all; close the connection after this long (0: hold it open). */
   timeoutMs?: number;
+  /** Change each byte passed with this probability (0 to 1): XOR with a random non-zero byte. */
+  corruptRate?: number;
 }
 
 export type RelayEvent =
@@ -198,6 +200,8 @@ class Pipe {
   #queued = 0;
   #wakeWriter: (() => void) | undefined;
   #wakeReader: (() => void) | undefined;
+  /** Bytes to pass before the next one the corrupt fault changes. */
+  #untilCorrupt = -1;
 
   constructor(
     from: Deno.TcpConn,
@@ -236,6 +240,7 @@ class Pipe {
         }
         let chunk = buffers[which].subarray(0, n);
         this.#onData?.(chunk);
+        if (f.corruptRate) this.#corrupt(chunk, f.corruptRate);
         const full = n * 2 > buffers[which].length && buffers[which].length < CHUNK;
         if (f.timeoutMs !== undefined) continue; // the timeout fault: nothing gets through
         let last = false;
@@ -277,6 +282,19 @@ class Pipe {
         // the other side is gone already
       }
     }
+  }
+
+  /** The corrupt fault: gaps between changed bytes drawn from the geometric distribution of `rate`. */
+  #corrupt(chunk: Uint8Array, rate: number): void {
+    const gap = () =>
+      Math.floor(Math.log(1 - Math.random()) / Math.log(1 - Math.min(rate, 0.999999)));
+    if (this.#untilCorrupt < 0) this.#untilCorrupt = gap();
+    let at = this.#untilCorrupt;
+    while (at < chunk.length) {
+      chunk[at] ^= 1 + Math.floor(Math.random() * 255);
+      at += 1 + gap();
+    }
+    this.#untilCorrupt = at - chunk.length;
   }
 
   async #enqueue(chunk: Uint8Array): Promise<void> {
