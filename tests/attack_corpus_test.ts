@@ -161,8 +161,7 @@ async function snapshot(path: string): Promise<string[]> {
 /** The server still serves: a fresh client gets a listing. */
 async function assertAlive(ctx: TestServer): Promise<void> {
   await using client = await RawClient.greeted(ctx.port);
-  await client.send(wire.drq());
-  await client.receiveBlocks();
+  await client.listRoot();
 }
 
 async function check(client: RawClient, expect: Expect, label: string): Promise<void> {

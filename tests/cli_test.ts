@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { VERSION } from "../lib/version.ts";
 import {
+  dirNames,
   fakeServer,
   MAIN,
   randomBytes,
@@ -33,12 +34,6 @@ function oneErrorLine(stderr: string, pattern: RegExp): void {
   assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
   assert.match(lines[0], /^fsd: /);
   assert.match(lines[0], pattern);
-}
-
-async function listDir(path: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(path)) names.push(entry.name);
-  return names.sort();
 }
 
 /** A served directory and a separate client working directory. */
@@ -225,7 +220,7 @@ Deno.test("get: to REMOTE's base name, to a LOCAL path, into a directory, to std
   ]);
   assert.equal(stdout.code, 0, stdout.stderr);
   assert.deepEqual(stdout.stdoutBytes, content);
-  assert.deepEqual(await listDir(env.work), ["copy.bin", "data.bin", "into"]);
+  assert.deepEqual(await dirNames(env.work), ["copy.bin", "data.bin", "into"]);
 });
 
 Deno.test("get: refuses to replace LOCAL unless --force", async () => {
@@ -244,7 +239,7 @@ Deno.test("get: refuses to replace LOCAL unless --force", async () => {
   });
   assert.equal(forced.code, 0, forced.stderr);
   assert.equal(await Deno.readTextFile(`${env.work}/f.txt`), "new");
-  assert.deepEqual(await listDir(env.work), ["f.txt"]);
+  assert.deepEqual(await dirNames(env.work), ["f.txt"]);
 });
 
 Deno.test("get: the server's error text, exit 1, nothing left behind", async () => {
@@ -259,7 +254,7 @@ Deno.test("get: the server's error text, exit 1, nothing left behind", async () 
   });
   assert.equal(result.code, 1);
   oneErrorLine(result.stderr, /^fsd: server error 1: file not found: nope\.txt$/);
-  assert.deepEqual(await listDir(env.work), []);
+  assert.deepEqual(await dirNames(env.work), []);
   await Deno.writeTextFile(`${env.served}/yes.txt`, "y");
   const noDir = await runFsd(getFlags(env.port, env.work), [
     "get",
@@ -296,7 +291,7 @@ Deno.test("get: a transfer cut off midway leaves no partial file", async () => {
   });
   assert.equal(result.code, 1);
   oneErrorLine(result.stderr, /connection closed while waiting for DAT 4/);
-  assert.deepEqual(await listDir(work.path), []);
+  assert.deepEqual(await dirNames(work.path), []);
 });
 
 Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
@@ -330,13 +325,13 @@ Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
     stderr: "piped",
   }).spawn();
   await firstBlockAcked;
-  assert.ok((await listDir(work.path)).some((name) => name.startsWith(".fsd-download-")));
+  assert.ok((await dirNames(work.path)).some((name) => name.startsWith(".fsd-download-")));
   child.kill("SIGINT");
   const output = await child.output();
   release();
   assert.equal(output.code, 130);
   oneErrorLine(text.decode(output.stderr), /^fsd: interrupted by SIGINT$/);
-  assert.deepEqual(await listDir(work.path), []);
+  assert.deepEqual(await dirNames(work.path), []);
 });
 
 // ---- put ----

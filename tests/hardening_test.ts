@@ -8,6 +8,7 @@ import { FsdClient } from "../lib/fsd/client.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { bytesSource } from "../lib/bytes/source_sink.ts";
 import {
+  dirNames,
   randomBytes,
   RawClient,
   runFsd,
@@ -17,12 +18,6 @@ import {
   text,
   wire,
 } from "./helpers.ts";
-
-async function entries(root: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(root)) names.push(entry.name);
-  return names.sort();
-}
 
 // ---- limits ----
 
@@ -73,7 +68,7 @@ Deno.test("limits: --max-upload ends a larger upload with ERR 3 and keeps nothin
   assert.match(await client.expectError(3), /allocation exceeded: more than 1000 bytes/);
   await client.expectClosed();
   await ctx.waitForLog(/WRQ "over": error 3/);
-  assert.deepEqual(await entries(ctx.root), ["exact"]);
+  assert.deepEqual(await dirNames(ctx.root), ["exact"]);
 });
 
 Deno.test("limits: --read-only refuses uploads with ERR 2 and keeps serving", async () => {
@@ -83,7 +78,7 @@ Deno.test("limits: --read-only refuses uploads with ERR 2 and keeps serving", as
   await client.send(wire.wrq("new"));
   assert.equal(await client.expectError(2), "server is read-only");
   assert.equal(text.decode((await client.download("f")).data), "read me");
-  assert.deepEqual(await entries(ctx.root), ["f"]);
+  assert.deepEqual(await dirNames(ctx.root), ["f"]);
 });
 
 Deno.test("limits: --read-only needs only --allow-read on the directory", async () => {
@@ -137,7 +132,7 @@ Deno.test("uploads: two racing for one name, exactly one wins and the other gets
   assert.match(await first.expectError(6), /file already exists: contested/);
   assert.deepEqual(await Deno.readFile(`${ctx.root}/contested`), two);
   await ctx.waitForLog(/WRQ "contested": error 6/);
-  assert.deepEqual(await entries(ctx.root), ["contested"]);
+  assert.deepEqual(await dirNames(ctx.root), ["contested"]);
 });
 
 Deno.test("uploads: many clients racing for one name, one winner, all others ERR 6", async () => {
@@ -156,7 +151,7 @@ Deno.test("uploads: many clients racing for one name, one winner, all others ERR
   for (const r of lost) {
     assert.ok(r.reason instanceof PeerError && r.reason.code === 6, String(r.reason));
   }
-  assert.deepEqual(await entries(ctx.root), ["prize"]);
+  assert.deepEqual(await dirNames(ctx.root), ["prize"]);
 });
 
 Deno.test("uploads: leftovers of an earlier run are removed at start, nothing else", async () => {
@@ -170,10 +165,10 @@ Deno.test("uploads: leftovers of an earlier run are removed at start, nothing el
   await Deno.writeTextFile(`${outside.path}/.fsd-upload-3`, "not under the root");
   await Deno.symlink(outside.path, `${dir.path}/link`);
   await using ctx = await startServer({ root: dir.path });
-  assert.deepEqual(await entries(dir.path), ["keep.txt", "link", "sub"]);
-  assert.deepEqual(await entries(`${dir.path}/sub`), [".fsd-uploaded", "deeper"]);
-  assert.deepEqual(await entries(`${dir.path}/sub/deeper`), []);
-  assert.deepEqual(await entries(outside.path), [".fsd-upload-3"]);
+  assert.deepEqual(await dirNames(dir.path), ["keep.txt", "link", "sub"]);
+  assert.deepEqual(await dirNames(`${dir.path}/sub`), [".fsd-uploaded", "deeper"]);
+  assert.deepEqual(await dirNames(`${dir.path}/sub/deeper`), []);
+  assert.deepEqual(await dirNames(outside.path), [".fsd-upload-3"]);
   assert.match(ctx.logs[0], /^removed 2 unfinished upload\(s\) left by an earlier run in /);
 });
 
@@ -223,7 +218,7 @@ Deno.test({
       assert.match(message, /^disk full: too-big$/);
       await client.expectClosed();
       await ctx.waitForLog(/WRQ "too-big": error 3: disk full/);
-      assert.deepEqual(await entries(dir.path), []);
+      assert.deepEqual(await dirNames(dir.path), []);
       // the space is back and the server still serves
       await using next = await RawClient.greeted(ctx.port);
       await next.upload("small", text.encode("fits"));
@@ -272,7 +267,7 @@ Deno.test("shutdown: after the grace period the rest is closed and unfinished up
   await uploader.expectAck(1);
   await ctx.server.shutdown(100);
   await uploader.expectClosed();
-  assert.deepEqual(await entries(ctx.root), []);
+  assert.deepEqual(await dirNames(ctx.root), []);
   await ctx.waitForLog(/WRQ "half": server shutting down; closing/);
 });
 
@@ -302,7 +297,7 @@ Deno.test("shutdown: the CLI finishes a transfer on SIGTERM and exits 0; a secon
     assert.equal((await server.exited()).code, 0);
     await busy.expectClosed();
   }
-  assert.deepEqual(await entries(dir.path), ["f"]);
+  assert.deepEqual(await dirNames(dir.path), ["f"]);
 });
 
 // ---- logs ----

@@ -4,11 +4,39 @@
  * tests check the bytes on the wire), and the CLI run as a subprocess.
  */
 
-import { formatText, type ServerEvent } from "../lib/store/log.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
 import { FileServer, type ServerConfig } from "../lib/fsd/server.ts";
+import { formatText, type ServerEvent } from "../lib/store/log.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** The names in directory `path`, sorted. */
+export async function dirNames(path: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  return names.sort();
+}
+
+/** The index of the first byte where `a` and `b` differ, or -1. */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+/** Connects the library's client to a server on 127.0.0.1, runs `use`, and always closes it. */
+export async function withClient<T>(
+  port: number,
+  use: (client: FsdClient) => Promise<T>,
+): Promise<T> {
+  const client = await FsdClient.connect("127.0.0.1", port);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
 
 /** A temporary directory, removed on dispose. */
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
@@ -108,6 +136,12 @@ function concat(...parts: (number[] | Uint8Array)[]): Uint8Array {
   return out;
 }
 
+function optionPacket(opcode: number, pairs: Record<string, string>): Uint8Array {
+  const entries = Object.entries(pairs);
+  const strings = entries.flatMap(([name, value]) => [bytesOf(name), [0], bytesOf(value), [0]]);
+  return concat(u16(opcode), u16(entries.length), ...strings);
+}
+
 export const wire = {
   rrq: (name: string | Uint8Array) => concat(u16(1), bytesOf(name), [0]),
   wrq: (name: string | Uint8Array) => concat(u16(2), bytesOf(name), [0]),
@@ -116,6 +150,9 @@ export const wire = {
   ack: (block: number) => concat(u16(4), u16(block)),
   err: (code: number, message: string) => concat(u16(5), u16(code), encoder.encode(message), [0]),
   drq: () => concat(u16(6)),
+  /** OPT: 7, the number of pairs, then each name and value zero-terminated. */
+  opt: (pairs: Record<string, string>) => optionPacket(7, pairs),
+  oack: (pairs: Record<string, string>) => optionPacket(8, pairs),
   concat,
 };
 
@@ -125,6 +162,7 @@ export type RawPacket =
   | { op: "ACK"; block: number }
   | { op: "ERR"; code: number; message: string }
   | { op: "DRQ" }
+  | { op: "OPT" | "OACK"; options: Record<string, string> }
   | { op: "?"; opcode: number };
 
 /** How long a raw read may wait before the test fails instead of hanging. */
@@ -229,6 +267,19 @@ export class RawClient implements AsyncDisposable {
     }
   }
 
+  /** Reads one packet and checks it is OACK; returns its pairs. */
+  async expectOack(): Promise<Record<string, string>> {
+    const packet = await this.read();
+    if (packet?.op !== "OACK") throw new Error(`expected OACK, got ${describe(packet)}`);
+    return packet.options;
+  }
+
+  /** Asks for a listing of the root and returns its text: the connection still serves. */
+  async listRoot(): Promise<string> {
+    await this.send(wire.drq());
+    return decoder.decode((await this.receiveBlocks()).data);
+  }
+
   async expectAck(block: number): Promise<void> {
     const packet = await this.read();
     if (packet?.op !== "ACK" || packet.block !== block) {
@@ -286,6 +337,22 @@ export class RawClient implements AsyncDisposable {
       case 6:
         take(2);
         return { op: "DRQ" };
+      case 7:
+      case 8: {
+        if (b.length < 4) return null;
+        const strings: string[] = [];
+        let at = 4;
+        while (strings.length < ((b[2] << 8) | b[3]) * 2) {
+          const end = stringEnd(at);
+          if (end < 0) return null;
+          strings.push(decoder.decode(b.subarray(at, end)));
+          at = end + 1;
+        }
+        take(at);
+        const options: Record<string, string> = {};
+        for (let i = 0; i < strings.length; i += 2) options[strings[i]] = strings[i + 1];
+        return { op: op === 7 ? "OPT" : "OACK", options };
+      }
       default:
         take(b.length);
         return { op: "?", opcode: op };
@@ -379,7 +446,7 @@ export interface RunResult {
 export async function runFsd(
   permissions: string[],
   args: string[],
-  options: { cwd?: string; stdin?: Uint8Array } = {},
+  options: { cwd?: string; stdin?: Uint8Array; env?: Record<string, string> } = {},
 ): Promise<RunResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--no-prompt", ...permissions, MAIN, ...args],
@@ -387,7 +454,7 @@ export async function runFsd(
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   }).spawn();
   if (options.stdin) {
     const writer = child.stdin.getWriter();

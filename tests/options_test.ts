@@ -17,35 +17,6 @@ import {
   wire,
 } from "./helpers.ts";
 
-const encoder = new TextEncoder();
-
-/** OPT with name/value pairs, built by hand: 7, count, then zero-terminated strings. */
-function opt(pairs: Record<string, string>): Uint8Array {
-  const entries = Object.entries(pairs);
-  const body = entries.flatMap(([k, v]) => [...encoder.encode(k), 0, ...encoder.encode(v), 0]);
-  return new Uint8Array([0, 7, 0, entries.length, ...body]);
-}
-
-/** Reads an OACK off the raw connection: the opcode, a count, and that many pairs. */
-async function readOack(client: RawClient): Promise<Record<string, string>> {
-  const head = new Uint8Array(4);
-  for (let got = 0; got < 4;) got += (await client.conn.read(head.subarray(got)))!;
-  assert.deepEqual([head[0], head[1]], [0, 8], `expected OACK, got opcode ${head[1]}`);
-  const strings: string[] = [];
-  let current: number[] = [];
-  const one = new Uint8Array(1);
-  while (strings.length < head[3] * 2) {
-    await client.conn.read(one);
-    if (one[0] === 0) {
-      strings.push(new TextDecoder().decode(new Uint8Array(current)));
-      current = [];
-    } else current.push(one[0]);
-  }
-  const out: Record<string, string> = {};
-  for (let i = 0; i < strings.length; i += 2) out[strings[i]] = strings[i + 1];
-  return out;
-}
-
 /** Downloads with a window, checking that an ACK is due exactly after each window and the last block. */
 async function windowedDownload(client: RawClient, blockSize: number, windowSize: number) {
   const parts: Uint8Array[] = [];
@@ -73,16 +44,19 @@ Deno.test("options: the server grants, lowers, and tells the size", async () => 
   await using ctx = await startServer();
   await Deno.writeFile(`${ctx.root}/f`, randomBytes(3000));
   await using client = await RawClient.greeted(ctx.port);
-  await client.send(opt({ blksize: "1000", windowsize: "4", tsize: "0" }), wire.rrq("f"));
-  assert.deepEqual(await readOack(client), { blksize: "1000", windowsize: "4", tsize: "3000" });
+  await client.send(wire.opt({ blksize: "1000", windowsize: "4", tsize: "0" }), wire.rrq("f"));
+  assert.deepEqual(await client.expectOack(), { blksize: "1000", windowsize: "4", tsize: "3000" });
   await client.send(wire.ack(0));
   const { blocks, acked } = await windowedDownload(client, 1000, 4);
   assert.deepEqual(blocks, [1, 2, 3, 4]); // 1000, 1000, 1000, 0
   assert.deepEqual(acked, [4]);
 
   // asking for more than the server allows: lowered, never raised; unknown names left out
-  await client.send(opt({ blksize: "65464", windowsize: "65535", colour: "blue" }), wire.rrq("f"));
-  assert.deepEqual(await readOack(client), { blksize: "65464", windowsize: "64" });
+  await client.send(
+    wire.opt({ blksize: "65464", windowsize: "65535", colour: "blue" }),
+    wire.rrq("f"),
+  );
+  assert.deepEqual(await client.expectOack(), { blksize: "65464", windowsize: "64" });
   await client.send(wire.ack(0));
   assert.equal((await windowedDownload(client, 65464, 64)).data.length, 3000);
   await ctx.waitForLog(
@@ -97,8 +71,8 @@ Deno.test("options: windows around the end of the file, exact multiples, a windo
   for (const size of [0, 1, 99, 100, 101, 399, 400, 401, 599, 600, 801, 1000]) {
     const content = randomBytes(size, size + 7);
     await Deno.writeFile(`${ctx.root}/s${size}`, content);
-    await client.send(opt({ blksize: "100", windowsize: "4" }), wire.rrq(`s${size}`));
-    await readOack(client);
+    await client.send(wire.opt({ blksize: "100", windowsize: "4" }), wire.rrq(`s${size}`));
+    await client.expectOack();
     await client.send(wire.ack(0));
     const { data, blocks, acked } = await windowedDownload(client, 100, 4);
     assert.deepEqual(data, content, `size ${size}`);
@@ -114,10 +88,10 @@ Deno.test("options: windowed uploads, acknowledged per window, byte-exact", asyn
   for (const size of [0, 300, 1200, 1250]) {
     const content = randomBytes(size, size + 1);
     await client.send(
-      opt({ blksize: "100", windowsize: "3", tsize: String(size) }),
+      wire.opt({ blksize: "100", windowsize: "3", tsize: String(size) }),
       wire.wrq(`u${size}`),
     );
-    assert.deepEqual(await readOack(client), {
+    assert.deepEqual(await client.expectOack(), {
       blksize: "100",
       windowsize: "3",
       tsize: String(size),
@@ -170,7 +144,7 @@ Deno.test("options: out-of-range values are ERR 8 and a close", async () => {
   ];
   for (const pairs of cases) {
     await using client = await RawClient.greeted(ctx.port);
-    await client.send(opt(pairs), wire.rrq("f"));
+    await client.send(wire.opt(pairs), wire.rrq("f"));
     assert.match(
       await client.expectError(8),
       /^option negotiation failed: /,
@@ -182,9 +156,9 @@ Deno.test("options: out-of-range values are ERR 8 and a close", async () => {
 
 Deno.test("options: OPT must be followed by a request", async () => {
   await using ctx = await startServer();
-  for (const next of [wire.ack(0), opt({ blksize: "512" }), wire.dat(1, new Uint8Array(1))]) {
+  for (const next of [wire.ack(0), wire.opt({ blksize: "512" }), wire.dat(1, new Uint8Array(1))]) {
     await using client = await RawClient.greeted(ctx.port);
-    await client.send(opt({ blksize: "512" }), next);
+    await client.send(wire.opt({ blksize: "512" }), next);
     await client.expectError(4);
     await client.expectClosed();
   }
@@ -193,8 +167,8 @@ Deno.test("options: OPT must be followed by a request", async () => {
 Deno.test("options: DAT larger than the negotiated block is illegal", async () => {
   await using ctx = await startServer();
   await using client = await RawClient.greeted(ctx.port);
-  await client.send(opt({ blksize: "100" }), wire.wrq("big"));
-  await readOack(client);
+  await client.send(wire.opt({ blksize: "100" }), wire.wrq("big"));
+  await client.expectOack();
   await client.send(wire.dat(1, new Uint8Array(101)));
   assert.match(await client.expectError(4), /data block too large: 101 bytes, at most 100/);
   await client.expectClosed();
@@ -203,7 +177,7 @@ Deno.test("options: DAT larger than the negotiated block is illegal", async () =
 Deno.test("options: a declared upload over --max-upload is refused before any data, connection usable", async () => {
   await using ctx = await startServer({ maxUploadBytes: 1000 });
   await using client = await RawClient.greeted(ctx.port);
-  await client.send(opt({ blksize: "512", tsize: "1001" }), wire.wrq("big"));
+  await client.send(wire.opt({ blksize: "512", tsize: "1001" }), wire.wrq("big"));
   assert.equal(await client.expectError(3), "upload too large: 1001 bytes, at most 1000");
   await client.send(wire.drq());
   await client.receiveBlocks();

@@ -11,7 +11,15 @@ import {
 } from "../lib/fsd/codec.ts";
 import { type Faults, Relay, type RelayEvent } from "../lib/relay/relay.ts";
 import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
-import { randomBytes, runFsd, spawnFsd, startServer, tempDir, text } from "./helpers.ts";
+import {
+  firstDifference,
+  randomBytes,
+  runFsd,
+  spawnFsd,
+  startServer,
+  tempDir,
+  text,
+} from "./helpers.ts";
 
 /** A target that runs `script` on every connection. */
 function target(script: (conn: Deno.TcpConn) => Promise<void>): { port: number } & AsyncDisposable {
@@ -122,13 +130,6 @@ Deno.test("proxy: relays large random data both ways at once, byte for byte", as
   assert.equal(r.closed[0].up, upData.length);
   assert.equal(r.closed[0].down, downData.length);
 });
-
-/** The index of the first byte where `a` and `b` differ, or -1. */
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
 
 Deno.test("proxy: half-close: the client's end of input reaches the target, the answer still flows back", async () => {
   await using t = target(async (conn) => {

@@ -5,30 +5,21 @@
  */
 
 import assert from "node:assert/strict";
-import { FsdClient } from "../lib/fsd/client.ts";
 import type { TransferParams } from "../lib/fsd/negotiation.ts";
 import { largeBufferSlotsInUse } from "../lib/bytes/chunked.ts";
 import { type ByteSink, type ByteSource, fileSink, fileSource } from "../lib/bytes/source_sink.ts";
-import { randomBytes, runFsd, startServer, tempDir } from "./helpers.ts";
+import {
+  firstDifference,
+  randomBytes,
+  runFsd,
+  startServer,
+  tempDir,
+  withClient,
+} from "./helpers.ts";
 
 const MIB = 1024 * 1024;
 // Past the 4 MiB switch to 1 MiB buffers, and no multiple of any buffer or block.
 const LONG = 9 * MIB + 12_345;
-
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
-
-async function withClient<T>(port: number, use: (client: FsdClient) => Promise<T>): Promise<T> {
-  const client = await FsdClient.connect("127.0.0.1", port);
-  try {
-    return await use(client);
-  } finally {
-    client.close();
-  }
-}
 
 Deno.test("transfer: long files arrive intact both ways between files, across buffer sizes and block sizes", async () => {
   await using ctx = await startServer();

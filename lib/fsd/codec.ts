@@ -204,6 +204,14 @@ export class PacketDecoder {
     return this.#end - this.#start;
   }
 
+  /** The peer closed: null if no packet was left unfinished, else UnexpectedEof. */
+  endOfStream(): null {
+    if (this.buffered > 0) {
+      throw new Deno.errors.UnexpectedEof("connection closed in the middle of a packet");
+    }
+    return null;
+  }
+
   /** Free space at the end of the buffer, at least `minFree` bytes (default 1). */
   reserve(minFree = 1): Uint8Array {
     if (this.#start === this.#end) {

@@ -60,12 +60,7 @@ export class PacketConn {
       const packet = this.#decoder.next();
       if (packet) return packet;
       const n = await this.#wait(this.conn.read(this.#decoder.reserve()));
-      if (n === null) {
-        if (this.#decoder.buffered > 0) {
-          throw new Deno.errors.UnexpectedEof("connection closed in the middle of a packet");
-        }
-        return null;
-      }
+      if (n === null) return this.#decoder.endOfStream();
       this.#decoder.commit(n);
     }
   }

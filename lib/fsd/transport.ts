@@ -47,12 +47,7 @@ export class MemoryEnd implements PacketTransport {
     for (;;) {
       const packet = this.#decoder.next();
       if (packet) return packet;
-      if (this.#closed) {
-        if (this.#decoder.buffered > 0) {
-          throw new Deno.errors.UnexpectedEof("connection closed in the middle of a packet");
-        }
-        return null;
-      }
+      if (this.#closed) return this.#decoder.endOfStream();
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
   }
