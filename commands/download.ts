@@ -68,6 +68,7 @@ export async function downloadFile(
         expectFile: true,
         wantDigest: how.expected !== undefined,
         resume: opened.resume,
+        keepPartial: how.resume,
         onGranted: async (granted) => {
           mtime = granted.mtime;
           if (opened.resume && !granted.offset) await opened.restart();
@@ -97,6 +98,12 @@ export async function downloadFile(
       outcome: "ok",
       ...(result.sha256 && { sha256: toHex(result.sha256), verified: result.verified }),
     };
+  } catch (error) {
+    // A partial that fails its digest is worth nothing: it goes too.
+    const corrupt = /sha256 mismatch/.test(errorMessage(error));
+    await local?.discard(mtime, !corrupt);
+    local = undefined;
+    throw error;
   } finally {
     await local?.discard(mtime);
   }

@@ -29,8 +29,8 @@ export interface LocalDownload {
   restart(): Promise<void>;
   /** Gives the data its name (replacing only with `replace`). */
   commit(replace: boolean): Promise<void>;
-  /** After a failure: removes the data (or, for --continue, keeps it with the remote mtime). */
-  discard(remoteMtime?: number): Promise<void>;
+  /** After a failure: removes the data (or, for --continue unless `keep` is false, keeps it with the remote mtime). */
+  discard(remoteMtime?: number, keep?: boolean): Promise<void>;
 }
 
 /** What `path` is, undefined if nothing; a permission error (Deno's own message says which flag) is thrown. */
@@ -164,8 +164,9 @@ async function openPartial(path: string): Promise<LocalDownload> {
       });
       await Deno.remove(partial);
     },
-    async discard(remoteMtime) {
+    async discard(remoteMtime, keep = true) {
       close();
+      if (!keep) return await Deno.remove(partial).catch(() => {});
       // The mtime the server reported, so that --continue can ask whether the file is unchanged.
       if (remoteMtime !== undefined) await Deno.utime(partial, remoteMtime, remoteMtime);
     },

@@ -68,6 +68,8 @@ export interface DownloadOptions extends ClientTransferOptions {
    * `onGranted` hears offset 0 or none.
    */
   resume?: { offset: number; mtime: number; hashPrefix: (hash: Sha256) => Promise<void> };
+  /** A download that may resume later: on failure, what arrived is still written out. */
+  keepPartial?: boolean;
   /** Compute the digest even when the server does not send one (to compare with a known one). */
   wantDigest?: boolean;
   /** What the OACK said, before any data moves (a throw here aborts the request). */
@@ -214,6 +216,7 @@ export class FsdClient {
         const bytes = await receiveFile(this.#conn, into, {
           ...options,
           params: granted,
+          keepPartial: options.keepPartial,
           checkDigest: granted.sha256 ? checkDigest : undefined,
         });
         digest ??= await hash?.digest();

@@ -50,6 +50,8 @@ export interface ReceiveOptions extends TransferOptions {
    * acknowledged: a throw here is reported to the sender instead of the ACK.
    */
   onComplete?: () => Promise<void>;
+  /** On a failure, still write out what arrived in order (a resumable download keeps it). */
+  keepPartial?: boolean;
 }
 
 /** Most bytes of DAT frames gathered into one socket write. */
@@ -125,6 +127,9 @@ export async function receiveFile(
   const writer = new ChunkedWriter(sink);
   try {
     return await receiveBlocks(conn, writer, blockSize, windowSize, options);
+  } catch (error) {
+    if (options.keepPartial) await writer.flush().catch(() => {});
+    throw error;
   } finally {
     conn.setMaxDataSize(BLOCK_SIZE);
     await writer.finish();
