@@ -23,6 +23,8 @@ export class PacketConn {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timedOut = false;
   #closed = false;
+  /** Writes under way (at most one from a handler; a shutdown checks it). */
+  #writes = 0;
 
   constructor(conn: Deno.Conn, options: PacketConnConfig = {}) {
     this.conn = conn;
@@ -68,9 +70,30 @@ export class PacketConn {
   /** Writes all of `bytes`. */
   async write(bytes: Uint8Array): Promise<void> {
     let written = 0;
-    while (written < bytes.length) {
-      written += await this.#wait(this.conn.write(bytes.subarray(written)));
+    this.#writes++;
+    try {
+      while (written < bytes.length) {
+        written += await this.#wait(this.conn.write(bytes.subarray(written)));
+      }
+    } finally {
+      this.#writes--;
     }
+  }
+
+  /**
+   * Ends the connection from outside its handler (a shutdown): sends ERR
+   * when no write is under way (bytes of a half-written packet must not mix
+   * with it) and the peer takes it within `waitMs`, then closes.
+   */
+  async closeWithError(code: number, message: string, waitMs = 200): Promise<void> {
+    if (this.#closed) return;
+    if (this.#writes === 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
+      await Promise.race([this.sendError(code, message), late]);
+      clearTimeout(timer);
+    }
+    this.close();
   }
 
   /** Sends ERR, ignoring a connection that is already broken. */

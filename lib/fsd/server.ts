@@ -93,6 +93,13 @@ export class FileServer {
     const store = await FileStore.open(config);
     const removed = await store.removeStaleStaging();
     if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
+    if (!store.readOnly && !await store.writable()) {
+      config.log?.({
+        event: "warning",
+        message:
+          `${store.root} is not writable: uploads will fail (serve it with --read-only to refuse them)`,
+      });
+    }
     const listener = listenTcp({ hostname: config.hostname ?? DEFAULT_HOST, port: config.port });
     return new FileServer(listener, store, config);
   }
@@ -125,8 +132,12 @@ export class FileServer {
     await this.#settle();
   }
 
+  /** Ends every connection; one in the middle of a request hears ERR 0 "server shutting down". */
   #closeAll(): void {
-    for (const session of this.#sessions) session.conn.close();
+    for (const session of this.#sessions) {
+      if (session.busy) void session.conn.closeWithError(ErrorCode.OTHER, "server shutting down");
+      else session.conn.close();
+    }
   }
 
   async #settle(): Promise<void> {

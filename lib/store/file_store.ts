@@ -76,6 +76,23 @@ export class FileStore {
     return new FileStore(await Sandbox.open(real), this.readOnly, this.maxUploadBytes);
   }
 
+  /**
+   * Whether uploads can be stored: write permission granted (asked without
+   * a prompt) and a staging file can really be made in the root (a
+   * read-only mount or a directory's mode says no).
+   */
+  async writable(): Promise<boolean> {
+    const permission = await Deno.permissions.query({ name: "write", path: this.root });
+    if (permission.state !== "granted") return false;
+    try {
+      const probe = await Deno.makeTempFile({ dir: this.root, prefix: STAGING_PREFIX });
+      await Deno.remove(probe);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Removes uploads an earlier run left unfinished; returns how many. */
   async removeStaleStaging(): Promise<number> {
     return this.readOnly ? 0 : await removeStaleStaging(this.root, STAGING_PREFIX);

@@ -47,7 +47,8 @@ export type ServerEvent =
   }
   | { event: "cleanup"; removed: number; directory: string }
   | { event: "shutdown"; graceMs: number; connections: number }
-  | { event: "accept-error"; message: string };
+  | { event: "accept-error"; message: string }
+  | { event: "warning"; message: string };
 
 /** The event as a human-readable line, e.g. `[3] RRQ "a.txt": sent file, 12 bytes in 0.001 s`. */
 export function formatText(e: ServerEvent): string {
@@ -59,6 +60,7 @@ export function formatText(e: ServerEvent): string {
     case "request": {
       const head = `[${e.id}] ${requestLabel(e.op, e.name)}: `;
       if (e.outcome === "refused") return `${head}refused with error ${e.code}: ${e.message}`;
+      if (e.kind === "directory") return `${head}created directory`;
       const verb = e.op === "WRQ" ? "received" : "sent";
       const options = e.blksize ? ` (blksize ${e.blksize}, windowsize ${e.windowsize})` : "";
       return `${head}${verb} ${e.kind ?? "file"}, ${e.bytes} bytes in ${seconds(e.ms)}${options}`;
@@ -85,18 +87,23 @@ export function formatText(e: ServerEvent): string {
     case "cleanup":
       return `removed ${e.removed} unfinished upload(s) left by an earlier run in ${e.directory}`;
     case "shutdown":
+      if (e.connections === 0) return "shutting down: no transfer in progress, stopping now";
       return `shutting down: waiting up to ${
         seconds(e.graceMs)
       } for ${e.connections} connection(s)`;
     case "accept-error":
       return `accept failed: ${e.message}`;
+    case "warning":
+      return `warning: ${e.message}`;
   }
   return JSON.stringify(e);
 }
 
 /** The event as one JSON object on one line, with the time it was logged. */
 export function formatJson(e: ServerEvent, now = new Date()): string {
-  return JSON.stringify({ time: now.toISOString(), ...e });
+  // Durations to a tenth of a millisecond: more digits are noise, not precision.
+  const rounded = "ms" in e && e.ms !== undefined ? { ms: Math.round(e.ms * 10) / 10 } : {};
+  return JSON.stringify({ time: now.toISOString(), ...e, ...rounded });
 }
 
 function requestLabel(op: Op, name: string): string {
