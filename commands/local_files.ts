@@ -9,14 +9,13 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { StagedFile } from "../lib/store/staging.ts";
+import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../lib/store/staging.ts";
 import type { ByteSink } from "../lib/bytes/source_sink.ts";
 import { fileSink } from "../lib/bytes/source_sink.ts";
 import { hashPrefix, type Sha256 } from "../lib/bytes/sha256.ts";
 import { UsageError } from "./cli.ts";
 import { shown } from "./remote_names.ts";
 
-export const DOWNLOAD_PREFIX = ".fsd-download-";
 export const PARTIAL_PREFIX = ".fsd-partial-";
 
 /** A download's local end: write into `sink`, then `commit` or `discard`. */
@@ -82,6 +81,7 @@ export async function openDownload(
     throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
   }
   if (options.resume) return await openPartial(path);
+  await removeStaleDownloads(dirname(path)); // what killed downloads left; never a live one
   const staged = await StagedFile.create(path, DOWNLOAD_PREFIX).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
       throw new Error(`directory not found: ${dirname(path)}`);

@@ -8,6 +8,7 @@
 
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
+import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
 import {
   type Command,
   expectedFailure,
@@ -47,6 +48,12 @@ Options:
   --shutdown-grace SECONDS  on SIGINT/SIGTERM, let running transfers finish
                             for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
   --log text|json           log format (default text)
+  --proxy-protocol          behind a load balancer: every connection starts with a
+                            PROXY protocol header (v1 or v2), whose client address
+                            then counts for the logs and --max-per-ip
+  --trusted-proxy ADDR[/BITS]
+                            who may send that header (repeatable; IPv4 or IPv6;
+                            required with --proxy-protocol); others are refused
   -h, --help                show this help
 
 Over a limit, a client gets ERR 0 with the reason instead of the greeting;
@@ -60,7 +67,8 @@ Permissions: --allow-net --allow-read=DIR --allow-write=DIR
 Examples:
   fsd serve ./files 10000
   fsd serve /srv/lab 6969 --host 127.0.0.1 --idle-timeout 10 --name lab1
-  fsd serve /srv/iso 10000 --read-only --log json`;
+  fsd serve /srv/iso 10000 --read-only --log json
+  fsd serve /srv/lab 10000 --proxy-protocol --trusted-proxy 10.0.0.2 --trusted-proxy fd00::/8`;
 
 async function run(args: string[]): Promise<void> {
   const parsed = parseCommandLine(args, {
@@ -74,6 +82,8 @@ async function run(args: string[]): Promise<void> {
     fsd1: { type: "boolean" },
     "shutdown-grace": { type: "string" },
     log: { type: "string" },
+    "proxy-protocol": { type: "boolean" },
+    "trusted-proxy": { type: "string", multiple: true },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -103,6 +113,7 @@ async function run(args: string[]): Promise<void> {
     maxUploadBytes: ifGiven(values["max-upload"], (t) => parseSize(t, "--max-upload")),
     readOnly: values["read-only"] ?? false,
     fsd1Only: values.fsd1 ?? false,
+    proxyProtocol: proxyProtocolConfig(values["proxy-protocol"] ?? false, values["trusted-proxy"]),
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
@@ -115,6 +126,23 @@ async function run(args: string[]): Promise<void> {
   );
   console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
   await stopped;
+}
+
+/** --proxy-protocol and --trusted-proxy: both or neither. */
+function proxyProtocolConfig(
+  enabled: boolean,
+  trusted: string[] | undefined,
+): ProxyProtocolConfig | undefined {
+  if (!enabled) {
+    if (trusted) throw new UsageError("--trusted-proxy needs --proxy-protocol");
+    return undefined;
+  }
+  if (!trusted) throw new UsageError("--proxy-protocol needs --trusted-proxy ADDR[/BITS]");
+  try {
+    return { trusted: parseTrusted(trusted) };
+  } catch (error) {
+    throw new UsageError(`invalid --trusted-proxy: ${(error as Error).message}`);
+  }
 }
 
 export const serve: Command = {

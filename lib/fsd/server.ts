@@ -11,6 +11,8 @@ import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
+import type { Endpoint } from "../net/proxy_header.ts";
 import { ErrorCode } from "../store/errors.ts";
 import { DEFAULT_MAX_UPLOAD_BYTES, FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
@@ -39,6 +41,8 @@ export interface ServerConfig {
   readOnly?: boolean;
   /** Speak only fsd/1: OPT is an unknown opcode (ERR 4), as in a server without the extension. */
   fsd1Only?: boolean;
+  /** Expect a PROXY protocol header on every connection, only from these proxies. */
+  proxyProtocol?: ProxyProtocolConfig;
   /** Where events go (default: nowhere). */
   log?: (event: ServerEvent) => void;
 }
@@ -60,6 +64,7 @@ export class FileServer {
   #limits: ConnectionLimits;
   #context: SessionContext;
   #idleTimeoutMs: number;
+  #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -67,6 +72,7 @@ export class FileServer {
     this.addr = listener.addr;
     this.root = store.root;
     this.#idleTimeoutMs = config.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs;
+    this.#proxyProtocol = config.proxyProtocol;
     this.#limits = new ConnectionLimits({
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
@@ -147,23 +153,30 @@ export class FileServer {
 
   /** Serves the connection if the limits allow it, else refuses it. */
   async #admit(raw: Deno.TcpConn, id: number): Promise<void> {
-    const peer = raw.remoteAddr as Deno.NetAddr;
-    const admission = this.#limits.admit(peer.hostname);
-    if (!admission.admitted) return await this.#reject(raw, id, admission.reason);
+    // Behind a proxy, the client its header names counts for the limits and the logs.
+    const peer = await resolvePeer(raw, this.#proxyProtocol);
+    if (!peer.ok) return await this.#reject(raw, id, peer.reason);
+    const { client, proxy } = peer;
+    const admission = this.#limits.admit(client.hostname);
+    if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
     const session = new Session(id, conn, this.#context);
     this.#sessions.add(session);
     try {
-      await session.run(peer);
+      await session.run(client, proxy);
     } finally {
       this.#sessions.delete(session);
-      this.#limits.release(peer.hostname);
+      this.#limits.release(client.hostname);
     }
   }
 
-  /** Over a limit: ERR 0 instead of the greeting, then close. */
-  async #reject(raw: Deno.TcpConn, id: number, message: string): Promise<void> {
-    const peer = raw.remoteAddr as Deno.NetAddr;
+  /** Over a limit, or not through a trusted proxy: ERR 0 instead of the greeting, then close. */
+  async #reject(
+    raw: Deno.TcpConn,
+    id: number,
+    message: string,
+    peer: Endpoint = raw.remoteAddr as Deno.NetAddr,
+  ): Promise<void> {
     this.#context.log({
       event: "rejected",
       id,

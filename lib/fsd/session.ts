@@ -11,6 +11,7 @@ import type { FileStore } from "../store/file_store.ts";
 import type { CloseReason, Op, ServerEvent } from "../store/log.ts";
 import { encodeError, Opcode, opcodeName, type OptionPairs, type Packet } from "./codec.ts";
 import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
+import type { Endpoint } from "../net/proxy_header.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
 import { sendFile } from "./window.ts";
@@ -59,9 +60,15 @@ export class Session {
   }
 
   /** Serves the connection until it ends, then logs why; never rejects. */
-  async run(peer: Deno.NetAddr): Promise<void> {
+  async run(peer: Endpoint, proxy?: Endpoint): Promise<void> {
     const { log, stopping } = this.context;
-    log({ event: "connection", id: this.id, address: peer.hostname, port: peer.port });
+    log({
+      event: "connection",
+      id: this.id,
+      address: peer.hostname,
+      port: peer.port,
+      ...(proxy && { via: `${proxy.hostname} port ${proxy.port}` }),
+    });
     let ending: { reason: CloseReason; code?: number; message?: string } = { reason: "client" };
     try {
       if (stopping()) throw new Deno.errors.Interrupted("server stopping");

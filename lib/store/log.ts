@@ -15,7 +15,14 @@ export type CloseReason =
   | "failure"; // a broken socket or a bug
 
 export type ServerEvent =
-  | { event: "connection"; id: number; address: string; port: number }
+  | {
+    event: "connection";
+    id: number;
+    address: string;
+    port: number;
+    /** The proxy it came through (PROXY protocol): address is the real client's. */
+    via?: string;
+  }
   | { event: "rejected"; id: number; address: string; port: number; code: number; message: string }
   | {
     event: "request";
@@ -54,7 +61,7 @@ export type ServerEvent =
 export function formatText(e: ServerEvent): string {
   switch (e.event) {
     case "connection":
-      return `[${e.id}] connection from ${e.address} port ${e.port}`;
+      return `[${e.id}] connection from ${e.address} port ${e.port}${e.via ? ` via ${e.via}` : ""}`;
     case "rejected":
       return `[${e.id}] connection from ${e.address} port ${e.port} rejected with error ${e.code}: ${e.message}`;
     case "request": {
