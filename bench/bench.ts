@@ -15,6 +15,7 @@
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { clientBench } from "./client_bench.ts";
 import {
   fsdGet as sharedGet,
   fsdServe as sharedServe,
@@ -461,6 +462,12 @@ for (const bytes of scaling) {
   );
 }
 await scaleServer.stop();
+
+// ---- 7. the client: many files, trees, integrity (bench/client_bench.ts) ----
+const client = await clientBench({ quick });
+for (const r of client.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...client.targets);
+notes.push(...client.notes);
 
 // ---- the table ----
 console.log(
