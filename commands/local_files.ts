@@ -71,6 +71,16 @@ export async function isSpecial(path: string): Promise<boolean> {
   return info !== undefined && !info.isFile && !info.isDirectory;
 }
 
+/** Directories this process swept already: a job of many files sweeps each once. */
+const swept = new Set<string>();
+
+/** Removes what killed downloads left in `directory` (never a live one's file), once per process. */
+async function sweepOnce(directory: string): Promise<void> {
+  if (swept.has(directory)) return;
+  swept.add(directory);
+  await removeStaleDownloads(directory);
+}
+
 /** Opens the local end of a download to `path` (checked with downloadPath). */
 export async function openDownload(
   path: string,
@@ -81,7 +91,7 @@ export async function openDownload(
     throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
   }
   if (options.resume) return await openPartial(path);
-  await removeStaleDownloads(dirname(path)); // what killed downloads left; never a live one
+  await sweepOnce(dirname(path));
   const staged = await StagedFile.create(path, DOWNLOAD_PREFIX).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
       throw new Error(`directory not found: ${dirname(path)}`);
