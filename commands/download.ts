@@ -8,7 +8,6 @@ import type { FsdClient } from "../lib/fsd/client.ts";
 import { FSD1, type TransferParams } from "../lib/fsd/negotiation.ts";
 import { sameDigest, toHex } from "../lib/bytes/sha256.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
-import { PeerError } from "../lib/store/errors.ts";
 import type { JobConnection } from "./connection.ts";
 import { type LocalDownload, openDownload } from "./local_files.ts";
 import type { FileReport } from "./report.ts";
@@ -22,28 +21,6 @@ export interface DownloadHow {
   /** A digest the file must have (--sha256 HEX). */
   expected?: Uint8Array;
   progress: JobProgress;
-}
-
-/** The message for a failed transfer, as the one `fsd:` line or a failure entry. */
-export function failureText(error: unknown, remote: string): string {
-  if (error instanceof Deno.errors.IsADirectory) {
-    return `${shown(remote)} is a directory: use fsd get -r to copy it, or fsd ls to list it`;
-  }
-  if (error instanceof PeerError) return `server error ${error.code}: ${error.message}`;
-  return errorMessage(error);
-}
-
-/** The report of a file that did not make it. */
-export function failedReport(name: string, local: string, error: unknown): FileReport {
-  return {
-    name,
-    local,
-    kind: "file",
-    bytes: 0,
-    seconds: 0,
-    outcome: "failed",
-    error: failureText(error, name),
-  };
 }
 
 /** Downloads `remote` to `path`; throws what went wrong (nothing is left behind, but a --continue partial). */

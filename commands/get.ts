@@ -12,7 +12,7 @@
 
 import { basename, join } from "node:path";
 import { fromHex } from "../lib/bytes/sha256.ts";
-import { type Command, parseCommandLine, UsageError } from "./cli.ts";
+import { type Command, CommandError, parseCommandLine, UsageError } from "./cli.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -22,12 +22,12 @@ import {
   TRANSFER_OPTIONS_HELP,
 } from "./connect.ts";
 import { JobConnection } from "./connection.ts";
-import { downloadFile, type DownloadHow, failedReport, failureText } from "./download.ts";
+import { downloadFile, type DownloadHow } from "./download.ts";
 import { ExitError, Interruption } from "./interrupt.ts";
 import { JobProgress } from "./job_progress.ts";
 import { downloadPath } from "./local_files.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./remote_names.ts";
-import { Reporter } from "./report.ts";
+import { failureText, Reporter, runItem, runSingle } from "./report.ts";
 import { downloadTree } from "./tree_get.ts";
 
 const USAGE = `fsd get HOST PORT REMOTE [LOCAL] [OPTIONS]
@@ -161,17 +161,12 @@ async function getOne(
     if (local === "-") return await toStdout(conn, remote, how, progress);
     const base = remoteBase(remote)!;
     const path = await downloadPath(local ?? base, base);
-    let report;
-    try {
-      report = await downloadFile(conn, remote, path, { ...how, progress });
-    } catch (error) {
-      if (error instanceof ExitError) throw error;
-      if (reporter.json) {
-        reporter.add(failedReport(remote, path, error));
-        throw new ExitError("", 1);
-      }
-      throw new Error(failureText(error, remote));
-    }
+    const report = await runSingle(
+      reporter,
+      remote,
+      path,
+      () => downloadFile(conn, remote, path, { ...how, progress }),
+    );
     progress.stop();
     reporter.add(report);
     if (!reporter.json && Deno.stderr.isTerminal()) {
@@ -202,7 +197,7 @@ async function toStdout(
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) throw new ExitError("", 141);
     if (error instanceof ExitError) throw error;
-    throw new Error(failureText(error, remote));
+    throw new CommandError(failureText(error, remote), { cause: error });
   }
 }
 
@@ -219,13 +214,10 @@ async function getMany(
     for (const typed of names) {
       const remote = normalizeRemote(typed);
       const path = join(output, remoteBase(remote) ?? basename(typed));
-      try {
+      await runItem(reporter, remote, path, () => {
         if (meansDirectory(typed)) throw new Deno.errors.IsADirectory(remote);
-        reporter.add(await downloadFile(conn, remote, path, { ...how, progress }));
-      } catch (error) {
-        if (error instanceof ExitError) throw error;
-        reporter.add(failedReport(remote, path, error));
-      }
+        return downloadFile(conn, remote, path, { ...how, progress });
+      });
     }
   } finally {
     progress.stop();

@@ -19,11 +19,10 @@ import {
   TRANSFER_OPTIONS_HELP,
 } from "./connect.ts";
 import { JobConnection } from "./connection.ts";
-import { failedReport, failureText } from "./download.ts";
 import { ExitError, Interruption } from "./interrupt.ts";
 import { JobProgress } from "./job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./remote_names.ts";
-import { Reporter } from "./report.ts";
+import { Reporter, runItem, runSingle } from "./report.ts";
 import { uploadTree } from "./tree_put.ts";
 import { uploadFile } from "./upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
@@ -134,18 +133,12 @@ async function putOne(
   const remote = remoteFor(local, typed);
   const progress = new JobProgress("sending", 1);
   try {
-    let report;
-    try {
-      report = await uploadFile(conn, local, remote, { ...how, progress });
-    } catch (error) {
-      if (error instanceof ExitError) throw error;
-      if (reporter.json) {
-        reporter.add(failedReport(remote, local, error));
-        throw new ExitError("", 1);
-      }
-      if (error instanceof PeerError) throw error;
-      throw new Error(failureText(error, remote));
-    }
+    const report = await runSingle(
+      reporter,
+      remote,
+      local,
+      () => uploadFile(conn, local, remote, { ...how, progress }),
+    );
     progress.stop();
     reporter.add(report);
     if (!reporter.json && Deno.stderr.isTerminal()) {
@@ -182,12 +175,12 @@ async function putMany(
   try {
     for (const local of names) {
       const remote = joinRemote(directory, basename(local));
-      try {
-        reporter.add(await uploadFile(conn, local, remote, { ...how, progress }));
-      } catch (error) {
-        if (error instanceof ExitError) throw error;
-        reporter.add(failedReport(remote, local, error));
-      }
+      await runItem(
+        reporter,
+        remote,
+        local,
+        () => uploadFile(conn, local, remote, { ...how, progress }),
+      );
     }
   } finally {
     progress.stop();

@@ -5,7 +5,9 @@
  * file made it.
  */
 
-import { formatBytes } from "./cli.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { PeerError } from "../lib/store/errors.ts";
+import { CommandError, formatBytes } from "./cli.ts";
 import { ExitError } from "./interrupt.ts";
 import { shown } from "./remote_names.ts";
 
@@ -68,5 +70,59 @@ export class Reporter {
     if (failed.length > 0) {
       throw new ExitError(`${failed.length} of ${this.reports.length} failed`, 1);
     }
+  }
+}
+
+/** The message for a failed transfer, as the one `fsd:` line or a failure entry. */
+export function failureText(error: unknown, remote: string): string {
+  if (error instanceof Deno.errors.IsADirectory) {
+    return `${shown(remote)} is a directory: use fsd get -r to copy it, or fsd ls to list it`;
+  }
+  if (error instanceof PeerError) return `server error ${error.code}: ${error.message}`;
+  return errorMessage(error);
+}
+
+/** The report of a file that did not make it. */
+export function failedReport(name: string, local: string, error: unknown): FileReport {
+  return {
+    name,
+    local,
+    kind: "file",
+    bytes: 0,
+    seconds: 0,
+    outcome: "failed",
+    error: failureText(error, name),
+  };
+}
+
+/** One file of a job of several: its report goes to `reporter`, a failure too, and the job goes on; a stop signal ends it. */
+export async function runItem(
+  reporter: Reporter,
+  name: string,
+  local: string,
+  transfer: () => Promise<FileReport>,
+): Promise<void> {
+  try {
+    reporter.add(await transfer());
+  } catch (error) {
+    if (error instanceof ExitError) throw error;
+    reporter.add(failedReport(name, local, error));
+  }
+}
+
+/** The one-file form: a failure is the one `fsd:` line (with --json, its report and exit 1). */
+export async function runSingle(
+  reporter: Reporter,
+  name: string,
+  local: string,
+  transfer: () => Promise<FileReport>,
+): Promise<FileReport> {
+  try {
+    return await transfer();
+  } catch (error) {
+    if (error instanceof ExitError) throw error;
+    if (!reporter.json) throw new CommandError(failureText(error, name), { cause: error });
+    reporter.add(failedReport(name, local, error));
+    throw new ExitError("", 1);
   }
 }

@@ -5,12 +5,11 @@
  */
 
 import { join } from "node:path";
-import { downloadFile, type DownloadHow, failedReport } from "./download.ts";
+import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./connection.ts";
-import { ExitError } from "./interrupt.ts";
 import { JobProgress } from "./job_progress.ts";
 import { joinRemote } from "./remote_names.ts";
-import type { FileReport, Reporter } from "./report.ts";
+import { failedReport, type FileReport, type Reporter, runItem } from "./report.ts";
 
 interface Planned {
   remote: string;
@@ -78,12 +77,12 @@ export async function downloadTree(
   const progress = new JobProgress("receiving", files.length, total);
   try {
     for (const file of files) {
-      try {
-        reporter.add(await downloadFile(conn, file.remote, file.local, { ...how, progress }));
-      } catch (error) {
-        if (error instanceof ExitError) throw error;
-        reporter.add(failedReport(file.remote, file.local, error));
-      }
+      await runItem(
+        reporter,
+        file.remote,
+        file.local,
+        () => downloadFile(conn, file.remote, file.local, { ...how, progress }),
+      );
     }
   } finally {
     progress.stop();

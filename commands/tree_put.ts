@@ -10,11 +10,10 @@ import { join } from "node:path";
 import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
 import type { JobConnection } from "./connection.ts";
-import { failedReport } from "./download.ts";
 import { ExitError } from "./interrupt.ts";
 import { JobProgress } from "./job_progress.ts";
 import { joinRemote } from "./remote_names.ts";
-import type { Reporter } from "./report.ts";
+import { failedReport, type Reporter, runItem } from "./report.ts";
 import { uploadFile, type UploadHow } from "./upload.ts";
 
 interface Planned {
@@ -77,12 +76,12 @@ export async function uploadTree(
   const progress = new JobProgress("sending", files.length, total);
   try {
     for (const file of files) {
-      try {
-        reporter.add(await uploadFile(conn, file.local, file.remote, { ...how, progress }));
-      } catch (error) {
-        if (error instanceof ExitError) throw error;
-        reporter.add(failedReport(file.remote, file.local, error));
-      }
+      await runItem(
+        reporter,
+        file.remote,
+        file.local,
+        () => uploadFile(conn, file.local, file.remote, { ...how, progress }),
+      );
     }
   } finally {
     progress.stop();
