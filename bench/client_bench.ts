@@ -35,7 +35,7 @@ async function have(command: string): Promise<boolean> {
   return found?.success ?? false;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();
@@ -152,7 +152,7 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       });
     }
     if (await have("tftp") && await have("in.tftpd")) {
-      const port = await freePort();
+      const port = freePort();
       const tftpd = new Deno.Command("in.tftpd", {
         args: ["--foreground", "--listen", "--address", `127.0.0.1:${port}`, "--secure", root],
         stdout: "null",

@@ -44,7 +44,7 @@ Deno.test("get -o: several files on one connection; a missing one is listed and 
   assert.equal(result.code, 1);
   assert.match(
     result.stderr,
-    /^received 5 of 6 file\(s\), .*\n  failed: nope: server error 1: file not found: nope\nfsd: 1 of 6 failed\n$/,
+    /^received 5 of 6 file\(s\), .*\n {2}failed: nope: server error 1: file not found: nope\nfsd: 1 of 6 failed\n$/,
   );
   for (let i = 0; i < 5; i++) {
     assert.deepEqual(await Deno.readFile(`${work.path}/in/f${i}`), randomBytes(1000 + i, i));

@@ -132,8 +132,9 @@ export class WorkerSha256 implements Sha256 {
   }
 }
 
-/** `source`, with every byte read also hashed. */
-export function hashingSource(source: ByteSource, hash: Sha256): ByteSource {
+/** `source`, with every byte read also hashed (no hash: `source` itself). */
+export function hashingSource(source: ByteSource, hash: Sha256 | undefined): ByteSource {
+  if (!hash) return source;
   return {
     regularFile: source.regularFile,
     async read(buffer) {
@@ -144,8 +145,9 @@ export function hashingSource(source: ByteSource, hash: Sha256): ByteSource {
   };
 }
 
-/** `sink`, with every byte written also hashed. */
-export function hashingSink(sink: ByteSink, hash: Sha256): ByteSink {
+/** `sink`, with every byte written also hashed (no hash: `sink` itself). */
+export function hashingSink(sink: ByteSink, hash: Sha256 | undefined): ByteSink {
+  if (!hash) return sink;
   return {
     regularFile: sink.regularFile,
     async write(bytes) {

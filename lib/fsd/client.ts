@@ -32,67 +32,25 @@ import {
   errorMessage,
   MemorySink,
 } from "../bytes/source_sink.ts";
-import {
-  hashingSink,
-  hashingSource,
-  sameDigest,
-  type Sha256,
-  sha256For,
-  toHex,
-} from "../bytes/sha256.ts";
+import { hashingSink, hashingSource, type Sha256, sha256For } from "../bytes/sha256.ts";
 import { connectWithTimeout } from "../net/connect.ts";
-import { expectAck, receiveFile, sendFile, type TransferOptions } from "./window.ts";
+import { DigestCheck } from "./integrity.ts";
+import type {
+  ClientConfig,
+  DownloadOptions,
+  TransferResult,
+  UploadOptions,
+} from "./client_types.ts";
+
+export type {
+  ClientConfig,
+  ClientTransferOptions,
+  DownloadOptions,
+  TransferResult,
+  UploadOptions,
+} from "./client_types.ts";
+import { expectAck, receiveFile, sendFile } from "./window.ts";
 import { GREETING_TIMEOUT_MS, readFirstBytes } from "./greeting.ts";
-
-export interface ClientConfig {
-  /** Give up when the server has said nothing for this long (default 60 s; 0 never). */
-  timeoutMs?: number;
-  /** Give up when a connected server sends no greeting for this long (default 5 s, at most timeoutMs). */
-  greetingTimeoutMs?: number;
-}
-
-export interface ClientTransferOptions extends TransferOptions {
-  /** The transfer size, when the server tells it (downloads with options). */
-  onSize?: (bytes: number) => void;
-  /** Ask for the integrity check (the sender's SHA-256 after the last block). */
-  integrity?: boolean;
-}
-
-export interface DownloadOptions extends ClientTransferOptions {
-  /** Ask what REMOTE is; a directory's listing is read and dropped, and IsADirectory thrown. */
-  expectFile?: boolean;
-  /**
-   * Resume at `offset`, if the file still has `mtime`; `hashPrefix` feeds the
-   * hash with the bytes before `offset` once the server agrees. When it does
-   * not (the file changed, or an older server), the data starts at 0 and
-   * `onGranted` hears offset 0 or none.
-   */
-  resume?: { offset: number; mtime: number; hashPrefix: (hash: Sha256) => Promise<void> };
-  /** A download that may resume later: on failure, what arrived is still written out. */
-  keepPartial?: boolean;
-  /** Compute the digest even when the server does not send one (to compare with a known one). */
-  wantDigest?: boolean;
-  /** What the OACK said, before any data moves (a throw here aborts the request). */
-  onGranted?: (granted: Granted) => Promise<void> | void;
-}
-
-export interface UploadOptions extends ClientTransferOptions {
-  /** The upload's size, when known: the server can refuse a too-large one before data moves. */
-  size?: number;
-}
-
-export interface TransferResult {
-  /** Bytes moved over the network. */
-  bytes: number;
-  /** Where the data started in the file (a resumed download), else 0. */
-  offset: number;
-  /** The file's size and mtime (Unix seconds), when the server told them. */
-  size?: number;
-  mtime?: number;
-  /** The SHA-256 of the whole file, when computed; `verified` when the peer's SUM matched it. */
-  sha256?: Uint8Array;
-  verified: boolean;
-}
 
 function isFsd1(params: TransferParams): boolean {
   return params.blockSize === FSD1.blockSize && params.windowSize === FSD1.windowSize;
@@ -177,8 +135,7 @@ export class FsdClient {
       if (isFsd1(wanted)) {
         await this.#conn.write(request);
         hash = options.wantDigest ? sha256For(undefined) : undefined;
-        const into = hash ? hashingSink(sink, hash) : sink;
-        const bytes = await receiveFile(this.#conn, into, options);
+        const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), options);
         return { bytes, offset: 0, sha256: await hash?.digest(), verified: false };
       }
       const granted = await this.#negotiate(wanted, request, {
@@ -199,34 +156,21 @@ export class FsdClient {
       if (granted.sha256 || options.wantDigest) hash = sha256For(granted.size);
       if (hash && offset > 0) await options.resume?.hashPrefix(hash);
       await this.#conn.write(encodeAck(0));
-      const into = hash ? hashingSink(sink, hash) : sink;
-      let verified = false;
-      let digest: Uint8Array | undefined;
-      const checkDigest = async (theirs: Uint8Array) => {
-        digest = await hash!.digest();
-        if (!sameDigest(digest, theirs)) {
-          throw new ProtocolError(
-            ErrorCode.OTHER,
-            `sha256 mismatch: received ${toHex(digest)}, the server sent ${toHex(theirs)}`,
-          );
-        }
-        verified = true;
-      };
+      const check = hash && new DigestCheck(hash, "server");
       try {
-        const bytes = await receiveFile(this.#conn, into, {
+        const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
           ...options,
           params: granted,
-          keepPartial: options.keepPartial,
-          checkDigest: granted.sha256 ? checkDigest : undefined,
+          checkDigest: granted.sha256 ? check?.check : undefined,
         });
-        digest ??= await hash?.digest();
+        const { size, mtime } = granted;
         return {
           bytes,
           offset,
-          size: granted.size,
-          mtime: granted.mtime,
-          sha256: digest,
-          verified,
+          size,
+          mtime,
+          sha256: await check?.final(),
+          verified: !!check?.verified,
         };
       } finally {
         hash?.close();

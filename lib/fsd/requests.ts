@@ -7,8 +7,7 @@
  * resume at an offset, directory creation, listings with digests.
  */
 
-import { hashingSink, hashingSource, sameDigest, sha256For, toHex } from "../bytes/sha256.ts";
-import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import { hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
 import type { OpenedFile } from "../store/file_store.ts";
 import type { Op } from "../store/log.ts";
 import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
@@ -20,6 +19,7 @@ import {
   oackPairs,
   type TransferParams,
 } from "./negotiation.ts";
+import { DigestCheck } from "./integrity.ts";
 import type { Session } from "./session.ts";
 import { expectAck, receiveFile, sendFile } from "./window.ts";
 
@@ -60,7 +60,7 @@ export async function serveRead(
       await expectAck(session.conn, 0);
       if (offset > 0) await opened.skip(offset, hash);
     }
-    await sendFile(session.conn, hash ? hashingSource(opened.source, hash) : opened.source, {
+    await sendFile(session.conn, hashingSource(opened.source, hash), {
       params,
       onProgress: (n) => request.bytes = n,
       digest: hash && (() => hash.digest()),
@@ -87,19 +87,11 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
     } else {
       await session.conn.write(encodeAck(0));
     }
-    await receiveFile(session.conn, hash ? hashingSink(staged.sink, hash) : staged.sink, {
+    await receiveFile(session.conn, hashingSink(staged.sink, hash), {
       params,
       maxBytes: store.maxUploadBytes || undefined,
       onProgress: (n) => request.bytes = n,
-      checkDigest: hash && (async (theirs) => {
-        const ours = await hash.digest();
-        if (!sameDigest(ours, theirs)) {
-          throw new ProtocolError(
-            ErrorCode.OTHER,
-            `sha256 mismatch: received ${toHex(ours)}, the client sent ${toHex(theirs)}`,
-          );
-        }
-      }),
+      checkDigest: hash && new DigestCheck(hash, "client").check,
       onComplete: () => staged.commit(),
     });
     session.finish({ outcome: "ok", kind: "file" });
