@@ -47,8 +47,9 @@ All of it goes over one connection.
 
 A file appears under its name only once complete and checked: a failed or
 interrupted download leaves nothing behind. An existing LOCAL is never
-replaced unless --force is given. The server sends a SHA-256 of each file
-after its data and the client checks it before the file gets its name.
+replaced unless --force is given. With --integrity the server sends a SHA-256
+of each file after its data and the client checks it before the file gets
+its name.
 
 Options:
   -o, --output DIR   fetch every REMOTE into DIR
@@ -57,7 +58,9 @@ Options:
   --continue         resume an interrupted download from its .fsd-partial-NAME
                      file (kept on failure when --continue is given)
   --sha256 HEX       the file must have this SHA-256 (else: error, nothing kept)
-  --no-integrity     do not ask the server for its SHA-256
+  --integrity        ask the server for the SHA-256 of each file, sent after its
+                     data, and check it before the file gets its name (off by
+                     default: it costs more than 25% on a large transfer here)
   --json             one JSON object per file on stdout (name, local, kind,
                      size, mtime, bytes, seconds, outcome, error, sha256)
 ${TRANSFER_OPTIONS_HELP}
@@ -85,7 +88,7 @@ const FLAGS = {
   recursive: { type: "boolean", short: "r" },
   continue: { type: "boolean" },
   sha256: { type: "string" },
-  "no-integrity": { type: "boolean" },
+  integrity: { type: "boolean" },
   json: { type: "boolean" },
   ...CLIENT_OPTIONS,
   ...TRANSFER_OPTIONS,
@@ -129,7 +132,7 @@ async function run(args: string[]): Promise<void> {
   const how = {
     force: Boolean(values.force),
     resume: Boolean(values.continue),
-    integrity: !values["no-integrity"],
+    integrity: values.integrity ?? false,
     expected,
   };
   if (output !== undefined) {

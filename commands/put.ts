@@ -44,14 +44,15 @@ file to upload into REMOTEDIR. With -r, LOCALDIR is recreated as REMOTEDIR
 cp -r does. All of it goes over one connection.
 
 The server never replaces an existing file: it answers "file already exists"
-instead. An upload that does not complete leaves nothing on the server. The
-client sends a SHA-256 of each file after its data, and the server checks it
-before the file gets its name.
+instead. An upload that does not complete leaves nothing on the server. With
+--integrity the client sends a SHA-256 of each file after its data, and the
+server checks it before the file gets its name.
 
 Options:
   -o, --output REMOTEDIR  upload every LOCAL into REMOTEDIR
   -r, --recursive    copy the directory LOCALDIR and everything in it
-  --no-integrity     do not send the SHA-256
+  --integrity        send the SHA-256 of each file after its data; the server
+                     checks it before the file gets its name (off by default)
   --json             one JSON object per file on stdout (name, local, kind,
                      size, bytes, seconds, outcome, error, sha256)
 ${TRANSFER_OPTIONS_HELP}
@@ -75,7 +76,7 @@ Examples:
 const FLAGS = {
   output: { type: "string", short: "o" },
   recursive: { type: "boolean", short: "r" },
-  "no-integrity": { type: "boolean" },
+  integrity: { type: "boolean" },
   json: { type: "boolean" },
   ...CLIENT_OPTIONS,
   ...TRANSFER_OPTIONS,
@@ -104,7 +105,7 @@ async function run(args: string[]): Promise<void> {
   using interruption = new Interruption();
   using conn = new JobConnection(target, params, interruption);
   const reporter = new Reporter(values.json ?? false);
-  const how = { integrity: !values["no-integrity"] };
+  const how = { integrity: values.integrity ?? false };
   if (output !== undefined) return await putMany(conn, names, output, how, reporter);
   if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
   await putOne(conn, names[0], names[1], how, reporter);

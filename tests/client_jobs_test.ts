@@ -66,6 +66,7 @@ Deno.test("put -o: several files into REMOTEDIR (made when missing) on one conne
     "-o",
     "drop/",
     "--json",
+    "--integrity",
   ]);
   assert.equal(result.code, 0, result.stderr);
   const reports = jsonLines(result.stdout);
@@ -280,14 +281,19 @@ Deno.test("integrity: a transfer the proxy corrupts is caught both ways and leav
     try {
       const port = relay.addr.port;
       const result = direction === "down"
-        ? await runFsd([net(port), ...rw(work.path)], ["get", "127.0.0.1", String(port), "big"], {
-          cwd: work.path,
-        })
+        ? await runFsd([net(port), ...rw(work.path)], [
+          "get",
+          "127.0.0.1",
+          String(port),
+          "big",
+          "--integrity",
+        ], { cwd: work.path })
         : await runFsd([net(port), `--allow-read=${work.path}`], [
           "put",
           "127.0.0.1",
           String(port),
           `${work.path}/up`,
+          "--integrity",
         ]);
       assert.equal(result.code, 1, `${direction}: ${result.stderr}`);
       // Almost always the digest; a changed header byte is a protocol violation, caught as well.
@@ -349,6 +355,7 @@ Deno.test("get --continue: resumes from .fsd-partial-NAME when the file is uncha
       "big",
       "--continue",
       "--json",
+      "--integrity",
     ], { cwd: work.path });
 
   await Deno.writeFile(partial, content.subarray(0, 100_000));
