@@ -163,7 +163,7 @@ async function getOne(
   try {
     if (local === "-") return await toStdout(conn, remote, how, progress);
     const base = remoteBase(remote)!;
-    const path = await downloadPath(local ?? base, base);
+    const path = downloadPath(local ?? base, base);
     const report = await runSingle(
       reporter,
       remote,
