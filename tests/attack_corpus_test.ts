@@ -458,6 +458,19 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
       await client.expectClosed();
     });
   }
+  await t.step("options that do not apply are answered 0: an OACK is never empty", async () => {
+    // Found by the fuzzer: OPT digests=00 + WRQ once got an OACK with no options at all.
+    const cases: Record<string, string>[] = [{ digests: "00" }, { kind: "0" }, { sha256: "0" }, {
+      mkdir: "0",
+    }];
+    for (const pairs of cases) {
+      await using client = await RawClient.greeted(ctx.port);
+      await client.send(wire.opt(pairs), wire.wrq(`w-${Object.keys(pairs)[0]}`));
+      const oack = await client.expectOack();
+      assert.deepEqual(Object.keys(oack), Object.keys(pairs));
+      assert.equal(Object.values(oack)[0], "0");
+    }
+  });
   await t.step("a SUM without sha256 negotiated is unknown opcode 9", async () => {
     await using client = await RawClient.greeted(ctx.port);
     await client.send(wire.wrq("plain"));
@@ -504,5 +517,5 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
     },
   );
   // "plain" was complete (ACK 1) before its stray SUM came; the forged and unsummed ones left nothing.
-  assert.deepEqual(await dirNames(ctx.root), ["f", "plain"]);
+  assert.deepEqual(await dirNames(ctx.root), ["f", "plain"]); // the w-* uploads never sent data
 });

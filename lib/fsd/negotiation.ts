@@ -57,6 +57,8 @@ export interface Facts {
   mtime?: number;
   /** Where the data starts (a resume the server agreed to; 0 when it did not). */
   offset?: number;
+  /** The request created a directory (mkdir). */
+  made?: boolean;
 }
 
 /** The kind option's values. */
@@ -120,18 +122,23 @@ export function grant(asked: Asked, limits: TransferParams): TransferParams {
   };
 }
 
-/** The OACK for what was granted: only the options the client asked about. */
+/**
+ * The OACK for what was granted: every option the client asked about, and
+ * only those, so it is never empty. What does not apply is answered 0 (no
+ * integrity, kind unknown, no mtime, offset 0, no directory made, no digests).
+ */
 export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = {}): OptionPairs {
   const out: OptionPairs = {};
+  const flag = (on: boolean | undefined) => on ? "1" : "0";
   if (asked.blockSize !== undefined) out.blksize = String(granted.blockSize);
   if (asked.windowSize !== undefined) out.windowsize = String(granted.windowSize);
-  if (asked.transferSize !== undefined && facts.size !== undefined) out.tsize = String(facts.size);
-  if (asked.sha256) out.sha256 = "1";
-  if (asked.kind !== undefined && facts.kind) out.kind = String(KIND[facts.kind]);
-  if (asked.mtime !== undefined && facts.mtime !== undefined) out.mtime = String(facts.mtime);
+  if (asked.transferSize !== undefined) out.tsize = String(facts.size ?? asked.transferSize);
+  if (asked.sha256 !== undefined) out.sha256 = flag(asked.sha256);
+  if (asked.kind !== undefined) out.kind = String(facts.kind ? KIND[facts.kind] : 0);
+  if (asked.mtime !== undefined) out.mtime = String(facts.mtime ?? 0);
   if (asked.offset !== undefined) out.offset = String(facts.offset ?? 0);
-  if (asked.mkdir) out.mkdir = "1";
-  if (asked.digests && facts.kind === "listing") out.digests = "1";
+  if (asked.mkdir !== undefined) out.mkdir = flag(facts.made);
+  if (asked.digests !== undefined) out.digests = flag(asked.digests && facts.kind === "listing");
   return out;
 }
 
@@ -184,7 +191,7 @@ export function readOack(wanted: TransferParams, oack: OptionPairs): Granted {
     size: answered.transferSize,
     sha256: answered.sha256 ?? false,
     kind,
-    mtime: answered.mtime,
+    mtime: answered.mtime || undefined, // 0: the server knows none
     offset: answered.offset,
     mkdir: answered.mkdir ?? false,
     digests: answered.digests ?? false,

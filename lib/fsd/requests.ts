@@ -109,7 +109,7 @@ async function serveMakeDirectory(session: Session, raw: Uint8Array, asked: Aske
     return true;
   });
   if (!made) return;
-  await sendOack(session, asked, {});
+  await sendOack(session, asked, { made: true });
   session.finish({ outcome: "ok", kind: "directory" });
 }
 
