@@ -16,6 +16,7 @@ import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { clientBench } from "./client_bench.ts";
+import { pcapBench } from "./pcap_bench.ts";
 import {
   fsdGet as sharedGet,
   fsdServe as sharedServe,
@@ -463,7 +464,19 @@ for (const bytes of scaling) {
 }
 await scaleServer.stop();
 
-// ---- 7. the client: many files, trees, integrity (bench/client_bench.ts) ----
+// ---- 7. recording: fsd proxy --pcap and --trace ladder (bench/pcap_bench.ts) ----
+console.log("\n7. fsd get through fsd proxy, plain, recording a capture, drawing a ladder");
+const pcap = await pcapBench(quick ? 4 : 256, runs);
+for (
+  const [what, ms] of [["plain", pcap.plainMs], ["--pcap", pcap.pcapMs], [
+    "--trace ladder",
+    pcap.ladderMs,
+  ]] as const
+) {
+  addRow("recording", `fsd get via fsd proxy ${what}`, pcap.mib * MIB, ms);
+}
+
+// ---- 8. the client: many files, trees, integrity (bench/client_bench.ts) ----
 const client = await clientBench({ quick });
 for (const r of client.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
 targets.push(...client.targets);

@@ -2,7 +2,7 @@
 
 import { FsdClient } from "../lib/fsd/client.ts";
 import { NotFsdError } from "../lib/fsd/greeting.ts";
-import { OptionsRefusedError, PeerError } from "../lib/store/errors.ts";
+import { PeerError } from "../lib/store/errors.ts";
 import {
   BLKSIZE_RANGE,
   FSD1,
@@ -10,11 +10,23 @@ import {
   WINDOWSIZE_RANGE,
 } from "../lib/fsd/negotiation.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { ClientCapture } from "../lib/capture/client_capture.ts";
+import { isTraceMode } from "../lib/capture/conn_trace.ts";
 import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
+import {
+  CLIENT_SECURITY_FLAGS,
+  CLIENT_SECURITY_HELP,
+  type ClientSecurity,
+  type ClientSecurityValues,
+  parseClientSecurity,
+} from "./client_security.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {
   timeout: { type: "string" },
+  pcap: { type: "string" },
+  trace: { type: "string" },
+  ...CLIENT_SECURITY_FLAGS,
 } as const;
 
 /** Flags of the commands that move files: how to move them. */
@@ -53,35 +65,60 @@ export function parseTransferParams(
 }
 
 export const CLIENT_OPTIONS_HELP =
-  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)`;
+  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)
+  --trace MODE       show the connection on stderr: fsd (one line per packet, as
+                     fsd proxy --trace fsd), ladder (a ladder diagram), hex, text
+  --pcap FILE        record the connection to FILE (pcap, for Wireshark with
+                     'fsd wireshark'; needs --allow-write=FILE)
+${CLIENT_SECURITY_HELP}`;
 
 /** Where a client command connects, checked before the command does anything else. */
 export interface Target {
   host: string;
   port: number;
   timeoutMs: number;
+  /** Traces and records the connections (--trace, --pcap). */
+  capture?: ClientCapture;
+  /** TLS and the login (--tls, --ca, --pin, --user), read when first connecting. */
+  security?: () => Promise<ClientSecurity>;
 }
 
 /** The longest --timeout: a day (timers cannot wait much beyond 24 days anyway). */
 const MAX_TIMEOUT_SECONDS = 86400;
+
+/** --timeout in milliseconds: 0.001 to a day; the message says the range. */
+function parseTimeout(text: string | undefined): number {
+  if (text === undefined) return 60_000;
+  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    throw new UsageError(
+      `invalid --timeout: ${text}: expected a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}`,
+    );
+  }
+  return parseSeconds(text, "--timeout");
+}
 
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
 export function parseTarget(
   host: string,
   portText: string,
   timeoutText: string | undefined,
+  watch: { trace?: string; pcap?: string } & ClientSecurityValues = {},
 ): Target {
   const port = parsePort(portText);
   if (port === 0) throw new UsageError(`invalid port: 0: expected a number from 1 to 65535`);
-  if (timeoutText === undefined) return { host, port, timeoutMs: 60_000 };
-  const seconds = /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : NaN;
-  if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
-    throw new UsageError(
-      `invalid --timeout: ${timeoutText}: expected a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}`,
-    );
+  const timeoutMs = parseTimeout(timeoutText);
+  const { trace, pcap } = watch;
+  if (trace !== undefined && !isTraceMode(trace)) {
+    throw new UsageError(`invalid --trace: ${trace}: expected fsd, ladder, hex, text or none`);
   }
-  const timeoutMs = parseSeconds(timeoutText, "--timeout");
-  return { host, port, timeoutMs };
+  const capture = trace === undefined && pcap === undefined ? undefined : new ClientCapture({
+    pcapPath: pcap,
+    serverPort: port,
+    trace,
+    print: (line) => console.error(line),
+  });
+  return { host, port, timeoutMs, capture, security: parseClientSecurity(watch) };
 }
 
 /** Connects to the target, runs `use` with the client, and always closes it. */
@@ -97,11 +134,17 @@ export async function withClient<T>(
   }
 }
 
-/** Connects to the target; the errors say where and what went wrong. */
+/** Connects to the target and logs in if asked; the errors say where and what went wrong. */
 export async function connectClient(target: Target): Promise<FsdClient> {
   const { host, port, timeoutMs } = target;
+  const security = await target.security?.();
+  let client: FsdClient;
   try {
-    return await FsdClient.connect(host, port, { timeoutMs });
+    client = await FsdClient.connect(host, port, {
+      timeoutMs,
+      tap: target.capture?.tap(),
+      tls: security?.tls,
+    });
   } catch (error) {
     if (error instanceof PeerError) throw error;
     if (error instanceof NotFsdError) {
@@ -113,25 +156,11 @@ export async function connectClient(target: Target): Promise<FsdClient> {
       { cause: error },
     );
   }
-}
-
-/**
- * Like withClient, for a transfer with `params`. If the server turns down the
- * options extension (a server that knows only fsd/1), the transfer is tried
- * once more in plain fsd/1 on a new connection; nothing moved the first time.
- */
-export async function withTransfer<T>(
-  target: Target,
-  params: TransferParams,
-  use: (client: FsdClient, params: TransferParams) => Promise<T>,
-): Promise<T> {
   try {
-    return await withClient(target, (client) => use(client, params));
+    if (security?.login) await client.login(security.login.user, security.login.password);
   } catch (error) {
-    if (!(error instanceof OptionsRefusedError) || params === FSD1) throw error;
-    if (Deno.stderr.isTerminal()) {
-      console.error("fsd: the server speaks only fsd/1; using 512-byte blocks");
-    }
-    return await withClient(target, (client) => use(client, FSD1));
+    client.close();
+    throw error;
   }
+  return client;
 }

@@ -104,7 +104,7 @@ async function run(args: string[]): Promise<void> {
     );
   }
   const [host, portText, ...names] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
   const expected = values.sha256 === undefined ? undefined : fromHex(String(values.sha256));
   if (values.sha256 !== undefined && !expected) {

@@ -51,7 +51,7 @@ async function run(args: string[]): Promise<void> {
   const { values, positionals } = parsed;
   expectPositionals(positionals, 2, 3, USAGE);
   const [host, portText, typed = ""] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const digests = values.sha256 ?? false;
   const entries = await withClient(
     target,

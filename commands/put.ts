@@ -92,7 +92,7 @@ async function run(args: string[]): Promise<void> {
     );
   }
   const [host, portText, ...names] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
   const output = values.output;
   if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");

@@ -3,12 +3,15 @@
  *
  * Permissions: --allow-net, --allow-read=DIR --allow-write=DIR (with
  * --read-only, --allow-read=DIR is enough). Nothing else: without
- * --allow-sys=hostname the greeting names "fsd" (or --name).
+ * --allow-sys=hostname the greeting names "fsd" (or --name). --users FILE,
+ * --tls-cert CERT and --tls-key KEY add --allow-read for those files.
  */
 
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
+import { rereadOnHangup, SECURITY_FLAGS, SECURITY_HELP, securityConfig } from "./serve_security.ts";
+import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import {
   type Command,
   expectedFailure,
@@ -48,12 +51,16 @@ Options:
   --shutdown-grace SECONDS  on SIGINT/SIGTERM, let running transfers finish
                             for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
   --log text|json           log format (default text)
+  --workers N               serve with N workers (threads) sharing PORT and DIR
+                            (default 1); limits stay the whole server's; needs
+                            --unstable-net and read access to fsd's own files
   --proxy-protocol          behind a load balancer: every connection starts with a
                             PROXY protocol header (v1 or v2), whose client address
                             then counts for the logs and --max-per-ip
   --trusted-proxy ADDR[/BITS]
                             who may send that header (repeatable; IPv4 or IPv6;
                             required with --proxy-protocol); others are refused
+${SECURITY_HELP}
   -h, --help                show this help
 
 Over a limit, a client gets ERR 0 with the reason instead of the greeting;
@@ -61,6 +68,7 @@ an upload over --max-upload ends with ERR 3. Logs one event per line on
 stdout: connections, requests with their outcome, bytes and duration, errors.
 
 Permissions: --allow-net --allow-read=DIR --allow-write=DIR
+  (--users FILE, --tls-cert CERT, --tls-key KEY: --allow-read for them too)
   (--read-only needs no --allow-write; add --allow-sys=hostname for the host
   name in the greeting).
 
@@ -84,6 +92,8 @@ async function run(args: string[]): Promise<void> {
     log: { type: "string" },
     "proxy-protocol": { type: "boolean" },
     "trusted-proxy": { type: "string", multiple: true },
+    ...SECURITY_FLAGS,
+    workers: { type: "string" },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -117,15 +127,29 @@ async function run(args: string[]): Promise<void> {
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
-  const server = await FileServer.start(config).catch(expectedFailure);
+  const security = await securityConfig(values);
+  const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
+  if (workers > 1 && security.accounts) {
+    throw new UsageError("--workers and --users do not combine yet: run one worker with --users");
+  }
+  const server = workers > 1
+    ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
+      .catch(expectedFailure)
+    : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
+  const stopRereading = values.users === undefined
+    ? () => {}
+    : rereadOnHangup(values.users, server as FileServer, config.log);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
   const stopped = stopOnSignal((signals) =>
     signals === 1 ? server.shutdown(graceMs) : server.close()
   );
-  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+  for (const notice of security.notices) console.log(notice);
+  const many = workers > 1 ? `, ${workers} workers` : "";
+  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`);
   await stopped;
+  stopRereading();
 }
 
 /** --proxy-protocol and --trusted-proxy: both or neither. */

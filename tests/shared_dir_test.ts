@@ -17,8 +17,8 @@ import {
   type ServeProcess,
   spawnFsd,
   spawnServe,
+  startUpload,
   tempDir,
-  wire,
   withDeadline,
 } from "./helpers.ts";
 import {
@@ -205,32 +205,6 @@ async function tryUpload(port: number, name: string, data: Uint8Array): Promise<
   }
 }
 
-/** An upload stopped halfway, to be finished later: its staging file exists meanwhile. */
-async function startUpload(port: number, name: string, data: Uint8Array) {
-  const client = await RawClient.greeted(port);
-  await client.send(wire.wrq(name));
-  await client.expectAck(0);
-  const half = Math.floor(data.length / 1024);
-  for (let block = 1; block <= half; block++) {
-    await client.send(wire.dat(block, data.subarray((block - 1) * 512, block * 512)));
-    await client.expectAck(block);
-  }
-  return {
-    async finish(): Promise<void> {
-      try {
-        for (let block = half + 1;; block++) {
-          const chunk = data.subarray((block - 1) * 512, block * 512);
-          await client.send(wire.dat(block, chunk));
-          await client.expectAck(block);
-          if (chunk.length < 512) return;
-        }
-      } finally {
-        client.close();
-      }
-    },
-  };
-}
-
 interface Member {
   readOnly: boolean;
   process: ServeProcess;
@@ -303,7 +277,7 @@ for (const count of [2, 3, 10]) {
         attempted.set(slowName, slowData);
         const slow = survivor < 0
           ? undefined
-          : await startUpload(members[survivor].process.port, slowName, slowData);
+          : await startUpload(members[survivor].process.port, slowName, slowData, 39);
         members[victim].process.child.kill("SIGKILL");
         await members[victim].process.exited();
         await Promise.all(uniques);

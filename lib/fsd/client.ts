@@ -34,6 +34,7 @@ import {
 } from "../bytes/source_sink.ts";
 import { hashingSink, hashingSource, type Sha256, sha256For } from "../bytes/sha256.ts";
 import { connectWithTimeout } from "../net/connect.ts";
+import { connectTls } from "../net/tls.ts";
 import { DigestCheck } from "./integrity.ts";
 import type {
   ClientConfig,
@@ -82,7 +83,9 @@ export class FsdClient {
     config: ClientConfig = {},
   ): Promise<FsdClient> {
     const timeoutMs = config.timeoutMs ?? 60_000;
-    const raw = await connectWithTimeout({ hostname, port, timeoutMs });
+    const raw = config.tls
+      ? await connectTls({ hostname, port, timeoutMs, ...config.tls })
+      : await connectWithTimeout({ hostname, port, timeoutMs });
     const greetingMs = Math.min(
       config.greetingTimeoutMs ?? GREETING_TIMEOUT_MS,
       timeoutMs || Infinity,
@@ -98,7 +101,7 @@ export class FsdClient {
       }
       throw error;
     }
-    const conn = new PacketConn(raw, { timeoutMs });
+    const conn = new PacketConn(raw, { timeoutMs, tap: config.tap });
     conn.unread(first);
     const greeting = await guard(conn, async () => {
       const sink = new MemorySink();
@@ -278,6 +281,20 @@ export class FsdClient {
       throw new Deno.errors.UnexpectedEof("connection closed while waiting for OACK");
     }
     throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unexpected packet: expected OACK`);
+  }
+
+  /**
+   * Logs in (a server with accounts; docs/PROTOCOL.md, "Login"): before any
+   * request. A wrong pair is PeerError 7, and the connection stays usable.
+   */
+  login(user: string, password: string): Promise<void> {
+    return guard(this.#conn, async () => {
+      await this.#conn.write(encodeOptions(Opcode.OPT, { user, password }));
+      const oack = await this.#expectOack();
+      if (oack.user !== user) {
+        throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, "unexpected OACK: not a login's");
+      }
+    });
   }
 
   /**

@@ -4,7 +4,9 @@
  */
 
 import type { Sha256 } from "../bytes/sha256.ts";
+import type { TlsClientConfig } from "../net/tls.ts";
 import type { Granted } from "./negotiation.ts";
+import type { ConnTap } from "./packet_conn.ts";
 import type { TransferOptions } from "./window.ts";
 
 export interface ClientConfig {
@@ -12,6 +14,10 @@ export interface ClientConfig {
   timeoutMs?: number;
   /** Give up when a connected server sends no greeting for this long (default 5 s, at most timeoutMs). */
   greetingTimeoutMs?: number;
+  /** Sees the connection's bytes (tracing, capture files). */
+  tap?: ConnTap;
+  /** Connect with TLS, verifying the server's certificate so (lib/net/tls.ts). */
+  tls?: TlsClientConfig;
 }
 
 export interface ClientTransferOptions extends TransferOptions {

@@ -10,7 +10,16 @@
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 
+/** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
+export interface ConnTap {
+  sent(bytes: Uint8Array): void;
+  received(bytes: Uint8Array): void;
+  /** The connection closed (by either side, or by us). */
+  closed(): void;
+}
+
 export interface PacketConnConfig extends DecoderOptions {
+  tap?: ConnTap;
   /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */
   timeoutMs?: number;
 }
@@ -23,11 +32,13 @@ export class PacketConn {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timedOut = false;
   #closed = false;
+  #tap: ConnTap | undefined;
   /** Writes under way (at most one from a handler; a shutdown checks it). */
   #writes = 0;
 
   constructor(conn: Deno.Conn, options: PacketConnConfig = {}) {
     this.conn = conn;
+    this.#tap = options.tap;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.#decoder = new PacketDecoder(options);
     try {
@@ -53,6 +64,7 @@ export class PacketConn {
 
   /** Hands back bytes read past the protocol's start (a first read made by hand) to be decoded. */
   unread(bytes: Uint8Array): void {
+    this.#tap?.received(bytes);
     this.#decoder.push(bytes);
   }
 
@@ -61,14 +73,17 @@ export class PacketConn {
     for (;;) {
       const packet = this.#decoder.next();
       if (packet) return packet;
-      const n = await this.#wait(this.conn.read(this.#decoder.reserve()));
+      const into = this.#decoder.reserve();
+      const n = await this.#wait(this.conn.read(into));
       if (n === null) return this.#decoder.endOfStream();
+      this.#tap?.received(into.subarray(0, n));
       this.#decoder.commit(n);
     }
   }
 
   /** Writes all of `bytes`. */
   async write(bytes: Uint8Array): Promise<void> {
+    this.#tap?.sent(bytes);
     let written = 0;
     this.#writes++;
     try {
@@ -109,6 +124,7 @@ export class PacketConn {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#tap?.closed();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     try {

@@ -46,8 +46,8 @@ export async function serveRead(
   asked?: Asked,
 ): Promise<void> {
   const request = session.begin(op, raw);
-  const opened = await session.prepare(() =>
-    session.context.store.openRead(raw, { digests: asked?.digests })
+  const opened = await session.prepare(async () =>
+    (await session.storeFor(op)).openRead(raw, { digests: asked?.digests })
   );
   if (!opened) return;
   const hash = asked?.sha256 ? sha256For(opened.size) : undefined;
@@ -76,8 +76,11 @@ export async function serveRead(
 export async function serveWrite(session: Session, raw: Uint8Array, asked?: Asked): Promise<void> {
   if (asked?.mkdir) return await serveMakeDirectory(session, raw, asked);
   const request = session.begin("WRQ", raw);
-  const { store } = session.context;
-  const staged = await session.prepare(() => store.stageWrite(raw, asked?.transferSize));
+  let store = session.context.store;
+  const staged = await session.prepare(async () => {
+    store = await session.storeFor("WRQ");
+    return await store.stageWrite(raw, asked?.transferSize);
+  });
   if (!staged) return;
   const hash = asked?.sha256 ? sha256For(asked.transferSize) : undefined;
   try {
@@ -105,7 +108,7 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
 async function serveMakeDirectory(session: Session, raw: Uint8Array, asked: Asked): Promise<void> {
   session.begin("WRQ", raw);
   const made = await session.prepare(async () => {
-    await session.context.store.makeDirectory(raw);
+    await (await session.storeFor("WRQ")).makeDirectory(raw);
     return true;
   });
   if (!made) return;
