@@ -89,10 +89,11 @@ const MAX_TIMEOUT_SECONDS = 86400;
 /** --timeout in milliseconds: 0.001 to a day; the message says the range. */
 function parseTimeout(text: string | undefined): number {
   if (text === undefined) return 60_000;
-  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  const seconds = /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
   if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    const range = Number.isNaN(seconds) ? "" : "out of range: ";
     throw new UsageError(
-      `invalid --timeout: ${text}: expected a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}`,
+      `invalid --timeout: ${text}: ${range}expected a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}`,
     );
   }
   return parseSeconds(text, "--timeout");

@@ -20,6 +20,8 @@ export interface DownloadHow {
   integrity: boolean;
   /** A digest the file must have (--sha256 HEX). */
   expected?: Uint8Array;
+  /** The reports are printed (--json): ask for each file's mtime too. */
+  json?: boolean;
   progress: JobProgress;
 }
 
@@ -44,6 +46,7 @@ export async function downloadFile(
         integrity: how.integrity,
         expectFile: true,
         wantDigest: how.expected !== undefined,
+        wantMtime: how.resume || how.json,
         resume: opened.resume,
         keepPartial: how.resume,
         onGranted: async (granted) => {

@@ -134,6 +134,7 @@ async function run(args: string[]): Promise<void> {
     resume: Boolean(values.continue),
     integrity: values.integrity ?? false,
     expected,
+    json,
   };
   if (output !== undefined) {
     await getMany(conn, names, output, how, reporter);

@@ -335,7 +335,7 @@ Deno.test("cli: --timeout 0 says the range, client port 0 is a usage error, no a
   assert.equal(zero.code, 2);
   oneErrorLine(
     zero.stderr,
-    /^fsd: invalid --timeout: 0: expected a number of seconds from 0\.001 to 86400$/,
+    /^fsd: invalid --timeout: 0: out of range: expected a number of seconds from 0\.001 to 86400$/,
   );
   for (const command of ["get", "put", "ls"]) {
     const port0 = await runFsd([], [command, "127.0.0.1", "0", "x"]);

@@ -145,7 +145,7 @@ export class FsdClient {
         transferSize: 0,
         sha256: options.integrity,
         kind: options.expectFile,
-        mtime: options.resume?.mtime ?? 0,
+        mtime: options.resume?.mtime ?? (options.wantMtime ? 0 : undefined),
         offset: options.resume?.offset,
       }, options.integrity);
       if (options.expectFile && granted.kind === "listing") {

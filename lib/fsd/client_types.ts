@@ -39,6 +39,8 @@ export interface DownloadOptions extends ClientTransferOptions {
   resume?: { offset: number; mtime: number; hashPrefix: (hash: Sha256) => Promise<void> };
   /** A download that may resume later: on failure, what arrived is still written out. */
   keepPartial?: boolean;
+  /** Ask for the file's mtime (reports want it; a resumable download asks anyway). */
+  wantMtime?: boolean;
   /** Compute the digest even when the server does not send one (to compare with a known one). */
   wantDigest?: boolean;
   /** What the OACK said, before any data moves (a throw here aborts the request). */
