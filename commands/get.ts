@@ -27,7 +27,7 @@ import { ExitError, Interruption } from "./interrupt.ts";
 import { JobProgress } from "./job_progress.ts";
 import { downloadPath } from "./local_files.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./remote_names.ts";
-import { failureText, Reporter, runItem, runSingle } from "./report.ts";
+import { failureText, Reporter, runFiles, runSingle } from "./report.ts";
 import { downloadTree } from "./tree_get.ts";
 
 const USAGE = `fsd get HOST PORT REMOTE [LOCAL] [OPTIONS]
@@ -213,19 +213,16 @@ async function getMany(
   reporter: Reporter,
 ): Promise<void> {
   await Deno.mkdir(output, { recursive: true });
-  const progress = new JobProgress("receiving", names.length);
-  try {
-    for (const typed of names) {
-      const remote = normalizeRemote(typed);
-      const path = join(output, remoteBase(remote) ?? basename(typed));
-      await runItem(reporter, remote, path, () => {
-        if (meansDirectory(typed)) throw new Deno.errors.IsADirectory(remote);
-        return downloadFile(conn, remote, path, { ...how, progress });
-      });
+  const files = names.map((typed) => {
+    const remote = normalizeRemote(typed);
+    return { typed, remote, local: join(output, remoteBase(remote) ?? basename(typed)) };
+  });
+  await runFiles(reporter, "receiving", files, (file, progress) => {
+    if (meansDirectory(file.typed)) {
+      throw new Deno.errors.IsADirectory(file.remote);
     }
-  } finally {
-    progress.stop();
-  }
+    return downloadFile(conn, file.remote, file.local, { ...how, progress });
+  });
   reporter.finish("received");
 }
 

@@ -22,7 +22,7 @@ import { JobConnection } from "./connection.ts";
 import { ExitError, Interruption } from "./interrupt.ts";
 import { JobProgress } from "./job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./remote_names.ts";
-import { Reporter, runItem, runSingle } from "./report.ts";
+import { Reporter, runFiles, runSingle } from "./report.ts";
 import { uploadTree } from "./tree_put.ts";
 import { uploadFile } from "./upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
@@ -172,20 +172,13 @@ async function putMany(
 ): Promise<void> {
   const directory = normalizeRemote(output);
   await ensureRemoteDirectory(conn, directory);
-  const progress = new JobProgress("sending", names.length);
-  try {
-    for (const local of names) {
-      const remote = joinRemote(directory, basename(local));
-      await runItem(
-        reporter,
-        remote,
-        local,
-        () => uploadFile(conn, local, remote, { ...how, progress }),
-      );
-    }
-  } finally {
-    progress.stop();
-  }
+  const files = names.map((local) => ({ local, remote: joinRemote(directory, basename(local)) }));
+  await runFiles(
+    reporter,
+    "sending",
+    files,
+    (file, progress) => uploadFile(conn, file.local, file.remote, { ...how, progress }),
+  );
   reporter.finish("sent");
 }
 

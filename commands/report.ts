@@ -9,6 +9,7 @@ import { errorMessage } from "../lib/bytes/source_sink.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { CommandError, formatBytes } from "./cli.ts";
 import { ExitError } from "./interrupt.ts";
+import { JobProgress } from "./job_progress.ts";
 import { shown } from "./remote_names.ts";
 
 export interface FileReport {
@@ -124,5 +125,31 @@ export async function runSingle(
     if (!reporter.json) throw new CommandError(failureText(error, name), { cause: error });
     reporter.add(failedReport(name, local, error));
     throw new ExitError("", 1);
+  }
+}
+
+/** One file of a job: where it is on the server and here, and its size when known. */
+export interface JobFile {
+  remote: string;
+  local: string;
+  size?: number;
+}
+
+/** Moves every file of a job in turn under one progress line, each reported as it ends. */
+export async function runFiles<F extends JobFile>(
+  reporter: Reporter,
+  verb: string,
+  files: F[],
+  transfer: (file: F, progress: JobProgress) => Promise<FileReport>,
+): Promise<void> {
+  const sizes = files.map((f) => f.size);
+  const total = sizes.every((n) => n !== undefined) ? sizes.reduce((a, n) => a + n!, 0) : undefined;
+  const progress = new JobProgress(verb, files.length, total);
+  try {
+    for (const file of files) {
+      await runItem(reporter, file.remote, file.local, () => transfer(file, progress));
+    }
+  } finally {
+    progress.stop();
   }
 }

@@ -7,9 +7,8 @@
 import { join } from "node:path";
 import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./connection.ts";
-import { JobProgress } from "./job_progress.ts";
 import { joinRemote } from "./remote_names.ts";
-import { failedReport, type FileReport, type Reporter, runItem } from "./report.ts";
+import { failedReport, type FileReport, type Reporter, runFiles } from "./report.ts";
 
 interface Planned {
   remote: string;
@@ -73,18 +72,10 @@ export async function downloadTree(
   reporter: Reporter,
 ): Promise<void> {
   const files = await plan(conn, remote, local, reporter);
-  const total = files.reduce((n, f) => n + f.size, 0);
-  const progress = new JobProgress("receiving", files.length, total);
-  try {
-    for (const file of files) {
-      await runItem(
-        reporter,
-        file.remote,
-        file.local,
-        () => downloadFile(conn, file.remote, file.local, { ...how, progress }),
-      );
-    }
-  } finally {
-    progress.stop();
-  }
+  await runFiles(
+    reporter,
+    "receiving",
+    files,
+    (file, progress) => downloadFile(conn, file.remote, file.local, { ...how, progress }),
+  );
 }

@@ -11,9 +11,8 @@ import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
 import type { JobConnection } from "./connection.ts";
 import { ExitError } from "./interrupt.ts";
-import { JobProgress } from "./job_progress.ts";
 import { joinRemote } from "./remote_names.ts";
-import { failedReport, type Reporter, runItem } from "./report.ts";
+import { failedReport, type Reporter, runFiles } from "./report.ts";
 import { uploadFile, type UploadHow } from "./upload.ts";
 
 interface Planned {
@@ -72,18 +71,10 @@ export async function uploadTree(
       });
     }
   }
-  const total = files.reduce((n, f) => n + f.size, 0);
-  const progress = new JobProgress("sending", files.length, total);
-  try {
-    for (const file of files) {
-      await runItem(
-        reporter,
-        file.remote,
-        file.local,
-        () => uploadFile(conn, file.local, file.remote, { ...how, progress }),
-      );
-    }
-  } finally {
-    progress.stop();
-  }
+  await runFiles(
+    reporter,
+    "sending",
+    files,
+    (file, progress) => uploadFile(conn, file.local, file.remote, { ...how, progress }),
+  );
 }
