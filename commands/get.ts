@@ -5,9 +5,10 @@
  *
  * Permissions: --allow-net (to the server), --allow-read and --allow-write
  * for LOCAL's directory (the download is staged there and renamed into place).
- * LOCAL `-` writes to stdout and needs only --allow-net. Special files under
- * /dev (/dev/null, /dev/stdout) need --allow-all: Deno grants no narrower
- * flag for device paths.
+ * LOCAL `-` writes to stdout and needs only --allow-net. A special file is
+ * written directly: /dev/null with --allow-read=/dev/null
+ * --allow-write=/dev/null; /dev/stdout and /dev/fd/* only with --allow-all
+ * (Deno grants no narrower flag there).
  */
 
 import { basename, join } from "node:path";
@@ -72,7 +73,8 @@ stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
 SIGTERM 143, SIGHUP 129). A closed stdout ends quietly with 141, as cat.
 
 Permissions: --allow-net, and --allow-read --allow-write for LOCAL's directory
-(--allow-all for LOCAL under /dev).
+(/dev/null: --allow-read=/dev/null --allow-write=/dev/null; /dev/stdout and
+/dev/fd/*: --allow-all, the only flag Deno grants them with).
 
 Examples:
   fsd get 127.0.0.1 10000 notes.txt
