@@ -25,6 +25,7 @@ import {
   service,
   timed,
 } from "./support.ts";
+import { scaleBench } from "./scale_bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -476,7 +477,20 @@ for (
   addRow("recording", `fsd get via fsd proxy ${what}`, pcap.mib * MIB, ms);
 }
 
-// ---- 8. the client: many files, trees, integrity (bench/client_bench.ts) ----
+// ---- 8. scale-out (--workers, HAProxy) and file to file against socat and nginx ----
+console.log("\n8. scale-out and file to file (bench/scale_bench.ts)");
+const scaled = await scaleBench({ quick, mib: bigMib, runs });
+for (const r of scaled.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+for (const r of scaled.ratios) {
+  targets.push({
+    target: `${r.what}: ≤ 1× its time`,
+    value: `${r.ratio.toFixed(2)}×`,
+    pass: r.ratio <= 1,
+  });
+}
+notes.push(...scaled.notes);
+
+// ---- 9. the client: many files, trees, integrity (bench/client_bench.ts) ----
 const client = await clientBench({ quick });
 for (const r of client.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
 targets.push(...client.targets);

@@ -143,6 +143,10 @@ async function run(args: string[]): Promise<void> {
   const applies = (direction: Direction) => stream === "both" || stream === direction;
   const trace = mode === "none" ? undefined : tracer(mode);
   const pcap = values.pcap === undefined ? undefined : PcapWriter.create(values.pcap);
+  if (pcap) {
+    pcap.onError = (error) =>
+      console.error(`fsd: capture stopped, cannot write ${values.pcap}: ${error.message}`);
+  }
 
   const relay = startRelay({
     port,

@@ -8,7 +8,18 @@
 import assert from "node:assert/strict";
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { PcapWriter } from "../lib/capture/pcap.ts";
-import { randomBytes, RawClient, runFsd, spawnFsd, startServer, tempDir, wire } from "./helpers.ts";
+import {
+  MAIN,
+  randomBytes,
+  RawClient,
+  runFsd,
+  spawnFsd,
+  spawnServe,
+  startServer,
+  tempDir,
+  wire,
+  withDeadline,
+} from "./helpers.ts";
 import { type DecodedPdu, decodePdus, DISSECTOR, followRaw, HAVE_TSHARK } from "./tshark.ts";
 
 const ignore = !HAVE_TSHARK;
@@ -308,7 +319,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 Deno.test({
-  name: "dissector: port 10000, Decode As, and expert info for violations instead of failing",
+  name: "dissector: port 10000 (or its preference), Decode As, and expert info for violations",
   ignore,
   async fn() {
     await using dir = await tempDir();
@@ -322,6 +333,9 @@ Deno.test({
     c.data("client", wire.concat([0, 9, 1, 2, 3])); // unknown opcode 9
     c.data("client", wire.ack(1)); // after a framing error: not decoded
     c.close();
+    const refused = writer.connection(5555); // a server over its limits: ERR instead of the greeting
+    refused.data("server", wire.err(0, "too many connections: 100"));
+    refused.close();
     const other = writer.connection(4321); // another port, no greeting: Decode As
     other.data("client", wire.drq());
     other.close();
@@ -335,6 +349,7 @@ Deno.test({
       `RRQ "${"x".repeat(1100)}"`.slice(0, 200),
       "unknown opcode 9",
       "not decoded (after a framing error)",
+      "ERR 0 too many connections: 100",
     ]);
     assert.deepEqual(pdus.slice(1).map((p) => p.experts.join("; ")), [
       "DAT of 600 bytes, the block size is 512",
@@ -342,9 +357,13 @@ Deno.test({
       "file name longer than 1024 bytes; file name longer than 255 bytes",
       "unknown opcode 9",
       "Not decoded after a framing error",
+      "ERR 0 too many connections: 100",
     ]);
     const decodeAs = await decodePdus(pcap, ["-d", "tcp.port==4321,fsd", "-Y", "tcp.port==4321"]);
     assert.deepEqual(decodeAs.map((p) => p.info), ["DRQ"]);
+    const preference = await decodePdus(pcap, ["-o", "fsd.port:4321", "-Y", "tcp.port==4321"]);
+    assert.deepEqual(preference.map((p) => p.info), ["DRQ"]);
+    assert.deepEqual(await decodePdus(pcap, ["-Y", "tcp.port==4321"]), [], "no greeting, no port");
   },
 });
 
@@ -484,5 +503,118 @@ Deno.test({
     assert.deepEqual(dats(0), [27, 65464, 65464, 65464, 65464, 300_000 - 4 * 65464]);
     assert.equal(dats(1).length, 1 + Math.ceil(300_000 / 512));
     assert.deepEqual(pdus.flatMap((p) => p.experts.filter((e) => !e.startsWith("ERR "))), []);
+  },
+});
+
+Deno.test("fsd proxy --pcap past the disk's limit: recording stops with one message, the traffic goes on", async () => {
+  await using dir = await tempDir();
+  const pcap = `${dir.path}/limited.pcap`;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, await readToEnd(conn));
+    conn.close();
+  })();
+  // A file size limit of 64 KiB stands in for a full disk: writes past it fail (EFBIG).
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    `--allow-write=${pcap}`,
+  ];
+  const args = [MAIN, "proxy", "0", "127.0.0.1", String(listener.addr.port), "--host", "127.0.0.1"];
+  const child = new Deno.Command("bash", {
+    args: ["-c", `trap '' XFSZ; ulimit -f 64; exec "$@"`, "bash", ...deno, ...args, "--pcap", pcap],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const readUntil = async (pattern: RegExp) => {
+    while (!pattern.test(out)) {
+      const { value, done } = await withDeadline(reader.read(), `proxy output ${pattern}`);
+      if (done) throw new Error(`proxy exited: ${await stderr}`);
+      out += value;
+    }
+  };
+  try {
+    await readUntil(/port (\d+),/);
+    const port = Number(/port (\d+),/.exec(out)![1]);
+    const data = randomBytes(300_000, 4);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await writeAll(conn, data);
+    await conn.closeWrite();
+    assert.deepEqual(await readToEnd(conn), data);
+    conn.close();
+    await serving;
+    await readUntil(/\[1\] closed: /);
+  } finally {
+    listener.close();
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+  }
+  const messages = (await stderr).split("\n").filter((line) => line.includes("capture stopped"));
+  assert.equal(messages.length, 1, await stderr);
+  assert.match(messages[0], /^fsd: capture stopped, cannot write .*limited\.pcap: /);
+});
+
+Deno.test({
+  name:
+    "tshark decodes a login (OPT user and password, OACK user) and flags the clear-text password",
+  ignore,
+  async fn() {
+    await using dir = await tempDir();
+    const users = `${dir.path}/users.txt`;
+    const added = await runFsd([`--allow-read=${dir.path}`, `--allow-write=${dir.path}`], [
+      "user",
+      "add",
+      users,
+      "ada",
+    ], { stdin: new TextEncoder().encode("s3cret pass\n") });
+    assert.equal(added.code, 0, added.stderr);
+    await Deno.mkdir(`${dir.path}/files`);
+    await Deno.writeTextFile(`${dir.path}/pw.txt`, "s3cret pass\n");
+    const files = `${dir.path}/files`;
+    await using server = await spawnServe(files, 0, ["--users", users, "--name", "lab"], [
+      "--allow-net",
+      `--allow-read=${dir.path}`,
+      `--allow-write=${files}`,
+    ]);
+    const pcap = `${dir.path}/login.pcap`;
+    const proxy = await spawnFsd(
+      ["proxy", "0", "127.0.0.1", String(server.port), "--host", "127.0.0.1", "--pcap", pcap],
+      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+      /^Proxy listening on /,
+    );
+    let listed;
+    try {
+      listed = await runFsd([`--allow-net=127.0.0.1:${proxy.port}`, `--allow-read=${dir.path}`], [
+        "ls",
+        "127.0.0.1",
+        String(proxy.port),
+        "--user",
+        "ada",
+        "--password-file",
+        `${dir.path}/pw.txt`,
+        "--trace",
+        "fsd",
+      ]);
+      await proxy.waitForLine(/^\[1\] closed: /);
+    } finally {
+      await proxy.stop();
+    }
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stderr, /\[1\] > OPT user=ada password=\*\*\*$/m, "the trace hides it");
+    assert.doesNotMatch(listed.stderr, /s3cret/);
+    const pdus = await decodePdus(pcap);
+    const login = pdus.find((p) => p.info.startsWith("OPT "))!;
+    assert.equal(login.info, "OPT user=ada password=s3cret pass");
+    assert.deepEqual(login.fields["fsd.option.name"], ["user", "password"]);
+    assert.match(login.experts.join(), /password in clear text/);
+    assert.ok(pdus.some((p) => p.info === "OACK user=ada"));
+    assert.ok(pdus.some((p) => p.info === "DRQ"));
   },
 });

@@ -34,7 +34,7 @@ function steps(markdown: string): Step[] {
 /** Free TCP ports for the documented ones. */
 function freePorts(text: string): Map<string, string> {
   const ports = new Map<string, string>();
-  for (const [port] of text.matchAll(/\b(7\d{3}|9\d{3}|10000)\b/g)) {
+  for (const [port] of text.matchAll(/\b(7\d{3}|9\d{3}|1000\d)\b/g)) {
     if (ports.has(port)) continue;
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     ports.set(port, String(probe.addr.port));
@@ -81,7 +81,7 @@ Deno.test("docs/LABS.md: every command runs on loopback and prints what the page
   const markdown = await Deno.readTextFile(LABS);
   const ports = freePorts(steps(markdown).map((s) => s.command).join("\n"));
   const remap = (text: string) =>
-    text.replace(/\b(7\d{3}|9\d{3}|10000)\b/g, (p) => ports.get(p) ?? p);
+    text.replace(/\b(7\d{3}|9\d{3}|1000\d)\b/g, (p) => ports.get(p) ?? p);
   await using dir = await tempDir();
   const servers: { stop(): Promise<void> }[] = [];
   try {

@@ -270,6 +270,7 @@ Deno.test("serve --proxy-protocol: untrusted peers, missing and malformed header
   }
   // Silence: refused once the header's time is up.
   await using silent = await RawClient.connect(ctx.port);
+  assert.match(await silent.expectError(0), /^no PROXY header within 300 ms$/);
   await silent.expectClosed();
   await ctx.waitForLog(/rejected with error 0: no PROXY header within 300 ms/);
   // A plain fsd client with no header at all.

@@ -14,7 +14,7 @@ export interface ClientCaptureConfig {
   /** The server's port, as the capture file shows it. */
   serverPort: number;
   trace?: TraceMode;
-  /** Where trace lines go. */
+  /** Where trace lines go (and the one line saying a capture file could not be written). */
   print: (line: string) => void;
 }
 
@@ -31,7 +31,11 @@ export class ClientCapture {
   tap(): ConnTap {
     const { pcapPath, serverPort, trace, print } = this.#config;
     const id = ++this.#connections;
-    if (pcapPath !== undefined) this.#writer ??= PcapWriter.create(pcapPath);
+    if (pcapPath !== undefined && !this.#writer) {
+      this.#writer = PcapWriter.create(pcapPath);
+      this.#writer.onError = (error) =>
+        print(`fsd: capture stopped, cannot write ${pcapPath}: ${error.message}`);
+    }
     const writer = this.#writer;
     const traced = trace && trace !== "none"
       ? new ConnectionTrace(trace, id, print, false)

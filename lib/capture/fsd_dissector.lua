@@ -62,8 +62,10 @@ local e = {
     expert.group.RESPONSE_CODE, expert.severity.NOTE),
   broken = ProtoExpert.new("fsd.not_decoded", "Not decoded after a framing error",
     expert.group.MALFORMED, expert.severity.WARN),
+  cleartext = ProtoExpert.new("fsd.cleartext_password", "Password in clear text",
+    expert.group.SECURITY or expert.group.PROTOCOL, expert.severity.WARN),
 }
-fsd.experts = { e.oversize, e.opcode, e.string, e.options, e.error, e.broken }
+fsd.experts = { e.oversize, e.opcode, e.string, e.options, e.error, e.broken, e.cleartext }
 
 local tcp_stream = Field.new("tcp.stream")
 local tcp_seq = Field.new("tcp.seq")
@@ -235,7 +237,11 @@ dissect_op[7] = function(r, tree)
     local text = r(start, name_end - start + 1):stringz(ENC_UTF_8) .. "="
       .. r(name_end + 1, value_end - name_end):stringz(ENC_UTF_8)
     local option = tree:add(f.option, pair, text)
-    add_string(option, f.option_name, r, start, "option name")
+    local name = add_string(option, f.option_name, r, start, "option name")
+    if name:lower() == "password" then
+      option:add_proto_expert_info(e.cleartext,
+        "a login's password in clear text: anyone on the path can read it (use --tls)")
+    end
     add_string(option, f.option_value, r, name_end + 1, "option value")
     at = value_end + 1
     pairs_text[#pairs_text + 1] = text
@@ -359,11 +365,24 @@ function fsd.dissector(tvb, pinfo, tree)
   return total
 end
 
+-- A server over its limits sends ERR (code 0 to 8, printable text) instead of the greeting.
+local function is_refusal(tvb)
+  if tvb:len() < 6 or tvb(0, 2):uint() ~= 5 or tvb(2, 2):uint() > 8 then return false end
+  local text = tvb:raw(4, math.min(tvb:len() - 4, 64))
+  local printable = text:match("^[\32-\126]+%z") or (#text == 64 and text:match("^[\32-\126]+$"))
+  return printable ~= nil
+end
+
 -- A session on any port: the server speaks first with DAT 1 "Hello from ...". A greeting split
 -- into small segments is recognised by its first 7 bytes when they open the stream.
 local function heuristic(tvb, pinfo, tree)
   local seq = tcp_seq()
   local at_start = seq and seq.value == 1
+  if at_start and is_refusal(tvb) then
+    pinfo.conversation = fsd
+    fsd.dissector(tvb, pinfo, tree)
+    return true
+  end
   local have = math.min(tvb:len() - 6, #GREETING_PREFIX)
   if have < #GREETING_PREFIX and not (at_start and have >= 1) then return false end
   if tvb(0, 4):uint() ~= 0x00030001 then return false end
@@ -375,6 +394,19 @@ local function heuristic(tvb, pinfo, tree)
   return true
 end
 
+-- The port (Preferences > Protocols > FSD), 10000 unless changed; any other with "Decode As...".
+local DEFAULT_PORT = 10000
+fsd.prefs.port = Pref.uint("TCP port", DEFAULT_PORT, "TCP port of the fsd file server")
 local tcp_port = DissectorTable.get("tcp.port")
-tcp_port:add(10000, fsd)
+local registered_port = DEFAULT_PORT
+tcp_port:add(registered_port, fsd)
+
+function fsd.prefs_changed()
+  if fsd.prefs.port ~= registered_port then
+    tcp_port:remove(registered_port, fsd)
+    registered_port = fsd.prefs.port
+    tcp_port:add(registered_port, fsd)
+  end
+end
+
 fsd:register_heuristic("tcp", heuristic)

@@ -71,7 +71,8 @@ export class PcapWriter {
     try {
       const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
       try {
-        Deno.chmodSync(path, 0o600); // a file that existed keeps its mode otherwise
+        // A file that existed keeps its mode otherwise (devices and pipes are left alone).
+        if (file.statSync().isFile) Deno.chmodSync(path, 0o600);
       } catch {
         // not ours to change (another owner): leave it
       }
@@ -94,11 +95,25 @@ export class PcapWriter {
     return new PcapConnection(this, client, server, n);
   }
 
+  /** Called once if writing the file fails (a full disk): recording stops, the traffic goes on. */
+  onError?: (error: Error) => void;
+  #failed = false;
+
   /** Writes out what is buffered. */
   flush(): void {
     if (this.#closed || this.#used === 0) return;
-    writeAllSync(this.#file, this.#buffer.subarray(0, this.#used));
+    this.#write(this.#buffer.subarray(0, this.#used));
     this.#used = 0;
+  }
+
+  #write(bytes: Uint8Array): void {
+    if (this.#failed) return;
+    try {
+      writeAllSync(this.#file, bytes);
+    } catch (error) {
+      this.#failed = true;
+      this.onError?.(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   close(): void {
@@ -137,7 +152,7 @@ export class PcapWriter {
       this.#used += length;
     } else {
       this.flush();
-      writeAllSync(this.#file, payload);
+      this.#write(payload);
     }
   }
 

@@ -44,21 +44,20 @@ export async function resolvePeer(conn: Deno.Conn, config?: ProxyProtocolConfig)
     return { ok: false, reason: `not a trusted proxy: ${own.hostname} (see --trusted-proxy)` };
   }
   const timeoutMs = config.timeoutMs ?? DEFAULT_PROXY_HEADER_TIMEOUT_MS;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  }, timeoutMs);
+  // A slow header is refused without closing the connection, so the refusal can still be sent;
+  // the read left waiting fails once the caller closes it.
+  const reading = readProxyHeader(conn);
+  reading.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) =>
+    timer = setTimeout(() => resolve("late"), timeoutMs)
+  );
   try {
-    const header = await readProxyHeader(conn);
+    const header = await Promise.race([reading, late]);
+    if (header === "late") return { ok: false, reason: `no PROXY header within ${timeoutMs} ms` };
     if (header.command === "local") return { ok: true, client: direct };
     return { ok: true, client: header.source, proxy: direct };
   } catch (error) {
-    if (timedOut) return { ok: false, reason: `no PROXY header within ${timeoutMs} ms` };
     if (error instanceof ProxyHeaderError) return { ok: false, reason: error.message };
     return { ok: false, reason: `reading the PROXY header: ${(error as Error).message}` };
   } finally {
