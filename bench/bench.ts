@@ -15,6 +15,7 @@
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { clientBench } from "./client_bench.ts";
 import { pcapBench } from "./pcap_bench.ts";
 import {
   fsdGet as sharedGet,
@@ -496,6 +497,12 @@ const tlsResult = await tlsBench({ mib: bigMib, runs, logins: quick ? 3 : 10 });
 for (const r of tlsResult.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
 targets.push(...tlsResult.targets);
 notes.push(...tlsResult.notes);
+
+// ---- 10. the client: many files, trees, integrity (bench/client_bench.ts) ----
+const client = await clientBench({ quick });
+for (const r of client.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...client.targets);
+notes.push(...client.notes);
 
 // ---- the table ----
 console.log(

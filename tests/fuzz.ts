@@ -100,13 +100,21 @@ function packet(r: Random, stream: number): number[] {
     case 8:
       return [...u16(int(r, 65536)), ...randomBytes(r, int(r, 8))];
     case 9:
-      return randomBytes(r, int(r, 4));
+      // SUM (integrity): opcode 9 and a digest, or less
+      return r() < 0.5 ? randomBytes(r, int(r, 4)) : [...u16(9), ...randomBytes(r, int(r, 40))];
     case 10: {
       // OPT, usually followed by a request in the same packet list
       const pairs = [["blksize", pick(r, ["8", "512", "1000", "65464", "7", "70000", "x"])], [
         "windowsize",
         pick(r, ["1", "4", "64", "1000", "0"]),
       ], ["tsize", pick(r, ["0", "100", "99999999999"])]].slice(0, 1 + int(r, 3));
+      // The extension's other options (integrity, kind, resume, mkdir, digests), valid or not.
+      if (r() < 0.5) {
+        pairs.push([
+          pick(r, ["sha256", "kind", "mtime", "offset", "mkdir", "digests"]),
+          pick(r, ["0", "1", "2", "3", "100", "99999999999999999", "-1", "x"]),
+        ]);
+      }
       const body = pairs.flatMap(([k, v]) => [...encoder.encode(k), 0, ...encoder.encode(v), 0]);
       return [...u16(7), ...u16(pairs.length), ...body];
     }
@@ -203,6 +211,10 @@ export function checkAnswer(bytes: Uint8Array, tally: Record<string, number> = {
       }
       count("OACK");
       at = next;
+    } else if (op === 9) {
+      if (bytes.length - at < 34) return "cut SUM";
+      count("SUM");
+      at += 34;
     } else if (op === 5) {
       const code = (bytes[at + 2] << 8) | bytes[at + 3];
       if (code > 8) return `ERR code ${code}`; // 8: the options extension's "option refused"

@@ -135,6 +135,13 @@ export class FileServer {
     const store = await FileStore.open(config);
     const removed = await store.removeStaleStaging();
     if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
+    if (!store.readOnly && !await store.writable()) {
+      config.log?.({
+        event: "warning",
+        message:
+          `${store.root} is not writable: uploads will fail (serve it with --read-only to refuse them)`,
+      });
+    }
     const where = {
       hostname: config.hostname ?? DEFAULT_HOST,
       port: config.port,
@@ -179,8 +186,9 @@ export class FileServer {
     await this.#settle();
   }
 
+  /** Ends every connection; one in the middle of a request hears ERR 0 "server shutting down". */
   #closeAll(): void {
-    for (const session of this.#sessions) session.close();
+    for (const session of this.#sessions) void session.cut("server shutting down");
   }
 
   async #settle(): Promise<void> {
