@@ -15,7 +15,14 @@ export type CloseReason =
   | "failure"; // a broken socket or a bug
 
 export type ServerEvent =
-  | { event: "connection"; id: number; address: string; port: number }
+  | {
+    event: "connection";
+    id: number;
+    address: string;
+    port: number;
+    /** "tftp": a TFTP transfer (one request over UDP); absent for fsd/1 over TCP. */
+    transport?: "tftp";
+  }
   | { event: "rejected"; id: number; address: string; port: number; code: number; message: string }
   | {
     event: "request";
@@ -53,6 +60,7 @@ export type ServerEvent =
 export function formatText(e: ServerEvent): string {
   switch (e.event) {
     case "connection":
+      if (e.transport === "tftp") return `[${e.id}] TFTP request from ${e.address} port ${e.port}`;
       return `[${e.id}] connection from ${e.address} port ${e.port}`;
     case "rejected":
       return `[${e.id}] connection from ${e.address} port ${e.port} rejected with error ${e.code}: ${e.message}`;
