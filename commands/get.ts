@@ -26,6 +26,7 @@ import {
   withTransfer,
 } from "./connect.ts";
 import { Progress } from "./progress.ts";
+import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./tftp_transfer.ts";
 
 const USAGE =
   "fsd get HOST PORT REMOTE [LOCAL] [--force] [--timeout SECONDS] [--blksize N] [--window N] [--fsd1]";
@@ -44,6 +45,7 @@ Options:
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
+${TFTP_CLIENT_HELP}
 
 Permissions: --allow-net, and --allow-read --allow-write for LOCAL's directory.
 
@@ -53,6 +55,7 @@ Examples:
   fsd get lab1 10000 data.csv - | head`;
 
 async function run(args: string[]): Promise<void> {
+  if (isTftpCommandLine(args)) return await tftpGet(args, help);
   const parsed = parseCommandLine(args, {
     force: { type: "boolean", short: "f" },
     ...CLIENT_OPTIONS,

@@ -26,6 +26,7 @@ import {
   withTransfer,
 } from "./connect.ts";
 import { Progress } from "./progress.ts";
+import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./tftp_transfer.ts";
 
 const USAGE =
   "fsd put HOST PORT LOCAL [REMOTE] [--timeout SECONDS] [--blksize N] [--window N] [--fsd1]";
@@ -43,6 +44,7 @@ Options:
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
+${TFTP_CLIENT_HELP}
 
 Permissions: --allow-net, and --allow-read for LOCAL.
 
@@ -52,6 +54,7 @@ Examples:
   tar c src | fsd put lab1 10000 - src.tar`;
 
 async function run(args: string[]): Promise<void> {
+  if (isTftpCommandLine(args)) return await tftpPut(args, help);
   const parsed = parseCommandLine(args, { ...CLIENT_OPTIONS, ...TRANSFER_OPTIONS }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;

@@ -20,6 +20,7 @@ import {
   stopOnSignal,
   UsageError,
 } from "./cli.ts";
+import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HELP, wantsFsd1 } from "./tftp_serve.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
 
@@ -48,6 +49,7 @@ Options:
                             for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
   --log text|json           log format (default text)
   -h, --help                show this help
+${TFTP_SERVE_HELP}
 
 Over a limit, a client gets ERR 0 with the reason instead of the greeting;
 an upload over --max-upload ends with ERR 3. Logs one event per line on
@@ -74,6 +76,7 @@ async function run(args: string[]): Promise<void> {
     fsd1: { type: "boolean" },
     "shutdown-grace": { type: "string" },
     log: { type: "string" },
+    ...TFTP_SERVE_FLAGS,
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -106,14 +109,25 @@ async function run(args: string[]): Promise<void> {
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
-  const server = await FileServer.start(config).catch(expectedFailure);
+  const fsd1 = wantsFsd1(values);
+  const server = fsd1 ? await FileServer.start(config).catch(expectedFailure) : undefined;
+  const tftp = await startTftp(values, config, fsd1).catch(async (error) => {
+    await server?.close();
+    return expectedFailure(error);
+  });
+  const servers = [server, tftp].filter((s) => s !== undefined);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
-  const stopped = stopOnSignal((signals) =>
-    signals === 1 ? server.shutdown(graceMs) : server.close()
-  );
-  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+  const stopped = stopOnSignal(async (signals) => {
+    await Promise.all(servers.map((s) => signals === 1 ? s.shutdown(graceMs) : s.close()));
+  });
+  if (server) {
+    console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+  }
+  if (tftp) {
+    console.log(`TFTP server listening on ${tftp.addr.hostname} UDP port ${tftp.addr.port}`);
+  }
   await stopped;
 }
 

@@ -83,7 +83,7 @@ export class Session {
     try {
       const name = tftpName(this.#request.name);
       const asked = parseAsked(this.#request.options);
-      const { bytes, params } = this.#request.op === Opcode.RRQ
+      const { bytes, params, linger } = this.#request.op === Opcode.RRQ
         ? await this.#serveRead(name, asked)
         : await this.#serveWrite(name, asked);
       this.#logRequest({
@@ -93,6 +93,7 @@ export class Session {
         blksize: params.blockSize,
         windowsize: params.windowSize,
       });
+      await linger?.();
     } catch (error) {
       this.#fail(error);
     } finally {
@@ -113,7 +114,7 @@ export class Session {
       this.#dataMoved = true;
       const source: ByteSource = netascii ? netasciiSource(file.source) : file.source;
       const bytes = await sendBlocks(this.#channel, source, this.#config(params));
-      return { bytes, params };
+      return { bytes, params, linger: undefined };
     } finally {
       file.close();
     }
@@ -142,8 +143,9 @@ export class Session {
           await staged.commit();
         },
       );
-      await dally(this.#channel, finalAck, params.timeoutMs);
-      return { bytes, params };
+      // Answers a repeated last block (our ACK lost) for one timeout, after the outcome is logged.
+      const linger = () => dally(this.#channel, finalAck, params.timeoutMs);
+      return { bytes, params, linger };
     } finally {
       await staged.discard();
     }

@@ -142,7 +142,12 @@ export interface FirstReply {
 export async function receiveBlocks(
   channel: Channel,
   sink: ByteSink,
-  config: TransferConfig & { reply: Uint8Array; maxBytes?: number },
+  config: TransferConfig & {
+    reply: Uint8Array;
+    maxBytes?: number;
+    /** A datagram already received (a client's first DATA, when the server ignored options). */
+    first?: Uint8Array;
+  },
   beforeLastAck?: () => Promise<void>,
 ): Promise<{ bytes: number; finalAck: Uint8Array }> {
   const { blockSize, windowSize, timeoutMs } = config.params;
@@ -153,8 +158,10 @@ export async function receiveBlocks(
   let bytes = 0;
   let retries = 0;
   let deadline = performance.now() + timeoutMs;
+  let first = config.first;
   for (;;) {
-    const bytesIn = await channel.receive(deadline);
+    const bytesIn = first ?? await channel.receive(deadline);
+    first = undefined;
     if (bytesIn === null) {
       if (++retries > config.retries) throw timedOut("DATA", config);
       channel.send(reply);

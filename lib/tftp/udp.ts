@@ -29,6 +29,8 @@ export class UdpSocket {
   readonly #queue: Datagram[] = [];
   #waiter: ((datagram: Datagram | null) => void) | undefined;
   #closed = false;
+  /** Sends not yet handed to the system: closing waits for them, or they would be lost. */
+  #sending = 0;
   #onDatagram: ((datagram: Datagram) => void) | undefined;
 
   private constructor(socket: dgram.Socket) {
@@ -92,7 +94,10 @@ export class UdpSocket {
 
   send(bytes: Uint8Array, to: Endpoint): void {
     if (this.#closed) return;
-    this.#socket.send(bytes, to.port, to.address);
+    this.#sending++;
+    this.#socket.send(bytes, to.port, to.address, () => {
+      if (--this.#sending === 0 && this.#closed) this.#socket.close();
+    });
   }
 
   /** The next datagram, or null after `timeoutMs` or once closed. */
@@ -120,7 +125,7 @@ export class UdpSocket {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue.length = 0;
-    this.#socket.close();
+    if (this.#sending === 0) this.#socket.close();
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.(null);
