@@ -114,7 +114,8 @@ export function grant(
     params.timeoutMs = asked.timeoutSeconds * 1000;
     oack.push(["timeout", String(asked.timeoutSeconds)]);
   }
-  if (asked.transferSize !== undefined && size !== undefined) {
+  // A size of 0 is left out: curl takes "tsize 0" in an OACK for an error (and the RFC lets us).
+  if (asked.transferSize !== undefined && size !== undefined && size > 0) {
     oack.push(["tsize", String(size)]);
   }
   if (asked.windowSize !== undefined) {
