@@ -23,6 +23,7 @@ import {
   stopOnSignal,
   UsageError,
 } from "./cli.ts";
+import { isUdpProxy, runUdpProxy, UDP_PROXY_HELP } from "./udp_proxy.ts";
 
 const USAGE = "fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT [OPTIONS]";
 
@@ -48,6 +49,7 @@ Options:
   --timeout MS         pass no data at all; close the connection after MS
                        milliseconds (0: hold it open until a side closes)
   -h, --help           show this help
+${UDP_PROXY_HELP}
 
 Trace lines start with the time and the connection id; '>' is client to
 target, '<' is target to client (as socat -v shows them). The faults are
@@ -71,6 +73,7 @@ const FAULT_FLAGS = [
 ] as const;
 
 async function run(args: string[]): Promise<void> {
+  if (isUdpProxy(args)) return await runUdpProxy(args);
   const parsed = parseCommandLine(args, {
     host: { type: "string" },
     trace: { type: "string" },

@@ -54,6 +54,14 @@ function unexpected(packet: Packet, wanted: string): ProtocolError {
   );
 }
 
+/**
+ * A late copy of what started the transfer (the request, the OACK): the
+ * network repeated or delayed it. Ignored, not a violation.
+ */
+function isStale(packet: Packet): boolean {
+  return packet.op === Opcode.RRQ || packet.op === Opcode.WRQ || packet.op === Opcode.OACK;
+}
+
 /** Fills `buffer` from `source` unless it ends first; returns the bytes read. */
 async function readBlock(source: ByteSource, buffer: Uint8Array): Promise<number> {
   let filled = 0;
@@ -106,6 +114,7 @@ export async function sendBlocks(
       const bytesIn = await channel.receive(deadline);
       if (bytesIn === null) break;
       const packet = parseFromPeer(bytesIn, 0);
+      if (isStale(packet)) continue;
       if (packet.op !== Opcode.ACK) throw unexpected(packet, "ACK");
       // Which block of the window (base - 1 .. end) this names; anything else is old news.
       const offset = (packet.block - wireBlock(base)) & 0xffff;
@@ -152,30 +161,35 @@ export async function receiveBlocks(
 ): Promise<{ bytes: number; finalAck: Uint8Array }> {
   const { blockSize, windowSize, timeoutMs } = config.params;
   let expected = 1;
-  let reply = config.reply;
   let inWindow = 0;
   let answeredStray = false; // one ACK per run of duplicates or gaps, not one per packet
   let bytes = 0;
   let retries = 0;
   let deadline = performance.now() + timeoutMs;
   let first = config.first;
+  // Acknowledges everything received in order (before any, what started the transfer);
+  // the sender goes on from just after it, so a new window starts here.
+  const acknowledge = () => {
+    const ack = expected > 1 ? encodeAck(wireBlock(expected - 1)) : config.reply;
+    channel.send(ack);
+    inWindow = 0;
+    return ack;
+  };
   for (;;) {
     const bytesIn = first ?? await channel.receive(deadline);
     first = undefined;
     if (bytesIn === null) {
       if (++retries > config.retries) throw timedOut("DATA", config);
-      channel.send(reply);
-      inWindow = 0; // the sender goes on from just after the block we acknowledged
+      acknowledge();
       deadline = performance.now() + timeoutMs;
       continue;
     }
     const packet = parseFromPeer(bytesIn, blockSize);
-    if (packet.op !== Opcode.DATA) throw unexpected(packet, "DATA");
-    if (packet.block !== wireBlock(expected)) {
+    if (!isStale(packet) && packet.op !== Opcode.DATA) throw unexpected(packet, "DATA");
+    if (packet.op !== Opcode.DATA || packet.block !== wireBlock(expected)) {
       if (!answeredStray) {
         answeredStray = true;
-        channel.send(reply);
-        inWindow = 0;
+        acknowledge();
       }
       continue;
     }
@@ -189,15 +203,13 @@ export async function receiveBlocks(
     await writeAll(sink, packet.data);
     config.onProgress?.(bytes);
     const done = packet.data.length < blockSize;
-    inWindow++;
-    if (done || inWindow === windowSize) {
-      if (done) await beforeLastAck?.();
-      reply = encodeAck(wireBlock(expected));
-      channel.send(reply);
-      inWindow = 0;
-    }
-    if (done) return { bytes, finalAck: reply };
     expected++;
+    inWindow++;
+    if (done) {
+      await beforeLastAck?.();
+      return { bytes, finalAck: acknowledge() };
+    }
+    if (inWindow === windowSize) acknowledge();
   }
 }
 
