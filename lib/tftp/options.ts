@@ -15,8 +15,13 @@ import { DEFAULT_BLOCK_SIZE, type OptionPairs } from "./codec.ts";
 export const BLKSIZE_RANGE = [8, 65464] as const;
 export const WINDOWSIZE_RANGE = [1, 65535] as const;
 export const TIMEOUT_RANGE = [1, 255] as const;
-/** Most bytes one window may hold: the sender keeps a window in memory to send it again. */
-export const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Most bytes one window may hold. The sender keeps a window in memory to send
+ * it again, and a whole window arrives at once: past a receiver's socket
+ * buffer (208 KiB by default on Linux) the rest is dropped and costs a
+ * timeout, so windows of large blocks are lowered to fit.
+ */
+export const MAX_WINDOW_BYTES = 128 * 1024;
 
 const KNOWN = ["blksize", "timeout", "tsize", "windowsize"] as const;
 type Known = typeof KNOWN[number];

@@ -11,7 +11,8 @@
  * limit and sent modulo 2^16, so files of any size roll over to block 0.
  */
 
-import { type ByteSink, type ByteSource, writeAll } from "../bytes/source_sink.ts";
+import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
+import { ChunkedReader, ChunkedWriter } from "../bytes/chunked.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import {
   DATA_HEADER_SIZE,
@@ -62,17 +63,6 @@ function isStale(packet: Packet): boolean {
   return packet.op === Opcode.RRQ || packet.op === Opcode.WRQ || packet.op === Opcode.OACK;
 }
 
-/** Fills `buffer` from `source` unless it ends first; returns the bytes read. */
-async function readBlock(source: ByteSource, buffer: Uint8Array): Promise<number> {
-  let filled = 0;
-  while (filled < buffer.length) {
-    const n = await source.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return filled;
-}
-
 /**
  * Sends `source` as DATA blocks 1, 2, ... (the peer has already agreed to
  * the transfer); returns the bytes sent once the last block is acknowledged.
@@ -80,6 +70,19 @@ async function readBlock(source: ByteSource, buffer: Uint8Array): Promise<number
 export async function sendBlocks(
   channel: Channel,
   source: ByteSource,
+  config: TransferConfig,
+): Promise<number> {
+  const reader = new ChunkedReader(source); // the file is read ahead of the network
+  try {
+    return await sendWindows(channel, reader, config);
+  } finally {
+    await reader.finish();
+  }
+}
+
+async function sendWindows(
+  channel: Channel,
+  reader: ChunkedReader,
   config: TransferConfig,
 ): Promise<number> {
   const { blockSize, windowSize, timeoutMs } = config.params;
@@ -97,7 +100,7 @@ export async function sendBlocks(
     while (loaded < base + windowSize - 1 && loaded < last) {
       const block = ++loaded;
       const slot = ring[block % windowSize];
-      const n = await readBlock(source, slot.packet.subarray(DATA_HEADER_SIZE));
+      const n = await reader.fill(slot.packet.subarray(DATA_HEADER_SIZE));
       writeDataHeader(slot.packet, wireBlock(block));
       slot.length = DATA_HEADER_SIZE + n;
       if (n < blockSize) last = block;
@@ -159,6 +162,20 @@ export async function receiveBlocks(
   },
   beforeLastAck?: () => Promise<void>,
 ): Promise<{ bytes: number; finalAck: Uint8Array }> {
+  const writer = new ChunkedWriter(sink); // written behind the network
+  try {
+    return await receiveWindows(channel, writer, config, beforeLastAck);
+  } finally {
+    await writer.finish();
+  }
+}
+
+async function receiveWindows(
+  channel: Channel,
+  writer: ChunkedWriter,
+  config: TransferConfig & { reply: Uint8Array; maxBytes?: number; first?: Uint8Array },
+  beforeLastAck?: () => Promise<void>,
+): Promise<{ bytes: number; finalAck: Uint8Array }> {
   const { blockSize, windowSize, timeoutMs } = config.params;
   let expected = 1;
   let inWindow = 0;
@@ -200,12 +217,13 @@ export async function receiveBlocks(
     if (config.maxBytes && bytes > config.maxBytes) {
       throw new ProtocolError(ErrorCode.DISK_FULL, `upload too large: over ${config.maxBytes}`);
     }
-    await writeAll(sink, packet.data);
+    await writer.write(packet.data);
     config.onProgress?.(bytes);
     const done = packet.data.length < blockSize;
     expected++;
     inWindow++;
     if (done) {
+      await writer.flush();
       await beforeLastAck?.();
       return { bytes, finalAck: acknowledge() };
     }
