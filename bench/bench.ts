@@ -23,6 +23,7 @@ import {
   service,
   timed,
 } from "./support.ts";
+import { tftpBench } from "./tftp_bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -461,6 +462,11 @@ for (const bytes of scaling) {
   );
 }
 await scaleServer.stop();
+
+// ---- 7. TFTP: fsd's server and client against tftpd-hpa and atftpd (bench/tftp_bench.ts) ----
+for (const row of (await tftpBench({ quick })).rows) {
+  addRow("tftp", row.what, row.bytes, row.ms, row.extra);
+}
 
 // ---- the table ----
 console.log(
