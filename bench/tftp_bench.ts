@@ -204,13 +204,17 @@ export async function tftpBench(
             return undefined;
           });
           if (!result) continue;
+          // tftpd-hpa forks a child per transfer: its time counts once the parent has reaped it.
+          await new Promise((resolve) => setTimeout(resolve, 200));
           const cpu = (await cpuSeconds(server.pid)) - cpuBefore;
           const perGib = cpu / (mib / 1024);
           const row = {
             what: `${client.name} from ${server.name}, ${mib} MiB`,
             bytes: mib * MIB,
             ms: result.ms,
-            extra: `server CPU ${perGib.toFixed(2)} s/GiB`,
+            extra: cpu > 0
+              ? `server CPU ${perGib.toFixed(2)} s/GiB`
+              : "server CPU not seen (its per-transfer children are not counted)",
           };
           rows.push(row);
           const rate = row.bytes / MIB / (row.ms / 1000);
