@@ -123,7 +123,9 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
   const config = { ...where.config, ...transferConfig(parsed.values) };
   const remoteBase = where.remote.split("/").filter((part) => part !== "").pop();
   let local = where.rest[0] ?? remoteBase;
-  if (!remoteBase) throw new UsageError(`no file named in ${JSON.stringify(where.remote)}`);
+  if (!remoteBase || where.remote.endsWith("/")) {
+    throw new UsageError(`no file named in ${JSON.stringify(where.remote)}`);
+  }
   if (!local) throw new UsageError("give LOCAL");
   if (local === "-") {
     await tftpDownload(config, where.remote, Deno.stdout);
