@@ -12,10 +12,10 @@
  * small sizes, few clients, same code paths.
  */
 
-import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import {
+  freeUdpPort,
   fsdGet as sharedGet,
   fsdServe as sharedServe,
   MAIN,
@@ -96,14 +96,6 @@ async function have(command: string): Promise<boolean> {
     stdout: "null",
   }).output();
   return out.success;
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** `fsd serve ROOT 0` without connection limits, with a raised descriptor limit. */

@@ -12,8 +12,7 @@
  * against tftpd-hpa. A missing peer is skipped with a note.
  */
 
-import dgram from "node:dgram";
-import { MAIN, service, timed } from "./support.ts";
+import { freeUdpPort, MAIN, service, timed } from "./support.ts";
 
 const MIB = 1024 * 1024;
 
@@ -35,14 +34,6 @@ async function have(path: string): Promise<boolean> {
   const found = await new Deno.Command("sh", { args: ["-c", `command -v ${path}`], stdout: "null" })
     .output().catch(() => ({ success: false }));
   return found.success;
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** CPU seconds of `pid` and its waited-for children (utime, stime, cutime, cstime). */

@@ -5,9 +5,9 @@
  */
 
 import dgram from "node:dgram";
-import { formatText, type ServerEvent } from "../lib/store/log.ts";
+import type { ServerEvent } from "../lib/store/log.ts";
 import { TftpServer, type TftpServerConfig } from "../lib/tftp/server.ts";
-import { tempDir, withDeadline } from "./helpers.ts";
+import { eventLog, tempDir, withDeadline } from "./helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -24,9 +24,7 @@ export interface TestTftp extends AsyncDisposable {
 /** A TFTP server on 127.0.0.1 port 0 with a short retransmission timeout. */
 export async function startTftp(config: Partial<TftpServerConfig> = {}): Promise<TestTftp> {
   const dir = await tempDir();
-  const logs: string[] = [];
-  const events: ServerEvent[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const { logs, events, log, waitForLog } = eventLog();
   const server = await TftpServer.start({
     root: dir.path,
     port: 0,
@@ -34,17 +32,7 @@ export async function startTftp(config: Partial<TftpServerConfig> = {}): Promise
     timeoutMs: 200,
     retries: 3,
     ...config,
-    log: (event) => {
-      events.push(event);
-      const line = formatText(event);
-      logs.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.pattern.test(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    },
+    log,
   });
   return {
     server,
@@ -52,14 +40,7 @@ export async function startTftp(config: Partial<TftpServerConfig> = {}): Promise
     port: server.addr.port,
     logs,
     events,
-    waitForLog(pattern) {
-      const seen = logs.find((line) => pattern.test(line));
-      if (seen) return Promise.resolve(seen);
-      return withDeadline(
-        new Promise((resolve) => waiters.push({ pattern, resolve })),
-        `log ${pattern}`,
-      );
-    },
+    waitForLog: (pattern) => withDeadline(waitForLog(pattern), `log ${pattern}`),
     async [Symbol.asyncDispose]() {
       await server.close();
       await dir[Symbol.asyncDispose]();
