@@ -17,18 +17,21 @@ import { ls } from "./commands/ls.ts";
 import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";
 import { serve } from "./commands/serve.ts";
+import { user } from "./commands/user.ts";
+import { wireshark } from "./commands/wireshark.ts";
 import { errorMessage } from "./lib/bytes/source_sink.ts";
 import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
+import { isServeWorker, serveInWorker } from "./lib/fsd/worker_pool.ts";
 
-const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo];
+const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, wireshark, user];
 
 const HELP = `fsd ${VERSION}: socket file service and network lab tools
 
 Usage: fsd COMMAND [ARGS...] [OPTIONS]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(7)}${c.summary}`).join("\n")}
+${COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
 
 Options:
   -h, --help     show this help (fsd COMMAND --help for a command's)
@@ -86,7 +89,9 @@ function causeChain(e: unknown): string {
   return lines.join("\n");
 }
 
-if (import.meta.main) {
+if (import.meta.main && isServeWorker()) {
+  serveInWorker(); // `fsd serve --workers N` runs this module once per worker
+} else if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (e) {

@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { pcapBench } from "./pcap_bench.ts";
 import {
   freeUdpPort,
   fsdGet as sharedGet,
@@ -23,6 +24,7 @@ import {
   service,
   timed,
 } from "./support.ts";
+import { scaleBench } from "./scale_bench.ts";
 import { tftpBench } from "./tftp_bench.ts";
 
 const { values } = parseArgs({
@@ -455,7 +457,32 @@ for (const bytes of scaling) {
 }
 await scaleServer.stop();
 
-// ---- 7. TFTP: fsd's server and client against tftpd-hpa and atftpd (bench/tftp_bench.ts) ----
+// ---- 7. recording: fsd proxy --pcap and --trace ladder (bench/pcap_bench.ts) ----
+console.log("\n7. fsd get through fsd proxy, plain, recording a capture, drawing a ladder");
+const pcap = await pcapBench(quick ? 4 : 256, runs);
+for (
+  const [what, ms] of [["plain", pcap.plainMs], ["--pcap", pcap.pcapMs], [
+    "--trace ladder",
+    pcap.ladderMs,
+  ]] as const
+) {
+  addRow("recording", `fsd get via fsd proxy ${what}`, pcap.mib * MIB, ms);
+}
+
+// ---- 8. scale-out (--workers, HAProxy) and file to file against socat and nginx ----
+console.log("\n8. scale-out and file to file (bench/scale_bench.ts)");
+const scaled = await scaleBench({ quick, mib: bigMib, runs });
+for (const r of scaled.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+for (const r of scaled.ratios) {
+  targets.push({
+    target: `${r.what}: ≤ 1× its time`,
+    value: `${r.ratio.toFixed(2)}×`,
+    pass: r.ratio <= 1,
+  });
+}
+notes.push(...scaled.notes);
+
+// ---- 9. TFTP: fsd's server and client against tftpd-hpa and atftpd (bench/tftp_bench.ts) ----
 for (const row of (await tftpBench({ quick })).rows) {
   addRow("tftp", row.what, row.bytes, row.ms, row.extra);
 }

@@ -76,7 +76,7 @@ export function parseCommandLine<const T extends FlagSpecs>(
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: joinNegativeValues(args, flags),
       options: { ...flags, help: { type: "boolean", short: "h" } as const },
       allowPositionals: true,
       strict: true,
@@ -91,8 +91,34 @@ export function parseCommandLine<const T extends FlagSpecs>(
   return parsed as ParsedCommandLine<T>;
 }
 
+/**
+ * `--latency -5` as `--latency=-5`, so that a negative number reaches the
+ * flag's own parser and its range error, instead of node's "ambiguous".
+ */
+function joinNegativeValues(args: string[], flags: FlagSpecs): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return [...out, ...args.slice(i)];
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    const spec = name === undefined ? undefined : (flags as Record<string, { type: string }>)[name];
+    if (spec?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) {
+      out.push(`${arg}=${args[++i]}`);
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 function cleanParseError(error: unknown): string {
   const message = errorMessage(error);
+  const negative = /^Unknown option '(-\d[^']*)'/.exec(message);
+  if (negative) {
+    return `unknown option '${
+      negative[1]
+    }': to pass a negative number as an argument, put it after --, as in: -- ${negative[1]}`;
+  }
   // node's messages are long and end with advice about "--"; keep the first sentence.
   const first = message.split(/\.\s/)[0].replace(/\.$/, "");
   return first.charAt(0).toLowerCase() + first.slice(1);
@@ -121,6 +147,13 @@ export function parsePort(text: string): number {
 
 /** A duration in seconds (fractions allowed), returned in milliseconds; 0 is allowed when `zero` is. */
 export function parseSeconds(text: string, flag: string, zero = false): number {
+  if (/^-\d/.test(text)) {
+    throw new UsageError(
+      `invalid ${flag}: ${text}: out of range: expected ${
+        zero ? "0 or more" : "more than 0"
+      } seconds`,
+    );
+  }
   const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
   if (!Number.isFinite(seconds) || (!zero && seconds === 0)) {
     throw new UsageError(`invalid ${flag}: ${text}: expected a number of seconds`);
@@ -142,6 +175,9 @@ export function formatBytes(bytes: number): string {
 
 /** A count: digits only, `min` or more. */
 export function parseCount(text: string, flag: string, min = 0): number {
+  if (/^-\d/.test(text)) {
+    throw new UsageError(`invalid ${flag}: ${text}: out of range: expected ${min} or more`);
+  }
   if (!/^\d{1,9}$/.test(text) || Number(text) < min) {
     throw new UsageError(
       `invalid ${flag}: ${text}: expected a whole number${min > 0 ? ` from ${min}` : ""}`,

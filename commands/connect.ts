@@ -9,11 +9,23 @@ import {
   WINDOWSIZE_RANGE,
 } from "../lib/fsd/negotiation.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { ClientCapture } from "../lib/capture/client_capture.ts";
+import { isTraceMode } from "../lib/capture/conn_trace.ts";
 import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
+import {
+  CLIENT_SECURITY_FLAGS,
+  CLIENT_SECURITY_HELP,
+  type ClientSecurity,
+  type ClientSecurityValues,
+  parseClientSecurity,
+} from "./client_security.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {
   timeout: { type: "string" },
+  pcap: { type: "string" },
+  trace: { type: "string" },
+  ...CLIENT_SECURITY_FLAGS,
 } as const;
 
 /** Flags of the commands that move files: how to move them. */
@@ -52,13 +64,22 @@ export function parseTransferParams(
 }
 
 export const CLIENT_OPTIONS_HELP =
-  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)`;
+  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)
+  --trace MODE       show the connection on stderr: fsd (one line per packet, as
+                     fsd proxy --trace fsd), ladder (a ladder diagram), hex, text
+  --pcap FILE        record the connection to FILE (pcap, for Wireshark with
+                     'fsd wireshark'; needs --allow-write=FILE)
+${CLIENT_SECURITY_HELP}`;
 
 /** Where a client command connects, checked before the command does anything else. */
 export interface Target {
   host: string;
   port: number;
   timeoutMs: number;
+  /** Traces and records the connections (--trace, --pcap). */
+  capture?: ClientCapture;
+  /** TLS and the login (--tls, --ca, --pin, --user), read when first connecting. */
+  security?: () => Promise<ClientSecurity>;
 }
 
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
@@ -66,10 +87,21 @@ export function parseTarget(
   host: string,
   portText: string,
   timeoutText: string | undefined,
+  watch: { trace?: string; pcap?: string } & ClientSecurityValues = {},
 ): Target {
   const port = parsePort(portText);
   const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
-  return { host, port, timeoutMs };
+  const { trace, pcap } = watch;
+  if (trace !== undefined && !isTraceMode(trace)) {
+    throw new UsageError(`invalid --trace: ${trace}: expected fsd, ladder, hex, text or none`);
+  }
+  const capture = trace === undefined && pcap === undefined ? undefined : new ClientCapture({
+    pcapPath: pcap,
+    serverPort: port,
+    trace,
+    print: (line) => console.error(line),
+  });
+  return { host, port, timeoutMs, capture, security: parseClientSecurity(watch) };
 }
 
 /** Connects to the target, runs `use` with the client, and always closes it. */
@@ -78,9 +110,14 @@ export async function withClient<T>(
   use: (client: FsdClient) => Promise<T>,
 ): Promise<T> {
   const { host, port, timeoutMs } = target;
+  const security = await target.security?.();
   let client: FsdClient;
   try {
-    client = await FsdClient.connect(host, port, { timeoutMs });
+    client = await FsdClient.connect(host, port, {
+      timeoutMs,
+      tap: target.capture?.tap(),
+      tls: security?.tls,
+    });
   } catch (error) {
     if (error instanceof PeerError) throw error;
     const reason = errorMessage(error);
@@ -90,6 +127,7 @@ export async function withClient<T>(
     );
   }
   try {
+    if (security?.login) await client.login(security.login.user, security.login.password);
     return await use(client);
   } finally {
     client.close();

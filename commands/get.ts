@@ -7,7 +7,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { StagedFile } from "../lib/store/staging.ts";
+import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../lib/store/staging.ts";
 import { fileSink } from "../lib/bytes/source_sink.ts";
 import {
   type Command,
@@ -65,7 +65,7 @@ async function run(args: string[]): Promise<void> {
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
   const [host, portText, remote] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
   const remoteBase = remote.split("/").filter((part) => part !== "").pop();
   let local = positionals[3] ?? remoteBase;
@@ -91,7 +91,8 @@ async function run(args: string[]): Promise<void> {
     throw new CommandError(`file exists: ${local}: use --force to replace it`);
   }
 
-  const staged = await StagedFile.create(local, ".fsd-download-").catch((error) => {
+  await removeStaleDownloads(dirname(local)); // what interrupted downloads left; never a live one
+  const staged = await StagedFile.create(local, DOWNLOAD_PREFIX).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
       throw new CommandError(`directory not found: ${dirname(local!)}`);
     }

@@ -36,7 +36,7 @@ async function run(args: string[]): Promise<void> {
   const { values, positionals } = parsed;
   expectPositionals(positionals, 2, 3, USAGE);
   const [host, portText, directory = ""] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const entries = await withClient(target, (client) => client.list(directory));
   await writeAll(Deno.stdout, new TextEncoder().encode(formatListing(entries)));
 }

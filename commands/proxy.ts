@@ -2,7 +2,8 @@
  * `fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT`: a relay that shows the
  * traffic and injects faults.
  *
- * Permissions: --allow-net (to listen, and to reach the target).
+ * Permissions: --allow-net (to listen, and to reach the target); --allow-write=FILE
+ * with --pcap FILE.
  */
 
 import {
@@ -12,7 +13,9 @@ import {
   type RelayEvent,
   type RelayOptions,
 } from "../lib/relay/relay.ts";
-import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
+import { ConnectionTrace, isTraceMode, type TraceMode } from "../lib/capture/conn_trace.ts";
+import { PcapWriter } from "../lib/capture/pcap.ts";
+import { relayPcapTap } from "../lib/capture/pcap_tap.ts";
 import {
   type Command,
   expectedFailure,
@@ -37,7 +40,13 @@ Options:
   --trace MODE         fsd: decode fsd packets, one line each
                        hex: a hex dump of every chunk
                        text: the printable text of every chunk
+                       ladder: a ladder diagram of the fsd packets, client
+                       on the left, server on the right (long runs of DAT
+                       and ACK summarised)
                        none: only log connections (default)
+  --pcap FILE          write every relayed connection, both ways, to FILE
+                       (pcap, made-up Ethernet/IPv4/TCP framing; no root
+                       needed); open it in Wireshark with 'fsd wireshark'
   --stream up|down|both  which direction the faults below apply to (default
                        both); up is client to target, down is target to client
   --latency MS         delay every chunk by MS milliseconds
@@ -55,10 +64,11 @@ Trace lines start with the time and the connection id; '>' is client to
 target, '<' is target to client (as socat -v shows them). The faults are
 named as toxiproxy names them. Runs until SIGINT or SIGTERM.
 
-Permissions: --allow-net
+Permissions: --allow-net (and --allow-write=FILE with --pcap)
 
 Examples:
   fsd proxy 9000 127.0.0.1 10000 --trace fsd
+  fsd proxy 9000 127.0.0.1 10000 --pcap lab.pcap
   fsd proxy 9000 lab1 10000 --latency 50 --jitter 10 --stream down
   fsd proxy 9000 127.0.0.1 10000 --bandwidth 100 --slice 7 --trace hex`;
 
@@ -78,6 +88,7 @@ async function run(args: string[]): Promise<void> {
     host: { type: "string" },
     trace: { type: "string" },
     stream: { type: "string" },
+    pcap: { type: "string" },
     latency: { type: "string" },
     jitter: { type: "string" },
     bandwidth: { type: "string" },
@@ -92,9 +103,14 @@ async function run(args: string[]): Promise<void> {
   const [listenText, targetHost, targetText] = positionals;
   const port = parsePort(listenText);
   const targetPort = parsePort(targetText);
+  if (port !== 0 && port === targetPort && isThisHost(targetHost, values.host)) {
+    throw new UsageError(
+      `the target ${targetHost} port ${targetPort} is the proxy's own listening address: it would relay to itself`,
+    );
+  }
   const mode = values.trace ?? "none";
-  if (!["fsd", "hex", "text", "none"].includes(mode)) {
-    throw new UsageError(`invalid --trace: ${mode}: expected fsd, hex, text or none`);
+  if (!isTraceMode(mode)) {
+    throw new UsageError(`invalid --trace: ${mode}: expected fsd, ladder, hex, text or none`);
   }
   const stream = values.stream ?? "both";
   if (!["up", "down", "both"].includes(stream)) {
@@ -115,6 +131,11 @@ async function run(args: string[]): Promise<void> {
   };
   const applies = (direction: Direction) => stream === "both" || stream === direction;
   const trace = mode === "none" ? undefined : tracer(mode);
+  const pcap = values.pcap === undefined ? undefined : PcapWriter.create(values.pcap);
+  if (pcap) {
+    pcap.onError = (error) =>
+      console.error(`fsd: capture stopped, cannot write ${values.pcap}: ${error.message}`);
+  }
 
   const relay = startRelay({
     port,
@@ -123,12 +144,17 @@ async function run(args: string[]): Promise<void> {
     targetPort,
     faults: { up: applies("up") ? faults : {}, down: applies("down") ? faults : {} },
     onData: trace?.onData,
+    tap: pcap && relayPcapTap(pcap, targetPort),
     log: (event) => {
       console.log(formatEvent(event, targetHost, targetPort));
-      if (event.event === "close") trace?.forget(event.id);
+      if (event.event === "connection") trace?.open(event.id);
+      if (event.event !== "connection") trace?.close(event.id);
     },
   });
-  const stopped = stopOnSignal(() => relay.close());
+  const stopped = stopOnSignal(async () => {
+    await relay.close();
+    pcap?.close();
+  });
   console.log(
     `Proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetPort}`,
   );
@@ -144,6 +170,13 @@ function startRelay(config: RelayOptions): Relay {
   }
 }
 
+/** Whether `host` names an address a proxy listening on `listenHost` (default: every address) answers on. */
+function isThisHost(host: string, listenHost = "0.0.0.0"): boolean {
+  const loopback = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\]|0\.0\.0\.0|::)$/i;
+  const wildcard = listenHost === "0.0.0.0" || listenHost === "::";
+  return host === listenHost || (loopback.test(host) && (wildcard || loopback.test(listenHost)));
+}
+
 function formatEvent(event: RelayEvent, targetHost: string, targetPort: number): string {
   switch (event.event) {
     case "connection":
@@ -155,46 +188,19 @@ function formatEvent(event: RelayEvent, targetHost: string, targetPort: number):
   }
 }
 
-function clock(): string {
-  return new Date().toISOString().slice(11, 23);
-}
-
-interface Tracer {
-  onData(id: number, direction: Direction, chunk: Uint8Array): void;
-  /** Drops what it kept for a closed connection. */
-  forget(id: number): void;
-}
-
-/** The per-chunk printer for a trace mode. */
-function tracer(mode: string): Tracer {
-  const arrow = (direction: Direction) => direction === "up" ? ">" : "<";
-  // Per connection and direction: an fsd decoder, or the offset for hex dumps.
-  const state = new Map<string, { decoder: FsdTracer; offset: number }>();
-  const of = (id: number, direction: Direction) => {
-    const key = `${id}${direction}`;
-    let s = state.get(key);
-    if (!s) state.set(key, s = { decoder: new FsdTracer(), offset: 0 });
-    return s;
-  };
+/** One ConnectionTrace per open connection, printing to stdout. */
+function tracer(mode: TraceMode) {
+  const traces = new Map<number, ConnectionTrace>();
   return {
-    onData(id, direction, chunk) {
-      const s = of(id, direction);
-      if (mode === "fsd") {
-        for (const line of s.decoder.push(chunk)) {
-          console.log(`${clock()} [${id}] ${arrow(direction)} ${line}`);
-        }
-        return;
-      }
-      const head = `${clock()} [${id}] ${arrow(direction)} ${chunk.length} bytes`;
-      const body = mode === "hex"
-        ? hexDump(chunk, s.offset)
-        : printable(chunk).replace(/\n$/, "").split("\n");
-      s.offset += chunk.length;
-      console.log([head, ...body.map((line) => `  ${line}`)].join("\n"));
+    open(id: number) {
+      traces.set(id, new ConnectionTrace(mode, id, (line) => console.log(line)));
     },
-    forget(id) {
-      state.delete(`${id}up`);
-      state.delete(`${id}down`);
+    onData(id: number, direction: Direction, chunk: Uint8Array) {
+      traces.get(id)?.data(direction, chunk);
+    },
+    close(id: number) {
+      traces.get(id)?.close();
+      traces.delete(id);
     },
   };
 }

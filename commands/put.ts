@@ -60,7 +60,7 @@ async function run(args: string[]): Promise<void> {
   const { values, positionals } = parsed;
   expectPositionals(positionals, 3, 4, USAGE);
   const [host, portText, local] = positionals;
-  const target = parseTarget(host, portText, values.timeout);
+  const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
 
   if (local === "-") {

@@ -3,11 +3,15 @@
  *
  * Permissions: --allow-net, --allow-read=DIR --allow-write=DIR (with
  * --read-only, --allow-read=DIR is enough). Nothing else: without
- * --allow-sys=hostname the greeting names "fsd" (or --name).
+ * --allow-sys=hostname the greeting names "fsd" (or --name). --users FILE,
+ * --tls-cert CERT and --tls-key KEY add --allow-read for those files.
  */
 
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
+import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
+import { rereadOnHangup, SECURITY_FLAGS, SECURITY_HELP, securityConfig } from "./serve_security.ts";
+import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import {
   type Command,
   expectedFailure,
@@ -48,6 +52,16 @@ Options:
   --shutdown-grace SECONDS  on SIGINT/SIGTERM, let running transfers finish
                             for this long (default ${DEFAULT_GRACE_SECONDS}); a second signal stops at once
   --log text|json           log format (default text)
+  --workers N               serve with N workers (threads) sharing PORT and DIR
+                            (default 1); limits stay the whole server's; needs
+                            --unstable-net and read access to fsd's own files
+  --proxy-protocol          behind a load balancer: every connection starts with a
+                            PROXY protocol header (v1 or v2), whose client address
+                            then counts for the logs and --max-per-ip
+  --trusted-proxy ADDR[/BITS]
+                            who may send that header (repeatable; IPv4 or IPv6;
+                            required with --proxy-protocol); others are refused
+${SECURITY_HELP}
   -h, --help                show this help
 ${TFTP_SERVE_HELP}
 
@@ -56,13 +70,15 @@ an upload over --max-upload ends with ERR 3. Logs one event per line on
 stdout: connections, requests with their outcome, bytes and duration, errors.
 
 Permissions: --allow-net --allow-read=DIR --allow-write=DIR
+  (--users FILE, --tls-cert CERT, --tls-key KEY: --allow-read for them too)
   (--read-only needs no --allow-write; add --allow-sys=hostname for the host
   name in the greeting).
 
 Examples:
   fsd serve ./files 10000
   fsd serve /srv/lab 6969 --host 127.0.0.1 --idle-timeout 10 --name lab1
-  fsd serve /srv/iso 10000 --read-only --log json`;
+  fsd serve /srv/iso 10000 --read-only --log json
+  fsd serve /srv/lab 10000 --proxy-protocol --trusted-proxy 10.0.0.2 --trusted-proxy fd00::/8`;
 
 async function run(args: string[]): Promise<void> {
   const parsed = parseCommandLine(args, {
@@ -76,6 +92,10 @@ async function run(args: string[]): Promise<void> {
     fsd1: { type: "boolean" },
     "shutdown-grace": { type: "string" },
     log: { type: "string" },
+    "proxy-protocol": { type: "boolean" },
+    "trusted-proxy": { type: "string", multiple: true },
+    ...SECURITY_FLAGS,
+    workers: { type: "string" },
     ...TFTP_SERVE_FLAGS,
   }, help);
   if (!parsed) return;
@@ -106,11 +126,25 @@ async function run(args: string[]): Promise<void> {
     maxUploadBytes: ifGiven(values["max-upload"], (t) => parseSize(t, "--max-upload")),
     readOnly: values["read-only"] ?? false,
     fsd1Only: values.fsd1 ?? false,
+    proxyProtocol: proxyProtocolConfig(values["proxy-protocol"] ?? false, values["trusted-proxy"]),
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
   const fsd1 = wantsFsd1(values);
-  const server = fsd1 ? await FileServer.start(config).catch(expectedFailure) : undefined;
+  const security = await securityConfig(values);
+  const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
+  if (workers > 1 && security.accounts) {
+    throw new UsageError("--workers and --users do not combine yet: run one worker with --users");
+  }
+  const server = !fsd1
+    ? undefined
+    : workers > 1
+    ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
+      .catch(expectedFailure)
+    : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
+  const stopRereading = values.users === undefined || !server
+    ? () => {}
+    : rereadOnHangup(values.users, server as FileServer, config.log);
   const tftp = await startTftp(values, config, fsd1).catch(async (error) => {
     await server?.close();
     return expectedFailure(error);
@@ -122,13 +156,33 @@ async function run(args: string[]): Promise<void> {
   const stopped = stopOnSignal(async (signals) => {
     await Promise.all(servers.map((s) => signals === 1 ? s.shutdown(graceMs) : s.close()));
   });
+  for (const notice of security.notices) console.log(notice);
   if (server) {
-    console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}`);
+    const many = workers > 1 ? `, ${workers} workers` : "";
+    console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`);
   }
   if (tftp) {
     console.log(`TFTP server listening on ${tftp.addr.hostname} UDP port ${tftp.addr.port}`);
   }
   await stopped;
+  stopRereading();
+}
+
+/** --proxy-protocol and --trusted-proxy: both or neither. */
+function proxyProtocolConfig(
+  enabled: boolean,
+  trusted: string[] | undefined,
+): ProxyProtocolConfig | undefined {
+  if (!enabled) {
+    if (trusted) throw new UsageError("--trusted-proxy needs --proxy-protocol");
+    return undefined;
+  }
+  if (!trusted) throw new UsageError("--proxy-protocol needs --trusted-proxy ADDR[/BITS]");
+  try {
+    return { trusted: parseTrusted(trusted) };
+  } catch (error) {
+    throw new UsageError(`invalid --trusted-proxy: ${(error as Error).message}`);
+  }
 }
 
 export const serve: Command = {

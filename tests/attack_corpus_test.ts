@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { parseCidr } from "../lib/net/ip.ts";
 import {
   randomBytes,
   RawClient,
@@ -391,4 +392,53 @@ Deno.test("attack corpus: a slow drip of one name byte per write is still one re
   for (const b of wire.rrq("drip")) await client.send(bytes(b));
   const packet = await client.read();
   assert.ok(packet?.op === "DAT" && text.decode(packet.data) === "ok");
+});
+
+// ---- PROXY protocol headers, for a server run with --proxy-protocol ----
+
+const PROXY_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+const proxyV2 = (head: number[], length: number, body: number[] = []) =>
+  bytes(...PROXY_SIGNATURE, ...head, length >> 8, length & 0xff, ...body);
+
+/** Headers that must each get ERR 0 naming the problem and a close, never a crash or a hang. */
+const PROXY_CASES: { label: string; stream: Uint8Array; closeWrite?: boolean }[] = [
+  { label: "fsd request without a header", stream: wire.rrq("a") },
+  { label: "TLS ClientHello", stream: bytes(0x16, 0x03, 0x01, 0x02, 0x00, 0x01) },
+  { label: "v1 longer than 107 bytes", stream: utf8(`PROXY TCP4 ${"1".repeat(200)}`) },
+  { label: "v1 without CRLF, then EOF", stream: utf8("PROXY TCP4 1.2.3.4"), closeWrite: true },
+  { label: "v1 CR without LF", stream: utf8("PROXY UNKNOWN\rX") },
+  { label: "v1 NUL", stream: utf8("PROXY TCP4 1.2.3.4 \u0000") },
+  { label: "v1 UTF-8", stream: utf8("PROXY TCP4 １.2.3.4 5.6.7.8 1 2\r\n") },
+  { label: "v1 port 99999", stream: utf8("PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n") },
+  { label: "v1 IPv6 overlong", stream: utf8(`PROXY TCP6 ${"1:".repeat(20)}1 ::1 1 2\r\n`) },
+  { label: "v2 length 65535", stream: proxyV2([0x21, 0x11], 65535) },
+  { label: "v2 version 0", stream: proxyV2([0x01, 0x11], 12, new Array(12).fill(0)) },
+  { label: "v2 command 15", stream: proxyV2([0x2f, 0x11], 12, new Array(12).fill(0)) },
+  { label: "v2 family 15", stream: proxyV2([0x21, 0xf1], 12, new Array(12).fill(0)) },
+  { label: "v2 UDP", stream: proxyV2([0x21, 0x12], 12, new Array(12).fill(0)) },
+  { label: "v2 INET with 4 bytes", stream: proxyV2([0x21, 0x11], 4, [1, 2, 3, 4]) },
+  { label: "v2 cut short, then EOF", stream: proxyV2([0x21, 0x11], 12, [1, 2]), closeWrite: true },
+  { label: "half a signature, then EOF", stream: bytes(0x0d, 0x0a, 0x0d), closeWrite: true },
+];
+
+Deno.test("attack corpus: malformed PROXY protocol headers are ERR 0 and a close", async (t) => {
+  await using ctx = await startServer({ proxyProtocol: { trusted: [parseCidr("127.0.0.1")!] } });
+  for (const { label, stream, closeWrite } of PROXY_CASES) {
+    await t.step(label, async () => {
+      await using client = await RawClient.connect(ctx.port);
+      await client.send(stream);
+      if (closeWrite) await client.conn.closeWrite();
+      const packet = await client.read();
+      assert.ok(
+        packet?.op === "ERR" && packet.code === 0 && /PROXY/.test(packet.message),
+        `${label}: ${JSON.stringify(packet)}`,
+      );
+      await client.expectClosed();
+    });
+  }
+  // A one-byte drip of a valid header is still a header.
+  await using drip = await RawClient.connect(ctx.port);
+  for (const b of utf8("PROXY TCP4 192.0.2.1 127.0.0.1 7 8\r\n")) await drip.send(bytes(b));
+  assert.equal((await drip.read())?.op, "DAT");
+  await ctx.waitForLog(/connection from 192\.0\.2\.1 port 7 via/);
 });

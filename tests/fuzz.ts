@@ -103,11 +103,33 @@ function packet(r: Random, stream: number): number[] {
   }
 }
 
-/** Stream `index` of the run seeded with `seed`. */
-export function makeStream(seed: number, index: number): Uint8Array {
+const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+const V1_LINES = [
+  "PROXY TCP4 203.0.113.7 127.0.0.1 40000 10000\r\n",
+  "PROXY TCP6 2001:db8::7 ::1 40000 10000\r\n",
+  "PROXY UNKNOWN\r\n",
+  "PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n",
+  "PROXY TCP4 1.2.3.4 5.6.7.8 65536 1\r\n",
+  `PROXY ${"X".repeat(120)}\r\n`,
+  "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+];
+
+/** A PROXY protocol header (v1 or v2), valid or not, for servers run with --proxy-protocol. */
+export function makeProxyHeader(r: Random): number[] {
+  if (r() < 0.4) return [...encoder.encode(pick(r, V1_LINES))];
+  const family = pick(r, [0x11, 0x21, 0x00, 0x31, 0x12, 0x41, int(r, 256)]);
+  const length = pick(r, [12, 36, 0, 216, 11, 2049, 65535, int(r, 300)]);
+  const body = randomBytes(r, Math.min(length, 300));
+  const command = pick(r, [0x21, 0x20, 0x22, 0x11, int(r, 256)]);
+  return [...V2_SIGNATURE, command, family, ...u16(length), ...body];
+}
+
+/** Stream `index` of the run seeded with `seed` (after a PROXY header, with `proxyHeader`). */
+export function makeStream(seed: number, index: number, proxyHeader = false): Uint8Array {
   const r = rng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
-  if (r() < 0.1) return new Uint8Array(randomBytes(r, int(r, 200)));
-  const bytes: number[] = r() < 0.85 ? [...u16(4), ...u16(1)] : [];
+  const header = proxyHeader ? makeProxyHeader(r) : [];
+  if (r() < 0.1) return new Uint8Array([...header, ...randomBytes(r, int(r, 200))]);
+  const bytes: number[] = [...header, ...(r() < 0.85 ? [...u16(4), ...u16(1)] : [])];
   const count = 1 + int(r, 8);
   for (let i = 0; i < count; i++) bytes.push(...packet(r, index));
   // damage
@@ -191,7 +213,14 @@ export interface FuzzReport {
 /** Sends `streams` streams to 127.0.0.1:`port`, `concurrency` at a time. */
 export async function fuzz(
   port: number,
-  options: { seed: number; streams: number; concurrency?: number; first?: number },
+  options: {
+    seed: number;
+    streams: number;
+    concurrency?: number;
+    first?: number;
+    /** Start each stream with a PROXY header, valid or damaged (a --proxy-protocol server). */
+    proxyHeader?: boolean;
+  },
 ): Promise<FuzzReport> {
   const started = performance.now();
   const report: FuzzReport = {
@@ -208,7 +237,7 @@ export async function fuzz(
   const worker = async () => {
     while (next < end) {
       const index = next++;
-      const problem = await runStream(port, options.seed, index, report);
+      const problem = await runStream(port, options.seed, index, report, options.proxyHeader);
       report.streams++;
       if (problem) report.failures.push(`seed ${options.seed} stream ${index}: ${problem}`);
     }
@@ -223,8 +252,9 @@ async function runStream(
   seed: number,
   index: number,
   report: FuzzReport,
+  proxyHeader = false,
 ): Promise<string | null> {
-  const stream = makeStream(seed, index);
+  const stream = makeStream(seed, index, proxyHeader);
   const r = rng(seed + index);
   let conn: Deno.TcpConn;
   try {

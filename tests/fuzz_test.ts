@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { parseCidr } from "../lib/net/ip.ts";
 import { fuzz, seedDirectory } from "./fuzz.ts";
 import { randomBytes, RawClient, startServer, wire } from "./helpers.ts";
 
@@ -62,4 +63,20 @@ Deno.test("fuzz: 20,000 streams, every answer valid, the server up, a 64 MiB dow
   await using after = await RawClient.greeted(ctx.port);
   await after.send(wire.drq());
   await after.receiveBlocks();
+});
+
+Deno.test("fuzz: 5,000 streams after valid and damaged PROXY headers, every answer valid", async () => {
+  const seed = Number(Deno.env.get("FSD_FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+  console.log(`  fuzz seed ${seed} (repeat with FSD_FUZZ_SEED=${seed})`);
+  await using ctx = await startServer({
+    maxClients: 0,
+    maxPerIp: 0,
+    proxyProtocol: { trusted: [parseCidr("127.0.0.1")!], timeoutMs: 2000 },
+  });
+  await seedDirectory(ctx.root);
+  const report = await fuzz(ctx.port, { seed, streams: 5_000, concurrency: 32, proxyHeader: true });
+  console.log(`  answers ${JSON.stringify(report.answers)}`);
+  assert.deepEqual(report.failures, []);
+  assert.ok(ctx.logs.some((line) => / via 127\.0\.0\.1 port /.test(line)), "no header accepted");
+  assert.ok(ctx.logs.some((line) => /rejected with error 0: .*PROXY/.test(line)), "none refused");
 });

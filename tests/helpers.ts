@@ -194,15 +194,25 @@ export class RawClient implements AsyncDisposable {
     return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
   }
 
+  /** A raw client on a connection made elsewhere (TLS, another source address). */
+  static over(conn: Deno.Conn): RawClient {
+    return new RawClient(conn as Deno.TcpConn);
+  }
+
   /** Connects and answers the greeting; returns its text. */
   static async greeted(port: number): Promise<RawClient> {
     const client = await RawClient.connect(port);
-    const greeting = await client.read();
+    await client.answerGreeting();
+    return client;
+  }
+
+  /** Reads the greeting (DAT 1) and answers ACK 1. */
+  async answerGreeting(): Promise<void> {
+    const greeting = await this.read();
     if (greeting?.op !== "DAT" || greeting.block !== 1) {
       throw new Error(`expected greeting DAT 1, got ${JSON.stringify(greeting)}`);
     }
-    await client.send(wire.ack(1));
-    return client;
+    await this.send(wire.ack(1));
   }
 
   async send(...packets: Uint8Array[]): Promise<void> {
@@ -372,6 +382,39 @@ export class RawClient implements AsyncDisposable {
   }
 }
 
+/**
+ * An upload stopped after its first `blocks` blocks of 512 bytes, to be
+ * finished later: the server holds its staging file meanwhile.
+ */
+export async function startUpload(
+  port: number,
+  name: string,
+  data: Uint8Array,
+  blocks: number,
+): Promise<{ finish(): Promise<void> }> {
+  const client = await RawClient.greeted(port);
+  await client.send(wire.wrq(name));
+  await client.expectAck(0);
+  for (let block = 1; block <= blocks; block++) {
+    await client.send(wire.dat(block, data.subarray((block - 1) * 512, block * 512)));
+    await client.expectAck(block);
+  }
+  return {
+    async finish(): Promise<void> {
+      try {
+        for (let block = blocks + 1;; block++) {
+          const chunk = data.subarray((block - 1) * 512, block * 512);
+          await client.send(wire.dat(block, chunk));
+          await client.expectAck(block);
+          if (chunk.length < 512) return;
+        }
+      } finally {
+        client.close();
+      }
+    },
+  };
+}
+
 export function describe(packet: RawPacket | null): string {
   if (packet === null) return "the connection closed";
   if (packet.op === "DAT") return `DAT ${packet.block} (${packet.data.length} bytes)`;
@@ -512,15 +555,16 @@ export function spawnServe(
 /**
  * Starts a long-running fsd command (serve, proxy, echo serve) with
  * `permissions`, collects its stdout lines, and waits for the line matching
- * `ready`, which must end with "port N".
+ * `ready`, which must end with "port N". `script` stands in for main.ts.
  */
 export async function spawnFsd(
   args: string[],
   permissions: string[],
   ready: RegExp,
+  script = MAIN,
 ): Promise<ServeProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-prompt", ...permissions, MAIN, ...args],
+    args: ["run", "--quiet", "--no-prompt", ...permissions, script, ...args],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },

@@ -24,11 +24,19 @@ export function describePacket(packet: Packet): string {
     case Opcode.DRQ:
       return "DRQ";
     case Opcode.OPT:
-    case Opcode.OACK: {
-      const pairs = Object.entries(packet.options).map(([name, value]) => `${name}=${value}`);
-      return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${pairs.join(" ")}`;
-    }
+    case Opcode.OACK:
+      return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${optionsText(packet.options)}`;
   }
+}
+
+/** Option names whose values are secrets: traces show `***` instead (a trace is a log). */
+const SECRET_OPTION = /pass|secret|token|key|auth|cred/i;
+
+/** `blksize=512 windowsize=4`, secret values hidden. */
+export function optionsText(options: Record<string, string>): string {
+  return Object.entries(options)
+    .map(([name, value]) => `${name}=${SECRET_OPTION.test(name) ? "***" : value}`)
+    .join(" ");
 }
 
 /**
@@ -42,18 +50,27 @@ export class FsdTracer {
 
   /** Lines for the packets completed by `chunk`. */
   push(chunk: Uint8Array): string[] {
-    if (this.#broken) return [];
     const lines: string[] = [];
+    const broken = this.each(chunk, (packet) => lines.push(describePacket(packet)));
+    if (broken) lines.push(broken);
+    return lines;
+  }
+
+  /**
+   * Calls `visit` with each packet completed by `chunk` (a DAT's data is only
+   * valid during the call); returns a line saying so when the bytes turn out
+   * not to be fsd.
+   */
+  each(chunk: Uint8Array, visit: (packet: Packet) => void): string | undefined {
+    if (this.#broken) return undefined;
     try {
       this.#decoder.push(chunk);
-      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) {
-        lines.push(describePacket(packet));
-      }
+      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) visit(packet);
     } catch (error) {
       this.#broken = true;
-      lines.push(`not fsd: ${(error as Error).message}; no more decoding in this direction`);
+      return `not fsd: ${(error as Error).message}; no more decoding in this direction`;
     }
-    return lines;
+    return undefined;
   }
 }
 

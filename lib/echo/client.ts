@@ -17,12 +17,12 @@ export interface EchoChannel {
 }
 
 /** Messages waiting to be received, and receivers waiting for messages. */
-class Inbox {
+class Inbox<T = string> {
   ended = false;
-  #items: string[] = [];
-  #waiters: ((text: string | null) => void)[] = [];
+  #items: T[] = [];
+  #waiters: ((text: T | null) => void)[] = [];
 
-  push(text: string): void {
+  push(text: T): void {
     const waiter = this.#waiters.shift();
     if (waiter) waiter(text);
     else this.#items.push(text);
@@ -33,12 +33,12 @@ class Inbox {
     for (const waiter of this.#waiters.splice(0)) waiter(null);
   }
 
-  next(timeoutMs: number): Promise<string | null> {
+  next(timeoutMs: number): Promise<T | null> {
     if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
     if (this.ended) return Promise.resolve(null);
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const waiter = (text: string | null) => {
+      const waiter = (text: T | null) => {
         clearTimeout(timer);
         resolve(text);
       };
@@ -88,25 +88,38 @@ async function openTcp(hostname: string, port: number): Promise<EchoChannel> {
   };
 }
 
-async function openUdp(hostname: string, port: number): Promise<EchoChannel> {
+/** A UDP channel that also moves datagrams as bytes. */
+export interface UdpChannel extends EchoChannel {
+  sendBytes(bytes: Uint8Array): Promise<void>;
+  /** The next datagram as it came; null after `timeoutMs` (0: no limit). */
+  receiveBytes(timeoutMs: number): Promise<Uint8Array | null>;
+}
+
+const utf8 = new TextDecoder();
+
+export async function openUdp(hostname: string, port: number): Promise<UdpChannel> {
   const v6 = hostname.includes(":");
   const socket = dgram.createSocket(v6 ? "udp6" : "udp4");
-  const inbox = new Inbox();
-  socket.on(
-    "message",
-    (message: Buffer) => inbox.push(message.toString("utf8").replace(/\r?\n$/, "")),
-  );
+  const inbox = new Inbox<Uint8Array>();
+  socket.on("message", (message: Buffer) => inbox.push(new Uint8Array(message)));
   // Bind first: sending from an unbound socket needs to bind the wildcard anyway.
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject);
     socket.bind(0, v6 ? "::" : "0.0.0.0", () => resolve());
   });
+  const sendBytes = (bytes: Uint8Array) =>
+    new Promise<void>((resolve, reject) =>
+      socket.send(bytes, port, hostname, (error) => error ? reject(error) : resolve())
+    );
+  const receiveBytes = (timeoutMs: number) => inbox.next(timeoutMs);
   return {
-    send: (text) =>
-      new Promise<void>((resolve, reject) =>
-        socket.send(Buffer.from(text), port, hostname, (error) => error ? reject(error) : resolve())
-      ),
-    receive: (timeoutMs) => inbox.next(timeoutMs),
+    send: (text) => sendBytes(Buffer.from(text)),
+    sendBytes,
+    receive: async (timeoutMs) => {
+      const bytes = await receiveBytes(timeoutMs);
+      return bytes && utf8.decode(bytes).replace(/\r?\n$/, "");
+    },
+    receiveBytes,
     finish: () => Promise.resolve(),
     ended: false,
     close() {

@@ -6,10 +6,11 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { readLines } from "../bytes/lines.ts";
+import { readMessages } from "./messages.ts";
 import { writeAll } from "../bytes/source_sink.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { DEFAULT_HOST, listenError, listenTcp } from "../net/listen.ts";
+import { type LoginLabConfig, serveLogin } from "./login.ts";
 
 export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
 
@@ -21,9 +22,13 @@ export interface EchoServerOptions {
   mode: EchoMode;
   /** Chat room: most bytes queued for one slow reader before messages to it are dropped (default 64 KiB). */
   queueBytes?: number;
+  /** TCP text modes: a partial line counts as a message after this long without more bytes (default 200 ms). */
+  quietMs?: number;
   /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
   udpIdleMs?: number;
   log?: (line: string) => void;
+  /** TCP: run the login lab (lib/echo/login.ts) on each connection instead of `mode`. */
+  login?: LoginLabConfig;
 }
 
 export interface EchoServer {
@@ -58,16 +63,16 @@ function startTcp(options: EchoServerOptions): EchoServer {
   const listener = listenTcp({ hostname: options.hostname, port: options.port });
   const conns = new Set<Deno.Conn>();
   const room = options.mode === "broadcast"
-    ? new ChatRoom(options.queueBytes ?? 64 * 1024)
+    ? new ChatRoom(options.queueBytes ?? 64 * 1024, options.quietMs)
     : undefined;
   const accepting = new AcceptLoop(listener, {
     handle(conn, id) {
       const peer = conn.remoteAddr as Deno.NetAddr;
       log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
       conns.add(conn);
-      return (room
-        ? room.serve(id, conn)
-        : serveLines(conn, options.mode as Exclude<EchoMode, "broadcast">))
+      return (options.login
+        ? serveLogin(conn, peer.hostname, options.login, log)
+        : serveOne(conn, id, options, room))
         .catch(() => {})
         .finally(() => {
           conns.delete(conn);
@@ -95,9 +100,34 @@ function closeQuietly(conn: Deno.Conn): void {
   }
 }
 
-async function serveLines(conn: Deno.Conn, mode: Exclude<EchoMode, "broadcast">): Promise<void> {
+function serveOne(
+  conn: Deno.Conn,
+  id: number,
+  { mode, quietMs }: EchoServerOptions,
+  room?: ChatRoom,
+): Promise<void> {
+  if (mode === "broadcast") return room!.serve(id, conn);
+  return mode === "echo" ? echoBytes(conn) : serveLines(conn, mode, quietMs);
+}
+
+/** Plain echo: exactly the bytes that came, as they came (no lines, no text decoding). */
+async function echoBytes(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) return;
+    await writeAll(conn, buffer.subarray(0, n));
+  }
+}
+
+/** The text modes: one answer line per message (a line, or what came before a pause). */
+async function serveLines(
+  conn: Deno.Conn,
+  mode: "upper" | "ceil",
+  quietMs?: number,
+): Promise<void> {
   const encoder = new TextEncoder();
-  for await (const line of readLines(conn)) {
+  for await (const line of readMessages(conn, quietMs)) {
     await writeAll(conn, encoder.encode(answer(mode, line) + "\n"));
   }
 }
@@ -105,7 +135,7 @@ async function serveLines(conn: Deno.Conn, mode: Exclude<EchoMode, "broadcast">)
 /** Members of a TCP chat room, each with its own bounded queue and writer. */
 class ChatRoom {
   #members = new Map<number, Member>();
-  constructor(readonly queueBytes: number) {}
+  constructor(readonly queueBytes: number, readonly quietMs?: number) {}
 
   async serve(id: number, conn: Deno.Conn): Promise<void> {
     const member = new Member(conn, this.queueBytes);
@@ -113,7 +143,7 @@ class ChatRoom {
     member.send(`* welcome, you are ${id}; ${this.#members.size} other(s) here`);
     this.#members.set(id, member);
     try {
-      for await (const line of readLines(conn)) this.#say(`${id}: ${line}`, id);
+      for await (const line of readMessages(conn, this.quietMs)) this.#say(`${id}: ${line}`, id);
     } finally {
       this.#members.delete(id);
       member.stop();

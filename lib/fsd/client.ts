@@ -8,7 +8,7 @@
 
 import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "../store/errors.ts";
 import { type ListingEntry, parseListing } from "../store/listing.ts";
-import { PacketConn } from "./packet_conn.ts";
+import { type ConnTap, PacketConn } from "./packet_conn.ts";
 import { FSD1, optPairs, readOack, type TransferParams } from "./negotiation.ts";
 import {
   encodeAck,
@@ -26,11 +26,16 @@ import {
   MemorySink,
 } from "../bytes/source_sink.ts";
 import { connectWithTimeout } from "../net/connect.ts";
+import { connectTls, type TlsClientConfig } from "../net/tls.ts";
 import { expectAck, receiveFile, sendFile, type TransferOptions } from "./window.ts";
 
 export interface ClientConfig {
   /** Give up when the server has said nothing for this long (default 60 s; 0 never). */
   timeoutMs?: number;
+  /** Sees the connection's bytes (tracing, capture files). */
+  tap?: ConnTap;
+  /** Connect with TLS, verifying the server's certificate so (lib/net/tls.ts). */
+  tls?: TlsClientConfig;
 }
 
 export interface ClientTransferOptions extends TransferOptions {
@@ -65,8 +70,10 @@ export class FsdClient {
     config: ClientConfig = {},
   ): Promise<FsdClient> {
     const timeoutMs = config.timeoutMs ?? 60_000;
-    const raw = await connectWithTimeout({ hostname, port, timeoutMs });
-    const conn = new PacketConn(raw, { timeoutMs });
+    const raw = config.tls
+      ? await connectTls({ hostname, port, timeoutMs, ...config.tls })
+      : await connectWithTimeout({ hostname, port, timeoutMs });
+    const conn = new PacketConn(raw, { timeoutMs, tap: config.tap });
     const greeting = await guard(conn, async () => {
       const sink = new MemorySink();
       await receiveFile(conn, sink, { maxBytes: MAX_GREETING_BYTES });
@@ -145,6 +152,20 @@ export class FsdClient {
       throw new Deno.errors.UnexpectedEof("connection closed while waiting for OACK");
     }
     throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unexpected packet: expected OACK`);
+  }
+
+  /**
+   * Logs in (a server with accounts; docs/PROTOCOL.md, "Login"): before any
+   * request. A wrong pair is PeerError 7, and the connection stays usable.
+   */
+  login(user: string, password: string): Promise<void> {
+    return guard(this.#conn, async () => {
+      await this.#conn.write(encodeOptions(Opcode.OPT, { user, password }));
+      const oack = await this.#expectOack();
+      if (oack.user !== user) {
+        throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, "unexpected OACK: not a login's");
+      }
+    });
   }
 
   /** The listing of `directory` ("" for the served directory itself). */

@@ -10,7 +10,16 @@
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 
+/** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
+export interface ConnTap {
+  sent(bytes: Uint8Array): void;
+  received(bytes: Uint8Array): void;
+  /** The connection closed (by either side, or by us). */
+  closed(): void;
+}
+
 export interface PacketConnConfig extends DecoderOptions {
+  tap?: ConnTap;
   /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */
   timeoutMs?: number;
 }
@@ -23,9 +32,11 @@ export class PacketConn {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timedOut = false;
   #closed = false;
+  #tap: ConnTap | undefined;
 
   constructor(conn: Deno.Conn, options: PacketConnConfig = {}) {
     this.conn = conn;
+    this.#tap = options.tap;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.#decoder = new PacketDecoder(options);
     try {
@@ -49,14 +60,17 @@ export class PacketConn {
     for (;;) {
       const packet = this.#decoder.next();
       if (packet) return packet;
-      const n = await this.#wait(this.conn.read(this.#decoder.reserve()));
+      const into = this.#decoder.reserve();
+      const n = await this.#wait(this.conn.read(into));
       if (n === null) return this.#decoder.endOfStream();
+      this.#tap?.received(into.subarray(0, n));
       this.#decoder.commit(n);
     }
   }
 
   /** Writes all of `bytes`. */
   async write(bytes: Uint8Array): Promise<void> {
+    this.#tap?.sent(bytes);
     let written = 0;
     while (written < bytes.length) {
       written += await this.#wait(this.conn.write(bytes.subarray(written)));
@@ -76,6 +90,7 @@ export class PacketConn {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#tap?.closed();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     try {

@@ -22,7 +22,7 @@ export async function serveRead(
   asked?: Asked,
 ): Promise<void> {
   const request = session.begin(op, raw);
-  const opened = await session.prepare(() => session.context.store.openRead(raw));
+  const opened = await session.prepare(async () => (await session.storeFor(op)).openRead(raw));
   if (!opened) return;
   try {
     let params: TransferParams | undefined;
@@ -40,8 +40,11 @@ export async function serveRead(
 /** WRQ: into a staging file, published under its name only once complete and synced. */
 export async function serveWrite(session: Session, raw: Uint8Array, asked?: Asked): Promise<void> {
   const request = session.begin("WRQ", raw);
-  const { store } = session.context;
-  const staged = await session.prepare(() => store.stageWrite(raw, asked?.transferSize));
+  let store = session.context.store;
+  const staged = await session.prepare(async () => {
+    store = await session.storeFor("WRQ");
+    return await store.stageWrite(raw, asked?.transferSize);
+  });
   if (!staged) return;
   try {
     let params: TransferParams | undefined;

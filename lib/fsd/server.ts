@@ -10,7 +10,15 @@
 import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
+import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import { inCidr, parseCidr } from "../net/ip.ts";
+import { listenTls, serverHandshake, type TlsServerConfig } from "../net/tls.ts";
+import type { AccountLine } from "../auth/accounts.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import type { LoginPolicy } from "./login.ts";
+import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
+import type { Endpoint } from "../net/proxy_header.ts";
 import { ErrorCode } from "../store/errors.ts";
 import { DEFAULT_MAX_UPLOAD_BYTES, FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
@@ -39,9 +47,33 @@ export interface ServerConfig {
   readOnly?: boolean;
   /** Speak only fsd/1: OPT is an unknown opcode (ERR 4), as in a server without the extension. */
   fsd1Only?: boolean;
+  /** Expect a PROXY protocol header on every connection, only from these proxies. */
+  proxyProtocol?: ProxyProtocolConfig;
+  /** Share the port with other servers listening with it too (`--workers`; Linux). */
+  reusePort?: boolean;
+  /** Limits kept elsewhere (a coordinator of workers), instead of maxClients and maxPerIp here. */
+  limits?: Limits;
+  /** Connection ids in the log: first, first + step, ... (default 1, 2, ...). */
+  connectionIds?: { first: number; step: number };
   /** Where events go (default: nowhere). */
   log?: (event: ServerEvent) => void;
+  /** Serve over TLS with this certificate chain and key (PEM). */
+  tls?: TlsServerConfig;
+  /** Accounts: only clients that log in are served (docs/PROTOCOL.md, "Login"). */
+  accounts?: AccountsConfig;
 }
+
+/** A server's accounts and how it takes logins. */
+export interface AccountsConfig {
+  authenticator: Authenticator;
+  /** Clients without an account may download and list. */
+  anonymousRead?: boolean;
+  /** Take logins in plain text (no TLS) from addresses other than loopback too. */
+  allowPlaintextLogin?: boolean;
+}
+
+/** Longest a TLS handshake may take before the connection is dropped. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
@@ -56,21 +88,29 @@ const encoder = new TextEncoder();
 export class FileServer {
   readonly addr: Deno.NetAddr;
   readonly root: string;
-  #accepting: AcceptLoop;
-  #limits: ConnectionLimits;
+  #accepting: AcceptLoop<Deno.Conn>;
+  #limits: Limits;
   #context: SessionContext;
   #idleTimeoutMs: number;
+  #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #tls: boolean;
 
-  private constructor(listener: Deno.TcpListener, store: FileStore, config: ServerConfig) {
+  private constructor(
+    listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
+    store: FileStore,
+    config: ServerConfig,
+  ) {
     this.addr = listener.addr;
     this.root = store.root;
     this.#idleTimeoutMs = config.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs;
-    this.#limits = new ConnectionLimits({
+    this.#proxyProtocol = config.proxyProtocol;
+    this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
     });
+    const ids = config.connectionIds ?? { first: 1, step: 1 };
     const log = config.log ?? (() => {});
     this.#context = {
       store,
@@ -78,9 +118,11 @@ export class FileServer {
       fsd1Only: config.fsd1Only ?? false,
       log,
       stopping: () => this.#accepting.stopping,
+      login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
     };
+    this.#tls = config.tls !== undefined;
     this.#accepting = new AcceptLoop(listener, {
-      handle: (conn, id) => this.#admit(conn, id),
+      handle: (conn, n) => this.#admit(conn, ids.first + (n - 1) * ids.step),
       onAcceptError: (error) => log({ event: "accept-error", message: errorMessage(error) }),
     });
   }
@@ -93,7 +135,17 @@ export class FileServer {
     const store = await FileStore.open(config);
     const removed = await store.removeStaleStaging();
     if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
-    const listener = listenTcp({ hostname: config.hostname ?? DEFAULT_HOST, port: config.port });
+    const where = {
+      hostname: config.hostname ?? DEFAULT_HOST,
+      port: config.port,
+      reusePort: config.reusePort,
+    };
+    if (config.tls && config.proxyProtocol) {
+      throw new Error(
+        "the PROXY protocol and TLS cannot be combined: the header would precede TLS",
+      );
+    }
+    const listener = config.tls ? listenTls({ ...where, ...config.tls }) : listenTcp(where);
     return new FileServer(listener, store, config);
   }
 
@@ -112,7 +164,7 @@ export class FileServer {
       this.#accepting.stop();
       const busy = [...this.#sessions].filter((s) => s.busy);
       this.#context.log({ event: "shutdown", graceMs, connections: busy.length });
-      for (const session of this.#sessions) if (!session.busy) session.conn.close();
+      for (const session of this.#sessions) if (!session.busy) session.close();
       this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
     }
     await this.#settle();
@@ -126,7 +178,7 @@ export class FileServer {
   }
 
   #closeAll(): void {
-    for (const session of this.#sessions) session.conn.close();
+    for (const session of this.#sessions) session.close();
   }
 
   async #settle(): Promise<void> {
@@ -135,24 +187,64 @@ export class FileServer {
   }
 
   /** Serves the connection if the limits allow it, else refuses it. */
-  async #admit(raw: Deno.TcpConn, id: number): Promise<void> {
-    const peer = raw.remoteAddr as Deno.NetAddr;
-    const admission = this.#limits.admit(peer.hostname);
-    if (!admission.admitted) return await this.#reject(raw, id, admission.reason);
-    const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
-    const session = new Session(id, conn, this.#context);
-    this.#sessions.add(session);
+  async #admit(raw: Deno.Conn, id: number): Promise<void> {
+    // Behind a proxy, the client its header names counts for the limits and the logs.
+    const peer = await resolvePeer(raw, this.#proxyProtocol);
+    if (!peer.ok) return await this.#reject(raw, id, peer.reason);
+    const { client, proxy } = peer;
+    const admission = await this.#limits.admit(client.hostname);
+    if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     try {
-      await session.run(peer);
+      // Within the limits: a client that stalls its handshake holds a slot.
+      if (this.#tls && !await this.#handshake(raw as Deno.TlsConn, id)) return;
+      const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
+      const session = new Session(id, conn, this.#context);
+      this.#sessions.add(session);
+      try {
+        await session.run(client, proxy);
+      } finally {
+        this.#sessions.delete(session);
+      }
     } finally {
-      this.#sessions.delete(session);
-      this.#limits.release(peer.hostname);
+      this.#limits.release(client.hostname);
     }
   }
 
-  /** Over a limit: ERR 0 instead of the greeting, then close. */
-  async #reject(raw: Deno.TcpConn, id: number, message: string): Promise<void> {
-    const peer = raw.remoteAddr as Deno.NetAddr;
+  /** Completes a TLS handshake in time; a failure is logged and the connection closed. */
+  async #handshake(conn: Deno.TlsConn, id: number): Promise<boolean> {
+    try {
+      await serverHandshake(conn, TLS_HANDSHAKE_TIMEOUT_MS);
+      return true;
+    } catch (error) {
+      const peer = conn.remoteAddr as Deno.NetAddr;
+      this.#context.log({
+        event: "tls-failed",
+        id,
+        address: peer.hostname,
+        port: peer.port,
+        message: errorMessage(error),
+      });
+      try {
+        conn.close();
+      } catch {
+        // closed by the timeout
+      }
+      return false;
+    }
+  }
+
+  /** Replaces the accounts (the file reread on SIGHUP); logins from now on use them. */
+  async replaceAccounts(lines: AccountLine[]): Promise<void> {
+    await this.#context.login?.authenticator.replace(lines);
+  }
+
+  /** Over a limit, or not through a trusted proxy: ERR 0 instead of the greeting, then close. */
+  async #reject(
+    raw: Deno.Conn,
+    id: number,
+    message: string,
+    peer: Endpoint = raw.remoteAddr as Deno.NetAddr,
+  ): Promise<void> {
     this.#context.log({
       event: "rejected",
       id,
@@ -165,6 +257,27 @@ export class FileServer {
     await conn.sendError(ErrorCode.OTHER, message);
     conn.close();
   }
+}
+
+/** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */
+function loginPolicy(accounts: AccountsConfig, tls: boolean): LoginPolicy {
+  const plaintextAnywhere = tls || (accounts.allowPlaintextLogin ?? false);
+  return {
+    authenticator: accounts.authenticator,
+    anonymousRead: accounts.anonymousRead ?? false,
+    refuseFrom: plaintextAnywhere
+      ? undefined
+      : (address) =>
+        isLoopback(address)
+          ? undefined
+          : "login refused: this server takes logins without TLS only from loopback",
+  };
+}
+
+const LOOPBACK = [parseCidr("127.0.0.0/8")!, parseCidr("::1/128")!];
+
+function isLoopback(address: string): boolean {
+  return LOOPBACK.some((range) => inCidr(address, range));
 }
 
 function greeting(name: string): Uint8Array {

@@ -9,11 +9,20 @@ import { bytesSource, errorMessage } from "../bytes/mod.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { CloseReason, Op, ServerEvent } from "../store/log.ts";
-import { encodeError, Opcode, opcodeName, type OptionPairs, type Packet } from "./codec.ts";
+import {
+  encodeError,
+  encodeOptions,
+  Opcode,
+  opcodeName,
+  type OptionPairs,
+  type Packet,
+} from "./codec.ts";
 import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
+import type { Endpoint } from "../net/proxy_header.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
 import { sendFile } from "./window.ts";
+import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
 
 /** What every session of one server shares. */
 export interface SessionContext {
@@ -25,6 +34,8 @@ export interface SessionContext {
   log: (event: ServerEvent) => void;
   /** True once the server stops taking requests. */
   stopping(): boolean;
+  /** Accounts: only logged-in clients (and anonymous readers, if allowed) are served. */
+  login?: LoginPolicy;
 }
 
 /** The request a session is serving, for its log lines. */
@@ -42,6 +53,7 @@ export type RequestOutcome =
   | { outcome: "refused"; code: number; message: string };
 
 const lossy = new TextDecoder();
+const encoder = new TextEncoder();
 const NO_NAME = new Uint8Array(0);
 
 export class Session {
@@ -51,17 +63,39 @@ export class Session {
   /** Serving a request (not waiting for one): shutdown lets it finish. */
   busy = false;
   request: RequestRecord | undefined;
+  #login: LoginState;
+  /** Aborted when the session is closed from outside (a throttled login stops waiting). */
+  #closing = new AbortController();
 
   constructor(id: number, conn: PacketConn, context: SessionContext) {
     this.id = id;
     this.conn = conn;
     this.context = context;
+    this.#login = new LoginState(context.store, "", context.login);
+  }
+
+  /** Closes the connection under the session (shutdown). */
+  close(): void {
+    this.#closing.abort(new Deno.errors.Interrupted("connection closed"));
+    this.conn.close();
+  }
+
+  /** The store this session's request `op` goes to (per account); ERR 7 before a needed login. */
+  storeFor(op: Op): Promise<FileStore> {
+    return this.#login.storeFor(op);
   }
 
   /** Serves the connection until it ends, then logs why; never rejects. */
-  async run(peer: Deno.NetAddr): Promise<void> {
+  async run(peer: Endpoint, proxy?: Endpoint): Promise<void> {
     const { log, stopping } = this.context;
-    log({ event: "connection", id: this.id, address: peer.hostname, port: peer.port });
+    this.#login = new LoginState(this.context.store, peer.hostname, this.context.login);
+    log({
+      event: "connection",
+      id: this.id,
+      address: peer.hostname,
+      port: peer.port,
+      ...(proxy && { via: `${proxy.hostname} port ${proxy.port}` }),
+    });
     let ending: { reason: CloseReason; code?: number; message?: string } = { reason: "client" };
     try {
       if (stopping()) throw new Deno.errors.Interrupted("server stopping");
@@ -135,6 +169,7 @@ export class Session {
     if (this.context.fsd1Only) {
       throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unknown opcode: ${Opcode.OPT}`);
     }
+    if (isLogin(pairs)) return await this.#logIn(pairs);
     const asked = parseAsked(pairs); // out of range: ERR 8, and the connection ends
     const next = await this.conn.readPacket();
     if (next === null) throw new Deno.errors.UnexpectedEof("connection closed after OPT");
@@ -145,6 +180,29 @@ export class Session {
       );
     }
     return await this.#dispatch(next, asked);
+  }
+
+  /** A login OPT: OACK, or ERR 7 and the connection goes on; out of place or malformed, it ends. */
+  async #logIn(pairs: OptionPairs): Promise<void> {
+    const user = lossy.decode(encoder.encode(pairs.user ?? "").subarray(0, 100));
+    try {
+      const oack = await this.#login.login(pairs, this.#closing.signal);
+      await this.conn.write(encodeOptions(Opcode.OACK, oack));
+      this.context.log({ event: "login", id: this.id, user, outcome: "ok" });
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      const keepsGoing = error.code === ErrorCode.NO_SUCH_USER ||
+        error.code === ErrorCode.NOT_FOUND;
+      this.context.log({
+        event: "login",
+        id: this.id,
+        user,
+        outcome: "refused",
+        message: error.message,
+      });
+      if (!keepsGoing) throw error;
+      await this.conn.write(encodeError(error.code, error.message));
+    }
   }
 
   /** Starts the record of a request named `raw` (as the client sent it). */
@@ -170,6 +228,7 @@ export class Session {
       ms: performance.now() - r.started,
       ...(r.params && { blksize: r.params.blockSize, windowsize: r.params.windowSize }),
       ...outcome,
+      ...(this.#login.user !== undefined && { user: this.#login.user }),
     });
     this.request = undefined;
   }

@@ -9,9 +9,10 @@
  * target, "down" is target to client.
  */
 
-import { writeAll } from "../bytes/source_sink.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { listenTcp } from "../net/listen.ts";
+
+import { Pipe } from "./pipe.ts";
 
 export type Direction = "up" | "down";
 
@@ -57,21 +58,37 @@ export interface RelayOptions {
   /** Called with every chunk as it arrives, before any fault; `chunk` is only valid during the call. */
   onData?: (id: number, direction: Direction, chunk: Uint8Array) => void;
   log?: (event: RelayEvent) => void;
+  /** Sees what the relay passes on: for recording connections (pcap). */
+  tap?: RelayTap;
 }
 
-/** Read buffers start small (idle connections stay cheap) and double while reads fill them more than half. */
-const FIRST_CHUNK = 16 * 1024;
-const CHUNK = 256 * 1024;
-/** Most bytes a delayed direction may hold before it stops reading (backpressure). */
-const MAX_QUEUED = 1024 * 1024;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** What a relay does to each connection, in order, as it does it. */
+export interface RelayTap {
+  /** Both sides are connected; data starts to flow. */
+  open(id: number): void;
+  /** `chunk` is being written on in `direction` (after the faults); only valid during the call. */
+  write(id: number, direction: Direction, chunk: Uint8Array): void;
+  /** The end of the stream in `direction` was passed on (half-close). */
+  end(id: number, direction: Direction): void;
+  /** The connection is closed. */
+  close(id: number): void;
+}
 
 export class Relay {
   readonly addr: Deno.NetAddr;
   #accepting: AcceptLoop;
   #options: RelayOptions;
   #connections = new Set<Connection>();
+  /**
+   * A target that is the very address a client reached us on is refused at
+   * once. Through a name or another address of this host, a loop shows when
+   * one of our own connections to the target arrives as a client: the local
+   * ends of those, and the remote ends of the clients, meet (seen by
+   * whichever of the two gets there second; a backstop, a few connections
+   * late).
+   */
+  #outgoing = new Set<string>();
+  #clients = new Set<string>();
 
   private constructor(listener: Deno.TcpListener, options: RelayOptions) {
     this.#options = options;
@@ -94,6 +111,23 @@ export class Relay {
     const log = this.#options.log ?? (() => {});
     const peer = client.remoteAddr as Deno.NetAddr;
     log({ event: "connection", id, address: peer.hostname, port: peer.port });
+    const here = client.localAddr as Deno.NetAddr;
+    const { targetHost, targetPort } = this.#options;
+    const toHere = targetPort === here.port && targetHost === here.hostname;
+    if (toHere || this.#outgoing.has(endpoint(peer))) {
+      log({ event: "connect-failed", id, message: SELF });
+      client.close();
+      return;
+    }
+    this.#clients.add(endpoint(peer));
+    try {
+      await this.#relayTo(client, id, log);
+    } finally {
+      this.#clients.delete(endpoint(peer));
+    }
+  }
+
+  async #relayTo(client: Deno.TcpConn, id: number, log: (event: RelayEvent) => void) {
     let target: Deno.TcpConn;
     try {
       target = await Deno.connect({
@@ -105,10 +139,21 @@ export class Relay {
       client.close();
       return;
     }
+    const local = endpoint(target.localAddr as Deno.NetAddr);
+    if (this.#clients.has(local)) {
+      log({ event: "connect-failed", id, message: SELF });
+      target.close();
+      client.close();
+      return;
+    }
+    this.#outgoing.add(local);
+    this.#options.tap?.open(id);
     const connection = new Connection(id, client, target, this.#options);
     this.#connections.add(connection);
     if (this.#accepting.stopping) connection.abort("proxy closed");
     const reason = await connection.run();
+    this.#outgoing.delete(local);
+    this.#options.tap?.close(id);
     this.#connections.delete(connection);
     const { up, down } = connection;
     log({
@@ -121,6 +166,12 @@ export class Relay {
       reason,
     });
   }
+}
+
+const SELF = "the target is this proxy itself";
+
+function endpoint(addr: Deno.NetAddr): string {
+  return `${addr.hostname} ${addr.port}`;
 }
 
 /** One client and its target connection. */
@@ -144,14 +195,14 @@ class Connection {
     for (const conn of [client, target]) conn.setNoDelay(true);
     const faults = options.faults ?? {};
     const trace = options.onData;
-    this.up = new Pipe(client, target, faults.up ?? {}, this, trace && ((c) => trace(id, "up", c)));
-    this.down = new Pipe(
-      target,
-      client,
-      faults.down ?? {},
-      this,
-      trace && ((c) => trace(id, "down", c)),
-    );
+    const tap = options.tap;
+    const ends = (direction: Direction) => ({
+      onData: trace && ((c: Uint8Array) => trace(id, direction, c)),
+      onWrite: tap && ((c: Uint8Array) => tap.write(id, direction, c)),
+      onEnd: tap && (() => tap.end(id, direction)),
+    });
+    this.up = new Pipe(client, target, faults.up ?? {}, this, ends("up"));
+    this.down = new Pipe(target, client, faults.down ?? {}, this, ends("down"));
     for (const f of [faults.up, faults.down]) {
       if (f?.resetAfterMs !== undefined) this.#after(f.resetAfterMs, "reset-after");
       if (f?.timeoutMs) this.#after(f.timeoutMs, "timeout");
@@ -181,161 +232,5 @@ class Connection {
 
   #after(ms: number, reason: string): void {
     this.#timers.push(setTimeout(() => this.abort(reason), ms));
-  }
-}
-
-/** One direction: reads from `from`, applies the faults, writes to `to`. */
-class Pipe {
-  bytes = 0;
-  writes = 0;
-  #from: Deno.TcpConn;
-  #to: Deno.TcpConn;
-  #faults: Faults;
-  #connection: Connection;
-  #onData?: (chunk: Uint8Array) => void;
-  // The queue between reader and writer, used only when data must wait (latency, bandwidth, slices).
-  #queue: { data: Uint8Array | null; due: number }[] = [];
-  #queued = 0;
-  #wakeWriter: (() => void) | undefined;
-  #wakeReader: (() => void) | undefined;
-
-  constructor(
-    from: Deno.TcpConn,
-    to: Deno.TcpConn,
-    faults: Faults,
-    connection: Connection,
-    onData?: (chunk: Uint8Array) => void,
-  ) {
-    this.#from = from;
-    this.#to = to;
-    this.#faults = faults;
-    this.#connection = connection;
-    this.#onData = onData;
-  }
-
-  async run(): Promise<void> {
-    const f = this.#faults;
-    const shaped = Boolean(f.latencyMs || f.jitterMs || f.bandwidthKBps || f.sliceBytes);
-    const writer = shaped ? this.#writeQueued() : undefined;
-    // Two buffers: the next read fills one while the last chunk is written from the other.
-    const buffers = [new Uint8Array(FIRST_CHUNK), new Uint8Array(FIRST_CHUNK)];
-    let which = 0;
-    let writing: Promise<void> | undefined;
-    let writeError: unknown;
-    const settle = async () => {
-      await writing;
-      if (writeError !== undefined) throw writeError;
-    };
-    let eof = false;
-    try {
-      for (;;) {
-        const n = await this.#from.read(buffers[which]);
-        if (n === null) {
-          eof = true;
-          break;
-        }
-        let chunk = buffers[which].subarray(0, n);
-        this.#onData?.(chunk);
-        const full = n * 2 > buffers[which].length && buffers[which].length < CHUNK;
-        if (f.timeoutMs !== undefined) continue; // the timeout fault: nothing gets through
-        let last = false;
-        if (f.limitDataBytes !== undefined && this.bytes + chunk.length >= f.limitDataBytes) {
-          chunk = chunk.subarray(0, f.limitDataBytes - this.bytes);
-          last = true;
-        }
-        if (shaped) {
-          await this.#enqueue(chunk);
-        } else {
-          await settle(); // keep the order, and never reuse a buffer still being written
-          writing = writeAll(this.#to, chunk).then(
-            () => void this.writes++,
-            (error) => void (writeError = error),
-          );
-          which ^= 1;
-          // A read that fills most of its buffer means a stream is flowing: the buffer read next grows (the one
-          // being written keeps its bytes until its write is done).
-          if (full) buffers[which] = new Uint8Array(Math.min(CHUNK, buffers[which].length * 2));
-        }
-        this.bytes += chunk.length;
-        if (last) {
-          await settle();
-          if (writer) await this.#finish(writer);
-          this.#connection.abort("limit-data");
-          return;
-        }
-      }
-      await settle();
-    } catch {
-      // a side closed or was aborted: this direction is done
-    }
-    if (writer) await this.#finish(writer);
-    // Pass the end of the stream on, unless the timeout fault holds the connection.
-    if (eof && f.timeoutMs === undefined) {
-      try {
-        await this.#to.closeWrite();
-      } catch {
-        // the other side is gone already
-      }
-    }
-  }
-
-  async #enqueue(chunk: Uint8Array): Promise<void> {
-    while (this.#queued >= MAX_QUEUED) {
-      await new Promise<void>((resolve) => this.#wakeReader = resolve);
-    }
-    const { latencyMs = 0, jitterMs = 0 } = this.#faults;
-    const delay = Math.max(0, latencyMs + (jitterMs ? (Math.random() * 2 - 1) * jitterMs : 0));
-    this.#queue.push({ data: chunk.slice(), due: performance.now() + delay });
-    this.#queued += chunk.length;
-    this.#wakeWriter?.();
-  }
-
-  async #finish(writer: Promise<void>): Promise<void> {
-    this.#queue.push({ data: null, due: 0 });
-    this.#wakeWriter?.();
-    await writer;
-  }
-
-  /** Writes queued chunks when they are due, sliced and paced as the faults say. */
-  async #writeQueued(): Promise<void> {
-    const { bandwidthKBps, sliceBytes } = this.#faults;
-    const bytesPerMs = bandwidthKBps ? bandwidthKBps : 0; // 1 KB/s is 1 byte per ms
-    // Small pieces keep a capped rate smooth instead of bursty.
-    const pieceSize = Math.max(
-      1,
-      Math.min(sliceBytes ?? CHUNK, bytesPerMs ? Math.ceil(bytesPerMs * 20) : CHUNK),
-    );
-    const started = performance.now();
-    let paced = 0;
-    try {
-      for (;;) {
-        while (this.#queue.length === 0) {
-          await new Promise<void>((resolve) => this.#wakeWriter = resolve);
-        }
-        const { data, due } = this.#queue.shift()!;
-        if (data === null) return;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        for (let at = 0; at < data.length; at += pieceSize) {
-          const piece = data.subarray(at, at + pieceSize);
-          if (bytesPerMs) {
-            paced += piece.length;
-            const ahead = started + paced / bytesPerMs - performance.now();
-            if (ahead > 0) await sleep(ahead);
-          }
-          await writeAll(this.#to, piece);
-          this.writes++;
-        }
-        this.#queued -= data.length;
-        this.#wakeReader?.();
-      }
-    } catch {
-      // The other side is gone: drop what is left and end the connection,
-      // or the reader would wait for room that never comes.
-      this.#queue.length = 0;
-      this.#queued = 0;
-      this.#connection.abort("write failed");
-      this.#wakeReader?.();
-    }
   }
 }

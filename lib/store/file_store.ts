@@ -66,10 +66,17 @@ export class FileStore {
     return this.#sandbox.root;
   }
 
-  /** A store rooted at `subdir` (a name under these rules), with the same limits. */
-  async within(subdir: string): Promise<FileStore> {
+  /**
+   * A store rooted at `subdir` (a name under these rules; "" is this root),
+   * with the same limits; `readOnly` can only add to this store's.
+   */
+  async within(subdir: string, readOnly = false): Promise<FileStore> {
     const real = await this.#sandbox.resolveExisting(subdir);
-    return new FileStore(await Sandbox.open(real), this.readOnly, this.maxUploadBytes);
+    return new FileStore(
+      await Sandbox.open(real),
+      this.readOnly || readOnly,
+      this.maxUploadBytes,
+    );
   }
 
   /** Removes uploads an earlier run left unfinished; returns how many. */

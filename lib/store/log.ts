@@ -20,6 +20,8 @@ export type ServerEvent =
     id: number;
     address: string;
     port: number;
+    /** The proxy it came through (PROXY protocol): address is the real client's. */
+    via?: string;
     /** "tftp": a TFTP transfer (one request over UDP); absent for fsd/1 over TCP. */
     transport?: "tftp";
   }
@@ -39,6 +41,8 @@ export type ServerEvent =
     windowsize?: number;
     code?: number;
     message?: string;
+    /** The account it was made as (a server with accounts); "anonymous" without a login. */
+    user?: string;
   }
   | {
     event: "close";
@@ -54,18 +58,28 @@ export type ServerEvent =
   }
   | { event: "cleanup"; removed: number; directory: string }
   | { event: "shutdown"; graceMs: number; connections: number }
-  | { event: "accept-error"; message: string };
+  | { event: "accept-error"; message: string }
+  /** A login (servers with accounts): `user` as the client sent it. */
+  | { event: "login"; id: number; user: string; outcome: "ok" | "refused"; message?: string }
+  /** A TLS connection whose handshake failed (a plain client on a TLS port, a stalled one). */
+  | { event: "tls-failed"; id: number; address: string; port: number; message: string }
+  /** The accounts file was (re)read, or could not be: the old accounts stay. */
+  | { event: "accounts"; path: string; accounts?: number; error?: string }
+  /** `--workers`: a worker of the server started, or died (and is being replaced). */
+  | { event: "worker"; worker: number; state: "started" | "died"; message?: string };
 
 /** The event as a human-readable line, e.g. `[3] RRQ "a.txt": sent file, 12 bytes in 0.001 s`. */
 export function formatText(e: ServerEvent): string {
   switch (e.event) {
     case "connection":
       if (e.transport === "tftp") return `[${e.id}] TFTP request from ${e.address} port ${e.port}`;
-      return `[${e.id}] connection from ${e.address} port ${e.port}`;
+      return `[${e.id}] connection from ${e.address} port ${e.port}${e.via ? ` via ${e.via}` : ""}`;
     case "rejected":
       return `[${e.id}] connection from ${e.address} port ${e.port} rejected with error ${e.code}: ${e.message}`;
     case "request": {
-      const head = `[${e.id}] ${requestLabel(e.op, e.name)}: `;
+      const head = `[${e.id}] ${requestLabel(e.op, e.name)}${
+        e.user ? ` by ${JSON.stringify(e.user)}` : ""
+      }: `;
       if (e.outcome === "refused") return `${head}refused with error ${e.code}: ${e.message}`;
       const verb = e.op === "WRQ" ? "received" : "sent";
       const options = e.blksize ? ` (blksize ${e.blksize}, windowsize ${e.windowsize})` : "";
@@ -98,6 +112,20 @@ export function formatText(e: ServerEvent): string {
       } for ${e.connections} connection(s)`;
     case "accept-error":
       return `accept failed: ${e.message}`;
+    case "login":
+      return `[${e.id}] login as ${JSON.stringify(e.user)}: ${
+        e.outcome === "ok" ? "accepted" : `refused: ${e.message}`
+      }`;
+    case "tls-failed":
+      return `[${e.id}] connection from ${e.address} port ${e.port}: TLS handshake failed: ${e.message}; closing`;
+    case "accounts":
+      return e.error === undefined
+        ? `read ${e.accounts} account(s) from ${e.path}`
+        : `cannot reread ${e.path}: ${e.error}; keeping the accounts read before`;
+    case "worker":
+      return e.state === "started"
+        ? `worker ${e.worker} started`
+        : `worker ${e.worker} died: ${e.message}; starting a replacement`;
   }
   return JSON.stringify(e);
 }

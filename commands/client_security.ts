@@ -1,0 +1,115 @@
+/**
+ * The client flags for servers with accounts and TLS, shared by get, put
+ * and ls: --user (the password from FSD_PASSWORD, --password-file, or a
+ * prompt without echo on a terminal; never from the command line), --tls,
+ * --ca FILE and --pin SHA256:...
+ */
+
+import { parsePin, type TlsClientConfig } from "../lib/net/tls.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import { CommandError, UsageError } from "./cli.ts";
+import { readSecret } from "./terminal.ts";
+
+export const CLIENT_SECURITY_FLAGS = {
+  user: { type: "string" },
+  "password-file": { type: "string" },
+  tls: { type: "boolean" },
+  ca: { type: "string" },
+  pin: { type: "string" },
+} as const;
+
+export const CLIENT_SECURITY_HELP =
+  `  --user NAME        log in as NAME (a server with --users); the password comes
+                     from FSD_PASSWORD, --password-file, or is asked for
+                     without echo on a terminal
+  --password-file F  read the password from the first line of F
+  --tls              connect with TLS, trusting the system's root certificates
+  --ca FILE          trust the CA certificate(s) in FILE (PEM); implies --tls
+  --pin SHA256:HEX   trust exactly the certificate with this fingerprint (as
+                     fsd serve prints it); implies --tls. A certificate that is
+                     not trusted ends the command before anything is sent`;
+
+export interface ClientSecurityValues {
+  user?: string;
+  "password-file"?: string;
+  tls?: boolean;
+  ca?: string;
+  pin?: string;
+}
+
+/** TLS and the login, resolved once (files read, password asked) however often the client connects. */
+export interface ClientSecurity {
+  tls?: TlsClientConfig;
+  login?: { user: string; password: string };
+}
+
+/** Checks the flags now; returns what reads files and asks for the password, once, when first needed. */
+export function parseClientSecurity(
+  values: ClientSecurityValues,
+): (() => Promise<ClientSecurity>) | undefined {
+  const { user, ca, pin } = values;
+  const passwordFile = values["password-file"];
+  if (ca !== undefined && pin !== undefined) throw new UsageError("choose --ca or --pin, not both");
+  if (passwordFile !== undefined && user === undefined) {
+    throw new UsageError("--password-file goes with --user");
+  }
+  let pinBytes: Uint8Array | undefined;
+  if (pin !== undefined) {
+    try {
+      pinBytes = parsePin(pin);
+    } catch (error) {
+      throw new UsageError(errorMessage(error));
+    }
+  }
+  const tls = values.tls || ca !== undefined || pin !== undefined;
+  if (!tls && user === undefined) return undefined;
+  let resolved: Promise<ClientSecurity> | undefined;
+  return () =>
+    resolved ??= (async () => ({
+      tls: tls ? { caCerts: ca ? [await readCa(ca)] : undefined, pin: pinBytes } : undefined,
+      login: user === undefined
+        ? undefined
+        : { user, password: await password(user, passwordFile) },
+    }))();
+}
+
+async function readCa(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CommandError(`cannot read --ca ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+async function password(user: string, file: string | undefined): Promise<string> {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      throw new CommandError(`cannot read --password-file ${file}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    const line = text.split("\n")[0].replace(/\r$/, "");
+    if (line === "") throw new CommandError(`no password in --password-file ${file}`);
+    return line;
+  }
+  const fromEnv = envPassword();
+  if (fromEnv !== undefined) return fromEnv;
+  if (!Deno.stdin.isTerminal()) {
+    throw new CommandError(
+      `no password for ${user}: set FSD_PASSWORD, give --password-file, or run on a terminal`,
+    );
+  }
+  return await readSecret(`Password for ${user}: `);
+}
+
+/** FSD_PASSWORD, if set and readable (--allow-env=FSD_PASSWORD). */
+function envPassword(): string | undefined {
+  try {
+    return Deno.env.get("FSD_PASSWORD") || undefined;
+  } catch {
+    return undefined; // no permission to read it: as if unset
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The accounts and TLS part of `fsd serve`: --users, --anonymous,
+ * --allow-plaintext-login, --tls-cert and --tls-key, what the server says
+ * about them at start, and rereading the accounts file on SIGHUP.
+ */
+
+import { readAccountsFile } from "../lib/auth/accounts.ts";
+import { Authenticator } from "../lib/auth/authenticator.ts";
+import type { AccountsConfig, FileServer } from "../lib/fsd/server.ts";
+import { certificateDer, fingerprint, type TlsServerConfig } from "../lib/net/tls.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import type { ServerEvent } from "../lib/store/log.ts";
+import { CommandError, UsageError } from "./cli.ts";
+
+export const SECURITY_FLAGS = {
+  users: { type: "string" },
+  anonymous: { type: "string" },
+  "allow-plaintext-login": { type: "boolean" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+} as const;
+
+export const SECURITY_HELP =
+  `  --users FILE              only the accounts in FILE (see 'fsd user') may use the
+                            server: clients log in first; each account is read-only
+                            or read-write and may have its own root under DIR.
+                            SIGHUP rereads FILE
+  --anonymous read          with --users: clients without an account may download
+                            and list (default: nobody without an account)
+  --allow-plaintext-login   with --users and without TLS, take logins from any
+                            address (default: from loopback only, as passwords
+                            would cross the network readable)
+  --tls-cert CERT           serve over TLS with the certificate chain in CERT (PEM)
+  --tls-key KEY             and its private key in KEY (PEM); the certificate's
+                            SHA-256 fingerprint is printed at start, for --pin`;
+
+export interface SecurityValues {
+  users?: string;
+  anonymous?: string;
+  "allow-plaintext-login"?: boolean;
+  "tls-cert"?: string;
+  "tls-key"?: string;
+}
+
+/** What the flags ask for: TLS, accounts, and the lines to print at start. */
+export interface Security {
+  tls?: TlsServerConfig;
+  accounts?: AccountsConfig;
+  /** Said once at start, before the "listening" line. */
+  notices: string[];
+}
+
+/** Checks the flags (usage errors first, then the files) and reads the certificate and accounts. */
+export async function securityConfig(values: SecurityValues): Promise<Security> {
+  const { users, anonymous } = values;
+  const certPath = values["tls-cert"];
+  const keyPath = values["tls-key"];
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (anonymous !== undefined && anonymous !== "read") {
+    throw new UsageError(`invalid --anonymous: ${anonymous}: expected read`);
+  }
+  if (users === undefined && (anonymous !== undefined || values["allow-plaintext-login"])) {
+    throw new UsageError("--anonymous and --allow-plaintext-login go with --users");
+  }
+  const notices: string[] = [];
+  let tls: TlsServerConfig | undefined;
+  if (certPath !== undefined && keyPath !== undefined) {
+    tls = { cert: await readPem(certPath, "certificate"), key: await readPem(keyPath, "key") };
+    let der: Uint8Array;
+    try {
+      der = certificateDer(tls.cert);
+    } catch {
+      throw new CommandError(`not a PEM certificate: ${certPath}`);
+    }
+    notices.push(`TLS certificate fingerprint: ${await fingerprint(der)}`);
+  }
+  if (users === undefined) return { tls, notices };
+  const lines = await readAccountsFile(users).catch((error) => {
+    throw new CommandError(errorMessage(error), { cause: error });
+  });
+  const accounts: AccountsConfig = {
+    authenticator: await Authenticator.create(lines),
+    anonymousRead: anonymous === "read",
+    allowPlaintextLogin: values["allow-plaintext-login"] ?? false,
+  };
+  notices.push(
+    `Accounts: ${accounts.authenticator.size} from ${users}${
+      accounts.anonymousRead ? "; anonymous clients may download and list" : ""
+    }`,
+  );
+  if (!tls) {
+    notices.push(
+      accounts.allowPlaintextLogin
+        ? "Warning: logins without TLS from any address (--allow-plaintext-login): passwords cross the network readable"
+        : "Logins without TLS are taken from loopback only: passwords would cross the network readable (use --tls-cert and --tls-key, or --allow-plaintext-login)",
+    );
+  }
+  return { tls, accounts, notices };
+}
+
+async function readPem(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CommandError(`cannot read the TLS ${what} ${path}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Rereads the accounts file on SIGHUP (a broken file keeps the old accounts); returns the way to stop. */
+export function rereadOnHangup(
+  path: string,
+  server: FileServer,
+  log: (event: ServerEvent) => void,
+): () => void {
+  const reread = async () => {
+    try {
+      const lines = await readAccountsFile(path);
+      await server.replaceAccounts(lines);
+      log({
+        event: "accounts",
+        path,
+        accounts: lines.filter((line) => "account" in line).length,
+      });
+    } catch (error) {
+      log({ event: "accounts", path, error: errorMessage(error) });
+    }
+  };
+  Deno.addSignalListener("SIGHUP", reread);
+  return () => Deno.removeSignalListener("SIGHUP", reread);
+}

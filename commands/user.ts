@@ -1,0 +1,176 @@
+/**
+ * `fsd user add|remove|list FILE ...`: manage the accounts file that
+ * `fsd serve --users FILE` and `fsd echo serve --login FILE` read.
+ *
+ * Permissions: add and remove: --allow-read=DIR --allow-write=DIR, where DIR
+ * holds FILE (the new file is written beside it and renamed over it);
+ * list: --allow-read=FILE.
+ */
+
+import {
+  type AccountLine,
+  checkHome,
+  checkName,
+  parseAccounts,
+  readAccountsFile,
+  type Rights,
+  writeAccountsFile,
+} from "../lib/auth/accounts.ts";
+import { hashPassword, MAX_PASSWORD_BYTES } from "../lib/auth/password.ts";
+import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
+import { readSecret, StdinLines } from "./terminal.ts";
+
+const USAGE = `fsd user add FILE NAME [--read-only] [--home SUBDIR] [--replace]
+       fsd user remove FILE NAME
+       fsd user list FILE`;
+
+const help = `Manage an accounts file for fsd serve --users and fsd echo serve --login.
+
+Usage: ${USAGE}
+
+add     adds the account NAME (creating FILE, mode 0600, if needed). The
+        password is typed twice without echo on a terminal, or read as one
+        line from stdin; it is never taken from the command line. FILE keeps
+        only a salted scrypt hash.
+remove  removes the account NAME.
+list    prints each account: NAME RIGHTS HOME (HOME "/" is the whole directory).
+
+File format, one account per line (blank lines and # comments are kept):
+  NAME:HASH:RIGHTS[:HOME]
+NAME is 1 to 64 of A-Z a-z 0-9 . _ @ - (starting with a letter or digit),
+HASH is $scrypt$ln=14,r=8,p=5$SALT$HASH, RIGHTS is rw or ro, HOME a
+subdirectory of the served directory that becomes the account's root.
+
+Options:
+  --read-only      the account may download and list, not upload
+  --home SUBDIR    the account's root, relative to the served directory
+  --replace        replace an existing account (a new password, rights, home)
+  -h, --help       show this help
+
+Permissions: add, remove: --allow-read=DIR --allow-write=DIR (DIR holds FILE);
+  list: --allow-read=FILE.
+
+Examples:
+  fsd user add users.txt alice --home alice
+  printf '%s\\n' "$PASSWORD" | fsd user add users.txt bob --read-only
+  fsd user list users.txt
+  fsd user remove users.txt bob`;
+
+async function run(args: string[]): Promise<void> {
+  const parsed = parseCommandLine(args, {
+    "read-only": { type: "boolean" },
+    home: { type: "string" },
+    replace: { type: "boolean" },
+  }, help);
+  if (!parsed) return;
+  const { values, positionals } = parsed;
+  const [action, ...rest] = positionals;
+  const home = values.home as string | undefined;
+  if (action !== "add" && (values["read-only"] || home !== undefined || values.replace)) {
+    throw new UsageError("--read-only, --home and --replace go with 'fsd user add'");
+  }
+  switch (action) {
+    case "add": {
+      expectPositionals(rest, 2, 2, USAGE);
+      const [file, name] = rest;
+      checkUsage(() => checkName(name));
+      if (home !== undefined) checkUsage(() => checkHome(home));
+      const rights: Rights = values["read-only"] ? "ro" : "rw";
+      return await add(file, name, rights, home, Boolean(values.replace));
+    }
+    case "remove": {
+      expectPositionals(rest, 2, 2, USAGE);
+      return await remove(rest[0], rest[1]);
+    }
+    case "list":
+      expectPositionals(rest, 1, 1, USAGE);
+      return await list(rest[0]);
+    case undefined:
+      throw new UsageError(`missing arguments: usage: ${USAGE}`);
+    default:
+      throw new UsageError(`unknown action: ${action}: expected add, remove or list`);
+  }
+}
+
+function checkUsage(check: () => void): void {
+  try {
+    check();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+async function add(
+  file: string,
+  name: string,
+  rights: Rights,
+  home: string | undefined,
+  replace: boolean,
+): Promise<void> {
+  const lines = await readOrEmpty(file);
+  const index = lines.findIndex((line) => "account" in line && line.account.name === name);
+  if (index >= 0 && !replace) {
+    throw new Error(`account exists: ${name}: use --replace to change it`);
+  }
+  const password = await askPassword(name);
+  const hashText = await hashPassword(password);
+  const [line] = parseAccounts(
+    `${name}:${hashText}:${rights}${home ? `:${home}` : ""}\n`,
+  );
+  if (index >= 0) lines[index] = line;
+  else lines.push(line);
+  await writeAccountsFile(file, lines);
+  console.error(
+    `${index >= 0 ? "replaced" : "added"} account ${name} (${rights}${
+      home ? `, home ${home}` : ""
+    }) in ${file}`,
+  );
+}
+
+async function askPassword(name: string): Promise<string> {
+  const lines = new StdinLines();
+  const password = await readSecret(`Password for ${name}: `, "password", lines);
+  if (lines.terminal) {
+    const again = await readSecret("Again: ", "password", lines);
+    if (again !== password) throw new Error("the passwords differ");
+  }
+  if (new TextEncoder().encode(password).length > MAX_PASSWORD_BYTES) {
+    throw new Error(`password too long: at most ${MAX_PASSWORD_BYTES} bytes`);
+  }
+  if (password.includes("\u0000")) throw new Error("password contains a NUL byte");
+  return password;
+}
+
+async function remove(file: string, name: string): Promise<void> {
+  const lines = await readAccountsFile(file);
+  const kept = lines.filter((line) => !("account" in line && line.account.name === name));
+  if (kept.length === lines.length) throw new Error(`no such account: ${name} in ${file}`);
+  await writeAccountsFile(file, kept);
+  console.error(`removed account ${name} from ${file}`);
+}
+
+async function list(file: string): Promise<void> {
+  for (const line of await readAccountsFile(file)) {
+    if ("account" in line) {
+      const { name, rights, home } = line.account;
+      console.log(`${name} ${rights} ${home ?? "/"}`);
+    }
+  }
+}
+
+async function readOrEmpty(file: string): Promise<AccountLine[]> {
+  try {
+    await Deno.lstat(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  return await readAccountsFile(file);
+}
+
+export const user: Command = {
+  name: "user",
+  summary: "manage the accounts file of serve --users",
+  help,
+  run,
+};

@@ -1,0 +1,78 @@
+/**
+ * One connection's trace, in the mode asked for: fsd packets one per line,
+ * a hex dump or the printable text of every chunk, or a ladder diagram. The
+ * proxy and the clients print these lines the same way.
+ */
+
+import { FsdTracer, hexDump, printable } from "./trace.ts";
+import { arrowLine, type Direction, Ladder, ladderHeader } from "./ladder.ts";
+
+export type { Direction };
+
+export const TRACE_MODES = ["fsd", "hex", "text", "ladder", "none"] as const;
+export type TraceMode = typeof TRACE_MODES[number];
+
+/** Whether `text` names a trace mode. */
+export function isTraceMode(text: string): text is TraceMode {
+  return (TRACE_MODES as readonly string[]).includes(text);
+}
+
+function clock(): string {
+  return new Date().toISOString().slice(11, 23);
+}
+
+/** Traces connection `id`, handing each line to `print`; `ladderPrefix` puts `[id] ` before ladder lines too. */
+export class ConnectionTrace {
+  #mode: TraceMode;
+  #id: number;
+  #print: (line: string) => void;
+  #decoders = { up: new FsdTracer(), down: new FsdTracer() };
+  #offsets = { up: 0, down: 0 };
+  #ladder: Ladder | undefined;
+  #prefix: string;
+
+  constructor(mode: TraceMode, id: number, print: (line: string) => void, ladderPrefix = true) {
+    this.#mode = mode;
+    this.#id = id;
+    this.#print = print;
+    this.#prefix = ladderPrefix ? `[${id}] ` : "";
+    if (mode === "ladder") {
+      this.#ladder = new Ladder((line) => print(this.#prefix + line));
+      print(this.#prefix + ladderHeader());
+    }
+  }
+
+  /** `chunk` went `direction` (up: client to server). */
+  data(direction: Direction, chunk: Uint8Array): void {
+    const arrow = direction === "up" ? ">" : "<";
+    const head = `${clock()} [${this.#id}] ${arrow}`;
+    switch (this.#mode) {
+      case "none":
+        return;
+      case "fsd":
+        for (const line of this.#decoders[direction].push(chunk)) this.#print(`${head} ${line}`);
+        return;
+      case "ladder": {
+        const ladder = this.#ladder!;
+        const broken = this.#decoders[direction].each(chunk, (p) => ladder.packet(direction, p));
+        if (broken) this.#print(this.#prefix + arrowLine(direction, broken));
+        return;
+      }
+      case "hex":
+      case "text": {
+        const body = this.#mode === "hex"
+          ? hexDump(chunk, this.#offsets[direction])
+          : printable(chunk).replace(/\n$/, "").split("\n");
+        this.#offsets[direction] += chunk.length;
+        this.#print(
+          [`${head} ${chunk.length} bytes`, ...body.map((line) => `  ${line}`)].join("\n"),
+        );
+      }
+    }
+  }
+
+  /** The connection closed. */
+  close(): void {
+    this.#ladder?.close();
+  }
+}

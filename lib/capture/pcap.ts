@@ -1,0 +1,281 @@
+/**
+ * Capture files without capture rights: TCP conversations written to a
+ * pcap file (the classic libpcap format, Ethernet link type) with made-up
+ * but consistent framing, so Wireshark and tshark open them, "Follow TCP
+ * Stream" gives exactly the bytes, and the fsd dissector decodes them.
+ *
+ * Each connection gets its own made-up client port; addresses are from the
+ * documentation ranges (client 192.0.2.1, server 192.0.2.2). A connection
+ * opens with SYN, SYN-ACK, ACK, every chunk becomes segments of at most
+ * 65495 bytes (the most an IPv4 packet holds) carrying the right sequence
+ * and acknowledgement numbers, and each side's end of stream is a FIN that
+ * the other side acknowledges. TCP checksums are left 0 (Wireshark does not
+ * check them by default); IPv4 header checksums are real.
+ *
+ * Memory is bounded: records collect in one 64 KiB buffer that is written
+ * out when full, when a connection ends, every second, and on flush().
+ */
+
+const BUFFER_BYTES = 64 * 1024;
+const ETHERNET = 14;
+const IPV4 = 20;
+const TCP = 20;
+const HEADERS = ETHERNET + IPV4 + TCP;
+const RECORD_HEADER = 16;
+/** Largest payload of one segment: an IPv4 packet is at most 65535 bytes. */
+export const MAX_SEGMENT = 65535 - IPV4 - TCP;
+const SNAPLEN = 262144;
+const LINKTYPE_ETHERNET = 1;
+const FLUSH_MS = 1000;
+
+const FIN = 0x01;
+const SYN = 0x02;
+const PSH = 0x08;
+const ACK = 0x10;
+
+/** Which end of a connection sends a segment. */
+export type Side = "client" | "server";
+
+interface Endpoint {
+  mac: number[];
+  ip: number[];
+  port: number;
+}
+
+const CLIENT_IP = [192, 0, 2, 1];
+const SERVER_IP = [192, 0, 2, 2];
+const FIRST_CLIENT_PORT = 40000;
+const CLIENT_PORTS = 25000;
+
+/** One capture file; any number of connections write into it. */
+export class PcapWriter {
+  #file: Deno.FsFile;
+  #buffer = new Uint8Array(BUFFER_BYTES);
+  #view = new DataView(this.#buffer.buffer);
+  #used = 0;
+  #connections = 0;
+  #ipId = 0;
+  #closed = false;
+  #ticker: ReturnType<typeof setInterval>;
+
+  private constructor(file: Deno.FsFile) {
+    this.#file = file;
+    this.#writeFileHeader();
+    // A file opened while the capture runs shows what happened up to a second ago.
+    this.#ticker = setInterval(() => this.flush(), FLUSH_MS);
+    Deno.unrefTimer(this.#ticker);
+  }
+
+  /** Creates (or truncates) `path`, readable by its owner only (it holds everything relayed), and writes the file header. */
+  static create(path: string): PcapWriter {
+    try {
+      const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+      try {
+        // A file that existed keeps its mode otherwise (devices and pipes are left alone).
+        if (file.statSync().isFile) Deno.chmodSync(path, 0o600);
+      } catch {
+        // not ours to change (another owner): leave it
+      }
+      return new PcapWriter(file);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot write capture file ${path}: ${reason}`, { cause: error });
+    }
+  }
+
+  /** A new connection to `serverPort`, from the next made-up client port; writes its handshake. */
+  connection(serverPort: number): PcapConnection {
+    const n = this.#connections++;
+    const client = {
+      mac: [0x02, 0, 0, 0, 0, 0x01],
+      ip: CLIENT_IP,
+      port: FIRST_CLIENT_PORT + n % CLIENT_PORTS,
+    };
+    const server = { mac: [0x02, 0, 0, 0, 0, 0x02], ip: SERVER_IP, port: serverPort };
+    return new PcapConnection(this, client, server, n);
+  }
+
+  /** Called once if writing the file fails (a full disk): recording stops, the traffic goes on. */
+  onError?: (error: Error) => void;
+  #failed = false;
+
+  /** Writes out what is buffered. */
+  flush(): void {
+    if (this.#closed || this.#used === 0) return;
+    this.#write(this.#buffer.subarray(0, this.#used));
+    this.#used = 0;
+  }
+
+  #write(bytes: Uint8Array): void {
+    if (this.#failed) return;
+    try {
+      writeAllSync(this.#file, bytes);
+    } catch (error) {
+      this.#failed = true;
+      this.onError?.(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    clearInterval(this.#ticker);
+    this.flush();
+    this.#closed = true;
+    this.#file.close();
+  }
+
+  /** One Ethernet/IPv4/TCP frame carrying `payload` (not copied when large). */
+  segment(
+    from: Endpoint,
+    to: Endpoint,
+    seq: number,
+    ack: number,
+    flags: number,
+    payload?: Uint8Array,
+  ): void {
+    if (this.#closed) return;
+    const length = payload?.length ?? 0;
+    if (this.#used + RECORD_HEADER + HEADERS > BUFFER_BYTES) this.flush();
+    const at = this.#used;
+    const view = this.#view;
+    const now = performance.timeOrigin + performance.now();
+    const seconds = Math.floor(now / 1000);
+    view.setUint32(at, seconds, true);
+    view.setUint32(at + 4, Math.floor((now - seconds * 1000) * 1000), true);
+    view.setUint32(at + 8, HEADERS + length, true);
+    view.setUint32(at + 12, HEADERS + length, true);
+    this.#writeHeaders(at + RECORD_HEADER, from, to, seq, ack, flags, length);
+    this.#used += RECORD_HEADER + HEADERS;
+    if (!payload || length === 0) return;
+    if (this.#used + length <= BUFFER_BYTES) {
+      this.#buffer.set(payload, this.#used);
+      this.#used += length;
+    } else {
+      this.flush();
+      this.#write(payload);
+    }
+  }
+
+  #writeFileHeader(): void {
+    const view = this.#view;
+    view.setUint32(0, 0xa1b2c3d4, true); // microsecond timestamps, little-endian
+    view.setUint16(4, 2, true);
+    view.setUint16(6, 4, true);
+    view.setUint32(8, 0, true); // thiszone
+    view.setUint32(12, 0, true); // sigfigs
+    view.setUint32(16, SNAPLEN, true);
+    view.setUint32(20, LINKTYPE_ETHERNET, true);
+    this.#used = 24;
+  }
+
+  #writeHeaders(
+    at: number,
+    from: Endpoint,
+    to: Endpoint,
+    seq: number,
+    ack: number,
+    flags: number,
+    length: number,
+  ): void {
+    const b = this.#buffer;
+    const view = this.#view;
+    b.set(to.mac, at);
+    b.set(from.mac, at + 6);
+    view.setUint16(at + 12, 0x0800);
+    const ip = at + ETHERNET;
+    b[ip] = 0x45;
+    b[ip + 1] = 0;
+    view.setUint16(ip + 2, IPV4 + TCP + length);
+    view.setUint16(ip + 4, this.#ipId = (this.#ipId + 1) & 0xffff);
+    view.setUint16(ip + 6, 0x4000); // don't fragment
+    b[ip + 8] = 64;
+    b[ip + 9] = 6;
+    view.setUint16(ip + 10, 0);
+    b.set(from.ip, ip + 12);
+    b.set(to.ip, ip + 16);
+    view.setUint16(ip + 10, ipChecksum(b.subarray(ip, ip + IPV4)));
+    const tcp = ip + IPV4;
+    view.setUint16(tcp, from.port);
+    view.setUint16(tcp + 2, to.port);
+    view.setUint32(tcp + 4, seq >>> 0);
+    view.setUint32(tcp + 8, ack >>> 0);
+    b[tcp + 12] = (TCP / 4) << 4;
+    b[tcp + 13] = flags;
+    view.setUint16(tcp + 14, 65535); // window
+    view.setUint16(tcp + 16, 0); // checksum: not computed
+    view.setUint16(tcp + 18, 0);
+  }
+}
+
+/** One TCP conversation in a capture file. */
+export class PcapConnection {
+  #writer: PcapWriter;
+  #ends: Record<Side, { endpoint: Endpoint; seq: number; finished: boolean }>;
+  #closed = false;
+
+  constructor(writer: PcapWriter, client: Endpoint, server: Endpoint, n: number) {
+    this.#writer = writer;
+    // Made-up initial sequence numbers, different per connection.
+    const isn = (0x1000_0000 + n * 0x0101_0101) >>> 0;
+    this.#ends = {
+      client: { endpoint: client, seq: isn, finished: false },
+      server: { endpoint: server, seq: (isn + 0x4000_0000) >>> 0, finished: false },
+    };
+    const c = this.#ends.client;
+    const s = this.#ends.server;
+    writer.segment(c.endpoint, s.endpoint, c.seq, 0, SYN);
+    writer.segment(s.endpoint, c.endpoint, s.seq, c.seq + 1, SYN | ACK);
+    c.seq = (c.seq + 1) >>> 0;
+    s.seq = (s.seq + 1) >>> 0;
+    writer.segment(c.endpoint, s.endpoint, c.seq, s.seq, ACK);
+  }
+
+  /** `bytes` sent by `side`, as segments of at most MAX_SEGMENT bytes. */
+  data(side: Side, bytes: Uint8Array): void {
+    const from = this.#ends[side];
+    if (this.#closed || from.finished) return;
+    const to = this.#ends[other(side)];
+    for (let at = 0; at < bytes.length; at += MAX_SEGMENT) {
+      const piece = bytes.subarray(at, at + MAX_SEGMENT);
+      this.#writer.segment(from.endpoint, to.endpoint, from.seq, to.seq, PSH | ACK, piece);
+      from.seq = (from.seq + piece.length) >>> 0;
+    }
+  }
+
+  /** `side` ended its stream: FIN, acknowledged by the other side. */
+  end(side: Side): void {
+    const from = this.#ends[side];
+    if (this.#closed || from.finished) return;
+    from.finished = true;
+    const to = this.#ends[other(side)];
+    this.#writer.segment(from.endpoint, to.endpoint, from.seq, to.seq, FIN | ACK);
+    from.seq = (from.seq + 1) >>> 0;
+    this.#writer.segment(to.endpoint, from.endpoint, to.seq, from.seq, ACK);
+  }
+
+  /** The connection is gone: FIN for each side that has not ended yet; writes out the file buffer. */
+  close(): void {
+    if (this.#closed) return;
+    this.end("client");
+    this.end("server");
+    this.#closed = true;
+    this.#writer.flush();
+  }
+}
+
+function other(side: Side): Side {
+  return side === "client" ? "server" : "client";
+}
+
+function ipChecksum(header: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < header.length; i += 2) sum += (header[i] << 8) | header[i + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length;) {
+    written += file.writeSync(bytes.subarray(written));
+  }
+}

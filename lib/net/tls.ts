@@ -1,0 +1,193 @@
+/**
+ * TLS for fsd's TCP services: a TLS listener, certificate fingerprints, and
+ * client connections verified against CA certificates (or the system's
+ * roots) or pinned to one certificate's SHA-256 fingerprint, the way SSH
+ * users trust a host key.
+ *
+ * Deno's TLS connections do not show the peer's certificate, so a pinned
+ * connection goes through node:tls instead (which does, and lets us skip
+ * the CA check that a pin replaces); the pin is checked right after the
+ * handshake, before the connection is handed on, so nothing is sent to a
+ * server whose certificate does not match.
+ */
+
+import tls from "node:tls";
+import type { Buffer } from "node:buffer";
+import { errorMessage } from "../bytes/source_sink.ts";
+import { type ListenConfig, listenError } from "./listen.ts";
+import { NodeSocketConn } from "./node_socket_conn.ts";
+
+export interface TlsServerConfig {
+  /** The certificate chain, PEM. */
+  cert: string;
+  /** The private key, PEM. */
+  key: string;
+}
+
+export interface TlsClientConfig {
+  /** CA certificates (PEM) trusted besides the system's roots. */
+  caCerts?: string[];
+  /** The SHA-256 of the server certificate's DER bytes; replaces the CA check. */
+  pin?: Uint8Array;
+}
+
+/** A TLS connect or handshake that failed: the reason in one line. */
+export class TlsError extends Error {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = "TlsError";
+  }
+}
+
+/** Listens on TCP with TLS; a failure to bind is a ListenError, a bad certificate or key a TlsError. */
+export function listenTls(config: ListenConfig & TlsServerConfig): Deno.TlsListener {
+  const hostname = config.hostname ?? "0.0.0.0";
+  try {
+    return Deno.listenTls({ hostname, port: config.port, cert: config.cert, key: config.key });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
+      throw listenError(error, hostname, config.port);
+    }
+    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** The DER bytes of the first certificate in `pem`. */
+export function certificateDer(pem: string): Uint8Array {
+  const match = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
+  if (!match) throw new TlsError("no PEM certificate found");
+  return Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+}
+
+/** SHA-256 of `der`, as `SHA256:` and upper-case hex pairs with colons (openssl's form). */
+export async function fingerprint(der: Uint8Array): Promise<string> {
+  return formatFingerprint(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(der))),
+  );
+}
+
+/** A SHA-256 digest as `SHA256:AB:CD:...`. */
+export function formatFingerprint(digest: Uint8Array): string {
+  return `SHA256:${
+    [...digest].map((b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":")
+  }`;
+}
+
+/**
+ * Reads a pin: `SHA256:` followed by the 32-byte digest in hex (colons
+ * optional, any case, as openssl and `fsd serve` print it) or in base64
+ * (as SSH prints key fingerprints).
+ */
+export function parsePin(text: string): Uint8Array {
+  const body = /^sha256:(.+)$/i.exec(text.trim())?.[1];
+  if (body) {
+    const hex = body.replaceAll(":", "");
+    if (/^[0-9a-fA-F]{64}$/.test(hex)) {
+      return Uint8Array.from(hex.match(/../g)!, (pair) => parseInt(pair, 16));
+    }
+    if (/^[A-Za-z0-9+/]{43}=?$/.test(body)) {
+      const bytes = Uint8Array.from(atob(body.replace(/=?$/, "=")), (c) => c.charCodeAt(0));
+      if (bytes.length === 32) return bytes;
+    }
+  }
+  throw new TlsError(`invalid pin: ${text}: expected SHA256: and 64 hex digits`);
+}
+
+/** Runs a server-side handshake, giving up after `timeoutMs`; a failure is a TlsError. */
+export async function serverHandshake(conn: Deno.TlsConn, timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new TlsError(`no handshake within ${timeoutMs / 1000} s`));
+      try {
+        conn.close();
+      } catch {
+        // closed
+      }
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([conn.handshake(), timeout]);
+  } catch (error) {
+    if (error instanceof TlsError) throw error;
+    throw new TlsError(errorMessage(error), { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Connects with TLS and completes the handshake within `timeoutMs`: the
+ * certificate checked against the CAs (and the host name), or against the
+ * pin. Any failure is a TlsError saying why, and nothing has been sent.
+ */
+export async function connectTls(
+  config: { hostname: string; port: number; timeoutMs: number } & TlsClientConfig,
+): Promise<Deno.Conn> {
+  if (config.pin) return await connectPinned(config, config.pin);
+  const { hostname, port, timeoutMs } = config;
+  const abort = new AbortController();
+  const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
+  let conn: Deno.TlsConn | undefined;
+  try {
+    conn = await Deno.connectTls({ hostname, port, caCerts: config.caCerts });
+    abort.signal.addEventListener("abort", () => conn?.close(), { once: true });
+    await conn.handshake();
+    return conn;
+  } catch (error) {
+    try {
+      conn?.close();
+    } catch {
+      // closed by the abort
+    }
+    if (abort.signal.aborted) throw new TlsError(`no TLS handshake within ${timeoutMs / 1000} s`);
+    throw new TlsError(describeFailure(error), { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describeFailure(error: unknown): string {
+  const message = errorMessage(error);
+  if (/UnknownIssuer|certificate|NotValidForName|BadSignature|Expired/i.test(message)) {
+    return `the server's certificate is not trusted: ${message} (see --ca and --pin)`;
+  }
+  if (/corrupt|InvalidContentType|unexpected|peer closed|reset/i.test(message)) {
+    return `TLS handshake failed: ${message} (is it a TLS port?)`;
+  }
+  return `TLS handshake failed: ${message}`;
+}
+
+function connectPinned(
+  config: { hostname: string; port: number; timeoutMs: number },
+  pin: Uint8Array,
+): Promise<Deno.Conn> {
+  const { hostname, port, timeoutMs } = config;
+  return new Promise((resolve, reject) => {
+    const servername = /^[\d.]+$|:/.test(hostname) ? undefined : hostname;
+    const socket = tls.connect({ host: hostname, port, servername, rejectUnauthorized: false });
+    const fail = (message: string, cause?: unknown) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new TlsError(message, cause === undefined ? undefined : { cause }));
+    };
+    const timer = timeoutMs > 0
+      ? setTimeout(() => fail(`no TLS handshake within ${timeoutMs / 1000} s`), timeoutMs)
+      : undefined;
+    socket.once("error", (error: Error) => fail(describeFailure(error), error));
+    socket.once("secureConnect", async () => {
+      const raw = socket.getPeerCertificate(false)?.raw as Buffer | undefined;
+      if (!raw) return fail("the server sent no certificate");
+      const got = await fingerprint(new Uint8Array(raw));
+      const wanted = formatFingerprint(pin);
+      if (got !== wanted) {
+        return fail(`certificate pin mismatch: the server's is ${got}, the pin is ${wanted}`);
+      }
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(new NodeSocketConn(socket, { hostname, port }) as unknown as Deno.Conn);
+    });
+  });
+}
