@@ -144,10 +144,18 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
     throw error;
   });
   const progress = new Progress(`receiving ${basename(local)}`);
+  // Ctrl-C stops the transfer; the staged file is removed below, as with fsd/1.
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
   try {
-    const bytes = await tftpDownload(config, where.remote, fileSink(staged.file), {
-      onProgress: progress.update,
-      onSize: progress.setTotal,
+    const bytes = await tftpDownload(
+      { ...config, signal: interrupt.signal },
+      where.remote,
+      fileSink(staged.file),
+      { onProgress: progress.update, onSize: progress.setTotal },
+    ).catch((error) => {
+      throw interrupt.signal.aborted ? new CommandError("interrupted") : error;
     });
     await staged.commit({ replace: force }).catch((error) => {
       throw error instanceof Deno.errors.AlreadyExists ? taken() : error;
@@ -157,6 +165,7 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
       console.error(`received ${where.remote} as ${local}: ${progress.summary(bytes)}`);
     }
   } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
     progress.stop();
     await staged.discard();
   }

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { randomBytes, runFsd, spawnFsd, tempDir } from "./helpers.ts";
+import { MAIN, randomBytes, runFsd, spawnFsd, tempDir } from "./helpers.ts";
 import { RawPeer, tftp } from "./tftp_support.ts";
 
 function serve(dir: string, extra: string[]) {
@@ -110,4 +110,30 @@ Deno.test("cli: fsd get over TFTP from a missing server times out with exit 1", 
   ]);
   assert.equal(result.code, 1);
   assert.match(result.stderr, /timed out/);
+});
+
+Deno.test("cli: Ctrl-C during a TFTP download exits 1 and leaves nothing behind", async () => {
+  await using local = await tempDir();
+  await using peer = await RawPeer.open(); // takes the request, never answers
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-net",
+      `--allow-read=${local.path}`,
+      `--allow-write=${local.path}`,
+      MAIN,
+      "get",
+      `tftp://127.0.0.1:${peer.port}/f`,
+      `${local.path}/f`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  await peer.receive(); // the RRQ: the download is under way, its staging file made
+  child.kill("SIGINT");
+  const output = await child.output();
+  assert.equal(output.code, 1);
+  assert.match(new TextDecoder().decode(output.stderr), /interrupted/);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(local.path)), []);
 });

@@ -24,6 +24,8 @@ export interface TftpClientConfig {
   retransmitMs?: number;
   /** Give up after this long without progress (default 60 s). */
   timeoutMs?: number;
+  /** Stops the transfer (its socket closes; the call rejects). */
+  signal?: AbortSignal;
 }
 
 export const TFTP_CLIENT_DEFAULTS = {
@@ -163,12 +165,16 @@ async function once<T>(
   const socket = await UdpSocket.bind(ipv6 ? "::" : "0.0.0.0", 0);
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
   const channel = new Channel(socket, { address: hostname, port: config.port }, false);
+  const abort = () => channel.close();
+  config.signal?.addEventListener("abort", abort);
   try {
     return await exchange(channel, asked, settings);
   } catch (error) {
+    config.signal?.throwIfAborted();
     if (error instanceof ProtocolError) channel.send(encodeError(error.code, error.message));
     throw error;
   } finally {
+    config.signal?.removeEventListener("abort", abort);
     channel.close();
   }
 }
