@@ -236,6 +236,23 @@ for (const name of ["curl", "atftp"]) {
   });
 }
 
+Deno.test("interop: tftp-hpa in netascii mode gets and puts text byte for byte", async () => {
+  if (!(await found("tftp"))) {
+    console.log("skipped: tftp (tftp-hpa) is not installed (CI installs it in .ci/run)");
+    return;
+  }
+  await using served = await tempDir();
+  await using local = await tempDir();
+  await using server = await serveTftp(served.path);
+  const content = "line one\nline two\r\nbare \r cr\n".repeat(100);
+  await Deno.writeTextFile(`${served.path}/t.txt`, content);
+  const base = ["-m", "ascii", HOST, `${server.port}`, "-c"];
+  const got = await tool("tftp", [...base, "get", "t.txt", `${local.path}/t.txt`]);
+  assert.equal(await Deno.readTextFile(`${local.path}/t.txt`), content, got.out);
+  const put = await tool("tftp", [...base, "put", `${local.path}/t.txt`, "up.txt"]);
+  assert.equal(await Deno.readTextFile(`${served.path}/up.txt`), content, put.out);
+});
+
 Deno.test("interop: atftp with windowsize 4 and 16 against fsd's server", async () => {
   if (!(await found("atftp"))) {
     console.log("skipped: atftp is not installed (CI installs it in .ci/run)");

@@ -325,3 +325,48 @@ Deno.test("client: an OACK with an option never asked for is refused with ERROR 
   assert.ok(answer.packet.op === "ERROR" && answer.packet.code === 8);
   await failed;
 });
+
+Deno.test("server: netascii downloads turn LF into CR LF and CR into CR NUL", async () => {
+  await using s = await startTftp();
+  await Deno.writeTextFile(`${s.root}/t.txt`, "a\nb\rc\n");
+  await using peer = await RawPeer.open();
+  await peer.send(tftp.rrq("t.txt", "netascii"), s.port);
+  const { packet, port } = await peer.receive();
+  assert.ok(packet.op === "DATA");
+  assert.equal(text.decode(packet.data), "a\r\nb\r\0c\r\n");
+  await peer.send(tftp.ack(1), port);
+  await s.waitForLog(/RRQ "t.txt": sent file, 9 bytes/);
+});
+
+Deno.test("server: shutdown lets a running transfer finish; close stops it with ERROR 0", async () => {
+  await using s = await startTftp({ timeoutMs: 5000 });
+  await Deno.writeFile(`${s.root}/f`, randomBytes(2000));
+  await using peer = await RawPeer.open();
+  await peer.send(tftp.rrq("f"), s.port);
+  const first = await peer.receive();
+  const stopping = s.server.shutdown(10_000);
+  // No new requests once stopping began...
+  await using late = await RawPeer.open();
+  await late.send(tftp.rrq("f"), s.port);
+  assert.equal(await late.receiveOrNull(200), null);
+  // ...but the running one goes to its end.
+  let block = first.packet.op === "DATA" ? first.packet.block : -1;
+  for (;;) {
+    await peer.send(tftp.ack(block), first.port);
+    const next = await peer.receive();
+    if (next.packet.op !== "DATA") throw new Error(JSON.stringify(next.packet));
+    block = next.packet.block;
+    if (next.packet.data.length < 512) break;
+  }
+  await peer.send(tftp.ack(block), first.port);
+  await stopping;
+  assert.ok(s.logs.some((line) => /RRQ "f": sent file, 2000 bytes/.test(line)));
+
+  await using t = await startTftp({ timeoutMs: 5000 });
+  await Deno.writeFile(`${t.root}/f`, randomBytes(2000));
+  await peer.send(tftp.rrq("f"), t.port);
+  await peer.receive();
+  await t.server.close();
+  assert.match(await peer.expectError(0), /shutting down/);
+  await t.waitForLog(/RRQ "f": server shutting down/);
+});
