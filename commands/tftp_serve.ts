@@ -31,7 +31,7 @@ TFTP (RFC 1350 over UDP, with blksize, timeout, tsize and windowsize):
   --tftp-max-window N       largest window granted (default ${TFTP_DEFAULTS.maxWindowSize})
   --tftp-port-range LO:HI   take each transfer's port from LO..HI (firewalls, NAT)
   --tftp-timeout SECONDS    resend after this long when the client asks no
-                            timeout (default 1); ${TFTP_DEFAULTS.retries} tries, then give up
+                            timeout (default 1), up to ${TFTP_DEFAULTS.retries} times, then give up
   --tftp-no-upload          refuse TFTP uploads (fsd/1 still takes them)
   --tftp-unique-root        serve each client from DIR/ITS-IP-ADDRESS/ (as
                             dnsmasq's --tftp-unique-root)`;

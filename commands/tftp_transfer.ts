@@ -32,11 +32,12 @@ import { CLIENT_OPTIONS, TRANSFER_OPTIONS } from "./connect.ts";
 import { Progress } from "./progress.ts";
 
 export const TFTP_CLIENT_HELP = `
-TFTP (RFC 1350 over UDP): give tftp://HOST[:PORT]/PATH (port 69 by default)
-in place of HOST PORT REMOTE, or add --tftp to the fsd/1 arguments. Asks for
-blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize} (--blksize, --window) and
-falls back to plain RFC 1350 when the server ignores options; --fsd1 asks for
-none. --timeout is how long to wait for progress before giving up.`;
+TFTP (RFC 1350 over UDP, port 69 unless given):
+  fsd get tftp://HOST[:PORT]/REMOTE [LOCAL]     fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL
+or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
+(--blksize, --window; --fsd1 asks for no options) and falls back to plain
+RFC 1350 when the server ignores them. --timeout: give up after this long
+without progress (default 60).`;
 
 const URL_PREFIX = "tftp://";
 
