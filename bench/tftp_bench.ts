@@ -188,6 +188,10 @@ export async function tftpBench(
       for (const client of clients(haveCurl, haveAtftp)) {
         for (const server of servers) {
           // tftpd-hpa has no windowsize: atftp's window there is lock-step; fsd get asks the same.
+          if (server.name === "atftpd" && client.name.startsWith("atftp") && mib > 100) {
+            notes.push(`atftp windowsize 16 from atftpd, ${mib} MiB: skipped (about 4 MiB/s)`);
+            continue;
+          }
           const [command, args] = client.args(server.port, file);
           const cpuBefore = await cpuSeconds(server.pid);
           const result = await timed(command, args).catch((error) => {
