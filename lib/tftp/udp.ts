@@ -15,8 +15,9 @@ export interface Endpoint {
   port: number;
 }
 
-/** Datagrams kept waiting for `receive`; more are dropped, as a full socket buffer would. */
+/** Datagrams and bytes kept waiting for `receive`; more are dropped, as a full socket buffer would. */
 const MAX_QUEUED = 4096;
+const MAX_QUEUED_BYTES = 2 * 1024 * 1024;
 
 export interface Datagram {
   bytes: Uint8Array;
@@ -31,6 +32,7 @@ export class UdpSocket {
   #closed = false;
   /** Sends not yet handed to the system: closing waits for them, or they would be lost. */
   #sending = 0;
+  #queuedBytes = 0;
   #onDatagram: ((datagram: Datagram) => void) | undefined;
 
   private constructor(socket: dgram.Socket) {
@@ -42,7 +44,12 @@ export class UdpSocket {
       if (waiter) {
         this.#waiter = undefined;
         waiter(datagram);
-      } else if (this.#queue.length < MAX_QUEUED) this.#queue.push(datagram);
+      } else if (
+        this.#queue.length < MAX_QUEUED && this.#queuedBytes + message.length <= MAX_QUEUED_BYTES
+      ) {
+        this.#queue.push(datagram);
+        this.#queuedBytes += message.length;
+      }
     });
     socket.on("error", () => {}); // a send to a vanished peer: UDP gives no promises
   }
@@ -103,7 +110,10 @@ export class UdpSocket {
   /** The next datagram, or null after `timeoutMs` or once closed. */
   receive(timeoutMs: number): Promise<Datagram | null> {
     const queued = this.#queue.shift();
-    if (queued) return Promise.resolve(queued);
+    if (queued) {
+      this.#queuedBytes -= queued.bytes.length;
+      return Promise.resolve(queued);
+    }
     if (this.#closed) return Promise.resolve(null);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -125,6 +135,7 @@ export class UdpSocket {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue.length = 0;
+    this.#queuedBytes = 0;
     if (this.#sending === 0) this.#socket.close();
     const waiter = this.#waiter;
     this.#waiter = undefined;
