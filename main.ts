@@ -13,6 +13,7 @@
 import { type Command, CommandError, UsageError } from "./commands/cli.ts";
 import { echo } from "./commands/echo.ts";
 import { get } from "./commands/get.ts";
+import { ExitError } from "./commands/interrupt.ts";
 import { ls } from "./commands/ls.ts";
 import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";
@@ -43,7 +44,11 @@ Run 'fsd COMMAND --help' for a command's arguments, permissions and examples.`;
 /** Runs one command line; resolves when done, throws what went wrong. */
 export async function main(args: string[]): Promise<void> {
   const [name, ...rest] = args;
-  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
+  if (name === undefined) {
+    console.error(HELP);
+    throw new ExitError("", 2);
+  }
+  if (name === "-h" || name === "--help" || name === "help") {
     if (name === "help" && rest[0]) return await main([rest[0], "--help"]);
     console.log(HELP);
     return;
@@ -60,6 +65,7 @@ export async function main(args: string[]): Promise<void> {
 /** The top level: one `fsd: ...` line per failure; with FSD_DEBUG=1 also the stack and the causes. */
 function fail(e: unknown): never {
   if (e instanceof UsageError) exit(e.message, e.exitCode);
+  if (e instanceof ExitError) e.message ? exit(e.message, e.exitCode) : Deno.exit(e.exitCode);
   if (debugging()) console.error(causeChain(e));
   if (e instanceof PeerError) exit(`server error ${e.code}: ${e.message}`, 1);
   if (e instanceof CommandError) exit(e.message, e.exitCode);

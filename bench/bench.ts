@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { clientBench } from "./client_bench.ts";
 import { pcapBench } from "./pcap_bench.ts";
 import {
   freeUdpPort,
@@ -25,6 +26,7 @@ import {
   timed,
 } from "./support.ts";
 import { scaleBench } from "./scale_bench.ts";
+import { tlsBench } from "./tls_bench.ts";
 import { tftpBench } from "./tftp_bench.ts";
 
 const { values } = parseArgs({
@@ -482,7 +484,20 @@ for (const r of scaled.ratios) {
 }
 notes.push(...scaled.notes);
 
-// ---- 9. TFTP: fsd's server and client against tftpd-hpa and atftpd (bench/tftp_bench.ts) ----
+// ---- 9. TLS and logins (bench/tls_bench.ts) ----
+console.log("\n9. TLS against plain, and what a login costs");
+const tlsResult = await tlsBench({ mib: bigMib, runs, logins: quick ? 3 : 10 });
+for (const r of tlsResult.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...tlsResult.targets);
+notes.push(...tlsResult.notes);
+
+// ---- 10. the client: many files, trees, integrity (bench/client_bench.ts) ----
+const client = await clientBench({ quick });
+for (const r of client.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...client.targets);
+notes.push(...client.notes);
+
+// ---- 11. TFTP: fsd's server and client against tftpd-hpa and atftpd (bench/tftp_bench.ts) ----
 for (const row of (await tftpBench({ quick })).rows) {
   addRow("tftp", row.what, row.bytes, row.ms, row.extra);
 }

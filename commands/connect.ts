@@ -1,7 +1,8 @@
 /** Connecting a client command to a server: the flags and errors every client command shares. */
 
 import { FsdClient } from "../lib/fsd/client.ts";
-import { OptionsRefusedError, PeerError } from "../lib/store/errors.ts";
+import { NotFsdError } from "../lib/fsd/greeting.ts";
+import { PeerError } from "../lib/store/errors.ts";
 import {
   BLKSIZE_RANGE,
   FSD1,
@@ -37,12 +38,15 @@ export const TRANSFER_OPTIONS = {
 
 export const TRANSFER_OPTIONS_HELP =
   `  --blksize BYTES    block size to ask for, 8 to 65464 (default 65464)
-  --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16)
+  --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16; 64 over TLS)
   --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
+
+/** The flags that turn TLS on (client_security.ts). */
+type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
 export function parseTransferParams(
-  values: { blksize?: string; window?: string; fsd1?: boolean },
+  values: { blksize?: string; window?: string; fsd1?: boolean } & TlsFlags,
 ): TransferParams {
   if (values.fsd1) {
     if (values.blksize !== undefined || values.window !== undefined) {
@@ -53,7 +57,11 @@ export function parseTransferParams(
   const blockSize = values.blksize === undefined
     ? BLKSIZE_RANGE[1]
     : parseCount(values.blksize, "--blksize", 8);
-  const windowSize = values.window === undefined ? 16 : parseCount(values.window, "--window", 1);
+  // Over TLS each window's end costs more (its last record), so longer windows pay off.
+  const defaultWindow = values.tls || values.ca !== undefined || values.pin !== undefined ? 64 : 16;
+  const windowSize = values.window === undefined
+    ? defaultWindow
+    : parseCount(values.window, "--window", 1);
   if (blockSize > BLKSIZE_RANGE[1]) {
     throw new UsageError(`invalid --blksize: ${blockSize}: at most ${BLKSIZE_RANGE[1]}`);
   }
@@ -82,6 +90,22 @@ export interface Target {
   security?: () => Promise<ClientSecurity>;
 }
 
+/** The longest --timeout: a day (timers cannot wait much beyond 24 days anyway). */
+const MAX_TIMEOUT_SECONDS = 86400;
+
+/** --timeout in milliseconds: 0.001 to a day; the message says the range. */
+function parseTimeout(text: string | undefined): number {
+  if (text === undefined) return 60_000;
+  const seconds = /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    const range = Number.isNaN(seconds) ? "" : "out of range: ";
+    throw new UsageError(
+      `invalid --timeout: ${text}: ${range}expected a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}`,
+    );
+  }
+  return parseSeconds(text, "--timeout");
+}
+
 /** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
 export function parseTarget(
   host: string,
@@ -90,7 +114,8 @@ export function parseTarget(
   watch: { trace?: string; pcap?: string } & ClientSecurityValues = {},
 ): Target {
   const port = parsePort(portText);
-  const timeoutMs = timeoutText === undefined ? 60_000 : parseSeconds(timeoutText, "--timeout");
+  if (port === 0) throw new UsageError(`invalid port: 0: expected a number from 1 to 65535`);
+  const timeoutMs = parseTimeout(timeoutText);
   const { trace, pcap } = watch;
   if (trace !== undefined && !isTraceMode(trace)) {
     throw new UsageError(`invalid --trace: ${trace}: expected fsd, ladder, hex, text or none`);
@@ -109,6 +134,16 @@ export async function withClient<T>(
   target: Target,
   use: (client: FsdClient) => Promise<T>,
 ): Promise<T> {
+  const client = await connectClient(target);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Connects to the target and logs in if asked; the errors say where and what went wrong. */
+export async function connectClient(target: Target): Promise<FsdClient> {
   const { host, port, timeoutMs } = target;
   const security = await target.security?.();
   let client: FsdClient;
@@ -120,6 +155,9 @@ export async function withClient<T>(
     });
   } catch (error) {
     if (error instanceof PeerError) throw error;
+    if (error instanceof NotFsdError) {
+      throw new CommandError(`${host} port ${port}: ${error.message}`, { cause: error });
+    }
     const reason = errorMessage(error);
     throw new CommandError(
       `cannot connect to ${host} port ${port}: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`,
@@ -128,29 +166,9 @@ export async function withClient<T>(
   }
   try {
     if (security?.login) await client.login(security.login.user, security.login.password);
-    return await use(client);
-  } finally {
-    client.close();
-  }
-}
-
-/**
- * Like withClient, for a transfer with `params`. If the server turns down the
- * options extension (a server that knows only fsd/1), the transfer is tried
- * once more in plain fsd/1 on a new connection; nothing moved the first time.
- */
-export async function withTransfer<T>(
-  target: Target,
-  params: TransferParams,
-  use: (client: FsdClient, params: TransferParams) => Promise<T>,
-): Promise<T> {
-  try {
-    return await withClient(target, (client) => use(client, params));
   } catch (error) {
-    if (!(error instanceof OptionsRefusedError) || params === FSD1) throw error;
-    if (Deno.stderr.isTerminal()) {
-      console.error("fsd: the server speaks only fsd/1; using 512-byte blocks");
-    }
-    return await withClient(target, (client) => use(client, FSD1));
+    client.close();
+    throw error;
   }
+  return client;
 }

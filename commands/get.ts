@@ -1,21 +1,20 @@
 /**
- * `fsd get HOST PORT REMOTE [LOCAL]`: download a file.
+ * `fsd get HOST PORT REMOTE [LOCAL]`: download a file; with `-o DIR`, any
+ * number of files; with `-r`, a whole directory tree. One connection for
+ * the whole job.
  *
  * Permissions: --allow-net (to the server), --allow-read and --allow-write
  * for LOCAL's directory (the download is staged there and renamed into place).
- * LOCAL `-` writes to stdout and needs only --allow-net.
+ * LOCAL `-` writes to stdout and needs only --allow-net. A special file is
+ * written directly: /dev/null with --allow-read=/dev/null
+ * --allow-write=/dev/null; /dev/stdout and /dev/fd/* only with --allow-all
+ * (Deno grants no narrower flag there).
  */
 
-import { basename, dirname, join } from "node:path";
-import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../lib/store/staging.ts";
-import { fileSink } from "../lib/bytes/source_sink.ts";
-import {
-  type Command,
-  CommandError,
-  expectPositionals,
-  parseCommandLine,
-  UsageError,
-} from "./cli.ts";
+import { basename, join } from "node:path";
+import { fromHex } from "../lib/bytes/sha256.ts";
+import { type Command, CommandError, parseCommandLine, UsageError } from "./cli.ts";
+import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./tftp_transfer.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -23,130 +22,241 @@ import {
   parseTransferParams,
   TRANSFER_OPTIONS,
   TRANSFER_OPTIONS_HELP,
-  withTransfer,
 } from "./connect.ts";
-import { Progress } from "./progress.ts";
-import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./tftp_transfer.ts";
+import { JobConnection } from "./connection.ts";
+import { downloadFile, type DownloadHow } from "./download.ts";
+import { ExitError, Interruption } from "./interrupt.ts";
+import { JobProgress } from "./job_progress.ts";
+import { downloadPath } from "./local_files.ts";
+import { meansDirectory, normalizeRemote, remoteBase, shown } from "./remote_names.ts";
+import { failureText, Reporter, runFiles, runSingle } from "./report.ts";
+import { downloadTree } from "./tree_get.ts";
 
-const USAGE =
-  "fsd get HOST PORT REMOTE [LOCAL] [--force] [--timeout SECONDS] [--blksize N] [--window N] [--fsd1]";
+const USAGE = `fsd get HOST PORT REMOTE [LOCAL] [OPTIONS]
+       fsd get HOST PORT REMOTE... -o DIR [OPTIONS]
+       fsd get -r HOST PORT REMOTEDIR [LOCALDIR] [OPTIONS]`;
 
-const help = `Download REMOTE from an fsd server.
+const help = `Download from an fsd server: one file, several, or a whole tree.
 
 Usage: ${USAGE}
 
 LOCAL defaults to REMOTE's base name; an existing directory as LOCAL receives
-the file under that name; '-' writes to stdout. The file appears under its
-name only once complete: a failed or interrupted download leaves nothing
-behind. An existing LOCAL is never replaced unless --force is given.
+the file under that name (a LOCAL ending in '/' must be one); '-' writes to
+stdout; a special file (/dev/null, a FIFO) is written directly. With -o, every
+name after PORT is a file to fetch into DIR. With -r, REMOTEDIR is copied as
+LOCALDIR (default: REMOTEDIR's last part; into it if it exists), as cp -r does.
+All of it goes over one connection.
+
+A file appears under its name only once complete and checked: a failed or
+interrupted download leaves nothing behind. An existing LOCAL is never
+replaced unless --force is given. With --integrity the server sends a SHA-256
+of each file after its data and the client checks it before the file gets
+its name.
 
 Options:
+  -o, --output DIR   fetch every REMOTE into DIR
+  -r, --recursive    copy the directory REMOTEDIR and everything in it
   -f, --force        replace LOCAL if it exists
+  --continue         resume an interrupted download from its .fsd-partial-NAME
+                     file (kept on failure when --continue is given)
+  --sha256 HEX       the file must have this SHA-256 (else: error, nothing kept)
+  --integrity        ask the server for the SHA-256 of each file, sent after its
+                     data, and check it before the file gets its name (off by
+                     default: it costs more than 25% on a large transfer here)
+  --json             one JSON object per file on stdout (name, local, kind,
+                     size, mtime, bytes, seconds, outcome, error, sha256)
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
 ${TFTP_CLIENT_HELP}
 
-Permissions: --allow-net, and --allow-read --allow-write for LOCAL's directory.
+Exit status: 0 when every file made it, 1 when any did not (listed on
+stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
+SIGTERM 143, SIGHUP 129). A closed stdout ends quietly with 141, as cat.
+
+Permissions: --allow-net, and --allow-read --allow-write for LOCAL's directory
+(/dev/null: --allow-read=/dev/null --allow-write=/dev/null; /dev/stdout and
+/dev/fd/*: --allow-all, the only flag Deno grants them with).
 
 Examples:
   fsd get 127.0.0.1 10000 notes.txt
   fsd get lab1 10000 images/disk.img /tmp/disk.img --force
-  fsd get lab1 10000 data.csv - | head`;
+  fsd get lab1 10000 data.csv - | head
+  fsd get lab1 10000 a.txt b.txt c.txt -o ./in
+  fsd get -r lab1 10000 images ./backup
+  fsd get lab1 10000 big.iso --continue`;
+
+const FLAGS = {
+  force: { type: "boolean", short: "f" },
+  output: { type: "string", short: "o" },
+  recursive: { type: "boolean", short: "r" },
+  continue: { type: "boolean" },
+  sha256: { type: "string" },
+  integrity: { type: "boolean" },
+  json: { type: "boolean" },
+  ...CLIENT_OPTIONS,
+  ...TRANSFER_OPTIONS,
+} as const;
 
 async function run(args: string[]): Promise<void> {
   if (isTftpCommandLine(args)) return await tftpGet(args, help);
-  const parsed = parseCommandLine(args, {
-    force: { type: "boolean", short: "f" },
-    ...CLIENT_OPTIONS,
-    ...TRANSFER_OPTIONS,
-  }, help);
+  const parsed = parseCommandLine(args, FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
-  expectPositionals(positionals, 3, 4, USAGE);
-  const [host, portText, remote] = positionals;
+  if (positionals.length < 3) {
+    throw new UsageError(
+      `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
+    );
+  }
+  const [host, portText, ...names] = positionals;
   const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
-  const remoteBase = remote.split("/").filter((part) => part !== "").pop();
-  let local = positionals[3] ?? remoteBase;
-  if (!local) {
-    throw new UsageError(`cannot name a local file after ${JSON.stringify(remote)}: give LOCAL`);
+  const expected = values.sha256 === undefined ? undefined : fromHex(String(values.sha256));
+  if (values.sha256 !== undefined && !expected) {
+    throw new UsageError(`invalid --sha256: ${values.sha256}: expected 64 hex digits`);
   }
-
-  if (local === "-") {
-    await withTransfer(
-      target,
-      params,
-      (client, p) => client.download(remote, Deno.stdout, { params: p }),
+  const output = values.output === undefined ? undefined : String(values.output);
+  const many = output !== undefined || Boolean(values.recursive);
+  if (many && values.continue) throw new UsageError("--continue takes one file, without -o or -r");
+  if (many && expected) throw new UsageError("--sha256 takes one file, without -o or -r");
+  if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
+  if (!many && names.length > 2) {
+    throw new UsageError(`unexpected argument: ${names[2]}: several files need -o DIR`);
+  }
+  if (values.recursive && names.length > 2) {
+    throw new UsageError(
+      `unexpected argument: ${names[2]}: usage: fsd get -r HOST PORT REMOTEDIR [LOCALDIR]`,
     );
-    return;
   }
-  if (await isDirectory(local)) {
-    if (!remoteBase) {
-      throw new UsageError(`cannot name a file after ${JSON.stringify(remote)}: give LOCAL`);
-    }
-    local = join(local, remoteBase);
-  }
-  if (!values.force && await exists(local)) {
-    throw new CommandError(`file exists: ${local}: use --force to replace it`);
-  }
+  const json = Boolean(values.json);
+  if (json && !many && names[1] === "-") throw new UsageError("--json does not mix with LOCAL '-'");
 
-  await removeStaleDownloads(dirname(local)); // what interrupted downloads left; never a live one
-  const staged = await StagedFile.create(local, DOWNLOAD_PREFIX).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new CommandError(`directory not found: ${dirname(local!)}`);
-    }
-    throw error;
-  });
-  const progress = new Progress(`receiving ${basename(local)}`);
+  using interruption = new Interruption();
+  using conn = new JobConnection(target, params, interruption);
+  const reporter = new Reporter(json);
+  const how = {
+    force: Boolean(values.force),
+    resume: Boolean(values.continue),
+    integrity: values.integrity ?? false,
+    expected,
+    json,
+  };
+  if (output !== undefined) {
+    await getMany(conn, names, output, how, reporter);
+  } else if (values.recursive) {
+    await getTree(conn, names[0], names[1], how, reporter);
+  } else {
+    await getOne(conn, names[0], names[1], how, reporter);
+  }
+}
+
+type How = Omit<DownloadHow, "progress">;
+
+async function getOne(
+  conn: JobConnection,
+  typed: string,
+  local: string | undefined,
+  how: How,
+  reporter: Reporter,
+): Promise<void> {
+  const remote = normalizeRemote(typed);
+  if (meansDirectory(typed)) {
+    throw new Error(
+      `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
+    );
+  }
+  const progress = new JobProgress("receiving", 1);
   try {
-    const bytes = await withTransfer(target, params, async (client, p) => {
-      let interrupted = false;
-      const interrupt = () => {
-        interrupted = true;
-        client.close();
-      };
-      Deno.addSignalListener("SIGINT", interrupt);
-      try {
-        return await client.download(remote, fileSink(staged.file), {
-          params: p,
-          onProgress: progress.update,
-          onSize: progress.setTotal,
-        });
-      } catch (error) {
-        if (interrupted) throw new CommandError("interrupted");
-        throw error;
-      } finally {
-        Deno.removeSignalListener("SIGINT", interrupt);
-      }
-    });
-    await staged.commit({ replace: values.force ?? false });
+    if (local === "-") return await toStdout(conn, remote, how, progress);
+    const base = remoteBase(remote)!;
+    const path = downloadPath(local ?? base, base);
+    const report = await runSingle(
+      reporter,
+      remote,
+      path,
+      () => downloadFile(conn, remote, path, { ...how, progress }),
+    );
     progress.stop();
-    if (Deno.stderr.isTerminal()) {
-      console.error(`received ${remote} as ${local}: ${progress.summary(bytes)}`);
+    reporter.add(report);
+    if (!reporter.json && Deno.stderr.isTerminal()) {
+      console.error(
+        `received ${shown(remote)} as ${shown(path)}: ${progress.summary(report.bytes)}`,
+      );
     }
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) {
-      throw new CommandError(`file exists: ${local}: use --force to replace it`);
-    }
-    throw error;
   } finally {
     progress.stop();
-    await staged.discard();
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
+async function toStdout(
+  conn: JobConnection,
+  remote: string,
+  how: How,
+  progress: JobProgress,
+): Promise<void> {
+  try {
+    await conn.use((client, params) =>
+      client.download(remote, Deno.stdout, {
+        params,
+        integrity: how.integrity,
+        expectFile: true,
+        onProgress: progress.update,
+      })
+    );
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) throw new ExitError("", 141);
+    if (error instanceof ExitError) throw error;
+    throw new CommandError(failureText(error, remote), { cause: error });
+  }
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  return await Deno.stat(path).then((info) => info.isDirectory, () => false);
+async function getMany(
+  conn: JobConnection,
+  names: string[],
+  output: string,
+  how: How,
+  reporter: Reporter,
+): Promise<void> {
+  await Deno.mkdir(output, { recursive: true });
+  const files = names.map((typed) => {
+    const remote = normalizeRemote(typed);
+    return { typed, remote, local: join(output, remoteBase(remote) ?? basename(typed)) };
+  });
+  await runFiles(reporter, "receiving", files, (file, progress) => {
+    if (meansDirectory(file.typed)) {
+      throw new Deno.errors.IsADirectory(file.remote);
+    }
+    return downloadFile(conn, file.remote, file.local, { ...how, progress });
+  });
+  reporter.finish("received");
+}
+
+async function getTree(
+  conn: JobConnection,
+  typed: string,
+  local: string | undefined,
+  how: How,
+  reporter: Reporter,
+): Promise<void> {
+  const remote = normalizeRemote(typed);
+  const base = remoteBase(remote);
+  if (local === undefined && base === undefined) {
+    throw new UsageError("copying the whole served directory needs LOCALDIR");
+  }
+  let destination = local ?? base!;
+  const info = await Deno.stat(destination).catch(() => undefined);
+  if (info?.isDirectory && local !== undefined && base !== undefined) {
+    destination = join(destination, base);
+  } else if (info && !info.isDirectory) {
+    throw new Error(`not a directory: ${destination}`);
+  }
+  await downloadTree(conn, remote, destination, how, reporter);
+  reporter.finish("received");
 }
 
 export const get: Command = {
   name: "get",
-  summary: "download a file",
+  summary: "download files or a tree",
   help,
   run,
 };

@@ -30,6 +30,11 @@ export class Progress {
     this.#total = bytes;
   };
 
+  /** What the line says the transfer is (a job's current file). */
+  setLabel(label: string): void {
+    this.#label = label;
+  }
+
   /** Stops drawing and clears the line. */
   stop(): void {
     clearInterval(this.#timer);

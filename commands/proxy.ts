@@ -57,6 +57,8 @@ Options:
   --reset-after MS     abort the connection MS milliseconds after it opens
   --timeout MS         pass no data at all; close the connection after MS
                        milliseconds (0: hold it open until a side closes)
+  --corrupt RATE       change each byte with probability RATE (0 to 1, e.g.
+                       0.000001): what integrity checks must catch
   -h, --help           show this help
 ${UDP_PROXY_HELP}
 
@@ -82,6 +84,16 @@ const FAULT_FLAGS = [
   "timeout",
 ] as const;
 
+/** --corrupt: a probability above 0, at most 1. */
+function parseRate(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const rate = /^(0|1)?(\.\d+)?(e-\d+)?$/i.test(text) ? Number(text) : NaN;
+  if (!(rate > 0 && rate <= 1)) {
+    throw new UsageError(`invalid --corrupt: ${text}: expected a probability above 0, at most 1`);
+  }
+  return rate;
+}
+
 async function run(args: string[]): Promise<void> {
   if (isUdpProxy(args)) return await runUdpProxy(args);
   const parsed = parseCommandLine(args, {
@@ -96,6 +108,7 @@ async function run(args: string[]): Promise<void> {
     "limit-data": { type: "string" },
     "reset-after": { type: "string" },
     timeout: { type: "string" },
+    corrupt: { type: "string" },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -128,6 +141,7 @@ async function run(args: string[]): Promise<void> {
     limitDataBytes: number("limit-data"),
     resetAfterMs: number("reset-after"),
     timeoutMs: number("timeout"),
+    corruptRate: parseRate(values.corrupt),
   };
   const applies = (direction: Direction) => stream === "both" || stream === direction;
   const trace = mode === "none" ? undefined : tracer(mode);

@@ -1,124 +1,228 @@
 /**
- * `fsd put HOST PORT LOCAL [REMOTE]`: upload a file.
+ * `fsd put HOST PORT LOCAL [REMOTE]`: upload a file; with `-o REMOTEDIR`,
+ * any number of files; with `-r`, a whole directory tree. One connection
+ * for the whole job.
  *
  * Permissions: --allow-net (to the server) and --allow-read for LOCAL.
- * LOCAL `-` reads stdin and needs only --allow-net.
+ * LOCAL `-` reads stdin and needs only --allow-net; `<(cmd)` and other
+ * paths under /dev need --allow-all (Deno grants no narrower flag there).
  */
 
 import { basename } from "node:path";
-import type { TransferParams } from "../lib/fsd/negotiation.ts";
-import { type ByteSource, fileSource } from "../lib/bytes/source_sink.ts";
-import {
-  type Command,
-  CommandError,
-  expectPositionals,
-  parseCommandLine,
-  UsageError,
-} from "./cli.ts";
+import { type Command, parseCommandLine, UsageError } from "./cli.ts";
+import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./tftp_transfer.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
   parseTarget,
   parseTransferParams,
-  type Target,
   TRANSFER_OPTIONS,
   TRANSFER_OPTIONS_HELP,
-  withTransfer,
 } from "./connect.ts";
-import { Progress } from "./progress.ts";
-import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./tftp_transfer.ts";
+import { JobConnection } from "./connection.ts";
+import { ExitError, Interruption } from "./interrupt.ts";
+import { JobProgress } from "./job_progress.ts";
+import { joinRemote, normalizeRemote, shown } from "./remote_names.ts";
+import { Reporter, runFiles, runSingle } from "./report.ts";
+import { uploadTree } from "./tree_put.ts";
+import { uploadFile } from "./upload.ts";
+import { PeerError } from "../lib/store/errors.ts";
+import { ErrorCode } from "../lib/store/errors.ts";
 
-const USAGE =
-  "fsd put HOST PORT LOCAL [REMOTE] [--timeout SECONDS] [--blksize N] [--window N] [--fsd1]";
+const USAGE = `fsd put HOST PORT LOCAL [REMOTE] [OPTIONS]
+       fsd put HOST PORT LOCAL... -o REMOTEDIR [OPTIONS]
+       fsd put -r HOST PORT LOCALDIR [REMOTEDIR] [OPTIONS]`;
 
-const help = `Upload LOCAL to an fsd server.
+const help = `Upload to an fsd server: one file, several, or a whole tree.
 
 Usage: ${USAGE}
 
-REMOTE defaults to LOCAL's base name. LOCAL '-' reads stdin (REMOTE is then
-required). The server never replaces an existing file: it answers "file
-already exists" instead. An upload that does not complete leaves nothing
-on the server.
+REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
+upload into, as with cp. LOCAL '-' reads stdin (REMOTE is then required); a
+pipe such as <(cmd) is read as it comes. With -o, every name after PORT is a
+file to upload into REMOTEDIR. With -r, LOCALDIR is recreated as REMOTEDIR
+(default: LOCALDIR's last part; into it if it exists on the server), as
+cp -r does. All of it goes over one connection.
+
+The server never replaces an existing file: it answers "file already exists"
+instead. An upload that does not complete leaves nothing on the server. With
+--integrity the client sends a SHA-256 of each file after its data, and the
+server checks it before the file gets its name.
 
 Options:
+  -o, --output REMOTEDIR  upload every LOCAL into REMOTEDIR
+  -r, --recursive    copy the directory LOCALDIR and everything in it
+  --integrity        send the SHA-256 of each file after its data; the server
+                     checks it before the file gets its name (off by default)
+  --json             one JSON object per file on stdout (name, local, kind,
+                     size, bytes, seconds, outcome, error, sha256)
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
 ${TFTP_CLIENT_HELP}
 
-Permissions: --allow-net, and --allow-read for LOCAL.
+Exit status: 0 when every file made it, 1 when any did not (listed on
+stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
+SIGTERM 143, SIGHUP 129).
+
+Permissions: --allow-net, and --allow-read for LOCAL (--allow-all for <(cmd)).
 
 Examples:
   fsd put 127.0.0.1 10000 notes.txt
   fsd put lab1 10000 build/report.pdf reports/week3.pdf
-  tar c src | fsd put lab1 10000 - src.tar`;
+  fsd put lab1 10000 build/report.pdf reports/
+  tar c src | fsd put lab1 10000 - src.tar
+  fsd put lab1 10000 *.log -o logs
+  fsd put -r lab1 10000 ./site www`;
+
+const FLAGS = {
+  output: { type: "string", short: "o" },
+  recursive: { type: "boolean", short: "r" },
+  integrity: { type: "boolean" },
+  json: { type: "boolean" },
+  ...CLIENT_OPTIONS,
+  ...TRANSFER_OPTIONS,
+} as const;
 
 async function run(args: string[]): Promise<void> {
   if (isTftpCommandLine(args)) return await tftpPut(args, help);
-  const parsed = parseCommandLine(args, { ...CLIENT_OPTIONS, ...TRANSFER_OPTIONS }, help);
+  const parsed = parseCommandLine(args, FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
-  expectPositionals(positionals, 3, 4, USAGE);
-  const [host, portText, local] = positionals;
+  if (positionals.length < 3) {
+    throw new UsageError(
+      `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
+    );
+  }
+  const [host, portText, ...names] = positionals;
   const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
-
-  if (local === "-") {
-    const remote = positionals[3];
-    if (!remote) throw new UsageError("REMOTE is required when LOCAL is '-'");
-    await upload(target, { params }, Deno.stdin, remote, "stdin");
-    return;
+  const output = values.output;
+  if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
+  if (output === undefined && names.length > 2) {
+    throw new UsageError(`unexpected argument: ${names[2]}: several files need -o REMOTEDIR`);
   }
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(local, { read: true });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new CommandError(`file not found: ${local}`);
-    throw error;
+  if (output !== undefined && names.includes("-")) {
+    throw new UsageError("stdin ('-') needs the one-file form with REMOTE");
   }
-  try {
-    const info = await file.stat();
-    if (!info.isFile) throw new CommandError(`not a regular file: ${local}`);
-    await upload(
-      target,
-      { params, size: info.size },
-      fileSource(file),
-      positionals[3] ?? basename(local),
-      local,
-    );
-  } finally {
-    file.close();
-  }
+  using interruption = new Interruption();
+  using conn = new JobConnection(target, params, interruption);
+  const reporter = new Reporter(values.json ?? false);
+  const how = { integrity: values.integrity ?? false };
+  if (output !== undefined) return await putMany(conn, names, output, how, reporter);
+  if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
+  await putOne(conn, names[0], names[1], how, reporter);
 }
 
-async function upload(
-  target: Target,
-  how: { params: TransferParams; size?: number },
-  source: ByteSource,
-  remote: string,
-  label: string,
+type How = { integrity: boolean };
+
+/** The remote name for LOCAL as typed: a REMOTE ending in `/` (or `.`) is a directory to put it in. */
+function remoteFor(local: string, typed: string | undefined): string {
+  if (typed === undefined) return basename(local);
+  const remote = normalizeRemote(typed);
+  if (typed.endsWith("/") || remote === "") return joinRemote(remote, basename(local));
+  return remote;
+}
+
+async function putOne(
+  conn: JobConnection,
+  local: string,
+  typed: string | undefined,
+  how: How,
+  reporter: Reporter,
 ): Promise<void> {
-  const progress = new Progress(`sending ${label}`);
-  if (how.size !== undefined) progress.setTotal(how.size);
+  if (local === "-" && typed === undefined) {
+    throw new UsageError("REMOTE is required when LOCAL is '-'");
+  }
+  const remote = remoteFor(local, typed);
+  const progress = new JobProgress("sending", 1);
   try {
-    const bytes = await withTransfer(
-      target,
-      how.params,
-      (client, params) =>
-        client.upload(remote, source, { ...how, params, onProgress: progress.update }),
+    const report = await runSingle(
+      reporter,
+      remote,
+      local,
+      () => uploadFile(conn, local, remote, { ...how, progress }),
     );
     progress.stop();
-    if (Deno.stderr.isTerminal()) {
-      console.error(`sent ${label} as ${remote}: ${progress.summary(bytes)}`);
+    reporter.add(report);
+    if (!reporter.json && Deno.stderr.isTerminal()) {
+      const label = local === "-" ? "stdin" : shown(local);
+      console.error(`sent ${label} as ${shown(remote)}: ${progress.summary(report.bytes)}`);
     }
   } finally {
     progress.stop();
   }
 }
 
+/** Makes sure REMOTEDIR exists on the server (created when missing). */
+async function ensureRemoteDirectory(conn: JobConnection, remote: string): Promise<boolean> {
+  if (remote === "") return true;
+  try {
+    await conn.use((client) => client.makeDirectory(remote));
+    return false;
+  } catch (error) {
+    if (error instanceof PeerError && error.code === ErrorCode.FILE_EXISTS) return true;
+    throw error;
+  }
+}
+
+async function putMany(
+  conn: JobConnection,
+  names: string[],
+  output: string,
+  how: How,
+  reporter: Reporter,
+): Promise<void> {
+  const directory = normalizeRemote(output);
+  await ensureRemoteDirectory(conn, directory);
+  const files = names.map((local) => ({ local, remote: joinRemote(directory, basename(local)) }));
+  await runFiles(
+    reporter,
+    "sending",
+    files,
+    (file, progress) => uploadFile(conn, file.local, file.remote, { ...how, progress }),
+  );
+  reporter.finish("sent");
+}
+
+async function putTree(
+  conn: JobConnection,
+  local: string,
+  typed: string | undefined,
+  how: How,
+  reporter: Reporter,
+): Promise<void> {
+  const info = await Deno.stat(local).catch(() => undefined);
+  if (!info?.isDirectory) {
+    throw new Error(info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`);
+  }
+  const base = basename(local.replace(/\/+$/, "")) || ".";
+  let remote = typed === undefined ? normalizeRemote(base) : normalizeRemote(typed);
+  if (remote === "" && typed === undefined) {
+    throw new UsageError(`cannot name a directory after ${shown(local)}: give REMOTEDIR`);
+  }
+  // As cp -r: into REMOTEDIR when it exists already.
+  if (typed !== undefined && remote !== "" && await isRemoteDirectory(conn, remote)) {
+    remote = joinRemote(remote, base);
+  }
+  if (typed !== undefined && remote === "") remote = normalizeRemote(base);
+  await uploadTree(conn, local, remote, how, reporter);
+  reporter.finish("sent");
+}
+
+async function isRemoteDirectory(conn: JobConnection, remote: string): Promise<boolean> {
+  try {
+    await conn.use((client) => client.list(remote));
+    return true;
+  } catch (error) {
+    if (error instanceof ExitError) throw error;
+    return false;
+  }
+}
+
 export const put: Command = {
   name: "put",
-  summary: "upload a file",
+  summary: "upload files or a tree",
   help,
   run,
 };

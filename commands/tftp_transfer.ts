@@ -46,7 +46,11 @@ export function isTftpCommandLine(args: string[]): boolean {
   return args.some((arg) => arg === "--tftp" || arg.toLowerCase().startsWith(URL_PREFIX));
 }
 
-const FLAGS = { ...CLIENT_OPTIONS, ...TRANSFER_OPTIONS, tftp: { type: "boolean" } } as const;
+const FLAGS = {
+  timeout: CLIENT_OPTIONS.timeout,
+  ...TRANSFER_OPTIONS,
+  tftp: { type: "boolean" },
+} as const;
 
 interface Where {
   config: TftpClientConfig;

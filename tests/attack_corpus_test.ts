@@ -1,12 +1,17 @@
 /**
  * The attack corpus: hostile names and malformed packets, each answered as
  * docs/PROTOCOL.md says, with nothing read or written outside the served
- * directory and the server alive after every one.
+ * directory and the server alive after every one; and an account's
+ * hostile names, with nothing reached outside its home.
  */
 
 import assert from "node:assert/strict";
 import { parseCidr } from "../lib/net/ip.ts";
+import { parseAccounts } from "../lib/auth/accounts.ts";
+import { Authenticator } from "../lib/auth/authenticator.ts";
+import { hashPassword } from "../lib/auth/password.ts";
 import {
+  dirNames,
   randomBytes,
   RawClient,
   startServer,
@@ -441,4 +446,127 @@ Deno.test("attack corpus: malformed PROXY protocol headers are ERR 0 and a close
   for (const b of utf8("PROXY TCP4 192.0.2.1 127.0.0.1 7 8\r\n")) await drip.send(bytes(b));
   assert.equal((await drip.read())?.op, "DAT");
   await ctx.waitForLog(/connection from 192\.0\.2\.1 port 7 via/);
+});
+
+Deno.test("attack corpus: a logged-in account stays inside its home", async (t) => {
+  const hash = await hashPassword("wonderland", { ln: 10, r: 8, p: 1 });
+  const authenticator = await Authenticator.create(parseAccounts(`alice:${hash}:rw:home/alice\n`));
+  await using ctx = await startServer({ accounts: { authenticator } });
+  const root = ctx.root;
+  await Deno.mkdir(`${root}/home/alice`, { recursive: true });
+  await Deno.mkdir(`${root}/home/bob`);
+  await Deno.writeTextFile(`${root}/home/bob/private.txt`, "bob's");
+  await Deno.writeTextFile(`${root}/top.txt`, "top");
+  await Deno.symlink(`${root}/home/bob`, `${root}/home/alice/to-bob`);
+  await Deno.symlink("..", `${root}/home/alice/up`);
+  const before = await snapshot(root);
+  const beforeBob = await snapshot(`${root}/home/bob`);
+  const cases: [string, Expect, Expect][] = [
+    ["../bob/private.txt", { err: 2 }, { err: 2 }],
+    ["../../top.txt", { err: 2 }, { err: 2 }],
+    ["top.txt", { err: 1 }, "accepted"], // the root's top.txt does not exist in the home
+    ["to-bob/private.txt", { err: 2 }, { err: 2 }],
+    ["up/bob/private.txt", { err: 2 }, { err: 2 }],
+    ["up", { err: 2 }, { err: 2 }], // an existing symlink leading outside: ERR 2, not ERR 6
+    [`${root}/top.txt`, { err: 2 }, { err: 2 }],
+    ["", "data", { err: 2 }],
+  ];
+  for (const [name, rrq, wrq] of cases) {
+    for (const [op, expect] of [["rrq", rrq], ["wrq", wrq]] as const) {
+      await t.step(`${op.toUpperCase()} ${JSON.stringify(name)} as alice`, async () => {
+        await using client = await RawClient.greeted(ctx.port);
+        await client.send(wire.opt({ user: "alice", password: "wonderland" }));
+        await client.expectOack();
+        await client.send(op === "rrq" ? wire.rrq(name) : wire.wrq(name));
+        await check(client, expect, `${op} ${name}`);
+        if (expect === "accepted") {
+          await client.send(wire.dat(1, utf8("x")));
+          await client.expectAck(1);
+        }
+      });
+    }
+  }
+  assert.deepEqual(await snapshot(root), before, "nothing changed outside the home");
+  assert.deepEqual(await snapshot(`${root}/home/bob`), beforeBob);
+  assert.deepEqual((await snapshot(`${root}/home/alice`)).map((e) => e.split(" ")[0]), [
+    "to-bob",
+    "top.txt",
+    "up",
+  ]);
+});
+
+Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and forged or missing SUMs", async (t) => {
+  await using ctx = await startServer();
+  const content = randomBytes(2000, 12);
+  await Deno.writeFile(`${ctx.root}/f`, content);
+  const sum = (digest: Uint8Array) => wire.concat([0, 9], digest);
+
+  for (const [name, value] of [["sha256", "2"], ["kind", "3"], ["offset", "x"], ["mkdir", "9"]]) {
+    await t.step(`${name}=${value} is ERR 8 and a close`, async () => {
+      await using client = await RawClient.greeted(ctx.port);
+      await client.send(wire.opt({ [name]: value }), wire.rrq("f"));
+      assert.match(await client.expectError(8), new RegExp(`^option negotiation failed: ${name}`));
+      await client.expectClosed();
+    });
+  }
+  await t.step("options that do not apply are answered 0: an OACK is never empty", async () => {
+    // Found by the fuzzer: OPT digests=00 + WRQ once got an OACK with no options at all.
+    const cases: Record<string, string>[] = [{ digests: "00" }, { kind: "0" }, { sha256: "0" }, {
+      mkdir: "0",
+    }];
+    for (const pairs of cases) {
+      await using client = await RawClient.greeted(ctx.port);
+      await client.send(wire.opt(pairs), wire.wrq(`w-${Object.keys(pairs)[0]}`));
+      const oack = await client.expectOack();
+      assert.deepEqual(Object.keys(oack), Object.keys(pairs));
+      assert.equal(Object.values(oack)[0], "0");
+    }
+  });
+  await t.step("a SUM without sha256 negotiated is unknown opcode 9", async () => {
+    await using client = await RawClient.greeted(ctx.port);
+    await client.send(wire.wrq("plain"));
+    await client.expectAck(0);
+    await client.send(wire.dat(1, new Uint8Array(10)), sum(new Uint8Array(32)));
+    await client.expectAck(1);
+    assert.equal(await client.expectError(4), "unknown opcode: 9");
+    await client.expectClosed();
+  });
+  await t.step("an upload with a forged SUM is ERR 0 and leaves nothing", async () => {
+    await using client = await RawClient.greeted(ctx.port);
+    await client.send(wire.opt({ sha256: "1", tsize: "10" }), wire.wrq("forged"));
+    assert.deepEqual(await client.expectOack(), { sha256: "1", tsize: "10" });
+    await client.send(wire.dat(1, new Uint8Array(10)), sum(new Uint8Array(32).fill(7)));
+    assert.match(
+      await client.expectError(0),
+      /^sha256 mismatch: received [0-9a-f]{64}, the client sent 0707/,
+    );
+    await client.expectClosed();
+  });
+  await t.step(
+    "an upload whose SUM never comes (an ACK instead) is ERR 4 and leaves nothing",
+    async () => {
+      await using client = await RawClient.greeted(ctx.port);
+      await client.send(wire.opt({ sha256: "1" }), wire.wrq("unsummed"));
+      await client.expectOack();
+      await client.send(wire.dat(1, new Uint8Array(10)), wire.ack(1));
+      assert.match(await client.expectError(4), /expected SUM/);
+      await client.expectClosed();
+    },
+  );
+  await t.step(
+    "an offset past the end, or with another mtime, is not granted: all of it comes",
+    async () => {
+      const { mtime } = await Deno.stat(`${ctx.root}/f`);
+      const seconds = String(Math.floor(mtime!.getTime() / 1000));
+      for (const pairs of [{ offset: "999999", mtime: seconds }, { offset: "10", mtime: "1" }]) {
+        await using client = await RawClient.greeted(ctx.port);
+        await client.send(wire.opt(pairs), wire.rrq("f"));
+        assert.equal((await client.expectOack()).offset, "0");
+        await client.send(wire.ack(0));
+        assert.deepEqual((await client.receiveBlocks()).data, content);
+      }
+    },
+  );
+  // "plain" was complete (ACK 1) before its stray SUM came; the forged and unsummed ones left nothing.
+  assert.deepEqual(await dirNames(ctx.root), ["f", "plain"]); // the w-* uploads never sent data
 });

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { NotFsdError } from "../lib/fsd/greeting.ts";
 import { PeerError, ProtocolError } from "../lib/store/errors.ts";
 import { bytesSource, MemorySink } from "../lib/bytes/source_sink.ts";
 import {
@@ -97,7 +98,8 @@ Deno.test("client: gives up on a server that says nothing", async () => {
   try {
     await assert.rejects(
       FsdClient.connect("127.0.0.1", fake.port, { timeoutMs: 200 }),
-      (e: unknown) => e instanceof Deno.errors.TimedOut && /timed out/.test(e.message),
+      (e: unknown) =>
+        e instanceof NotFsdError && e.message === "connected, but no fsd greeting within 0.2 s",
     );
   } finally {
     release();

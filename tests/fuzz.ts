@@ -51,6 +51,19 @@ const NAMES = [
   "ünï/cødé",
 ];
 
+/** Logins the fuzzer tries; FUZZ_ACCOUNT is the one that works on a server seeded for it. */
+export const FUZZ_ACCOUNT = { user: "fuzz", password: "fuzzpass" };
+const LOGINS: string[][][] = [
+  [["user", FUZZ_ACCOUNT.user], ["password", FUZZ_ACCOUNT.password]],
+  [["user", FUZZ_ACCOUNT.user], ["password", "wrong"]],
+  [["user", "nobody"], ["password", FUZZ_ACCOUNT.password]],
+  [["user", "x".repeat(900)], ["password", "y".repeat(900)]],
+  [["user", FUZZ_ACCOUNT.user]],
+  [["password", "p"]],
+  [["user", FUZZ_ACCOUNT.user], ["password", FUZZ_ACCOUNT.password], ["blksize", "512"]],
+  [["user", "\u00ff\u0001"], ["password", ""]],
+];
+
 function u16(n: number): number[] {
   return [(n >> 8) & 0xff, n & 0xff];
 }
@@ -62,7 +75,7 @@ function randomBytes(r: Random, n: number): number[] {
 /** One packet, mostly well-formed, sometimes not. */
 function packet(r: Random, stream: number): number[] {
   const name = () => encoder.encode(pick(r, NAMES).replace("%d", String(stream)));
-  switch (int(r, 13)) {
+  switch (int(r, 14)) {
     case 0:
       return [...u16(1), ...name(), 0];
     case 1:
@@ -88,13 +101,27 @@ function packet(r: Random, stream: number): number[] {
     case 8:
       return [...u16(int(r, 65536)), ...randomBytes(r, int(r, 8))];
     case 9:
-      return randomBytes(r, int(r, 4));
+      // SUM (integrity): opcode 9 and a digest, or less
+      return r() < 0.5 ? randomBytes(r, int(r, 4)) : [...u16(9), ...randomBytes(r, int(r, 40))];
     case 10: {
       // OPT, usually followed by a request in the same packet list
       const pairs = [["blksize", pick(r, ["8", "512", "1000", "65464", "7", "70000", "x"])], [
         "windowsize",
         pick(r, ["1", "4", "64", "1000", "0"]),
       ], ["tsize", pick(r, ["0", "100", "99999999999"])]].slice(0, 1 + int(r, 3));
+      // The extension's other options (integrity, kind, resume, mkdir, digests), valid or not.
+      if (r() < 0.5) {
+        pairs.push([
+          pick(r, ["sha256", "kind", "mtime", "offset", "mkdir", "digests"]),
+          pick(r, ["0", "1", "2", "3", "100", "99999999999999999", "-1", "x"]),
+        ]);
+      }
+      const body = pairs.flatMap(([k, v]) => [...encoder.encode(k), 0, ...encoder.encode(v), 0]);
+      return [...u16(7), ...u16(pairs.length), ...body];
+    }
+    case 11: {
+      // A login (servers with accounts): right, wrong, overlong, or with extra pairs
+      const pairs = pick(r, LOGINS);
       const body = pairs.flatMap(([k, v]) => [...encoder.encode(k), 0, ...encoder.encode(v), 0]);
       return [...u16(7), ...u16(pairs.length), ...body];
     }
@@ -185,6 +212,10 @@ export function checkAnswer(bytes: Uint8Array, tally: Record<string, number> = {
       }
       count("OACK");
       at = next;
+    } else if (op === 9) {
+      if (bytes.length - at < 34) return "cut SUM";
+      count("SUM");
+      at += 34;
     } else if (op === 5) {
       const code = (bytes[at + 2] << 8) | bytes[at + 3];
       if (code > 8) return `ERR code ${code}`; // 8: the options extension's "option refused"

@@ -8,7 +8,10 @@
 import assert from "node:assert/strict";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { parseCidr } from "../lib/net/ip.ts";
-import { fuzz, seedDirectory } from "./fuzz.ts";
+import { fuzz, FUZZ_ACCOUNT, seedDirectory } from "./fuzz.ts";
+import { parseAccounts } from "../lib/auth/accounts.ts";
+import { Authenticator } from "../lib/auth/authenticator.ts";
+import { hashPassword } from "../lib/auth/password.ts";
 import { randomBytes, RawClient, startServer, wire } from "./helpers.ts";
 
 Deno.test("fuzz: 20,000 streams, every answer valid, the server up, a 64 MiB download intact", async () => {
@@ -79,4 +82,21 @@ Deno.test("fuzz: 5,000 streams after valid and damaged PROXY headers, every answ
   assert.deepEqual(report.failures, []);
   assert.ok(ctx.logs.some((line) => / via 127\.0\.0\.1 port /.test(line)), "no header accepted");
   assert.ok(ctx.logs.some((line) => /rejected with error 0: .*PROXY/.test(line)), "none refused");
+});
+
+Deno.test("fuzz: 5,000 streams with logins against a server with accounts, every answer valid", async () => {
+  const seed = Number(Deno.env.get("FSD_FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+  console.log(`  fuzz seed ${seed} (repeat with FSD_FUZZ_SEED=${seed})`);
+  const hash = await hashPassword(FUZZ_ACCOUNT.password, { ln: 10, r: 8, p: 1 });
+  const authenticator = await Authenticator.create(
+    parseAccounts(`${FUZZ_ACCOUNT.user}:${hash}:rw\n`),
+    { throttle: { freeFailures: 1_000_000 } }, // the fuzzer is one address: let every login be checked
+  );
+  await using ctx = await startServer({ maxClients: 0, maxPerIp: 0, accounts: { authenticator } });
+  await seedDirectory(ctx.root);
+  const report = await fuzz(ctx.port, { seed, streams: 5_000, concurrency: 32 });
+  console.log(`  answers ${JSON.stringify(report.answers)}`);
+  assert.deepEqual(report.failures, []);
+  assert.ok(ctx.logs.some((line) => /login as "\S+": refused/.test(line)), "no login checked");
+  assert.ok(ctx.logs.some((line) => /refused with error 7: login required/.test(line)));
 });

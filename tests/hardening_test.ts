@@ -266,6 +266,8 @@ Deno.test("shutdown: after the grace period the rest is closed and unfinished up
   await uploader.send(wire.dat(1, new Uint8Array(512)));
   await uploader.expectAck(1);
   await ctx.server.shutdown(100);
+  // Cut by the shutdown: the client hears why instead of a bare close.
+  assert.equal(await uploader.expectError(0), "server shutting down");
   await uploader.expectClosed();
   assert.deepEqual(await dirNames(ctx.root), []);
   await ctx.waitForLog(/WRQ "half": server shutting down; closing/);
@@ -295,6 +297,7 @@ Deno.test("shutdown: the CLI finishes a transfer on SIGTERM and exits 0; a secon
     await server.waitForLine(/^shutting down/);
     server.child.kill("SIGINT");
     assert.equal((await server.exited()).code, 0);
+    assert.equal(await busy.expectError(0), "server shutting down");
     await busy.expectClosed();
   }
   assert.deepEqual(await dirNames(dir.path), ["f"]);

@@ -46,6 +46,8 @@ export function packetLabel(packet: Packet): string {
     case Opcode.OPT:
     case Opcode.OACK:
       return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${optionsText(packet.options)}`;
+    case Opcode.SUM:
+      return "SUM (sha256)";
   }
 }
 

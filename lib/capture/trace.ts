@@ -26,6 +26,8 @@ export function describePacket(packet: Packet): string {
     case Opcode.OPT:
     case Opcode.OACK:
       return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${optionsText(packet.options)}`;
+    case Opcode.SUM:
+      return `SUM ${Array.from(packet.digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
   }
 }
 
@@ -45,7 +47,11 @@ export function optionsText(options: Record<string, string>): string {
  * and stays quiet.
  */
 export class FsdTracer {
-  #decoder = new PacketDecoder({ maxDataSize: 65535, maxStringBytes: 65535 });
+  #decoder = new PacketDecoder({
+    maxDataSize: 65535,
+    maxStringBytes: 65535,
+    acceptSum: true,
+  });
   #broken = false;
 
   /** Lines for the packets completed by `chunk`. */

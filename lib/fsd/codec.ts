@@ -19,6 +19,8 @@ export const Opcode = {
   // The options extension (docs/PROTOCOL.md): only after a client asks with OPT.
   OPT: 7,
   OACK: 8,
+  // Integrity (asked for with the sha256 option): the sender's digest after the last DAT.
+  SUM: 9,
 } as const;
 export type Opcode = typeof Opcode[keyof typeof Opcode];
 
@@ -37,7 +39,8 @@ export type Packet =
   | { op: typeof Opcode.ERR; code: number; message: string }
   | { op: typeof Opcode.DRQ }
   | { op: typeof Opcode.OPT; options: OptionPairs }
-  | { op: typeof Opcode.OACK; options: OptionPairs };
+  | { op: typeof Opcode.OACK; options: OptionPairs }
+  | { op: typeof Opcode.SUM; digest: Uint8Array };
 
 /** Option names and values, as the OPT and OACK packets carry them (names lower-case). */
 export type OptionPairs = Record<string, string>;
@@ -54,6 +57,7 @@ const OPCODE_NAMES: Record<number, string> = {
   6: "DRQ",
   7: "OPT",
   8: "OACK",
+  9: "SUM",
 };
 
 /** "RRQ", "DAT", ... or "opcode N" for anything else. */
@@ -105,6 +109,18 @@ export function encodeOptions(
   return out;
 }
 
+/** Bytes of a SHA-256 digest, as SUM carries it. */
+export const DIGEST_SIZE = 32;
+
+/** SUM: the opcode and the 32 bytes of a SHA-256 digest. */
+export function encodeSum(digest: Uint8Array): Uint8Array {
+  if (digest.length !== DIGEST_SIZE) throw new RangeError(`digest of ${digest.length} bytes`);
+  const out = new Uint8Array(2 + DIGEST_SIZE);
+  out[1] = Opcode.SUM;
+  out.set(digest, 2);
+  return out;
+}
+
 export function encodeDrq(): Uint8Array {
   return new Uint8Array([0, Opcode.DRQ]);
 }
@@ -135,6 +151,8 @@ export interface DecoderOptions {
   maxDataSize?: number;
   /** Longest string accepted, zero byte not counted (default 1024). */
   maxStringBytes?: number;
+  /** Decode SUM (only while a transfer that negotiated sha256 runs; else it is an unknown opcode). */
+  acceptSum?: boolean;
 }
 
 const textDecoder = new TextDecoder();
@@ -150,6 +168,7 @@ const textDecoder = new TextDecoder();
 export class PacketDecoder {
   maxDataSize: number;
   readonly maxStringBytes: number;
+  acceptSum: boolean;
   #buf: Uint8Array;
   #start = 0;
   #end = 0;
@@ -157,6 +176,7 @@ export class PacketDecoder {
   constructor(options: DecoderOptions = {}) {
     this.maxDataSize = options.maxDataSize ?? BLOCK_SIZE;
     this.maxStringBytes = options.maxStringBytes ?? MAX_STRING_BYTES;
+    this.acceptSum = options.acceptSum ?? false;
     const largestPacket = Math.max(
       DAT_HEADER_SIZE + this.maxDataSize,
       4 + this.maxStringBytes + 1,
@@ -281,6 +301,12 @@ export class PacketDecoder {
         }
         this.#start = next;
         return { op, options };
+      }
+      case Opcode.SUM: {
+        if (!this.acceptSum) throw illegal(`unknown opcode: ${op}`);
+        if (available < 2 + DIGEST_SIZE) return undefined;
+        this.#start = at + 2 + DIGEST_SIZE;
+        return { op, digest: buf.slice(at + 2, at + 2 + DIGEST_SIZE) };
       }
       default:
         throw illegal(`unknown opcode: ${op}`);

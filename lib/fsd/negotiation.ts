@@ -25,7 +25,47 @@ export interface Asked {
   windowSize?: number;
   /** For RRQ/DRQ: 0, asking for the size; for WRQ: the size of the upload. */
   transferSize?: number;
+  /** Integrity: the sender sends SUM (the SHA-256 of the whole file) after the last DAT. */
+  sha256?: boolean;
+  /** RRQ: 0 asks what the name is; the OACK says 1 (a file) or 2 (a directory's listing). */
+  kind?: number;
+  /** RRQ: 0 asks for the file's mtime (Unix seconds); with `offset`, the mtime it must still have. */
+  mtime?: number;
+  /** RRQ: resume: DAT 1 starts at this byte of the file (granted only if the file is unchanged). */
+  offset?: number;
+  /** WRQ: create the name as a directory; the OACK ends the request (no data). */
+  mkdir?: boolean;
+  /** A directory's listing with each file's SHA-256 before its name. */
+  digests?: boolean;
 }
+
+/** What an OACK told the client, beside the transfer parameters. */
+export interface Granted extends TransferParams {
+  size?: number;
+  sha256: boolean;
+  kind?: "file" | "listing";
+  mtime?: number;
+  offset?: number;
+  mkdir: boolean;
+  digests: boolean;
+}
+
+/** What the server knows about what it is about to send (for the OACK). */
+export interface Facts {
+  size?: number;
+  kind?: "file" | "listing";
+  mtime?: number;
+  /** Where the data starts (a resume the server agreed to; 0 when it did not). */
+  offset?: number;
+  /** The request created a directory (mkdir). */
+  made?: boolean;
+}
+
+/** The kind option's values. */
+export const KIND = { file: 1, listing: 2 } as const;
+
+const FLAG = [0, 1] as const;
+const ANY = [0, Number.MAX_SAFE_INTEGER] as const;
 
 function refuse(message: string): ProtocolError {
   return new ProtocolError(ErrorCode.OPTION_REFUSED, `option negotiation failed: ${message}`);
@@ -44,6 +84,11 @@ function integer(
   return Number(text);
 }
 
+function flag(pairs: OptionPairs, name: string): boolean | undefined {
+  const value = integer(pairs, name, FLAG);
+  return value === undefined ? undefined : value === 1;
+}
+
 /**
  * Reads an OPT's options: unknown names are ignored, known ones out of range
  * throw ERR 8, and so does an OPT with no known option at all (its OACK
@@ -53,7 +98,13 @@ export function parseAsked(pairs: OptionPairs): Asked {
   const asked = {
     blockSize: integer(pairs, "blksize", BLKSIZE_RANGE),
     windowSize: integer(pairs, "windowsize", WINDOWSIZE_RANGE),
-    transferSize: integer(pairs, "tsize", [0, Number.MAX_SAFE_INTEGER]),
+    transferSize: integer(pairs, "tsize", ANY),
+    sha256: flag(pairs, "sha256"),
+    kind: integer(pairs, "kind", [0, 2]),
+    mtime: integer(pairs, "mtime", ANY),
+    offset: integer(pairs, "offset", ANY),
+    mkdir: flag(pairs, "mkdir"),
+    digests: flag(pairs, "digests"),
   };
   if (Object.values(asked).every((value) => value === undefined)) {
     throw refuse(
@@ -71,34 +122,55 @@ export function grant(asked: Asked, limits: TransferParams): TransferParams {
   };
 }
 
-/** The OACK for what was granted: only the options the client asked about. */
-export function oackPairs(
-  asked: Asked,
-  granted: TransferParams,
-  size?: number,
-): OptionPairs {
+/**
+ * The OACK for what was granted: every option the client asked about, and
+ * only those, so it is never empty. What does not apply is answered 0 (no
+ * integrity, kind unknown, no mtime, offset 0, no directory made, no digests).
+ */
+export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = {}): OptionPairs {
   const out: OptionPairs = {};
+  const flag = (on: boolean | undefined) => on ? "1" : "0";
   if (asked.blockSize !== undefined) out.blksize = String(granted.blockSize);
   if (asked.windowSize !== undefined) out.windowsize = String(granted.windowSize);
-  if (asked.transferSize !== undefined && size !== undefined) out.tsize = String(size);
+  if (asked.transferSize !== undefined) out.tsize = String(facts.size ?? asked.transferSize);
+  if (asked.sha256 !== undefined) out.sha256 = flag(asked.sha256);
+  if (asked.kind !== undefined) out.kind = String(facts.kind ? KIND[facts.kind] : 0);
+  if (asked.mtime !== undefined) out.mtime = String(facts.mtime ?? 0);
+  if (asked.offset !== undefined) out.offset = String(facts.offset ?? 0);
+  if (asked.mkdir !== undefined) out.mkdir = flag(facts.made);
+  if (asked.digests !== undefined) out.digests = flag(asked.digests && facts.kind === "listing");
   return out;
 }
 
+/** What a client asks for beside the block and window size. */
+export interface Wanted {
+  transferSize?: number;
+  sha256?: boolean;
+  kind?: boolean;
+  mtime?: number;
+  offset?: number;
+  mkdir?: boolean;
+  digests?: boolean;
+}
+
 /** The OPT a client sends for what it wants. */
-export function optPairs(wanted: TransferParams, transferSize?: number): OptionPairs {
+export function optPairs(params: TransferParams, wanted: Wanted = {}): OptionPairs {
   const out: OptionPairs = {
-    blksize: String(wanted.blockSize),
-    windowsize: String(wanted.windowSize),
+    blksize: String(params.blockSize),
+    windowsize: String(params.windowSize),
   };
-  if (transferSize !== undefined) out.tsize = String(transferSize);
+  if (wanted.transferSize !== undefined) out.tsize = String(wanted.transferSize);
+  if (wanted.sha256) out.sha256 = "1";
+  if (wanted.kind) out.kind = "0";
+  if (wanted.mtime !== undefined) out.mtime = String(wanted.mtime);
+  if (wanted.offset !== undefined) out.offset = String(wanted.offset);
+  if (wanted.mkdir) out.mkdir = "1";
+  if (wanted.digests) out.digests = "1";
   return out;
 }
 
 /** The client's reading of an OACK: what applies now, and the size if told; a server raising a value is refused. */
-export function readOack(
-  wanted: TransferParams,
-  oack: OptionPairs,
-): TransferParams & { size?: number } {
+export function readOack(wanted: TransferParams, oack: OptionPairs): Granted {
   const answered = parseAsked(oack);
   const blockSize = answered.blockSize ?? BLOCK_SIZE;
   const windowSize = answered.windowSize ?? 1;
@@ -108,5 +180,20 @@ export function readOack(
       "option negotiation failed: the server raised a value",
     );
   }
-  return { blockSize, windowSize, size: answered.transferSize };
+  const kind = answered.kind === KIND.file
+    ? "file"
+    : answered.kind === KIND.listing
+    ? "listing"
+    : undefined;
+  return {
+    blockSize,
+    windowSize,
+    size: answered.transferSize,
+    sha256: answered.sha256 ?? false,
+    kind,
+    mtime: answered.mtime || undefined, // 0: the server knows none
+    offset: answered.offset,
+    mkdir: answered.mkdir ?? false,
+    digests: answered.digests ?? false,
+  };
 }

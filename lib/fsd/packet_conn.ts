@@ -33,6 +33,8 @@ export class PacketConn {
   #timedOut = false;
   #closed = false;
   #tap: ConnTap | undefined;
+  /** Writes under way (at most one from a handler; a shutdown checks it). */
+  #writes = 0;
 
   constructor(conn: Deno.Conn, options: PacketConnConfig = {}) {
     this.conn = conn;
@@ -55,6 +57,17 @@ export class PacketConn {
     this.#decoder.setMaxDataSize(size);
   }
 
+  /** Decodes SUM packets from now on (while a transfer with sha256 runs), or no longer. */
+  acceptSum(on: boolean): void {
+    this.#decoder.acceptSum = on;
+  }
+
+  /** Hands back bytes read past the protocol's start (a first read made by hand) to be decoded. */
+  unread(bytes: Uint8Array): void {
+    this.#tap?.received(bytes);
+    this.#decoder.push(bytes);
+  }
+
   /** The next packet, or null when the peer closed the connection cleanly. */
   async readPacket(): Promise<Packet | null> {
     for (;;) {
@@ -72,9 +85,30 @@ export class PacketConn {
   async write(bytes: Uint8Array): Promise<void> {
     this.#tap?.sent(bytes);
     let written = 0;
-    while (written < bytes.length) {
-      written += await this.#wait(this.conn.write(bytes.subarray(written)));
+    this.#writes++;
+    try {
+      while (written < bytes.length) {
+        written += await this.#wait(this.conn.write(bytes.subarray(written)));
+      }
+    } finally {
+      this.#writes--;
     }
+  }
+
+  /**
+   * Ends the connection from outside its handler (a shutdown): sends ERR
+   * when no write is under way (bytes of a half-written packet must not mix
+   * with it) and the peer takes it within `waitMs`, then closes.
+   */
+  async closeWithError(code: number, message: string, waitMs = 200): Promise<void> {
+    if (this.#closed) return;
+    if (this.#writes === 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
+      await Promise.race([this.sendError(code, message), late]);
+      clearTimeout(timer);
+    }
+    this.close();
   }
 
   /** Sends ERR, ignoring a connection that is already broken. */

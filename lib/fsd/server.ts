@@ -11,9 +11,10 @@ import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
-import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import { DEFAULT_HOST, ListenError, listenTcp } from "../net/listen.ts";
 import { inCidr, parseCidr } from "../net/ip.ts";
-import { listenTls, serverHandshake, type TlsServerConfig } from "../net/tls.ts";
+import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
+import { NodeTlsListener } from "../net/tls_listener.ts";
 import type { AccountLine } from "../auth/accounts.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { LoginPolicy } from "./login.ts";
@@ -95,7 +96,6 @@ export class FileServer {
   #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
-  #tls: boolean;
 
   private constructor(
     listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
@@ -120,7 +120,7 @@ export class FileServer {
       stopping: () => this.#accepting.stopping,
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
     };
-    this.#tls = config.tls !== undefined;
+
     this.#accepting = new AcceptLoop(listener, {
       handle: (conn, n) => this.#admit(conn, ids.first + (n - 1) * ids.step),
       onAcceptError: (error) => log({ event: "accept-error", message: errorMessage(error) }),
@@ -135,6 +135,13 @@ export class FileServer {
     const store = await FileStore.open(config);
     const removed = await store.removeStaleStaging();
     if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
+    if (!store.readOnly && !await store.writable()) {
+      config.log?.({
+        event: "warning",
+        message:
+          `${store.root} is not writable: uploads will fail (serve it with --read-only to refuse them)`,
+      });
+    }
     const where = {
       hostname: config.hostname ?? DEFAULT_HOST,
       port: config.port,
@@ -145,7 +152,9 @@ export class FileServer {
         "the PROXY protocol and TLS cannot be combined: the header would precede TLS",
       );
     }
-    const listener = config.tls ? listenTls({ ...where, ...config.tls }) : listenTcp(where);
+    const listener = config.tls
+      ? await tlsListener(where, config.tls, config.log)
+      : listenTcp(where);
     return new FileServer(listener, store, config);
   }
 
@@ -177,8 +186,9 @@ export class FileServer {
     await this.#settle();
   }
 
+  /** Ends every connection; one in the middle of a request hears ERR 0 "server shutting down". */
   #closeAll(): void {
-    for (const session of this.#sessions) session.close();
+    for (const session of this.#sessions) void session.cut("server shutting down");
   }
 
   async #settle(): Promise<void> {
@@ -195,8 +205,6 @@ export class FileServer {
     const admission = await this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     try {
-      // Within the limits: a client that stalls its handshake holds a slot.
-      if (this.#tls && !await this.#handshake(raw as Deno.TlsConn, id)) return;
       const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
       const session = new Session(id, conn, this.#context);
       this.#sessions.add(session);
@@ -207,29 +215,6 @@ export class FileServer {
       }
     } finally {
       this.#limits.release(client.hostname);
-    }
-  }
-
-  /** Completes a TLS handshake in time; a failure is logged and the connection closed. */
-  async #handshake(conn: Deno.TlsConn, id: number): Promise<boolean> {
-    try {
-      await serverHandshake(conn, TLS_HANDSHAKE_TIMEOUT_MS);
-      return true;
-    } catch (error) {
-      const peer = conn.remoteAddr as Deno.NetAddr;
-      this.#context.log({
-        event: "tls-failed",
-        id,
-        address: peer.hostname,
-        port: peer.port,
-        message: errorMessage(error),
-      });
-      try {
-        conn.close();
-      } catch {
-        // closed by the timeout
-      }
-      return false;
     }
   }
 
@@ -257,6 +242,32 @@ export class FileServer {
     await conn.sendError(ErrorCode.OTHER, message);
     conn.close();
   }
+}
+
+/** A TLS listener whose connections arrive with the handshake done (lib/net/tls_listener.ts). */
+async function tlsListener(
+  where: { hostname: string; port: number },
+  certified: TlsServerConfig,
+  log: ((event: ServerEvent) => void) | undefined,
+): Promise<Deno.Listener<Deno.Conn, Deno.NetAddr>> {
+  try {
+    certificateDer(certified.cert);
+  } catch {
+    throw new TlsError("cannot use the certificate: no PEM certificate found");
+  }
+  const listener = await NodeTlsListener.listen({
+    ...where,
+    ...certified,
+    handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
+    onHandshakeError: (message, peer) =>
+      log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
+  }).catch((error) => {
+    if (error instanceof ListenError) throw error;
+    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  });
+  return listener as unknown as Deno.Listener<Deno.Conn, Deno.NetAddr>;
 }
 
 /** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */

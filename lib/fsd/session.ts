@@ -49,7 +49,7 @@ export interface RequestRecord {
 
 /** A request's end, as logged. */
 export type RequestOutcome =
-  | { outcome: "ok"; kind: "file" | "listing" }
+  | { outcome: "ok"; kind: "file" | "listing" | "directory" }
   | { outcome: "refused"; code: number; message: string };
 
 const lossy = new TextDecoder();
@@ -78,6 +78,12 @@ export class Session {
   close(): void {
     this.#closing.abort(new Deno.errors.Interrupted("connection closed"));
     this.conn.close();
+  }
+
+  /** Ends the connection from outside (a shutdown); a request in progress hears ERR 0 `message` first. */
+  async cut(message: string): Promise<void> {
+    if (this.busy) await this.conn.closeWithError(ErrorCode.OTHER, message);
+    this.close();
   }
 
   /** The store this session's request `op` goes to (per account); ERR 7 before a needed login. */

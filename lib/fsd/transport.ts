@@ -14,6 +14,8 @@ export interface PacketTransport {
   write(bytes: Uint8Array): Promise<void>;
   /** Accepts DAT packets of up to `size` bytes of data from now on. */
   setMaxDataSize(size: number): void;
+  /** Decodes SUM packets (integrity) from now on, or no longer. */
+  acceptSum(on: boolean): void;
 }
 
 /** One end of an in-memory channel: what one end writes, the other reads, in order. */
@@ -35,6 +37,10 @@ export class MemoryEnd implements PacketTransport {
 
   setMaxDataSize(size: number): void {
     this.#decoder.setMaxDataSize(size);
+  }
+
+  acceptSum(on: boolean): void {
+    this.#decoder.acceptSum = on;
   }
 
   async readPacket(): Promise<Packet | null> {

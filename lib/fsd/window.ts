@@ -17,6 +17,7 @@ import {
   BLOCK_SIZE,
   DAT_HEADER_SIZE,
   encodeAck,
+  encodeSum,
   nextBlock,
   Opcode,
   opcodeName,
@@ -31,14 +32,26 @@ export interface TransferOptions {
   params?: TransferParams;
 }
 
+export interface SendOptions extends TransferOptions {
+  /** Integrity: the digest of what was sent, sent as SUM right after the last DAT. */
+  digest?: () => Promise<Uint8Array>;
+}
+
 export interface ReceiveOptions extends TransferOptions {
   /** Refuse (ERR 3, allocation exceeded) once more than this many bytes arrive. */
   maxBytes?: number;
+  /**
+   * Integrity: a SUM is due right after the last DAT; this checks its digest
+   * (and throws on a mismatch) before `onComplete` and the last ACK.
+   */
+  checkDigest?: (digest: Uint8Array) => Promise<void>;
   /**
    * Runs after the last block is written and flushed, before it is
    * acknowledged: a throw here is reported to the sender instead of the ACK.
    */
   onComplete?: () => Promise<void>;
+  /** On a failure, still write out what arrived in order (a resumable download keeps it). */
+  keepPartial?: boolean;
 }
 
 /** Most bytes of DAT frames gathered into one socket write. */
@@ -52,7 +65,7 @@ const MAX_BATCH = 256 * 1024;
 export async function sendFile(
   conn: PacketTransport,
   source: ByteSource,
-  options: TransferOptions = {},
+  options: SendOptions = {},
 ): Promise<number> {
   const reader = new ChunkedReader(source);
   try {
@@ -65,7 +78,7 @@ export async function sendFile(
 async function sendBlocks(
   conn: PacketTransport,
   reader: ChunkedReader,
-  options: TransferOptions,
+  options: SendOptions,
 ): Promise<number> {
   const { blockSize, windowSize } = options.params ?? FSD1;
   const frameSize = DAT_HEADER_SIZE + blockSize;
@@ -92,6 +105,7 @@ async function sendBlocks(
       }
       await conn.write(batch.subarray(0, used));
     }
+    if (last && options.digest) await conn.write(encodeSum(await options.digest()));
     await expectAck(conn, lastBlock);
     options.onProgress?.(total);
     if (last) return total;
@@ -113,6 +127,9 @@ export async function receiveFile(
   const writer = new ChunkedWriter(sink);
   try {
     return await receiveBlocks(conn, writer, blockSize, windowSize, options);
+  } catch (error) {
+    if (options.keepPartial) await writer.flush().catch(() => {});
+    throw error;
   } finally {
     conn.setMaxDataSize(BLOCK_SIZE);
     await writer.finish();
@@ -147,6 +164,7 @@ async function receiveBlocks(
     inWindow++;
     if (last) {
       await writer.flush();
+      if (options.checkDigest) await options.checkDigest(await expectSum(conn));
       await options.onComplete?.();
     }
     if (last || inWindow === windowSize) {
@@ -161,6 +179,18 @@ async function receiveBlocks(
   }
 }
 
+/** Reads the SUM due after a transfer's last DAT. */
+async function expectSum(conn: PacketTransport): Promise<Uint8Array> {
+  conn.acceptSum(true);
+  try {
+    const packet = await conn.readPacket();
+    if (packet?.op === Opcode.SUM) return packet.digest;
+    throw unexpected(packet, Opcode.SUM, 0);
+  } finally {
+    conn.acceptSum(false);
+  }
+}
+
 /** Waits for ACK `block`; anything else is a violation, or the peer's ERR. */
 export async function expectAck(conn: PacketTransport, block: number): Promise<void> {
   const packet = await conn.readPacket();
@@ -171,7 +201,7 @@ export async function expectAck(conn: PacketTransport, block: number): Promise<v
 
 /** The error for receiving `packet` when `wantedOp` `wantedBlock` was due. */
 function unexpected(packet: Packet | null, wantedOp: number, wantedBlock: number): Error {
-  const wanted = `${opcodeName(wantedOp)} ${wantedBlock}`;
+  const wanted = wantedOp === Opcode.SUM ? "SUM" : `${opcodeName(wantedOp)} ${wantedBlock}`;
   if (packet === null) {
     return new Deno.errors.UnexpectedEof(`connection closed while waiting for ${wanted}`);
   }

@@ -77,10 +77,10 @@ export class NodeSocketConn {
     if (this.#socket.destroyed) {
       return Promise.reject(new Deno.errors.BrokenPipe("connection closed"));
     }
-    // node keeps a reference to what it is given: copy, the caller reuses its buffers.
-    const copy = p.slice();
+    // node keeps a reference to `p` until the callback, and the caller reuses its buffer only
+    // once this resolves: no copy needed.
     return new Promise((resolve, reject) => {
-      this.#socket.write(copy, (error?: Error | null) => error ? reject(error) : resolve(p.length));
+      this.#socket.write(p, (error?: Error | null) => error ? reject(error) : resolve(p.length));
     });
   }
 

@@ -1,6 +1,6 @@
 /**
- * TLS for fsd's TCP services: a TLS listener, certificate fingerprints, and
- * client connections verified against CA certificates (or the system's
+ * TLS for fsd's TCP services (the listener is tls_listener.ts): certificate
+ * fingerprints, and client connections verified against CA certificates (or the system's
  * roots) or pinned to one certificate's SHA-256 fingerprint, the way SSH
  * users trust a host key.
  *
@@ -14,7 +14,6 @@
 import tls from "node:tls";
 import type { Buffer } from "node:buffer";
 import { errorMessage } from "../bytes/source_sink.ts";
-import { type ListenConfig, listenError } from "./listen.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 
 export interface TlsServerConfig {
@@ -36,21 +35,6 @@ export class TlsError extends Error {
   constructor(message: string, options?: { cause: unknown }) {
     super(message, options);
     this.name = "TlsError";
-  }
-}
-
-/** Listens on TCP with TLS; a failure to bind is a ListenError, a bad certificate or key a TlsError. */
-export function listenTls(config: ListenConfig & TlsServerConfig): Deno.TlsListener {
-  const hostname = config.hostname ?? "0.0.0.0";
-  try {
-    return Deno.listenTls({ hostname, port: config.port, cert: config.cert, key: config.key });
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
-      throw listenError(error, hostname, config.port);
-    }
-    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
-      cause: error,
-    });
   }
 }
 
@@ -95,29 +79,6 @@ export function parsePin(text: string): Uint8Array {
   throw new TlsError(`invalid pin: ${text}: expected SHA256: and 64 hex digits`);
 }
 
-/** Runs a server-side handshake, giving up after `timeoutMs`; a failure is a TlsError. */
-export async function serverHandshake(conn: Deno.TlsConn, timeoutMs: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new TlsError(`no handshake within ${timeoutMs / 1000} s`));
-      try {
-        conn.close();
-      } catch {
-        // closed
-      }
-    }, timeoutMs);
-  });
-  try {
-    await Promise.race([conn.handshake(), timeout]);
-  } catch (error) {
-    if (error instanceof TlsError) throw error;
-    throw new TlsError(errorMessage(error), { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Connects with TLS and completes the handshake within `timeoutMs`: the
  * certificate checked against the CAs (and the host name), or against the
@@ -132,7 +93,10 @@ export async function connectTls(
   const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
   let conn: Deno.TlsConn | undefined;
   try {
-    conn = await Deno.connectTls({ hostname, port, caCerts: config.caCerts });
+    // TCP first, without Nagle's delay (a TLS connection cannot set it later), then TLS on it.
+    const tcp = await Deno.connect({ hostname, port, signal: abort.signal });
+    tcp.setNoDelay(true);
+    conn = await Deno.startTls(tcp, { hostname, caCerts: config.caCerts });
     abort.signal.addEventListener("abort", () => conn?.close(), { once: true });
     await conn.handshake();
     return conn;
@@ -151,13 +115,16 @@ export async function connectTls(
 
 function describeFailure(error: unknown): string {
   const message = errorMessage(error);
+  if (/CaUsedAsEndEntity/.test(message)) {
+    return `the server's certificate is not trusted: ${message} (a self-signed certificate made with CA:TRUE: use --pin, or make it with basicConstraints=CA:FALSE)`;
+  }
   if (/UnknownIssuer|certificate|NotValidForName|BadSignature|Expired/i.test(message)) {
     return `the server's certificate is not trusted: ${message} (see --ca and --pin)`;
   }
   if (/corrupt|InvalidContentType|unexpected|peer closed|reset/i.test(message)) {
-    return `TLS handshake failed: ${message} (is it a TLS port?)`;
+    return `the TLS handshake failed: ${message} (is it a TLS port?)`;
   }
-  return `TLS handshake failed: ${message}`;
+  return `the TLS handshake failed: ${message}`;
 }
 
 function connectPinned(

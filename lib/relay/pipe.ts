@@ -40,6 +40,8 @@ export class Pipe {
   #queued = 0;
   #wakeWriter: (() => void) | undefined;
   #wakeReader: (() => void) | undefined;
+  /** Bytes to pass before the next one the corrupt fault changes. */
+  #untilCorrupt = -1;
 
   constructor(
     from: Deno.TcpConn,
@@ -78,6 +80,7 @@ export class Pipe {
         }
         let chunk = buffers[which].subarray(0, n);
         this.#hooks.onData?.(chunk);
+        if (f.corruptRate) this.#corrupt(chunk, f.corruptRate);
         const full = n * 2 > buffers[which].length && buffers[which].length < CHUNK;
         if (f.timeoutMs !== undefined) continue; // the timeout fault: nothing gets through
         let last = false;
@@ -121,6 +124,19 @@ export class Pipe {
         // the other side is gone already
       }
     }
+  }
+
+  /** The corrupt fault: gaps between changed bytes drawn from the geometric distribution of `rate`. */
+  #corrupt(chunk: Uint8Array, rate: number): void {
+    const gap = () =>
+      Math.floor(Math.log(1 - Math.random()) / Math.log(1 - Math.min(rate, 0.999999)));
+    if (this.#untilCorrupt < 0) this.#untilCorrupt = gap();
+    let at = this.#untilCorrupt;
+    while (at < chunk.length) {
+      chunk[at] ^= 1 + Math.floor(Math.random() * 255);
+      at += 1 + gap();
+    }
+    this.#untilCorrupt = at - chunk.length;
   }
 
   async #enqueue(chunk: Uint8Array): Promise<void> {

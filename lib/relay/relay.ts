@@ -30,6 +30,8 @@ export interface Faults {
   resetAfterMs?: number;
   /** Pass no data at all; close the connection after this long (0: hold it open). */
   timeoutMs?: number;
+  /** Change each byte passed with this probability (0 to 1): XOR with a random non-zero byte. */
+  corruptRate?: number;
 }
 
 export type RelayEvent =

@@ -7,6 +7,8 @@
  */
 
 import { type ByteSink, type ByteSource, bytesSource, fileSink, fileSource } from "../bytes/mod.ts";
+import { hashPrefix, type Sha256, sha256For, toHex } from "../bytes/sha256.ts";
+import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { formatListing, readListing } from "./listing.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
@@ -29,6 +31,8 @@ export interface OpenedFile {
   size: number;
   kind: "file" | "listing";
   mtime?: Date;
+  /** Moves the start past the first `bytes` of a file (a resume), hashing them into `hash` if given. */
+  skip(bytes: number, hash?: Sha256): Promise<void>;
   close(): void;
 }
 
@@ -79,6 +83,23 @@ export class FileStore {
     );
   }
 
+  /**
+   * Whether uploads can be stored: write permission granted (asked without
+   * a prompt) and a staging file can really be made in the root (a
+   * read-only mount or a directory's mode says no).
+   */
+  async writable(): Promise<boolean> {
+    const permission = await Deno.permissions.query({ name: "write", path: this.root });
+    if (permission.state !== "granted") return false;
+    try {
+      const probe = await Deno.makeTempFile({ dir: this.root, prefix: STAGING_PREFIX });
+      await Deno.remove(probe);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Removes uploads an earlier run left unfinished; returns how many. */
   async removeStaleStaging(): Promise<number> {
     return this.readOnly ? 0 : await removeStaleStaging(this.root, STAGING_PREFIX);
@@ -89,12 +110,15 @@ export class FileStore {
    * the client sent it (checked by `parseName` here) or one already checked;
    * "" is the root.
    */
-  async openRead(requested: string | Uint8Array): Promise<OpenedFile> {
+  async openRead(
+    requested: string | Uint8Array,
+    options: { digests?: boolean } = {},
+  ): Promise<OpenedFile> {
     const name = checkedName(requested);
     try {
       const real = await this.#sandbox.resolveExisting(name);
       const info = await Deno.stat(real);
-      if (info.isDirectory) return await this.#openListing(real, info);
+      if (info.isDirectory) return await this.#openListing(real, info, options.digests);
       if (!info.isFile) {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }
@@ -104,6 +128,10 @@ export class FileStore {
         size: info.size,
         kind: "file",
         mtime: info.mtime ?? undefined,
+        skip: async (bytes, hash) => {
+          if (hash) await hashPrefix(file, bytes, hash);
+          else await file.seek(bytes, Deno.SeekMode.Start);
+        },
         close: () => file.close(),
       };
     } catch (error) {
@@ -111,15 +139,37 @@ export class FileStore {
     }
   }
 
-  async #openListing(real: string, info: Deno.FileInfo): Promise<OpenedFile> {
-    const listing = encoder.encode(formatListing(await readListing(this.#sandbox, real)));
+  async #openListing(real: string, info: Deno.FileInfo, digests = false): Promise<OpenedFile> {
+    const entries = await readListing(this.#sandbox, real);
+    if (digests) {
+      for (const entry of entries) {
+        if (entry.kind === "f") entry.sha256 = await digestOf(join(real, entry.name), entry.size);
+      }
+    }
+    const listing = encoder.encode(formatListing(entries, digests));
     return {
       source: bytesSource(listing),
       size: listing.length,
       kind: "listing",
       mtime: info.mtime ?? undefined,
+      skip: () => Promise.reject(new ProtocolError(ErrorCode.OTHER, "a listing cannot resume")),
       close() {},
     };
+  }
+
+  /**
+   * Creates the directory `requested` with the rules of a new file: inside
+   * the root, a name under every name rule, never replacing anything
+   * (ERR 6), refused when read-only (ERR 2).
+   */
+  async makeDirectory(requested: string | Uint8Array): Promise<void> {
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+    const name = checkedName(requested);
+    try {
+      await Deno.mkdir(await this.#sandbox.resolveNew(name));
+    } catch (error) {
+      throw fileError(error, name);
+    }
   }
 
   /**
@@ -155,6 +205,19 @@ export class FileStore {
       },
       discard: () => staged.discard(),
     };
+  }
+}
+
+/** The SHA-256 of the file at `path`, in hex. */
+async function digestOf(path: string, size: number): Promise<string> {
+  const hash = sha256For(size);
+  const file = await Deno.open(path, { read: true });
+  try {
+    await hashPrefix(file, size, hash);
+    return toHex(await hash.digest());
+  } finally {
+    file.close();
+    hash.close();
   }
 }
 

@@ -12,6 +12,8 @@ export interface ListingEntry {
   /** Whole seconds; listings carry no fractions. */
   mtime: Date;
   name: string;
+  /** A file's SHA-256 in hex, in listings asked for with digests ("-" for a directory). */
+  sha256?: string;
 }
 
 const encoder = new TextEncoder();
@@ -29,24 +31,33 @@ function formatTime(date: Date | null): string {
   return (date ?? new Date(0)).toISOString().slice(0, 19) + "Z";
 }
 
-export function formatListing(entries: ListingEntry[]): string {
-  return entries.map((e) => `${e.kind} ${e.size} ${formatTime(e.mtime)} ${e.name}\n`).join("");
+/** Listing lines; with `digests`, each file's SHA-256 (or "-") comes before its name. */
+export function formatListing(entries: ListingEntry[], digests = false): string {
+  return entries.map((e) => {
+    const digest = digests ? `${e.sha256 ?? "-"} ` : "";
+    return `${e.kind} ${e.size} ${formatTime(e.mtime)} ${digest}${e.name}\n`;
+  }).join("");
 }
 
 const LINE = /^([fd]) (\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/;
+const DIGEST = /^([0-9a-f]{64}|-) (.+)$/;
 
-/** Parses listing text; throws SyntaxError on a line that is not an entry. */
-export function parseListing(text: string): ListingEntry[] {
+/** Parses listing text (with `digests`: the SHA-256 column too); throws SyntaxError on a line that is not an entry. */
+export function parseListing(text: string, digests = false): ListingEntry[] {
   const entries: ListingEntry[] = [];
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const match = LINE.exec(line);
-    if (!match) throw new SyntaxError(`not a listing line: ${JSON.stringify(line.slice(0, 80))}`);
+    const digest = match && digests ? DIGEST.exec(match[4]) : undefined;
+    if (!match || digest === null) {
+      throw new SyntaxError(`not a listing line: ${JSON.stringify(line.slice(0, 80))}`);
+    }
     entries.push({
       kind: match[1] as "f" | "d",
       size: Number(match[2]),
       mtime: new Date(match[3]),
-      name: match[4],
+      name: digest ? digest[2] : match[4],
+      ...(digest && digest[1] !== "-" && { sha256: digest[1] }),
     });
   }
   return entries;

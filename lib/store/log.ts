@@ -33,7 +33,7 @@ export type ServerEvent =
     name: string;
     outcome: "ok" | "refused";
     /** What was sent for an RRQ that succeeded. */
-    kind?: "file" | "listing";
+    kind?: "file" | "listing" | "directory";
     bytes: number;
     ms: number;
     /** Negotiated with the options extension; absent for fsd/1. */
@@ -62,11 +62,12 @@ export type ServerEvent =
   /** A login (servers with accounts): `user` as the client sent it. */
   | { event: "login"; id: number; user: string; outcome: "ok" | "refused"; message?: string }
   /** A TLS connection whose handshake failed (a plain client on a TLS port, a stalled one). */
-  | { event: "tls-failed"; id: number; address: string; port: number; message: string }
+  | { event: "tls-failed"; address: string; port: number; message: string }
   /** The accounts file was (re)read, or could not be: the old accounts stay. */
   | { event: "accounts"; path: string; accounts?: number; error?: string }
   /** `--workers`: a worker of the server started, or died (and is being replaced). */
-  | { event: "worker"; worker: number; state: "started" | "died"; message?: string };
+  | { event: "worker"; worker: number; state: "started" | "died"; message?: string }
+  | { event: "warning"; message: string };
 
 /** The event as a human-readable line, e.g. `[3] RRQ "a.txt": sent file, 12 bytes in 0.001 s`. */
 export function formatText(e: ServerEvent): string {
@@ -81,6 +82,7 @@ export function formatText(e: ServerEvent): string {
         e.user ? ` by ${JSON.stringify(e.user)}` : ""
       }: `;
       if (e.outcome === "refused") return `${head}refused with error ${e.code}: ${e.message}`;
+      if (e.kind === "directory") return `${head}created directory`;
       const verb = e.op === "WRQ" ? "received" : "sent";
       const options = e.blksize ? ` (blksize ${e.blksize}, windowsize ${e.windowsize})` : "";
       return `${head}${verb} ${e.kind ?? "file"}, ${e.bytes} bytes in ${seconds(e.ms)}${options}`;
@@ -107,6 +109,7 @@ export function formatText(e: ServerEvent): string {
     case "cleanup":
       return `removed ${e.removed} unfinished upload(s) left by an earlier run in ${e.directory}`;
     case "shutdown":
+      if (e.connections === 0) return "shutting down: no transfer in progress, stopping now";
       return `shutting down: waiting up to ${
         seconds(e.graceMs)
       } for ${e.connections} connection(s)`;
@@ -117,7 +120,7 @@ export function formatText(e: ServerEvent): string {
         e.outcome === "ok" ? "accepted" : `refused: ${e.message}`
       }`;
     case "tls-failed":
-      return `[${e.id}] connection from ${e.address} port ${e.port}: TLS handshake failed: ${e.message}; closing`;
+      return `connection from ${e.address} port ${e.port}: TLS handshake failed: ${e.message}; closing`;
     case "accounts":
       return e.error === undefined
         ? `read ${e.accounts} account(s) from ${e.path}`
@@ -126,13 +129,17 @@ export function formatText(e: ServerEvent): string {
       return e.state === "started"
         ? `worker ${e.worker} started`
         : `worker ${e.worker} died: ${e.message}; starting a replacement`;
+    case "warning":
+      return `warning: ${e.message}`;
   }
   return JSON.stringify(e);
 }
 
 /** The event as one JSON object on one line, with the time it was logged. */
 export function formatJson(e: ServerEvent, now = new Date()): string {
-  return JSON.stringify({ time: now.toISOString(), ...e });
+  // Durations to a tenth of a millisecond: more digits are noise, not precision.
+  const rounded = "ms" in e && e.ms !== undefined ? { ms: Math.round(e.ms * 10) / 10 } : {};
+  return JSON.stringify({ time: now.toISOString(), ...e, ...rounded });
 }
 
 function requestLabel(op: Op, name: string): string {

@@ -1,0 +1,68 @@
+/**
+ * One connection for a whole job: opened on first use, reused for every
+ * file, opened again after a failure closed it, and switched to plain fsd/1
+ * once if the server turns the options extension down. A stop signal
+ * closes it, which ends the transfer in progress.
+ */
+
+import type { FsdClient } from "../lib/fsd/client.ts";
+import { FSD1, type TransferParams } from "../lib/fsd/negotiation.ts";
+import { OptionsRefusedError } from "../lib/store/errors.ts";
+import { connectClient, type Target } from "./connect.ts";
+import type { Interruption } from "./interrupt.ts";
+
+export class JobConnection implements Disposable {
+  readonly target: Target;
+  params: TransferParams;
+  #client: FsdClient | undefined;
+  #interruption: Interruption;
+  #told = false;
+
+  constructor(target: Target, params: TransferParams, interruption: Interruption) {
+    this.target = target;
+    this.params = params;
+    this.#interruption = interruption;
+  }
+
+  /** Whether the options extension is in use. */
+  get extended(): boolean {
+    return this.params !== FSD1;
+  }
+
+  /** Runs `use` on the connection; a refusal of the extension retries once in fsd/1. */
+  async use<T>(use: (client: FsdClient, params: TransferParams) => Promise<T>): Promise<T> {
+    try {
+      return await this.#run(use);
+    } catch (error) {
+      if (!(error instanceof OptionsRefusedError) || this.params === FSD1) throw error;
+      this.params = FSD1;
+      if (!this.#told && Deno.stderr.isTerminal()) {
+        console.error("fsd: the server speaks only fsd/1; using 512-byte blocks");
+      }
+      this.#told = true;
+      return await this.#run(use);
+    }
+  }
+
+  async #run<T>(use: (client: FsdClient, params: TransferParams) => Promise<T>): Promise<T> {
+    this.#interruption.check();
+    if (!this.#client || this.#client.closed) {
+      this.#client?.close();
+      this.#client = await connectClient(this.target);
+    }
+    const client = this.#client;
+    const forget = this.#interruption.onStop(() => client.close());
+    try {
+      return await use(client, this.params);
+    } catch (error) {
+      throw this.#interruption.explain(error);
+    } finally {
+      forget();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.#client?.close();
+    this.#client = undefined;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * One file of a get job: from the server into its local end (staged,
+ * special, or resumed), checked, then given its name; the report says how
+ * it went. Shared by the one-file form, -o and -r.
+ */
+
+import type { FsdClient } from "../lib/fsd/client.ts";
+import { FSD1, type TransferParams } from "../lib/fsd/negotiation.ts";
+import { sameDigest, toHex } from "../lib/bytes/sha256.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
+import type { JobConnection } from "./connection.ts";
+import { type LocalDownload, openDownload } from "./local_files.ts";
+import type { FileReport } from "./report.ts";
+import type { JobProgress } from "./job_progress.ts";
+import { shown } from "./remote_names.ts";
+
+export interface DownloadHow {
+  force: boolean;
+  resume: boolean;
+  integrity: boolean;
+  /** A digest the file must have (--sha256 HEX). */
+  expected?: Uint8Array;
+  /** The reports are printed (--json): ask for each file's mtime too. */
+  json?: boolean;
+  progress: JobProgress;
+}
+
+/** Downloads `remote` to `path`; throws what went wrong (nothing is left behind, but a --continue partial). */
+export async function downloadFile(
+  conn: JobConnection,
+  remote: string,
+  path: string,
+  how: DownloadHow,
+): Promise<FileReport> {
+  const started = performance.now();
+  how.progress.begin(remote);
+  let local: LocalDownload | undefined;
+  let mtime: number | undefined;
+  try {
+    local = await openDownload(path, how);
+    const opened = local;
+    const result = await conn.use(async (client: FsdClient, params: TransferParams) => {
+      if (params === FSD1) await opened.restart();
+      return await client.fetchFile(remote, opened.sink, {
+        params,
+        integrity: how.integrity,
+        expectFile: true,
+        wantDigest: how.expected !== undefined,
+        wantMtime: how.resume || how.json,
+        resume: opened.resume,
+        keepPartial: how.resume,
+        onGranted: async (granted) => {
+          mtime = granted.mtime;
+          if (opened.resume && !granted.offset) await opened.restart();
+        },
+        onSize: how.progress.size,
+        onProgress: how.progress.update,
+      });
+    });
+    if (how.expected && !sameDigest(result.sha256!, how.expected)) {
+      throw new Error(
+        `sha256 mismatch: ${shown(remote)} has ${toHex(result.sha256!)}, expected ${
+          toHex(how.expected)
+        }`,
+      );
+    }
+    await local.commit(how.force);
+    local = undefined;
+    how.progress.end(result.bytes);
+    return {
+      name: remote,
+      local: path,
+      kind: "file",
+      size: result.size ?? result.offset + result.bytes,
+      ...(result.mtime !== undefined && { mtime: new Date(result.mtime * 1000).toISOString() }),
+      bytes: result.bytes,
+      seconds: (performance.now() - started) / 1000,
+      outcome: "ok",
+      ...(result.sha256 && { sha256: toHex(result.sha256), verified: result.verified }),
+    };
+  } catch (error) {
+    // A partial that fails its digest is worth nothing: it goes too.
+    const corrupt = /sha256 mismatch/.test(errorMessage(error));
+    await local?.discard(mtime, !corrupt);
+    local = undefined;
+    throw error;
+  } finally {
+    await local?.discard(mtime);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Where a download goes on this machine, and how it gets there.
+ *
+ * A regular LOCAL is written under a hidden staging name beside it and given
+ * its name only once complete and checked. A special file (/dev/null,
+ * /dev/stdout, a FIFO) is written directly: it cannot be staged. With
+ * --continue the staging file is `.fsd-partial-NAME`, kept when the
+ * download fails so that the next --continue picks it up.
+ */
+
+import { basename, dirname, join } from "node:path";
+import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../lib/store/staging.ts";
+import type { ByteSink } from "../lib/bytes/source_sink.ts";
+import { fileSink } from "../lib/bytes/source_sink.ts";
+import { hashPrefix, type Sha256 } from "../lib/bytes/sha256.ts";
+import { UsageError } from "./cli.ts";
+import { shown } from "./remote_names.ts";
+
+export const PARTIAL_PREFIX = ".fsd-partial-";
+
+/** A download's local end: write into `sink`, then `commit` or `discard`. */
+export interface LocalDownload {
+  readonly path: string;
+  readonly sink: ByteSink;
+  /** For --continue: where to resume (undefined: from the start). */
+  readonly resume?: { offset: number; mtime: number; hashPrefix: (hash: Sha256) => Promise<void> };
+  /** The server did not resume: start the file over. */
+  restart(): Promise<void>;
+  /** Gives the data its name (replacing only with `replace`). */
+  commit(replace: boolean): Promise<void>;
+  /** After a failure: removes the data (or, for --continue unless `keep` is false, keeps it with the remote mtime). */
+  discard(remoteMtime?: number, keep?: boolean): Promise<void>;
+}
+
+/**
+ * What `path` is (`follow`: through symlinks), undefined if nothing; a
+ * permission error (Deno's own message says which flag) is thrown. Sync: a
+ * metadata call costs a few microseconds so, against over a hundred as an
+ * async op, which a job of many small files pays per file.
+ */
+function stat(path: string, follow = true): Deno.FileInfo | undefined {
+  try {
+    return follow ? Deno.statSync(path) : Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * The path a download of `remoteBase` should take for LOCAL as typed: an
+ * existing directory receives it under its base name; a LOCAL ending in `/`
+ * must be one.
+ */
+export function downloadPath(local: string, remoteBase: string | undefined): string {
+  const info = stat(local);
+  if (local.endsWith("/") && !info?.isDirectory) {
+    throw new Error(
+      info ? `not a directory: ${local}` : `directory not found: ${local}: create it first`,
+    );
+  }
+  if (!info?.isDirectory) return local;
+  if (!remoteBase) throw new UsageError(`cannot name a file in ${local}: give LOCAL`);
+  return join(local, remoteBase);
+}
+
+/** Whether `path` exists as something that is neither a file nor a directory (a device, a FIFO). */
+export function isSpecial(path: string): boolean {
+  const info = stat(path);
+  return info !== undefined && !info.isFile && !info.isDirectory;
+}
+
+/** Directories this process swept already: a job of many files sweeps each once. */
+const swept = new Set<string>();
+
+/** Removes what killed downloads left in `directory` (never a live one's file), once per process. */
+async function sweepOnce(directory: string): Promise<void> {
+  if (swept.has(directory)) return;
+  swept.add(directory);
+  await removeStaleDownloads(directory);
+}
+
+/** Opens the local end of a download to `path` (checked with downloadPath). */
+export async function openDownload(
+  path: string,
+  options: { force?: boolean; resume?: boolean },
+): Promise<LocalDownload> {
+  const existing = stat(path, false);
+  if (
+    existing?.isSymlink ? isSpecial(path) : existing && !existing.isFile && !existing.isDirectory
+  ) {
+    return await openSpecial(path);
+  }
+  if (!options.force && existing) {
+    throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
+  }
+  if (options.resume) return await openPartial(path);
+  await sweepOnce(dirname(path));
+  const staged = await StagedFile.create(path, DOWNLOAD_PREFIX).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(`directory not found: ${dirname(path)}`);
+    }
+    throw error;
+  });
+  return {
+    path,
+    sink: fileSink(staged.file),
+    restart: () => Promise.resolve(),
+    commit: (replace) =>
+      staged.commit({ replace }).catch((error) => {
+        if (error instanceof Deno.errors.AlreadyExists) {
+          throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
+        }
+        throw error;
+      }),
+    discard: () => staged.discard(),
+  };
+}
+
+/** A device or FIFO: written directly, nothing to commit or remove. */
+async function openSpecial(path: string): Promise<LocalDownload> {
+  const file = await Deno.open(path, { write: true });
+  let open = true;
+  const close = () => {
+    if (open) file.close();
+    open = false;
+    return Promise.resolve();
+  };
+  return {
+    path,
+    sink: { write: (bytes) => file.write(bytes) },
+    restart: () => Promise.resolve(),
+    commit: close,
+    discard: close,
+  };
+}
+
+/** `.fsd-partial-NAME` beside `path`: picked up where it ended, kept on failure. */
+async function openPartial(path: string): Promise<LocalDownload> {
+  const partial = join(dirname(path), `${PARTIAL_PREFIX}${basename(path)}`);
+  const info = await Deno.lstat(partial).catch(() => undefined);
+  if (info && !info.isFile) throw new Error(`not a regular file: ${shown(partial)}`);
+  const file = await Deno.open(partial, { read: true, write: true, create: true });
+  const offset = info?.size ?? 0;
+  await file.seek(0, Deno.SeekMode.End);
+  let open = true;
+  const close = () => {
+    if (open) file.close();
+    open = false;
+  };
+  return {
+    path,
+    sink: fileSink(file),
+    resume: offset > 0
+      ? {
+        offset,
+        mtime: Math.floor((info!.mtime?.getTime() ?? 0) / 1000),
+        hashPrefix: async (hash) => {
+          await file.seek(0, Deno.SeekMode.Start);
+          await hashPrefix(file, offset, hash);
+          await file.seek(0, Deno.SeekMode.End);
+        },
+      }
+      : undefined,
+    async restart() {
+      await file.truncate(0);
+      await file.seek(0, Deno.SeekMode.Start);
+    },
+    async commit(replace) {
+      await file.syncData();
+      close();
+      if (replace) return await Deno.rename(partial, path);
+      await Deno.link(partial, path).catch((error) => {
+        if (error instanceof Deno.errors.AlreadyExists) {
+          throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
+        }
+        throw error;
+      });
+      await Deno.remove(partial);
+    },
+    async discard(remoteMtime, keep = true) {
+      close();
+      if (!keep) return await Deno.remove(partial).catch(() => {});
+      // The mtime the server reported, so that --continue can ask whether the file is unchanged.
+      if (remoteMtime !== undefined) await Deno.utime(partial, remoteMtime, remoteMtime);
+    },
+  };
+}

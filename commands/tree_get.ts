@@ -1,0 +1,81 @@
+/**
+ * `fsd get -r`: walks a directory on the server (its listings, on the job's
+ * connection) and fetches every file into the same tree here. Directories
+ * are created as they come; an existing one is used as it is.
+ */
+
+import { join } from "node:path";
+import { downloadFile, type DownloadHow } from "./download.ts";
+import type { JobConnection } from "./connection.ts";
+import { joinRemote } from "./remote_names.ts";
+import { failedReport, type FileReport, type Reporter, runFiles } from "./report.ts";
+
+interface Planned {
+  remote: string;
+  local: string;
+  size: number;
+}
+
+/** Creates `path` as a directory unless it is one already. */
+async function ensureDirectory(path: string): Promise<void> {
+  try {
+    await Deno.mkdir(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    const info = await Deno.stat(path);
+    if (!info.isDirectory) throw new Error(`not a directory: ${path}`);
+  }
+}
+
+function directoryReport(remote: string, local: string, error?: unknown): FileReport {
+  return error === undefined
+    ? { name: remote, local, kind: "directory", bytes: 0, seconds: 0, outcome: "ok" }
+    : { ...failedReport(remote, local, error), kind: "directory" };
+}
+
+/** Lists the tree under `remote` and makes its directories under `local`; returns the files. */
+async function plan(
+  conn: JobConnection,
+  remote: string,
+  local: string,
+  reporter: Reporter,
+): Promise<Planned[]> {
+  const files: Planned[] = [];
+  const pending = [{ remote, local }];
+  while (pending.length > 0) {
+    const directory = pending.shift()!;
+    const entries = await conn.use((client) => client.list(directory.remote));
+    try {
+      await ensureDirectory(directory.local);
+    } catch (error) {
+      reporter.add(directoryReport(directory.remote, directory.local, error));
+      continue;
+    }
+    reporter.add(directoryReport(directory.remote, directory.local));
+    for (const entry of entries) {
+      const child = {
+        remote: joinRemote(directory.remote, entry.name),
+        local: join(directory.local, entry.name),
+      };
+      if (entry.kind === "d") pending.push(child);
+      else files.push({ ...child, size: entry.size });
+    }
+  }
+  return files;
+}
+
+export async function downloadTree(
+  conn: JobConnection,
+  remote: string,
+  local: string,
+  how: Omit<DownloadHow, "progress">,
+  reporter: Reporter,
+): Promise<void> {
+  const files = await plan(conn, remote, local, reporter);
+  await runFiles(
+    reporter,
+    "receiving",
+    files,
+    (file, progress) => downloadFile(conn, file.remote, file.local, { ...how, progress }),
+  );
+}

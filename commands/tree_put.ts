@@ -1,0 +1,80 @@
+/**
+ * `fsd put -r`: walks a local directory and recreates it on the server:
+ * each directory with the extension's mkdir, each file uploaded, all on
+ * the job's connection. Symlinks to files are followed; symlinked
+ * directories and special files are left out (and reported), so a loop
+ * cannot make the walk endless.
+ */
+
+import { join } from "node:path";
+import { PeerError } from "../lib/store/errors.ts";
+import { ErrorCode } from "../lib/store/errors.ts";
+import type { JobConnection } from "./connection.ts";
+import { ExitError } from "./interrupt.ts";
+import { joinRemote } from "./remote_names.ts";
+import { failedReport, type Reporter, runFiles } from "./report.ts";
+import { uploadFile, type UploadHow } from "./upload.ts";
+
+interface Planned {
+  local: string;
+  remote: string;
+  size: number;
+}
+
+/** The tree under `local`: its directories (parents first) and its files. */
+async function plan(local: string, remote: string, reporter: Reporter) {
+  const directories = [{ local, remote }];
+  const files: Planned[] = [];
+  for (let i = 0; i < directories.length; i++) {
+    const directory = directories[i];
+    const entries = await Array.fromAsync(Deno.readDir(directory.local));
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    for (const entry of entries) {
+      const child = {
+        local: join(directory.local, entry.name),
+        remote: joinRemote(directory.remote, entry.name),
+      };
+      const info = await Deno.stat(child.local).catch(() => undefined);
+      if (entry.isDirectory) directories.push(child);
+      else if (info?.isFile) files.push({ ...child, size: info.size });
+      else {
+        const why = info?.isDirectory ? "a symlink to a directory" : "not a regular file";
+        reporter.add(failedReport(child.remote, child.local, new Error(`skipped: ${why}`)));
+      }
+    }
+  }
+  return { directories, files };
+}
+
+export async function uploadTree(
+  conn: JobConnection,
+  local: string,
+  remote: string,
+  how: Omit<UploadHow, "progress">,
+  reporter: Reporter,
+): Promise<void> {
+  const { directories, files } = await plan(local, remote, reporter);
+  const failedDirectories = new Set<string>();
+  for (const directory of directories) {
+    const report = { name: directory.remote, local: directory.local, bytes: 0, seconds: 0 };
+    try {
+      await conn.use((client) => client.makeDirectory(directory.remote));
+      reporter.add({ ...report, kind: "directory", outcome: "ok" });
+    } catch (error) {
+      if (error instanceof ExitError) throw error;
+      // An existing directory is used as it is (its files still never get replaced).
+      if (error instanceof PeerError && error.code === ErrorCode.FILE_EXISTS) continue;
+      failedDirectories.add(directory.local);
+      reporter.add({
+        ...failedReport(directory.remote, directory.local, error),
+        kind: "directory",
+      });
+    }
+  }
+  await runFiles(
+    reporter,
+    "sending",
+    files,
+    (file, progress) => uploadFile(conn, file.local, file.remote, { ...how, progress }),
+  );
+}

@@ -1,0 +1,170 @@
+/**
+ * SHA-256 of a transfer's bytes, computed beside the transfer.
+ *
+ * Hashing costs about as much CPU as moving the bytes, so for a large
+ * transfer it runs on a worker thread: each chunk is copied into a pooled
+ * buffer and handed over, and the worker hands the buffer back once hashed.
+ * At most MAX_IN_FLIGHT bytes wait for the worker (bounded memory); past
+ * that, `update` waits. Small transfers hash in line: starting a worker
+ * costs more than hashing a few megabytes.
+ *
+ * The worker comes from a data: URL, so it needs no file permission.
+ */
+
+import { createHash } from "node:crypto";
+import type { ByteSink, ByteSource } from "./source_sink.ts";
+
+/** A running SHA-256. */
+export interface Sha256 {
+  update(bytes: Uint8Array): Promise<void>;
+  /** The digest of everything updated; the hasher is finished afterwards. */
+  digest(): Promise<Uint8Array>;
+  /** Frees the hasher without a digest (a failed transfer). */
+  close(): void;
+}
+
+/** Transfers at least this large hash on a worker thread. */
+export const WORKER_THRESHOLD = 8 * 1024 * 1024;
+const POOL_BUFFER = 1024 * 1024;
+const MAX_IN_FLIGHT = 8 * POOL_BUFFER;
+
+/** A hasher suited to a transfer of `size` bytes (unknown: in line). */
+export function sha256For(size: number | undefined): Sha256 {
+  return size !== undefined && size >= WORKER_THRESHOLD ? new WorkerSha256() : new InlineSha256();
+}
+
+/** Lower-case hex. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** 64 hex digits to 32 bytes, or undefined if it is not that. */
+export function fromHex(text: string): Uint8Array | undefined {
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) return undefined;
+  return Uint8Array.from(text.match(/../g)!, (pair) => parseInt(pair, 16));
+}
+
+export function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** Hashes on the calling thread. */
+export class InlineSha256 implements Sha256 {
+  #hash = createHash("sha256");
+
+  update(bytes: Uint8Array): Promise<void> {
+    this.#hash.update(bytes);
+    return Promise.resolve();
+  }
+
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.#hash.digest()));
+  }
+
+  close(): void {}
+}
+
+const WORKER_SOURCE = `
+import { createHash } from "node:crypto";
+const hash = createHash("sha256");
+self.onmessage = (event) => {
+  const message = event.data;
+  if (message.buffer) {
+    hash.update(new Uint8Array(message.buffer, 0, message.length));
+    self.postMessage({ buffer: message.buffer }, [message.buffer]);
+  } else {
+    self.postMessage({ digest: new Uint8Array(hash.digest()) });
+  }
+};`;
+
+const WORKER_URL = `data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`;
+
+/** Hashes on a worker thread, beside the transfer. */
+export class WorkerSha256 implements Sha256 {
+  #worker = new Worker(WORKER_URL, { type: "module" });
+  #free: ArrayBuffer[] = [];
+  #inFlight = 0;
+  #waiting: (() => void)[] = [];
+  #digest: ((digest: Uint8Array) => void) | undefined;
+  #closed = false;
+
+  constructor() {
+    this.#worker.onmessage = (event: MessageEvent) => {
+      const message = event.data;
+      if (message.buffer) {
+        this.#free.push(message.buffer);
+        this.#inFlight -= POOL_BUFFER;
+        this.#waiting.shift()?.();
+      } else {
+        this.#digest?.(message.digest);
+      }
+    };
+  }
+
+  async update(bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length; at += POOL_BUFFER) {
+      const part = bytes.subarray(at, at + POOL_BUFFER);
+      while (this.#inFlight + POOL_BUFFER > MAX_IN_FLIGHT) {
+        await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      }
+      const buffer = this.#free.pop() ?? new ArrayBuffer(POOL_BUFFER);
+      new Uint8Array(buffer).set(part);
+      this.#inFlight += POOL_BUFFER;
+      this.#worker.postMessage({ buffer, length: part.length }, [buffer]);
+    }
+  }
+
+  async digest(): Promise<Uint8Array> {
+    const digest = new Promise<Uint8Array>((resolve) => this.#digest = resolve);
+    this.#worker.postMessage({});
+    try {
+      return await digest;
+    } finally {
+      this.close();
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker.terminate();
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+}
+
+/** `source`, with every byte read also hashed (no hash: `source` itself). */
+export function hashingSource(source: ByteSource, hash: Sha256 | undefined): ByteSource {
+  if (!hash) return source;
+  return {
+    regularFile: source.regularFile,
+    async read(buffer) {
+      const n = await source.read(buffer);
+      if (n !== null) await hash.update(buffer.subarray(0, n));
+      return n;
+    },
+  };
+}
+
+/** `sink`, with every byte written also hashed (no hash: `sink` itself). */
+export function hashingSink(sink: ByteSink, hash: Sha256 | undefined): ByteSink {
+  if (!hash) return sink;
+  return {
+    regularFile: sink.regularFile,
+    async write(bytes) {
+      const n = await sink.write(bytes);
+      await hash.update(bytes.subarray(0, n));
+      return n;
+    },
+  };
+}
+
+/** Hashes the first `length` bytes of `file` from where it is positioned (a resumed transfer's start). */
+export async function hashPrefix(file: Deno.FsFile, length: number, hash: Sha256): Promise<void> {
+  const buffer = new Uint8Array(Math.min(POOL_BUFFER, Math.max(length, 1)));
+  for (let left = length; left > 0;) {
+    const n = await file.read(buffer.subarray(0, Math.min(buffer.length, left)));
+    if (n === null) throw new Deno.errors.UnexpectedEof("file shorter than its resumed part");
+    await hash.update(buffer.subarray(0, n));
+    left -= n;
+  }
+}
