@@ -9,9 +9,8 @@
  * --allow-write for LOCAL's directory, or --allow-read for LOCAL).
  */
 
-import { basename, dirname, join } from "node:path";
-import { type ByteSource, fileSink, fileSource } from "../lib/bytes/source_sink.ts";
-import { StagedFile } from "../lib/store/staging.ts";
+import { basename } from "node:path";
+import { type ByteSource, fileSource } from "../lib/bytes/source_sink.ts";
 import { BLKSIZE_RANGE, WINDOWSIZE_RANGE } from "../lib/tftp/options.ts";
 import {
   TFTP_CLIENT_DEFAULTS,
@@ -29,6 +28,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import { CLIENT_OPTIONS, TRANSFER_OPTIONS } from "./connect.ts";
+import { downloadPath, openDownload } from "./local_files.ts";
 import { Progress } from "./progress.ts";
 
 export const TFTP_CLIENT_HELP = `
@@ -127,7 +127,7 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
   }
   const config = { ...where.config, ...transferConfig(parsed.values) };
   const remoteBase = where.remote.split("/").filter((part) => part !== "").pop();
-  let local = where.rest[0] ?? remoteBase;
+  const local = where.rest[0] ?? remoteBase;
   if (!remoteBase || where.remote.endsWith("/")) {
     throw new UsageError(`no file named in ${JSON.stringify(where.remote)}`);
   }
@@ -136,19 +136,17 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
     await tftpDownload(config, where.remote, Deno.stdout);
     return;
   }
-  if (await Deno.stat(local).then((info) => info.isDirectory, () => false)) {
-    local = join(local, remoteBase);
-  }
+  // The same local-file rules as fsd/1's get: staged beside LOCAL, special files written directly.
+  const path = downloadPath(local, remoteBase);
   const force = parsed.values.force ?? false;
-  const taken = () => new CommandError(`file exists: ${local}: use --force to replace it`);
-  if (!force && await Deno.lstat(local).then(() => true, () => false)) throw taken();
-  const staged = await StagedFile.create(local, ".fsd-download-").catch((error) => {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new CommandError(`directory not found: ${dirname(local!)}`);
-    }
-    throw error;
+  const expected = (error: unknown) =>
+    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotFound
+      ? new CommandError((error as Error).message, { cause: error })
+      : error;
+  const download = await openDownload(path, { force }).catch((error) => {
+    throw expected(error);
   });
-  const progress = new Progress(`receiving ${basename(local)}`);
+  const progress = new Progress(`receiving ${basename(path)}`);
   // Ctrl-C stops the transfer; the staged file is removed below, as with fsd/1.
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
@@ -157,22 +155,22 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
     const bytes = await tftpDownload(
       { ...config, signal: interrupt.signal },
       where.remote,
-      fileSink(staged.file),
+      download.sink,
       { onProgress: progress.update, onSize: progress.setTotal },
     ).catch((error) => {
       throw interrupt.signal.aborted ? new CommandError("interrupted") : error;
     });
-    await staged.commit({ replace: force }).catch((error) => {
-      throw error instanceof Deno.errors.AlreadyExists ? taken() : error;
+    await download.commit(force).catch((error) => {
+      throw expected(error);
     });
     progress.stop();
     if (Deno.stderr.isTerminal()) {
-      console.error(`received ${where.remote} as ${local}: ${progress.summary(bytes)}`);
+      console.error(`received ${where.remote} as ${path}: ${progress.summary(bytes)}`);
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     progress.stop();
-    await staged.discard();
+    await download.discard(undefined, false);
   }
 }
 
