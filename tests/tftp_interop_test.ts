@@ -53,109 +53,49 @@ async function tool(command: string, args: string[], cwd?: string) {
   };
 }
 
+type Op = "get" | "put";
+
 interface Client {
   command: string;
-  get(port: number, remote: string, local: string, blksize?: number): [string, string[]];
-  put(port: number, local: string, remote: string, blksize?: number): [string, string[]];
+  /** The arguments that get REMOTE into LOCAL, or put LOCAL as REMOTE. */
+  args(op: Op, port: number, remote: string, local: string, blksize?: number): string[];
 }
 
 const HOST = "127.0.0.1";
 
+/** `[flag, value]` when a block size is asked for. */
+const block = (flag: string, blksize?: number, value = (n: number) => `${n}`) =>
+  blksize ? [flag, value(blksize)] : [];
+
 const CLIENTS: Record<string, Client> = {
   "tftp-hpa": {
     command: "tftp",
-    get: (
-      port,
-      remote,
-      local,
-    ) => ["tftp", ["-m", "binary", HOST, `${port}`, "-c", "get", remote, local]],
-    put: (
-      port,
-      local,
-      remote,
-    ) => ["tftp", ["-m", "binary", HOST, `${port}`, "-c", "put", local, remote]],
+    args: (op, port, remote, local) => [
+      ...["-m", "binary", HOST, `${port}`, "-c", op],
+      ...(op === "get" ? [remote, local] : [local, remote]),
+    ],
   },
   atftp: {
     command: "atftp",
-    get: (port, remote, local, blksize) => [
-      "atftp",
-      [
-        ...(blksize ? ["--option", `blksize ${blksize}`] : []),
-        "-g",
-        "-r",
-        remote,
-        "-l",
-        local,
-        HOST,
-        `${port}`,
-      ],
-    ],
-    put: (port, local, remote, blksize) => [
-      "atftp",
-      [
-        ...(blksize ? ["--option", `blksize ${blksize}`] : []),
-        "-p",
-        "-l",
-        local,
-        "-r",
-        remote,
-        HOST,
-        `${port}`,
-      ],
+    args: (op, port, remote, local, blksize) => [
+      ...block("--option", blksize, (n) => `blksize ${n}`),
+      ...[op === "get" ? "-g" : "-p", "-r", remote, "-l", local, HOST, `${port}`],
     ],
   },
   curl: {
     command: "curl",
-    get: (port, remote, local, blksize) => [
-      "curl",
-      [
-        "-sS",
-        ...(blksize ? ["--tftp-blksize", `${blksize}`] : []),
-        "-o",
-        local,
-        `tftp://${HOST}:${port}/${remote}`,
-      ],
-    ],
-    put: (port, local, remote, blksize) => [
-      "curl",
-      [
-        "-sS",
-        ...(blksize ? ["--tftp-blksize", `${blksize}`] : []),
-        "-T",
-        local,
-        `tftp://${HOST}:${port}/${remote}`,
-      ],
+    args: (op, port, remote, local, blksize) => [
+      "-sS",
+      ...block("--tftp-blksize", blksize),
+      ...[op === "get" ? "-o" : "-T", local, `tftp://${HOST}:${port}/${remote}`],
     ],
   },
   busybox: {
     command: "busybox",
-    get: (port, remote, local, blksize) => [
-      "busybox",
-      [
-        "tftp",
-        ...(blksize ? ["-b", `${blksize}`] : []),
-        "-g",
-        "-r",
-        remote,
-        "-l",
-        local,
-        HOST,
-        `${port}`,
-      ],
-    ],
-    put: (port, local, remote, blksize) => [
-      "busybox",
-      [
-        "tftp",
-        ...(blksize ? ["-b", `${blksize}`] : []),
-        "-p",
-        "-l",
-        local,
-        "-r",
-        remote,
-        HOST,
-        `${port}`,
-      ],
+    args: (op, port, remote, local, blksize) => [
+      "tftp",
+      ...block("-b", blksize),
+      ...[op === "get" ? "-g" : "-p", "-r", remote, "-l", local, HOST, `${port}`],
     ],
   },
 };
@@ -196,16 +136,16 @@ for (const [name, client] of Object.entries(CLIENTS)) {
           const data = randomBytes(size, size + 3);
           const remote = `f${size}-${blksize ?? 512}`;
           await Deno.writeFile(`${served.path}/${remote}`, data);
-          const [cmd, args] = client.get(server.port, remote, `${local.path}/${remote}`, blksize);
-          const got = await tool(cmd, args, local.path);
-          await sameFile(`${local.path}/${remote}`, data, `get ${remote}`, got.out);
-          const [pcmd, pargs] = client.put(
-            server.port,
-            `${local.path}/${remote}`,
-            `up-${remote}`,
-            blksize,
-          );
-          const put = await tool(pcmd, pargs, local.path);
+          const localFile = `${local.path}/${remote}`;
+          const run = (op: Op, name: string) =>
+            tool(
+              client.command,
+              client.args(op, server.port, name, localFile, blksize),
+              local.path,
+            );
+          const got = await run("get", remote);
+          await sameFile(localFile, data, `get ${remote}`, got.out);
+          const put = await run("put", `up-${remote}`);
           await sameFile(`${served.path}/up-${remote}`, data, `put ${remote}`, put.out);
         }
       });
@@ -225,12 +165,12 @@ for (const name of ["curl", "atftp"]) {
     await using server = await serveTftp(served.path);
     const data = randomBytes(ROLLOVER_SIZE, 11);
     await Deno.writeFile(`${served.path}/roll`, data);
-    const [cmd, args] = client.get(server.port, "roll", `${local.path}/roll`, 8);
-    const got = await tool(cmd, args, local.path);
+    const run = (op: Op, remote: string) =>
+      tool(client.command, client.args(op, server.port, remote, `${local.path}/roll`, 8));
+    const got = await run("get", "roll");
     await sameFile(`${local.path}/roll`, data, "rollover get", got.out);
     if (name === "atftp") {
-      const [pcmd, pargs] = client.put(server.port, `${local.path}/roll`, "roll-up", 8);
-      const put = await tool(pcmd, pargs, local.path);
+      const put = await run("put", "roll-up");
       await sameFile(`${served.path}/roll-up`, data, "rollover put", put.out);
     }
   });
