@@ -5,8 +5,10 @@
  * download is staged and appears under its name only once complete, an
  * existing file is replaced only with --force, '-' is stdout or stdin.
  *
- * Permissions: as `fsd get` and `fsd put` (--allow-net, and --allow-read
- * --allow-write for LOCAL's directory, or --allow-read for LOCAL).
+ * Permissions: --allow-net=HOST,0.0.0.0 (answers come from a new port of
+ * HOST's; the socket binds the wildcard address), or --allow-net=127.0.0.1
+ * for a server on loopback; and --allow-read --allow-write for LOCAL's
+ * directory (get), --allow-read for LOCAL (put).
  */
 
 import { basename } from "node:path";

@@ -31,8 +31,16 @@ Deno.test("cli: fsd serve --tftp beside fsd/1, JSON log, port range, graceful st
     `${range[0]}:${range[1]}`,
   ]);
   assert.ok(server.lines.some((line) => /^File server listening on 127.0.0.1 port \d+/.test(line)));
-  const permissions = ["--allow-net", `--allow-read=${local.path}`, `--allow-write=${local.path}`];
+  // The documented narrow permissions for a server on loopback.
+  const permissions = [
+    "--allow-net=127.0.0.1",
+    `--allow-read=${local.path}`,
+    `--allow-write=${local.path}`,
+  ];
   const url = `tftp://127.0.0.1:${server.port}/f`;
+  const narrower = await runFsd(["--allow-net=127.0.0.1:" + server.port], ["get", url, "-"]);
+  assert.equal(narrower.code, 1);
+  assert.match(narrower.stderr, /cannot bind UDP 127.0.0.1 port 0: needs --allow-net=127.0.0.1/);
   const got = await runFsd(permissions, ["get", url, `${local.path}/f`]);
   assert.equal(got.code, 0, got.stderr);
   assert.deepEqual(await Deno.readFile(`${local.path}/f`), randomBytes(5000));

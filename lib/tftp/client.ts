@@ -161,9 +161,8 @@ async function once<T>(
   const retransmitMs = config.retransmitMs ?? TFTP_CLIENT_DEFAULTS.retransmitMs;
   const timeoutMs = config.timeoutMs ?? TFTP_CLIENT_DEFAULTS.timeoutMs;
   const settings = { retransmitMs, retries: Math.max(1, Math.ceil(timeoutMs / retransmitMs) - 1) };
-  const ipv6 = config.hostname.includes(":");
-  const socket = await UdpSocket.bind(ipv6 ? "::" : "0.0.0.0", 0);
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
+  const socket = await UdpSocket.bind(localAddress(hostname), 0);
   const channel = new Channel(socket, { address: hostname, port: config.port }, false);
   const abort = () => channel.close();
   config.signal?.addEventListener("abort", abort);
@@ -200,4 +199,13 @@ async function firstAnswer(
   throw new Deno.errors.TimedOut(
     `timed out: no answer from ${channel.peer.address} port ${channel.peer.port}`,
   );
+}
+
+/**
+ * Where the client's socket binds: the loopback address itself for a server
+ * on loopback (so --allow-net=127.0.0.1 is enough), else the wildcard.
+ */
+function localAddress(hostname: string): string {
+  if (/^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === "::1") return hostname;
+  return hostname.includes(":") ? "::" : "0.0.0.0";
 }

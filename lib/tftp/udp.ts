@@ -56,6 +56,13 @@ export class UdpSocket {
 
   /** Binds `hostname` port `port` (0: any); a failure is a ListenError. */
   static async bind(hostname: string, port: number): Promise<UdpSocket> {
+    // node:dgram reports a missing permission as an uncaught error, not to the caller: ask first.
+    const permission = Deno.permissions.querySync({ name: "net", host: `${hostname}:${port}` });
+    if (permission.state !== "granted") {
+      throw new Deno.errors.NotCapable(
+        `cannot bind UDP ${hostname} port ${port}: needs --allow-net=${hostname}`,
+      );
+    }
     const socket = dgram.createSocket({ type: hostname.includes(":") ? "udp6" : "udp4" });
     try {
       await new Promise<void>((resolve, reject) => {
