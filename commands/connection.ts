@@ -2,7 +2,8 @@
  * One connection for a whole job: opened on first use, reused for every
  * file, opened again after a failure closed it, and switched to plain fsd/1
  * once if the server turns the options extension down. A stop signal
- * closes it, which ends the transfer in progress.
+ * closes it, which ends the transfer in progress. `lanes` gives a job of
+ * many files several connections to the same server (--jobs).
  */
 
 import type { FsdClient } from "../lib/fsd/client.ts";
@@ -16,12 +17,33 @@ export class JobConnection implements Disposable {
   params: TransferParams;
   #client: FsdClient | undefined;
   #interruption: Interruption;
-  #told = false;
+  #told: { fsd1: boolean };
 
-  constructor(target: Target, params: TransferParams, interruption: Interruption) {
+  constructor(
+    target: Target,
+    params: TransferParams,
+    interruption: Interruption,
+    told = { fsd1: false },
+  ) {
     this.target = target;
     this.params = params;
     this.#interruption = interruption;
+    this.#told = told;
+  }
+
+  /**
+   * `count` connections for a job's files: this one first, then as many
+   * more to the same server (opened on first use, with this one's params,
+   * so a server that turned the extension down is asked in fsd/1 at once).
+   */
+  lanes(count: number): JobConnection[] & Disposable {
+    const more = Array.from(
+      { length: count - 1 },
+      () => new JobConnection(this.target, this.params, this.#interruption, this.#told),
+    );
+    return Object.assign([this, ...more], {
+      [Symbol.dispose]: () => more.forEach((lane) => lane[Symbol.dispose]()),
+    });
   }
 
   /** Whether the options extension is in use. */
@@ -36,10 +58,10 @@ export class JobConnection implements Disposable {
     } catch (error) {
       if (!(error instanceof OptionsRefusedError) || this.params === FSD1) throw error;
       this.params = FSD1;
-      if (!this.#told && Deno.stderr.isTerminal()) {
+      if (!this.#told.fsd1 && Deno.stderr.isTerminal()) {
         console.error("fsd: the server speaks only fsd/1; using 512-byte blocks");
       }
-      this.#told = true;
+      this.#told.fsd1 = true;
       return await this.#run(use);
     }
   }
