@@ -125,6 +125,17 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       await fresh(`${work}/r`),
     ])).ms;
     row("client", `fsd get -r of ${smallCount} files`, bytes, recursive);
+    const oneLane = (await fsd(server.port, work, [
+      "get",
+      "-r",
+      "127.0.0.1",
+      String(server.port),
+      "small",
+      await fresh(`${work}/r1`),
+      "--jobs",
+      "1",
+    ])).ms;
+    row("client", `fsd get -r of ${smallCount} files --jobs 1 (one connection)`, bytes, oneLane);
     const many = (await fsd(server.port, work, [
       "get",
       "127.0.0.1",
@@ -193,6 +204,17 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       `${await fresh(`${work}/down`)}/tree`,
     ])).ms;
     row("client", `fsd get -r of ${treeCount} x 64 KiB`, treeBytes, down);
+    const downOneLane = (await fsd(server.port, work, [
+      "get",
+      "-r",
+      "127.0.0.1",
+      String(server.port),
+      "tree",
+      `${await fresh(`${work}/down1`)}/tree`,
+      "--jobs",
+      "1",
+    ])).ms;
+    row("client", `fsd get -r of ${treeCount} x 64 KiB --jobs 1`, treeBytes, downOneLane);
     const up = (await fsd(server.port, work, [
       "put",
       "-r",
@@ -202,6 +224,17 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       `up-${Date.now()}`,
     ])).ms;
     row("client", `fsd put -r of ${treeCount} x 64 KiB`, treeBytes, up);
+    const upOneLane = (await fsd(server.port, work, [
+      "put",
+      "-r",
+      "127.0.0.1",
+      String(server.port),
+      `${work}/down/tree`,
+      `up1-${Date.now()}`,
+      "--jobs",
+      "1",
+    ])).ms;
+    row("client", `fsd put -r of ${treeCount} x 64 KiB --jobs 1`, treeBytes, upOneLane);
     if (python && await have("wget")) {
       const wget = (await timed("wget", [
         "-r",
