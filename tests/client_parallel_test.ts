@@ -9,7 +9,17 @@
  */
 
 import assert from "node:assert/strict";
-import { dirNames, randomBytes, runFsd, startServer, tempDir } from "./helpers.ts";
+import {
+  dirNames,
+  MAIN,
+  randomBytes,
+  readExactly,
+  runFsd,
+  startServer,
+  tempDir,
+  text,
+  wire,
+} from "./helpers.ts";
 
 const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
 const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
@@ -176,5 +186,60 @@ Deno.test("--jobs: 0, 17, -1, 2.5 and words are usage errors (exit 2) for get an
       assert.equal(result.code, 2, `${command} --jobs ${jobs}: ${result.stderr}`);
       assert.match(result.stderr, /^fsd: invalid --jobs: /, result.stderr);
     }
+  }
+});
+
+Deno.test("get -o --jobs 3: SIGTERM while three files are in flight: exit 143, one fsd: line, nothing left", async () => {
+  await using work = await tempDir();
+  // A server that sends each of 3 connections half a file, then waits.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  let reached!: () => void;
+  const midway = new Promise<void>((resolve) => reached = resolve);
+  let halfway = 0;
+  const serving = (async () => {
+    for (let i = 0; i < 3; i++) {
+      const conn = await listener.accept();
+      conns.push(conn);
+      (async () => {
+        await conn.write(wire.dat(1, text.encode("Hello from fake's fileserver")));
+        await readExactly(conn, 4 + 2 + "a0".length + 1); // the greeting's ACK, then RRQ
+        await conn.write(wire.dat(1, new Uint8Array(512).fill(i)));
+        await readExactly(conn, 4);
+        if (++halfway === 3) reached();
+      })().catch(() => {});
+    }
+  })();
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        net(listener.addr.port),
+        ...rw(work.path),
+        MAIN,
+        "get",
+        "127.0.0.1",
+        String(listener.addr.port),
+        ..."012345".split("").map((n) => `a${n}`),
+        "-o",
+        work.path,
+        "--fsd1",
+        "--jobs",
+        "3",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await midway;
+    child.kill("SIGTERM");
+    const output = await child.output();
+    assert.equal(output.code, 143);
+    assert.equal(text.decode(output.stderr), "fsd: interrupted by SIGTERM\n");
+    assert.deepEqual(await dirNames(work.path), [], "no staging file, no partial file");
+  } finally {
+    await serving;
+    for (const conn of conns) conn.close();
+    listener.close();
   }
 });
