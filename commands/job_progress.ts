@@ -28,7 +28,7 @@ export class JobProgress implements FileProgress {
   }
 
   begin(name: string): void {
-    this.#files++;
+    this.#files = Math.min(this.#files + 1, this.#count);
     const of = this.#count > 1 ? ` (${this.#files} of ${this.#count})` : "";
     this.#progress.setLabel(`${name}${of}`);
   }

@@ -9,6 +9,7 @@ import { errorMessage } from "../lib/bytes/source_sink.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { CommandError, formatBytes } from "./cli.ts";
 import { ExitError } from "./interrupt.ts";
+import { LaneUnavailable } from "./connection.ts";
 import { type FileProgress, JobProgress } from "./job_progress.ts";
 import { shown } from "./remote_names.ts";
 
@@ -105,7 +106,7 @@ async function settle(
   try {
     return await transfer();
   } catch (error) {
-    if (error instanceof ExitError) throw error;
+    if (error instanceof ExitError || error instanceof LaneUnavailable) throw error;
     return failedReport(name, local, error);
   }
 }
@@ -138,7 +139,8 @@ export interface JobFile {
  * Moves the files of a job under one progress line, on every lane at once
  * (each lane one file at a time: --jobs). Reports go out in the order of
  * `files`, each as soon as it and all before it have ended, so the output
- * is the same whatever the lanes' timing. A stop signal ends every lane.
+ * is the same whatever the lanes' timing. A stop signal ends every lane;
+ * an extra lane that cannot connect hands its file back and ends.
  */
 export async function runFiles<F extends JobFile, L>(
   reporter: Reporter,
@@ -151,18 +153,20 @@ export async function runFiles<F extends JobFile, L>(
   const total = sizes.every((n) => n !== undefined) ? sizes.reduce((a, n) => a + n!, 0) : undefined;
   const progress = new JobProgress(verb, files.length, total);
   const reports: (FileReport | undefined)[] = [];
-  let next = 0;
+  const queue = files.map((_, at) => at);
   let reported = 0;
   let stop: unknown;
   const work = async (lane: L) => {
     const shown = lanes.length > 1 ? progress.lane() : progress;
-    while (stop === undefined && next < files.length) {
-      const at = next++;
+    while (stop === undefined && queue.length > 0) {
+      const at = queue.shift()!;
       const file = files[at];
       try {
         reports[at] = await settle(file.remote, file.local, () => transfer(file, shown, lane));
       } catch (error) {
-        stop ??= error;
+        // An extra lane that cannot connect leaves its file to the others.
+        if (error instanceof LaneUnavailable) queue.unshift(at);
+        else stop ??= error;
         return;
       }
       for (; reports[reported] !== undefined; reported++) reporter.add(reports[reported]!);
@@ -170,6 +174,8 @@ export async function runFiles<F extends JobFile, L>(
   };
   try {
     await Promise.all(lanes.slice(0, Math.max(1, files.length)).map(work));
+    // Files handed back after the first lane had run out of work: it takes them.
+    if (stop === undefined && queue.length > 0) await work(lanes[0]);
   } finally {
     progress.stop();
   }

@@ -243,3 +243,28 @@ Deno.test("get -o --jobs 3: SIGTERM while three files are in flight: exit 143, o
     listener.close();
   }
 });
+
+Deno.test("get -o --jobs 4 against --max-per-ip 2: the refused lanes hand their files back, every file arrives", async () => {
+  await using ctx = await startServer({ maxPerIp: 2 });
+  await using work = await tempDir();
+  const names = Array.from({ length: 12 }, (_, i) => `m${i}`);
+  for (const [i, name] of names.entries()) {
+    await Deno.writeFile(`${ctx.root}/${name}`, randomBytes(size(i), 300 + i));
+  }
+  const result = await runFsd([net(ctx.port), ...rw(work.path)], [
+    "get",
+    "127.0.0.1",
+    String(ctx.port),
+    ...names,
+    "-o",
+    `${work.path}/in`,
+    "--json",
+  ]);
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  const reports = jsonLines(result.stdout);
+  assert.deepEqual(reports.map((r) => [r.name, r.outcome]), names.map((n) => [n, "ok"]));
+  for (const [i, name] of names.entries()) {
+    assert.deepEqual(await Deno.readFile(`${work.path}/in/${name}`), randomBytes(size(i), 300 + i));
+  }
+  assert.deepEqual(await dirNames(`${work.path}/in`), [...names].sort());
+});
