@@ -153,19 +153,20 @@ export async function runFiles<F extends JobFile, L>(
   const total = sizes.every((n) => n !== undefined) ? sizes.reduce((a, n) => a + n!, 0) : undefined;
   const progress = new JobProgress(verb, files.length, total);
   const reports: (FileReport | undefined)[] = [];
-  const queue = files.map((_, at) => at);
+  let next = 0;
+  const handedBack: number[] = [];
+  const take = () => handedBack.pop() ?? (next < files.length ? next++ : undefined);
   let reported = 0;
   let stop: unknown;
   const work = async (lane: L) => {
     const shown = lanes.length > 1 ? progress.lane() : progress;
-    while (stop === undefined && queue.length > 0) {
-      const at = queue.shift()!;
+    for (let at = take(); stop === undefined && at !== undefined; at = take()) {
       const file = files[at];
       try {
         reports[at] = await settle(file.remote, file.local, () => transfer(file, shown, lane));
       } catch (error) {
         // An extra lane that cannot connect leaves its file to the others.
-        if (error instanceof LaneUnavailable) queue.unshift(at);
+        if (error instanceof LaneUnavailable) handedBack.push(at);
         else stop ??= error;
         return;
       }
@@ -175,7 +176,7 @@ export async function runFiles<F extends JobFile, L>(
   try {
     await Promise.all(lanes.slice(0, Math.max(1, files.length)).map(work));
     // Files handed back after the first lane had run out of work: it takes them.
-    if (stop === undefined && queue.length > 0) await work(lanes[0]);
+    if (stop === undefined && handedBack.length > 0) await work(lanes[0]);
   } finally {
     progress.stop();
   }
