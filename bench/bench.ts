@@ -12,12 +12,12 @@
  * small sizes, few clients, same code paths.
  */
 
-import dgram from "node:dgram";
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { clientBench } from "./client_bench.ts";
 import { pcapBench } from "./pcap_bench.ts";
 import {
+  freeUdpPort,
   fsdGet as sharedGet,
   fsdServe as sharedServe,
   MAIN,
@@ -27,6 +27,7 @@ import {
 } from "./support.ts";
 import { scaleBench } from "./scale_bench.ts";
 import { tlsBench } from "./tls_bench.ts";
+import { tftpBench } from "./tftp_bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -99,14 +100,6 @@ async function have(command: string): Promise<boolean> {
     stdout: "null",
   }).output();
   return out.success;
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** `fsd serve ROOT 0` without connection limits, with a raised descriptor limit. */
@@ -503,6 +496,11 @@ const client = await clientBench({ quick });
 for (const r of client.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
 targets.push(...client.targets);
 notes.push(...client.notes);
+
+// ---- 11. TFTP: fsd's server and client against tftpd-hpa and atftpd (bench/tftp_bench.ts) ----
+for (const row of (await tftpBench({ quick })).rows) {
+  addRow("tftp", row.what, row.bytes, row.ms, row.extra);
+}
 
 // ---- the table ----
 console.log(

@@ -1,5 +1,7 @@
 /** What the benchmark scripts share: starting services, timing commands, reading memory. */
 
+import dgram from "node:dgram";
+
 /** The fsd entry point, for running the real CLI. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -138,4 +140,13 @@ export function fsdServe(
   if (!options.raiseFileLimit) return service(command[0], command.slice(1), ready, onOutput);
   const script = `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" "$@"`;
   return service("sh", ["-c", script, ...command], ready, onOutput);
+}
+
+/** A UDP port free right now on 127.0.0.1 (for servers that cannot be given port 0). */
+export async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
 }

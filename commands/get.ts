@@ -14,6 +14,7 @@
 import { basename, join } from "node:path";
 import { fromHex } from "../lib/bytes/sha256.ts";
 import { type Command, CommandError, parseCommandLine, UsageError } from "./cli.ts";
+import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./tftp_transfer.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -73,6 +74,7 @@ ${JOBS_OPTION_HELP}
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
+${TFTP_CLIENT_HELP}
 
 Exit status: 0 when every file made it, 1 when any did not (listed on
 stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
@@ -104,6 +106,7 @@ const FLAGS = {
 } as const;
 
 async function run(args: string[]): Promise<void> {
+  if (isTftpCommandLine(args)) return await tftpGet(args, help);
   const parsed = parseCommandLine(args, FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;

@@ -26,6 +26,7 @@ import {
   stopOnSignal,
   UsageError,
 } from "./cli.ts";
+import { isUdpProxy, runUdpProxy, UDP_PROXY_HELP } from "./udp_proxy.ts";
 
 const USAGE = "fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT [OPTIONS]";
 
@@ -59,6 +60,7 @@ Options:
   --corrupt RATE       change each byte with probability RATE (0 to 1, e.g.
                        0.000001): what integrity checks must catch
   -h, --help           show this help
+${UDP_PROXY_HELP}
 
 Trace lines start with the time and the connection id; '>' is client to
 target, '<' is target to client (as socat -v shows them). The faults are
@@ -93,6 +95,7 @@ function parseRate(text: string | undefined): number | undefined {
 }
 
 async function run(args: string[]): Promise<void> {
+  if (isUdpProxy(args)) return await runUdpProxy(args);
   const parsed = parseCommandLine(args, {
     host: { type: "string" },
     trace: { type: "string" },

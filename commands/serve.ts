@@ -24,6 +24,7 @@ import {
   stopOnSignal,
   UsageError,
 } from "./cli.ts";
+import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HELP, wantsFsd1 } from "./tftp_serve.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
 
@@ -62,6 +63,7 @@ Options:
                             required with --proxy-protocol); others are refused
 ${SECURITY_HELP}
   -h, --help                show this help
+${TFTP_SERVE_HELP}
 
 Over a limit, a client gets ERR 0 with the reason instead of the greeting;
 an upload over --max-upload ends with ERR 3. Logs one event per line on
@@ -94,6 +96,7 @@ async function run(args: string[]): Promise<void> {
     "trusted-proxy": { type: "string", multiple: true },
     ...SECURITY_FLAGS,
     workers: { type: "string" },
+    ...TFTP_SERVE_FLAGS,
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -127,27 +130,40 @@ async function run(args: string[]): Promise<void> {
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
+  const fsd1 = wantsFsd1(values);
   const security = await securityConfig(values);
   const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
   if (workers > 1 && security.accounts) {
     throw new UsageError("--workers and --users do not combine yet: run one worker with --users");
   }
-  const server = workers > 1
+  const server = !fsd1
+    ? undefined
+    : workers > 1
     ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
       .catch(expectedFailure)
     : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
-  const stopRereading = values.users === undefined
+  const stopRereading = values.users === undefined || !server
     ? () => {}
     : rereadOnHangup(values.users, server as FileServer, config.log);
+  const tftp = await startTftp(values, config, fsd1).catch(async (error) => {
+    await server?.close();
+    return expectedFailure(error);
+  });
+  const servers = [server, tftp].filter((s) => s !== undefined);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
-  const stopped = stopOnSignal((signals) =>
-    signals === 1 ? server.shutdown(graceMs) : server.close()
-  );
+  const stopped = stopOnSignal(async (signals) => {
+    await Promise.all(servers.map((s) => signals === 1 ? s.shutdown(graceMs) : s.close()));
+  });
   for (const notice of security.notices) console.log(notice);
-  const many = workers > 1 ? `, ${workers} workers` : "";
-  console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`);
+  if (server) {
+    const many = workers > 1 ? `, ${workers} workers` : "";
+    console.log(`File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`);
+  }
+  if (tftp) {
+    console.log(`TFTP server listening on ${tftp.addr.hostname} UDP port ${tftp.addr.port}`);
+  }
   await stopped;
   stopRereading();
 }

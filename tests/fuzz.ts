@@ -11,6 +11,7 @@
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write tests/fuzz.ts [--streams N] [--seed S] [--port P]
  *
  * Without --port it starts a server over a temporary directory itself.
+ * The TFTP server has its own datagram fuzzer, tests/tftp_fuzz.ts (same rng).
  */
 
 import { FileServer } from "../lib/fsd/server.ts";

@@ -73,19 +73,15 @@ export interface TestServer extends AsyncDisposable {
   waitForLog(pattern: RegExp): Promise<string>;
 }
 
-/** A server on 127.0.0.1 port 0 over a fresh temporary directory. */
-export async function startServer(options: Partial<ServerConfig> = {}): Promise<TestServer> {
-  const dir = await tempDir();
+/** A server's events as they came and as text lines, with a way to wait for one. */
+export function eventLog() {
   const logs: string[] = [];
   const events: ServerEvent[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  const server = await FileServer.start({
-    root: dir.path,
-    port: 0,
-    hostname: "127.0.0.1",
-    name: "test",
-    ...options,
-    log: (event) => {
+  return {
+    logs,
+    events,
+    log(event: ServerEvent) {
       events.push(event);
       const line = formatText(event);
       logs.push(line);
@@ -96,6 +92,26 @@ export async function startServer(options: Partial<ServerConfig> = {}): Promise<
         }
       }
     },
+    /** Resolves with the first line (past or future) matching `pattern`. */
+    waitForLog(pattern: RegExp): Promise<string> {
+      const seen = logs.find((line) => pattern.test(line));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ pattern, resolve }));
+    },
+  };
+}
+
+/** A server on 127.0.0.1 port 0 over a fresh temporary directory. */
+export async function startServer(options: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const dir = await tempDir();
+  const { logs, events, log, waitForLog } = eventLog();
+  const server = await FileServer.start({
+    root: dir.path,
+    port: 0,
+    hostname: "127.0.0.1",
+    name: "test",
+    ...options,
+    log,
   });
   return {
     server,
@@ -103,11 +119,7 @@ export async function startServer(options: Partial<ServerConfig> = {}): Promise<
     port: server.addr.port,
     logs,
     events,
-    waitForLog(pattern) {
-      const seen = logs.find((line) => pattern.test(line));
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.push({ pattern, resolve }));
-    },
+    waitForLog,
     async [Symbol.asyncDispose]() {
       await server.close();
       await dir[Symbol.asyncDispose]();

@@ -6,42 +6,22 @@
  * failure) sends ERR when it can and closes the connection.
  */
 
-import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "../store/errors.ts";
-import { type ListingEntry, parseListing } from "../store/listing.ts";
-import { PacketConn } from "./packet_conn.ts";
-import {
-  FSD1,
-  type Granted,
-  optPairs,
-  readOack,
-  type TransferParams,
-  type Wanted,
-} from "./negotiation.ts";
-import {
-  encodeAck,
-  encodeDrq,
-  encodeOptions,
-  encodeRequest,
-  Opcode,
-  type OptionPairs,
-} from "./codec.ts";
-import {
-  type ByteSink,
-  type ByteSource,
-  concat,
-  errorMessage,
-  MemorySink,
-} from "../bytes/source_sink.ts";
+import { type ByteSink, type ByteSource, MemorySink } from "../bytes/source_sink.ts";
 import { hashingSink, hashingSource, type Sha256, sha256For } from "../bytes/sha256.ts";
-import { connectWithTimeout } from "../net/connect.ts";
-import { connectTls } from "../net/tls.ts";
-import { DigestCheck } from "./integrity.ts";
+import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import { type ListingEntry, parseListing } from "../store/listing.ts";
 import type {
   ClientConfig,
   DownloadOptions,
   TransferResult,
   UploadOptions,
 } from "./client_types.ts";
+import { encodeAck, encodeDrq, encodeOptions, encodeRequest, Opcode } from "./codec.ts";
+import { expectOack, guard, negotiate, openGreeted } from "./exchange.ts";
+import { DigestCheck } from "./integrity.ts";
+import { FSD1, type TransferParams } from "./negotiation.ts";
+import type { PacketConn } from "./packet_conn.ts";
+import { expectAck, receiveFile, sendFile } from "./window.ts";
 
 export type {
   ClientConfig,
@@ -50,15 +30,12 @@ export type {
   TransferResult,
   UploadOptions,
 } from "./client_types.ts";
-import { expectAck, receiveFile, sendFile } from "./window.ts";
-import { GREETING_TIMEOUT_MS, readFirstBytes } from "./greeting.ts";
 
 function isFsd1(params: TransferParams): boolean {
   return params.blockSize === FSD1.blockSize && params.windowSize === FSD1.windowSize;
 }
 
-/** Largest greeting and listing kept in memory. */
-const MAX_GREETING_BYTES = 4096;
+/** Largest listing kept in memory. */
 const MAX_LISTING_BYTES = 64 * 1024 * 1024;
 
 const decoder = new TextDecoder();
@@ -82,32 +59,7 @@ export class FsdClient {
     port: number,
     config: ClientConfig = {},
   ): Promise<FsdClient> {
-    const timeoutMs = config.timeoutMs ?? 60_000;
-    const raw = config.tls
-      ? await connectTls({ hostname, port, timeoutMs, ...config.tls })
-      : await connectWithTimeout({ hostname, port, timeoutMs });
-    const greetingMs = Math.min(
-      config.greetingTimeoutMs ?? GREETING_TIMEOUT_MS,
-      timeoutMs || Infinity,
-    );
-    let first: Uint8Array;
-    try {
-      first = await readFirstBytes(raw, greetingMs);
-    } catch (error) {
-      try {
-        raw.close();
-      } catch {
-        // closed by the timeout
-      }
-      throw error;
-    }
-    const conn = new PacketConn(raw, { timeoutMs, tap: config.tap });
-    conn.unread(first);
-    const greeting = await guard(conn, async () => {
-      const sink = new MemorySink();
-      await receiveFile(conn, sink, { maxBytes: MAX_GREETING_BYTES });
-      return decoder.decode(sink.bytes());
-    });
+    const { conn, greeting } = await openGreeted(hostname, port, config);
     return new FsdClient(conn, greeting);
   }
 
@@ -141,7 +93,7 @@ export class FsdClient {
         const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), options);
         return { bytes, offset: 0, sha256: await hash?.digest(), verified: false };
       }
-      const granted = await this.#negotiate(wanted, request, {
+      const granted = await negotiate(this.#conn, wanted, request, {
         transferSize: 0,
         sha256: options.integrity,
         kind: options.expectFile,
@@ -209,7 +161,7 @@ export class FsdClient {
         const bytes = await sendFile(this.#conn, source, options);
         return { bytes, offset: 0, verified: false };
       }
-      const granted = await this.#negotiate(wanted, request, {
+      const granted = await negotiate(this.#conn, wanted, request, {
         transferSize: options.size,
         sha256: options.integrity,
       }, options.integrity);
@@ -238,49 +190,13 @@ export class FsdClient {
    */
   makeDirectory(remote: string): Promise<void> {
     return guard(this.#conn, async () => {
-      const granted = await this.#negotiate(FSD1, encodeRequest(Opcode.WRQ, remote), {
+      const granted = await negotiate(this.#conn, FSD1, encodeRequest(Opcode.WRQ, remote), {
         mkdir: true,
       });
       if (!granted.mkdir) {
         throw new ProtocolError(ErrorCode.OTHER, "the server cannot create directories");
       }
     });
-  }
-
-  /** Sends OPT with `request` and reads what the server granted. */
-  async #negotiate(
-    params: TransferParams,
-    request: Uint8Array,
-    wanted: Wanted,
-    integrity = false,
-  ): Promise<Granted> {
-    await this.#conn.write(concat(encodeOptions(Opcode.OPT, optPairs(params, wanted)), request));
-    const granted = readOack(params, await this.#expectOack());
-    if (granted.sha256 && !integrity) {
-      throw new ProtocolError(
-        ErrorCode.OPTION_REFUSED,
-        "option negotiation failed: unasked sha256",
-      );
-    }
-    return granted;
-  }
-
-  /** The server's OACK; its ERR (a refusal) is a PeerError, anything else a violation. */
-  async #expectOack(): Promise<OptionPairs> {
-    const packet = await this.#conn.readPacket();
-    if (packet?.op === Opcode.OACK) return packet.options;
-    if (packet?.op === Opcode.ERR) {
-      // ERR 4 to OPT: a server that knows only fsd/1 (it has closed the connection).
-      if (packet.code === ErrorCode.ILLEGAL_OPERATION) {
-        this.#conn.close();
-        throw new OptionsRefusedError(packet.code, packet.message);
-      }
-      throw new PeerError(packet.code, packet.message);
-    }
-    if (packet === null) {
-      throw new Deno.errors.UnexpectedEof("connection closed while waiting for OACK");
-    }
-    throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, `unexpected packet: expected OACK`);
   }
 
   /**
@@ -290,7 +206,7 @@ export class FsdClient {
   login(user: string, password: string): Promise<void> {
     return guard(this.#conn, async () => {
       await this.#conn.write(encodeOptions(Opcode.OPT, { user, password }));
-      const oack = await this.#expectOack();
+      const oack = await expectOack(this.#conn);
       if (oack.user !== user) {
         throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, "unexpected OACK: not a login's");
       }
@@ -310,7 +226,7 @@ export class FsdClient {
         await receiveFile(this.#conn, sink, { maxBytes: MAX_LISTING_BYTES });
         return sink.bytes();
       }
-      const granted = await this.#negotiate(FSD1, request, { kind: true, digests: true });
+      const granted = await negotiate(this.#conn, FSD1, request, { kind: true, digests: true });
       if (granted.kind === "file") {
         throw new ProtocolError(ErrorCode.OTHER, `not a directory: ${directory}`);
       }
@@ -330,29 +246,5 @@ export class FsdClient {
 
   close(): void {
     this.#conn.close();
-  }
-}
-
-/** Runs one exchange; on anything but the server's refusal the connection is closed. */
-async function guard<T>(conn: PacketConn, exchange: () => Promise<T>): Promise<T> {
-  if (conn.closed) throw new Deno.errors.NotConnected("connection is closed");
-  try {
-    return await exchange();
-  } catch (error) {
-    // A refusal, or a directory where a file was expected (its listing was read): still usable.
-    if (!(error instanceof PeerError) && !(error instanceof Deno.errors.IsADirectory)) {
-      if (error instanceof ProtocolError) {
-        await conn.sendError(error.code, error.message);
-      } else if (
-        !(error instanceof Deno.errors.TimedOut) && !(error instanceof Deno.errors.UnexpectedEof)
-      ) {
-        await conn.sendError(
-          ErrorCode.OTHER,
-          errorMessage(error),
-        );
-      }
-      conn.close();
-    }
-    throw error;
   }
 }

@@ -116,16 +116,19 @@ export class Relay {
     const here = client.localAddr as Deno.NetAddr;
     const { targetHost, targetPort } = this.#options;
     const toHere = targetPort === here.port && targetHost === here.hostname;
-    if (toHere || this.#outgoing.has(endpoint(peer))) {
+    // Keyed by both ends: Linux lets one local port serve connections to different peers,
+    // so a port alone could match a stranger's connection.
+    const incoming = connectionKey(peer, here);
+    if (toHere || this.#outgoing.has(incoming)) {
       log({ event: "connect-failed", id, message: SELF });
       client.close();
       return;
     }
-    this.#clients.add(endpoint(peer));
+    this.#clients.add(incoming);
     try {
       await this.#relayTo(client, id, log);
     } finally {
-      this.#clients.delete(endpoint(peer));
+      this.#clients.delete(incoming);
     }
   }
 
@@ -141,7 +144,10 @@ export class Relay {
       client.close();
       return;
     }
-    const local = endpoint(target.localAddr as Deno.NetAddr);
+    const local = connectionKey(
+      target.localAddr as Deno.NetAddr,
+      target.remoteAddr as Deno.NetAddr,
+    );
     if (this.#clients.has(local)) {
       log({ event: "connect-failed", id, message: SELF });
       target.close();
@@ -174,6 +180,11 @@ const SELF = "the target is this proxy itself";
 
 function endpoint(addr: Deno.NetAddr): string {
   return `${addr.hostname} ${addr.port}`;
+}
+
+/** A TCP connection by both of its ends, as seen from the `from` side. */
+function connectionKey(from: Deno.NetAddr, to: Deno.NetAddr): string {
+  return `${endpoint(from)} > ${endpoint(to)}`;
 }
 
 /** One client and its target connection. */

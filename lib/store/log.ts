@@ -22,6 +22,8 @@ export type ServerEvent =
     port: number;
     /** The proxy it came through (PROXY protocol): address is the real client's. */
     via?: string;
+    /** "tftp": a TFTP transfer (one request over UDP); absent for fsd/1 over TCP. */
+    transport?: "tftp";
   }
   | { event: "rejected"; id: number; address: string; port: number; code: number; message: string }
   | {
@@ -71,6 +73,7 @@ export type ServerEvent =
 export function formatText(e: ServerEvent): string {
   switch (e.event) {
     case "connection":
+      if (e.transport === "tftp") return `[${e.id}] TFTP request from ${e.address} port ${e.port}`;
       return `[${e.id}] connection from ${e.address} port ${e.port}${e.via ? ` via ${e.via}` : ""}`;
     case "rejected":
       return `[${e.id}] connection from ${e.address} port ${e.port} rejected with error ${e.code}: ${e.message}`;

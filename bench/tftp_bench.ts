@@ -1,0 +1,280 @@
+/**
+ * TFTP downloads, the same clients against fsd's TFTP server, tftpd-hpa and
+ * atftpd: curl at blksize 65464 (lock-step), atftp at blksize 65464 with
+ * windowsize 16, and fsd's own client with its defaults. Each row gives the
+ * server's CPU time per GiB (user + system, its children included, from
+ * /proc). Output goes to /dev/null: the servers are compared, not the disk.
+ *
+ *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/tftp_bench.ts [--quick] [--mb 100,1024]
+ *
+ * Goals (issue 13): fsd's server at least as fast as tftpd-hpa for the same
+ * client; fsd's client (windows, against fsd's server) at least 3x curl
+ * against tftpd-hpa. A missing peer is skipped with a note.
+ */
+
+import { freeUdpPort, MAIN, service, timed } from "./support.ts";
+
+const MIB = 1024 * 1024;
+
+export interface TftpBenchRow {
+  what: string;
+  bytes: number;
+  ms: number;
+  extra?: string;
+}
+
+interface Server {
+  name: string;
+  port: number;
+  pid: number;
+  stop(): Promise<unknown>;
+}
+
+async function have(path: string): Promise<boolean> {
+  const found = await new Deno.Command("sh", { args: ["-c", `command -v ${path}`], stdout: "null" })
+    .output().catch(() => ({ success: false }));
+  return found.success;
+}
+
+/** CPU seconds of `pid` and its waited-for children (utime, stime, cutime, cstime). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stdout: "piped" })
+    .output();
+  const fields = new TextDecoder().decode(out.stdout).split(") ")[1]?.split(" ") ?? [];
+  const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(fields[i] ?? 0), 0);
+  return ticks / 100; // USER_HZ
+}
+
+function spawnDaemon(name: string, command: string, args: string[], port: number): Server {
+  const child = new Deno.Command(command, { args, stdout: "null", stderr: "null" }).spawn();
+  return {
+    name,
+    port,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function startServers(root: string, notes: string[]): Promise<Server[]> {
+  const servers: Server[] = [];
+  const fsd = await service(
+    Deno.execPath(),
+    [
+      "run",
+      "--quiet",
+      "--allow-net",
+      `--allow-read=${root}`,
+      `--allow-write=${root}`,
+      MAIN,
+      "serve",
+      root,
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--tftp-only",
+    ],
+    /TFTP server listening on \S+ UDP port (\d+)/,
+  );
+  servers.push({ name: "fsd", port: fsd.port, pid: fsd.child.pid, stop: fsd.stop });
+  if (await have("in.tftpd")) {
+    const port = await freeUdpPort();
+    servers.push(
+      spawnDaemon("tftpd-hpa", "in.tftpd", [
+        "-L",
+        "-s",
+        root,
+        "-u",
+        "root",
+        "-B",
+        "65464",
+        "-a",
+        `127.0.0.1:${port}`,
+      ], port),
+    );
+  } else notes.push("tftpd-hpa missing: its rows skipped");
+  const atftpd = new URL("../.ci/cache/atftpd/usr/sbin/atftpd", import.meta.url).pathname;
+  if (await Deno.stat(atftpd).then((info) => info.isFile, () => false)) {
+    const port = await freeUdpPort();
+    servers.push(spawnDaemon("atftpd", atftpd, [
+      "--daemon",
+      "--no-fork",
+      "--port",
+      `${port}`,
+      "--bind-address",
+      "127.0.0.1",
+      "--user",
+      "root",
+      "--group",
+      "root",
+      root,
+    ], port));
+  } else notes.push("atftpd not unpacked (.ci/run does it): its rows skipped");
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the daemons print nothing when ready
+  return servers;
+}
+
+function clients(haveCurl: boolean, haveAtftp: boolean) {
+  const list: { name: string; args(port: number, file: string): [string, string[]] }[] = [];
+  if (haveCurl) {
+    list.push({
+      name: "curl blksize 65464",
+      args: (
+        port,
+        file,
+      ) => ["curl", [
+        "-s",
+        "--tftp-blksize",
+        "65464",
+        "-o",
+        "/dev/null",
+        `tftp://127.0.0.1:${port}/${file}`,
+      ]],
+    });
+  }
+  if (haveAtftp) {
+    list.push({
+      name: "atftp blksize 65464 windowsize 16",
+      args: (port, file) => ["atftp", [
+        "--option",
+        "blksize 65464",
+        "--option",
+        "windowsize 16",
+        "-g",
+        "-r",
+        file,
+        "-l",
+        "/dev/null",
+        "127.0.0.1",
+        `${port}`,
+      ]],
+    });
+  }
+  list.push({
+    name: "fsd get (defaults)",
+    args: (port, file) => [Deno.execPath(), [
+      "run",
+      "--quiet",
+      "--allow-net",
+      MAIN,
+      "get",
+      `tftp://127.0.0.1:${port}/${file}`,
+      "-",
+    ]],
+  });
+  return list;
+}
+
+/** Runs every client against every server for each size; returns the rows and prints them. */
+export async function tftpBench(
+  options: { quick?: boolean; sizesMib?: number[] } = {},
+): Promise<{ rows: TftpBenchRow[]; notes: string[] }> {
+  const sizes = options.sizesMib ?? (options.quick ? [4] : [100, 1024]);
+  const notes: string[] = [];
+  const rows: TftpBenchRow[] = [];
+  const root = await Deno.makeTempDir({ prefix: "fsd-tftp-bench-" });
+  const servers = await startServers(root, notes);
+  const haveCurl = await have("curl");
+  const haveAtftp = await have("atftp");
+  if (!haveCurl) notes.push("curl missing: its rows skipped");
+  if (!haveAtftp) notes.push("atftp missing: its rows skipped");
+  try {
+    for (const mib of sizes) {
+      const file = `f${mib}`;
+      await makeFile(`${root}/${file}`, mib * MIB);
+      console.log(`\nTFTP: ${mib} MiB download to /dev/null`);
+      for (const client of clients(haveCurl, haveAtftp)) {
+        for (const server of servers) {
+          // tftpd-hpa has no windowsize: atftp's window there is lock-step; fsd get asks the same.
+          if (server.name === "atftpd" && client.name.startsWith("atftp") && mib > 100) {
+            notes.push(`atftp windowsize 16 from atftpd, ${mib} MiB: skipped (about 4 MiB/s)`);
+            continue;
+          }
+          const [command, args] = client.args(server.port, file);
+          const cpuBefore = await cpuSeconds(server.pid);
+          const result = await timed(command, args).catch((error) => {
+            notes.push(`${client.name} from ${server.name}: ${error.message.slice(0, 200)}`);
+            return undefined;
+          });
+          if (!result) continue;
+          // tftpd-hpa forks a child per transfer: its time counts once the parent has reaped it.
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const cpu = (await cpuSeconds(server.pid)) - cpuBefore;
+          const perGib = cpu / (mib / 1024);
+          const row = {
+            what: `${client.name} from ${server.name}, ${mib} MiB`,
+            bytes: mib * MIB,
+            ms: result.ms,
+            extra: cpu > 0
+              ? `server CPU ${perGib.toFixed(2)} s/GiB`
+              : "server CPU not seen (its per-transfer children are not counted)",
+          };
+          rows.push(row);
+          const rate = row.bytes / MIB / (row.ms / 1000);
+          console.log(
+            `  ${row.what}: ${(row.ms / 1000).toFixed(3)} s, ${
+              rate.toFixed(1)
+            } MiB/s, ${row.extra}`,
+          );
+        }
+      }
+      await Deno.remove(`${root}/${file}`);
+    }
+  } finally {
+    for (const server of servers) await server.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+  reportGoals(rows, sizes, notes);
+  for (const note of notes) console.log(`note: ${note}`);
+  return { rows, notes };
+}
+
+function reportGoals(rows: TftpBenchRow[], sizes: number[], notes: string[]): void {
+  const rate = (what: string) => {
+    const row = rows.find((r) => r.what === what);
+    return row ? row.bytes / row.ms : undefined;
+  };
+  for (const mib of sizes) {
+    const fsdCurl = rate(`curl blksize 65464 from fsd, ${mib} MiB`);
+    const hpaCurl = rate(`curl blksize 65464 from tftpd-hpa, ${mib} MiB`);
+    const fsdOwn = rate(`fsd get (defaults) from fsd, ${mib} MiB`);
+    if (fsdCurl && hpaCurl) {
+      const ratio = fsdCurl / hpaCurl;
+      const verdict = ratio >= 1 ? "met" : "NOT met";
+      notes.push(
+        `goal fsd server >= tftpd-hpa (curl, ${mib} MiB): ${ratio.toFixed(2)}x, ${verdict}`,
+      );
+    }
+    if (fsdOwn && hpaCurl) {
+      const ratio = fsdOwn / hpaCurl;
+      const verdict = ratio >= 3 ? "met" : "NOT met";
+      notes.push(
+        `goal fsd client >= 3x curl vs tftpd-hpa (${mib} MiB): ${ratio.toFixed(2)}x, ${verdict}`,
+      );
+    }
+  }
+}
+
+async function makeFile(path: string, bytes: number): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const chunk = new Uint8Array(MIB);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 131 + 7) & 0xff;
+  try {
+    for (let written = 0; written < bytes; written += chunk.length) {
+      await file.write(chunk.subarray(0, Math.min(chunk.length, bytes - written)));
+    }
+  } finally {
+    file.close();
+  }
+}
+
+if (import.meta.main) {
+  const { parseArgs } = await import("node:util");
+  const { values } = parseArgs({ options: { quick: { type: "boolean" }, mb: { type: "string" } } });
+  await tftpBench({
+    quick: values.quick,
+    sizesMib: values.mb ? values.mb.split(",").map(Number) : undefined,
+  });
+}

@@ -1,0 +1,182 @@
+/**
+ * TFTP option negotiation (RFC 2347): blksize (RFC 2348), timeout and tsize
+ * (RFC 2349), windowsize (RFC 7440). Pure: what a request asked, what the
+ * server grants, what a client makes of the OACK.
+ *
+ * The server's rules, where the RFCs leave a choice: unknown options are
+ * ignored (not acknowledged); a known option repeated, malformed or below
+ * its range is refused with ERROR 8; blksize and windowsize above what the
+ * server allows are lowered to its limit, as RFC 2348 and 7440 allow.
+ */
+
+import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import { DEFAULT_BLOCK_SIZE, type OptionPairs } from "./codec.ts";
+
+export const BLKSIZE_RANGE = [8, 65464] as const;
+export const WINDOWSIZE_RANGE = [1, 65535] as const;
+export const TIMEOUT_RANGE = [1, 255] as const;
+/**
+ * Most bytes one window may hold. The sender keeps a window in memory to send
+ * it again, and a whole window arrives at once: past a receiver's socket
+ * buffer (208 KiB by default on Linux) the rest is dropped and costs a
+ * timeout, so windows of large blocks are lowered to fit.
+ */
+export const MAX_WINDOW_BYTES = 128 * 1024;
+
+const KNOWN = ["blksize", "timeout", "tsize", "windowsize"] as const;
+type Known = typeof KNOWN[number];
+
+/** What a request asked for, checked. */
+export interface Asked {
+  blockSize?: number;
+  windowSize?: number;
+  timeoutSeconds?: number;
+  /** RRQ: 0, asking for the size; WRQ: the size of the upload. */
+  transferSize?: number;
+}
+
+/** How one transfer moves data. */
+export interface TransferParams {
+  blockSize: number;
+  windowSize: number;
+  /** How long to wait before sending again. */
+  timeoutMs: number;
+}
+
+export interface ServerLimits {
+  /** Largest block granted (--tftp-max-blksize). */
+  maxBlockSize: number;
+  /** Largest window granted. */
+  maxWindowSize: number;
+  /** The retransmission timeout when the client asks for none. */
+  timeoutMs: number;
+}
+
+function refuse(message: string): ProtocolError {
+  return new ProtocolError(ErrorCode.OPTION_REFUSED, `option refused: ${message}`);
+}
+
+function isKnown(name: string): name is Known {
+  return (KNOWN as readonly string[]).includes(name);
+}
+
+function integer(name: string, text: string, min: number): number {
+  // Digits only, and few of them: an overlong value (tftp-hpa's CVE-2011-2199) is refused here.
+  if (!/^\d{1,15}$/.test(text) || Number(text) < min) {
+    throw refuse(`${name} ${JSON.stringify(text.slice(0, 32))} is not a number from ${min}`);
+  }
+  return Number(text);
+}
+
+/** Reads a request's options: unknown ones ignored, known ones checked (ERROR 8 if broken). */
+export function parseAsked(options: OptionPairs): Asked {
+  const seen = new Set<string>();
+  const asked: Asked = {};
+  for (const [name, value] of options) {
+    if (!isKnown(name)) continue;
+    if (seen.has(name)) throw refuse(`${name} given twice`);
+    seen.add(name);
+    switch (name) {
+      case "blksize":
+        asked.blockSize = integer(name, value, BLKSIZE_RANGE[0]);
+        break;
+      case "windowsize":
+        asked.windowSize = integer(name, value, WINDOWSIZE_RANGE[0]);
+        if (asked.windowSize > WINDOWSIZE_RANGE[1]) throw refuse(`windowsize ${value} above 65535`);
+        break;
+      case "timeout":
+        asked.timeoutSeconds = integer(name, value, TIMEOUT_RANGE[0]);
+        if (asked.timeoutSeconds > TIMEOUT_RANGE[1]) throw refuse(`timeout ${value} above 255`);
+        break;
+      case "tsize":
+        asked.transferSize = integer(name, value, 0);
+        break;
+    }
+  }
+  return asked;
+}
+
+/**
+ * What the server grants, and the OACK that says so (empty: send no OACK,
+ * the transfer is plain RFC 1350). `size` answers an RRQ's tsize when known.
+ */
+export function grant(
+  asked: Asked,
+  limits: ServerLimits,
+  size?: number,
+): { params: TransferParams; oack: OptionPairs } {
+  const oack: OptionPairs = [];
+  const params: TransferParams = {
+    blockSize: DEFAULT_BLOCK_SIZE,
+    windowSize: 1,
+    timeoutMs: limits.timeoutMs,
+  };
+  if (asked.blockSize !== undefined) {
+    params.blockSize = Math.min(asked.blockSize, limits.maxBlockSize, BLKSIZE_RANGE[1]);
+    oack.push(["blksize", String(params.blockSize)]);
+  }
+  if (asked.timeoutSeconds !== undefined) {
+    params.timeoutMs = asked.timeoutSeconds * 1000;
+    oack.push(["timeout", String(asked.timeoutSeconds)]);
+  }
+  // A size of 0 is left out: curl takes "tsize 0" in an OACK for an error (and the RFC lets us).
+  if (asked.transferSize !== undefined && size !== undefined && size > 0) {
+    oack.push(["tsize", String(size)]);
+  }
+  if (asked.windowSize !== undefined) {
+    const fits = Math.max(1, Math.floor(MAX_WINDOW_BYTES / params.blockSize));
+    params.windowSize = Math.min(asked.windowSize, limits.maxWindowSize, fits);
+    oack.push(["windowsize", String(params.windowSize)]);
+  }
+  return { params, oack };
+}
+
+/** A client's reading of the OACK: every option one it asked for, within what it asked. */
+export function acceptOack(
+  oack: OptionPairs,
+  asked: Asked,
+  timeoutMs: number,
+): { params: TransferParams; transferSize?: number } {
+  const params: TransferParams = { blockSize: DEFAULT_BLOCK_SIZE, windowSize: 1, timeoutMs };
+  let transferSize: number | undefined;
+  const seen = new Set<string>();
+  for (const [name, value] of oack) {
+    if (seen.has(name)) throw refuse(`the server acknowledged ${name} twice`);
+    seen.add(name);
+    const fits = (max: number | undefined, min = 1) => {
+      const n = integer(name, value, min);
+      if (max === undefined || n > max) {
+        throw refuse(`the server answered ${name} ${value}, not asked for`);
+      }
+      return n;
+    };
+    switch (name) {
+      case "blksize":
+        params.blockSize = fits(asked.blockSize, BLKSIZE_RANGE[0]);
+        break;
+      case "windowsize":
+        params.windowSize = fits(asked.windowSize);
+        break;
+      case "timeout":
+        params.timeoutMs = fits(asked.timeoutSeconds) * 1000;
+        break;
+      case "tsize":
+        if (asked.transferSize === undefined) fits(undefined);
+        transferSize = integer(name, value, 0);
+        break;
+      default:
+        throw refuse(`the server acknowledged ${JSON.stringify(name)}, not asked for`);
+    }
+  }
+  return { params, transferSize };
+}
+
+/** The options a client sends for `asked`, in a fixed order. */
+export function askedPairs(asked: Asked): OptionPairs {
+  const pairs: OptionPairs = [];
+  if (asked.blockSize !== undefined) pairs.push(["blksize", String(asked.blockSize)]);
+  if (asked.timeoutSeconds !== undefined) pairs.push(["timeout", String(asked.timeoutSeconds)]);
+  if (asked.transferSize !== undefined) pairs.push(["tsize", String(asked.transferSize)]);
+  if (asked.windowSize !== undefined) pairs.push(["windowsize", String(asked.windowSize)]);
+  return pairs;
+}

@@ -1,0 +1,234 @@
+/**
+ * The TFTP server (RFC 1350 with options): requests arrive on one UDP
+ * socket; each admitted transfer gets a socket of its own (its TID), from
+ * `portRange` when one is given, and runs as a `Session`. The files go
+ * through the same FileStore as fsd/1's, so the rules exist once.
+ */
+
+import { errorMessage } from "../bytes/source_sink.ts";
+import { ConnectionLimits } from "../net/limits.ts";
+import { DEFAULT_HOST } from "../net/listen.ts";
+import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import { FileStore } from "../store/file_store.ts";
+import type { ServerEvent } from "../store/log.ts";
+import { encodeError, Opcode, parsePacket, type Request } from "./codec.ts";
+import { BLKSIZE_RANGE } from "./options.ts";
+import { Session, type SessionContext } from "./session.ts";
+import { Channel, type Datagram, type Endpoint, UdpSocket } from "./udp.ts";
+
+export interface TftpServerConfig {
+  /** The directory to serve. */
+  root: string;
+  /** UDP port for requests (69 is TFTP's); 0 lets the system choose. */
+  port: number;
+  hostname?: string;
+  /** Transfer sockets from this range of ports (firewalls, NAT); default any free port. */
+  portRange?: [number, number];
+  /** Largest block granted (default and most 65464). */
+  maxBlockSize?: number;
+  /** Largest window granted (default 64). */
+  maxWindowSize?: number;
+  /** Retransmission timeout when the client asks for none (default 1 s). */
+  timeoutMs?: number;
+  /** Timeouts in a row before a transfer is given up (default 5). */
+  retries?: number;
+  readOnly?: boolean;
+  /** Refuse uploads (ERROR 2) while fsd/1 may still take them. */
+  noUpload?: boolean;
+  maxUploadBytes?: number;
+  /** Serve each client from DIR/ADDRESS/ (its IP address), like dnsmasq's --tftp-unique-root. */
+  uniqueRoot?: boolean;
+  /** Transfers at once, and from one address (default 1000 and 100; 0: no limit). */
+  maxClients?: number;
+  maxPerIp?: number;
+  log?: (event: ServerEvent) => void;
+}
+
+export const TFTP_DEFAULTS = {
+  maxBlockSize: BLKSIZE_RANGE[1],
+  maxWindowSize: 64,
+  timeoutMs: 1000,
+  retries: 5,
+  maxClients: 1000,
+  maxPerIp: 100,
+} as const;
+
+/** The address a per-client root is named after: IPv4-mapped IPv6 as plain IPv4. */
+export function clientRootName(address: string): string {
+  return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+}
+
+export class TftpServer {
+  readonly #socket: UdpSocket;
+  readonly #store: FileStore;
+  readonly #config: TftpServerConfig;
+  readonly #limits: ConnectionLimits;
+  readonly #log: (event: ServerEvent) => void;
+  /** Running transfers by the client's endpoint: a repeated request must not start another. */
+  readonly #sessions = new Map<string, Transfer>();
+  #nextId = 1;
+  #stopping = false;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private constructor(socket: UdpSocket, store: FileStore, config: TftpServerConfig) {
+    this.#socket = socket;
+    this.#store = store;
+    this.#config = config;
+    this.#log = config.log ?? (() => {});
+    this.#limits = new ConnectionLimits({
+      maxClients: config.maxClients ?? TFTP_DEFAULTS.maxClients,
+      maxPerIp: config.maxPerIp ?? TFTP_DEFAULTS.maxPerIp,
+    });
+    socket.onDatagram((datagram) => this.#onRequest(datagram));
+  }
+
+  /** Opens the store (removing stale uploads unless `store` is shared) and binds the port. */
+  static async start(config: TftpServerConfig, shared?: FileStore): Promise<TftpServer> {
+    let store = shared;
+    if (!store) {
+      store = await FileStore.open(config);
+      const removed = await store.removeStaleStaging();
+      if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
+    }
+    const socket = await UdpSocket.bind(config.hostname ?? DEFAULT_HOST, config.port);
+    return new TftpServer(socket, store, config);
+  }
+
+  get addr(): { hostname: string; port: number } {
+    return { hostname: this.#socket.address, port: this.#socket.port };
+  }
+
+  /** Transfers running now. */
+  get transfers(): number {
+    return this.#sessions.size;
+  }
+
+  /** Stops taking requests; running transfers may finish within `graceMs`, then are stopped. */
+  async shutdown(graceMs: number): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#socket.close();
+      this.#graceTimer = setTimeout(() => this.#abortAll(), graceMs);
+    }
+    await this.#settle();
+  }
+
+  /** Stops everything now. */
+  async close(): Promise<void> {
+    this.#stopping = true;
+    this.#socket.close();
+    this.#abortAll();
+    await this.#settle();
+  }
+
+  #abortAll(): void {
+    for (const transfer of this.#sessions.values()) {
+      transfer.aborted = true;
+      transfer.session?.abort();
+    }
+  }
+
+  async #settle(): Promise<void> {
+    while (this.#sessions.size > 0) {
+      await Promise.all([...this.#sessions.values()].map((s) => s.done));
+    }
+    clearTimeout(this.#graceTimer);
+  }
+
+  #onRequest({ bytes, from }: Datagram): void {
+    if (this.#stopping) return;
+    const key = `${from.address} ${from.port}`;
+    if (this.#sessions.has(key)) return; // the client repeating its request: already served
+    let request: Request;
+    try {
+      const packet = parsePacket(bytes);
+      if (packet.op !== Opcode.RRQ && packet.op !== Opcode.WRQ) {
+        if (packet.op === Opcode.ERROR) return; // never answer an ERROR (no error loops)
+        throw new ProtocolError(
+          ErrorCode.ILLEGAL_OPERATION,
+          `illegal TFTP operation: opcode ${packet.op} is not a request`,
+        );
+      }
+      request = packet;
+    } catch (error) {
+      // A truncated ERROR (atftpd's CVE-2019-11365) is not answered either.
+      if (bytes.length >= 2 && bytes[0] === 0 && bytes[1] === Opcode.ERROR) return;
+      const coded = error as ProtocolError;
+      this.#socket.send(encodeError(coded.code, coded.message), from);
+      return;
+    }
+    const admission = this.#limits.admit(from.address);
+    const id = this.#nextId++;
+    if (!admission.admitted) {
+      this.#log({
+        event: "rejected",
+        id,
+        address: from.address,
+        port: from.port,
+        code: ErrorCode.OTHER,
+        message: admission.reason,
+      });
+      this.#socket.send(encodeError(ErrorCode.OTHER, admission.reason), from);
+      return;
+    }
+    this.#log({
+      event: "connection",
+      id,
+      address: from.address,
+      port: from.port,
+      transport: "tftp",
+    });
+    const transfer: Transfer = { aborted: false, done: Promise.resolve() };
+    transfer.done = this.#serve(id, request, from, transfer).finally(() => {
+      this.#sessions.delete(key);
+      this.#limits.release(from.address);
+    });
+    this.#sessions.set(key, transfer);
+  }
+
+  /** Opens the transfer's own socket and runs its session; never rejects. */
+  async #serve(id: number, request: Request, from: Endpoint, transfer: Transfer): Promise<void> {
+    const hostname = this.#config.hostname ?? DEFAULT_HOST;
+    const range = this.#config.portRange;
+    let socket: UdpSocket;
+    try {
+      socket = range
+        ? await UdpSocket.bindInRange(hostname, range)
+        : await UdpSocket.bind(hostname, 0);
+    } catch (error) {
+      const message = `no port for the transfer: ${errorMessage(error)}`;
+      this.#socket.send(encodeError(ErrorCode.OTHER, message), from);
+      this.#log({ event: "close", id, reason: "failure", message });
+      return;
+    }
+    const session = new Session(id, new Channel(socket, from), request, this.#context(from));
+    transfer.session = session;
+    if (transfer.aborted) session.abort();
+    await session.run();
+  }
+
+  #context(from: Endpoint): SessionContext {
+    const store = this.#store;
+    return {
+      store: this.#config.uniqueRoot
+        ? () => store.within(clientRootName(from.address))
+        : () => Promise.resolve(store),
+      limits: {
+        maxBlockSize: this.#config.maxBlockSize ?? TFTP_DEFAULTS.maxBlockSize,
+        maxWindowSize: this.#config.maxWindowSize ?? TFTP_DEFAULTS.maxWindowSize,
+        timeoutMs: this.#config.timeoutMs ?? TFTP_DEFAULTS.timeoutMs,
+      },
+      retries: this.#config.retries ?? TFTP_DEFAULTS.retries,
+      noUpload: this.#config.noUpload ?? false,
+      log: this.#log,
+      stopping: () => this.#stopping,
+    };
+  }
+}
+
+/** A running transfer, as the server tracks it. */
+interface Transfer {
+  session?: Session;
+  aborted: boolean;
+  done: Promise<void>;
+}

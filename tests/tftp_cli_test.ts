@@ -1,0 +1,147 @@
+/**
+ * TFTP from the command line: `fsd serve --tftp` beside fsd/1 with the
+ * documented permissions, JSON logs, --tftp-port-range, usage errors,
+ * graceful shutdown; `fsd get/put tftp://` local-file rules and exit codes.
+ */
+
+import assert from "node:assert/strict";
+import { MAIN, randomBytes, runFsd, spawnFsd, tempDir } from "./helpers.ts";
+import { RawPeer, tftp } from "./tftp_support.ts";
+
+function serve(dir: string, extra: string[]) {
+  return spawnFsd(
+    ["serve", dir, "0", "--host", "127.0.0.1", ...extra],
+    ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
+    /^TFTP server listening on /,
+  );
+}
+
+Deno.test("cli: fsd serve --tftp beside fsd/1, JSON log, port range, graceful stop", async () => {
+  await using served = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeFile(`${served.path}/f`, randomBytes(5000));
+  const range = [41000 + Math.floor(Math.random() * 1000)];
+  range.push(range[0] + 20);
+  await using server = await serve(served.path, [
+    "--tftp",
+    "0",
+    "--log",
+    "json",
+    "--tftp-port-range",
+    `${range[0]}:${range[1]}`,
+  ]);
+  assert.ok(server.lines.some((line) => /^File server listening on 127.0.0.1 port \d+/.test(line)));
+  // The documented narrow permissions for a server on loopback.
+  const permissions = [
+    "--allow-net=127.0.0.1",
+    `--allow-read=${local.path}`,
+    `--allow-write=${local.path}`,
+  ];
+  const url = `tftp://127.0.0.1:${server.port}/f`;
+  const narrower = await runFsd(["--allow-net=127.0.0.1:" + server.port], ["get", url, "-"]);
+  assert.equal(narrower.code, 1);
+  assert.match(narrower.stderr, /cannot bind UDP 127.0.0.1 port 0: needs --allow-net=127.0.0.1/);
+  const got = await runFsd(permissions, ["get", url, `${local.path}/f`]);
+  assert.equal(got.code, 0, got.stderr);
+  assert.deepEqual(await Deno.readFile(`${local.path}/f`), randomBytes(5000));
+  // The same name again: the local file is not replaced without --force (exit 1).
+  const again = await runFsd(permissions, ["get", url, `${local.path}/f`]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /file exists: .*--force/);
+  const put = await runFsd(permissions, [
+    "put",
+    `tftp://127.0.0.1:${server.port}/`,
+    `${local.path}/f`,
+  ]);
+  assert.equal(put.code, 1); // f exists on the server: never replaced
+  assert.match(put.stderr, /server error 6: file already exists/);
+  // Each transfer's port comes from the range.
+  await using peer = await RawPeer.open();
+  await peer.send(tftp.rrq("f"), server.port);
+  const first = await peer.receive();
+  assert.ok(first.port >= range[0] && first.port <= range[1], `port ${first.port}`);
+  await peer.send(tftp.error(0, "enough"), first.port);
+  const line = await server.waitForLine(/"transport":"tftp"/);
+  assert.equal(JSON.parse(line).event, "connection");
+  await server.waitForLine(/"event":"request".*"op":"RRQ".*"outcome":"ok"/);
+  const status = await server.stop("SIGTERM");
+  assert.equal(status.code, 0);
+});
+
+Deno.test("cli: --tftp-only serves no fsd/1; --read-only refuses TFTP uploads", async () => {
+  await using served = await tempDir();
+  await using server = await serve(served.path, ["--tftp-only", "--read-only"]);
+  assert.ok(!server.lines.some((line) => /^File server listening/.test(line)));
+  await using peer = await RawPeer.open();
+  await peer.send(tftp.wrq("new"), server.port);
+  assert.match(await peer.expectError(2), /read-only/);
+});
+
+Deno.test("cli: TFTP usage errors exit 2", async () => {
+  await using dir = await tempDir();
+  const cases: [string[], RegExp][] = [
+    [["serve", dir.path, "0", "--tftp-no-upload"], /need --tftp UDPPORT or --tftp-only/],
+    [["serve", dir.path, "0", "--tftp", "70000"], /invalid port/],
+    [
+      ["serve", dir.path, "0", "--tftp", "0", "--tftp-port-range", "9:1"],
+      /invalid --tftp-port-range/,
+    ],
+    [
+      ["serve", dir.path, "0", "--tftp", "0", "--tftp-max-blksize", "7"],
+      /invalid --tftp-max-blksize/,
+    ],
+    [["get", "tftp://"], /invalid TFTP URL/],
+    [["get", "tftp://127.0.0.1:1/dir/"], /no file named/],
+    [["get", "tftp://127.0.0.1/f", "--blksize", "70000"], /invalid --blksize/],
+    [["put", "tftp://127.0.0.1/", "-"], /REMOTE is required/],
+    [["proxy", "--udp", "0", "127.0.0.1", "69", "--drop", "2"], /invalid --drop/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await runFsd([
+      "--allow-net",
+      `--allow-read=${dir.path}`,
+      `--allow-write=${dir.path}`,
+    ], args);
+    assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+});
+
+Deno.test("cli: fsd get over TFTP from a missing server times out with exit 1", async () => {
+  await using peer = await RawPeer.open(); // a port where nobody answers
+  const result = await runFsd(["--allow-net"], [
+    "get",
+    `tftp://127.0.0.1:${peer.port}/f`,
+    "-",
+    "--timeout",
+    "1",
+  ]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /timed out/);
+});
+
+Deno.test("cli: Ctrl-C during a TFTP download exits 1 and leaves nothing behind", async () => {
+  await using local = await tempDir();
+  await using peer = await RawPeer.open(); // takes the request, never answers
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-net",
+      `--allow-read=${local.path}`,
+      `--allow-write=${local.path}`,
+      MAIN,
+      "get",
+      `tftp://127.0.0.1:${peer.port}/f`,
+      `${local.path}/f`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  await peer.receive(); // the RRQ: the download is under way, its staging file made
+  child.kill("SIGINT");
+  const output = await child.output();
+  assert.equal(output.code, 1);
+  assert.match(new TextDecoder().decode(output.stderr), /interrupted/);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(local.path)), []);
+});
