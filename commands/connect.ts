@@ -41,6 +41,26 @@ export const TRANSFER_OPTIONS_HELP =
   --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16; 64 over TLS)
   --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
 
+export const DEFAULT_JOBS = 4;
+export const MAX_JOBS = 16;
+
+/** --jobs: how many files of a job move at once, each on its own connection. */
+export const JOBS_OPTION = { jobs: { type: "string", short: "j" } } as const;
+
+export const JOBS_OPTION_HELP =
+  `  -j, --jobs N       with -o or -r: files moving at once, each on its own
+                     connection, 1 to ${MAX_JOBS} (default ${DEFAULT_JOBS})`;
+
+/** The --jobs value: a whole number from 1 to MAX_JOBS. */
+export function parseJobs(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_JOBS;
+  const jobs = parseCount(text, "--jobs", 1);
+  if (jobs > MAX_JOBS) {
+    throw new UsageError(`invalid --jobs: ${text}: out of range: expected 1 to ${MAX_JOBS}`);
+  }
+  return jobs;
+}
+
 /** The flags that turn TLS on (client_security.ts). */
 type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 

@@ -2,7 +2,8 @@
  * One connection for a whole job: opened on first use, reused for every
  * file, opened again after a failure closed it, and switched to plain fsd/1
  * once if the server turns the options extension down. A stop signal
- * closes it, which ends the transfer in progress.
+ * closes it, which ends the transfer in progress. `lanes` gives a job of
+ * many files several connections to the same server (--jobs).
  */
 
 import type { FsdClient } from "../lib/fsd/client.ts";
@@ -11,17 +12,54 @@ import { OptionsRefusedError } from "../lib/store/errors.ts";
 import { connectClient, type Target } from "./connect.ts";
 import type { Interruption } from "./interrupt.ts";
 
+/**
+ * An extra lane (--jobs) could not connect (a server's --max-per-ip, a
+ * login refused, the server gone): its file goes back to the other lanes,
+ * and the first lane, which never gives up, reports what went wrong.
+ */
+export class LaneUnavailable extends Error {
+  constructor(cause: unknown) {
+    super("extra connection unavailable", { cause });
+  }
+}
+
 export class JobConnection implements Disposable {
   readonly target: Target;
   params: TransferParams;
   #client: FsdClient | undefined;
   #interruption: Interruption;
-  #told = false;
+  #told: { fsd1: boolean };
+  /** For an extra lane, the job's first: connected before this one, which may then be refused (LaneUnavailable). */
+  #first: JobConnection | undefined;
+  #opening: Promise<FsdClient> | undefined;
 
-  constructor(target: Target, params: TransferParams, interruption: Interruption) {
+  constructor(
+    target: Target,
+    params: TransferParams,
+    interruption: Interruption,
+    told = { fsd1: false },
+    first?: JobConnection,
+  ) {
     this.target = target;
     this.params = params;
     this.#interruption = interruption;
+    this.#told = told;
+    this.#first = first;
+  }
+
+  /**
+   * `count` connections for a job's files: this one first, then as many
+   * more to the same server (opened on first use, with this one's params,
+   * so a server that turned the extension down is asked in fsd/1 at once).
+   */
+  lanes(count: number): JobConnection[] & Disposable {
+    const more = Array.from(
+      { length: count - 1 },
+      () => new JobConnection(this.target, this.params, this.#interruption, this.#told, this),
+    );
+    return Object.assign([this, ...more], {
+      [Symbol.dispose]: () => more.forEach((lane) => lane[Symbol.dispose]()),
+    });
   }
 
   /** Whether the options extension is in use. */
@@ -36,21 +74,17 @@ export class JobConnection implements Disposable {
     } catch (error) {
       if (!(error instanceof OptionsRefusedError) || this.params === FSD1) throw error;
       this.params = FSD1;
-      if (!this.#told && Deno.stderr.isTerminal()) {
+      if (!this.#told.fsd1 && Deno.stderr.isTerminal()) {
         console.error("fsd: the server speaks only fsd/1; using 512-byte blocks");
       }
-      this.#told = true;
+      this.#told.fsd1 = true;
       return await this.#run(use);
     }
   }
 
   async #run<T>(use: (client: FsdClient, params: TransferParams) => Promise<T>): Promise<T> {
     this.#interruption.check();
-    if (!this.#client || this.#client.closed) {
-      this.#client?.close();
-      this.#client = await connectClient(this.target);
-    }
-    const client = this.#client;
+    const client = await this.#connected();
     const forget = this.#interruption.onStop(() => client.close());
     try {
       return await use(client, this.params);
@@ -58,6 +92,27 @@ export class JobConnection implements Disposable {
       throw this.#interruption.explain(error);
     } finally {
       forget();
+    }
+  }
+
+  /** The open connection, opened (once, whoever asks) when there is none. */
+  #connected(): Promise<FsdClient> {
+    if (this.#client && !this.#client.closed) return Promise.resolve(this.#client);
+    return this.#opening ??= this.#connect().finally(() => this.#opening = undefined);
+  }
+
+  async #connect(): Promise<FsdClient> {
+    this.#client?.close();
+    this.#client = undefined;
+    // The first lane first: a server's per-address limit then refuses only extra lanes.
+    if (this.#first) await this.#first.#connected().catch(() => {});
+    try {
+      this.#client = await connectClient(this.target);
+      return this.#client;
+    } catch (error) {
+      const explained = this.#interruption.explain(error);
+      if (this.#first && explained === error) throw new LaneUnavailable(error);
+      throw explained;
     }
   }
 

@@ -11,7 +11,7 @@ import { errorMessage } from "../lib/bytes/source_sink.ts";
 import type { JobConnection } from "./connection.ts";
 import { type LocalDownload, openDownload } from "./local_files.ts";
 import type { FileReport } from "./report.ts";
-import type { JobProgress } from "./job_progress.ts";
+import type { FileProgress } from "./job_progress.ts";
 import { shown } from "./remote_names.ts";
 
 export interface DownloadHow {
@@ -22,7 +22,7 @@ export interface DownloadHow {
   expected?: Uint8Array;
   /** The reports are printed (--json): ask for each file's mtime too. */
   json?: boolean;
-  progress: JobProgress;
+  progress: FileProgress;
 }
 
 /** Downloads `remote` to `path`; throws what went wrong (nothing is left behind, but a --continue partial). */

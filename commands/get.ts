@@ -18,6 +18,9 @@ import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./tftp_transfer.ts
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
+  JOBS_OPTION,
+  JOBS_OPTION_HELP,
+  parseJobs,
   parseTarget,
   parseTransferParams,
   TRANSFER_OPTIONS,
@@ -45,7 +48,9 @@ the file under that name (a LOCAL ending in '/' must be one); '-' writes to
 stdout; a special file (/dev/null, a FIFO) is written directly. With -o, every
 name after PORT is a file to fetch into DIR. With -r, REMOTEDIR is copied as
 LOCALDIR (default: REMOTEDIR's last part; into it if it exists), as cp -r does.
-All of it goes over one connection.
+With -o and -r, up to --jobs files move at once, each on its own connection
+(the listing of -r on one); reports, --json lines and failures come in the
+order of the names or the tree.
 
 A file appears under its name only once complete and checked: a failed or
 interrupted download leaves nothing behind. An existing LOCAL is never
@@ -65,6 +70,7 @@ Options:
                      default: it costs more than 25% on a large transfer here)
   --json             one JSON object per file on stdout (name, local, kind,
                      size, mtime, bytes, seconds, outcome, error, sha256)
+${JOBS_OPTION_HELP}
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
@@ -94,6 +100,7 @@ const FLAGS = {
   sha256: { type: "string" },
   integrity: { type: "boolean" },
   json: { type: "boolean" },
+  ...JOBS_OPTION,
   ...CLIENT_OPTIONS,
   ...TRANSFER_OPTIONS,
 } as const;
@@ -111,6 +118,7 @@ async function run(args: string[]): Promise<void> {
   const [host, portText, ...names] = positionals;
   const target = parseTarget(host, portText, values.timeout, values);
   const params = parseTransferParams(values);
+  const jobs = parseJobs(values.jobs);
   const expected = values.sha256 === undefined ? undefined : fromHex(String(values.sha256));
   if (values.sha256 !== undefined && !expected) {
     throw new UsageError(`invalid --sha256: ${values.sha256}: expected 64 hex digits`);
@@ -140,6 +148,7 @@ async function run(args: string[]): Promise<void> {
     integrity: values.integrity ?? false,
     expected,
     json,
+    jobs,
   };
   if (output !== undefined) {
     await getMany(conn, names, output, how, reporter);
@@ -150,7 +159,7 @@ async function run(args: string[]): Promise<void> {
   }
 }
 
-type How = Omit<DownloadHow, "progress">;
+type How = Omit<DownloadHow, "progress"> & { jobs: number };
 
 async function getOne(
   conn: JobConnection,
@@ -222,11 +231,12 @@ async function getMany(
     const remote = normalizeRemote(typed);
     return { typed, remote, local: join(output, remoteBase(remote) ?? basename(typed)) };
   });
-  await runFiles(reporter, "receiving", files, (file, progress) => {
+  using lanes = conn.lanes(how.jobs);
+  await runFiles(reporter, "receiving", files, lanes, (file, progress, lane) => {
     if (meansDirectory(file.typed)) {
       throw new Deno.errors.IsADirectory(file.remote);
     }
-    return downloadFile(conn, file.remote, file.local, { ...how, progress });
+    return downloadFile(lane, file.remote, file.local, { ...how, progress });
   });
   reporter.finish("received");
 }

@@ -2,9 +2,22 @@
 
 import { Progress } from "./progress.ts";
 
-export class JobProgress {
+/** How one file's transfer tells its progress. */
+export interface FileProgress {
+  begin(name: string): void;
+  /** The file's size, when the server tells it. */
+  size(bytes: number): void;
+  /** Bytes of this file moved so far. */
+  update(bytes: number): void;
+  /** The file is done: `bytes` moved. */
+  end(bytes: number): void;
+}
+
+export class JobProgress implements FileProgress {
   #progress: Progress;
   #done = 0;
+  /** Bytes of the files in flight on other lanes (--jobs). */
+  #moving = 0;
   #files = 0;
   #count: number;
 
@@ -15,7 +28,7 @@ export class JobProgress {
   }
 
   begin(name: string): void {
-    this.#files++;
+    this.#files = Math.min(this.#files + 1, this.#count);
     const of = this.#count > 1 ? ` (${this.#files} of ${this.#count})` : "";
     this.#progress.setLabel(`${name}${of}`);
   }
@@ -26,12 +39,37 @@ export class JobProgress {
   };
 
   update = (bytes: number): void => {
-    this.#progress.update(this.#done + bytes);
+    this.#progress.update(this.#done + this.#moving + bytes);
   };
 
   end(bytes: number): void {
     this.#done += bytes;
-    this.#progress.update(this.#done);
+    this.#progress.update(this.#done + this.#moving);
+  }
+
+  /** The progress of one of several files moving at once: each adds its bytes to the job's line. */
+  lane(): FileProgress {
+    let current = 0;
+    const settle = () => {
+      this.#moving -= current;
+      current = 0;
+    };
+    return {
+      begin: (name) => {
+        settle();
+        this.begin(name);
+      },
+      size: this.size,
+      update: (bytes) => {
+        this.#moving += bytes - current;
+        current = bytes;
+        this.#progress.update(this.#done + this.#moving);
+      },
+      end: (bytes) => {
+        settle();
+        this.end(bytes);
+      },
+    };
   }
 
   summary(bytes: number): string {

@@ -14,6 +14,9 @@ import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./tftp_transfer.ts
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
+  JOBS_OPTION,
+  JOBS_OPTION_HELP,
+  parseJobs,
   parseTarget,
   parseTransferParams,
   TRANSFER_OPTIONS,
@@ -42,7 +45,9 @@ upload into, as with cp. LOCAL '-' reads stdin (REMOTE is then required); a
 pipe such as <(cmd) is read as it comes. With -o, every name after PORT is a
 file to upload into REMOTEDIR. With -r, LOCALDIR is recreated as REMOTEDIR
 (default: LOCALDIR's last part; into it if it exists on the server), as
-cp -r does. All of it goes over one connection.
+cp -r does. With -o and -r, up to --jobs files move at once, each on its own
+connection (directories are made first, on one); reports, --json lines and
+failures come in the order of the names or the tree.
 
 The server never replaces an existing file: it answers "file already exists"
 instead. An upload that does not complete leaves nothing on the server. With
@@ -56,6 +61,7 @@ Options:
                      checks it before the file gets its name (off by default)
   --json             one JSON object per file on stdout (name, local, kind,
                      size, bytes, seconds, outcome, error, sha256)
+${JOBS_OPTION_HELP}
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
@@ -80,6 +86,7 @@ const FLAGS = {
   recursive: { type: "boolean", short: "r" },
   integrity: { type: "boolean" },
   json: { type: "boolean" },
+  ...JOBS_OPTION,
   ...CLIENT_OPTIONS,
   ...TRANSFER_OPTIONS,
 } as const;
@@ -108,13 +115,13 @@ async function run(args: string[]): Promise<void> {
   using interruption = new Interruption();
   using conn = new JobConnection(target, params, interruption);
   const reporter = new Reporter(values.json ?? false);
-  const how = { integrity: values.integrity ?? false };
+  const how = { integrity: values.integrity ?? false, jobs: parseJobs(values.jobs) };
   if (output !== undefined) return await putMany(conn, names, output, how, reporter);
   if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
   await putOne(conn, names[0], names[1], how, reporter);
 }
 
-type How = { integrity: boolean };
+type How = { integrity: boolean; jobs: number };
 
 /** The remote name for LOCAL as typed: a REMOTE ending in `/` (or `.`) is a directory to put it in. */
 function remoteFor(local: string, typed: string | undefined): string {
@@ -176,11 +183,13 @@ async function putMany(
   const directory = normalizeRemote(output);
   await ensureRemoteDirectory(conn, directory);
   const files = names.map((local) => ({ local, remote: joinRemote(directory, basename(local)) }));
+  using lanes = conn.lanes(how.jobs);
   await runFiles(
     reporter,
     "sending",
     files,
-    (file, progress) => uploadFile(conn, file.local, file.remote, { ...how, progress }),
+    lanes,
+    (file, progress, lane) => uploadFile(lane, file.local, file.remote, { ...how, progress }),
   );
   reporter.finish("sent");
 }

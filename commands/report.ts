@@ -9,7 +9,8 @@ import { errorMessage } from "../lib/bytes/source_sink.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { CommandError, formatBytes } from "./cli.ts";
 import { ExitError } from "./interrupt.ts";
-import { JobProgress } from "./job_progress.ts";
+import { LaneUnavailable } from "./connection.ts";
+import { type FileProgress, JobProgress } from "./job_progress.ts";
 import { shown } from "./remote_names.ts";
 
 export interface FileReport {
@@ -96,18 +97,17 @@ export function failedReport(name: string, local: string, error: unknown): FileR
   };
 }
 
-/** One file of a job of several: its report goes to `reporter`, a failure too, and the job goes on; a stop signal ends it. */
-export async function runItem(
-  reporter: Reporter,
+/** One file of a job of several: its report, a failure too (the job goes on); a stop signal ends it. */
+async function settle(
   name: string,
   local: string,
   transfer: () => Promise<FileReport>,
-): Promise<void> {
+): Promise<FileReport> {
   try {
-    reporter.add(await transfer());
+    return await transfer();
   } catch (error) {
-    if (error instanceof ExitError) throw error;
-    reporter.add(failedReport(name, local, error));
+    if (error instanceof ExitError || error instanceof LaneUnavailable) throw error;
+    return failedReport(name, local, error);
   }
 }
 
@@ -135,21 +135,50 @@ export interface JobFile {
   size?: number;
 }
 
-/** Moves every file of a job in turn under one progress line, each reported as it ends. */
-export async function runFiles<F extends JobFile>(
+/**
+ * Moves the files of a job under one progress line, on every lane at once
+ * (each lane one file at a time: --jobs). Reports go out in the order of
+ * `files`, each as soon as it and all before it have ended, so the output
+ * is the same whatever the lanes' timing. A stop signal ends every lane;
+ * an extra lane that cannot connect hands its file back and ends.
+ */
+export async function runFiles<F extends JobFile, L>(
   reporter: Reporter,
   verb: string,
   files: F[],
-  transfer: (file: F, progress: JobProgress) => Promise<FileReport>,
+  lanes: L[],
+  transfer: (file: F, progress: FileProgress, lane: L) => Promise<FileReport>,
 ): Promise<void> {
   const sizes = files.map((f) => f.size);
   const total = sizes.every((n) => n !== undefined) ? sizes.reduce((a, n) => a + n!, 0) : undefined;
   const progress = new JobProgress(verb, files.length, total);
-  try {
-    for (const file of files) {
-      await runItem(reporter, file.remote, file.local, () => transfer(file, progress));
+  const reports: (FileReport | undefined)[] = [];
+  let next = 0;
+  const handedBack: number[] = [];
+  const take = () => handedBack.pop() ?? (next < files.length ? next++ : undefined);
+  let reported = 0;
+  let stop: unknown;
+  const work = async (lane: L) => {
+    const shown = lanes.length > 1 ? progress.lane() : progress;
+    for (let at = take(); stop === undefined && at !== undefined; at = take()) {
+      const file = files[at];
+      try {
+        reports[at] = await settle(file.remote, file.local, () => transfer(file, shown, lane));
+      } catch (error) {
+        // An extra lane that cannot connect leaves its file to the others.
+        if (error instanceof LaneUnavailable) handedBack.push(at);
+        else stop ??= error;
+        return;
+      }
+      for (; reports[reported] !== undefined; reported++) reporter.add(reports[reported]!);
     }
+  };
+  try {
+    await Promise.all(lanes.slice(0, Math.max(1, files.length)).map(work));
+    // Files handed back after the first lane had run out of work: it takes them.
+    if (stop === undefined && handedBack.length > 0) await work(lanes[0]);
   } finally {
     progress.stop();
   }
+  if (stop !== undefined) throw stop;
 }

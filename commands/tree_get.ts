@@ -1,7 +1,8 @@
 /**
  * `fsd get -r`: walks a directory on the server (its listings, on the job's
  * connection) and fetches every file into the same tree here. Directories
- * are created as they come; an existing one is used as it is.
+ * are created as they come; an existing one is used as it is. The files
+ * then move on the job's lanes (--jobs), the listing stays on one.
  */
 
 import { join } from "node:path";
@@ -68,14 +69,16 @@ export async function downloadTree(
   conn: JobConnection,
   remote: string,
   local: string,
-  how: Omit<DownloadHow, "progress">,
+  how: Omit<DownloadHow, "progress"> & { jobs: number },
   reporter: Reporter,
 ): Promise<void> {
   const files = await plan(conn, remote, local, reporter);
+  using lanes = conn.lanes(how.jobs);
   await runFiles(
     reporter,
     "receiving",
     files,
-    (file, progress) => downloadFile(conn, file.remote, file.local, { ...how, progress }),
+    lanes,
+    (file, progress, lane) => downloadFile(lane, file.remote, file.local, { ...how, progress }),
   );
 }

@@ -50,7 +50,7 @@ export async function uploadTree(
   conn: JobConnection,
   local: string,
   remote: string,
-  how: Omit<UploadHow, "progress">,
+  how: Omit<UploadHow, "progress"> & { jobs: number },
   reporter: Reporter,
 ): Promise<void> {
   const { directories, files } = await plan(local, remote, reporter);
@@ -71,10 +71,12 @@ export async function uploadTree(
       });
     }
   }
+  using lanes = conn.lanes(how.jobs);
   await runFiles(
     reporter,
     "sending",
     files,
-    (file, progress) => uploadFile(conn, file.local, file.remote, { ...how, progress }),
+    lanes,
+    (file, progress, lane) => uploadFile(lane, file.local, file.remote, { ...how, progress }),
   );
 }

@@ -8,13 +8,13 @@ import { type ByteSource, fileSource } from "../lib/bytes/source_sink.ts";
 import { toHex } from "../lib/bytes/sha256.ts";
 import { CommandError } from "./cli.ts";
 import type { JobConnection } from "./connection.ts";
-import type { JobProgress } from "./job_progress.ts";
+import type { FileProgress } from "./job_progress.ts";
 import type { FileReport } from "./report.ts";
 import { shown } from "./remote_names.ts";
 
 export interface UploadHow {
   integrity: boolean;
-  progress: JobProgress;
+  progress: FileProgress;
 }
 
 /** Opens LOCAL for reading: a regular file (with its size), or a stream; a directory is refused. */

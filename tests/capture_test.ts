@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { PcapWriter } from "../lib/capture/pcap.ts";
 import {
@@ -330,7 +331,7 @@ Deno.test({
     c.data("server", wire.dat(1, new Uint8Array(600))); // over the 512-byte block
     c.data("client", wire.rrq(new Uint8Array([0xff, 0xfe, 0x41]))); // not UTF-8
     c.data("client", wire.rrq("x".repeat(1100))); // a string over 1024 bytes
-    c.data("client", wire.concat([0, 9, 1, 2, 3])); // unknown opcode 9
+    c.data("client", wire.concat([0, 10, 1, 2, 3])); // unknown opcode 10 (9 is SUM)
     c.data("client", wire.ack(1)); // after a framing error: not decoded
     c.close();
     const refused = writer.connection(5555); // a server over its limits: ERR instead of the greeting
@@ -347,7 +348,7 @@ Deno.test({
       "DAT 1 (600 bytes)",
       'RRQ "\ufffd\ufffdA"',
       `RRQ "${"x".repeat(1100)}"`.slice(0, 200),
-      "unknown opcode 9",
+      "unknown opcode 10",
       "not decoded (after a framing error)",
       "ERR 0 too many connections: 100",
     ]);
@@ -355,7 +356,7 @@ Deno.test({
       "DAT of 600 bytes, the block size is 512",
       "file name is not valid UTF-8",
       "file name longer than 1024 bytes; file name longer than 255 bytes",
-      "unknown opcode 9",
+      "unknown opcode 10",
       "Not decoded after a framing error",
       "ERR 0 too many connections: 100",
     ]);
@@ -381,6 +382,7 @@ Deno.test({
       wire.concat([0, 7, 0, 0]), // OPT with no options
       wire.concat([0, 8, 0xff, 0xff, 0x61, 0]), // OACK with 65535
       wire.concat([0, 7, 0, 1, 0x61]), // an option cut off
+      wire.concat([0, 9], randomBytes(20, 23)), // a SUM cut off before its 32 bytes
       wire.concat([0, 5, 0, 1], new Uint8Array(70000).fill(0x41)), // ERR text without its zero
       wire.concat([0, 1], new Uint8Array(70000).fill(0x2f)), // RRQ name without its zero
       new Uint8Array([0]), // one byte
@@ -616,5 +618,65 @@ Deno.test({
     assert.match(login.experts.join(), /password in clear text/);
     assert.ok(pdus.some((p) => p.info === "OACK user=ada"));
     assert.ok(pdus.some((p) => p.info === "DRQ"));
+  },
+});
+
+Deno.test({
+  name: "tshark decodes the SUM after the last DAT of fsd get --integrity and put --integrity",
+  ignore,
+  async fn() {
+    await using ctx = await startServer();
+    await using dir = await tempDir();
+    const pcap = `${dir.path}/integrity.pcap`;
+    const down = randomBytes(150_000, 31);
+    const up = randomBytes(700, 32);
+    await Deno.writeFile(`${ctx.root}/down.bin`, down);
+    await Deno.writeFile(`${dir.path}/up.bin`, up);
+    const proxy = await spawnFsd(
+      ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
+      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+      /^Proxy listening on /,
+    );
+    let runs;
+    try {
+      const port = String(proxy.port);
+      const files = [`--allow-net=127.0.0.1:${port}`, `--allow-read=${dir.path}`];
+      runs = [
+        await runFsd([...files, `--allow-write=${dir.path}`], [
+          "get",
+          "127.0.0.1",
+          port,
+          "down.bin",
+          `${dir.path}/got.bin`,
+          "--integrity",
+        ]),
+        await runFsd(files, ["put", "127.0.0.1", port, `${dir.path}/up.bin`, "--integrity"]),
+      ];
+      await proxy.waitForLine(/^\[2\] closed: /);
+    } finally {
+      await proxy.stop();
+    }
+    assert.deepEqual(runs.map((r) => r.code), [0, 0], runs.map((r) => r.stderr).join());
+    const pdus = await decodePdus(pcap);
+    const sums = pdus.filter((p) => p.fields["fsd.opcode"]?.[0] === "9");
+    const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+    assert.deepEqual(
+      sums.map((p) => [p.stream, p.srcPort === ctx.port ? "S" : "C", p.info]),
+      [
+        [0, "S", `SUM ${hex(down).slice(0, 16)}...`],
+        [1, "C", `SUM ${hex(up).slice(0, 16)}...`],
+      ],
+    );
+    assert.deepEqual(
+      sums.map((p) => p.fields["fsd.sha256"]?.[0].replaceAll(":", "")),
+      [hex(down), hex(up)],
+    );
+    // Right after the last (short) DAT of its stream, and no violations anywhere.
+    for (const sum of sums) {
+      const stream = pdus.filter((p) => p.stream === sum.stream && p.srcPort === sum.srcPort);
+      const before = stream[stream.indexOf(sum) - 1];
+      assert.equal(before.fields["fsd.opcode"]?.[0], "3", before.info);
+    }
+    assert.deepEqual(pdus.flatMap((p) => p.experts), []);
   },
 });

@@ -28,7 +28,7 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 const connections = (logs: string[]) => logs.filter((l) => / connection from /.test(l)).length;
 const jsonLines = (stdout: string) => stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
 
-Deno.test("get -o: several files on one connection; a missing one is listed and the exit is 1", async () => {
+Deno.test("get -o --jobs 1: several files on one connection; a missing one is listed and the exit is 1", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
   for (let i = 0; i < 5; i++) await Deno.writeFile(`${ctx.root}/f${i}`, randomBytes(1000 + i, i));
@@ -40,6 +40,8 @@ Deno.test("get -o: several files on one connection; a missing one is listed and 
     ...names,
     "-o",
     `${work.path}/in`,
+    "--jobs",
+    "1",
   ]);
   assert.equal(result.code, 1);
   assert.match(
@@ -53,7 +55,7 @@ Deno.test("get -o: several files on one connection; a missing one is listed and 
   assert.equal(connections(ctx.logs), 1, ctx.logs.join("\n"));
 });
 
-Deno.test("put -o: several files into REMOTEDIR (made when missing) on one connection, --json", async () => {
+Deno.test("put -o --jobs 1: several files into REMOTEDIR (made when missing) on one connection, --json", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
   const files = [0, 1, 2].map((i) => `${work.path}/u${i} with space`);
@@ -67,6 +69,8 @@ Deno.test("put -o: several files into REMOTEDIR (made when missing) on one conne
     "drop/",
     "--json",
     "--integrity",
+    "--jobs",
+    "1",
   ]);
   assert.equal(result.code, 0, result.stderr);
   const reports = jsonLines(result.stdout);
@@ -103,7 +107,7 @@ async function assertSameTree(a: string, b: string): Promise<void> {
   }
 }
 
-Deno.test("get -r and put -r: a tree both ways, named as cp -r names it, on one connection each", async () => {
+Deno.test("get -r and put -r --jobs 1: a tree both ways, named as cp -r names it, on one connection each", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
   await makeTree(ctx.root);
@@ -114,6 +118,7 @@ Deno.test("get -r and put -r: a tree both ways, named as cp -r names it, on one 
     String(ctx.port),
     "tree",
     "--json",
+    "--jobs=1",
   ], { cwd: work.path });
   assert.equal(got.code, 0, got.stderr);
   await assertSameTree(`${ctx.root}/tree`, `${work.path}/tree`);
@@ -134,6 +139,7 @@ Deno.test("get -r and put -r: a tree both ways, named as cp -r names it, on one 
     String(ctx.port),
     "tree/",
     `${work.path}/into`,
+    "-j1",
   ]);
   assert.equal(into.code, 0, into.stderr);
   await assertSameTree(`${ctx.root}/tree`, `${work.path}/into/tree`);
@@ -145,6 +151,8 @@ Deno.test("get -r and put -r: a tree both ways, named as cp -r names it, on one 
     String(ctx.port),
     `${work.path}/tree`,
     "copy",
+    "--jobs",
+    "1",
   ]);
   assert.equal(put.code, 0, put.stderr);
   assert.match(put.stderr, /^sent 3 of 3 file\(s\)/);

@@ -59,7 +59,7 @@ export async function decodePdus(pcap: string, extra: string[] = []): Promise<De
       const body = proto.split("</proto>")[0];
       const info = unescape(/showname="fsd\/1 file service: ([^"]*)"/.exec(body)?.[1] ?? "");
       const fields: Record<string, string[]> = {};
-      for (const m of body.matchAll(/<field name="(fsd\.[a-z._]+)"[^>]*? show="([^"]*)"/g)) {
+      for (const m of body.matchAll(/<field name="(fsd\.[a-z0-9._]+)"[^>]*? show="([^"]*)"/g)) {
         (fields[m[1]] ??= []).push(unescape(m[2]));
       }
       const experts = [...body.matchAll(/name="_ws.expert.message"[^>]*show="([^"]*)"/g)]

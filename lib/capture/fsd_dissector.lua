@@ -1,10 +1,10 @@
--- fsd.lua: a Wireshark dissector for fsd/1 and its options extension (OPT/OACK).
+-- fsd.lua: a Wireshark dissector for fsd/1 and its options extension (OPT/OACK, SUM).
 --
 -- Install:  fsd wireshark > ~/.local/lib/wireshark/plugins/fsd.lua   (then restart Wireshark)
 -- One-off:  tshark -X lua_script:fsd.lua -r lab.pcap
 -- Filters:  fsd.opcode == 3, fsd.block, fsd.size, fsd.filename, fsd.error.code,
 --           fsd.error.message, fsd.option ("name=value"), fsd.option.name, fsd.option.value,
---           fsd.greeting, fsd.length
+--           fsd.greeting, fsd.length, fsd.sha256 (the SUM after the last DAT with sha256=1)
 --
 -- fsd/1 runs over TCP (default port 10000); it is recognised on any other port by the server's
 -- greeting ("Hello from NAME's fileserver") and can be chosen with "Decode As...". Packets split
@@ -16,7 +16,7 @@ local fsd = Proto("fsd", "fsd/1 file service")
 
 local OPCODES = {
   [1] = "RRQ", [2] = "WRQ", [3] = "DAT", [4] = "ACK",
-  [5] = "ERR", [6] = "DRQ", [7] = "OPT", [8] = "OACK",
+  [5] = "ERR", [6] = "DRQ", [7] = "OPT", [8] = "OACK", [9] = "SUM",
 }
 local ERRORS = {
   [0] = "other", [1] = "file not found", [2] = "access violation",
@@ -31,6 +31,7 @@ local MAX_NAME = 255          -- longest file name
 local MAX_OPTIONS = 16        -- most pairs in one OPT or OACK
 local SEARCH_LIMIT = 65536    -- past this many bytes without a zero, stop waiting for one
 local GREETING_PREFIX = "Hello from "
+local SHA256_LENGTH = 32      -- bytes of the digest a SUM carries
 local BROKEN = -1             -- pdu_length: these bytes cannot be framed as fsd
 
 local f = fsd.fields
@@ -47,6 +48,7 @@ f.option_count = ProtoField.uint16("fsd.option.count", "Option count", base.DEC)
 f.option = ProtoField.string("fsd.option", "Option")
 f.option_name = ProtoField.stringz("fsd.option.name", "Option name")
 f.option_value = ProtoField.stringz("fsd.option.value", "Option value")
+f.sha256 = ProtoField.bytes("fsd.sha256", "SHA-256")
 f.undecoded = ProtoField.bytes("fsd.undecoded", "Not decoded")
 
 local e = {
@@ -124,6 +126,7 @@ local function pdu_length(tvb, offset)
   local op = tvb(offset, 2):uint()
   if op == 1 or op == 2 then return strings_length(tvb, offset, offset + 2, 1) end
   if op == 6 then return 2 end
+  if op == 9 then return 2 + SHA256_LENGTH end
   if available < 4 then return nil end
   if op == 4 then return 4 end
   if op == 5 then return strings_length(tvb, offset, offset + 4, 1) end
@@ -249,6 +252,12 @@ dissect_op[7] = function(r, tree)
   return OPCODES[r(0, 2):uint()] .. " " .. table.concat(pairs_text, " ")
 end
 dissect_op[8] = dissect_op[7]
+
+-- The sender's SHA-256 of the whole file, after the last DAT (sha256=1 negotiated).
+dissect_op[9] = function(r, tree)
+  tree:add(f.sha256, r(2, SHA256_LENGTH))
+  return "SUM " .. r(2, 8):bytes():tohex(true) .. "..."
+end
 
 -- Follows the block size from packet to packet (first pass only): an OACK's blksize holds until
 -- the transfer it negotiated ends (a short DAT, or an ERR); a request without OPT is plain fsd/1.
