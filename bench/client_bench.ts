@@ -133,8 +133,10 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       String(server.port),
       "small",
       await fresh(`${work}/r`),
+      "--jobs",
+      "4",
     ])).ms;
-    row("client", `fsd get -r of ${smallCount} files`, bytes, recursive);
+    row("client", `fsd get -r of ${smallCount} files --jobs 4`, bytes, recursive);
     const oneLane = (await fsd(server.port, work, [
       "get",
       "-r",
@@ -153,8 +155,10 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       ...names,
       "-o",
       await fresh(`${work}/o`),
+      "--jobs",
+      "4",
     ])).ms;
-    row("client", `fsd get with ${smallCount} names (-o)`, bytes, many);
+    row("client", `fsd get with ${smallCount} names (-o) --jobs 4`, bytes, many);
     if (python) {
       await fresh(`${work}/c`);
       const curl = await loop(smallCount, (i) =>
@@ -212,8 +216,10 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       String(server.port),
       "tree",
       `${await fresh(`${work}/down`)}/tree`,
+      "--jobs",
+      "4",
     ])).ms;
-    row("client", `fsd get -r of ${treeCount} x 64 KiB`, treeBytes, down);
+    row("client", `fsd get -r of ${treeCount} x 64 KiB --jobs 4`, treeBytes, down);
     const downOneLane = (await fsd(server.port, work, [
       "get",
       "-r",
@@ -232,8 +238,10 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       String(server.port),
       `${work}/down/tree`,
       `up-${Date.now()}`,
+      "--jobs",
+      "4",
     ])).ms;
-    row("client", `fsd put -r of ${treeCount} x 64 KiB`, treeBytes, up);
+    row("client", `fsd put -r of ${treeCount} x 64 KiB --jobs 4`, treeBytes, up);
     const upOneLane = (await fsd(server.port, work, [
       "put",
       "-r",

@@ -41,7 +41,8 @@ export const TRANSFER_OPTIONS_HELP =
   --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16; 64 over TLS)
   --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
 
-export const DEFAULT_JOBS = 4;
+/** One connection for a whole job unless asked for more: "many files, one connection". */
+export const DEFAULT_JOBS = 1;
 export const MAX_JOBS = 16;
 
 /** --jobs: how many files of a job move at once, each on its own connection. */

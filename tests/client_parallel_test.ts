@@ -61,7 +61,7 @@ Deno.test("get -o --jobs 8: 40 files byte-exact on 8 connections, a missing one 
   assert.equal(connections(ctx.logs), 8);
 });
 
-Deno.test("get -r: the same reports in the same order with --jobs 1 and the default, at most 4 connections", async () => {
+Deno.test("get -r: the same reports in the same order with --jobs 1 and --jobs 4, at most 4 connections", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
   for (const dir of ["t", "t/b", "t/a", "t/a/deep"]) await Deno.mkdir(`${ctx.root}/${dir}`);
@@ -83,14 +83,14 @@ Deno.test("get -r: the same reports in the same order with --jobs 1 and the defa
   const one = await fetch("one", ["-j", "1"]);
   assert.equal(one.code, 0, one.stderr);
   assert.equal(connections(ctx.logs), 1, "--jobs 1: one connection");
-  const many = await fetch("many", []);
+  const many = await fetch("many", ["-j", "4"]);
   assert.equal(many.code, 0, many.stderr);
   const strip = (stdout: string) =>
     jsonLines(stdout).map((r) => [r.name, r.kind, r.size, r.outcome]);
   assert.deepEqual(strip(many.stdout), strip(one.stdout));
   assert.equal(strip(one.stdout).filter((r) => r[1] === "file").length, 30);
   const used = connections(ctx.logs) - 1;
-  assert.ok(used > 1 && used <= 4, `default --jobs: ${used} connections`);
+  assert.ok(used > 1 && used <= 4, `--jobs 4: ${used} connections`);
   for (let i = 0; i < 30; i++) {
     const dir = ["", "/b", "/a", "/a/deep"][i % 4];
     for (const local of ["one", "many"]) {
@@ -259,6 +259,8 @@ Deno.test("get -o --jobs 4 against --max-per-ip 2: the refused lanes hand their 
     "-o",
     `${work.path}/in`,
     "--json",
+    "--jobs",
+    "4",
   ]);
   assert.equal(result.code, 0, result.stderr + result.stdout);
   const reports = jsonLines(result.stdout);
