@@ -6,6 +6,8 @@
  * prompt and the echo client in the login lab.
  */
 
+import { closeQuietly } from "../lib/bytes/source_sink.ts";
+
 const MAX_LINE_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -57,11 +59,7 @@ export class TerminalInput {
   /** Ends input: a waiting read returns null, and the terminal echoes again. */
   cancel(): void {
     this.#reveal();
-    try {
-      Deno.stdin.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(Deno.stdin);
   }
 
   /** Raw keys of a hidden line: Enter ends it (as "\n"), backspace removes a byte. */

@@ -91,3 +91,12 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Closes `resource`, which may be closed already (by the runtime, a timeout or the peer). */
+export function closeQuietly(resource: { close(): void } | undefined): void {
+  try {
+    resource?.close();
+  } catch {
+    // already closed
+  }
+}

@@ -3,7 +3,7 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { readLines } from "../bytes/lines.ts";
-import { writeAll } from "../bytes/source_sink.ts";
+import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
 
 export interface EchoChannel {
   send(text: string): Promise<void>;
@@ -78,11 +78,7 @@ async function openTcp(hostname: string, port: number): Promise<EchoChannel> {
       return inbox.ended;
     },
     close() {
-      try {
-        conn.close();
-      } catch {
-        // closed
-      }
+      closeQuietly(conn);
       reading.catch(() => {});
     },
   };

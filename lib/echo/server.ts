@@ -7,7 +7,7 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { readMessages } from "./messages.ts";
-import { writeAll } from "../bytes/source_sink.ts";
+import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { DEFAULT_HOST, listenError, listenTcp } from "../net/listen.ts";
 import { type LoginLabConfig, serveLogin } from "./login.ts";
@@ -90,14 +90,6 @@ function startTcp(options: EchoServerOptions): EchoServer {
       await accepting.settled();
     },
   };
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // closed
-  }
 }
 
 function serveOne(

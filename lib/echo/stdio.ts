@@ -3,7 +3,7 @@
  * stdout, as nc does. TCP byte for byte; UDP one datagram per line.
  */
 
-import { writeAll } from "../bytes/source_sink.ts";
+import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
 import type { UdpChannel } from "./client.ts";
 
 const utf8 = new TextDecoder();
@@ -32,11 +32,7 @@ export async function pipeTcp(
     await conn.closeWrite().catch(() => {});
     await down;
   } finally {
-    try {
-      conn.close();
-    } catch {
-      // closed
-    }
+    closeQuietly(conn);
   }
 }
 

@@ -5,7 +5,7 @@
  * negotiation before a request.
  */
 
-import { concat, errorMessage, MemorySink } from "../bytes/source_sink.ts";
+import { closeQuietly, concat, errorMessage, MemorySink } from "../bytes/source_sink.ts";
 import { connectWithTimeout } from "../net/connect.ts";
 import { connectTls } from "../net/tls.ts";
 import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "../store/errors.ts";
@@ -45,11 +45,7 @@ export async function openGreeted(
   try {
     first = await readFirstBytes(raw, greetingMs);
   } catch (error) {
-    try {
-      raw.close();
-    } catch {
-      // closed by the timeout
-    }
+    closeQuietly(raw);
     throw error;
   }
   const conn = new PacketConn(raw, { timeoutMs, tap: config.tap });

@@ -6,6 +6,7 @@
  */
 
 import { Opcode } from "./codec.ts";
+import { closeQuietly } from "../bytes/source_sink.ts";
 
 /** How long a client waits for the greeting by default (separate from the transfer timeout). */
 export const GREETING_TIMEOUT_MS = 5000;
@@ -31,11 +32,7 @@ export async function readFirstBytes(conn: Deno.Conn, timeoutMs: number): Promis
   const timer = timeoutMs > 0
     ? setTimeout(() => {
       timedOut = true;
-      try {
-        conn.close();
-      } catch {
-        // closed already
-      }
+      closeQuietly(conn);
     }, timeoutMs)
     : undefined;
   let n: number | null;

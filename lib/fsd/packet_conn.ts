@@ -9,6 +9,7 @@
 
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
+import { closeQuietly } from "../bytes/source_sink.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
 export interface ConnTap {
@@ -127,11 +128,7 @@ export class PacketConn {
     this.#tap?.closed();
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    try {
-      this.conn.close();
-    } catch {
-      // already closed by the runtime
-    }
+    closeQuietly(this.conn);
   }
 
   async #wait<T>(operation: Promise<T>): Promise<T> {

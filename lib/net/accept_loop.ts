@@ -5,6 +5,8 @@
  * every task. Written once for `serve`, `proxy` and `echo`.
  */
 
+import { closeQuietly } from "../bytes/source_sink.ts";
+
 export interface AcceptHandlers<C extends Deno.Conn> {
   /** Serves one connection; its failure ends that connection only (it must not reject). */
   handle(conn: C, id: number): Promise<void>;
@@ -40,11 +42,7 @@ export class AcceptLoop<C extends Deno.Conn = Deno.TcpConn> {
   stop(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(this.#listener);
   }
 
   /** Resolves once the loop has ended and every connection's task has finished. */

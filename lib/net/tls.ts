@@ -13,7 +13,7 @@
 
 import tls from "node:tls";
 import type { Buffer } from "node:buffer";
-import { errorMessage } from "../bytes/source_sink.ts";
+import { closeQuietly, errorMessage } from "../bytes/source_sink.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 
 export interface TlsServerConfig {
@@ -101,11 +101,7 @@ export async function connectTls(
     await conn.handshake();
     return conn;
   } catch (error) {
-    try {
-      conn?.close();
-    } catch {
-      // closed by the abort
-    }
+    closeQuietly(conn);
     if (abort.signal.aborted) throw new TlsError(`no TLS handshake within ${timeoutMs / 1000} s`);
     throw new TlsError(describeFailure(error), { cause: error });
   } finally {

@@ -13,6 +13,7 @@ import { AcceptLoop } from "../net/accept_loop.ts";
 import { listenTcp } from "../net/listen.ts";
 
 import { Pipe } from "./pipe.ts";
+import { closeQuietly } from "../bytes/source_sink.ts";
 
 export type Direction = "up" | "down";
 
@@ -235,11 +236,7 @@ class Connection {
     this.#closed = true;
     this.#reason = reason;
     for (const conn of [this.#client, this.#target]) {
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
+      closeQuietly(conn);
     }
   }
 
