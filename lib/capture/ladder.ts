@@ -12,6 +12,7 @@
  * dozen lines, not a million.
  */
 
+import { toHex } from "../bytes/sha256.ts";
 import { Opcode, type Packet } from "../fsd/codec.ts";
 import { optionsText } from "./trace.ts";
 
@@ -47,7 +48,7 @@ export function packetLabel(packet: Packet): string {
     case Opcode.OACK:
       return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${optionsText(packet.options)}`;
     case Opcode.SUM:
-      return "SUM (sha256)";
+      return `SUM ${toHex(packet.digest.subarray(0, 8))}...`; // as the dissector shows it
   }
 }
 

@@ -16,6 +16,8 @@
  * out when full, when a connection ends, every second, and on flush().
  */
 
+import { errorMessage } from "../bytes/source_sink.ts";
+
 const BUFFER_BYTES = 64 * 1024;
 const ETHERNET = 14;
 const IPV4 = 20;
@@ -78,8 +80,9 @@ export class PcapWriter {
       }
       return new PcapWriter(file);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`cannot write capture file ${path}: ${reason}`, { cause: error });
+      throw new Error(`cannot write capture file ${path}: ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
   }
 

@@ -5,6 +5,7 @@
 
 import { type Packet, PacketDecoder } from "../fsd/codec.ts";
 import { Opcode } from "../fsd/codec.ts";
+import { toHex } from "../bytes/sha256.ts";
 
 const names = new TextDecoder();
 
@@ -27,7 +28,7 @@ export function describePacket(packet: Packet): string {
     case Opcode.OACK:
       return `${packet.op === Opcode.OPT ? "OPT" : "OACK"} ${optionsText(packet.options)}`;
     case Opcode.SUM:
-      return `SUM ${Array.from(packet.digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+      return `SUM ${toHex(packet.digest)}`;
   }
 }
 

@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { errorMessage } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 
 /** Longest name a request may carry, in bytes. */
@@ -177,7 +178,7 @@ export function fileError(error: unknown, name: string): ProtocolError {
   ) {
     return denied(`access denied: ${name}`);
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/os error (28|122)\)/.test(message)) {
     return new ProtocolError(ErrorCode.DISK_FULL, `disk full: ${name}`);
   }
