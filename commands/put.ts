@@ -26,9 +26,9 @@ import { JobConnection } from "./connection.ts";
 import { ExitError, Interruption } from "./interrupt.ts";
 import { JobProgress } from "./job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./remote_names.ts";
-import { Reporter, runFiles, runSingle } from "./report.ts";
+import { Reporter, runSingle } from "./report.ts";
 import { uploadTree } from "./tree_put.ts";
-import { uploadFile } from "./upload.ts";
+import { uploadFile, uploadFiles } from "./upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
 
@@ -183,14 +183,7 @@ async function putMany(
   const directory = normalizeRemote(output);
   await ensureRemoteDirectory(conn, directory);
   const files = names.map((local) => ({ local, remote: joinRemote(directory, basename(local)) }));
-  using lanes = conn.lanes(how.jobs);
-  await runFiles(
-    reporter,
-    "sending",
-    files,
-    lanes,
-    (file, progress, lane) => uploadFile(lane, file.local, file.remote, { ...how, progress }),
-  );
+  await uploadFiles(conn, files, how, reporter);
   reporter.finish("sent");
 }
 

@@ -12,8 +12,8 @@ import { ErrorCode } from "../lib/store/errors.ts";
 import type { JobConnection } from "./connection.ts";
 import { ExitError } from "./interrupt.ts";
 import { joinRemote } from "./remote_names.ts";
-import { failedReport, type Reporter, runFiles } from "./report.ts";
-import { uploadFile, type UploadHow } from "./upload.ts";
+import { failedReport, type Reporter } from "./report.ts";
+import { uploadFiles, type UploadHow } from "./upload.ts";
 
 interface Planned {
   local: string;
@@ -71,12 +71,5 @@ export async function uploadTree(
       });
     }
   }
-  using lanes = conn.lanes(how.jobs);
-  await runFiles(
-    reporter,
-    "sending",
-    files,
-    lanes,
-    (file, progress, lane) => uploadFile(lane, file.local, file.remote, { ...how, progress }),
-  );
+  await uploadFiles(conn, files, how, reporter);
 }

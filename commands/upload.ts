@@ -9,7 +9,7 @@ import { toHex } from "../lib/bytes/sha256.ts";
 import { CommandError } from "./cli.ts";
 import type { JobConnection } from "./connection.ts";
 import type { FileProgress } from "./job_progress.ts";
-import type { FileReport } from "./report.ts";
+import { type FileReport, type JobFile, type Reporter, runFiles } from "./report.ts";
 import { shown } from "./remote_names.ts";
 
 export interface UploadHow {
@@ -75,4 +75,21 @@ export async function uploadFile(
   } finally {
     opened.close();
   }
+}
+
+/** Uploads a job's `files`, up to `how.jobs` at once, each reported in order. */
+export async function uploadFiles(
+  conn: JobConnection,
+  files: JobFile[],
+  how: Omit<UploadHow, "progress"> & { jobs: number },
+  reporter: Reporter,
+): Promise<void> {
+  using lanes = conn.lanes(how.jobs);
+  await runFiles(
+    reporter,
+    "sending",
+    files,
+    lanes,
+    (file, progress, lane) => uploadFile(lane, file.local, file.remote, { ...how, progress }),
+  );
 }
