@@ -17,7 +17,7 @@
  */
 
 import { FsdClient } from "../lib/fsd/client.ts";
-import { fsdGet, fsdServe, MAIN, type Service, service, timed } from "./support.ts";
+import { fsdGet, fsdServe, type Service, timed } from "./support.ts";
 
 const MIB = 1024 * 1024;
 
@@ -122,26 +122,21 @@ async function crowd(port: number, clients: number, what: string): Promise<Scale
 }
 
 function serveWorkers(root: string, workers: number): Promise<Service> {
-  return service(Deno.execPath(), [
-    "run",
-    "--quiet",
-    "--unstable-net",
-    "--allow-net=127.0.0.1",
-    `--allow-read=${root},${new URL("..", import.meta.url).pathname}`,
-    `--allow-write=${root}`,
-    MAIN,
-    "serve",
+  const source = new URL("..", import.meta.url).pathname;
+  return fsdServe(
     root,
-    "0",
-    "--host",
-    "127.0.0.1",
-    "--max-clients",
-    "0",
-    "--max-per-ip",
-    "0",
-    "--workers",
-    String(workers),
-  ], /port (\d+)(,|\n)/);
+    ["--max-clients", "0", "--max-per-ip", "0", "--workers", String(workers)],
+    undefined,
+    {
+      permissions: [
+        "--unstable-net",
+        "--allow-net=127.0.0.1",
+        `--allow-read=${root},${source}`,
+        `--allow-write=${root}`,
+      ],
+      ready: /port (\d+)(,|\n)/,
+    },
+  );
 }
 
 /** HAProxy from deploy/haproxy.cfg in front of `ports`, listening on a free port. */

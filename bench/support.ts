@@ -111,23 +111,25 @@ export function fsdGet(port: number, remote: string, directory: string, extra: s
 }
 
 /**
- * `fsd serve ROOT 0` on 127.0.0.1 with its narrow permissions, once it
- * listens; with `raiseFileLimit`, under a shell that first raises its
- * descriptor limit (Deno cannot raise its own).
+ * `fsd serve ROOT 0` on 127.0.0.1 with its narrow permissions (or
+ * `permissions`, for a server that needs others), once its output matches
+ * `ready` (default: the "listening ... port N" line); with `raiseFileLimit`,
+ * under a shell that first raises its descriptor limit (Deno cannot raise its
+ * own).
  */
 export function fsdServe(
   root: string,
   extra: string[] = [],
   onOutput?: (text: string) => void,
-  options: { raiseFileLimit?: boolean } = {},
+  options: { raiseFileLimit?: boolean; permissions?: string[]; ready?: RegExp } = {},
 ): Promise<Service> {
+  const permissions = options.permissions ??
+    ["--allow-net=127.0.0.1", `--allow-read=${root}`, `--allow-write=${root}`];
   const command = [
     Deno.execPath(),
     "run",
     "--quiet",
-    "--allow-net=127.0.0.1",
-    `--allow-read=${root}`,
-    `--allow-write=${root}`,
+    ...permissions,
     MAIN,
     "serve",
     root,
@@ -136,7 +138,7 @@ export function fsdServe(
     "127.0.0.1",
     ...extra,
   ];
-  const ready = /port (\d+)\n/;
+  const ready = options.ready ?? /port (\d+)\n/;
   if (!options.raiseFileLimit) return service(command[0], command.slice(1), ready, onOutput);
   const script = `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" "$@"`;
   return service("sh", ["-c", script, ...command], ready, onOutput);

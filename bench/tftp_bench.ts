@@ -12,7 +12,7 @@
  * against tftpd-hpa. A missing peer is skipped with a note.
  */
 
-import { freeUdpPort, MAIN, service, timed } from "./support.ts";
+import { freeUdpPort, fsdServe, MAIN, timed } from "./support.ts";
 
 const MIB = 1024 * 1024;
 
@@ -60,24 +60,11 @@ function spawnDaemon(name: string, command: string, args: string[], port: number
 
 async function startServers(root: string, notes: string[]): Promise<Server[]> {
   const servers: Server[] = [];
-  const fsd = await service(
-    Deno.execPath(),
-    [
-      "run",
-      "--quiet",
-      "--allow-net",
-      `--allow-read=${root}`,
-      `--allow-write=${root}`,
-      MAIN,
-      "serve",
-      root,
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--tftp-only",
-    ],
-    /TFTP server listening on \S+ UDP port (\d+)/,
-  );
+  // --allow-net whole: each transfer gets a UDP port of its own.
+  const fsd = await fsdServe(root, ["--tftp-only"], undefined, {
+    permissions: ["--allow-net", `--allow-read=${root}`, `--allow-write=${root}`],
+    ready: /TFTP server listening on \S+ UDP port (\d+)/,
+  });
   servers.push({ name: "fsd", port: fsd.port, pid: fsd.child.pid, stop: fsd.stop });
   if (await have("in.tftpd")) {
     const port = await freeUdpPort();

@@ -15,7 +15,7 @@ import { hashPassword } from "../lib/auth/password.ts";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { makeCertificates } from "../tests/tls_certs.ts";
-import { MAIN, service, timed } from "./support.ts";
+import { fsdServe, MAIN, timed } from "./support.ts";
 
 const MIB = 1024 * 1024;
 
@@ -52,20 +52,12 @@ export async function tlsBench(
     const users = `${dir}/users`;
     await Deno.writeTextFile(users, `bench:${await hashPassword("bench-password")}:ro\n`);
     const serve = (extra: string[]) =>
-      service(Deno.execPath(), [
-        "run",
-        "--quiet",
-        "--allow-net=127.0.0.1",
-        `--allow-read=${root},${certs.cert},${certs.key},${users}`,
-        MAIN,
-        "serve",
-        root,
-        "0",
-        "--host",
-        "127.0.0.1",
-        "--read-only",
-        ...extra,
-      ], /port (\d+)\n/);
+      fsdServe(root, ["--read-only", ...extra], undefined, {
+        permissions: [
+          "--allow-net=127.0.0.1",
+          `--allow-read=${root},${certs.cert},${certs.key},${users}`,
+        ],
+      });
     const plain = await serve([]);
     const tls = await serve(["--tls-cert", certs.cert, "--tls-key", certs.key]);
     const get = (port: number, extra: string[]) =>
