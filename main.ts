@@ -10,10 +10,10 @@
  * the chain of causes.
  */
 
-import { type Command, CommandError, UsageError } from "./commands/cli.ts";
+import { type Command, CommandError, UsageError } from "./commands/shared/cli.ts";
 import { echo } from "./commands/echo.ts";
 import { get } from "./commands/get.ts";
-import { ExitError } from "./commands/interrupt.ts";
+import { ExitError } from "./commands/shared/signals.ts";
 import { ls } from "./commands/ls.ts";
 import { proxy } from "./commands/proxy.ts";
 import { put } from "./commands/put.ts";

@@ -11,8 +11,8 @@ import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
 import { type EchoChannel, openEchoChannel, openUdp, summarize } from "../lib/echo/client.ts";
 import { pipeTcp, UdpSession } from "../lib/echo/stdio.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
-import { loginLab, PASSWORD_PROMPT } from "./echo_login.ts";
-import { TerminalPipe } from "./terminal.ts";
+import { loginLab, PASSWORD_PROMPT } from "./echo/login.ts";
+import { TerminalPipe } from "./shared/terminal.ts";
 import {
   type Command,
   CommandError,
@@ -24,7 +24,7 @@ import {
   parseSeconds,
   stopOnSignal,
   UsageError,
-} from "./cli.ts";
+} from "./shared/cli.ts";
 
 const help = `Echo servers and clients for socket labs, over TCP or UDP.
 

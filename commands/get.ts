@@ -13,8 +13,8 @@
 
 import { basename, join } from "node:path";
 import { fromHex } from "../lib/bytes/sha256.ts";
-import { type Command, CommandError, parseCommandLine, UsageError } from "./cli.ts";
-import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./tftp_transfer.ts";
+import { type Command, CommandError, parseCommandLine, UsageError } from "./shared/cli.ts";
+import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./client/tftp.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -25,15 +25,16 @@ import {
   parseTransferParams,
   TRANSFER_OPTIONS,
   TRANSFER_OPTIONS_HELP,
-} from "./connect.ts";
-import { JobConnection } from "./connection.ts";
-import { downloadFile, type DownloadHow } from "./download.ts";
-import { ExitError, Interruption } from "./interrupt.ts";
-import { JobProgress } from "./job_progress.ts";
-import { downloadPath } from "./local_files.ts";
-import { meansDirectory, normalizeRemote, remoteBase, shown } from "./remote_names.ts";
-import { failureText, Reporter, runFiles, runSingle } from "./report.ts";
-import { downloadTree } from "./tree_get.ts";
+} from "./client/options.ts";
+import { JobConnection } from "./client/job_connection.ts";
+import { downloadFile, type DownloadHow } from "./client/download.ts";
+import { ExitError, Interruption } from "./shared/signals.ts";
+import { JobProgress } from "./client/job_progress.ts";
+import { downloadPath } from "./client/local_files.ts";
+import { meansDirectory, normalizeRemote, remoteBase, shown } from "./client/remote_names.ts";
+import { failureText, Reporter } from "./client/report.ts";
+import { runFiles, runSingle } from "./client/jobs.ts";
+import { downloadTree } from "./client/tree_get.ts";
 
 const USAGE = `fsd get HOST PORT REMOTE [LOCAL] [OPTIONS]
        fsd get HOST PORT REMOTE... -o DIR [OPTIONS]

@@ -6,9 +6,9 @@
 
 import { formatListing, type ListingEntry } from "../lib/store/listing.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
-import { type Command, expectPositionals, formatBytes, parseCommandLine } from "./cli.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./connect.ts";
-import { normalizeRemote } from "./remote_names.ts";
+import { type Command, expectPositionals, formatBytes, parseCommandLine } from "./shared/cli.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./client/options.ts";
+import { normalizeRemote } from "./client/remote_names.ts";
 
 const USAGE = "fsd ls HOST PORT [DIR] [--json] [--sha256] [--timeout SECONDS]";
 

@@ -25,8 +25,8 @@ import {
   parsePort,
   stopOnSignal,
   UsageError,
-} from "./cli.ts";
-import { isUdpProxy, runUdpProxy, UDP_PROXY_HELP } from "./udp_proxy.ts";
+} from "./shared/cli.ts";
+import { isUdpProxy, runUdpProxy, UDP_PROXY_HELP } from "./proxy/udp.ts";
 
 const USAGE = "fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT [OPTIONS]";
 

@@ -9,8 +9,8 @@
  */
 
 import { basename } from "node:path";
-import { type Command, parseCommandLine, UsageError } from "./cli.ts";
-import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./tftp_transfer.ts";
+import { type Command, parseCommandLine, UsageError } from "./shared/cli.ts";
+import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./client/tftp.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -21,14 +21,15 @@ import {
   parseTransferParams,
   TRANSFER_OPTIONS,
   TRANSFER_OPTIONS_HELP,
-} from "./connect.ts";
-import { JobConnection } from "./connection.ts";
-import { ExitError, Interruption } from "./interrupt.ts";
-import { JobProgress } from "./job_progress.ts";
-import { joinRemote, normalizeRemote, shown } from "./remote_names.ts";
-import { Reporter, runSingle } from "./report.ts";
-import { uploadTree } from "./tree_put.ts";
-import { uploadFile, uploadFiles } from "./upload.ts";
+} from "./client/options.ts";
+import { JobConnection } from "./client/job_connection.ts";
+import { ExitError, Interruption } from "./shared/signals.ts";
+import { JobProgress } from "./client/job_progress.ts";
+import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
+import { Reporter } from "./client/report.ts";
+import { runSingle } from "./client/jobs.ts";
+import { uploadTree } from "./client/tree_put.ts";
+import { uploadFile, uploadFiles } from "./client/upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
 

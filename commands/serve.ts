@@ -10,7 +10,7 @@
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
-import { rereadOnHangup, SECURITY_FLAGS, SECURITY_HELP, securityConfig } from "./serve_security.ts";
+import { rereadOnHangup, SECURITY_FLAGS, SECURITY_HELP, securityConfig } from "./serve/security.ts";
 import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import {
   type Command,
@@ -23,8 +23,8 @@ import {
   parseSize,
   stopOnSignal,
   UsageError,
-} from "./cli.ts";
-import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HELP, wantsFsd1 } from "./tftp_serve.ts";
+} from "./shared/cli.ts";
+import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HELP, wantsFsd1 } from "./serve/tftp.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
 

@@ -17,8 +17,8 @@ import {
   writeAccountsFile,
 } from "../lib/auth/accounts.ts";
 import { hashPassword, MAX_PASSWORD_BYTES } from "../lib/auth/password.ts";
-import { type Command, expectPositionals, parseCommandLine, UsageError } from "./cli.ts";
-import { readSecret, StdinLines } from "./terminal.ts";
+import { type Command, expectPositionals, parseCommandLine, UsageError } from "./shared/cli.ts";
+import { readSecret, StdinLines } from "./shared/terminal.ts";
 
 const USAGE = `fsd user add FILE NAME [--read-only] [--home SUBDIR] [--replace]
        fsd user remove FILE NAME

@@ -6,7 +6,7 @@
 
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
-import { type Command, expectPositionals, parseCommandLine } from "./cli.ts";
+import { type Command, expectPositionals, parseCommandLine } from "./shared/cli.ts";
 
 const USAGE = "fsd wireshark";
 

@@ -6,7 +6,7 @@
  * prompt and the echo client in the login lab.
  */
 
-import { closeQuietly } from "../lib/bytes/source_sink.ts";
+import { closeQuietly } from "../../lib/bytes/source_sink.ts";
 
 const MAX_LINE_BYTES = 64 * 1024;
 const encoder = new TextEncoder();

@@ -9,11 +9,11 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../lib/store/staging.ts";
-import type { ByteSink } from "../lib/bytes/source_sink.ts";
-import { fileSink } from "../lib/bytes/source_sink.ts";
-import { hashPrefix, type Sha256 } from "../lib/bytes/sha256.ts";
-import { UsageError } from "./cli.ts";
+import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../../lib/store/staging.ts";
+import type { ByteSink } from "../../lib/bytes/source_sink.ts";
+import { fileSink } from "../../lib/bytes/source_sink.ts";
+import { hashPrefix, type Sha256 } from "../../lib/bytes/sha256.ts";
+import { UsageError } from "../shared/cli.ts";
 import { shown } from "./remote_names.ts";
 
 export const PARTIAL_PREFIX = ".fsd-partial-";

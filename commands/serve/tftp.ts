@@ -3,11 +3,11 @@
  * TFTP server beside (or instead of) fsd/1 on the same directory and host.
  */
 
-import { FileStore } from "../lib/store/file_store.ts";
-import type { ServerEvent } from "../lib/store/log.ts";
-import { BLKSIZE_RANGE } from "../lib/tftp/options.ts";
-import { TFTP_DEFAULTS, TftpServer } from "../lib/tftp/server.ts";
-import { parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
+import { FileStore } from "../../lib/store/file_store.ts";
+import type { ServerEvent } from "../../lib/store/log.ts";
+import { BLKSIZE_RANGE } from "../../lib/tftp/options.ts";
+import { TFTP_DEFAULTS, TftpServer } from "../../lib/tftp/server.ts";
+import { parseCount, parsePort, parseSeconds, UsageError } from "../shared/cli.ts";
 
 export const TFTP_SERVE_FLAGS = {
   tftp: { type: "string" },

@@ -12,14 +12,14 @@
  */
 
 import { basename } from "node:path";
-import { type ByteSource, fileSource } from "../lib/bytes/source_sink.ts";
-import { BLKSIZE_RANGE, WINDOWSIZE_RANGE } from "../lib/tftp/options.ts";
+import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
+import { BLKSIZE_RANGE, WINDOWSIZE_RANGE } from "../../lib/tftp/options.ts";
 import {
   TFTP_CLIENT_DEFAULTS,
   type TftpClientConfig,
   tftpDownload,
   tftpUpload,
-} from "../lib/tftp/client.ts";
+} from "../../lib/tftp/client.ts";
 import {
   CommandError,
   expectPositionals,
@@ -28,10 +28,10 @@ import {
   parsePort,
   parseSeconds,
   UsageError,
-} from "./cli.ts";
-import { CLIENT_OPTIONS, TRANSFER_OPTIONS } from "./connect.ts";
+} from "../shared/cli.ts";
+import { CLIENT_OPTIONS, TRANSFER_OPTIONS } from "./options.ts";
 import { downloadPath, openDownload } from "./local_files.ts";
-import { Progress } from "./progress.ts";
+import { Progress } from "../shared/progress.ts";
 
 export const TFTP_CLIENT_HELP = `
 TFTP (RFC 1350 over UDP, port 69 unless given):

@@ -1,9 +1,9 @@
 /** The login lab's part of `fsd echo serve`: the accounts behind --login, checked flags. */
 
-import { readAccountsFile } from "../lib/auth/accounts.ts";
-import { Authenticator } from "../lib/auth/authenticator.ts";
-import type { LoginLabConfig } from "../lib/echo/login.ts";
-import { UsageError } from "./cli.ts";
+import { readAccountsFile } from "../../lib/auth/accounts.ts";
+import { Authenticator } from "../../lib/auth/authenticator.ts";
+import type { LoginLabConfig } from "../../lib/echo/login.ts";
+import { UsageError } from "../shared/cli.ts";
 
 /** A line from the server after which the client's next line is typed without echo. */
 export const PASSWORD_PROMPT = /^Password:\s*$/;

@@ -1,25 +1,25 @@
 /** Connecting a client command to a server: the flags and errors every client command shares. */
 
-import { FsdClient } from "../lib/fsd/client.ts";
-import { NotFsdError } from "../lib/fsd/greeting.ts";
-import { PeerError } from "../lib/store/errors.ts";
+import { FsdClient } from "../../lib/fsd/client.ts";
+import { NotFsdError } from "../../lib/fsd/greeting.ts";
+import { PeerError } from "../../lib/store/errors.ts";
 import {
   BLKSIZE_RANGE,
   FSD1,
   type TransferParams,
   WINDOWSIZE_RANGE,
-} from "../lib/fsd/negotiation.ts";
-import { errorMessage } from "../lib/bytes/source_sink.ts";
-import { ClientCapture } from "../lib/capture/client_capture.ts";
-import { isTraceMode } from "../lib/capture/conn_trace.ts";
-import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "./cli.ts";
+} from "../../lib/fsd/negotiation.ts";
+import { errorMessage } from "../../lib/bytes/source_sink.ts";
+import { ClientCapture } from "../../lib/capture/client_capture.ts";
+import { isTraceMode } from "../../lib/capture/conn_trace.ts";
+import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "../shared/cli.ts";
 import {
   CLIENT_SECURITY_FLAGS,
   CLIENT_SECURITY_HELP,
   type ClientSecurity,
   type ClientSecurityValues,
   parseClientSecurity,
-} from "./client_security.ts";
+} from "./security.ts";
 
 /** Flags every client command takes. */
 export const CLIENT_OPTIONS = {

@@ -6,11 +6,11 @@
  * many files several connections to the same server (--jobs).
  */
 
-import type { FsdClient } from "../lib/fsd/client.ts";
-import { FSD1, type TransferParams } from "../lib/fsd/negotiation.ts";
-import { OptionsRefusedError } from "../lib/store/errors.ts";
-import { connectClient, type Target } from "./connect.ts";
-import type { Interruption } from "./interrupt.ts";
+import type { FsdClient } from "../../lib/fsd/client.ts";
+import { FSD1, type TransferParams } from "../../lib/fsd/negotiation.ts";
+import { OptionsRefusedError } from "../../lib/store/errors.ts";
+import { connectClient, type Target } from "./options.ts";
+import type { Interruption } from "../shared/signals.ts";
 
 /**
  * An extra lane (--jobs) could not connect (a server's --max-per-ip, a

@@ -5,7 +5,7 @@
  * Permissions: --allow-net.
  */
 
-import { type UdpFaults, UdpRelay } from "../lib/relay/udp_relay.ts";
+import { type UdpFaults, UdpRelay } from "../../lib/relay/udp_relay.ts";
 import {
   expectedFailure,
   expectPositionals,
@@ -14,7 +14,7 @@ import {
   parsePort,
   stopOnSignal,
   UsageError,
-} from "./cli.ts";
+} from "../shared/cli.ts";
 
 const USAGE =
   "fsd proxy --udp LISTEN_PORT TARGET_HOST TARGET_PORT [--drop RATE] [--duplicate RATE] [--reorder RATE]";

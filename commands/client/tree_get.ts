@@ -7,9 +7,10 @@
 
 import { join } from "node:path";
 import { downloadFile, type DownloadHow } from "./download.ts";
-import type { JobConnection } from "./connection.ts";
+import type { JobConnection } from "./job_connection.ts";
 import { joinRemote } from "./remote_names.ts";
-import { failedReport, type FileReport, type Reporter, runFiles } from "./report.ts";
+import { failedReport, type FileReport, type Reporter } from "./report.ts";
+import { runFiles } from "./jobs.ts";
 
 interface Planned {
   remote: string;

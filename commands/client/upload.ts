@@ -4,12 +4,13 @@
  * server; the report says how it went. Shared by the one-file form, -o and -r.
  */
 
-import { type ByteSource, fileSource } from "../lib/bytes/source_sink.ts";
-import { toHex } from "../lib/bytes/sha256.ts";
-import { CommandError } from "./cli.ts";
-import type { JobConnection } from "./connection.ts";
+import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
+import { toHex } from "../../lib/bytes/sha256.ts";
+import { CommandError } from "../shared/cli.ts";
+import type { JobConnection } from "./job_connection.ts";
 import type { FileProgress } from "./job_progress.ts";
-import { type FileReport, type JobFile, type Reporter, runFiles } from "./report.ts";
+import type { FileReport, Reporter } from "./report.ts";
+import { type JobFile, runFiles } from "./jobs.ts";
 import { shown } from "./remote_names.ts";
 
 export interface UploadHow {

@@ -5,10 +5,10 @@
  * --ca FILE and --pin SHA256:...
  */
 
-import { parsePin, type TlsClientConfig } from "../lib/net/tls.ts";
-import { errorMessage } from "../lib/bytes/source_sink.ts";
-import { CommandError, UsageError } from "./cli.ts";
-import { readSecret } from "./terminal.ts";
+import { parsePin, type TlsClientConfig } from "../../lib/net/tls.ts";
+import { errorMessage } from "../../lib/bytes/source_sink.ts";
+import { CommandError, UsageError } from "../shared/cli.ts";
+import { readSecret } from "../shared/terminal.ts";
 
 export const CLIENT_SECURITY_FLAGS = {
   user: { type: "string" },

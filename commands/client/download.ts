@@ -4,11 +4,11 @@
  * it went. Shared by the one-file form, -o and -r.
  */
 
-import type { FsdClient } from "../lib/fsd/client.ts";
-import { FSD1, type TransferParams } from "../lib/fsd/negotiation.ts";
-import { sameDigest, toHex } from "../lib/bytes/sha256.ts";
-import { errorMessage } from "../lib/bytes/source_sink.ts";
-import type { JobConnection } from "./connection.ts";
+import type { FsdClient } from "../../lib/fsd/client.ts";
+import { FSD1, type TransferParams } from "../../lib/fsd/negotiation.ts";
+import { sameDigest, toHex } from "../../lib/bytes/sha256.ts";
+import { errorMessage } from "../../lib/bytes/source_sink.ts";
+import type { JobConnection } from "./job_connection.ts";
 import { type LocalDownload, openDownload } from "./local_files.ts";
 import type { FileReport } from "./report.ts";
 import type { FileProgress } from "./job_progress.ts";

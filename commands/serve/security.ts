@@ -4,13 +4,13 @@
  * about them at start, and rereading the accounts file on SIGHUP.
  */
 
-import { readAccountsFile } from "../lib/auth/accounts.ts";
-import { Authenticator } from "../lib/auth/authenticator.ts";
-import type { AccountsConfig, FileServer } from "../lib/fsd/server.ts";
-import { certificateDer, fingerprint, type TlsServerConfig } from "../lib/net/tls.ts";
-import { errorMessage } from "../lib/bytes/source_sink.ts";
-import type { ServerEvent } from "../lib/store/log.ts";
-import { CommandError, UsageError } from "./cli.ts";
+import { readAccountsFile } from "../../lib/auth/accounts.ts";
+import { Authenticator } from "../../lib/auth/authenticator.ts";
+import type { AccountsConfig, FileServer } from "../../lib/fsd/server.ts";
+import { certificateDer, fingerprint, type TlsServerConfig } from "../../lib/net/tls.ts";
+import { errorMessage } from "../../lib/bytes/source_sink.ts";
+import type { ServerEvent } from "../../lib/store/log.ts";
+import { CommandError, UsageError } from "../shared/cli.ts";
 
 export const SECURITY_FLAGS = {
   users: { type: "string" },

@@ -4,8 +4,8 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { errorMessage } from "../lib/bytes/source_sink.ts";
-import { ListenError } from "../lib/net/listen.ts";
+import { errorMessage } from "../../lib/bytes/source_sink.ts";
+import { ListenError } from "../../lib/net/listen.ts";
 
 /** A command line that does not make sense; the top level prints it and exits with 2. */
 export class UsageError extends Error {

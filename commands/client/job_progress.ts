@@ -1,6 +1,6 @@
 /** One progress line for a whole job of files: bytes so far over the job, the current file's name. */
 
-import { Progress } from "./progress.ts";
+import { Progress } from "../shared/progress.ts";
 
 /** How one file's transfer tells its progress. */
 export interface FileProgress {

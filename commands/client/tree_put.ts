@@ -7,10 +7,10 @@
  */
 
 import { join } from "node:path";
-import { PeerError } from "../lib/store/errors.ts";
-import { ErrorCode } from "../lib/store/errors.ts";
-import type { JobConnection } from "./connection.ts";
-import { ExitError } from "./interrupt.ts";
+import { PeerError } from "../../lib/store/errors.ts";
+import { ErrorCode } from "../../lib/store/errors.ts";
+import type { JobConnection } from "./job_connection.ts";
+import { ExitError } from "../shared/signals.ts";
 import { joinRemote } from "./remote_names.ts";
 import { failedReport, type Reporter } from "./report.ts";
 import { uploadFiles, type UploadHow } from "./upload.ts";
