@@ -4,7 +4,7 @@
  * Permissions: --allow-net (to the server).
  */
 
-import { formatListing, type ListingEntry } from "../lib/store/listing.ts";
+import { entryJson, formatListing, type ListingEntry } from "../lib/store/listing.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
 import { type Command, expectPositionals, formatBytes, parseCommandLine } from "./shared/cli.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./client/options.ts";
@@ -58,21 +58,11 @@ async function run(args: string[]): Promise<void> {
     (client) => client.list(normalizeRemote(typed), { digests }),
   );
   const text = values.json
-    ? entries.map((e) => JSON.stringify(jsonEntry(e, digests)) + "\n").join("")
+    ? entries.map((e) => JSON.stringify(entryJson(e, digests)) + "\n").join("")
     : Deno.stdout.isTerminal()
     ? entries.map((e) => longLine(e, digests)).join("")
     : formatListing(entries, digests);
   await writeAll(Deno.stdout, new TextEncoder().encode(text));
-}
-
-function jsonEntry(entry: ListingEntry, digests: boolean) {
-  return {
-    name: entry.name,
-    kind: entry.kind === "d" ? "directory" : "file",
-    size: entry.size,
-    mtime: entry.mtime.toISOString(),
-    ...(digests && entry.kind === "f" && { sha256: entry.sha256 }),
-  };
 }
 
 /** `f    1.5 KiB  2026-11-21 13:30  "with space.txt"`: for people. */

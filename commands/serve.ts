@@ -25,6 +25,13 @@ import {
   UsageError,
 } from "./shared/cli.ts";
 import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HELP, wantsFsd1 } from "./serve/tftp.ts";
+import {
+  checkHttpFlags,
+  HTTP_SERVE_FLAGS,
+  HTTP_SERVE_HELP,
+  startHttp,
+  wantsFsd1OverHttp,
+} from "./serve/http.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
 
@@ -64,6 +71,7 @@ Options:
 ${SECURITY_HELP}
   -h, --help                show this help
 ${TFTP_SERVE_HELP}
+${HTTP_SERVE_HELP}
 
 Over a limit, a client gets ERR 0 with the reason instead of the greeting;
 an upload over --max-upload ends with ERR 3. Logs one event per line on
@@ -97,6 +105,7 @@ async function run(args: string[]): Promise<void> {
     ...SECURITY_FLAGS,
     workers: { type: "string" },
     ...TFTP_SERVE_FLAGS,
+    ...HTTP_SERVE_FLAGS,
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -130,7 +139,8 @@ async function run(args: string[]): Promise<void> {
     log: (event: ServerEvent) => console.log(format(event)),
   };
 
-  const fsd1 = wantsFsd1(values);
+  checkHttpFlags(values);
+  const fsd1 = wantsFsd1(values) && wantsFsd1OverHttp(values);
   const security = await securityConfig(values);
   const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
   if (workers > 1 && security.accounts) {
@@ -142,14 +152,23 @@ async function run(args: string[]): Promise<void> {
     ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
       .catch(expectedFailure)
     : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
-  const stopRereading = values.users === undefined || !server
+  const tftp = wantsFsd1OverHttp(values)
+    ? await startTftp(values, config, fsd1).catch(async (error) => {
+      await server?.close();
+      return expectedFailure(error);
+    })
+    : undefined;
+  const http = await startHttp(values, config, security, fsd1 || tftp !== undefined).catch(
+    async (error) => {
+      await Promise.all([server?.close(), tftp?.close()]);
+      return expectedFailure(error);
+    },
+  );
+  const accounts = security.accounts;
+  const stopRereading = values.users === undefined || !accounts
     ? () => {}
-    : rereadOnHangup(values.users, server as FileServer, config.log);
-  const tftp = await startTftp(values, config, fsd1).catch(async (error) => {
-    await server?.close();
-    return expectedFailure(error);
-  });
-  const servers = [server, tftp].filter((s) => s !== undefined);
+    : rereadOnHangup(values.users, accounts.authenticator, config.log);
+  const servers = [server, tftp, http].filter((s) => s !== undefined);
 
   // The first signal stops gracefully, a second one at once. The listeners go
   // in before the "listening" line, so whoever waits for it can stop us.
@@ -163,6 +182,13 @@ async function run(args: string[]): Promise<void> {
   }
   if (tftp) {
     console.log(`TFTP server listening on ${tftp.addr.hostname} UDP port ${tftp.addr.port}`);
+  }
+  if (http) {
+    console.log(
+      `HTTP server listening on ${http.addr.hostname} port ${http.addr.port}, ${
+        http.urls().join(" ")
+      }`,
+    );
   }
   await stopped;
   stopRereading();

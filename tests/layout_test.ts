@@ -15,6 +15,7 @@ export const RANKS: Record<string, number> = {
   auth: 2,
   fsd: 3,
   tftp: 3,
+  http: 3,
   relay: 3,
   echo: 3,
   capture: 4,

@@ -6,7 +6,7 @@
 
 import { readAccountsFile } from "../../lib/auth/accounts.ts";
 import { Authenticator } from "../../lib/auth/authenticator.ts";
-import type { AccountsConfig, FileServer } from "../../lib/fsd/server.ts";
+import type { AccountsConfig } from "../../lib/fsd/server.ts";
 import { certificateDer, fingerprint, type TlsServerConfig } from "../../lib/net/tls.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
@@ -113,13 +113,14 @@ async function readPem(path: string, what: string): Promise<string> {
 /** Rereads the accounts file on SIGHUP (a broken file keeps the old accounts); returns the way to stop. */
 export function rereadOnHangup(
   path: string,
-  server: FileServer,
+  authenticator: Authenticator,
   log: (event: ServerEvent) => void,
 ): () => void {
   const reread = async () => {
     try {
       const lines = await readAccountsFile(path);
-      await server.replaceAccounts(lines);
+      // Every face (fsd/1, HTTP) checks logins with this one authenticator.
+      await authenticator.replace(lines);
       log({
         event: "accounts",
         path,

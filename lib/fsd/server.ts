@@ -12,7 +12,7 @@ import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST, ListenError, listenTcp } from "../net/listen.ts";
-import { inCidr, parseCidr } from "../net/ip.ts";
+import { isLoopback } from "../net/ip.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
 import { NodeTlsListener } from "../net/tls_listener.ts";
 import type { AccountLine } from "../auth/accounts.ts";
@@ -283,12 +283,6 @@ function loginPolicy(accounts: AccountsConfig, tls: boolean): LoginPolicy {
           ? undefined
           : "login refused: this server takes logins without TLS only from loopback",
   };
-}
-
-const LOOPBACK = [parseCidr("127.0.0.0/8")!, parseCidr("::1/128")!];
-
-function isLoopback(address: string): boolean {
-  return LOOPBACK.some((range) => inCidr(address, range));
 }
 
 function greeting(name: string): Uint8Array {

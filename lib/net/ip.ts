@@ -120,3 +120,10 @@ export function inCidr(text: string, range: Cidr): boolean {
   }
   return true;
 }
+
+const LOOPBACK = [parseCidr("127.0.0.0/8")!, parseCidr("::1/128")!];
+
+/** Whether `address` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
+export function isLoopback(address: string): boolean {
+  return LOOPBACK.some((range) => inCidr(address, range));
+}

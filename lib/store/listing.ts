@@ -39,6 +39,17 @@ export function formatListing(entries: ListingEntry[], digests = false): string 
   }).join("");
 }
 
+/** An entry as `fsd ls --json` and the HTTP face's `?json` show it: one shape for both. */
+export function entryJson(entry: ListingEntry, digests = false) {
+  return {
+    name: entry.name,
+    kind: entry.kind === "d" ? "directory" : "file",
+    size: entry.size,
+    mtime: entry.mtime.toISOString(),
+    ...(digests && entry.kind === "f" && { sha256: entry.sha256 }),
+  };
+}
+
 const LINE = /^([fd]) (\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/;
 const DIGEST = /^([0-9a-f]{64}|-) (.+)$/;
 

@@ -3,7 +3,11 @@
  * close, formatted as a text line for people or a JSON line for audits.
  */
 
-export type Op = "RRQ" | "WRQ" | "DRQ";
+/** fsd/1 and TFTP requests, and HTTP methods (the HTTP face). */
+export type Op = "RRQ" | "WRQ" | "DRQ" | "GET" | "HEAD" | "PUT" | "POST" | "MKCOL";
+
+/** Requests that store bytes. */
+const WRITES = new Set<Op>(["WRQ", "PUT", "POST"]);
 
 /** Why a connection ended. */
 export type CloseReason =
@@ -32,8 +36,8 @@ export type ServerEvent =
     op: Op;
     name: string;
     outcome: "ok" | "refused";
-    /** What was sent for an RRQ that succeeded. */
-    kind?: "file" | "listing" | "directory";
+    /** What was sent for an RRQ (or GET) that succeeded. */
+    kind?: "file" | "listing" | "directory" | "archive" | "digest" | "page" | "redirect";
     bytes: number;
     ms: number;
     /** Negotiated with the options extension; absent for fsd/1. */
@@ -43,6 +47,12 @@ export type ServerEvent =
     message?: string;
     /** The account it was made as (a server with accounts); "anonymous" without a login. */
     user?: string;
+    /** "http": a request of the HTTP face (no connection line before it; `code` is the HTTP status). */
+    transport?: "http";
+    /** The client's address (HTTP, where no connection line names it). */
+    address?: string;
+    /** The HTTP status of a request that succeeded, when not 200. */
+    status?: number;
   }
   | {
     event: "close";
@@ -81,9 +91,15 @@ export function formatText(e: ServerEvent): string {
       const head = `[${e.id}] ${requestLabel(e.op, e.name)}${
         e.user ? ` by ${JSON.stringify(e.user)}` : ""
       }: `;
-      if (e.outcome === "refused") return `${head}refused with error ${e.code}: ${e.message}`;
+      const what = e.transport === "http" ? "status" : "error";
+      if (e.outcome === "refused") return `${head}refused with ${what} ${e.code}: ${e.message}`;
       if (e.kind === "directory") return `${head}created directory`;
-      const verb = e.op === "WRQ" ? "received" : "sent";
+      const verb = WRITES.has(e.op) ? "received" : "sent";
+      if (e.status && e.status !== 200 && e.status !== 201) {
+        return `${head}${verb} ${e.kind ?? "file"} (status ${e.status}), ${e.bytes} bytes in ${
+          seconds(e.ms)
+        }`;
+      }
       const options = e.blksize ? ` (blksize ${e.blksize}, windowsize ${e.windowsize})` : "";
       return `${head}${verb} ${e.kind ?? "file"}, ${e.bytes} bytes in ${seconds(e.ms)}${options}`;
     }

@@ -1,0 +1,69 @@
+/**
+ * The HTTP part of `fsd serve`: --http and --http-only, their help, and
+ * starting the HTTP face beside (or instead of) fsd/1 on the same
+ * directory, host, limits, accounts and certificate.
+ */
+
+import type { AccountsConfig } from "../../lib/fsd/server.ts";
+import { HttpServer } from "../../lib/http/server.ts";
+import type { TlsServerConfig } from "../../lib/net/tls.ts";
+import { FileStore } from "../../lib/store/file_store.ts";
+import { parsePort, UsageError } from "../shared/cli.ts";
+import type { SharedServeConfig } from "./tftp.ts";
+
+export const HTTP_SERVE_FLAGS = {
+  http: { type: "string" },
+  "http-only": { type: "boolean" },
+} as const;
+
+export const HTTP_SERVE_HELP = `
+HTTP (browsers, curl, wget; the same rules, accounts and limits):
+  --http HTTPPORT           also serve DIR over HTTP/1.1 on TCP port HTTPPORT, on
+                            the same --host; HTTPS with --tls-cert/--tls-key.
+                            Pages, downloads with ranges, ?json, ?tar, ?sha256;
+                            uploads with PUT, POST (forms) and MKCOL
+  --http-only               serve HTTP alone, on --http HTTPPORT or else on PORT`;
+
+interface HttpFlags {
+  http?: string;
+  "http-only"?: boolean;
+}
+
+/** Whether fsd/1 (and TFTP) run: not with --http-only. */
+export function wantsFsd1OverHttp(values: HttpFlags): boolean {
+  return !values["http-only"];
+}
+
+/** Checks the HTTP flags against the others (before anything starts). */
+export function checkHttpFlags(values: HttpFlags & { tftp?: string; "tftp-only"?: boolean }): void {
+  if (values["http-only"] && (values.tftp !== undefined || values["tftp-only"])) {
+    throw new UsageError("--http-only serves HTTP alone: no --tftp or --tftp-only with it");
+  }
+}
+
+/** Starts the HTTP face if the flags ask for it; `shared`: another server already cleaned the directory. */
+export async function startHttp(
+  values: HttpFlags,
+  common: SharedServeConfig & { idleTimeoutMs?: number },
+  security: { tls?: TlsServerConfig; accounts?: AccountsConfig },
+  shared: boolean,
+): Promise<HttpServer | undefined> {
+  const only = values["http-only"] ?? false;
+  if (values.http === undefined && !only) return undefined;
+  const port = values.http === undefined ? common.port : parsePort(values.http);
+  const store = await FileStore.open(common);
+  if (!shared) {
+    const removed = await store.removeStaleStaging();
+    if (removed > 0) common.log({ event: "cleanup", removed, directory: store.root });
+  }
+  return await HttpServer.start(store, {
+    port,
+    hostname: common.hostname,
+    tls: security.tls,
+    accounts: security.accounts,
+    idleTimeoutMs: common.idleTimeoutMs,
+    maxClients: common.maxClients,
+    maxPerIp: common.maxPerIp,
+    log: common.log,
+  });
+}

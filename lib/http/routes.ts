@@ -1,0 +1,387 @@
+/**
+ * What each HTTP request gets: downloads, directory pages, `?json`,
+ * `?tar` and `?sha256` for GET and HEAD; uploads for PUT, POST and MKCOL;
+ * the login form; the page's assets. Every name goes through `parseTarget`
+ * and then the caller's `FileStore`; every refusal is the status of the
+ * store's error, with its message.
+ */
+
+import { toHex } from "../bytes/sha256.ts";
+import { sha256For } from "../bytes/sha256.ts";
+import type { FileStore } from "../store/file_store.ts";
+import { entryJson } from "../store/listing.ts";
+import type { Op } from "../store/log.ts";
+import { APP_CSS, APP_JS } from "./assets.ts";
+import type { Caller, HttpLogins } from "./auth.ts";
+import { BodyReader } from "./body.ts";
+import { disposition, sendFile } from "./download.ts";
+import { readEntries } from "./listing.ts";
+import { directoryPage, loginPage, resultsPage } from "./page.ts";
+import {
+  htmlReply,
+  HttpError,
+  jsonReply,
+  SECURITY_HEADERS,
+  statusOf,
+  textReply,
+} from "./respond.ts";
+import { parseTarget, type Target } from "./target.ts";
+import { tarStream } from "./tar.ts";
+import { makeDirectory, postForm, put } from "./upload.ts";
+
+export interface RoutesConfig {
+  store: FileStore;
+  logins: HttpLogins;
+  bodyTimeoutMs: number;
+  onProgress?: (id: number, bytes: number) => void;
+}
+
+/** A request answered, with what the log says of it. */
+export interface Handled {
+  response: Response;
+  op: Op;
+  name: string;
+  kind?: "file" | "listing" | "directory" | "archive" | "digest" | "page" | "redirect";
+  user?: string;
+  /** Why it was refused. */
+  message?: string;
+  /** Bytes moved so far (a body still being sent counts as it goes). */
+  bytes(): number;
+}
+
+const METHODS = new Set(["GET", "HEAD", "PUT", "POST", "MKCOL"]);
+const ALLOW = "GET, HEAD, PUT, POST, MKCOL";
+
+export class Routes {
+  #config: RoutesConfig;
+
+  constructor(config: RoutesConfig) {
+    this.#config = config;
+  }
+
+  /** Answers `request` from `address`; never throws. */
+  async answer(
+    request: Request,
+    id: number,
+    address: string,
+    signal: AbortSignal,
+  ): Promise<Handled> {
+    const method = request.method;
+    const op = (METHODS.has(method) ? method : "GET") as Op;
+    let name = "";
+    let user: string | undefined;
+    try {
+      if (!METHODS.has(method)) {
+        throw new HttpError(405, `method not allowed: ${method}`, { allow: ALLOW });
+      }
+      const target = parseTarget(request.url);
+      name = target.name;
+      if (target.path.startsWith("/.fsd/")) return await this.#own(request, target, address, op);
+      const writing = method !== "GET" && method !== "HEAD";
+      if (writing) sameOrigin(request);
+      const caller = await this.#config.logins.caller(request, address, writing);
+      user = caller.user;
+      const done = (h: Omit<Handled, "op" | "name" | "user">): Handled => ({
+        ...h,
+        op,
+        name,
+        user,
+      });
+      const progress = (bytes: number) => this.#config.onProgress?.(id, bytes);
+      if (!writing) return done(await this.#read(request, target, caller, progress));
+      const body = new BodyReader(
+        request.body ?? new ReadableStream({ start: (c) => c.close() }),
+        this.#config.bodyTimeoutMs,
+      );
+      signal.addEventListener("abort", () => void body.cancel(), { once: true });
+      return done(await this.#write(request, target, caller, body, progress));
+    } catch (error) {
+      return { ...refusal(request, error, this.#config.logins), op, name, user };
+    }
+  }
+
+  async #read(
+    request: Request,
+    target: Target,
+    caller: Caller,
+    progress: (bytes: number) => void,
+  ): Promise<Omit<Handled, "op" | "name" | "user">> {
+    const opened = await caller.store.openRead(target.name);
+    if (opened.kind === "listing") {
+      opened.close();
+      if (!target.directory) {
+        const query = request.url.includes("?") ? request.url.slice(request.url.indexOf("?")) : "";
+        const location = `${target.path}/${query}`;
+        return fixed(
+          new Response(null, { status: 301, headers: { ...SECURITY_HEADERS, location } }),
+          "redirect",
+        );
+      }
+      return await this.#directory(request, target, caller, progress);
+    }
+    if (target.directory) {
+      opened.close();
+      throw new HttpError(404, `not a directory: ${target.name}`);
+    }
+    if (target.query.has("sha256")) {
+      const hash = sha256For(opened.size);
+      try {
+        await opened.skip(opened.size, hash);
+        const hex = toHex(await hash.digest());
+        const base = target.name.slice(target.name.lastIndexOf("/") + 1);
+        return fixed(textReply(200, `${hex}  ${base}`), "digest");
+      } finally {
+        hash.close();
+        opened.close();
+      }
+    }
+    const sent = await sendFile(request, opened, target.name, progress);
+    let moved = 0;
+    sent.done.then((n) => moved = n);
+    return { response: sent.response, kind: "file", bytes: () => moved };
+  }
+
+  async #directory(
+    request: Request,
+    target: Target,
+    caller: Caller,
+    progress: (bytes: number) => void,
+  ): Promise<Omit<Handled, "op" | "name" | "user">> {
+    const { store } = caller;
+    if (target.query.has("tar")) {
+      const base = target.name === ""
+        ? "files"
+        : target.name.slice(target.name.lastIndexOf("/") + 1);
+      let moved = 0;
+      const body = request.method === "HEAD" ? null : tarStream(store, target.name, base, (n) => {
+        moved = n;
+        progress(n);
+      });
+      return {
+        response: new Response(body, {
+          headers: {
+            ...SECURITY_HEADERS,
+            "content-type": "application/x-tar",
+            "content-disposition": disposition(`${base}.tar`),
+          },
+        }),
+        kind: "archive",
+        bytes: () => moved,
+      };
+    }
+    const digests = target.query.has("sha256");
+    const entries = await readEntries(store, target.name, digests);
+    const accept = request.headers.get("accept") ?? "";
+    if (target.query.has("json") || (/^application\/json/.test(accept))) {
+      return fixed(jsonReply(200, entries.map((e) => entryJson(e, digests))), "listing");
+    }
+    const html = directoryPage({
+      name: target.name,
+      entries,
+      query: target.query,
+      writable: !store.readOnly,
+      csrf: caller.csrf,
+      user: caller.user === "anonymous" ? "" : caller.user,
+      accounts: this.#config.logins.enabled,
+    });
+    return fixed(htmlReply(200, html), "page");
+  }
+
+  async #write(
+    request: Request,
+    target: Target,
+    caller: Caller,
+    body: BodyReader,
+    progress: (bytes: number) => void,
+  ): Promise<Omit<Handled, "op" | "name" | "user">> {
+    const { store } = caller;
+    if (store.readOnly) throw new HttpError(403, "server is read-only");
+    if (request.method === "MKCOL") {
+      await body.cancel();
+      const slash = target.name.lastIndexOf("/");
+      const result = await makeDirectory(
+        store,
+        target.name.slice(0, Math.max(0, slash)),
+        target.name.slice(slash + 1),
+      );
+      if (result.status >= 300) throw new HttpError(result.status, result.message);
+      return fixed(textReply(201, `created directory: ${target.name}`), "directory");
+    }
+    if (request.method === "PUT") {
+      if (target.directory) throw new HttpError(400, "a PUT names a file: the path ends in /");
+      const length = request.headers.get("content-length");
+      const declared = length !== null && /^\d{1,19}$/.test(length) ? Number(length) : undefined;
+      const bytes = await put(store, target.name, body, declared, progress);
+      return {
+        response: textReply(201, `created: ${target.name}, ${bytes} bytes`),
+        kind: "file",
+        bytes: () => bytes,
+      };
+    }
+    // POST: a form to a directory.
+    if (!target.directory) {
+      throw new HttpError(405, "POST goes to a directory (a path ending in /)", {
+        allow: "GET, HEAD, PUT",
+      });
+    }
+    const type = request.headers.get("content-type") ?? "";
+    const results = await postForm(
+      store,
+      target.name,
+      type,
+      body,
+      caller.csrf,
+      (_, n) => progress(n),
+    );
+    const bytes = results.reduce((n, r) => n + r.bytes, 0);
+    const status = results.some((r) => r.status < 300) || results.length === 0
+      ? 200
+      : results[0].status;
+    const json = /application\/json/.test(request.headers.get("accept") ?? "");
+    const response = json
+      ? jsonReply(status, { results })
+      : htmlReply(status, resultsPage(results));
+    return {
+      response,
+      kind: "file",
+      bytes: () => bytes,
+      message: results.map((r) => r.message).join("; "),
+    };
+  }
+
+  /** /.fsd/: the page's style and script, the login form's target and the logout. */
+  async #own(request: Request, target: Target, address: string, op: Op): Promise<Handled> {
+    const name = target.path;
+    const asset = (body: string, type: string): Handled => ({
+      ...fixed(
+        new Response(body, {
+          headers: { ...SECURITY_HEADERS, "content-type": type, "cache-control": "max-age=300" },
+        }),
+        "file",
+      ),
+      op,
+      name,
+    });
+    if (target.path === "/.fsd/app.css") return asset(APP_CSS, "text/css; charset=utf-8");
+    if (target.path === "/.fsd/app.js") return asset(APP_JS, "text/javascript; charset=utf-8");
+    const logins = this.#config.logins;
+    if (request.method !== "POST") throw new HttpError(404, `not found: ${target.path}`);
+    sameOrigin(request);
+    const form = await smallForm(request);
+    if (target.path === "/.fsd/logout") {
+      const cookie = logins.logout(request);
+      return {
+        ...fixed(
+          new Response(null, {
+            status: 303,
+            headers: { ...SECURITY_HEADERS, location: "/", "set-cookie": cookie },
+          }),
+          "redirect",
+        ),
+        op,
+        name,
+      };
+    }
+    if (target.path !== "/.fsd/login") throw new HttpError(404, `not found: ${target.path}`);
+    if (form.get("csrf") !== logins.csrf) {
+      throw new HttpError(403, "form refused: missing or wrong CSRF token (reload the page)");
+    }
+    const user = form.get("user") ?? "";
+    const cookie = await logins.login(user, form.get("password") ?? "", address);
+    return {
+      ...fixed(
+        new Response(null, {
+          status: 303,
+          headers: { ...SECURITY_HEADERS, location: "/", "set-cookie": cookie },
+        }),
+        "redirect",
+      ),
+      op,
+      name,
+      user,
+    };
+  }
+}
+
+function fixed(response: Response, kind: Handled["kind"]): Omit<Handled, "op" | "name" | "user"> {
+  return { response, kind, bytes: () => 0 };
+}
+
+/** A browser's unsafe request must come from a page of this origin (no CSRF from elsewhere). */
+function sameOrigin(request: Request): void {
+  const site = request.headers.get("sec-fetch-site");
+  if (site !== null && site !== "same-origin" && site !== "none") {
+    throw new HttpError(403, `refused: a cross-site request (${site})`);
+  }
+  const origin = request.headers.get("origin");
+  if (origin !== null && origin !== "null") {
+    const host = request.headers.get("host");
+    let from: string;
+    try {
+      from = new URL(origin).host;
+    } catch {
+      throw new HttpError(403, "refused: a malformed Origin");
+    }
+    if (from !== host) throw new HttpError(403, `refused: a cross-origin request from ${origin}`);
+  } else if (origin === "null") {
+    throw new HttpError(403, "refused: a request from an opaque origin");
+  }
+}
+
+/** A urlencoded form of at most 4 KiB. */
+async function smallForm(request: Request): Promise<URLSearchParams> {
+  const length = Number(request.headers.get("content-length") ?? "0");
+  if (!(length <= 4096)) throw new HttpError(413, "form too large: at most 4096 bytes");
+  const reader = new BodyReader(
+    request.body ?? new ReadableStream({ start: (c) => c.close() }),
+    10_000,
+  );
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
+    total += chunk.length;
+    if (total > 4096) {
+      await reader.cancel();
+      throw new HttpError(413, "form too large: at most 4096 bytes");
+    }
+    parts.push(chunk);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return new URLSearchParams(new TextDecoder().decode(all));
+}
+
+/** A refusal as a response: text for scripts, the login page for a browser asked to log in. */
+function refusal(
+  request: Request,
+  error: unknown,
+  logins: HttpLogins,
+): Omit<Handled, "op" | "name" | "user"> {
+  const status = statusOf(error);
+  const message = status === 500 && !(error instanceof HttpError)
+    ? `internal error: ${(error as Error).message}`
+    : (error as Error).message;
+  const headers: Record<string, string> = error instanceof HttpError ? { ...error.headers } : {};
+  const html = /text\/html/.test(request.headers.get("accept") ?? "");
+  if (status === 401) {
+    if (html) {
+      headers["www-authenticate"] = 'FormLogin realm="fsd"';
+      return {
+        response: htmlReply(401, loginPage(logins.csrf, message), headers),
+        message,
+        bytes: () => 0,
+      };
+    }
+    headers["www-authenticate"] = 'Basic realm="fsd", charset="UTF-8"';
+  }
+  if (request.body && !request.bodyUsed) request.body.cancel().catch(() => {});
+  return {
+    response: textReply(status, message, headers, request.method === "HEAD"),
+    message,
+    bytes: () => 0,
+  };
+}
