@@ -177,7 +177,7 @@ function uploadForms(csrf: string): string {
 <button type="submit">Upload</button>
 <p id="drop" class="drop" tabindex="0">…or drop files here</p>
 </form>
-<form method="post" id="mkdir">
+<form method="post" enctype="multipart/form-data" id="mkdir">
 <input type="hidden" name="csrf" value="${csrf}">
 <label for="dirname">New directory</label>
 <input id="dirname" name="mkdir" required>
