@@ -46,7 +46,10 @@ Deno.test({
     const etag = whole.headers["etag"];
     assert.equal((await curl(["-H", `If-None-Match: ${etag}`, `${base}/data.bin`])).status, 304);
     const since = whole.headers["last-modified"];
-    assert.equal((await curl(["-H", `If-Modified-Since: ${since}`, `${base}/data.bin`])).status, 304);
+    assert.equal(
+      (await curl(["-H", `If-Modified-Since: ${since}`, `${base}/data.bin`])).status,
+      304,
+    );
     const stale = await curl(["-r", "0-9", "-H", 'If-Range: "0-0"', `${base}/data.bin`]);
     assert.equal(stale.status, 200); // the validator does not match: the whole file
     const fresh = await curl(["-r", "0-9", "-H", `If-Range: ${etag}`, `${base}/data.bin`]);
@@ -86,12 +89,16 @@ Deno.test({
       ["--allow-net=127.0.0.1", `--allow-read=${served.path}`, `--allow-write=${served.path}`],
       /^HTTP server listening on /,
     );
-    const httpPort = Number(/HTTP server listening on \S+ port (\d+)/.exec(
-      await server.waitForLine(/^HTTP server listening/),
-    )![1]);
-    const fsdPort = Number(/port (\d+)/.exec(
-      await server.waitForLine(/^File server listening/),
-    )![1]);
+    const httpPort = Number(
+      /HTTP server listening on \S+ port (\d+)/.exec(
+        await server.waitForLine(/^HTTP server listening/),
+      )![1],
+    );
+    const fsdPort = Number(
+      /port (\d+)/.exec(
+        await server.waitForLine(/^File server listening/),
+      )![1],
+    );
     const base = `http://127.0.0.1:${httpPort}`;
     const page = await curl([`${base}/sub/`]);
     assert.equal(page.status, 200);
