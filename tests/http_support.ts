@@ -61,3 +61,39 @@ export async function hexDigest(data: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new Uint8Array(data));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** Sends `request` bytes as they are over a new connection; the reply's status and text. */
+export async function rawRequest(
+  port: number,
+  request: string | Uint8Array,
+): Promise<{ status: number; text: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(typeof request === "string" ? new TextEncoder().encode(request) : request);
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(65536);
+    for (let i = 0; i < 1000; i++) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+      const text = new TextDecoder().decode(concatAll(chunks));
+      const end = text.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: (\d+)/i.exec(text)?.[1];
+      if (end >= 0 && length !== undefined && text.length >= end + 4 + Number(length)) break;
+    }
+    const text = new TextDecoder().decode(concatAll(chunks));
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text };
+  } finally {
+    conn.close();
+  }
+}
+
+function concatAll(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

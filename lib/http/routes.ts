@@ -282,7 +282,9 @@ export class Routes {
         name,
       };
     }
-    if (target.path !== "/.fsd/login") throw new HttpError(404, `not found: ${target.path}`);
+    if (target.path !== "/.fsd/login" || !logins.enabled) {
+      throw new HttpError(404, `not found: ${target.path}`);
+    }
     if (form.get("csrf") !== logins.csrf) {
       throw new HttpError(403, "form refused: missing or wrong CSRF token (reload the page)");
     }

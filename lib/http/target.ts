@@ -49,8 +49,8 @@ export function parseTarget(url: string): Target {
   });
   const joined = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, -1));
   let at = 0;
-  for (const part of parts) {
-    if (at > 0) joined[at++] = 0x2f;
+  for (const [i, part] of parts.entries()) {
+    if (i > 0) joined[at++] = 0x2f;
     joined.set(part, at);
     at += part.length;
   }
