@@ -15,6 +15,7 @@ import { basename, join } from "node:path";
 import { fromHex } from "../lib/bytes/sha256.ts";
 import { type Command, CommandError, parseCommandLine, UsageError } from "./shared/cli.ts";
 import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./client/tftp.ts";
+import { HTTP_CLIENT_HELP, httpGet, isHttpCommandLine } from "./client/http.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -76,6 +77,7 @@ ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
 ${TFTP_CLIENT_HELP}
+${HTTP_CLIENT_HELP}
 
 Exit status: 0 when every file made it, 1 when any did not (listed on
 stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
@@ -108,6 +110,7 @@ const FLAGS = {
 
 async function run(args: string[]): Promise<void> {
   if (isTftpCommandLine(args)) return await tftpGet(args, help);
+  if (isHttpCommandLine(args)) return await httpGet(args, help);
   const parsed = parseCommandLine(args, FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;

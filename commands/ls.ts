@@ -9,6 +9,7 @@ import { writeAll } from "../lib/bytes/source_sink.ts";
 import { type Command, expectPositionals, formatBytes, parseCommandLine } from "./shared/cli.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./client/options.ts";
 import { normalizeRemote } from "./client/remote_names.ts";
+import { HTTP_CLIENT_HELP, httpList, isHttpCommandLine } from "./client/http.ts";
 
 const USAGE = "fsd ls HOST PORT [DIR] [--json] [--sha256] [--timeout SECONDS]";
 
@@ -31,6 +32,7 @@ Options:
                      NAME: KIND SIZE MTIME SHA256 NAME; '-' for directories)
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
+${HTTP_CLIENT_HELP}
 
 Permissions: --allow-net.
 
@@ -46,8 +48,24 @@ const FLAGS = {
 } as const;
 
 async function run(args: string[]): Promise<void> {
+  const listed = isHttpCommandLine(args) ? await httpList(args, help) : await listFsd(args);
+  if (!listed) return;
+  const { entries, json, digests } = listed;
+  const text = json
+    ? entries.map((e) => JSON.stringify(entryJson(e, digests)) + "\n").join("")
+    : Deno.stdout.isTerminal()
+    ? entries.map((e) => longLine(e, digests)).join("")
+    : formatListing(entries, digests);
+  await writeAll(Deno.stdout, new TextEncoder().encode(text));
+}
+
+/** `f    1.5 KiB  2026-11-21 13:30  "with space.txt"`: for people. */
+/** The listing over fsd/1: HOST PORT [DIR]. */
+async function listFsd(
+  args: string[],
+): Promise<{ entries: ListingEntry[]; json: boolean; digests: boolean } | undefined> {
   const parsed = parseCommandLine(args, FLAGS, help);
-  if (!parsed) return;
+  if (!parsed) return undefined;
   const { values, positionals } = parsed;
   expectPositionals(positionals, 2, 3, USAGE);
   const [host, portText, typed = ""] = positionals;
@@ -57,15 +75,9 @@ async function run(args: string[]): Promise<void> {
     target,
     (client) => client.list(normalizeRemote(typed), { digests }),
   );
-  const text = values.json
-    ? entries.map((e) => JSON.stringify(entryJson(e, digests)) + "\n").join("")
-    : Deno.stdout.isTerminal()
-    ? entries.map((e) => longLine(e, digests)).join("")
-    : formatListing(entries, digests);
-  await writeAll(Deno.stdout, new TextEncoder().encode(text));
+  return { entries, json: values.json ?? false, digests };
 }
 
-/** `f    1.5 KiB  2026-11-21 13:30  "with space.txt"`: for people. */
 function longLine(entry: ListingEntry, digests: boolean): string {
   const size = entry.kind === "d" ? "-" : formatBytes(entry.size).replace(" bytes", " B");
   const time = entry.mtime.toISOString().slice(0, 16).replace("T", " ");

@@ -11,6 +11,7 @@
 import { basename } from "node:path";
 import { type Command, parseCommandLine, UsageError } from "./shared/cli.ts";
 import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./client/tftp.ts";
+import { HTTP_CLIENT_HELP, httpPut, isHttpCommandLine } from "./client/http.ts";
 import {
   CLIENT_OPTIONS,
   CLIENT_OPTIONS_HELP,
@@ -67,6 +68,7 @@ ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
   -h, --help         show this help
 ${TFTP_CLIENT_HELP}
+${HTTP_CLIENT_HELP}
 
 Exit status: 0 when every file made it, 1 when any did not (listed on
 stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
@@ -94,6 +96,7 @@ const FLAGS = {
 
 async function run(args: string[]): Promise<void> {
   if (isTftpCommandLine(args)) return await tftpPut(args, help);
+  if (isHttpCommandLine(args)) return await httpPut(args, help);
   const parsed = parseCommandLine(args, FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;

@@ -13,9 +13,13 @@ export class BodyReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #timeoutMs: number;
 
-  constructor(stream: ReadableStream<Uint8Array>, timeoutMs: number) {
+  #what: string;
+
+  /** `what` names the stream in the timeout's message ("request body", "response"). */
+  constructor(stream: ReadableStream<Uint8Array>, timeoutMs: number, what = "request body") {
     this.#reader = stream.getReader();
     this.#timeoutMs = timeoutMs;
+    this.#what = what;
   }
 
   /** The next chunk, or null at the end; HttpError 408 when the client is silent too long. */
@@ -25,7 +29,7 @@ export class BodyReader {
       timer = setTimeout(
         () =>
           reject(
-            new HttpError(408, `request body timeout: nothing for ${this.#timeoutMs / 1000} s`),
+            new HttpError(408, `${this.#what} timeout: nothing for ${this.#timeoutMs / 1000} s`),
           ),
         this.#timeoutMs,
       );
