@@ -8,6 +8,7 @@
  */
 
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
+import { LiveHub } from "../lib/capture/live.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
 import { rereadOnHangup, SECURITY_FLAGS, SECURITY_HELP, securityConfig } from "./serve/security.ts";
@@ -121,6 +122,9 @@ async function run(args: string[]): Promise<void> {
   const format: (event: ServerEvent) => string = logFormat === "json"
     ? (e) => formatJson(e)
     : formatText;
+  checkHttpFlags(values);
+  // The live page hears every event and sees every fsd/1 connection's bytes.
+  const live = values.live ? new LiveHub() : undefined;
   const graceMs =
     ifGiven(values["shutdown-grace"], (t) => parseSeconds(t, "--shutdown-grace", true)) ??
       DEFAULT_GRACE_SECONDS * 1000;
@@ -136,10 +140,13 @@ async function run(args: string[]): Promise<void> {
     readOnly: values["read-only"] ?? false,
     fsd1Only: values.fsd1 ?? false,
     proxyProtocol: proxyProtocolConfig(values["proxy-protocol"] ?? false, values["trusted-proxy"]),
-    log: (event: ServerEvent) => console.log(format(event)),
+    log: (event: ServerEvent) => {
+      console.log(format(event));
+      live?.event(event);
+    },
+    tap: live && ((id: number) => live.tap(id)),
   };
 
-  checkHttpFlags(values);
   const fsd1 = wantsFsd1(values) && wantsFsd1OverHttp(values);
   const security = await securityConfig(values);
   const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
@@ -158,7 +165,8 @@ async function run(args: string[]): Promise<void> {
       return expectedFailure(error);
     })
     : undefined;
-  const http = await startHttp(values, config, security, fsd1 || tftp !== undefined).catch(
+  if (live && server) live.serverPort = server.addr.port;
+  const http = await startHttp(values, config, security, fsd1 || tftp !== undefined, live).catch(
     async (error) => {
       await Promise.all([server?.close(), tftp?.close()]);
       return expectedFailure(error);
@@ -191,6 +199,7 @@ async function run(args: string[]): Promise<void> {
     );
   }
   await stopped;
+  live?.close();
   stopRereading();
 }
 

@@ -6,6 +6,7 @@
 
 import type { AccountsConfig } from "../../lib/fsd/server.ts";
 import { HttpServer } from "../../lib/http/server.ts";
+import type { LiveHub } from "../../lib/capture/live.ts";
 import type { TlsServerConfig } from "../../lib/net/tls.ts";
 import { FileStore } from "../../lib/store/file_store.ts";
 import { parsePort, UsageError } from "../shared/cli.ts";
@@ -14,6 +15,7 @@ import type { SharedServeConfig } from "./tftp.ts";
 export const HTTP_SERVE_FLAGS = {
   http: { type: "string" },
   "http-only": { type: "boolean" },
+  live: { type: "boolean" },
 } as const;
 
 export const HTTP_SERVE_HELP = `
@@ -22,11 +24,15 @@ HTTP (browsers, curl, wget; the same rules, accounts and limits):
                             the same --host; HTTPS with --tls-cert/--tls-key.
                             Pages, downloads with ranges, ?json, ?tar, ?sha256;
                             uploads with PUT, POST (forms) and MKCOL
-  --http-only               serve HTTP alone, on --http HTTPPORT or else on PORT`;
+  --http-only               serve HTTP alone, on --http HTTPPORT or else on PORT
+  --live                    with --http: a live page /.live/ (loopback clients only)
+                            showing every connection of every protocol, and the
+                            packets of an fsd/1 session as a ladder, as pcap, as text`;
 
 interface HttpFlags {
   http?: string;
   "http-only"?: boolean;
+  live?: boolean;
 }
 
 /** Whether fsd/1 (and TFTP) run: not with --http-only. */
@@ -35,7 +41,15 @@ export function wantsFsd1OverHttp(values: HttpFlags): boolean {
 }
 
 /** Checks the HTTP flags against the others (before anything starts). */
-export function checkHttpFlags(values: HttpFlags & { tftp?: string; "tftp-only"?: boolean }): void {
+export function checkHttpFlags(
+  values: HttpFlags & { tftp?: string; "tftp-only"?: boolean; workers?: string },
+): void {
+  if (values.live && values.http === undefined && !values["http-only"]) {
+    throw new UsageError("--live needs --http HTTPPORT (the live page is served over HTTP)");
+  }
+  if (values.live && values.workers !== undefined && values.workers !== "1") {
+    throw new UsageError("--live and --workers do not combine: run one worker with --live");
+  }
   if (values["http-only"] && (values.tftp !== undefined || values["tftp-only"])) {
     throw new UsageError("--http-only serves HTTP alone: no --tftp or --tftp-only with it");
   }
@@ -47,6 +61,7 @@ export async function startHttp(
   common: SharedServeConfig & { idleTimeoutMs?: number },
   security: { tls?: TlsServerConfig; accounts?: AccountsConfig },
   shared: boolean,
+  live?: LiveHub,
 ): Promise<HttpServer | undefined> {
   const only = values["http-only"] ?? false;
   if (values.http === undefined && !only) return undefined;
@@ -65,5 +80,6 @@ export async function startHttp(
     maxClients: common.maxClients,
     maxPerIp: common.maxPerIp,
     log: common.log,
+    live,
   });
 }

@@ -49,9 +49,15 @@ const SERVER_IP = [192, 0, 2, 2];
 const FIRST_CLIENT_PORT = 40000;
 const CLIENT_PORTS = 25000;
 
+/** Where a capture goes: a file, or memory (the live page's saved sessions). */
+interface PcapOutput {
+  writeSync(bytes: Uint8Array): number;
+  close(): void;
+}
+
 /** One capture file; any number of connections write into it. */
 export class PcapWriter {
-  #file: Deno.FsFile;
+  #file: PcapOutput;
   #buffer = new Uint8Array(BUFFER_BYTES);
   #view = new DataView(this.#buffer.buffer);
   #used = 0;
@@ -60,7 +66,7 @@ export class PcapWriter {
   #closed = false;
   #ticker: ReturnType<typeof setInterval>;
 
-  private constructor(file: Deno.FsFile) {
+  private constructor(file: PcapOutput) {
     this.#file = file;
     this.#writeFileHeader();
     // A file opened while the capture runs shows what happened up to a second ago.
@@ -84,6 +90,28 @@ export class PcapWriter {
         cause: error,
       });
     }
+  }
+
+  /** A capture kept in memory; `bytes()` is the whole file once the writer is closed. */
+  static inMemory(): { writer: PcapWriter; bytes: () => Uint8Array<ArrayBuffer> } {
+    const parts: Uint8Array[] = [];
+    const writer = new PcapWriter({
+      writeSync(bytes) {
+        parts.push(bytes.slice());
+        return bytes.length;
+      },
+      close() {},
+    });
+    const bytes = () => {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const part of parts) {
+        out.set(part, at);
+        at += part.length;
+      }
+      return out;
+    };
+    return { writer, bytes };
   }
 
   /** A new connection to `serverPort`, from the next made-up client port; writes its handshake. */
@@ -277,7 +305,7 @@ function ipChecksum(header: Uint8Array): number {
   return ~sum & 0xffff;
 }
 
-function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+function writeAllSync(file: PcapOutput, bytes: Uint8Array): void {
   for (let written = 0; written < bytes.length;) {
     written += file.writeSync(bytes.subarray(written));
   }

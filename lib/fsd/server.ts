@@ -24,7 +24,7 @@ import { ErrorCode } from "../store/errors.ts";
 import { DEFAULT_MAX_UPLOAD_BYTES, FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { BLOCK_SIZE } from "./codec.ts";
-import { PacketConn } from "./packet_conn.ts";
+import { type ConnTap, PacketConn } from "./packet_conn.ts";
 import { Session, type SessionContext } from "./session.ts";
 
 export interface ServerConfig {
@@ -62,6 +62,8 @@ export interface ServerConfig {
   tls?: TlsServerConfig;
   /** Accounts: only clients that log in are served (docs/PROTOCOL.md, "Login"). */
   accounts?: AccountsConfig;
+  /** Sees the bytes of connection `id` (the live page). */
+  tap?: (id: number) => ConnTap;
 }
 
 /** A server's accounts and how it takes logins. */
@@ -96,6 +98,7 @@ export class FileServer {
   #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #tap: ((id: number) => ConnTap) | undefined;
 
   private constructor(
     listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
@@ -106,6 +109,7 @@ export class FileServer {
     this.root = store.root;
     this.#idleTimeoutMs = config.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs;
     this.#proxyProtocol = config.proxyProtocol;
+    this.#tap = config.tap;
     this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
@@ -205,7 +209,7 @@ export class FileServer {
     const admission = await this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     try {
-      const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
+      const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs, tap: this.#tap?.(id) });
       const session = new Session(id, conn, this.#context);
       this.#sessions.add(session);
       try {

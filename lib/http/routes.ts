@@ -26,6 +26,7 @@ import {
   textReply,
 } from "./respond.ts";
 import { parseTarget, type Target } from "./target.ts";
+import { type HttpActivity, LivePage, type LiveView } from "./live.ts";
 import { tarStream } from "./tar.ts";
 import { makeDirectory, postForm, put } from "./upload.ts";
 
@@ -33,7 +34,14 @@ export interface RoutesConfig {
   store: FileStore;
   logins: HttpLogins;
   bodyTimeoutMs: number;
-  onProgress?: (id: number, bytes: number) => void;
+  /** The live page's data (fsd serve --live); its /.live/ pages exist only then. */
+  live?: LiveView & HttpActivity;
+}
+
+/** A transfer's start (with its size, if known) and progress, for the live page. */
+interface Track {
+  start(size?: number): void;
+  progress(bytes: number): void;
 }
 
 /** A request answered, with what the log says of it. */
@@ -54,9 +62,11 @@ const ALLOW = "GET, HEAD, PUT, POST, MKCOL";
 
 export class Routes {
   #config: RoutesConfig;
+  #live: LivePage | undefined;
 
   constructor(config: RoutesConfig) {
     this.#config = config;
+    this.#live = config.live && new LivePage(config.live);
   }
 
   /** Answers `request` from `address`; never throws. */
@@ -77,6 +87,13 @@ export class Routes {
       const target = parseTarget(request.url);
       name = target.name;
       if (target.path.startsWith("/.fsd/")) return await this.#own(request, target, address, op);
+      if (target.path === "/.live" || target.path.startsWith("/.live/")) {
+        if (!this.#live || method !== "GET") throw new HttpError(404, `not found: ${target.path}`);
+        if (target.path === "/.live") {
+          return fixedAs(redirect("/.live/"), op, name);
+        }
+        return fixedAs(this.#live.answer(target.path.slice(7), address, signal), op, name);
+      }
       const writing = method !== "GET" && method !== "HEAD";
       if (writing) sameOrigin(request);
       const caller = await this.#config.logins.caller(request, address, writing);
@@ -87,14 +104,18 @@ export class Routes {
         name,
         user,
       });
-      const progress = (bytes: number) => this.#config.onProgress?.(id, bytes);
-      if (!writing) return done(await this.#read(request, target, caller, progress));
+      const live = this.#config.live;
+      const track: Track = {
+        start: (size) => live?.begin(id, { address, op, name, user, size }),
+        progress: (bytes) => live?.progress(id, bytes),
+      };
+      if (!writing) return done(await this.#read(request, target, caller, track));
       const body = new BodyReader(
         request.body ?? new ReadableStream({ start: (c) => c.close() }),
         this.#config.bodyTimeoutMs,
       );
       signal.addEventListener("abort", () => void body.cancel(), { once: true });
-      return done(await this.#write(request, target, caller, body, progress));
+      return done(await this.#write(request, target, caller, body, track));
     } catch (error) {
       return { ...refusal(request, error, this.#config.logins), op, name, user };
     }
@@ -104,7 +125,7 @@ export class Routes {
     request: Request,
     target: Target,
     caller: Caller,
-    progress: (bytes: number) => void,
+    track: Track,
   ): Promise<Omit<Handled, "op" | "name" | "user">> {
     const opened = await caller.store.openRead(target.name);
     if (opened.kind === "listing") {
@@ -117,7 +138,7 @@ export class Routes {
           "redirect",
         );
       }
-      return await this.#directory(request, target, caller, progress);
+      return await this.#directory(request, target, caller, track);
     }
     if (target.directory) {
       opened.close();
@@ -135,7 +156,8 @@ export class Routes {
         opened.close();
       }
     }
-    const sent = await sendFile(request, opened, target.name, progress);
+    track.start(opened.size);
+    const sent = await sendFile(request, opened, target.name, track.progress);
     let moved = 0;
     sent.done.then((n) => moved = n);
     return { response: sent.response, kind: "file", bytes: () => moved };
@@ -145,17 +167,18 @@ export class Routes {
     request: Request,
     target: Target,
     caller: Caller,
-    progress: (bytes: number) => void,
+    track: Track,
   ): Promise<Omit<Handled, "op" | "name" | "user">> {
     const { store } = caller;
     if (target.query.has("tar")) {
+      track.start();
       const base = target.name === ""
         ? "files"
         : target.name.slice(target.name.lastIndexOf("/") + 1);
       let moved = 0;
       const body = request.method === "HEAD" ? null : tarStream(store, target.name, base, (n) => {
         moved = n;
-        progress(n);
+        track.progress(n);
       });
       return {
         response: new Response(body, {
@@ -192,7 +215,7 @@ export class Routes {
     target: Target,
     caller: Caller,
     body: BodyReader,
-    progress: (bytes: number) => void,
+    track: Track,
   ): Promise<Omit<Handled, "op" | "name" | "user">> {
     const { store } = caller;
     if (store.readOnly) throw new HttpError(403, "server is read-only");
@@ -211,7 +234,8 @@ export class Routes {
       if (target.directory) throw new HttpError(400, "a PUT names a file: the path ends in /");
       const length = request.headers.get("content-length");
       const declared = length !== null && /^\d{1,19}$/.test(length) ? Number(length) : undefined;
-      const bytes = await put(store, target.name, body, declared, progress);
+      track.start(declared);
+      const bytes = await put(store, target.name, body, declared, track.progress);
       return {
         response: textReply(201, `created: ${target.name}, ${bytes} bytes`),
         kind: "file",
@@ -225,13 +249,14 @@ export class Routes {
       });
     }
     const type = request.headers.get("content-type") ?? "";
+    track.start();
     const results = await postForm(
       store,
       target.name,
       type,
       body,
       caller.csrf,
-      (_, n) => progress(n),
+      (_, n) => track.progress(n),
     );
     const bytes = results.reduce((n, r) => n + r.bytes, 0);
     const status = results.some((r) => r.status < 300) || results.length === 0
@@ -303,6 +328,14 @@ export class Routes {
       user,
     };
   }
+}
+
+function fixedAs(response: Response, op: Op, name: string): Handled {
+  return { response, op, name, kind: "page", bytes: () => 0 };
+}
+
+function redirect(location: string): Response {
+  return new Response(null, { status: 301, headers: { ...SECURITY_HEADERS, location } });
 }
 
 function fixed(response: Response, kind: Handled["kind"]): Omit<Handled, "op" | "name" | "user"> {

@@ -15,6 +15,7 @@ import type { ServerEvent } from "../store/log.ts";
 import { type HttpAccounts, HttpLogins } from "./auth.ts";
 import { textReply } from "./respond.ts";
 import { type Handled, Routes } from "./routes.ts";
+import type { HttpActivity, LiveView } from "./live.ts";
 
 export interface HttpServerConfig {
   /** TCP port; 0 lets the system choose. */
@@ -27,8 +28,8 @@ export interface HttpServerConfig {
   maxPerIp?: number;
   accounts?: HttpAccounts;
   log?: (event: ServerEvent) => void;
-  /** Progress of every transfer, for the live page. */
-  onProgress?: (id: number, bytes: number) => void;
+  /** The live page's data (fsd serve --live): serves /.live/ and hears of every transfer. */
+  live?: LiveView & HttpActivity;
 }
 
 export const HTTP_DEFAULTS = { idleTimeoutMs: 60_000, maxClients: 1000, maxPerIp: 100 } as const;
@@ -58,7 +59,7 @@ export class HttpServer {
       store,
       logins: new HttpLogins(store, config.accounts, this.tls),
       bodyTimeoutMs: config.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs,
-      onProgress: config.onProgress,
+      live: config.live,
     });
     const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
     try {

@@ -1,0 +1,244 @@
+/**
+ * What the live page shows, kept as it happens: every connection of every
+ * protocol (from the servers' events, the HTTP face's progress, and the
+ * bytes of each fsd/1 connection seen through a tap), and for the newest
+ * fsd/1 sessions their packets as a ladder and as raw bytes for a capture
+ * file. Everything kept is bounded: connections, sessions, lines, bytes.
+ */
+
+import type { ConnTap } from "../fsd/packet_conn.ts";
+import { Opcode } from "../fsd/codec.ts";
+import type { HttpActivity, LiveConnection, LiveView } from "../http/live.ts";
+import type { ServerEvent } from "../store/log.ts";
+import { Ladder, ladderHeader } from "./ladder.ts";
+import { PcapWriter, type Side } from "./pcap.ts";
+import { FsdTracer } from "./trace.ts";
+
+/** Connections shown at most (finished ones leave first). */
+const MAX_CONNECTIONS = 200;
+/** Sessions whose ladder and bytes are kept. */
+const MAX_SESSIONS = 16;
+const MAX_LADDER_LINES = 2000;
+/** Bytes of a session kept for its capture file; past this the capture is cut short. */
+const MAX_SESSION_BYTES = 4 * 1024 * 1024;
+/** A finished connection stays on the page this long. */
+const LINGER_MS = 15_000;
+/** Changes are announced at most this often. */
+const NOTIFY_MS = 250;
+
+interface Tracked extends LiveConnection {
+  finishedAt?: number;
+  samples: { at: number; bytes: number }[];
+}
+
+interface Session {
+  lines: string[];
+  chunks: { side: Side; bytes: Uint8Array }[];
+  kept: number;
+}
+
+export class LiveHub implements LiveView, HttpActivity {
+  /** The fsd/1 port, as capture files show it. */
+  serverPort = 0;
+  #connections = new Map<string, Tracked>();
+  #sessions = new Map<string, Session>();
+  #listeners = new Set<() => void>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  connections(): LiveConnection[] {
+    const now = Date.now();
+    const out: LiveConnection[] = [];
+    for (const [key, c] of this.#connections) {
+      if (c.finishedAt !== undefined && now - c.finishedAt > LINGER_MS) {
+        this.#connections.delete(key);
+        continue;
+      }
+      const { samples, finishedAt: _, ...shown } = c;
+      const first = samples[0];
+      const last = samples[samples.length - 1];
+      const rate = first && last && last.at > first.at
+        ? (last.bytes - first.bytes) * 1000 / (last.at - first.at)
+        : 0;
+      out.push({ ...shown, rate: c.finishedAt === undefined ? rate : 0 });
+    }
+    return out;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  ladder(key: string): string[] | undefined {
+    return this.#sessions.get(key)?.lines;
+  }
+
+  pcap(key: string): Uint8Array<ArrayBuffer> | undefined {
+    const session = this.#sessions.get(key);
+    if (!session) return undefined;
+    const { writer, bytes } = PcapWriter.inMemory();
+    const conn = writer.connection(this.serverPort);
+    for (const chunk of session.chunks) conn.data(chunk.side, chunk.bytes);
+    conn.close();
+    writer.close();
+    return bytes();
+  }
+
+  /** Every server event (the log), of every protocol. */
+  event(e: ServerEvent): void {
+    switch (e.event) {
+      case "connection": {
+        const key = `${e.transport === "tftp" ? "tftp" : "fsd"}-${e.id}`;
+        this.#track(key, {
+          protocol: e.transport === "tftp" ? "TFTP" : "fsd/1",
+          address: e.address,
+          state: "connected",
+        });
+        break;
+      }
+      case "request": {
+        const key = `${
+          e.transport === "http" ? "http" : this.#has(`tftp-${e.id}`) ? "tftp" : "fsd"
+        }-${e.id}`;
+        const c = this.#connections.get(key);
+        if (!c) break;
+        c.user = e.user ?? c.user;
+        c.op = e.op;
+        c.name = e.name;
+        c.state = e.outcome === "ok" ? "done" : `refused: ${e.message ?? e.code}`;
+        if (e.outcome === "ok") c.bytes = e.bytes;
+        if (e.transport === "http" || c.protocol === "TFTP") c.finishedAt = Date.now();
+        break;
+      }
+      case "close": {
+        for (const prefix of ["fsd", "tftp"]) {
+          const c = this.#connections.get(`${prefix}-${e.id}`);
+          if (c && c.finishedAt === undefined) {
+            c.state = e.reason === "client" ? "closed" : `closed (${e.reason})`;
+            c.finishedAt = Date.now();
+          }
+        }
+        break;
+      }
+      default:
+        return;
+    }
+    this.#changed();
+  }
+
+  begin(
+    id: number,
+    info: { address: string; op: string; name: string; user?: string; size?: number },
+  ): void {
+    this.#track(`http-${id}`, {
+      protocol: "HTTP",
+      address: info.address,
+      user: info.user,
+      op: info.op,
+      name: info.name,
+      size: info.size,
+      state: "transferring",
+    });
+    this.#changed();
+  }
+
+  progress(id: number, bytes: number): void {
+    const c = this.#connections.get(`http-${id}`);
+    if (!c) return;
+    this.#moved(c, bytes);
+  }
+
+  /** A tap for fsd/1 connection `id`: its packets drawn, counted and kept. */
+  tap(id: number): ConnTap {
+    const key = `fsd-${id}`;
+    const session: Session = { lines: [ladderHeader()], chunks: [], kept: 0 };
+    this.#sessions.set(key, session);
+    while (this.#sessions.size > MAX_SESSIONS) {
+      this.#sessions.delete(this.#sessions.keys().next().value!);
+    }
+    const ladder = new Ladder((line) => {
+      if (session.lines.length < MAX_LADDER_LINES) session.lines.push(line);
+    });
+    const decoders = { up: new FsdTracer(), down: new FsdTracer() };
+    const keep = (side: Side, bytes: Uint8Array) => {
+      if (session.kept + bytes.length > MAX_SESSION_BYTES) return;
+      session.kept += bytes.length;
+      session.chunks.push({ side, bytes: bytes.slice() });
+    };
+    const seen = (direction: "up" | "down", bytes: Uint8Array) => {
+      decoders[direction].each(bytes, (packet) => {
+        ladder.packet(direction, packet);
+        const c = this.#connections.get(key);
+        if (!c) return;
+        c.ladder = true;
+        if (packet.op === Opcode.RRQ || packet.op === Opcode.WRQ) {
+          c.op = packet.op === Opcode.RRQ ? "RRQ" : "WRQ";
+          c.name = new TextDecoder().decode(packet.name);
+          c.bytes = 0;
+          c.samples = [];
+          c.state = "transferring";
+        } else if (packet.op === Opcode.OACK && packet.options.tsize) {
+          c.size = Number(packet.options.tsize);
+        } else if (packet.op === Opcode.DAT && c.op) {
+          this.#moved(c, c.bytes + packet.data.length);
+        } else if (packet.op === Opcode.ERR) {
+          c.state = `ERR ${packet.code} ${packet.message}`;
+        }
+      });
+      this.#changed();
+    };
+    return {
+      sent: (bytes) => {
+        keep("server", bytes);
+        seen("down", bytes);
+      },
+      received: (bytes) => {
+        keep("client", bytes);
+        seen("up", bytes);
+      },
+      closed: () => ladder.close(),
+    };
+  }
+
+  #has(key: string): boolean {
+    return this.#connections.has(key);
+  }
+
+  #track(key: string, c: Omit<Tracked, "key" | "bytes" | "rate" | "ladder" | "samples">): void {
+    this.#connections.set(key, {
+      key,
+      bytes: 0,
+      rate: 0,
+      ladder: this.#sessions.has(key),
+      samples: [],
+      ...c,
+    });
+    if (this.#connections.size <= MAX_CONNECTIONS) return;
+    const finished = [...this.#connections].find(([, t]) => t.finishedAt !== undefined);
+    this.#connections.delete(finished?.[0] ?? this.#connections.keys().next().value!);
+  }
+
+  #moved(c: Tracked, bytes: number): void {
+    c.bytes = bytes;
+    const now = Date.now();
+    c.samples.push({ at: now, bytes });
+    while (c.samples.length > 2 && now - c.samples[0].at > 2000) c.samples.shift();
+    if (c.samples.length > 64) c.samples.splice(1, c.samples.length - 64);
+    this.#changed();
+  }
+
+  #changed(): void {
+    if (this.#timer !== undefined || this.#listeners.size === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      for (const listener of this.#listeners) listener();
+    }, NOTIFY_MS);
+  }
+
+  /** Stops the pending announcement (the server is stopping). */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#listeners.clear();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * fsd serve --http --live: the live page's event stream shows an fsd/1
+ * download with its progress and ladder; the session saves as pcap and as
+ * text; only loopback clients may look.
+ */
+
+import assert from "node:assert/strict";
+import { randomBytes, runFsd, spawnFsd, tempDir } from "./helpers.ts";
+import { LiveHub } from "../lib/capture/live.ts";
+import { LivePage } from "../lib/http/live.ts";
+
+Deno.test("http --live: events, ladder, pcap and text of a running fsd get", async () => {
+  await using served = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeFile(`${served.path}/big.bin`, randomBytes(3_000_000, 9));
+  await using server = await spawnFsd(
+    ["serve", served.path, "0", "--host", "127.0.0.1", "--http", "0", "--live"],
+    ["--allow-net=127.0.0.1", `--allow-read=${served.path}`, `--allow-write=${served.path}`],
+    /^HTTP server listening on /,
+  );
+  const httpPort = Number(/port (\d+)/.exec(await server.waitForLine(/^HTTP server/))![1]);
+  const fsdPort = Number(/port (\d+)/.exec(await server.waitForLine(/^File server/))![1]);
+  const events = await fetch(`http://127.0.0.1:${httpPort}/.live/events`);
+  assert.equal(events.headers.get("content-type"), "text/event-stream");
+  const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+  assert.match((await reader.read()).value ?? "", /^data: \{"connections":\[\]/);
+  const got = await runFsd(
+    [
+      `--allow-net=127.0.0.1:${fsdPort}`,
+      `--allow-read=${local.path}`,
+      `--allow-write=${local.path}`,
+    ],
+    ["get", "127.0.0.1", String(fsdPort), "big.bin", `${local.path}/big.bin`],
+  );
+  assert.equal(got.code, 0, got.stderr);
+  // Read events until one shows the download done, with its ladder (bounded).
+  let state: {
+    connections: { key: string; name: string; bytes: number }[];
+    ladders: Record<string, string[]>;
+  } | undefined;
+  let pending = "";
+  for (let i = 0; i < 100 && !state?.connections.some((c) => c.bytes === 3_000_000); i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    pending += value;
+    const messages = pending.split("\n\n");
+    pending = messages.pop()!;
+    for (const m of messages) if (m.startsWith("data: ")) state = JSON.parse(m.slice(6));
+  }
+  await reader.cancel();
+  const download = state!.connections.find((c) => c.name === "big.bin")!;
+  assert.equal(download.bytes, 3_000_000);
+  const ladder = state!.ladders[download.key].join("\n");
+  assert.match(ladder, /---- RRQ "big.bin" -+>/);
+  assert.match(ladder, /<---- DAT 1 \(\d+ bytes\)/);
+  assert.match(ladder, /\.\.\. \d+ more DAT/);
+  const text = await fetch(`http://127.0.0.1:${httpPort}/.live/session/${download.key}.txt`);
+  assert.match(await text.text(), /RRQ "big.bin"/);
+  const pcap = new Uint8Array(
+    await (await fetch(`http://127.0.0.1:${httpPort}/.live/session/${download.key}.pcap`))
+      .arrayBuffer(),
+  );
+  assert.deepEqual([...pcap.subarray(0, 4)], [0xd4, 0xc3, 0xb2, 0xa1]); // pcap, little-endian
+  const page = await fetch(`http://127.0.0.1:${httpPort}/.live/`);
+  assert.match(await page.text(), /<table id="connections">/);
+});
+
+Deno.test("http --live: the live page refuses clients other than loopback", () => {
+  const page = new LivePage(new LiveHub());
+  const signal = new AbortController().signal;
+  assert.throws(() => page.answer("", "192.0.2.9", signal), /loopback clients only/);
+  assert.equal(page.answer("", "127.0.0.1", signal).status, 200);
+});
