@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import puppeteer, { type Browser } from "npm:puppeteer-core@25.16.0";
+import puppeteer, { type Browser } from "puppeteer-core";
 import { hashPassword } from "../lib/auth/password.ts";
 import { randomBytes, tempDir } from "./helpers.ts";
 import { assertTools, needs } from "./support/tools.ts";
