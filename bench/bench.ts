@@ -27,6 +27,7 @@ import {
 } from "./support.ts";
 import { scaleBench } from "./scale_bench.ts";
 import { tlsBench } from "./tls_bench.ts";
+import { httpBench } from "./http_bench.ts";
 import { tftpBench } from "./tftp_bench.ts";
 
 const { values } = parseArgs({
@@ -501,6 +502,13 @@ notes.push(...client.notes);
 for (const row of (await tftpBench({ quick })).rows) {
   addRow("tftp", row.what, row.bytes, row.ms, row.extra);
 }
+
+// ---- 12. HTTP: the HTTP face against nginx and python3's server (bench/http_bench.ts) ----
+console.log("\n12. HTTP: curl against fsd serve --http-only, nginx and python3 -m http.server");
+const httpResult = await httpBench({ mib: bigMib, runs });
+for (const r of httpResult.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...httpResult.targets);
+notes.push(...httpResult.notes);
 
 // ---- the table ----
 console.log(

@@ -40,6 +40,7 @@ export class HttpServer {
   readonly tls: boolean;
   #server: Deno.HttpServer<Deno.NetAddr>;
   #abort = new AbortController();
+  #stopped = false;
   #limits: ConnectionLimits;
   #routes: Routes;
   #log: (event: ServerEvent) => void;
@@ -99,16 +100,23 @@ export class HttpServer {
   async shutdown(graceMs: number): Promise<void> {
     this.#log({ event: "shutdown", graceMs, connections: this.#active.size });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
-    await Promise.race([this.#server.shutdown(), late]);
+    const late = new Promise<boolean>((resolve) =>
+      timer = setTimeout(() => resolve(false), graceMs)
+    );
+    const done = await Promise.race([this.#server.shutdown().then(() => true), late]);
     clearTimeout(timer);
-    await this.close();
+    // Aborting a server that shut down already throws inside Deno: only cut what is left.
+    if (!done) await this.close();
+    else this.#stopped = true;
   }
 
   /** Stops at once: every request in progress is cut. */
   async close(): Promise<void> {
     for (const cut of this.#active.values()) cut.abort();
-    this.#abort.abort();
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.#abort.abort();
+    }
     await this.#server.finished;
   }
 
