@@ -265,3 +265,51 @@ print(urllib.request.urlopen(req).status)
     assert.equal(await Deno.readTextFile(`${served.path}/py.txt`), "from python\n");
   },
 });
+
+Deno.test({
+  name: "http: an HTTP upload racing fsd/1 and TFTP uploads of the same name: exactly one wins",
+  ...needs("curl"),
+  fn: async () => {
+    assertTools("curl");
+    await using served = await tempDir();
+    await using local = await tempDir();
+    const contents = [
+      randomBytes(2_000_000, 21),
+      randomBytes(2_000_000, 22),
+      randomBytes(2_000_000, 23),
+    ];
+    for (const [i, data] of contents.entries()) {
+      await Deno.writeFile(`${local.path}/${i}.bin`, data);
+    }
+    await using server = await spawnFsd(
+      ["serve", served.path, "0", "--host", "127.0.0.1", "--http", "0", "--tftp", "0"],
+      ["--allow-net=127.0.0.1", `--allow-read=${served.path}`, `--allow-write=${served.path}`],
+      /^HTTP server listening on /,
+    );
+    const port = (pattern: RegExp) =>
+      server.waitForLine(pattern).then((line) => Number(/port (\d+)/.exec(line)![1]));
+    const [fsdPort, tftpPort, httpPort] = await Promise.all([
+      port(/^File server/),
+      port(/^TFTP server/),
+      port(/^HTTP server/),
+    ]);
+    for (const round of [1, 2, 3]) {
+      const name = `race${round}.bin`;
+      const read = (i: number) => [`--allow-net=127.0.0.1`, `--allow-read=${local.path}/${i}.bin`];
+      const [fsd, tftp, http] = await Promise.all([
+        runFsd(read(0), ["put", "127.0.0.1", String(fsdPort), `${local.path}/0.bin`, name]),
+        runFsd(read(1), ["put", `tftp://127.0.0.1:${tftpPort}/${name}`, `${local.path}/1.bin`]),
+        curl(["-T", `${local.path}/2.bin`, `http://127.0.0.1:${httpPort}/${name}`]),
+      ]);
+      const won = [fsd.code === 0, tftp.code === 0, http.status === 201];
+      assert.equal(won.filter(Boolean).length, 1, `round ${round}: ${won}`);
+      if (http.status !== 201) assert.equal(http.status, 409);
+      assert.deepEqual(await Deno.readFile(`${served.path}/${name}`), contents[won.indexOf(true)]);
+    }
+    // No staging file is left.
+    assert.deepEqual(
+      [...Deno.readDirSync(served.path)].map((e) => e.name).sort(),
+      ["race1.bin", "race2.bin", "race3.bin"],
+    );
+  },
+});
