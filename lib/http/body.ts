@@ -8,12 +8,19 @@ import { ChunkedWriter } from "../bytes/chunked.ts";
 import type { StagedWrite } from "../store/file_store.ts";
 import { HttpError } from "./respond.ts";
 
-/** Reads `stream` chunk by chunk; each read must come within `timeoutMs`. */
+/**
+ * Reads `stream` chunk by chunk; the stream must not be silent for
+ * `timeoutMs`. One timer per reader, re-armed lazily: a chunk costs a clock
+ * reading, not a timer of its own.
+ */
 export class BodyReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #timeoutMs: number;
-
   #what: string;
+  #last = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timedOut = false;
+  #done = false;
 
   /** `what` names the stream in the timeout's message ("request body", "response"). */
   constructor(stream: ReadableStream<Uint8Array>, timeoutMs: number, what = "request body") {
@@ -22,29 +29,53 @@ export class BodyReader {
     this.#what = what;
   }
 
-  /** The next chunk, or null at the end; HttpError 408 when the client is silent too long. */
+  /** The next chunk, or null at the end; HttpError 408 when the other side is silent too long. */
   async read(): Promise<Uint8Array | null> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new HttpError(408, `${this.#what} timeout: nothing for ${this.#timeoutMs / 1000} s`),
-          ),
-        this.#timeoutMs,
-      );
-    });
+    if (this.#done) return null;
+    this.#last = performance.now();
+    this.#timer ??= setTimeout(() => this.#check(), this.#timeoutMs);
+    let result: ReadableStreamReadResult<Uint8Array>;
     try {
-      const { done, value } = await Promise.race([this.#reader.read(), late]);
-      return done ? null : value;
-    } finally {
-      clearTimeout(timer);
+      result = await this.#reader.read();
+    } catch (error) {
+      this.#stop();
+      throw this.#timedOut ? this.#timeout() : error;
     }
+    if (this.#timedOut) throw this.#timeout();
+    if (result.done) {
+      this.#stop();
+      return null;
+    }
+    this.#last = performance.now();
+    return result.value;
   }
 
   /** Stops reading (the rest is not wanted). */
   async cancel(): Promise<void> {
+    this.#stop();
     await this.#reader.cancel().catch(() => {});
+  }
+
+  #check(): void {
+    this.#timer = undefined;
+    if (this.#done) return;
+    const idle = performance.now() - this.#last;
+    if (idle < this.#timeoutMs) {
+      this.#timer = setTimeout(() => this.#check(), this.#timeoutMs - idle);
+      return;
+    }
+    this.#timedOut = true;
+    this.#reader.cancel(this.#timeout()).catch(() => {});
+  }
+
+  #timeout(): HttpError {
+    return new HttpError(408, `${this.#what} timeout: nothing for ${this.#timeoutMs / 1000} s`);
+  }
+
+  #stop(): void {
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 

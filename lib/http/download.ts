@@ -10,7 +10,7 @@ import { contentType } from "./mime.ts";
 import { FILE_CSP, SECURITY_HEADERS } from "./respond.ts";
 
 /** Bytes read from disk per chunk of a response body. */
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
 /** What a served download moved, for the log. */
 export interface Sent {
