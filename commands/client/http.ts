@@ -11,46 +11,49 @@
 
 import { basename, join } from "node:path";
 import { fileSource } from "../../lib/bytes/source_sink.ts";
-import { fromHex, hashingSink, sameDigest, sha256For, toHex } from "../../lib/bytes/sha256.ts";
+import { hashingSink, sameDigest, sha256For, toHex } from "../../lib/bytes/sha256.ts";
 import { HttpClient } from "../../lib/http/client.ts";
 import type { ListingEntry } from "../../lib/store/listing.ts";
-import { CommandError, parseCommandLine, parseSeconds, UsageError } from "../shared/cli.ts";
+import { CommandError, UsageError } from "../shared/cli.ts";
 import { Progress } from "../shared/progress.ts";
 import { downloadPath, openDownload } from "./local_files.ts";
 import { type FileReport, Reporter } from "./report.ts";
-import { CLIENT_SECURITY_FLAGS, parseClientSecurity } from "./security.ts";
+import { type ClientSecurityValues, parseClientSecurity } from "./security.ts";
+import { CLIENT_SIDES } from "./tftp.ts";
 
-export const HTTP_CLIENT_HELP = `
-HTTP (the HTTP face of fsd serve --http, or for get any HTTP server):
+/** The heading of the HTTP part of get's, put's and ls's help. */
+export const HTTP_CLIENT_HEADING =
+  `HTTP (the HTTP face of fsd serve --http; for get, any HTTP server):
   fsd get http[s]://HOST:PORT/REMOTE [LOCAL]   fsd get URL... -o DIR
-  fsd put http[s]://HOST:PORT/[DIR/] LOCAL...  fsd ls http[s]://HOST:PORT/[DIR/]
-with -f, -o, --continue, --sha256, --json, --timeout, --user and --ca.`;
+  fsd put http[s]://HOST:PORT/[DIR/] LOCAL...  fsd ls http[s]://HOST:PORT/[DIR]
+with -f, -o, --continue, --sha256, --json, --timeout, --user, --password-file
+and --ca (a URL of its own needs --allow-net=HOST:PORT).`;
 
-/** Whether a get/put/ls command line names an http:// or https:// URL. */
-export function isHttpCommandLine(args: string[]): boolean {
-  return args.some((arg) => /^https?:\/\//i.test(arg));
+/** Whether `arg` is an http:// or https:// URL. */
+export function isHttpUrl(arg: string): boolean {
+  return /^https?:\/\//i.test(arg);
 }
 
-const FLAGS = {
-  timeout: { type: "string" },
-  json: { type: "boolean" },
-  ...CLIENT_SECURITY_FLAGS,
-} as const;
+/** The sides of get and put: fsd/1, TFTP, or HTTP (an http:// or https:// URL). */
+export const TRANSFER_SIDES = {
+  of: (positionals: string[], values: Record<string, unknown>) =>
+    positionals.some(isHttpUrl) ? "http" : CLIENT_SIDES.of(positionals, values),
+  names: { ...CLIENT_SIDES.names, http: "HTTP (http:// or https://)" },
+};
 
-async function clientFor(values: {
-  timeout?: string;
-  pin?: string;
-  user?: string;
-  ca?: string;
-  tls?: boolean;
-  "password-file"?: string;
-}): Promise<HttpClient> {
-  if (values.pin !== undefined) {
-    throw new UsageError("--pin does not work with http(s):// URLs: use --ca FILE");
-  }
+/** The sides of ls: fsd/1, or HTTP. */
+export const LIST_SIDES = {
+  of: (positionals: string[]) => positionals.some(isHttpUrl) ? "http" : "fsd",
+  names: { fsd: "fsd/1", http: "HTTP (http:// or https://)" },
+};
+
+/** What HTTP takes of the client flags. */
+type HttpValues = ClientSecurityValues & { timeout: number };
+
+async function clientFor(values: HttpValues): Promise<HttpClient> {
   const security = await parseClientSecurity(values)?.();
   return new HttpClient({
-    timeoutMs: values.timeout === undefined ? 60_000 : parseSeconds(values.timeout, "--timeout"),
+    timeoutMs: values.timeout,
     login: security?.login,
     caCerts: security?.tls?.caCerts,
   });
@@ -76,15 +79,16 @@ function urlBase(url: URL): string | undefined {
 }
 
 /** `fsd get` over HTTP. */
-export async function httpGet(args: string[], help: string): Promise<void> {
-  const parsed = parseCommandLine(args, {
-    ...FLAGS,
-    force: { type: "boolean", short: "f" },
-    output: { type: "string", short: "o" },
-    continue: { type: "boolean" },
-    sha256: { type: "string" },
-  }, help);
-  if (!parsed) return;
+export async function httpGet(parsed: {
+  values: HttpValues & {
+    output?: string;
+    force: boolean;
+    continue: boolean;
+    sha256?: Uint8Array;
+    json: boolean;
+  };
+  positionals: string[];
+}): Promise<void> {
   const { values, positionals } = parsed;
   const output = values.output;
   const urls = output === undefined ? positionals.slice(0, 1) : positionals;
@@ -92,29 +96,25 @@ export async function httpGet(args: string[], help: string): Promise<void> {
   if (output === undefined && positionals.length > 2) {
     throw new UsageError(`unexpected argument: ${positionals[2]}: several files need -o DIR`);
   }
-  const expected = values.sha256 === undefined ? undefined : fromHex(values.sha256);
-  if (values.sha256 !== undefined && !expected) {
-    throw new UsageError(`invalid --sha256: ${values.sha256}: expected 64 hex digits`);
-  }
+  const expected = values.sha256;
   if (output !== undefined && (values.continue || expected)) {
     throw new UsageError("--continue and --sha256 take one file, without -o");
   }
   const parsedUrls = urls.map(checkUrl);
   const client = await clientFor(values);
-  const reporter = new Reporter(values.json ?? false);
+  const reporter = new Reporter(values.json);
   try {
     for (const url of parsedUrls) {
       const base = urlBase(url);
       if (!base) throw new UsageError(`no file named in ${url.href}: give a file's URL`);
       const local = output === undefined ? positionals[1] ?? base : join(output, base);
       const report = await getOne(client, url, local, base, {
-        force: values.force ?? false,
-        resume: values.continue ?? false,
+        force: values.force,
+        resume: values.continue,
         expected,
       });
       reporter.add(report);
       if (output === undefined && report.outcome === "failed") {
-        if (reporter.json) throw new CommandError(report.error!);
         throw new CommandError(report.error!);
       }
     }
@@ -202,9 +202,10 @@ async function getOne(
 }
 
 /** `fsd put` over HTTP: `fsd put URL LOCAL...`; a URL ending in / takes each file's name. */
-export async function httpPut(args: string[], help: string): Promise<void> {
-  const parsed = parseCommandLine(args, FLAGS, help);
-  if (!parsed) return;
+export async function httpPut(parsed: {
+  values: HttpValues & { json: boolean };
+  positionals: string[];
+}): Promise<void> {
   const { values, positionals } = parsed;
   const [target, ...locals] = positionals;
   if (locals.length === 0) throw new UsageError("missing arguments: usage: fsd put URL LOCAL...");
@@ -213,7 +214,7 @@ export async function httpPut(args: string[], help: string): Promise<void> {
     throw new UsageError("several files go to a directory URL (ending in /)");
   }
   const client = await clientFor(values);
-  const reporter = new Reporter(values.json ?? false);
+  const reporter = new Reporter(values.json);
   try {
     for (const local of locals) {
       const started = performance.now();
@@ -266,22 +267,17 @@ export async function httpPut(args: string[], help: string): Promise<void> {
 
 /** `fsd ls URL`: the entries of the directory the URL names (a trailing / is added). */
 export async function httpList(
-  args: string[],
-  help: string,
-): Promise<{ entries: ListingEntry[]; json: boolean; digests: boolean } | undefined> {
-  const parsed = parseCommandLine(args, { ...FLAGS, sha256: { type: "boolean" } }, help);
-  if (!parsed) return undefined;
-  const { values, positionals } = parsed;
+  values: HttpValues & { sha256: boolean },
+  positionals: string[],
+): Promise<ListingEntry[]> {
   if (positionals.length !== 1) throw new UsageError("usage: fsd ls URL [--json] [--sha256]");
   const url = checkUrl(positionals[0]);
   if (!url.pathname.endsWith("/")) url.pathname += "/";
   const client = await clientFor(values);
   try {
-    const digests = values.sha256 ?? false;
-    const entries = await client.list(url.href, digests).catch((error) => {
+    return await client.list(url.href, values.sha256).catch((error) => {
       throw new CommandError((error as Error).message, { cause: error });
     });
-    return { entries, json: values.json ?? false, digests };
   } finally {
     client.close();
   }

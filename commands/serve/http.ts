@@ -9,31 +9,40 @@ import { HttpServer } from "../../lib/http/server.ts";
 import type { LiveHub } from "../../lib/capture/live.ts";
 import type { TlsServerConfig } from "../../lib/net/tls.ts";
 import { FileStore } from "../../lib/store/file_store.ts";
-import { parsePort, UsageError } from "../shared/cli.ts";
+import { UsageError } from "../shared/cli.ts";
+import type { Flags, FlagValues } from "../shared/command.ts";
+import { port } from "../shared/values.ts";
 import type { SharedServeConfig } from "./tftp.ts";
 
 export const HTTP_SERVE_FLAGS = {
-  http: { type: "string" },
-  "http-only": { type: "boolean" },
-  live: { type: "boolean" },
-} as const;
+  http: {
+    arg: "HTTPPORT",
+    value: port,
+    group: "http",
+    help: `also serve DIR over HTTP/1.1 on TCP port HTTPPORT, on the
+same --host; HTTPS with --tls-cert/--tls-key. Pages,
+downloads with ranges, ?json, ?tar, ?sha256; uploads
+with PUT, POST (forms) and MKCOL`,
+  },
+  "http-only": {
+    type: "boolean",
+    group: "http",
+    help: "serve HTTP alone, on --http HTTPPORT or else on PORT",
+  },
+  live: {
+    type: "boolean",
+    group: "http",
+    help: `with --http: a live page /.live/ (loopback clients only)
+showing every connection of every protocol, and the
+packets of an fsd/1 session as a ladder, as pcap, as text`,
+  },
+} as const satisfies Flags;
 
-export const HTTP_SERVE_HELP = `
-HTTP (browsers, curl, wget; the same rules, accounts and limits):
-  --http HTTPPORT           also serve DIR over HTTP/1.1 on TCP port HTTPPORT, on
-                            the same --host; HTTPS with --tls-cert/--tls-key.
-                            Pages, downloads with ranges, ?json, ?tar, ?sha256;
-                            uploads with PUT, POST (forms) and MKCOL
-  --http-only               serve HTTP alone, on --http HTTPPORT or else on PORT
-  --live                    with --http: a live page /.live/ (loopback clients only)
-                            showing every connection of every protocol, and the
-                            packets of an fsd/1 session as a ladder, as pcap, as text`;
+/** The heading of the HTTP flags in serve's help. */
+export const HTTP_SERVE_HEADING =
+  "HTTP (browsers, curl, wget; the same rules, accounts and limits; nothing new to allow):";
 
-interface HttpFlags {
-  http?: string;
-  "http-only"?: boolean;
-  live?: boolean;
-}
+type HttpFlags = Partial<FlagValues<typeof HTTP_SERVE_FLAGS>>;
 
 /** Whether fsd/1 (and TFTP) run: not with --http-only. */
 export function wantsFsd1OverHttp(values: HttpFlags): boolean {
@@ -42,12 +51,12 @@ export function wantsFsd1OverHttp(values: HttpFlags): boolean {
 
 /** Checks the HTTP flags against the others (before anything starts). */
 export function checkHttpFlags(
-  values: HttpFlags & { tftp?: string; "tftp-only"?: boolean; workers?: string },
+  values: HttpFlags & { tftp?: number; "tftp-only"?: boolean; workers?: number },
 ): void {
   if (values.live && values.http === undefined && !values["http-only"]) {
     throw new UsageError("--live needs --http HTTPPORT (the live page is served over HTTP)");
   }
-  if (values.live && values.workers !== undefined && values.workers !== "1") {
+  if (values.live && values.workers !== undefined && values.workers > 1) {
     throw new UsageError("--live and --workers do not combine: run one worker with --live");
   }
   if (values["http-only"] && (values.tftp !== undefined || values["tftp-only"])) {
@@ -65,7 +74,7 @@ export async function startHttp(
 ): Promise<HttpServer | undefined> {
   const only = values["http-only"] ?? false;
   if (values.http === undefined && !only) return undefined;
-  const port = values.http === undefined ? common.port : parsePort(values.http);
+  const port = values.http ?? common.port;
   const store = await FileStore.open(common);
   if (!shared) {
     const removed = await store.removeStaleStaging();
