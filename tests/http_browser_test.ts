@@ -12,8 +12,7 @@ import puppeteer, { type Browser } from "puppeteer-core";
 import { hashPassword } from "../lib/auth/password.ts";
 import { randomBytes, tempDir } from "./helpers.ts";
 import { assertTools, needs } from "./support/tools.ts";
-import { serveHttp } from "./http_support.ts";
-import { spawnFsd } from "./helpers.ts";
+import { serveHttp, serveLive } from "./http_support.ts";
 
 /** In the page: a row shows the fsd get of lab.iso running, its bar part-way. */
 const RUNNING_DOWNLOAD_SHOWN = `(() => {
@@ -170,13 +169,8 @@ Deno.test({
     assertTools("chromium");
     await using served = await tempDir();
     await Deno.writeFile(`${served.path}/lab.iso`, randomBytes(40_000_000, 12));
-    await using server = await spawnFsd(
-      ["serve", served.path, "0", "--host", "127.0.0.1", "--http", "0", "--live"],
-      ["--allow-net=127.0.0.1", `--allow-read=${served.path}`, `--allow-write=${served.path}`],
-      /^HTTP server listening on /,
-    );
-    const httpPort = Number(/port (\d+)/.exec(await server.waitForLine(/^HTTP server/))![1]);
-    const fsdPort = Number(/port (\d+)/.exec(await server.waitForLine(/^File server/))![1]);
+    const { server, fsdPort, httpPort } = await serveLive(served.path);
+    await using _server = server;
     await withBrowser(async (browser) => {
       const page = await browser.newPage();
       await page.setViewport({ width: 1200, height: 800 });

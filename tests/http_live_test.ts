@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { randomBytes, runFsd, spawnFsd, tempDir } from "./helpers.ts";
+import { randomBytes, runFsd, tempDir } from "./helpers.ts";
+import { serveLive } from "./http_support.ts";
 import { LiveHub } from "../lib/capture/live.ts";
 import { LivePage } from "../lib/http/live.ts";
 
@@ -13,13 +14,8 @@ Deno.test("http --live: events, ladder, pcap and text of a running fsd get", asy
   await using served = await tempDir();
   await using local = await tempDir();
   await Deno.writeFile(`${served.path}/big.bin`, randomBytes(3_000_000, 9));
-  await using server = await spawnFsd(
-    ["serve", served.path, "0", "--host", "127.0.0.1", "--http", "0", "--live"],
-    ["--allow-net=127.0.0.1", `--allow-read=${served.path}`, `--allow-write=${served.path}`],
-    /^HTTP server listening on /,
-  );
-  const httpPort = Number(/port (\d+)/.exec(await server.waitForLine(/^HTTP server/))![1]);
-  const fsdPort = Number(/port (\d+)/.exec(await server.waitForLine(/^File server/))![1]);
+  const { server, fsdPort, httpPort } = await serveLive(served.path);
+  await using _server = server;
   const events = await fetch(`http://127.0.0.1:${httpPort}/.live/events`);
   assert.equal(events.headers.get("content-type"), "text/event-stream");
   const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();

@@ -1,5 +1,6 @@
 /** Helpers of the HTTP face's tests: `fsd serve --http-only` as a subprocess, and curl. */
 
+import { concatAll } from "../lib/bytes/source_sink.ts";
 import { type ServeProcess, spawnFsd } from "./helpers.ts";
 
 /** `fsd serve DIR 0 --http-only` on loopback with the documented permissions (plus `read` files). */
@@ -88,12 +89,16 @@ export async function rawRequest(
   }
 }
 
-function concatAll(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+/** `fsd serve DIR 0 --http 0 --live` on loopback: the process and both ports. */
+export async function serveLive(
+  dir: string,
+): Promise<{ server: ServeProcess; fsdPort: number; httpPort: number }> {
+  const server = await spawnFsd(
+    ["serve", dir, "0", "--host", "127.0.0.1", "--http", "0", "--live"],
+    ["--allow-net=127.0.0.1", `--allow-read=${dir}`, `--allow-write=${dir}`],
+    /^HTTP server listening on /,
+  );
+  const port = async (pattern: RegExp) =>
+    Number(/port (\d+)/.exec(await server.waitForLine(pattern))![1]);
+  return { server, fsdPort: await port(/^File server/), httpPort: await port(/^HTTP server/) };
 }

@@ -80,6 +80,17 @@ export class MemorySink implements ByteSink {
 }
 
 /** `a` followed by `b`, in a new array. */
+/** All of `parts`, one after another, in one new array. */
+export function concatAll(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);

@@ -16,7 +16,7 @@
  * out when full, when a connection ends, every second, and on flush().
  */
 
-import { errorMessage } from "../bytes/source_sink.ts";
+import { concatAll, errorMessage } from "../bytes/source_sink.ts";
 
 const BUFFER_BYTES = 64 * 1024;
 const ETHERNET = 14;
@@ -102,16 +102,7 @@ export class PcapWriter {
       },
       close() {},
     });
-    const bytes = () => {
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let at = 0;
-      for (const part of parts) {
-        out.set(part, at);
-        at += part.length;
-      }
-      return out;
-    };
-    return { writer, bytes };
+    return { writer, bytes: () => concatAll(parts) };
   }
 
   /** A new connection to `serverPort`, from the next made-up client port; writes its handshake. */

@@ -3,6 +3,7 @@
  * each part's body handed on in chunks, never the whole of it in memory.
  */
 
+import { concat } from "../bytes/source_sink.ts";
 import { HttpError } from "./respond.ts";
 
 const MAX_HEADERS = 8 * 1024;
@@ -103,10 +104,7 @@ export class MultipartReader {
   async #more(): Promise<boolean> {
     const chunk = await this.#read();
     if (chunk === null) return false;
-    const joined = new Uint8Array(this.#pending.length + chunk.length);
-    joined.set(this.#pending);
-    joined.set(chunk, this.#pending.length);
-    this.#pending = joined;
+    this.#pending = concat(this.#pending, chunk);
     return true;
   }
 }

@@ -11,7 +11,6 @@ import { sha256For } from "../bytes/sha256.ts";
 import type { FileStore } from "../store/file_store.ts";
 import { entryJson } from "../store/listing.ts";
 import type { Op } from "../store/log.ts";
-import { APP_CSS, APP_JS } from "./assets.ts";
 import type { Caller, HttpLogins } from "./auth.ts";
 import { BodyReader } from "./body.ts";
 import { disposition, sendFile } from "./download.ts";
@@ -26,6 +25,7 @@ import {
   textReply,
 } from "./respond.ts";
 import { parseTarget, type Target } from "./target.ts";
+import { answerOwn, sameOrigin } from "./own.ts";
 import { type HttpActivity, LivePage, type LiveView } from "./live.ts";
 import { tarStream } from "./tar.ts";
 import { makeDirectory, postForm, put } from "./upload.ts";
@@ -86,7 +86,10 @@ export class Routes {
       }
       const target = parseTarget(request.url);
       name = target.name;
-      if (target.path.startsWith("/.fsd/")) return await this.#own(request, target, address, op);
+      if (target.path.startsWith("/.fsd/")) {
+        const own = await answerOwn(request, target.path, address, this.#config.logins);
+        return { response: own.response, op, name, user: own.user, kind: "page", bytes: () => 0 };
+      }
       if (target.path === "/.live" || target.path.startsWith("/.live/")) {
         if (!this.#live || method !== "GET") throw new HttpError(404, `not found: ${target.path}`);
         if (target.path === "/.live") {
@@ -273,61 +276,6 @@ export class Routes {
       message: results.map((r) => r.message).join("; "),
     };
   }
-
-  /** /.fsd/: the page's style and script, the login form's target and the logout. */
-  async #own(request: Request, target: Target, address: string, op: Op): Promise<Handled> {
-    const name = target.path;
-    const asset = (body: string, type: string): Handled => ({
-      ...fixed(
-        new Response(body, {
-          headers: { ...SECURITY_HEADERS, "content-type": type, "cache-control": "max-age=300" },
-        }),
-        "file",
-      ),
-      op,
-      name,
-    });
-    if (target.path === "/.fsd/app.css") return asset(APP_CSS, "text/css; charset=utf-8");
-    if (target.path === "/.fsd/app.js") return asset(APP_JS, "text/javascript; charset=utf-8");
-    const logins = this.#config.logins;
-    if (request.method !== "POST") throw new HttpError(404, `not found: ${target.path}`);
-    sameOrigin(request);
-    const form = await smallForm(request);
-    if (target.path === "/.fsd/logout") {
-      const cookie = logins.logout(request);
-      return {
-        ...fixed(
-          new Response(null, {
-            status: 303,
-            headers: { ...SECURITY_HEADERS, location: "/", "set-cookie": cookie },
-          }),
-          "redirect",
-        ),
-        op,
-        name,
-      };
-    }
-    if (target.path !== "/.fsd/login" || !logins.enabled) {
-      throw new HttpError(404, `not found: ${target.path}`);
-    }
-    if (form.get("csrf") !== logins.csrf) {
-      throw new HttpError(403, "form refused: missing or wrong CSRF token (reload the page)");
-    }
-    const user = form.get("user") ?? "";
-    const cookie = await logins.login(user, form.get("password") ?? "", address);
-    return {
-      ...fixed(
-        new Response(null, {
-          status: 303,
-          headers: { ...SECURITY_HEADERS, location: "/", "set-cookie": cookie },
-        }),
-        "redirect",
-      ),
-      op,
-      name,
-      user,
-    };
-  }
 }
 
 function fixedAs(response: Response, op: Op, name: string): Handled {
@@ -340,54 +288,6 @@ function redirect(location: string): Response {
 
 function fixed(response: Response, kind: Handled["kind"]): Omit<Handled, "op" | "name" | "user"> {
   return { response, kind, bytes: () => 0 };
-}
-
-/** A browser's unsafe request must come from a page of this origin (no CSRF from elsewhere). */
-function sameOrigin(request: Request): void {
-  const site = request.headers.get("sec-fetch-site");
-  if (site !== null && site !== "same-origin" && site !== "none") {
-    throw new HttpError(403, `refused: a cross-site request (${site})`);
-  }
-  const origin = request.headers.get("origin");
-  if (origin !== null && origin !== "null") {
-    const host = request.headers.get("host");
-    let from: string;
-    try {
-      from = new URL(origin).host;
-    } catch {
-      throw new HttpError(403, "refused: a malformed Origin");
-    }
-    if (from !== host) throw new HttpError(403, `refused: a cross-origin request from ${origin}`);
-  } else if (origin === "null") {
-    throw new HttpError(403, "refused: a request from an opaque origin");
-  }
-}
-
-/** A urlencoded form of at most 4 KiB. */
-async function smallForm(request: Request): Promise<URLSearchParams> {
-  const length = Number(request.headers.get("content-length") ?? "0");
-  if (!(length <= 4096)) throw new HttpError(413, "form too large: at most 4096 bytes");
-  const reader = new BodyReader(
-    request.body ?? new ReadableStream({ start: (c) => c.close() }),
-    10_000,
-  );
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
-    total += chunk.length;
-    if (total > 4096) {
-      await reader.cancel();
-      throw new HttpError(413, "form too large: at most 4096 bytes");
-    }
-    parts.push(chunk);
-  }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return new URLSearchParams(new TextDecoder().decode(all));
 }
 
 /** A refusal as a response: text for scripts, the login page for a browser asked to log in. */

@@ -7,6 +7,7 @@
  * store's error; a client that goes away leaves nothing.
  */
 
+import { concatAll } from "../bytes/source_sink.ts";
 import type { FileStore } from "../store/file_store.ts";
 import { type BodyReader, copyInto } from "./body.ts";
 import { boundaryOf, MultipartReader } from "./multipart.ts";
@@ -132,11 +133,5 @@ async function text(reader: MultipartReader): Promise<string> {
     if (length > 1024) throw new HttpError(400, "form field too long");
     parts.push(chunk.slice());
   }
-  const all = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(concatAll(parts));
 }
