@@ -11,7 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { fsdServe, MAIN, type Service, service, timed } from "./support.ts";
+import { fsdServe, MAIN, memoryKb, type Service, service, timed } from "./support.ts";
 import type { BenchRow, TlsBenchResult as Result } from "./tls_bench.ts";
 
 const MIB = 1024 * 1024;
@@ -69,6 +69,15 @@ http { access_log off; sendfile on; tcp_nopush on;
     await child.status;
   }
   return undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** Whether two files hold the same bytes (cmp). */
+async function same(a: string, b: string): Promise<boolean> {
+  return (await new Deno.Command("cmp", { args: ["-s", a, b] }).output()).success;
 }
 
 export async function httpBench(config: { mib: number; runs: number }): Promise<Result> {
@@ -185,13 +194,23 @@ export async function httpBench(config: { mib: number; runs: number }): Promise<
       for (const c of contenders) {
         const { ms } = await c.run();
         best.set(c.what, Math.min(best.get(c.what) ?? Infinity, ms));
+        // The HTTP face's copies must be byte for byte the file.
+        for (const copy of [`${work}/a.bin`, `${root}/up.bin`]) {
+          if (round === 0 && await exists(copy) && !await same(copy, `${root}/big.bin`)) {
+            throw new Error(`${copy} differs from the file sent`);
+          }
+        }
         for (const name of ["a.bin", "n.bin", "p.bin"]) {
           await Deno.remove(`${work}/${name}`).catch(() => {});
         }
       }
     }
+    const peakMb = (await memoryKb(http.child.pid, "VmHWM")) / 1024;
     for (const [what, ms] of best) {
-      result.rows.push({ group: "http", what, bytes, ms } satisfies BenchRow);
+      const extra = what.includes("fsd serve --http-only")
+        ? `byte-exact (cmp); the HTTP server's peak RSS over every run: ${peakMb.toFixed(0)} MB`
+        : undefined;
+      result.rows.push({ group: "http", what, bytes, ms, extra } satisfies BenchRow);
     }
     const rate = (what: string) => bytes / MIB / ((best.get(what) ?? NaN) / 1000);
     const ours = rate("curl GET from fsd serve --http-only");
