@@ -313,3 +313,28 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "http: wget -c resumes a partial download",
+  ...needs("wget"),
+  fn: async () => {
+    assertTools("wget");
+    await using served = await tempDir();
+    await using local = await tempDir();
+    const data = randomBytes(500_000, 31);
+    await Deno.writeFile(`${served.path}/iso.bin`, data);
+    await Deno.writeFile(`${local.path}/iso.bin`, data.subarray(0, 200_000));
+    await using server = await serveHttp(served.path);
+    const wget = await new Deno.Command("wget", {
+      args: ["-q", "-c", `http://127.0.0.1:${server.port}/iso.bin`],
+      cwd: local.path,
+    }).output();
+    assert.ok(wget.success, new TextDecoder().decode(wget.stderr));
+    assert.deepEqual(await Deno.readFile(`${local.path}/iso.bin`), data);
+    await server.stop();
+    assert.ok(
+      server.lines.some((l) => /GET "iso.bin": sent file \(status 206\), 300000 bytes/.test(l)),
+      server.lines.join("\n"),
+    );
+  },
+});
