@@ -338,3 +338,21 @@ Deno.test({
     );
   },
 });
+
+Deno.test("http: usage errors of --http, --http-only and --live exit 2", async () => {
+  await using served = await tempDir();
+  const cases: [string[], RegExp][] = [
+    [["--live"], /--live needs --http HTTPPORT/],
+    [["--http-only", "--tftp", "0"], /--http-only serves HTTP alone/],
+    [["--http", "x"], /invalid port: x/],
+    [["--http", "0", "--live", "--workers", "2"], /--live and --workers do not combine/],
+  ];
+  for (const [flags, message] of cases) {
+    const result = await runFsd(
+      ["--allow-net=127.0.0.1", `--allow-read=${served.path}`],
+      ["serve", served.path, "0", "--host", "127.0.0.1", ...flags],
+    );
+    assert.equal(result.code, 2, `${flags.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+});
