@@ -257,7 +257,7 @@ if (import.meta.main) {
     console.log(
       `${r.what}: ${(r.ms / 1000).toFixed(2)} s, ${
         (r.bytes / MIB / (r.ms / 1000)).toFixed(0)
-      } MiB/s`,
+      } MiB/s${r.extra ? ` (${r.extra})` : ""}`,
     );
   }
   for (const t of result.targets) {

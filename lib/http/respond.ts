@@ -53,6 +53,28 @@ export function statusOf(error: unknown): number {
   }
 }
 
+const encoder = new TextEncoder();
+
+/** A reply of this origin with `text` as its body, its length said (HEAD: no body). */
+function reply(
+  status: number,
+  text: string,
+  type: string,
+  headers: Record<string, string>,
+  head = false,
+): Response {
+  const body = encoder.encode(text);
+  return new Response(head ? null : body, {
+    status,
+    headers: {
+      ...SECURITY_HEADERS,
+      "content-type": type,
+      "content-length": String(body.length),
+      ...headers,
+    },
+  });
+}
+
 /** A short plain-text reply (HEAD: no body). */
 export function textReply(
   status: number,
@@ -60,16 +82,7 @@ export function textReply(
   headers: Record<string, string> = {},
   head = false,
 ): Response {
-  const body = `${message}\n`;
-  return new Response(head ? null : body, {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "text/plain; charset=utf-8",
-      ...(head && { "content-length": String(new TextEncoder().encode(body).length) }),
-      ...headers,
-    },
-  });
+  return reply(status, `${message}\n`, "text/plain; charset=utf-8", headers, head);
 }
 
 /** A JSON reply. */
@@ -78,14 +91,9 @@ export function jsonReply(
   value: unknown,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify(value) + "\n", {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "application/json; charset=utf-8",
-      "cache-control": "no-store",
-      ...headers,
-    },
+  return reply(status, JSON.stringify(value) + "\n", "application/json; charset=utf-8", {
+    "cache-control": "no-store",
+    ...headers,
   });
 }
 
@@ -95,13 +103,8 @@ export function htmlReply(
   html: string,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(html, {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "text/html; charset=utf-8",
-      "cache-control": "no-store",
-      ...headers,
-    },
+  return reply(status, html, "text/html; charset=utf-8", {
+    "cache-control": "no-store",
+    ...headers,
   });
 }

@@ -287,7 +287,8 @@ function redirect(location: string): Response {
 }
 
 function fixed(response: Response, kind: Handled["kind"]): Omit<Handled, "op" | "name" | "user"> {
-  return { response, kind, bytes: () => 0 };
+  const length = Number(response.headers.get("content-length") ?? 0);
+  return { response, kind, bytes: () => length };
 }
 
 /** A refusal as a response: text for scripts, the login page for a browser asked to log in. */
