@@ -134,6 +134,7 @@ name in the greeting)`,
         live?.event(event);
       },
       tap: live && ((id: number) => live.tap(id)),
+      datagramTap: live && ((id: number) => live.tftpTap(id)),
     };
 
     const fsd1 = wantsFsd1(values) && wantsFsd1OverHttp(values);

@@ -67,3 +67,26 @@ Deno.test("http --live: the live page refuses clients other than loopback", () =
   assert.throws(() => page.answer("", "192.0.2.9", signal), /loopback clients only/);
   assert.equal(page.answer("", "127.0.0.1", signal).status, 200);
 });
+
+Deno.test("http --live: a TFTP transfer shows with its ladder of datagrams", async () => {
+  await using served = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeFile(`${served.path}/boot.img`, randomBytes(200_000, 13));
+  const { server, httpPort } = await serveLive(served.path, ["--tftp", "0"]);
+  await using _server = server;
+  const tftpPort = Number(/port (\d+)/.exec(await server.waitForLine(/^TFTP server/))![1]);
+  const got = await runFsd(
+    ["--allow-net=127.0.0.1", `--allow-read=${local.path}`, `--allow-write=${local.path}`],
+    ["get", `tftp://127.0.0.1:${tftpPort}/boot.img`, `${local.path}/boot.img`],
+  );
+  assert.equal(got.code, 0, got.stderr);
+  await server.waitForLine(/RRQ "boot.img": sent file/);
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/.live/session/tftp-1.txt`)).text();
+  assert.match(text, /---- RRQ "boot.img" -+>/);
+  assert.match(text, /<---- DATA 1 \(\d+ bytes\)/);
+  assert.match(text, /---- ACK \d+ -+>/);
+  // TFTP sessions have no capture file (the capture framing is TCP's).
+  const pcap = await fetch(`http://127.0.0.1:${httpPort}/.live/session/tftp-1.pcap`);
+  assert.equal(pcap.status, 404);
+  await pcap.body?.cancel();
+});

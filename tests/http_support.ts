@@ -92,9 +92,10 @@ export async function rawRequest(
 /** `fsd serve DIR 0 --http 0 --live` on loopback: the process and both ports. */
 export async function serveLive(
   dir: string,
+  extra: string[] = [],
 ): Promise<{ server: ServeProcess; fsdPort: number; httpPort: number }> {
   const server = await spawnFsd(
-    ["serve", dir, "0", "--host", "127.0.0.1", "--http", "0", "--live"],
+    ["serve", dir, "0", "--host", "127.0.0.1", "--http", "0", "--live", ...extra],
     ["--allow-net=127.0.0.1", `--allow-read=${dir}`, `--allow-write=${dir}`],
     /^HTTP server listening on /,
   );

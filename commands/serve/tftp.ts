@@ -7,6 +7,7 @@ import { FileStore } from "../../lib/store/file_store.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { BLKSIZE_RANGE } from "../../lib/tftp/options.ts";
 import { TFTP_DEFAULTS, TftpServer } from "../../lib/tftp/server.ts";
+import type { DatagramTap } from "../../lib/tftp/udp.ts";
 import { UsageError } from "../shared/cli.ts";
 import type { Flags, FlagValues } from "../shared/command.ts";
 import { custom, integer, port, seconds } from "../shared/values.ts";
@@ -80,6 +81,8 @@ export interface SharedServeConfig {
   maxClients?: number;
   maxPerIp?: number;
   log: (event: ServerEvent) => void;
+  /** Sees each TFTP transfer's datagrams (the live page). */
+  datagramTap?: (id: number) => DatagramTap;
 }
 
 /** Whether fsd/1 should run (not with --tftp-only). */

@@ -80,23 +80,33 @@ export class Ladder {
   }
 
   packet(direction: Direction, packet: Packet): void {
-    const isData = packet.op === Opcode.DAT;
-    if (!isData && packet.op !== Opcode.ACK) {
+    const kind = packet.op === Opcode.DAT ? "data" : packet.op === Opcode.ACK ? "ack" : "other";
+    const size = packet.op === Opcode.DAT ? packet.data.length : 0;
+    this.entry(direction, packetLabel(packet), kind, size);
+  }
+
+  /**
+   * One arrow of any protocol: `kind` "data" (with its `size`) and "ack" are
+   * the packets whose long runs are summarised (fsd/1's DAT and ACK, TFTP's
+   * DATA and ACK); anything else is always drawn.
+   */
+  entry(direction: Direction, label: string, kind: "data" | "ack" | "other", size = 0): void {
+    const isData = kind === "data";
+    if (kind === "other") {
       this.#endRun();
-      this.#print(arrowLine(direction, packetLabel(packet)));
+      this.#print(arrowLine(direction, label));
       return;
     }
-    const size = isData ? packet.data.length : 0;
     const lastBlock = isData && size < this.#largestData;
     if (lastBlock) this.#endRun();
     if (isData) this.#largestData = Math.max(this.#largestData, size);
     this.#runLength++;
     if (this.#runLength <= SHOWN_PER_RUN) {
-      this.#print(arrowLine(direction, packetLabel(packet)));
+      this.#print(arrowLine(direction, label));
       return;
     }
     if (this.#runLength <= SHOWN_PER_RUN + HELD) {
-      this.#held.push(arrowLine(direction, packetLabel(packet)));
+      this.#held.push(arrowLine(direction, label));
     }
     if (isData) {
       this.#hiddenData++;

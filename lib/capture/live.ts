@@ -1,9 +1,9 @@
 /**
  * What the live page shows, kept as it happens: every connection of every
- * protocol (from the servers' events, the HTTP face's progress, and the
- * bytes of each fsd/1 connection seen through a tap), and for the newest
- * fsd/1 sessions their packets as a ladder and as raw bytes for a capture
- * file. Everything kept is bounded: connections, sessions, lines, bytes.
+ * protocol (from the servers' events, the HTTP face's progress, the bytes
+ * of each fsd/1 connection and the datagrams of each TFTP transfer seen
+ * through taps), and for the newest sessions their packets as a ladder
+ * (fsd/1's also as raw bytes for a capture file). Everything kept is bounded: connections, sessions, lines, bytes.
  */
 
 import type { ConnTap } from "../fsd/packet_conn.ts";
@@ -13,6 +13,12 @@ import type { ServerEvent } from "../store/log.ts";
 import { Ladder, ladderHeader } from "./ladder.ts";
 import { PcapWriter, type Side } from "./pcap.ts";
 import { FsdTracer } from "./trace.ts";
+import {
+  Opcode as TftpOp,
+  type Packet as TftpPacket,
+  parsePacket as parseTftp,
+} from "../tftp/codec.ts";
+import type { DatagramTap } from "../tftp/udp.ts";
 
 /** Connections shown at most (finished ones leave first). */
 const MAX_CONNECTIONS = 200;
@@ -33,8 +39,10 @@ interface Tracked extends LiveConnection {
 
 interface Session {
   lines: string[];
+  /** The bytes of an fsd/1 session, for its capture file (none for TFTP). */
   chunks: { side: Side; bytes: Uint8Array }[];
   kept: number;
+  ladder: Ladder;
 }
 
 export class LiveHub implements LiveView, HttpActivity {
@@ -75,7 +83,7 @@ export class LiveHub implements LiveView, HttpActivity {
 
   pcap(key: string): Uint8Array<ArrayBuffer> | undefined {
     const session = this.#sessions.get(key);
-    if (!session) return undefined;
+    if (!session || !key.startsWith("fsd-")) return undefined;
     const { writer, bytes } = PcapWriter.inMemory();
     const conn = writer.connection(this.serverPort);
     for (const chunk of session.chunks) conn.data(chunk.side, chunk.bytes);
@@ -108,6 +116,7 @@ export class LiveHub implements LiveView, HttpActivity {
         c.state = e.outcome === "ok" ? "done" : `refused: ${e.message ?? e.code}`;
         if (e.outcome === "ok") c.bytes = e.bytes;
         if (e.transport === "http" || c.protocol === "TFTP") c.finishedAt = Date.now();
+        if (c.protocol === "TFTP") this.#sessions.get(key)?.ladder.close();
         break;
       }
       case "close": {
@@ -151,14 +160,7 @@ export class LiveHub implements LiveView, HttpActivity {
   /** A tap for fsd/1 connection `id`: its packets drawn, counted and kept. */
   tap(id: number): ConnTap {
     const key = `fsd-${id}`;
-    const session: Session = { lines: [ladderHeader()], chunks: [], kept: 0 };
-    this.#sessions.set(key, session);
-    while (this.#sessions.size > MAX_SESSIONS) {
-      this.#sessions.delete(this.#sessions.keys().next().value!);
-    }
-    const ladder = new Ladder((line) => {
-      if (session.lines.length < MAX_LADDER_LINES) session.lines.push(line);
-    });
+    const session = this.#session(key);
     const decoders = { up: new FsdTracer(), down: new FsdTracer() };
     const keep = (side: Side, bytes: Uint8Array) => {
       if (session.kept + bytes.length > MAX_SESSION_BYTES) return;
@@ -167,16 +169,12 @@ export class LiveHub implements LiveView, HttpActivity {
     };
     const seen = (direction: "up" | "down", bytes: Uint8Array) => {
       decoders[direction].each(bytes, (packet) => {
-        ladder.packet(direction, packet);
+        session.ladder.packet(direction, packet);
         const c = this.#connections.get(key);
         if (!c) return;
         c.ladder = true;
         if (packet.op === Opcode.RRQ || packet.op === Opcode.WRQ) {
-          c.op = packet.op === Opcode.RRQ ? "RRQ" : "WRQ";
-          c.name = new TextDecoder().decode(packet.name);
-          c.bytes = 0;
-          c.samples = [];
-          c.state = "transferring";
+          this.#started(c, packet.op === Opcode.RRQ ? "RRQ" : "WRQ", packet.name);
         } else if (packet.op === Opcode.OACK && packet.options.tsize) {
           c.size = Number(packet.options.tsize);
         } else if (packet.op === Opcode.DAT && c.op) {
@@ -196,8 +194,86 @@ export class LiveHub implements LiveView, HttpActivity {
         keep("client", bytes);
         seen("up", bytes);
       },
-      closed: () => ladder.close(),
+      closed: () => session.ladder.close(),
     };
+  }
+
+  /** A tap for TFTP transfer `id` (its request first): its datagrams drawn and counted. */
+  tftpTap(id: number): DatagramTap {
+    const key = `tftp-${id}`;
+    const session = this.#session(key);
+    const seen = (direction: "up" | "down", bytes: Uint8Array) => {
+      let packet: TftpPacket;
+      try {
+        packet = parseTftp(bytes);
+      } catch {
+        session.ladder.entry(direction, `not TFTP (${bytes.length} bytes)`, "other");
+        return;
+      }
+      const c = this.#connections.get(key);
+      if (c) c.ladder = true;
+      switch (packet.op) {
+        case TftpOp.RRQ:
+        case TftpOp.WRQ: {
+          const op = packet.op === TftpOp.RRQ ? "RRQ" : "WRQ";
+          const name = new TextDecoder().decode(packet.name);
+          session.ladder.entry(direction, `${op} ${JSON.stringify(name)}`, "other");
+          if (c) this.#started(c, op, packet.name);
+          break;
+        }
+        case TftpOp.DATA:
+          session.ladder.entry(
+            direction,
+            `DATA ${packet.block} (${packet.data.length} bytes)`,
+            "data",
+            packet.data.length,
+          );
+          if (c?.op) this.#moved(c, c.bytes + packet.data.length);
+          break;
+        case TftpOp.ACK:
+          session.ladder.entry(direction, `ACK ${packet.block}`, "ack");
+          break;
+        case TftpOp.ERROR:
+          session.ladder.entry(direction, `ERROR ${packet.code} ${packet.message}`, "other");
+          if (c) c.state = `ERROR ${packet.code} ${packet.message}`;
+          break;
+        case TftpOp.OACK: {
+          const pairs = packet.options.map(([name, value]) => `${name}=${value}`).join(" ");
+          session.ladder.entry(direction, `OACK ${pairs}`, "other");
+          const tsize = packet.options.find(([name]) => name.toLowerCase() === "tsize");
+          if (c && tsize) c.size = Number(tsize[1]);
+          break;
+        }
+      }
+      this.#changed();
+    };
+    return { received: (bytes) => seen("up", bytes), sent: (bytes) => seen("down", bytes) };
+  }
+
+  /** A new session's ladder and capture, the oldest session dropped past the bound. */
+  #session(key: string): Session {
+    const lines = [ladderHeader()];
+    const session: Session = {
+      lines,
+      chunks: [],
+      kept: 0,
+      ladder: new Ladder((line) => {
+        if (lines.length < MAX_LADDER_LINES) lines.push(line);
+      }),
+    };
+    this.#sessions.set(key, session);
+    while (this.#sessions.size > MAX_SESSIONS) {
+      this.#sessions.delete(this.#sessions.keys().next().value!);
+    }
+    return session;
+  }
+
+  #started(c: Tracked, op: string, name: Uint8Array): void {
+    c.op = op;
+    c.name = new TextDecoder().decode(name);
+    c.bytes = 0;
+    c.samples = [];
+    c.state = "transferring";
   }
 
   #has(key: string): boolean {

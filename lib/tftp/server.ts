@@ -14,7 +14,7 @@ import type { ServerEvent } from "../store/log.ts";
 import { encodeError, Opcode, parsePacket, type Request } from "./codec.ts";
 import { BLKSIZE_RANGE } from "./options.ts";
 import { Session, type SessionContext } from "./session.ts";
-import { Channel, type Datagram, type Endpoint, UdpSocket } from "./udp.ts";
+import { Channel, type Datagram, type DatagramTap, type Endpoint, UdpSocket } from "./udp.ts";
 
 export interface TftpServerConfig {
   /** The directory to serve. */
@@ -42,6 +42,8 @@ export interface TftpServerConfig {
   maxClients?: number;
   maxPerIp?: number;
   log?: (event: ServerEvent) => void;
+  /** Sees the datagrams of transfer `id`, its request first (the live page). */
+  datagramTap?: (id: number) => DatagramTap;
 }
 
 export const TFTP_DEFAULTS = {
@@ -179,7 +181,7 @@ export class TftpServer {
       transport: "tftp",
     });
     const transfer: Transfer = { aborted: false, done: Promise.resolve() };
-    transfer.done = this.#serve(id, request, from, transfer).finally(() => {
+    transfer.done = this.#serve(id, request, bytes, from, transfer).finally(() => {
       this.#sessions.delete(key);
       this.#limits.release(from.address);
     });
@@ -187,7 +189,15 @@ export class TftpServer {
   }
 
   /** Opens the transfer's own socket and runs its session; never rejects. */
-  async #serve(id: number, request: Request, from: Endpoint, transfer: Transfer): Promise<void> {
+  async #serve(
+    id: number,
+    request: Request,
+    requestBytes: Uint8Array,
+    from: Endpoint,
+    transfer: Transfer,
+  ): Promise<void> {
+    const tap = this.#config.datagramTap?.(id);
+    tap?.received(requestBytes);
     const hostname = this.#config.hostname ?? DEFAULT_HOST;
     const range = this.#config.portRange;
     let socket: UdpSocket;
@@ -201,7 +211,12 @@ export class TftpServer {
       this.#log({ event: "close", id, reason: "failure", message });
       return;
     }
-    const session = new Session(id, new Channel(socket, from), request, this.#context(from));
+    const session = new Session(
+      id,
+      new Channel(socket, from, true, tap),
+      request,
+      this.#context(from),
+    );
     transfer.session = session;
     if (transfer.aborted) session.abort();
     await session.run();

@@ -166,15 +166,23 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
  * waiting for the server's first answer), the first datagram from the
  * expected address fixes it.
  */
+/** Sees a transfer's datagrams as they go (the live page); bytes are only valid during the call. */
+export interface DatagramTap {
+  sent(bytes: Uint8Array): void;
+  received(bytes: Uint8Array): void;
+}
+
 export class Channel {
   readonly socket: UdpSocket;
   #peer: Endpoint;
   #peerKnown: boolean;
+  #tap: DatagramTap | undefined;
 
-  constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true) {
+  constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true, tap?: DatagramTap) {
     this.socket = socket;
     this.#peer = peer;
     this.#peerKnown = peerKnown;
+    this.#tap = tap;
   }
 
   get peer(): Endpoint {
@@ -182,6 +190,7 @@ export class Channel {
   }
 
   send(bytes: Uint8Array): void {
+    this.#tap?.sent(bytes);
     this.socket.send(bytes, this.#peer);
   }
 
@@ -199,7 +208,10 @@ export class Channel {
         this.#peer = datagram.from;
         this.#peerKnown = true;
       }
-      if (sameEndpoint(datagram.from, this.#peer)) return datagram.bytes;
+      if (sameEndpoint(datagram.from, this.#peer)) {
+        this.#tap?.received(datagram.bytes);
+        return datagram.bytes;
+      }
       this.socket.send(
         encodeError(ErrorCode.UNKNOWN_TRANSFER, "unknown transfer ID"),
         datagram.from,
