@@ -36,10 +36,15 @@ list    prints each account: NAME RIGHTS HOME (HOME "/" is the whole directory).
 File format, one account per line (blank lines and # comments are kept):
   NAME:HASH:RIGHTS[:HOME]
 NAME is 1 to 64 of A-Z a-z 0-9 . _ @ - (starting with a letter or digit),
-HASH is $scrypt$ln=14,r=8,p=5$SALT$HASH, RIGHTS is rw or ro, HOME a
-subdirectory of the served directory that becomes the account's root.`,
+HASH is $scrypt$ln=14,r=8,p=5$SALT$HASH, RIGHTS is rw, ro or admin (rw, and
+the live page of fsd serve --live from any address), HOME a subdirectory of
+the served directory that becomes the account's root.`,
   flags: {
     "read-only": { type: "boolean", help: "the account may download and list, not upload" },
+    admin: {
+      type: "boolean",
+      help: "the account may upload and watch the live page (fsd serve --live) from afar",
+    },
     home: { arg: "SUBDIR", help: "the account's root, relative to the served directory" },
     replace: {
       type: "boolean",
@@ -58,8 +63,14 @@ list needs only --allow-read=FILE)`,
   async run({ values, positionals }) {
     const [action, ...rest] = positionals;
     const home = values.home;
-    if (action !== "add" && (values["read-only"] || home !== undefined || values.replace)) {
-      throw new UsageError("--read-only, --home and --replace go with 'fsd user add'");
+    if (
+      action !== "add" &&
+      (values["read-only"] || values.admin || home !== undefined || values.replace)
+    ) {
+      throw new UsageError("--read-only, --admin, --home and --replace go with 'fsd user add'");
+    }
+    if (values["read-only"] && values.admin) {
+      throw new UsageError("--read-only and --admin do not mix");
     }
     switch (action) {
       case "add": {
@@ -67,7 +78,7 @@ list needs only --allow-read=FILE)`,
         const [file, name] = rest;
         checkUsage(() => checkName(name));
         if (home !== undefined) checkUsage(() => checkHome(home));
-        const rights: Rights = values["read-only"] ? "ro" : "rw";
+        const rights: Rights = values["read-only"] ? "ro" : values.admin ? "admin" : "rw";
         return await add(file, name, rights, home, values.replace);
       }
       case "remove": {

@@ -137,4 +137,39 @@ Deno.test("http logins: without TLS, from an address other than loopback, refuse
   assert.equal((await allowed.caller(basic, "192.0.2.7", false)).user, "alice");
   const tls = new HttpLogins(store, { authenticator }, true);
   assert.equal((await tls.caller(basic, "192.0.2.7", false)).user, "alice");
+  assert.equal((await tls.caller(basic, "192.0.2.7", false)).admin, false);
+});
+
+Deno.test("http --live from afar: only an account with the admin right", async () => {
+  await using f = await fixture();
+  const users = `${f.dir.path}/admins`;
+  await Deno.writeTextFile(
+    users,
+    `carol:${await hashPassword("teacher", FAST)}:admin\nalice:${await hashPassword(
+      "wonderland",
+      FAST,
+    )}:rw\n`,
+  );
+  const { readAccountsFile } = await import("../lib/auth/accounts.ts");
+  const { Authenticator } = await import("../lib/auth/authenticator.ts");
+  const { FileStore } = await import("../lib/store/file_store.ts");
+  const { HttpLogins } = await import("../lib/http/auth.ts");
+  const { LivePage } = await import("../lib/http/live.ts");
+  const { LiveHub } = await import("../lib/capture/live.ts");
+  const logins = new HttpLogins(
+    await FileStore.open({ root: f.root }),
+    { authenticator: await Authenticator.create(await readAccountsFile(users)) },
+    true,
+  );
+  const as = (pair: string) =>
+    new Request("https://x/.live/", { headers: { authorization: `Basic ${btoa(pair)}` } });
+  const page = new LivePage(new LiveHub());
+  const signal = new AbortController().signal;
+  const carol = await logins.caller(as("carol:teacher"), "192.0.2.7", false);
+  assert.equal(page.answer("", "192.0.2.7", signal, carol.admin).status, 200);
+  const alice = await logins.caller(as("alice:wonderland"), "192.0.2.7", false);
+  assert.throws(
+    () => page.answer("", "192.0.2.7", signal, alice.admin),
+    /loopback clients and admin accounts only/,
+  );
 });

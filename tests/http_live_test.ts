@@ -1,7 +1,7 @@
 /**
  * fsd serve --http --live: the live page's event stream shows an fsd/1
  * download with its progress and ladder; the session saves as pcap and as
- * text; only loopback clients may look.
+ * text; only loopback clients (or an admin account) may look.
  */
 
 import assert from "node:assert/strict";
@@ -64,7 +64,10 @@ Deno.test("http --live: events, ladder, pcap and text of a running fsd get", asy
 Deno.test("http --live: the live page refuses clients other than loopback", () => {
   const page = new LivePage(new LiveHub());
   const signal = new AbortController().signal;
-  assert.throws(() => page.answer("", "192.0.2.9", signal), /loopback clients only/);
+  assert.throws(
+    () => page.answer("", "192.0.2.9", signal),
+    /loopback clients and admin accounts only/,
+  );
   assert.equal(page.answer("", "127.0.0.1", signal).status, 200);
 });
 

@@ -32,7 +32,8 @@ with PUT, POST (forms) and MKCOL`,
   live: {
     type: "boolean",
     group: "http",
-    help: `with --http: a live page /.live/ (loopback clients only)
+    help: `with --http: a live page /.live/ (loopback clients, or
+accounts with the admin right: fsd user add --admin)
 showing every connection of every protocol, and the
 packets of an fsd/1 session as a ladder, as pcap, as text`,
   },

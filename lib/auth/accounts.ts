@@ -19,7 +19,8 @@
 import { writeAll } from "../bytes/source_sink.ts";
 import { type ParsedHash, parseHash } from "./password.ts";
 
-export type Rights = "ro" | "rw";
+/** ro: download and list; rw: upload too; admin: rw, and the live page from afar (fsd serve --live). */
+export type Rights = "ro" | "rw" | "admin";
 
 export interface Account {
   name: string;
@@ -103,8 +104,8 @@ function parseAccountLine(line: string): Account {
   }
   const [name, hashText, rights, home] = fields;
   checkName(name);
-  if (rights !== "ro" && rights !== "rw") {
-    throw new Error(`invalid rights: ${JSON.stringify(rights)}: expected ro or rw`);
+  if (rights !== "ro" && rights !== "rw" && rights !== "admin") {
+    throw new Error(`invalid rights: ${JSON.stringify(rights)}: expected ro, rw or admin`);
   }
   if (home !== undefined) checkHome(home);
   return { name, hashText, hash: parseHash(hashText), rights, ...(home && { home }) };

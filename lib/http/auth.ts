@@ -155,7 +155,7 @@ export class HttpLogins {
       store: session.store,
       user: session.account.name,
       csrf: session.csrf,
-      admin: false, // no admin right in the accounts file yet: the live page is for loopback
+      admin: session.account.rights === "admin",
     };
   }
 }

@@ -3,7 +3,8 @@
  * instructor's projector. The page (large type, no clutter) updates itself
  * from Server-Sent Events; choosing an fsd/1 session draws its packets as a
  * ladder and offers them as a pcap and as text. The data comes from a
- * `LiveView` (lib/capture/live.ts keeps it); only loopback clients may look.
+ * `LiveView` (lib/capture/live.ts keeps it); only loopback clients and
+ * accounts with the admin right may look.
  */
 
 import { isLoopback } from "../net/ip.ts";
@@ -59,10 +60,13 @@ export class LivePage {
     this.#view = view;
   }
 
-  /** Answers a request under /.live/ (`path` without the prefix) from `address`. */
-  answer(path: string, address: string, signal: AbortSignal): Response {
-    if (!isLoopback(address)) {
-      throw new HttpError(403, "the live page is for loopback clients only");
+  /**
+   * Answers a request under /.live/ (`path` without the prefix) from
+   * `address`; `admin`: the caller logged in with the admin right.
+   */
+  answer(path: string, address: string, signal: AbortSignal, admin = false): Response {
+    if (!isLoopback(address) && !admin) {
+      throw new HttpError(403, "the live page is for loopback clients and admin accounts only");
     }
     if (path === "") return page();
     if (path === "app.js") {

@@ -26,6 +26,7 @@ import {
 } from "./respond.ts";
 import { parseTarget, type Target } from "./target.ts";
 import { answerOwn, sameOrigin } from "./own.ts";
+import { isLoopback } from "../net/ip.ts";
 import { type HttpActivity, LivePage, type LiveView } from "./live.ts";
 import { tarStream } from "./tar.ts";
 import { makeDirectory, postForm, put } from "./upload.ts";
@@ -95,7 +96,10 @@ export class Routes {
         if (target.path === "/.live") {
           return fixedAs(redirect("/.live/"), op, name);
         }
-        return fixedAs(this.#live.answer(target.path.slice(7), address, signal), op, name);
+        // From afar, only an account with the admin right (asked to log in if it has not).
+        const admin = !isLoopback(address) &&
+          (await this.#config.logins.caller(request, address, false)).admin;
+        return fixedAs(this.#live.answer(target.path.slice(7), address, signal, admin), op, name);
       }
       const writing = method !== "GET" && method !== "HEAD";
       if (writing) sameOrigin(request);
