@@ -149,14 +149,26 @@ name in the greeting)`,
       ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
         .catch(expectedFailure)
       : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
+    // TFTP's and HTTP's ids are their own: the live page hears each server's events as its own.
+    const logOf = (from: "tftp" | "http") => (event: ServerEvent) => {
+      console.log(format(event));
+      live?.event(event, from);
+    };
+    const tftpConfig = { ...config, log: logOf("tftp") };
     const tftp = wantsFsd1OverHttp(values)
-      ? await startTftp(values, config, fsd1).catch(async (error) => {
+      ? await startTftp(values, tftpConfig, fsd1).catch(async (error) => {
         await server?.close();
         return expectedFailure(error);
       })
       : undefined;
     if (live && server) live.serverPort = server.addr.port;
-    const http = await startHttp(values, config, security, fsd1 || tftp !== undefined, live)
+    const http = await startHttp(
+      values,
+      { ...config, log: logOf("http") },
+      security,
+      fsd1 || tftp !== undefined,
+      live,
+    )
       .catch(async (error) => {
         await Promise.all([server?.close(), tftp?.close()]);
         return expectedFailure(error);

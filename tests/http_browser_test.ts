@@ -4,7 +4,9 @@
  * a download link downloads the right bytes; two files chosen in the form
  * upload, one refused for an existing name; a name made of markup shows as
  * text; the login form logs in; the live page shows a running fsd get with
- * its progress and draws its ladder. Screenshots go to docs/images/.
+ * its progress and draws its ladder. Screenshots go to docs/images/ with
+ * FSD_SCREENSHOTS=1 (how the README's were made):
+ *   FSD_SCREENSHOTS=1 deno test --allow-all tests/http_browser_test.ts
  */
 
 import assert from "node:assert/strict";
@@ -26,7 +28,13 @@ const RUNNING_DOWNLOAD_SHOWN = `(() => {
 const LADDER_DRAWN =
   `/---- RRQ "lab.iso"[\\s\\S]*<---- DAT 1 \\(/.test(document.getElementById("ladder").textContent)`;
 
-const IMAGES = new URL("../docs/images/", import.meta.url).pathname;
+/**
+ * Where screenshots go: docs/images/ (the README's) with FSD_SCREENSHOTS=1,
+ * else a temporary directory, so that a test run leaves the tree as it was.
+ */
+const IMAGES = Deno.env.get("FSD_SCREENSHOTS") === "1"
+  ? new URL("../docs/images/", import.meta.url).pathname
+  : await Deno.makeTempDir({ prefix: "fsd-screenshots-" }) + "/";
 const EVIL = "<img src=x onerror=alert(1)>.txt";
 
 async function withBrowser(fn: (browser: Browser) => Promise<void>): Promise<void> {

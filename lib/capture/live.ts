@@ -92,22 +92,19 @@ export class LiveHub implements LiveView, HttpActivity {
     return bytes();
   }
 
-  /** Every server event (the log), of every protocol. */
-  event(e: ServerEvent): void {
+  /** Every server event (the log); `from` says which server logged it (the ids are each server's own). */
+  event(e: ServerEvent, from: "fsd" | "tftp" | "http" = "fsd"): void {
+    const prefix = "transport" in e && e.transport === "http" ? "http" : from;
     switch (e.event) {
-      case "connection": {
-        const key = `${e.transport === "tftp" ? "tftp" : "fsd"}-${e.id}`;
-        this.#track(key, {
-          protocol: e.transport === "tftp" ? "TFTP" : "fsd/1",
+      case "connection":
+        this.#track(`${prefix}-${e.id}`, {
+          protocol: prefix === "tftp" ? "TFTP" : "fsd/1",
           address: e.address,
           state: "connected",
         });
         break;
-      }
       case "request": {
-        const key = `${
-          e.transport === "http" ? "http" : this.#has(`tftp-${e.id}`) ? "tftp" : "fsd"
-        }-${e.id}`;
+        const key = `${prefix}-${e.id}`;
         const c = this.#connections.get(key);
         if (!c) break;
         c.user = e.user ?? c.user;
@@ -115,17 +112,15 @@ export class LiveHub implements LiveView, HttpActivity {
         c.name = e.name;
         c.state = e.outcome === "ok" ? "done" : `refused: ${e.message ?? e.code}`;
         if (e.outcome === "ok") c.bytes = e.bytes;
-        if (e.transport === "http" || c.protocol === "TFTP") c.finishedAt = Date.now();
-        if (c.protocol === "TFTP") this.#sessions.get(key)?.ladder.close();
+        if (prefix !== "fsd") c.finishedAt = Date.now();
+        if (prefix === "tftp") this.#sessions.get(key)?.ladder.close();
         break;
       }
       case "close": {
-        for (const prefix of ["fsd", "tftp"]) {
-          const c = this.#connections.get(`${prefix}-${e.id}`);
-          if (c && c.finishedAt === undefined) {
-            c.state = e.reason === "client" ? "closed" : `closed (${e.reason})`;
-            c.finishedAt = Date.now();
-          }
+        const c = this.#connections.get(`${prefix}-${e.id}`);
+        if (c && c.finishedAt === undefined) {
+          c.state = e.reason === "client" ? "closed" : `closed (${e.reason})`;
+          c.finishedAt = Date.now();
         }
         break;
       }
@@ -274,10 +269,6 @@ export class LiveHub implements LiveView, HttpActivity {
     c.bytes = 0;
     c.samples = [];
     c.state = "transferring";
-  }
-
-  #has(key: string): boolean {
-    return this.#connections.has(key);
   }
 
   #track(key: string, c: Omit<Tracked, "key" | "bytes" | "rate" | "ladder" | "samples">): void {
