@@ -9,8 +9,9 @@ import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import { encodeAck, encodeError, encodeRequest, Opcode, type Packet } from "./codec.ts";
 import { acceptOack, type Asked, askedPairs, type TransferParams } from "./options.ts";
-import { parseFromPeer, receiveBlocks, sendBlocks } from "./transfer.ts";
-import { Channel, UdpSocket } from "./udp.ts";
+import { bindUdp } from "../net/udp.ts";
+import { parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
+import { type DatagramChannel, UdpChannel } from "./channel.ts";
 
 export interface TftpClientConfig {
   hostname: string;
@@ -116,7 +117,7 @@ function plain(retransmitMs: number): TransferParams {
 
 /** The OACK checked; one we cannot accept is answered with ERROR 8 (RFC 2347). */
 function acceptFromServer(
-  channel: Channel,
+  channel: DatagramChannel,
   options: [string, string][],
   asked: Asked,
   retransmitMs: number,
@@ -136,7 +137,7 @@ function acceptFromServer(
  */
 async function withFallback<T>(
   config: TftpClientConfig,
-  exchange: (channel: Channel, asked: Asked, settings: Settings) => Promise<T>,
+  exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
   const blockSize = config.blockSize ?? TFTP_CLIENT_DEFAULTS.blockSize;
   const asked: Asked = blockSize === 0 ? {} : {
@@ -156,14 +157,14 @@ async function withFallback<T>(
 async function once<T>(
   config: TftpClientConfig,
   asked: Asked,
-  exchange: (channel: Channel, asked: Asked, settings: Settings) => Promise<T>,
+  exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
   const retransmitMs = config.retransmitMs ?? TFTP_CLIENT_DEFAULTS.retransmitMs;
   const timeoutMs = config.timeoutMs ?? TFTP_CLIENT_DEFAULTS.timeoutMs;
   const settings = { retransmitMs, retries: Math.max(1, Math.ceil(timeoutMs / retransmitMs) - 1) };
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
-  const socket = await UdpSocket.bind(localAddress(hostname), 0);
-  const channel = new Channel(socket, { address: hostname, port: config.port }, false);
+  const socket = await bindUdp(localAddress(hostname), 0);
+  const channel = new UdpChannel(socket, { hostname, port: config.port }, false);
   const abort = () => channel.close();
   config.signal?.addEventListener("abort", abort);
   try {
@@ -180,14 +181,14 @@ async function once<T>(
 
 /** Sends `request` until the server answers with an OACK or `expected` (DATA or ACK). */
 async function firstAnswer(
-  channel: Channel,
+  channel: DatagramChannel,
   request: Uint8Array,
   settings: Settings,
   expected: number,
 ): Promise<{ packet: Packet; bytes: Uint8Array }> {
   for (let tries = 0; tries <= settings.retries; tries++) {
     channel.send(request);
-    const bytes = await channel.receive(performance.now() + settings.retransmitMs);
+    const bytes = await channel.receive(channel.now() + settings.retransmitMs);
     if (bytes === null) continue;
     const packet = parseFromPeer(bytes, 65464);
     if (packet.op === Opcode.OACK || packet.op === expected) return { packet, bytes };
@@ -197,7 +198,7 @@ async function firstAnswer(
     );
   }
   throw new Deno.errors.TimedOut(
-    `timed out: no answer from ${channel.peer.address} port ${channel.peer.port}`,
+    `timed out: no answer from ${channel.peer.hostname} port ${channel.peer.port}`,
   );
 }
 
