@@ -54,7 +54,7 @@ Deno.test("cli: fsd serve --tftp beside fsd/1, JSON log, port range, graceful st
     `${local.path}/f`,
   ]);
   assert.equal(put.code, 1); // f exists on the server: never replaced
-  assert.match(put.stderr, /server error 6: file already exists/);
+  assert.match(put.stderr, /server error 6: File already exists/);
   // Each transfer's port comes from the range.
   await using peer = await RawPeer.open();
   await peer.send(tftp.rrq("f"), server.port);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { MemorySink } from "../lib/bytes/source_sink.ts";
 import { bytesSource } from "../lib/bytes/source_sink.ts";
-import { encodeRequest, Opcode, parsePacket } from "../lib/tftp/codec.ts";
+import { encodeError, encodeRequest, Opcode, parsePacket } from "../lib/tftp/codec.ts";
 import { encodeNetascii, NetasciiDecoder } from "../lib/tftp/netascii.ts";
 import { grant, parseAsked } from "../lib/tftp/options.ts";
 import { tftpDownload, tftpUpload } from "../lib/tftp/client.ts";
@@ -369,4 +369,24 @@ Deno.test("server: shutdown lets a running transfer finish; close stops it with 
   await t.server.close();
   assert.match(await peer.expectError(0), /shutting down/);
   await t.waitForLog(/RRQ "f": server shutting down/);
+});
+
+Deno.test("codec: ERROR 1-7 carry RFC 1350's conventional text; 0 and 8 keep the reason", () => {
+  const texts = [
+    "server busy",
+    "File not found",
+    "Access violation",
+    "Disk full or allocation exceeded",
+    "Illegal TFTP operation",
+    "Unknown transfer ID",
+    "File already exists",
+    "No such user",
+    "option refused: blksize given twice",
+  ];
+  for (let code = 0; code <= 8; code++) {
+    const packet = parsePacket(encodeError(code, code === 8 ? texts[8] : `${texts[0]}: detail`));
+    assert.equal(packet.op, Opcode.ERROR);
+    if (packet.op !== Opcode.ERROR) continue;
+    assert.equal(packet.message, code === 0 ? "server busy: detail" : texts[code]);
+  }
 });
