@@ -74,7 +74,8 @@ Deno.test("cli: --tftp-only serves no fsd/1; --read-only refuses TFTP uploads", 
   assert.ok(!server.lines.some((line) => /^File server listening/.test(line)));
   await using peer = await RawPeer.open();
   await peer.send(tftp.wrq("new"), server.port);
-  assert.match(await peer.expectError(2), /read-only/);
+  assert.equal(await peer.expectError(2), "Access violation");
+  await server.waitForLine(/WRQ "new": refused with error 2: .*read-only/);
 });
 
 Deno.test("cli: TFTP usage errors exit 2", async () => {

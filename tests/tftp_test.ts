@@ -214,17 +214,21 @@ Deno.test("server: uploads never replace; read-only and --tftp-no-upload refuse 
   await Deno.writeFile(`${s.root}/taken`, text.encode("keep"));
   await using peer = await RawPeer.open();
   await peer.send(tftp.wrq("taken"), s.port);
-  assert.match(await peer.expectError(6), /already exists/);
+  // The wire carries RFC 1350's text; the log says which rule.
+  assert.equal(await peer.expectError(6), "File already exists");
   assert.equal(await Deno.readTextFile(`${s.root}/taken`), "keep");
   await using ro = await startTftp({ readOnly: true });
   await peer.send(tftp.wrq("new"), ro.port);
-  assert.match(await peer.expectError(2), /read-only/);
+  assert.equal(await peer.expectError(2), "Access violation");
+  await ro.waitForLog(/read-only/);
   await using no = await startTftp({ noUpload: true });
   await peer.send(tftp.wrq("new"), no.port);
-  assert.match(await peer.expectError(2), /uploads are disabled/);
+  assert.equal(await peer.expectError(2), "Access violation");
+  await no.waitForLog(/uploads are disabled/);
   await using small = await startTftp({ maxUploadBytes: 1000 });
   await peer.send(tftp.wrq("big", "octet", "tsize", "1001"), small.port);
-  assert.match(await peer.expectError(3), /too large/);
+  assert.equal(await peer.expectError(3), "Disk full or allocation exceeded");
+  await small.waitForLog(/too large/);
 });
 
 Deno.test("server: an upload is staged, acknowledged once on disk, netascii converted", async () => {

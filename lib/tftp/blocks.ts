@@ -32,6 +32,25 @@ export interface TransferConfig {
   retries: number;
   /** Hears the bytes moved so far. */
   onProgress?: (bytes: number) => void;
+  /**
+   * A `channel.now()` time by which the peer's first answer (the first
+   * ACK, the first DATA) must come, whatever the timeout and retries: a
+   * forged request holds its slot no longer.
+   */
+  firstAnswerBy?: number;
+}
+
+/** The deadline of one wait: the timeout, or sooner while the first answer is due. */
+function waitUntil(channel: DatagramChannel, config: TransferConfig, answered: boolean): number {
+  const timeout = channel.now() + config.params.timeoutMs;
+  return answered ? timeout : Math.min(timeout, config.firstAnswerBy ?? Infinity);
+}
+
+/** Throws once the first answer is overdue. */
+export function checkFirstAnswer(channel: DatagramChannel, firstAnswerBy = Infinity): void {
+  if (channel.now() >= firstAnswerBy) {
+    throw new Deno.errors.TimedOut("timed out: no first answer from the client in time");
+  }
 }
 
 function timedOut(what: string, config: TransferConfig): Deno.errors.TimedOut {
@@ -85,7 +104,7 @@ async function sendWindows(
   reader: ChunkedReader,
   config: TransferConfig,
 ): Promise<number> {
-  const { blockSize, windowSize, timeoutMs } = config.params;
+  const { blockSize, windowSize } = config.params;
   const ring = Array.from({ length: windowSize }, () => ({
     packet: new Uint8Array(DATA_HEADER_SIZE + blockSize),
     length: 0,
@@ -95,6 +114,7 @@ async function sendWindows(
   let last = Infinity; // the short block that ends the file, once read
   let bytes = 0;
   let retries = 0;
+  let answered = false;
   for (;;) {
     // Load the window, then send it whole.
     while (loaded < base + windowSize - 1 && loaded < last) {
@@ -111,7 +131,7 @@ async function sendWindows(
       channel.send(slot.packet.subarray(0, slot.length));
     }
     // Wait for an ACK that moves the window.
-    const deadline = channel.now() + timeoutMs;
+    const deadline = waitUntil(channel, config, answered);
     let acked: number | undefined;
     while (acked === undefined) {
       const bytesIn = await channel.receive(deadline);
@@ -124,9 +144,11 @@ async function sendWindows(
       if (offset <= end - base) acked = base + offset;
     }
     if (acked === undefined) {
+      if (!answered) checkFirstAnswer(channel, config.firstAnswerBy);
       if (++retries > config.retries) throw timedOut("ACK", config);
       continue;
     }
+    answered = true;
     retries = 0;
     for (let block = base; block <= acked; block++) {
       bytes += ring[block % windowSize].length - DATA_HEADER_SIZE;
@@ -182,7 +204,7 @@ async function receiveWindows(
   let answeredStray = false; // one ACK per run of duplicates or gaps, not one per packet
   let bytes = 0;
   let retries = 0;
-  let deadline = channel.now() + timeoutMs;
+  let deadline = waitUntil(channel, config, false);
   let first = config.first;
   // Acknowledges everything received in order (before any, what started the transfer);
   // the sender goes on from just after it, so a new window starts here.
@@ -196,9 +218,10 @@ async function receiveWindows(
     const bytesIn = first ?? await channel.receive(deadline);
     first = undefined;
     if (bytesIn === null) {
+      if (expected === 1) checkFirstAnswer(channel, config.firstAnswerBy);
       if (++retries > config.retries) throw timedOut("DATA", config);
       acknowledge();
-      deadline = channel.now() + timeoutMs;
+      deadline = waitUntil(channel, config, expected > 1);
       continue;
     }
     const packet = parseFromPeer(bytesIn, blockSize);

@@ -13,7 +13,7 @@ import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { encodeError, Opcode, parsePacket, type Request } from "./codec.ts";
-import { BLKSIZE_RANGE } from "./options.ts";
+import { BLKSIZE_RANGE, MAX_GRANTED_TIMEOUT } from "./options.ts";
 import { type Endpoint, isError, UdpChannel } from "./channel.ts";
 import { Transfer, type TransferContext } from "./transfer.ts";
 
@@ -33,13 +33,25 @@ export interface TftpServerConfig {
   timeoutMs?: number;
   /** Timeouts in a row before a transfer is given up (default 5). */
   retries?: number;
+  /** Longest timeout granted to a client, in seconds (default 10; more is not acknowledged). */
+  maxTimeoutSeconds?: number;
+  /**
+   * Longest wait for a client's first answer (its first ACK or DATA),
+   * whatever the timeout and retries, so a forged request holds its slot
+   * no longer (default 10 s).
+   */
+  firstAnswerMs?: number;
   readOnly?: boolean;
   /** Refuse uploads (ERROR 2) while fsd/1 may still take them. */
   noUpload?: boolean;
   maxUploadBytes?: number;
   /** Serve each client from DIR/ADDRESS/ (its IP address), like dnsmasq's --tftp-unique-root. */
   uniqueRoot?: boolean;
-  /** Transfers at once, and from one address (default 1000 and 100; 0: no limit). */
+  /**
+   * Transfers at once, and from one address (default 1000 and 100; 0: no
+   * limit). One address never gets more than half of maxClients, so it
+   * cannot take every slot.
+   */
   maxClients?: number;
   maxPerIp?: number;
   log?: (event: ServerEvent) => void;
@@ -50,9 +62,22 @@ export const TFTP_DEFAULTS = {
   maxWindowSize: 64,
   timeoutMs: 1000,
   retries: 5,
+  maxTimeoutSeconds: MAX_GRANTED_TIMEOUT,
+  firstAnswerMs: 10_000,
   maxClients: 1000,
   maxPerIp: 100,
 } as const;
+
+/** The limits on transfers: one address gets at most half of the slots (at least 1). */
+export function tftpLimits(
+  config: { maxClients?: number; maxPerIp?: number },
+): { maxClients: number; maxPerIp: number } {
+  const maxClients = config.maxClients ?? TFTP_DEFAULTS.maxClients;
+  const asked = config.maxPerIp ?? TFTP_DEFAULTS.maxPerIp;
+  if (maxClients === 0) return { maxClients, maxPerIp: asked };
+  const half = Math.max(1, Math.floor(maxClients / 2));
+  return { maxClients, maxPerIp: asked === 0 ? half : Math.min(asked, half) };
+}
 
 /** The address a per-client root is named after: IPv4-mapped IPv6 as plain IPv4. */
 export function clientRootName(address: string): string {
@@ -77,10 +102,7 @@ export class TftpServer {
     this.#store = store;
     this.#config = config;
     this.#log = config.log ?? (() => {});
-    this.#limits = new ConnectionLimits({
-      maxClients: config.maxClients ?? TFTP_DEFAULTS.maxClients,
-      maxPerIp: config.maxPerIp ?? TFTP_DEFAULTS.maxPerIp,
-    });
+    this.#limits = new ConnectionLimits(tftpLimits(config));
     this.#receiving = this.#receiveRequests();
   }
 
@@ -232,8 +254,10 @@ export class TftpServer {
         maxBlockSize: this.#config.maxBlockSize ?? TFTP_DEFAULTS.maxBlockSize,
         maxWindowSize: this.#config.maxWindowSize ?? TFTP_DEFAULTS.maxWindowSize,
         timeoutMs: this.#config.timeoutMs ?? TFTP_DEFAULTS.timeoutMs,
+        maxTimeoutSeconds: this.#config.maxTimeoutSeconds ?? TFTP_DEFAULTS.maxTimeoutSeconds,
       },
       retries: this.#config.retries ?? TFTP_DEFAULTS.retries,
+      firstAnswerMs: this.#config.firstAnswerMs ?? TFTP_DEFAULTS.firstAnswerMs,
       noUpload: this.#config.noUpload ?? false,
       log: this.#log,
       stopping: () => this.#stopping,

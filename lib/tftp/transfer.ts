@@ -19,7 +19,7 @@ import {
   type ServerLimits,
   type TransferParams,
 } from "./options.ts";
-import { dally, parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
+import { checkFirstAnswer, dally, parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
 import type { DatagramChannel } from "./channel.ts";
 
 export interface TransferContext {
@@ -27,6 +27,8 @@ export interface TransferContext {
   store: () => Promise<FileStore>;
   limits: ServerLimits;
   retries: number;
+  /** Longest wait for the client's first answer, whatever the timeout and retries. */
+  firstAnswerMs: number;
   noUpload: boolean;
   log: (event: ServerEvent) => void;
   /** Whether the server is shutting down (a closed socket then means "shutdown"). */
@@ -59,6 +61,8 @@ export class Transfer {
   readonly #started = performance.now();
   #name = "";
   #dataMoved = false;
+  /** When the client's first answer is overdue (a channel.now() time). */
+  #firstAnswerBy = Infinity;
 
   constructor(id: number, channel: DatagramChannel, request: Request, context: TransferContext) {
     this.#id = id;
@@ -80,6 +84,7 @@ export class Transfer {
   /** Serves the request to its end; never throws. */
   async run(): Promise<void> {
     this.#name = new TextDecoder().decode(this.#request.name);
+    this.#firstAnswerBy = this.#channel.now() + this.#context.firstAnswerMs;
     try {
       const name = tftpName(this.#request.name);
       const asked = parseAsked(this.#request.options);
@@ -110,10 +115,15 @@ export class Transfer {
       const netascii = this.#request.mode === "netascii";
       // tsize is the size on the wire: unknown for netascii without reading the file twice.
       const { params, oack } = grant(asked, this.#context.limits, netascii ? undefined : file.size);
-      if (oack.length > 0) await this.#awaitAckZero(encodeOack(oack), params);
+      const answered = oack.length > 0;
+      if (answered) await this.#awaitAckZero(encodeOack(oack), params);
       this.#dataMoved = true;
       const source: ByteSource = netascii ? netasciiSource(file.source) : file.source;
-      const bytes = await sendBlocks(this.#channel, source, this.#config(params));
+      const config = {
+        ...this.#config(params),
+        firstAnswerBy: answered ? undefined : this.#firstAnswerBy,
+      };
+      const bytes = await sendBlocks(this.#channel, source, config);
       return { bytes, params, linger: undefined };
     } finally {
       file.close();
@@ -137,7 +147,7 @@ export class Transfer {
       const { bytes, finalAck } = await receiveBlocks(
         this.#channel,
         sink,
-        { ...this.#config(params), reply, maxBytes },
+        { ...this.#config(params), reply, maxBytes, firstAnswerBy: this.#firstAnswerBy },
         async () => {
           await netascii?.finish();
           await staged.commit();
@@ -159,10 +169,13 @@ export class Transfer {
   async #awaitAckZero(oack: Uint8Array, params: TransferParams): Promise<void> {
     for (let tries = 0; tries <= this.#context.retries; tries++) {
       this.#channel.send(oack);
-      const deadline = this.#channel.now() + params.timeoutMs;
+      const deadline = Math.min(this.#channel.now() + params.timeoutMs, this.#firstAnswerBy);
       for (;;) {
         const bytes = await this.#channel.receive(deadline);
-        if (bytes === null) break;
+        if (bytes === null) {
+          checkFirstAnswer(this.#channel, this.#firstAnswerBy);
+          break;
+        }
         const packet = parseFromPeer(bytes, 0);
         if (packet.op === Opcode.ACK && packet.block === 0) return;
         if (packet.op !== Opcode.ACK) {

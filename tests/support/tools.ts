@@ -30,6 +30,10 @@ export const TOOLS: Record<string, { probe: string[]; install: string }> = {
   socat: { probe: ["socat", "-V"], install: "apt-get install socat" },
   nginx: { probe: ["sh", "-c", "command -v nginx"], install: "apt-get install nginx-light" },
   python3: { probe: ["python3", "--version"], install: "apt-get install python3" },
+  "raw-sockets": {
+    probe: ["python3", "-c", "import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)"],
+    install: "apt-get install python3, and run as root (raw sockets forge a source port)",
+  },
   script: { probe: ["sh", "-c", "command -v script"], install: "apt-get install bsdutils" },
   chromium: { probe: ["sh", "-c", "command -v chromium"], install: "apt-get install chromium" },
   glusterfs: {
