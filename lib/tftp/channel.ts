@@ -126,12 +126,14 @@ export class MemoryChannel implements DatagramChannel {
   /** Every datagram this end sent, as sent (tests count and inspect them). */
   readonly sent: Uint8Array[] = [];
   #other!: MemoryChannel;
-  #clock!: { now: number };
+  #clock!: { now: number; waits: number };
   #fate: (bytes: Uint8Array, index: number) => Fate = () => "pass";
   #queue: Uint8Array[] = [];
   #held: Uint8Array | undefined;
   #closed = false;
-  #waiting: { deadline: number; wake: (bytes: Uint8Array | null) => void } | undefined;
+  #waiting:
+    | { deadline: number; order: number; wake: (bytes: Uint8Array | null) => void }
+    | undefined;
 
   private constructor(peer: Endpoint) {
     this.peer = peer;
@@ -148,7 +150,7 @@ export class MemoryChannel implements DatagramChannel {
   ): [MemoryChannel, MemoryChannel] {
     const a = new MemoryChannel({ hostname: "memory-b", port: 2 });
     const b = new MemoryChannel({ hostname: "memory-a", port: 1 });
-    const clock = { now: 0 };
+    const clock = { now: 0, waits: 0 };
     a.#other = b;
     b.#other = a;
     a.#clock = b.#clock = clock;
@@ -189,7 +191,7 @@ export class MemoryChannel implements DatagramChannel {
     if (next) return Promise.resolve(next);
     if (this.#closed || deadline <= this.#clock.now) return Promise.resolve(null);
     return new Promise((resolve) => {
-      this.#waiting = { deadline, wake: resolve };
+      this.#waiting = { deadline, order: this.#clock.waits++, wake: resolve };
       queueMicrotask(() => this.#advance());
     });
   }
@@ -214,13 +216,22 @@ export class MemoryChannel implements DatagramChannel {
     waiting?.wake(value);
   }
 
-  /** When no end can move (each waits, or is closed), time jumps to the nearest deadline. */
+  /**
+   * When no end can move (each waits, or is closed), time jumps to the
+   * nearest deadline; of two equal ones, the wait that began first ends
+   * first (as on a network, where its datagram went out first).
+   */
   #advance(): void {
     const ends = [this, this.#other];
     if (ends.some((end) => !end.#closed && !end.#waiting)) return;
     const waiting = ends.filter((end) => end.#waiting);
     if (waiting.length === 0) return;
-    const first = waiting.reduce((x, y) => x.#waiting!.deadline <= y.#waiting!.deadline ? x : y);
+    const key = (end: MemoryChannel) => [end.#waiting!.deadline, end.#waiting!.order];
+    const first = waiting.reduce((x, y) => {
+      const [dx, ox] = key(x);
+      const [dy, oy] = key(y);
+      return dx < dy || (dx === dy && ox < oy) ? x : y;
+    });
     this.#clock.now = Math.max(this.#clock.now, first.#waiting!.deadline);
     first.#wake(null);
   }

@@ -9,6 +9,7 @@
  * server allows are lowered to its limit, as RFC 2348 and 7440 allow.
  */
 
+import type { TransferParams as BaseTransferParams } from "../net/transfer_params.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { DEFAULT_BLOCK_SIZE, type OptionPairs } from "./codec.ts";
 
@@ -42,10 +43,8 @@ export interface Asked {
   transferSize?: number;
 }
 
-/** How one transfer moves data. */
-export interface TransferParams {
-  blockSize: number;
-  windowSize: number;
+/** How one TFTP transfer moves data: lib/net's TransferParams and a retransmission timeout. */
+export interface TransferParams extends BaseTransferParams {
   /** How long to wait before sending again. */
   timeoutMs: number;
 }
