@@ -11,8 +11,9 @@
  * directory (get), --allow-read for LOCAL (put).
  */
 
-import { basename } from "node:path";
-import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
+import { basename, join } from "node:path";
+import { hashingSink, sameDigest, sha256For, toHex } from "../../lib/bytes/sha256.ts";
+import { type ByteSource, errorMessage, fileSource } from "../../lib/bytes/source_sink.ts";
 import {
   TFTP_CLIENT_DEFAULTS,
   type TftpClientConfig,
@@ -22,8 +23,12 @@ import {
 import { CommandError, expectPositionals, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
 import { parsePort } from "../shared/values.ts";
-import { downloadPath, openDownload } from "./local_files.ts";
+import { downloadPath, type LocalDownload, openDownload } from "./local_files.ts";
 import { Progress } from "../shared/progress.ts";
+import { Interruption } from "../shared/signals.ts";
+import { type FileProgress, JobProgress } from "./job_progress.ts";
+import { runFiles, runSingle } from "./jobs.ts";
+import { type FileReport, Reporter } from "./report.ts";
 
 /** The heading of the TFTP part of get's and put's help. */
 export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
@@ -31,8 +36,10 @@ export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless give
 or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
 (--blksize, --window; --fsd1 asks for no options) and falls back to plain
 RFC 1350 when the server ignores them. --timeout: give up after this long
-without progress. Only --timeout, --blksize, --window, --fsd1 and (get) --force
-apply to TFTP.`;
+without an answer (a dead port too). get's -o DIR (several tftp:// URLs, or
+HOST PORT and several names with --tftp), --json, --sha256, --force and
+--continue work as over fsd/1, except that TFTP has no offsets: --continue
+keeps what a failed download got, but the next try starts the file over.`;
 
 const URL_PREFIX = "tftp://";
 
@@ -113,62 +120,172 @@ function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
   };
 }
 
-/** `fsd get` over TFTP. */
+/** What TFTP takes of get's own flags. */
+export interface TftpGetValues extends TftpValues {
+  force: boolean;
+  continue: boolean;
+  output?: string;
+  sha256?: Uint8Array;
+  json: boolean;
+}
+
+/** One file to fetch: from which server, which name, to where. */
+interface GetFile {
+  config: TftpClientConfig;
+  remote: string;
+  local: string;
+}
+
+const GET_USAGE =
+  "fsd get tftp://HOST[:PORT]/REMOTE [LOCAL] | fsd get HOST PORT REMOTE [LOCAL] --tftp";
+
+/** The files a get names: one (with LOCAL), or with -o DIR several URLs, or HOST PORT and several names. */
+function getFiles(positionals: string[], output: string | undefined): GetFile[] {
+  const base = (remote: string) => {
+    const name = remote.split("/").filter((part) => part !== "").pop();
+    if (!name || remote.endsWith("/")) {
+      throw new UsageError(`no file named in ${JSON.stringify(remote)}`);
+    }
+    return name;
+  };
+  if (output === undefined) {
+    const where = parseWhere(positionals, GET_USAGE);
+    if (where.rest.length > 1) {
+      throw new UsageError(`unexpected argument: ${where.rest[1]}: several files need -o DIR`);
+    }
+    const local = where.rest[0] ?? base(where.remote);
+    const path = local === "-" ? local : downloadPath(local, base(where.remote));
+    return [{ config: where.config, remote: where.remote, local: path }];
+  }
+  const byUrl = positionals[0]?.toLowerCase().startsWith(URL_PREFIX);
+  const named = byUrl ? positionals.map((url) => parseWhere([url], GET_USAGE)) : (() => {
+    if (positionals.length < 3) throw new UsageError(`missing arguments: usage: ${GET_USAGE}`);
+    const where = parseWhere(positionals.slice(0, 3), GET_USAGE);
+    return positionals.slice(2).map((remote) => ({ ...where, remote }));
+  })();
+  return named.map((where) => ({
+    config: where.config,
+    remote: where.remote,
+    local: join(output, base(where.remote)),
+  }));
+}
+
+/** `fsd get` over TFTP: one file, or several with -o DIR; --json, --sha256, --continue as fsd/1's. */
 export async function tftpGet(
-  parsed: { values: TftpValues & { force: boolean }; positionals: string[] },
+  parsed: { values: TftpGetValues; positionals: string[] },
 ): Promise<void> {
-  const usage =
-    "fsd get tftp://HOST[:PORT]/REMOTE [LOCAL] | fsd get HOST PORT REMOTE [LOCAL] --tftp";
-  const where = parseWhere(parsed.positionals, usage);
-  if (where.rest.length > 1) {
-    throw new UsageError(`unexpected argument: ${where.rest[1]}: usage: ${usage}`);
+  const values = parsed.values;
+  const many = values.output !== undefined;
+  if (many && values.continue) throw new UsageError("--continue takes one file, without -o");
+  if (many && values.sha256) throw new UsageError("--sha256 takes one file, without -o");
+  const files = getFiles(parsed.positionals, values.output);
+  const transfer = transferConfig(values);
+  const toStdout = !many && files[0].local === "-";
+  if (values.json && toStdout) throw new UsageError("--json does not mix with LOCAL '-'");
+  using interruption = new Interruption();
+  const interrupt = new AbortController();
+  const unregister = interruption.onStop(() => interrupt.abort());
+  const config = (file: GetFile) => ({ ...file.config, ...transfer, signal: interrupt.signal });
+  const how = { force: values.force, resume: values.continue, expected: values.sha256 };
+  const reporter = new Reporter(values.json);
+  try {
+    if (toStdout) {
+      await tftpDownload(config(files[0]), files[0].remote, Deno.stdout).catch((error) => {
+        if (error instanceof Deno.errors.BrokenPipe) throw new CommandError("", { exitCode: 141 });
+        throw error;
+      });
+    } else if (many) {
+      await Deno.mkdir(values.output!, { recursive: true });
+      await runFiles(
+        reporter,
+        "receiving",
+        files,
+        [undefined],
+        (file, progress) =>
+          downloadFile(config(file), file.remote, file.local, { ...how, progress }),
+      );
+      reporter.finish("received");
+    } else {
+      const [file] = files;
+      const progress = new JobProgress("receiving", 1);
+      try {
+        const report = await runSingle(
+          reporter,
+          file.remote,
+          file.local,
+          () => downloadFile(config(file), file.remote, file.local, { ...how, progress }),
+        );
+        progress.stop();
+        reporter.add(report);
+        if (!reporter.json && Deno.stderr.isTerminal()) {
+          console.error(
+            `received ${file.remote} as ${file.local}: ${progress.summary(report.bytes)}`,
+          );
+        }
+      } finally {
+        progress.stop();
+      }
+    }
+  } catch (error) {
+    throw interruption.explain(error);
+  } finally {
+    unregister();
   }
-  const config = { ...where.config, ...transferConfig(parsed.values) };
-  const remoteBase = where.remote.split("/").filter((part) => part !== "").pop();
-  const local = where.rest[0] ?? remoteBase;
-  if (!remoteBase || where.remote.endsWith("/")) {
-    throw new UsageError(`no file named in ${JSON.stringify(where.remote)}`);
-  }
-  if (!local) throw new UsageError("give LOCAL");
-  if (local === "-") {
-    await tftpDownload(config, where.remote, Deno.stdout);
-    return;
-  }
-  // The same local-file rules as fsd/1's get: staged beside LOCAL, special files written directly.
-  const path = downloadPath(local, remoteBase);
-  const force = parsed.values.force;
-  const expected = (error: unknown) =>
-    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotFound
+}
+
+/**
+ * One TFTP download into `path`, with fsd/1's local-file rules: staged and
+ * named once complete (and checked against --sha256); with --continue a
+ * failure keeps what arrived, but TFTP has no offsets, so the next try
+ * starts the file over.
+ */
+async function downloadFile(
+  config: TftpClientConfig,
+  remote: string,
+  path: string,
+  how: { force: boolean; resume: boolean; expected?: Uint8Array; progress: FileProgress },
+): Promise<FileReport> {
+  const started = performance.now();
+  how.progress.begin(remote);
+  let local: LocalDownload | undefined = await openDownload(path, how).catch((error) => {
+    throw error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotFound
       ? new CommandError((error as Error).message, { cause: error })
       : error;
-  const download = await openDownload(path, { force }).catch((error) => {
-    throw expected(error);
   });
-  const progress = new Progress(`receiving ${basename(path)}`);
-  // Ctrl-C stops the transfer; the staged file is removed below, as with fsd/1.
-  const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
+  const hash = how.expected ? sha256For(undefined) : undefined;
   try {
-    const bytes = await tftpDownload(
-      { ...config, signal: interrupt.signal },
-      where.remote,
-      download.sink,
-      { onProgress: progress.update, onSize: progress.setTotal },
-    ).catch((error) => {
-      throw interrupt.signal.aborted ? new CommandError("interrupted") : error;
+    if (local.resume) await local.restart();
+    const bytes = await tftpDownload(config, remote, hashingSink(local.sink, hash), {
+      onProgress: how.progress.update,
+      onSize: how.progress.size,
     });
-    await download.commit(force).catch((error) => {
-      throw expected(error);
-    });
-    progress.stop();
-    if (Deno.stderr.isTerminal()) {
-      console.error(`received ${where.remote} as ${path}: ${progress.summary(bytes)}`);
+    const digest = await hash?.digest();
+    if (how.expected && digest && !sameDigest(digest, how.expected)) {
+      throw new Error(
+        `sha256 mismatch: ${remote} has ${toHex(digest)}, expected ${toHex(how.expected)}`,
+      );
     }
+    await local.commit(how.force);
+    local = undefined;
+    how.progress.end(bytes);
+    return {
+      name: remote,
+      local: path,
+      kind: "file",
+      size: bytes,
+      bytes,
+      seconds: (performance.now() - started) / 1000,
+      outcome: "ok",
+      ...(digest && { sha256: toHex(digest), verified: true }),
+    };
+  } catch (error) {
+    hash?.close();
+    // A partial that fails its digest is worth nothing: it goes too.
+    await local?.discard(undefined, !/sha256 mismatch/.test(errorMessage(error)));
+    local = undefined;
+    throw error;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    progress.stop();
-    await download.discard(undefined, false);
+    await local?.discard();
   }
 }
 

@@ -109,6 +109,8 @@ export async function tftpUpload(
 interface Settings {
   retransmitMs: number;
   retries: number;
+  /** The whole wait for the server's first answer. */
+  timeoutMs: number;
 }
 
 function plain(retransmitMs: number): TransferParams {
@@ -159,9 +161,17 @@ async function once<T>(
   asked: Asked,
   exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
-  const retransmitMs = config.retransmitMs ?? TFTP_CLIENT_DEFAULTS.retransmitMs;
+  // Resends within the time limit, and the tries add up to it: a dead port fails in timeoutMs.
   const timeoutMs = config.timeoutMs ?? TFTP_CLIENT_DEFAULTS.timeoutMs;
-  const settings = { retransmitMs, retries: Math.max(1, Math.ceil(timeoutMs / retransmitMs) - 1) };
+  const retransmitMs = Math.min(
+    config.retransmitMs ?? TFTP_CLIENT_DEFAULTS.retransmitMs,
+    timeoutMs,
+  );
+  const settings = {
+    retransmitMs,
+    retries: Math.max(0, Math.ceil(timeoutMs / retransmitMs) - 1),
+    timeoutMs,
+  };
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
   const socket = await bindUdp(localAddress(hostname), 0);
   const channel = new UdpChannel(socket, { hostname, port: config.port }, false);
@@ -186,9 +196,10 @@ async function firstAnswer(
   settings: Settings,
   expected: number,
 ): Promise<{ packet: Packet; bytes: Uint8Array }> {
-  for (let tries = 0; tries <= settings.retries; tries++) {
+  const giveUp = channel.now() + settings.timeoutMs;
+  for (let tries = 0; tries <= settings.retries && channel.now() < giveUp; tries++) {
     channel.send(request);
-    const bytes = await channel.receive(channel.now() + settings.retransmitMs);
+    const bytes = await channel.receive(Math.min(channel.now() + settings.retransmitMs, giveUp));
     if (bytes === null) continue;
     const packet = parseFromPeer(bytes, 65464);
     if (packet.op === Opcode.OACK || packet.op === expected) return { packet, bytes };
