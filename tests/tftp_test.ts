@@ -394,3 +394,34 @@ Deno.test("codec: ERROR 1-7 carry RFC 1350's conventional text; 0 and 8 keep the
     assert.equal(packet.message, code === 0 ? "server busy: detail" : texts[code]);
   }
 });
+
+Deno.test("client: a tap sees every datagram of the transfer on its real ports (for --pcap)", async () => {
+  await using s = await startTftp();
+  const data = randomBytes(1500, 5);
+  await Deno.writeFile(`${s.root}/tapped`, data);
+  const seen: { sent: boolean; op: number; local: number; peer: number }[] = [];
+  const sink = new MemorySink();
+  const config = {
+    hostname: "127.0.0.1",
+    port: s.port,
+    blockSize: 512,
+    windowSize: 1,
+    tap: (sent: boolean, bytes: Uint8Array, local: { port: number }, peer: { port: number }) =>
+      seen.push({ sent, op: bytes[1], local: local.port, peer: peer.port }),
+  };
+  assert.equal(await tftpDownload(config, "tapped", sink), 1500);
+  // RRQ to the request port; then OACK, ACK 0, DATA 1-3 and their ACKs with the transfer port.
+  assert.deepEqual(seen.map((d) => `${d.sent ? ">" : "<"}${d.op}`), [
+    ">1",
+    "<6",
+    ">4",
+    "<3",
+    ">4",
+    "<3",
+    ">4",
+    "<3",
+    ">4",
+  ]);
+  assert.equal(seen[0].peer, s.port);
+  assert.ok(seen.slice(1).every((d) => d.peer !== s.port && d.local === seen[0].local));
+});

@@ -51,6 +51,14 @@ export function isError(bytes: Uint8Array): boolean {
 
 const TIMED_OUT = Symbol("timed out");
 
+/** Sees every datagram of a transfer, sent and received (a capture: --pcap). */
+export type DatagramTap = (
+  sent: boolean,
+  bytes: Uint8Array,
+  local: Endpoint,
+  peer: Endpoint,
+) => void;
+
 /**
  * One transfer's socket and its peer. Until the peer is known (a client
  * waiting for the server's first answer), the first datagram from the
@@ -64,10 +72,13 @@ export class UdpChannel implements DatagramChannel {
   /** A receive still waiting after a deadline passed: the next call waits on it. */
   #pending: Promise<[Uint8Array, Endpoint] | null> | undefined;
 
-  constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true) {
+  readonly #tap: DatagramTap | undefined;
+
+  constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true, tap?: DatagramTap) {
     this.socket = socket;
     this.#peer = peer;
     this.#peerKnown = peerKnown;
+    this.#tap = tap;
   }
 
   get peer(): Endpoint {
@@ -83,6 +94,7 @@ export class UdpChannel implements DatagramChannel {
   }
 
   send(bytes: Uint8Array): void {
+    this.#tap?.(true, bytes, this.socket.local, this.#peer);
     this.socket.send(bytes, this.#peer);
   }
 
@@ -105,7 +117,10 @@ export class UdpChannel implements DatagramChannel {
         this.#peer = from;
         this.#peerKnown = true;
       }
-      if (sameEndpoint(from, this.#peer)) return bytes;
+      if (sameEndpoint(from, this.#peer)) {
+        this.#tap?.(false, bytes, this.socket.local, from);
+        return bytes;
+      }
       if (!isError(bytes)) {
         this.socket.send(encodeError(ErrorCode.UNKNOWN_TRANSFER, "Unknown transfer ID"), from);
       }

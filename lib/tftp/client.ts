@@ -11,7 +11,7 @@ import { encodeAck, encodeError, encodeRequest, Opcode, type Packet } from "./co
 import { acceptOack, type Asked, askedPairs, type TransferParams } from "./options.ts";
 import { bindUdp } from "../net/udp.ts";
 import { parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
-import { type DatagramChannel, UdpChannel } from "./channel.ts";
+import { type DatagramChannel, type DatagramTap, UdpChannel } from "./channel.ts";
 
 export interface TftpClientConfig {
   hostname: string;
@@ -27,6 +27,8 @@ export interface TftpClientConfig {
   timeoutMs?: number;
   /** Stops the transfer (its socket closes; the call rejects). */
   signal?: AbortSignal;
+  /** Sees every datagram of the transfer, the request included (for a capture). */
+  tap?: DatagramTap;
 }
 
 export const TFTP_CLIENT_DEFAULTS = {
@@ -174,7 +176,7 @@ async function once<T>(
   };
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
   const socket = await bindUdp(localAddress(hostname), 0);
-  const channel = new UdpChannel(socket, { hostname, port: config.port }, false);
+  const channel = new UdpChannel(socket, { hostname, port: config.port }, false, config.tap);
   const abort = () => channel.close();
   config.signal?.addEventListener("abort", abort);
   try {
