@@ -10,7 +10,8 @@ import { fromHex } from "../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { custom } from "./shared/values.ts";
-import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpGet } from "./client/tftp.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpGet } from "./client/tftp_get.ts";
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,

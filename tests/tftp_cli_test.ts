@@ -240,3 +240,42 @@ Deno.test("cli: get over TFTP takes -o, --json, --sha256 and --continue", async 
   const names = (await Array.fromAsync(Deno.readDir(local.path))).map((e) => e.name).sort();
   assert.deepEqual(names, ["again", "c.bin", "good.bin", "in"]);
 });
+
+Deno.test("cli: put over TFTP takes -o REMOTEDIR and --json", async () => {
+  await using served = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${served.path}/up`);
+  await using server = await serve(served.path, ["--tftp-only"]);
+  const a = randomBytes(2000, 3);
+  await Deno.writeFile(`${local.path}/a.bin`, a);
+  await Deno.writeFile(`${local.path}/b.bin`, a);
+  await Deno.writeFile(`${served.path}/up/b.bin`, new Uint8Array(1)); // taken: refused
+  const result = await runFsd(["--allow-net", `--allow-read=${local.path}`], [
+    "put",
+    `tftp://127.0.0.1:${server.port}`,
+    `${local.path}/a.bin`,
+    `${local.path}/b.bin`,
+    "-o",
+    "up",
+    "--json",
+  ]);
+  assert.equal(result.code, 1, result.stderr);
+  const lines = result.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual(lines.map((l) => [l.name, l.outcome, l.error]), [
+    ["up/a.bin", "ok", undefined],
+    ["up/b.bin", "failed", "server error 6: File already exists"],
+  ]);
+  assert.deepEqual(await Deno.readFile(`${served.path}/up/a.bin`), a);
+  const one = await runFsd(["--allow-net", `--allow-read=${local.path}`], [
+    "put",
+    "127.0.0.1",
+    `${server.port}`,
+    `${local.path}/a.bin`,
+    "one.bin",
+    "--tftp",
+    "--json",
+  ]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.equal(JSON.parse(one.stdout).bytes, 2000);
+  assert.deepEqual(await Deno.readFile(`${served.path}/one.bin`), a);
+});
