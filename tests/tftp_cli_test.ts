@@ -163,7 +163,7 @@ Deno.test("cli: a dead TFTP port fails within --timeout: one RRQ for --timeout 0
   assert.equal(await peer.receiveOrNull(0), null, "no request resent past --timeout");
 });
 
-Deno.test("cli: get over TFTP takes -o, --json, --sha256 and --continue", async () => {
+Deno.test("cli: get over TFTP takes -o, --jobs, --json, --sha256 and --continue", async () => {
   await using served = await tempDir();
   await using local = await tempDir();
   await using server = await serve(served.path, ["--tftp-only"]);
@@ -182,6 +182,8 @@ Deno.test("cli: get over TFTP takes -o, --json, --sha256 and --continue", async 
     "-o",
     `${local.path}/in`,
     "--json",
+    "--jobs",
+    "3", // three transfers at once; the reports still come in the order of the names
   ]);
   assert.equal(many.code, 1, many.stderr);
   const lines = many.stdout.trim().split("\n").map((line) => JSON.parse(line));

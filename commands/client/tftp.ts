@@ -31,7 +31,7 @@ HOST PORT and several names with --tftp), --json, --sha256, --force and
 --continue work as over fsd/1, except that TFTP has no offsets: --continue
 keeps what a failed download got, but the next try starts the file over.
 put's -o REMOTEDIR (tftp://HOST[:PORT] LOCAL..., or HOST PORT LOCAL... with
---tftp) and --json work too.`;
+--tftp) and --json work too; with -o, --jobs N moves N files at once.`;
 
 export const URL_PREFIX = "tftp://";
 
@@ -61,6 +61,8 @@ HOST's, and the socket binds the wildcard address;
 /** What TFTP takes of get's and put's flags. */
 export interface TftpValues {
   timeout: number;
+  /** With -o: files moving at once, each transfer on its own socket. */
+  jobs: number;
   blksize?: number;
   window?: number;
   fsd1: boolean;
@@ -110,6 +112,11 @@ export function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
     windowSize: values.window,
     timeoutMs: values.timeout,
   };
+}
+
+/** The lanes of a job of several files (--jobs): each file a transfer of its own. */
+export function lanes(jobs: number): undefined[] {
+  return Array.from({ length: jobs }, () => undefined);
 }
 
 /** Runs a TFTP job; a stop signal aborts its transfer and ends it with 128+N, as over fsd/1. */

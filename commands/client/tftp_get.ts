@@ -13,6 +13,7 @@ import { runFiles } from "./jobs.ts";
 import { downloadPath, type LocalDownload, openDownload } from "./local_files.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import {
+  lanes,
   parseWhere,
   runOneFile,
   type TftpValues,
@@ -98,7 +99,7 @@ export async function tftpGet(
         reporter,
         "receiving",
         files,
-        [undefined],
+        lanes(values.jobs),
         (file, progress) =>
           downloadFile(config(file), file.remote, file.local, { ...how, progress }),
       );

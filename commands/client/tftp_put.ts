@@ -11,6 +11,7 @@ import { runFiles } from "./jobs.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import { joinRemote, normalizeRemote } from "./remote_names.ts";
 import {
+  lanes,
   parseWhere,
   runOneFile,
   type TftpValues,
@@ -87,7 +88,7 @@ export async function tftpPut(
         reporter,
         "sending",
         files,
-        [undefined],
+        lanes(values.jobs),
         (file, progress) => uploadFile(config(file), file.local, file.remote, progress),
       );
       reporter.finish("sent");
