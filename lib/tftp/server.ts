@@ -163,13 +163,19 @@ export class TftpServer {
   /** Takes requests until the socket closes; each is handled before the buffer is reused. */
   async #receiveRequests(): Promise<void> {
     const buffer = new Uint8Array(MAX_DATAGRAM);
-    for (;;) {
+    // A failed receive on an open socket (an ICMP error reported late) is passed over; a run of
+    // them in a row ends the loop rather than spinning.
+    for (let failures = 0; failures < 100;) {
       let datagram: [Uint8Array, Endpoint];
       try {
         datagram = await this.#socket.receive(buffer);
-      } catch {
-        return; // closed
+      } catch (error) {
+        if (this.#socket.closed) return;
+        this.#log({ event: "accept-error", message: errorMessage(error) });
+        failures++;
+        continue;
       }
+      failures = 0;
       this.#onRequest(datagram[0], datagram[1]);
     }
   }
