@@ -8,7 +8,8 @@
 import { basename } from "node:path";
 import { UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/tftp.ts";
+import { TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpPut } from "./client/tftp_put.ts";
 import { HTTP_CLIENT_HEADING, httpPut, TRANSFER_SIDES } from "./client/http.ts";
 import {
   CLIENT_FLAGS,
@@ -53,7 +54,6 @@ server checks it before the file gets its name.`,
     output: {
       short: "o",
       arg: "REMOTEDIR",
-      side: "fsd",
       help: "upload every LOCAL into REMOTEDIR",
     },
     recursive: {
@@ -70,7 +70,6 @@ checks it before the file gets its name (off by default)`,
     },
     json: {
       type: "boolean",
-      side: ["fsd", "http"],
       help: `one JSON object per file on stdout (name, local, kind,
 size, bytes, seconds, outcome, error, sha256)`,
     },

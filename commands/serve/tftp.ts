@@ -7,7 +7,7 @@ import { FileStore } from "../../lib/store/file_store.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { BLKSIZE_RANGE } from "../../lib/tftp/options.ts";
 import { TFTP_DEFAULTS, TftpServer } from "../../lib/tftp/server.ts";
-import type { DatagramTap } from "../../lib/tftp/udp.ts";
+import type { DatagramTap } from "../../lib/tftp/channel.ts";
 import { UsageError } from "../shared/cli.ts";
 import type { Flags, FlagValues } from "../shared/command.ts";
 import { custom, integer, port, seconds } from "../shared/values.ts";

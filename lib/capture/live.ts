@@ -18,7 +18,7 @@ import {
   type Packet as TftpPacket,
   parsePacket as parseTftp,
 } from "../tftp/codec.ts";
-import type { DatagramTap } from "../tftp/udp.ts";
+import type { DatagramTap } from "../tftp/channel.ts";
 
 /** Connections shown at most (finished ones leave first). */
 const MAX_CONNECTIONS = 200;
@@ -242,7 +242,7 @@ export class LiveHub implements LiveView, HttpActivity {
       }
       this.#changed();
     };
-    return { received: (bytes) => seen("up", bytes), sent: (bytes) => seen("down", bytes) };
+    return (sent, bytes) => seen(sent ? "down" : "up", bytes);
   }
 
   /** A new session's ladder and capture, the oldest session dropped past the bound. */
