@@ -5,6 +5,7 @@
 
 import { formatJson, formatText, type ServerEvent } from "../lib/store/log.ts";
 import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
+import { ConnectionLimits } from "../lib/net/limits.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
 import { rereadOnHangup, SECURITY_FLAGS, securityConfig } from "./serve/security.ts";
 import { ServerPool } from "../lib/fsd/worker_pool.ts";
@@ -143,12 +144,17 @@ name in the greeting)`,
     if (workers > 1 && security.accounts) {
       throw new UsageError("--workers and --users do not combine yet: run one worker with --users");
     }
+    // fsd/1 and HTTP count against one --max-clients and --max-per-ip (one worker).
+    const limits = workers > 1 ? undefined : new ConnectionLimits({
+      maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
+      maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
+    });
     const server = !fsd1
       ? undefined
       : workers > 1
       ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
         .catch(expectedFailure)
-      : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
+      : await FileServer.start({ ...config, ...security, limits }).catch(expectedFailure);
     // TFTP's and HTTP's ids are their own: the live page hears each server's events as its own.
     const logOf = (from: "tftp" | "http") => (event: ServerEvent) => {
       console.log(format(event));
@@ -168,6 +174,7 @@ name in the greeting)`,
       security,
       fsd1 || tftp !== undefined,
       live,
+      limits,
     )
       .catch(async (error) => {
         await Promise.all([server?.close(), tftp?.close()]);

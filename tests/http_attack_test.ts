@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { tempDir } from "./helpers.ts";
+import { spawnFsd, tempDir } from "./helpers.ts";
 import { assertTools, needs } from "./support/tools.ts";
 import { curl, rawRequest, serveHttp } from "./http_support.ts";
 
@@ -139,4 +139,36 @@ Deno.test({
     assert.equal(after.status, 200);
     assert.deepEqual([...Deno.readDirSync(served.path)], []); // the dropped upload left nothing
   },
+});
+
+Deno.test("http: an fsd/1 connection and HTTP requests count against one --max-per-ip", async () => {
+  await using served = await tempDir();
+  await using server = await spawnFsd(
+    ["serve", served.path, "0", "--host", "127.0.0.1", "--http", "0", "--max-per-ip", "1"],
+    ["--allow-net=127.0.0.1", `--allow-read=${served.path}`, `--allow-write=${served.path}`],
+    /^HTTP server listening on /,
+  );
+  const port = async (pattern: RegExp) =>
+    Number(/port (\d+)/.exec(await server.waitForLine(pattern))![1]);
+  const [fsdPort, httpPort] = [await port(/^File server/), await port(/^HTTP server/)];
+  const held = await Deno.connect({ hostname: "127.0.0.1", port: fsdPort });
+  try {
+    // The greeting says the fsd/1 connection was admitted: it holds the one place.
+    const greeting = new Uint8Array(64);
+    assert.ok(((await held.read(greeting)) ?? 0) > 0);
+    const refused = await rawRequest(
+      httpPort,
+      "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert.equal(refused.status, 503);
+    assert.match(refused.text, /too many connections from 127.0.0.1: at most 1/);
+  } finally {
+    held.close();
+  }
+  // Once the server has seen it go (a few tries at most), HTTP is served.
+  let after = { status: 0, text: "" };
+  for (let i = 0; i < 50 && after.status !== 200; i++) {
+    after = await rawRequest(httpPort, "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+  }
+  assert.equal(after.status, 200);
 });

@@ -6,6 +6,7 @@
 
 import type { AccountsConfig } from "../../lib/fsd/server.ts";
 import { HttpServer } from "../../lib/http/server.ts";
+import type { Limits } from "../../lib/net/shared_limits.ts";
 import type { LiveHub } from "../../lib/capture/live.ts";
 import type { TlsServerConfig } from "../../lib/net/tls.ts";
 import { FileStore } from "../../lib/store/file_store.ts";
@@ -72,6 +73,7 @@ export async function startHttp(
   security: { tls?: TlsServerConfig; accounts?: AccountsConfig },
   shared: boolean,
   live?: LiveHub,
+  limits?: Limits,
 ): Promise<HttpServer | undefined> {
   const only = values["http-only"] ?? false;
   if (values.http === undefined && !only) return undefined;
@@ -91,5 +93,6 @@ export async function startHttp(
     maxPerIp: common.maxPerIp,
     log: common.log,
     live,
+    limits,
   });
 }

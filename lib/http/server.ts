@@ -2,12 +2,14 @@
  * The HTTP face of a served directory: HTTP/1.1 (keep-alive) on
  * `Deno.serve`, HTTPS with a certificate, through the same `FileStore` as
  * fsd/1 and TFTP. The server owns the listener, the limits (requests in
- * progress count against --max-clients and --max-per-ip), the log line of
+ * progress count against --max-clients and --max-per-ip, with fsd/1's
+ * connections when they share one `Limits`), the log line of
  * every request, and shutdown; routes.ts answers the requests.
  */
 
 import { errorMessage } from "../bytes/mod.ts";
 import { ConnectionLimits } from "../net/limits.ts";
+import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST, listenError } from "../net/listen.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
 import type { FileStore } from "../store/file_store.ts";
@@ -26,6 +28,8 @@ export interface HttpServerConfig {
   idleTimeoutMs?: number;
   maxClients?: number;
   maxPerIp?: number;
+  /** Limits kept with another server (fsd/1's), instead of maxClients and maxPerIp here. */
+  limits?: Limits;
   accounts?: HttpAccounts;
   log?: (event: ServerEvent) => void;
   /** The live page's data (fsd serve --live): serves /.live/ and hears of every transfer. */
@@ -41,7 +45,7 @@ export class HttpServer {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #abort = new AbortController();
   #stopped = false;
-  #limits: ConnectionLimits;
+  #limits: Limits;
   #routes: Routes;
   #log: (event: ServerEvent) => void;
   #nextId: number;
@@ -52,7 +56,7 @@ export class HttpServer {
     this.#log = config.log ?? (() => {});
     this.#nextId = firstId;
     this.tls = config.tls !== undefined;
-    this.#limits = new ConnectionLimits({
+    this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? HTTP_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? HTTP_DEFAULTS.maxPerIp,
     });
@@ -123,7 +127,7 @@ export class HttpServer {
   async #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
     const id = this.#nextId++;
     const address = info.remoteAddr.hostname;
-    const admission = this.#limits.admit(address);
+    const admission = await this.#limits.admit(address);
     if (!admission.admitted) {
       this.#log({
         event: "rejected",
