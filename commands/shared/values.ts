@@ -99,7 +99,8 @@ export const port: ValueParser<number> = { parse: (t) => parsePort(t) };
 
 /** One of a few words. */
 export function oneOf<const W extends string>(...words: W[]): ValueParser<W> {
-  const list = `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
+  const last = words[words.length - 1];
+  const list = words.length === 1 ? last : `${words.slice(0, -1).join(", ")} or ${last}`;
   return {
     parse(text, flag) {
       if (!(words as string[]).includes(text)) {
