@@ -95,7 +95,7 @@ export function parsePort(text: string, min = 0): number {
 }
 
 /** A port as a flag's value. */
-export const port: ValueParser<number> = { parse: (t) => parsePort(t) };
+export const port: ValueParser<number> = integer(0, 65535);
 
 /** One of a few words. */
 export function oneOf<const W extends string>(...words: W[]): ValueParser<W> {
