@@ -178,7 +178,7 @@ async function getOne(
 ): Promise<void> {
   const remote = normalizeRemote(typed);
   if (meansDirectory(typed)) {
-    throw new Error(
+    throw new CommandError(
       `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
     );
   }
@@ -266,7 +266,7 @@ async function getTree(
   if (info?.isDirectory && local !== undefined && base !== undefined) {
     destination = join(destination, base);
   } else if (info && !info.isDirectory) {
-    throw new Error(`not a directory: ${destination}`);
+    throw new CommandError(`not a directory: ${destination}`);
   }
   await downloadTree(conn, remote, destination, how, reporter);
   reporter.finish("received");

@@ -6,7 +6,7 @@
  */
 
 import { basename } from "node:path";
-import { UsageError } from "./shared/cli.ts";
+import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/tftp.ts";
 import {
@@ -197,7 +197,9 @@ async function putTree(
 ): Promise<void> {
   const info = await Deno.stat(local).catch(() => undefined);
   if (!info?.isDirectory) {
-    throw new Error(info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`);
+    throw new CommandError(
+      info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`,
+    );
   }
   const base = basename(local.replace(/\/+$/, "")) || ".";
   let remote = typed === undefined ? normalizeRemote(base) : normalizeRemote(typed);

@@ -93,7 +93,7 @@ connection, 1 to ${MAX_JOBS}`,
   },
 } as const satisfies Flags;
 
-/** The flags that turn TLS on (client_security.ts). */
+/** The flags that turn TLS on (security.ts). */
 type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
