@@ -86,16 +86,18 @@ export const size: ValueParser<number> = {
   },
 };
 
-/** A TCP or UDP port, 0..65535, digits only (the message names no flag: PORT is an argument too). */
-export function parsePort(text: string, min = 0): number {
+/** A TCP or UDP port, 0..65535, digits only; `what` names it in the message (PORT, or a flag's). */
+export function parsePort(text: string, min = 0, what = "port"): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535 || Number(text) < min) {
-    throw new UsageError(`invalid port: ${text}: expected a number from ${min} to 65535`);
+    throw new UsageError(`invalid ${what}: ${text}: expected a number from ${min} to 65535`);
   }
   return Number(text);
 }
 
 /** A port as a flag's value. */
-export const port: ValueParser<number> = integer(0, 65535);
+export const port: ValueParser<number> = custom((text, flag) =>
+  parsePort(text, 0, `port for ${flag}`)
+);
 
 /** One of a few words. */
 export function oneOf<const W extends string>(...words: W[]): ValueParser<W> {
