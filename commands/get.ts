@@ -11,13 +11,7 @@ import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { custom } from "./shared/values.ts";
 import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpGet } from "./client/tftp.ts";
-import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseTarget,
-  parseTransferParams,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { downloadFile, type DownloadHow } from "./client/download.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
@@ -118,14 +112,11 @@ Deno grants them with)`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpGet({ values, positionals });
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
+    const { target, params, names } = parseJob(
+      positionals,
+      values,
+      "fsd get HOST PORT REMOTE [LOCAL]",
+    );
     const { output, recursive, sha256: expected } = values;
     const many = output !== undefined || recursive;
     if (many && values.continue) {

@@ -9,13 +9,7 @@ import { basename } from "node:path";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/tftp.ts";
-import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseTarget,
-  parseTransferParams,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
@@ -96,14 +90,11 @@ SIGTERM 143, SIGHUP 129).`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpPut({ values, positionals });
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
+    const { target, params, names } = parseJob(
+      positionals,
+      values,
+      "fsd put HOST PORT LOCAL [REMOTE]",
+    );
     const output = values.output;
     if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
     if (output === undefined && names.length > 2) {

@@ -114,6 +114,26 @@ export function parseTransferParams(
   };
 }
 
+/**
+ * HOST PORT and the names after them, and the transfer the flags ask for,
+ * of get and put (`usage` is the one-file form).
+ */
+export function parseJob(
+  positionals: string[],
+  values: Parameters<typeof parseTarget>[2] & Parameters<typeof parseTransferParams>[0],
+  usage: string,
+): { target: Target; params: TransferParams; names: string[] } {
+  if (positionals.length < 3) {
+    throw new UsageError(`missing arguments: usage: ${usage} (see --help for -o and -r)`);
+  }
+  const [host, portText, ...names] = positionals;
+  return {
+    target: parseTarget(host, portText, values),
+    params: parseTransferParams(values),
+    names,
+  };
+}
+
 /** Where a client command connects, checked before the command does anything else. */
 export interface Target {
   host: string;
