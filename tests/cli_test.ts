@@ -167,6 +167,18 @@ Deno.test("cli: a flag of the other side of a command is refused, naming its sid
   }
 });
 
+Deno.test("cli: README's usage lines are the commands' declared usage", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = readme.split("\n## Usage\n\n```\n")[1]?.split("\n```")[0];
+  assert.ok(block, "README has a Usage block");
+  const declared = [];
+  for (const { load } of COMMANDS) declared.push(...[(await load()).spec.usage].flat());
+  assert.deepEqual(block.split("\n"), [
+    ...declared,
+    "fsd --help | fsd COMMAND --help | fsd --version",
+  ]);
+});
+
 Deno.test("cli: README's permission table matches the flags' declarations", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
   const section = readme.split("\n### Permissions\n")[1]?.split("\n#")[0];
