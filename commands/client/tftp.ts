@@ -31,8 +31,7 @@ export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless give
 or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
 (--blksize, --window; --fsd1 asks for no options) and falls back to plain
 RFC 1350 when the server ignores them. --timeout: give up after this long
-without progress. Only --timeout, --blksize, --window, --fsd1 and (get) --force
-apply to TFTP.`;
+without progress.`;
 
 const URL_PREFIX = "tftp://";
 
