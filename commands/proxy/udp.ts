@@ -5,7 +5,7 @@
  * Permissions: --allow-net.
  */
 
-import { type UdpFaults, UdpRelay } from "../../lib/relay/udp_relay.ts";
+import { type UdpFaults, UdpRelay, type UdpRelayEvent } from "../../lib/relay/udp_relay.ts";
 import {
   expectedFailure,
   expectPositionals,
@@ -88,16 +88,23 @@ export async function runUdpProxy(args: string[]): Promise<void> {
       down: stream === "up" ? {} : faults,
     },
     seed: values.seed === undefined ? undefined : parseCount(values.seed, "--seed"),
-    log: (e) =>
-      console.log(
-        e.event === "client"
-          ? `[${e.id}] datagrams from ${e.address} port ${e.port}`
-          : `[${e.id}] idle: ${e.up} datagrams up, ${e.down} down, ${e.dropped} dropped`,
-      ),
+    log: (e) => console.log(describe(e)),
   }).catch(expectedFailure);
   const stopped = stopOnSignal(() => relay.close());
   console.log(
     `UDP proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetText}`,
   );
   await stopped;
+}
+
+/** One log line per relay event. */
+function describe(e: UdpRelayEvent): string {
+  switch (e.event) {
+    case "client":
+      return `[${e.id}] datagrams from ${e.address} port ${e.port}`;
+    case "idle":
+      return `[${e.id}] idle: ${e.up} datagrams up, ${e.down} down, ${e.dropped} dropped`;
+    case "stranger":
+      return `[${e.id}] ignored datagrams from ${e.address} port ${e.port}: not the target`;
+  }
 }
