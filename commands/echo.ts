@@ -8,7 +8,15 @@
  */
 
 import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
-import { type EchoChannel, openEchoChannel, openUdp, summarize } from "../lib/echo/client.ts";
+import {
+  type EchoChannel,
+  type EchoTap,
+  openEchoChannel,
+  openUdp,
+  summarize,
+} from "../lib/echo/client.ts";
+import { echoPcapTap } from "../lib/capture/pcap_tap.ts";
+import { openCapture } from "./shared/capture.ts";
 import { pipeTcp, UdpSession } from "../lib/echo/stdio.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
 import { loginLab, PASSWORD_PROMPT } from "./echo/login.ts";
@@ -32,6 +40,7 @@ Usage:
   fsd echo serve PORT [--udp] [--upper | --ceil | --broadcast] [--host ADDR]
   fsd echo serve PORT --login USERS [--show-passwords] [--host ADDR]
   fsd echo HOST PORT [MESSAGE ...] [--udp] [--count N] [--interval SECONDS] [--timeout SECONDS]
+                     [--pcap FILE]
 
 Server: answers each message: over TCP a line, or, when no newline comes,
 what arrived before the client paused (0.2 s) or half-closed; over UDP a
@@ -72,9 +81,15 @@ Options:
   --count N           measure N round trips (0: until Ctrl-C)
   --interval SECONDS  time between round trips (default 1)
   --timeout SECONDS   how long to wait for a reply (default 2)
+  --pcap FILE         client: write what it sends and receives to FILE (pcap,
+                      made-up Ethernet/IPv4 framing: UDP datagrams on the real
+                      ports, or one TCP conversation; needs --allow-write=FILE)
   -h, --help          show this help
 
-Permissions: --allow-net
+Permissions: --allow-net (--login USERS adds --allow-read=USERS; --pcap FILE adds
+--allow-write=FILE). A UDP client binds a port of its own on loopback for a
+loopback server (--allow-net=127.0.0.1 is enough), else on the wildcard
+address (--allow-net=HOST,0.0.0.0 at the narrowest).
 
 Examples:
   fsd echo serve 7000 --upper
@@ -96,6 +111,7 @@ const ECHO_FLAGS = {
   count: { type: "string" },
   interval: { type: "string" },
   timeout: { type: "string" },
+  pcap: { type: "string" },
 } as const;
 
 type EchoValues = ParsedCommandLine<typeof ECHO_FLAGS>["values"];
@@ -124,14 +140,39 @@ async function run(args: string[]): Promise<void> {
       cause: error,
     });
   };
+  const pcap = openCapture(values.pcap);
+  // Written out however the client ends (Ctrl-C exits from a signal handler).
+  globalThis.addEventListener("unload", () => pcap?.close());
+  const tap = pcap && echoPcapTap(pcap, udp);
+  try {
+    await talk(host, port, udp, messages, { count, intervalMs, timeoutMs, tap }, cannotConnect);
+  } finally {
+    pcap?.close();
+  }
+}
+
+/** The client's exchange: stdin piped, or MESSAGEs sent, or --count round trips. */
+async function talk(
+  host: string,
+  port: number,
+  udp: boolean,
+  messages: string[],
+  { count, intervalMs, timeoutMs, tap }: {
+    count?: number;
+    intervalMs: number;
+    timeoutMs: number;
+    tap?: EchoTap;
+  },
+  cannotConnect: (error: unknown) => never,
+): Promise<void> {
   if (count === undefined && messages.length === 0) {
     if (!udp) {
       const terminal = new TerminalPipe(PASSWORD_PROMPT);
-      return await pipeTcp(host, port, terminal.input, terminal.output).catch(cannotConnect);
+      return await pipeTcp(host, port, terminal.input, terminal.output, tap).catch(cannotConnect);
     }
-    return await udpSession(await openUdp(host, port).catch(cannotConnect), timeoutMs);
+    return await udpSession(await openUdp(host, port, tap).catch(cannotConnect), timeoutMs);
   }
-  const channel = await openEchoChannel(host, port, udp).catch(cannotConnect);
+  const channel = await openEchoChannel(host, port, udp, tap).catch(cannotConnect);
   try {
     if (count !== undefined) {
       await measure(
@@ -299,7 +340,7 @@ async function udpSession(
 const UDP_SILENCE = " (over UDP a closed port looks like a lost datagram)";
 
 const SERVER_ONLY = ["upper", "ceil", "broadcast", "host", "login", "show-passwords"] as const;
-const CLIENT_ONLY = ["count", "interval", "timeout"] as const;
+const CLIENT_ONLY = ["count", "interval", "timeout", "pcap"] as const;
 
 /** A flag meant for the other side is a usage error, not silently ignored. */
 function refuseFlags(values: EchoValues, flags: readonly (keyof EchoValues)[], side: string): void {

@@ -14,8 +14,8 @@ import {
   type RelayOptions,
 } from "../lib/relay/relay.ts";
 import { ConnectionTrace, isTraceMode, type TraceMode } from "../lib/capture/conn_trace.ts";
-import { PcapWriter } from "../lib/capture/pcap.ts";
 import { relayPcapTap } from "../lib/capture/pcap_tap.ts";
+import { openCapture } from "./shared/capture.ts";
 import {
   type Command,
   expectedFailure,
@@ -145,11 +145,7 @@ async function run(args: string[]): Promise<void> {
   };
   const applies = (direction: Direction) => stream === "both" || stream === direction;
   const trace = mode === "none" ? undefined : tracer(mode);
-  const pcap = values.pcap === undefined ? undefined : PcapWriter.create(values.pcap);
-  if (pcap) {
-    pcap.onError = (error) =>
-      console.error(`fsd: capture stopped, cannot write ${values.pcap}: ${error.message}`);
-  }
+  const pcap = openCapture(values.pcap);
 
   const relay = startRelay({
     port,

@@ -6,6 +6,8 @@
  */
 
 import { type UdpFaults, UdpRelay, type UdpRelayEvent } from "../../lib/relay/udp_relay.ts";
+import { udpRelayPcapTap } from "../../lib/capture/pcap_tap.ts";
+import { openCapture } from "../shared/capture.ts";
 import {
   expectedFailure,
   expectPositionals,
@@ -17,7 +19,7 @@ import {
 } from "../shared/cli.ts";
 
 const USAGE =
-  "fsd proxy --udp LISTEN_PORT TARGET_HOST TARGET_PORT [--drop RATE] [--duplicate RATE] [--reorder RATE]";
+  "fsd proxy --udp LISTEN_PORT TARGET_HOST TARGET_PORT [--drop RATE] [--duplicate RATE] [--reorder RATE] [--pcap FILE]";
 
 export const UDP_PROXY_HELP = `
 UDP (--udp): relay datagrams instead of TCP connections; a TFTP server's
@@ -27,7 +29,10 @@ answers from its transfer ports are relayed too.
   --duplicate RATE     send this share twice
   --reorder RATE       hold this share back until the next datagram (or 20 ms)
   --stream up|down|both  which direction the faults apply to (default both)
-  --seed N             the same faults for the same seed`;
+  --seed N             the same faults for the same seed
+  --pcap FILE          write every relayed datagram, both ways, to FILE
+                       (pcap, made-up Ethernet/IPv4/UDP framing on the real
+                       ports, so Wireshark decodes TFTP; needs --allow-write=FILE)`;
 
 const help = `Relay UDP datagrams on LISTEN_PORT to TARGET_HOST TARGET_PORT, both ways,
 injecting faults.
@@ -35,7 +40,7 @@ injecting faults.
 Usage: ${USAGE}
 ${UDP_PROXY_HELP}
 
-Permissions: --allow-net
+Permissions: --allow-net (and --allow-write=FILE with --pcap)
 
 Examples:
   fsd proxy --udp 6969 127.0.0.1 69 --drop 5% --duplicate 2% --reorder 5%`;
@@ -64,6 +69,7 @@ export async function runUdpProxy(args: string[]): Promise<void> {
     reorder: { type: "string" },
     stream: { type: "string" },
     seed: { type: "string" },
+    pcap: { type: "string" },
   }, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
@@ -78,6 +84,7 @@ export async function runUdpProxy(args: string[]): Promise<void> {
     duplicate: parseRate(values.duplicate, "--duplicate"),
     reorder: parseRate(values.reorder, "--reorder"),
   };
+  const pcap = openCapture(values.pcap);
   const relay = await UdpRelay.start({
     port: parsePort(listenText),
     hostname: values.host,
@@ -88,9 +95,16 @@ export async function runUdpProxy(args: string[]): Promise<void> {
       down: stream === "up" ? {} : faults,
     },
     seed: values.seed === undefined ? undefined : parseCount(values.seed, "--seed"),
+    tap: pcap && udpRelayPcapTap(pcap),
     log: (e) => console.log(describe(e)),
-  }).catch(expectedFailure);
-  const stopped = stopOnSignal(() => relay.close());
+  }).catch((error) => {
+    pcap?.close();
+    return expectedFailure(error);
+  });
+  const stopped = stopOnSignal(async () => {
+    await relay.close();
+    pcap?.close();
+  });
   console.log(
     `UDP proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetText}`,
   );

@@ -27,7 +27,20 @@ export interface UdpEchoConfig {
 export interface UdpEchoServer {
   readonly port: number;
   readonly hostname: string;
+  /** What the server did with the datagrams it got. */
+  readonly stats: UdpEchoStats;
   close(): Promise<void>;
+}
+
+export interface UdpEchoStats {
+  /** Datagrams sent: replies, chat lines, notices. */
+  sent: number;
+  /** Datagrams not answered: from the server's own port or a port below 1024. */
+  refused: number;
+  /** Datagrams not answered: their source was over its rate. */
+  overRate: number;
+  /** Replies not sent: the server's byte budget was spent. */
+  overBudget: number;
 }
 
 /** Datagrams a second one source may have answered (a burst of as many): a loop runs at thousands. */
@@ -63,12 +76,24 @@ export async function startUdpEcho(config: UdpEchoConfig): Promise<UdpEchoServer
   const members = new Map<string, Member>();
   const idleMs = config.idleMs ?? 60_000;
   const maxMembers = config.maxMembers ?? 32;
+  const stats: UdpEchoStats = { sent: 0, refused: 0, overRate: 0, overBudget: 0 };
+  /** Sources already logged as refused or over their rate (bounded: a log line each, once). */
   const muted = new Set<string>();
+  const once = (key: string, line: string) => {
+    if (muted.has(key) || muted.size >= 1024) return;
+    muted.add(key);
+    log(line);
+  };
   let nextId = 1;
   let closed = false;
 
   const send = (bytes: Uint8Array, to: Endpoint) => {
-    if (closed || !sending.take(bytes.length)) return;
+    if (closed) return;
+    if (!sending.take(bytes.length)) {
+      stats.overBudget++;
+      return;
+    }
+    stats.sent++;
     socket.send(bytes, to).catch(() => {});
   };
   const broadcast = (text: string, except?: Member) => {
@@ -129,21 +154,28 @@ export async function startUdpEcho(config: UdpEchoConfig): Promise<UdpEchoServer
         if (closed) return;
         continue; // an ICMP error from an earlier send: nothing to do
       }
-      if (refusedSource(from, local)) continue;
       const key = `${from.hostname} ${from.port}`;
+      if (refusedSource(from, local)) {
+        stats.refused++;
+        once(
+          key,
+          `[-] ${from.hostname} port ${from.port}: not answered: ${
+            from.port < 1024 ? "a port below 1024" : "the server's own port"
+          }`,
+        );
+        continue;
+      }
       if (config.mode !== "broadcast" && !perSource.has(key)) {
         log(`[${nextId++}] datagrams from ${from.hostname} port ${from.port}`);
       }
       if (!perSource.take(key)) {
-        if (!muted.has(key) && muted.size < 1024) {
-          muted.add(key);
-          log(
-            `[-] ${from.hostname} port ${from.port}: over ${PER_SOURCE_RATE} datagrams/s, dropped`,
-          );
-        }
+        stats.overRate++;
+        once(
+          key,
+          `[-] ${from.hostname} port ${from.port}: over ${PER_SOURCE_RATE} datagrams/s, dropped`,
+        );
         continue;
       }
-      muted.delete(key);
       if (config.mode === "broadcast") chat(key, from, data);
       else reply(from, data);
     }
@@ -159,6 +191,7 @@ export async function startUdpEcho(config: UdpEchoConfig): Promise<UdpEchoServer
   return {
     port: local.port,
     hostname: local.hostname,
+    stats,
     async close() {
       if (closed) return;
       closed = true;
