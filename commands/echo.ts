@@ -55,7 +55,8 @@ datagram:
                 "ID: text", with "* ID joined" and "* ID left" notices. A client
                 that reads too slowly loses messages (and is told) instead of
                 stalling the room. Over UDP a peer joins with its first datagram
-                and leaves with "/leave" or after 5 silent minutes.
+                and leaves with "/leave" or after 60 silent seconds (at most 32
+                members; a message over 1024 bytes is refused).
 
   --login USERS the login lab (TCP): asks "Username:" and "Password:", checks
                 the pair against the accounts file USERS (see 'fsd user'),
