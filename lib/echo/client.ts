@@ -132,7 +132,13 @@ const MAX_DATAGRAM = 65507;
 export async function openUdp(hostname: string, port: number, tap?: EchoTap): Promise<UdpChannel> {
   const address = plainAddress((await lookup(hostname)).address);
   const wildcard = address.includes(":") ? "::" : "0.0.0.0";
-  const socket = await bindUdp(isLoopback(address) ? address : wildcard, 0);
+  // Loopback for a loopback server, when --allow-net grants it any port (else the wildcard, as
+  // with --allow-net=HOST:PORT,0.0.0.0).
+  const local = isLoopback(address) &&
+      (await Deno.permissions.query({ name: "net", host: address })).state === "granted"
+    ? address
+    : wildcard;
+  const socket = await bindUdp(local, 0);
   const server = { hostname: address, port };
   const ends = { local: socket.local.port, remote: port };
   const inbox = new Inbox<Uint8Array>();
