@@ -8,8 +8,8 @@
 import { type Direction, Relay, type RelayEvent, type RelayOptions } from "../lib/relay/relay.ts";
 import { FAULTS, type Faults } from "../lib/relay/faults.ts";
 import { ConnectionTrace, type TraceMode } from "../lib/capture/conn_trace.ts";
-import { PcapWriter } from "../lib/capture/pcap.ts";
 import { relayPcapTap } from "../lib/capture/pcap_tap.ts";
+import { openCapture } from "./shared/capture.ts";
 import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand, type FlagSpec } from "./shared/command.ts";
 import { integer, oneOf, parsePort, rate } from "./shared/values.ts";
@@ -50,11 +50,12 @@ none: only log connections`,
     },
     pcap: {
       arg: "FILE",
-      side: "tcp",
       permission: "--allow-write=FILE",
-      help: `write every relayed connection, both ways, to FILE
-(pcap, made-up Ethernet/IPv4/TCP framing; no root
-needed); open it in Wireshark with 'fsd wireshark'`,
+      help: `write everything relayed, both ways, to FILE (pcap,
+made-up Ethernet/IPv4 framing, no root needed): each
+TCP connection a conversation, each UDP datagram a
+frame on the real ports; open it in Wireshark with
+'fsd wireshark'`,
     },
     stream: {
       arg: "up|down|both",
@@ -100,11 +101,7 @@ named as toxiproxy names them. Runs until SIGINT or SIGTERM.`,
     const { stream, trace: mode } = values;
     const applies = (direction: Direction) => stream === "both" || stream === direction;
     const trace = mode === "none" ? undefined : tracer(mode);
-    const pcap = values.pcap === undefined ? undefined : PcapWriter.create(values.pcap);
-    if (pcap) {
-      pcap.onError = (error) =>
-        console.error(`fsd: capture stopped, cannot write ${values.pcap}: ${error.message}`);
-    }
+    const pcap = openCapture(values.pcap);
 
     const relay = startRelay({
       port,

@@ -4,15 +4,15 @@
  * room that broadcasts each message to everyone else.
  */
 
-import dgram from "node:dgram";
-import { Buffer } from "node:buffer";
 import { readMessages } from "./messages.ts";
 import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
-import { DEFAULT_HOST, listenError, listenTcp } from "../net/listen.ts";
-import { type LoginLabConfig, serveLogin } from "./login.ts";
+import { listenTcp } from "../net/listen.ts";
+import { answer, type EchoMode } from "./answer.ts";
+import { startUdpEcho } from "./udp_server.ts";
 
-export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
+export { answer, type EchoMode };
+import { type LoginLabConfig, serveLogin } from "./login.ts";
 
 export interface EchoServerOptions {
   port: number;
@@ -24,8 +24,10 @@ export interface EchoServerOptions {
   queueBytes?: number;
   /** TCP text modes: a partial line counts as a message after this long without more bytes (default 200 ms). */
   quietMs?: number;
-  /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
+  /** UDP chat room: a peer silent this long leaves the room (default 60 s). */
   udpIdleMs?: number;
+  /** UDP chat room: most members at once (default 32). */
+  udpMaxMembers?: number;
   log?: (line: string) => void;
   /** TCP: run the login lab (lib/echo/login.ts) on each connection instead of `mode`. */
   login?: LoginLabConfig;
@@ -37,23 +39,16 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
-const NUMBER = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
-
-/** The answer to one message in the echo, upper and ceil modes. */
-export function answer(mode: Exclude<EchoMode, "broadcast">, message: string): string {
-  if (mode === "upper") return message.toUpperCase();
-  if (mode === "ceil") {
-    if (!NUMBER.test(message)) return `error: not a number: ${JSON.stringify(message)}`;
-    const value = Math.ceil(Number(message));
-    return Number.isFinite(value)
-      ? String(Object.is(value, -0) ? 0 : value)
-      : `error: out of range: ${message.trim()}`;
-  }
-  return message;
-}
-
 export async function startEchoServer(options: EchoServerOptions): Promise<EchoServer> {
-  return options.udp ? await startUdp(options) : startTcp(options);
+  if (!options.udp) return startTcp(options);
+  return await startUdpEcho({
+    port: options.port,
+    hostname: options.hostname,
+    mode: options.mode,
+    idleMs: options.udpIdleMs,
+    maxMembers: options.udpMaxMembers,
+    log: options.log,
+  });
 }
 
 // ---- TCP ----
@@ -210,76 +205,4 @@ class Member {
       // the member is gone; its reader ends the membership
     }
   }
-}
-
-// ---- UDP ----
-
-async function startUdp(options: EchoServerOptions): Promise<EchoServer> {
-  const log = options.log ?? (() => {});
-  const hostname = options.hostname ?? DEFAULT_HOST;
-  const socket = dgram.createSocket(hostname.includes(":") ? "udp6" : "udp4");
-  const peers = new Map<string, { id: number; address: string; port: number; seen: number }>();
-  const idleMs = options.udpIdleMs ?? 5 * 60_000;
-  let nextId = 1;
-  const sendTo = (text: string, peer: { address: string; port: number }) =>
-    socket.send(Buffer.from(text), peer.port, peer.address);
-  const leave = (key: string, why: string) => {
-    const peer = peers.get(key)!;
-    peers.delete(key);
-    log(`[${peer.id}] ${why}`);
-    if (options.mode === "broadcast") {
-      for (const other of peers.values()) sendTo(`* ${peer.id} left`, other);
-    }
-  };
-
-  socket.on("message", (message: Buffer, remote: { address: string; port: number }) => {
-    const key = `${remote.address} ${remote.port}`;
-    let peer = peers.get(key);
-    if (!peer) {
-      peer = { id: nextId++, address: remote.address, port: remote.port, seen: 0 };
-      peers.set(key, peer);
-      log(`[${peer.id}] datagrams from ${remote.address} port ${remote.port}`);
-      if (options.mode === "broadcast") {
-        for (const other of peers.values()) {
-          if (other !== peer) sendTo(`* ${peer.id} joined`, other);
-        }
-        sendTo(`* welcome, you are ${peer.id}; ${peers.size - 1} other(s) here`, peer);
-      }
-    }
-    peer.seen = performance.now();
-    const text = message.toString("utf8").replace(/\r?\n$/, "");
-    if (options.mode === "echo") {
-      socket.send(message, remote.port, remote.address); // byte for byte
-    } else if (options.mode !== "broadcast") {
-      sendTo(answer(options.mode, text), remote);
-    } else if (text === "/leave") {
-      leave(key, "left");
-    } else {
-      for (const other of peers.values()) if (other !== peer) sendTo(`${peer.id}: ${text}`, other);
-    }
-  });
-  const sweeper = setInterval(() => {
-    const now = performance.now();
-    for (const [key, peer] of peers) {
-      if (now - peer.seen > idleMs) leave(key, "silent too long; left");
-    }
-  }, Math.min(idleMs, 10_000));
-
-  await new Promise<void>((resolve, reject) => {
-    socket.once("error", (error) => reject(listenError(error, hostname, options.port)));
-    socket.bind(options.port, hostname, () => resolve());
-  }).catch((error) => {
-    clearInterval(sweeper);
-    socket.close();
-    throw error;
-  });
-  const address = socket.address();
-  return {
-    port: address.port,
-    hostname: address.address,
-    close() {
-      clearInterval(sweeper);
-      return new Promise<void>((resolve) => socket.close(() => resolve()));
-    },
-  };
 }
