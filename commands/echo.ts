@@ -5,7 +5,8 @@
  * Its flags, help and permissions are declared below, once.
  */
 
-import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
+import { ECHO_DEFAULTS, type EchoMode, startEchoServer } from "../lib/echo/server.ts";
+import { limitFlags } from "./shared/limit_flags.ts";
 import {
   type EchoChannel,
   type EchoTap,
@@ -24,12 +25,14 @@ import { defineCommand, type Flags, type FlagValues } from "./shared/command.ts"
 import { integer, parsePort, seconds } from "./shared/values.ts";
 
 const ECHO_FLAGS = {
+  ...limitFlags(ECHO_DEFAULTS, "server"),
   udp: {
     type: "boolean",
     permission: "--allow-net=HOST,0.0.0.0",
-    help: `use UDP instead of TCP (a UDP client binds a local port
-on the wildcard address: --allow-net=HOST,0.0.0.0 at
-the narrowest)`,
+    help: `use UDP instead of TCP (a UDP client binds a local port:
+on loopback for a loopback server, --allow-net=127.0.0.1
+is enough; else on the wildcard address,
+--allow-net=HOST,0.0.0.0 at the narrowest)`,
   },
   host: {
     arg: "ADDR",
@@ -244,6 +247,14 @@ async function serve(
     );
   }
   const mode: EchoMode = modes[0] ?? "echo";
+  const limits = (["max-clients", "max-per-ip", "idle-timeout"] as const).find((f) =>
+    values[f] !== undefined
+  );
+  if (udp && limits) {
+    throw new UsageError(
+      `--${limits} applies to TCP servers: over UDP each source has a rate instead (see --help)`,
+    );
+  }
   const login = await loginLab(values, udp, modes);
   const server = await startEchoServer({
     port,
@@ -251,6 +262,9 @@ async function serve(
     udp,
     mode,
     login,
+    maxClients: values["max-clients"],
+    maxPerIp: values["max-per-ip"],
+    idleTimeoutMs: values["idle-timeout"],
     log: (line) => console.log(line),
   }).catch(expectedFailure);
   const stopped = stopOnSignal(() => server.close());

@@ -5,7 +5,14 @@
  * come from lib/relay/faults.ts.
  */
 
-import { type Direction, Relay, type RelayEvent, type RelayOptions } from "../lib/relay/relay.ts";
+import {
+  type Direction,
+  Relay,
+  RELAY_DEFAULTS,
+  type RelayEvent,
+  type RelayOptions,
+} from "../lib/relay/relay.ts";
+import { limitFlags } from "./shared/limit_flags.ts";
 import { FAULTS, type Faults } from "../lib/relay/faults.ts";
 import { ConnectionTrace, type TraceMode } from "../lib/capture/conn_trace.ts";
 import { relayPcapTap } from "../lib/capture/pcap_tap.ts";
@@ -64,6 +71,7 @@ frame on the real ports; open it in Wireshark with
       help: `which direction the faults apply to; up is
 client to target, down is target to client`,
     },
+    ...limitFlags(RELAY_DEFAULTS, "tcp"),
     ...FAULT_FLAGS,
     ...UDP_PROXY_FLAGS,
   },
@@ -111,6 +119,9 @@ named as toxiproxy names them. Runs until SIGINT or SIGTERM.`,
       faults: { up: applies("up") ? faults : {}, down: applies("down") ? faults : {} },
       onData: trace?.onData,
       tap: pcap && relayPcapTap(pcap, targetPort),
+      maxClients: values["max-clients"],
+      maxPerIp: values["max-per-ip"],
+      idleTimeoutMs: values["idle-timeout"],
       log: (event) => {
         console.log(formatEvent(event, targetHost, targetPort));
         if (event.event === "connection") trace?.open(event.id);
@@ -148,6 +159,8 @@ function formatEvent(event: RelayEvent, targetHost: string, targetPort: number):
   switch (event.event) {
     case "connection":
       return `[${event.id}] connection from ${event.address} port ${event.port}`;
+    case "refused":
+      return `[${event.id}] refused: ${event.reason}`;
     case "connect-failed":
       return `[${event.id}] cannot reach ${targetHost} port ${targetPort}: ${event.message}; closing`;
     case "close":
