@@ -71,7 +71,12 @@ export interface AccountsConfig {
   anonymousRead?: boolean;
   /** Take logins in plain text (no TLS) from addresses other than loopback too. */
   allowPlaintextLogin?: boolean;
+  /** A client that must log in and has not within this long is cut (default 30 s, as OpenSSH's LoginGraceTime is 120). */
+  loginGraceMs?: number;
 }
+
+/** Longest a client that must log in may take to do it. */
+export const LOGIN_GRACE_MS = 30_000;
 
 /** Longest a TLS handshake may take before the connection is dropped. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -119,6 +124,7 @@ export class FileServer {
       log,
       stopping: () => this.#accepting.stopping,
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
+      loginGraceMs: config.accounts?.loginGraceMs ?? LOGIN_GRACE_MS,
     };
 
     this.#accepting = new AcceptLoop(listener, {
