@@ -109,3 +109,39 @@ Deno.test("udp capture: a --pcap file that cannot be written is one clear line, 
   assert.equal(result.code, 1);
   assert.match(result.stderr, /^fsd: cannot write capture file \/nonexistent-dir\/x\.pcap: /);
 });
+
+Deno.test({
+  name: "udp capture: fsd get tftp://... --pcap records the transfer on its real ports",
+  ...needs("tshark"),
+  async fn() {
+    assertTools("tshark");
+    await using dir = await tempDir();
+    await using s = await startTftp({});
+    const data = randomBytes(1500, 7);
+    await Deno.writeFile(`${s.root}/f`, data);
+    const pcap = `${dir.path}/get.pcap`;
+    const result = await runFsd([
+      "--allow-net=127.0.0.1",
+      `--allow-read=${dir.path}`,
+      `--allow-write=${dir.path}`,
+    ], [
+      "get",
+      `tftp://127.0.0.1:${s.port}/f`,
+      `${dir.path}/f`,
+      "--blksize",
+      "512",
+      "--pcap",
+      pcap,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(await Deno.readFile(`${dir.path}/f`), data);
+    const rows = await tsharkFields(pcap, ["-d", `udp.port==${s.port},tftp`], [
+      "udp.dstport",
+      "tftp.opcode",
+      "tftp.block",
+    ]);
+    assert.equal(rows[0][0], String(s.port));
+    assert.equal(rows[0][1], "1", "the read request first");
+    assert.deepEqual(rows.filter((r) => r[1] === "3").map((r) => r[2]), ["1", "2", "3"]);
+  },
+});
