@@ -172,7 +172,9 @@ Deno.test("cli: README's usage lines are the commands' declared usage", async ()
   const block = readme.split("\n## Usage\n\n```\n")[1]?.split("\n```")[0];
   assert.ok(block, "README has a Usage block");
   const declared = [];
-  for (const { load } of COMMANDS) declared.push(...[(await load()).spec.usage].flat());
+  for (const { load } of COMMANDS) {
+    declared.push(...[(await load()).spec.usage].flat().flatMap((u) => u.split("\n")));
+  }
   assert.deepEqual(block.split("\n"), [
     ...declared,
     "fsd --help | fsd COMMAND --help | fsd --version",

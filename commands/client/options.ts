@@ -50,10 +50,9 @@ fsd proxy --trace fsd), ladder (a ladder diagram), hex, text`,
   },
   pcap: {
     arg: "FILE",
-    side: "fsd",
     permission: "--allow-write=FILE",
     help: `record the connection to FILE (pcap, for Wireshark with
-'fsd wireshark')`,
+'fsd wireshark'; over TFTP each datagram, on its real ports)`,
   },
   ...CLIENT_SECURITY_FLAGS,
 } as const satisfies Flags;
