@@ -20,7 +20,7 @@ import {
   type TransferParams,
 } from "./negotiation.ts";
 import { DigestCheck } from "./integrity.ts";
-import type { RequestSession } from "./request.ts";
+import type { Session } from "./session.ts";
 import { expectAck, receiveFile, sendFile } from "./window.ts";
 
 /** The most a client may negotiate: the protocol's largest block, and a window of 64 blocks. */
@@ -40,7 +40,7 @@ function resumeOffset(asked: Asked, opened: OpenedFile): number {
 
 /** RRQ and DRQ: a file's bytes, or a directory's listing. */
 export async function serveRead(
-  session: RequestSession,
+  session: Session,
   op: Op,
   raw: Uint8Array,
   asked?: Asked,
@@ -73,11 +73,7 @@ export async function serveRead(
 }
 
 /** WRQ: into a staging file, published under its name only once complete and synced. */
-export async function serveWrite(
-  session: RequestSession,
-  raw: Uint8Array,
-  asked?: Asked,
-): Promise<void> {
+export async function serveWrite(session: Session, raw: Uint8Array, asked?: Asked): Promise<void> {
   if (asked?.mkdir) return await serveMakeDirectory(session, raw, asked);
   const request = session.begin("WRQ", raw);
   let store = session.context.store;
@@ -109,11 +105,7 @@ export async function serveWrite(
 }
 
 /** OPT mkdir=1 + WRQ: creates the directory; the OACK is the whole answer. */
-async function serveMakeDirectory(
-  session: RequestSession,
-  raw: Uint8Array,
-  asked: Asked,
-): Promise<void> {
+async function serveMakeDirectory(session: Session, raw: Uint8Array, asked: Asked): Promise<void> {
   session.begin("WRQ", raw);
   const made = await session.prepare(async () => {
     await (await session.storeFor("WRQ")).makeDirectory(raw);
@@ -125,11 +117,7 @@ async function serveMakeDirectory(
 }
 
 /** Grants what the OPT asked within the server's limits, answers OACK, and records it for the log. */
-async function sendOack(
-  session: RequestSession,
-  asked: Asked,
-  facts: Facts,
-): Promise<TransferParams> {
+async function sendOack(session: Session, asked: Asked, facts: Facts): Promise<TransferParams> {
   const params = grant(asked, SERVER_LIMITS);
   await session.conn.write(encodeOptions(Opcode.OACK, oackPairs(asked, params, facts)));
   session.request!.params = params;

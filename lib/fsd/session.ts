@@ -17,11 +17,10 @@ import {
   type OptionPairs,
   type Packet,
 } from "./codec.ts";
-import { type Asked, parseAsked } from "./negotiation.ts";
+import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import { CutForTime, type PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
-import type { RequestOutcome, RequestRecord, RequestSession } from "./request.ts";
 import { sendFile } from "./window.ts";
 import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
 
@@ -43,11 +42,25 @@ export interface SessionContext {
   loggedIn?: () => void;
 }
 
+/** The request a session is serving, for its log lines. */
+export interface RequestRecord {
+  op: Op;
+  name: string;
+  started: number;
+  bytes: number;
+  params?: TransferParams;
+}
+
+/** A request's end, as logged. */
+export type RequestOutcome =
+  | { outcome: "ok"; kind: "file" | "listing" | "directory" }
+  | { outcome: "refused"; code: number; message: string };
+
 const lossy = new TextDecoder();
 const encoder = new TextEncoder();
 const NO_NAME = new Uint8Array(0);
 
-export class Session implements RequestSession {
+export class Session {
   readonly id: number;
   readonly conn: PacketConn;
   readonly context: SessionContext;
