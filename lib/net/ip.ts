@@ -121,9 +121,16 @@ export function inCidr(text: string, range: Cidr): boolean {
   return true;
 }
 
-const LOOPBACK = [parseCidr("127.0.0.0/8")!, parseCidr("::1/128")!];
+/** An address in its plain text form: an IPv4-mapped IPv6 address as IPv4 (`::ffff:a09:809` is `10.9.8.9`); anything not an address as it is. */
+export function plainAddress(text: string): string {
+  const bytes = parseIp(text);
+  return bytes ? formatIp(unmapIpv4(bytes)) : text;
+}
 
-/** Whether `address` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
-export function isLoopback(address: string): boolean {
-  return LOOPBACK.some((range) => inCidr(address, range));
+/** Whether `text` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
+export function isLoopback(text: string): boolean {
+  const bytes = parseIp(text);
+  if (!bytes) return false;
+  const plain = unmapIpv4(bytes);
+  return plain.length === 4 ? plain[0] === 127 : plain.every((b, i) => b === (i === 15 ? 1 : 0));
 }
