@@ -35,6 +35,8 @@ const USAGE = [
   "fsd get HOST PORT REMOTE [LOCAL] [OPTIONS]",
   "fsd get HOST PORT REMOTE... -o DIR [OPTIONS]",
   "fsd get -r HOST PORT REMOTEDIR [LOCALDIR] [OPTIONS]",
+  "fsd get http[s]://HOST:PORT/REMOTE [LOCAL] [OPTIONS]",
+  "fsd get URL... -o DIR [OPTIONS]",
 ];
 
 export const get = defineCommand({

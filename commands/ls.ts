@@ -16,7 +16,7 @@ const USAGE = "fsd ls HOST PORT [DIR] [OPTIONS]";
 export const ls = defineCommand({
   name: "ls",
   title: "List a directory on an fsd server (the served directory itself by default).",
-  usage: USAGE,
+  usage: [USAGE, "fsd ls http[s]://HOST:PORT/[DIR] [OPTIONS]"],
   about: `Prints one line per entry, sorted by name:
   KIND SIZE MTIME NAME
 KIND is f (file) or d (directory), SIZE is in bytes (0 for directories),

@@ -30,6 +30,7 @@ export const put = defineCommand({
     "fsd put HOST PORT LOCAL [REMOTE] [OPTIONS]",
     "fsd put HOST PORT LOCAL... -o REMOTEDIR [OPTIONS]",
     "fsd put -r HOST PORT LOCALDIR [REMOTEDIR] [OPTIONS]",
+    "fsd put http[s]://HOST:PORT/[DIR/] LOCAL... [OPTIONS]",
   ],
   about: `REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
 upload into, as with cp. LOCAL '-' reads stdin (REMOTE is then required); a

@@ -139,8 +139,17 @@ Deno.test("cli: every flag of every command refuses what it cannot take, as a us
 
 /** A command line on each side of the commands that have sides. */
 const SIDES: Record<string, Record<string, string[]>> = {
-  get: { fsd: ["127.0.0.1", "1", "x"], tftp: ["tftp://127.0.0.1:1/x"] },
-  put: { fsd: ["127.0.0.1", "1", "x"], tftp: ["tftp://127.0.0.1:1/x", "x"] },
+  get: {
+    fsd: ["127.0.0.1", "1", "x"],
+    tftp: ["tftp://127.0.0.1:1/x"],
+    http: ["http://127.0.0.1:1/x"],
+  },
+  put: {
+    fsd: ["127.0.0.1", "1", "x"],
+    tftp: ["tftp://127.0.0.1:1/x", "x"],
+    http: ["http://127.0.0.1:1/", "x"],
+  },
+  ls: { fsd: ["127.0.0.1", "1"], http: ["http://127.0.0.1:1/"] },
   proxy: { tcp: ["0", "127.0.0.1", "1"], udp: ["--udp", "0", "127.0.0.1", "1"] },
   echo: { server: ["serve", "0"], client: ["127.0.0.1", "1"] },
 };

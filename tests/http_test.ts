@@ -344,7 +344,7 @@ Deno.test("http: usage errors of --http, --http-only and --live exit 2", async (
   const cases: [string[], RegExp][] = [
     [["--live"], /--live needs --http HTTPPORT/],
     [["--http-only", "--tftp", "0"], /--http-only serves HTTP alone/],
-    [["--http", "x"], /invalid port: x/],
+    [["--http", "x"], /invalid port for --http: x/],
     [["--http", "0", "--live", "--workers", "2"], /--live and --workers do not combine/],
   ];
   for (const [flags, message] of cases) {
