@@ -11,7 +11,13 @@ import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { integer, oneOf, parsePort, seconds, size } from "./shared/values.ts";
-import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HEADING, wantsFsd1 } from "./serve/tftp.ts";
+import {
+  startTftp,
+  TFTP_SERVE_FLAGS,
+  TFTP_SERVE_HEADING,
+  tftpExposure,
+  wantsFsd1,
+} from "./serve/tftp.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
 
@@ -134,7 +140,7 @@ name in the greeting)`,
     const stopRereading = values.users === undefined || !server
       ? () => {}
       : rereadOnHangup(values.users, server as FileServer, config.log);
-    const tftp = await startTftp(values, config, fsd1).catch(async (error) => {
+    const tftp = await startTftp(values, config, fsd1, security.accounts).catch(async (error) => {
       await server?.close();
       return expectedFailure(error);
     });
@@ -154,6 +160,8 @@ name in the greeting)`,
       );
     }
     if (tftp) {
+      const exposure = tftpExposure(security.accounts);
+      if (exposure) console.log(exposure);
       console.log(`TFTP server listening on ${tftp.addr.hostname} UDP port ${tftp.addr.port}`);
     }
     await stopped;

@@ -10,7 +10,7 @@ import { type ByteSink, type ByteSource, bytesSource, fileSink, fileSource } fro
 import { hashPrefix, type Sha256, sha256For, toHex } from "../bytes/sha256.ts";
 import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "./errors.ts";
-import { formatListing, readListing } from "./listing.ts";
+import { formatListing, type ListingEntry, mergeEntries, readListing } from "./listing.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
 
@@ -24,6 +24,16 @@ export interface FileStoreConfig {
 }
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
+
+/** How `openRead` reads. */
+export interface ReadOptions {
+  /** A listing carries each file's SHA-256. */
+  digests?: boolean;
+  /** Entries a listing shows beside (and over) the directory's own: the access model's mounts. */
+  extra?: ListingEntry[];
+  /** A listing shows the `extra` entries alone. */
+  only?: boolean;
+}
 
 /** A name opened for reading. */
 export interface OpenedFile {
@@ -74,10 +84,16 @@ export class FileStore {
    * A store rooted at `subdir` (a name under these rules; "" is this root),
    * with the same limits; `readOnly` can only add to this store's.
    */
-  async within(subdir: string, readOnly = false): Promise<FileStore> {
+  async within(subdir: string, readOnly = false, hidden: string[] = []): Promise<FileStore> {
     const real = await this.#sandbox.resolveExisting(subdir);
+    const excluded: string[] = [];
+    for (const name of hidden) {
+      // A home that does not exist (yet) hides nothing; one that does, by its real path.
+      const path = await this.#sandbox.resolveExisting(name).catch(() => undefined);
+      if (path !== undefined) excluded.push(path);
+    }
     return new FileStore(
-      await Sandbox.open(real),
+      await Sandbox.open(real, excluded),
       this.readOnly || readOnly,
       this.maxUploadBytes,
     );
@@ -112,13 +128,13 @@ export class FileStore {
    */
   async openRead(
     requested: string | Uint8Array,
-    options: { digests?: boolean } = {},
+    options: ReadOptions = {},
   ): Promise<OpenedFile> {
     const name = checkedName(requested);
     try {
       const real = await this.#sandbox.resolveExisting(name);
       const info = await Deno.stat(real);
-      if (info.isDirectory) return await this.#openListing(real, info, options.digests);
+      if (info.isDirectory) return await this.#openListing(real, info, options);
       if (!info.isFile) {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }
@@ -139,8 +155,22 @@ export class FileStore {
     }
   }
 
-  async #openListing(real: string, info: Deno.FileInfo, digests = false): Promise<OpenedFile> {
-    const entries = await readListing(this.#sandbox, real);
+  /** What a listing of DIR would say of `name` (a name under the rules); undefined if nothing. */
+  async describe(name: string): Promise<ListingEntry | undefined> {
+    try {
+      const info = await Deno.stat(await this.#sandbox.resolveExisting(name));
+      if (!info.isFile && !info.isDirectory) return undefined;
+      const kind = info.isDirectory ? "d" : "f";
+      return { kind, size: info.isFile ? info.size : 0, mtime: info.mtime ?? new Date(0), name };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #openListing(real: string, info: Deno.FileInfo, options: ReadOptions): Promise<OpenedFile> {
+    const { digests = false, extra = [], only = false } = options;
+    const own = only ? [] : await readListing(this.#sandbox, real);
+    const entries = mergeEntries(own, extra);
     if (digests) {
       for (const entry of entries) {
         if (entry.kind === "f") entry.sha256 = await digestOf(join(real, entry.name), entry.size);

@@ -63,6 +63,14 @@ export function parseListing(text: string, digests = false): ListingEntry[] {
   return entries;
 }
 
+/** `entries` (sorted) with `extra` put in: an extra entry replaces one of the same name. */
+export function mergeEntries(entries: ListingEntry[], extra: ListingEntry[]): ListingEntry[] {
+  if (extra.length === 0) return entries;
+  const names = new Set(extra.map((entry) => entry.name));
+  return entries.filter((entry) => !names.has(entry.name)).concat(extra)
+    .sort((a, b) => compareNames(a.name, b.name));
+}
+
 /**
  * The entries of the directory at real path `directory`. Symlinks count as
  * what they point to when that lies inside the sandbox and are left out
@@ -103,6 +111,7 @@ async function describe(
       if (!sandbox.contains(real)) return undefined;
       info = await Deno.stat(real);
     } else {
+      if (!sandbox.contains(path)) return undefined; // out of reach (another account's home)
       info = await Deno.lstat(path);
     }
   } catch {

@@ -70,14 +70,20 @@ export function isListableName(name: string): boolean {
 export class Sandbox {
   readonly root: string;
   readonly #prefix: string;
+  /** Real paths inside the root that are out of reach all the same (others' homes). */
+  readonly #excluded: string[];
 
-  private constructor(root: string) {
+  private constructor(root: string, excluded: string[]) {
     this.root = root;
     this.#prefix = root.endsWith("/") ? root : root + "/";
+    this.#excluded = excluded.map((path) => path.endsWith("/") ? path : path + "/");
   }
 
-  /** Opens `dir` as a sandbox; throws if it is missing or not a directory. */
-  static async open(dir: string): Promise<Sandbox> {
+  /**
+   * Opens `dir` as a sandbox, with the real paths `excluded` out of reach;
+   * throws if it is missing or not a directory.
+   */
+  static async open(dir: string, excluded: string[] = []): Promise<Sandbox> {
     let real: string;
     try {
       real = await Deno.realPath(dir);
@@ -89,12 +95,14 @@ export class Sandbox {
     }
     const info = await Deno.stat(real);
     if (!info.isDirectory) throw new Deno.errors.NotADirectory(`not a directory: ${dir}`);
-    return new Sandbox(real);
+    return new Sandbox(real, excluded);
   }
 
   /** Whether a real path lies inside the root (or is the root). */
   contains(realPath: string): boolean {
-    return realPath === this.root || realPath.startsWith(this.#prefix);
+    if (realPath !== this.root && !realPath.startsWith(this.#prefix)) return false;
+    const path = realPath + "/";
+    return !this.#excluded.some((excluded) => path.startsWith(excluded));
   }
 
   /** The real path of an existing file or directory `name` ("" is the root). */
