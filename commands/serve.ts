@@ -8,7 +8,14 @@ import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
 import { rereadOnHangup, SECURITY_FLAGS, securityConfig } from "./serve/security.ts";
 import { ServerPool } from "../lib/fsd/worker_pool.ts";
-import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
+import {
+  CommandError,
+  expectedFailure,
+  expectPositionals,
+  stopOnSignal,
+  UsageError,
+} from "./shared/cli.ts";
+import { type StrictModes, strictModes } from "../lib/store/strict_modes.ts";
 import { defineCommand } from "./shared/command.ts";
 import { integer, oneOf, parsePort, seconds, size } from "./shared/values.ts";
 import {
@@ -127,6 +134,9 @@ name in the greeting)`,
 
     const fsd1 = wantsFsd1(values);
     const security = await securityConfig(values);
+    const modes = await Deno.realPath(root).then(strictModes, () => ({} as StrictModes));
+    if (modes.refusal) throw new CommandError(modes.refusal);
+    if (modes.warning) security.notices.push(modes.warning);
     const workers = values.workers;
     if (workers > 1 && security.accounts) {
       throw new UsageError("--workers and --users do not combine yet: run one worker with --users");

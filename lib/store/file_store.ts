@@ -8,9 +8,9 @@
 
 import { type ByteSink, type ByteSource, bytesSource, fileSink, fileSource } from "../bytes/mod.ts";
 import { hashPrefix, type Sha256, sha256For, toHex } from "../bytes/sha256.ts";
-import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { formatListing, type ListingEntry, mergeEntries, readListing } from "./listing.ts";
+import type { Opened } from "./opened.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
 
@@ -131,14 +131,16 @@ export class FileStore {
     options: ReadOptions = {},
   ): Promise<OpenedFile> {
     const name = checkedName(requested);
+    let opened: Opened | undefined;
     try {
-      const real = await this.#sandbox.resolveExisting(name);
-      const info = await Deno.stat(real);
-      if (info.isDirectory) return await this.#openListing(real, info, options);
+      // What is read is what was checked: through the open name (race-free in fd mode).
+      opened = await this.#sandbox.openExisting(name);
+      const info = await Deno.stat(opened.path);
+      if (info.isDirectory) return await this.#openListing(opened, info, options);
       if (!info.isFile) {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }
-      const file = await Deno.open(real, { read: true });
+      const file = await Deno.open(opened.path, { read: true });
       return {
         source: fileSource(file),
         size: info.size,
@@ -152,28 +154,39 @@ export class FileStore {
       };
     } catch (error) {
       throw fileError(error, name);
+    } finally {
+      opened?.close();
     }
   }
 
   /** What a listing of DIR would say of `name` (a name under the rules); undefined if nothing. */
   async describe(name: string): Promise<ListingEntry | undefined> {
+    let opened: Opened | undefined;
     try {
-      const info = await Deno.stat(await this.#sandbox.resolveExisting(name));
+      opened = await this.#sandbox.openExisting(name);
+      const info = await Deno.stat(opened.path);
       if (!info.isFile && !info.isDirectory) return undefined;
       const kind = info.isDirectory ? "d" : "f";
       return { kind, size: info.isFile ? info.size : 0, mtime: info.mtime ?? new Date(0), name };
     } catch {
       return undefined;
+    } finally {
+      opened?.close();
     }
   }
 
-  async #openListing(real: string, info: Deno.FileInfo, options: ReadOptions): Promise<OpenedFile> {
+  async #openListing(
+    directory: Opened,
+    info: Deno.FileInfo,
+    options: ReadOptions,
+  ): Promise<OpenedFile> {
     const { digests = false, extra = [], only = false } = options;
-    const own = only ? [] : await readListing(this.#sandbox, real);
+    const own = only ? [] : await readListing(this.#sandbox, directory);
     const entries = mergeEntries(own, extra);
     if (digests) {
       for (const entry of entries) {
-        if (entry.kind === "f") entry.sha256 = await digestOf(join(real, entry.name), entry.size);
+        if (entry.kind !== "f") continue;
+        entry.sha256 = await this.#digestOf(`${directory.path}/${entry.name}`, entry.size);
       }
     }
     const listing = encoder.encode(formatListing(entries, digests));
@@ -187,6 +200,25 @@ export class FileStore {
     };
   }
 
+  /** The SHA-256 of the listed file at `path`, in hex; "-" if it does not lead inside now. */
+  async #digestOf(path: string, size: number): Promise<string> {
+    const opened = await this.#sandbox.openInside(path).catch(() => undefined);
+    if (!opened) return "-";
+    const hash = sha256For(size);
+    try {
+      const file = await Deno.open(opened.path, { read: true });
+      try {
+        await hashPrefix(file, size, hash);
+        return toHex(await hash.digest());
+      } finally {
+        file.close();
+      }
+    } finally {
+      opened.close();
+      hash.close();
+    }
+  }
+
   /**
    * Creates the directory `requested` with the rules of a new file: inside
    * the root, a name under every name rule, never replacing anything
@@ -196,7 +228,12 @@ export class FileStore {
     if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
     const name = checkedName(requested);
     try {
-      await Deno.mkdir(await this.#sandbox.resolveNew(name));
+      const { directory, path } = await this.#sandbox.openNew(name);
+      try {
+        await Deno.mkdir(path);
+      } finally {
+        directory.close();
+      }
     } catch (error) {
       throw fileError(error, name);
     }
@@ -218,9 +255,14 @@ export class FileStore {
       );
     }
     let staged: StagedFile;
+    // The directory stays open until the file has its name: staging and link(2) go through it.
+    let directory: Opened | undefined;
     try {
-      staged = await StagedFile.create(await this.#sandbox.resolveNew(name), STAGING_PREFIX);
+      const opened = await this.#sandbox.openNew(name);
+      directory = opened.directory;
+      staged = await StagedFile.create(opened.path, STAGING_PREFIX);
     } catch (error) {
+      directory?.close();
       throw fileError(error, name);
     }
     return {
@@ -231,23 +273,15 @@ export class FileStore {
           await staged.commit({ sync: true });
         } catch (error) {
           throw fileError(error, name);
+        } finally {
+          directory.close();
         }
       },
-      discard: () => staged.discard(),
+      async discard() {
+        await staged.discard();
+        directory.close();
+      },
     };
-  }
-}
-
-/** The SHA-256 of the file at `path`, in hex. */
-async function digestOf(path: string, size: number): Promise<string> {
-  const hash = sha256For(size);
-  const file = await Deno.open(path, { read: true });
-  try {
-    await hashPrefix(file, size, hash);
-    return toHex(await hash.digest());
-  } finally {
-    file.close();
-    hash.close();
   }
 }
 

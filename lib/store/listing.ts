@@ -4,6 +4,7 @@
  */
 
 import { join } from "node:path";
+import type { Opened } from "./opened.ts";
 import { isListableName, type Sandbox } from "./sandbox.ts";
 
 export interface ListingEntry {
@@ -77,7 +78,7 @@ export function mergeEntries(entries: ListingEntry[], extra: ListingEntry[]): Li
  * otherwise; so are names the protocol cannot carry, staging files, and
  * anything that is neither a file nor a directory.
  */
-export async function readListing(sandbox: Sandbox, directory: string): Promise<ListingEntry[]> {
+export async function readListing(sandbox: Sandbox, directory: Opened): Promise<ListingEntry[]> {
   const found: Deno.DirEntry[] = [];
   const entries: ListingEntry[] = [];
   const flush = async () => {
@@ -85,7 +86,7 @@ export async function readListing(sandbox: Sandbox, directory: string): Promise<
     for (const entry of described) if (entry) entries.push(entry);
     found.length = 0;
   };
-  for await (const entry of Deno.readDir(directory)) {
+  for await (const entry of Deno.readDir(directory.path)) {
     if (!isListableName(entry.name)) continue;
     found.push(entry);
     if (found.length === STAT_BATCH) await flush();
@@ -100,18 +101,24 @@ const STAT_BATCH = 64;
 /** One directory entry as a listing shows it; undefined for what a client could not fetch. */
 async function describe(
   sandbox: Sandbox,
-  directory: string,
+  directory: Opened,
   entry: Deno.DirEntry,
 ): Promise<ListingEntry | undefined> {
-  const path = join(directory, entry.name);
+  const path = `${directory.path}/${entry.name}`;
   let info: Deno.FileInfo;
   try {
     if (entry.isSymlink) {
-      const real = await Deno.realPath(path);
-      if (!sandbox.contains(real)) return undefined;
-      info = await Deno.stat(real);
+      // What the link leads to, opened and checked: nothing outside shows, even under a race.
+      const target = await sandbox.openInside(path);
+      if (!target) return undefined;
+      try {
+        info = await Deno.stat(target.path);
+      } finally {
+        target.close();
+      }
     } else {
-      if (!sandbox.contains(path)) return undefined; // out of reach (another account's home)
+      // Out of reach all the same: another account's home.
+      if (!sandbox.contains(join(directory.real, entry.name))) return undefined;
       info = await Deno.lstat(path);
     }
   } catch {
