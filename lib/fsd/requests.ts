@@ -109,7 +109,7 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
 async function serveMakeDirectory(session: Session, raw: Uint8Array, asked: Asked): Promise<void> {
   session.begin("WRQ", raw);
   const made = await session.prepare(async () => {
-    await (await session.storeFor("WRQ")).makeDirectory(raw);
+    await (await session.storeFor("WRQ")).makeDirectory(raw, session.address);
     return true;
   });
   if (!made) return;

@@ -66,6 +66,8 @@ export class Session {
   /** Serving a request (not waiting for one): shutdown lets it finish. */
   busy = false;
   request: RequestRecord | undefined;
+  /** The client's address, once the session runs. */
+  address = "";
   #login: LoginState;
   /** Aborted when the session is closed from outside (a throttled login stops waiting). */
   #closing = new AbortController();
@@ -97,6 +99,7 @@ export class Session {
   /** Serves the connection until it ends, then logs why; never rejects. */
   async run(peer: Endpoint, proxy?: Endpoint): Promise<void> {
     const { log, stopping } = this.context;
+    this.address = peer.hostname;
     this.#login = new LoginState(
       this.context.store,
       this.context.access,

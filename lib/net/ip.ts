@@ -86,6 +86,12 @@ export function formatIp(bytes: Uint8Array): string {
   return `${hex.slice(0, best.at).join(":")}::${hex.slice(best.at + best.length).join(":")}`;
 }
 
+/** An address as text, an IPv4-mapped IPv6 one (::ffff:a09:809, ::ffff:10.9.8.9) as plain IPv4; other text unchanged. */
+export function plainAddress(text: string): string {
+  const bytes = parseIp(text);
+  return bytes?.length === 16 ? formatIp(unmapIpv4(bytes)) : text;
+}
+
 /** IPv4 addresses written as IPv6 (::ffff:a.b.c.d) become plain IPv4. */
 export function unmapIpv4(bytes: Uint8Array): Uint8Array {
   if (bytes.length !== 16) return bytes;

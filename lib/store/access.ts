@@ -68,7 +68,8 @@ export interface Files {
   readonly maxUploadBytes: number;
   openRead(requested: string | Uint8Array, options?: { digests?: boolean }): Promise<OpenedFile>;
   stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite>;
-  makeDirectory(requested: string | Uint8Array): Promise<void>;
+  /** `client`: its address, for the rate of new directories. */
+  makeDirectory(requested: string | Uint8Array, client?: string): Promise<void>;
 }
 
 export const LOGIN_REQUIRED = "login required";
@@ -201,9 +202,9 @@ class AccessView implements Files {
     return await (await this.#area(where)).stageWrite(where.name, declaredSize);
   }
 
-  async makeDirectory(requested: string | Uint8Array): Promise<void> {
+  async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
     const where = this.#access.locate(this.#who, checked(requested), "write");
-    await (await this.#area(where)).makeDirectory(where.name);
+    await (await this.#area(where)).makeDirectory(where.name, client);
   }
 
   /** The listing entries of the directories mounted beside a listing (the public area). */

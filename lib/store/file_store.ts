@@ -6,11 +6,12 @@
  * inside; a refusal is a ProtocolError whose code is the ERR to send.
  */
 
-import { type ByteSink, type ByteSource, bytesSource, fileSink, fileSource } from "../bytes/mod.ts";
+import { type ByteSink, type ByteSource, fileSink, fileSource } from "../bytes/mod.ts";
 import { hashPrefix, type Sha256, sha256For, toHex } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
-import { formatListing, type ListingEntry, mergeEntries, readListing } from "./listing.ts";
+import { type ListingEntry, listingSource, mergeEntries, readListing } from "./listing.ts";
 import type { Opened } from "./opened.ts";
+import { ClientRate, type RateConfig } from "./rate.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
 
@@ -21,6 +22,8 @@ export interface FileStoreConfig {
   readOnly?: boolean;
   /** Largest upload in bytes (default 8 GiB; 0: no limit). */
   maxUploadBytes?: number;
+  /** How often one client may make a directory (default MKDIR_RATE). */
+  mkdirRate?: RateConfig;
 }
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
@@ -53,15 +56,21 @@ export interface StagedWrite {
   discard(): Promise<void>;
 }
 
-const encoder = new TextEncoder();
-
 export class FileStore {
   readonly readOnly: boolean;
   readonly maxUploadBytes: number;
   #sandbox: Sandbox;
+  /** Shared by every store `within` this one: a client's rate is the server's. */
+  #mkdirRate: ClientRate;
 
-  private constructor(sandbox: Sandbox, readOnly: boolean, maxUploadBytes: number) {
+  private constructor(
+    sandbox: Sandbox,
+    readOnly: boolean,
+    maxUploadBytes: number,
+    mkdirRate: ClientRate,
+  ) {
     this.#sandbox = sandbox;
+    this.#mkdirRate = mkdirRate;
     this.readOnly = readOnly;
     this.maxUploadBytes = maxUploadBytes;
   }
@@ -72,6 +81,7 @@ export class FileStore {
       await Sandbox.open(config.root),
       config.readOnly ?? false,
       config.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+      new ClientRate(config.mkdirRate),
     );
   }
 
@@ -96,6 +106,7 @@ export class FileStore {
       await Sandbox.open(real, excluded),
       this.readOnly || readOnly,
       this.maxUploadBytes,
+      this.#mkdirRate,
     );
   }
 
@@ -183,20 +194,20 @@ export class FileStore {
     const { digests = false, extra = [], only = false } = options;
     const own = only ? [] : await readListing(this.#sandbox, directory);
     const entries = mergeEntries(own, extra);
-    if (digests) {
-      for (const entry of entries) {
-        if (entry.kind !== "f") continue;
-        entry.sha256 = await this.#digestOf(`${directory.path}/${entry.name}`, entry.size);
-      }
-    }
-    const listing = encoder.encode(formatListing(entries, digests));
+    // Hashing happens as the listing is sent, so the directory must stay reachable until then.
+    const held = digests ? await this.#sandbox.openInside(directory.path) : undefined;
+    const { source, size } = listingSource(
+      entries,
+      digests,
+      (entry) => this.#digestOf(`${held!.path}/${entry.name}`, entry.size),
+    );
     return {
-      source: bytesSource(listing),
-      size: listing.length,
+      source,
+      size,
       kind: "listing",
       mtime: info.mtime ?? undefined,
       skip: () => Promise.reject(new ProtocolError(ErrorCode.OTHER, "a listing cannot resume")),
-      close() {},
+      close: () => held?.close(),
     };
   }
 
@@ -222,11 +233,19 @@ export class FileStore {
   /**
    * Creates the directory `requested` with the rules of a new file: inside
    * the root, a name under every name rule, never replacing anything
-   * (ERR 6), refused when read-only (ERR 2).
+   * (ERR 6), refused when read-only (ERR 2), and at most so often for one
+   * `client` (its address; ERR 0 past MKDIR_RATE).
    */
-  async makeDirectory(requested: string | Uint8Array): Promise<void> {
+  async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
     if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
     const name = checkedName(requested);
+    const waitMs = client === undefined ? undefined : this.#mkdirRate.take(client);
+    if (waitMs !== undefined) {
+      throw new ProtocolError(
+        ErrorCode.OTHER,
+        `too many new directories from ${client}: try again in ${Math.ceil(waitMs / 1000)} s`,
+      );
+    }
     try {
       const { directory, path } = await this.#sandbox.openNew(name);
       try {

@@ -16,10 +16,17 @@ export const MAX_NAME_BYTES = 255;
 /** Uploads in progress live under names with this prefix, unseen and unreachable by clients. */
 export const STAGING_PREFIX = ".fsd-upload-";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is kept, so that the rule below refuses it instead of it vanishing.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 // C0 controls, DEL and C1 controls.
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Characters that print as nothing or move the text around them: format
+ * characters (U+FEFF, zero-width ones, bidirectional overrides and
+ * isolates) and the line and paragraph separators U+2028 and U+2029.
+ */
+export const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/u;
 
 function denied(message: string): ProtocolError {
   return new ProtocolError(ErrorCode.ACCESS_VIOLATION, message);
@@ -45,6 +52,11 @@ export function parseName(raw: Uint8Array): string {
   }
   if (name === "") return name;
   if (CONTROL.test(name)) throw denied("name contains a control character");
+  const invisible = INVISIBLE.exec(name);
+  if (invisible) {
+    const code = invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    throw denied(`name contains an invisible or layout character: U+${code}`);
+  }
   if (name.includes("\\")) throw denied("name contains a backslash");
   if (name.startsWith("/")) {
     throw denied("name is absolute: names are relative to the served directory");
