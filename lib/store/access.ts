@@ -161,9 +161,13 @@ export class Access {
     }
   }
 
-  /** The files as `who` sees them: every name goes through `locate`, then the area's store. */
-  view(store: FileStore, who: Principal | undefined): Files {
-    return new AccessView(this, store, who);
+  /**
+   * The files as `who` sees them: every name goes through `locate`, then the
+   * area's store. `noLogin`: a protocol without logins (TFTP), where a
+   * refusal is ERR 2 (access violation) rather than 7 `login required`.
+   */
+  view(store: FileStore, who: Principal | undefined, { noLogin = false } = {}): Files {
+    return new AccessView(this, store, who, noLogin);
   }
 }
 
@@ -173,11 +177,24 @@ class AccessView implements Files {
   #store: FileStore;
   #who: Principal | undefined;
   #areas = new Map<string, Promise<FileStore>>();
+  #noLogin: boolean;
 
-  constructor(access: Access, store: FileStore, who: Principal | undefined) {
+  constructor(access: Access, store: FileStore, who: Principal | undefined, noLogin: boolean) {
     this.#access = access;
     this.#store = store;
     this.#who = who;
+    this.#noLogin = noLogin;
+  }
+
+  #locate(requested: string | Uint8Array, right: Right): Location {
+    const name = checked(requested);
+    try {
+      return this.#access.locate(this.#who, name, right);
+    } catch (error) {
+      if (!this.#noLogin || !(error instanceof ProtocolError)) throw error;
+      if (error.code !== ErrorCode.NO_SUCH_USER) throw error;
+      throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `access denied: ${name}: no login here`);
+    }
   }
 
   get maxUploadBytes(): number {
@@ -188,7 +205,7 @@ class AccessView implements Files {
     requested: string | Uint8Array,
     options: { digests?: boolean } = {},
   ): Promise<OpenedFile> {
-    const where = this.#access.locate(this.#who, checked(requested), "read");
+    const where = this.#locate(requested, "read");
     const extra = await this.#mounted(where.mounts);
     return await (await this.#area(where)).openRead(where.name, {
       ...options,
@@ -198,12 +215,12 @@ class AccessView implements Files {
   }
 
   async stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite> {
-    const where = this.#access.locate(this.#who, checked(requested), "write");
+    const where = this.#locate(requested, "write");
     return await (await this.#area(where)).stageWrite(where.name, declaredSize);
   }
 
   async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
-    const where = this.#access.locate(this.#who, checked(requested), "write");
+    const where = this.#locate(requested, "write");
     await (await this.#area(where)).makeDirectory(where.name, client);
   }
 

@@ -265,7 +265,7 @@ export class TftpServer {
       const root = this.#config.uniqueRoot
         ? await store.within(clientRootName(from.hostname))
         : store;
-      return access.config.accounts ? access.view(root, undefined) : root;
+      return access.config.accounts ? access.view(root, undefined, { noLogin: true }) : root;
     };
     return {
       store: files,
