@@ -90,6 +90,11 @@ export class FileStore {
     return this.#sandbox.root;
   }
 
+  /** Whether opens are race-free here (lib/store/opened.ts): Linux, with --allow-all. */
+  get raceFree(): boolean {
+    return this.#sandbox.raceFree;
+  }
+
   /**
    * A store rooted at `subdir` (a name under these rules; "" is this root),
    * with the same limits; `readOnly` can only add to this store's.
