@@ -103,7 +103,10 @@ an upload over --max-upload ends with ERR 3. Logs one event per line on
 stdout: connections, requests with their outcome, bytes and duration, errors.`,
   permissions: "--allow-net --allow-read=DIR --allow-write=DIR",
   permissionNotes: `(--read-only needs no --allow-write; add --allow-sys=hostname for the host
-name in the greeting)`,
+name in the greeting. On Linux, --allow-all makes every open race-free
+against symlinks swapped in under DIR (Deno allows /proc/self/fd only
+then); without it, a DIR with a directory other users can write into is
+refused)`,
   examples: [
     "fsd serve ./files 10000",
     "fsd serve /srv/lab 6969 --host 127.0.0.1 --idle-timeout 10 --name lab1",
