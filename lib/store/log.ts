@@ -4,7 +4,7 @@
  */
 
 import { plainAddress } from "../net/ip.ts";
-import { INVISIBLE } from "./sandbox.ts";
+import { escapeInvisible } from "./sandbox.ts";
 
 export type Op = "RRQ" | "WRQ" | "DRQ";
 
@@ -71,16 +71,6 @@ export type ServerEvent =
   /** `--workers`: a worker of the server started, or died (and is being replaced). */
   | { event: "worker"; worker: number; state: "started" | "died"; message?: string }
   | { event: "warning"; message: string };
-
-const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "gu");
-
-/** `line` with every invisible or layout character (INVISIBLE) written as \uXXXX: a log line stays one honest line. */
-export function escapeInvisible(line: string): string {
-  return line.replace(
-    INVISIBLE_ALL,
-    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
-  );
-}
 
 /** The event as logged: an address as a person would write it (IPv4-mapped IPv6 as plain IPv4). */
 function displayed(e: ServerEvent): ServerEvent {

@@ -28,6 +28,16 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  */
 export const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/u;
 
+const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "gu");
+
+/** `line` with every invisible or layout character (INVISIBLE) written as \uXXXX: a log line stays one honest line. */
+export function escapeInvisible(line: string): string {
+  return line.replace(
+    INVISIBLE_ALL,
+    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
+  );
+}
+
 function denied(message: string): ProtocolError {
   return new ProtocolError(ErrorCode.ACCESS_VIOLATION, message);
 }
