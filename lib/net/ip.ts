@@ -86,12 +86,6 @@ export function formatIp(bytes: Uint8Array): string {
   return `${hex.slice(0, best.at).join(":")}::${hex.slice(best.at + best.length).join(":")}`;
 }
 
-/** An address as text, an IPv4-mapped IPv6 one (::ffff:a09:809, ::ffff:10.9.8.9) as plain IPv4; other text unchanged. */
-export function plainAddress(text: string): string {
-  const bytes = parseIp(text);
-  return bytes?.length === 16 ? formatIp(unmapIpv4(bytes)) : text;
-}
-
 /** IPv4 addresses written as IPv6 (::ffff:a.b.c.d) become plain IPv4. */
 export function unmapIpv4(bytes: Uint8Array): Uint8Array {
   if (bytes.length !== 16) return bytes;
@@ -125,4 +119,18 @@ export function inCidr(text: string, range: Cidr): boolean {
     if ((address[i >> 3] & mask) !== (base[i >> 3] & mask)) return false;
   }
   return true;
+}
+
+/** An address in its plain text form: an IPv4-mapped IPv6 address as IPv4 (`::ffff:a09:809` is `10.9.8.9`); anything not an address as it is. */
+export function plainAddress(text: string): string {
+  const bytes = parseIp(text);
+  return bytes ? formatIp(unmapIpv4(bytes)) : text;
+}
+
+/** Whether `text` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
+export function isLoopback(text: string): boolean {
+  const bytes = parseIp(text);
+  if (!bytes) return false;
+  const plain = unmapIpv4(bytes);
+  return plain.length === 4 ? plain[0] === 127 : plain.every((b, i) => b === (i === 15 ? 1 : 0));
 }
