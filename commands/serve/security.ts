@@ -12,7 +12,7 @@ import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
-import { custom, oneOf } from "../shared/values.ts";
+import { oneOf } from "../shared/values.ts";
 import { checkPublicName } from "../../lib/store/access.ts";
 
 export const SECURITY_FLAGS = {
@@ -33,7 +33,6 @@ nobody without an account)`,
   },
   public: {
     arg: "NAME",
-    value: custom(publicName),
     help: `with --users: DIR/NAME is public: everyone reads it as
 NAME/..., clients without an account too (then that is
 all they see); accounts with a home see it beside it`,
@@ -88,6 +87,7 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   ) {
     throw new UsageError("--anonymous, --public and --allow-plaintext-login go with --users");
   }
+  const publicArea = values.public === undefined ? undefined : publicName(values.public);
   const notices: string[] = [];
   let tls: TlsServerConfig | undefined;
   if (certPath !== undefined && keyPath !== undefined) {
@@ -107,7 +107,7 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   const accounts: AccountsConfig = {
     authenticator: await Authenticator.create(lines),
     anonymousRead: anonymous === "read",
-    public: values.public,
+    public: publicArea,
     allowPlaintextLogin: values["allow-plaintext-login"],
   };
   notices.push(
@@ -145,7 +145,7 @@ function publicName(text: string): string {
   try {
     checkPublicName(text);
   } catch (error) {
-    throw new UsageError(`invalid --public: ${(error as Error).message}`);
+    throw new UsageError(`invalid --public: ${text}: ${(error as Error).message}`);
   }
   return text;
 }

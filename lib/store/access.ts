@@ -87,9 +87,7 @@ export function checkPublicName(name: string): void {
     ok = false;
   }
   if (!ok) {
-    throw new Error(
-      `invalid public directory: ${JSON.stringify(name)}: one directory name under DIR`,
-    );
+    throw new Error("expected one directory name directly under DIR");
   }
 }
 
