@@ -27,7 +27,15 @@ import {
   TRANSFER_OPTIONS_HELP,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
-import { downloadFile, type DownloadHow } from "./client/download.ts";
+import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
+import {
+  Integrity,
+  INTEGRITY_HELP,
+  INTEGRITY_OPTIONS,
+  integrityArgs,
+  refuseChecks,
+} from "./client/integrity.ts";
+import { FSD1 } from "../lib/fsd/negotiation.ts";
 import { ExitError, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { downloadPath } from "./client/local_files.ts";
@@ -55,9 +63,10 @@ order of the names or the tree.
 
 A file appears under its name only once complete and checked: a failed or
 interrupted download leaves nothing behind. An existing LOCAL is never
-replaced unless --force is given. With --integrity the server sends a SHA-256
-of each file after its data and the client checks it before the file gets
-its name.
+replaced unless --force is given. Every file is checked: the server sends a
+CRC-32 of it after its data and the client checks it before the file gets its
+name (--integrity sha256 for a SHA-256; --no-integrity for none). To stdout
+('-'), the exit status and the message carry the verdict.
 
 Options:
   -o, --output DIR   fetch every REMOTE into DIR
@@ -65,12 +74,11 @@ Options:
   -f, --force        replace LOCAL if it exists
   --continue         resume an interrupted download from its .fsd-partial-NAME
                      file (kept on failure when --continue is given)
-  --sha256 HEX       the file must have this SHA-256 (else: error, nothing kept)
-  --integrity        ask the server for the SHA-256 of each file, sent after its
-                     data, and check it before the file gets its name (off by
-                     default: it costs more than 25% on a large transfer here)
+  --sha256 HEX       the file must have this SHA-256 (else: error, nothing
+                     kept; with '-', exit 1 after the data)
+${INTEGRITY_HELP}
   --json             one JSON object per file on stdout (name, local, kind,
-                     size, mtime, bytes, seconds, outcome, error, sha256)
+                     size, mtime, bytes, seconds, outcome, error, crc32 or sha256)
 ${JOBS_OPTION_HELP}
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
@@ -99,7 +107,7 @@ const FLAGS = {
   recursive: { type: "boolean", short: "r" },
   continue: { type: "boolean" },
   sha256: { type: "string" },
-  integrity: { type: "boolean" },
+  ...INTEGRITY_OPTIONS,
   json: { type: "boolean" },
   ...JOBS_OPTION,
   ...CLIENT_OPTIONS,
@@ -107,8 +115,8 @@ const FLAGS = {
 } as const;
 
 async function run(args: string[]): Promise<void> {
-  if (isTftpCommandLine(args)) return await tftpGet(args, help);
-  const parsed = parseCommandLine(args, FLAGS, help);
+  if (isTftpCommandLine(args)) return await tftpGet(refuseChecks(args), help);
+  const parsed = parseCommandLine(integrityArgs(args), FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
   if (positionals.length < 3) {
@@ -128,6 +136,15 @@ async function run(args: string[]): Promise<void> {
   const many = output !== undefined || Boolean(values.recursive);
   if (many && values.continue) throw new UsageError("--continue takes one file, without -o or -r");
   if (many && expected) throw new UsageError("--sha256 takes one file, without -o or -r");
+  if (expected && (values.integrity !== undefined || values["no-integrity"])) {
+    throw new UsageError("--sha256 HEX is the check itself: without --integrity or --no-integrity");
+  }
+  if (values.continue && names[1] === "-") {
+    throw new UsageError("--continue does not mix with LOCAL '-': a pipe cannot be resumed");
+  }
+  const integrity = expected
+    ? new Integrity(undefined)
+    : Integrity.parse({ ...values, sha256: undefined }, params === FSD1);
   if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
   if (!many && names.length > 2) {
     throw new UsageError(`unexpected argument: ${names[2]}: several files need -o DIR`);
@@ -146,7 +163,7 @@ async function run(args: string[]): Promise<void> {
   const how = {
     force: Boolean(values.force),
     resume: Boolean(values.continue),
-    integrity: values.integrity ?? false,
+    integrity,
     expected,
     json,
     jobs,
@@ -205,14 +222,18 @@ async function toStdout(
   progress: JobProgress,
 ): Promise<void> {
   try {
-    await conn.use((client, params) =>
-      client.download(remote, Deno.stdout, {
+    const result = await conn.use((client, params) => {
+      if (params === FSD1) how.integrity.plain(shown(remote));
+      return client.fetchFile(remote, Deno.stdout, {
         params,
-        integrity: how.integrity,
+        integrity: how.integrity.checksum,
         expectFile: true,
+        wantDigest: how.expected !== undefined,
+        onGranted: (granted) => how.integrity.granted(granted, shown(remote)),
         onProgress: progress.update,
-      })
-    );
+      });
+    });
+    checkExpected(result, how.expected, remote);
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) throw new ExitError("", 141);
     if (error instanceof ExitError) throw error;

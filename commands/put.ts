@@ -30,6 +30,14 @@ import { Reporter } from "./client/report.ts";
 import { runSingle } from "./client/jobs.ts";
 import { uploadTree } from "./client/tree_put.ts";
 import { uploadFile, uploadFiles } from "./client/upload.ts";
+import {
+  Integrity,
+  INTEGRITY_HELP,
+  INTEGRITY_OPTIONS,
+  integrityArgs,
+  refuseChecks,
+} from "./client/integrity.ts";
+import { FSD1 } from "../lib/fsd/negotiation.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
 
@@ -51,17 +59,18 @@ connection (directories are made first, on one); reports, --json lines and
 failures come in the order of the names or the tree.
 
 The server never replaces an existing file: it answers "file already exists"
-instead. An upload that does not complete leaves nothing on the server. With
---integrity the client sends a SHA-256 of each file after its data, and the
-server checks it before the file gets its name.
+instead. An upload that does not complete leaves nothing on the server. Every
+file is checked: the client sends a CRC-32 of it after its data and the server
+checks it before the file gets its name (--sha256 for a SHA-256,
+--no-integrity for none).
 
 Options:
   -o, --output REMOTEDIR  upload every LOCAL into REMOTEDIR
   -r, --recursive    copy the directory LOCALDIR and everything in it
-  --integrity        send the SHA-256 of each file after its data; the server
-                     checks it before the file gets its name (off by default)
+${INTEGRITY_HELP}
+  --sha256           the same as --integrity sha256
   --json             one JSON object per file on stdout (name, local, kind,
-                     size, bytes, seconds, outcome, error, sha256)
+                     size, bytes, seconds, outcome, error, crc32 or sha256)
 ${JOBS_OPTION_HELP}
 ${TRANSFER_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
@@ -85,7 +94,8 @@ Examples:
 const FLAGS = {
   output: { type: "string", short: "o" },
   recursive: { type: "boolean", short: "r" },
-  integrity: { type: "boolean" },
+  ...INTEGRITY_OPTIONS,
+  sha256: { type: "boolean" },
   json: { type: "boolean" },
   ...JOBS_OPTION,
   ...CLIENT_OPTIONS,
@@ -93,8 +103,8 @@ const FLAGS = {
 } as const;
 
 async function run(args: string[]): Promise<void> {
-  if (isTftpCommandLine(args)) return await tftpPut(args, help);
-  const parsed = parseCommandLine(args, FLAGS, help);
+  if (isTftpCommandLine(args)) return await tftpPut(refuseChecks(args), help);
+  const parsed = parseCommandLine(integrityArgs(args), FLAGS, help);
   if (!parsed) return;
   const { values, positionals } = parsed;
   if (positionals.length < 3) {
@@ -116,13 +126,14 @@ async function run(args: string[]): Promise<void> {
   using interruption = new Interruption();
   using conn = new JobConnection(target, params, interruption);
   const reporter = new Reporter(values.json ?? false);
-  const how = { integrity: values.integrity ?? false, jobs: parseJobs(values.jobs) };
+  const integrity = Integrity.parse(values, params === FSD1);
+  const how = { integrity, jobs: parseJobs(values.jobs) };
   if (output !== undefined) return await putMany(conn, names, output, how, reporter);
   if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
   await putOne(conn, names[0], names[1], how, reporter);
 }
 
-type How = { integrity: boolean; jobs: number };
+type How = { integrity: Integrity; jobs: number };
 
 /** The remote name for LOCAL as typed: a REMOTE ending in `/` (or `.`) is a directory to put it in. */
 function remoteFor(local: string, typed: string | undefined): string {

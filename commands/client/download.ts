@@ -4,7 +4,7 @@
  * it went. Shared by the one-file form, -o and -r.
  */
 
-import type { FsdClient } from "../../lib/fsd/client.ts";
+import type { FsdClient, TransferResult } from "../../lib/fsd/client.ts";
 import { FSD1, type TransferParams } from "../../lib/fsd/negotiation.ts";
 import { sameDigest, toHex } from "../../lib/bytes/sha256.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
@@ -13,11 +13,29 @@ import { type LocalDownload, openDownload } from "./local_files.ts";
 import type { FileReport } from "./report.ts";
 import type { FileProgress } from "./job_progress.ts";
 import { shown } from "./remote_names.ts";
+import { digestFields, type Integrity } from "./integrity.ts";
+
+/** --sha256 HEX: throws unless the file's SHA-256 (computed beside the transfer) is `expected`. */
+export function checkExpected(
+  result: TransferResult,
+  expected: Uint8Array | undefined,
+  remote: string,
+): void {
+  if (!expected) return;
+  const digest = result.checksum === "sha256" ? result.digest : undefined;
+  if (!digest || !sameDigest(digest, expected)) {
+    throw new Error(
+      `sha256 mismatch: ${shown(remote)} has ${digest ? toHex(digest) : "no digest"}, expected ${
+        toHex(expected)
+      }`,
+    );
+  }
+}
 
 export interface DownloadHow {
   force: boolean;
   resume: boolean;
-  integrity: boolean;
+  integrity: Integrity;
   /** A digest the file must have (--sha256 HEX). */
   expected?: Uint8Array;
   /** The reports are printed (--json): ask for each file's mtime too. */
@@ -40,16 +58,20 @@ export async function downloadFile(
     local = await openDownload(path, how);
     const opened = local;
     const result = await conn.use(async (client: FsdClient, params: TransferParams) => {
-      if (params === FSD1) await opened.restart();
+      if (params === FSD1) {
+        how.integrity.plain(shown(remote));
+        await opened.restart();
+      }
       return await client.fetchFile(remote, opened.sink, {
         params,
-        integrity: how.integrity,
+        integrity: how.integrity.checksum,
         expectFile: true,
         wantDigest: how.expected !== undefined,
         wantMtime: how.resume || how.json,
         resume: opened.resume,
         keepPartial: how.resume,
         onGranted: async (granted) => {
+          how.integrity.granted(granted, shown(remote));
           mtime = granted.mtime;
           if (opened.resume && !granted.offset) await opened.restart();
         },
@@ -57,13 +79,7 @@ export async function downloadFile(
         onProgress: how.progress.update,
       });
     });
-    if (how.expected && !sameDigest(result.sha256!, how.expected)) {
-      throw new Error(
-        `sha256 mismatch: ${shown(remote)} has ${toHex(result.sha256!)}, expected ${
-          toHex(how.expected)
-        }`,
-      );
-    }
+    checkExpected(result, how.expected, remote);
     await local.commit(how.force);
     local = undefined;
     how.progress.end(result.bytes);
@@ -76,11 +92,11 @@ export async function downloadFile(
       bytes: result.bytes,
       seconds: (performance.now() - started) / 1000,
       outcome: "ok",
-      ...(result.sha256 && { sha256: toHex(result.sha256), verified: result.verified }),
+      ...digestFields(result),
     };
   } catch (error) {
     // A partial that fails its digest is worth nothing: it goes too.
-    const corrupt = /sha256 mismatch/.test(errorMessage(error));
+    const corrupt = /(crc32|sha256) mismatch/.test(errorMessage(error));
     await local?.discard(mtime, !corrupt);
     local = undefined;
     throw error;

@@ -5,7 +5,8 @@
  */
 
 import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
-import { toHex } from "../../lib/bytes/sha256.ts";
+import { FSD1 } from "../../lib/fsd/negotiation.ts";
+import { digestFields, type Integrity } from "./integrity.ts";
 import { CommandError } from "../shared/cli.ts";
 import type { JobConnection } from "./job_connection.ts";
 import type { FileProgress } from "./job_progress.ts";
@@ -14,7 +15,7 @@ import { type JobFile, runFiles } from "./jobs.ts";
 import { shown } from "./remote_names.ts";
 
 export interface UploadHow {
-  integrity: boolean;
+  integrity: Integrity;
   progress: FileProgress;
 }
 
@@ -54,14 +55,16 @@ export async function uploadFile(
   const opened = await openLocal(local);
   try {
     if (opened.size !== undefined) how.progress.size(opened.size);
-    const result = await conn.use((client, params) =>
-      client.storeFile(remote, opened.source, {
+    const result = await conn.use((client, params) => {
+      if (params === FSD1) how.integrity.plain(shown(remote));
+      return client.storeFile(remote, opened.source, {
         params,
         size: opened.size,
-        integrity: how.integrity,
+        integrity: how.integrity.checksum,
+        onGranted: (granted) => how.integrity.granted(granted, shown(remote)),
         onProgress: how.progress.update,
-      })
-    );
+      });
+    });
     how.progress.end(result.bytes);
     return {
       name: remote,
@@ -71,7 +74,7 @@ export async function uploadFile(
       bytes: result.bytes,
       seconds: (performance.now() - started) / 1000,
       outcome: "ok",
-      ...(result.sha256 && { sha256: toHex(result.sha256), verified: result.verified }),
+      ...digestFields(result),
     };
   } finally {
     opened.close();

@@ -7,13 +7,14 @@
  * resume at an offset, directory creation, listings with digests.
  */
 
-import { hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
+import { hasherFor, hashingSink, hashingSource } from "../bytes/sha256.ts";
 import type { OpenedFile } from "../store/file_store.ts";
 import type { Op } from "../store/log.ts";
 import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
 import {
   type Asked,
   BLKSIZE_RANGE,
+  checksumOf,
   type Facts,
   grant,
   oackPairs,
@@ -50,7 +51,8 @@ export async function serveRead(
     (await session.storeFor(op)).openRead(raw, { digests: asked?.digests })
   );
   if (!opened) return;
-  const hash = asked?.sha256 ? sha256For(opened.size) : undefined;
+  const checksum = checksumOf(asked);
+  const hash = checksum && hasherFor(checksum, opened.size);
   try {
     let params: TransferParams | undefined;
     if (asked) {
@@ -82,7 +84,8 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
     return await store.stageWrite(raw, asked?.transferSize);
   });
   if (!staged) return;
-  const hash = asked?.sha256 ? sha256For(asked.transferSize) : undefined;
+  const checksum = checksumOf(asked);
+  const hash = checksum && hasherFor(checksum, asked?.transferSize);
   try {
     let params: TransferParams | undefined;
     if (asked) {
@@ -94,7 +97,7 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
       params,
       maxBytes: store.maxUploadBytes || undefined,
       onProgress: (n) => request.bytes = n,
-      checkDigest: hash && new DigestCheck(hash, "client").check,
+      sum: checksum && hash && new DigestCheck(checksum, hash, "client"),
       onComplete: () => staged.commit(),
     });
     session.finish({ outcome: "ok", kind: "file" });

@@ -7,7 +7,7 @@
  */
 
 import { type ByteSink, type ByteSource, bytesSource, fileSink, fileSource } from "../bytes/mod.ts";
-import { hashPrefix, type Sha256, sha256For, toHex } from "../bytes/sha256.ts";
+import { type Hasher, hashPrefix, sha256For, toHex } from "../bytes/sha256.ts";
 import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { formatListing, readListing } from "./listing.ts";
@@ -32,7 +32,7 @@ export interface OpenedFile {
   kind: "file" | "listing";
   mtime?: Date;
   /** Moves the start past the first `bytes` of a file (a resume), hashing them into `hash` if given. */
-  skip(bytes: number, hash?: Sha256): Promise<void>;
+  skip(bytes: number, hash?: Hasher): Promise<void>;
   close(): void;
 }
 
