@@ -22,9 +22,8 @@ import {
   wire,
   withDeadline,
 } from "./helpers.ts";
-import { type DecodedPdu, decodePdus, DISSECTOR, followRaw, HAVE_TSHARK } from "./tshark.ts";
-
-const ignore = !HAVE_TSHARK;
+import { type DecodedPdu, decodePdus, DISSECTOR, followRaw } from "./tshark.ts";
+import { needs } from "./support/tools.ts";
 
 Deno.test("fsd wireshark prints lib/capture/fsd_dissector.lua exactly, and the embedded copy is current", async () => {
   const lua = await Deno.readTextFile(DISSECTOR);
@@ -148,7 +147,7 @@ function expectedSessions(greeting: string[]): string[][] {
 
 Deno.test({
   name: "tshark decodes get, options, ls, error and put sessions recorded by fsd proxy --pcap",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const pcap = `${dir.path}/lab.pcap`;
@@ -179,7 +178,7 @@ Deno.test({
 
 Deno.test({
   name: "tshark reassembles fsd packets split into 7-byte segments by fsd proxy --slice 7 --pcap",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const pcap = `${dir.path}/sliced.pcap`;
@@ -212,7 +211,7 @@ async function tsharkFields(pcap: string, fields: string[], filter = "tcp"): Pro
 
 Deno.test({
   name: "tshark splits a segment carrying many small fsd packets",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const pcap = `${dir.path}/many.pcap`;
@@ -248,7 +247,7 @@ Deno.test({
 
 Deno.test({
   name: 'tshark "Follow TCP Stream" of a --pcap capture gives exactly the relayed bytes, both ways',
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const up = randomBytes(200_000, 7); // more than one 64 KiB segment
@@ -324,7 +323,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 
 Deno.test({
   name: "dissector: port 10000 (or its preference), Decode As, and expert info for violations",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const pcap = `${dir.path}/bad.pcap`;
@@ -374,7 +373,7 @@ Deno.test({
 Deno.test({
   name:
     "dissector: hostile bytes (random, truncated, huge counts, no zero bytes) never raise a Lua error",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const pcap = `${dir.path}/hostile.pcap`;
@@ -411,7 +410,7 @@ Deno.test({
 
 Deno.test({
   name: "dissector: the fuzzer's damaged sessions, in random segments, never raise a Lua error",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     const { makeStream, rng } = await import("./fuzz.ts");
     await using dir = await tempDir();
@@ -471,7 +470,7 @@ function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
 
 Deno.test({
   name: "tshark follows a negotiated 65464-byte block size across segments: no false oversize",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const pcap = `${dir.path}/big.pcap`;
@@ -569,7 +568,7 @@ Deno.test("fsd proxy --pcap past the disk's limit: recording stops with one mess
 Deno.test({
   name:
     "tshark decodes a login (OPT user and password, OACK user) and flags the clear-text password",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using dir = await tempDir();
     const users = `${dir.path}/users.txt`;
@@ -627,7 +626,7 @@ Deno.test({
 Deno.test({
   name:
     "tshark decodes the SUM after the last DAT: CRC-32 (the default) and SHA-256 (--integrity sha256), get and put",
-  ignore,
+  ...needs("tshark"),
   async fn() {
     await using ctx = await startServer();
     await using dir = await tempDir();

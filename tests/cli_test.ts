@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assertTools, needs } from "./support/tools.ts";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { VERSION } from "../lib/version.ts";
 import {
@@ -489,40 +490,48 @@ Deno.test("serve and clients over IPv6 loopback", async () => {
   await server.waitForLine(/^\[1\] connection from ::1 port \d+$/);
 });
 
-Deno.test("get prints a summary only when stderr is a terminal", async () => {
-  await using env = await setup();
-  await Deno.writeTextFile(`${env.served}/f.txt`, "x".repeat(1000));
-  const plain = await runFsd(getFlags(env.port, env.work), [
-    "get",
-    "127.0.0.1",
-    String(env.port),
-    "f.txt",
-  ], {
-    cwd: env.work,
-  });
-  assert.equal(plain.code, 0);
-  assert.equal(plain.stderr, "");
-  // script(1) runs the command on a pseudo-terminal.
-  const command = [
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    ...getFlags(env.port, env.work),
-    MAIN,
-    "get",
-    "127.0.0.1",
-    String(env.port),
-    "f.txt",
-    "g.txt",
-  ];
-  const onTerminal = await new Deno.Command("script", {
-    args: ["-qec", command.map((arg) => `'${arg}'`).join(" "), "/dev/null"],
-    cwd: env.work,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(onTerminal.code, 0, text.decode(onTerminal.stderr));
-  assert.match(text.decode(onTerminal.stdout), /received f\.txt as g\.txt: 1000 bytes in [\d.]+ s/);
-  assert.equal(await Deno.readTextFile(`${env.work}/g.txt`), "x".repeat(1000));
+Deno.test({
+  name: "get prints a summary only when stderr is a terminal",
+  ...needs("script"),
+  fn: async () => {
+    assertTools("script");
+    await using env = await setup();
+    await Deno.writeTextFile(`${env.served}/f.txt`, "x".repeat(1000));
+    const plain = await runFsd(getFlags(env.port, env.work), [
+      "get",
+      "127.0.0.1",
+      String(env.port),
+      "f.txt",
+    ], {
+      cwd: env.work,
+    });
+    assert.equal(plain.code, 0);
+    assert.equal(plain.stderr, "");
+    // script(1) runs the command on a pseudo-terminal.
+    const command = [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      ...getFlags(env.port, env.work),
+      MAIN,
+      "get",
+      "127.0.0.1",
+      String(env.port),
+      "f.txt",
+      "g.txt",
+    ];
+    const onTerminal = await new Deno.Command("script", {
+      args: ["-qec", command.map((arg) => `'${arg}'`).join(" "), "/dev/null"],
+      cwd: env.work,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(onTerminal.code, 0, text.decode(onTerminal.stderr));
+    assert.match(
+      text.decode(onTerminal.stdout),
+      /received f\.txt as g\.txt: 1000 bytes in [\d.]+ s/,
+    );
+    assert.equal(await Deno.readTextFile(`${env.work}/g.txt`), "x".repeat(1000));
+  },
 });

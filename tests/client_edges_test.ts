@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assertTools, needs } from "./support/tools.ts";
 import {
   fakeServer,
   MAIN,
@@ -294,40 +295,38 @@ Deno.test("clients: a silent listener, an HTTP server and an SSH daemon are name
   );
 });
 
-Deno.test("clients: an HTTP server (python3 -m http.server) gets no fsd greeting", async () => {
-  const python = await new Deno.Command("python3", { args: ["--version"] }).output().catch(() =>
-    null
-  );
-  if (!python?.success) {
-    console.warn("skipped: python3 is missing");
-    return;
-  }
-  await using dir = await tempDir();
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  const http = new Deno.Command("python3", {
-    args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  try {
-    // Wait until it accepts connections.
-    for (let i = 0; i < 100; i++) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port }).catch(() => null);
-      if (conn) {
-        conn.close();
-        break;
+Deno.test({
+  name: "clients: an HTTP server (python3 -m http.server) gets no fsd greeting",
+  ...needs("python3"),
+  fn: async () => {
+    assertTools("python3");
+    await using dir = await tempDir();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+    const http = new Deno.Command("python3", {
+      args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      // Wait until it accepts connections.
+      for (let i = 0; i < 100; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port }).catch(() => null);
+        if (conn) {
+          conn.close();
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      const result = await runFsd([net(port)], ["ls", "127.0.0.1", String(port), "--timeout", "1"]);
+      assert.equal(result.code, 1);
+      oneErrorLine(result.stderr, /connected, but no fsd greeting within 1 s$/);
+    } finally {
+      http.kill("SIGTERM");
+      await http.output();
     }
-    const result = await runFsd([net(port)], ["ls", "127.0.0.1", String(port), "--timeout", "1"]);
-    assert.equal(result.code, 1);
-    oneErrorLine(result.stderr, /connected, but no fsd greeting within 1 s$/);
-  } finally {
-    http.kill("SIGTERM");
-    await http.output();
-  }
+  },
 });
 
 Deno.test("cli: --timeout 0 says the range, client port 0 is a usage error, no arguments print help", async () => {

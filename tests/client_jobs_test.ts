@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assertTools, needs } from "./support/tools.ts";
 import { createHash } from "node:crypto";
 import { Relay } from "../lib/relay/relay.ts";
 import {
@@ -441,23 +442,23 @@ Deno.test("get --continue: an interrupted download keeps its partial file, a pla
   }
 });
 
-Deno.test("ls on a terminal: -l style lines, human sizes, names with spaces quoted (under script(1))", async () => {
-  const found = await new Deno.Command("sh", { args: ["-c", "command -v script"] }).output();
-  if (!found.success) {
-    console.warn("skipped: script (util-linux) is missing");
-    return;
-  }
-  await using ctx = await startServer();
-  await Deno.writeFile(`${ctx.root}/with space.txt`, new Uint8Array(1536));
-  await Deno.mkdir(`${ctx.root}/d`);
-  const command = [Deno.execPath(), "run", "--quiet", net(ctx.port), MAIN, "ls", "127.0.0.1"]
-    .concat(String(ctx.port)).map((part) => `'${part}'`).join(" ");
-  const output = await new Deno.Command("script", {
-    args: ["-qec", command, "/dev/null"],
-    stdin: "null",
-    stdout: "piped",
-  }).output();
-  const lines = text.decode(output.stdout).replaceAll("\r", "").trimEnd().split("\n");
-  assert.match(lines[0], /^d +- +\d{4}-\d\d-\d\d \d\d:\d\d {2}d\/$/);
-  assert.match(lines[1], /^f +1\.5 KiB +\d{4}-\d\d-\d\d \d\d:\d\d {2}"with space\.txt"$/);
+Deno.test({
+  name: "ls on a terminal: -l style lines, human sizes, names with spaces quoted (under script(1))",
+  ...needs("script"),
+  fn: async () => {
+    assertTools("script");
+    await using ctx = await startServer();
+    await Deno.writeFile(`${ctx.root}/with space.txt`, new Uint8Array(1536));
+    await Deno.mkdir(`${ctx.root}/d`);
+    const command = [Deno.execPath(), "run", "--quiet", net(ctx.port), MAIN, "ls", "127.0.0.1"]
+      .concat(String(ctx.port)).map((part) => `'${part}'`).join(" ");
+    const output = await new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+    }).output();
+    const lines = text.decode(output.stdout).replaceAll("\r", "").trimEnd().split("\n");
+    assert.match(lines[0], /^d +- +\d{4}-\d\d-\d\d \d\d:\d\d {2}d\/$/);
+    assert.match(lines[1], /^f +1\.5 KiB +\d{4}-\d\d-\d\d \d\d:\d\d {2}"with space\.txt"$/);
+  },
 });

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { hashPassword } from "../lib/auth/password.ts";
 import { runFsd, spawnFsd, tempDir, text, withDeadline } from "./helpers.ts";
-import { hasScript, onTerminal } from "./terminal_helper.ts";
+import { onTerminal } from "./terminal_helper.ts";
+import { needs } from "./support/tools.ts";
 
 const FAST = { ln: 10, r: 8, p: 1 };
 
@@ -100,7 +101,7 @@ Deno.test("echo --login: usage errors", async () => {
 
 Deno.test({
   name: "echo --login: on a terminal the client does not echo the password",
-  ignore: !hasScript,
+  ...needs("script"),
   fn: async () => {
     await using dir = await tempDir();
     await using server = await labServer(dir.path);

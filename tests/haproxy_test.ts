@@ -10,18 +10,13 @@ import assert from "node:assert/strict";
 import { bytesSource, MemorySink } from "../lib/bytes/source_sink.ts";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { rng } from "./fuzz.ts";
+import { assertTools, needs } from "./support/tools.ts";
 import { dirNames, randomBytes, type ServeProcess, spawnServe, tempDir } from "./helpers.ts";
 
 const DEPLOY_CONFIG = new URL("../deploy/haproxy.cfg", import.meta.url).pathname;
 const CLIENTS = 200;
 const CONCURRENCY = 40;
 const ATTEMPTS = 4;
-
-const haproxyVersion = await new Deno.Command("haproxy", { args: ["-v"], stdout: "piped" })
-  .output().then((o) => new TextDecoder().decode(o.stdout).split("\n")[0], () => undefined);
-if (!haproxyVersion) {
-  console.log("haproxy_test: SKIPPED: haproxy is not installed (apt-get install haproxy)");
-}
 
 /** deploy/haproxy.cfg with this test's ports: the example file is what runs. */
 async function haproxyConfig(frontend: number, servers: number[]): Promise<string> {
@@ -66,8 +61,12 @@ type Op = "get" | "put" | "ls";
 
 Deno.test({
   name: "haproxy: 3 fsd servers behind HAProxy, 200 clients, one server killed midway",
-  ignore: !haproxyVersion,
+  ...needs("haproxy"),
   async fn() {
+    assertTools("haproxy");
+    const haproxyVersion = new TextDecoder().decode(
+      (await new Deno.Command("haproxy", { args: ["-v"], stdout: "piped" }).output()).stdout,
+    ).split("\n")[0];
     const seed = Number(Deno.env.get("FSD_HAPROXY_SEED") ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`  ${haproxyVersion}; seed ${seed} (repeat with FSD_HAPROXY_SEED=${seed})`);
     const random = rng(seed);

@@ -6,15 +6,13 @@
 
 import assert from "node:assert/strict";
 import { spawnServe, tempDir } from "./helpers.ts";
-
-const python = await new Deno.Command("sh", { args: ["-c", "command -v python3"], stdout: "null" })
-  .output()
-  .then((out) => out.success, () => false);
+import { assertTools, needs } from "./support/tools.ts";
 
 Deno.test({
   name: "interop: an independent Python client finds every fsd/1 rule it checks holding",
-  ignore: !python, // python3 ships on this project's machines; elsewhere the check is skipped
+  ...needs("python3"),
   async fn() {
+    assertTools("python3");
     await using dir = await tempDir();
     await using server = await spawnServe(dir.path);
     const script = new URL("./interop/fsd1_client.py", import.meta.url).pathname;

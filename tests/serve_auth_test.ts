@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { hashPassword } from "../lib/auth/password.ts";
 import { runFsd, spawnServe, tempDir, text } from "./helpers.ts";
-import { hasScript, onTerminal } from "./terminal_helper.ts";
+import { onTerminal } from "./terminal_helper.ts";
+import { needs } from "./support/tools.ts";
 
 const FAST = { ln: 10, r: 8, p: 1 };
 
@@ -211,7 +212,7 @@ Deno.test("serve --users: usage errors", async () => {
 
 Deno.test({
   name: "serve --users: on a terminal the client asks for the password without echo",
-  ignore: !hasScript,
+  ...needs("script"),
   fn: async () => {
     await using f = await fixture();
     await using server = await serveUsers(f.root, f.users);

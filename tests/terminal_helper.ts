@@ -1,13 +1,15 @@
 /** Running the CLI on a pseudo-terminal (util-linux `script`), for the no-echo prompts. */
 
 import { MAIN, text } from "./helpers.ts";
+import { assertTools } from "./support/tools.ts";
 
-/** Runs `fsd ARGS` on a pseudo-terminal (util-linux `script`), typing each step's keys once its pattern shows. */
+/** Runs `fsd ARGS` on a pseudo-terminal (util-linux `script`), typing each step's keys once its pattern shows. Tests that call it take `needs("script")`. */
 export async function onTerminal(
   permissions: string[],
   args: string[],
   steps: { after: RegExp; type: string }[],
 ): Promise<{ code: number; output: string }> {
+  assertTools("script");
   const command = [Deno.execPath(), "run", "--quiet", "--no-prompt", ...permissions, MAIN, ...args]
     .map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(" ");
   const child = new Deno.Command("script", {
@@ -39,6 +41,3 @@ export async function onTerminal(
   await child.stderr.cancel();
   return { code: status.code, output };
 }
-
-export const hasScript = await new Deno.Command("script", { args: ["--version"], stdout: "null" })
-  .output().then(() => true, () => false);

@@ -4,30 +4,19 @@
  * tftp-hpa's `tftp`, `atftp` (blksize, windowsize), `curl tftp://` and
  * busybox `tftp`; fsd's client against tftpd-hpa and atftpd. Byte for byte,
  * with the sizes where block arithmetic goes wrong, and past the 16-bit
- * block-number rollover. A missing tool skips its test, saying so.
+ * block-number rollover. A missing tool ignores its test, with a note
+ * (tests/support/tools.ts); under CI it fails.
  */
 
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { randomBytes, runFsd, spawnFsd, tempDir } from "./helpers.ts";
+import { assertTools, needs } from "./support/tools.ts";
 
 const SIZES = [0, 511, 512, 513, 1024, 1536];
 /** Past 65535 blocks of 8 bytes: block numbers roll over to 0. */
 const ROLLOVER_SIZE = 8 * 65536 + 10;
 const TOOL_TIMEOUT = "120";
-
-async function found(command: string): Promise<boolean> {
-  try {
-    const { code } = await new Deno.Command("sh", {
-      args: ["-c", `command -v ${command}`],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return code === 0;
-  } catch {
-    return false;
-  }
-}
 
 function exists(path: string | undefined): path is string {
   if (!path) return false;
@@ -121,106 +110,110 @@ async function sameFile(actual: string, expected: Uint8Array, label: string, out
 }
 
 for (const [name, client] of Object.entries(CLIENTS)) {
-  Deno.test(`interop: fsd's TFTP server with ${name}: get and put of 0..1536 bytes`, async (t) => {
-    if (!(await found(client.command))) {
-      console.log(`skipped: ${client.command} is not installed (CI installs it in .ci/run)`);
-      return;
-    }
-    await using served = await tempDir();
-    await using local = await tempDir();
-    await using server = await serveTftp(served.path);
-    const blocks = name === "tftp-hpa" ? [undefined] : [undefined, 1024];
-    for (const blksize of blocks) {
-      await t.step(`blksize ${blksize ?? "default"}`, async () => {
-        for (const size of SIZES) {
-          const data = randomBytes(size, size + 3);
-          const remote = `f${size}-${blksize ?? 512}`;
-          await Deno.writeFile(`${served.path}/${remote}`, data);
-          const localFile = `${local.path}/${remote}`;
-          const run = (op: Op, name: string) =>
-            tool(
-              client.command,
-              client.args(op, server.port, name, localFile, blksize),
-              local.path,
-            );
-          const got = await run("get", remote);
-          await sameFile(localFile, data, `get ${remote}`, got.out);
-          const put = await run("put", `up-${remote}`);
-          await sameFile(`${served.path}/up-${remote}`, data, `put ${remote}`, put.out);
-        }
-      });
-    }
+  Deno.test({
+    name: `interop: fsd's TFTP server with ${name}: get and put of 0..1536 bytes`,
+    ...needs(name),
+    fn: async (t) => {
+      assertTools(name);
+      await using served = await tempDir();
+      await using local = await tempDir();
+      await using server = await serveTftp(served.path);
+      const blocks = name === "tftp-hpa" ? [undefined] : [undefined, 1024];
+      for (const blksize of blocks) {
+        await t.step(`blksize ${blksize ?? "default"}`, async () => {
+          for (const size of SIZES) {
+            const data = randomBytes(size, size + 3);
+            const remote = `f${size}-${blksize ?? 512}`;
+            await Deno.writeFile(`${served.path}/${remote}`, data);
+            const localFile = `${local.path}/${remote}`;
+            const run = (op: Op, name: string) =>
+              tool(
+                client.command,
+                client.args(op, server.port, name, localFile, blksize),
+                local.path,
+              );
+            const got = await run("get", remote);
+            await sameFile(localFile, data, `get ${remote}`, got.out);
+            const put = await run("put", `up-${remote}`);
+            await sameFile(`${served.path}/up-${remote}`, data, `put ${remote}`, put.out);
+          }
+        });
+      }
+    },
   });
 }
 
 for (const name of ["curl", "atftp"]) {
-  Deno.test(`interop: ${name} gets a file past the block-number rollover at blksize 8`, async () => {
-    const client = CLIENTS[name];
-    if (!(await found(client.command))) {
-      console.log(`skipped: ${client.command} is not installed (CI installs it in .ci/run)`);
-      return;
-    }
-    await using served = await tempDir();
-    await using local = await tempDir();
-    await using server = await serveTftp(served.path);
-    const data = randomBytes(ROLLOVER_SIZE, 11);
-    await Deno.writeFile(`${served.path}/roll`, data);
-    const run = (op: Op, remote: string) =>
-      tool(client.command, client.args(op, server.port, remote, `${local.path}/roll`, 8));
-    const got = await run("get", "roll");
-    await sameFile(`${local.path}/roll`, data, "rollover get", got.out);
-    if (name === "atftp") {
-      const put = await run("put", "roll-up");
-      await sameFile(`${served.path}/roll-up`, data, "rollover put", put.out);
-    }
+  Deno.test({
+    name: `interop: ${name} gets a file past the block-number rollover at blksize 8`,
+    ...needs(name),
+    fn: async () => {
+      assertTools(name);
+      const client = CLIENTS[name];
+      await using served = await tempDir();
+      await using local = await tempDir();
+      await using server = await serveTftp(served.path);
+      const data = randomBytes(ROLLOVER_SIZE, 11);
+      await Deno.writeFile(`${served.path}/roll`, data);
+      const run = (op: Op, remote: string) =>
+        tool(client.command, client.args(op, server.port, remote, `${local.path}/roll`, 8));
+      const got = await run("get", "roll");
+      await sameFile(`${local.path}/roll`, data, "rollover get", got.out);
+      if (name === "atftp") {
+        const put = await run("put", "roll-up");
+        await sameFile(`${served.path}/roll-up`, data, "rollover put", put.out);
+      }
+    },
   });
 }
 
-Deno.test("interop: tftp-hpa in netascii mode gets and puts text byte for byte", async () => {
-  if (!(await found("tftp"))) {
-    console.log("skipped: tftp (tftp-hpa) is not installed (CI installs it in .ci/run)");
-    return;
-  }
-  await using served = await tempDir();
-  await using local = await tempDir();
-  await using server = await serveTftp(served.path);
-  const content = "line one\nline two\r\nbare \r cr\n".repeat(100);
-  await Deno.writeTextFile(`${served.path}/t.txt`, content);
-  const base = ["-m", "ascii", HOST, `${server.port}`, "-c"];
-  const got = await tool("tftp", [...base, "get", "t.txt", `${local.path}/t.txt`]);
-  assert.equal(await Deno.readTextFile(`${local.path}/t.txt`), content, got.out);
-  const put = await tool("tftp", [...base, "put", `${local.path}/t.txt`, "up.txt"]);
-  assert.equal(await Deno.readTextFile(`${served.path}/up.txt`), content, put.out);
+Deno.test({
+  name: "interop: tftp-hpa in netascii mode gets and puts text byte for byte",
+  ...needs("tftp-hpa"),
+  fn: async () => {
+    assertTools("tftp-hpa");
+    await using served = await tempDir();
+    await using local = await tempDir();
+    await using server = await serveTftp(served.path);
+    const content = "line one\nline two\r\nbare \r cr\n".repeat(100);
+    await Deno.writeTextFile(`${served.path}/t.txt`, content);
+    const base = ["-m", "ascii", HOST, `${server.port}`, "-c"];
+    const got = await tool("tftp", [...base, "get", "t.txt", `${local.path}/t.txt`]);
+    assert.equal(await Deno.readTextFile(`${local.path}/t.txt`), content, got.out);
+    const put = await tool("tftp", [...base, "put", `${local.path}/t.txt`, "up.txt"]);
+    assert.equal(await Deno.readTextFile(`${served.path}/up.txt`), content, put.out);
+  },
 });
 
-Deno.test("interop: atftp with windowsize 4 and 16 against fsd's server", async () => {
-  if (!(await found("atftp"))) {
-    console.log("skipped: atftp is not installed (CI installs it in .ci/run)");
-    return;
-  }
-  await using served = await tempDir();
-  await using local = await tempDir();
-  await using server = await serveTftp(served.path);
-  const data = randomBytes(300_000, 5);
-  await Deno.writeFile(`${served.path}/w`, data);
-  for (const window of [4, 16]) {
-    const out = `${local.path}/w${window}`;
-    const got = await tool("atftp", [
-      "--option",
-      "blksize 1024",
-      "--option",
-      `windowsize ${window}`,
-      "-g",
-      "-r",
-      "w",
-      "-l",
-      out,
-      HOST,
-      `${server.port}`,
-    ]);
-    await sameFile(out, data, `windowsize ${window}`, got.out);
-  }
-  await server.waitForLine(/windowsize 16\)/);
+Deno.test({
+  name: "interop: atftp with windowsize 4 and 16 against fsd's server",
+  ...needs("atftp"),
+  fn: async () => {
+    assertTools("atftp");
+    await using served = await tempDir();
+    await using local = await tempDir();
+    await using server = await serveTftp(served.path);
+    const data = randomBytes(300_000, 5);
+    await Deno.writeFile(`${served.path}/w`, data);
+    for (const window of [4, 16]) {
+      const out = `${local.path}/w${window}`;
+      const got = await tool("atftp", [
+        "--option",
+        "blksize 1024",
+        "--option",
+        `windowsize ${window}`,
+        "-g",
+        "-r",
+        "w",
+        "-l",
+        out,
+        HOST,
+        `${server.port}`,
+      ]);
+      await sameFile(out, data, `windowsize ${window}`, got.out);
+    }
+    await server.waitForLine(/windowsize 16\)/);
+  },
 });
 
 /** A UDP port free right now on 127.0.0.1 (for servers that cannot be given port 0). */
@@ -292,51 +285,51 @@ async function answers(port: number): Promise<void> {
   throw new Error(`no TFTP server on port ${port}`);
 }
 
-Deno.test("interop: fsd's TFTP client against tftpd-hpa (get, put, error)", async () => {
-  if (!exists("/usr/sbin/in.tftpd")) {
-    console.log("skipped: tftpd-hpa (/usr/sbin/in.tftpd) is not installed (CI installs it)");
-    return;
-  }
-  await fsdClientAgainst(
-    (dir, port) =>
-      new Deno.Command("/usr/sbin/in.tftpd", {
-        args: ["-L", "-c", "-s", dir, "-a", `${HOST}:${port}`],
-        stdout: "null",
-        stderr: "null",
-      }).spawn(),
-    answers,
-  );
+Deno.test({
+  name: "interop: fsd's TFTP client against tftpd-hpa (get, put, error)",
+  ...needs("tftpd-hpa"),
+  fn: async () => {
+    assertTools("tftpd-hpa");
+    await fsdClientAgainst(
+      (dir, port) =>
+        new Deno.Command("/usr/sbin/in.tftpd", {
+          args: ["-L", "-c", "-s", dir, "-a", `${HOST}:${port}`],
+          stdout: "null",
+          stderr: "null",
+        }).spawn(),
+      answers,
+    );
+  },
 });
 
-Deno.test("interop: fsd's TFTP client against atftpd (get, put, error)", async () => {
-  const atftpd = atftpdCandidate();
-  if (!atftpd) {
-    console.log(
-      "skipped: atftpd not found (set ATFTPD, or .ci/run unpacks it in .ci/cache/atftpd)",
+Deno.test({
+  name: "interop: fsd's TFTP client against atftpd (get, put, error)",
+  ...needs("atftpd"),
+  fn: async () => {
+    assertTools("atftpd");
+    const atftpd = atftpdCandidate()!;
+    await fsdClientAgainst(
+      (dir, port) =>
+        new Deno.Command(atftpd, {
+          args: [
+            "--daemon",
+            "--no-fork",
+            "--port",
+            `${port}`,
+            "--bind-address",
+            HOST,
+            "--user",
+            "root",
+            "--group",
+            "root",
+            dir,
+          ],
+          stdout: "null",
+          stderr: "null",
+        }).spawn(),
+      answers,
     );
-    return;
-  }
-  await fsdClientAgainst(
-    (dir, port) =>
-      new Deno.Command(atftpd, {
-        args: [
-          "--daemon",
-          "--no-fork",
-          "--port",
-          `${port}`,
-          "--bind-address",
-          HOST,
-          "--user",
-          "root",
-          "--group",
-          "root",
-          dir,
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn(),
-    answers,
-  );
+  },
 });
 
 function atftpdCandidate(): string | undefined {

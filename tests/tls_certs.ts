@@ -1,5 +1,7 @@
 /** Test certificates made with openssl for each run: a CA, a server certificate it signed, and an unrelated self-signed one. */
 
+import { assertTools } from "./support/tools.ts";
+
 export interface TestCertificates {
   dir: string;
   /** The CA's certificate. */
@@ -15,11 +17,9 @@ export interface TestCertificates {
   otherFingerprint: string;
 }
 
-export const hasOpenssl = await new Deno.Command("openssl", { args: ["version"], stdout: "null" })
-  .output().then((o) => o.success, () => false);
-if (!hasOpenssl) console.warn("openssl is missing: the TLS tests are skipped (CI installs it)");
-
+/** Runs openssl in `dir`; tests that call it take `needs("openssl")`. */
 async function openssl(dir: string, ...args: string[]): Promise<string> {
+  assertTools("openssl");
   const output = await new Deno.Command("openssl", {
     args,
     cwd: dir,

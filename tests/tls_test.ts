@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { hashPassword } from "../lib/auth/password.ts";
 import { RawClient, runFsd, spawnServe, tempDir, text, wire, withDeadline } from "./helpers.ts";
-import { hasOpenssl, makeCertificates, type TestCertificates } from "./tls_certs.ts";
+import { makeCertificates, type TestCertificates } from "./tls_certs.ts";
+import { needs } from "./support/tools.ts";
 
 const FAST = { ln: 10, r: 8, p: 1 };
 
@@ -45,7 +46,7 @@ const clientFlags = (port: number, ...readable: string[]) => [
 ];
 
 const tlsTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, ignore: !hasOpenssl, fn });
+  Deno.test({ name, ...needs("openssl"), fn });
 
 tlsTest(
   "tls: the server prints openssl's fingerprint; --ca and --pin clients are served",

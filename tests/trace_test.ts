@@ -10,7 +10,8 @@ import { arrowLine, Ladder, ladderHeader, packetLabel } from "../lib/capture/lad
 import { describePacket } from "../lib/capture/trace.ts";
 import { Opcode, type Packet } from "../lib/fsd/codec.ts";
 import { randomBytes, runFsd, spawnFsd, startServer, tempDir } from "./helpers.ts";
-import { decodePdus, HAVE_TSHARK } from "./tshark.ts";
+import { decodePdus } from "./tshark.ts";
+import { needs } from "./support/tools.ts";
 
 const untimed = (line: string) => line.replace(/^\d\d:\d\d:\d\d\.\d{3} /, "");
 
@@ -142,7 +143,7 @@ Deno.test("fsd put and ls --trace ladder draw the exchange on stderr", async () 
   assert.match(bad.stderr, /invalid --trace: loud: expected fsd, ladder, hex, text or none/);
 });
 
-Deno.test("fsd get, put and ls --pcap FILE record the client's own connection", async () => {
+Deno.test("fsd get, put and ls --pcap FILE record the client's own connection", async (t) => {
   await using ctx = await startServer({ name: "lab" });
   await using work = await tempDir();
   await Deno.writeTextFile(`${ctx.root}/notes.txt`, "hello notes\n");
@@ -184,25 +185,30 @@ Deno.test("fsd get, put and ls --pcap FILE record the client's own connection", 
     assert.equal(mode, 0o600, "a capture holds everything: its owner's only");
     assert.deepEqual([...file.subarray(0, 4)], [0xd4, 0xc3, 0xb2, 0xa1], "pcap magic");
   }
-  if (!HAVE_TSHARK) return;
-  const info = async (name: string) =>
-    (await decodePdus(`${work.path}/${name}.pcap`)).map((p) => p.info);
-  assert.deepEqual(await info("get"), [
-    "DAT 1 (27 bytes)",
-    "ACK 1",
-    'RRQ "notes.txt"',
-    "DAT 1 (12 bytes)",
-    "ACK 1",
-  ]);
-  assert.deepEqual(await info("put"), [
-    "DAT 1 (27 bytes)",
-    "ACK 1",
-    'WRQ "up.txt"',
-    "ACK 0",
-    "DAT 1 (8 bytes)",
-    "ACK 1",
-  ]);
-  assert.deepEqual((await info("ls")).slice(0, 3), ["DAT 1 (27 bytes)", "ACK 1", "DRQ"]);
+  await t.step({
+    name: "tshark decodes the three captures",
+    ...needs("tshark"),
+    fn: async () => {
+      const info = async (name: string) =>
+        (await decodePdus(`${work.path}/${name}.pcap`)).map((p) => p.info);
+      assert.deepEqual(await info("get"), [
+        "DAT 1 (27 bytes)",
+        "ACK 1",
+        'RRQ "notes.txt"',
+        "DAT 1 (12 bytes)",
+        "ACK 1",
+      ]);
+      assert.deepEqual(await info("put"), [
+        "DAT 1 (27 bytes)",
+        "ACK 1",
+        'WRQ "up.txt"',
+        "ACK 0",
+        "DAT 1 (8 bytes)",
+        "ACK 1",
+      ]);
+      assert.deepEqual((await info("ls")).slice(0, 3), ["DAT 1 (27 bytes)", "ACK 1", "DRQ"]);
+    },
+  });
 });
 
 Deno.test("fsd proxy --trace ladder draws each connection, lines tagged with its id", async () => {

@@ -3,21 +3,13 @@
  * the decoded packets back, one fsd packet at a time.
  */
 
+import { assertTools } from "./support/tools.ts";
+
 export const DISSECTOR = new URL("../lib/capture/fsd_dissector.lua", import.meta.url).pathname;
 
-/** Whether tshark runs here; tests that need it are skipped (with a note) when it does not. */
-export const HAVE_TSHARK = await new Deno.Command("tshark", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-})
-  .output().then((o) => o.success, () => false);
-if (!HAVE_TSHARK) {
-  console.warn("tshark is missing: skipping the capture tests (apt-get install tshark; CI has it)");
-}
-
-/** Runs tshark with fsd's dissector loaded; returns stdout, throws on failure. */
+/** Runs tshark with fsd's dissector loaded; returns stdout, throws on failure. Tests that call it take `needs("tshark")`. */
 export async function tshark(args: string[]): Promise<string> {
+  assertTools("tshark");
   const output = await new Deno.Command("tshark", {
     args: ["-X", `lua_script:${DISSECTOR}`, ...args],
     stdout: "piped",

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { parseAccounts } from "../lib/auth/accounts.ts";
 import { parseHash, verifyPassword } from "../lib/auth/password.ts";
 import { runFsd, tempDir, text } from "./helpers.ts";
-import { hasScript, onTerminal } from "./terminal_helper.ts";
+import { onTerminal } from "./terminal_helper.ts";
+import { needs } from "./support/tools.ts";
 
 const writeFlags = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
 
@@ -95,7 +96,7 @@ Deno.test("fsd user: a broken accounts file is refused with its line", async () 
 
 Deno.test({
   name: "fsd user add: on a terminal the password is asked twice and not echoed",
-  ignore: !hasScript,
+  ...needs("script"),
   fn: async () => {
     await using dir = await tempDir();
     const file = `${dir.path}/users`;
@@ -113,4 +114,3 @@ Deno.test({
     assert.equal(await verifyPassword("typed-secret", parseHash(carol.hashText)), true);
   },
 });
-if (!hasScript) console.warn("util-linux script is missing: the terminal test is skipped");

@@ -14,51 +14,41 @@ import { type ChecksumName, toHex } from "../../lib/bytes/sha256.ts";
 import type { Granted } from "../../lib/fsd/negotiation.ts";
 import type { TransferResult } from "../../lib/fsd/client_types.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
+import type { Flags } from "../shared/command.ts";
+import { oneOf } from "../shared/values.ts";
 
-/** The flags (put adds `--sha256`, a short form of `--integrity sha256`; get's `--sha256 HEX` is a known digest). */
-export const INTEGRITY_OPTIONS = {
-  integrity: { type: "string" },
-  "no-integrity": { type: "boolean" },
-} as const;
-
-export const INTEGRITY_HELP =
-  `  --integrity [ALGO] require the check of each file: crc32 (the default check)
-                     or sha256 (a cryptographic digest); when the server cannot
-                     send it, the file fails (exit 1) instead of going unchecked
-  --no-integrity     no checksum at all (by default every file is checked with
-                     CRC-32, sent by the sender after its data, before the file
-                     gets its name)`;
-
-const NAMES: readonly string[] = ["crc32", "sha256"];
+const NAMES = ["crc32", "sha256"] as const;
 
 /**
- * `--integrity` may stand alone (the default checksum, required) or take
- * crc32 or sha256: rewritten as `--integrity=ALGO` so that the string flag
- * never swallows the next argument.
+ * The flags: `--integrity [crc32|sha256]` and `--no-integrity` (put adds
+ * `--sha256`, a short form of `--integrity sha256`; get's `--sha256 HEX` is
+ * a known digest). Every side: over TFTP they are refused with exit 1, not
+ * as a usage error (see refuseChecks).
  */
-export function integrityArgs(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--") return [...out, ...args.slice(i)];
-    if (args[i] !== "--integrity") {
-      out.push(args[i]);
-    } else if (NAMES.includes(args[i + 1])) {
-      out.push(`--integrity=${args[++i]}`);
-    } else {
-      out.push("--integrity=crc32");
-    }
-  }
-  return out;
-}
+export const INTEGRITY_FLAGS = {
+  integrity: {
+    arg: "[crc32|sha256]",
+    value: oneOf(...NAMES),
+    bare: { value: "crc32", words: NAMES },
+    help: `require the check of each file: crc32 (the default check)
+or sha256 (a cryptographic digest); when it cannot be
+done, the file fails (exit 1) instead of going unchecked`,
+  },
+  "no-integrity": {
+    type: "boolean",
+    help: `no checksum at all (by default every file is checked
+with CRC-32, sent after its data, before it gets its name)`,
+  },
+} as const satisfies Flags;
 
-/**
- * TFTP has no checksum: a check asked for (--integrity, --sha256) is refused
- * with exit 1, never skipped; --no-integrity is dropped.
- */
-export function refuseChecks(args: string[]): string[] {
-  const flag = args.find((arg) => /^--(integrity|sha256)(=|$)/.test(arg))?.replace(/=.*/, "");
+/** TFTP has no checksum: a check asked for (--integrity, --sha256) is refused with exit 1, never skipped. */
+export function refuseChecks(values: { integrity?: string; sha256?: unknown }): void {
+  const flag = values.integrity !== undefined
+    ? "--integrity"
+    : values.sha256 !== undefined && values.sha256 !== false
+    ? "--sha256"
+    : undefined;
   if (flag) throw new CommandError(`${flag} cannot be checked over TFTP: it carries no checksum`);
-  return args.filter((arg) => arg !== "--no-integrity");
 }
 
 /** The job's integrity check, and what to do when it cannot be done. */
@@ -80,9 +70,6 @@ export class Integrity {
     fsd1: boolean,
   ): Integrity {
     const asked = values.integrity;
-    if (asked !== undefined && !NAMES.includes(asked)) {
-      throw new UsageError(`invalid --integrity: ${asked}: expected crc32 or sha256`);
-    }
     const flag = values.sha256 === true ? "--sha256" : asked !== undefined ? "--integrity" : "";
     if (values["no-integrity"]) {
       if (flag) throw new UsageError(`--no-integrity does not mix with ${flag}`);

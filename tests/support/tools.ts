@@ -19,7 +19,11 @@ export const TOOLS: Record<string, { probe: string[]; install: string }> = {
   },
   atftp: { probe: ["sh", "-c", "command -v atftp"], install: "apt-get install atftp" },
   atftpd: {
-    probe: ["sh", "-c", 'test -x "${ATFTPD:-.ci/cache/atftpd/usr/sbin/atftpd}"'],
+    probe: [
+      "sh",
+      "-c",
+      'for f in "$ATFTPD" .ci/cache/atftpd/usr/sbin/atftpd /usr/sbin/atftpd; do test -x "$f" && exit 0; done; exit 1',
+    ],
     install:
       "apt-get download atftpd && dpkg-deb -x atftpd_*.deb .ci/cache/atftpd (as .ci/run does)",
   },
