@@ -1,8 +1,9 @@
 /**
  * The client at work: many small files and whole trees in one command,
  * against the per-file loops of curl (python3 -m http.server) and tftp-hpa
- * (in.tftpd) and against wget -r; and what the end-to-end SHA-256 costs a
- * large download. Hooked into `deno task bench`; runnable alone:
+ * (in.tftpd) and against wget -r (what integrity costs, and nginx's curl -Z
+ * and wget -r: bench/compare_bench.ts). Hooked into `deno task bench`;
+ * runnable alone:
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/client_bench.ts [--quick]
  *
@@ -273,39 +274,7 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       });
     }
 
-    // ---- SHA-256 on a large download ----
-    const bigMib = quick ? 64 : 1024;
-    console.log(`\nclient: the SHA-256 on a ${bigMib} MiB download (to /dev/null, best of 2)`);
-    await makeFiles(`${root}/big`, 1, bigMib * MIB);
-    const toNull = (extra: string[]) =>
-      timed(Deno.execPath(), [
-        "run",
-        "--quiet",
-        `--allow-net=127.0.0.1:${server.port}`,
-        "--allow-read=/dev/null",
-        "--allow-write=/dev/null",
-        MAIN,
-        "get",
-        "127.0.0.1",
-        String(server.port),
-        "big/f0",
-        "/dev/null",
-        ...extra,
-      ]);
-    let plain = Infinity;
-    let hashed = Infinity;
-    for (let round = 0; round < 2; round++) {
-      plain = Math.min(plain, (await toNull([])).ms);
-      hashed = Math.min(hashed, (await toNull(["--integrity"])).ms);
-    }
-    const cost = (hashed / plain - 1) * 100;
-    row("client", `fsd get ${bigMib} MiB`, bigMib * MIB, plain);
-    row("client", `fsd get ${bigMib} MiB --integrity (SHA-256 both ends)`, bigMib * MIB, hashed);
-    result.targets.push({
-      target: `SHA-256 on a ${bigMib} MiB download costs under 25%`,
-      value: `${cost.toFixed(0)}% (${plain.toFixed(0)} ms without, ${hashed.toFixed(0)} ms with)`,
-      pass: cost < 25,
-    });
+    // The integrity check's cost on a large download: bench/compare_bench.ts, side by side.
   } finally {
     await python?.stop();
     await server.stop();
