@@ -70,7 +70,20 @@ name (--integrity sha256 for a SHA-256; --no-integrity for none). To stdout
       side: "fsd",
       help: "copy the directory REMOTEDIR and everything in it",
     },
-    force: { type: "boolean", short: "f", help: "replace LOCAL if it exists" },
+    force: {
+      type: "boolean",
+      short: "f",
+      help: `replace LOCAL if it exists (with -r: fetch every file, also
+those already here and identical)`,
+    },
+    preserve: {
+      type: "boolean",
+      short: "p",
+      side: "fsd",
+      help: `give each file the server's modification time, as scp -p
+(always with -r, as wget -r: a rerun then skips the files
+already here with the same size and time)`,
+    },
     continue: {
       type: "boolean",
       side: "fsd",
@@ -164,6 +177,7 @@ Deno grants them with)`,
     const how = {
       force: values.force,
       resume: values.continue,
+      preserve: values.preserve || recursive,
       integrity,
       expected,
       json,

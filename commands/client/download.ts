@@ -40,6 +40,8 @@ export interface DownloadHow {
   expected?: Uint8Array;
   /** The reports are printed (--json): ask for each file's mtime too. */
   json?: boolean;
+  /** Give the file the server's mtime (-p; get -r always). */
+  preserve?: boolean;
   progress: FileProgress;
 }
 
@@ -67,7 +69,7 @@ export async function downloadFile(
         integrity: how.integrity.checksum,
         expectFile: true,
         wantDigest: how.expected !== undefined,
-        wantMtime: how.resume || how.json,
+        wantMtime: how.resume || how.json || how.preserve,
         resume: opened.resume,
         keepPartial: how.resume,
         onGranted: async (granted) => {
@@ -82,6 +84,9 @@ export async function downloadFile(
     checkExpected(result, how.expected, remote);
     await local.commit(how.force);
     local = undefined;
+    if (how.preserve && result.mtime !== undefined && Deno.lstatSync(path).isFile) {
+      Deno.utimeSync(path, result.mtime, result.mtime);
+    }
     how.progress.end(result.bytes);
     return {
       name: remote,

@@ -29,6 +29,8 @@ export interface FileReport {
   sha256?: string;
   /** Whether the peer's digest was checked against it. */
   verified?: boolean;
+  /** get -r: the local file was already the server's (same size and mtime), nothing moved. */
+  skipped?: true;
 }
 
 const encoder = new TextEncoder();
