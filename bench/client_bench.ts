@@ -44,7 +44,7 @@ function freePort(): number {
 }
 
 /** Writes `count` files of `size` bytes under `directory` (in subdirectories of `perDir`), in 1 MiB writes. */
-async function makeFiles(directory: string, count: number, size: number, perDir = count) {
+export async function makeFiles(directory: string, count: number, size: number, perDir = count) {
   const chunk = crypto.getRandomValues(new Uint8Array(Math.min(size, MIB)).subarray(0, 65536));
   const block = new Uint8Array(Math.min(size, MIB));
   for (let at = 0; at < block.length; at += chunk.length) {
@@ -80,7 +80,8 @@ async function loop(count: number, run: (i: number) => Promise<unknown>): Promis
   return performance.now() - started;
 }
 
-async function fresh(path: string): Promise<string> {
+/** `path` as a new empty directory. */
+export async function fresh(path: string): Promise<string> {
   await Deno.remove(path, { recursive: true }).catch(() => {});
   await Deno.mkdir(path, { recursive: true });
   return path;

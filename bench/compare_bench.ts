@@ -24,43 +24,13 @@
 
 import { fsdServe, MAIN, type Service, timed } from "./support.ts";
 import { have, nginxServe, socatServe } from "./scale_bench.ts";
+import { type ClientBenchResult, fresh, makeFiles } from "./client_bench.ts";
 
-export interface CompareRow {
-  group: string;
-  what: string;
-  bytes: number;
-  ms: number;
-  extra?: string;
-}
-
-export interface CompareResult {
-  rows: CompareRow[];
-  targets: { target: string; value: string; pass: boolean }[];
-  notes: string[];
-}
+/** Rows, targets and notes, as the client bench reports them. */
+export type CompareResult = ClientBenchResult;
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
-
-/** Writes `count` files of `size` bytes, `perDir` to a folder (d0, d1, ...) when fewer than `count`. */
-async function makeFiles(directory: string, count: number, size: number, perDir = count) {
-  const block = crypto.getRandomValues(new Uint8Array(Math.min(size, 65536)));
-  for (let i = 0; i < count; i++) {
-    const sub = perDir < count ? `${directory}/d${Math.floor(i / perDir)}` : directory;
-    await Deno.mkdir(sub, { recursive: true });
-    using file = await Deno.open(`${sub}/f${i}`, { write: true, create: true, truncate: true });
-    for (let at = 0; at < size; at += block.length) {
-      const part = block.subarray(0, Math.min(block.length, size - at));
-      for (let done = 0; done < part.length;) done += await file.write(part.subarray(done));
-    }
-  }
-}
-
-async function fresh(path: string): Promise<string> {
-  await Deno.remove(path, { recursive: true }).catch(() => {});
-  await Deno.mkdir(path, { recursive: true });
-  return path;
-}
 
 /** Each contender's best over `rounds` interleaved rounds; `prepare` runs untimed before each run. */
 async function interleaved(

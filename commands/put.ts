@@ -64,6 +64,14 @@ checks it before the file gets its name (--sha256 for a SHA-256,
       side: "fsd",
       help: "copy the directory LOCALDIR and everything in it",
     },
+    preserve: {
+      type: "boolean",
+      short: "p",
+      side: "fsd",
+      help: `give each file on the server LOCAL's modification time, as
+scp -p (always with -r: a rerun then skips the files
+already there with the same size and time)`,
+    },
     ...INTEGRITY_FLAGS,
     sha256: { type: "boolean", help: "the same as --integrity sha256" },
     json: {
@@ -118,14 +126,14 @@ SIGTERM 143, SIGHUP 129).`,
     using conn = new JobConnection(target, params, interruption);
     const reporter = new Reporter(values.json);
     const integrity = Integrity.parse(values, params === FSD1);
-    const how = { integrity, jobs: values.jobs };
+    const how = { integrity, preserve: values.preserve || values.recursive, jobs: values.jobs };
     if (output !== undefined) return await putMany(conn, names, output, how, reporter);
     if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
     await putOne(conn, names[0], names[1], how, reporter);
   },
 });
 
-type How = { integrity: Integrity; jobs: number };
+type How = { integrity: Integrity; preserve: boolean; jobs: number };
 
 /** The remote name for LOCAL as typed: a REMOTE ending in `/` (or `.`) is a directory to put it in. */
 function remoteFor(local: string, typed: string | undefined): string {

@@ -88,3 +88,49 @@ Deno.test("get -p gives one file the server's mtime; without it the file has the
   assert.equal((await get("now")).code, 0);
   assert.ok(seconds(`${work.path}/now`) > 1_500_000_000);
 });
+
+Deno.test("put -r keeps mtimes on the server; a rerun skips identical files and uploads new ones; put -p for one file", async () => {
+  await using ctx = await startServer();
+  await using work = await tempDir();
+  await Deno.mkdir(`${work.path}/t/sub`, { recursive: true });
+  for (const [i, name] of ["t/a", "t/sub/c"].entries()) {
+    await Deno.writeFile(`${work.path}/${name}`, randomBytes(500 + i, i));
+    Deno.utimeSync(`${work.path}/${name}`, 1_600_000_000 + i, 1_600_000_000 + i);
+  }
+  const put = () =>
+    runFsd([net(ctx.port), `--allow-read=${work.path}`], [
+      "put",
+      "-r",
+      "127.0.0.1",
+      String(ctx.port),
+      `${work.path}/t`,
+      "--json",
+    ]);
+  const first = await put();
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(seconds(`${ctx.root}/t/a`), 1_600_000_000);
+  assert.equal(seconds(`${ctx.root}/t/sub/c`), 1_600_000_001);
+
+  await Deno.writeFile(`${work.path}/t/new`, randomBytes(10, 5));
+  const again = await put();
+  assert.equal(again.code, 0, again.stderr);
+  const files = jsonLines(again.stdout).filter((r) => r.kind === "file");
+  assert.deepEqual(files.map((r) => [r.name, r.skipped ?? false, r.bytes]), [
+    ["t/a", true, 0],
+    ["t/new", false, 10],
+    ["t/sub/c", true, 0],
+  ]);
+  assert.deepEqual(await Deno.readFile(`${ctx.root}/t/new`), randomBytes(10, 5));
+
+  await Deno.writeFile(`${work.path}/one`, randomBytes(20));
+  Deno.utimeSync(`${work.path}/one`, 1_500_000_000, 1_500_000_000);
+  const single = await runFsd([net(ctx.port), `--allow-read=${work.path}`], [
+    "put",
+    "127.0.0.1",
+    String(ctx.port),
+    `${work.path}/one`,
+    "-p",
+  ]);
+  assert.equal(single.code, 0, single.stderr);
+  assert.equal(seconds(`${ctx.root}/one`), 1_500_000_000);
+});

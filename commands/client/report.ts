@@ -35,6 +35,26 @@ export interface FileReport {
 
 const encoder = new TextEncoder();
 
+/** A file a rerun of -r left alone: already there with the same size and mtime. */
+export function skippedReport(
+  name: string,
+  local: string,
+  size: number,
+  mtime?: number,
+): FileReport {
+  return {
+    name,
+    local,
+    kind: "file",
+    size,
+    ...(mtime !== undefined && { mtime: new Date(mtime * 1000).toISOString() }),
+    bytes: 0,
+    seconds: 0,
+    outcome: "ok",
+    skipped: true,
+  };
+}
+
 export class Reporter {
   readonly json: boolean;
   readonly reports: FileReport[] = [];

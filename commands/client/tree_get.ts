@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./job_connection.ts";
 import { joinRemote } from "./remote_names.ts";
-import { failedReport, type FileReport, type Reporter } from "./report.ts";
+import { failedReport, type FileReport, type Reporter, skippedReport } from "./report.ts";
 import { runFiles } from "./jobs.ts";
 
 interface Planned {
@@ -84,7 +84,7 @@ export async function downloadTree(
     lanes,
     (file, progress, lane) =>
       !how.force && isIdentical(file)
-        ? Promise.resolve(skippedReport(file))
+        ? Promise.resolve(skippedReport(file.remote, file.local, file.size, file.mtime))
         : downloadFile(lane, file.remote, file.local, { ...how, progress }),
   );
 }
@@ -103,18 +103,4 @@ function isIdentical(file: Planned): boolean {
   } catch {
     return false;
   }
-}
-
-function skippedReport(file: Planned): FileReport {
-  return {
-    name: file.remote,
-    local: file.local,
-    kind: "file",
-    size: file.size,
-    mtime: new Date(file.mtime * 1000).toISOString(),
-    bytes: 0,
-    seconds: 0,
-    outcome: "ok",
-    skipped: true,
-  };
 }

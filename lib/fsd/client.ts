@@ -166,6 +166,7 @@ export class FsdClient {
       const granted = await negotiate(this.#conn, wanted, request, {
         transferSize: options.size,
         checksum: options.integrity,
+        mtime: options.mtime,
       });
       await options.onGranted?.(granted);
       const checksum = granted.checksum;

@@ -50,6 +50,8 @@ export interface DownloadOptions extends ClientTransferOptions {
 export interface UploadOptions extends ClientTransferOptions {
   /** The upload's size, when known: the server can refuse a too-large one before data moves. */
   size?: number;
+  /** The mtime (Unix seconds) the file should get on the server (an OACK mtime=0: not kept). */
+  mtime?: number;
 }
 
 export interface TransferResult {

@@ -32,7 +32,10 @@ export interface Asked {
   crc32?: boolean;
   /** RRQ: 0 asks what the name is; the OACK says 1 (a file) or 2 (a directory's listing). */
   kind?: number;
-  /** RRQ: 0 asks for the file's mtime (Unix seconds); with `offset`, the mtime it must still have. */
+  /**
+   * RRQ: 0 asks for the file's mtime (Unix seconds); with `offset`, the mtime it must still have.
+   * WRQ: the mtime the new file gets (0: none asked).
+   */
   mtime?: number;
   /** RRQ: resume: DAT 1 starts at this byte of the file (granted only if the file is unchanged). */
   offset?: number;

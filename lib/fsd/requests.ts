@@ -89,7 +89,7 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
   try {
     let params: TransferParams | undefined;
     if (asked) {
-      params = await sendOack(session, asked, { size: asked.transferSize });
+      params = await sendOack(session, asked, { size: asked.transferSize, mtime: asked.mtime });
     } else {
       await session.conn.write(encodeAck(0));
     }
@@ -98,7 +98,7 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
       maxBytes: store.maxUploadBytes || undefined,
       onProgress: (n) => request.bytes = n,
       sum: checksum && hash && new DigestCheck(checksum, hash, "client"),
-      onComplete: () => staged.commit(),
+      onComplete: () => staged.commit(asked?.mtime || undefined),
     });
     session.finish({ outcome: "ok", kind: "file" });
   } finally {

@@ -36,10 +36,10 @@ export interface OpenedFile {
   close(): void;
 }
 
-/** A name being written: `commit` publishes it, `discard` (always safe to call) removes the rest. */
+/** A name being written: `commit` publishes it (with `mtime`, Unix seconds, its time), `discard` (always safe to call) removes the rest. */
 export interface StagedWrite {
   sink: ByteSink;
-  commit(): Promise<void>;
+  commit(mtime?: number): Promise<void>;
   discard(): Promise<void>;
 }
 
@@ -196,8 +196,9 @@ export class FileStore {
     return {
       // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
       sink: fileSink(staged.file, (error) => fileError(error, name)),
-      async commit() {
+      async commit(mtime?: number) {
         try {
+          if (mtime !== undefined) await staged.file.utime(mtime, mtime);
           await staged.commit({ sync: true });
         } catch (error) {
           throw fileError(error, name);
