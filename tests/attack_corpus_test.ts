@@ -562,6 +562,21 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
     },
   );
   await t.step(
+    "WRQ mtime: up to 2^32-1 the file gets it; beyond, the OACK says 0 and it is not applied",
+    async () => {
+      for (const [name, mtime, granted] of [["old", "1", "1"], ["far", "999999999999999", "0"]]) {
+        await using client = await RawClient.greeted(ctx.port);
+        await client.send(wire.opt({ mtime }), wire.wrq(`mtime-${name}`));
+        assert.deepEqual(await client.expectOack(), { mtime: granted });
+        await client.send(wire.dat(1, new Uint8Array(3)));
+        await client.expectAck(1);
+        const seconds = (await Deno.stat(`${ctx.root}/mtime-${name}`)).mtime!.getTime() / 1000;
+        if (granted === "1") assert.equal(seconds, 1);
+        else assert.ok(seconds > 1_700_000_000 && seconds < 2 ** 32);
+      }
+    },
+  );
+  await t.step(
     "sha256 and crc32 asked together: SHA-256 is granted, CRC-32 answered 0",
     async () => {
       await using client = await RawClient.greeted(ctx.port);
@@ -595,5 +610,6 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
     },
   );
   // "plain" was complete (ACK 1) before its stray SUM came; the forged and unsummed ones left nothing.
-  assert.deepEqual(await dirNames(ctx.root), ["f", "plain"]); // the w-* uploads never sent data
+  // the w-* uploads never sent data
+  assert.deepEqual(await dirNames(ctx.root), ["f", "mtime-far", "mtime-old", "plain"]);
 });

@@ -27,6 +27,9 @@ import { expectAck, receiveFile, sendFile } from "./window.ts";
 /** The most a client may negotiate: the protocol's largest block, and a window of 64 blocks. */
 export const SERVER_LIMITS: TransferParams = { blockSize: BLKSIZE_RANGE[1], windowSize: 64 };
 
+/** The latest mtime an upload may ask for (2106, 32-bit seconds: what every file system keeps). */
+const MAX_UPLOAD_MTIME = 2 ** 32 - 1;
+
 /** Whole seconds of a file's mtime, as the mtime option carries it. */
 function mtimeSeconds(opened: OpenedFile): number | undefined {
   return opened.mtime ? Math.floor(opened.mtime.getTime() / 1000) : undefined;
@@ -86,10 +89,12 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
   if (!staged) return;
   const checksum = checksumOf(asked);
   const hash = checksum && hasherFor(checksum, asked?.transferSize);
+  // WRQ mtime: the time the file gets; beyond 32-bit seconds it is answered 0, not applied.
+  const mtime = asked?.mtime && asked.mtime <= MAX_UPLOAD_MTIME ? asked.mtime : undefined;
   try {
     let params: TransferParams | undefined;
     if (asked) {
-      params = await sendOack(session, asked, { size: asked.transferSize, mtime: asked.mtime });
+      params = await sendOack(session, asked, { size: asked.transferSize, mtime });
     } else {
       await session.conn.write(encodeAck(0));
     }
@@ -98,7 +103,7 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
       maxBytes: store.maxUploadBytes || undefined,
       onProgress: (n) => request.bytes = n,
       sum: checksum && hash && new DigestCheck(checksum, hash, "client"),
-      onComplete: () => staged.commit(asked?.mtime || undefined),
+      onComplete: () => staged.commit(mtime),
     });
     session.finish({ outcome: "ok", kind: "file" });
   } finally {
