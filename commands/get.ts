@@ -10,7 +10,8 @@ import { fromHex } from "../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { custom } from "./shared/values.ts";
-import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpGet } from "./client/tftp.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpGet } from "./client/tftp_get.ts";
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,
@@ -63,7 +64,7 @@ CRC-32 of it after its data and the client checks it before the file gets its
 name (--integrity sha256 for a SHA-256; --no-integrity for none). To stdout
 ('-'), the exit status and the message carry the verdict.`,
   flags: {
-    output: { short: "o", arg: "DIR", side: "fsd", help: "fetch every REMOTE into DIR" },
+    output: { short: "o", arg: "DIR", help: "fetch every REMOTE into DIR" },
     recursive: {
       type: "boolean",
       short: "r",
@@ -86,13 +87,11 @@ already here with the same size and time)`,
     },
     continue: {
       type: "boolean",
-      side: "fsd",
       help: `resume an interrupted download from its .fsd-partial-NAME
 file (kept on failure when --continue is given)`,
     },
     sha256: {
       arg: "HEX",
-      side: "fsd",
       value: sha256Hex,
       help: `the file must have this SHA-256 (else: error, nothing
 kept; with '-', exit 1 after the data)`,
@@ -100,7 +99,6 @@ kept; with '-', exit 1 after the data)`,
     ...INTEGRITY_FLAGS,
     json: {
       type: "boolean",
-      side: "fsd",
       help: `one JSON object per file on stdout (name, local, kind,
 size, mtime, bytes, seconds, outcome, error, crc32 or sha256)`,
     },

@@ -8,7 +8,8 @@
 import { basename } from "node:path";
 import { UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/tftp.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpPut } from "./client/tftp_put.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
 import { FSD1 } from "../lib/fsd/negotiation.ts";
 import {
@@ -55,7 +56,6 @@ checks it before the file gets its name (--sha256 for a SHA-256,
     output: {
       short: "o",
       arg: "REMOTEDIR",
-      side: "fsd",
       help: "upload every LOCAL into REMOTEDIR",
     },
     recursive: {
@@ -76,7 +76,6 @@ already there with the same size and time)`,
     sha256: { type: "boolean", help: "the same as --integrity sha256" },
     json: {
       type: "boolean",
-      side: "fsd",
       help: `one JSON object per file on stdout (name, local, kind,
 size, bytes, seconds, outcome, error, crc32 or sha256)`,
     },

@@ -87,9 +87,8 @@ export const JOBS_FLAG = {
     arg: "N",
     value: integer(1, MAX_JOBS),
     default: "1",
-    side: "fsd",
     help: `with -o or -r: files moving at once, each on its own
-connection, 1 to ${MAX_JOBS}`,
+connection (TFTP: transfer), 1 to ${MAX_JOBS}`,
   },
 } as const satisfies Flags;
 
