@@ -127,7 +127,7 @@ Deno grants them with)`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") {
-      refuseChecks(values);
+      refuseChecks({ integrity: values.integrity }); // --sha256 HEX: the client checks alone
       return await tftpGet({ values, positionals });
     }
     if (positionals.length < 3) {

@@ -41,7 +41,11 @@ with CRC-32, sent after its data, before it gets its name)`,
   },
 } as const satisfies Flags;
 
-/** TFTP has no checksum: a check asked for (--integrity, --sha256) is refused with exit 1, never skipped. */
+/**
+ * TFTP has no checksum: a check the server would have to send (--integrity,
+ * put's --sha256) is refused with exit 1, never skipped. (get's --sha256 HEX
+ * the client checks alone, over TFTP too.)
+ */
 export function refuseChecks(values: { integrity?: string; sha256?: unknown }): void {
   const flag = values.integrity !== undefined
     ? "--integrity"
