@@ -12,13 +12,7 @@ import { defineCommand } from "./shared/command.ts";
 import { custom } from "./shared/values.ts";
 import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
 import { tftpGet } from "./client/tftp_get.ts";
-import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseTarget,
-  parseTransferParams,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
@@ -130,14 +124,11 @@ Deno grants them with)`,
       refuseChecks({ integrity: values.integrity }); // --sha256 HEX: the client checks alone
       return await tftpGet({ values, positionals });
     }
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
+    const { target, params, names } = parseJob(
+      positionals,
+      values,
+      "fsd get HOST PORT REMOTE [LOCAL]",
+    );
     const { output, recursive, sha256: expected } = values;
     const many = output !== undefined || recursive;
     if (many && values.continue) {
@@ -202,7 +193,7 @@ async function getOne(
 ): Promise<void> {
   const remote = normalizeRemote(typed);
   if (meansDirectory(typed)) {
-    throw new Error(
+    throw new CommandError(
       `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
     );
   }
@@ -294,7 +285,7 @@ async function getTree(
   if (info?.isDirectory && local !== undefined && base !== undefined) {
     destination = join(destination, base);
   } else if (info && !info.isDirectory) {
-    throw new Error(`not a directory: ${destination}`);
+    throw new CommandError(`not a directory: ${destination}`);
   }
   await downloadTree(conn, remote, destination, how, reporter);
   reporter.finish("received");

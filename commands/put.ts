@@ -6,19 +6,13 @@
  */
 
 import { basename } from "node:path";
-import { UsageError } from "./shared/cli.ts";
+import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
 import { tftpPut } from "./client/tftp_put.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
 import { FSD1 } from "../lib/fsd/negotiation.ts";
-import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseTarget,
-  parseTransferParams,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
@@ -105,14 +99,11 @@ SIGTERM 143, SIGHUP 129).`,
       refuseChecks(values);
       return await tftpPut({ values, positionals });
     }
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
+    const { target, params, names } = parseJob(
+      positionals,
+      values,
+      "fsd put HOST PORT LOCAL [REMOTE]",
+    );
     const output = values.output;
     if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
     if (output === undefined && names.length > 2) {
@@ -207,7 +198,9 @@ async function putTree(
 ): Promise<void> {
   const info = await Deno.stat(local).catch(() => undefined);
   if (!info?.isDirectory) {
-    throw new Error(info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`);
+    throw new CommandError(
+      info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`,
+    );
   }
   const base = basename(local.replace(/\/+$/, "")) || ".";
   let remote = typed === undefined ? normalizeRemote(base) : normalizeRemote(typed);

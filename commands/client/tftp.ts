@@ -12,6 +12,8 @@
  */
 
 import { TFTP_CLIENT_DEFAULTS, type TftpClientConfig } from "../../lib/tftp/client.ts";
+import type { DatagramTap } from "../../lib/tftp/channel.ts";
+import { openCapture } from "../shared/capture.ts";
 import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
 import { parsePort } from "../shared/values.ts";
@@ -66,6 +68,19 @@ export interface TftpValues {
   blksize?: number;
   window?: number;
   fsd1: boolean;
+  /** --pcap FILE: every datagram of the job recorded. */
+  pcap?: string;
+}
+
+/** --pcap over TFTP: a tap that writes each datagram as a UDP frame on its real ports, and its close. */
+export function tftpCapture(path: string | undefined): { tap?: DatagramTap; close(): void } {
+  const writer = openCapture(path);
+  if (!writer) return { close() {} };
+  return {
+    tap: (sent, bytes, local, peer) =>
+      writer.datagram(sent ? "client" : "server", local.port, peer.port, bytes),
+    close: () => writer.close(),
+  };
 }
 
 export interface Where {

@@ -16,6 +16,7 @@ import {
   lanes,
   parseWhere,
   runOneFile,
+  tftpCapture,
   type TftpValues,
   transferConfig,
   URL_PREFIX,
@@ -86,8 +87,15 @@ export async function tftpGet(
   if (values.json && toStdout) throw new UsageError("--json does not mix with LOCAL '-'");
   const how = { force: values.force, resume: values.continue, expected: values.sha256 };
   const reporter = new Reporter(values.json);
+  const capture = tftpCapture(values.pcap);
+  globalThis.addEventListener("unload", () => capture.close());
   await withInterruption(async (signal) => {
-    const config = (file: GetFile) => ({ ...file.config, ...transfer, signal });
+    const config = (file: GetFile) => ({
+      ...file.config,
+      ...transfer,
+      signal,
+      tap: capture.tap,
+    });
     if (toStdout) {
       await tftpDownload(config(files[0]), files[0].remote, Deno.stdout).catch((error) => {
         if (error instanceof Deno.errors.BrokenPipe) throw new CommandError("", { exitCode: 141 });
@@ -111,7 +119,7 @@ export async function tftpGet(
         progress,
       ) => downloadFile(config(file), file.remote, file.local, { ...how, progress }));
     }
-  });
+  }).finally(() => capture.close());
 }
 
 /**

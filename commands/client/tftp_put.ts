@@ -14,6 +14,7 @@ import {
   lanes,
   parseWhere,
   runOneFile,
+  tftpCapture,
   type TftpValues,
   transferConfig,
   URL_PREFIX,
@@ -81,8 +82,15 @@ export async function tftpPut(
   const files = putFiles(parsed.positionals, values.output);
   const transfer = transferConfig(values);
   const reporter = new Reporter(values.json);
+  const capture = tftpCapture(values.pcap);
+  globalThis.addEventListener("unload", () => capture.close());
   await withInterruption(async (signal) => {
-    const config = (file: PutFile) => ({ ...file.config, ...transfer, signal });
+    const config = (file: PutFile) => ({
+      ...file.config,
+      ...transfer,
+      signal,
+      tap: capture.tap,
+    });
     if (values.output !== undefined) {
       await runFiles(
         reporter,
@@ -102,7 +110,7 @@ export async function tftpPut(
       { name: file.remote, local: file.local, said },
       (progress) => uploadFile(config(file), file.local, file.remote, progress),
     );
-  });
+  }).finally(() => capture.close());
 }
 
 /** Uploads `local` ("-": stdin) as `remote`; the report says how it went. */

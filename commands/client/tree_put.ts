@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { CommandError } from "../shared/cli.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { ErrorCode } from "../../lib/store/errors.ts";
 import type { JobConnection } from "./job_connection.ts";
@@ -42,7 +43,7 @@ async function plan(local: string, remote: string, reporter: Reporter) {
         files.push({ ...child, size: info.size, mtime: Math.floor(info.mtime!.getTime() / 1000) });
       } else {
         const why = info?.isDirectory ? "a symlink to a directory" : "not a regular file";
-        reporter.add(failedReport(child.remote, child.local, new Error(`skipped: ${why}`)));
+        reporter.add(failedReport(child.remote, child.local, new CommandError(`skipped: ${why}`)));
       }
     }
   }

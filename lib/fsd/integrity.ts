@@ -14,6 +14,13 @@ import {
 } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 
+/** A file whose checksum is not the one it should have: ERR 0 to the peer, nothing kept. */
+export class DigestMismatchError extends ProtocolError {
+  constructor(message: string) {
+    super(ErrorCode.OTHER, message);
+  }
+}
+
 /** What `receiveFile` needs to check a SUM: its size, and the check. */
 export interface SumCheck {
   /** Bytes of the digest the SUM carries. */
@@ -44,8 +51,7 @@ export class DigestCheck implements SumCheck {
   check = async (theirs: Uint8Array): Promise<void> => {
     const ours = await this.final();
     if (!sameDigest(ours, theirs)) {
-      throw new ProtocolError(
-        ErrorCode.OTHER,
+      throw new DigestMismatchError(
         `${this.name} mismatch: received ${toHex(ours)}, the ${this.#peer} sent ${toHex(theirs)}`,
       );
     }
