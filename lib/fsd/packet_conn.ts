@@ -63,9 +63,9 @@ export class PacketConn {
     this.#decoder.setMaxDataSize(size);
   }
 
-  /** Decodes SUM packets from now on (while a transfer with sha256 runs), or no longer. */
-  acceptSum(on: boolean): void {
-    this.#decoder.acceptSum = on;
+  /** Decodes SUM packets with a digest of `size` bytes from now on (while a transfer with a checksum runs); 0: no longer. */
+  acceptSum(size: number): void {
+    this.#decoder.sumSize = size;
   }
 
   /** Hands back bytes read past the protocol's start (a first read made by hand) to be decoded. */

@@ -7,7 +7,7 @@
  * resume at an offset, directory creation, listings with digests.
  */
 
-import { hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
+import { hasherFor, hashingSink, hashingSource } from "../bytes/sha256.ts";
 import type { OpenedFile } from "../store/file_store.ts";
 import type { Files } from "../store/access.ts";
 import type { Op } from "../store/log.ts";
@@ -15,6 +15,7 @@ import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
 import {
   type Asked,
   BLKSIZE_RANGE,
+  checksumOf,
   type Facts,
   grant,
   oackPairs,
@@ -26,6 +27,9 @@ import { expectAck, receiveFile, sendFile } from "./window.ts";
 
 /** The most a client may negotiate: the protocol's largest block, and a window of 64 blocks. */
 export const SERVER_LIMITS: TransferParams = { blockSize: BLKSIZE_RANGE[1], windowSize: 64 };
+
+/** The latest mtime an upload may ask for (2106, 32-bit seconds: what every file system keeps). */
+const MAX_UPLOAD_MTIME = 2 ** 32 - 1;
 
 /** Whole seconds of a file's mtime, as the mtime option carries it. */
 function mtimeSeconds(opened: OpenedFile): number | undefined {
@@ -51,7 +55,8 @@ export async function serveRead(
     (await session.storeFor(op)).openRead(raw, { digests: asked?.digests })
   );
   if (!opened) return;
-  const hash = asked?.sha256 ? sha256For(opened.size) : undefined;
+  const checksum = checksumOf(asked);
+  const hash = checksum && hasherFor(checksum, opened.size);
   try {
     let params: TransferParams | undefined;
     if (asked) {
@@ -83,11 +88,14 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
     return await store.stageWrite(raw, asked?.transferSize);
   });
   if (!staged) return;
-  const hash = asked?.sha256 ? sha256For(asked.transferSize) : undefined;
+  const checksum = checksumOf(asked);
+  const hash = checksum && hasherFor(checksum, asked?.transferSize);
+  // WRQ mtime: the time the file gets; beyond 32-bit seconds it is answered 0, not applied.
+  const mtime = asked?.mtime && asked.mtime <= MAX_UPLOAD_MTIME ? asked.mtime : undefined;
   try {
     let params: TransferParams | undefined;
     if (asked) {
-      params = await sendOack(session, asked, { size: asked.transferSize });
+      params = await sendOack(session, asked, { size: asked.transferSize, mtime });
     } else {
       await session.conn.write(encodeAck(0));
     }
@@ -95,8 +103,8 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
       params,
       maxBytes: store.maxUploadBytes || undefined,
       onProgress: (n) => request.bytes = n,
-      checkDigest: hash && new DigestCheck(hash, "client").check,
-      onComplete: () => staged.commit(),
+      sum: checksum && hash && new DigestCheck(checksum, hash, "client"),
+      onComplete: () => staged.commit(mtime),
     });
     session.finish({ outcome: "ok", kind: "file" });
   } finally {
