@@ -1,6 +1,6 @@
 /**
  * The HTTP face against the HTTP servers people reach for (bench/bench.ts
- * section 12, or alone): a large download with curl from `fsd serve
+ * section 13, or alone): a large download with curl from `fsd serve
  * --http-only`, from nginx (sendfile on) and from `python3 -m http.server`;
  * a large upload with `curl -T` to the HTTP face against `fsd put` over
  * fsd/1. Each the real program on 127.0.0.1, best of --runs.
