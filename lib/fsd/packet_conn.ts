@@ -10,6 +10,7 @@
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 import { closeQuietly } from "../bytes/source_sink.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
 export interface ConnTap {
@@ -26,7 +27,7 @@ export interface PacketConnConfig extends DecoderOptions {
 }
 
 export class PacketConn {
-  readonly conn: Deno.Conn;
+  readonly conn: StreamConn;
   readonly timeoutMs: number;
   #decoder: PacketDecoder;
   #waitingSince = -1;
@@ -37,13 +38,13 @@ export class PacketConn {
   /** Writes under way (at most one from a handler; a shutdown checks it). */
   #writes = 0;
 
-  constructor(conn: Deno.Conn, options: PacketConnConfig = {}) {
+  constructor(conn: StreamConn, options: PacketConnConfig = {}) {
     this.conn = conn;
     this.#tap = options.tap;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.#decoder = new PacketDecoder(options);
     try {
-      (conn as Deno.TcpConn).setNoDelay?.(true);
+      conn.setNoDelay?.(true);
     } catch {
       // not a TCP socket, or already closed: nothing to tune
     }

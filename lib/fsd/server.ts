@@ -15,6 +15,7 @@ import { DEFAULT_HOST, ListenError, listenTcp } from "../net/listen.ts";
 import { inCidr, parseCidr } from "../net/ip.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
 import { NodeTlsListener } from "../net/tls_listener.ts";
+import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { AccountLine } from "../auth/accounts.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { LoginPolicy } from "./login.ts";
@@ -89,7 +90,7 @@ const encoder = new TextEncoder();
 export class FileServer {
   readonly addr: Deno.NetAddr;
   readonly root: string;
-  #accepting: AcceptLoop<Deno.Conn>;
+  #accepting: AcceptLoop<StreamConn>;
   #limits: Limits;
   #context: SessionContext;
   #idleTimeoutMs: number;
@@ -98,7 +99,7 @@ export class FileServer {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
-    listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
+    listener: StreamListener & { readonly addr: Deno.NetAddr },
     store: FileStore,
     config: ServerConfig,
   ) {
@@ -197,7 +198,7 @@ export class FileServer {
   }
 
   /** Serves the connection if the limits allow it, else refuses it. */
-  async #admit(raw: Deno.Conn, id: number): Promise<void> {
+  async #admit(raw: StreamConn, id: number): Promise<void> {
     // Behind a proxy, the client its header names counts for the limits and the logs.
     const peer = await resolvePeer(raw, this.#proxyProtocol);
     if (!peer.ok) return await this.#reject(raw, id, peer.reason);
@@ -225,7 +226,7 @@ export class FileServer {
 
   /** Over a limit, or not through a trusted proxy: ERR 0 instead of the greeting, then close. */
   async #reject(
-    raw: Deno.Conn,
+    raw: StreamConn,
     id: number,
     message: string,
     peer: Endpoint = raw.remoteAddr as Deno.NetAddr,
@@ -249,7 +250,7 @@ async function tlsListener(
   where: { hostname: string; port: number },
   certified: TlsServerConfig,
   log: ((event: ServerEvent) => void) | undefined,
-): Promise<Deno.Listener<Deno.Conn, Deno.NetAddr>> {
+): Promise<NodeTlsListener> {
   try {
     certificateDer(certified.cert);
   } catch {
@@ -267,7 +268,7 @@ async function tlsListener(
       cause: error,
     });
   });
-  return listener as unknown as Deno.Listener<Deno.Conn, Deno.NetAddr>;
+  return listener;
 }
 
 /** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */

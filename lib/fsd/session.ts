@@ -17,10 +17,11 @@ import {
   type OptionPairs,
   type Packet,
 } from "./codec.ts";
-import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
+import { type Asked, parseAsked } from "./negotiation.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
+import { Request, type RequestScope } from "./request.ts";
 import { sendFile } from "./window.ts";
 import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
 
@@ -38,20 +39,6 @@ export interface SessionContext {
   login?: LoginPolicy;
 }
 
-/** The request a session is serving, for its log lines. */
-export interface RequestRecord {
-  op: Op;
-  name: string;
-  started: number;
-  bytes: number;
-  params?: TransferParams;
-}
-
-/** A request's end, as logged. */
-export type RequestOutcome =
-  | { outcome: "ok"; kind: "file" | "listing" | "directory" }
-  | { outcome: "refused"; code: number; message: string };
-
 const lossy = new TextDecoder();
 const encoder = new TextEncoder();
 const NO_NAME = new Uint8Array(0);
@@ -62,16 +49,29 @@ export class Session {
   readonly context: SessionContext;
   /** Serving a request (not waiting for one): shutdown lets it finish. */
   busy = false;
-  request: RequestRecord | undefined;
+  request: Request | undefined;
   #login: LoginState;
   /** Aborted when the session is closed from outside (a throttled login stops waiting). */
   #closing = new AbortController();
+  /** What this session's requests see of it. */
+  #scope: RequestScope;
 
   constructor(id: number, conn: PacketConn, context: SessionContext) {
     this.id = id;
     this.conn = conn;
     this.context = context;
     this.#login = new LoginState(context.store, "", context.login);
+    this.#scope = {
+      id,
+      conn,
+      store: context.store,
+      storeFor: (op) => this.#login.storeFor(op),
+      user: () => this.#login.user,
+      log: (event) => this.context.log(event),
+      ended: (request) => {
+        if (this.request === request) this.request = undefined;
+      },
+    };
   }
 
   /** Closes the connection under the session (shutdown). */
@@ -84,11 +84,6 @@ export class Session {
   async cut(message: string): Promise<void> {
     if (this.busy) await this.conn.closeWithError(ErrorCode.OTHER, message);
     this.close();
-  }
-
-  /** The store this session's request `op` goes to (per account); ERR 7 before a needed login. */
-  storeFor(op: Op): Promise<FileStore> {
-    return this.#login.storeFor(op);
   }
 
   /** Serves the connection until it ends, then logs why; never rejects. */
@@ -154,11 +149,11 @@ export class Session {
   async #dispatch(packet: Packet, asked?: Asked): Promise<void> {
     switch (packet.op) {
       case Opcode.RRQ:
-        return await serveRead(this, "RRQ", packet.name, asked);
+        return await serveRead(this.#begin("RRQ", packet.name), packet.name, asked);
       case Opcode.DRQ:
-        return await serveRead(this, "DRQ", NO_NAME, asked);
+        return await serveRead(this.#begin("DRQ", NO_NAME), NO_NAME, asked);
       case Opcode.WRQ:
-        return await serveWrite(this, packet.name, asked);
+        return await serveWrite(this.#begin("WRQ", packet.name), packet.name, asked);
       case Opcode.OPT:
         return await this.#dispatchOpt(packet.options);
       case Opcode.ERR:
@@ -212,48 +207,8 @@ export class Session {
   }
 
   /** Starts the record of a request named `raw` (as the client sent it). */
-  begin(op: Op, raw: Uint8Array): RequestRecord {
-    this.request = {
-      op,
-      name: lossy.decode(raw.subarray(0, 300)),
-      started: performance.now(),
-      bytes: 0,
-    };
+  #begin(op: Op, raw: Uint8Array): Request {
+    this.request = new Request(this.#scope, op, raw);
     return this.request;
-  }
-
-  /** Logs how the request ended and forgets it. */
-  finish(outcome: RequestOutcome): void {
-    const r = this.request!;
-    this.context.log({
-      event: "request",
-      id: this.id,
-      op: r.op,
-      name: r.name,
-      bytes: r.bytes,
-      ms: performance.now() - r.started,
-      ...(r.params && { blksize: r.params.blockSize, windowsize: r.params.windowSize }),
-      ...outcome,
-      ...(this.#login.user !== undefined && { user: this.#login.user }),
-    });
-    this.request = undefined;
-  }
-
-  /**
-   * Runs the checks before a transfer. A refusal is sent as ERR and logged,
-   * and the connection goes on (undefined is returned); anything else
-   * propagates and ends the connection.
-   */
-  async prepare<T>(checks: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await checks();
-    } catch (error) {
-      if (!(error instanceof ProtocolError) || error.code === ErrorCode.ILLEGAL_OPERATION) {
-        throw error;
-      }
-      await this.conn.write(encodeError(error.code, error.message));
-      this.finish({ outcome: "refused", code: error.code, message: error.message });
-      return undefined;
-    }
   }
 }

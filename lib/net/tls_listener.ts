@@ -13,6 +13,7 @@ import tls from "node:tls";
 import type { Socket } from "node:net";
 import { listenError } from "./listen.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
+import type { StreamListener } from "./stream_conn.ts";
 
 export interface TlsListenerConfig {
   hostname: string;
@@ -23,7 +24,7 @@ export interface TlsListenerConfig {
   onHandshakeError?(message: string, peer: { hostname: string; port: number }): void;
 }
 
-export class NodeTlsListener {
+export class NodeTlsListener implements StreamListener<NodeSocketConn> {
   readonly addr: Deno.NetAddr;
   #server: tls.Server;
   #ready: NodeSocketConn[] = [];
@@ -71,15 +72,13 @@ export class NodeTlsListener {
     });
   }
 
-  accept(): Promise<Deno.Conn> {
+  accept(): Promise<NodeSocketConn> {
     const conn = this.#ready.shift();
-    if (conn) return Promise.resolve(conn as unknown as Deno.Conn);
+    if (conn) return Promise.resolve(conn);
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
     return new Promise((resolve, reject) =>
       this.#waiting.push((c) =>
-        c
-          ? resolve(c as unknown as Deno.Conn)
-          : reject(new Deno.errors.BadResource("listener closed"))
+        c ? resolve(c) : reject(new Deno.errors.BadResource("listener closed"))
       )
     );
   }
