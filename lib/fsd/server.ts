@@ -37,6 +37,12 @@ export interface ServerConfig {
   hostname?: string;
   /** Close a connection after this long with nothing from the client (default 60 s). */
   idleTimeoutMs?: number;
+  /** A packet whose first byte arrived must be whole within this long (default 10 s; 0: no limit). */
+  requestTimeoutMs?: number;
+  /** With accounts, no anonymous access: close a connection not logged in after this long (default 30 s; 0: never). */
+  loginGraceMs?: number;
+  /** During a transfer, close a connection moving fewer bytes per second, over each requestTimeoutMs (default 100; 0: no floor). */
+  minRate?: number;
   /** Who the greeting says this is (default: the host name, or "fsd" if that cannot be read). */
   name?: string;
   /** Most connections served at once; more are refused with ERR 0 (default 1000; 0: no limit). */
@@ -79,6 +85,9 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
+  requestTimeoutMs: 10_000,
+  loginGraceMs: 30_000,
+  minRate: 100,
   maxClients: 1000,
   maxPerIp: 100,
   maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
@@ -94,6 +103,7 @@ export class FileServer {
   #limits: Limits;
   #context: SessionContext;
   #idleTimeoutMs: number;
+  #requestTimeoutMs: number;
   #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -106,6 +116,7 @@ export class FileServer {
     this.addr = listener.addr;
     this.root = store.root;
     this.#idleTimeoutMs = config.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs;
+    this.#requestTimeoutMs = config.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
     this.#proxyProtocol = config.proxyProtocol;
     this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
@@ -120,6 +131,11 @@ export class FileServer {
       log,
       stopping: () => this.#accepting.stopping,
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
+      loginGraceMs: config.loginGraceMs ?? SERVER_DEFAULTS.loginGraceMs,
+      minRate: {
+        bytesPerSecond: config.minRate ?? SERVER_DEFAULTS.minRate,
+        windowMs: rateWindow(config),
+      },
     };
 
     this.#accepting = new AcceptLoop(listener, {
@@ -206,7 +222,10 @@ export class FileServer {
     const admission = await this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     try {
-      const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
+      const conn = new PacketConn(raw, {
+        timeoutMs: this.#idleTimeoutMs,
+        requestTimeoutMs: this.#requestTimeoutMs,
+      });
       const session = new Session(id, conn, this.#context);
       this.#sessions.add(session);
       try {
@@ -269,6 +288,11 @@ async function tlsListener(
     });
   });
   return listener;
+}
+
+/** The minimum rate is measured over each request timeout (10 s if that is off). */
+function rateWindow(config: ServerConfig): number {
+  return config.requestTimeoutMs || SERVER_DEFAULTS.requestTimeoutMs;
 }
 
 /** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */

@@ -37,6 +37,10 @@ export interface SessionContext {
   stopping(): boolean;
   /** Accounts: only logged-in clients (and anonymous readers, if allowed) are served. */
   login?: LoginPolicy;
+  /** With accounts and no anonymous access: a client not logged in after this long is cut (0: never). */
+  loginGraceMs: number;
+  /** During a transfer, the least a connection must move per second, over windows of `windowMs`. */
+  minRate: { bytesPerSecond: number; windowMs: number };
 }
 
 const lossy = new TextDecoder();
@@ -53,6 +57,8 @@ export class Session {
   #login: LoginState;
   /** Aborted when the session is closed from outside (a throttled login stops waiting). */
   #closing = new AbortController();
+  /** Stops the login grace timer, once logged in. */
+  #graceOver: (() => void) | undefined;
   /** What this session's requests see of it. */
   #scope: RequestScope;
 
@@ -100,10 +106,18 @@ export class Session {
     let ending: { reason: CloseReason; code?: number; message?: string } = { reason: "client" };
     try {
       if (stopping()) throw new Deno.errors.Interrupted("server stopping");
+      const { login, loginGraceMs } = this.context;
+      if (login && !login.anonymousRead && loginGraceMs > 0) {
+        this.#graceOver = this.conn.cutAfter(
+          loginGraceMs,
+          `login grace time over: not logged in within ${loginGraceMs / 1000} s`,
+        );
+      }
       await sendFile(this.conn, bytesSource(this.context.greeting));
       while (!stopping()) {
         this.busy = false;
         this.request = undefined;
+        this.conn.minimumRate(undefined);
         const packet = await this.conn.readPacket();
         if (packet === null) break;
         this.busy = true;
@@ -135,7 +149,10 @@ export class Session {
     if (error instanceof PeerError) {
       return { reason: "peer-error", code: error.code, message: error.message };
     }
-    if (error instanceof Deno.errors.TimedOut) return { reason: "timeout" };
+    if (error instanceof Deno.errors.TimedOut) {
+      const why = this.conn.cutReason;
+      return { reason: "timeout", ...(why !== undefined && { message: why }) };
+    }
     if (this.context.stopping()) return { reason: "shutdown" };
     const message = errorMessage(error);
     // The client hung up mid-packet or mid-transfer: log it, nobody is left to tell.
@@ -189,6 +206,7 @@ export class Session {
     try {
       const oack = await this.#login.login(pairs, this.#closing.signal);
       await this.conn.write(encodeOptions(Opcode.OACK, oack));
+      this.#graceOver?.();
       this.context.log({ event: "login", id: this.id, user, outcome: "ok" });
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
@@ -209,6 +227,7 @@ export class Session {
   /** Starts the record of a request named `raw` (as the client sent it). */
   #begin(op: Op, raw: Uint8Array): Request {
     this.request = new Request(this.#scope, op, raw);
+    this.conn.minimumRate(this.context.minRate);
     return this.request;
   }
 }
