@@ -11,6 +11,7 @@ import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { integer, oneOf, parsePort, seconds, size } from "./shared/values.ts";
+import { limitFlags } from "./shared/limit_flags.ts";
 import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HEADING, wantsFsd1 } from "./serve/tftp.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
@@ -25,11 +26,6 @@ replaced. An upload appears under its name only once complete and flushed to
 disk. PORT 0 lets the system choose a free port.`,
   flags: {
     host: { arg: "ADDR", help: "address to listen on (default 0.0.0.0; :: for IPv6)" },
-    "idle-timeout": {
-      arg: "SECONDS",
-      value: seconds(),
-      help: "close connections silent for this long (default 60)",
-    },
     "request-timeout": {
       arg: "SECONDS",
       value: seconds({ min: 0 }),
@@ -50,16 +46,7 @@ per second, measured over each --request-timeout
 (default 100; 0: no floor)`,
     },
     name: { arg: "NAME", help: "the name in the greeting (default: the host name)" },
-    "max-clients": {
-      arg: "N",
-      value: integer(),
-      help: `connections served at once (default ${SERVER_DEFAULTS.maxClients}; 0: no limit)`,
-    },
-    "max-per-ip": {
-      arg: "N",
-      value: integer(),
-      help: `connections from one address (default ${SERVER_DEFAULTS.maxPerIp}; 0: no limit)`,
-    },
+    ...limitFlags(SERVER_DEFAULTS, undefined, false),
     "max-upload": {
       arg: "SIZE",
       value: size,

@@ -117,6 +117,11 @@ export class PacketConn {
     this.#packetTimer = undefined;
   }
 
+  /** Bytes received and not yet read as packets (a client that sent ahead of the answers). */
+  get pending(): number {
+    return this.#decoder.buffered;
+  }
+
   /** Why a deadline (not the idle timeout) cut the connection, if one did. */
   get cutReason(): string | undefined {
     return this.#cutReason;

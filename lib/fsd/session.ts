@@ -41,6 +41,8 @@ export interface SessionContext {
   loginGraceMs: number;
   /** During a transfer, the least a connection must move per second, over windows of `windowMs`. */
   minRate: { bytesPerSecond: number; windowMs: number };
+  /** Called once when this session's client has logged in (the server counts those who have not). */
+  loggedIn?: () => void;
 }
 
 const lossy = new TextDecoder();
@@ -140,6 +142,7 @@ export class Session {
     }
   }
 
+  /** Where a login is needed, the timer that cuts a client that has not logged in in time. */
   /** Why the connection ended on `error`, telling the client where it still listens. */
   async #ended(error: unknown): Promise<{ reason: CloseReason; code?: number; message?: string }> {
     if (error instanceof ProtocolError) {
@@ -203,8 +206,18 @@ export class Session {
   /** A login OPT: OACK, or ERR 7 and the connection goes on; out of place or malformed, it ends. */
   async #logIn(pairs: OptionPairs): Promise<void> {
     const user = lossy.decode(encoder.encode(pairs.user ?? "").subarray(0, 100));
+    // One login in flight per connection: logins sent ahead of their answers (a guesser that
+    // pipelines, then hangs up) would each cost a password check.
+    const wellFormed = Object.keys(pairs).sort().join(",") === "password,user";
+    if (wellFormed && this.conn.pending > 0) {
+      throw new ProtocolError(
+        ErrorCode.ILLEGAL_OPERATION,
+        "illegal operation: one login at a time: wait for its answer",
+      );
+    }
     try {
       const oack = await this.#login.login(pairs, this.#closing.signal);
+      this.context.loggedIn?.();
       await this.conn.write(encodeOptions(Opcode.OACK, oack));
       this.#graceOver?.();
       this.context.log({ event: "login", id: this.id, user, outcome: "ok" });
