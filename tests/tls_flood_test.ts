@@ -19,28 +19,32 @@ async function serveTls(dir: string) {
   ]);
 }
 
-Deno.test({
-  name: "tls flood: a client hanging up mid-handshake is logged with its address",
-  ...needs("openssl"),
-  fn: async () => {
-    assertTools("openssl");
-    await using dir = await tempDir();
-    await using server = await serveTls(dir.path);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    await conn.write(new Uint8Array([0x16, 0x03, 0x01]));
-    conn.close();
-    await withDeadline(
-      server.waitForLine(/^connection from 127\.0\.0\.1 port \d+: TLS handshake failed: /),
-      "the failure's log line",
-    );
-  },
+/** A test that needs openssl (for the certificates). */
+const tlsTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({
+    name,
+    ...needs("openssl"),
+    fn: () => {
+      assertTools("openssl");
+      return fn();
+    },
+  });
+
+tlsTest("tls flood: a client hanging up mid-handshake is logged with its address", async () => {
+  await using dir = await tempDir();
+  await using server = await serveTls(dir.path);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await conn.write(new Uint8Array([0x16, 0x03, 0x01]));
+  conn.close();
+  await withDeadline(
+    server.waitForLine(/^connection from 127\.0\.0\.1 port \d+: TLS handshake failed: /),
+    "the failure's log line",
+  );
 });
 
-Deno.test({
-  name: "tls flood: 70 stalled handshakes: past 64 in progress a connection is dropped at once",
-  ...needs("openssl"),
-  fn: async () => {
-    assertTools("openssl");
+tlsTest(
+  "tls flood: 70 stalled handshakes: past 64 in progress a connection is dropped at once",
+  async () => {
     await using dir = await tempDir();
     await using server = await serveTls(dir.path);
     const stalled: Deno.Conn[] = [];
@@ -60,4 +64,4 @@ Deno.test({
       for (const conn of stalled) conn.close();
     }
   },
-});
+);
