@@ -7,7 +7,7 @@
  */
 
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
-import type { FileStore } from "../store/file_store.ts";
+import type { Files } from "../store/access.ts";
 import type { Op, ServerEvent } from "../store/log.ts";
 import { encodeError } from "./codec.ts";
 import type { TransferParams } from "./negotiation.ts";
@@ -18,11 +18,13 @@ export interface RequestScope {
   readonly id: number;
   readonly conn: PacketConn;
   /** The server's store (before any login narrows it). */
-  readonly store: FileStore;
+  readonly store: Files;
   /** The store the request `op` goes to (per account); ERR 7 before a needed login. */
-  storeFor(op: Op): Promise<FileStore>;
+  storeFor(op: Op): Promise<Files>;
   /** The account logged in, if any. */
   user(): string | undefined;
+  /** The client's address. */
+  address(): string;
   log(event: ServerEvent): void;
   /** The request has been logged: the session forgets it. */
   ended(request: Request): void;
@@ -56,12 +58,17 @@ export class Request {
   }
 
   /** The server's store (before any login narrows it). */
-  get store(): FileStore {
+  get store(): Files {
     return this.#scope.store;
   }
 
-  storeFor(op: Op): Promise<FileStore> {
+  storeFor(op: Op): Promise<Files> {
     return this.#scope.storeFor(op);
+  }
+
+  /** The client's address. */
+  get address(): string {
+    return this.#scope.address();
   }
 
   /** Logs how the request ended; the session forgets it. */

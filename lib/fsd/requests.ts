@@ -9,6 +9,7 @@
 
 import { hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
 import type { OpenedFile } from "../store/file_store.ts";
+import type { Files } from "../store/access.ts";
 import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
 import {
   type Asked,
@@ -68,7 +69,7 @@ export async function serveRead(request: Request, raw: Uint8Array, asked?: Asked
 /** WRQ: into a staging file, published under its name only once complete and synced. */
 export async function serveWrite(request: Request, raw: Uint8Array, asked?: Asked): Promise<void> {
   if (asked?.mkdir) return await serveMakeDirectory(request, raw, asked);
-  let store = request.store;
+  let store: Files = request.store;
   const staged = await request.prepare(async () => {
     store = await request.storeFor("WRQ");
     return await store.stageWrite(raw, asked?.transferSize);
@@ -99,7 +100,7 @@ export async function serveWrite(request: Request, raw: Uint8Array, asked?: Aske
 /** OPT mkdir=1 + WRQ: creates the directory; the OACK is the whole answer. */
 async function serveMakeDirectory(request: Request, raw: Uint8Array, asked: Asked): Promise<void> {
   const made = await request.prepare(async () => {
-    await (await request.storeFor("WRQ")).makeDirectory(raw);
+    await (await request.storeFor("WRQ")).makeDirectory(raw, request.address);
     return true;
   });
   if (!made) return;

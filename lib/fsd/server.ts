@@ -22,6 +22,7 @@ import type { LoginPolicy } from "./login.ts";
 import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import { ErrorCode } from "../store/errors.ts";
+import { Access } from "../store/access.ts";
 import { DEFAULT_MAX_UPLOAD_BYTES, FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { BLOCK_SIZE } from "./codec.ts";
@@ -74,8 +75,10 @@ export interface ServerConfig {
 /** A server's accounts and how it takes logins. */
 export interface AccountsConfig {
   authenticator: Authenticator;
-  /** Clients without an account may download and list. */
+  /** Clients without an account may download and list all of DIR but the homes. */
   anonymousRead?: boolean;
+  /** A directory directly under DIR that everyone reads, anonymous clients too (lib/store/access.ts). */
+  public?: string;
   /** Take logins in plain text (no TLS) from addresses other than loopback too. */
   allowPlaintextLogin?: boolean;
   /**
@@ -135,19 +138,22 @@ export class FileServer {
     const log = config.log ?? (() => {});
     this.#context = {
       store,
+      access: accessFor(config.accounts),
       greeting: greeting(config.name ?? hostName()),
       fsd1Only: config.fsd1Only ?? false,
       log,
       stopping: () => this.#accepting.stopping,
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
-      loginGraceMs: config.loginGraceMs ?? SERVER_DEFAULTS.loginGraceMs,
+      loginGraceMs: mustLogIn(config.accounts)
+        ? config.loginGraceMs ?? SERVER_DEFAULTS.loginGraceMs
+        : 0,
       minRate: {
         bytesPerSecond: config.minRate ?? SERVER_DEFAULTS.minRate,
         windowMs: rateWindow(config),
       },
     };
     const accounts = config.accounts;
-    if (accounts && !accounts.anonymousRead) {
+    if (mustLogIn(accounts)) {
       this.#loginWaiting = new ConnectionLimits({
         maxClients: accounts.maxUnauthenticated ?? 64,
         maxPerIp: accounts.maxUnauthenticatedPerIp ?? 8,
@@ -322,9 +328,24 @@ async function tlsListener(
   return listener;
 }
 
+/** With accounts and neither anonymous reads nor a public directory: every client must log in. */
+function mustLogIn(accounts: AccountsConfig | undefined): accounts is AccountsConfig {
+  return accounts !== undefined && !accounts.anonymousRead && accounts.public === undefined;
+}
+
 /** The minimum rate is measured over each request timeout (10 s if that is off). */
 function rateWindow(config: ServerConfig): number {
   return config.requestTimeoutMs || SERVER_DEFAULTS.requestTimeoutMs;
+}
+
+/** The access model of a server with `accounts` (or without any). */
+export function accessFor(accounts: AccountsConfig | undefined): Access {
+  return new Access({
+    accounts: accounts !== undefined,
+    anonymousRead: accounts?.anonymousRead,
+    public: accounts?.public,
+    homes: () => accounts?.authenticator.homes() ?? [],
+  });
 }
 
 /** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */
@@ -332,7 +353,6 @@ function loginPolicy(accounts: AccountsConfig, tls: boolean): LoginPolicy {
   const plaintextAnywhere = tls || (accounts.allowPlaintextLogin ?? false);
   return {
     authenticator: accounts.authenticator,
-    anonymousRead: accounts.anonymousRead ?? false,
     refuseFrom: plaintextAnywhere
       ? undefined
       : (address) =>

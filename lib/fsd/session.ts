@@ -7,6 +7,7 @@
 
 import { bytesSource, errorMessage } from "../bytes/mod.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
+import type { Access } from "../store/access.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { CloseReason, Op, ServerEvent } from "../store/log.ts";
 import {
@@ -28,6 +29,8 @@ import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
 /** What every session of one server shares. */
 export interface SessionContext {
   store: FileStore;
+  /** Who may read and write what (lib/store/access.ts). */
+  access: Access;
   /** The greeting's bytes: one short DAT block. */
   greeting: Uint8Array;
   /** Speak only fsd/1: OPT is an unknown opcode. */
@@ -37,7 +40,7 @@ export interface SessionContext {
   stopping(): boolean;
   /** Accounts: only logged-in clients (and anonymous readers, if allowed) are served. */
   login?: LoginPolicy;
-  /** With accounts and no anonymous access: a client not logged in after this long is cut (0: never). */
+  /** A client that must log in and has not after this long is cut (0: never, or nobody must). */
   loginGraceMs: number;
   /** During a transfer, the least a connection must move per second, over windows of `windowMs`. */
   minRate: { bytesPerSecond: number; windowMs: number };
@@ -56,6 +59,8 @@ export class Session {
   /** Serving a request (not waiting for one): shutdown lets it finish. */
   busy = false;
   request: Request | undefined;
+  /** The client's address, once the session runs. */
+  address = "";
   #login: LoginState;
   /** Aborted when the session is closed from outside (a throttled login stops waiting). */
   #closing = new AbortController();
@@ -68,12 +73,13 @@ export class Session {
     this.id = id;
     this.conn = conn;
     this.context = context;
-    this.#login = new LoginState(context.store, "", context.login);
+    this.#login = new LoginState(context.store, context.access, "", context.login);
     this.#scope = {
       id,
       conn,
       store: context.store,
       storeFor: (op) => this.#login.storeFor(op),
+      address: () => this.address,
       user: () => this.#login.user,
       log: (event) => this.context.log(event),
       ended: (request) => {
@@ -97,7 +103,13 @@ export class Session {
   /** Serves the connection until it ends, then logs why; never rejects. */
   async run(peer: Endpoint, proxy?: Endpoint): Promise<void> {
     const { log, stopping } = this.context;
-    this.#login = new LoginState(this.context.store, peer.hostname, this.context.login);
+    this.address = peer.hostname;
+    this.#login = new LoginState(
+      this.context.store,
+      this.context.access,
+      peer.hostname,
+      this.context.login,
+    );
     log({
       event: "connection",
       id: this.id,
@@ -109,7 +121,7 @@ export class Session {
     try {
       if (stopping()) throw new Deno.errors.Interrupted("server stopping");
       const { login, loginGraceMs } = this.context;
-      if (login && !login.anonymousRead && loginGraceMs > 0) {
+      if (login && loginGraceMs > 0) {
         this.#graceOver = this.conn.cutAfter(
           loginGraceMs,
           `login grace time over: not logged in within ${loginGraceMs / 1000} s`,
