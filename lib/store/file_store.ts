@@ -13,6 +13,7 @@ import { ErrorCode, ProtocolError } from "./errors.ts";
 import { formatListing, readListing } from "./listing.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
+import { probeSharedDir, RootGuard } from "./shared_dir.ts";
 
 export interface FileStoreConfig {
   /** The directory to serve. */
@@ -49,17 +50,26 @@ export class FileStore {
   readonly readOnly: boolean;
   readonly maxUploadBytes: number;
   #sandbox: Sandbox;
+  #guard: RootGuard;
 
-  private constructor(sandbox: Sandbox, readOnly: boolean, maxUploadBytes: number) {
+  private constructor(
+    sandbox: Sandbox,
+    guard: RootGuard,
+    readOnly: boolean,
+    maxUploadBytes: number,
+  ) {
     this.#sandbox = sandbox;
+    this.#guard = guard;
     this.readOnly = readOnly;
     this.maxUploadBytes = maxUploadBytes;
   }
 
   /** Opens the store on `config.root`; throws if it is missing or not a directory. */
   static async open(config: FileStoreConfig): Promise<FileStore> {
+    const sandbox = await Sandbox.open(config.root);
     return new FileStore(
-      await Sandbox.open(config.root),
+      sandbox,
+      await RootGuard.of(sandbox.root),
       config.readOnly ?? false,
       config.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
     );
@@ -78,6 +88,7 @@ export class FileStore {
     const real = await this.#sandbox.resolveExisting(subdir);
     return new FileStore(
       await Sandbox.open(real),
+      this.#guard,
       this.readOnly || readOnly,
       this.maxUploadBytes,
     );
@@ -100,6 +111,29 @@ export class FileStore {
     }
   }
 
+  /**
+   * What the directory lacks for several servers to share it (a lock seen
+   * through another handle, link(2) refusing an existing name), or
+   * undefined; a read-only store writes nothing and is not probed.
+   */
+  async sharedDirProblem(): Promise<string | undefined> {
+    return this.readOnly ? undefined : await probeSharedDir(this.root);
+  }
+
+  /**
+   * Undefined while the root is still the directory the store opened; else
+   * why not (the shared file system was unmounted under the server).
+   */
+  rootChanged(): Promise<string | undefined> {
+    return this.#guard.changed();
+  }
+
+  /** ERR 0 with the reason once the root is no longer the directory the store opened. */
+  async #checkRoot(): Promise<void> {
+    const changed = await this.#guard.changed();
+    if (changed) throw new ProtocolError(ErrorCode.OTHER, changed);
+  }
+
   /** Removes uploads an earlier run left unfinished; returns how many. */
   async removeStaleStaging(): Promise<number> {
     return this.readOnly ? 0 : await removeStaleStaging(this.root, STAGING_PREFIX);
@@ -115,6 +149,7 @@ export class FileStore {
     options: { digests?: boolean } = {},
   ): Promise<OpenedFile> {
     const name = checkedName(requested);
+    await this.#checkRoot();
     try {
       const real = await this.#sandbox.resolveExisting(name);
       const info = await Deno.stat(real);
@@ -165,6 +200,7 @@ export class FileStore {
   async makeDirectory(requested: string | Uint8Array): Promise<void> {
     if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
     const name = checkedName(requested);
+    await this.#checkRoot();
     try {
       await Deno.mkdir(await this.#sandbox.resolveNew(name));
     } catch (error) {
@@ -187,6 +223,7 @@ export class FileStore {
         `upload too large: ${declaredSize} bytes, at most ${limit}`,
       );
     }
+    await this.#checkRoot();
     let staged: StagedFile;
     try {
       staged = await StagedFile.create(await this.#sandbox.resolveNew(name), STAGING_PREFIX);
