@@ -9,19 +9,11 @@
  */
 
 import assert from "node:assert/strict";
-import { bytesSource, MemorySink } from "../lib/bytes/source_sink.ts";
 import { FsdClient } from "../lib/fsd/client.ts";
-import { rng } from "./fuzz.ts";
 import { assertTools, needs } from "./support/tools.ts";
-import {
-  dirNames,
-  randomBytes,
-  type ServeProcess,
-  spawnServe,
-  tempDir,
-  withDeadline,
-} from "./helpers.ts";
+import { randomBytes, type ServeProcess, spawnServe, tempDir, withDeadline } from "./helpers.ts";
 import { startHaproxy, waitForStatus } from "./support/haproxy.ts";
+import { checkAfterLoad, describeLoad, runLoad, SHARED_NAME } from "./support/load.ts";
 
 const CLIENTS = 200;
 const CONCURRENCY = 40;
@@ -105,8 +97,6 @@ Deno.test({
   },
 });
 
-type Op = "get" | "put" | "ls";
-
 Deno.test({
   name: "haproxy: 3 fsd servers behind HAProxy, 200 clients, one server killed midway",
   ...needs("haproxy"),
@@ -117,126 +107,42 @@ Deno.test({
     ).split("\n")[0];
     const seed = Number(Deno.env.get("FSD_HAPROXY_SEED") ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`  ${haproxyVersion}; seed ${seed} (repeat with FSD_HAPROXY_SEED=${seed})`);
-    const random = rng(seed);
     await using dir = await tempDir();
     const shared = randomBytes(1_500_000, seed | 1);
-    await Deno.writeFile(`${dir.path}/shared.bin`, shared);
-    const start = () =>
-      spawnServe(dir.path, 0, ["--proxy-protocol", "--trusted-proxy", "127.0.0.1"]);
+    await Deno.writeFile(`${dir.path}/${SHARED_NAME}`, shared);
+    const start = () => spawnServe(dir.path, 0, serveArgs);
     const servers: ServeProcess[] = await Promise.all([start(), start(), start()]);
-    const haproxy = await startHaproxy(
-      dir.path,
-      servers.map((s, i) => ({ name: `fsd${i + 1}`, port: s.port })),
-    ).catch(async (error) => {
-      for (const server of servers) await server.stop();
-      throw error;
-    });
-    const frontend = haproxy.port;
-    const attempted = new Map<string, Uint8Array>();
-    const acknowledged = new Set<string>();
-    const failures: string[] = [];
-    let retriedOk = 0;
     let replacement: ServeProcess | undefined;
     try {
-      let done = 0;
-      let next = 0;
-      // A client that failed every attempt: the others stop taking new work, and every worker
-      // ends before the test does (nothing left running to fail after it).
-      const broken: unknown[] = [];
-      const victim = servers[1];
-      const killAt = Math.floor(CLIENTS / 3);
-      const one = async (index: number) => {
-        const op: Op = (["get", "put", "ls"] as const)[Math.floor(random() * 3)];
-        const name = `up-${index}`;
-        const content = randomBytes(Math.floor(random() * 400_000), seed + index);
-        if (op === "put") attempted.set(name, content);
-        for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-          try {
-            await runOp(frontend, op, name, content, shared);
-            if (op === "put") acknowledged.add(name);
-            if (attempt > 1) retriedOk++;
-            return;
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            // A retried upload that had in fact completed finds its own file there.
-            if (op === "put" && attempt > 1 && /file already exists/.test(message)) {
-              assert.deepEqual(await Deno.readFile(`${dir.path}/${name}`), content);
-              retriedOk++;
-              return;
-            }
-            const target = op === "put" ? name : op === "get" ? "shared.bin" : "/";
-            failures.push(`${op} ${target} attempt ${attempt}: ${message}`);
-          }
-        }
-        throw new Error(`${op} ${name}: failed ${ATTEMPTS} times: ${failures.at(-1)}`);
-      };
-      const worker = async () => {
-        while (next < CLIENTS && broken.length === 0) {
-          const index = next++;
-          await one(index);
-          if (++done === killAt) {
-            victim.child.kill("SIGKILL");
-            await victim.exited();
-          }
-        }
-      };
-      const settled = await Promise.allSettled(Array.from({ length: CONCURRENCY }, worker));
-      for (const s of settled) if (s.status === "rejected") broken.push(s.reason);
-      if (broken.length > 0) throw broken[0];
-      assert.equal(done, CLIENTS);
+      await using haproxy = await startHaproxy(
+        dir.path,
+        servers.map((s, i) => ({ name: `fsd${i + 1}`, port: s.port })),
+      );
+      const load = await runLoad({
+        port: haproxy.port,
+        clients: CLIENTS,
+        concurrency: CONCURRENCY,
+        attempts: ATTEMPTS,
+        seed,
+        shared,
+        readStored: (name) => Deno.readFile(`${dir.path}/${name}`),
+        afterClient: async (done) => {
+          if (done !== Math.floor(CLIENTS / 3)) return;
+          await servers[1].stop("SIGKILL");
+        },
+      });
       // The dead server's unfinished uploads are staging files nobody holds; its restart sweeps
       // them while the others keep serving.
       replacement = await start();
-      const names = await dirNames(dir.path);
-      for (const name of names) {
-        assert.ok(!name.startsWith(".fsd-upload-"), `staging file left: ${name}`);
-        if (name === "shared.bin" || name.startsWith("haproxy")) continue;
-        assert.deepEqual(await Deno.readFile(`${dir.path}/${name}`), attempted.get(name), name);
-      }
-      for (const name of acknowledged) assert.ok(names.includes(name), `${name} lost`);
-      console.log(
-        `  ${CLIENTS} clients: ${acknowledged.size} uploads acknowledged, ${failures.length} ` +
-          `failed attempts, ${retriedOk} clients succeeded on a retry`,
-      );
-      for (const failure of failures.slice(0, 5)) console.log(`    ${failure}`);
-      // Every failure said what happened: the connection broke, or the server refused.
-      for (const failure of failures) {
-        assert.match(failure, /closed|reset|broken pipe|refused|timed out|server error|eof/i);
-      }
+      await checkAfterLoad(dir.path, load, (name) => name.startsWith("haproxy"));
+      console.log(describeLoad(CLIENTS, load));
       // Under load a health check may time out and take a server out for a while: that is
       // HAProxy doing its job, and the clients it refused are among the retried failures above.
-      const downs = haproxy.lines.filter((l) => / is DOWN/.test(l));
-      for (const line of downs) console.log(`    haproxy: ${line}`);
+      for (const line of haproxy.lines.filter((l) => / is DOWN/.test(l))) {
+        console.log(`    haproxy: ${line}`);
+      }
     } finally {
-      await haproxy.stop();
-      const alerts = haproxy.lines.filter((l) => /ALERT/.test(l));
-      if (alerts.length > 0) console.log(alerts.join("\n"));
       for (const server of [...servers, replacement]) await server?.stop();
     }
   },
 });
-
-async function runOp(
-  port: number,
-  op: Op,
-  name: string,
-  content: Uint8Array,
-  shared: Uint8Array,
-): Promise<void> {
-  const client = await FsdClient.connect("127.0.0.1", port, { timeoutMs: 10_000 });
-  try {
-    const params = { blockSize: 8192, windowSize: 8 };
-    if (op === "put") {
-      await client.upload(name, bytesSource(content), { params, size: content.length });
-    } else if (op === "get") {
-      const sink = new MemorySink();
-      await client.download("shared.bin", sink, { params });
-      assert.deepEqual(sink.bytes(), shared, "download differs");
-    } else {
-      const entries = await client.list();
-      assert.ok(entries.some((e) => e.name === "shared.bin"));
-    }
-  } finally {
-    client.close();
-  }
-}

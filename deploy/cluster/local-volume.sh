@@ -78,14 +78,22 @@ brick_pid() {
 case "$cmd" in
 up) up ;;
 down) down ;;
-kill-brick) kill -KILL "$(brick_pid "${3:?brick number}")" ;;
+kill-brick)
+  pid=$(brick_pid "${3:?brick number}")
+  [ -n "$pid" ] || { echo "local-volume: no process for brick $3" >&2; exit 1; }
+  pidfile=$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n '/^-p$/{n;p}')
+  kill -KILL "$pid"
+  # Where nothing reaps the dead brick (a container's PID 1), its zombie would look alive to
+  # glusterd through the pid file, and "start force" would not restart it.
+  rm -f "$pidfile"
+  ;;
 start-bricks) gl volume start "$volume" force >/dev/null ;;
 heal)
   gl volume heal "$volume" >/dev/null
-  for i in $(seq 1 300); do
+  for i in $(seq 1 60); do
     left=$(gl volume heal "$volume" info | awk '/^Number of entries:/ { n += $4 } END { print n + 0 }')
     [ "$left" = 0 ] && exit 0
-    sleep 0.2
+    sleep 1
   done
   echo "local-volume: $left entries still to heal" >&2
   exit 1
