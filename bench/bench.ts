@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { clientBench } from "./client_bench.ts";
+import { clusterBench } from "./cluster_bench.ts";
 import { pcapBench } from "./pcap_bench.ts";
 import {
   freeUdpPort,
@@ -501,6 +502,14 @@ notes.push(...client.notes);
 for (const row of (await tftpBench({ quick })).rows) {
   addRow("tftp", row.what, row.bytes, row.ms, row.extra);
 }
+
+// ---- 12. cluster: what a shared file system (GlusterFS) costs (bench/cluster_bench.ts) ----
+console.log(
+  "\n12. cluster: a local directory against a GlusterFS volume (root and GlusterFS only)",
+);
+const cluster = await clusterBench({ quick, mib: bigMib });
+for (const r of cluster.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+notes.push(...cluster.notes);
 
 // ---- the table ----
 console.log(
