@@ -230,10 +230,17 @@ export class FileStore {
     } catch (error) {
       throw fileError(error, name);
     }
+    // Unmounted between the check and the create: the file is beneath the volume; remove it.
+    const checkRoot = () => this.#checkRoot();
+    await checkRoot().catch(async (error) => {
+      await staged.discard();
+      throw error;
+    });
     return {
       // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
       sink: fileSink(staged.file, (error) => fileError(error, name)),
       async commit() {
+        await checkRoot(); // never publish into a directory that is no longer the one served
         try {
           await staged.commit({ sync: true });
         } catch (error) {
