@@ -10,14 +10,9 @@ import { fromHex } from "../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { custom } from "./shared/values.ts";
-import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpGet } from "./client/tftp.ts";
-import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseTarget,
-  parseTransferParams,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpGet } from "./client/tftp_get.ts";
+import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { downloadFile, type DownloadHow } from "./client/download.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
@@ -60,7 +55,7 @@ replaced unless --force is given. With --integrity the server sends a SHA-256
 of each file after its data and the client checks it before the file gets
 its name.`,
   flags: {
-    output: { short: "o", arg: "DIR", side: "fsd", help: "fetch every REMOTE into DIR" },
+    output: { short: "o", arg: "DIR", help: "fetch every REMOTE into DIR" },
     recursive: {
       type: "boolean",
       short: "r",
@@ -70,13 +65,11 @@ its name.`,
     force: { type: "boolean", short: "f", help: "replace LOCAL if it exists" },
     continue: {
       type: "boolean",
-      side: "fsd",
       help: `resume an interrupted download from its .fsd-partial-NAME
 file (kept on failure when --continue is given)`,
     },
     sha256: {
       arg: "HEX",
-      side: "fsd",
       value: sha256Hex,
       help: "the file must have this SHA-256 (else: error, nothing kept)",
     },
@@ -89,7 +82,6 @@ default: it costs more than 25% on a large transfer here)`,
     },
     json: {
       type: "boolean",
-      side: "fsd",
       help: `one JSON object per file on stdout (name, local, kind,
 size, mtime, bytes, seconds, outcome, error, sha256)`,
     },
@@ -118,14 +110,11 @@ Deno grants them with)`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpGet({ values, positionals });
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
+    const { target, params, names } = parseJob(
+      positionals,
+      values,
+      "fsd get HOST PORT REMOTE [LOCAL]",
+    );
     const { output, recursive, sha256: expected } = values;
     const many = output !== undefined || recursive;
     if (many && values.continue) {
@@ -178,7 +167,7 @@ async function getOne(
 ): Promise<void> {
   const remote = normalizeRemote(typed);
   if (meansDirectory(typed)) {
-    throw new Error(
+    throw new CommandError(
       `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
     );
   }
@@ -266,7 +255,7 @@ async function getTree(
   if (info?.isDirectory && local !== undefined && base !== undefined) {
     destination = join(destination, base);
   } else if (info && !info.isDirectory) {
-    throw new Error(`not a directory: ${destination}`);
+    throw new CommandError(`not a directory: ${destination}`);
   }
   await downloadTree(conn, remote, destination, how, reporter);
   reporter.finish("received");

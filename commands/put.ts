@@ -6,16 +6,11 @@
  */
 
 import { basename } from "node:path";
-import { UsageError } from "./shared/cli.ts";
+import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/tftp.ts";
-import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseTarget,
-  parseTransferParams,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpPut } from "./client/tftp_put.ts";
+import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
@@ -52,7 +47,6 @@ server checks it before the file gets its name.`,
     output: {
       short: "o",
       arg: "REMOTEDIR",
-      side: "fsd",
       help: "upload every LOCAL into REMOTEDIR",
     },
     recursive: {
@@ -69,7 +63,6 @@ checks it before the file gets its name (off by default)`,
     },
     json: {
       type: "boolean",
-      side: "fsd",
       help: `one JSON object per file on stdout (name, local, kind,
 size, bytes, seconds, outcome, error, sha256)`,
     },
@@ -96,14 +89,11 @@ SIGTERM 143, SIGHUP 129).`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpPut({ values, positionals });
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
+    const { target, params, names } = parseJob(
+      positionals,
+      values,
+      "fsd put HOST PORT LOCAL [REMOTE]",
+    );
     const output = values.output;
     if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
     if (output === undefined && names.length > 2) {
@@ -197,7 +187,9 @@ async function putTree(
 ): Promise<void> {
   const info = await Deno.stat(local).catch(() => undefined);
   if (!info?.isDirectory) {
-    throw new Error(info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`);
+    throw new CommandError(
+      info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`,
+    );
   }
   const base = basename(local.replace(/\/+$/, "")) || ".";
   let remote = typed === undefined ? normalizeRemote(base) : normalizeRemote(typed);

@@ -13,7 +13,7 @@ import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../../lib/sto
 import type { ByteSink } from "../../lib/bytes/source_sink.ts";
 import { fileSink } from "../../lib/bytes/source_sink.ts";
 import { hashPrefix, type Sha256 } from "../../lib/bytes/sha256.ts";
-import { UsageError } from "../shared/cli.ts";
+import { CommandError, UsageError } from "../shared/cli.ts";
 import { shown } from "./remote_names.ts";
 
 export const PARTIAL_PREFIX = ".fsd-partial-";
@@ -57,7 +57,7 @@ function stat(path: string, follow = true): Deno.FileInfo | undefined {
 export function downloadPath(local: string, remoteBase: string | undefined): string {
   const info = stat(local);
   if (local.endsWith("/") && !info?.isDirectory) {
-    throw new Error(
+    throw new CommandError(
       info ? `not a directory: ${local}` : `directory not found: ${local}: create it first`,
     );
   }
@@ -100,7 +100,7 @@ export async function openDownload(
   await sweepOnce(dirname(path));
   const staged = await StagedFile.create(path, DOWNLOAD_PREFIX).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`directory not found: ${dirname(path)}`);
+      throw new CommandError(`directory not found: ${dirname(path)}`);
     }
     throw error;
   });
@@ -141,7 +141,7 @@ async function openSpecial(path: string): Promise<LocalDownload> {
 async function openPartial(path: string): Promise<LocalDownload> {
   const partial = join(dirname(path), `${PARTIAL_PREFIX}${basename(path)}`);
   const info = await Deno.lstat(partial).catch(() => undefined);
-  if (info && !info.isFile) throw new Error(`not a regular file: ${shown(partial)}`);
+  if (info && !info.isFile) throw new CommandError(`not a regular file: ${shown(partial)}`);
   const file = await Deno.open(partial, { read: true, write: true, create: true });
   const offset = info?.size ?? 0;
   await file.seek(0, Deno.SeekMode.End);

@@ -50,10 +50,9 @@ fsd proxy --trace fsd), ladder (a ladder diagram), hex, text`,
   },
   pcap: {
     arg: "FILE",
-    side: "fsd",
     permission: "--allow-write=FILE",
     help: `record the connection to FILE (pcap, for Wireshark with
-'fsd wireshark')`,
+'fsd wireshark'; over TFTP each datagram, on its real ports)`,
   },
   ...CLIENT_SECURITY_FLAGS,
 } as const satisfies Flags;
@@ -87,13 +86,12 @@ export const JOBS_FLAG = {
     arg: "N",
     value: integer(1, MAX_JOBS),
     default: "1",
-    side: "fsd",
     help: `with -o or -r: files moving at once, each on its own
-connection, 1 to ${MAX_JOBS}`,
+connection (TFTP: transfer), 1 to ${MAX_JOBS}`,
   },
 } as const satisfies Flags;
 
-/** The flags that turn TLS on (client_security.ts). */
+/** The flags that turn TLS on (security.ts). */
 type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
@@ -111,6 +109,26 @@ export function parseTransferParams(
   return {
     blockSize: values.blksize ?? BLKSIZE_RANGE[1],
     windowSize: values.window ?? defaultWindow,
+  };
+}
+
+/**
+ * HOST PORT and the names after them, and the transfer the flags ask for,
+ * of get and put (`usage` is the one-file form).
+ */
+export function parseJob(
+  positionals: string[],
+  values: Parameters<typeof parseTarget>[2] & Parameters<typeof parseTransferParams>[0],
+  usage: string,
+): { target: Target; params: TransferParams; names: string[] } {
+  if (positionals.length < 3) {
+    throw new UsageError(`missing arguments: usage: ${usage} (see --help for -o and -r)`);
+  }
+  const [host, portText, ...names] = positionals;
+  return {
+    target: parseTarget(host, portText, values),
+    params: parseTransferParams(values),
+    names,
   };
 }
 

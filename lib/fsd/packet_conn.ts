@@ -53,6 +53,11 @@ export class PacketConn {
     return this.#closed;
   }
 
+  /** Bytes received and not yet read as packets (a client that sent ahead of the answers). */
+  get pending(): number {
+    return this.#decoder.buffered;
+  }
+
   /** Accepts DAT packets of up to `size` bytes of data from now on (a negotiated block size). */
   setMaxDataSize(size: number): void {
     this.#decoder.setMaxDataSize(size);

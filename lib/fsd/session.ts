@@ -36,6 +36,8 @@ export interface SessionContext {
   stopping(): boolean;
   /** Accounts: only logged-in clients (and anonymous readers, if allowed) are served. */
   login?: LoginPolicy;
+  /** Called once when this session's client has logged in (the server counts those who have not). */
+  loggedIn?: () => void;
 }
 
 /** The request a session is serving, for its log lines. */
@@ -191,8 +193,18 @@ export class Session {
   /** A login OPT: OACK, or ERR 7 and the connection goes on; out of place or malformed, it ends. */
   async #logIn(pairs: OptionPairs): Promise<void> {
     const user = lossy.decode(encoder.encode(pairs.user ?? "").subarray(0, 100));
+    // One login in flight per connection: logins sent ahead of their answers (a guesser that
+    // pipelines, then hangs up) would each cost a password check.
+    const wellFormed = Object.keys(pairs).sort().join(",") === "password,user";
+    if (wellFormed && this.conn.pending > 0) {
+      throw new ProtocolError(
+        ErrorCode.ILLEGAL_OPERATION,
+        "illegal operation: one login at a time: wait for its answer",
+      );
+    }
     try {
       const oack = await this.#login.login(pairs, this.#closing.signal);
+      this.context.loggedIn?.();
       await this.conn.write(encodeOptions(Opcode.OACK, oack));
       this.context.log({ event: "login", id: this.id, user, outcome: "ok" });
     } catch (error) {
