@@ -9,39 +9,44 @@
 import { closeQuietly } from "../bytes/source_sink.ts";
 import { join } from "node:path";
 import { STAGING_PREFIX } from "./sandbox.ts";
+import { StagedFile } from "./staging.ts";
 
 /**
- * Probes `root` with two staging files (hidden, and swept by the next
- * start-up if this process dies meanwhile): an exclusive lock taken through
+ * Probes `root` with two staging files (hidden, locked, and swept by the
+ * next start-up if this process dies meanwhile): an exclusive lock taken through
  * one handle must be seen through another, and `link(2)` onto an existing
  * name must fail with EEXIST. Returns what is missing, or undefined when the
  * directory keeps fsd's promises. A file system without hard links at all
  * passes: uploads then publish by rename under a directory lock.
  */
 export async function probeSharedDir(root: string): Promise<string | undefined> {
-  const base = join(root, `${STAGING_PREFIX}probe-${crypto.randomUUID()}`);
-  const [first, second] = [`${base}-a`, `${base}-b`];
-  const handles: Deno.FsFile[] = [];
+  // Staging files made as uploads make them: locked from the start, so that another server's
+  // start-up sweep, running at this very moment, leaves them alone.
+  const target = join(root, "probe");
+  let first: StagedFile;
   try {
-    handles.push(await Deno.open(first, { write: true, createNew: true }));
-    handles.push(await Deno.open(first, { read: true }));
-    try {
-      await handles[0].lock(true);
-    } catch (error) {
-      return `advisory locks (flock) fail: ${(error as Error).message}`;
-    }
-    if (await handles[1].tryLock(true)) {
+    first = await StagedFile.create(target, STAGING_PREFIX);
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) throw error;
+    return `advisory locks (flock) fail: ${(error as Error).message}`;
+  }
+  let other: Deno.FsFile | undefined;
+  let second: StagedFile | undefined;
+  try {
+    other = await Deno.open(first.path, { read: true });
+    if (await other.tryLock(true)) {
       return "an advisory lock (flock) taken through one handle is not seen through another";
     }
-    await Deno.writeFile(second, new Uint8Array(0), { createNew: true });
+    second = await StagedFile.create(target, STAGING_PREFIX);
     // Failing with EEXIST passes, and so does any other failure (no hard links here: EPERM,
     // ENOTSUP), where uploads publish by rename; succeeding would replace a file.
-    const replaced = await Deno.link(first, second).then(() => true, () => false);
+    const replaced = await Deno.link(first.path, second.path).then(() => true, () => false);
     if (replaced) return "link(2) replaced an existing name instead of failing with EEXIST";
     return undefined;
   } finally {
-    for (const handle of handles) closeQuietly(handle);
-    for (const path of [first, second]) await Deno.remove(path).catch(() => {});
+    closeQuietly(other);
+    await first.discard();
+    await second?.discard();
   }
 }
 
