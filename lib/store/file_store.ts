@@ -150,10 +150,20 @@ export class FileStore {
   ): Promise<OpenedFile> {
     const name = checkedName(requested);
     await this.#checkRoot();
+    const opened = await this.#openRead(name, options.digests);
+    // Unmounted while it was being opened: what was read may be the empty mount point's.
+    await this.#checkRoot().catch((error) => {
+      opened.close();
+      throw error;
+    });
+    return opened;
+  }
+
+  async #openRead(name: string, digests?: boolean): Promise<OpenedFile> {
     try {
       const real = await this.#sandbox.resolveExisting(name);
       const info = await Deno.stat(real);
-      if (info.isDirectory) return await this.#openListing(real, info, options.digests);
+      if (info.isDirectory) return await this.#openListing(real, info, digests);
       if (!info.isFile) {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }

@@ -20,6 +20,20 @@ import { StagedFile } from "./staging.ts";
  * passes: uploads then publish by rename under a directory lock.
  */
 export async function probeSharedDir(root: string): Promise<string | undefined> {
+  // GlusterFS may answer ESTALE for a moment while other servers create and remove their own
+  // staging files in the same directory: try again, a bounded number of times.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await probeOnce(root);
+    } catch (error) {
+      if (!/os error 116\)/.test(String(error)) || attempt === STALE_ATTEMPTS) throw error;
+    }
+  }
+}
+
+const STALE_ATTEMPTS = 3;
+
+async function probeOnce(root: string): Promise<string | undefined> {
   // Staging files made as uploads make them: locked from the start, so that another server's
   // start-up sweep, running at this very moment, leaves them alone.
   const target = join(root, "probe");
