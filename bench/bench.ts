@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { clientBench } from "./client_bench.ts";
 import { compareBench } from "./compare_bench.ts";
+import { clusterBench } from "./cluster_bench.ts";
 import { pcapBench } from "./pcap_bench.ts";
 import {
   freeUdpPort,
@@ -517,6 +518,13 @@ const httpResult = await httpBench({ mib: bigMib, runs });
 for (const r of httpResult.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
 targets.push(...httpResult.targets);
 notes.push(...httpResult.notes);
+// ---- 14. cluster: what a shared file system (GlusterFS) costs (bench/cluster_bench.ts) ----
+console.log(
+  "\n14. cluster: a local directory against a GlusterFS volume (root and GlusterFS only)",
+);
+const cluster = await clusterBench({ quick, mib: bigMib });
+for (const r of cluster.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+notes.push(...cluster.notes);
 
 // ---- the table ----
 console.log(

@@ -76,7 +76,7 @@ async function listening(port: number): Promise<void> {
   throw new Error(`nothing listens on port ${port}`);
 }
 
-async function makeFile(path: string, bytes: number): Promise<void> {
+export async function makeFile(path: string, bytes: number): Promise<void> {
   const chunk = new Uint8Array(Math.min(bytes, MIB)).map((_, i) => (i * 2654435761) >>> 24);
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
   for (let left = bytes; left > 0; left -= chunk.length) {
@@ -88,7 +88,12 @@ async function makeFile(path: string, bytes: number): Promise<void> {
 }
 
 /** `clients` concurrent 1 MiB downloads from `port`; aggregate ms and per-client p50/p99. */
-async function crowd(port: number, clients: number, what: string): Promise<ScaleRow> {
+export async function crowd(
+  port: number,
+  clients: number,
+  what: string,
+  group = "scale-out",
+): Promise<ScaleRow> {
   const times: number[] = [];
   let failures = 0;
   const started = performance.now();
@@ -113,7 +118,7 @@ async function crowd(port: number, clients: number, what: string): Promise<Scale
   times.sort((a, b) => a - b);
   const q = (f: number) => times[Math.min(times.length - 1, Math.floor(f * times.length))] ?? NaN;
   return {
-    group: "scale-out",
+    group,
     what: `${clients} x 1 MiB, ${what}`,
     bytes: clients * MIB,
     ms,
@@ -140,7 +145,7 @@ function serveWorkers(root: string, workers: number): Promise<Service> {
 }
 
 /** HAProxy from deploy/haproxy.cfg in front of `ports`, listening on a free port. */
-async function startHaproxy(work: string, ports: number[]): Promise<Service> {
+export async function startHaproxy(work: string, ports: number[]): Promise<Service> {
   const frontend = freePort();
   const text = await Deno.readTextFile(new URL("../deploy/haproxy.cfg", import.meta.url));
   const config = text.split("\n")

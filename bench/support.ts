@@ -93,6 +93,15 @@ export async function timed(
 
 /** `fsd get` of `remote` into `directory`, with the narrow permissions the README documents. */
 export function fsdGet(port: number, remote: string, directory: string, extra: string[] = []) {
+  return fsdClient("get", port, directory, [remote, `${directory}/${remote}`, "--force", ...extra]);
+}
+
+/** `fsd put` of `directory/local` as `local`, with the narrow permissions the README documents. */
+export function fsdPut(port: number, local: string, directory: string, extra: string[] = []) {
+  return fsdClient("put", port, directory, [`${directory}/${local}`, local, ...extra]);
+}
+
+function fsdClient(op: "get" | "put", port: number, directory: string, args: string[]) {
   return timed(Deno.execPath(), [
     "run",
     "--quiet",
@@ -100,13 +109,10 @@ export function fsdGet(port: number, remote: string, directory: string, extra: s
     `--allow-read=${directory}`,
     `--allow-write=${directory}`,
     MAIN,
-    "get",
+    op,
     "127.0.0.1",
     String(port),
-    remote,
-    `${directory}/${remote}`,
-    "--force",
-    ...extra,
+    ...args,
   ]);
 }
 

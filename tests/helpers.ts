@@ -530,8 +530,8 @@ export interface ServeProcess extends AsyncDisposable {
   port: number;
   /** Every stdout line so far. */
   lines: string[];
-  /** Resolves with the first stdout line (past or future) matching `pattern`. */
-  waitForLine(pattern: RegExp): Promise<string>;
+  /** Resolves with the `count`th stdout line (past or future) matching `pattern` (the first by default). */
+  waitForLine(pattern: RegExp, count?: number): Promise<string>;
   /** Sends `signal` and waits for the exit status. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
   /** Waits for the process to exit by itself (no signal sent). */
@@ -572,6 +572,8 @@ export async function spawnFsd(
   const lines: string[] = [];
   const waiters: {
     pattern: RegExp;
+    /** Matches still to see before resolving. */
+    left: number;
     resolve: (line: string) => void;
     reject: (e: Error) => void;
   }[] = [];
@@ -586,7 +588,7 @@ export async function spawnFsd(
         pending = pending.slice(newline + 1);
         lines.push(line);
         for (const waiter of [...waiters]) {
-          if (waiter.pattern.test(line)) {
+          if (waiter.pattern.test(line) && --waiter.left === 0) {
             waiters.splice(waiters.indexOf(waiter), 1);
             waiter.resolve(line);
           }
@@ -596,10 +598,13 @@ export async function spawnFsd(
     const error = new Error(`server exited: ${await stderr}`);
     for (const waiter of waiters.splice(0)) waiter.reject(error);
   })();
-  const waitForLine = (pattern: RegExp) => {
-    const seen = lines.find((line) => pattern.test(line));
-    if (seen) return Promise.resolve(seen);
-    return new Promise<string>((resolve, reject) => waiters.push({ pattern, resolve, reject }));
+  const waitForLine = (pattern: RegExp, count = 1) => {
+    const seen = lines.filter((line) => pattern.test(line));
+    if (seen.length >= count) return Promise.resolve(seen[count - 1]);
+    const left = count - seen.length;
+    return new Promise<string>((resolve, reject) =>
+      waiters.push({ pattern, left, resolve, reject })
+    );
   };
   const status = Promise.all([child.status, pump, stderr]).then(([s]) => s);
   let signalled = false;

@@ -28,6 +28,7 @@ import {
   StagedFile,
 } from "../lib/store/staging.ts";
 import { STAGING_PREFIX } from "../lib/store/sandbox.ts";
+import { probeSharedDir } from "../lib/store/shared_dir.ts";
 
 const STAGING_URL = new URL("../lib/store/staging.ts", import.meta.url).href;
 
@@ -305,3 +306,31 @@ for (const count of [2, 3, 10]) {
     assert.ok(last.port > 0);
   });
 }
+
+Deno.test("shared directory: the start-up probe passes on a local directory and leaves nothing", async () => {
+  await using dir = await tempDir();
+  assert.equal(await probeSharedDir(dir.path), undefined);
+  assert.deepEqual(await names(dir.path), []);
+});
+
+Deno.test("shared directory: a directory replaced under the server (unmounted) is refused and logged, nothing written beneath", async () => {
+  await using parent = await tempDir();
+  const served = `${parent.path}/mnt`;
+  await Deno.mkdir(served);
+  await Deno.writeTextFile(`${served}/hello.txt`, "hello\n");
+  await using server = await spawnServe(served, 0, [], [
+    "--allow-net",
+    `--allow-read=${parent.path}`,
+    `--allow-write=${parent.path}`,
+  ]);
+  await using before = await RawClient.greeted(server.port);
+  before.close();
+  // What an unmount leaves: the same path, another directory (empty) there.
+  await Deno.rename(served, `${parent.path}/volume`);
+  await Deno.mkdir(served);
+  await using client = await RawClient.connect(server.port);
+  const message = await client.expectError(0);
+  assert.match(message, /served directory is no longer the one fsd started on/);
+  await server.waitForLine(/rejected with error 0: the served directory is no longer the one/);
+  assert.deepEqual(await names(served), []);
+});

@@ -171,20 +171,25 @@ export class FileServer {
   }
 
   /**
-   * Checks the directory, removes uploads an earlier run left unfinished,
-   * binds the port and starts serving.
+   * Checks the directory (and, when it is writable, that it keeps the
+   * shared-directory rules: probeSharedDir), removes uploads an earlier run
+   * left unfinished, binds the port and starts serving.
    */
   static async start(config: ServerConfig): Promise<FileServer> {
     const store = await FileStore.open(config);
-    const removed = await store.removeStaleStaging();
-    if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
-    if (!store.readOnly && !await store.writable()) {
+    const writable = !store.readOnly && await store.writable();
+    if (!store.readOnly && !writable) {
       config.log?.({
         event: "warning",
         message:
           `${store.root} is not writable: uploads will fail (serve it with --read-only to refuse them)`,
       });
     }
+    // What sharing the directory relies on, checked before anything is written or served.
+    const missing = writable ? await store.sharedDirProblem() : undefined;
+    if (missing) throw new Deno.errors.NotSupported(`cannot serve ${store.root}: ${missing}`);
+    const removed = await store.removeStaleStaging();
+    if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
     const where = {
       hostname: config.hostname ?? DEFAULT_HOST,
       port: config.port,
@@ -245,6 +250,9 @@ export class FileServer {
     const peer = await resolvePeer(raw, this.#proxyProtocol);
     if (!peer.ok) return await this.#reject(raw, id, peer.reason);
     const { client, proxy } = peer;
+    // A directory that is no longer the one served (unmounted) refuses everyone, health checks too.
+    const gone = await this.#context.store.rootChanged();
+    if (gone) return await this.#reject(raw, id, gone, client);
     const admission = await this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     const waiting = this.#loginWaiting?.admit(client.hostname);

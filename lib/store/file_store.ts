@@ -14,6 +14,7 @@ import type { Opened } from "./opened.ts";
 import { ClientRate, type RateConfig } from "./rate.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
+import { probeSharedDir, RootGuard } from "./shared_dir.ts";
 
 export interface FileStoreConfig {
   /** The directory to serve. */
@@ -60,16 +61,19 @@ export class FileStore {
   readonly readOnly: boolean;
   readonly maxUploadBytes: number;
   #sandbox: Sandbox;
+  #guard: RootGuard;
   /** Shared by every store `within` this one: a client's rate is the server's. */
   #mkdirRate: ClientRate;
 
   private constructor(
     sandbox: Sandbox,
+    guard: RootGuard,
     readOnly: boolean,
     maxUploadBytes: number,
     mkdirRate: ClientRate,
   ) {
     this.#sandbox = sandbox;
+    this.#guard = guard;
     this.#mkdirRate = mkdirRate;
     this.readOnly = readOnly;
     this.maxUploadBytes = maxUploadBytes;
@@ -77,8 +81,10 @@ export class FileStore {
 
   /** Opens the store on `config.root`; throws if it is missing or not a directory. */
   static async open(config: FileStoreConfig): Promise<FileStore> {
+    const sandbox = await Sandbox.open(config.root);
     return new FileStore(
-      await Sandbox.open(config.root),
+      sandbox,
+      await RootGuard.of(sandbox.root),
       config.readOnly ?? false,
       config.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       new ClientRate(config.mkdirRate),
@@ -109,6 +115,7 @@ export class FileStore {
     }
     return new FileStore(
       await Sandbox.open(real, excluded),
+      this.#guard,
       this.readOnly || readOnly,
       this.maxUploadBytes,
       this.#mkdirRate,
@@ -132,6 +139,29 @@ export class FileStore {
     }
   }
 
+  /**
+   * What the directory lacks for several servers to share it (a lock seen
+   * through another handle, link(2) refusing an existing name), or
+   * undefined; a read-only store writes nothing and is not probed.
+   */
+  async sharedDirProblem(): Promise<string | undefined> {
+    return this.readOnly ? undefined : await probeSharedDir(this.root);
+  }
+
+  /**
+   * Undefined while the root is still the directory the store opened; else
+   * why not (the shared file system was unmounted under the server).
+   */
+  rootChanged(): Promise<string | undefined> {
+    return this.#guard.changed();
+  }
+
+  /** ERR 0 with the reason once the root is no longer the directory the store opened. */
+  async #checkRoot(): Promise<void> {
+    const changed = await this.#guard.changed();
+    if (changed) throw new ProtocolError(ErrorCode.OTHER, changed);
+  }
+
   /** Removes uploads an earlier run left unfinished; returns how many. */
   async removeStaleStaging(): Promise<number> {
     return this.readOnly ? 0 : await removeStaleStaging(this.root, STAGING_PREFIX);
@@ -147,6 +177,17 @@ export class FileStore {
     options: ReadOptions = {},
   ): Promise<OpenedFile> {
     const name = checkedName(requested);
+    await this.#checkRoot();
+    const opened = await this.#openRead(name, options);
+    // Unmounted while it was being opened: what was read may be the empty mount point's.
+    await this.#checkRoot().catch((error) => {
+      opened.close();
+      throw error;
+    });
+    return opened;
+  }
+
+  async #openRead(name: string, options: ReadOptions): Promise<OpenedFile> {
     let opened: Opened | undefined;
     try {
       // What is read is what was checked: through the open name (race-free in fd mode).
@@ -244,6 +285,7 @@ export class FileStore {
   async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
     if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
     const name = checkedName(requested);
+    await this.#checkRoot();
     const waitMs = client === undefined ? undefined : this.#mkdirRate.take(client);
     if (waitMs !== undefined) {
       throw new ProtocolError(
@@ -278,6 +320,7 @@ export class FileStore {
         `upload too large: ${declaredSize} bytes, at most ${limit}`,
       );
     }
+    await this.#checkRoot();
     let staged: StagedFile;
     // The directory stays open until the file has its name: staging and link(2) go through it.
     let directory: Opened | undefined;
@@ -289,10 +332,17 @@ export class FileStore {
       directory?.close();
       throw fileError(error, name);
     }
+    // Unmounted between the check and the create: the file is beneath the volume; remove it.
+    const checkRoot = () => this.#checkRoot();
+    await checkRoot().catch(async (error) => {
+      await staged.discard();
+      throw error;
+    });
     return {
       // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
       sink: fileSink(staged.file, (error) => fileError(error, name)),
       async commit(mtime?: number) {
+        await checkRoot(); // never publish into a directory that is no longer the one served
         try {
           if (mtime !== undefined) await staged.file.utime(mtime, mtime);
           await staged.commit({ sync: true });

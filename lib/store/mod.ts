@@ -13,3 +13,4 @@ export * from "./listing.ts";
 export * from "./log.ts";
 export * from "./sandbox.ts";
 export * from "./staging.ts";
+export * from "./shared_dir.ts";

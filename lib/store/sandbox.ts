@@ -284,5 +284,5 @@ export function fileError(error: unknown, name: string): ProtocolError {
   if (/os error (28|122)\)/.test(message)) {
     return new ProtocolError(ErrorCode.DISK_FULL, `disk full: ${name}`);
   }
-  return new ProtocolError(ErrorCode.OTHER, `${name}: ${message}`);
+  return new ProtocolError(ErrorCode.OTHER, `${name || "/"}: ${message}`);
 }

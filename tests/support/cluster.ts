@@ -1,0 +1,89 @@
+/**
+ * A local cluster for tests: deploy/cluster/local-volume.sh's replica-3
+ * GlusterFS volume with three FUSE mounts standing in for three machines,
+ * one `fsd serve` on each mount (PROXY protocol, trusting HAProxy), and
+ * HAProxy in front from deploy/haproxy.cfg. Needs root, /dev/fuse and
+ * GlusterFS; `down` always tears everything down, also after a failure.
+ */
+
+import { type ServeProcess, spawnServe } from "../helpers.ts";
+import { type Haproxy, startHaproxy } from "./haproxy.ts";
+
+export const LOCAL_VOLUME = new URL("../../deploy/cluster/local-volume.sh", import.meta.url)
+  .pathname;
+export const SERVE_ARGS = ["--proxy-protocol", "--trusted-proxy", "127.0.0.1"];
+
+/** Whether this process may build a cluster (root; /dev/fuse is probed with the tool). */
+export function isRoot(): boolean {
+  return Deno.uid() === 0;
+}
+
+/** Runs local-volume.sh `args` on `base`, bounded in time; throws with its output if it fails. */
+export async function volume(base: string, ...args: string[]): Promise<string> {
+  const [command, ...rest] = args;
+  const output = await new Deno.Command("timeout", {
+    args: ["-k", "10", "240", LOCAL_VOLUME, command, base, ...rest],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  if (!output.success) throw new Error(`local-volume.sh ${args.join(" ")}: ${text.trim()}`);
+  return text;
+}
+
+export interface Cluster {
+  base: string;
+  mounts: string[];
+  servers: ServeProcess[];
+  haproxy: Haproxy;
+  /** Starts `fsd serve` on mount `i` again (after a kill). */
+  restart(i: number): Promise<ServeProcess>;
+}
+
+/** The permissions `fsd serve` documents for serving `dir`. */
+export function servePermissions(dir: string): string[] {
+  return ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`];
+}
+
+/**
+ * Builds the cluster under a new directory in /tmp, runs `use` on it, and
+ * tears it all down whatever happens: HAProxy, the servers, then the
+ * mounts, the volume, the glusterd it started and the bricks.
+ */
+export async function withCluster(use: (cluster: Cluster) => Promise<void>): Promise<void> {
+  const base = await Deno.makeTempDir({ prefix: "fsd-cluster-" });
+  const servers: ServeProcess[] = [];
+  const spawned: ServeProcess[] = [];
+  let haproxy: Haproxy | undefined;
+  try {
+    await volume(base, "up");
+    const mounts = [1, 2, 3].map((n) => `${base}/mnt${n}`);
+    const start = (i: number) => spawnServe(mounts[i], 0, SERVE_ARGS, servePermissions(mounts[i]));
+    servers.push(...await Promise.all(mounts.map((_, i) => start(i))));
+    spawned.push(...servers);
+    haproxy = await startHaproxy(
+      base,
+      servers.map((s, i) => ({ name: `fsd${i + 1}`, port: s.port })),
+    );
+    const cluster: Cluster = {
+      base,
+      mounts,
+      servers,
+      haproxy,
+      async restart(i) {
+        const server = await start(i);
+        spawned.push(server);
+        servers[i] = server;
+        await haproxy!.command(
+          `set server fsd_servers/fsd${i + 1} addr 127.0.0.1 port ${server.port}`,
+        );
+        return server;
+      },
+    };
+    await use(cluster);
+  } finally {
+    await haproxy?.stop();
+    for (const server of spawned) await server.stop("SIGKILL");
+    await volume(base, "down");
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Many clients mixing get, put and ls against one address (HAProxy in front
+ * of fsd servers), each retried a bounded number of times, and the checks
+ * that follow a failure under load: no acknowledged upload lost, no partial
+ * file, no staging file left, every failure a clear error.
+ */
+
+import assert from "node:assert/strict";
+import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
+import { FsdClient } from "../../lib/fsd/client.ts";
+import { PeerError } from "../../lib/store/errors.ts";
+import { rng } from "../fuzz.ts";
+import { dirNames, randomBytes } from "../helpers.ts";
+
+/** The file every get downloads and every ls must list. */
+export const SHARED_NAME = "shared.bin";
+
+/** What a client cut off or refused is told: the connection broke, or the server said why. */
+export const CLEAR_ERROR = /closed|reset|broken pipe|refused|timed out|server error|eof/i;
+
+export interface LoadOptions {
+  port: number;
+  clients: number;
+  concurrency: number;
+  attempts: number;
+  seed: number;
+  /** SHARED_NAME's bytes. */
+  shared: Uint8Array;
+  /** Reads a file as stored (to check a retried upload that had in fact completed). */
+  readStored(name: string): Promise<Uint8Array>;
+  /** Runs after each finished client, with how many have finished (a kill midway, say). */
+  afterClient?(done: number): Promise<void>;
+  /** Uploads are named PREFIX-INDEX (default "up"). */
+  prefix?: string;
+  /**
+   * A client that fails every attempt with an error matching this is
+   * recorded in `gaveUp` instead of failing the load (a server refusing
+   * everyone until the health checks take it out).
+   */
+  expectedRefusal?: RegExp;
+  /** Where to record each upload tried, as it starts (default: a new map, in the result). */
+  attempted?: Map<string, Uint8Array>;
+  maxUploadBytes?: number;
+}
+
+export interface LoadResult {
+  /** Every upload tried, by name, with its bytes. */
+  attempted: Map<string, Uint8Array>;
+  acknowledged: Set<string>;
+  /** Failed attempts, "op target attempt N: message". */
+  failures: string[];
+  retriedOk: number;
+  /** Clients that failed every attempt with the expected refusal: their last error. */
+  gaveUp: string[];
+}
+
+type Op = "get" | "put" | "ls";
+
+/**
+ * Runs `clients` clients, `concurrency` at a time. A client that fails every
+ * attempt stops the others taking new work, and every worker ends before
+ * this returns (nothing is left running to fail after the test); then it
+ * throws that client's error.
+ */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const { port, clients, attempts, seed, shared } = options;
+  const random = rng(seed);
+  const result: LoadResult = {
+    attempted: options.attempted ?? new Map(),
+    acknowledged: new Set(),
+    failures: [],
+    retriedOk: 0,
+    gaveUp: [],
+  };
+  const broken: unknown[] = [];
+  let next = 0;
+  let done = 0;
+  const one = async (index: number) => {
+    const op: Op = (["get", "put", "ls"] as const)[Math.floor(random() * 3)];
+    const name = `${options.prefix ?? "up"}-${index}`;
+    const content = randomBytes(
+      Math.floor(random() * (options.maxUploadBytes ?? 400_000)),
+      seed + index,
+    );
+    if (op === "put") result.attempted.set(name, content);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await runOp(port, op, name, content, shared);
+        if (op === "put") result.acknowledged.add(name);
+        if (attempt > 1) result.retriedOk++;
+        return;
+      } catch (error) {
+        // As the CLI says it: a refusal from the server carries its code.
+        const message = error instanceof PeerError
+          ? `server error ${error.code}: ${error.message}`
+          : error instanceof Error
+          ? error.message
+          : String(error);
+        // A retried upload that had in fact completed finds its own file there.
+        if (op === "put" && attempt > 1 && /file already exists/.test(message)) {
+          assert.deepEqual(await options.readStored(name), content);
+          result.retriedOk++;
+          return;
+        }
+        const target = op === "put" ? name : op === "get" ? SHARED_NAME : "/";
+        result.failures.push(`${op} ${target} attempt ${attempt}: ${message}`);
+      }
+    }
+    const last = result.failures.at(-1)!;
+    if (options.expectedRefusal?.test(last)) return void result.gaveUp.push(last);
+    throw new Error(`${op} ${name}: failed ${attempts} times: ${last}`);
+  };
+  const worker = async () => {
+    while (next < clients && broken.length === 0) {
+      await one(next++);
+      done++; // not inside ?.(): an absent hook would skip the increment too
+      await options.afterClient?.(done);
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: options.concurrency }, worker));
+  for (const s of settled) if (s.status === "rejected") broken.push(s.reason);
+  if (broken.length > 0) throw broken[0];
+  assert.equal(done, clients);
+  return result;
+}
+
+async function runOp(
+  port: number,
+  op: Op,
+  name: string,
+  content: Uint8Array,
+  shared: Uint8Array,
+): Promise<void> {
+  const client = await FsdClient.connect("127.0.0.1", port, { timeoutMs: 10_000 });
+  try {
+    const params = { blockSize: 8192, windowSize: 8 };
+    if (op === "put") {
+      await client.upload(name, bytesSource(content), { params, size: content.length });
+    } else if (op === "get") {
+      const sink = new MemorySink();
+      await client.download(SHARED_NAME, sink, { params });
+      assert.deepEqual(sink.bytes(), shared, "download differs");
+    } else {
+      const entries = await client.list();
+      assert.ok(entries.some((e) => e.name === SHARED_NAME));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * What `dir` must hold after the load: no staging file, every file the
+ * bytes of its upload (nothing partial), every acknowledged upload there,
+ * every failure a clear error. `others` are files the test put there itself.
+ */
+export async function checkAfterLoad(
+  dir: string,
+  load: LoadResult,
+  others: (name: string) => boolean,
+): Promise<void> {
+  const names = await dirNames(dir);
+  for (const name of names) {
+    assert.ok(!name.startsWith(".fsd-upload-"), `${dir}: staging file left: ${name}`);
+    if (name === SHARED_NAME || others(name)) continue;
+    const expected = load.attempted.get(name);
+    assert.ok(expected, `${dir}: unexpected file ${name}`);
+    assert.deepEqual(await Deno.readFile(`${dir}/${name}`), expected, `${dir}/${name}`);
+  }
+  for (const name of load.acknowledged) assert.ok(names.includes(name), `${dir}: ${name} lost`);
+  for (const failure of load.failures) assert.match(failure, CLEAR_ERROR);
+}
+
+/** One line for the test's output: what the load did. */
+export function describeLoad(clients: number, load: LoadResult): string {
+  const lines = [
+    `  ${clients} clients: ${load.acknowledged.size} uploads acknowledged, ` +
+    `${load.failures.length} failed attempts, ${load.retriedOk} clients succeeded on a retry` +
+    (load.gaveUp.length > 0 ? `, ${load.gaveUp.length} refused every time` : ""),
+    ...load.failures.slice(0, 5).map((failure) => `    ${failure}`),
+  ];
+  return lines.join("\n");
+}
