@@ -114,7 +114,7 @@ async function run(args: string[]): Promise<void> {
     throw new UsageError("missing arguments: usage: fsd echo HOST PORT [MESSAGE ...]");
   }
   const [host, portText, ...messages] = positionals;
-  const port = parsePort(portText);
+  const port = parsePort(portText, 1);
   const timeoutMs = values.timeout ? parseSeconds(values.timeout, "--timeout") : 2000;
   // Every option is checked before connecting: a usage error has no side effects.
   const count = values.count === undefined ? undefined : parseCount(values.count, "--count");

@@ -115,7 +115,7 @@ async function run(args: string[]): Promise<void> {
   expectPositionals(positionals, 3, 3, USAGE);
   const [listenText, targetHost, targetText] = positionals;
   const port = parsePort(listenText);
-  const targetPort = parsePort(targetText);
+  const targetPort = parsePort(targetText, 1);
   if (port !== 0 && port === targetPort && isThisHost(targetHost, values.host)) {
     throw new UsageError(
       `the target ${targetHost} port ${targetPort} is the proxy's own listening address: it would relay to itself`,

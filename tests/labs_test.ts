@@ -44,7 +44,7 @@ function freePorts(text: string): Map<string, string> {
 }
 
 function shell(command: string, cwd: string, background: boolean) {
-  const line = command.replace(/(^|[|;&]\s*)fsd /g, `$1${FSD} `);
+  const line = command.replace(/(^|[|;&(]\s*)fsd /g, `$1${FSD} `);
   return new Deno.Command("bash", {
     args: ["-c", background ? `exec ${line.replace(/\s*&$/, "")}` : line],
     cwd,

@@ -134,8 +134,7 @@ export function parseTarget(
   timeoutText: string | undefined,
   watch: { trace?: string; pcap?: string } & ClientSecurityValues = {},
 ): Target {
-  const port = parsePort(portText);
-  if (port === 0) throw new UsageError(`invalid port: 0: expected a number from 1 to 65535`);
+  const port = parsePort(portText, 1);
   const timeoutMs = parseTimeout(timeoutText);
   const { trace, pcap } = watch;
   if (trace !== undefined && !isTraceMode(trace)) {

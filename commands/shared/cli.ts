@@ -137,10 +137,10 @@ export function expectPositionals(
   }
 }
 
-/** A TCP port, 0..65535, digits only. */
-export function parsePort(text: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
-    throw new UsageError(`invalid port: ${text}: expected a number from 0 to 65535`);
+/** A port, `min`..65535, digits only: 0 (any free port) is for listening, a peer's port starts at 1. */
+export function parsePort(text: string, min: 0 | 1 = 0): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535 || Number(text) < min) {
+    throw new UsageError(`invalid port: ${text}: expected a number from ${min} to 65535`);
   }
   return Number(text);
 }

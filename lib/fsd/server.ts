@@ -301,10 +301,14 @@ function greeting(name: string): Uint8Array {
   return bytes;
 }
 
+/** The machine's name, or "fsd" without --allow-sys=hostname: asked first, so that Deno never prompts. */
 function hostName(): string {
+  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") {
+    return "fsd";
+  }
   try {
     return Deno.hostname();
   } catch {
-    return "fsd"; // --allow-sys=hostname not granted
+    return "fsd";
   }
 }
