@@ -48,7 +48,9 @@ function freePorts(text: string): Map<string, string> {
 
 /** What the terminal showed, as lines: no carriage returns, no erase-line escapes. */
 const shownLines = (output: string) =>
-  output.replace(new RegExp("\u001b\\[[0-9;]*[A-Za-z]", "g"), "").split(/\r?\n|\r/).map((line) => line.trimEnd());
+  output.replace(new RegExp("\u001b\\[[0-9;]*[A-Za-z]", "g"), "").split(/\r?\n|\r/).map((line) =>
+    line.trimEnd()
+  );
 
 /** Runs one command and finds each line the page shows under it in its output. */
 async function run(step: Step, command: string, cwd: string, env: Record<string, string>) {
