@@ -1,0 +1,104 @@
+/**
+ * What a new user meets first (issue 19): no Deno prompt on a terminal,
+ * special files as LOCAL, the help and messages that must agree with the
+ * program. README.md and docs/LABS.md as a whole are run by readme_test.ts
+ * and labs_test.ts.
+ */
+
+import assert from "node:assert/strict";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
+import { MAIN, runFsd, spawnServe, tempDir } from "./helpers.ts";
+import { PROMPT, PtyLine } from "./support/pty.ts";
+import { assertTools, needs } from "./support/tools.ts";
+
+Deno.test("fsd wireshark --help names every filter field the dissector has", async () => {
+  const help = await runFsd([], ["wireshark", "--help"]);
+  assert.equal(help.code, 0);
+  const fields = [...FSD_DISSECTOR_LUA.matchAll(/ProtoField\.\w+\("(fsd\.[\w.]+)"/g)].map((m) =>
+    m[1]
+  );
+  assert.ok(fields.includes("fsd.length") && fields.includes("fsd.sha256"), fields.join(" "));
+  for (const field of fields) {
+    assert.match(help.stdout, new RegExp(`${field.replaceAll(".", "\\.")}[,.\\s]`), field);
+  }
+});
+
+Deno.test("a port out of range: one message for a listening port (0 up), one for a peer's (1 up)", async () => {
+  for (
+    const [args, range] of [
+      [["get", "127.0.0.1", "0", "f"], "1 to 65535"],
+      [["get", "127.0.0.1", "70000", "f"], "1 to 65535"],
+      [["ls", "127.0.0.1", "70000"], "1 to 65535"],
+      [["echo", "127.0.0.1", "0", "hi"], "1 to 65535"],
+      [["proxy", "9000", "127.0.0.1", "0"], "1 to 65535"],
+      [["serve", ".", "70000"], "0 to 65535"],
+    ] as const
+  ) {
+    const run = await runFsd([], [...args]);
+    assert.equal(run.code, 2, args.join(" "));
+    const port = args[0] === "proxy" ? args[3] : args[2];
+    assert.equal(run.stderr, `fsd: invalid port: ${port}: expected a number from ${range}\n`);
+  }
+});
+
+Deno.test({
+  name: "fsd serve on a terminal without --allow-sys asks nothing; the greeting names fsd",
+  ...needs("script"),
+  sanitizeOps: false, // the terminal is read in the background
+  sanitizeResources: false,
+  fn: async () => {
+    assertTools("script");
+    await using dir = await tempDir();
+    const line = [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      `--allow-read=${dir.path}`,
+      `--allow-write=${dir.path}`,
+      MAIN,
+      "serve",
+      dir.path,
+      "0",
+      "--host",
+      "127.0.0.1",
+    ].join(" ");
+    await using pty = new PtyLine(line, { cwd: dir.path, env: { NO_COLOR: "1" } });
+    await pty.waitFor(new RegExp(`port \\d+|${PROMPT.source}`), 20_000, "serve");
+    assert.ok(!PROMPT.test(pty.output), pty.output);
+    const port = Number(/port (\d+)/.exec(pty.output)![1]);
+    const client = await FsdClient.connect("127.0.0.1", port, { timeoutMs: 5000 });
+    try {
+      assert.equal(client.greeting, "Hello from fsd's fileserver");
+    } finally {
+      client.close();
+    }
+  },
+});
+
+Deno.test("fsd get to /dev/stdout and /dev/stderr writes there; another device says what to do", async () => {
+  await using served = await tempDir();
+  await Deno.writeTextFile(`${served.path}/f.txt`, "special\n");
+  await using server = await spawnServe(served.path);
+  const flags = [`--allow-net=127.0.0.1:${server.port}`, "--allow-read", "--allow-write"];
+  const get = (local: string) =>
+    runFsd(flags, ["get", "127.0.0.1", `${server.port}`, "f.txt", local]);
+  const out = await get("/dev/stdout");
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stdout, "special\n");
+  const err = await get("/dev/stderr");
+  assert.equal(err.code, 0, err.stderr);
+  assert.equal(err.stderr, "special\n");
+  const full = await get("/dev/full");
+  assert.equal(full.code, 1);
+  assert.equal(
+    full.stderr,
+    "fsd: cannot write /dev/full: a device: give LOCAL - and redirect, as in: fsd get HOST PORT REMOTE - > /dev/full\n",
+  );
+  assert.doesNotMatch(full.stderr, /--allow-all/);
+  const put = await runFsd(flags, ["put", "127.0.0.1", `${server.port}`, "/dev/stdin", "in.txt"], {
+    stdin: new TextEncoder().encode("from stdin\n"),
+  });
+  assert.equal(put.code, 0, put.stderr);
+  assert.equal(await Deno.readTextFile(`${served.path}/in.txt`), "from stdin\n");
+});
