@@ -60,6 +60,7 @@ function stat(path: string, follow = true): Deno.FileInfo | undefined {
 function standardStream(path: string): typeof Deno.stdout | typeof Deno.stderr | undefined {
   if (/^\/(dev\/stdout|dev\/fd\/1|proc\/self\/fd\/1)$/.test(path)) return Deno.stdout;
   if (/^\/(dev\/stderr|dev\/fd\/2|proc\/self\/fd\/2)$/.test(path)) return Deno.stderr;
+  return undefined;
 }
 
 /**
