@@ -133,9 +133,6 @@ async function run(args: string[]): Promise<void> {
   const fsd1 = wantsFsd1(values);
   const security = await securityConfig(values);
   const workers = ifGiven(values.workers, (t) => parseCount(t, "--workers", 1)) ?? 1;
-  if (workers > 1 && security.accounts) {
-    throw new UsageError("--workers and --users do not combine yet: run one worker with --users");
-  }
   const server = !fsd1
     ? undefined
     : workers > 1
@@ -144,7 +141,7 @@ async function run(args: string[]): Promise<void> {
     : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
   const stopRereading = values.users === undefined || !server
     ? () => {}
-    : rereadOnHangup(values.users, server as FileServer, config.log);
+    : rereadOnHangup(values.users, server, config.log);
   const tftp = await startTftp(values, config, fsd1).catch(async (error) => {
     await server?.close();
     return expectedFailure(error);

@@ -80,13 +80,14 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   const lines = await readAccountsFile(users).catch((error) => {
     throw new CommandError(errorMessage(error), { cause: error });
   });
+  const authenticator = await Authenticator.create(lines);
   const accounts: AccountsConfig = {
-    authenticator: await Authenticator.create(lines),
+    authenticator,
     anonymousRead: anonymous === "read",
     allowPlaintextLogin: values["allow-plaintext-login"] ?? false,
   };
   notices.push(
-    `Accounts: ${accounts.authenticator.size} from ${users}${
+    `Accounts: ${authenticator.size} from ${users}${
       accounts.anonymousRead ? "; anonymous clients may download and list" : ""
     }`,
   );
@@ -113,7 +114,7 @@ async function readPem(path: string, what: string): Promise<string> {
 /** Rereads the accounts file on SIGHUP (a broken file keeps the old accounts); returns the way to stop. */
 export function rereadOnHangup(
   path: string,
-  server: FileServer,
+  server: Pick<FileServer, "replaceAccounts">,
   log: (event: ServerEvent) => void,
 ): () => void {
   const reread = async () => {

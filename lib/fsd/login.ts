@@ -9,7 +9,7 @@
  */
 
 import type { Account } from "../auth/accounts.ts";
-import type { Authenticator } from "../auth/authenticator.ts";
+import type { LoginChecker } from "./remote_login.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { Op } from "../store/log.ts";
@@ -17,7 +17,7 @@ import type { OptionPairs } from "./codec.ts";
 
 /** How a server with accounts treats logins. */
 export interface LoginPolicy {
-  authenticator: Authenticator;
+  authenticator: LoginChecker;
   /** Clients without an account may download and list (not upload). */
   anonymousRead: boolean;
   /** Why a login from `address` is refused before it is checked (plain text from afar), if it is. */

@@ -16,7 +16,8 @@ import { inCidr, parseCidr } from "../net/ip.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
 import { NodeTlsListener } from "../net/tls_listener.ts";
 import type { AccountLine } from "../auth/accounts.ts";
-import type { Authenticator } from "../auth/authenticator.ts";
+import { Authenticator } from "../auth/authenticator.ts";
+import type { LoginChecker } from "./remote_login.ts";
 import type { LoginPolicy } from "./login.ts";
 import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
@@ -66,7 +67,8 @@ export interface ServerConfig {
 
 /** A server's accounts and how it takes logins. */
 export interface AccountsConfig {
-  authenticator: Authenticator;
+  /** An Authenticator; in a worker of `--workers`, the parent's, asked over a channel. */
+  authenticator: LoginChecker;
   /** Clients without an account may download and list. */
   anonymousRead?: boolean;
   /** Take logins in plain text (no TLS) from addresses other than loopback too. */
@@ -220,7 +222,8 @@ export class FileServer {
 
   /** Replaces the accounts (the file reread on SIGHUP); logins from now on use them. */
   async replaceAccounts(lines: AccountLine[]): Promise<void> {
-    await this.#context.login?.authenticator.replace(lines);
+    const authenticator = this.#context.login?.authenticator;
+    if (authenticator instanceof Authenticator) await authenticator.replace(lines);
   }
 
   /** Over a limit, or not through a trusted proxy: ERR 0 instead of the greeting, then close. */

@@ -5,7 +5,8 @@
  * staging locks make that safe). The parent keeps the connection limits for
  * the whole server (a LimitsCoordinator answers each worker's admissions),
  * prints every worker's log events, replaces a worker that dies, and stops
- * them all gracefully.
+ * them all gracefully. With accounts, the parent checks every login
+ * (lib/fsd/remote_login.ts): one throttle and one set of accounts.
  */
 
 import { errorMessage } from "../bytes/mod.ts";
@@ -16,18 +17,25 @@ import {
   type LimitsRequest,
   RemoteLimits,
 } from "../net/shared_limits.ts";
+import type { AccountLine } from "../auth/accounts.ts";
+import { Authenticator } from "../auth/authenticator.ts";
 import type { ServerEvent } from "../store/log.ts";
-import { FileServer, SERVER_DEFAULTS, type ServerConfig } from "./server.ts";
+import { answerLogin, type LoginReply, type LoginRequest, RemoteLogins } from "./remote_login.ts";
+import { type AccountsConfig, FileServer, SERVER_DEFAULTS, type ServerConfig } from "./server.ts";
 
 /** Workers are named with this prefix; a module run as one calls `serveInWorker()`. */
 export const SERVE_WORKER_NAME = "fsd-serve-worker";
 
 /** What a worker gets: the server's config, less what cannot cross a message channel. */
-export type WorkerServerConfig = Omit<ServerConfig, "log" | "limits">;
+export type WorkerServerConfig = Omit<ServerConfig, "log" | "limits" | "accounts"> & {
+  /** The login rules; the logins themselves are the parent's. */
+  accounts?: Omit<AccountsConfig, "authenticator">;
+};
 
 type ToWorker =
   | { type: "start"; config: WorkerServerConfig }
   | LimitsReply
+  | LoginReply
   | { type: "shutdown"; graceMs: number }
   | { type: "close" };
 
@@ -36,7 +44,8 @@ type FromWorker =
   | { type: "failed"; message: string }
   | { type: "log"; event: ServerEvent }
   | { type: "stopped" }
-  | LimitsRequest;
+  | LimitsRequest
+  | LoginRequest;
 
 /** A worker that dies sooner than this after starting is replaced only after a pause. */
 const SHORT_LIFE_MS = 1000;
@@ -102,6 +111,12 @@ export class ServerPool {
     return this.#coordinator.limits.active;
   }
 
+  /** Replaces the accounts (the file reread on SIGHUP): the parent checks every worker's logins. */
+  async replaceAccounts(lines: AccountLine[]): Promise<void> {
+    const authenticator = this.#config.accounts?.authenticator;
+    if (authenticator instanceof Authenticator) await authenticator.replace(lines);
+  }
+
   /** Every worker stops accepting and lets running transfers finish within `graceMs`. */
   async shutdown(graceMs: number): Promise<void> {
     await this.#stopAll({ type: "shutdown", graceMs });
@@ -132,11 +147,16 @@ export class ServerPool {
 
   /** Starts the worker of slot `index` on `port`; resolves once it listens. */
   #spawn(index: number, port: number): Promise<{ hostname: string; port: number }> {
-    const { log: _log, limits: _limits, workers: _workers, workerModule, ...rest } = this.#config;
+    const { log: _log, limits: _limits, workers: _workers, workerModule, accounts, ...rest } =
+      this.#config;
     const previous = this.#slots[index];
     const lastId = previous?.lastId ?? index + 1 - this.workers;
     const config: WorkerServerConfig = {
       ...rest,
+      accounts: accounts && {
+        anonymousRead: accounts.anonymousRead,
+        allowPlaintextLogin: accounts.allowPlaintextLogin,
+      },
       port,
       reusePort: true,
       connectionIds: { first: lastId + this.workers, step: this.workers },
@@ -186,6 +206,14 @@ export class ServerPool {
       case "release": {
         const reply = this.#coordinator.handle(index, message);
         if (reply) slot.worker.postMessage(reply satisfies ToWorker);
+        return;
+      }
+      case "login": {
+        const authenticator = this.#config.accounts?.authenticator;
+        if (!authenticator) return;
+        answerLogin(authenticator, message).then((reply) => {
+          if (!slot.dead) slot.worker.postMessage(reply satisfies ToWorker);
+        });
         return;
       }
     }
@@ -238,14 +266,17 @@ export function serveInWorker(): void {
   };
   const post = (message: FromWorker) => scope.postMessage(message);
   const limits = new RemoteLimits(post);
+  const logins = new RemoteLogins(post);
   let server: FileServer | undefined;
   scope.onmessage = async (e: MessageEvent<ToWorker>) => {
     const message = e.data;
     switch (message.type) {
       case "start":
         try {
+          const { accounts, ...config } = message.config;
           server = await FileServer.start({
-            ...message.config,
+            ...config,
+            accounts: accounts && { ...accounts, authenticator: logins },
             limits,
             log: (event) => post({ type: "log", event }),
           });
@@ -256,6 +287,9 @@ export function serveInWorker(): void {
         return;
       case "admitted":
         limits.receive(message);
+        return;
+      case "logged-in":
+        logins.receive(message);
         return;
       case "shutdown":
       case "close":

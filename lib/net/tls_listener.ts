@@ -17,6 +17,8 @@ import { NodeSocketConn } from "./node_socket_conn.ts";
 export interface TlsListenerConfig {
   hostname: string;
   port: number;
+  /** Share the port with other listeners that set it too (SO_REUSEPORT: `--workers`). */
+  reusePort?: boolean;
   cert: string;
   key: string;
   handshakeTimeoutMs: number;
@@ -61,7 +63,8 @@ export class NodeTlsListener {
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error) => reject(listenError(error, config.hostname, config.port)));
-      server.listen(config.port, config.hostname, () => resolve());
+      const where = { port: config.port, host: config.hostname, reusePort: config.reusePort };
+      server.listen(where, () => resolve());
     });
     const address = server.address() as { address: string; port: number };
     return new NodeTlsListener(server, {
