@@ -4,28 +4,66 @@
  *   deno run --allow-net --allow-read=DIR --allow-write=DIR main.ts serve DIR PORT
  *   deno run --allow-net --allow-read=. --allow-write=. main.ts get HOST PORT REMOTE
  *
- * This module only dispatches to commands/<name>.ts and turns errors into
+ * This module only dispatches to commands/<name>.ts, which it loads only
+ * for the command that runs, and turns errors into
  * one line on stderr and an exit code: 2 for usage errors, 1 for the rest.
  * With FSD_DEBUG=1 (and --allow-env=FSD_DEBUG) it also prints the stack and
  * the chain of causes.
  */
 
-import { type Command, CommandError, UsageError } from "./commands/shared/cli.ts";
-import { echo } from "./commands/echo.ts";
-import { get } from "./commands/get.ts";
-import { ExitError } from "./commands/shared/signals.ts";
-import { ls } from "./commands/ls.ts";
-import { proxy } from "./commands/proxy.ts";
-import { put } from "./commands/put.ts";
-import { serve } from "./commands/serve.ts";
-import { user } from "./commands/user.ts";
-import { wireshark } from "./commands/wireshark.ts";
+import { CommandError, UsageError } from "./commands/shared/cli.ts";
+import type { Command } from "./commands/shared/command.ts";
 import { errorMessage } from "./lib/bytes/source_sink.ts";
 import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
-import { isServeWorker, serveInWorker } from "./lib/fsd/worker_pool.ts";
+import { isServeWorker } from "./lib/fsd/worker_name.ts";
 
-const COMMANDS: Command[] = [serve, get, put, ls, proxy, echo, wireshark, user];
+/**
+ * The commands, each loaded only when dispatched (its modules are imported
+ * then, and nothing else's): `fsd --version` loads none.
+ */
+export const COMMANDS: { name: string; summary: string; load(): Promise<Command> }[] = [
+  {
+    name: "serve",
+    summary: "serve a directory",
+    load: async () => (await import("./commands/serve.ts")).serve,
+  },
+  {
+    name: "get",
+    summary: "download files or a tree",
+    load: async () => (await import("./commands/get.ts")).get,
+  },
+  {
+    name: "put",
+    summary: "upload files or a tree",
+    load: async () => (await import("./commands/put.ts")).put,
+  },
+  {
+    name: "ls",
+    summary: "list a directory",
+    load: async () => (await import("./commands/ls.ts")).ls,
+  },
+  {
+    name: "proxy",
+    summary: "relay TCP connections, showing the traffic and injecting faults",
+    load: async () => (await import("./commands/proxy.ts")).proxy,
+  },
+  {
+    name: "echo",
+    summary: "echo, upper-case, ceiling and chat servers and clients; round-trip times",
+    load: async () => (await import("./commands/echo.ts")).echo,
+  },
+  {
+    name: "wireshark",
+    summary: "print the Wireshark dissector for fsd (Lua)",
+    load: async () => (await import("./commands/wireshark.ts")).wireshark,
+  },
+  {
+    name: "user",
+    summary: "manage the accounts file of serve --users",
+    load: async () => (await import("./commands/user.ts")).user,
+  },
+];
 
 const HELP = `fsd ${VERSION}: socket file service and network lab tools
 
@@ -46,7 +84,7 @@ export async function main(args: string[]): Promise<void> {
   const [name, ...rest] = args;
   if (name === undefined) {
     console.error(HELP);
-    throw new ExitError("", 2);
+    throw new CommandError("", { exitCode: 2 });
   }
   if (name === "-h" || name === "--help" || name === "help") {
     if (name === "help" && rest[0]) return await main([rest[0], "--help"]);
@@ -59,13 +97,13 @@ export async function main(args: string[]): Promise<void> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command: ${name}: see 'fsd --help'`);
-  await command.run(rest);
+  await (await command.load()).run(rest);
 }
 
 /** The top level: one `fsd: ...` line per failure; with FSD_DEBUG=1 also the stack and the causes. */
 function fail(e: unknown): never {
   if (e instanceof UsageError) exit(e.message, e.exitCode);
-  if (e instanceof ExitError) e.message ? exit(e.message, e.exitCode) : Deno.exit(e.exitCode);
+  if (e instanceof CommandError && e.message === "") Deno.exit(e.exitCode);
   if (debugging()) console.error(causeChain(e));
   if (e instanceof PeerError) exit(`server error ${e.code}: ${e.message}`, 1);
   if (e instanceof CommandError) exit(e.message, e.exitCode);
@@ -102,7 +140,8 @@ function causeChain(e: unknown): string {
 }
 
 if (import.meta.main && isServeWorker()) {
-  serveInWorker(); // `fsd serve --workers N` runs this module once per worker
+  // `fsd serve --workers N` runs this module once per worker.
+  (await import("./lib/fsd/worker_pool.ts")).serveInWorker();
 } else if (import.meta.main) {
   try {
     await main(Deno.args);

@@ -2,33 +2,25 @@
  * `fsd get HOST PORT REMOTE [LOCAL]`: download a file; with `-o DIR`, any
  * number of files; with `-r`, a whole directory tree. One connection for
  * the whole job.
- *
- * Permissions: --allow-net (to the server), --allow-read and --allow-write
- * for LOCAL's directory (the download is staged there and renamed into place).
- * LOCAL `-` writes to stdout and needs only --allow-net. A special file is
- * written directly: /dev/null with --allow-read=/dev/null
- * --allow-write=/dev/null; /dev/stdout and /dev/fd/* only with --allow-all
- * (Deno grants no narrower flag there).
+ * Its flags, help and permissions are declared below, once.
  */
 
 import { basename, join } from "node:path";
 import { fromHex } from "../lib/bytes/sha256.ts";
-import { type Command, CommandError, parseCommandLine, UsageError } from "./shared/cli.ts";
-import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpGet } from "./client/tftp.ts";
+import { CommandError, UsageError } from "./shared/cli.ts";
+import { defineCommand } from "./shared/command.ts";
+import { custom } from "./shared/values.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpGet } from "./client/tftp.ts";
 import {
-  CLIENT_OPTIONS,
-  CLIENT_OPTIONS_HELP,
-  JOBS_OPTION,
-  JOBS_OPTION_HELP,
-  parseJobs,
+  CLIENT_FLAGS,
+  JOBS_FLAG,
   parseTarget,
   parseTransferParams,
-  TRANSFER_OPTIONS,
-  TRANSFER_OPTIONS_HELP,
+  TRANSFER_FLAGS,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { downloadFile, type DownloadHow } from "./client/download.ts";
-import { ExitError, Interruption } from "./shared/signals.ts";
+import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { downloadPath } from "./client/local_files.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./client/remote_names.ts";
@@ -36,15 +28,24 @@ import { failureText, Reporter } from "./client/report.ts";
 import { runFiles, runSingle } from "./client/jobs.ts";
 import { downloadTree } from "./client/tree_get.ts";
 
-const USAGE = `fsd get HOST PORT REMOTE [LOCAL] [OPTIONS]
-       fsd get HOST PORT REMOTE... -o DIR [OPTIONS]
-       fsd get -r HOST PORT REMOTEDIR [LOCALDIR] [OPTIONS]`;
+/** --sha256 HEX: 64 hex digits. */
+const sha256Hex = custom((text, flag) => {
+  const digest = fromHex(text);
+  if (!digest) throw new UsageError(`invalid ${flag}: ${text}: expected 64 hex digits`);
+  return digest;
+});
 
-const help = `Download from an fsd server: one file, several, or a whole tree.
+const USAGE = [
+  "fsd get HOST PORT REMOTE [LOCAL] [OPTIONS]",
+  "fsd get HOST PORT REMOTE... -o DIR [OPTIONS]",
+  "fsd get -r HOST PORT REMOTEDIR [LOCALDIR] [OPTIONS]",
+];
 
-Usage: ${USAGE}
-
-LOCAL defaults to REMOTE's base name; an existing directory as LOCAL receives
+export const get = defineCommand({
+  name: "get",
+  title: "Download from an fsd server: one file, several, or a whole tree.",
+  usage: USAGE,
+  about: `LOCAL defaults to REMOTE's base name; an existing directory as LOCAL receives
 the file under that name (a LOCAL ending in '/' must be one); '-' writes to
 stdout; a special file (/dev/null, a FIFO) is written directly. With -o, every
 name after PORT is a file to fetch into DIR. With -r, REMOTEDIR is copied as
@@ -57,108 +58,114 @@ A file appears under its name only once complete and checked: a failed or
 interrupted download leaves nothing behind. An existing LOCAL is never
 replaced unless --force is given. With --integrity the server sends a SHA-256
 of each file after its data and the client checks it before the file gets
-its name.
-
-Options:
-  -o, --output DIR   fetch every REMOTE into DIR
-  -r, --recursive    copy the directory REMOTEDIR and everything in it
-  -f, --force        replace LOCAL if it exists
-  --continue         resume an interrupted download from its .fsd-partial-NAME
-                     file (kept on failure when --continue is given)
-  --sha256 HEX       the file must have this SHA-256 (else: error, nothing kept)
-  --integrity        ask the server for the SHA-256 of each file, sent after its
-                     data, and check it before the file gets its name (off by
-                     default: it costs more than 25% on a large transfer here)
-  --json             one JSON object per file on stdout (name, local, kind,
-                     size, mtime, bytes, seconds, outcome, error, sha256)
-${JOBS_OPTION_HELP}
-${TRANSFER_OPTIONS_HELP}
-${CLIENT_OPTIONS_HELP}
-  -h, --help         show this help
-${TFTP_CLIENT_HELP}
-
-Exit status: 0 when every file made it, 1 when any did not (listed on
+its name.`,
+  flags: {
+    output: { short: "o", arg: "DIR", side: "fsd", help: "fetch every REMOTE into DIR" },
+    recursive: {
+      type: "boolean",
+      short: "r",
+      side: "fsd",
+      help: "copy the directory REMOTEDIR and everything in it",
+    },
+    force: { type: "boolean", short: "f", help: "replace LOCAL if it exists" },
+    continue: {
+      type: "boolean",
+      side: "fsd",
+      help: `resume an interrupted download from its .fsd-partial-NAME
+file (kept on failure when --continue is given)`,
+    },
+    sha256: {
+      arg: "HEX",
+      side: "fsd",
+      value: sha256Hex,
+      help: "the file must have this SHA-256 (else: error, nothing kept)",
+    },
+    integrity: {
+      type: "boolean",
+      side: "fsd",
+      help: `ask the server for the SHA-256 of each file, sent after its
+data, and check it before the file gets its name (off by
+default: it costs more than 25% on a large transfer here)`,
+    },
+    json: {
+      type: "boolean",
+      side: "fsd",
+      help: `one JSON object per file on stdout (name, local, kind,
+size, mtime, bytes, seconds, outcome, error, sha256)`,
+    },
+    ...JOBS_FLAG,
+    ...TRANSFER_FLAGS,
+    ...CLIENT_FLAGS,
+    ...TFTP_FLAG,
+  },
+  groups: { tftp: TFTP_CLIENT_HEADING },
+  notes: `Exit status: 0 when every file made it, 1 when any did not (listed on
 stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
-SIGTERM 143, SIGHUP 129). A closed stdout ends quietly with 141, as cat.
+SIGTERM 143, SIGHUP 129). A closed stdout ends quietly with 141, as cat.`,
+  permissions: "--allow-net=HOST:PORT --allow-read=DIR --allow-write=DIR",
+  permissionNotes: `(DIR: LOCAL's directory, or -o's or -r's, or its parent when it is created;
+LOCAL '-' needs only --allow-net; /dev/null: --allow-read=/dev/null
+--allow-write=/dev/null; /dev/stdout and /dev/fd/*: --allow-all, the only flag
+Deno grants them with)`,
+  examples: [
+    "fsd get 127.0.0.1 10000 notes.txt",
+    "fsd get lab1 10000 images/disk.img /tmp/disk.img --force",
+    "fsd get lab1 10000 data.csv - | head",
+    "fsd get lab1 10000 a.txt b.txt c.txt -o ./in",
+    "fsd get -r lab1 10000 images ./backup",
+    "fsd get lab1 10000 big.iso --continue",
+  ],
+  side: CLIENT_SIDES,
+  async run({ values, positionals, side }) {
+    if (side === "tftp") return await tftpGet({ values, positionals });
+    if (positionals.length < 3) {
+      throw new UsageError(
+        `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
+      );
+    }
+    const [host, portText, ...names] = positionals;
+    const target = parseTarget(host, portText, values);
+    const params = parseTransferParams(values);
+    const { output, recursive, sha256: expected } = values;
+    const many = output !== undefined || recursive;
+    if (many && values.continue) {
+      throw new UsageError("--continue takes one file, without -o or -r");
+    }
+    if (many && expected) throw new UsageError("--sha256 takes one file, without -o or -r");
+    if (output !== undefined && recursive) throw new UsageError("-o and -r do not mix");
+    if (!many && names.length > 2) {
+      throw new UsageError(`unexpected argument: ${names[2]}: several files need -o DIR`);
+    }
+    if (recursive && names.length > 2) {
+      throw new UsageError(
+        `unexpected argument: ${names[2]}: usage: fsd get -r HOST PORT REMOTEDIR [LOCALDIR]`,
+      );
+    }
+    const json = values.json;
+    if (json && !many && names[1] === "-") {
+      throw new UsageError("--json does not mix with LOCAL '-'");
+    }
 
-Permissions: --allow-net, and --allow-read --allow-write for LOCAL's directory
-(/dev/null: --allow-read=/dev/null --allow-write=/dev/null; /dev/stdout and
-/dev/fd/*: --allow-all, the only flag Deno grants them with).
-
-Examples:
-  fsd get 127.0.0.1 10000 notes.txt
-  fsd get lab1 10000 images/disk.img /tmp/disk.img --force
-  fsd get lab1 10000 data.csv - | head
-  fsd get lab1 10000 a.txt b.txt c.txt -o ./in
-  fsd get -r lab1 10000 images ./backup
-  fsd get lab1 10000 big.iso --continue`;
-
-const FLAGS = {
-  force: { type: "boolean", short: "f" },
-  output: { type: "string", short: "o" },
-  recursive: { type: "boolean", short: "r" },
-  continue: { type: "boolean" },
-  sha256: { type: "string" },
-  integrity: { type: "boolean" },
-  json: { type: "boolean" },
-  ...JOBS_OPTION,
-  ...CLIENT_OPTIONS,
-  ...TRANSFER_OPTIONS,
-} as const;
-
-async function run(args: string[]): Promise<void> {
-  if (isTftpCommandLine(args)) return await tftpGet(args, help);
-  const parsed = parseCommandLine(args, FLAGS, help);
-  if (!parsed) return;
-  const { values, positionals } = parsed;
-  if (positionals.length < 3) {
-    throw new UsageError(
-      `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
-    );
-  }
-  const [host, portText, ...names] = positionals;
-  const target = parseTarget(host, portText, values.timeout, values);
-  const params = parseTransferParams(values);
-  const jobs = parseJobs(values.jobs);
-  const expected = values.sha256 === undefined ? undefined : fromHex(String(values.sha256));
-  if (values.sha256 !== undefined && !expected) {
-    throw new UsageError(`invalid --sha256: ${values.sha256}: expected 64 hex digits`);
-  }
-  const output = values.output === undefined ? undefined : String(values.output);
-  const many = output !== undefined || Boolean(values.recursive);
-  if (many && values.continue) throw new UsageError("--continue takes one file, without -o or -r");
-  if (many && expected) throw new UsageError("--sha256 takes one file, without -o or -r");
-  if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
-  if (!many && names.length > 2) {
-    throw new UsageError(`unexpected argument: ${names[2]}: several files need -o DIR`);
-  }
-  if (values.recursive && names.length > 2) {
-    throw new UsageError(
-      `unexpected argument: ${names[2]}: usage: fsd get -r HOST PORT REMOTEDIR [LOCALDIR]`,
-    );
-  }
-  const json = Boolean(values.json);
-  if (json && !many && names[1] === "-") throw new UsageError("--json does not mix with LOCAL '-'");
-
-  using interruption = new Interruption();
-  using conn = new JobConnection(target, params, interruption);
-  const reporter = new Reporter(json);
-  const how = {
-    force: Boolean(values.force),
-    resume: Boolean(values.continue),
-    integrity: values.integrity ?? false,
-    expected,
-    json,
-    jobs,
-  };
-  if (output !== undefined) {
-    await getMany(conn, names, output, how, reporter);
-  } else if (values.recursive) {
-    await getTree(conn, names[0], names[1], how, reporter);
-  } else {
-    await getOne(conn, names[0], names[1], how, reporter);
-  }
-}
+    using interruption = new Interruption();
+    using conn = new JobConnection(target, params, interruption);
+    const reporter = new Reporter(json);
+    const how = {
+      force: values.force,
+      resume: values.continue,
+      integrity: values.integrity,
+      expected,
+      json,
+      jobs: values.jobs,
+    };
+    if (output !== undefined) {
+      await getMany(conn, names, output, how, reporter);
+    } else if (recursive) {
+      await getTree(conn, names[0], names[1], how, reporter);
+    } else {
+      await getOne(conn, names[0], names[1], how, reporter);
+    }
+  },
+});
 
 type How = Omit<DownloadHow, "progress"> & { jobs: number };
 
@@ -214,8 +221,8 @@ async function toStdout(
       })
     );
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) throw new ExitError("", 141);
-    if (error instanceof ExitError) throw error;
+    if (error instanceof Deno.errors.BrokenPipe) throw new CommandError("", { exitCode: 141 });
+    if (endsJob(error)) throw error;
     throw new CommandError(failureText(error, remote), { cause: error });
   }
 }
@@ -264,10 +271,3 @@ async function getTree(
   await downloadTree(conn, remote, destination, how, reporter);
   reporter.finish("received");
 }
-
-export const get: Command = {
-  name: "get",
-  summary: "download files or a tree",
-  help,
-  run,
-};

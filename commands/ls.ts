@@ -1,69 +1,64 @@
 /**
  * `fsd ls HOST PORT [DIR]`: print a directory listing.
- *
- * Permissions: --allow-net (to the server).
+ * Its flags, help and permissions are declared below, once.
  */
 
 import { formatListing, type ListingEntry } from "../lib/store/listing.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
-import { type Command, expectPositionals, formatBytes, parseCommandLine } from "./shared/cli.ts";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, parseTarget, withClient } from "./client/options.ts";
+import { expectPositionals, formatBytes } from "./shared/cli.ts";
+import { defineCommand } from "./shared/command.ts";
+import { CLIENT_FLAGS, parseTarget, withClient } from "./client/options.ts";
 import { normalizeRemote } from "./client/remote_names.ts";
 
-const USAGE = "fsd ls HOST PORT [DIR] [--json] [--sha256] [--timeout SECONDS]";
+const USAGE = "fsd ls HOST PORT [DIR] [OPTIONS]";
 
-const help = `List a directory on an fsd server (the served directory itself by default).
-
-Usage: ${USAGE}
-
-Prints one line per entry, sorted by name:
+export const ls = defineCommand({
+  name: "ls",
+  title: "List a directory on an fsd server (the served directory itself by default).",
+  usage: USAGE,
+  about: `Prints one line per entry, sorted by name:
   KIND SIZE MTIME NAME
 KIND is f (file) or d (directory), SIZE is in bytes (0 for directories),
 MTIME is UTC (YYYY-MM-DDTHH:MM:SSZ). NAME is the rest of the line, spaces
 and all (names never hold a newline). On a terminal the lines are -l style
 instead: human sizes, local times, names quoted when they hold spaces.
-DIR may be typed as a shell user would: 'images/', './images', '.'.
-
-Options:
-  --json             one JSON object per entry: name, kind (file or directory),
-                     size, mtime (and sha256 with --sha256)
-  --sha256           ask the server for each file's SHA-256 (a column before
-                     NAME: KIND SIZE MTIME SHA256 NAME; '-' for directories)
-${CLIENT_OPTIONS_HELP}
-  -h, --help         show this help
-
-Permissions: --allow-net.
-
-Examples:
-  fsd ls 127.0.0.1 10000
-  fsd ls lab1 10000 images
-  fsd ls lab1 10000 --json | jq -r 'select(.kind == "file") | .name'`;
-
-const FLAGS = {
-  json: { type: "boolean" },
-  sha256: { type: "boolean" },
-  ...CLIENT_OPTIONS,
-} as const;
-
-async function run(args: string[]): Promise<void> {
-  const parsed = parseCommandLine(args, FLAGS, help);
-  if (!parsed) return;
-  const { values, positionals } = parsed;
-  expectPositionals(positionals, 2, 3, USAGE);
-  const [host, portText, typed = ""] = positionals;
-  const target = parseTarget(host, portText, values.timeout, values);
-  const digests = values.sha256 ?? false;
-  const entries = await withClient(
-    target,
-    (client) => client.list(normalizeRemote(typed), { digests }),
-  );
-  const text = values.json
-    ? entries.map((e) => JSON.stringify(jsonEntry(e, digests)) + "\n").join("")
-    : Deno.stdout.isTerminal()
-    ? entries.map((e) => longLine(e, digests)).join("")
-    : formatListing(entries, digests);
-  await writeAll(Deno.stdout, new TextEncoder().encode(text));
-}
+DIR may be typed as a shell user would: 'images/', './images', '.'.`,
+  flags: {
+    json: {
+      type: "boolean",
+      help: `one JSON object per entry: name, kind (file or directory),
+size, mtime (and sha256 with --sha256)`,
+    },
+    sha256: {
+      type: "boolean",
+      help: `ask the server for each file's SHA-256 (a column before
+NAME: KIND SIZE MTIME SHA256 NAME; '-' for directories)`,
+    },
+    ...CLIENT_FLAGS,
+  },
+  permissions: "--allow-net=HOST:PORT",
+  examples: [
+    "fsd ls 127.0.0.1 10000",
+    "fsd ls lab1 10000 images",
+    `fsd ls lab1 10000 --json | jq -r 'select(.kind == "file") | .name'`,
+  ],
+  async run({ values, positionals }) {
+    expectPositionals(positionals, 2, 3, USAGE);
+    const [host, portText, typed = ""] = positionals;
+    const target = parseTarget(host, portText, values);
+    const digests = values.sha256;
+    const entries = await withClient(
+      target,
+      (client) => client.list(normalizeRemote(typed), { digests }),
+    );
+    const text = values.json
+      ? entries.map((e) => JSON.stringify(jsonEntry(e, digests)) + "\n").join("")
+      : Deno.stdout.isTerminal()
+      ? entries.map((e) => longLine(e, digests)).join("")
+      : formatListing(entries, digests);
+    await writeAll(Deno.stdout, new TextEncoder().encode(text));
+  },
+});
 
 function jsonEntry(entry: ListingEntry, digests: boolean) {
   return {
@@ -85,10 +80,3 @@ function longLine(entry: ListingEntry, digests: boolean): string {
     entry.kind === "d" ? "/" : ""
   }\n`;
 }
-
-export const ls: Command = {
-  name: "ls",
-  summary: "list a directory",
-  help,
-  run,
-};

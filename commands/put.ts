@@ -2,28 +2,22 @@
  * `fsd put HOST PORT LOCAL [REMOTE]`: upload a file; with `-o REMOTEDIR`,
  * any number of files; with `-r`, a whole directory tree. One connection
  * for the whole job.
- *
- * Permissions: --allow-net (to the server) and --allow-read for LOCAL.
- * LOCAL `-` reads stdin and needs only --allow-net; `<(cmd)` and other
- * paths under /dev need --allow-all (Deno grants no narrower flag there).
+ * Its flags, help and permissions are declared below, once.
  */
 
 import { basename } from "node:path";
-import { type Command, parseCommandLine, UsageError } from "./shared/cli.ts";
-import { isTftpCommandLine, TFTP_CLIENT_HELP, tftpPut } from "./client/tftp.ts";
+import { UsageError } from "./shared/cli.ts";
+import { defineCommand } from "./shared/command.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/tftp.ts";
 import {
-  CLIENT_OPTIONS,
-  CLIENT_OPTIONS_HELP,
-  JOBS_OPTION,
-  JOBS_OPTION_HELP,
-  parseJobs,
+  CLIENT_FLAGS,
+  JOBS_FLAG,
   parseTarget,
   parseTransferParams,
-  TRANSFER_OPTIONS,
-  TRANSFER_OPTIONS_HELP,
+  TRANSFER_FLAGS,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
-import { ExitError, Interruption } from "./shared/signals.ts";
+import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
 import { Reporter } from "./client/report.ts";
@@ -33,15 +27,15 @@ import { uploadFile, uploadFiles } from "./client/upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
 
-const USAGE = `fsd put HOST PORT LOCAL [REMOTE] [OPTIONS]
-       fsd put HOST PORT LOCAL... -o REMOTEDIR [OPTIONS]
-       fsd put -r HOST PORT LOCALDIR [REMOTEDIR] [OPTIONS]`;
-
-const help = `Upload to an fsd server: one file, several, or a whole tree.
-
-Usage: ${USAGE}
-
-REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
+export const put = defineCommand({
+  name: "put",
+  title: "Upload to an fsd server: one file, several, or a whole tree.",
+  usage: [
+    "fsd put HOST PORT LOCAL [REMOTE] [OPTIONS]",
+    "fsd put HOST PORT LOCAL... -o REMOTEDIR [OPTIONS]",
+    "fsd put -r HOST PORT LOCALDIR [REMOTEDIR] [OPTIONS]",
+  ],
+  about: `REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
 upload into, as with cp. LOCAL '-' reads stdin (REMOTE is then required); a
 pipe such as <(cmd) is read as it comes. With -o, every name after PORT is a
 file to upload into REMOTEDIR. With -r, LOCALDIR is recreated as REMOTEDIR
@@ -53,74 +47,80 @@ failures come in the order of the names or the tree.
 The server never replaces an existing file: it answers "file already exists"
 instead. An upload that does not complete leaves nothing on the server. With
 --integrity the client sends a SHA-256 of each file after its data, and the
-server checks it before the file gets its name.
-
-Options:
-  -o, --output REMOTEDIR  upload every LOCAL into REMOTEDIR
-  -r, --recursive    copy the directory LOCALDIR and everything in it
-  --integrity        send the SHA-256 of each file after its data; the server
-                     checks it before the file gets its name (off by default)
-  --json             one JSON object per file on stdout (name, local, kind,
-                     size, bytes, seconds, outcome, error, sha256)
-${JOBS_OPTION_HELP}
-${TRANSFER_OPTIONS_HELP}
-${CLIENT_OPTIONS_HELP}
-  -h, --help         show this help
-${TFTP_CLIENT_HELP}
-
-Exit status: 0 when every file made it, 1 when any did not (listed on
+server checks it before the file gets its name.`,
+  flags: {
+    output: {
+      short: "o",
+      arg: "REMOTEDIR",
+      side: "fsd",
+      help: "upload every LOCAL into REMOTEDIR",
+    },
+    recursive: {
+      type: "boolean",
+      short: "r",
+      side: "fsd",
+      help: "copy the directory LOCALDIR and everything in it",
+    },
+    integrity: {
+      type: "boolean",
+      side: "fsd",
+      help: `send the SHA-256 of each file after its data; the server
+checks it before the file gets its name (off by default)`,
+    },
+    json: {
+      type: "boolean",
+      side: "fsd",
+      help: `one JSON object per file on stdout (name, local, kind,
+size, bytes, seconds, outcome, error, sha256)`,
+    },
+    ...JOBS_FLAG,
+    ...TRANSFER_FLAGS,
+    ...CLIENT_FLAGS,
+    ...TFTP_FLAG,
+  },
+  groups: { tftp: TFTP_CLIENT_HEADING },
+  notes: `Exit status: 0 when every file made it, 1 when any did not (listed on
 stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
-SIGTERM 143, SIGHUP 129).
-
-Permissions: --allow-net, and --allow-read for LOCAL (--allow-all for <(cmd)).
-
-Examples:
-  fsd put 127.0.0.1 10000 notes.txt
-  fsd put lab1 10000 build/report.pdf reports/week3.pdf
-  fsd put lab1 10000 build/report.pdf reports/
-  tar c src | fsd put lab1 10000 - src.tar
-  fsd put lab1 10000 *.log -o logs
-  fsd put -r lab1 10000 ./site www`;
-
-const FLAGS = {
-  output: { type: "string", short: "o" },
-  recursive: { type: "boolean", short: "r" },
-  integrity: { type: "boolean" },
-  json: { type: "boolean" },
-  ...JOBS_OPTION,
-  ...CLIENT_OPTIONS,
-  ...TRANSFER_OPTIONS,
-} as const;
-
-async function run(args: string[]): Promise<void> {
-  if (isTftpCommandLine(args)) return await tftpPut(args, help);
-  const parsed = parseCommandLine(args, FLAGS, help);
-  if (!parsed) return;
-  const { values, positionals } = parsed;
-  if (positionals.length < 3) {
-    throw new UsageError(
-      `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
-    );
-  }
-  const [host, portText, ...names] = positionals;
-  const target = parseTarget(host, portText, values.timeout, values);
-  const params = parseTransferParams(values);
-  const output = values.output;
-  if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
-  if (output === undefined && names.length > 2) {
-    throw new UsageError(`unexpected argument: ${names[2]}: several files need -o REMOTEDIR`);
-  }
-  if (output !== undefined && names.includes("-")) {
-    throw new UsageError("stdin ('-') needs the one-file form with REMOTE");
-  }
-  using interruption = new Interruption();
-  using conn = new JobConnection(target, params, interruption);
-  const reporter = new Reporter(values.json ?? false);
-  const how = { integrity: values.integrity ?? false, jobs: parseJobs(values.jobs) };
-  if (output !== undefined) return await putMany(conn, names, output, how, reporter);
-  if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
-  await putOne(conn, names[0], names[1], how, reporter);
-}
+SIGTERM 143, SIGHUP 129).`,
+  permissions: "--allow-net=HOST:PORT --allow-read=LOCAL",
+  permissionNotes: `(LOCAL '-' needs only --allow-net; <(cmd) and other paths under /dev need
+--allow-all, the only flag Deno grants them with)`,
+  examples: [
+    "fsd put 127.0.0.1 10000 notes.txt",
+    "fsd put lab1 10000 build/report.pdf reports/week3.pdf",
+    "fsd put lab1 10000 build/report.pdf reports/",
+    "tar c src | fsd put lab1 10000 - src.tar",
+    "fsd put lab1 10000 *.log -o logs",
+    "fsd put -r lab1 10000 ./site www",
+  ],
+  side: CLIENT_SIDES,
+  async run({ values, positionals, side }) {
+    if (side === "tftp") return await tftpPut({ values, positionals });
+    if (positionals.length < 3) {
+      throw new UsageError(
+        `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
+      );
+    }
+    const [host, portText, ...names] = positionals;
+    const target = parseTarget(host, portText, values);
+    const params = parseTransferParams(values);
+    const output = values.output;
+    if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
+    if (output === undefined && names.length > 2) {
+      throw new UsageError(`unexpected argument: ${names[2]}: several files need -o REMOTEDIR`);
+    }
+    if (output !== undefined && names.includes("-")) {
+      throw new UsageError("stdin ('-') needs the one-file form with REMOTE");
+    }
+    using interruption = new Interruption();
+    using conn = new JobConnection(target, params, interruption);
+    const reporter = new Reporter(values.json);
+    const how = { integrity: values.integrity, jobs: values.jobs };
+    if (output !== undefined) return await putMany(conn, names, output, how, reporter);
+    if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
+    await putOne(conn, names[0], names[1], how, reporter);
+  },
+});
 
 type How = { integrity: boolean; jobs: number };
 
@@ -218,14 +218,7 @@ async function isRemoteDirectory(conn: JobConnection, remote: string): Promise<b
     await conn.use((client) => client.list(remote));
     return true;
   } catch (error) {
-    if (error instanceof ExitError) throw error;
+    if (endsJob(error)) throw error;
     return false;
   }
 }
-
-export const put: Command = {
-  name: "put",
-  summary: "upload files or a tree",
-  help,
-  run,
-};

@@ -1,10 +1,7 @@
 /**
  * `fsd user add|remove|list FILE ...`: manage the accounts file that
  * `fsd serve --users FILE` and `fsd echo serve --login FILE` read.
- *
- * Permissions: add and remove: --allow-read=DIR --allow-write=DIR, where DIR
- * holds FILE (the new file is written beside it and renamed over it);
- * list: --allow-read=FILE.
+ * Its flags, help and permissions are declared below, once.
  */
 
 import {
@@ -17,18 +14,19 @@ import {
   writeAccountsFile,
 } from "../lib/auth/accounts.ts";
 import { hashPassword, MAX_PASSWORD_BYTES } from "../lib/auth/password.ts";
-import { type Command, expectPositionals, parseCommandLine, UsageError } from "./shared/cli.ts";
+import { expectPositionals, UsageError } from "./shared/cli.ts";
+import { defineCommand } from "./shared/command.ts";
 import { readSecret, StdinLines } from "./shared/terminal.ts";
 
 const USAGE = `fsd user add FILE NAME [--read-only] [--home SUBDIR] [--replace]
        fsd user remove FILE NAME
        fsd user list FILE`;
 
-const help = `Manage an accounts file for fsd serve --users and fsd echo serve --login.
-
-Usage: ${USAGE}
-
-add     adds the account NAME (creating FILE, mode 0600, if needed). The
+export const user = defineCommand({
+  name: "user",
+  title: "Manage an accounts file for fsd serve --users and fsd echo serve --login.",
+  usage: USAGE.split("\n").map((line) => line.trim()),
+  about: `add     adds the account NAME (creating FILE, mode 0600, if needed). The
         password is typed twice without echo on a terminal, or read as one
         line from stdin; it is never taken from the command line. FILE keeps
         only a salted scrypt hash.
@@ -39,58 +37,53 @@ File format, one account per line (blank lines and # comments are kept):
   NAME:HASH:RIGHTS[:HOME]
 NAME is 1 to 64 of A-Z a-z 0-9 . _ @ - (starting with a letter or digit),
 HASH is $scrypt$ln=14,r=8,p=5$SALT$HASH, RIGHTS is rw or ro, HOME a
-subdirectory of the served directory that becomes the account's root.
-
-Options:
-  --read-only      the account may download and list, not upload
-  --home SUBDIR    the account's root, relative to the served directory
-  --replace        replace an existing account (a new password, rights, home)
-  -h, --help       show this help
-
-Permissions: add, remove: --allow-read=DIR --allow-write=DIR (DIR holds FILE);
-  list: --allow-read=FILE.
-
-Examples:
-  fsd user add users.txt alice --home alice
-  printf '%s\\n' "$PASSWORD" | fsd user add users.txt bob --read-only
-  fsd user list users.txt
-  fsd user remove users.txt bob`;
-
-async function run(args: string[]): Promise<void> {
-  const parsed = parseCommandLine(args, {
-    "read-only": { type: "boolean" },
-    home: { type: "string" },
-    replace: { type: "boolean" },
-  }, help);
-  if (!parsed) return;
-  const { values, positionals } = parsed;
-  const [action, ...rest] = positionals;
-  const home = values.home as string | undefined;
-  if (action !== "add" && (values["read-only"] || home !== undefined || values.replace)) {
-    throw new UsageError("--read-only, --home and --replace go with 'fsd user add'");
-  }
-  switch (action) {
-    case "add": {
-      expectPositionals(rest, 2, 2, USAGE);
-      const [file, name] = rest;
-      checkUsage(() => checkName(name));
-      if (home !== undefined) checkUsage(() => checkHome(home));
-      const rights: Rights = values["read-only"] ? "ro" : "rw";
-      return await add(file, name, rights, home, Boolean(values.replace));
+subdirectory of the served directory that becomes the account's root.`,
+  flags: {
+    "read-only": { type: "boolean", help: "the account may download and list, not upload" },
+    home: { arg: "SUBDIR", help: "the account's root, relative to the served directory" },
+    replace: {
+      type: "boolean",
+      help: "replace an existing account (a new password, rights, home)",
+    },
+  },
+  permissions: "--allow-read=DIR --allow-write=DIR",
+  permissionNotes: `(add and remove: DIR holds FILE, whose new version is written beside it;
+list needs only --allow-read=FILE)`,
+  examples: [
+    "fsd user add users.txt alice --home alice",
+    `printf '%s\\n' "$PASSWORD" | fsd user add users.txt bob --read-only`,
+    "fsd user list users.txt",
+    "fsd user remove users.txt bob",
+  ],
+  async run({ values, positionals }) {
+    const [action, ...rest] = positionals;
+    const home = values.home;
+    if (action !== "add" && (values["read-only"] || home !== undefined || values.replace)) {
+      throw new UsageError("--read-only, --home and --replace go with 'fsd user add'");
     }
-    case "remove": {
-      expectPositionals(rest, 2, 2, USAGE);
-      return await remove(rest[0], rest[1]);
+    switch (action) {
+      case "add": {
+        expectPositionals(rest, 2, 2, USAGE);
+        const [file, name] = rest;
+        checkUsage(() => checkName(name));
+        if (home !== undefined) checkUsage(() => checkHome(home));
+        const rights: Rights = values["read-only"] ? "ro" : "rw";
+        return await add(file, name, rights, home, values.replace);
+      }
+      case "remove": {
+        expectPositionals(rest, 2, 2, USAGE);
+        return await remove(rest[0], rest[1]);
+      }
+      case "list":
+        expectPositionals(rest, 1, 1, USAGE);
+        return await list(rest[0]);
+      case undefined:
+        throw new UsageError(`missing arguments: usage: ${USAGE}`);
+      default:
+        throw new UsageError(`unknown action: ${action}: expected add, remove or list`);
     }
-    case "list":
-      expectPositionals(rest, 1, 1, USAGE);
-      return await list(rest[0]);
-    case undefined:
-      throw new UsageError(`missing arguments: usage: ${USAGE}`);
-    default:
-      throw new UsageError(`unknown action: ${action}: expected add, remove or list`);
-  }
-}
+  },
+});
 
 function checkUsage(check: () => void): void {
   try {
@@ -167,10 +160,3 @@ async function readOrEmpty(file: string): Promise<AccountLine[]> {
   }
   return await readAccountsFile(file);
 }
-
-export const user: Command = {
-  name: "user",
-  summary: "manage the accounts file of serve --users",
-  help,
-  run,
-};

@@ -1,20 +1,20 @@
 /**
  * `fsd wireshark`: print the Lua dissector for fsd, to install into Wireshark.
- *
- * Permissions: none.
+ * Its help and permissions are declared below, once.
  */
 
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
-import { type Command, expectPositionals, parseCommandLine } from "./shared/cli.ts";
+import { expectPositionals } from "./shared/cli.ts";
+import { defineCommand } from "./shared/command.ts";
 
 const USAGE = "fsd wireshark";
 
-const help = `Print the Wireshark dissector for fsd/1 and its options extension (Lua).
-
-Usage: ${USAGE}
-
-Install it as a personal plugin, then restart Wireshark:
+export const wireshark = defineCommand({
+  name: "wireshark",
+  title: "Print the Wireshark dissector for fsd/1 and its options extension (Lua).",
+  usage: USAGE,
+  about: `Install it as a personal plugin, then restart Wireshark:
   mkdir -p ~/.local/lib/wireshark/plugins
   fsd wireshark > ~/.local/lib/wireshark/plugins/fsd.lua
 Or load it for one run:
@@ -27,27 +27,15 @@ fsd.opcode, fsd.length, fsd.block, fsd.size, fsd.data, fsd.greeting,
 fsd.filename, fsd.error.code, fsd.error.message, fsd.option.count,
 fsd.option, fsd.option.name, fsd.option.value, fsd.sha256, fsd.undecoded.
 Record sessions without capture rights with --pcap FILE on fsd proxy, get,
-put and ls.
-
-Options:
-  -h, --help         show this help
-
-Permissions: none.
-
-Examples:
-  fsd wireshark > ~/.local/lib/wireshark/plugins/fsd.lua
-  tshark -X lua_script:fsd.lua -r lab.pcap -Y 'fsd.opcode == 5'`;
-
-async function run(args: string[]): Promise<void> {
-  const parsed = parseCommandLine(args, {}, help);
-  if (!parsed) return;
-  expectPositionals(parsed.positionals, 0, 0, USAGE);
-  await writeAll(Deno.stdout, new TextEncoder().encode(FSD_DISSECTOR_LUA));
-}
-
-export const wireshark: Command = {
-  name: "wireshark",
-  summary: "print the Wireshark dissector for fsd (Lua)",
-  help,
-  run,
-};
+put and ls.`,
+  flags: {},
+  permissions: "none",
+  examples: [
+    "fsd wireshark > ~/.local/lib/wireshark/plugins/fsd.lua",
+    "tshark -X lua_script:fsd.lua -r lab.pcap -Y 'fsd.opcode == 5'",
+  ],
+  async run({ positionals }) {
+    expectPositionals(positionals, 0, 0, USAGE);
+    await writeAll(Deno.stdout, new TextEncoder().encode(FSD_DISSECTOR_LUA));
+  },
+});

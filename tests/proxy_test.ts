@@ -9,7 +9,8 @@ import {
   encodeRequest,
   Opcode,
 } from "../lib/fsd/codec.ts";
-import { type Faults, Relay, type RelayEvent } from "../lib/relay/relay.ts";
+import type { Faults } from "../lib/relay/faults.ts";
+import { Relay, type RelayEvent } from "../lib/relay/relay.ts";
 import { FsdTracer, hexDump, printable } from "../lib/capture/trace.ts";
 import {
   firstDifference,

@@ -5,7 +5,7 @@
  */
 
 import { CommandError } from "../shared/cli.ts";
-import { ExitError } from "../shared/signals.ts";
+import { endsJob } from "../shared/signals.ts";
 import { LaneUnavailable } from "./job_connection.ts";
 import { type FileProgress, JobProgress } from "./job_progress.ts";
 import { failedReport, failureText, type FileReport, type Reporter } from "./report.ts";
@@ -19,7 +19,7 @@ async function settle(
   try {
     return await transfer();
   } catch (error) {
-    if (error instanceof ExitError || error instanceof LaneUnavailable) throw error;
+    if (endsJob(error) || error instanceof LaneUnavailable) throw error;
     return failedReport(name, local, error);
   }
 }
@@ -34,10 +34,10 @@ export async function runSingle(
   try {
     return await transfer();
   } catch (error) {
-    if (error instanceof ExitError) throw error;
+    if (endsJob(error)) throw error;
     if (!reporter.json) throw new CommandError(failureText(error, name), { cause: error });
     reporter.add(failedReport(name, local, error));
-    throw new ExitError("", 1);
+    throw new CommandError("", { exitCode: 1 });
   }
 }
 

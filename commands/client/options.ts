@@ -11,63 +11,94 @@ import {
 } from "../../lib/fsd/negotiation.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { ClientCapture } from "../../lib/capture/client_capture.ts";
-import { isTraceMode } from "../../lib/capture/conn_trace.ts";
-import { CommandError, parseCount, parsePort, parseSeconds, UsageError } from "../shared/cli.ts";
+import { isTraceMode, type TraceMode } from "../../lib/capture/conn_trace.ts";
+import { CommandError, UsageError } from "../shared/cli.ts";
+import type { Flags } from "../shared/command.ts";
+import { custom, integer, parsePort, seconds } from "../shared/values.ts";
 import {
   CLIENT_SECURITY_FLAGS,
-  CLIENT_SECURITY_HELP,
   type ClientSecurity,
   type ClientSecurityValues,
   parseClientSecurity,
 } from "./security.ts";
 
+/** --trace MODE: how a connection is shown on stderr. */
+export const traceMode = custom((text, flag): TraceMode => {
+  if (!isTraceMode(text)) {
+    throw new UsageError(`invalid ${flag}: ${text}: expected fsd, ladder, hex, text or none`);
+  }
+  return text;
+});
+
+/** The longest --timeout: a day (timers cannot wait much beyond 24 days anyway). */
+const MAX_TIMEOUT_SECONDS = 86400;
+
 /** Flags every client command takes. */
-export const CLIENT_OPTIONS = {
-  timeout: { type: "string" },
-  pcap: { type: "string" },
-  trace: { type: "string" },
+export const CLIENT_FLAGS = {
+  timeout: {
+    arg: "SECONDS",
+    value: seconds({ min: 0.001, max: MAX_TIMEOUT_SECONDS }),
+    default: "60",
+    help: "give up when the server says nothing for this long",
+  },
+  trace: {
+    arg: "MODE",
+    value: traceMode,
+    side: "fsd",
+    help: `show the connection on stderr: fsd (one line per packet, as
+fsd proxy --trace fsd), ladder (a ladder diagram), hex, text`,
+  },
+  pcap: {
+    arg: "FILE",
+    side: "fsd",
+    permission: "--allow-write=FILE",
+    help: `record the connection to FILE (pcap, for Wireshark with
+'fsd wireshark')`,
+  },
   ...CLIENT_SECURITY_FLAGS,
-} as const;
+} as const satisfies Flags;
 
 /** Flags of the commands that move files: how to move them. */
-export const TRANSFER_OPTIONS = {
-  blksize: { type: "string" },
-  window: { type: "string" },
-  fsd1: { type: "boolean" },
-} as const;
-
-export const TRANSFER_OPTIONS_HELP =
-  `  --blksize BYTES    block size to ask for, 8 to 65464 (default 65464)
-  --window BLOCKS    blocks in flight before an ACK, 1 to 65535 (default 16; 64 over TLS)
-  --fsd1             plain fsd/1: 512-byte blocks, one at a time, no options`;
+export const TRANSFER_FLAGS = {
+  blksize: {
+    arg: "BYTES",
+    value: integer(...BLKSIZE_RANGE),
+    help: `block size to ask for, ${BLKSIZE_RANGE[0]} to ${BLKSIZE_RANGE[1]} (default ${
+      BLKSIZE_RANGE[1]
+    })`,
+  },
+  window: {
+    arg: "BLOCKS",
+    value: integer(...WINDOWSIZE_RANGE),
+    help: `blocks in flight before an ACK, ${WINDOWSIZE_RANGE[0]} to ${
+      WINDOWSIZE_RANGE[1]
+    } (default 16; 64 over TLS)`,
+  },
+  fsd1: { type: "boolean", help: "plain fsd/1: 512-byte blocks, one at a time, no options" },
+} as const satisfies Flags;
 
 /** One connection for a whole job unless asked for more: "many files, one connection". */
-export const DEFAULT_JOBS = 1;
 export const MAX_JOBS = 16;
 
 /** --jobs: how many files of a job move at once, each on its own connection. */
-export const JOBS_OPTION = { jobs: { type: "string", short: "j" } } as const;
-
-export const JOBS_OPTION_HELP =
-  `  -j, --jobs N       with -o or -r: files moving at once, each on its own
-                     connection, 1 to ${MAX_JOBS} (default ${DEFAULT_JOBS})`;
-
-/** The --jobs value: a whole number from 1 to MAX_JOBS. */
-export function parseJobs(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_JOBS;
-  const jobs = parseCount(text, "--jobs", 1);
-  if (jobs > MAX_JOBS) {
-    throw new UsageError(`invalid --jobs: ${text}: out of range: expected 1 to ${MAX_JOBS}`);
-  }
-  return jobs;
-}
+export const JOBS_FLAG = {
+  jobs: {
+    short: "j",
+    arg: "N",
+    value: integer(1, MAX_JOBS),
+    default: "1",
+    side: "fsd",
+    help: `with -o or -r: files moving at once, each on its own
+connection, 1 to ${MAX_JOBS}`,
+  },
+} as const satisfies Flags;
 
 /** The flags that turn TLS on (client_security.ts). */
 type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
 export function parseTransferParams(
-  values: { blksize?: string; window?: string; fsd1?: boolean } & TlsFlags,
+  values: { blksize?: number; window?: number; fsd1?: boolean } & TlsFlags,
 ): TransferParams {
   if (values.fsd1) {
     if (values.blksize !== undefined || values.window !== undefined) {
@@ -75,30 +106,13 @@ export function parseTransferParams(
     }
     return FSD1;
   }
-  const blockSize = values.blksize === undefined
-    ? BLKSIZE_RANGE[1]
-    : parseCount(values.blksize, "--blksize", 8);
   // Over TLS each window's end costs more (its last record), so longer windows pay off.
   const defaultWindow = values.tls || values.ca !== undefined || values.pin !== undefined ? 64 : 16;
-  const windowSize = values.window === undefined
-    ? defaultWindow
-    : parseCount(values.window, "--window", 1);
-  if (blockSize > BLKSIZE_RANGE[1]) {
-    throw new UsageError(`invalid --blksize: ${blockSize}: at most ${BLKSIZE_RANGE[1]}`);
-  }
-  if (windowSize > WINDOWSIZE_RANGE[1]) {
-    throw new UsageError(`invalid --window: ${windowSize}: at most ${WINDOWSIZE_RANGE[1]}`);
-  }
-  return { blockSize, windowSize };
+  return {
+    blockSize: values.blksize ?? BLKSIZE_RANGE[1],
+    windowSize: values.window ?? defaultWindow,
+  };
 }
-
-export const CLIENT_OPTIONS_HELP =
-  `  --timeout SECONDS  give up when the server says nothing for this long (default 60)
-  --trace MODE       show the connection on stderr: fsd (one line per packet, as
-                     fsd proxy --trace fsd), ladder (a ladder diagram), hex, text
-  --pcap FILE        record the connection to FILE (pcap, for Wireshark with
-                     'fsd wireshark'; needs --allow-write=FILE)
-${CLIENT_SECURITY_HELP}`;
 
 /** Where a client command connects, checked before the command does anything else. */
 export interface Target {
@@ -111,42 +125,21 @@ export interface Target {
   security?: () => Promise<ClientSecurity>;
 }
 
-/** The longest --timeout: a day (timers cannot wait much beyond 24 days anyway). */
-const MAX_TIMEOUT_SECONDS = 86400;
-
-/** --timeout in milliseconds: 0.001 to a day; the message says the range. */
-function parseTimeout(text: string | undefined): number {
-  if (text === undefined) return 60_000;
-  const seconds = /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
-  if (!(seconds >= 0.001 && seconds <= MAX_TIMEOUT_SECONDS)) {
-    const range = Number.isNaN(seconds) ? "" : "out of range: ";
-    throw new UsageError(
-      `invalid --timeout: ${text}: ${range}expected a number of seconds from 0.001 to ${MAX_TIMEOUT_SECONDS}`,
-    );
-  }
-  return parseSeconds(text, "--timeout");
-}
-
-/** Checks HOST PORT and --timeout; throws UsageError when they make no sense. */
+/** Checks HOST PORT; the client flags are checked already. */
 export function parseTarget(
   host: string,
   portText: string,
-  timeoutText: string | undefined,
-  watch: { trace?: string; pcap?: string } & ClientSecurityValues = {},
+  values: { timeout: number; trace?: TraceMode; pcap?: string } & ClientSecurityValues,
 ): Target {
   const port = parsePort(portText, 1);
-  const timeoutMs = parseTimeout(timeoutText);
-  const { trace, pcap } = watch;
-  if (trace !== undefined && !isTraceMode(trace)) {
-    throw new UsageError(`invalid --trace: ${trace}: expected fsd, ladder, hex, text or none`);
-  }
+  const { timeout: timeoutMs, trace, pcap } = values;
   const capture = trace === undefined && pcap === undefined ? undefined : new ClientCapture({
     pcapPath: pcap,
     serverPort: port,
     trace,
     print: (line) => console.error(line),
   });
-  return { host, port, timeoutMs, capture, security: parseClientSecurity(watch) };
+  return { host, port, timeoutMs, capture, security: parseClientSecurity(values) };
 }
 
 /** Connects to the target, runs `use` with the client, and always closes it. */

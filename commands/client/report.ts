@@ -7,8 +7,7 @@
 
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { PeerError } from "../../lib/store/errors.ts";
-import { formatBytes } from "../shared/cli.ts";
-import { ExitError } from "../shared/signals.ts";
+import { CommandError, formatBytes } from "../shared/cli.ts";
 import { shown } from "./remote_names.ts";
 
 export interface FileReport {
@@ -68,7 +67,7 @@ export class Reporter {
       for (const f of failed) console.error(`  failed: ${shown(f.name)}: ${f.error}`);
     }
     if (failed.length > 0) {
-      throw new ExitError(`${failed.length} of ${this.reports.length} failed`, 1);
+      throw new CommandError(`${failed.length} of ${this.reports.length} failed`);
     }
   }
 }

@@ -8,26 +8,44 @@
 import { parsePin, type TlsClientConfig } from "../../lib/net/tls.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
+import type { Flags } from "../shared/command.ts";
 import { readSecret } from "../shared/terminal.ts";
 
+/** Flags of the client commands for servers with accounts and TLS (fsd/1 only). */
 export const CLIENT_SECURITY_FLAGS = {
-  user: { type: "string" },
-  "password-file": { type: "string" },
-  tls: { type: "boolean" },
-  ca: { type: "string" },
-  pin: { type: "string" },
-} as const;
-
-export const CLIENT_SECURITY_HELP =
-  `  --user NAME        log in as NAME (a server with --users); the password comes
-                     from FSD_PASSWORD, --password-file, or is asked for
-                     without echo on a terminal
-  --password-file F  read the password from the first line of F
-  --tls              connect with TLS, trusting the system's root certificates
-  --ca FILE          trust the CA certificate(s) in FILE (PEM); implies --tls
-  --pin SHA256:HEX   trust exactly the certificate with this fingerprint (as
-                     fsd serve prints it); implies --tls. A certificate that is
-                     not trusted ends the command before anything is sent`;
+  user: {
+    arg: "NAME",
+    side: "fsd",
+    permission: "--allow-env=FSD_PASSWORD",
+    help: `log in as NAME (a server with --users); the password comes
+from FSD_PASSWORD, --password-file, or is asked for
+without echo on a terminal`,
+  },
+  "password-file": {
+    arg: "F",
+    side: "fsd",
+    permission: "--allow-read=F",
+    help: "read the password from the first line of F",
+  },
+  tls: {
+    type: "boolean",
+    side: "fsd",
+    help: "connect with TLS, trusting the system's root certificates",
+  },
+  ca: {
+    arg: "FILE",
+    side: "fsd",
+    permission: "--allow-read=FILE",
+    help: "trust the CA certificate(s) in FILE (PEM); implies --tls",
+  },
+  pin: {
+    arg: "SHA256:HEX",
+    side: "fsd",
+    help: `trust exactly the certificate with this fingerprint (as
+fsd serve prints it); implies --tls. A certificate that is
+not trusted ends the command before anything is sent`,
+  },
+} as const satisfies Flags;
 
 export interface ClientSecurityValues {
   user?: string;

@@ -13,46 +13,59 @@
 
 import { basename } from "node:path";
 import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
-import { BLKSIZE_RANGE, WINDOWSIZE_RANGE } from "../../lib/tftp/options.ts";
 import {
   TFTP_CLIENT_DEFAULTS,
   type TftpClientConfig,
   tftpDownload,
   tftpUpload,
 } from "../../lib/tftp/client.ts";
-import {
-  CommandError,
-  expectPositionals,
-  parseCommandLine,
-  parseCount,
-  parsePort,
-  parseSeconds,
-  UsageError,
-} from "../shared/cli.ts";
-import { CLIENT_OPTIONS, TRANSFER_OPTIONS } from "./options.ts";
+import { CommandError, expectPositionals, UsageError } from "../shared/cli.ts";
+import type { Flags } from "../shared/command.ts";
+import { parsePort } from "../shared/values.ts";
 import { downloadPath, openDownload } from "./local_files.ts";
 import { Progress } from "../shared/progress.ts";
 
-export const TFTP_CLIENT_HELP = `
-TFTP (RFC 1350 over UDP, port 69 unless given):
+/** The heading of the TFTP part of get's and put's help. */
+export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
   fsd get tftp://HOST[:PORT]/REMOTE [LOCAL]     fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL
 or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
 (--blksize, --window; --fsd1 asks for no options) and falls back to plain
 RFC 1350 when the server ignores them. --timeout: give up after this long
-without progress (default 60).`;
+without progress. Only --timeout, --blksize, --window, --fsd1 and (get) --force
+apply to TFTP.`;
 
 const URL_PREFIX = "tftp://";
 
-/** Whether a get/put command line means TFTP: a tftp:// argument or --tftp. */
-export function isTftpCommandLine(args: string[]): boolean {
-  return args.some((arg) => arg === "--tftp" || arg.toLowerCase().startsWith(URL_PREFIX));
-}
+/** The sides of get and put: fsd/1, or TFTP (a tftp:// argument or --tftp). */
+export const CLIENT_SIDES = {
+  of: (positionals: string[], values: Record<string, unknown>) =>
+    values.tftp || positionals.some((arg) => arg.toLowerCase().startsWith(URL_PREFIX))
+      ? "tftp"
+      : "fsd",
+  names: { fsd: "fsd/1, not TFTP", tftp: "TFTP (--tftp or tftp://)" },
+};
 
-const FLAGS = {
-  timeout: CLIENT_OPTIONS.timeout,
-  ...TRANSFER_OPTIONS,
-  tftp: { type: "boolean" },
-} as const;
+/** --tftp: the fsd/1 arguments, spoken to a TFTP server. */
+export const TFTP_FLAG = {
+  tftp: {
+    type: "boolean",
+    side: "tftp",
+    group: "tftp",
+    permission: "--allow-net=HOST,0.0.0.0",
+    help: `HOST PORT are a TFTP server's (the permission is the same
+for a tftp:// URL: answers come from a new port of
+HOST's, and the socket binds the wildcard address;
+--allow-net=127.0.0.1 is enough on loopback)`,
+  },
+} as const satisfies Flags;
+
+/** What TFTP takes of get's and put's flags. */
+export interface TftpValues {
+  timeout: number;
+  blksize?: number;
+  window?: number;
+  fsd1: boolean;
+}
 
 interface Where {
   config: TftpClientConfig;
@@ -89,38 +102,21 @@ function decodePath(path: string): string {
   }
 }
 
-function transferConfig(values: {
-  timeout?: string;
-  blksize?: string;
-  window?: string;
-  fsd1?: boolean;
-}): Partial<TftpClientConfig> {
+function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
   if (values.fsd1 && (values.blksize !== undefined || values.window !== undefined)) {
     throw new UsageError("--fsd1 takes no --blksize or --window");
   }
-  const blockSize = values.blksize === undefined
-    ? undefined
-    : parseCount(values.blksize, "--blksize", 8);
-  if (blockSize !== undefined && blockSize > BLKSIZE_RANGE[1]) {
-    throw new UsageError(`invalid --blksize: ${blockSize}: at most ${BLKSIZE_RANGE[1]}`);
-  }
-  const windowSize = values.window === undefined
-    ? undefined
-    : parseCount(values.window, "--window", 1);
-  if (windowSize !== undefined && windowSize > WINDOWSIZE_RANGE[1]) {
-    throw new UsageError(`invalid --window: ${windowSize}: at most ${WINDOWSIZE_RANGE[1]}`);
-  }
   return {
-    blockSize: values.fsd1 ? 0 : blockSize,
-    windowSize,
-    timeoutMs: values.timeout === undefined ? undefined : parseSeconds(values.timeout, "--timeout"),
+    blockSize: values.fsd1 ? 0 : values.blksize,
+    windowSize: values.window,
+    timeoutMs: values.timeout,
   };
 }
 
 /** `fsd get` over TFTP. */
-export async function tftpGet(args: string[], help: string): Promise<void> {
-  const parsed = parseCommandLine(args, { ...FLAGS, force: { type: "boolean", short: "f" } }, help);
-  if (!parsed) return;
+export async function tftpGet(
+  parsed: { values: TftpValues & { force: boolean }; positionals: string[] },
+): Promise<void> {
   const usage =
     "fsd get tftp://HOST[:PORT]/REMOTE [LOCAL] | fsd get HOST PORT REMOTE [LOCAL] --tftp";
   const where = parseWhere(parsed.positionals, usage);
@@ -140,7 +136,7 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
   }
   // The same local-file rules as fsd/1's get: staged beside LOCAL, special files written directly.
   const path = downloadPath(local, remoteBase);
-  const force = parsed.values.force ?? false;
+  const force = parsed.values.force;
   const expected = (error: unknown) =>
     error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotFound
       ? new CommandError((error as Error).message, { cause: error })
@@ -177,9 +173,9 @@ export async function tftpGet(args: string[], help: string): Promise<void> {
 }
 
 /** `fsd put` over TFTP: `fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL` or `fsd put HOST PORT LOCAL [REMOTE] --tftp`. */
-export async function tftpPut(args: string[], help: string): Promise<void> {
-  const parsed = parseCommandLine(args, FLAGS, help);
-  if (!parsed) return;
+export async function tftpPut(
+  parsed: { values: TftpValues; positionals: string[] },
+): Promise<void> {
   const usage =
     "fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL | fsd put HOST PORT LOCAL [REMOTE] --tftp";
   const where = parseWhere(parsed.positionals, usage);

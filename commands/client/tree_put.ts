@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { PeerError } from "../../lib/store/errors.ts";
 import { ErrorCode } from "../../lib/store/errors.ts";
 import type { JobConnection } from "./job_connection.ts";
-import { ExitError } from "../shared/signals.ts";
+import { endsJob } from "../shared/signals.ts";
 import { joinRemote } from "./remote_names.ts";
 import { failedReport, type Reporter } from "./report.ts";
 import { uploadFiles, type UploadHow } from "./upload.ts";
@@ -61,7 +61,7 @@ export async function uploadTree(
       await conn.use((client) => client.makeDirectory(directory.remote));
       reporter.add({ ...report, kind: "directory", outcome: "ok" });
     } catch (error) {
-      if (error instanceof ExitError) throw error;
+      if (endsJob(error)) throw error;
       // An existing directory is used as it is (its files still never get replaced).
       if (error instanceof PeerError && error.code === ErrorCode.FILE_EXISTS) continue;
       failedDirectories.add(directory.local);

@@ -1,82 +1,76 @@
 /**
  * `fsd proxy --udp LISTEN_PORT TARGET_HOST TARGET_PORT`: a UDP relay that
- * drops, duplicates and reorders datagrams (for TFTP under loss).
- *
- * Permissions: --allow-net.
+ * drops, duplicates and reorders datagrams (for TFTP under loss). Its
+ * flags are declared here and listed by commands/proxy.ts.
  */
 
 import { type UdpFaults, UdpRelay } from "../../lib/relay/udp_relay.ts";
-import {
-  expectedFailure,
-  expectPositionals,
-  parseCommandLine,
-  parseCount,
-  parsePort,
-  stopOnSignal,
-  UsageError,
-} from "../shared/cli.ts";
+import { expectedFailure, expectPositionals, stopOnSignal } from "../shared/cli.ts";
+import type { Flags, FlagValues } from "../shared/command.ts";
+import { integer, parsePort, rate } from "../shared/values.ts";
 
-const USAGE =
+export const UDP_PROXY_USAGE =
   "fsd proxy --udp LISTEN_PORT TARGET_HOST TARGET_PORT [--drop RATE] [--duplicate RATE] [--reorder RATE]";
 
-export const UDP_PROXY_HELP = `
-UDP (--udp): relay datagrams instead of TCP connections; a TFTP server's
-answers from its transfer ports are relayed too.
-  --udp                relay UDP: ${USAGE}
-  --drop RATE          drop this share of datagrams (0 to 1, or a percentage: 5%)
-  --duplicate RATE     send this share twice
-  --reorder RATE       hold this share back until the next datagram (or 20 ms)
-  --stream up|down|both  which direction the faults apply to (default both)
-  --seed N             the same faults for the same seed`;
+/** The heading of the UDP relay's flags in proxy's help. */
+export const UDP_PROXY_HEADING =
+  `UDP (--udp): a TFTP server's answers from its transfer ports are relayed too.`;
 
-const help = `Relay UDP datagrams on LISTEN_PORT to TARGET_HOST TARGET_PORT, both ways,
-injecting faults.
+const udpRate = rate({ zero: true, percent: true });
 
-Usage: ${USAGE}
-${UDP_PROXY_HELP}
+/** The flags of the UDP relay (side "udp" of fsd proxy). */
+export const UDP_PROXY_FLAGS = {
+  udp: {
+    type: "boolean",
+    side: "udp",
+    group: "udp",
+    help: "relay UDP datagrams instead of TCP connections",
+  },
+  drop: {
+    arg: "RATE",
+    value: udpRate,
+    side: "udp",
+    group: "udp",
+    help: "drop this share of datagrams (0 to 1, or a percentage: 5%)",
+  },
+  duplicate: {
+    arg: "RATE",
+    value: udpRate,
+    side: "udp",
+    group: "udp",
+    help: "send this share twice",
+  },
+  reorder: {
+    arg: "RATE",
+    value: udpRate,
+    side: "udp",
+    group: "udp",
+    help: "hold this share back until the next datagram (or 20 ms)",
+  },
+  seed: {
+    arg: "N",
+    value: integer(),
+    side: "udp",
+    group: "udp",
+    help: "the same faults for the same seed",
+  },
+} as const satisfies Flags;
 
-Permissions: --allow-net
-
-Examples:
-  fsd proxy --udp 6969 127.0.0.1 69 --drop 5% --duplicate 2% --reorder 5%`;
-
-function parseRate(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?)(%?)$/.exec(text);
-  const rate = match ? Number(match[1]) / (match[2] ? 100 : 1) : NaN;
-  if (!(rate >= 0 && rate <= 1)) {
-    throw new UsageError(`invalid ${flag}: ${text}: expected a rate from 0 to 1, or 0% to 100%`);
-  }
-  return rate;
-}
-
-/** Whether a proxy command line asks for UDP. */
-export function isUdpProxy(args: string[]): boolean {
-  return args.includes("--udp");
-}
-
-export async function runUdpProxy(args: string[]): Promise<void> {
-  const parsed = parseCommandLine(args, {
-    udp: { type: "boolean" },
-    host: { type: "string" },
-    drop: { type: "string" },
-    duplicate: { type: "string" },
-    reorder: { type: "string" },
-    stream: { type: "string" },
-    seed: { type: "string" },
-  }, help);
-  if (!parsed) return;
-  const { values, positionals } = parsed;
-  expectPositionals(positionals, 3, 3, USAGE);
+/** Relays UDP with the flags proxy parsed. */
+export async function runUdpProxy(
+  values: Partial<FlagValues<typeof UDP_PROXY_FLAGS>> & {
+    host?: string;
+    stream: "up" | "down" | "both";
+  },
+  positionals: string[],
+): Promise<void> {
+  expectPositionals(positionals, 3, 3, UDP_PROXY_USAGE);
   const [listenText, targetHost, targetText] = positionals;
-  const stream = values.stream ?? "both";
-  if (!["up", "down", "both"].includes(stream)) {
-    throw new UsageError(`invalid --stream: ${stream}: expected up, down or both`);
-  }
+  const stream = values.stream;
   const faults: UdpFaults = {
-    drop: parseRate(values.drop, "--drop"),
-    duplicate: parseRate(values.duplicate, "--duplicate"),
-    reorder: parseRate(values.reorder, "--reorder"),
+    drop: values.drop,
+    duplicate: values.duplicate,
+    reorder: values.reorder,
   };
   const relay = await UdpRelay.start({
     port: parsePort(listenText),
@@ -87,7 +81,7 @@ export async function runUdpProxy(args: string[]): Promise<void> {
       up: stream === "down" ? {} : faults,
       down: stream === "up" ? {} : faults,
     },
-    seed: values.seed === undefined ? undefined : parseCount(values.seed, "--seed"),
+    seed: values.seed,
     log: (e) =>
       console.log(
         e.event === "client"

@@ -11,33 +11,47 @@ import { certificateDer, fingerprint, type TlsServerConfig } from "../../lib/net
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
+import type { Flags } from "../shared/command.ts";
+import { oneOf } from "../shared/values.ts";
 
 export const SECURITY_FLAGS = {
-  users: { type: "string" },
-  anonymous: { type: "string" },
-  "allow-plaintext-login": { type: "boolean" },
-  "tls-cert": { type: "string" },
-  "tls-key": { type: "string" },
-} as const;
-
-export const SECURITY_HELP =
-  `  --users FILE              only the accounts in FILE (see 'fsd user') may use the
-                            server: clients log in first; each account is read-only
-                            or read-write and may have its own root under DIR.
-                            SIGHUP rereads FILE
-  --anonymous read          with --users: clients without an account may download
-                            and list (default: nobody without an account)
-  --allow-plaintext-login   with --users and without TLS, take logins from any
-                            address (default: from loopback only, as passwords
-                            would cross the network readable)
-  --tls-cert CERT           serve over TLS with the certificate chain in CERT (PEM)
-  --tls-key KEY             and its private key in KEY (PEM); the certificate's
-                            SHA-256 fingerprint is printed at start, for --pin`;
+  users: {
+    arg: "FILE",
+    permission: "--allow-read=FILE",
+    help: `only the accounts in FILE (see 'fsd user') may use the
+server: clients log in first; each account is read-only
+or read-write and may have its own root under DIR.
+SIGHUP rereads FILE`,
+  },
+  anonymous: {
+    arg: "read",
+    value: oneOf("read"),
+    help: `with --users: clients without an account may download
+and list (default: nobody without an account)`,
+  },
+  "allow-plaintext-login": {
+    type: "boolean",
+    help: `with --users and without TLS, take logins from any
+address (default: from loopback only, as passwords
+would cross the network readable)`,
+  },
+  "tls-cert": {
+    arg: "CERT",
+    permission: "--allow-read=CERT",
+    help: "serve over TLS with the certificate chain in CERT (PEM)",
+  },
+  "tls-key": {
+    arg: "KEY",
+    permission: "--allow-read=KEY",
+    help: `and its private key in KEY (PEM); the certificate's
+SHA-256 fingerprint is printed at start, for --pin`,
+  },
+} as const satisfies Flags;
 
 export interface SecurityValues {
   users?: string;
-  anonymous?: string;
-  "allow-plaintext-login"?: boolean;
+  anonymous?: "read";
+  "allow-plaintext-login": boolean;
   "tls-cert"?: string;
   "tls-key"?: string;
 }
@@ -57,9 +71,6 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   const keyPath = values["tls-key"];
   if ((certPath === undefined) !== (keyPath === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together");
-  }
-  if (anonymous !== undefined && anonymous !== "read") {
-    throw new UsageError(`invalid --anonymous: ${anonymous}: expected read`);
   }
   if (users === undefined && (anonymous !== undefined || values["allow-plaintext-login"])) {
     throw new UsageError("--anonymous and --allow-plaintext-login go with --users");
@@ -84,7 +95,7 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   const accounts: AccountsConfig = {
     authenticator,
     anonymousRead: anonymous === "read",
-    allowPlaintextLogin: values["allow-plaintext-login"] ?? false,
+    allowPlaintextLogin: values["allow-plaintext-login"],
   };
   notices.push(
     `Accounts: ${authenticator.size} from ${users}${

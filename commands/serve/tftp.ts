@@ -7,45 +7,68 @@ import { FileStore } from "../../lib/store/file_store.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { BLKSIZE_RANGE } from "../../lib/tftp/options.ts";
 import { TFTP_DEFAULTS, TftpServer } from "../../lib/tftp/server.ts";
-import { parseCount, parsePort, parseSeconds, UsageError } from "../shared/cli.ts";
+import { UsageError } from "../shared/cli.ts";
+import type { Flags, FlagValues } from "../shared/command.ts";
+import { custom, integer, port, seconds } from "../shared/values.ts";
 
 export const TFTP_SERVE_FLAGS = {
-  tftp: { type: "string" },
-  "tftp-only": { type: "boolean" },
-  "tftp-max-blksize": { type: "string" },
-  "tftp-max-window": { type: "string" },
-  "tftp-port-range": { type: "string" },
-  "tftp-timeout": { type: "string" },
-  "tftp-no-upload": { type: "boolean" },
-  "tftp-unique-root": { type: "boolean" },
-} as const;
+  tftp: {
+    arg: "UDPPORT",
+    value: port,
+    group: "tftp",
+    help: `also serve DIR over TFTP on UDP port UDPPORT (69 is
+TFTP's own), on the same --host`,
+  },
+  "tftp-only": {
+    type: "boolean",
+    group: "tftp",
+    help: "serve TFTP alone, on --tftp UDPPORT or else on PORT",
+  },
+  "tftp-max-blksize": {
+    arg: "N",
+    value: integer(...BLKSIZE_RANGE),
+    group: "tftp",
+    help: `largest block granted (${BLKSIZE_RANGE[0]}-${BLKSIZE_RANGE[1]}, default ${
+      BLKSIZE_RANGE[1]
+    })`,
+  },
+  "tftp-max-window": {
+    arg: "N",
+    value: integer(1),
+    group: "tftp",
+    help: `largest window granted (default ${TFTP_DEFAULTS.maxWindowSize})`,
+  },
+  "tftp-port-range": {
+    arg: "LO:HI",
+    value: custom(parseRange),
+    group: "tftp",
+    help: "take each transfer's port from LO..HI (firewalls, NAT)",
+  },
+  "tftp-timeout": {
+    arg: "SECONDS",
+    value: seconds(),
+    group: "tftp",
+    help: `resend after this long when the client asks no
+timeout (default 1), up to ${TFTP_DEFAULTS.retries} times, then give up`,
+  },
+  "tftp-no-upload": {
+    type: "boolean",
+    group: "tftp",
+    help: "refuse TFTP uploads (fsd/1 still takes them)",
+  },
+  "tftp-unique-root": {
+    type: "boolean",
+    group: "tftp",
+    help: `serve each client from DIR/ITS-IP-ADDRESS/ (as
+dnsmasq's --tftp-unique-root)`,
+  },
+} as const satisfies Flags;
 
-export const TFTP_SERVE_HELP = `
-TFTP (RFC 1350 over UDP, with blksize, timeout, tsize and windowsize):
-  --tftp UDPPORT            also serve DIR over TFTP on UDP port UDPPORT (69 is
-                            TFTP's own), on the same --host
-  --tftp-only               serve TFTP alone, on --tftp UDPPORT or else on PORT
-  --tftp-max-blksize N      largest block granted (${BLKSIZE_RANGE[0]}-${
-  BLKSIZE_RANGE[1]
-}, default ${BLKSIZE_RANGE[1]})
-  --tftp-max-window N       largest window granted (default ${TFTP_DEFAULTS.maxWindowSize})
-  --tftp-port-range LO:HI   take each transfer's port from LO..HI (firewalls, NAT)
-  --tftp-timeout SECONDS    resend after this long when the client asks no
-                            timeout (default 1), up to ${TFTP_DEFAULTS.retries} times, then give up
-  --tftp-no-upload          refuse TFTP uploads (fsd/1 still takes them)
-  --tftp-unique-root        serve each client from DIR/ITS-IP-ADDRESS/ (as
-                            dnsmasq's --tftp-unique-root)`;
+/** The heading of the TFTP flags in serve's help. */
+export const TFTP_SERVE_HEADING =
+  "TFTP (RFC 1350 over UDP, with blksize, timeout, tsize and windowsize):";
 
-interface TftpFlags {
-  tftp?: string;
-  "tftp-only"?: boolean;
-  "tftp-max-blksize"?: string;
-  "tftp-max-window"?: string;
-  "tftp-port-range"?: string;
-  "tftp-timeout"?: string;
-  "tftp-no-upload"?: boolean;
-  "tftp-unique-root"?: boolean;
-}
+type TftpFlags = Partial<FlagValues<typeof TFTP_SERVE_FLAGS>>;
 
 /** What the shared flags of `fsd serve` say. */
 export interface SharedServeConfig {
@@ -63,7 +86,7 @@ export interface SharedServeConfig {
 export function wantsFsd1(values: TftpFlags): boolean {
   if (values["tftp-only"]) return false;
   const tftpFlagGiven = Object.entries(values).some(([k, v]) =>
-    k.startsWith("tftp-") && v !== undefined
+    k.startsWith("tftp-") && v !== undefined && v !== false
   );
   if (tftpFlagGiven && values.tftp === undefined) {
     throw new UsageError("the --tftp-* options need --tftp UDPPORT or --tftp-only");
@@ -82,16 +105,6 @@ function parseRange(text: string): [number, number] {
   return [lo, hi];
 }
 
-function parseBlockSize(text: string): number {
-  const n = parseCount(text, "--tftp-max-blksize", BLKSIZE_RANGE[0]);
-  if (n > BLKSIZE_RANGE[1]) {
-    throw new UsageError(
-      `invalid --tftp-max-blksize: ${text}: expected ${BLKSIZE_RANGE[0]} to ${BLKSIZE_RANGE[1]}`,
-    );
-  }
-  return n;
-}
-
 /** Starts the TFTP server if the flags ask for it; `shared` is fsd/1's store when it runs too. */
 export async function startTftp(
   values: TftpFlags,
@@ -100,15 +113,13 @@ export async function startTftp(
 ): Promise<TftpServer | undefined> {
   const only = values["tftp-only"] ?? false;
   if (values.tftp === undefined && !only) return undefined;
-  const given = <T>(text: string | undefined, parse: (t: string) => T) =>
-    text === undefined ? undefined : parse(text);
   const config = {
     ...common,
-    port: values.tftp === undefined ? common.port : parsePort(values.tftp),
-    portRange: given(values["tftp-port-range"], parseRange),
-    maxBlockSize: given(values["tftp-max-blksize"], parseBlockSize),
-    maxWindowSize: given(values["tftp-max-window"], (t) => parseCount(t, "--tftp-max-window", 1)),
-    timeoutMs: given(values["tftp-timeout"], (t) => parseSeconds(t, "--tftp-timeout")),
+    port: values.tftp ?? common.port,
+    portRange: values["tftp-port-range"],
+    maxBlockSize: values["tftp-max-blksize"],
+    maxWindowSize: values["tftp-max-window"],
+    timeoutMs: values["tftp-timeout"],
     noUpload: values["tftp-no-upload"] ?? false,
     uniqueRoot: values["tftp-unique-root"] ?? false,
   };

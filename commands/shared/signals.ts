@@ -5,16 +5,17 @@
  * exit status 128 + the signal's number (130, 143, 129), as shells report.
  */
 
+import { CommandError } from "./cli.ts";
+
 const SIGNALS: Record<string, number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
-/** An end with a chosen exit status; an empty message prints nothing. */
-export class ExitError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode: number) {
-    super(message);
-    this.name = "ExitError";
-    this.exitCode = exitCode;
-  }
+/**
+ * Whether `error` ends the whole job rather than one file: a signal (exit
+ * 128 + N), a closed stdout (141), or a failure reported already (an empty
+ * message).
+ */
+export function endsJob(error: unknown): error is CommandError {
+  return error instanceof CommandError && (error.exitCode !== 1 || error.message === "");
 }
 
 /** Listens for the stop signals while a transfer command runs. */
@@ -42,7 +43,9 @@ export class Interruption implements Disposable {
   /** If a signal came, the error to end with instead of `error`; else `error`. */
   explain(error: unknown): unknown {
     if (!this.signal) return error;
-    return new ExitError(`interrupted by ${this.signal}`, 128 + SIGNALS[this.signal]);
+    return new CommandError(`interrupted by ${this.signal}`, {
+      exitCode: 128 + SIGNALS[this.signal],
+    });
   }
 
   /** Throws the interruption if a signal came (between files of a job). */

@@ -23,8 +23,9 @@ import type { ServerEvent } from "../store/log.ts";
 import { answerLogin, type LoginReply, type LoginRequest, RemoteLogins } from "./remote_login.ts";
 import { type AccountsConfig, FileServer, SERVER_DEFAULTS, type ServerConfig } from "./server.ts";
 
-/** Workers are named with this prefix; a module run as one calls `serveInWorker()`. */
-export const SERVE_WORKER_NAME = "fsd-serve-worker";
+import { isServeWorker, SERVE_WORKER_NAME } from "./worker_name.ts";
+
+export { isServeWorker };
 
 /** What a worker gets: the server's config, less what cannot cross a message channel. */
 export type WorkerServerConfig = Omit<ServerConfig, "log" | "limits" | "accounts"> & {
@@ -299,10 +300,4 @@ export function serveInWorker(): void {
         return;
     }
   };
-}
-
-/** Whether this module runs as a worker of a ServerPool. */
-export function isServeWorker(): boolean {
-  const name = (globalThis as { name?: string }).name;
-  return typeof name === "string" && name.startsWith(SERVE_WORKER_NAME);
 }

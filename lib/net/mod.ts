@@ -2,7 +2,8 @@
  * lib/net/: sockets of servers and clients, written once: binding with clear
  * errors (`listenTcp`, `listenError`), the accept loop (`AcceptLoop`),
  * connection limits (`ConnectionLimits`), and connecting out with a time
- * limit (`connectWithTimeout`). TLS and the PROXY protocol plug in here.
+ * limit (`connectWithTimeout`), one UDP socket (`bindUdp`). TLS and the
+ * PROXY protocol plug in here.
  * Imports only lib/bytes/.
  */
 
@@ -10,3 +11,4 @@ export * from "./accept_loop.ts";
 export * from "./connect.ts";
 export * from "./limits.ts";
 export * from "./listen.ts";
+export * from "./udp.ts";

@@ -10,7 +10,10 @@
  * (at most MAX_V2_LENGTH here). Anything else is a ProxyHeaderError.
  */
 
+import type { Endpoint } from "./endpoint.ts";
 import { formatIp, parseIpv4, parseIpv6 } from "./ip.ts";
+
+export type { Endpoint };
 
 /** Longest version 1 line, "\r\n" included (the specification's limit). */
 export const MAX_V1_LENGTH = 107;
@@ -35,11 +38,6 @@ const V2_SIGNATURE = new Uint8Array([
 /** Enough to tell version 1 from version 2 (and from neither). */
 const PREFIX_LENGTH = 6;
 const V2_HEADER_LENGTH = 16;
-
-export interface Endpoint {
-  hostname: string;
-  port: number;
-}
 
 /**
  * "proxy": the connection is relayed for `source` (the real client);

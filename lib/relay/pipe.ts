@@ -4,7 +4,7 @@
  */
 
 import { writeAll } from "../bytes/source_sink.ts";
-import type { Faults } from "./relay.ts";
+import type { Faults } from "./faults.ts";
 
 /** Read buffers start small (idle connections stay cheap) and double while reads fill them more than half. */
 const FIRST_CHUNK = 16 * 1024;

@@ -12,28 +12,11 @@
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { listenTcp } from "../net/listen.ts";
 
+import type { Faults } from "./faults.ts";
 import { Pipe } from "./pipe.ts";
 import { closeQuietly } from "../bytes/source_sink.ts";
 
 export type Direction = "up" | "down";
-
-export interface Faults {
-  /** Delay every chunk by this much (plus up to `jitterMs` either way). */
-  latencyMs?: number;
-  jitterMs?: number;
-  /** Cap the rate at this many kilobytes (1000 bytes) per second. */
-  bandwidthKBps?: number;
-  /** Pass data on in writes of at most this many bytes. */
-  sliceBytes?: number;
-  /** Close the connection once this many bytes have passed in this direction. */
-  limitDataBytes?: number;
-  /** Abort the connection this long after it opened. */
-  resetAfterMs?: number;
-  /** Pass no data at all; close the connection after this long (0: hold it open). */
-  timeoutMs?: number;
-  /** Change each byte passed with this probability (0 to 1): XOR with a random non-zero byte. */
-  corruptRate?: number;
-}
 
 export type RelayEvent =
   | { event: "connection"; id: number; address: string; port: number }
