@@ -12,15 +12,17 @@ import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,
+  parseJobs,
   parseTarget,
   parseTransferParams,
+  targetWords,
   TRANSFER_FLAGS,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
-import { Reporter } from "./client/report.ts";
+import { Reporter, verbosity, VERBOSITY_FLAGS } from "./client/report.ts";
 import { runSingle } from "./client/jobs.ts";
 import { uploadTree } from "./client/tree_put.ts";
 import { uploadFile, uploadFiles } from "./client/upload.ts";
@@ -35,7 +37,8 @@ export const put = defineCommand({
     "fsd put HOST PORT LOCAL... -o REMOTEDIR [OPTIONS]",
     "fsd put -r HOST PORT LOCALDIR [REMOTEDIR] [OPTIONS]",
   ],
-  about: `REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
+  about: `HOST PORT may also be typed HOST:PORT, or with REMOTE as one URL before LOCAL,
+fsd://HOST[:PORT]/REMOTE (port 10000 if none). REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
 upload into, as with cp. LOCAL '-' reads stdin (REMOTE is then required); a
 pipe such as <(cmd) is read as it comes. With -o, every name after PORT is a
 file to upload into REMOTEDIR. With -r, LOCALDIR is recreated as REMOTEDIR
@@ -73,6 +76,7 @@ checks it before the file gets its name (off by default)`,
       help: `one JSON object per file on stdout (name, local, kind,
 size, bytes, seconds, outcome, error, sha256)`,
     },
+    ...VERBOSITY_FLAGS,
     ...JOBS_FLAG,
     ...TRANSFER_FLAGS,
     ...CLIENT_FLAGS,
@@ -96,6 +100,7 @@ SIGTERM 143, SIGHUP 129).`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpPut({ values, positionals });
+    positionals = targetWords(positionals, "put");
     if (positionals.length < 3) {
       throw new UsageError(
         `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
@@ -114,8 +119,9 @@ SIGTERM 143, SIGHUP 129).`,
     }
     using interruption = new Interruption();
     using conn = new JobConnection(target, params, interruption);
-    const reporter = new Reporter(values.json);
-    const how = { integrity: values.integrity, jobs: values.jobs };
+    const reporter = new Reporter(values.json, verbosity(values));
+    const many = output !== undefined || values.recursive;
+    const how = { integrity: values.integrity, jobs: parseJobs(values.jobs, many) };
     if (output !== undefined) return await putMany(conn, names, output, how, reporter);
     if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
     await putOne(conn, names[0], names[1], how, reporter);
@@ -143,7 +149,7 @@ async function putOne(
     throw new UsageError("REMOTE is required when LOCAL is '-'");
   }
   const remote = remoteFor(local, typed);
-  const progress = new JobProgress("sending", 1);
+  const progress = new JobProgress("sending", 1, undefined, reporter.progress);
   try {
     const report = await runSingle(
       reporter,
@@ -153,12 +159,22 @@ async function putOne(
     );
     progress.stop();
     reporter.add(report);
-    if (!reporter.json && Deno.stderr.isTerminal()) {
+    if (reporter.tells) {
       const label = local === "-" ? "stdin" : shown(local);
       console.error(`sent ${label} as ${shown(remote)}: ${progress.summary(report.bytes)}`);
     }
   } finally {
     progress.stop();
+  }
+}
+
+/** Whether `path` is there to be read (anything else shows when its upload fails). */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -182,7 +198,10 @@ async function putMany(
   reporter: Reporter,
 ): Promise<void> {
   const directory = normalizeRemote(output);
-  await ensureRemoteDirectory(conn, directory);
+  // Only for files that exist: a job with nothing to send leaves no empty REMOTEDIR behind.
+  if (names.some(exists)) {
+    await ensureRemoteDirectory(conn, directory);
+  }
   const files = names.map((local) => ({ local, remote: joinRemote(directory, basename(local)) }));
   await uploadFiles(conn, files, how, reporter);
   reporter.finish("sent");

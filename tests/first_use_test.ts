@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
+import { formatBytes } from "../commands/shared/cli.ts";
 import { MAIN, runFsd, spawnServe, tempDir } from "./helpers.ts";
 import { PROMPT, PtyLine } from "./support/pty.ts";
 import { assertTools, needs } from "./support/tools.ts";
@@ -101,4 +102,87 @@ Deno.test("fsd get to /dev/stdout and /dev/stderr writes there; another device s
   });
   assert.equal(put.code, 0, put.stderr);
   assert.equal(await Deno.readTextFile(`${served.path}/in.txt`), "from stdin\n");
+});
+
+Deno.test("get/put/ls as scripts use them: HOST:PORT, fsd:// URLs, ls FILE, -q and -v, -j alone refused", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.mkdir(`${served.path}/docs`);
+  await Deno.writeTextFile(`${served.path}/docs/notes.txt`, "hello notes\n");
+  await Deno.writeTextFile(`${work.path}/a.txt`, "a\n");
+  await using server = await spawnServe(served.path);
+  const port = `${server.port}`;
+  const flags = [
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${work.path}`,
+    `--allow-write=${work.path}`,
+  ];
+  const fsd = (...args: string[]) => runFsd(flags, args, { cwd: work.path });
+
+  const pair = await fsd("get", `127.0.0.1:${port}`, "docs/notes.txt", "-");
+  assert.equal(pair.stdout, "hello notes\n", pair.stderr);
+  const url = await fsd("get", `fsd://127.0.0.1:${port}/docs/notes.txt`, "-");
+  assert.equal(url.stdout, "hello notes\n", url.stderr);
+  const listed = await fsd("ls", `fsd://127.0.0.1:${port}/docs`);
+  assert.match(listed.stdout, /^f 12 \S+ notes\.txt\n$/, listed.stderr);
+  const put = await fsd("put", `fsd://127.0.0.1:${port}/docs/a-copy.txt`, "a.txt");
+  assert.equal(put.code, 0, put.stderr);
+  assert.equal(await Deno.readTextFile(`${served.path}/docs/a-copy.txt`), "a\n");
+
+  const file = await fsd("ls", "127.0.0.1", port, "docs/notes.txt");
+  assert.equal(file.code, 0, file.stderr);
+  assert.match(file.stdout, /^f 12 \S+ docs\/notes\.txt\n$/, "a file: its own line, as ls");
+
+  // In a script (stderr not a terminal): data and errors only, unless -v.
+  const quiet = await fsd("put", "127.0.0.1", port, "a.txt", "-o", "up");
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stderr, "");
+  const verbose = await fsd("get", "127.0.0.1", port, "docs/notes.txt", "-o", "in", "-v");
+  assert.equal(verbose.code, 0, verbose.stderr);
+  assert.match(
+    verbose.stderr,
+    /^ {2}docs\/notes\.txt: 12 bytes in \d+\.\d{3} s\nreceived 1 of 1 file\(s\), 12 bytes in \d+\.\d s\n$/,
+  );
+  const both = await fsd("get", "127.0.0.1", port, "docs/notes.txt", "-q", "-v");
+  assert.equal(both.code, 2);
+  assert.equal(both.stderr, "fsd: -q and -v do not mix\n");
+  const json = await fsd("get", "127.0.0.1", port, "docs/notes.txt", "-o", "json", "--json");
+  assert.match(json.stdout, /"seconds":\d+(\.\d{1,3})?,/, "seconds in milliseconds, not 1e-16");
+
+  const jobs = await fsd("get", "127.0.0.1", port, "docs/notes.txt", "-j", "4");
+  assert.equal(jobs.code, 2);
+  assert.equal(jobs.stderr, "fsd: --jobs takes -o or -r: one file moves on one connection\n");
+});
+
+Deno.test("a job that fails leaves no empty directory, here or on the server", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await using server = await spawnServe(served.path);
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const downPort = `${closed.addr.port}`;
+  closed.close();
+  const flags = [
+    "--allow-net=127.0.0.1",
+    `--allow-read=${work.path}`,
+    `--allow-write=${work.path}`,
+  ];
+  const down = await runFsd(flags, ["get", "127.0.0.1", downPort, "a", "b", "-o", "zz"], {
+    cwd: work.path,
+  });
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /cannot connect to 127\.0\.0\.1 port \d+/);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(work.path)), [], "no zz");
+  const missing = await runFsd(
+    flags,
+    ["put", "127.0.0.1", `${server.port}`, "missing1", "missing2", "-o", "x"],
+    { cwd: work.path },
+  );
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /failed: x\/missing1: file not found: missing1/);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(served.path)), [], "no remote x");
+});
+
+Deno.test("a rate below 1 KiB/s is a whole number of bytes", () => {
+  assert.equal(formatBytes(473.58579939720096), "474 bytes");
+  assert.equal(formatBytes(1536), "1.5 KiB");
 });

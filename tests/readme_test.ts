@@ -211,6 +211,7 @@ async function fixtures(root: string, work: string): Promise<string> {
       `${files}/alice`,
       `${work}/build`,
       `${work}/site/css`,
+      `${work}/src`,
     ]
   ) await Deno.mkdir(d, { recursive: true });
   // the `deno run ... main.ts` lines run from a clone: work/ is one
@@ -239,6 +240,7 @@ async function fixtures(root: string, work: string): Promise<string> {
     write(`${work}/one.log`, "one\n"),
     write(`${work}/two.log`, "two\n"),
     write(`${work}/site/index.html`, "<p>site</p>\n"),
+    write(`${work}/src/main.c`, "int main(void) { return 0; }\n"),
     write(`${work}/site/css/a.css`, "p{}\n"),
   ]);
   return createHash("sha256").update(big).digest("hex");
