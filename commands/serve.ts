@@ -143,15 +143,16 @@ name in the greeting)`,
     const stopped = stopOnSignal(async (signals) => {
       await Promise.all(servers.map((s) => signals === 1 ? s.shutdown(graceMs) : s.close()));
     });
-    for (const notice of security.notices) console.log(notice);
+    // Through the log, so that every line of --log json is JSON.
+    for (const message of security.notices) config.log({ event: "notice", message });
     if (server) {
-      const many = workers > 1 ? `, ${workers} workers` : "";
-      console.log(
-        `File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`,
-      );
+      const { hostname: address, port } = server.addr;
+      const many = workers > 1 ? { workers } : {};
+      config.log({ event: "listening", transport: "fsd", address, port, ...many });
     }
     if (tftp) {
-      console.log(`TFTP server listening on ${tftp.addr.hostname} UDP port ${tftp.addr.port}`);
+      const { hostname: address, port } = tftp.addr;
+      config.log({ event: "listening", transport: "tftp", address, port });
     }
     await stopped;
     stopRereading();

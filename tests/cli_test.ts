@@ -455,7 +455,10 @@ Deno.test("clients: --timeout gives up on a silent server", async () => {
   release();
   assert.equal(result.code, 1);
   // TCP connected, so it is the (shorter of the greeting and --timeout) wait for a greeting that ends it.
-  oneErrorLine(result.stderr, /port \d+: connected, but no fsd greeting within 0\.3 s$/);
+  oneErrorLine(
+    result.stderr,
+    /port \d+: connected, but no fsd greeting within 0\.3 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
+  );
 });
 
 Deno.test("clients: many at once against one server", async () => {

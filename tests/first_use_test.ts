@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { FsdClient } from "../lib/fsd/client.ts";
+import { hashPassword } from "../lib/auth/password.ts";
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { formatBytes } from "../commands/shared/cli.ts";
 import { MAIN, runFsd, spawnServe, tempDir } from "./helpers.ts";
@@ -185,4 +186,39 @@ Deno.test("a job that fails leaves no empty directory, here or on the server", a
 Deno.test("a rate below 1 KiB/s is a whole number of bytes", () => {
   assert.equal(formatBytes(473.58579939720096), "474 bytes");
   assert.equal(formatBytes(1536), "1.5 KiB");
+});
+
+Deno.test("serve --log json: every line on stdout is JSON, the listening and start lines too", async () => {
+  await using dir = await tempDir();
+  const users = `${dir.path}/users`;
+  await Deno.writeTextFile(
+    users,
+    `ada:${await hashPassword("secret1", { ln: 10, r: 8, p: 1 })}:rw\n`,
+  );
+  const root = `${dir.path}/root`;
+  await Deno.mkdir(root);
+  const server = await spawnServe(
+    root,
+    0,
+    ["--log", "json", "--users", users, "--tftp", "0"],
+    ["--allow-net", `--allow-read=${dir.path}`, `--allow-write=${root}`],
+  );
+  await server.waitForLine(/"transport":"tftp"/);
+  await server.stop();
+  const events = server.lines.map((line) => JSON.parse(line));
+  assert.deepEqual(events.map((e) => e.event), [
+    "notice",
+    "notice",
+    "listening",
+    "listening",
+    "shutdown",
+  ]);
+  assert.match(events[0].message, /^Accounts: 1 from /);
+  assert.deepEqual(
+    events.slice(2, 4).map(({ transport, address, port }) => ({ transport, address, port })),
+    [
+      { transport: "fsd", address: "127.0.0.1", port: server.port },
+      { transport: "tftp", address: "127.0.0.1", port: events[3].port },
+    ],
+  );
 });

@@ -168,7 +168,9 @@ Deno.test({
         if (/(^|\s)fsd get /.test(line) && !/--force|--continue/.test(line)) {
           // a person who already has the file from an example above moves it away first
           for (const name of ["notes.txt", "big.iso", "../tmp/disk.img"]) {
-            await Deno.remove(`${work}/${name}`).catch(() => {});
+            if (line.includes(name.replace("../tmp/", ""))) {
+              await Deno.remove(`${work}/${name}`).catch(() => {});
+            }
           }
         }
         await using client = new PtyLine(line, { cwd: work, env });

@@ -226,3 +226,20 @@ tlsTest(
     assert.equal(status.success, true);
   },
 );
+
+tlsTest("tls: a plain client on the TLS port is told to try --tls, --ca or --pin", async () => {
+  await using f = await fixture();
+  await using server = await serveTls(f.root, f.certs);
+  const plain = await runFsd(clientFlags(server.port), [
+    "ls",
+    "127.0.0.1",
+    String(server.port),
+    "--timeout",
+    "1",
+  ]);
+  assert.equal(plain.code, 1);
+  assert.equal(
+    plain.stderr,
+    `fsd: 127.0.0.1 port ${server.port}: connected, but no fsd greeting within 1 s: is it a TLS port? (add --tls, --ca FILE or --pin SHA256:...)\n`,
+  );
+});

@@ -202,7 +202,11 @@ export async function connectClient(target: Target): Promise<FsdClient> {
   } catch (error) {
     if (error instanceof PeerError) throw error;
     if (error instanceof NotFsdError) {
-      throw new CommandError(`${host} port ${port}: ${error.message}`, { cause: error });
+      // A TLS server says nothing until the client's hello: the silence a plain client meets there.
+      const hint = !security?.tls && /no fsd greeting/.test(error.message)
+        ? ": is it a TLS port? (add --tls, --ca FILE or --pin SHA256:...)"
+        : "";
+      throw new CommandError(`${host} port ${port}: ${error.message}${hint}`, { cause: error });
     }
     const reason = errorMessage(error);
     throw new CommandError(
