@@ -155,8 +155,8 @@ Deno.test({
           const pty = new PtyLine(line, { cwd: work, env });
           servers.push({ ports: listening, pty });
           const ready = / --tftp \d/.test(line)
-            ? /TFTP server listening/
-            : /listening on .*port \d+/;
+            ? /TFTP server listening|"transport":"tftp"/
+            : /listening on .*port \d+|"event":"listening"/;
           await pty.waitFor(new RegExp(`${ready.source}|fsd: |${PROMPT.source}`), 30_000, line);
           assert.ok(!PROMPT.test(pty.output), `${documented}: a Deno prompt:\n${pty.output}`);
           assert.ok(!DENIED.test(pty.output), `${documented}: permissions:\n${pty.output}`);

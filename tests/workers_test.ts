@@ -130,6 +130,8 @@ Deno.test("workers: SIGTERM lets an upload in progress on any worker finish, the
   const status = await server.exited();
   assert.equal(status.code, 0);
   assert.deepEqual(await Deno.readFile(`${dir.path}/late.bin`), data);
+  const shutdowns = server.lines.filter((line) => line.startsWith("shutting down"));
+  assert.equal(shutdowns.length, 1, "one shutdown line for the whole server, not one per worker");
 });
 
 Deno.test("workers: a worker that dies is replaced, and its connections are given back", async () => {

@@ -120,6 +120,8 @@ export class ServerPool {
 
   /** Every worker stops accepting and lets running transfers finish within `graceMs`. */
   async shutdown(graceMs: number): Promise<void> {
+    // One line for the whole server: the workers' own shutdown events are not passed on.
+    this.#log({ event: "shutdown", graceMs, connections: this.connections });
     await this.#stopAll({ type: "shutdown", graceMs });
   }
 
@@ -198,7 +200,7 @@ export class ServerPool {
     switch (message.type) {
       case "log":
         if ("id" in message.event) slot.lastId = Math.max(slot.lastId, message.event.id);
-        this.#log(message.event);
+        if (message.event.event !== "shutdown") this.#log(message.event);
         return;
       case "stopped":
         slot.stopped?.();
