@@ -222,3 +222,16 @@ Deno.test("serve --log json: every line on stdout is JSON, the listening and sta
     ],
   );
 });
+
+Deno.test("a capture file that cannot be written is said to be that, not a failed connection", async () => {
+  await using served = await tempDir();
+  await Deno.writeTextFile(`${served.path}/f.txt`, "f\n");
+  await using server = await spawnServe(served.path);
+  const run = await runFsd(
+    [`--allow-net=127.0.0.1:${server.port}`, "--allow-write"],
+    ["get", "127.0.0.1", `${server.port}`, "f.txt", "-", "--pcap", `${served.path}/no/such/x.pcap`],
+  );
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /^fsd: cannot write capture file .*no\/such\/x\.pcap: /);
+  assert.doesNotMatch(run.stderr, /cannot connect/);
+});

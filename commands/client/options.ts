@@ -192,13 +192,11 @@ export async function withClient<T>(
 export async function connectClient(target: Target): Promise<FsdClient> {
   const { host, port, timeoutMs } = target;
   const security = await target.security?.();
+  // Opened before connecting: a capture file that cannot be written is not a connection's failure.
+  const tap = target.capture?.tap();
   let client: FsdClient;
   try {
-    client = await FsdClient.connect(host, port, {
-      timeoutMs,
-      tap: target.capture?.tap(),
-      tls: security?.tls,
-    });
+    client = await FsdClient.connect(host, port, { timeoutMs, tap, tls: security?.tls });
   } catch (error) {
     if (error instanceof PeerError) throw error;
     if (error instanceof NotFsdError) {

@@ -123,7 +123,11 @@ export class LoginState {
     if (!clean) throw refused(LOGIN_FAILED);
     const { account } = result;
     try {
-      this.#store = await this.#root.within(account.home ?? "", account.rights === "ro");
+      this.#store = await this.#root.within(
+        account.home ?? "",
+        account.rights === "ro",
+        `account ${account.name} is read-only`,
+      );
     } catch {
       throw new ProtocolError(ErrorCode.NOT_FOUND, `home directory not found: ${account.home}`);
     }

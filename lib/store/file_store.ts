@@ -49,11 +49,19 @@ export class FileStore {
   readonly readOnly: boolean;
   readonly maxUploadBytes: number;
   #sandbox: Sandbox;
+  /** What a refused upload is told: whose rule it is (the server's, or an account's). */
+  #readOnlyMessage: string;
 
-  private constructor(sandbox: Sandbox, readOnly: boolean, maxUploadBytes: number) {
+  private constructor(
+    sandbox: Sandbox,
+    readOnly: boolean,
+    maxUploadBytes: number,
+    readOnlyMessage = "server is read-only",
+  ) {
     this.#sandbox = sandbox;
     this.readOnly = readOnly;
     this.maxUploadBytes = maxUploadBytes;
+    this.#readOnlyMessage = readOnlyMessage;
   }
 
   /** Opens the store on `config.root`; throws if it is missing or not a directory. */
@@ -74,12 +82,13 @@ export class FileStore {
    * A store rooted at `subdir` (a name under these rules; "" is this root),
    * with the same limits; `readOnly` can only add to this store's.
    */
-  async within(subdir: string, readOnly = false): Promise<FileStore> {
+  async within(subdir: string, readOnly = false, why?: string): Promise<FileStore> {
     const real = await this.#sandbox.resolveExisting(subdir);
     return new FileStore(
       await Sandbox.open(real),
       this.readOnly || readOnly,
       this.maxUploadBytes,
+      this.readOnly ? this.#readOnlyMessage : why,
     );
   }
 
@@ -163,7 +172,7 @@ export class FileStore {
    * (ERR 6), refused when read-only (ERR 2).
    */
   async makeDirectory(requested: string | Uint8Array): Promise<void> {
-    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, this.#readOnlyMessage);
     const name = checkedName(requested);
     try {
       await Deno.mkdir(await this.#sandbox.resolveNew(name));
@@ -178,7 +187,7 @@ export class FileStore {
    * anything is created.
    */
   async stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite> {
-    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, this.#readOnlyMessage);
     const name = checkedName(requested);
     const limit = this.maxUploadBytes;
     if (limit > 0 && (declaredSize ?? 0) > limit) {
