@@ -154,6 +154,8 @@ redirect instead)`,
       throw new UsageError("--json does not mix with LOCAL '-'");
     }
 
+    // The password prompt first: no progress line may draw over it.
+    await target.security?.();
     using interruption = new Interruption();
     using conn = new JobConnection(target, params, interruption);
     const reporter = new Reporter(json, verbosity(values));

@@ -117,6 +117,8 @@ SIGTERM 143, SIGHUP 129).`,
     if (output !== undefined && names.includes("-")) {
       throw new UsageError("stdin ('-') needs the one-file form with REMOTE");
     }
+    // The password prompt first: no progress line may draw over it.
+    await target.security?.();
     using interruption = new Interruption();
     using conn = new JobConnection(target, params, interruption);
     const reporter = new Reporter(values.json, verbosity(values));

@@ -235,3 +235,46 @@ Deno.test("a capture file that cannot be written is said to be that, not a faile
   assert.match(run.stderr, /^fsd: cannot write capture file .*no\/such\/x\.pcap: /);
   assert.doesNotMatch(run.stderr, /cannot connect/);
 });
+
+Deno.test({
+  name: "get --user on a terminal: the password prompt stays alone until the password is in",
+  ...needs("script"),
+  sanitizeOps: false, // the terminal is read in the background
+  sanitizeResources: false,
+  fn: async () => {
+    assertTools("script");
+    await using dir = await tempDir();
+    const root = `${dir.path}/root`;
+    await Deno.mkdir(root);
+    await Deno.writeTextFile(`${root}/f.txt`, "for ada\n");
+    const users = `${dir.path}/users`;
+    const hash = await hashPassword("secret1", { ln: 10, r: 8, p: 1 });
+    await Deno.writeTextFile(users, `ada:${hash}:rw\n`);
+    await using server = await spawnServe(root, 0, ["--users", users], [
+      "--allow-net",
+      `--allow-read=${dir.path}`,
+      `--allow-write=${root}`,
+    ]);
+    const line = [
+      Deno.execPath(),
+      "run",
+      `--allow-net=127.0.0.1:${server.port}`,
+      MAIN,
+      "get",
+      "127.0.0.1",
+      `${server.port}`,
+      "f.txt",
+      "-",
+      "--user",
+      "ada",
+    ].join(" ");
+    await using pty = new PtyLine(line, { cwd: dir.path, env: { NO_COLOR: "1" } });
+    await pty.waitFor(/Password for ada: $/, 20_000, "the prompt");
+    // Progress would draw after a second: the prompt must still be the last thing shown.
+    const shown = await pty.settle(1500);
+    assert.ok(/Password for ada: $/.test(shown), JSON.stringify(shown));
+    await pty.type("secret1\r");
+    assert.equal(await pty.finish(20_000, "get"), 0, pty.output);
+    assert.match(pty.output, /for ada/);
+  },
+});

@@ -51,19 +51,20 @@ export async function installFsd(root: string): Promise<Record<string, string>> 
   };
 }
 
-/** One shell line running on a pseudo-terminal. */
+/** One shell line running on a pseudo-terminal; what it shows is read as it comes. */
 export class PtyLine implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #reader: ReadableStreamDefaultReader<string>;
-  readonly status: Promise<Deno.CommandStatus>;
+  readonly #pump: Promise<void>;
   #done = false;
+  #wake: () => void = () => {};
+  readonly status: Promise<Deno.CommandStatus>;
   /** Everything the terminal showed so far. */
   output = "";
 
   constructor(line: string, options: { cwd: string; env: Record<string, string> }) {
     assertTools("script");
-    this.#child = new Deno.Command("script", {
+    const child = new Deno.Command("script", {
       args: ["-qec", line, "/dev/null"],
       cwd: options.cwd,
       env: options.env,
@@ -71,28 +72,40 @@ export class PtyLine implements AsyncDisposable {
       stdout: "piped",
       stderr: "null",
     }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    this.#reader = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    this.status = this.#child.status;
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.status = child.status;
+    this.#pump = (async () => {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        this.output += chunk;
+        this.#wake();
+      }
+      this.#done = true;
+      this.#wake();
+    })();
   }
 
-  /** Reads until `pattern` shows (true), the line ends (false), or `ms` pass (an error). */
+  /** Waits until `pattern` shows (true) or the line ends (false); after `ms`, an error. */
   async waitFor(pattern: RegExp, ms: number, what: string): Promise<boolean> {
     const deadline = Date.now() + ms;
     while (!pattern.test(this.output)) {
       if (this.#done) return false;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${what}: nothing after ${ms} ms:\n${this.output}`);
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((resolve) => {
-        timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        timer = setTimeout(resolve, left);
       });
-      const read = await Promise.race([this.#reader.read(), late]).finally(() =>
-        clearTimeout(timer)
-      );
-      if (read === "late") throw new Error(`${what}: nothing after ${ms} ms:\n${this.output}`);
-      if (read.done) this.#done = true;
-      else this.output += read.value;
+      clearTimeout(timer);
     }
     return true;
+  }
+
+  /** What shows within `ms` more (or until the line ends). */
+  async settle(ms: number): Promise<string> {
+    await this.waitFor(/(?!)/, ms, "").catch(() => {});
+    return this.output;
   }
 
   /** Types `keys` on the terminal. */
@@ -103,6 +116,7 @@ export class PtyLine implements AsyncDisposable {
   /** Waits (at most `ms`) for the line to end; returns its exit code. */
   async finish(ms: number, what: string): Promise<number> {
     await this.waitFor(/(?!)/, ms, what);
+    await this.#pump;
     return (await this.status).code;
   }
 
@@ -114,11 +128,7 @@ export class PtyLine implements AsyncDisposable {
       // already ended
     }
     await this.#writer.close().catch(() => {});
-    while (!this.#done) {
-      const read = await this.#reader.read();
-      if (read.done) this.#done = true;
-      else this.output += read.value;
-    }
+    await this.#pump;
     await this.status;
   }
 }
