@@ -122,16 +122,20 @@ name in the greeting)`,
     const fsd1 = wantsFsd1(values);
     const security = await securityConfig(values);
     const workers = values.workers;
+    // fsd/1 and TFTP in one log: one sequence of connection ids for both.
+    const ids = fsd1 && values.tftp !== undefined ? sharedIds(config.log) : undefined;
+    const fsdConfig = { ...config, ...security, log: ids?.("fsd") ?? config.log };
     const server = !fsd1
       ? undefined
       : workers > 1
-      ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
+      ? await ServerPool.start({ ...fsdConfig, workers, workerModule: Deno.mainModule })
         .catch(expectedFailure)
-      : await FileServer.start({ ...config, ...security }).catch(expectedFailure);
+      : await FileServer.start(fsdConfig).catch(expectedFailure);
     const stopRereading = values.users === undefined || !server
       ? () => {}
       : rereadOnHangup(values.users, server, config.log);
-    const tftp = await startTftp(values, config, fsd1).catch(async (error) => {
+    const tftpConfig = { ...config, log: ids?.("tftp") ?? config.log };
+    const tftp = await startTftp(values, tftpConfig, fsd1).catch(async (error) => {
       await server?.close();
       return expectedFailure(error);
     });
@@ -158,6 +162,33 @@ name in the greeting)`,
     stopRereading();
   },
 });
+
+/** Most connections a shared id sequence remembers at once (beyond: a later event gets a new id). */
+const MAX_SHARED_IDS = 100_000;
+
+/**
+ * Each server numbers its connections from 1; with fsd/1 and TFTP in one
+ * log, every connection instead gets the next number of one sequence at
+ * its first event, kept until its last.
+ */
+function sharedIds(log: (event: ServerEvent) => void) {
+  let next = 1;
+  const ids = new Map<string, number>();
+  return (transport: "fsd" | "tftp") => (event: ServerEvent) => {
+    if (!("id" in event)) return log(event);
+    const key = `${transport} ${event.id}`;
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = next++;
+      if (ids.size < MAX_SHARED_IDS) ids.set(key, id);
+    }
+    // A connection ends at its close (or rejection); a TFTP transfer also at its one request.
+    const last = event.event === "close" || event.event === "rejected" ||
+      (transport === "tftp" && event.event === "request");
+    if (last) ids.delete(key);
+    log({ ...event, id });
+  };
+}
 
 /** --proxy-protocol and --trusted-proxy: both or neither. */
 function proxyProtocolConfig(

@@ -10,7 +10,7 @@ import { FsdClient } from "../lib/fsd/client.ts";
 import { hashPassword } from "../lib/auth/password.ts";
 import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { formatBytes } from "../commands/shared/cli.ts";
-import { MAIN, runFsd, spawnServe, tempDir } from "./helpers.ts";
+import { MAIN, runFsd, spawnServe, tempDir, withDeadline } from "./helpers.ts";
 import { PROMPT, PtyLine } from "./support/pty.ts";
 import { assertTools, needs } from "./support/tools.ts";
 
@@ -277,4 +277,28 @@ Deno.test({
     assert.equal(await pty.finish(20_000, "get"), 0, pty.output);
     assert.match(pty.output, /for ada/);
   },
+});
+
+Deno.test("serve --tftp: fsd/1 and TFTP connections share one sequence of ids in the log", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(`${dir.path}/f.txt`, "both\n");
+  const server = await spawnServe(dir.path, 0, ["--log", "json", "--tftp", "0"]);
+  try {
+    const tftpPort = JSON.parse(await server.waitForLine(/"transport":"tftp"/)).port;
+    for (
+      const url of [`fsd://127.0.0.1:${server.port}/f.txt`, `tftp://127.0.0.1:${tftpPort}/f.txt`]
+    ) {
+      for (let i = 0; i < 2; i++) {
+        const got = await runFsd(["--allow-net=127.0.0.1"], ["get", url, "-"]);
+        assert.equal(got.stdout, "both\n", got.stderr);
+      }
+    }
+    await withDeadline(server.waitForLine(/"event":"request","id":4,/), "the fourth request");
+  } finally {
+    await server.stop();
+  }
+  const connections = server.lines.map((line) => JSON.parse(line))
+    .filter((e) => e.event === "connection");
+  assert.deepEqual(connections.map((e) => e.id), [1, 2, 3, 4], server.lines.join("\n"));
+  assert.deepEqual(connections.map((e) => e.transport ?? "fsd"), ["fsd", "fsd", "tftp", "tftp"]);
 });
