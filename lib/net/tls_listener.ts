@@ -55,9 +55,11 @@ export class NodeTlsListener {
       handshakeTimeout: config.handshakeTimeoutMs,
     });
     server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
+      // After a failed handshake the TLS socket has lost its peer; the TCP socket under it has not.
+      const tcp = (socket as unknown as { _parent?: Socket })._parent;
       config.onHandshakeError?.(error.message, {
-        hostname: socket.remoteAddress ?? "",
-        port: socket.remotePort ?? 0,
+        hostname: socket.remoteAddress ?? tcp?.remoteAddress ?? "",
+        port: socket.remotePort ?? tcp?.remotePort ?? 0,
       });
       socket.destroy();
     });
