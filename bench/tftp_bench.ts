@@ -1,15 +1,17 @@
 /**
  * TFTP downloads, the same clients against fsd's TFTP server, tftpd-hpa and
- * atftpd: curl at blksize 65464 (lock-step), atftp at blksize 65464 with
+ * atftpd: tftp-hpa (512-byte lock-step), curl at blksize 65464 (lock-step), atftp at blksize 65464 with
  * windowsize 16, and fsd's own client with its defaults. Each row gives the
  * server's CPU time per GiB (user + system, its children included, from
  * /proc). Output goes to /dev/null: the servers are compared, not the disk.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/tftp_bench.ts [--quick] [--mb 100,1024]
  *
- * Goals (issue 13): fsd's server at least as fast as tftpd-hpa for the same
- * client; fsd's client (windows, against fsd's server) at least 3x curl
- * against tftpd-hpa. A missing peer is skipped with a note.
+ * Goals (issue 20), ratios of rows of one run: curl blksize 65464 from fsd
+ * vs from tftpd-hpa >= 1.0x; tftp-hpa 512-byte lock-step, fsd vs tftpd-hpa
+ * >= 0.8x; fsd's client vs curl, both from tftpd-hpa, >= 1.0x; fsd's client
+ * from fsd's server (windows) vs curl from tftpd-hpa >= 2.0x. A missing peer
+ * is skipped with a note, never faked.
  */
 
 import { freeUdpPort, fsdServe, MAIN, timed } from "./support.ts";
@@ -103,8 +105,23 @@ async function startServers(root: string, notes: string[]): Promise<Server[]> {
   return servers;
 }
 
-function clients(haveCurl: boolean, haveAtftp: boolean) {
+function clients(haveCurl: boolean, haveAtftp: boolean, haveHpa: boolean) {
   const list: { name: string; args(port: number, file: string): [string, string[]] }[] = [];
+  if (haveHpa) {
+    list.push({
+      name: "tftp-hpa 512-byte lock-step",
+      args: (port, file) => ["tftp", [
+        "-m",
+        "binary",
+        "127.0.0.1",
+        `${port}`,
+        "-c",
+        "get",
+        file,
+        "/dev/null",
+      ]],
+    });
+  }
   if (haveCurl) {
     list.push({
       name: "curl blksize 65464",
@@ -165,6 +182,8 @@ export async function tftpBench(
   const servers = await startServers(root, notes);
   const haveCurl = await have("curl");
   const haveAtftp = await have("atftp");
+  const haveHpa = await have("tftp");
+  if (!haveHpa) notes.push("tftp (tftp-hpa) missing: its rows skipped");
   if (!haveCurl) notes.push("curl missing: its rows skipped");
   if (!haveAtftp) notes.push("atftp missing: its rows skipped");
   try {
@@ -172,7 +191,7 @@ export async function tftpBench(
       const file = `f${mib}`;
       await makeFile(`${root}/${file}`, mib * MIB);
       console.log(`\nTFTP: ${mib} MiB download to /dev/null`);
-      for (const client of clients(haveCurl, haveAtftp)) {
+      for (const client of clients(haveCurl, haveAtftp, haveHpa)) {
         for (const server of servers) {
           // tftpd-hpa has no windowsize: atftp's window there is lock-step; fsd get asks the same.
           if (server.name === "atftpd" && client.name.startsWith("atftp") && mib > 100) {
@@ -223,22 +242,42 @@ function reportGoals(rows: TftpBenchRow[], sizes: number[], notes: string[]): vo
     const row = rows.find((r) => r.what === what);
     return row ? row.bytes / row.ms : undefined;
   };
+  // Issue 20's goals, each a ratio of two rows of this run (side by side on a shared machine).
+  const goals: [string, string, string, number][] = [
+    [
+      "curl blksize 65464: fsd's server / tftpd-hpa",
+      "curl blksize 65464 from fsd",
+      "curl blksize 65464 from tftpd-hpa",
+      1.0,
+    ],
+    [
+      "tftp-hpa 512-byte lock-step: fsd's server / tftpd-hpa",
+      "tftp-hpa 512-byte lock-step from fsd",
+      "tftp-hpa 512-byte lock-step from tftpd-hpa",
+      0.8,
+    ],
+    [
+      "from tftpd-hpa: fsd's client / curl",
+      "fsd get (defaults) from tftpd-hpa",
+      "curl blksize 65464 from tftpd-hpa",
+      1.0,
+    ],
+    [
+      "fsd's client from fsd's server (windows) / curl from tftpd-hpa",
+      "fsd get (defaults) from fsd",
+      "curl blksize 65464 from tftpd-hpa",
+      2.0,
+    ],
+  ];
   for (const mib of sizes) {
-    const fsdCurl = rate(`curl blksize 65464 from fsd, ${mib} MiB`);
-    const hpaCurl = rate(`curl blksize 65464 from tftpd-hpa, ${mib} MiB`);
-    const fsdOwn = rate(`fsd get (defaults) from fsd, ${mib} MiB`);
-    if (fsdCurl && hpaCurl) {
-      const ratio = fsdCurl / hpaCurl;
-      const verdict = ratio >= 1 ? "met" : "NOT met";
+    for (const [goal, top, bottom, target] of goals) {
+      const a = rate(`${top}, ${mib} MiB`);
+      const b = rate(`${bottom}, ${mib} MiB`);
+      if (!a || !b) continue;
+      const ratio = a / b;
+      const verdict = ratio >= target ? "met" : "NOT met";
       notes.push(
-        `goal fsd server >= tftpd-hpa (curl, ${mib} MiB): ${ratio.toFixed(2)}x, ${verdict}`,
-      );
-    }
-    if (fsdOwn && hpaCurl) {
-      const ratio = fsdOwn / hpaCurl;
-      const verdict = ratio >= 3 ? "met" : "NOT met";
-      notes.push(
-        `goal fsd client >= 3x curl vs tftpd-hpa (${mib} MiB): ${ratio.toFixed(2)}x, ${verdict}`,
+        `goal ${goal} >= ${target.toFixed(1)}x (${mib} MiB): ${ratio.toFixed(2)}x, ${verdict}`,
       );
     }
   }

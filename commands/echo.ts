@@ -5,8 +5,17 @@
  * Its flags, help and permissions are declared below, once.
  */
 
-import { type EchoMode, startEchoServer } from "../lib/echo/server.ts";
-import { type EchoChannel, openEchoChannel, openUdp, summarize } from "../lib/echo/client.ts";
+import { ECHO_DEFAULTS, type EchoMode, startEchoServer } from "../lib/echo/server.ts";
+import { limitFlags } from "./shared/limit_flags.ts";
+import {
+  type EchoChannel,
+  type EchoTap,
+  openEchoChannel,
+  openUdp,
+  summarize,
+} from "../lib/echo/client.ts";
+import { echoPcapTap } from "../lib/capture/pcap_tap.ts";
+import { openCapture } from "./shared/capture.ts";
 import { pipeTcp, UdpSession } from "../lib/echo/stdio.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
 import { loginLab, PASSWORD_PROMPT } from "./echo/login.ts";
@@ -16,12 +25,14 @@ import { defineCommand, type Flags, type FlagValues } from "./shared/command.ts"
 import { integer, parsePort, seconds } from "./shared/values.ts";
 
 const ECHO_FLAGS = {
+  ...limitFlags(ECHO_DEFAULTS, "server"),
   udp: {
     type: "boolean",
     permission: "--allow-net=HOST,0.0.0.0",
-    help: `use UDP instead of TCP (a UDP client binds a local port
-on the wildcard address: --allow-net=HOST,0.0.0.0 at
-the narrowest)`,
+    help: `use UDP instead of TCP (a UDP client binds a local port:
+on loopback for a loopback server, --allow-net=127.0.0.1
+is enough; else on the wildcard address,
+--allow-net=HOST,0.0.0.0 at the narrowest)`,
   },
   host: {
     arg: "ADDR",
@@ -49,7 +60,8 @@ integer up ("4.40" gives "5"); anything else gets an
 A client that reads too slowly loses messages (and is
 told) instead of stalling the room. Over UDP a peer
 joins with its first datagram and leaves with "/leave"
-or after 5 silent minutes`,
+or after 60 silent seconds (at most 32 members; a
+message over 1024 bytes is refused)`,
   },
   login: {
     arg: "USERS",
@@ -87,6 +99,14 @@ name, and each password as "****"`,
     side: "client",
     help: "how long to wait for a reply",
   },
+  pcap: {
+    arg: "FILE",
+    side: "client",
+    permission: "--allow-write=FILE",
+    help: `write what the client sends and receives to FILE
+(pcap, made-up Ethernet/IPv4 framing: UDP datagrams on
+the real ports, or one TCP conversation)`,
+  },
 } as const satisfies Flags;
 
 type EchoValues = FlagValues<typeof ECHO_FLAGS>;
@@ -97,7 +117,7 @@ export const echo = defineCommand({
   usage: [
     "fsd echo serve PORT [--udp] [--upper | --ceil | --broadcast] [--host ADDR]",
     "fsd echo serve PORT --login USERS [--show-passwords] [--host ADDR]",
-    "fsd echo HOST PORT [MESSAGE ...] [--udp] [--count N] [--interval SECONDS] [--timeout SECONDS]",
+    "fsd echo HOST PORT [MESSAGE ...] [--udp] [--count N] [--interval SECONDS] [--timeout SECONDS]\n                    [--pcap FILE]",
   ],
   about: `Server: answers each message: over TCP a line, or, when no newline comes,
 what arrived before the client paused (0.2 s) or half-closed; over UDP a
@@ -146,43 +166,70 @@ negative number) goes after "--". On a terminal, what is typed after a
         cause: error,
       });
     };
-    if (count === undefined && messages.length === 0) {
-      if (!udp) {
-        const terminal = new TerminalPipe(PASSWORD_PROMPT);
-        return await pipeTcp(host, port, terminal.input, terminal.output).catch(cannotConnect);
-      }
-      return await udpSession(await openUdp(host, port).catch(cannotConnect), timeoutMs);
-    }
-    const channel = await openEchoChannel(host, port, udp).catch(cannotConnect);
+    const pcap = openCapture(values.pcap);
+    // Written out however the client ends (Ctrl-C exits from a signal handler).
+    globalThis.addEventListener("unload", () => pcap?.close());
+    const tap = pcap && echoPcapTap(pcap, udp);
     try {
-      if (count !== undefined) {
-        await measure(
-          channel,
-          `${host} port ${port}`,
-          messages.join(" ") || "ping",
-          count,
-          intervalMs,
-          timeoutMs,
-        );
-      } else if (messages.length > 0) {
-        for (const message of messages) {
-          await channel.send(message);
-          const reply = await channel.receive(timeoutMs);
-          if (reply === null) {
-            throw new CommandError(
-              `no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s${
-                udp ? UDP_SILENCE : ""
-              }`,
-            );
-          }
-          console.log(reply);
-        }
-      }
+      await talk(host, port, udp, messages, { count, intervalMs, timeoutMs, tap }, cannotConnect);
     } finally {
-      channel.close();
+      pcap?.close();
     }
   },
 });
+
+/** The client's exchange: stdin piped, or MESSAGEs sent, or --count round trips. */
+async function talk(
+  host: string,
+  port: number,
+  udp: boolean,
+  messages: string[],
+  { count, intervalMs, timeoutMs, tap }: {
+    count?: number;
+    intervalMs: number;
+    timeoutMs: number;
+    tap?: EchoTap;
+  },
+  cannotConnect: (error: unknown) => never,
+): Promise<void> {
+  if (count === undefined && messages.length === 0) {
+    if (!udp) {
+      const terminal = new TerminalPipe(PASSWORD_PROMPT);
+      return await pipeTcp(host, port, terminal.input, terminal.output, tap).catch(
+        cannotConnect,
+      );
+    }
+    return await udpSession(await openUdp(host, port, tap).catch(cannotConnect), timeoutMs);
+  }
+  const channel = await openEchoChannel(host, port, udp, tap).catch(cannotConnect);
+  try {
+    if (count !== undefined) {
+      await measure(
+        channel,
+        `${host} port ${port}`,
+        messages.join(" ") || "ping",
+        count,
+        intervalMs,
+        timeoutMs,
+      );
+    } else if (messages.length > 0) {
+      for (const message of messages) {
+        await channel.send(message);
+        const reply = await channel.receive(timeoutMs);
+        if (reply === null) {
+          throw new CommandError(
+            `no reply to ${JSON.stringify(message)} within ${timeoutMs / 1000} s${
+              udp ? UDP_SILENCE : ""
+            }`,
+          );
+        }
+        console.log(reply);
+      }
+    }
+  } finally {
+    channel.close();
+  }
+}
 
 async function serve(
   positionals: string[],
@@ -200,6 +247,14 @@ async function serve(
     );
   }
   const mode: EchoMode = modes[0] ?? "echo";
+  const limits = (["max-clients", "max-per-ip", "idle-timeout"] as const).find((f) =>
+    values[f] !== undefined
+  );
+  if (udp && limits) {
+    throw new UsageError(
+      `--${limits} applies to TCP servers: over UDP each source has a rate instead (see --help)`,
+    );
+  }
   const login = await loginLab(values, udp, modes);
   const server = await startEchoServer({
     port,
@@ -207,6 +262,9 @@ async function serve(
     udp,
     mode,
     login,
+    maxClients: values["max-clients"],
+    maxPerIp: values["max-per-ip"],
+    idleTimeoutMs: values["idle-timeout"],
     log: (line) => console.log(line),
   }).catch(expectedFailure);
   const stopped = stopOnSignal(() => server.close());

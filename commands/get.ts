@@ -10,7 +10,8 @@ import { fromHex } from "../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { custom } from "./shared/values.ts";
-import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpGet } from "./client/tftp.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpGet } from "./client/tftp_get.ts";
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,
@@ -64,7 +65,7 @@ replaced unless --force is given. With --integrity the server sends a SHA-256
 of each file after its data and the client checks it before the file gets
 its name.`,
   flags: {
-    output: { short: "o", arg: "DIR", side: "fsd", help: "fetch every REMOTE into DIR" },
+    output: { short: "o", arg: "DIR", help: "fetch every REMOTE into DIR" },
     recursive: {
       type: "boolean",
       short: "r",
@@ -74,13 +75,11 @@ its name.`,
     force: { type: "boolean", short: "f", help: "replace LOCAL if it exists" },
     continue: {
       type: "boolean",
-      side: "fsd",
       help: `resume an interrupted download from its .fsd-partial-NAME
 file (kept on failure when --continue is given)`,
     },
     sha256: {
       arg: "HEX",
-      side: "fsd",
       value: sha256Hex,
       help: "the file must have this SHA-256 (else: error, nothing kept)",
     },
@@ -93,7 +92,6 @@ default: it costs more than 25% on a large transfer here)`,
     },
     json: {
       type: "boolean",
-      side: "fsd",
       help: `one JSON object per file on stdout (name, local, kind,
 size, mtime, bytes, seconds, outcome, error, sha256)`,
     },

@@ -5,11 +5,18 @@
  * come from lib/relay/faults.ts.
  */
 
-import { type Direction, Relay, type RelayEvent, type RelayOptions } from "../lib/relay/relay.ts";
+import {
+  type Direction,
+  Relay,
+  RELAY_DEFAULTS,
+  type RelayEvent,
+  type RelayOptions,
+} from "../lib/relay/relay.ts";
+import { limitFlags } from "./shared/limit_flags.ts";
 import { FAULTS, type Faults } from "../lib/relay/faults.ts";
 import { ConnectionTrace, type TraceMode } from "../lib/capture/conn_trace.ts";
-import { PcapWriter } from "../lib/capture/pcap.ts";
 import { relayPcapTap } from "../lib/capture/pcap_tap.ts";
+import { openCapture } from "./shared/capture.ts";
 import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand, type FlagSpec } from "./shared/command.ts";
 import { integer, oneOf, parsePort, rate } from "./shared/values.ts";
@@ -50,11 +57,12 @@ none: only log connections`,
     },
     pcap: {
       arg: "FILE",
-      side: "tcp",
       permission: "--allow-write=FILE",
-      help: `write every relayed connection, both ways, to FILE
-(pcap, made-up Ethernet/IPv4/TCP framing; no root
-needed); open it in Wireshark with 'fsd wireshark'`,
+      help: `write everything relayed, both ways, to FILE (pcap,
+made-up Ethernet/IPv4 framing, no root needed): each
+TCP connection a conversation, each UDP datagram a
+frame on the real ports; open it in Wireshark with
+'fsd wireshark'`,
     },
     stream: {
       arg: "up|down|both",
@@ -63,6 +71,7 @@ needed); open it in Wireshark with 'fsd wireshark'`,
       help: `which direction the faults apply to; up is
 client to target, down is target to client`,
     },
+    ...limitFlags(RELAY_DEFAULTS, "tcp"),
     ...FAULT_FLAGS,
     ...UDP_PROXY_FLAGS,
   },
@@ -100,11 +109,7 @@ named as toxiproxy names them. Runs until SIGINT or SIGTERM.`,
     const { stream, trace: mode } = values;
     const applies = (direction: Direction) => stream === "both" || stream === direction;
     const trace = mode === "none" ? undefined : tracer(mode);
-    const pcap = values.pcap === undefined ? undefined : PcapWriter.create(values.pcap);
-    if (pcap) {
-      pcap.onError = (error) =>
-        console.error(`fsd: capture stopped, cannot write ${values.pcap}: ${error.message}`);
-    }
+    const pcap = openCapture(values.pcap);
 
     const relay = startRelay({
       port,
@@ -114,6 +119,9 @@ named as toxiproxy names them. Runs until SIGINT or SIGTERM.`,
       faults: { up: applies("up") ? faults : {}, down: applies("down") ? faults : {} },
       onData: trace?.onData,
       tap: pcap && relayPcapTap(pcap, targetPort),
+      maxClients: values["max-clients"],
+      maxPerIp: values["max-per-ip"],
+      idleTimeoutMs: values["idle-timeout"],
       log: (event) => {
         console.log(formatEvent(event, targetHost, targetPort));
         if (event.event === "connection") trace?.open(event.id);
@@ -151,6 +159,8 @@ function formatEvent(event: RelayEvent, targetHost: string, targetPort: number):
   switch (event.event) {
     case "connection":
       return `[${event.id}] connection from ${event.address} port ${event.port}`;
+    case "refused":
+      return `[${event.id}] refused: ${event.reason}`;
     case "connect-failed":
       return `[${event.id}] cannot reach ${targetHost} port ${targetPort}: ${event.message}; closing`;
     case "close":

@@ -8,7 +8,8 @@
 import { basename } from "node:path";
 import { UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG, tftpPut } from "./client/tftp.ts";
+import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import { tftpPut } from "./client/tftp_put.ts";
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,
@@ -55,7 +56,6 @@ server checks it before the file gets its name.`,
     output: {
       short: "o",
       arg: "REMOTEDIR",
-      side: "fsd",
       help: "upload every LOCAL into REMOTEDIR",
     },
     recursive: {
@@ -72,7 +72,6 @@ checks it before the file gets its name (off by default)`,
     },
     json: {
       type: "boolean",
-      side: "fsd",
       help: `one JSON object per file on stdout (name, local, kind,
 size, bytes, seconds, outcome, error, sha256)`,
     },

@@ -11,6 +11,7 @@ import { ServerPool } from "../lib/fsd/worker_pool.ts";
 import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { integer, oneOf, parsePort, seconds, size } from "./shared/values.ts";
+import { limitFlags } from "./shared/limit_flags.ts";
 import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HEADING, wantsFsd1 } from "./serve/tftp.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
@@ -25,22 +26,8 @@ replaced. An upload appears under its name only once complete and flushed to
 disk. PORT 0 lets the system choose a free port.`,
   flags: {
     host: { arg: "ADDR", help: "address to listen on (default 0.0.0.0; :: for IPv6)" },
-    "idle-timeout": {
-      arg: "SECONDS",
-      value: seconds(),
-      help: "close connections silent for this long (default 60)",
-    },
     name: { arg: "NAME", help: "the name in the greeting (default: the host name)" },
-    "max-clients": {
-      arg: "N",
-      value: integer(),
-      help: `connections served at once (default ${SERVER_DEFAULTS.maxClients}; 0: no limit)`,
-    },
-    "max-per-ip": {
-      arg: "N",
-      value: integer(),
-      help: `connections from one address (default ${SERVER_DEFAULTS.maxPerIp}; 0: no limit)`,
-    },
+    ...limitFlags(SERVER_DEFAULTS, undefined, false),
     "max-upload": {
       arg: "SIZE",
       value: size,

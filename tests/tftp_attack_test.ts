@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { randomBytes, tempDir, text } from "./helpers.ts";
+import { assertTools, needs } from "./support/tools.ts";
 import { fuzzTftp } from "./tftp_fuzz.ts";
 import { rawDownload, RawPeer, startTftp, type TestTftp, tftp } from "./tftp_support.ts";
 
@@ -178,4 +179,82 @@ Deno.test("attack: the seeded TFTP fuzzer gets only valid answers and the server
   assert.ok(report.answers > 0);
   await stillServing(s);
   assert.equal(await Deno.readTextFile(`${s.outside}/secret`), SECRET);
+});
+
+Deno.test("attack: never-answered requests with timeout 255 from one address cannot fill --max-clients", async () => {
+  await using s = await exposedServer({ maxClients: 20, timeoutMs: 100, retries: 1 });
+  const peers = await Promise.all(Array.from({ length: 20 }, () => RawPeer.open()));
+  try {
+    await Promise.all(
+      peers.map((peer) => peer.send(tftp.rrq("f", "octet", "timeout", "255"), s.port)),
+    );
+    const answers = (await Promise.all(peers.map((peer) => peer.receive()))).map((a) => a.packet);
+    // One address gets half of the slots; the timeout of 255 s is not granted: no OACK, DATA 1
+    // at once, on the server's own timeout.
+    const served = answers.filter((packet) => packet.op === "DATA" && packet.block === 1);
+    const refused = answers.filter((packet) => packet.op === "ERROR" && packet.code === 0);
+    assert.equal(served.length, 10);
+    assert.equal(refused.length, 10);
+    assert.match(JSON.stringify(refused[0]), /too many connections from 127\.0\.0\.1: at most 10/);
+    // Another client (another loopback address) is served while the 10 hold their slots.
+    await using pxe = await RawPeer.open("127.0.0.2");
+    await pxe.send(tftp.rrq("f"), s.port);
+    const first = (await pxe.receive()).packet;
+    assert.equal(first.op, "DATA", JSON.stringify(first));
+  } finally {
+    await Promise.all(peers.map((peer) => peer[Symbol.asyncDispose]()));
+  }
+});
+
+Deno.test("attack: a request never answered holds its slot no longer than the first-answer cap", async () => {
+  // Even a granted 255 s timeout: the first ACK must come within firstAnswerMs.
+  await using s = await exposedServer({ maxTimeoutSeconds: 255, firstAnswerMs: 300 });
+  await using peer = await RawPeer.open();
+  await peer.send(tftp.rrq("f", "octet", "timeout", "255"), s.port);
+  assert.deepEqual((await peer.receive()).packet, { op: "OACK", options: { timeout: "255" } });
+  await s.waitForLog(/^\[1\] RRQ "f": idle timeout/);
+  await peer.send(tftp.wrq("new", "octet", "timeout", "255"), s.port);
+  assert.deepEqual((await peer.receive()).packet, { op: "OACK", options: { timeout: "255" } });
+  await s.waitForLog(/^\[2\] WRQ "new": idle timeout/);
+  assert.equal(s.server.transfers, 0);
+});
+
+/** Forges one datagram from port `src` to port `dst` and counts the datagrams among `ports` for 300 ms. */
+async function forge(src: number, dst: number, payload: Uint8Array, ports: number[]) {
+  const script = new URL("./support/udp_forge.py", import.meta.url).pathname;
+  const hex = [...payload].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const output = await new Deno.Command("timeout", {
+    args: ["10", "python3", script, `${src}`, `${dst}`, hex, "300", ...ports.map(String)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return Number(new TextDecoder().decode(output.stdout).trim());
+}
+
+Deno.test({
+  name:
+    "attack: one forged datagram between two transfers (or to itself) starts no ERROR ping-pong",
+  ...needs("raw-sockets"),
+  fn: async () => {
+    assertTools("raw-sockets");
+    await using s = await exposedServer({ timeoutMs: 2000, retries: 1 });
+    await using a = await RawPeer.open();
+    await using b = await RawPeer.open();
+    await a.send(tftp.rrq("f"), s.port);
+    await b.send(tftp.rrq("f"), s.port);
+    const ta = (await a.receive()).port;
+    const tb = (await b.receive()).port;
+    // Transfer A's port "sends" an ACK to transfer B's: B may answer ERROR 5 once; A never answers it.
+    const between = await forge(ta, tb, tftp.ack(1), [ta, tb]);
+    assert.ok(between <= 2, `${between} datagrams after one forged`);
+    // A datagram "from" transfer B to itself: one ERROR 5 to itself at most, never answered.
+    const itself = await forge(tb, tb, tftp.ack(1), [tb]);
+    assert.ok(itself <= 2, `${itself} datagrams after one forged`);
+    // The transfers go on: each client still gets its data.
+    await a.send(tftp.ack(1), ta);
+    assert.equal((await a.receive()).packet.op, "DATA");
+    await b.send(tftp.ack(1), tb);
+    assert.equal((await b.receive()).packet.op, "DATA");
+  },
 });

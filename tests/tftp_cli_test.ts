@@ -54,7 +54,7 @@ Deno.test("cli: fsd serve --tftp beside fsd/1, JSON log, port range, graceful st
     `${local.path}/f`,
   ]);
   assert.equal(put.code, 1); // f exists on the server: never replaced
-  assert.match(put.stderr, /server error 6: file already exists/);
+  assert.match(put.stderr, /server error 6: File already exists/);
   // Each transfer's port comes from the range.
   await using peer = await RawPeer.open();
   await peer.send(tftp.rrq("f"), server.port);
@@ -74,7 +74,8 @@ Deno.test("cli: --tftp-only serves no fsd/1; --read-only refuses TFTP uploads", 
   assert.ok(!server.lines.some((line) => /^File server listening/.test(line)));
   await using peer = await RawPeer.open();
   await peer.send(tftp.wrq("new"), server.port);
-  assert.match(await peer.expectError(2), /read-only/);
+  assert.equal(await peer.expectError(2), "Access violation");
+  await server.waitForLine(/WRQ "new": refused with error 2: .*read-only/);
 });
 
 Deno.test("cli: TFTP usage errors exit 2", async () => {
@@ -120,7 +121,7 @@ Deno.test("cli: fsd get over TFTP from a missing server times out with exit 1", 
   assert.match(result.stderr, /timed out/);
 });
 
-Deno.test("cli: Ctrl-C during a TFTP download exits 1 and leaves nothing behind", async () => {
+Deno.test("cli: Ctrl-C during a TFTP download exits 130 and leaves nothing behind", async () => {
   await using local = await tempDir();
   await using peer = await RawPeer.open(); // takes the request, never answers
   const child = new Deno.Command(Deno.execPath(), {
@@ -141,7 +142,142 @@ Deno.test("cli: Ctrl-C during a TFTP download exits 1 and leaves nothing behind"
   await peer.receive(); // the RRQ: the download is under way, its staging file made
   child.kill("SIGINT");
   const output = await child.output();
-  assert.equal(output.code, 1);
-  assert.match(new TextDecoder().decode(output.stderr), /interrupted/);
+  assert.equal(output.code, 130); // 128 + SIGINT, as over fsd/1
+  assert.match(new TextDecoder().decode(output.stderr), /interrupted by SIGINT/);
   assert.deepEqual(await Array.fromAsync(Deno.readDir(local.path)), []);
+});
+
+Deno.test("cli: a dead TFTP port fails within --timeout: one RRQ for --timeout 0.3, none after", async () => {
+  await using peer = await RawPeer.open(); // takes the request, never answers
+  const run = runFsd(["--allow-net"], [
+    "get",
+    `tftp://127.0.0.1:${peer.port}/f`,
+    "-",
+    "--timeout",
+    "0.3",
+  ]);
+  assert.equal((await peer.receive()).packet.op, "?"); // the RRQ (opcode 1: not a reply kind)
+  const result = await run;
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /timed out/);
+  assert.equal(await peer.receiveOrNull(0), null, "no request resent past --timeout");
+});
+
+Deno.test("cli: get over TFTP takes -o, --jobs, --json, --sha256 and --continue", async () => {
+  await using served = await tempDir();
+  await using local = await tempDir();
+  await using server = await serve(served.path, ["--tftp-only"]);
+  const a = randomBytes(3000, 1);
+  const b = randomBytes(70_000, 2);
+  await Deno.writeFile(`${served.path}/a.bin`, a);
+  await Deno.writeFile(`${served.path}/b.bin`, b);
+  const url = (name: string) => `tftp://127.0.0.1:${server.port}/${name}`;
+  const permissions = ["--allow-net", `--allow-read=${local.path}`, `--allow-write=${local.path}`];
+  // -o DIR with several URLs, one JSON line per file in their order, a missing one failed.
+  const many = await runFsd(permissions, [
+    "get",
+    url("a.bin"),
+    url("nope"),
+    url("b.bin"),
+    "-o",
+    `${local.path}/in`,
+    "--json",
+    "--jobs",
+    "3", // three transfers at once; the reports still come in the order of the names
+  ]);
+  assert.equal(many.code, 1, many.stderr);
+  const lines = many.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual(lines.map((l) => [l.name, l.outcome]), [
+    ["a.bin", "ok"],
+    ["nope", "failed"],
+    ["b.bin", "ok"],
+  ]);
+  assert.equal(lines[1].error, "server error 1: File not found");
+  assert.deepEqual(await Deno.readFile(`${local.path}/in/a.bin`), a);
+  assert.deepEqual(await Deno.readFile(`${local.path}/in/b.bin`), b);
+  // --tftp form: HOST PORT and several names.
+  const hostPort = await runFsd(permissions, [
+    "get",
+    "127.0.0.1",
+    `${server.port}`,
+    "a.bin",
+    "b.bin",
+    "-o",
+    `${local.path}/again`,
+    "--tftp",
+  ]);
+  assert.equal(hostPort.code, 0, hostPort.stderr);
+  assert.deepEqual(await Deno.readFile(`${local.path}/again/b.bin`), b);
+  // --sha256: the right digest keeps the file, a wrong one keeps nothing.
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(b)));
+  const hex = [...digest].map((x) => x.toString(16).padStart(2, "0")).join("");
+  const good = await runFsd(permissions, [
+    "get",
+    url("b.bin"),
+    `${local.path}/good.bin`,
+    "--sha256",
+    hex,
+    "--json",
+  ]);
+  assert.equal(good.code, 0, good.stderr);
+  assert.equal(JSON.parse(good.stdout).sha256, hex);
+  const bad = await runFsd(permissions, [
+    "get",
+    url("a.bin"),
+    `${local.path}/bad.bin`,
+    "--sha256",
+    hex,
+  ]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /sha256 mismatch/);
+  // --continue is taken (TFTP starts the file over).
+  const resumed = await runFsd(permissions, [
+    "get",
+    url("a.bin"),
+    `${local.path}/c.bin`,
+    "--continue",
+  ]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.deepEqual(await Deno.readFile(`${local.path}/c.bin`), a);
+  const names = (await Array.fromAsync(Deno.readDir(local.path))).map((e) => e.name).sort();
+  assert.deepEqual(names, ["again", "c.bin", "good.bin", "in"]);
+});
+
+Deno.test("cli: put over TFTP takes -o REMOTEDIR and --json", async () => {
+  await using served = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${served.path}/up`);
+  await using server = await serve(served.path, ["--tftp-only"]);
+  const a = randomBytes(2000, 3);
+  await Deno.writeFile(`${local.path}/a.bin`, a);
+  await Deno.writeFile(`${local.path}/b.bin`, a);
+  await Deno.writeFile(`${served.path}/up/b.bin`, new Uint8Array(1)); // taken: refused
+  const result = await runFsd(["--allow-net", `--allow-read=${local.path}`], [
+    "put",
+    `tftp://127.0.0.1:${server.port}`,
+    `${local.path}/a.bin`,
+    `${local.path}/b.bin`,
+    "-o",
+    "up",
+    "--json",
+  ]);
+  assert.equal(result.code, 1, result.stderr);
+  const lines = result.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual(lines.map((l) => [l.name, l.outcome, l.error]), [
+    ["up/a.bin", "ok", undefined],
+    ["up/b.bin", "failed", "server error 6: File already exists"],
+  ]);
+  assert.deepEqual(await Deno.readFile(`${served.path}/up/a.bin`), a);
+  const one = await runFsd(["--allow-net", `--allow-read=${local.path}`], [
+    "put",
+    "127.0.0.1",
+    `${server.port}`,
+    `${local.path}/a.bin`,
+    "one.bin",
+    "--tftp",
+    "--json",
+  ]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.equal(JSON.parse(one.stdout).bytes, 2000);
+  assert.deepEqual(await Deno.readFile(`${served.path}/one.bin`), a);
 });

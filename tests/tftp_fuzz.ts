@@ -24,7 +24,21 @@ const encoder = new TextEncoder();
 const NAMES = ["seed.bin", "../etc/passwd", "/etc/passwd", "..\\x", "", "x".repeat(300), "new"];
 const MODES = ["octet", "netascii", "OCTET", "mail", "", "binary"];
 const OPTIONS = ["blksize", "tsize", "timeout", "windowsize", "utimeout", "BLKSIZE", "multicast"];
-const VALUES = ["0", "8", "7", "512", "65464", "65465", "-1", "", "9".repeat(40), "abc"];
+const VALUES = [
+  "0",
+  "8",
+  "7",
+  "10",
+  "11",
+  "255",
+  "512",
+  "65464",
+  "65465",
+  "-1",
+  "",
+  "9".repeat(40),
+  "abc",
+];
 
 function z(text: string): number[] {
   return [...encoder.encode(text), 0];

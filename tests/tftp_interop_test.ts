@@ -143,6 +143,55 @@ for (const [name, client] of Object.entries(CLIENTS)) {
   });
 }
 
+/** What each client prints for ERROR 1 and ERROR 6, and the flag that shows it. */
+const CONVENTIONAL: Record<string, { tool: string; notFound: RegExp; exists: RegExp }> = {
+  "tftp-hpa": {
+    tool: "tftp-hpa",
+    notFound: /^Error code 1: File not found$/m,
+    exists: /^Error code 6: File already exists$/m,
+  },
+  atftp: {
+    tool: "atftp",
+    notFound: /<File not found>/,
+    exists: /<File already exists>/,
+  },
+  curl: {
+    tool: "curl",
+    notFound: /TFTP error: File not found$/m,
+    exists: /TFTP error: File already exists$/m,
+  },
+};
+
+for (const [name, expected] of Object.entries(CONVENTIONAL)) {
+  Deno.test({
+    name:
+      `interop: ${name} shows RFC 1350's conventional error texts from fsd; the detail is logged`,
+    ...needs(expected.tool),
+    fn: async () => {
+      assertTools(expected.tool);
+      await using served = await tempDir();
+      await using local = await tempDir();
+      await Deno.writeTextFile(`${served.path}/taken`, "x");
+      await Deno.writeTextFile(`${local.path}/taken`, "y");
+      await using server = await serveTftp(served.path);
+      const client = CLIENTS[name];
+      const verbose = name === "curl" ? ["-v"] : [];
+      const run = (op: Op, remote: string) =>
+        tool(client.command, [
+          ...verbose,
+          ...client.args(op, server.port, remote, `${local.path}/${remote}`),
+        ], local.path);
+      const missing = await run("get", "missing");
+      assert.match(missing.out, expected.notFound);
+      const taken = await run("put", "taken");
+      assert.match(taken.out, expected.exists);
+      assert.equal(await Deno.readTextFile(`${served.path}/taken`), "x");
+      await server.waitForLine(/RRQ "missing": refused with error 1: file not found: missing$/);
+      await server.waitForLine(/WRQ "taken": refused with error 6: file already exists: taken$/);
+    },
+  });
+}
+
 for (const name of ["curl", "atftp"]) {
   Deno.test({
     name: `interop: ${name} gets a file past the block-number rollover at blksize 8`,

@@ -122,9 +122,10 @@ export class RawPeer implements AsyncDisposable {
     });
   }
 
-  static async open(): Promise<RawPeer> {
+  /** A peer on `address` (another loopback address is another client). */
+  static async open(address = "127.0.0.1"): Promise<RawPeer> {
     const socket = dgram.createSocket("udp4");
-    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    await new Promise<void>((resolve) => socket.bind(0, address, () => resolve()));
     return new RawPeer(socket);
   }
 

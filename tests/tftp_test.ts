@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { MemorySink } from "../lib/bytes/source_sink.ts";
 import { bytesSource } from "../lib/bytes/source_sink.ts";
-import { encodeRequest, Opcode, parsePacket } from "../lib/tftp/codec.ts";
+import { encodeError, encodeRequest, Opcode, parsePacket } from "../lib/tftp/codec.ts";
 import { encodeNetascii, NetasciiDecoder } from "../lib/tftp/netascii.ts";
 import { grant, parseAsked } from "../lib/tftp/options.ts";
 import { tftpDownload, tftpUpload } from "../lib/tftp/client.ts";
@@ -143,7 +143,7 @@ Deno.test("server: a packet from a wrong TID gets ERROR 5 and the transfer goes 
   const first = await peer.receive();
   assert.equal(first.packet.op, "DATA");
   await stranger.send(tftp.ack(1), first.port);
-  assert.match(await stranger.expectError(5), /unknown transfer/);
+  assert.match(await stranger.expectError(5), /^Unknown transfer ID$/);
   await peer.send(tftp.ack(1), first.port);
   const second = await peer.receive();
   assert.ok(second.packet.op === "DATA" && second.packet.block === 2);
@@ -214,17 +214,21 @@ Deno.test("server: uploads never replace; read-only and --tftp-no-upload refuse 
   await Deno.writeFile(`${s.root}/taken`, text.encode("keep"));
   await using peer = await RawPeer.open();
   await peer.send(tftp.wrq("taken"), s.port);
-  assert.match(await peer.expectError(6), /already exists/);
+  // The wire carries RFC 1350's text; the log says which rule.
+  assert.equal(await peer.expectError(6), "File already exists");
   assert.equal(await Deno.readTextFile(`${s.root}/taken`), "keep");
   await using ro = await startTftp({ readOnly: true });
   await peer.send(tftp.wrq("new"), ro.port);
-  assert.match(await peer.expectError(2), /read-only/);
+  assert.equal(await peer.expectError(2), "Access violation");
+  await ro.waitForLog(/read-only/);
   await using no = await startTftp({ noUpload: true });
   await peer.send(tftp.wrq("new"), no.port);
-  assert.match(await peer.expectError(2), /uploads are disabled/);
+  assert.equal(await peer.expectError(2), "Access violation");
+  await no.waitForLog(/uploads are disabled/);
   await using small = await startTftp({ maxUploadBytes: 1000 });
   await peer.send(tftp.wrq("big", "octet", "tsize", "1001"), small.port);
-  assert.match(await peer.expectError(3), /too large/);
+  assert.equal(await peer.expectError(3), "Disk full or allocation exceeded");
+  await small.waitForLog(/too large/);
 });
 
 Deno.test("server: an upload is staged, acknowledged once on disk, netascii converted", async () => {
@@ -369,4 +373,55 @@ Deno.test("server: shutdown lets a running transfer finish; close stops it with 
   await t.server.close();
   assert.match(await peer.expectError(0), /shutting down/);
   await t.waitForLog(/RRQ "f": server shutting down/);
+});
+
+Deno.test("codec: ERROR 1-7 carry RFC 1350's conventional text; 0 and 8 keep the reason", () => {
+  const texts = [
+    "server busy",
+    "File not found",
+    "Access violation",
+    "Disk full or allocation exceeded",
+    "Illegal TFTP operation",
+    "Unknown transfer ID",
+    "File already exists",
+    "No such user",
+    "option refused: blksize given twice",
+  ];
+  for (let code = 0; code <= 8; code++) {
+    const packet = parsePacket(encodeError(code, code === 8 ? texts[8] : `${texts[0]}: detail`));
+    assert.equal(packet.op, Opcode.ERROR);
+    if (packet.op !== Opcode.ERROR) continue;
+    assert.equal(packet.message, code === 0 ? "server busy: detail" : texts[code]);
+  }
+});
+
+Deno.test("client: a tap sees every datagram of the transfer on its real ports (for --pcap)", async () => {
+  await using s = await startTftp();
+  const data = randomBytes(1500, 5);
+  await Deno.writeFile(`${s.root}/tapped`, data);
+  const seen: { sent: boolean; op: number; local: number; peer: number }[] = [];
+  const sink = new MemorySink();
+  const config = {
+    hostname: "127.0.0.1",
+    port: s.port,
+    blockSize: 512,
+    windowSize: 1,
+    tap: (sent: boolean, bytes: Uint8Array, local: { port: number }, peer: { port: number }) =>
+      seen.push({ sent, op: bytes[1], local: local.port, peer: peer.port }),
+  };
+  assert.equal(await tftpDownload(config, "tapped", sink), 1500);
+  // RRQ to the request port; then OACK, ACK 0, DATA 1-3 and their ACKs with the transfer port.
+  assert.deepEqual(seen.map((d) => `${d.sent ? ">" : "<"}${d.op}`), [
+    ">1",
+    "<6",
+    ">4",
+    "<3",
+    ">4",
+    "<3",
+    ">4",
+    "<3",
+    ">4",
+  ]);
+  assert.equal(seen[0].peer, s.port);
+  assert.ok(seen.slice(1).every((d) => d.peer !== s.port && d.local === seen[0].local));
 });

@@ -50,10 +50,9 @@ fsd proxy --trace fsd), ladder (a ladder diagram), hex, text`,
   },
   pcap: {
     arg: "FILE",
-    side: "fsd",
     permission: "--allow-write=FILE",
     help: `record the connection to FILE (pcap, for Wireshark with
-'fsd wireshark')`,
+'fsd wireshark'; over TFTP each datagram, on its real ports)`,
   },
   ...CLIENT_SECURITY_FLAGS,
 } as const satisfies Flags;
@@ -86,9 +85,8 @@ export const JOBS_FLAG = {
     short: "j",
     arg: "N",
     value: integer(1, MAX_JOBS),
-    side: "fsd",
     help: `with -o or -r: files moving at once, each on its own
-connection, 1 to ${MAX_JOBS} (default 1)`,
+connection (TFTP: transfer), 1 to ${MAX_JOBS} (default 1)`,
   },
 } as const satisfies Flags;
 

@@ -11,19 +11,16 @@
  * directory (get), --allow-read for LOCAL (put).
  */
 
-import { basename } from "node:path";
-import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
-import {
-  TFTP_CLIENT_DEFAULTS,
-  type TftpClientConfig,
-  tftpDownload,
-  tftpUpload,
-} from "../../lib/tftp/client.ts";
-import { CommandError, expectPositionals, UsageError } from "../shared/cli.ts";
+import { TFTP_CLIENT_DEFAULTS, type TftpClientConfig } from "../../lib/tftp/client.ts";
+import type { DatagramTap } from "../../lib/tftp/channel.ts";
+import { openCapture } from "../shared/capture.ts";
+import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
 import { parsePort } from "../shared/values.ts";
-import { downloadPath, openDownload } from "./local_files.ts";
-import { Progress } from "../shared/progress.ts";
+import { Interruption } from "../shared/signals.ts";
+import { type FileProgress, JobProgress } from "./job_progress.ts";
+import { runSingle } from "./jobs.ts";
+import type { FileReport, Reporter } from "./report.ts";
 
 /** The heading of the TFTP part of get's and put's help. */
 export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
@@ -31,10 +28,14 @@ export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless give
 or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
 (--blksize, --window; --fsd1 asks for no options) and falls back to plain
 RFC 1350 when the server ignores them. --timeout: give up after this long
-without progress. Only --timeout, --blksize, --window, --fsd1 and (get) --force
-apply to TFTP.`;
+without an answer (a dead port too). get's -o DIR (several tftp:// URLs, or
+HOST PORT and several names with --tftp), --json, --sha256, --force and
+--continue work as over fsd/1, except that TFTP has no offsets: --continue
+keeps what a failed download got, but the next try starts the file over.
+put's -o REMOTEDIR (tftp://HOST[:PORT] LOCAL..., or HOST PORT LOCAL... with
+--tftp) and --json work too; with -o, --jobs N moves N files at once.`;
 
-const URL_PREFIX = "tftp://";
+export const URL_PREFIX = "tftp://";
 
 /** The sides of get and put: fsd/1, or TFTP (a tftp:// argument or --tftp). */
 export const CLIENT_SIDES = {
@@ -62,19 +63,34 @@ HOST's, and the socket binds the wildcard address;
 /** What TFTP takes of get's and put's flags. */
 export interface TftpValues {
   timeout: number;
+  /** With -o: files moving at once, each transfer on its own socket. */
+  jobs?: number;
   blksize?: number;
   window?: number;
   fsd1: boolean;
+  /** --pcap FILE: every datagram of the job recorded. */
+  pcap?: string;
 }
 
-interface Where {
+/** --pcap over TFTP: a tap that writes each datagram as a UDP frame on its real ports, and its close. */
+export function tftpCapture(path: string | undefined): { tap?: DatagramTap; close(): void } {
+  const writer = openCapture(path);
+  if (!writer) return { close() {} };
+  return {
+    tap: (sent, bytes, local, peer) =>
+      writer.datagram(sent ? "client" : "server", local.port, peer.port, bytes),
+    close: () => writer.close(),
+  };
+}
+
+export interface Where {
   config: TftpClientConfig;
   remote: string;
   rest: string[];
 }
 
 /** tftp://HOST[:PORT]/PATH, or HOST PORT PATH with --tftp; `rest` is what follows. */
-function parseWhere(positionals: string[], usage: string): Where {
+export function parseWhere(positionals: string[], usage: string): Where {
   const [first] = positionals;
   if (first?.toLowerCase().startsWith(URL_PREFIX)) {
     const match = /^tftp:\/\/(\[[^\]]+\]|[^/:]+)(?::([^/]*))?(?:\/(.*))?$/i.exec(first);
@@ -102,7 +118,7 @@ function decodePath(path: string): string {
   }
 }
 
-function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
+export function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
   if (values.fsd1 && (values.blksize !== undefined || values.window !== undefined)) {
     throw new UsageError("--fsd1 takes no --blksize or --window");
   }
@@ -113,114 +129,42 @@ function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
   };
 }
 
-/** `fsd get` over TFTP. */
-export async function tftpGet(
-  parsed: { values: TftpValues & { force: boolean }; positionals: string[] },
-): Promise<void> {
-  const usage =
-    "fsd get tftp://HOST[:PORT]/REMOTE [LOCAL] | fsd get HOST PORT REMOTE [LOCAL] --tftp";
-  const where = parseWhere(parsed.positionals, usage);
-  if (where.rest.length > 1) {
-    throw new UsageError(`unexpected argument: ${where.rest[1]}: usage: ${usage}`);
-  }
-  const config = { ...where.config, ...transferConfig(parsed.values) };
-  const remoteBase = where.remote.split("/").filter((part) => part !== "").pop();
-  const local = where.rest[0] ?? remoteBase;
-  if (!remoteBase || where.remote.endsWith("/")) {
-    throw new UsageError(`no file named in ${JSON.stringify(where.remote)}`);
-  }
-  if (!local) throw new UsageError("give LOCAL");
-  if (local === "-") {
-    await tftpDownload(config, where.remote, Deno.stdout);
-    return;
-  }
-  // The same local-file rules as fsd/1's get: staged beside LOCAL, special files written directly.
-  const path = downloadPath(local, remoteBase);
-  const force = parsed.values.force;
-  const expected = (error: unknown) =>
-    error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotFound
-      ? new CommandError((error as Error).message, { cause: error })
-      : error;
-  const download = await openDownload(path, { force }).catch((error) => {
-    throw expected(error);
-  });
-  const progress = new Progress(`receiving ${basename(path)}`);
-  // Ctrl-C stops the transfer; the staged file is removed below, as with fsd/1.
+/** The lanes of a job of several files (--jobs): each file a transfer of its own. */
+export function lanes(jobs = 1): undefined[] {
+  return Array.from({ length: jobs }, () => undefined);
+}
+
+/** Runs a TFTP job; a stop signal aborts its transfer and ends it with 128+N, as over fsd/1. */
+export async function withInterruption<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  using interruption = new Interruption();
   const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
+  const unregister = interruption.onStop(() => interrupt.abort());
   try {
-    const bytes = await tftpDownload(
-      { ...config, signal: interrupt.signal },
-      where.remote,
-      download.sink,
-      { onProgress: progress.update, onSize: progress.setTotal },
-    ).catch((error) => {
-      throw interrupt.signal.aborted ? new CommandError("interrupted") : error;
-    });
-    await download.commit(force).catch((error) => {
-      throw expected(error);
-    });
-    progress.stop();
-    if (Deno.stderr.isTerminal()) {
-      console.error(`received ${where.remote} as ${path}: ${progress.summary(bytes)}`);
-    }
+    return await run(interrupt.signal);
+  } catch (error) {
+    throw interruption.explain(error);
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    progress.stop();
-    await download.discard(undefined, false);
+    unregister();
   }
 }
 
-/** `fsd put` over TFTP: `fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL` or `fsd put HOST PORT LOCAL [REMOTE] --tftp`. */
-export async function tftpPut(
-  parsed: { values: TftpValues; positionals: string[] },
+/**
+ * The one-file form: the report (with --json), a summary on a terminal
+ * (`said` names what moved where), a failure as the one `fsd:` line.
+ */
+export async function runOneFile(
+  reporter: Reporter,
+  verb: "receiving" | "sending",
+  file: { name: string; local: string; said: string },
+  transfer: (progress: FileProgress) => Promise<FileReport>,
 ): Promise<void> {
-  const usage =
-    "fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL | fsd put HOST PORT LOCAL [REMOTE] --tftp";
-  const where = parseWhere(parsed.positionals, usage);
-  // URL form: the path is REMOTE, LOCAL follows; --tftp form: HOST PORT LOCAL [REMOTE].
-  const byUrl = parsed.positionals[0].toLowerCase().startsWith(URL_PREFIX);
-  if (byUrl) expectPositionals(parsed.positionals, 2, 2, usage);
-  const local = byUrl ? where.rest[0] : where.remote;
-  const named = byUrl ? where.remote : where.rest[0] ?? "";
-  const remote = named === "" || named.endsWith("/") ? named + basename(local) : named;
-  if (local === "-" && (named === "" || named.endsWith("/"))) {
-    throw new UsageError("REMOTE is required when LOCAL is '-'");
-  }
-  const config = { ...where.config, ...transferConfig(parsed.values) };
-  if (local === "-") {
-    await send(config, remote, Deno.stdin, undefined, "stdin");
-    return;
-  }
-  const file = await Deno.open(local, { read: true }).catch((error) => {
-    throw error instanceof Deno.errors.NotFound
-      ? new CommandError(`file not found: ${local}`)
-      : error;
-  });
+  const progress = new JobProgress(verb, 1);
   try {
-    const info = await file.stat();
-    if (!info.isFile) throw new CommandError(`not a regular file: ${local}`);
-    await send(config, remote, fileSource(file), info.size, local);
-  } finally {
-    file.close();
-  }
-}
-
-async function send(
-  config: TftpClientConfig,
-  remote: string,
-  source: ByteSource,
-  size: number | undefined,
-  label: string,
-): Promise<void> {
-  const progress = new Progress(`sending ${label}`);
-  if (size !== undefined) progress.setTotal(size);
-  try {
-    const bytes = await tftpUpload(config, remote, source, size, { onProgress: progress.update });
+    const report = await runSingle(reporter, file.name, file.local, () => transfer(progress));
     progress.stop();
-    if (Deno.stderr.isTerminal()) {
-      console.error(`sent ${label} as ${remote}: ${progress.summary(bytes)}`);
+    reporter.add(report);
+    if (!reporter.json && Deno.stderr.isTerminal()) {
+      console.error(`${file.said}: ${progress.summary(report.bytes)}`);
     }
   } finally {
     progress.stop();

@@ -19,7 +19,7 @@ export interface UploadHow {
 }
 
 /** Opens LOCAL for reading: a regular file (with its size), or a stream; a directory is refused. */
-async function openLocal(
+export async function openLocal(
   local: string,
 ): Promise<{ source: ByteSource; size?: number; close(): void }> {
   // stdin by the names a shell gives it, which Deno would not open without --allow-all

@@ -4,13 +4,15 @@
  * flags are declared here and listed by commands/proxy.ts.
  */
 
-import { type UdpFaults, UdpRelay } from "../../lib/relay/udp_relay.ts";
+import { type UdpFaults, UdpRelay, type UdpRelayEvent } from "../../lib/relay/udp_relay.ts";
+import { udpRelayPcapTap } from "../../lib/capture/pcap_tap.ts";
+import { openCapture } from "../shared/capture.ts";
 import { expectedFailure, expectPositionals, stopOnSignal } from "../shared/cli.ts";
 import type { Flags, FlagValues } from "../shared/command.ts";
 import { integer, parsePort, rate } from "../shared/values.ts";
 
 export const UDP_PROXY_USAGE =
-  "fsd proxy --udp LISTEN_PORT TARGET_HOST TARGET_PORT [--drop RATE] [--duplicate RATE] [--reorder RATE]";
+  "fsd proxy --udp LISTEN_PORT TARGET_HOST TARGET_PORT [--drop RATE] [--duplicate RATE] [--reorder RATE] [--pcap FILE]";
 
 /** The heading of the UDP relay's flags in proxy's help. */
 export const UDP_PROXY_HEADING =
@@ -60,6 +62,7 @@ export const UDP_PROXY_FLAGS = {
 export async function runUdpProxy(
   values: Partial<FlagValues<typeof UDP_PROXY_FLAGS>> & {
     host?: string;
+    pcap?: string;
     stream: "up" | "down" | "both";
   },
   positionals: string[],
@@ -72,6 +75,7 @@ export async function runUdpProxy(
     duplicate: values.duplicate,
     reorder: values.reorder,
   };
+  const pcap = openCapture(values.pcap);
   const relay = await UdpRelay.start({
     port: parsePort(listenText),
     hostname: values.host,
@@ -82,16 +86,30 @@ export async function runUdpProxy(
       down: stream === "up" ? {} : faults,
     },
     seed: values.seed,
-    log: (e) =>
-      console.log(
-        e.event === "client"
-          ? `[${e.id}] datagrams from ${e.address} port ${e.port}`
-          : `[${e.id}] idle: ${e.up} datagrams up, ${e.down} down, ${e.dropped} dropped`,
-      ),
-  }).catch(expectedFailure);
-  const stopped = stopOnSignal(() => relay.close());
+    tap: pcap && udpRelayPcapTap(pcap),
+    log: (e) => console.log(describe(e)),
+  }).catch((error) => {
+    pcap?.close();
+    return expectedFailure(error);
+  });
+  const stopped = stopOnSignal(async () => {
+    await relay.close();
+    pcap?.close();
+  });
   console.log(
     `UDP proxy listening on ${relay.addr.hostname} port ${relay.addr.port}, relaying to ${targetHost} port ${targetText}`,
   );
   await stopped;
+}
+
+/** One log line per relay event. */
+function describe(e: UdpRelayEvent): string {
+  switch (e.event) {
+    case "client":
+      return `[${e.id}] datagrams from ${e.address} port ${e.port}`;
+    case "idle":
+      return `[${e.id}] idle: ${e.up} datagrams up, ${e.down} down, ${e.dropped} dropped`;
+    case "stranger":
+      return `[${e.id}] ignored datagrams from ${e.address} port ${e.port}: not the target`;
+  }
 }

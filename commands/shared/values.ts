@@ -99,7 +99,9 @@ export const port: ValueParser<number> = { parse: (t) => parsePort(t) };
 
 /** One of a few words. */
 export function oneOf<const W extends string>(...words: W[]): ValueParser<W> {
-  const list = `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
+  const list = words.length === 1
+    ? words[0]
+    : `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
   return {
     parse(text, flag) {
       if (!(words as string[]).includes(text)) {

@@ -14,12 +14,16 @@ export type LoginResult =
   /** Wrong name or wrong password: the caller cannot tell which, on purpose. */
   | { ok: false; reason: "wrong" }
   /** Too many failures from this address: refused unchecked, for `retryMs` more. */
-  | { ok: false; reason: "paused"; retryMs: number };
+  | { ok: false; reason: "paused"; retryMs: number }
+  /** Too many checks already waiting: refused unchecked; try later. */
+  | { ok: false; reason: "busy" };
 
 export interface AuthenticatorConfig {
   throttle?: Partial<ThrottleConfig>;
   /** Most password checks running at once (default 2). */
   maxConcurrentChecks?: number;
+  /** Most checks waiting for one of those (default 16); past it a login is refused unchecked. */
+  maxQueuedChecks?: number;
 }
 
 export class Authenticator {
@@ -36,7 +40,7 @@ export class Authenticator {
     this.#accounts = accounts;
     this.#dummy = dummy;
     this.#throttle = new LoginThrottle(config.throttle);
-    this.#checks = new Semaphore(config.maxConcurrentChecks ?? 2);
+    this.#checks = new Semaphore(config.maxConcurrentChecks ?? 2, config.maxQueuedChecks ?? 16);
   }
 
   /** An authenticator for `lines`; unknown names are checked against a dummy hash with the accounts' parameters. */
@@ -71,6 +75,7 @@ export class Authenticator {
     password: string,
     signal?: AbortSignal,
   ): Promise<LoginResult> {
+    if (this.#checks.full) return { ok: false, reason: "busy" };
     const admission = this.#throttle.admit(address);
     if ("pausedMs" in admission) {
       return { ok: false, reason: "paused", retryMs: admission.pausedMs };
@@ -80,9 +85,11 @@ export class Authenticator {
       if (admission.waitMs > 0) await sleep(admission.waitMs, signal);
       const account = isValidName(name) ? this.#accounts.get(name) : undefined;
       const hash = account?.hash ?? this.#dummy;
-      const matches = await this.#checks.run(() =>
-        verifyPassword(password.slice(0, MAX_PASSWORD_BYTES + 1), hash)
+      const matches = await this.#checks.run(
+        () => verifyPassword(password.slice(0, MAX_PASSWORD_BYTES + 1), hash),
+        signal,
       );
+      if (matches === BUSY) return { ok: false, reason: "busy" };
       ok = matches && account !== undefined;
       return ok ? { ok: true, account: account! } : { ok: false, reason: "wrong" };
     } finally {
@@ -112,17 +119,45 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** At most `limit` tasks at once; the rest wait in order. */
+const BUSY = Symbol("busy");
+
+/**
+ * At most `limit` tasks at once; at most `queue` more wait, in order (past
+ * that, BUSY at once). A waiting task whose `signal` aborts leaves the queue
+ * (its connection closed: its check never runs).
+ */
 class Semaphore {
   #free: number;
   #waiting: (() => void)[] = [];
-  constructor(limit: number) {
+  constructor(limit: number, readonly queue: number) {
     this.#free = Math.max(1, limit);
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  /** Whether a task now would be refused. */
+  get full(): boolean {
+    return this.#free === 0 && this.#waiting.length >= this.queue;
+  }
+
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T | typeof BUSY> {
+    if (this.#free > 0) {
+      this.#free--;
+    } else {
+      if (this.#waiting.length >= this.queue) return BUSY;
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal?.removeEventListener("abort", leave);
+          resolve();
+        };
+        const leave = () => {
+          const at = this.#waiting.indexOf(go);
+          if (at >= 0) this.#waiting.splice(at, 1);
+          reject(signal!.reason);
+        };
+        this.#waiting.push(go);
+        signal?.addEventListener("abort", leave, { once: true });
+      });
+    }
     try {
       return await task();
     } finally {

@@ -1,5 +1,6 @@
 /**
- * Capture files without capture rights: TCP conversations written to a
+ * Capture files without capture rights: TCP conversations (and UDP
+ * datagrams, for the UDP relay, the echo client and TFTP) written to a
  * pcap file (the classic libpcap format, Ethernet link type) with made-up
  * but consistent framing, so Wireshark and tshark open them, "Follow TCP
  * Stream" gives exactly the bytes, and the fsd dissector decodes them.
@@ -22,7 +23,9 @@ const BUFFER_BYTES = 64 * 1024;
 const ETHERNET = 14;
 const IPV4 = 20;
 const TCP = 20;
-const HEADERS = ETHERNET + IPV4 + TCP;
+const UDP = 8;
+const TCP_PROTOCOL = 6;
+const UDP_PROTOCOL = 17;
 const RECORD_HEADER = 16;
 /** Largest payload of one segment: an IPv4 packet is at most 65535 bytes. */
 export const MAX_SEGMENT = 65535 - IPV4 - TCP;
@@ -44,6 +47,8 @@ interface Endpoint {
   port: number;
 }
 
+const CLIENT_MAC = [0x02, 0, 0, 0, 0, 0x01];
+const SERVER_MAC = [0x02, 0, 0, 0, 0, 0x02];
 const CLIENT_IP = [192, 0, 2, 1];
 const SERVER_IP = [192, 0, 2, 2];
 const FIRST_CLIENT_PORT = 40000;
@@ -90,11 +95,11 @@ export class PcapWriter {
   connection(serverPort: number): PcapConnection {
     const n = this.#connections++;
     const client = {
-      mac: [0x02, 0, 0, 0, 0, 0x01],
+      mac: CLIENT_MAC,
       ip: CLIENT_IP,
       port: FIRST_CLIENT_PORT + n % CLIENT_PORTS,
     };
-    const server = { mac: [0x02, 0, 0, 0, 0, 0x02], ip: SERVER_IP, port: serverPort };
+    const server = { mac: SERVER_MAC, ip: SERVER_IP, port: serverPort };
     return new PcapConnection(this, client, server, n);
   }
 
@@ -137,18 +142,82 @@ export class PcapWriter {
     payload?: Uint8Array,
   ): void {
     if (this.#closed) return;
+    const at = this.#frame(from, to, TCP_PROTOCOL, TCP, payload);
+    const view = this.#view;
+    view.setUint16(at, from.port);
+    view.setUint16(at + 2, to.port);
+    view.setUint32(at + 4, seq >>> 0);
+    view.setUint32(at + 8, ack >>> 0);
+    this.#buffer[at + 12] = (TCP / 4) << 4;
+    this.#buffer[at + 13] = flags;
+    view.setUint16(at + 14, 65535); // window
+    view.setUint16(at + 16, 0); // checksum: not computed
+    view.setUint16(at + 18, 0);
+    this.#payload(payload);
+  }
+
+  /**
+   * One Ethernet/IPv4/UDP frame: `payload` sent by `side`, between the
+   * made-up client and server addresses, on the real ports (a TFTP
+   * transfer's ports are what tell Wireshark it is TFTP).
+   */
+  datagram(side: Side, clientPort: number, serverPort: number, payload: Uint8Array): void {
+    if (this.#closed) return;
+    const client = { mac: CLIENT_MAC, ip: CLIENT_IP, port: clientPort };
+    const server = { mac: SERVER_MAC, ip: SERVER_IP, port: serverPort };
+    const [from, to] = side === "client" ? [client, server] : [server, client];
+    const at = this.#frame(from, to, UDP_PROTOCOL, UDP, payload);
+    const view = this.#view;
+    view.setUint16(at, from.port);
+    view.setUint16(at + 2, to.port);
+    view.setUint16(at + 4, UDP + payload.length);
+    view.setUint16(at + 6, 0); // checksum: none (allowed over IPv4)
+    this.#payload(payload);
+  }
+
+  /** The record header, Ethernet and IPv4 headers of a frame; returns where the transport header goes. */
+  #frame(
+    from: Endpoint,
+    to: Endpoint,
+    protocol: number,
+    transport: number,
+    payload?: Uint8Array,
+  ): number {
     const length = payload?.length ?? 0;
-    if (this.#used + RECORD_HEADER + HEADERS > BUFFER_BYTES) this.flush();
+    const headers = ETHERNET + IPV4 + transport;
+    if (this.#used + RECORD_HEADER + headers > BUFFER_BYTES) this.flush();
     const at = this.#used;
+    const b = this.#buffer;
     const view = this.#view;
     const now = performance.timeOrigin + performance.now();
     const seconds = Math.floor(now / 1000);
     view.setUint32(at, seconds, true);
     view.setUint32(at + 4, Math.floor((now - seconds * 1000) * 1000), true);
-    view.setUint32(at + 8, HEADERS + length, true);
-    view.setUint32(at + 12, HEADERS + length, true);
-    this.#writeHeaders(at + RECORD_HEADER, from, to, seq, ack, flags, length);
-    this.#used += RECORD_HEADER + HEADERS;
+    view.setUint32(at + 8, headers + length, true);
+    view.setUint32(at + 12, headers + length, true);
+    const eth = at + RECORD_HEADER;
+    b.set(to.mac, eth);
+    b.set(from.mac, eth + 6);
+    view.setUint16(eth + 12, 0x0800);
+    const ip = eth + ETHERNET;
+    b[ip] = 0x45;
+    b[ip + 1] = 0;
+    view.setUint16(ip + 2, IPV4 + transport + length);
+    view.setUint16(ip + 4, this.#ipId = (this.#ipId + 1) & 0xffff);
+    view.setUint16(ip + 6, 0x4000); // don't fragment
+    b[ip + 8] = 64;
+    b[ip + 9] = protocol;
+    view.setUint16(ip + 10, 0);
+    b.set(from.ip, ip + 12);
+    b.set(to.ip, ip + 16);
+    view.setUint16(ip + 10, ipChecksum(b.subarray(ip, ip + IPV4)));
+    this.#used += RECORD_HEADER + headers;
+    return ip + IPV4;
+  }
+
+  /** The payload after the headers: into the buffer when it fits, else written out directly. */
+  #payload(payload?: Uint8Array): void {
+    const length = payload?.length ?? 0;
     if (!payload || length === 0) return;
     if (this.#used + length <= BUFFER_BYTES) {
       this.#buffer.set(payload, this.#used);
@@ -169,44 +238,6 @@ export class PcapWriter {
     view.setUint32(16, SNAPLEN, true);
     view.setUint32(20, LINKTYPE_ETHERNET, true);
     this.#used = 24;
-  }
-
-  #writeHeaders(
-    at: number,
-    from: Endpoint,
-    to: Endpoint,
-    seq: number,
-    ack: number,
-    flags: number,
-    length: number,
-  ): void {
-    const b = this.#buffer;
-    const view = this.#view;
-    b.set(to.mac, at);
-    b.set(from.mac, at + 6);
-    view.setUint16(at + 12, 0x0800);
-    const ip = at + ETHERNET;
-    b[ip] = 0x45;
-    b[ip + 1] = 0;
-    view.setUint16(ip + 2, IPV4 + TCP + length);
-    view.setUint16(ip + 4, this.#ipId = (this.#ipId + 1) & 0xffff);
-    view.setUint16(ip + 6, 0x4000); // don't fragment
-    b[ip + 8] = 64;
-    b[ip + 9] = 6;
-    view.setUint16(ip + 10, 0);
-    b.set(from.ip, ip + 12);
-    b.set(to.ip, ip + 16);
-    view.setUint16(ip + 10, ipChecksum(b.subarray(ip, ip + IPV4)));
-    const tcp = ip + IPV4;
-    view.setUint16(tcp, from.port);
-    view.setUint16(tcp + 2, to.port);
-    view.setUint32(tcp + 4, seq >>> 0);
-    view.setUint32(tcp + 8, ack >>> 0);
-    b[tcp + 12] = (TCP / 4) << 4;
-    b[tcp + 13] = flags;
-    view.setUint16(tcp + 14, 65535); // window
-    view.setUint16(tcp + 16, 0); // checksum: not computed
-    view.setUint16(tcp + 18, 0);
   }
 }
 

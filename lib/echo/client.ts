@@ -1,7 +1,8 @@
 /** The client side of the echo tools: a channel over TCP (lines) or UDP (datagrams), and RTT figures. */
 
-import dgram from "node:dgram";
-import { Buffer } from "node:buffer";
+import { lookup } from "node:dns/promises";
+import { bindUdp } from "../net/udp.ts";
+import { isLoopback, plainAddress } from "../net/ip.ts";
 import { readLines } from "../bytes/lines.ts";
 import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
 
@@ -57,21 +58,34 @@ export async function openEchoChannel(
   hostname: string,
   port: number,
   udp: boolean,
+  tap?: EchoTap,
 ): Promise<EchoChannel> {
-  return udp ? await openUdp(hostname, port) : await openTcp(hostname, port);
+  return udp ? await openUdp(hostname, port, tap) : await openTcp(hostname, port, tap);
 }
 
-async function openTcp(hostname: string, port: number): Promise<EchoChannel> {
+async function openTcp(hostname: string, port: number, tap?: EchoTap): Promise<EchoChannel> {
   const conn = await Deno.connect({ hostname, port });
   conn.setNoDelay(true);
+  const ends = { local: (conn.localAddr as Deno.NetAddr).port, remote: port };
+  const source = {
+    async read(p: Uint8Array): Promise<number | null> {
+      const n = await conn.read(p);
+      if (n !== null) tap?.received(p.slice(0, n), ends);
+      return n;
+    },
+  };
   const inbox = new Inbox();
   const reading = (async () => {
-    for await (const line of readLines(conn)) inbox.push(line);
+    for await (const line of readLines(source)) inbox.push(line);
     inbox.end();
   })();
   const encoder = new TextEncoder();
   return {
-    send: (text) => writeAll(conn, encoder.encode(text + "\n")),
+    send: (text) => {
+      const bytes = encoder.encode(text + "\n");
+      tap?.sent(bytes, ends);
+      return writeAll(conn, bytes);
+    },
     receive: (timeoutMs) => inbox.next(timeoutMs),
     finish: () => conn.closeWrite(),
     get ended() {
@@ -80,6 +94,7 @@ async function openTcp(hostname: string, port: number): Promise<EchoChannel> {
     close() {
       closeQuietly(conn);
       reading.catch(() => {});
+      tap?.closed();
     },
   };
 }
@@ -93,23 +108,63 @@ export interface UdpChannel extends EchoChannel {
 
 const utf8 = new TextDecoder();
 
-export async function openUdp(hostname: string, port: number): Promise<UdpChannel> {
-  const v6 = hostname.includes(":");
-  const socket = dgram.createSocket(v6 ? "udp6" : "udp4");
+/** The ports of an echo client's socket and of the server. */
+export interface EchoEnds {
+  local: number;
+  remote: number;
+}
+
+/** What a capture sees of an echo client: the bytes each way, and the end. */
+export interface EchoTap {
+  sent(bytes: Uint8Array, ends: EchoEnds): void;
+  received(bytes: Uint8Array, ends: EchoEnds): void;
+  closed(): void;
+}
+
+/** Largest datagram read: the UDP maximum over IPv4. */
+const MAX_DATAGRAM = 65507;
+
+/**
+ * A UDP channel to `hostname` port `port`, from a port of our own on
+ * loopback when the server is there (so --allow-net=127.0.0.1 is enough),
+ * else on the wildcard address. Only the server's datagrams are taken.
+ */
+export async function openUdp(hostname: string, port: number, tap?: EchoTap): Promise<UdpChannel> {
+  const address = plainAddress((await lookup(hostname)).address);
+  const wildcard = address.includes(":") ? "::" : "0.0.0.0";
+  // Loopback for a loopback server, when --allow-net grants it any port (else the wildcard, as
+  // with --allow-net=HOST:PORT,0.0.0.0).
+  const local = isLoopback(address) &&
+      (await Deno.permissions.query({ name: "net", host: address })).state === "granted"
+    ? address
+    : wildcard;
+  const socket = await bindUdp(local, 0);
+  const server = { hostname: address, port };
+  const ends = { local: socket.local.port, remote: port };
   const inbox = new Inbox<Uint8Array>();
-  socket.on("message", (message: Buffer) => inbox.push(new Uint8Array(message)));
-  // Bind first: sending from an unbound socket needs to bind the wildcard anyway.
-  await new Promise<void>((resolve, reject) => {
-    socket.once("error", reject);
-    socket.bind(0, v6 ? "::" : "0.0.0.0", () => resolve());
-  });
-  const sendBytes = (bytes: Uint8Array) =>
-    new Promise<void>((resolve, reject) =>
-      socket.send(bytes, port, hostname, (error) => error ? reject(error) : resolve())
-    );
+  const reading = (async () => {
+    const buffer = new Uint8Array(MAX_DATAGRAM);
+    for (;;) {
+      let data: Uint8Array, from: { hostname: string; port: number };
+      try {
+        [data, from] = await socket.receive(buffer);
+      } catch {
+        if (inbox.ended) return;
+        continue; // an ICMP error for an earlier datagram
+      }
+      if (plainAddress(from.hostname) !== address || from.port !== port) continue;
+      const bytes = data.slice();
+      tap?.received(bytes, ends);
+      inbox.push(bytes);
+    }
+  })();
+  const sendBytes = async (bytes: Uint8Array) => {
+    tap?.sent(bytes, ends);
+    await socket.send(bytes, server);
+  };
   const receiveBytes = (timeoutMs: number) => inbox.next(timeoutMs);
   return {
-    send: (text) => sendBytes(Buffer.from(text)),
+    send: (text) => sendBytes(new TextEncoder().encode(text)),
     sendBytes,
     receive: async (timeoutMs) => {
       const bytes = await receiveBytes(timeoutMs);
@@ -119,8 +174,11 @@ export async function openUdp(hostname: string, port: number): Promise<UdpChanne
     finish: () => Promise.resolve(),
     ended: false,
     close() {
+      if (inbox.ended) return;
       inbox.end();
       socket.close();
+      reading.catch(() => {});
+      tap?.closed();
     },
   };
 }

@@ -38,7 +38,11 @@ const LOG_CHARS = 100;
 
 /** Runs the exchange on `conn` (a client at `address`); the caller closes it. */
 export async function serveLogin(
-  conn: Deno.Conn,
+  conn: {
+    read(p: Uint8Array): Promise<number | null>;
+    write(p: Uint8Array): Promise<number>;
+    close(): void;
+  },
   address: string,
   config: LoginLabConfig,
   log: (line: string) => void,

@@ -4,15 +4,19 @@
  * room that broadcasts each message to everyone else.
  */
 
-import dgram from "node:dgram";
-import { Buffer } from "node:buffer";
 import { readMessages } from "./messages.ts";
 import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
-import { DEFAULT_HOST, listenError, listenTcp } from "../net/listen.ts";
+import { listenTcp } from "../net/listen.ts";
+import { ConnectionLimits } from "../net/limits.ts";
+import { type Duplex, IdleTimer, touching } from "../net/idle.ts";
+import { answer, type EchoMode } from "./answer.ts";
+import { startUdpEcho } from "./udp_server.ts";
+
+export { answer, type EchoMode };
 import { type LoginLabConfig, serveLogin } from "./login.ts";
 
-export type EchoMode = "echo" | "upper" | "ceil" | "broadcast";
+const encoder = new TextEncoder();
 
 export interface EchoServerOptions {
   port: number;
@@ -24,12 +28,22 @@ export interface EchoServerOptions {
   queueBytes?: number;
   /** TCP text modes: a partial line counts as a message after this long without more bytes (default 200 ms). */
   quietMs?: number;
-  /** UDP chat room: a peer silent this long leaves the room (default 5 minutes). */
+  /** UDP chat room: a peer silent this long leaves the room (default 60 s). */
   udpIdleMs?: number;
+  /** UDP chat room: most members at once (default 32). */
+  udpMaxMembers?: number;
   log?: (line: string) => void;
   /** TCP: run the login lab (lib/echo/login.ts) on each connection instead of `mode`. */
   login?: LoginLabConfig;
+  /** TCP: most connections at once, and from one address (ECHO_DEFAULTS; 0: no limit). */
+  maxClients?: number;
+  maxPerIp?: number;
+  /** TCP: a connection that moves no byte either way for this long is closed (0: never). */
+  idleTimeoutMs?: number;
 }
+
+/** The TCP servers' limits unless told otherwise: a lab's class, and a chat that sits quiet a while. */
+export const ECHO_DEFAULTS = { maxClients: 1000, maxPerIp: 100, idleTimeoutMs: 300_000 };
 
 export interface EchoServer {
   readonly port: number;
@@ -37,23 +51,16 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
-const NUMBER = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
-
-/** The answer to one message in the echo, upper and ceil modes. */
-export function answer(mode: Exclude<EchoMode, "broadcast">, message: string): string {
-  if (mode === "upper") return message.toUpperCase();
-  if (mode === "ceil") {
-    if (!NUMBER.test(message)) return `error: not a number: ${JSON.stringify(message)}`;
-    const value = Math.ceil(Number(message));
-    return Number.isFinite(value)
-      ? String(Object.is(value, -0) ? 0 : value)
-      : `error: out of range: ${message.trim()}`;
-  }
-  return message;
-}
-
 export async function startEchoServer(options: EchoServerOptions): Promise<EchoServer> {
-  return options.udp ? await startUdp(options) : startTcp(options);
+  if (!options.udp) return startTcp(options);
+  return await startUdpEcho({
+    port: options.port,
+    hostname: options.hostname,
+    mode: options.mode,
+    idleMs: options.udpIdleMs,
+    maxMembers: options.udpMaxMembers,
+    log: options.log,
+  });
 }
 
 // ---- TCP ----
@@ -62,22 +69,42 @@ function startTcp(options: EchoServerOptions): EchoServer {
   const log = options.log ?? (() => {});
   const listener = listenTcp({ hostname: options.hostname, port: options.port });
   const conns = new Set<Deno.Conn>();
+  const limits = new ConnectionLimits({
+    maxClients: options.maxClients ?? ECHO_DEFAULTS.maxClients,
+    maxPerIp: options.maxPerIp ?? ECHO_DEFAULTS.maxPerIp,
+  });
+  const idleMs = options.idleTimeoutMs ?? ECHO_DEFAULTS.idleTimeoutMs;
   const room = options.mode === "broadcast"
     ? new ChatRoom(options.queueBytes ?? 64 * 1024, options.quietMs)
     : undefined;
   const accepting = new AcceptLoop(listener, {
-    handle(conn, id) {
+    async handle(conn, id) {
       const peer = conn.remoteAddr as Deno.NetAddr;
       log(`[${id}] connection from ${peer.hostname} port ${peer.port}`);
+      const admission = limits.admit(peer.hostname);
+      if (!admission.admitted) {
+        log(`[${id}] refused: ${admission.reason}`);
+        await writeAll(conn, encoder.encode(`error: ${admission.reason}\n`)).catch(() => {});
+        closeQuietly(conn);
+        return;
+      }
       conns.add(conn);
-      return (options.login
-        ? serveLogin(conn, peer.hostname, options.login, log)
-        : serveOne(conn, id, options, room))
+      let idle = false;
+      const timer = new IdleTimer(idleMs, () => {
+        idle = true;
+        closeQuietly(conn);
+      });
+      const watched = touching(conn, timer);
+      await (options.login
+        ? serveLogin(watched, peer.hostname, options.login, log)
+        : serveOne(watched, id, options, room))
         .catch(() => {})
         .finally(() => {
+          timer.stop();
+          limits.release(peer.hostname);
           conns.delete(conn);
           closeQuietly(conn);
-          log(`[${id}] closed`);
+          log(`[${id}] closed${idle ? `: idle for ${idleMs / 1000} s` : ""}`);
         });
     },
   });
@@ -93,7 +120,7 @@ function startTcp(options: EchoServerOptions): EchoServer {
 }
 
 function serveOne(
-  conn: Deno.Conn,
+  conn: Duplex,
   id: number,
   { mode, quietMs }: EchoServerOptions,
   room?: ChatRoom,
@@ -103,7 +130,7 @@ function serveOne(
 }
 
 /** Plain echo: exactly the bytes that came, as they came (no lines, no text decoding). */
-async function echoBytes(conn: Deno.Conn): Promise<void> {
+async function echoBytes(conn: Duplex): Promise<void> {
   const buffer = new Uint8Array(64 * 1024);
   for (;;) {
     const n = await conn.read(buffer);
@@ -114,11 +141,10 @@ async function echoBytes(conn: Deno.Conn): Promise<void> {
 
 /** The text modes: one answer line per message (a line, or what came before a pause). */
 async function serveLines(
-  conn: Deno.Conn,
+  conn: Duplex,
   mode: "upper" | "ceil",
   quietMs?: number,
 ): Promise<void> {
-  const encoder = new TextEncoder();
   for await (const line of readMessages(conn, quietMs)) {
     await writeAll(conn, encoder.encode(answer(mode, line) + "\n"));
   }
@@ -129,10 +155,10 @@ class ChatRoom {
   #members = new Map<number, Member>();
   constructor(readonly queueBytes: number, readonly quietMs?: number) {}
 
-  async serve(id: number, conn: Deno.Conn): Promise<void> {
+  async serve(id: number, conn: Duplex): Promise<void> {
     const member = new Member(conn, this.queueBytes);
     this.#say(`* ${id} joined`);
-    member.send(`* welcome, you are ${id}; ${this.#members.size} other(s) here`);
+    member.send(encoder.encode(`* welcome, you are ${id}; ${this.#members.size} other(s) here\n`));
     this.#members.set(id, member);
     try {
       for await (const line of readMessages(conn, this.quietMs)) this.#say(`${id}: ${line}`, id);
@@ -143,13 +169,15 @@ class ChatRoom {
     }
   }
 
+  /** One line to every member but `from`, encoded once for all of them. */
   #say(text: string, from?: number): void {
-    for (const [id, member] of this.#members) if (id !== from) member.send(text);
+    const line = encoder.encode(text + "\n");
+    for (const [id, member] of this.#members) if (id !== from) member.send(line);
   }
 }
 
 class Member {
-  #conn: Deno.Conn;
+  #conn: Duplex;
   #limit: number;
   /** Lines encoded as they are queued, so the bound counts bytes. */
   #queue: Uint8Array[] = [];
@@ -157,17 +185,15 @@ class Member {
   #dropped = 0;
   #wake: (() => void) | undefined;
   #stopped = false;
-  #encoder = new TextEncoder();
 
-  constructor(conn: Deno.Conn, limit: number) {
+  constructor(conn: Duplex, limit: number) {
     this.#conn = conn;
     this.#limit = limit;
     this.#write();
   }
 
-  /** Queues a line; when the queue is full, the line is dropped and counted. */
-  send(text: string): void {
-    const line = this.#encoder.encode(text + "\n");
+  /** Queues an encoded line (shared by every member: never changed); when the queue is full, the line is dropped and counted. */
+  send(line: Uint8Array): void {
     if (this.#queued + line.length > this.#limit) {
       this.#dropped++;
     } else {
@@ -193,7 +219,7 @@ class Member {
         this.#queued = 0;
         if (this.#dropped > 0) {
           lines.unshift(
-            this.#encoder.encode(`* dropped ${this.#dropped} message(s): you read too slowly\n`),
+            encoder.encode(`* dropped ${this.#dropped} message(s): you read too slowly\n`),
           );
           this.#dropped = 0;
         }
@@ -210,76 +236,4 @@ class Member {
       // the member is gone; its reader ends the membership
     }
   }
-}
-
-// ---- UDP ----
-
-async function startUdp(options: EchoServerOptions): Promise<EchoServer> {
-  const log = options.log ?? (() => {});
-  const hostname = options.hostname ?? DEFAULT_HOST;
-  const socket = dgram.createSocket(hostname.includes(":") ? "udp6" : "udp4");
-  const peers = new Map<string, { id: number; address: string; port: number; seen: number }>();
-  const idleMs = options.udpIdleMs ?? 5 * 60_000;
-  let nextId = 1;
-  const sendTo = (text: string, peer: { address: string; port: number }) =>
-    socket.send(Buffer.from(text), peer.port, peer.address);
-  const leave = (key: string, why: string) => {
-    const peer = peers.get(key)!;
-    peers.delete(key);
-    log(`[${peer.id}] ${why}`);
-    if (options.mode === "broadcast") {
-      for (const other of peers.values()) sendTo(`* ${peer.id} left`, other);
-    }
-  };
-
-  socket.on("message", (message: Buffer, remote: { address: string; port: number }) => {
-    const key = `${remote.address} ${remote.port}`;
-    let peer = peers.get(key);
-    if (!peer) {
-      peer = { id: nextId++, address: remote.address, port: remote.port, seen: 0 };
-      peers.set(key, peer);
-      log(`[${peer.id}] datagrams from ${remote.address} port ${remote.port}`);
-      if (options.mode === "broadcast") {
-        for (const other of peers.values()) {
-          if (other !== peer) sendTo(`* ${peer.id} joined`, other);
-        }
-        sendTo(`* welcome, you are ${peer.id}; ${peers.size - 1} other(s) here`, peer);
-      }
-    }
-    peer.seen = performance.now();
-    const text = message.toString("utf8").replace(/\r?\n$/, "");
-    if (options.mode === "echo") {
-      socket.send(message, remote.port, remote.address); // byte for byte
-    } else if (options.mode !== "broadcast") {
-      sendTo(answer(options.mode, text), remote);
-    } else if (text === "/leave") {
-      leave(key, "left");
-    } else {
-      for (const other of peers.values()) if (other !== peer) sendTo(`${peer.id}: ${text}`, other);
-    }
-  });
-  const sweeper = setInterval(() => {
-    const now = performance.now();
-    for (const [key, peer] of peers) {
-      if (now - peer.seen > idleMs) leave(key, "silent too long; left");
-    }
-  }, Math.min(idleMs, 10_000));
-
-  await new Promise<void>((resolve, reject) => {
-    socket.once("error", (error) => reject(listenError(error, hostname, options.port)));
-    socket.bind(options.port, hostname, () => resolve());
-  }).catch((error) => {
-    clearInterval(sweeper);
-    socket.close();
-    throw error;
-  });
-  const address = socket.address();
-  return {
-    port: address.port,
-    hostname: address.address,
-    close() {
-      clearInterval(sweeper);
-      return new Promise<void>((resolve) => socket.close(() => resolve()));
-    },
-  };
 }

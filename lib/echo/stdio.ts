@@ -4,7 +4,7 @@
  */
 
 import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
-import type { UdpChannel } from "./client.ts";
+import type { EchoTap, UdpChannel } from "./client.ts";
 
 const utf8 = new TextDecoder();
 
@@ -23,24 +23,28 @@ export async function pipeTcp(
   port: number,
   input: Reader,
   output: Writer,
+  tap?: EchoTap,
 ): Promise<void> {
   const conn = await Deno.connect({ hostname, port });
   conn.setNoDelay(true);
+  const ends = { local: (conn.localAddr as Deno.NetAddr).port, remote: port };
   try {
-    const down = copy(conn, output).finally(() => input.cancel?.());
-    await copy(input, conn);
+    const down = copy(conn, output, (b) => tap?.received(b, ends)).finally(() => input.cancel?.());
+    await copy(input, conn, (b) => tap?.sent(b, ends));
     await conn.closeWrite().catch(() => {});
     await down;
   } finally {
     closeQuietly(conn);
+    tap?.closed();
   }
 }
 
-async function copy(from: Reader, to: Writer): Promise<void> {
+async function copy(from: Reader, to: Writer, seen: (bytes: Uint8Array) => void): Promise<void> {
   const buffer = new Uint8Array(64 * 1024);
   for (;;) {
     const n = await from.read(buffer).catch(() => null);
     if (n === null) return;
+    seen(buffer.subarray(0, n));
     await writeAll(to, buffer.subarray(0, n));
   }
 }

@@ -25,6 +25,7 @@ export interface LoginPolicy {
 }
 
 export const LOGIN_REQUIRED = "login required";
+export const LOGIN_BUSY = "try later: too many logins being checked";
 export const LOGIN_FAILED = "login failed: unknown user or wrong password";
 /** What the log calls a client that did not log in. */
 export const ANONYMOUS = "anonymous";
@@ -111,6 +112,7 @@ export class LoginState {
     // Invalid UTF-8 arrives as U+FFFD: never a match, after the same work.
     const clean = !user.includes("\ufffd") && !password.includes("\ufffd");
     if (!result.ok) {
+      if (result.reason === "busy") throw refused(LOGIN_BUSY);
       if (result.reason === "paused") {
         throw refused(
           `login failed: too many failed logins from ${this.#address}; try again in ${

@@ -4,15 +4,13 @@
  * Pure: what to grant, what to send, what the answer means.
  */
 
+import type { TransferParams } from "../net/transfer_params.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { BLOCK_SIZE, type OptionPairs } from "./codec.ts";
 
-/** How one transfer moves data: fsd/1 is 512-byte blocks, one at a time. */
-export interface TransferParams {
-  blockSize: number;
-  windowSize: number;
-}
+export type { TransferParams };
 
+/** fsd/1 without options: 512-byte blocks, one at a time. */
 export const FSD1: TransferParams = { blockSize: BLOCK_SIZE, windowSize: 1 };
 
 /** The ranges the protocol allows (as TFTP's RFC 2348 and RFC 7440). */

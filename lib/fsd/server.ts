@@ -73,7 +73,19 @@ export interface AccountsConfig {
   anonymousRead?: boolean;
   /** Take logins in plain text (no TLS) from addresses other than loopback too. */
   allowPlaintextLogin?: boolean;
+  /** A client that must log in and has not within this long is cut (default 30 s, as OpenSSH's LoginGraceTime is 120). */
+  loginGraceMs?: number;
+  /**
+   * Most connections at once that must log in and have not yet, in all and
+   * from one address (default 64 and 8, as OpenSSH's MaxStartups); past
+   * them a connection is refused with ERR 0 before its greeting.
+   */
+  maxUnauthenticated?: number;
+  maxUnauthenticatedPerIp?: number;
 }
+
+/** Longest a client that must log in may take to do it. */
+export const LOGIN_GRACE_MS = 30_000;
 
 /** Longest a TLS handshake may take before the connection is dropped. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -94,6 +106,8 @@ export class FileServer {
   #accepting: AcceptLoop<Deno.Conn>;
   #limits: Limits;
   #context: SessionContext;
+  /** Connections that must log in and have not yet (MaxStartups), with accounts and no anonymous reads. */
+  #loginWaiting: ConnectionLimits | undefined;
   #idleTimeoutMs: number;
   #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
@@ -121,7 +135,15 @@ export class FileServer {
       log,
       stopping: () => this.#accepting.stopping,
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
+      loginGraceMs: config.accounts?.loginGraceMs ?? LOGIN_GRACE_MS,
     };
+    const accounts = config.accounts;
+    if (accounts && !accounts.anonymousRead) {
+      this.#loginWaiting = new ConnectionLimits({
+        maxClients: accounts.maxUnauthenticated ?? 64,
+        maxPerIp: accounts.maxUnauthenticatedPerIp ?? 8,
+      });
+    }
 
     this.#accepting = new AcceptLoop(listener, {
       handle: (conn, n) => this.#admit(conn, ids.first + (n - 1) * ids.step),
@@ -206,9 +228,24 @@ export class FileServer {
     const { client, proxy } = peer;
     const admission = await this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
+    const waiting = this.#loginWaiting?.admit(client.hostname);
+    if (waiting && !waiting.admitted) {
+      this.#limits.release(client.hostname);
+      return await this.#reject(
+        raw,
+        id,
+        `try later: too many clients waiting to log in (${waiting.reason})`,
+        client,
+      );
+    }
+    let counted = waiting !== undefined;
+    const loggedIn = () => {
+      if (counted) this.#loginWaiting!.release(client.hostname);
+      counted = false;
+    };
     try {
       const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
-      const session = new Session(id, conn, this.#context);
+      const session = new Session(id, conn, { ...this.#context, loggedIn });
       this.#sessions.add(session);
       try {
         await session.run(client, proxy);
@@ -216,6 +253,7 @@ export class FileServer {
         this.#sessions.delete(session);
       }
     } finally {
+      loggedIn();
       this.#limits.release(client.hostname);
     }
   }

@@ -19,7 +19,7 @@ import {
 } from "./codec.ts";
 import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
-import type { PacketConn } from "./packet_conn.ts";
+import { CutForTime, type PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
 import { sendFile } from "./window.ts";
 import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
@@ -36,6 +36,10 @@ export interface SessionContext {
   stopping(): boolean;
   /** Accounts: only logged-in clients (and anonymous readers, if allowed) are served. */
   login?: LoginPolicy;
+  /** With accounts and no anonymous reads: a client not logged in within this long is cut. */
+  loginGraceMs?: number;
+  /** Called once when this session's client has logged in (the server counts those who have not). */
+  loggedIn?: () => void;
 }
 
 /** The request a session is serving, for its log lines. */
@@ -103,6 +107,7 @@ export class Session {
       ...(proxy && { via: `${proxy.hostname} port ${proxy.port}` }),
     });
     let ending: { reason: CloseReason; code?: number; message?: string } = { reason: "client" };
+    const grace = this.#loginGrace();
     try {
       if (stopping()) throw new Deno.errors.Interrupted("server stopping");
       await sendFile(this.conn, bytesSource(this.context.greeting));
@@ -118,6 +123,7 @@ export class Session {
     } catch (error) {
       ending = await this.#ended(error);
     } finally {
+      clearTimeout(grace);
       this.conn.close();
       const r = this.request;
       log({
@@ -131,6 +137,17 @@ export class Session {
     }
   }
 
+  /** Where a login is needed, the timer that cuts a client that has not logged in in time. */
+  #loginGrace(): ReturnType<typeof setTimeout> | undefined {
+    const { login, loginGraceMs } = this.context;
+    if (!login || login.anonymousRead || !loginGraceMs) return undefined;
+    return setTimeout(() => {
+      if (this.#login.account === undefined) {
+        this.conn.expire(`no login within ${loginGraceMs / 1000} s`);
+      }
+    }, loginGraceMs);
+  }
+
   /** Why the connection ended on `error`, telling the client where it still listens. */
   async #ended(error: unknown): Promise<{ reason: CloseReason; code?: number; message?: string }> {
     if (error instanceof ProtocolError) {
@@ -140,6 +157,7 @@ export class Session {
     if (error instanceof PeerError) {
       return { reason: "peer-error", code: error.code, message: error.message };
     }
+    if (error instanceof CutForTime) return { reason: "timeout", message: error.message };
     if (error instanceof Deno.errors.TimedOut) return { reason: "timeout" };
     if (this.context.stopping()) return { reason: "shutdown" };
     const message = errorMessage(error);
@@ -191,8 +209,18 @@ export class Session {
   /** A login OPT: OACK, or ERR 7 and the connection goes on; out of place or malformed, it ends. */
   async #logIn(pairs: OptionPairs): Promise<void> {
     const user = lossy.decode(encoder.encode(pairs.user ?? "").subarray(0, 100));
+    // One login in flight per connection: logins sent ahead of their answers (a guesser that
+    // pipelines, then hangs up) would each cost a password check.
+    const wellFormed = Object.keys(pairs).sort().join(",") === "password,user";
+    if (wellFormed && this.conn.pending > 0) {
+      throw new ProtocolError(
+        ErrorCode.ILLEGAL_OPERATION,
+        "illegal operation: one login at a time: wait for its answer",
+      );
+    }
     try {
       const oack = await this.#login.login(pairs, this.#closing.signal);
+      this.context.loggedIn?.();
       await this.conn.write(encodeOptions(Opcode.OACK, oack));
       this.context.log({ event: "login", id: this.id, user, outcome: "ok" });
     } catch (error) {

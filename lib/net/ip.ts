@@ -120,3 +120,17 @@ export function inCidr(text: string, range: Cidr): boolean {
   }
   return true;
 }
+
+/** An address in its plain text form: an IPv4-mapped IPv6 address as IPv4 (`::ffff:a09:809` is `10.9.8.9`); anything not an address as it is. */
+export function plainAddress(text: string): string {
+  const bytes = parseIp(text);
+  return bytes ? formatIp(unmapIpv4(bytes)) : text;
+}
+
+/** Whether `text` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
+export function isLoopback(text: string): boolean {
+  const bytes = parseIp(text);
+  if (!bytes) return false;
+  const plain = unmapIpv4(bytes);
+  return plain.length === 4 ? plain[0] === 127 : plain.every((b, i) => b === (i === 15 ? 1 : 0));
+}

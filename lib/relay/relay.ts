@@ -11,6 +11,8 @@
 
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { listenTcp } from "../net/listen.ts";
+import { ConnectionLimits } from "../net/limits.ts";
+import { IdleTimer } from "../net/idle.ts";
 
 import type { Faults } from "./faults.ts";
 import { Pipe } from "./pipe.ts";
@@ -20,6 +22,7 @@ export type Direction = "up" | "down";
 
 export type RelayEvent =
   | { event: "connection"; id: number; address: string; port: number }
+  | { event: "refused"; id: number; reason: string }
   | { event: "connect-failed"; id: number; message: string }
   | {
     event: "close";
@@ -46,7 +49,15 @@ export interface RelayOptions {
   log?: (event: RelayEvent) => void;
   /** Sees what the relay passes on: for recording connections (pcap). */
   tap?: RelayTap;
+  /** Most client connections at once, and from one address (RELAY_DEFAULTS; 0: no limit). */
+  maxClients?: number;
+  maxPerIp?: number;
+  /** A connection that moves no byte either way for this long is closed (0: never). */
+  idleTimeoutMs?: number;
 }
+
+/** The relay's limits unless told otherwise. */
+export const RELAY_DEFAULTS = { maxClients: 1000, maxPerIp: 100, idleTimeoutMs: 300_000 };
 
 /** What a relay does to each connection, in order, as it does it. */
 export interface RelayTap {
@@ -75,9 +86,14 @@ export class Relay {
    */
   #outgoing = new Set<string>();
   #clients = new Set<string>();
+  #limits: ConnectionLimits;
 
   private constructor(listener: Deno.TcpListener, options: RelayOptions) {
     this.#options = options;
+    this.#limits = new ConnectionLimits({
+      maxClients: options.maxClients ?? RELAY_DEFAULTS.maxClients,
+      maxPerIp: options.maxPerIp ?? RELAY_DEFAULTS.maxPerIp,
+    });
     this.addr = listener.addr;
     this.#accepting = new AcceptLoop(listener, { handle: (client, id) => this.#relay(client, id) });
   }
@@ -97,6 +113,25 @@ export class Relay {
     const log = this.#options.log ?? (() => {});
     const peer = client.remoteAddr as Deno.NetAddr;
     log({ event: "connection", id, address: peer.hostname, port: peer.port });
+    const admission = this.#limits.admit(peer.hostname);
+    if (!admission.admitted) {
+      log({ event: "refused", id, reason: admission.reason });
+      client.close();
+      return;
+    }
+    try {
+      await this.#admitted(client, peer, id, log);
+    } finally {
+      this.#limits.release(peer.hostname);
+    }
+  }
+
+  async #admitted(
+    client: Deno.TcpConn,
+    peer: Deno.NetAddr,
+    id: number,
+    log: (event: RelayEvent) => void,
+  ): Promise<void> {
     const here = client.localAddr as Deno.NetAddr;
     const { targetHost, targetPort } = this.#options;
     const toHere = targetPort === here.port && targetHost === here.hostname;
@@ -180,6 +215,7 @@ class Connection {
   #closed = false;
   #reason = "done";
   #timers: ReturnType<typeof setTimeout>[] = [];
+  #idle: IdleTimer;
 
   constructor(
     readonly id: number,
@@ -193,8 +229,14 @@ class Connection {
     const faults = options.faults ?? {};
     const trace = options.onData;
     const tap = options.tap;
+    const idleMs = options.idleTimeoutMs ?? RELAY_DEFAULTS.idleTimeoutMs;
+    this.#idle = new IdleTimer(idleMs, () => this.abort(`idle for ${idleMs / 1000} s`));
+    const idle = this.#idle;
     const ends = (direction: Direction) => ({
-      onData: trace && ((c: Uint8Array) => trace(id, direction, c)),
+      onData: (c: Uint8Array) => {
+        idle.touch();
+        trace?.(id, direction, c);
+      },
       onWrite: tap && ((c: Uint8Array) => tap.write(id, direction, c)),
       onEnd: tap && (() => tap.end(id, direction)),
     });
@@ -209,6 +251,7 @@ class Connection {
   async run(): Promise<string> {
     await Promise.all([this.up.run(), this.down.run()]);
     this.abort("done");
+    this.#idle.stop();
     for (const timer of this.#timers) clearTimeout(timer);
     return this.#reason;
   }

@@ -5,10 +5,15 @@
  * target, and to wherever the target last answered from (a TFTP server
  * answers from a new port, its transfer ID); the target's answers go back
  * to the client from the relay's own port.
+ *
+ * Only the target may answer: an upstream socket takes datagrams from the
+ * target's address alone (any port of it, for TFTP's transfer IDs), so a
+ * third party cannot redirect a relayed client by writing to its port.
  */
 
-import dgram from "node:dgram";
-import { listenError } from "../net/listen.ts";
+import { lookup } from "node:dns/promises";
+import { bindUdp, type Endpoint, type UdpSocket } from "../net/udp.ts";
+import { isLoopback, plainAddress } from "../net/ip.ts";
 
 export interface UdpFaults {
   /** Probability (0..1) that a datagram is dropped. */
@@ -30,11 +35,19 @@ export interface UdpRelayConfig {
   /** Forget a client after this long without traffic (default 30 s). */
   idleMs?: number;
   log?: (event: UdpRelayEvent) => void;
+  /** Sees every datagram relayed (a capture file): `up` from the client, `down` from the target. */
+  tap?: UdpRelayTap;
+}
+
+/** What a capture sees of a relay: each datagram, with both ends' real ports. */
+export interface UdpRelayTap {
+  datagram(direction: "up" | "down", client: Endpoint, target: Endpoint, bytes: Uint8Array): void;
 }
 
 export type UdpRelayEvent =
   | { event: "client"; id: number; address: string; port: number }
-  | { event: "idle"; id: number; up: number; down: number; dropped: number };
+  | { event: "idle"; id: number; up: number; down: number; dropped: number }
+  | { event: "stranger"; id: number; address: string; port: number };
 
 const MAX_CLIENTS = 1000;
 const HOLD_MS = 20;
@@ -95,55 +108,48 @@ class FaultyPath {
 
 interface Client {
   id: number;
-  upstream: dgram.Socket;
+  from: Endpoint;
+  upstream: UdpSocket;
   /** Where the target last answered from: its request port, then its transfer ports. */
-  target: { address: string; port: number };
+  target: Endpoint;
   up: FaultyPath;
   down: FaultyPath;
   counts: { up: number; down: number };
+  strangers: number;
   idle?: ReturnType<typeof setTimeout>;
+  reading?: Promise<void>;
 }
 
+/** Largest datagram read: the UDP maximum over IPv4. */
+const MAX_DATAGRAM = 65507;
+
 export class UdpRelay {
-  readonly #socket: dgram.Socket;
+  readonly #socket: UdpSocket;
   readonly #config: UdpRelayConfig;
+  /** The target's address as datagrams show it (a name resolved once). */
+  readonly #targetAddress: string;
   readonly #clients = new Map<string, Client>();
   readonly #random: () => number;
   #nextId = 1;
   #closed = false;
+  #receiving: Promise<void>;
 
-  private constructor(socket: dgram.Socket, config: UdpRelayConfig) {
+  private constructor(socket: UdpSocket, config: UdpRelayConfig, targetAddress: string) {
     this.#socket = socket;
     this.#config = config;
+    this.#targetAddress = targetAddress;
     this.#random = generator(config.seed ?? Math.floor(Math.random() * 0xffffffff));
-    socket.on(
-      "message",
-      (bytes: Uint8Array, from: dgram.RemoteInfo) => this.#fromClient(bytes, from),
-    );
-    socket.on("error", () => {});
+    this.#receiving = this.#receiveFromClients();
   }
 
   static async start(config: UdpRelayConfig): Promise<UdpRelay> {
-    const hostname = config.hostname ?? "0.0.0.0";
-    const socket = dgram.createSocket(hostname.includes(":") ? "udp6" : "udp4");
-    try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once("error", reject);
-        socket.bind(config.port, hostname, () => {
-          socket.off("error", reject);
-          resolve();
-        });
-      });
-    } catch (error) {
-      socket.close();
-      throw listenError(error, hostname, config.port);
-    }
-    return new UdpRelay(socket, config);
+    const targetAddress = plainAddress((await lookup(config.targetHost)).address);
+    const socket = await bindUdp(config.hostname ?? "0.0.0.0", config.port);
+    return new UdpRelay(socket, config, targetAddress);
   }
 
   get addr(): { hostname: string; port: number } {
-    const address = this.#socket.address();
-    return { hostname: address.address, port: address.port };
+    return this.#socket.local;
   }
 
   /** Datagrams dropped so far, both ways, by clients still known. */
@@ -153,45 +159,90 @@ export class UdpRelay {
     return n;
   }
 
-  #fromClient(bytes: Uint8Array, from: dgram.RemoteInfo): void {
-    const key = `${from.address} ${from.port}`;
+  async #receiveFromClients(): Promise<void> {
+    const buffer = new Uint8Array(MAX_DATAGRAM);
+    while (!this.#closed) {
+      let data: Uint8Array, from: Endpoint;
+      try {
+        [data, from] = await this.#socket.receive(buffer);
+      } catch {
+        if (this.#closed) return;
+        continue; // an ICMP error for an earlier send
+      }
+      await this.#fromClient(data.slice(), from);
+    }
+  }
+
+  async #fromClient(bytes: Uint8Array, from: Endpoint): Promise<void> {
+    const key = `${from.hostname} ${from.port}`;
     let client = this.#clients.get(key);
     if (!client) {
       if (this.#clients.size >= MAX_CLIENTS || this.#closed) return;
-      client = this.#open(key, from);
+      client = await this.#open(key, from).catch(() => undefined);
+      if (!client) return;
     }
     this.#touch(key, client);
     client.counts.up++;
+    this.#config.tap?.datagram("up", from, client.target, bytes);
     client.up.push(bytes);
   }
 
-  #open(key: string, from: dgram.RemoteInfo): Client {
+  async #open(key: string, from: Endpoint): Promise<Client> {
     const id = this.#nextId++;
-    const upstream = dgram.createSocket(this.#config.targetHost.includes(":") ? "udp6" : "udp4");
-    upstream.on("error", () => {});
-    const target = { address: this.#config.targetHost, port: this.#config.targetPort };
+    // Upstream sockets face the target only: on loopback when it is there.
+    const target = { hostname: this.#targetAddress, port: this.#config.targetPort };
+    const wildcard = target.hostname.includes(":") ? "::" : "0.0.0.0";
+    const upstream = await bindUdp(isLoopback(target.hostname) ? target.hostname : wildcard, 0);
     const faults = this.#config.faults ?? {};
     const client: Client = {
       id,
+      from,
       upstream,
       target,
+      strangers: 0,
       counts: { up: 0, down: 0 },
       up: new FaultyPath(faults.up ?? {}, this.#random, (b) => {
-        if (!this.#closed) upstream.send(b, client.target.port, client.target.address);
+        if (!this.#closed) upstream.send(b, client.target).catch(() => {});
       }),
       down: new FaultyPath(faults.down ?? {}, this.#random, (b) => {
-        if (!this.#closed) this.#socket.send(b, from.port, from.address);
+        if (!this.#closed) this.#socket.send(b, from).catch(() => {});
       }),
     };
-    upstream.on("message", (bytes: Uint8Array, source: dgram.RemoteInfo) => {
-      client.target = { address: source.address, port: source.port };
+    client.reading = this.#receiveFromTarget(key, client);
+    this.#clients.set(key, client);
+    this.#config.log?.({ event: "client", id, address: from.hostname, port: from.port });
+    return client;
+  }
+
+  async #receiveFromTarget(key: string, client: Client): Promise<void> {
+    const buffer = new Uint8Array(MAX_DATAGRAM);
+    for (;;) {
+      let data: Uint8Array, source: Endpoint;
+      try {
+        [data, source] = await client.upstream.receive(buffer);
+      } catch {
+        if (this.#closed || !this.#clients.has(key)) return;
+        continue;
+      }
+      if (plainAddress(source.hostname) !== this.#targetAddress) {
+        // Not the target: never followed, never relayed; logged once per client.
+        if (client.strangers++ === 0) {
+          this.#config.log?.({
+            event: "stranger",
+            id: client.id,
+            address: source.hostname,
+            port: source.port,
+          });
+        }
+        continue;
+      }
+      client.target = { hostname: this.#targetAddress, port: source.port };
       this.#touch(key, client);
       client.counts.down++;
+      const bytes = data.slice();
+      this.#config.tap?.datagram("down", client.from, client.target, bytes);
       client.down.push(bytes);
-    });
-    this.#clients.set(key, client);
-    this.#config.log?.({ event: "client", id, address: from.address, port: from.port });
-    return client;
+    }
   }
 
   #touch(key: string, client: Client): void {
@@ -214,9 +265,12 @@ export class UdpRelay {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true;
-    for (const [key, client] of [...this.#clients]) this.#forget(key, client);
-    return new Promise((resolve) => this.#socket.close(() => resolve()));
+    const clients = [...this.#clients];
+    for (const [key, client] of clients) this.#forget(key, client);
+    this.#socket.close();
+    await this.#receiving;
+    await Promise.all(clients.map(([, c]) => c.reading));
   }
 }

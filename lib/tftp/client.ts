@@ -9,8 +9,9 @@ import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import { encodeAck, encodeError, encodeRequest, Opcode, type Packet } from "./codec.ts";
 import { acceptOack, type Asked, askedPairs, type TransferParams } from "./options.ts";
-import { parseFromPeer, receiveBlocks, sendBlocks } from "./transfer.ts";
-import { Channel, UdpSocket } from "./udp.ts";
+import { bindUdp } from "../net/udp.ts";
+import { parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
+import { type DatagramChannel, type DatagramTap, UdpChannel } from "./channel.ts";
 
 export interface TftpClientConfig {
   hostname: string;
@@ -26,6 +27,8 @@ export interface TftpClientConfig {
   timeoutMs?: number;
   /** Stops the transfer (its socket closes; the call rejects). */
   signal?: AbortSignal;
+  /** Sees every datagram of the transfer, the request included (for a capture). */
+  tap?: DatagramTap;
 }
 
 export const TFTP_CLIENT_DEFAULTS = {
@@ -108,6 +111,8 @@ export async function tftpUpload(
 interface Settings {
   retransmitMs: number;
   retries: number;
+  /** The whole wait for the server's first answer. */
+  timeoutMs: number;
 }
 
 function plain(retransmitMs: number): TransferParams {
@@ -116,7 +121,7 @@ function plain(retransmitMs: number): TransferParams {
 
 /** The OACK checked; one we cannot accept is answered with ERROR 8 (RFC 2347). */
 function acceptFromServer(
-  channel: Channel,
+  channel: DatagramChannel,
   options: [string, string][],
   asked: Asked,
   retransmitMs: number,
@@ -136,7 +141,7 @@ function acceptFromServer(
  */
 async function withFallback<T>(
   config: TftpClientConfig,
-  exchange: (channel: Channel, asked: Asked, settings: Settings) => Promise<T>,
+  exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
   const blockSize = config.blockSize ?? TFTP_CLIENT_DEFAULTS.blockSize;
   const asked: Asked = blockSize === 0 ? {} : {
@@ -156,14 +161,22 @@ async function withFallback<T>(
 async function once<T>(
   config: TftpClientConfig,
   asked: Asked,
-  exchange: (channel: Channel, asked: Asked, settings: Settings) => Promise<T>,
+  exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
-  const retransmitMs = config.retransmitMs ?? TFTP_CLIENT_DEFAULTS.retransmitMs;
+  // Resends within the time limit, and the tries add up to it: a dead port fails in timeoutMs.
   const timeoutMs = config.timeoutMs ?? TFTP_CLIENT_DEFAULTS.timeoutMs;
-  const settings = { retransmitMs, retries: Math.max(1, Math.ceil(timeoutMs / retransmitMs) - 1) };
+  const retransmitMs = Math.min(
+    config.retransmitMs ?? TFTP_CLIENT_DEFAULTS.retransmitMs,
+    timeoutMs,
+  );
+  const settings = {
+    retransmitMs,
+    retries: Math.max(0, Math.ceil(timeoutMs / retransmitMs) - 1),
+    timeoutMs,
+  };
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
-  const socket = await UdpSocket.bind(localAddress(hostname), 0);
-  const channel = new Channel(socket, { address: hostname, port: config.port }, false);
+  const socket = await bindUdp(localAddress(hostname), 0);
+  const channel = new UdpChannel(socket, { hostname, port: config.port }, false, config.tap);
   const abort = () => channel.close();
   config.signal?.addEventListener("abort", abort);
   try {
@@ -180,14 +193,15 @@ async function once<T>(
 
 /** Sends `request` until the server answers with an OACK or `expected` (DATA or ACK). */
 async function firstAnswer(
-  channel: Channel,
+  channel: DatagramChannel,
   request: Uint8Array,
   settings: Settings,
   expected: number,
 ): Promise<{ packet: Packet; bytes: Uint8Array }> {
-  for (let tries = 0; tries <= settings.retries; tries++) {
+  const giveUp = channel.now() + settings.timeoutMs;
+  for (let tries = 0; tries <= settings.retries && channel.now() < giveUp; tries++) {
     channel.send(request);
-    const bytes = await channel.receive(performance.now() + settings.retransmitMs);
+    const bytes = await channel.receive(Math.min(channel.now() + settings.retransmitMs, giveUp));
     if (bytes === null) continue;
     const packet = parseFromPeer(bytes, 65464);
     if (packet.op === Opcode.OACK || packet.op === expected) return { packet, bytes };
@@ -197,7 +211,7 @@ async function firstAnswer(
     );
   }
   throw new Deno.errors.TimedOut(
-    `timed out: no answer from ${channel.peer.address} port ${channel.peer.port}`,
+    `timed out: no answer from ${channel.peer.hostname} port ${channel.peer.port}`,
   );
 }
 

@@ -174,8 +174,24 @@ export function encodeAck(block: number): Uint8Array {
   return new Uint8Array([0, Opcode.ACK, (block >> 8) & 0xff, block & 0xff]);
 }
 
+/**
+ * RFC 1350's conventional texts, sent exactly as tftpd-hpa and atftpd send
+ * them (clients and scripts match them); the detail goes to the log.
+ * Code 0 and option refusals (8) keep their short reason.
+ */
+export const CONVENTIONAL_ERROR_TEXT: Readonly<Record<number, string>> = {
+  1: "File not found",
+  2: "Access violation",
+  3: "Disk full or allocation exceeded",
+  4: "Illegal TFTP operation",
+  5: "Unknown transfer ID",
+  6: "File already exists",
+  7: "No such user",
+};
+
+/** An ERROR packet: codes 1-7 carry their conventional text, whatever `message` says. */
 export function encodeError(code: number, message: string): Uint8Array {
-  const text = encoder.encode(message).subarray(0, MAX_ERROR_TEXT);
+  const text = encoder.encode(CONVENTIONAL_ERROR_TEXT[code] ?? message).subarray(0, MAX_ERROR_TEXT);
   return withStrings([0, Opcode.ERROR, (code >> 8) & 0xff, code & 0xff], [text]);
 }
 

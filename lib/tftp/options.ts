@@ -4,17 +4,25 @@
  * server grants, what a client makes of the OACK.
  *
  * The server's rules, where the RFCs leave a choice: unknown options are
- * ignored (not acknowledged); a known option repeated, malformed or below
+ * ignored (not acknowledged), and so is a timeout above MAX_GRANTED_TIMEOUT; a known option repeated, malformed or below
  * its range is refused with ERROR 8; blksize and windowsize above what the
  * server allows are lowered to its limit, as RFC 2348 and 7440 allow.
  */
 
+import type { TransferParams as BaseTransferParams } from "../net/transfer_params.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { DEFAULT_BLOCK_SIZE, type OptionPairs } from "./codec.ts";
 
 export const BLKSIZE_RANGE = [8, 65464] as const;
 export const WINDOWSIZE_RANGE = [1, 65535] as const;
 export const TIMEOUT_RANGE = [1, 255] as const;
+/**
+ * The longest timeout granted (seconds): a client asking for more gets no
+ * timeout in the OACK and the server's own (RFC 2349 lets a server omit an
+ * option it will not grant). 255 s times the retries would hold a slot for
+ * 25 minutes.
+ */
+export const MAX_GRANTED_TIMEOUT = 10;
 /**
  * Most bytes one window may hold. The sender keeps a window in memory to send
  * it again, and a whole window arrives at once: past a receiver's socket
@@ -35,10 +43,8 @@ export interface Asked {
   transferSize?: number;
 }
 
-/** How one transfer moves data. */
-export interface TransferParams {
-  blockSize: number;
-  windowSize: number;
+/** How one TFTP transfer moves data: lib/net's TransferParams and a retransmission timeout. */
+export interface TransferParams extends BaseTransferParams {
   /** How long to wait before sending again. */
   timeoutMs: number;
 }
@@ -50,6 +56,8 @@ export interface ServerLimits {
   maxWindowSize: number;
   /** The retransmission timeout when the client asks for none. */
   timeoutMs: number;
+  /** The longest timeout granted, in seconds (default MAX_GRANTED_TIMEOUT). */
+  maxTimeoutSeconds?: number;
 }
 
 function refuse(message: string): ProtocolError {
@@ -115,7 +123,8 @@ export function grant(
     params.blockSize = Math.min(asked.blockSize, limits.maxBlockSize, BLKSIZE_RANGE[1]);
     oack.push(["blksize", String(params.blockSize)]);
   }
-  if (asked.timeoutSeconds !== undefined) {
+  const maxTimeout = limits.maxTimeoutSeconds ?? MAX_GRANTED_TIMEOUT;
+  if (asked.timeoutSeconds !== undefined && asked.timeoutSeconds <= maxTimeout) {
     params.timeoutMs = asked.timeoutSeconds * 1000;
     oack.push(["timeout", String(asked.timeoutSeconds)]);
   }

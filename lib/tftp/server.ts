@@ -1,20 +1,21 @@
 /**
  * The TFTP server (RFC 1350 with options): requests arrive on one UDP
  * socket; each admitted transfer gets a socket of its own (its TID), from
- * `portRange` when one is given, and runs as a `Session`. The files go
+ * `portRange` when one is given, and runs as a `Transfer`. The files go
  * through the same FileStore as fsd/1's, so the rules exist once.
  */
 
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import { DEFAULT_HOST } from "../net/listen.ts";
+import { bindUdp, bindUdpInRange, MAX_DATAGRAM, type UdpSocket } from "../net/udp.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { encodeError, Opcode, parsePacket, type Request } from "./codec.ts";
-import { BLKSIZE_RANGE } from "./options.ts";
-import { Session, type SessionContext } from "./session.ts";
-import { Channel, type Datagram, type Endpoint, UdpSocket } from "./udp.ts";
+import { BLKSIZE_RANGE, MAX_GRANTED_TIMEOUT } from "./options.ts";
+import { type Endpoint, isError, UdpChannel } from "./channel.ts";
+import { Transfer, type TransferContext } from "./transfer.ts";
 
 export interface TftpServerConfig {
   /** The directory to serve. */
@@ -32,13 +33,25 @@ export interface TftpServerConfig {
   timeoutMs?: number;
   /** Timeouts in a row before a transfer is given up (default 5). */
   retries?: number;
+  /** Longest timeout granted to a client, in seconds (default 10; more is not acknowledged). */
+  maxTimeoutSeconds?: number;
+  /**
+   * Longest wait for a client's first answer (its first ACK or DATA),
+   * whatever the timeout and retries, so a forged request holds its slot
+   * no longer (default 10 s).
+   */
+  firstAnswerMs?: number;
   readOnly?: boolean;
   /** Refuse uploads (ERROR 2) while fsd/1 may still take them. */
   noUpload?: boolean;
   maxUploadBytes?: number;
   /** Serve each client from DIR/ADDRESS/ (its IP address), like dnsmasq's --tftp-unique-root. */
   uniqueRoot?: boolean;
-  /** Transfers at once, and from one address (default 1000 and 100; 0: no limit). */
+  /**
+   * Transfers at once, and from one address (default 1000 and 100; 0: no
+   * limit). One address never gets more than half of maxClients, so it
+   * cannot take every slot.
+   */
   maxClients?: number;
   maxPerIp?: number;
   log?: (event: ServerEvent) => void;
@@ -49,9 +62,22 @@ export const TFTP_DEFAULTS = {
   maxWindowSize: 64,
   timeoutMs: 1000,
   retries: 5,
+  maxTimeoutSeconds: MAX_GRANTED_TIMEOUT,
+  firstAnswerMs: 10_000,
   maxClients: 1000,
   maxPerIp: 100,
 } as const;
+
+/** The limits on transfers: one address gets at most half of the slots (at least 1). */
+export function tftpLimits(
+  config: { maxClients?: number; maxPerIp?: number },
+): { maxClients: number; maxPerIp: number } {
+  const maxClients = config.maxClients ?? TFTP_DEFAULTS.maxClients;
+  const asked = config.maxPerIp ?? TFTP_DEFAULTS.maxPerIp;
+  if (maxClients === 0) return { maxClients, maxPerIp: asked };
+  const half = Math.max(1, Math.floor(maxClients / 2));
+  return { maxClients, maxPerIp: asked === 0 ? half : Math.min(asked, half) };
+}
 
 /** The address a per-client root is named after: IPv4-mapped IPv6 as plain IPv4. */
 export function clientRootName(address: string): string {
@@ -65,7 +91,8 @@ export class TftpServer {
   readonly #limits: ConnectionLimits;
   readonly #log: (event: ServerEvent) => void;
   /** Running transfers by the client's endpoint: a repeated request must not start another. */
-  readonly #sessions = new Map<string, Transfer>();
+  readonly #running = new Map<string, Running>();
+  readonly #receiving: Promise<void>;
   #nextId = 1;
   #stopping = false;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -75,11 +102,8 @@ export class TftpServer {
     this.#store = store;
     this.#config = config;
     this.#log = config.log ?? (() => {});
-    this.#limits = new ConnectionLimits({
-      maxClients: config.maxClients ?? TFTP_DEFAULTS.maxClients,
-      maxPerIp: config.maxPerIp ?? TFTP_DEFAULTS.maxPerIp,
-    });
-    socket.onDatagram((datagram) => this.#onRequest(datagram));
+    this.#limits = new ConnectionLimits(tftpLimits(config));
+    this.#receiving = this.#receiveRequests();
   }
 
   /** Opens the store (removing stale uploads unless `store` is shared) and binds the port. */
@@ -90,17 +114,17 @@ export class TftpServer {
       const removed = await store.removeStaleStaging();
       if (removed > 0) config.log?.({ event: "cleanup", removed, directory: store.root });
     }
-    const socket = await UdpSocket.bind(config.hostname ?? DEFAULT_HOST, config.port);
+    const socket = await bindUdp(config.hostname ?? DEFAULT_HOST, config.port);
     return new TftpServer(socket, store, config);
   }
 
   get addr(): { hostname: string; port: number } {
-    return { hostname: this.#socket.address, port: this.#socket.port };
+    return this.#socket.local;
   }
 
   /** Transfers running now. */
   get transfers(): number {
-    return this.#sessions.size;
+    return this.#running.size;
   }
 
   /** Stops taking requests; running transfers may finish within `graceMs`, then are stopped. */
@@ -122,26 +146,47 @@ export class TftpServer {
   }
 
   #abortAll(): void {
-    for (const transfer of this.#sessions.values()) {
-      transfer.aborted = true;
-      transfer.session?.abort();
+    for (const running of this.#running.values()) {
+      running.aborted = true;
+      running.transfer?.abort();
     }
   }
 
   async #settle(): Promise<void> {
-    while (this.#sessions.size > 0) {
-      await Promise.all([...this.#sessions.values()].map((s) => s.done));
+    while (this.#running.size > 0) {
+      await Promise.all([...this.#running.values()].map((s) => s.done));
     }
+    await this.#receiving;
     clearTimeout(this.#graceTimer);
   }
 
-  #onRequest({ bytes, from }: Datagram): void {
+  /** Takes requests until the socket closes; each is handled before the buffer is reused. */
+  async #receiveRequests(): Promise<void> {
+    const buffer = new Uint8Array(MAX_DATAGRAM);
+    // A failed receive on an open socket (an ICMP error reported late) is passed over; a run of
+    // them in a row ends the loop rather than spinning.
+    for (let failures = 0; failures < 100;) {
+      let datagram: [Uint8Array, Endpoint];
+      try {
+        datagram = await this.#socket.receive(buffer);
+      } catch (error) {
+        if (this.#socket.closed) return;
+        this.#log({ event: "accept-error", message: errorMessage(error) });
+        failures++;
+        continue;
+      }
+      failures = 0;
+      this.#onRequest(datagram[0], datagram[1]);
+    }
+  }
+
+  #onRequest(bytes: Uint8Array, from: Endpoint): void {
     if (this.#stopping) return;
-    const key = `${from.address} ${from.port}`;
-    if (this.#sessions.has(key)) return; // the client repeating its request: already served
+    const key = `${from.hostname} ${from.port}`;
+    if (this.#running.has(key)) return; // the client repeating its request: already served
     let request: Request;
     try {
-      const packet = parsePacket(bytes);
+      const packet = parsePacket(bytes.slice()); // the request outlives the receive buffer
       if (packet.op !== Opcode.RRQ && packet.op !== Opcode.WRQ) {
         if (packet.op === Opcode.ERROR) return; // never answer an ERROR (no error loops)
         throw new ProtocolError(
@@ -152,18 +197,18 @@ export class TftpServer {
       request = packet;
     } catch (error) {
       // A truncated ERROR (atftpd's CVE-2019-11365) is not answered either.
-      if (bytes.length >= 2 && bytes[0] === 0 && bytes[1] === Opcode.ERROR) return;
+      if (isError(bytes)) return;
       const coded = error as ProtocolError;
       this.#socket.send(encodeError(coded.code, coded.message), from);
       return;
     }
-    const admission = this.#limits.admit(from.address);
+    const admission = this.#limits.admit(from.hostname);
     const id = this.#nextId++;
     if (!admission.admitted) {
       this.#log({
         event: "rejected",
         id,
-        address: from.address,
+        address: from.hostname,
         port: from.port,
         code: ErrorCode.OTHER,
         message: admission.reason,
@@ -174,51 +219,51 @@ export class TftpServer {
     this.#log({
       event: "connection",
       id,
-      address: from.address,
+      address: from.hostname,
       port: from.port,
       transport: "tftp",
     });
-    const transfer: Transfer = { aborted: false, done: Promise.resolve() };
-    transfer.done = this.#serve(id, request, from, transfer).finally(() => {
-      this.#sessions.delete(key);
-      this.#limits.release(from.address);
+    const running: Running = { aborted: false, done: Promise.resolve() };
+    running.done = this.#serve(id, request, from, running).finally(() => {
+      this.#running.delete(key);
+      this.#limits.release(from.hostname);
     });
-    this.#sessions.set(key, transfer);
+    this.#running.set(key, running);
   }
 
-  /** Opens the transfer's own socket and runs its session; never rejects. */
-  async #serve(id: number, request: Request, from: Endpoint, transfer: Transfer): Promise<void> {
+  /** Opens the transfer's own socket and runs it; never rejects. */
+  async #serve(id: number, request: Request, from: Endpoint, running: Running): Promise<void> {
     const hostname = this.#config.hostname ?? DEFAULT_HOST;
     const range = this.#config.portRange;
     let socket: UdpSocket;
     try {
-      socket = range
-        ? await UdpSocket.bindInRange(hostname, range)
-        : await UdpSocket.bind(hostname, 0);
+      socket = range ? await bindUdpInRange(hostname, range) : await bindUdp(hostname, 0);
     } catch (error) {
       const message = `no port for the transfer: ${errorMessage(error)}`;
       this.#socket.send(encodeError(ErrorCode.OTHER, message), from);
       this.#log({ event: "close", id, reason: "failure", message });
       return;
     }
-    const session = new Session(id, new Channel(socket, from), request, this.#context(from));
-    transfer.session = session;
-    if (transfer.aborted) session.abort();
-    await session.run();
+    const transfer = new Transfer(id, new UdpChannel(socket, from), request, this.#context(from));
+    running.transfer = transfer;
+    if (running.aborted) transfer.abort();
+    await transfer.run();
   }
 
-  #context(from: Endpoint): SessionContext {
+  #context(from: Endpoint): TransferContext {
     const store = this.#store;
     return {
       store: this.#config.uniqueRoot
-        ? () => store.within(clientRootName(from.address))
+        ? () => store.within(clientRootName(from.hostname))
         : () => Promise.resolve(store),
       limits: {
         maxBlockSize: this.#config.maxBlockSize ?? TFTP_DEFAULTS.maxBlockSize,
         maxWindowSize: this.#config.maxWindowSize ?? TFTP_DEFAULTS.maxWindowSize,
         timeoutMs: this.#config.timeoutMs ?? TFTP_DEFAULTS.timeoutMs,
+        maxTimeoutSeconds: this.#config.maxTimeoutSeconds ?? TFTP_DEFAULTS.maxTimeoutSeconds,
       },
       retries: this.#config.retries ?? TFTP_DEFAULTS.retries,
+      firstAnswerMs: this.#config.firstAnswerMs ?? TFTP_DEFAULTS.firstAnswerMs,
       noUpload: this.#config.noUpload ?? false,
       log: this.#log,
       stopping: () => this.#stopping,
@@ -227,8 +272,8 @@ export class TftpServer {
 }
 
 /** A running transfer, as the server tracks it. */
-interface Transfer {
-  session?: Session;
+interface Running {
+  transfer?: Transfer;
   aborted: boolean;
   done: Promise<void>;
 }

@@ -1,241 +1,255 @@
 /**
- * Moving a file's blocks over a Channel, both ways, with windows (RFC 7440;
- * a window of 1 is RFC 1350's lock-step).
- *
- * The sender keeps the current window in a ring of reusable packets and
- * sends it again only when its timer runs out, or from just after the
- * block an ACK names when the ACK ends short of the window (the receiver
- * saw a gap). An ACK that acknowledges nothing new (a duplicate, or an old
- * one) is ignored: it never causes a send, so the Sorcerer's Apprentice
- * bug (RFC 1123 4.2.3.1) cannot start. Block numbers are counted without
- * limit and sent modulo 2^16, so files of any size roll over to block 0.
+ * One TFTP transfer on the server: a request checked, the file opened or
+ * staged through the FileStore, options granted, the blocks moved on the
+ * transfer's own socket, and one outcome logged.
  */
 
 import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
-import { ChunkedReader, ChunkedWriter } from "../bytes/chunked.ts";
+import { errorMessage } from "../bytes/source_sink.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
+import type { FileStore, StagedWrite } from "../store/file_store.ts";
+import type { ServerEvent } from "../store/log.ts";
+import { parseName } from "../store/sandbox.ts";
+import { encodeAck, encodeError, encodeOack, Opcode, type Request } from "./codec.ts";
+import { NetasciiSink, netasciiSource } from "./netascii.ts";
 import {
-  DATA_HEADER_SIZE,
-  encodeAck,
-  Opcode,
-  type Packet,
-  parsePacket,
-  wireBlock,
-  writeDataHeader,
-} from "./codec.ts";
-import type { TransferParams } from "./options.ts";
-import type { Channel } from "./udp.ts";
+  type Asked,
+  grant,
+  parseAsked,
+  type ServerLimits,
+  type TransferParams,
+} from "./options.ts";
+import { checkFirstAnswer, dally, parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
+import type { DatagramChannel } from "./channel.ts";
 
-export interface TransferConfig {
-  params: TransferParams;
-  /** Times in a row a timer may run out before the transfer is given up. */
+export interface TransferContext {
+  /** The store for this client (its own subdirectory with per-client roots). */
+  store: () => Promise<FileStore>;
+  limits: ServerLimits;
   retries: number;
-  /** Hears the bytes moved so far. */
-  onProgress?: (bytes: number) => void;
+  /** Longest wait for the client's first answer, whatever the timeout and retries. */
+  firstAnswerMs: number;
+  noUpload: boolean;
+  log: (event: ServerEvent) => void;
+  /** Whether the server is shutting down (a closed socket then means "shutdown"). */
+  stopping: () => boolean;
 }
 
-function timedOut(what: string, config: TransferConfig): Deno.errors.TimedOut {
-  const seconds = (config.params.timeoutMs / 1000).toFixed(1);
-  return new Deno.errors.TimedOut(
-    `timed out: no ${what} after ${config.retries + 1} tries of ${seconds} s`,
-  );
-}
-
-/** A packet from the peer: ERROR becomes PeerError, a malformed one ProtocolError 4. */
-export function parseFromPeer(bytes: Uint8Array, maxData: number): Packet {
-  const packet = parsePacket(bytes, maxData);
-  if (packet.op === Opcode.ERROR) throw new PeerError(packet.code, packet.message);
-  return packet;
-}
-
-function unexpected(packet: Packet, wanted: string): ProtocolError {
-  return new ProtocolError(
-    ErrorCode.ILLEGAL_OPERATION,
-    `illegal TFTP operation: expected ${wanted}, got opcode ${packet.op}`,
-  );
-}
+const SLASH = 0x2f;
+const BACKSLASH = 0x5c;
 
 /**
- * A late copy of what started the transfer (the request, the OACK): the
- * network repeated or delayed it. Ignored, not a violation.
+ * The name rules for TFTP: Windows clients' backslashes become slashes and
+ * leading slashes are dropped (boot loaders ask for "/pxelinux.0"), then
+ * every fsd rule applies to the result: no "..", no empty part, so neither
+ * can lead outside the root.
  */
-function isStale(packet: Packet): boolean {
-  return packet.op === Opcode.RRQ || packet.op === Opcode.WRQ || packet.op === Opcode.OACK;
+export function tftpName(raw: Uint8Array): string {
+  const mapped = raw.map((byte) => byte === BACKSLASH ? SLASH : byte);
+  let start = 0;
+  while (start < mapped.length && mapped[start] === SLASH) start++;
+  const name = parseName(mapped.subarray(start));
+  if (name === "") throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "empty file name");
+  return name;
 }
 
-/**
- * Sends `source` as DATA blocks 1, 2, ... (the peer has already agreed to
- * the transfer); returns the bytes sent once the last block is acknowledged.
- */
-export async function sendBlocks(
-  channel: Channel,
-  source: ByteSource,
-  config: TransferConfig,
-): Promise<number> {
-  const reader = new ChunkedReader(source); // the file is read ahead of the network
-  try {
-    return await sendWindows(channel, reader, config);
-  } finally {
-    await reader.finish();
+export class Transfer {
+  readonly #channel: DatagramChannel;
+  readonly #request: Request;
+  readonly #context: TransferContext;
+  readonly #id: number;
+  readonly #started = performance.now();
+  #name = "";
+  #dataMoved = false;
+  /** When the client's first answer is overdue (a channel.now() time). */
+  #firstAnswerBy = Infinity;
+
+  constructor(id: number, channel: DatagramChannel, request: Request, context: TransferContext) {
+    this.#id = id;
+    this.#channel = channel;
+    this.#request = request;
+    this.#context = context;
   }
-}
 
-async function sendWindows(
-  channel: Channel,
-  reader: ChunkedReader,
-  config: TransferConfig,
-): Promise<number> {
-  const { blockSize, windowSize, timeoutMs } = config.params;
-  const ring = Array.from({ length: windowSize }, () => ({
-    packet: new Uint8Array(DATA_HEADER_SIZE + blockSize),
-    length: 0,
-  }));
-  let base = 1; // first block not yet acknowledged
-  let loaded = 0; // blocks 1..loaded are in the ring (or were)
-  let last = Infinity; // the short block that ends the file, once read
-  let bytes = 0;
-  let retries = 0;
-  for (;;) {
-    // Load the window, then send it whole.
-    while (loaded < base + windowSize - 1 && loaded < last) {
-      const block = ++loaded;
-      const slot = ring[block % windowSize];
-      const n = await reader.fill(slot.packet.subarray(DATA_HEADER_SIZE));
-      writeDataHeader(slot.packet, wireBlock(block));
-      slot.length = DATA_HEADER_SIZE + n;
-      if (n < blockSize) last = block;
-    }
-    const end = Math.min(loaded, last);
-    for (let block = base; block <= end; block++) {
-      const slot = ring[block % windowSize];
-      channel.send(slot.packet.subarray(0, slot.length));
-    }
-    // Wait for an ACK that moves the window.
-    const deadline = performance.now() + timeoutMs;
-    let acked: number | undefined;
-    while (acked === undefined) {
-      const bytesIn = await channel.receive(deadline);
-      if (bytesIn === null) break;
-      const packet = parseFromPeer(bytesIn, 0);
-      if (isStale(packet)) continue;
-      if (packet.op !== Opcode.ACK) throw unexpected(packet, "ACK");
-      // Which block of the window (base - 1 .. end) this names; anything else is old news.
-      const offset = (packet.block - wireBlock(base)) & 0xffff;
-      if (offset <= end - base) acked = base + offset;
-    }
-    if (acked === undefined) {
-      if (++retries > config.retries) throw timedOut("ACK", config);
-      continue;
-    }
-    retries = 0;
-    for (let block = base; block <= acked; block++) {
-      bytes += ring[block % windowSize].length - DATA_HEADER_SIZE;
-    }
-    config.onProgress?.(bytes);
-    if (acked === last) return bytes;
-    base = acked + 1;
+  get #op(): "RRQ" | "WRQ" {
+    return this.#request.op === Opcode.RRQ ? "RRQ" : "WRQ";
   }
-}
 
-/** What a receiver sends while it waits for the first DATA, again on each timeout. */
-export interface FirstReply {
-  /** The RRQ, or ACK 0 after an OACK (client); ACK 0 or the OACK (server). */
-  packet: Uint8Array;
-}
-
-/**
- * Receives DATA blocks 1, 2, ... into `sink`, acknowledging each window;
- * `reply` is what to send again while nothing comes (the request, ACK 0 or
- * the OACK). `beforeLastAck` runs before the last block is acknowledged
- * (the server commits the upload there, so an ACK means it is on disk).
- * Returns the bytes received and the final ACK, to send again if the peer
- * repeats its last block.
- */
-export async function receiveBlocks(
-  channel: Channel,
-  sink: ByteSink,
-  config: TransferConfig & {
-    reply: Uint8Array;
-    maxBytes?: number;
-    /** A datagram already received (a client's first DATA, when the server ignored options). */
-    first?: Uint8Array;
-  },
-  beforeLastAck?: () => Promise<void>,
-): Promise<{ bytes: number; finalAck: Uint8Array }> {
-  const writer = new ChunkedWriter(sink); // written behind the network
-  try {
-    return await receiveWindows(channel, writer, config, beforeLastAck);
-  } finally {
-    await writer.finish();
+  /** Stops the transfer now (shutdown): the peer hears ERROR 0. */
+  abort(): void {
+    this.#channel.send(encodeError(ErrorCode.OTHER, "server shutting down"));
+    this.#channel.close();
   }
-}
 
-async function receiveWindows(
-  channel: Channel,
-  writer: ChunkedWriter,
-  config: TransferConfig & { reply: Uint8Array; maxBytes?: number; first?: Uint8Array },
-  beforeLastAck?: () => Promise<void>,
-): Promise<{ bytes: number; finalAck: Uint8Array }> {
-  const { blockSize, windowSize, timeoutMs } = config.params;
-  let expected = 1;
-  let inWindow = 0;
-  let answeredStray = false; // one ACK per run of duplicates or gaps, not one per packet
-  let bytes = 0;
-  let retries = 0;
-  let deadline = performance.now() + timeoutMs;
-  let first = config.first;
-  // Acknowledges everything received in order (before any, what started the transfer);
-  // the sender goes on from just after it, so a new window starts here.
-  const acknowledge = () => {
-    const ack = expected > 1 ? encodeAck(wireBlock(expected - 1)) : config.reply;
-    channel.send(ack);
-    inWindow = 0;
-    return ack;
-  };
-  for (;;) {
-    const bytesIn = first ?? await channel.receive(deadline);
-    first = undefined;
-    if (bytesIn === null) {
-      if (++retries > config.retries) throw timedOut("DATA", config);
-      acknowledge();
-      deadline = performance.now() + timeoutMs;
-      continue;
+  /** Serves the request to its end; never throws. */
+  async run(): Promise<void> {
+    this.#name = new TextDecoder().decode(this.#request.name);
+    this.#firstAnswerBy = this.#channel.now() + this.#context.firstAnswerMs;
+    try {
+      const name = tftpName(this.#request.name);
+      const asked = parseAsked(this.#request.options);
+      const { bytes, params, linger } = this.#request.op === Opcode.RRQ
+        ? await this.#serveRead(name, asked)
+        : await this.#serveWrite(name, asked);
+      this.#logRequest({
+        outcome: "ok",
+        kind: "file",
+        bytes,
+        blksize: params.blockSize,
+        windowsize: params.windowSize,
+      });
+      await linger?.();
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      this.#channel.close();
     }
-    const packet = parseFromPeer(bytesIn, blockSize);
-    if (!isStale(packet) && packet.op !== Opcode.DATA) throw unexpected(packet, "DATA");
-    if (packet.op !== Opcode.DATA || packet.block !== wireBlock(expected)) {
-      if (!answeredStray) {
-        answeredStray = true;
-        acknowledge();
+  }
+
+  async #serveRead(name: string, asked: Asked) {
+    const file = await (await this.#context.store()).openRead(name);
+    try {
+      if (file.kind !== "file") {
+        throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }
-      continue;
+      const netascii = this.#request.mode === "netascii";
+      // tsize is the size on the wire: unknown for netascii without reading the file twice.
+      const { params, oack } = grant(asked, this.#context.limits, netascii ? undefined : file.size);
+      const answered = oack.length > 0;
+      if (answered) await this.#awaitAckZero(encodeOack(oack), params);
+      this.#dataMoved = true;
+      const source: ByteSource = netascii ? netasciiSource(file.source) : file.source;
+      const config = {
+        ...this.#config(params),
+        firstAnswerBy: answered ? undefined : this.#firstAnswerBy,
+      };
+      const bytes = await sendBlocks(this.#channel, source, config);
+      return { bytes, params, linger: undefined };
+    } finally {
+      file.close();
     }
-    retries = 0;
-    answeredStray = false;
-    deadline = performance.now() + timeoutMs;
-    bytes += packet.data.length;
-    if (config.maxBytes && bytes > config.maxBytes) {
-      throw new ProtocolError(ErrorCode.DISK_FULL, `upload too large: over ${config.maxBytes}`);
-    }
-    await writer.write(packet.data);
-    config.onProgress?.(bytes);
-    const done = packet.data.length < blockSize;
-    expected++;
-    inWindow++;
-    if (done) {
-      await writer.flush();
-      await beforeLastAck?.();
-      return { bytes, finalAck: acknowledge() };
-    }
-    if (inWindow === windowSize) acknowledge();
   }
-}
 
-/**
- * After the last ACK, waits one timeout for the peer to repeat its last
- * block (our ACK was lost) and answers it again (RFC 1350's "dallying").
- */
-export async function dally(channel: Channel, finalAck: Uint8Array, timeoutMs: number) {
-  const deadline = performance.now() + timeoutMs;
-  while ((await channel.receive(deadline)) !== null) channel.send(finalAck);
+  async #serveWrite(name: string, asked: Asked) {
+    if (this.#context.noUpload) {
+      throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "uploads are disabled on this server");
+    }
+    const store = await this.#context.store();
+    const staged: StagedWrite = await store.stageWrite(name, asked.transferSize);
+    try {
+      const { params, oack } = grant(asked, this.#context.limits, asked.transferSize);
+      const reply = oack.length > 0 ? encodeOack(oack) : encodeAck(0);
+      this.#channel.send(reply);
+      this.#dataMoved = true;
+      const netascii = this.#request.mode === "netascii" ? new NetasciiSink(staged.sink) : null;
+      const sink: ByteSink = netascii ?? staged.sink;
+      const maxBytes = store.maxUploadBytes;
+      const { bytes, finalAck } = await receiveBlocks(
+        this.#channel,
+        sink,
+        { ...this.#config(params), reply, maxBytes, firstAnswerBy: this.#firstAnswerBy },
+        async () => {
+          await netascii?.finish();
+          await staged.commit();
+        },
+      );
+      // Answers a repeated last block (our ACK lost) for one timeout, after the outcome is logged.
+      const linger = () => dally(this.#channel, finalAck, params.timeoutMs);
+      return { bytes, params, linger };
+    } finally {
+      await staged.discard();
+    }
+  }
+
+  #config(params: TransferParams) {
+    return { params, retries: this.#context.retries };
+  }
+
+  /** Sends the OACK until the client answers ACK 0. */
+  async #awaitAckZero(oack: Uint8Array, params: TransferParams): Promise<void> {
+    for (let tries = 0; tries <= this.#context.retries; tries++) {
+      this.#channel.send(oack);
+      const deadline = Math.min(this.#channel.now() + params.timeoutMs, this.#firstAnswerBy);
+      for (;;) {
+        const bytes = await this.#channel.receive(deadline);
+        if (bytes === null) {
+          checkFirstAnswer(this.#channel, this.#firstAnswerBy);
+          break;
+        }
+        const packet = parseFromPeer(bytes, 0);
+        if (packet.op === Opcode.ACK && packet.block === 0) return;
+        if (packet.op !== Opcode.ACK) {
+          throw new ProtocolError(
+            ErrorCode.ILLEGAL_OPERATION,
+            `illegal TFTP operation: expected ACK 0, got opcode ${packet.op}`,
+          );
+        }
+      }
+    }
+    throw new Deno.errors.TimedOut("timed out: no ACK of the OACK");
+  }
+
+  #fail(error: unknown): void {
+    if (this.#context.stopping() && this.#channel.closed) {
+      this.#logClose({ reason: "shutdown" });
+    } else if (error instanceof PeerError) {
+      this.#logClose({ reason: "peer-error", code: error.code, message: error.message });
+    } else if (error instanceof Deno.errors.TimedOut) {
+      this.#logClose({ reason: "timeout", message: error.message });
+    } else {
+      const coded = error instanceof ProtocolError
+        ? error
+        : new ProtocolError(ErrorCode.OTHER, errorMessage(error));
+      this.#channel.send(encodeError(coded.code, coded.message));
+      if (this.#dataMoved) {
+        const reason = error instanceof ProtocolError ? "error" : "failure";
+        this.#logClose({ reason, code: coded.code, message: coded.message });
+      } else {
+        this.#logRequest({
+          outcome: "refused",
+          bytes: 0,
+          code: coded.code,
+          message: coded.message,
+        });
+      }
+    }
+  }
+
+  #logRequest(
+    fields: {
+      outcome: "ok" | "refused";
+      bytes: number;
+      kind?: "file";
+      blksize?: number;
+      windowsize?: number;
+      code?: number;
+      message?: string;
+    },
+  ): void {
+    this.#context.log({
+      event: "request",
+      id: this.#id,
+      op: this.#op,
+      name: this.#name,
+      ms: Math.round(performance.now() - this.#started),
+      ...fields,
+    });
+  }
+
+  #logClose(
+    fields: {
+      reason: "error" | "peer-error" | "timeout" | "shutdown" | "failure";
+      code?: number;
+      message?: string;
+    },
+  ): void {
+    this.#context.log({
+      event: "close",
+      id: this.#id,
+      op: this.#op,
+      name: this.#name,
+      ms: Math.round(performance.now() - this.#started),
+      ...fields,
+    });
+  }
 }

@@ -37,6 +37,14 @@ export const TOOLS: Record<string, { probe: string[]; install: string }> = {
   jq: { probe: ["jq", "--version"], install: "apt-get install jq" },
   script: { probe: ["sh", "-c", "command -v script"], install: "apt-get install bsdutils" },
   chromium: { probe: ["sh", "-c", "command -v chromium"], install: "apt-get install chromium" },
+  "raw-sockets": {
+    probe: [
+      "python3",
+      "-c",
+      "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)",
+    ],
+    install: "run as root with python3 (a raw socket forges a datagram's source)",
+  },
   glusterfs: {
     probe: ["sh", "-c", "command -v glusterd && command -v mount.glusterfs && test -e /dev/fuse"],
     install: "apt-get install glusterfs-server glusterfs-client (as root, with /dev/fuse)",
