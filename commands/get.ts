@@ -18,8 +18,8 @@ import {
   parseJobs,
   parseTarget,
   parseTransferParams,
-  targetWords,
   TRANSFER_FLAGS,
+  transferWords,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { downloadFile, type DownloadHow } from "./client/download.ts";
@@ -123,13 +123,11 @@ redirect instead)`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpGet({ values, positionals });
-    positionals = targetWords(positionals, "get");
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd get HOST PORT REMOTE [LOCAL] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
+    const [host, portText, ...names] = transferWords(
+      positionals,
+      "get",
+      "fsd get HOST PORT REMOTE [LOCAL]",
+    );
     const target = parseTarget(host, portText, values);
     const params = parseTransferParams(values);
     const { output, recursive, sha256: expected } = values;

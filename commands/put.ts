@@ -16,8 +16,8 @@ import {
   parseJobs,
   parseTarget,
   parseTransferParams,
-  targetWords,
   TRANSFER_FLAGS,
+  transferWords,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
@@ -99,13 +99,11 @@ SIGTERM 143, SIGHUP 129).`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpPut({ values, positionals });
-    positionals = targetWords(positionals, "put");
-    if (positionals.length < 3) {
-      throw new UsageError(
-        `missing arguments: usage: fsd put HOST PORT LOCAL [REMOTE] (see --help for -o and -r)`,
-      );
-    }
-    const [host, portText, ...names] = positionals;
+    const [host, portText, ...names] = transferWords(
+      positionals,
+      "put",
+      "fsd put HOST PORT LOCAL [REMOTE]",
+    );
     const target = parseTarget(host, portText, values);
     const params = parseTransferParams(values);
     const output = values.output;

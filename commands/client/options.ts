@@ -124,6 +124,19 @@ export function targetWords(positionals: string[], command: "get" | "put" | "ls"
   return [host, port, ...path, ...rest];
 }
 
+/** get's and put's words as HOST PORT NAME...: at least one name, else the usage. */
+export function transferWords(
+  positionals: string[],
+  command: "get" | "put",
+  usage: string,
+): string[] {
+  const words = targetWords(positionals, command);
+  if (words.length < 3) {
+    throw new UsageError(`missing arguments: usage: ${usage} (see --help for -o and -r)`);
+  }
+  return words;
+}
+
 /** The flags that turn TLS on (client_security.ts). */
 type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 
