@@ -15,11 +15,10 @@ import { tftpGet } from "./client/tftp_get.ts";
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,
+  parseJob,
   parseJobs,
-  parseTarget,
-  parseTransferParams,
+  targetWords,
   TRANSFER_FLAGS,
-  transferWords,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { downloadFile, type DownloadHow } from "./client/download.ts";
@@ -123,13 +122,11 @@ redirect instead)`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpGet({ values, positionals });
-    const [host, portText, ...names] = transferWords(
-      positionals,
-      "get",
+    const { target, params, names } = parseJob(
+      targetWords(positionals, "get"),
+      values,
       "fsd get HOST PORT REMOTE [LOCAL]",
     );
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
     const { output, recursive, sha256: expected } = values;
     const many = output !== undefined || recursive;
     if (many && values.continue) {
@@ -184,7 +181,7 @@ async function getOne(
 ): Promise<void> {
   const remote = normalizeRemote(typed);
   if (meansDirectory(typed)) {
-    throw new Error(
+    throw new CommandError(
       `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
     );
   }
@@ -274,7 +271,7 @@ async function getTree(
   if (info?.isDirectory && local !== undefined && base !== undefined) {
     destination = join(destination, base);
   } else if (info && !info.isDirectory) {
-    throw new Error(`not a directory: ${destination}`);
+    throw new CommandError(`not a directory: ${destination}`);
   }
   await downloadTree(conn, remote, destination, how, reporter);
   reporter.finish("received");

@@ -6,18 +6,17 @@
  */
 
 import { basename } from "node:path";
-import { UsageError } from "./shared/cli.ts";
+import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
 import { tftpPut } from "./client/tftp_put.ts";
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,
+  parseJob,
   parseJobs,
-  parseTarget,
-  parseTransferParams,
+  targetWords,
   TRANSFER_FLAGS,
-  transferWords,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
@@ -99,13 +98,11 @@ SIGTERM 143, SIGHUP 129).`,
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
     if (side === "tftp") return await tftpPut({ values, positionals });
-    const [host, portText, ...names] = transferWords(
-      positionals,
-      "put",
+    const { target, params, names } = parseJob(
+      targetWords(positionals, "put"),
+      values,
       "fsd put HOST PORT LOCAL [REMOTE]",
     );
-    const target = parseTarget(host, portText, values);
-    const params = parseTransferParams(values);
     const output = values.output;
     if (output !== undefined && values.recursive) throw new UsageError("-o and -r do not mix");
     if (output === undefined && names.length > 2) {
@@ -215,7 +212,9 @@ async function putTree(
 ): Promise<void> {
   const info = await Deno.stat(local).catch(() => undefined);
   if (!info?.isDirectory) {
-    throw new Error(info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`);
+    throw new CommandError(
+      info ? `not a directory: ${shown(local)}` : `directory not found: ${local}`,
+    );
   }
   const base = basename(local.replace(/\/+$/, "")) || ".";
   let remote = typed === undefined ? normalizeRemote(base) : normalizeRemote(typed);

@@ -14,7 +14,7 @@ import {
   writeAccountsFile,
 } from "../lib/auth/accounts.ts";
 import { hashPassword, MAX_PASSWORD_BYTES } from "../lib/auth/password.ts";
-import { expectPositionals, UsageError } from "./shared/cli.ts";
+import { CommandError, expectPositionals, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { readSecret, StdinLines } from "./shared/terminal.ts";
 
@@ -103,7 +103,7 @@ async function add(
   const lines = await readOrEmpty(file);
   const index = lines.findIndex((line) => "account" in line && line.account.name === name);
   if (index >= 0 && !replace) {
-    throw new Error(`account exists: ${name}: use --replace to change it`);
+    throw new CommandError(`account exists: ${name}: use --replace to change it`);
   }
   const password = await askPassword(name);
   const hashText = await hashPassword(password);
@@ -125,19 +125,19 @@ async function askPassword(name: string): Promise<string> {
   const password = await readSecret(`Password for ${name}: `, "password", lines);
   if (lines.terminal) {
     const again = await readSecret("Again: ", "password", lines);
-    if (again !== password) throw new Error("the passwords differ");
+    if (again !== password) throw new CommandError("the passwords differ");
   }
   if (new TextEncoder().encode(password).length > MAX_PASSWORD_BYTES) {
-    throw new Error(`password too long: at most ${MAX_PASSWORD_BYTES} bytes`);
+    throw new CommandError(`password too long: at most ${MAX_PASSWORD_BYTES} bytes`);
   }
-  if (password.includes("\u0000")) throw new Error("password contains a NUL byte");
+  if (password.includes("\u0000")) throw new CommandError("password contains a NUL byte");
   return password;
 }
 
 async function remove(file: string, name: string): Promise<void> {
   const lines = await readAccountsFile(file);
   const kept = lines.filter((line) => !("account" in line && line.account.name === name));
-  if (kept.length === lines.length) throw new Error(`no such account: ${name} in ${file}`);
+  if (kept.length === lines.length) throw new CommandError(`no such account: ${name} in ${file}`);
   await writeAccountsFile(file, kept);
   console.error(`removed account ${name} from ${file}`);
 }

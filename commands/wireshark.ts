@@ -3,7 +3,7 @@
  * Its help and permissions are declared below, once.
  */
 
-import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
+import FSD_DISSECTOR_LUA from "../lib/capture/fsd_dissector.lua" with { type: "text" };
 import { writeAll } from "../lib/bytes/source_sink.ts";
 import { expectPositionals } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";

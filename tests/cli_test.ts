@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { assertTools, needs } from "./support/tools.ts";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { VERSION } from "../lib/version.ts";
+import { COMMANDS } from "../main.ts";
+import { UsageError } from "../commands/shared/cli.ts";
+import { type FlagSpec, permissionRows } from "../commands/shared/command.ts";
 import {
   dirNames,
   fakeServer,
@@ -67,19 +70,127 @@ Deno.test("cli: --version matches deno.json", async () => {
   }
 });
 
-Deno.test("cli: --help for fsd and for every command", async () => {
+Deno.test("cli: --help for fsd and for every command lists every flag and its permission", async () => {
   const top = await runFsd([], ["--help"]);
   assert.equal(top.code, 0);
-  for (const name of ["serve", "get", "put", "ls"]) {
-    assert.match(top.stdout, new RegExp(`^  ${name} `, "m"));
-  }
-  for (const name of ["serve", "get", "put", "ls"]) {
+  assert.equal(COMMANDS.length, 8);
+  for (const { name, summary, load } of COMMANDS) {
+    assert.match(top.stdout, new RegExp(`^  ${name} +${escape(summary)}$`, "m"));
+    const { spec } = await load();
     const result = await runFsd([], [name, "--help"]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`Usage: fsd ${name} `));
-    assert.match(result.stdout, /Permissions: /);
-    assert.match(result.stdout, /Examples:/);
+    assert.match(result.stdout, new RegExp(`Usage: fsd ${name}( |$)`, "m"));
+    assert.match(result.stdout, /\nPermissions: /);
+    assert.match(result.stdout, /\nExamples:\n {2}\S/);
+    for (const [flag, declared] of Object.entries(spec.flags)) {
+      const label = `--${flag}${declared.arg ? ` ${declared.arg}` : ""}`;
+      assert.match(result.stdout, new RegExp(`^  (-\\w, )?${escape(label)}( |$)`, "m"), label);
+    }
+    const [[, own], ...added] = permissionRows(spec);
+    assert.ok(result.stdout.includes(`Permissions: ${own}\n`), `${name}: ${own}`);
+    for (const [what, permission] of added) {
+      const flag = what.slice(`fsd ${name} `.length);
+      assert.ok(result.stdout.includes(`  with ${flag}: ${permission}\n`), `${what}`);
+    }
   }
+});
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Text that some value parser accepts, for flags given only to test where they belong. */
+const SAMPLES = ["1", "read", "text", "up", "fsd", "1:2", "f".repeat(64)];
+
+function sample(name: string, spec: FlagSpec): string[] {
+  if (spec.type === "boolean") return [`--${name}`];
+  const text = SAMPLES.find((t) => {
+    try {
+      (spec.value ?? { parse: () => t }).parse(t, `--${name}`);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(text !== undefined, `a sample value for --${name}`);
+  return [`--${name}`, text];
+}
+
+Deno.test("cli: every flag of every command refuses what it cannot take, as a usage error", async () => {
+  for (const { name, load } of COMMANDS) {
+    const command = await load();
+    for (const [flag, spec] of Object.entries(command.spec.flags)) {
+      const refused = async (args: string[], pattern: RegExp) => {
+        await assert.rejects(() => command.run(args), (error: Error) => {
+          assert.ok(error instanceof UsageError, `${name} ${args.join(" ")}: ${error}`);
+          assert.match(error.message, pattern, `${name} ${args.join(" ")}`);
+          return true;
+        });
+      };
+      if (spec.type === "boolean") {
+        await refused([`--${flag}=yes`], new RegExp(`--${flag}' does not take an argument`));
+        continue;
+      }
+      await refused([`--${flag}`], new RegExp(`--${flag} <value>' argument missing`));
+      if (spec.value) {
+        await refused([`--${flag}`, "x"], new RegExp(`^invalid (port for )?--${flag}: x: `));
+      }
+    }
+  }
+});
+
+/** A command line on each side of the commands that have sides. */
+const SIDES: Record<string, Record<string, string[]>> = {
+  get: { fsd: ["127.0.0.1", "1", "x"], tftp: ["tftp://127.0.0.1:1/x"] },
+  put: { fsd: ["127.0.0.1", "1", "x"], tftp: ["tftp://127.0.0.1:1/x", "x"] },
+  proxy: { tcp: ["0", "127.0.0.1", "1"], udp: ["--udp", "0", "127.0.0.1", "1"] },
+  echo: { server: ["serve", "0"], client: ["127.0.0.1", "1"] },
+};
+
+Deno.test("cli: a flag of the other side of a command is refused, naming its side", async () => {
+  for (const { name, load } of COMMANDS) {
+    const command = await load();
+    const sides = command.spec.side;
+    assert.equal(sides !== undefined, name in SIDES, name);
+    if (!sides) continue;
+    for (const [flag, spec] of Object.entries(command.spec.flags)) {
+      // A flag that chooses its side (--tftp, --udp) cannot be on the other one.
+      if (spec.side === undefined || sides.of([], { [flag]: true }) !== sides.of([], {})) continue;
+      for (const [side, args] of Object.entries(SIDES[name])) {
+        if ([spec.side].flat().includes(side)) continue;
+        const owner = sides.names[[spec.side].flat()[0]];
+        await assert.rejects(
+          () => command.run([...args, ...sample(flag, spec)]),
+          UsageError,
+          `--${flag} is an option of ${owner}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("cli: README's usage lines are the commands' declared usage", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = readme.split("\n## Usage\n\n```\n")[1]?.split("\n```")[0];
+  assert.ok(block, "README has a Usage block");
+  const declared = [];
+  for (const { load } of COMMANDS) {
+    declared.push(...[(await load()).spec.usage].flat().flatMap((u) => u.split("\n")));
+  }
+  assert.deepEqual(block.split("\n"), [
+    ...declared,
+    "fsd --help | fsd COMMAND --help | fsd --version",
+  ]);
+});
+
+Deno.test("cli: README's permission table matches the flags' declarations", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.split("\n### Permissions\n")[1]?.split("\n#")[0];
+  assert.ok(section, "README has a Permissions section");
+  const table = [...section.matchAll(/^\| `(fsd [^`]+)` +\| `([^`]+)` +\|/gm)].map((
+    m,
+  ) => [m[1], m[2]]);
+  const declared = [];
+  for (const { load } of COMMANDS) declared.push(...permissionRows((await load()).spec));
+  assert.deepEqual(table, declared);
 });
 
 Deno.test("cli: usage errors exit 2 with one line", async () => {

@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { hashPassword } from "../lib/auth/password.ts";
-import { FSD_DISSECTOR_LUA } from "../lib/capture/fsd_dissector_lua.ts";
 import { formatBytes } from "../commands/shared/cli.ts";
 import { MAIN, runFsd, spawnServe, tempDir, withDeadline } from "./helpers.ts";
 import { PROMPT, PtyLine } from "./support/pty.ts";
@@ -17,9 +16,8 @@ import { assertTools, needs } from "./support/tools.ts";
 Deno.test("fsd wireshark --help names every filter field the dissector has", async () => {
   const help = await runFsd([], ["wireshark", "--help"]);
   assert.equal(help.code, 0);
-  const fields = [...FSD_DISSECTOR_LUA.matchAll(/ProtoField\.\w+\("(fsd\.[\w.]+)"/g)].map((m) =>
-    m[1]
-  );
+  const lua = await Deno.readTextFile(new URL("../lib/capture/fsd_dissector.lua", import.meta.url));
+  const fields = [...lua.matchAll(/ProtoField\.\w+\("(fsd\.[\w.]+)"/g)].map((m) => m[1]);
   assert.ok(fields.includes("fsd.length") && fields.includes("fsd.sha256"), fields.join(" "));
   for (const field of fields) {
     assert.match(help.stdout, new RegExp(`${field.replaceAll(".", "\\.")}[,.\\s]`), field);

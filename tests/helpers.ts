@@ -1,6 +1,6 @@
 /**
  * Test helpers: temporary directories, an in-process server, a raw fsd/1
- * client written from the protocol text (not from lib/protocol.ts, so the
+ * client written from the protocol text (not from lib/fsd/codec.ts, so the
  * tests check the bytes on the wire), and the CLI run as a subprocess.
  */
 

@@ -102,7 +102,7 @@ Deno.test("layout: the check catches imports that point the wrong way", () => {
   );
   assert.equal(wrongImports(file, `import { x } from "../fsd/codec.ts";`).length, 1);
   assert.equal(wrongImports(file, `import type { X } from "../auth/accounts.ts";`).length, 1);
-  assert.equal(wrongImports(file, `export { y } from "../../commands/cli.ts";`).length, 1);
+  assert.equal(wrongImports(file, `export { y } from "../../commands/shared/cli.ts";`).length, 1);
   assert.equal(wrongImports(file, `import { z } from "jsr:@std/path";`).length, 1);
   assert.equal(wrongImports(file, `const m = await import("../echo/server.ts");`).length, 1);
 });

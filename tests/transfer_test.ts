@@ -1,5 +1,5 @@
 /**
- * The data path of lib/transfer.ts: file buffers that grow once a transfer is
+ * The data path of lib/fsd/window.ts and lib/bytes/chunked.ts: file buffers that grow once a transfer is
  * long, reading ahead of and writing behind the network for regular files
  * only, and failures of either surfacing as the transfer's error.
  */

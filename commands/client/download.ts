@@ -7,7 +7,7 @@
 import type { FsdClient } from "../../lib/fsd/client.ts";
 import { FSD1, type TransferParams } from "../../lib/fsd/negotiation.ts";
 import { sameDigest, toHex } from "../../lib/bytes/sha256.ts";
-import { errorMessage } from "../../lib/bytes/source_sink.ts";
+import { DigestMismatchError } from "../../lib/fsd/integrity.ts";
 import type { JobConnection } from "./job_connection.ts";
 import { type LocalDownload, openDownload } from "./local_files.ts";
 import type { FileReport } from "./report.ts";
@@ -58,7 +58,7 @@ export async function downloadFile(
       });
     });
     if (how.expected && !sameDigest(result.sha256!, how.expected)) {
-      throw new Error(
+      throw new DigestMismatchError(
         `sha256 mismatch: ${shown(remote)} has ${toHex(result.sha256!)}, expected ${
           toHex(how.expected)
         }`,
@@ -80,7 +80,7 @@ export async function downloadFile(
     };
   } catch (error) {
     // A partial that fails its digest is worth nothing: it goes too.
-    const corrupt = /sha256 mismatch/.test(errorMessage(error));
+    const corrupt = error instanceof DigestMismatchError;
     await local?.discard(mtime, !corrupt);
     local = undefined;
     throw error;

@@ -72,7 +72,7 @@ export function downloadPath(local: string, remoteBase: string | undefined): str
   if (standardStream(local)) return local;
   const info = stat(local);
   if (local.endsWith("/") && !info?.isDirectory) {
-    throw new Error(
+    throw new CommandError(
       info ? `not a directory: ${local}` : `directory not found: ${local}: create it first`,
     );
   }
@@ -118,7 +118,7 @@ export async function openDownload(
   await sweepOnce(dirname(path));
   const staged = await StagedFile.create(path, DOWNLOAD_PREFIX).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`directory not found: ${dirname(path)}`);
+      throw new CommandError(`directory not found: ${dirname(path)}`);
     }
     throw error;
   });
@@ -171,7 +171,7 @@ function openStream(path: string, stream: typeof Deno.stdout): LocalDownload {
 async function openPartial(path: string): Promise<LocalDownload> {
   const partial = join(dirname(path), `${PARTIAL_PREFIX}${basename(path)}`);
   const info = await Deno.lstat(partial).catch(() => undefined);
-  if (info && !info.isFile) throw new Error(`not a regular file: ${shown(partial)}`);
+  if (info && !info.isFile) throw new CommandError(`not a regular file: ${shown(partial)}`);
   const file = await Deno.open(partial, { read: true, write: true, create: true });
   const offset = info?.size ?? 0;
   await file.seek(0, Deno.SeekMode.End);

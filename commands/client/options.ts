@@ -124,20 +124,7 @@ export function targetWords(positionals: string[], command: "get" | "put" | "ls"
   return [host, port, ...path, ...rest];
 }
 
-/** get's and put's words as HOST PORT NAME...: at least one name, else the usage. */
-export function transferWords(
-  positionals: string[],
-  command: "get" | "put",
-  usage: string,
-): string[] {
-  const words = targetWords(positionals, command);
-  if (words.length < 3) {
-    throw new UsageError(`missing arguments: usage: ${usage} (see --help for -o and -r)`);
-  }
-  return words;
-}
-
-/** The flags that turn TLS on (client_security.ts). */
+/** The flags that turn TLS on (security.ts). */
 type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
 
 /** The block and window size the flags ask for (plain fsd/1 with --fsd1). */
@@ -155,6 +142,26 @@ export function parseTransferParams(
   return {
     blockSize: values.blksize ?? BLKSIZE_RANGE[1],
     windowSize: values.window ?? defaultWindow,
+  };
+}
+
+/**
+ * HOST PORT and the names after them, and the transfer the flags ask for,
+ * of get and put (`usage` is the one-file form).
+ */
+export function parseJob(
+  positionals: string[],
+  values: Parameters<typeof parseTarget>[2] & Parameters<typeof parseTransferParams>[0],
+  usage: string,
+): { target: Target; params: TransferParams; names: string[] } {
+  if (positionals.length < 3) {
+    throw new UsageError(`missing arguments: usage: ${usage} (see --help for -o and -r)`);
+  }
+  const [host, portText, ...names] = positionals;
+  return {
+    target: parseTarget(host, portText, values),
+    params: parseTransferParams(values),
+    names,
   };
 }
 

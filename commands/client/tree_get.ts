@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { CommandError } from "../shared/cli.ts";
 import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./job_connection.ts";
 import { joinRemote } from "./remote_names.ts";
@@ -25,7 +26,7 @@ async function ensureDirectory(path: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     const info = await Deno.stat(path);
-    if (!info.isDirectory) throw new Error(`not a directory: ${path}`);
+    if (!info.isDirectory) throw new CommandError(`not a directory: ${path}`);
   }
 }
 

@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { CommandError } from "../shared/cli.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { ErrorCode } from "../../lib/store/errors.ts";
 import type { JobConnection } from "./job_connection.ts";
@@ -39,7 +40,7 @@ async function plan(local: string, remote: string, reporter: Reporter) {
       else if (info?.isFile) files.push({ ...child, size: info.size });
       else {
         const why = info?.isDirectory ? "a symlink to a directory" : "not a regular file";
-        reporter.add(failedReport(child.remote, child.local, new Error(`skipped: ${why}`)));
+        reporter.add(failedReport(child.remote, child.local, new CommandError(`skipped: ${why}`)));
       }
     }
   }

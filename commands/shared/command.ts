@@ -260,12 +260,15 @@ export function formatHelp(spec: CommandSpec<Flags>): string {
   return sections.join("\n\n");
 }
 
-/** The rows of a command's permissions: [what, permission], first the command's own. */
+/**
+ * The rows of a command's permissions, as README's table has them: first
+ * [`fsd NAME`, what it always needs], then [`fsd NAME --flag ARG`, what the flag adds].
+ */
 export function permissionRows(spec: CommandSpec<Flags>): [string, string][] {
   const rows: [string, string][] = [[`fsd ${spec.name}`, spec.permissions]];
   for (const [name, flag] of Object.entries(spec.flags)) {
     if (flag.permission) {
-      rows.push([`--${name}${flag.arg ? ` ${flag.arg}` : ""}`, flag.permission]);
+      rows.push([`fsd ${spec.name} --${name}${flag.arg ? ` ${flag.arg}` : ""}`, flag.permission]);
     }
   }
   return rows;
@@ -273,7 +276,11 @@ export function permissionRows(spec: CommandSpec<Flags>): [string, string][] {
 
 function permissionSection(spec: CommandSpec<Flags>): string {
   const [[, own], ...added] = permissionRows(spec);
-  const lines = [`Permissions: ${own}`, ...added.map(([flag, p]) => `  with ${flag}: ${p}`)];
+  const prefix = `fsd ${spec.name} `.length;
+  const lines = [
+    `Permissions: ${own}`,
+    ...added.map(([flag, p]) => `  with ${flag.slice(prefix)}: ${p}`),
+  ];
   if (spec.permissionNotes) lines.push(indentText(spec.permissionNotes, "  "));
   return lines.join("\n");
 }

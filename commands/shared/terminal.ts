@@ -7,6 +7,7 @@
  */
 
 import { closeQuietly } from "../../lib/bytes/source_sink.ts";
+import { CommandError } from "./cli.ts";
 
 const MAX_LINE_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
@@ -132,7 +133,7 @@ export class StdinLines {
         return rest;
       }
       if (this.#used === this.#buffer.length) {
-        if (this.#buffer.length >= MAX_LINE_BYTES) throw new Error("input line too long");
+        if (this.#buffer.length >= MAX_LINE_BYTES) throw new CommandError("input line too long");
         const grown = new Uint8Array(this.#buffer.length * 2);
         grown.set(this.#buffer);
         this.#buffer = grown;
@@ -158,7 +159,7 @@ export async function readSecret(
     Deno.stderr.writeSync(encoder.encode(prompt));
   }
   const line = await lines.next();
-  if (line === null || line === "") throw new Error(`no ${what} given`);
+  if (line === null || line === "") throw new CommandError(`no ${what} given`);
   return line;
 }
 

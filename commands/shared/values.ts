@@ -86,22 +86,23 @@ export const size: ValueParser<number> = {
   },
 };
 
-/** A TCP or UDP port, 0..65535, digits only (the message names no flag: PORT is an argument too). */
-export function parsePort(text: string, min = 0): number {
+/** A TCP or UDP port, 0..65535, digits only; `what` names it in the message (PORT, or a flag's). */
+export function parsePort(text: string, min = 0, what = "port"): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535 || Number(text) < min) {
-    throw new UsageError(`invalid port: ${text}: expected a number from ${min} to 65535`);
+    throw new UsageError(`invalid ${what}: ${text}: expected a number from ${min} to 65535`);
   }
   return Number(text);
 }
 
 /** A port as a flag's value. */
-export const port: ValueParser<number> = { parse: (t) => parsePort(t) };
+export const port: ValueParser<number> = custom((text, flag) =>
+  parsePort(text, 0, `port for ${flag}`)
+);
 
 /** One of a few words. */
 export function oneOf<const W extends string>(...words: W[]): ValueParser<W> {
-  const list = words.length === 1
-    ? words[0]
-    : `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
+  const last = words[words.length - 1];
+  const list = words.length === 1 ? last : `${words.slice(0, -1).join(", ")} or ${last}`;
   return {
     parse(text, flag) {
       if (!(words as string[]).includes(text)) {

@@ -7,6 +7,13 @@
 import { sameDigest, type Sha256, toHex } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 
+/** A file whose SHA-256 is not the one it should have: ERR 0 to the peer, nothing kept. */
+export class DigestMismatchError extends ProtocolError {
+  constructor(message: string) {
+    super(ErrorCode.OTHER, message);
+  }
+}
+
 export class DigestCheck {
   /** Our digest, once computed. */
   digest: Uint8Array | undefined;
@@ -25,8 +32,7 @@ export class DigestCheck {
   check = async (theirs: Uint8Array): Promise<void> => {
     const ours = await this.final();
     if (!sameDigest(ours, theirs)) {
-      throw new ProtocolError(
-        ErrorCode.OTHER,
+      throw new DigestMismatchError(
         `sha256 mismatch: received ${toHex(ours)}, the ${this.#peer} sent ${toHex(theirs)}`,
       );
     }

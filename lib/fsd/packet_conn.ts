@@ -5,12 +5,6 @@
  * nothing (or stops reading) for that long has the connection closed under
  * it, and the waiting call throws `Deno.errors.TimedOut`. One timer per
  * connection, re-armed lazily, keeps the per-packet cost to a few stores.
- *
- * A byte now and then resets that wait, so each packet also has a deadline
- * of its own (`packetTimeoutMs`, as nginx's client_header_timeout): a
- * packet that has begun to arrive must be whole within it, and a packet
- * being written must be taken within it. A slow-drip client (slowloris)
- * is cut, and the log says why.
  */
 
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
@@ -29,28 +23,12 @@ export interface PacketConnConfig extends DecoderOptions {
   tap?: ConnTap;
   /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */
   timeoutMs?: number;
-  /** Milliseconds one packet may take to arrive once begun, or to be written (default: timeoutMs). */
-  packetTimeoutMs?: number;
-}
-
-/** The connection was cut for time though bytes were moving: a packet too slow, a login too late. */
-export class CutForTime extends Deno.errors.TimedOut {
-  constructor(message: string) {
-    super(message);
-    this.name = "CutForTime";
-  }
 }
 
 export class PacketConn {
   readonly conn: Deno.Conn;
   readonly timeoutMs: number;
-  readonly packetTimeoutMs: number;
   #decoder: PacketDecoder;
-  /** When the packet being read began to arrive, and the one being written began to go (-1: none). */
-  #readingSince = -1;
-  #writingSince = -1;
-  /** Why the connection was cut for time, once it was. */
-  #late = "";
   #waitingSince = -1;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timedOut = false;
@@ -63,7 +41,6 @@ export class PacketConn {
     this.conn = conn;
     this.#tap = options.tap;
     this.timeoutMs = options.timeoutMs ?? 60_000;
-    this.packetTimeoutMs = options.packetTimeoutMs ?? this.timeoutMs;
     this.#decoder = new PacketDecoder(options);
     try {
       (conn as Deno.TcpConn).setNoDelay?.(true);
@@ -101,15 +78,10 @@ export class PacketConn {
   async readPacket(): Promise<Packet | null> {
     for (;;) {
       const packet = this.#decoder.next();
-      if (packet) {
-        this.#readingSince = -1;
-        return packet;
-      }
+      if (packet) return packet;
       const into = this.#decoder.reserve();
       const n = await this.#wait(this.conn.read(into));
       if (n === null) return this.#decoder.endOfStream();
-      // Part of a packet is here: the rest is due within packetTimeoutMs.
-      if (this.#readingSince < 0) this.#readingSince = performance.now();
       this.#tap?.received(into.subarray(0, n));
       this.#decoder.commit(n);
     }
@@ -120,14 +92,12 @@ export class PacketConn {
     this.#tap?.sent(bytes);
     let written = 0;
     this.#writes++;
-    this.#writingSince = performance.now();
     try {
       while (written < bytes.length) {
         written += await this.#wait(this.conn.write(bytes.subarray(written)));
       }
     } finally {
       this.#writes--;
-      this.#writingSince = -1;
     }
   }
 
@@ -169,16 +139,12 @@ export class PacketConn {
   async #wait<T>(operation: Promise<T>): Promise<T> {
     this.#waitingSince = performance.now();
     if (this.timeoutMs > 0 && this.#timer === undefined && !this.#closed) {
-      const first = this.packetTimeoutMs > 0
-        ? Math.min(this.timeoutMs, this.packetTimeoutMs)
-        : this.timeoutMs;
-      this.#timer = setTimeout(this.#watch, first);
+      this.#timer = setTimeout(this.#watch, this.timeoutMs);
     }
     try {
       return await operation;
     } catch (error) {
       if (this.#timedOut) {
-        if (this.#late) throw new CutForTime(this.#late);
         throw new Deno.errors.TimedOut(
           `timed out: nothing from the peer for ${this.timeoutMs / 1000} s`,
         );
@@ -192,35 +158,12 @@ export class PacketConn {
   #watch = (): void => {
     this.#timer = undefined;
     if (this.#waitingSince < 0 || this.#closed) return;
-    const now = performance.now();
-    const waited = now - this.#waitingSince;
-    const packetMs = this.packetTimeoutMs > 0 ? this.packetTimeoutMs : Infinity;
-    const reading = this.#readingSince < 0 ? 0 : now - this.#readingSince;
-    const writing = this.#writingSince < 0 ? 0 : now - this.#writingSince;
-    if (reading >= packetMs || writing >= packetMs) {
-      this.#late = reading >= packetMs
-        ? `too slow: a packet took over ${packetMs / 1000} s to arrive`
-        : `too slow: a packet took over ${packetMs / 1000} s to be taken`;
-      this.#timedOut = true;
-      this.close();
-    } else if (waited >= this.timeoutMs) {
+    const waited = performance.now() - this.#waitingSince;
+    if (waited >= this.timeoutMs) {
       this.#timedOut = true;
       this.close();
     } else {
-      const left = Math.min(
-        this.timeoutMs - waited,
-        this.#readingSince < 0 ? Infinity : packetMs - reading,
-        this.#writingSince < 0 ? Infinity : packetMs - writing,
-      );
-      this.#timer = setTimeout(this.#watch, left);
+      this.#timer = setTimeout(this.#watch, this.timeoutMs - waited);
     }
   };
-
-  /** Cuts the connection for time from outside (a login not done in time); waiting calls throw TimedOut(`why`). */
-  expire(why: string): void {
-    if (this.#closed) return;
-    this.#late = why;
-    this.#timedOut = true;
-    this.close();
-  }
 }

@@ -73,8 +73,6 @@ export interface AccountsConfig {
   anonymousRead?: boolean;
   /** Take logins in plain text (no TLS) from addresses other than loopback too. */
   allowPlaintextLogin?: boolean;
-  /** A client that must log in and has not within this long is cut (default 30 s, as OpenSSH's LoginGraceTime is 120). */
-  loginGraceMs?: number;
   /**
    * Most connections at once that must log in and have not yet, in all and
    * from one address (default 64 and 8, as OpenSSH's MaxStartups); past
@@ -83,9 +81,6 @@ export interface AccountsConfig {
   maxUnauthenticated?: number;
   maxUnauthenticatedPerIp?: number;
 }
-
-/** Longest a client that must log in may take to do it. */
-export const LOGIN_GRACE_MS = 30_000;
 
 /** Longest a TLS handshake may take before the connection is dropped. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -135,7 +130,6 @@ export class FileServer {
       log,
       stopping: () => this.#accepting.stopping,
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
-      loginGraceMs: config.accounts?.loginGraceMs ?? LOGIN_GRACE_MS,
     };
     const accounts = config.accounts;
     if (accounts && !accounts.anonymousRead) {

@@ -19,7 +19,7 @@ import {
 } from "./codec.ts";
 import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
-import { CutForTime, type PacketConn } from "./packet_conn.ts";
+import type { PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
 import { sendFile } from "./window.ts";
 import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
@@ -36,8 +36,6 @@ export interface SessionContext {
   stopping(): boolean;
   /** Accounts: only logged-in clients (and anonymous readers, if allowed) are served. */
   login?: LoginPolicy;
-  /** With accounts and no anonymous reads: a client not logged in within this long is cut. */
-  loginGraceMs?: number;
   /** Called once when this session's client has logged in (the server counts those who have not). */
   loggedIn?: () => void;
 }
@@ -107,7 +105,6 @@ export class Session {
       ...(proxy && { via: `${proxy.hostname} port ${proxy.port}` }),
     });
     let ending: { reason: CloseReason; code?: number; message?: string } = { reason: "client" };
-    const grace = this.#loginGrace();
     try {
       if (stopping()) throw new Deno.errors.Interrupted("server stopping");
       await sendFile(this.conn, bytesSource(this.context.greeting));
@@ -123,7 +120,6 @@ export class Session {
     } catch (error) {
       ending = await this.#ended(error);
     } finally {
-      clearTimeout(grace);
       this.conn.close();
       const r = this.request;
       log({
@@ -137,17 +133,6 @@ export class Session {
     }
   }
 
-  /** Where a login is needed, the timer that cuts a client that has not logged in in time. */
-  #loginGrace(): ReturnType<typeof setTimeout> | undefined {
-    const { login, loginGraceMs } = this.context;
-    if (!login || login.anonymousRead || !loginGraceMs) return undefined;
-    return setTimeout(() => {
-      if (this.#login.account === undefined) {
-        this.conn.expire(`no login within ${loginGraceMs / 1000} s`);
-      }
-    }, loginGraceMs);
-  }
-
   /** Why the connection ended on `error`, telling the client where it still listens. */
   async #ended(error: unknown): Promise<{ reason: CloseReason; code?: number; message?: string }> {
     if (error instanceof ProtocolError) {
@@ -157,7 +142,6 @@ export class Session {
     if (error instanceof PeerError) {
       return { reason: "peer-error", code: error.code, message: error.message };
     }
-    if (error instanceof CutForTime) return { reason: "timeout", message: error.message };
     if (error instanceof Deno.errors.TimedOut) return { reason: "timeout" };
     if (this.context.stopping()) return { reason: "shutdown" };
     const message = errorMessage(error);

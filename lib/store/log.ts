@@ -108,7 +108,7 @@ export function formatText(e: ServerEvent): string {
         case "peer-error":
           return `${head}client sent error ${e.code}: ${JSON.stringify(e.message)}; closing`;
         case "timeout":
-          return `${head}${e.message ?? "idle timeout"}; closing`;
+          return `${head}idle timeout; closing`;
         case "shutdown":
           return `${head}server shutting down; closing`;
         case "failure":
