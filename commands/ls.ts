@@ -4,6 +4,7 @@
  */
 
 import { formatListing, type ListingEntry } from "../lib/store/listing.ts";
+import { escapeInvisible, INVISIBLE } from "../lib/store/sandbox.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
 import { expectPositionals, formatBytes } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
@@ -66,7 +67,7 @@ NAME: KIND SIZE MTIME SHA256 NAME; '-' for directories)`,
         return [{ ...entry, name: remote }];
       });
     const text = values.json
-      ? entries.map((e) => JSON.stringify(jsonEntry(e, digests)) + "\n").join("")
+      ? entries.map((e) => escapeInvisible(JSON.stringify(jsonEntry(e, digests))) + "\n").join("")
       : Deno.stdout.isTerminal()
       ? entries.map((e) => longLine(e, digests)).join("")
       : formatListing(entries, digests);
@@ -89,7 +90,10 @@ function longLine(entry: ListingEntry, digests: boolean): string {
   const size = entry.kind === "d" ? "-" : formatBytes(entry.size).replace(" bytes", " B");
   const time = entry.mtime.toISOString().slice(0, 16).replace("T", " ");
   const digest = digests ? `${entry.sha256 ?? "-".padEnd(64)}  ` : "";
-  const name = /[\s"'\\]/.test(entry.name) ? JSON.stringify(entry.name) : entry.name;
+  // A name from the server may hold what a terminal would hide or reorder: quoted and escaped.
+  const name = /[\s"'\\]/.test(entry.name) || INVISIBLE.test(entry.name)
+    ? escapeInvisible(JSON.stringify(entry.name))
+    : entry.name;
   return `${entry.kind}  ${size.padStart(10)}  ${time}  ${digest}${name}${
     entry.kind === "d" ? "/" : ""
   }\n`;

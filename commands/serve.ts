@@ -8,11 +8,24 @@ import { FileServer, SERVER_DEFAULTS } from "../lib/fsd/server.ts";
 import { parseTrusted, type ProxyProtocolConfig } from "../lib/net/proxied.ts";
 import { rereadOnHangup, SECURITY_FLAGS, securityConfig } from "./serve/security.ts";
 import { ServerPool } from "../lib/fsd/worker_pool.ts";
-import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
+import {
+  CommandError,
+  expectedFailure,
+  expectPositionals,
+  stopOnSignal,
+  UsageError,
+} from "./shared/cli.ts";
+import { type StrictModes, strictModes } from "../lib/store/strict_modes.ts";
 import { defineCommand } from "./shared/command.ts";
 import { integer, oneOf, parsePort, seconds, size } from "./shared/values.ts";
 import { limitFlags } from "./shared/limit_flags.ts";
-import { startTftp, TFTP_SERVE_FLAGS, TFTP_SERVE_HEADING, wantsFsd1 } from "./serve/tftp.ts";
+import {
+  startTftp,
+  TFTP_SERVE_FLAGS,
+  TFTP_SERVE_HEADING,
+  tftpExposure,
+  wantsFsd1,
+} from "./serve/tftp.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
 
@@ -77,7 +90,10 @@ an upload over --max-upload ends with ERR 3. Logs one event per line on
 stdout: connections, requests with their outcome, bytes and duration, errors.`,
   permissions: "--allow-net --allow-read=DIR --allow-write=DIR",
   permissionNotes: `(--read-only needs no --allow-write; add --allow-sys=hostname for the host
-name in the greeting)`,
+name in the greeting. On Linux, --allow-all makes every open race-free
+against symlinks swapped in under DIR (Deno allows /proc/self/fd only
+then); without it, a DIR with a directory other users can write into is
+refused)`,
   examples: [
     "fsd serve ./files 10000",
     "fsd serve /srv/lab 6969 --host 127.0.0.1 --idle-timeout 10 --name lab1",
@@ -108,6 +124,9 @@ name in the greeting)`,
 
     const fsd1 = wantsFsd1(values);
     const security = await securityConfig(values);
+    const modes = await Deno.realPath(root).then(strictModes, () => ({} as StrictModes));
+    if (modes.refusal) throw new CommandError(modes.refusal);
+    if (modes.warning) security.notices.push(modes.warning);
     const workers = values.workers;
     // fsd/1 and TFTP in one log: one sequence of connection ids for both.
     const ids = fsd1 && values.tftp !== undefined ? sharedIds(config.log) : undefined;
@@ -122,10 +141,12 @@ name in the greeting)`,
       ? () => {}
       : rereadOnHangup(values.users, server, config.log);
     const tftpConfig = { ...config, log: ids?.("tftp") ?? config.log };
-    const tftp = await startTftp(values, tftpConfig, fsd1).catch(async (error) => {
-      await server?.close();
-      return expectedFailure(error);
-    });
+    const tftp = await startTftp(values, tftpConfig, fsd1, security.accounts).catch(
+      async (error) => {
+        await server?.close();
+        return expectedFailure(error);
+      },
+    );
     const servers = [server, tftp].filter((s) => s !== undefined);
 
     // The first signal stops gracefully, a second one at once. The listeners go
@@ -142,6 +163,8 @@ name in the greeting)`,
       config.log({ event: "listening", transport: "fsd", address, port, ...many });
     }
     if (tftp) {
+      const exposure = tftpExposure(security.accounts);
+      if (exposure) config.log({ event: "notice", message: exposure });
       const { hostname: address, port } = tftp.addr;
       config.log({ event: "listening", transport: "tftp", address, port });
     }

@@ -95,6 +95,11 @@ const NAME_CASES: NameCase[] = [
   { label: "lone continuation byte", name: bytes(0x80), rrq: { err: 2 }, wrq: { err: 2 } },
   { label: "UTF-16 surrogate", name: bytes(0xed, 0xa0, 0x80), rrq: { err: 2 }, wrq: { err: 2 } },
   { label: "staging name", name: ".fsd-upload-x", rrq: { err: 2 }, wrq: { err: 2 } },
+  // invisible and layout characters (issue 18, item 12): refused, never stripped or printed raw
+  { label: "leading U+FEFF", name: "\uFEFFnotes.txt", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "right-to-left override", name: "a\u202Etxt.exe", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "zero-width space", name: "a\u200Bb", rrq: { err: 2 }, wrq: { err: 2 } },
+  { label: "line separator U+2028", name: "a\u2028b", rrq: { err: 2 }, wrq: { err: 2 } },
   // lengths
   { label: "255 bytes", name: "a".repeat(255), rrq: { err: 1 }, wrq: "accepted" },
   { label: "256 bytes", name: "b".repeat(256), rrq: { err: 2 }, wrq: { err: 2 } },

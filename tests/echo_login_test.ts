@@ -56,6 +56,19 @@ Deno.test("echo --login: a wrong password and an unknown name get the same answe
   assert.match(bob.stdout, /You are now logged in\./);
 });
 
+Deno.test("echo --login: a username over 64 KiB is refused, never split into a password", async () => {
+  await using dir = await tempDir();
+  await using server = await labServer(dir.path, ["--show-passwords"]);
+  const result = await client(server.port, `${"A".repeat(64 * 1024)}wonderland\nx\n`);
+  assert.equal(result.stdout, "Username:\nUsername or password is incorrect.\n");
+  await server.waitForLine(/closed/);
+  assert.ok(server.lines.includes("Client sent a line over 65536 bytes: closing"));
+  assert.ok(
+    !server.lines.some((line) => /Client (login|entered)/.test(line)),
+    server.lines.join("\n"),
+  );
+});
+
 Deno.test("echo --login --show-passwords: the log shows the password as typed", async () => {
   await using dir = await tempDir();
   await using server = await labServer(dir.path, ["--show-passwords"]);

@@ -49,6 +49,9 @@ const NAMES = [
   "sub/new-%d",
   "\u0001",
   "ünï/cødé",
+  "\uFEFFbom",
+  "a\u202Eb",
+  "a\u200Bb\u2028",
 ];
 
 /** Logins the fuzzer tries; FUZZ_ACCOUNT is the one that works on a server seeded for it. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ErrorCode, ProtocolError } from "../lib/store/errors.ts";
 import { isListableName, MAX_NAME_BYTES, parseName, Sandbox } from "../lib/store/sandbox.ts";
+import { formatJson, formatText } from "../lib/store/log.ts";
 import { tempDir } from "./helpers.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
@@ -63,6 +64,52 @@ Deno.test("names: no control characters", () => {
     deniedName(`a${c}b`, /control character/);
   }
   assert.equal(parseName(encode("a\u00a0b")), "a\u00a0b"); // first character past C1
+});
+
+Deno.test("names: no invisible or layout characters; a leading U+FEFF is refused, not stripped", () => {
+  for (
+    const [c, code] of [
+      ["\uFEFF", "FEFF"],
+      ["\u200B", "200B"],
+      ["\u200D", "200D"],
+      ["\u202E", "202E"],
+      ["\u2066", "2066"],
+      ["\u2028", "2028"],
+      ["\u2029", "2029"],
+    ]
+  ) {
+    deniedName(`a${c}b`, new RegExp(`invisible or layout character: U\\+${code}$`));
+  }
+  deniedName("\uFEFFnotes.txt", /U\+FEFF/);
+  assert.equal(isListableName("\u202Etxt.exe"), false);
+  assert.equal(
+    parseName(encode("caf\u00e9 \u05e9\u05dc\u05d5\u05dd.txt")),
+    "caf\u00e9 \u05e9\u05dc\u05d5\u05dd.txt",
+  );
+});
+
+Deno.test("log: IPv4-mapped addresses as plain IPv4; invisible characters escaped in every line", () => {
+  const connection = { event: "connection", id: 1, address: "::ffff:a09:809", port: 5 } as const;
+  assert.equal(formatText(connection), "[1] connection from 10.9.8.9 port 5");
+  assert.match(
+    formatJson({ ...connection, address: "::ffff:10.9.8.9" }),
+    /"address":"10\.9\.8\.9"/,
+  );
+  assert.equal(formatText({ ...connection, address: "::1" }), "[1] connection from ::1 port 5");
+  const request = {
+    event: "request",
+    id: 2,
+    op: "RRQ",
+    name: "a\u202Eb\u2028c",
+    outcome: "refused",
+    bytes: 0,
+    ms: 1,
+    code: 2,
+    message: "name contains an invisible or layout character: U+202E",
+  } as const;
+  assert.match(formatText(request), /^\[2\] RRQ "a\\u202eb\\u2028c": /);
+  assert.doesNotMatch(formatText(request) + formatJson(request), /[\u202E\u2028]/);
+  assert.equal(JSON.parse(formatJson(request)).name, request.name);
 });
 
 Deno.test("names: no backslash, no absolute path, no empty, . or .. part", () => {

@@ -193,6 +193,9 @@ Deno.test("serve --users: usage errors", async () => {
     const [flags, message] of [
       [["--users", "u", "--anonymous", "write"], /invalid --anonymous: write: expected read/],
       [["--anonymous", "read"], /go with --users/],
+      [["--public", "handouts"], /go with --users/],
+      [["--users", "u", "--public", "a/b"], /invalid --public: a\/b: expected one directory name/],
+      [["--users", "u", "--public", ".."], /invalid --public: \.\.: /],
       [["--allow-plaintext-login"], /go with --users/],
       [["--tls-cert", "c.pem"], /--tls-cert and --tls-key go together/],
     ] as const

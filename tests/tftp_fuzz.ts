@@ -21,7 +21,17 @@ const int = (r: Random, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Random, items: readonly T[]) => items[int(r, items.length)];
 const encoder = new TextEncoder();
 
-const NAMES = ["seed.bin", "../etc/passwd", "/etc/passwd", "..\\x", "", "x".repeat(300), "new"];
+const NAMES = [
+  "seed.bin",
+  "../etc/passwd",
+  "/etc/passwd",
+  "..\\x",
+  "",
+  "x".repeat(300),
+  "new",
+  "\uFEFFbom",
+  "a\u202Eb",
+];
 const MODES = ["octet", "netascii", "OCTET", "mail", "", "binary"];
 const OPTIONS = ["blksize", "tsize", "timeout", "windowsize", "utimeout", "BLKSIZE", "multicast"];
 const VALUES = [

@@ -13,6 +13,7 @@ import type { ServerEvent } from "../../lib/store/log.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
 import { oneOf } from "../shared/values.ts";
+import { checkPublicName } from "../../lib/store/access.ts";
 
 export const SECURITY_FLAGS = {
   users: {
@@ -27,7 +28,14 @@ SIGHUP rereads FILE`,
     arg: "read",
     value: oneOf("read"),
     help: `with --users: clients without an account may download
-and list (default: nobody without an account)`,
+and list all of DIR but the accounts' homes (default:
+nobody without an account)`,
+  },
+  public: {
+    arg: "NAME",
+    help: `with --users: DIR/NAME is public: everyone reads it as
+NAME/..., clients without an account too (then that is
+all they see); accounts with a home see it beside it`,
   },
   "allow-plaintext-login": {
     type: "boolean",
@@ -51,6 +59,7 @@ SHA-256 fingerprint is printed at start, for --pin`,
 export interface SecurityValues {
   users?: string;
   anonymous?: "read";
+  public?: string;
   "allow-plaintext-login": boolean;
   "tls-cert"?: string;
   "tls-key"?: string;
@@ -72,9 +81,13 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   if ((certPath === undefined) !== (keyPath === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
-  if (users === undefined && (anonymous !== undefined || values["allow-plaintext-login"])) {
-    throw new UsageError("--anonymous and --allow-plaintext-login go with --users");
+  if (
+    users === undefined &&
+    (anonymous !== undefined || values.public !== undefined || values["allow-plaintext-login"])
+  ) {
+    throw new UsageError("--anonymous, --public and --allow-plaintext-login go with --users");
   }
+  const publicArea = values.public === undefined ? undefined : publicName(values.public);
   const notices: string[] = [];
   let tls: TlsServerConfig | undefined;
   if (certPath !== undefined && keyPath !== undefined) {
@@ -95,13 +108,20 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   const accounts: AccountsConfig = {
     authenticator,
     anonymousRead: anonymous === "read",
+    public: publicArea,
     allowPlaintextLogin: values["allow-plaintext-login"],
   };
   notices.push(
     `Accounts: ${authenticator.size} from ${users}${
-      accounts.anonymousRead ? "; anonymous clients may download and list" : ""
+      accounts.public !== undefined
+        ? `; ${accounts.public}/ is public: everyone may download and list it`
+        : accounts.anonymousRead
+        ? "; anonymous clients may download and list all but the homes"
+        : ""
     }`,
   );
+  const exposed = await readableByOthers(users);
+  if (exposed) notices.push(`Warning: ${users} ${exposed}`);
   if (!tls) {
     notices.push(
       accounts.allowPlaintextLogin
@@ -110,6 +130,25 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
     );
   }
   return { tls, accounts, notices };
+}
+
+/** Why the accounts file is exposed (readable or writable by other users), if it is. */
+async function readableByOthers(path: string): Promise<string | undefined> {
+  const mode = (await Deno.stat(path).catch(() => undefined))?.mode;
+  if (mode == null || (mode & 0o077) === 0) return undefined;
+  const octal = (mode & 0o777).toString(8).padStart(4, "0");
+  return `is open to other users (mode ${octal}): its hashes can be attacked offline, ` +
+    `and whoever can write it can add accounts (chmod 600 ${path}, as 'fsd user' writes it)`;
+}
+
+/** --public's NAME: one directory name directly under DIR. */
+function publicName(text: string): string {
+  try {
+    checkPublicName(text);
+  } catch (error) {
+    throw new UsageError(`invalid --public: ${text}: ${(error as Error).message}`);
+  }
+  return text;
 }
 
 async function readPem(path: string, what: string): Promise<string> {

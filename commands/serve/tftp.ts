@@ -4,6 +4,7 @@
  */
 
 import { FileStore } from "../../lib/store/file_store.ts";
+import { accessFor, type AccountsConfig } from "../../lib/fsd/server.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { BLKSIZE_RANGE } from "../../lib/tftp/options.ts";
 import { TFTP_DEFAULTS, TftpServer } from "../../lib/tftp/server.ts";
@@ -105,11 +106,20 @@ function parseRange(text: string): [number, number] {
   return [lo, hi];
 }
 
+/** What TFTP, which has no login, serves on a server with accounts: said at start. */
+export function tftpExposure(accounts: AccountsConfig | undefined): string | undefined {
+  if (!accounts) return undefined;
+  return `TFTP has no login: it serves ${
+    accessFor(accounts).describeAnonymous()
+  }, and takes no uploads`;
+}
+
 /** Starts the TFTP server if the flags ask for it; `shared` is fsd/1's store when it runs too. */
 export async function startTftp(
   values: TftpFlags,
   common: SharedServeConfig,
   shared: boolean,
+  accounts?: AccountsConfig,
 ): Promise<TftpServer | undefined> {
   const only = values["tftp-only"] ?? false;
   if (values.tftp === undefined && !only) return undefined;
@@ -122,6 +132,7 @@ export async function startTftp(
     timeoutMs: values["tftp-timeout"],
     noUpload: values["tftp-no-upload"] ?? false,
     uniqueRoot: values["tftp-unique-root"] ?? false,
+    access: accessFor(accounts),
   };
   // Beside fsd/1, whose start already removed stale uploads, the store is opened without that.
   const store = shared ? await FileStore.open(config) : undefined;

@@ -57,6 +57,11 @@ export class Authenticator {
     return this.#accounts.size;
   }
 
+  /** The homes of the accounts now (the access model keeps them from anonymous readers). */
+  homes(): string[] {
+    return [...this.#accounts.values()].flatMap((account) => account.home ? [account.home] : []);
+  }
+
   /** Replaces the accounts (a reread file); logins in progress finish against the old ones. */
   async replace(lines: AccountLine[]): Promise<void> {
     const accounts = accountsByName(lines);

@@ -16,7 +16,7 @@
  */
 
 import type { Authenticator } from "../auth/authenticator.ts";
-import { readLines } from "../bytes/lines.ts";
+import { LineTooLongError, MAX_LINE_BYTES, readLines } from "../bytes/lines.ts";
 import { writeAll } from "../bytes/source_sink.ts";
 
 export interface LoginLabConfig {
@@ -53,7 +53,7 @@ export async function serveLogin(
     conn.close();
   }, config.timeoutMs ?? 60_000);
   try {
-    const lines = readLines(conn);
+    const lines = readLines(conn, { whole: true });
     const say = (...text: string[]) => writeAll(conn, encoder.encode(text.join("\n") + "\n"));
     await say("Username:");
     const name = await lines.next();
@@ -81,6 +81,10 @@ export async function serveLogin(
     } else {
       await say(...LOGIN_REPLIES.wrong);
     }
+  } catch (error) {
+    if (!(error instanceof LineTooLongError)) throw error;
+    log(`Client sent a line over ${MAX_LINE_BYTES} bytes: closing`);
+    await writeAll(conn, encoder.encode(LOGIN_REPLIES.wrong.join("\n") + "\n")).catch(() => {});
   } finally {
     clearTimeout(timer);
   }

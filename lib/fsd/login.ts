@@ -4,13 +4,15 @@
  * exactly `user` and `password`; the server answers OACK `user` when the
  * pair is right, or ERR 7 when it is not (the same for a wrong name as for
  * a wrong password), and the connection stays usable for another try. A
- * request before a login is ERR 7 `login required` (unless anonymous reads
- * are allowed), which is all a plain fsd/1 client ever sees.
+ * request before a login is served as anonymous by the access model
+ * (lib/store/access.ts): ERR 7 `login required` unless the server has a
+ * public area or anonymous reads, which is all a plain fsd/1 client sees.
  */
 
 import type { Account } from "../auth/accounts.ts";
 import type { LoginChecker } from "./remote_login.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import type { Access, Files } from "../store/access.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { Op } from "../store/log.ts";
 import type { OptionPairs } from "./codec.ts";
@@ -18,13 +20,11 @@ import type { OptionPairs } from "./codec.ts";
 /** How a server with accounts treats logins. */
 export interface LoginPolicy {
   authenticator: LoginChecker;
-  /** Clients without an account may download and list (not upload). */
-  anonymousRead: boolean;
   /** Why a login from `address` is refused before it is checked (plain text from afar), if it is. */
   refuseFrom?(address: string): string | undefined;
 }
 
-export const LOGIN_REQUIRED = "login required";
+export { LOGIN_REQUIRED } from "../store/access.ts";
 export const LOGIN_BUSY = "try later: too many logins being checked";
 export const LOGIN_FAILED = "login failed: unknown user or wrong password";
 /** What the log calls a client that did not log in. */
@@ -50,14 +50,14 @@ export class LoginState {
   #policy: LoginPolicy | undefined;
   #address: string;
   #root: FileStore;
-  /** The account's store, once logged in. */
-  #store: FileStore | undefined;
-  /** The whole directory, read-only, for anonymous reads. */
-  #anonymous: FileStore | undefined;
+  #access: Access;
+  /** The files as this connection sees them: anonymous until a login. */
+  #files: Files | undefined;
   #requested = false;
 
-  constructor(root: FileStore, address: string, policy?: LoginPolicy) {
+  constructor(root: FileStore, access: Access, address: string, policy?: LoginPolicy) {
     this.#root = root;
+    this.#access = access;
     this.#address = address;
     this.#policy = policy;
   }
@@ -69,18 +69,14 @@ export class LoginState {
   }
 
   /**
-   * The store a request with `op` goes to: the account's root, the whole
-   * directory read-only for anonymous reads, or ERR 7 `login required`.
+   * The files requests go to: without accounts the store itself; with them,
+   * the access model's view for the account logged in, or for an anonymous
+   * client (whose refusals are ERR 7 `login required`).
    */
-  async storeFor(op: Op): Promise<FileStore> {
+  storeFor(_op?: Op): Promise<Files> {
     this.#requested = true;
-    if (!this.#policy) return this.#root;
-    if (this.#store) return this.#store;
-    if (this.#policy.anonymousRead && op !== "WRQ") {
-      this.#anonymous ??= await this.#root.within("", true);
-      return this.#anonymous;
-    }
-    throw refused(LOGIN_REQUIRED);
+    if (!this.#policy) return Promise.resolve(this.#root);
+    return Promise.resolve(this.#files ??= this.#access.view(this.#root, this.account));
   }
 
   /**
@@ -125,15 +121,12 @@ export class LoginState {
     if (!clean) throw refused(LOGIN_FAILED);
     const { account } = result;
     try {
-      this.#store = await this.#root.within(
-        account.home ?? "",
-        account.rights === "ro",
-        `account ${account.name} is read-only`,
-      );
+      await this.#root.within(account.home ?? "");
     } catch {
       throw new ProtocolError(ErrorCode.NOT_FOUND, `home directory not found: ${account.home}`);
     }
     this.account = account;
+    this.#files = undefined;
     return { user: account.name };
   }
 }

@@ -10,7 +10,7 @@
 import type { Authenticator, LoginResult } from "../auth/authenticator.ts";
 
 /** What a session needs of the accounts: a login check (an Authenticator, or a RemoteLogins in a worker). */
-export type LoginChecker = Pick<Authenticator, "login">;
+export type LoginChecker = Pick<Authenticator, "login" | "homes">;
 
 /** Worker to parent. */
 export interface LoginRequest {
@@ -37,8 +37,16 @@ export class RemoteLogins implements LoginChecker {
   #pending = new Map<number, (result: LoginResult) => void>();
   #seq = 0;
 
-  constructor(send: (request: LoginRequest) => void) {
+  #homes: string[];
+
+  /** `homes`: the accounts' homes when the worker started (the access model hides them). */
+  constructor(send: (request: LoginRequest) => void, homes: string[] = []) {
     this.#send = send;
+    this.#homes = homes;
+  }
+
+  homes(): string[] {
+    return this.#homes;
   }
 
   login(address: string, name: string, password: string, signal?: AbortSignal) {

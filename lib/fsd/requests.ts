@@ -9,6 +9,7 @@
 
 import { hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
 import type { OpenedFile } from "../store/file_store.ts";
+import type { Files } from "../store/access.ts";
 import type { Op } from "../store/log.ts";
 import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
 import {
@@ -76,7 +77,7 @@ export async function serveRead(
 export async function serveWrite(session: Session, raw: Uint8Array, asked?: Asked): Promise<void> {
   if (asked?.mkdir) return await serveMakeDirectory(session, raw, asked);
   const request = session.begin("WRQ", raw);
-  let store = session.context.store;
+  let store: Files = session.context.store;
   const staged = await session.prepare(async () => {
     store = await session.storeFor("WRQ");
     return await store.stageWrite(raw, asked?.transferSize);
@@ -108,7 +109,7 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
 async function serveMakeDirectory(session: Session, raw: Uint8Array, asked: Asked): Promise<void> {
   session.begin("WRQ", raw);
   const made = await session.prepare(async () => {
-    await (await session.storeFor("WRQ")).makeDirectory(raw);
+    await (await session.storeFor("WRQ")).makeDirectory(raw, session.address);
     return true;
   });
   if (!made) return;

@@ -22,6 +22,7 @@ import type { LoginPolicy } from "./login.ts";
 import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import { ErrorCode } from "../store/errors.ts";
+import { Access } from "../store/access.ts";
 import { DEFAULT_MAX_UPLOAD_BYTES, FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { BLOCK_SIZE } from "./codec.ts";
@@ -69,8 +70,10 @@ export interface ServerConfig {
 export interface AccountsConfig {
   /** An Authenticator; in a worker of `--workers`, the parent's, asked over a channel. */
   authenticator: LoginChecker;
-  /** Clients without an account may download and list. */
+  /** Clients without an account may download and list all of DIR but the homes. */
   anonymousRead?: boolean;
+  /** A directory directly under DIR that everyone reads, anonymous clients too (lib/store/access.ts). */
+  public?: string;
   /** Take logins in plain text (no TLS) from addresses other than loopback too. */
   allowPlaintextLogin?: boolean;
   /**
@@ -125,6 +128,7 @@ export class FileServer {
     const log = config.log ?? (() => {});
     this.#context = {
       store,
+      access: accessFor(config.accounts),
       greeting: greeting(config.name ?? hostName()),
       fsd1Only: config.fsd1Only ?? false,
       log,
@@ -132,7 +136,7 @@ export class FileServer {
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
     };
     const accounts = config.accounts;
-    if (accounts && !accounts.anonymousRead) {
+    if (accounts && !accounts.anonymousRead && accounts.public === undefined) {
       this.#loginWaiting = new ConnectionLimits({
         maxClients: accounts.maxUnauthenticated ?? 64,
         maxPerIp: accounts.maxUnauthenticatedPerIp ?? 8,
@@ -305,12 +309,21 @@ async function tlsListener(
   return listener as unknown as Deno.Listener<Deno.Conn, Deno.NetAddr>;
 }
 
+/** The access model of a server with `accounts` (or without any). */
+export function accessFor(accounts: AccountsConfig | undefined): Access {
+  return new Access({
+    accounts: accounts !== undefined,
+    anonymousRead: accounts?.anonymousRead,
+    public: accounts?.public,
+    homes: () => accounts?.authenticator.homes() ?? [],
+  });
+}
+
 /** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */
 function loginPolicy(accounts: AccountsConfig, tls: boolean): LoginPolicy {
   const plaintextAnywhere = tls || (accounts.allowPlaintextLogin ?? false);
   return {
     authenticator: accounts.authenticator,
-    anonymousRead: accounts.anonymousRead ?? false,
     refuseFrom: plaintextAnywhere
       ? undefined
       : (address) =>

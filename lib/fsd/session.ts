@@ -7,6 +7,7 @@
 
 import { bytesSource, errorMessage } from "../bytes/mod.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
+import type { Access, Files } from "../store/access.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { CloseReason, Op, ServerEvent } from "../store/log.ts";
 import {
@@ -27,6 +28,8 @@ import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
 /** What every session of one server shares. */
 export interface SessionContext {
   store: FileStore;
+  /** Who may read and write what (lib/store/access.ts). */
+  access: Access;
   /** The greeting's bytes: one short DAT block. */
   greeting: Uint8Array;
   /** Speak only fsd/1: OPT is an unknown opcode. */
@@ -65,6 +68,8 @@ export class Session {
   /** Serving a request (not waiting for one): shutdown lets it finish. */
   busy = false;
   request: RequestRecord | undefined;
+  /** The client's address, once the session runs. */
+  address = "";
   #login: LoginState;
   /** Aborted when the session is closed from outside (a throttled login stops waiting). */
   #closing = new AbortController();
@@ -73,7 +78,7 @@ export class Session {
     this.id = id;
     this.conn = conn;
     this.context = context;
-    this.#login = new LoginState(context.store, "", context.login);
+    this.#login = new LoginState(context.store, context.access, "", context.login);
   }
 
   /** Closes the connection under the session (shutdown). */
@@ -89,14 +94,20 @@ export class Session {
   }
 
   /** The store this session's request `op` goes to (per account); ERR 7 before a needed login. */
-  storeFor(op: Op): Promise<FileStore> {
+  storeFor(op: Op): Promise<Files> {
     return this.#login.storeFor(op);
   }
 
   /** Serves the connection until it ends, then logs why; never rejects. */
   async run(peer: Endpoint, proxy?: Endpoint): Promise<void> {
     const { log, stopping } = this.context;
-    this.#login = new LoginState(this.context.store, peer.hostname, this.context.login);
+    this.address = peer.hostname;
+    this.#login = new LoginState(
+      this.context.store,
+      this.context.access,
+      peer.hostname,
+      this.context.login,
+    );
     log({
       event: "connection",
       id: this.id,

@@ -29,8 +29,8 @@ export { isServeWorker };
 
 /** What a worker gets: the server's config, less what cannot cross a message channel. */
 export type WorkerServerConfig = Omit<ServerConfig, "log" | "limits" | "accounts"> & {
-  /** The login rules; the logins themselves are the parent's. */
-  accounts?: Omit<AccountsConfig, "authenticator">;
+  /** The login rules and the homes; the logins themselves are the parent's. */
+  accounts?: Omit<AccountsConfig, "authenticator"> & { homes: string[] };
 };
 
 type ToWorker =
@@ -156,10 +156,7 @@ export class ServerPool {
     const lastId = previous?.lastId ?? index + 1 - this.workers;
     const config: WorkerServerConfig = {
       ...rest,
-      accounts: accounts && {
-        anonymousRead: accounts.anonymousRead,
-        allowPlaintextLogin: accounts.allowPlaintextLogin,
-      },
+      accounts: accounts && workerAccounts(accounts),
       port,
       reusePort: true,
       connectionIds: { first: lastId + this.workers, step: this.workers },
@@ -261,6 +258,12 @@ async function checkWorkersCanRun(module: string | URL): Promise<void> {
   }
 }
 
+/** The accounts' rules for a worker: everything but the authenticator (the parent keeps it), and the homes. */
+function workerAccounts(accounts: AccountsConfig): WorkerServerConfig["accounts"] {
+  const { authenticator, ...rules } = accounts;
+  return { ...rules, homes: authenticator.homes() };
+}
+
 /** The worker's side: runs one FileServer as the parent asks, and reports back. */
 export function serveInWorker(): void {
   const scope = self as unknown as {
@@ -269,17 +272,18 @@ export function serveInWorker(): void {
   };
   const post = (message: FromWorker) => scope.postMessage(message);
   const limits = new RemoteLimits(post);
-  const logins = new RemoteLogins(post);
   let server: FileServer | undefined;
+  let logins: RemoteLogins | undefined;
   scope.onmessage = async (e: MessageEvent<ToWorker>) => {
     const message = e.data;
     switch (message.type) {
       case "start":
         try {
           const { accounts, ...config } = message.config;
+          logins = accounts && new RemoteLogins(post, accounts.homes);
           server = await FileServer.start({
             ...config,
-            accounts: accounts && { ...accounts, authenticator: logins },
+            accounts: accounts && logins && { ...accounts, authenticator: logins },
             limits,
             log: (event) => post({ type: "log", event }),
           });
@@ -292,7 +296,7 @@ export function serveInWorker(): void {
         limits.receive(message);
         return;
       case "logged-in":
-        logins.receive(message);
+        logins?.receive(message);
         return;
       case "shutdown":
       case "close":

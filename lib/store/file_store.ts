@@ -6,11 +6,12 @@
  * inside; a refusal is a ProtocolError whose code is the ERR to send.
  */
 
-import { type ByteSink, type ByteSource, bytesSource, fileSink, fileSource } from "../bytes/mod.ts";
+import { type ByteSink, type ByteSource, fileSink, fileSource } from "../bytes/mod.ts";
 import { hashPrefix, type Sha256, sha256For, toHex } from "../bytes/sha256.ts";
-import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "./errors.ts";
-import { formatListing, readListing } from "./listing.ts";
+import { type ListingEntry, listingSource, mergeEntries, readListing } from "./listing.ts";
+import type { Opened } from "./opened.ts";
+import { ClientRate, type RateConfig } from "./rate.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
 
@@ -21,9 +22,21 @@ export interface FileStoreConfig {
   readOnly?: boolean;
   /** Largest upload in bytes (default 8 GiB; 0: no limit). */
   maxUploadBytes?: number;
+  /** How often one client may make a directory (default MKDIR_RATE). */
+  mkdirRate?: RateConfig;
 }
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
+
+/** How `openRead` reads. */
+export interface ReadOptions {
+  /** A listing carries each file's SHA-256. */
+  digests?: boolean;
+  /** Entries a listing shows beside (and over) the directory's own: the access model's mounts. */
+  extra?: ListingEntry[];
+  /** A listing shows the `extra` entries alone. */
+  only?: boolean;
+}
 
 /** A name opened for reading. */
 export interface OpenedFile {
@@ -43,25 +56,23 @@ export interface StagedWrite {
   discard(): Promise<void>;
 }
 
-const encoder = new TextEncoder();
-
 export class FileStore {
   readonly readOnly: boolean;
   readonly maxUploadBytes: number;
   #sandbox: Sandbox;
-  /** What a refused upload is told: whose rule it is (the server's, or an account's). */
-  #readOnlyMessage: string;
+  /** Shared by every store `within` this one: a client's rate is the server's. */
+  #mkdirRate: ClientRate;
 
   private constructor(
     sandbox: Sandbox,
     readOnly: boolean,
     maxUploadBytes: number,
-    readOnlyMessage = "server is read-only",
+    mkdirRate: ClientRate,
   ) {
     this.#sandbox = sandbox;
+    this.#mkdirRate = mkdirRate;
     this.readOnly = readOnly;
     this.maxUploadBytes = maxUploadBytes;
-    this.#readOnlyMessage = readOnlyMessage;
   }
 
   /** Opens the store on `config.root`; throws if it is missing or not a directory. */
@@ -70,6 +81,7 @@ export class FileStore {
       await Sandbox.open(config.root),
       config.readOnly ?? false,
       config.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+      new ClientRate(config.mkdirRate),
     );
   }
 
@@ -78,17 +90,28 @@ export class FileStore {
     return this.#sandbox.root;
   }
 
+  /** Whether opens are race-free here (lib/store/opened.ts): Linux, with --allow-all. */
+  get raceFree(): boolean {
+    return this.#sandbox.raceFree;
+  }
+
   /**
    * A store rooted at `subdir` (a name under these rules; "" is this root),
    * with the same limits; `readOnly` can only add to this store's.
    */
-  async within(subdir: string, readOnly = false, why?: string): Promise<FileStore> {
+  async within(subdir: string, readOnly = false, hidden: string[] = []): Promise<FileStore> {
     const real = await this.#sandbox.resolveExisting(subdir);
+    const excluded: string[] = [];
+    for (const name of hidden) {
+      // A home that does not exist (yet) hides nothing; one that does, by its real path.
+      const path = await this.#sandbox.resolveExisting(name).catch(() => undefined);
+      if (path !== undefined) excluded.push(path);
+    }
     return new FileStore(
-      await Sandbox.open(real),
+      await Sandbox.open(real, excluded),
       this.readOnly || readOnly,
       this.maxUploadBytes,
-      this.readOnly ? this.#readOnlyMessage : why,
+      this.#mkdirRate,
     );
   }
 
@@ -121,17 +144,19 @@ export class FileStore {
    */
   async openRead(
     requested: string | Uint8Array,
-    options: { digests?: boolean } = {},
+    options: ReadOptions = {},
   ): Promise<OpenedFile> {
     const name = checkedName(requested);
+    let opened: Opened | undefined;
     try {
-      const real = await this.#sandbox.resolveExisting(name);
-      const info = await Deno.stat(real);
-      if (info.isDirectory) return await this.#openListing(real, info, options.digests);
+      // What is read is what was checked: through the open name (race-free in fd mode).
+      opened = await this.#sandbox.openExisting(name);
+      const info = await Deno.stat(opened.path);
+      if (info.isDirectory) return await this.#openListing(opened, info, options);
       if (!info.isFile) {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }
-      const file = await Deno.open(real, { read: true });
+      const file = await Deno.open(opened.path, { read: true });
       return {
         source: fileSource(file),
         size: info.size,
@@ -145,37 +170,94 @@ export class FileStore {
       };
     } catch (error) {
       throw fileError(error, name);
+    } finally {
+      opened?.close();
     }
   }
 
-  async #openListing(real: string, info: Deno.FileInfo, digests = false): Promise<OpenedFile> {
-    const entries = await readListing(this.#sandbox, real);
-    if (digests) {
-      for (const entry of entries) {
-        if (entry.kind === "f") entry.sha256 = await digestOf(join(real, entry.name), entry.size);
-      }
+  /** What a listing of DIR would say of `name` (a name under the rules); undefined if nothing. */
+  async describe(name: string): Promise<ListingEntry | undefined> {
+    let opened: Opened | undefined;
+    try {
+      opened = await this.#sandbox.openExisting(name);
+      const info = await Deno.stat(opened.path);
+      if (!info.isFile && !info.isDirectory) return undefined;
+      const kind = info.isDirectory ? "d" : "f";
+      return { kind, size: info.isFile ? info.size : 0, mtime: info.mtime ?? new Date(0), name };
+    } catch {
+      return undefined;
+    } finally {
+      opened?.close();
     }
-    const listing = encoder.encode(formatListing(entries, digests));
+  }
+
+  async #openListing(
+    directory: Opened,
+    info: Deno.FileInfo,
+    options: ReadOptions,
+  ): Promise<OpenedFile> {
+    const { digests = false, extra = [], only = false } = options;
+    const own = only ? [] : await readListing(this.#sandbox, directory);
+    const entries = mergeEntries(own, extra);
+    // Hashing happens as the listing is sent, so the directory must stay reachable until then.
+    const held = digests ? await this.#sandbox.openInside(directory.path) : undefined;
+    const { source, size } = listingSource(
+      entries,
+      digests,
+      (entry) => this.#digestOf(`${held!.path}/${entry.name}`, entry.size),
+    );
     return {
-      source: bytesSource(listing),
-      size: listing.length,
+      source,
+      size,
       kind: "listing",
       mtime: info.mtime ?? undefined,
       skip: () => Promise.reject(new ProtocolError(ErrorCode.OTHER, "a listing cannot resume")),
-      close() {},
+      close: () => held?.close(),
     };
+  }
+
+  /** The SHA-256 of the listed file at `path`, in hex; "-" if it does not lead inside now. */
+  async #digestOf(path: string, size: number): Promise<string> {
+    const opened = await this.#sandbox.openInside(path).catch(() => undefined);
+    if (!opened) return "-";
+    const hash = sha256For(size);
+    try {
+      const file = await Deno.open(opened.path, { read: true });
+      try {
+        await hashPrefix(file, size, hash);
+        return toHex(await hash.digest());
+      } finally {
+        file.close();
+      }
+    } finally {
+      opened.close();
+      hash.close();
+    }
   }
 
   /**
    * Creates the directory `requested` with the rules of a new file: inside
    * the root, a name under every name rule, never replacing anything
-   * (ERR 6), refused when read-only (ERR 2).
+   * (ERR 6), refused when read-only (ERR 2), and at most so often for one
+   * `client` (its address; ERR 0 past MKDIR_RATE).
    */
-  async makeDirectory(requested: string | Uint8Array): Promise<void> {
-    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, this.#readOnlyMessage);
+  async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
     const name = checkedName(requested);
+    const waitMs = client === undefined ? undefined : this.#mkdirRate.take(client);
+    if (waitMs !== undefined) {
+      throw new ProtocolError(
+        ErrorCode.OTHER,
+        `too many new directories from ${client}: try again in ${Math.ceil(waitMs / 1000)} s`,
+      );
+    }
     try {
-      await Deno.mkdir(await this.#sandbox.resolveNew(name));
+      const { directory, path } = await this.#sandbox.openNew(name);
+      try {
+        await Deno.mkdir(path);
+      } finally {
+        directory.close();
+      }
     } catch (error) {
       throw fileError(error, name);
     }
@@ -187,7 +269,7 @@ export class FileStore {
    * anything is created.
    */
   async stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite> {
-    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, this.#readOnlyMessage);
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
     const name = checkedName(requested);
     const limit = this.maxUploadBytes;
     if (limit > 0 && (declaredSize ?? 0) > limit) {
@@ -197,9 +279,14 @@ export class FileStore {
       );
     }
     let staged: StagedFile;
+    // The directory stays open until the file has its name: staging and link(2) go through it.
+    let directory: Opened | undefined;
     try {
-      staged = await StagedFile.create(await this.#sandbox.resolveNew(name), STAGING_PREFIX);
+      const opened = await this.#sandbox.openNew(name);
+      directory = opened.directory;
+      staged = await StagedFile.create(opened.path, STAGING_PREFIX);
     } catch (error) {
+      directory?.close();
       throw fileError(error, name);
     }
     return {
@@ -210,23 +297,15 @@ export class FileStore {
           await staged.commit({ sync: true });
         } catch (error) {
           throw fileError(error, name);
+        } finally {
+          directory.close();
         }
       },
-      discard: () => staged.discard(),
+      async discard() {
+        await staged.discard();
+        directory.close();
+      },
     };
-  }
-}
-
-/** The SHA-256 of the file at `path`, in hex. */
-async function digestOf(path: string, size: number): Promise<string> {
-  const hash = sha256For(size);
-  const file = await Deno.open(path, { read: true });
-  try {
-    await hashPrefix(file, size, hash);
-    return toHex(await hash.digest());
-  } finally {
-    file.close();
-    hash.close();
   }
 }
 

@@ -1,9 +1,16 @@
 /**
  * Directory listings: `KIND SIZE MTIME NAME` lines, sorted by name.
  * The server formats them, the client parses them; one definition for both.
+ * A listing is bounded: at most MAX_LISTING_ENTRIES entries (more is a
+ * refusal), each name's sort key computed once, and its text made as it is
+ * sent, digests included, so a client that hangs up stops the work.
  */
 
+import { Buffer } from "node:buffer";
 import { join } from "node:path";
+import type { ByteSource } from "../bytes/source_sink.ts";
+import { ErrorCode, ProtocolError } from "./errors.ts";
+import type { Opened } from "./opened.ts";
 import { isListableName, type Sandbox } from "./sandbox.ts";
 
 export interface ListingEntry {
@@ -17,15 +24,6 @@ export interface ListingEntry {
 }
 
 const encoder = new TextEncoder();
-
-/** Code-point (= UTF-8 byte) order, the same on every platform. */
-function compareNames(a: string, b: string): number {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
-}
 
 function formatTime(date: Date | null): string {
   return (date ?? new Date(0)).toISOString().slice(0, 19) + "Z";
@@ -63,13 +61,81 @@ export function parseListing(text: string, digests = false): ListingEntry[] {
   return entries;
 }
 
+/** `entries` (sorted) with `extra` put in: an extra entry replaces one of the same name. */
+export function mergeEntries(entries: ListingEntry[], extra: ListingEntry[]): ListingEntry[] {
+  if (extra.length === 0) return entries;
+  const names = new Set(extra.map((entry) => entry.name));
+  return sortByName(entries.filter((entry) => !names.has(entry.name)).concat(extra));
+}
+
+/** Most entries a directory may have to be listed (the listing bomb of issue 18). */
+export const MAX_LISTING_ENTRIES = 10_000;
+
+/** Sorts `entries` by name in code-point order, each name encoded once. */
+function sortByName(entries: ListingEntry[]): ListingEntry[] {
+  const keyed = entries.map((entry) => ({ key: Buffer.from(entry.name), entry }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  return keyed.map(({ entry }) => entry);
+}
+
+/** A stand-in digest, as long as a real one: a listing's size is known before any file is hashed. */
+const DIGEST_SHAPE = "0".repeat(64);
+
+/**
+ * The listing of `entries` as a source of bytes, made line by line as it is
+ * read, and its size. With `digests`, each file's SHA-256 comes from
+ * `digestOf` only when its line is read; a file that no longer hashes to a
+ * line of the announced length ends the listing with ERR 0.
+ */
+export function listingSource(
+  entries: ListingEntry[],
+  digests: boolean,
+  digestOf: (entry: ListingEntry) => Promise<string>,
+): { source: ByteSource; size: number } {
+  const shaped = (entry: ListingEntry) =>
+    entry.kind === "f" && digests && entry.sha256 === undefined
+      ? { ...entry, sha256: DIGEST_SHAPE }
+      : entry;
+  const lengths = entries.map((entry) =>
+    encoder.encode(formatListing([shaped(entry)], digests)).length
+  );
+  const size = lengths.reduce((sum, n) => sum + n, 0);
+  let next = 0;
+  let pending = new Uint8Array(0);
+  const source: ByteSource = {
+    async read(buffer) {
+      let filled = 0;
+      while (filled < buffer.length) {
+        if (pending.length === 0) {
+          if (next === entries.length) break;
+          const entry = entries[next];
+          if (digests && entry.kind === "f" && entry.sha256 === undefined) {
+            entry.sha256 = await digestOf(entry);
+          }
+          pending = encoder.encode(formatListing([entry], digests));
+          if (pending.length !== lengths[next]) {
+            throw new ProtocolError(ErrorCode.OTHER, `listing changed while sent: ${entry.name}`);
+          }
+          next++;
+        }
+        const n = Math.min(pending.length, buffer.length - filled);
+        buffer.set(pending.subarray(0, n), filled);
+        pending = pending.subarray(n);
+        filled += n;
+      }
+      return filled === 0 ? null : filled;
+    },
+  };
+  return { source, size };
+}
+
 /**
  * The entries of the directory at real path `directory`. Symlinks count as
  * what they point to when that lies inside the sandbox and are left out
  * otherwise; so are names the protocol cannot carry, staging files, and
  * anything that is neither a file nor a directory.
  */
-export async function readListing(sandbox: Sandbox, directory: string): Promise<ListingEntry[]> {
+export async function readListing(sandbox: Sandbox, directory: Opened): Promise<ListingEntry[]> {
   const found: Deno.DirEntry[] = [];
   const entries: ListingEntry[] = [];
   const flush = async () => {
@@ -77,13 +143,20 @@ export async function readListing(sandbox: Sandbox, directory: string): Promise<
     for (const entry of described) if (entry) entries.push(entry);
     found.length = 0;
   };
-  for await (const entry of Deno.readDir(directory)) {
+  let seen = 0;
+  for await (const entry of Deno.readDir(directory.path)) {
+    if (++seen > MAX_LISTING_ENTRIES) {
+      throw new ProtocolError(
+        ErrorCode.OTHER,
+        `directory too large to list: more than ${MAX_LISTING_ENTRIES} entries`,
+      );
+    }
     if (!isListableName(entry.name)) continue;
     found.push(entry);
     if (found.length === STAT_BATCH) await flush();
   }
   await flush();
-  return entries.sort((a, b) => compareNames(a.name, b.name));
+  return sortByName(entries);
 }
 
 /** Entries whose metadata is read at once: one round of async calls instead of one each. */
@@ -92,17 +165,24 @@ const STAT_BATCH = 64;
 /** One directory entry as a listing shows it; undefined for what a client could not fetch. */
 async function describe(
   sandbox: Sandbox,
-  directory: string,
+  directory: Opened,
   entry: Deno.DirEntry,
 ): Promise<ListingEntry | undefined> {
-  const path = join(directory, entry.name);
+  const path = `${directory.path}/${entry.name}`;
   let info: Deno.FileInfo;
   try {
     if (entry.isSymlink) {
-      const real = await Deno.realPath(path);
-      if (!sandbox.contains(real)) return undefined;
-      info = await Deno.stat(real);
+      // What the link leads to, opened and checked: nothing outside shows, even under a race.
+      const target = await sandbox.openInside(path);
+      if (!target) return undefined;
+      try {
+        info = await Deno.stat(target.path);
+      } finally {
+        target.close();
+      }
     } else {
+      // Out of reach all the same: another account's home.
+      if (!sandbox.contains(join(directory.real, entry.name))) return undefined;
       info = await Deno.lstat(path);
     }
   } catch {

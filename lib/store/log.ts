@@ -3,6 +3,9 @@
  * close, formatted as a text line for people or a JSON line for audits.
  */
 
+import { plainAddress } from "../net/ip.ts";
+import { escapeInvisible } from "./sandbox.ts";
+
 export type Op = "RRQ" | "WRQ" | "DRQ";
 
 /** Why a connection ended. */
@@ -79,8 +82,17 @@ export type ServerEvent =
   /** What the server says at start about its setup (accounts, TLS fingerprint, logins). */
   | { event: "notice"; message: string };
 
+/** The event as logged: an address as a person would write it (IPv4-mapped IPv6 as plain IPv4). */
+function displayed(e: ServerEvent): ServerEvent {
+  return "address" in e ? { ...e, address: plainAddress(e.address) } : e;
+}
+
 /** The event as a human-readable line, e.g. `[3] RRQ "a.txt": sent file, 12 bytes in 0.001 s`. */
-export function formatText(e: ServerEvent): string {
+export function formatText(event: ServerEvent): string {
+  return escapeInvisible(textOf(displayed(event)));
+}
+
+function textOf(e: ServerEvent): string {
   switch (e.event) {
     case "connection":
       if (e.transport === "tftp") return `[${e.id}] TFTP request from ${e.address} port ${e.port}`;
@@ -157,7 +169,7 @@ export function formatText(e: ServerEvent): string {
 export function formatJson(e: ServerEvent, now = new Date()): string {
   // Durations to a tenth of a millisecond: more digits are noise, not precision.
   const rounded = "ms" in e && e.ms !== undefined ? { ms: Math.round(e.ms * 10) / 10 } : {};
-  return JSON.stringify({ time: now.toISOString(), ...e, ...rounded });
+  return escapeInvisible(JSON.stringify({ time: now.toISOString(), ...displayed(e), ...rounded }));
 }
 
 function requestLabel(op: Op, name: string): string {

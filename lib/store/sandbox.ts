@@ -9,16 +9,34 @@
 import { join } from "node:path";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
+import { fdMode, type Opened, openNamed } from "./opened.ts";
 
 /** Longest name a request may carry, in bytes. */
 export const MAX_NAME_BYTES = 255;
 /** Uploads in progress live under names with this prefix, unseen and unreachable by clients. */
 export const STAGING_PREFIX = ".fsd-upload-";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is kept, so that the rule below refuses it instead of it vanishing.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 // C0 controls, DEL and C1 controls.
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Characters that print as nothing or move the text around them: format
+ * characters (U+FEFF, zero-width ones, bidirectional overrides and
+ * isolates) and the line and paragraph separators U+2028 and U+2029.
+ */
+export const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/u;
+
+const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "gu");
+
+/** `line` with every invisible or layout character (INVISIBLE) written as \uXXXX: a log line stays one honest line. */
+export function escapeInvisible(line: string): string {
+  return line.replace(
+    INVISIBLE_ALL,
+    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
+  );
+}
 
 function denied(message: string): ProtocolError {
   return new ProtocolError(ErrorCode.ACCESS_VIOLATION, message);
@@ -44,6 +62,11 @@ export function parseName(raw: Uint8Array): string {
   }
   if (name === "") return name;
   if (CONTROL.test(name)) throw denied("name contains a control character");
+  const invisible = INVISIBLE.exec(name);
+  if (invisible) {
+    const code = invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    throw denied(`name contains an invisible or layout character: U+${code}`);
+  }
   if (name.includes("\\")) throw denied("name contains a backslash");
   if (name.startsWith("/")) {
     throw denied("name is absolute: names are relative to the served directory");
@@ -70,14 +93,23 @@ export function isListableName(name: string): boolean {
 export class Sandbox {
   readonly root: string;
   readonly #prefix: string;
+  /** Real paths inside the root that are out of reach all the same (others' homes). */
+  readonly #excluded: string[];
+  /** Opens are race-free: what was opened is checked, through /proc/self/fd (opened.ts). */
+  readonly raceFree: boolean;
 
-  private constructor(root: string) {
+  private constructor(root: string, excluded: string[], raceFree: boolean) {
     this.root = root;
+    this.raceFree = raceFree;
     this.#prefix = root.endsWith("/") ? root : root + "/";
+    this.#excluded = excluded.map((path) => path.endsWith("/") ? path : path + "/");
   }
 
-  /** Opens `dir` as a sandbox; throws if it is missing or not a directory. */
-  static async open(dir: string): Promise<Sandbox> {
+  /**
+   * Opens `dir` as a sandbox, with the real paths `excluded` out of reach;
+   * throws if it is missing or not a directory.
+   */
+  static async open(dir: string, excluded: string[] = []): Promise<Sandbox> {
     let real: string;
     try {
       real = await Deno.realPath(dir);
@@ -89,16 +121,66 @@ export class Sandbox {
     }
     const info = await Deno.stat(real);
     if (!info.isDirectory) throw new Deno.errors.NotADirectory(`not a directory: ${dir}`);
-    return new Sandbox(real);
+    return new Sandbox(real, excluded, await fdMode(real));
   }
 
   /** Whether a real path lies inside the root (or is the root). */
   contains(realPath: string): boolean {
-    return realPath === this.root || realPath.startsWith(this.#prefix);
+    if (realPath !== this.root && !realPath.startsWith(this.#prefix)) return false;
+    const path = realPath + "/";
+    return !this.#excluded.some((excluded) => path.startsWith(excluded));
+  }
+
+  /**
+   * Opens an existing file or directory `name` ("" is the root) inside the
+   * root: in fd mode what was opened is checked, so a directory swapped for
+   * a symlink meanwhile is never followed out; otherwise its real path is.
+   * `directory`: a file there is ERR 1 `directory not found`. Close it.
+   */
+  async openExisting(name: string, directory = false): Promise<Opened> {
+    if (!this.raceFree) {
+      const real = await this.resolveExisting(name);
+      if (directory && !(await Deno.stat(real)).isDirectory) throw directoryNotFound(name);
+      return { path: real, real, close() {} };
+    }
+    let opened: Opened;
+    try {
+      opened = await openNamed(join(this.root, name), directory);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        await this.#ancestorInside(name);
+        if (directory && error instanceof Deno.errors.NotADirectory) {
+          throw directoryNotFound(name);
+        }
+      }
+      throw fileError(error, name);
+    }
+    if (!this.contains(opened.real)) {
+      opened.close();
+      throw outside(name);
+    }
+    return opened;
+  }
+
+  /** Opens `path` (a directory entry a listing met, maybe a symlink) if it leads inside; else undefined. */
+  async openInside(path: string): Promise<Opened | undefined> {
+    if (!this.raceFree) {
+      const real = await Deno.realPath(path);
+      return this.contains(real) ? { path: real, real, close() {} } : undefined;
+    }
+    const opened = await openNamed(path, false);
+    if (this.contains(opened.real)) return opened;
+    opened.close();
+    return undefined;
   }
 
   /** The real path of an existing file or directory `name` ("" is the root). */
   async resolveExisting(name: string): Promise<string> {
+    if (this.raceFree) {
+      const opened = await this.openExisting(name);
+      opened.close();
+      return opened.real;
+    }
     let real: string;
     try {
       real = await Deno.realPath(join(this.root, name));
@@ -130,25 +212,41 @@ export class Sandbox {
     }
   }
 
-  /**
-   * The path a new file `name` would have: its directory must exist inside the
-   * root, and nothing (not even a dangling symlink) may hold the name yet.
-   */
+  /** The real path a new file `name` would have (see `openNew`). */
   async resolveNew(name: string): Promise<string> {
+    const { directory, path } = await this.openNew(name);
+    directory.close();
+    return join(directory.real, path.slice(path.lastIndexOf("/") + 1));
+  }
+
+  /**
+   * Opens the directory of a new file `name`: it must exist inside the root,
+   * and nothing (not even a dangling symlink) may hold the name yet. `path`
+   * names the new file through the open directory; close `directory` once
+   * the file is made.
+   */
+  async openNew(name: string): Promise<{ directory: Opened; path: string }> {
     if (name === "") throw denied("empty file name");
     const slash = name.lastIndexOf("/");
     const parent = slash < 0 ? "" : name.slice(0, slash);
-    const directory = await this.resolveExisting(parent);
-    const info = await Deno.stat(directory);
-    if (!info.isDirectory) {
-      throw new ProtocolError(ErrorCode.NOT_FOUND, `directory not found: ${parent}`);
+    const directory = await this.openExisting(parent, true);
+    const path = `${directory.path}/${name.slice(slash + 1)}`;
+    try {
+      await this.#free(name, path);
+    } catch (error) {
+      directory.close();
+      throw error;
     }
-    const path = join(directory, name.slice(slash + 1));
+    return { directory, path };
+  }
+
+  /** Throws ERR 6 if something holds `path` (ERR 2 if it is a symlink leading outside). */
+  async #free(name: string, path: string): Promise<void> {
     let existing: Deno.FileInfo;
     try {
       existing = await Deno.lstat(path);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return path;
+      if (error instanceof Deno.errors.NotFound) return;
       throw fileError(error, name);
     }
     // A symlink leading outside is an access violation, not merely a taken name.
@@ -161,6 +259,10 @@ export class Sandbox {
     }
     throw new ProtocolError(ErrorCode.FILE_EXISTS, `file already exists: ${name}`);
   }
+}
+
+function directoryNotFound(name: string): ProtocolError {
+  return new ProtocolError(ErrorCode.NOT_FOUND, `directory not found: ${name}`);
 }
 
 /** Maps a file-system error about `name` onto the ERR a client should get. */

@@ -10,6 +10,7 @@ import { ConnectionLimits } from "../net/limits.ts";
 import { DEFAULT_HOST } from "../net/listen.ts";
 import { bindUdp, bindUdpInRange, MAX_DATAGRAM, type UdpSocket } from "../net/udp.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import { Access, type Files } from "../store/access.ts";
 import { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { encodeError, Opcode, parsePacket, type Request } from "./codec.ts";
@@ -45,6 +46,11 @@ export interface TftpServerConfig {
   /** Refuse uploads (ERROR 2) while fsd/1 may still take them. */
   noUpload?: boolean;
   maxUploadBytes?: number;
+  /**
+   * Who may read and write what: TFTP has no login, so every client is
+   * anonymous under it (default: no accounts, everyone reads and writes).
+   */
+  access?: Access;
   /** Serve each client from DIR/ADDRESS/ (its IP address), like dnsmasq's --tftp-unique-root. */
   uniqueRoot?: boolean;
   /**
@@ -83,6 +89,8 @@ export function tftpLimits(
 export function clientRootName(address: string): string {
   return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
 }
+
+const NO_ACCOUNTS = new Access({ accounts: false });
 
 export class TftpServer {
   readonly #socket: UdpSocket;
@@ -252,10 +260,15 @@ export class TftpServer {
 
   #context(from: Endpoint): TransferContext {
     const store = this.#store;
+    const access = this.#config.access ?? NO_ACCOUNTS;
+    const files = async (): Promise<Files> => {
+      const root = this.#config.uniqueRoot
+        ? await store.within(clientRootName(from.hostname))
+        : store;
+      return access.config.accounts ? access.view(root, undefined, { noLogin: true }) : root;
+    };
     return {
-      store: this.#config.uniqueRoot
-        ? () => store.within(clientRootName(from.hostname))
-        : () => Promise.resolve(store),
+      store: files,
       limits: {
         maxBlockSize: this.#config.maxBlockSize ?? TFTP_DEFAULTS.maxBlockSize,
         maxWindowSize: this.#config.maxWindowSize ?? TFTP_DEFAULTS.maxWindowSize,

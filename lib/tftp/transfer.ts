@@ -7,7 +7,8 @@
 import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
-import type { FileStore, StagedWrite } from "../store/file_store.ts";
+import type { Files } from "../store/access.ts";
+import type { StagedWrite } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { parseName } from "../store/sandbox.ts";
 import { encodeAck, encodeError, encodeOack, Opcode, type Request } from "./codec.ts";
@@ -23,8 +24,8 @@ import { checkFirstAnswer, dally, parseFromPeer, receiveBlocks, sendBlocks } fro
 import type { DatagramChannel } from "./channel.ts";
 
 export interface TransferContext {
-  /** The store for this client (its own subdirectory with per-client roots). */
-  store: () => Promise<FileStore>;
+  /** The files for this client: the access model's anonymous view (its own subdirectory with per-client roots). */
+  store: () => Promise<Files>;
   limits: ServerLimits;
   retries: number;
   /** Longest wait for the client's first answer, whatever the timeout and retries. */
