@@ -204,21 +204,16 @@ Deno.test("serve --log json: every line on stdout is JSON, the listening and sta
   await server.waitForLine(/"transport":"tftp"/);
   await server.stop();
   const events = server.lines.map((line) => JSON.parse(line));
-  assert.deepEqual(events.map((e) => e.event), [
-    "notice",
-    "notice",
-    "listening",
-    "listening",
-    "shutdown",
-  ]);
   assert.match(events[0].message, /^Accounts: 1 from /);
+  const listening = events.filter((e) => e.event === "listening");
   assert.deepEqual(
-    events.slice(2, 4).map(({ transport, address, port }) => ({ transport, address, port })),
+    listening.map(({ transport, address, port }) => ({ transport, address, port })),
     [
       { transport: "fsd", address: "127.0.0.1", port: server.port },
-      { transport: "tftp", address: "127.0.0.1", port: events[3].port },
+      { transport: "tftp", address: "127.0.0.1", port: listening[1].port },
     ],
   );
+  assert.equal(events.at(-1).event, "shutdown");
 });
 
 Deno.test("a capture file that cannot be written is said to be that, not a failed connection", async () => {
