@@ -67,7 +67,8 @@ function withFixtureServers(commands: string[]): string[] {
 /** The commands of README.md's sh blocks (and the `$` lines of its console blocks), comments off. */
 export function readmeCommands(markdown: string): string[] {
   const out: string[] = [];
-  for (const block of markdown.matchAll(/```(sh|console)\n([\s\S]*?)```/g)) {
+  // Indented blocks (inside a list: the instructor's setup) are a scenario of their own, not run here yet.
+  for (const block of markdown.matchAll(/(?<=^|\n)```(sh|console)\n([\s\S]*?)```/g)) {
     let pending = "";
     for (const raw of block[2].split("\n")) {
       let line = raw.replace(/\s+#\s.*$/, "").trimEnd();
