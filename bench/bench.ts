@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { clientBench } from "./client_bench.ts";
+import { compareBench } from "./compare_bench.ts";
 import { pcapBench } from "./pcap_bench.ts";
 import {
   freeUdpPort,
@@ -501,6 +502,13 @@ notes.push(...client.notes);
 for (const row of (await tftpBench({ quick })).rows) {
   addRow("tftp", row.what, row.bytes, row.ms, row.extra);
 }
+
+// ---- 12. issue 20's side by side: integrity, many files, trees, socat, start-up (bench/compare_bench.ts) ----
+console.log("\n12. side by side: integrity on and off, curl -Z, wget -r, socat, start-up");
+const compared = await compareBench({ quick, mib: bigMib, rounds: runs });
+for (const r of compared.rows) addRow(r.group, r.what, r.bytes, r.ms, r.extra);
+targets.push(...compared.targets);
+notes.push(...compared.notes);
 
 // ---- the table ----
 console.log(

@@ -1,8 +1,9 @@
 /**
  * The client at work: many small files and whole trees in one command,
  * against the per-file loops of curl (python3 -m http.server) and tftp-hpa
- * (in.tftpd) and against wget -r; and what the end-to-end SHA-256 costs a
- * large download. Hooked into `deno task bench`; runnable alone:
+ * (in.tftpd) and against wget -r (what integrity costs, and nginx's curl -Z
+ * and wget -r: bench/compare_bench.ts). Hooked into `deno task bench`;
+ * runnable alone:
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/client_bench.ts [--quick]
  *
@@ -43,7 +44,7 @@ function freePort(): number {
 }
 
 /** Writes `count` files of `size` bytes under `directory` (in subdirectories of `perDir`), in 1 MiB writes. */
-async function makeFiles(directory: string, count: number, size: number, perDir = count) {
+export async function makeFiles(directory: string, count: number, size: number, perDir = count) {
   const chunk = crypto.getRandomValues(new Uint8Array(Math.min(size, MIB)).subarray(0, 65536));
   const block = new Uint8Array(Math.min(size, MIB));
   for (let at = 0; at < block.length; at += chunk.length) {
@@ -79,7 +80,8 @@ async function loop(count: number, run: (i: number) => Promise<unknown>): Promis
   return performance.now() - started;
 }
 
-async function fresh(path: string): Promise<string> {
+/** `path` as a new empty directory. */
+export async function fresh(path: string): Promise<string> {
   await Deno.remove(path, { recursive: true }).catch(() => {});
   await Deno.mkdir(path, { recursive: true });
   return path;
@@ -273,39 +275,7 @@ export async function clientBench(options: { quick?: boolean } = {}): Promise<Cl
       });
     }
 
-    // ---- SHA-256 on a large download ----
-    const bigMib = quick ? 64 : 1024;
-    console.log(`\nclient: the SHA-256 on a ${bigMib} MiB download (to /dev/null, best of 2)`);
-    await makeFiles(`${root}/big`, 1, bigMib * MIB);
-    const toNull = (extra: string[]) =>
-      timed(Deno.execPath(), [
-        "run",
-        "--quiet",
-        `--allow-net=127.0.0.1:${server.port}`,
-        "--allow-read=/dev/null",
-        "--allow-write=/dev/null",
-        MAIN,
-        "get",
-        "127.0.0.1",
-        String(server.port),
-        "big/f0",
-        "/dev/null",
-        ...extra,
-      ]);
-    let plain = Infinity;
-    let hashed = Infinity;
-    for (let round = 0; round < 2; round++) {
-      plain = Math.min(plain, (await toNull([])).ms);
-      hashed = Math.min(hashed, (await toNull(["--integrity"])).ms);
-    }
-    const cost = (hashed / plain - 1) * 100;
-    row("client", `fsd get ${bigMib} MiB`, bigMib * MIB, plain);
-    row("client", `fsd get ${bigMib} MiB --integrity (SHA-256 both ends)`, bigMib * MIB, hashed);
-    result.targets.push({
-      target: `SHA-256 on a ${bigMib} MiB download costs under 25%`,
-      value: `${cost.toFixed(0)}% (${plain.toFixed(0)} ms without, ${hashed.toFixed(0)} ms with)`,
-      pass: cost < 25,
-    });
+    // The integrity check's cost on a large download: bench/compare_bench.ts, side by side.
   } finally {
     await python?.stop();
     await server.stop();

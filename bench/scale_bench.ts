@@ -44,7 +44,7 @@ export interface ScaleOptions {
   runs?: number;
 }
 
-async function have(command: string): Promise<boolean> {
+export async function have(command: string): Promise<boolean> {
   const out = await new Deno.Command("sh", {
     args: ["-c", `command -v ${command}`],
     stdout: "null",
@@ -188,7 +188,7 @@ async function crowds(root: string, work: string, clients: number, result: Scale
 }
 
 /** socat serving `file` on a port, one fork per connection. */
-async function socatServe(file: string): Promise<Service> {
+export async function socatServe(file: string): Promise<Service> {
   const port = freePort();
   const child = new Deno.Command("socat", {
     args: ["-b", "65536", "-U", `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `OPEN:${file}`],
@@ -206,8 +206,8 @@ async function socatServe(file: string): Promise<Service> {
   };
 }
 
-/** nginx with sendfile serving `root`, in the foreground, everything under `work`. */
-async function nginxServe(root: string, work: string): Promise<Service> {
+/** nginx with sendfile serving `root` (with `autoindex`, directory listings), in the foreground, everything under `work`. */
+export async function nginxServe(root: string, work: string, autoindex = false): Promise<Service> {
   const port = freePort();
   await Deno.mkdir(`${work}/nginx`, { recursive: true });
   const conf = `${work}/nginx/nginx.conf`;
@@ -228,7 +228,7 @@ http {
   fastcgi_temp_path ${work}/nginx;
   uwsgi_temp_path ${work}/nginx;
   scgi_temp_path ${work}/nginx;
-  server { listen 127.0.0.1:${port}; root ${root}; }
+  server { listen 127.0.0.1:${port}; root ${root};${autoindex ? " autoindex on;" : ""} }
 }
 `,
   );

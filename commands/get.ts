@@ -21,7 +21,9 @@ import {
   TRANSFER_FLAGS,
 } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
-import { downloadFile, type DownloadHow } from "./client/download.ts";
+import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
+import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
+import { FSD1 } from "../lib/fsd/negotiation.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { downloadPath } from "./client/local_files.ts";
@@ -60,9 +62,10 @@ order of the names or the tree.
 
 A file appears under its name only once complete and checked: a failed or
 interrupted download leaves nothing behind. An existing LOCAL is never
-replaced unless --force is given. With --integrity the server sends a SHA-256
-of each file after its data and the client checks it before the file gets
-its name.`,
+replaced unless --force is given. Every file is checked: the server sends a
+CRC-32 of it after its data and the client checks it before the file gets its
+name (--integrity sha256 for a SHA-256; --no-integrity for none). To stdout
+('-'), the exit status and the message carry the verdict.`,
   flags: {
     output: { short: "o", arg: "DIR", help: "fetch every REMOTE into DIR" },
     recursive: {
@@ -71,7 +74,20 @@ its name.`,
       side: "fsd",
       help: "copy the directory REMOTEDIR and everything in it",
     },
-    force: { type: "boolean", short: "f", help: "replace LOCAL if it exists" },
+    force: {
+      type: "boolean",
+      short: "f",
+      help: `replace LOCAL if it exists (with -r: fetch every file, also
+those already here and identical)`,
+    },
+    preserve: {
+      type: "boolean",
+      short: "p",
+      side: "fsd",
+      help: `give each file the server's modification time, as scp -p
+(always with -r, as wget -r: a rerun then skips the files
+already here with the same size and time)`,
+    },
     continue: {
       type: "boolean",
       help: `resume an interrupted download from its .fsd-partial-NAME
@@ -80,19 +96,14 @@ file (kept on failure when --continue is given)`,
     sha256: {
       arg: "HEX",
       value: sha256Hex,
-      help: "the file must have this SHA-256 (else: error, nothing kept)",
+      help: `the file must have this SHA-256 (else: error, nothing
+kept; with '-', exit 1 after the data)`,
     },
-    integrity: {
-      type: "boolean",
-      side: "fsd",
-      help: `ask the server for the SHA-256 of each file, sent after its
-data, and check it before the file gets its name (off by
-default: it costs more than 25% on a large transfer here)`,
-    },
+    ...INTEGRITY_FLAGS,
     json: {
       type: "boolean",
       help: `one JSON object per file on stdout (name, local, kind,
-size, mtime, bytes, seconds, outcome, error, sha256)`,
+size, mtime, bytes, seconds, outcome, error, crc32 or sha256)`,
     },
     ...VERBOSITY_FLAGS,
     ...JOBS_FLAG,
@@ -121,7 +132,10 @@ redirect instead)`,
   ],
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
-    if (side === "tftp") return await tftpGet({ values, positionals });
+    if (side === "tftp") {
+      refuseChecks({ integrity: values.integrity }); // --sha256 HEX: the client checks alone
+      return await tftpGet({ values, positionals });
+    }
     const { target, params, names } = parseJob(
       targetWords(positionals, "get"),
       values,
@@ -133,6 +147,17 @@ redirect instead)`,
       throw new UsageError("--continue takes one file, without -o or -r");
     }
     if (many && expected) throw new UsageError("--sha256 takes one file, without -o or -r");
+    if (expected && (values.integrity !== undefined || values["no-integrity"])) {
+      throw new UsageError(
+        "--sha256 HEX is the check itself: without --integrity or --no-integrity",
+      );
+    }
+    if (values.continue && names[1] === "-") {
+      throw new UsageError("--continue does not mix with LOCAL '-': a pipe cannot be resumed");
+    }
+    const integrity = expected
+      ? new Integrity(undefined)
+      : Integrity.parse({ ...values, sha256: undefined }, params === FSD1);
     if (output !== undefined && recursive) throw new UsageError("-o and -r do not mix");
     if (!many && names.length > 2) {
       throw new UsageError(`unexpected argument: ${names[2]}: several files need -o DIR`);
@@ -155,7 +180,8 @@ redirect instead)`,
     const how = {
       force: values.force,
       resume: values.continue,
-      integrity: values.integrity,
+      preserve: values.preserve || recursive,
+      integrity,
       expected,
       json,
       jobs: parseJobs(values.jobs, many),
@@ -215,14 +241,18 @@ async function toStdout(
   progress: JobProgress,
 ): Promise<void> {
   try {
-    await conn.use((client, params) =>
-      client.download(remote, Deno.stdout, {
+    const result = await conn.use((client, params) => {
+      if (params === FSD1) how.integrity.plain(shown(remote));
+      return client.fetchFile(remote, Deno.stdout, {
         params,
-        integrity: how.integrity,
+        integrity: how.integrity.checksum,
         expectFile: true,
+        wantDigest: how.expected !== undefined,
+        onGranted: (granted) => how.integrity.granted(granted, shown(remote)),
         onProgress: progress.update,
-      })
-    );
+      });
+    });
+    checkExpected(result, how.expected, remote);
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) throw new CommandError("", { exitCode: 141 });
     if (endsJob(error)) throw error;

@@ -10,6 +10,8 @@ import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { CLIENT_SIDES, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
 import { tftpPut } from "./client/tftp_put.ts";
+import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
+import { FSD1 } from "../lib/fsd/negotiation.ts";
 import {
   CLIENT_FLAGS,
   JOBS_FLAG,
@@ -48,9 +50,10 @@ connection (directories are made first, on one); reports, --json lines and
 failures come in the order of the names or the tree.
 
 The server never replaces an existing file: it answers "file already exists"
-instead. An upload that does not complete leaves nothing on the server. With
---integrity the client sends a SHA-256 of each file after its data, and the
-server checks it before the file gets its name.`,
+instead. An upload that does not complete leaves nothing on the server. Every
+file is checked: the client sends a CRC-32 of it after its data and the server
+checks it before the file gets its name (--sha256 for a SHA-256,
+--no-integrity for none).`,
   flags: {
     output: {
       short: "o",
@@ -63,16 +66,20 @@ server checks it before the file gets its name.`,
       side: "fsd",
       help: "copy the directory LOCALDIR and everything in it",
     },
-    integrity: {
+    preserve: {
       type: "boolean",
+      short: "p",
       side: "fsd",
-      help: `send the SHA-256 of each file after its data; the server
-checks it before the file gets its name (off by default)`,
+      help: `give each file on the server LOCAL's modification time, as
+scp -p (always with -r: a rerun then skips the files
+already there with the same size and time)`,
     },
+    ...INTEGRITY_FLAGS,
+    sha256: { type: "boolean", help: "the same as --integrity sha256" },
     json: {
       type: "boolean",
       help: `one JSON object per file on stdout (name, local, kind,
-size, bytes, seconds, outcome, error, sha256)`,
+size, bytes, seconds, outcome, error, crc32 or sha256)`,
     },
     ...VERBOSITY_FLAGS,
     ...JOBS_FLAG,
@@ -97,7 +104,10 @@ SIGTERM 143, SIGHUP 129).`,
   ],
   side: CLIENT_SIDES,
   async run({ values, positionals, side }) {
-    if (side === "tftp") return await tftpPut({ values, positionals });
+    if (side === "tftp") {
+      refuseChecks(values);
+      return await tftpPut({ values, positionals });
+    }
     const { target, params, names } = parseJob(
       targetWords(positionals, "put"),
       values,
@@ -116,15 +126,20 @@ SIGTERM 143, SIGHUP 129).`,
     using interruption = new Interruption();
     using conn = new JobConnection(target, params, interruption);
     const reporter = new Reporter(values.json, verbosity(values));
+    const integrity = Integrity.parse(values, params === FSD1);
     const many = output !== undefined || values.recursive;
-    const how = { integrity: values.integrity, jobs: parseJobs(values.jobs, many) };
+    const how = {
+      integrity,
+      preserve: values.preserve || values.recursive,
+      jobs: parseJobs(values.jobs, many),
+    };
     if (output !== undefined) return await putMany(conn, names, output, how, reporter);
     if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
     await putOne(conn, names[0], names[1], how, reporter);
   },
 });
 
-type How = { integrity: boolean; jobs: number };
+type How = { integrity: Integrity; preserve: boolean; jobs: number };
 
 /** The remote name for LOCAL as typed: a REMOTE ending in `/` (or `.`) is a directory to put it in. */
 function remoteFor(local: string, typed: string | undefined): string {

@@ -39,6 +39,25 @@ replaced. An upload appears under its name only once complete and flushed to
 disk. PORT 0 lets the system choose a free port.`,
   flags: {
     host: { arg: "ADDR", help: "address to listen on (default 0.0.0.0; :: for IPv6)" },
+    "request-timeout": {
+      arg: "SECONDS",
+      value: seconds({ min: 0 }),
+      help: `close a connection whose packet, once begun, is not whole
+within this long (default 10; 0: no limit)`,
+    },
+    "login-grace": {
+      arg: "SECONDS",
+      value: seconds({ min: 0 }),
+      help: `with --users and no --anonymous read: close a connection
+not logged in after this long (default 30; 0: never)`,
+    },
+    "min-rate": {
+      arg: "BYTES",
+      value: integer(),
+      help: `during a transfer, close a connection moving fewer bytes
+per second, measured over each --request-timeout
+(default 100; 0: no floor)`,
+    },
     name: { arg: "NAME", help: "the name in the greeting (default: the host name)" },
     ...limitFlags(SERVER_DEFAULTS, undefined, false),
     "max-upload": {
@@ -113,6 +132,9 @@ refused)`,
       hostname: values.host,
       name: values.name,
       idleTimeoutMs: values["idle-timeout"],
+      requestTimeoutMs: values["request-timeout"],
+      loginGraceMs: values["login-grace"],
+      minRate: values["min-rate"],
       maxClients: values["max-clients"],
       maxPerIp: values["max-per-ip"],
       maxUploadBytes: values["max-upload"],

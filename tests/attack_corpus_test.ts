@@ -506,7 +506,12 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
   await Deno.writeFile(`${ctx.root}/f`, content);
   const sum = (digest: Uint8Array) => wire.concat([0, 9], digest);
 
-  for (const [name, value] of [["sha256", "2"], ["kind", "3"], ["offset", "x"], ["mkdir", "9"]]) {
+  for (
+    const [name, value] of [["sha256", "2"], ["crc32", "2"], ["kind", "3"], ["offset", "x"], [
+      "mkdir",
+      "9",
+    ]]
+  ) {
     await t.step(`${name}=${value} is ERR 8 and a close`, async () => {
       await using client = await RawClient.greeted(ctx.port);
       await client.send(wire.opt({ [name]: value }), wire.rrq("f"));
@@ -517,8 +522,8 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
   await t.step("options that do not apply are answered 0: an OACK is never empty", async () => {
     // Found by the fuzzer: OPT digests=00 + WRQ once got an OACK with no options at all.
     const cases: Record<string, string>[] = [{ digests: "00" }, { kind: "0" }, { sha256: "0" }, {
-      mkdir: "0",
-    }];
+      crc32: "0",
+    }, { mkdir: "0" }];
     for (const pairs of cases) {
       await using client = await RawClient.greeted(ctx.port);
       await client.send(wire.opt(pairs), wire.wrq(`w-${Object.keys(pairs)[0]}`));
@@ -548,6 +553,43 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
     await client.expectClosed();
   });
   await t.step(
+    "crc32: an upload with a forged 4-byte SUM is ERR 0 and leaves nothing",
+    async () => {
+      await using client = await RawClient.greeted(ctx.port);
+      await client.send(wire.opt({ crc32: "1", tsize: "10" }), wire.wrq("forged32"));
+      assert.deepEqual(await client.expectOack(), { crc32: "1", tsize: "10" });
+      await client.send(wire.dat(1, new Uint8Array(10)), sum(new Uint8Array(4).fill(7)));
+      assert.equal(
+        await client.expectError(0),
+        "crc32 mismatch: received e38a6876, the client sent 07070707",
+      );
+      await client.expectClosed();
+    },
+  );
+  await t.step(
+    "WRQ mtime: up to 2^32-1 the file gets it; beyond, the OACK says 0 and it is not applied",
+    async () => {
+      for (const [name, mtime, granted] of [["old", "1", "1"], ["far", "999999999999999", "0"]]) {
+        await using client = await RawClient.greeted(ctx.port);
+        await client.send(wire.opt({ mtime }), wire.wrq(`mtime-${name}`));
+        assert.deepEqual(await client.expectOack(), { mtime: granted });
+        await client.send(wire.dat(1, new Uint8Array(3)));
+        await client.expectAck(1);
+        const seconds = (await Deno.stat(`${ctx.root}/mtime-${name}`)).mtime!.getTime() / 1000;
+        if (granted === "1") assert.equal(seconds, 1);
+        else assert.ok(seconds > 1_700_000_000 && seconds < 2 ** 32);
+      }
+    },
+  );
+  await t.step(
+    "sha256 and crc32 asked together: SHA-256 is granted, CRC-32 answered 0",
+    async () => {
+      await using client = await RawClient.greeted(ctx.port);
+      await client.send(wire.opt({ sha256: "1", crc32: "1" }), wire.rrq("f"));
+      assert.deepEqual(await client.expectOack(), { sha256: "1", crc32: "0" });
+    },
+  );
+  await t.step(
     "an upload whose SUM never comes (an ACK instead) is ERR 4 and leaves nothing",
     async () => {
       await using client = await RawClient.greeted(ctx.port);
@@ -573,5 +615,6 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
     },
   );
   // "plain" was complete (ACK 1) before its stray SUM came; the forged and unsummed ones left nothing.
-  assert.deepEqual(await dirNames(ctx.root), ["f", "plain"]); // the w-* uploads never sent data
+  // the w-* uploads never sent data
+  assert.deepEqual(await dirNames(ctx.root), ["f", "mtime-far", "mtime-old", "plain"]);
 });

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { PcapWriter } from "../lib/capture/pcap.ts";
 import {
   MAIN,
@@ -121,14 +122,15 @@ function expectedSessions(greeting: string[]): string[][] {
     [...greeting, "C RRQ notes.txt", "S DAT 1 12", "C ACK 1"],
     [
       ...greeting,
-      "C OPT blksize=512 windowsize=2 tsize=0 kind=0",
+      "C OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0",
       "C RRQ big.bin",
-      "S OACK blksize=512 windowsize=2 tsize=1500 kind=1",
+      "S OACK blksize=512 windowsize=2 tsize=1500 crc32=1 kind=1",
       "C ACK 0",
       "S DAT 1 512",
       "S DAT 2 512",
       "C ACK 2",
       "S DAT 3 476",
+      "S op9",
       "C ACK 3",
     ],
     [...greeting, "C DRQ", "S DAT 1 72", "C ACK 1"],
@@ -155,12 +157,13 @@ Deno.test({
     const infos = pdus.map((p) => p.info);
     assert.ok(infos.includes('RRQ "notes.txt"'), infos.join("\n"));
     assert.ok(infos.includes("ERR 1 file not found: missing.txt"));
-    assert.ok(infos.includes("OPT blksize=512 windowsize=2 tsize=0 kind=0"));
+    assert.ok(infos.includes("OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0"));
     const opt = pdus.find((p) => p.info.startsWith("OPT "))!;
     assert.deepEqual(opt.fields["fsd.option"], [
       "blksize=512",
       "windowsize=2",
       "tsize=0",
+      "crc32=1",
       "kind=0",
     ]);
     assert.ok(pdus.every((p) => p.experts.every((e) => e.startsWith("ERR "))), "no violations");
@@ -615,7 +618,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "tshark decodes the SUM after the last DAT of fsd get --integrity and put --integrity",
+  name:
+    "tshark decodes the SUM after the last DAT: CRC-32 (the default) and SHA-256 (--integrity sha256), get and put",
   ...needs("tshark"),
   async fn() {
     await using ctx = await startServer();
@@ -634,35 +638,50 @@ Deno.test({
     try {
       const port = String(proxy.port);
       const files = [`--allow-net=127.0.0.1:${port}`, `--allow-read=${dir.path}`];
-      runs = [
-        await runFsd([...files, `--allow-write=${dir.path}`], [
-          "get",
-          "127.0.0.1",
-          port,
-          "down.bin",
-          `${dir.path}/got.bin`,
-          "--integrity",
-        ]),
-        await runFsd(files, ["put", "127.0.0.1", port, `${dir.path}/up.bin`, "--integrity"]),
-      ];
-      await proxy.waitForLine(/^\[2\] closed: /);
+      runs = [];
+      for (const check of [[], ["--integrity", "sha256"]]) {
+        runs.push(
+          await runFsd([...files, `--allow-write=${dir.path}`], [
+            "get",
+            "127.0.0.1",
+            port,
+            "down.bin",
+            `${dir.path}/got${check.length}.bin`,
+            ...check,
+          ]),
+          await runFsd(files, [
+            "put",
+            "127.0.0.1",
+            port,
+            `${dir.path}/up.bin`,
+            `up${check.length}.bin`,
+            ...check,
+          ]),
+        );
+      }
+      await proxy.waitForLine(/^\[4\] closed: /);
     } finally {
       await proxy.stop();
     }
-    assert.deepEqual(runs.map((r) => r.code), [0, 0], runs.map((r) => r.stderr).join());
+    assert.deepEqual(runs.map((r) => r.code), [0, 0, 0, 0], runs.map((r) => r.stderr).join());
     const pdus = await decodePdus(pcap);
     const sums = pdus.filter((p) => p.fields["fsd.opcode"]?.[0] === "9");
     const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+    const crc = (bytes: Uint8Array) => crc32(bytes).toString(16).padStart(8, "0");
     assert.deepEqual(
       sums.map((p) => [p.stream, p.srcPort === ctx.port ? "S" : "C", p.info]),
       [
-        [0, "S", `SUM ${hex(down).slice(0, 16)}...`],
-        [1, "C", `SUM ${hex(up).slice(0, 16)}...`],
+        [0, "S", `SUM crc32 ${crc(down)}`],
+        [1, "C", `SUM crc32 ${crc(up)}`],
+        [2, "S", `SUM ${hex(down).slice(0, 16)}...`],
+        [3, "C", `SUM ${hex(up).slice(0, 16)}...`],
       ],
     );
     assert.deepEqual(
-      sums.map((p) => p.fields["fsd.sha256"]?.[0].replaceAll(":", "")),
-      [hex(down), hex(up)],
+      sums.map((p) =>
+        p.fields["fsd.crc32"]?.[0] ?? p.fields["fsd.sha256"]?.[0].replaceAll(":", "")
+      ),
+      [`0x${crc(down)}`, `0x${crc(up)}`, hex(down), hex(up)],
     );
     // Right after the last (short) DAT of its stream, and no violations anywhere.
     for (const sum of sums) {

@@ -71,6 +71,7 @@ Deno.test("put -o --jobs 1: several files into REMOTEDIR (made when missing) on 
     "drop/",
     "--json",
     "--integrity",
+    "sha256",
     "--jobs",
     "1",
   ]);
@@ -275,42 +276,45 @@ Deno.test("extension on the wire: kind, mtime and sha256 on RRQ; SUM follows the
   assert.deepEqual(await client.expectOack(), { kind: "2" });
 });
 
-Deno.test("integrity: a transfer the proxy corrupts is caught both ways and leaves nothing", async () => {
+Deno.test("integrity: a transfer the proxy corrupts is caught both ways by the default CRC-32 and by --integrity sha256, and leaves nothing", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
   const content = randomBytes(4 * 1024 * 1024, 6);
   await Deno.writeFile(`${ctx.root}/big`, content);
   await Deno.writeFile(`${work.path}/up`, content);
-  for (const direction of ["down", "up"] as const) {
-    const relay = Relay.start({
-      port: 0,
-      hostname: "127.0.0.1",
-      targetHost: "127.0.0.1",
-      targetPort: ctx.port,
-      faults: { [direction]: { corruptRate: 2e-6 } },
-    });
-    try {
-      const port = relay.addr.port;
-      const result = direction === "down"
-        ? await runFsd([net(port), ...rw(work.path)], [
-          "get",
-          "127.0.0.1",
-          String(port),
-          "big",
-          "--integrity",
-        ], { cwd: work.path })
-        : await runFsd([net(port), `--allow-read=${work.path}`], [
-          "put",
-          "127.0.0.1",
-          String(port),
-          `${work.path}/up`,
-          "--integrity",
-        ]);
-      assert.equal(result.code, 1, `${direction}: ${result.stderr}`);
-      // Almost always the digest; a changed header byte is a protocol violation, caught as well.
-      assert.match(result.stderr, /sha256 mismatch|error|unexpected|too large/, direction);
-    } finally {
-      await relay.close();
+  for (const [check, flags] of [["crc32", []], ["sha256", ["--integrity", "sha256"]]] as const) {
+    for (const direction of ["down", "up"] as const) {
+      const relay = Relay.start({
+        port: 0,
+        hostname: "127.0.0.1",
+        targetHost: "127.0.0.1",
+        targetPort: ctx.port,
+        faults: { [direction]: { corruptRate: 2e-6 } },
+      });
+      try {
+        const port = relay.addr.port;
+        const result = direction === "down"
+          ? await runFsd([net(port), ...rw(work.path)], [
+            "get",
+            "127.0.0.1",
+            String(port),
+            "big",
+            ...flags,
+          ], { cwd: work.path })
+          : await runFsd([net(port), `--allow-read=${work.path}`], [
+            "put",
+            "127.0.0.1",
+            String(port),
+            `${work.path}/up`,
+            ...flags,
+          ]);
+        assert.equal(result.code, 1, `${direction}: ${result.stderr}`);
+        // Almost always the checksum; a changed header byte is a protocol violation, caught as well.
+        const caught = new RegExp(`${check} mismatch|unexpected packet|wrong block|too large`);
+        assert.match(result.stderr, caught, `${check} ${direction}`);
+      } finally {
+        await relay.close();
+      }
     }
   }
   assert.deepEqual(await dirNames(work.path), ["up"]);

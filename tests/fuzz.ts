@@ -115,7 +115,7 @@ function packet(r: Random, stream: number): number[] {
       // The extension's other options (integrity, kind, resume, mkdir, digests), valid or not.
       if (r() < 0.5) {
         pairs.push([
-          pick(r, ["sha256", "kind", "mtime", "offset", "mkdir", "digests"]),
+          pick(r, ["sha256", "crc32", "kind", "mtime", "offset", "mkdir", "digests"]),
           pick(r, ["0", "1", "2", "3", "100", "99999999999999999", "-1", "x"]),
         ]);
       }

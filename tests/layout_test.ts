@@ -179,12 +179,6 @@ Deno.test("layout: the commands/ check catches a helper importing an entry, shar
 
 // ---- no import cycles ----
 
-/**
- * Cycles that exist while another branch removes them. Nothing else may be
- * listed here. Removed when branch guard lands (it breaks this one).
- */
-const KNOWN_CYCLES = [["lib/fsd/requests.ts", "lib/fsd/session.ts"]];
-
 /** Every cycle of imports among `graph`'s files: each strongly connected group of two or more. */
 export function importCycles(graph: Map<string, string[]>): string[][] {
   // Tarjan's algorithm, iterative over a bounded graph.
@@ -247,9 +241,7 @@ Deno.test("layout: no import cycles in lib/, commands/ and main.ts", async () =>
     const rel = relative(ROOT, file);
     graph.set(rel, importsOf(file, await Deno.readTextFile(file)).map((t) => relative(ROOT, t)));
   }
-  const known = KNOWN_CYCLES.map((c) => c.join(" "));
-  const cycles = importCycles(graph).map((c) => c.join(" ")).filter((c) => !known.includes(c));
-  assert.deepEqual(cycles, []);
+  assert.deepEqual(importCycles(graph), []);
 });
 
 Deno.test("layout: the cycle check finds a cycle of two and of three, and none in a chain", () => {

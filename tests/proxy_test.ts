@@ -372,10 +372,11 @@ Deno.test("proxy CLI: fsd get and put through it, traced packet by packet even w
   ]);
   // put asks for the options extension: the negotiation is traced too
   assert.deepEqual(trace.filter((l) => /^\[2\] [<>] /.test(l)).slice(2), [
-    "[2] > OPT blksize=65464 windowsize=16 tsize=28",
+    "[2] > OPT blksize=65464 windowsize=16 tsize=28 crc32=1",
     '[2] > WRQ "up.txt"',
-    "[2] < OACK blksize=65464 windowsize=16 tsize=28",
+    "[2] < OACK blksize=65464 windowsize=16 tsize=28 crc32=1",
     "[2] > DAT 1 28 bytes",
+    "[2] > SUM 394d41ec",
     "[2] < ACK 1",
   ]);
   assert.ok(trace.includes('[3] < ERR 1 "file not found: nope"'));

@@ -4,7 +4,7 @@
  * it went. Shared by the one-file form, -o and -r.
  */
 
-import type { FsdClient } from "../../lib/fsd/client.ts";
+import type { FsdClient, TransferResult } from "../../lib/fsd/client.ts";
 import { FSD1, type TransferParams } from "../../lib/fsd/negotiation.ts";
 import { sameDigest, toHex } from "../../lib/bytes/sha256.ts";
 import { DigestMismatchError } from "../../lib/fsd/integrity.ts";
@@ -13,15 +13,35 @@ import { type LocalDownload, openDownload } from "./local_files.ts";
 import type { FileReport } from "./report.ts";
 import type { FileProgress } from "./job_progress.ts";
 import { shown } from "./remote_names.ts";
+import { digestFields, type Integrity } from "./integrity.ts";
+
+/** --sha256 HEX: throws unless the file's SHA-256 (computed beside the transfer) is `expected`. */
+export function checkExpected(
+  result: TransferResult,
+  expected: Uint8Array | undefined,
+  remote: string,
+): void {
+  if (!expected) return;
+  const digest = result.checksum === "sha256" ? result.digest : undefined;
+  if (!digest || !sameDigest(digest, expected)) {
+    throw new DigestMismatchError(
+      `sha256 mismatch: ${shown(remote)} has ${digest ? toHex(digest) : "no digest"}, expected ${
+        toHex(expected)
+      }`,
+    );
+  }
+}
 
 export interface DownloadHow {
   force: boolean;
   resume: boolean;
-  integrity: boolean;
+  integrity: Integrity;
   /** A digest the file must have (--sha256 HEX). */
   expected?: Uint8Array;
   /** The reports are printed (--json): ask for each file's mtime too. */
   json?: boolean;
+  /** Give the file the server's mtime (-p; get -r always). */
+  preserve?: boolean;
   progress: FileProgress;
 }
 
@@ -40,16 +60,20 @@ export async function downloadFile(
     local = await openDownload(path, how);
     const opened = local;
     const result = await conn.use(async (client: FsdClient, params: TransferParams) => {
-      if (params === FSD1) await opened.restart();
+      if (params === FSD1) {
+        how.integrity.plain(shown(remote));
+        await opened.restart();
+      }
       return await client.fetchFile(remote, opened.sink, {
         params,
-        integrity: how.integrity,
+        integrity: how.integrity.checksum,
         expectFile: true,
         wantDigest: how.expected !== undefined,
-        wantMtime: how.resume || how.json,
+        wantMtime: how.resume || how.json || how.preserve,
         resume: opened.resume,
         keepPartial: how.resume,
         onGranted: async (granted) => {
+          how.integrity.granted(granted, shown(remote));
           mtime = granted.mtime;
           if (opened.resume && !granted.offset) await opened.restart();
         },
@@ -57,15 +81,12 @@ export async function downloadFile(
         onProgress: how.progress.update,
       });
     });
-    if (how.expected && !sameDigest(result.sha256!, how.expected)) {
-      throw new DigestMismatchError(
-        `sha256 mismatch: ${shown(remote)} has ${toHex(result.sha256!)}, expected ${
-          toHex(how.expected)
-        }`,
-      );
-    }
+    checkExpected(result, how.expected, remote);
     await local.commit(how.force);
     local = undefined;
+    if (how.preserve && result.mtime !== undefined && Deno.lstatSync(path).isFile) {
+      Deno.utimeSync(path, result.mtime, result.mtime);
+    }
     how.progress.end(result.bytes);
     return {
       name: remote,
@@ -76,7 +97,7 @@ export async function downloadFile(
       bytes: result.bytes,
       seconds: (performance.now() - started) / 1000,
       outcome: "ok",
-      ...(result.sha256 && { sha256: toHex(result.sha256), verified: result.verified }),
+      ...digestFields(result),
     };
   } catch (error) {
     // A partial that fails its digest is worth nothing: it goes too.

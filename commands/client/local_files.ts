@@ -12,7 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../../lib/store/staging.ts";
 import type { ByteSink } from "../../lib/bytes/source_sink.ts";
 import { fileSink } from "../../lib/bytes/source_sink.ts";
-import { hashPrefix, type Sha256 } from "../../lib/bytes/sha256.ts";
+import { type Hasher, hashPrefix } from "../../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import { shown } from "./remote_names.ts";
 
@@ -23,7 +23,7 @@ export interface LocalDownload {
   readonly path: string;
   readonly sink: ByteSink;
   /** For --continue: where to resume (undefined: from the start). */
-  readonly resume?: { offset: number; mtime: number; hashPrefix: (hash: Sha256) => Promise<void> };
+  readonly resume?: { offset: number; mtime: number; hashPrefix: (hash: Hasher) => Promise<void> };
   /** The server did not resume: start the file over. */
   restart(): Promise<void>;
   /** Gives the data its name (replacing only with `replace`). */

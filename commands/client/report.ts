@@ -31,6 +31,8 @@ export interface FileReport {
   sha256?: string;
   /** Whether the peer's digest was checked against it. */
   verified?: boolean;
+  /** get -r: the local file was already the server's (same size and mtime), nothing moved. */
+  skipped?: true;
 }
 
 const encoder = new TextEncoder();
@@ -56,6 +58,26 @@ export type Verbosity = "quiet" | "normal" | "verbose";
 export function verbosity(values: { quiet?: boolean; verbose?: boolean }): Verbosity {
   if (values.quiet && values.verbose) throw new UsageError("-q and -v do not mix");
   return values.quiet ? "quiet" : values.verbose ? "verbose" : "normal";
+}
+
+/** A file a rerun of -r left alone: already there with the same size and mtime. */
+export function skippedReport(
+  name: string,
+  local: string,
+  size: number,
+  mtime?: number,
+): FileReport {
+  return {
+    name,
+    local,
+    kind: "file",
+    size,
+    ...(mtime !== undefined && { mtime: new Date(mtime * 1000).toISOString() }),
+    bytes: 0,
+    seconds: 0,
+    outcome: "ok",
+    skipped: true,
+  };
 }
 
 export class Reporter {

@@ -20,6 +20,8 @@ interface Planned {
   local: string;
   remote: string;
   size: number;
+  /** Whole seconds. */
+  mtime: number;
 }
 
 /** The tree under `local`: its directories (parents first) and its files. */
@@ -37,8 +39,9 @@ async function plan(local: string, remote: string, reporter: Reporter) {
       };
       const info = await Deno.stat(child.local).catch(() => undefined);
       if (entry.isDirectory) directories.push(child);
-      else if (info?.isFile) files.push({ ...child, size: info.size });
-      else {
+      else if (info?.isFile) {
+        files.push({ ...child, size: info.size, mtime: Math.floor(info.mtime!.getTime() / 1000) });
+      } else {
         const why = info?.isDirectory ? "a symlink to a directory" : "not a regular file";
         reporter.add(failedReport(child.remote, child.local, new CommandError(`skipped: ${why}`)));
       }
@@ -55,7 +58,8 @@ export async function uploadTree(
   reporter: Reporter,
 ): Promise<void> {
   const { directories, files } = await plan(local, remote, reporter);
-  const failedDirectories = new Set<string>();
+  /** What is on the server already, in the directories that existed: name to size and mtime. */
+  const there = new Map<string, { size: number; mtime: number }>();
   for (const directory of directories) {
     const report = { name: directory.remote, local: directory.local, bytes: 0, seconds: 0 };
     try {
@@ -64,13 +68,23 @@ export async function uploadTree(
     } catch (error) {
       if (endsJob(error)) throw error;
       // An existing directory is used as it is (its files still never get replaced).
-      if (error instanceof PeerError && error.code === ErrorCode.FILE_EXISTS) continue;
-      failedDirectories.add(directory.local);
+      if (error instanceof PeerError && error.code === ErrorCode.FILE_EXISTS) {
+        for (const entry of await conn.use((client) => client.list(directory.remote))) {
+          const mtime = entry.mtime.getTime() / 1000;
+          there.set(joinRemote(directory.remote, entry.name), { size: entry.size, mtime });
+        }
+        continue;
+      }
       reporter.add({
         ...failedReport(directory.remote, directory.local, error),
         kind: "directory",
       });
     }
   }
-  await uploadFiles(conn, files, how, reporter);
+  // A rerun skips each file already there with LOCAL's size and mtime (put -r keeps mtimes).
+  const identical = (file: Planned) => {
+    const remote = there.get(file.remote);
+    return remote?.size === file.size && remote.mtime === file.mtime;
+  };
+  await uploadFiles(conn, files, how, reporter, (file) => identical(file as Planned));
 }

@@ -5,23 +5,26 @@
  */
 
 import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
-import { toHex } from "../../lib/bytes/sha256.ts";
+import { FSD1 } from "../../lib/fsd/negotiation.ts";
+import { digestFields, type Integrity } from "./integrity.ts";
 import { CommandError } from "../shared/cli.ts";
 import type { JobConnection } from "./job_connection.ts";
 import type { FileProgress } from "./job_progress.ts";
-import type { FileReport, Reporter } from "./report.ts";
+import { type FileReport, type Reporter, skippedReport } from "./report.ts";
 import { type JobFile, runFiles } from "./jobs.ts";
 import { shown } from "./remote_names.ts";
 
 export interface UploadHow {
-  integrity: boolean;
+  integrity: Integrity;
+  /** Give the file on the server LOCAL's mtime (-p; put -r always). */
+  preserve?: boolean;
   progress: FileProgress;
 }
 
 /** Opens LOCAL for reading: a regular file (with its size), or a stream; a directory is refused. */
 export async function openLocal(
   local: string,
-): Promise<{ source: ByteSource; size?: number; close(): void }> {
+): Promise<{ source: ByteSource; size?: number; mtime?: number; close(): void }> {
   // stdin by the names a shell gives it, which Deno would not open without --allow-all
   if (local === "-" || /^\/(dev\/stdin|dev\/fd\/0|proc\/self\/fd\/0)$/.test(local)) {
     return { source: Deno.stdin, close() {} };
@@ -40,7 +43,10 @@ export async function openLocal(
     file.close();
     throw new CommandError(`${shown(local)} is a directory: use fsd put -r to copy it`);
   }
-  if (info.isFile) return { source: fileSource(file), size: info.size, close: () => file.close() };
+  if (info.isFile) {
+    const mtime = info.mtime ? Math.floor(info.mtime.getTime() / 1000) : undefined;
+    return { source: fileSource(file), size: info.size, mtime, close: () => file.close() };
+  }
   // A pipe, a FIFO, a device: read as it comes, size unknown.
   return { source: { read: (buffer) => file.read(buffer) }, close: () => file.close() };
 }
@@ -57,14 +63,17 @@ export async function uploadFile(
   const opened = await openLocal(local);
   try {
     if (opened.size !== undefined) how.progress.size(opened.size);
-    const result = await conn.use((client, params) =>
-      client.storeFile(remote, opened.source, {
+    const result = await conn.use((client, params) => {
+      if (params === FSD1) how.integrity.plain(shown(remote));
+      return client.storeFile(remote, opened.source, {
         params,
         size: opened.size,
-        integrity: how.integrity,
+        mtime: how.preserve ? opened.mtime : undefined,
+        integrity: how.integrity.checksum,
+        onGranted: (granted) => how.integrity.granted(granted, shown(remote)),
         onProgress: how.progress.update,
-      })
-    );
+      });
+    });
     how.progress.end(result.bytes);
     return {
       name: remote,
@@ -74,7 +83,7 @@ export async function uploadFile(
       bytes: result.bytes,
       seconds: (performance.now() - started) / 1000,
       outcome: "ok",
-      ...(result.sha256 && { sha256: toHex(result.sha256), verified: result.verified }),
+      ...digestFields(result),
     };
   } finally {
     opened.close();
@@ -87,6 +96,7 @@ export async function uploadFiles(
   files: JobFile[],
   how: Omit<UploadHow, "progress"> & { jobs: number },
   reporter: Reporter,
+  skip: (file: JobFile) => boolean = () => false,
 ): Promise<void> {
   using lanes = conn.lanes(how.jobs);
   await runFiles(
@@ -94,6 +104,9 @@ export async function uploadFiles(
     "sending",
     files,
     lanes,
-    (file, progress, lane) => uploadFile(lane, file.local, file.remote, { ...how, progress }),
+    (file, progress, lane) =>
+      skip(file)
+        ? Promise.resolve(skippedReport(file.remote, file.local, file.size ?? 0))
+        : uploadFile(lane, file.local, file.remote, { ...how, progress }),
   );
 }

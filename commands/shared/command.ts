@@ -31,6 +31,11 @@ export interface FlagSpec<T = unknown> {
   side?: string | readonly string[];
   /** A heading the flag is listed under, after the main options (a key of CommandSpec.groups). */
   group?: string;
+  /**
+   * An optional value: the flag takes the next argument only when it is one
+   * of `words` (`--integrity sha256`); alone, its value is `value`.
+   */
+  bare?: { value: string; words: readonly string[] };
 }
 
 export type Flags = Record<string, FlagSpec>;
@@ -185,7 +190,8 @@ function refuseOtherSide<F extends Flags>(
 
 /**
  * `--latency -5` as `--latency=-5`, so that a negative number reaches the
- * flag's own parser and its range error, instead of node's "ambiguous".
+ * flag's own parser and its range error, instead of node's "ambiguous";
+ * a flag with a `bare` value as `--flag=VALUE`.
  */
 function joinNegativeValues(args: string[], flags: Flags): string[] {
   const out: string[] = [];
@@ -194,7 +200,10 @@ function joinNegativeValues(args: string[], flags: Flags): string[] {
     if (arg === "--") return [...out, ...args.slice(i)];
     const name = arg.startsWith("--") ? arg.slice(2) : undefined;
     const spec = name === undefined ? undefined : flags[name];
-    if (spec && spec.type !== "boolean" && /^-\d/.test(args[i + 1] ?? "")) {
+    if (spec?.bare) {
+      const next = args[i + 1];
+      out.push(`${arg}=${spec.bare.words.includes(next) ? args[++i] : spec.bare.value}`);
+    } else if (spec && spec.type !== "boolean" && /^-\d/.test(args[i + 1] ?? "")) {
       out.push(`${arg}=${args[++i]}`);
     } else {
       out.push(arg);

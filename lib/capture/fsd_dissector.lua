@@ -4,7 +4,7 @@
 -- One-off:  tshark -X lua_script:fsd.lua -r lab.pcap
 -- Filters:  fsd.opcode == 3, fsd.block, fsd.size, fsd.filename, fsd.error.code,
 --           fsd.error.message, fsd.option ("name=value"), fsd.option.name, fsd.option.value,
---           fsd.greeting, fsd.length, fsd.sha256 (the SUM after the last DAT with sha256=1)
+--           fsd.greeting, fsd.length, fsd.sha256, fsd.crc32 (the SUM after the last DAT with sha256=1 or crc32=1)
 --
 -- fsd/1 runs over TCP (default port 10000); it is recognised on any other port by the server's
 -- greeting ("Hello from NAME's fileserver") and can be chosen with "Decode As...". Packets split
@@ -31,7 +31,8 @@ local MAX_NAME = 255          -- longest file name
 local MAX_OPTIONS = 16        -- most pairs in one OPT or OACK
 local SEARCH_LIMIT = 65536    -- past this many bytes without a zero, stop waiting for one
 local GREETING_PREFIX = "Hello from "
-local SHA256_LENGTH = 32      -- bytes of the digest a SUM carries
+local SHA256_LENGTH = 32      -- bytes of the digest a SUM carries with sha256=1
+local CRC32_LENGTH = 4        -- and with crc32=1 (the default check)
 local BROKEN = -1             -- pdu_length: these bytes cannot be framed as fsd
 
 local f = fsd.fields
@@ -49,6 +50,7 @@ f.option = ProtoField.string("fsd.option", "Option")
 f.option_name = ProtoField.stringz("fsd.option.name", "Option name")
 f.option_value = ProtoField.stringz("fsd.option.value", "Option value")
 f.sha256 = ProtoField.bytes("fsd.sha256", "SHA-256")
+f.crc32 = ProtoField.uint32("fsd.crc32", "CRC-32", base.HEX)
 f.undecoded = ProtoField.bytes("fsd.undecoded", "Not decoded")
 
 local e = {
@@ -88,7 +90,7 @@ local function stream_state(pinfo)
   local key = field and field.value or 0
   local st = streams[key]
   if not st then
-    st = { blksize = BLOCK_SIZE, opt = false, broken = {} }
+    st = { blksize = BLOCK_SIZE, opt = false, broken = {}, sum = SHA256_LENGTH }
     streams[key] = st
   end
   return st
@@ -120,13 +122,13 @@ end
 
 -- Length of the packet at `offset` (possibly more than the bytes at hand), nil when even that is
 -- not known yet, BROKEN when the bytes are no fsd packet.
-local function pdu_length(tvb, offset)
+local function pdu_length(tvb, offset, sum)
   local available = tvb:len() - offset
   if available < 2 then return nil end
   local op = tvb(offset, 2):uint()
   if op == 1 or op == 2 then return strings_length(tvb, offset, offset + 2, 1) end
   if op == 6 then return 2 end
-  if op == 9 then return 2 + SHA256_LENGTH end
+  if op == 9 then return 2 + sum end
   if available < 4 then return nil end
   if op == 4 then return 4 end
   if op == 5 then return strings_length(tvb, offset, offset + 4, 1) end
@@ -253,33 +255,49 @@ dissect_op[7] = function(r, tree)
 end
 dissect_op[8] = dissect_op[7]
 
--- The sender's SHA-256 of the whole file, after the last DAT (sha256=1 negotiated).
+-- The sender's checksum of the whole file, after the last DAT: CRC-32 (crc32=1) or SHA-256 (sha256=1).
 dissect_op[9] = function(r, tree)
+  if r:len() == 2 + CRC32_LENGTH then
+    tree:add(f.crc32, r(2, CRC32_LENGTH))
+    return "SUM crc32 " .. r(2, CRC32_LENGTH):bytes():tohex(true)
+  end
   tree:add(f.sha256, r(2, SHA256_LENGTH))
   return "SUM " .. r(2, 8):bytes():tohex(true) .. "..."
+end
+
+-- The value of option `wanted` in an OPT or OACK (a repeated name: the last), nil if absent.
+local function option_value(r, wanted)
+  local at = 4
+  local found = nil
+  for _ = 1, r(2, 2):uint() do
+    local name_end = at
+    while r(name_end, 1):uint() ~= 0 do name_end = name_end + 1 end
+    local value_end = name_end + 1
+    while r(value_end, 1):uint() ~= 0 do value_end = value_end + 1 end
+    if name_end > at and r:raw(at, name_end - at):lower() == wanted then
+      found = value_end > name_end + 1 and r:raw(name_end + 1, value_end - name_end - 1) or ""
+    end
+    at = value_end + 1
+  end
+  return found
 end
 
 -- Follows the block size from packet to packet (first pass only): an OACK's blksize holds until
 -- the transfer it negotiated ends (a short DAT, or an ERR); a request without OPT is plain fsd/1.
 local function track(st, r)
   local op = r(0, 2):uint()
+  if op == 7 or op == 8 then
+    -- The SUM to come: as asked (OPT: an upload's, sent by the client) or granted (OACK).
+    st.sum = option_value(r, "crc32") == "1" and CRC32_LENGTH or SHA256_LENGTH
+  end
   if op == 7 then
     st.opt = true
   elseif op == 1 or op == 2 or op == 6 then
     if not st.opt then st.blksize = BLOCK_SIZE end
     st.opt = false
   elseif op == 8 then
-    local at = 4
-    for _ = 1, r(2, 2):uint() do
-      local name_end = at
-      while r(name_end, 1):uint() ~= 0 do name_end = name_end + 1 end
-      local value_end = name_end + 1
-      while r(value_end, 1):uint() ~= 0 do value_end = value_end + 1 end
-      local name = name_end > at and r:raw(at, name_end - at):lower() or ""
-      local value = value_end > name_end + 1 and r:raw(name_end + 1, value_end - name_end - 1) or ""
-      if name == "blksize" and tonumber(value) then st.blksize = tonumber(value) end
-      at = value_end + 1
-    end
+    local blksize = tonumber(option_value(r, "blksize"))
+    if blksize then st.blksize = blksize end
   elseif op == 3 then
     if r(4, 2):uint() < st.blksize then st.blksize = BLOCK_SIZE end
   elseif op == 5 then
@@ -355,7 +373,10 @@ function fsd.dissector(tvb, pinfo, tree)
     return total
   end
   while offset < total do
-    local len = pdu_length(tvb, offset)
+    -- A SUM's length follows the negotiation (first pass); later passes reuse what was decided.
+    local sum_key = "sum:" .. pinfo.number .. ":" .. offset
+    if not pinfo.visited then decided[sum_key] = st.sum end
+    local len = pdu_length(tvb, offset, decided[sum_key] or st.sum)
     if len == BROKEN then
       infos[#infos + 1] = dissect_broken(tvb:range(offset), tree)
       if not pinfo.visited then st.broken[direction] = true end

@@ -5,7 +5,7 @@
 
 import { type Packet, PacketDecoder } from "../fsd/codec.ts";
 import { Opcode } from "../fsd/codec.ts";
-import { toHex } from "../bytes/sha256.ts";
+import { DIGEST_SIZES as SUM_SIZE, toHex } from "../bytes/sha256.ts";
 
 const names = new TextDecoder();
 
@@ -51,7 +51,7 @@ export class FsdTracer {
   #decoder = new PacketDecoder({
     maxDataSize: 65535,
     maxStringBytes: 65535,
-    acceptSum: true,
+    sumSize: SUM_SIZE.sha256,
   });
   #broken = false;
 
@@ -72,7 +72,13 @@ export class FsdTracer {
     if (this.#broken) return undefined;
     try {
       this.#decoder.push(chunk);
-      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) visit(packet);
+      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) {
+        visit(packet);
+        if (packet.op === Opcode.OPT || packet.op === Opcode.OACK) {
+          // The SUM this direction will send is the checksum asked (OPT, an upload's) or granted (OACK).
+          this.#decoder.sumSize = packet.options.crc32 === "1" ? SUM_SIZE.crc32 : SUM_SIZE.sha256;
+        }
+      }
     } catch (error) {
       this.#broken = true;
       return `not fsd: ${(error as Error).message}; no more decoding in this direction`;

@@ -7,7 +7,7 @@
  */
 
 import { type ByteSink, type ByteSource, MemorySink } from "../bytes/source_sink.ts";
-import { hashingSink, hashingSource, type Sha256, sha256For } from "../bytes/sha256.ts";
+import { type Hasher, hasherFor, hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { type ListingEntry, parseListing } from "../store/listing.ts";
 import type {
@@ -86,20 +86,21 @@ export class FsdClient {
     return guard(this.#conn, async () => {
       const request = encodeRequest(Opcode.RRQ, remote);
       const wanted = options.params ?? FSD1;
-      let hash: Sha256 | undefined;
+      let hash: Hasher | undefined;
       if (isFsd1(wanted)) {
         await this.#conn.write(request);
         hash = options.wantDigest ? sha256For(undefined) : undefined;
         const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), options);
-        return { bytes, offset: 0, sha256: await hash?.digest(), verified: false };
+        const digest = await hash?.digest();
+        return { bytes, offset: 0, ...(digest && { checksum: "sha256", digest }), verified: false };
       }
       const granted = await negotiate(this.#conn, wanted, request, {
         transferSize: 0,
-        sha256: options.integrity,
+        checksum: options.integrity,
         kind: options.expectFile,
         mtime: options.resume?.mtime ?? (options.wantMtime ? 0 : undefined),
         offset: options.resume?.offset,
-      }, options.integrity);
+      });
       if (options.expectFile && granted.kind === "listing") {
         await this.#conn.write(encodeAck(0));
         await receiveFile(this.#conn, DISCARD, { params: granted, maxBytes: MAX_LISTING_BYTES });
@@ -108,15 +109,16 @@ export class FsdClient {
       await options.onGranted?.(granted);
       if (granted.size !== undefined) options.onSize?.(granted.size);
       const offset = granted.offset ?? 0;
-      if (granted.sha256 || options.wantDigest) hash = sha256For(granted.size);
+      const checksum = granted.checksum ?? (options.wantDigest ? "sha256" : undefined);
+      if (checksum) hash = hasherFor(checksum, granted.size);
       if (hash && offset > 0) await options.resume?.hashPrefix(hash);
       await this.#conn.write(encodeAck(0));
-      const check = hash && new DigestCheck(hash, "server");
+      const check = checksum && hash && new DigestCheck(checksum, hash, "server");
       try {
         const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
           ...options,
           params: granted,
-          checkDigest: granted.sha256 ? check?.check : undefined,
+          sum: granted.checksum ? check || undefined : undefined,
         });
         const { size, mtime } = granted;
         return {
@@ -124,8 +126,8 @@ export class FsdClient {
           offset,
           size,
           mtime,
-          sha256: await check?.final(),
-          verified: !!check?.verified,
+          ...(check && { checksum: check.name, digest: await check.final() }),
+          verified: !!check && check.verified,
         };
       } finally {
         hash?.close();
@@ -163,21 +165,24 @@ export class FsdClient {
       }
       const granted = await negotiate(this.#conn, wanted, request, {
         transferSize: options.size,
-        sha256: options.integrity,
-      }, options.integrity);
-      if (!granted.sha256) {
+        checksum: options.integrity,
+        mtime: options.mtime,
+      });
+      await options.onGranted?.(granted);
+      const checksum = granted.checksum;
+      if (!checksum) {
         const bytes = await sendFile(this.#conn, source, { ...options, params: granted });
         return { bytes, offset: 0, verified: false };
       }
-      const hash = sha256For(options.size);
-      let sha256: Uint8Array | undefined;
+      const hash = hasherFor(checksum, options.size);
+      let digest: Uint8Array | undefined;
       try {
         const bytes = await sendFile(this.#conn, hashingSource(source, hash), {
           ...options,
           params: granted,
-          digest: async () => sha256 = await hash.digest(),
+          digest: async () => digest = await hash.digest(),
         });
-        return { bytes, offset: 0, sha256, verified: true };
+        return { bytes, offset: 0, checksum, digest, verified: true };
       } finally {
         hash.close();
       }

@@ -3,7 +3,7 @@
  * of a download or an upload, and what a transfer reports.
  */
 
-import type { Sha256 } from "../bytes/sha256.ts";
+import type { ChecksumName, Hasher } from "../bytes/sha256.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
 import type { Granted } from "./negotiation.ts";
 import type { ConnTap } from "./packet_conn.ts";
@@ -23,8 +23,10 @@ export interface ClientConfig {
 export interface ClientTransferOptions extends TransferOptions {
   /** The transfer size, when the server tells it (downloads with options). */
   onSize?: (bytes: number) => void;
-  /** Ask for the integrity check (the sender's SHA-256 after the last block). */
-  integrity?: boolean;
+  /** Ask for the integrity check: the sender's checksum of the whole file after the last block. */
+  integrity?: ChecksumName;
+  /** What the OACK said, before any data moves (a throw here aborts the request). */
+  onGranted?: (granted: Granted) => Promise<void> | void;
 }
 
 export interface DownloadOptions extends ClientTransferOptions {
@@ -36,20 +38,20 @@ export interface DownloadOptions extends ClientTransferOptions {
    * not (the file changed, or an older server), the data starts at 0 and
    * `onGranted` hears offset 0 or none.
    */
-  resume?: { offset: number; mtime: number; hashPrefix: (hash: Sha256) => Promise<void> };
+  resume?: { offset: number; mtime: number; hashPrefix: (hash: Hasher) => Promise<void> };
   /** A download that may resume later: on failure, what arrived is still written out. */
   keepPartial?: boolean;
   /** Ask for the file's mtime (reports want it; a resumable download asks anyway). */
   wantMtime?: boolean;
-  /** Compute the digest even when the server does not send one (to compare with a known one). */
+  /** Compute the SHA-256 even when the server does not send one (to compare with a known one). */
   wantDigest?: boolean;
-  /** What the OACK said, before any data moves (a throw here aborts the request). */
-  onGranted?: (granted: Granted) => Promise<void> | void;
 }
 
 export interface UploadOptions extends ClientTransferOptions {
   /** The upload's size, when known: the server can refuse a too-large one before data moves. */
   size?: number;
+  /** The mtime (Unix seconds) the file should get on the server (an OACK mtime=0: not kept). */
+  mtime?: number;
 }
 
 export interface TransferResult {
@@ -60,7 +62,8 @@ export interface TransferResult {
   /** The file's size and mtime (Unix seconds), when the server told them. */
   size?: number;
   mtime?: number;
-  /** The SHA-256 of the whole file, when computed; `verified` when the peer's SUM matched it. */
-  sha256?: Uint8Array;
+  /** The checksum of the whole file, when computed; `verified` when the peer's SUM matched it. */
+  checksum?: ChecksumName;
+  digest?: Uint8Array;
   verified: boolean;
 }

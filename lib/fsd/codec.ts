@@ -109,13 +109,13 @@ export function encodeOptions(
   return out;
 }
 
-/** Bytes of a SHA-256 digest, as SUM carries it. */
-export const DIGEST_SIZE = 32;
+/** Bytes of the digests SUM carries: CRC-32 (4) or SHA-256 (32), as negotiated. */
+export const SUM_SIZES: readonly number[] = [4, 32];
 
-/** SUM: the opcode and the 32 bytes of a SHA-256 digest. */
+/** SUM: the opcode and the digest (4 bytes of CRC-32 or 32 of SHA-256, as negotiated). */
 export function encodeSum(digest: Uint8Array): Uint8Array {
-  if (digest.length !== DIGEST_SIZE) throw new RangeError(`digest of ${digest.length} bytes`);
-  const out = new Uint8Array(2 + DIGEST_SIZE);
+  if (!SUM_SIZES.includes(digest.length)) throw new RangeError(`digest of ${digest.length} bytes`);
+  const out = new Uint8Array(2 + digest.length);
   out[1] = Opcode.SUM;
   out.set(digest, 2);
   return out;
@@ -151,8 +151,11 @@ export interface DecoderOptions {
   maxDataSize?: number;
   /** Longest string accepted, zero byte not counted (default 1024). */
   maxStringBytes?: number;
-  /** Decode SUM (only while a transfer that negotiated sha256 runs; else it is an unknown opcode). */
-  acceptSum?: boolean;
+  /**
+   * Decode SUM with a digest of this many bytes (only while a transfer that
+   * negotiated a checksum runs); 0: SUM is an unknown opcode.
+   */
+  sumSize?: number;
 }
 
 const textDecoder = new TextDecoder();
@@ -168,7 +171,7 @@ const textDecoder = new TextDecoder();
 export class PacketDecoder {
   maxDataSize: number;
   readonly maxStringBytes: number;
-  acceptSum: boolean;
+  sumSize: number;
   #buf: Uint8Array;
   #start = 0;
   #end = 0;
@@ -176,7 +179,7 @@ export class PacketDecoder {
   constructor(options: DecoderOptions = {}) {
     this.maxDataSize = options.maxDataSize ?? BLOCK_SIZE;
     this.maxStringBytes = options.maxStringBytes ?? MAX_STRING_BYTES;
-    this.acceptSum = options.acceptSum ?? false;
+    this.sumSize = options.sumSize ?? 0;
     const largestPacket = Math.max(
       DAT_HEADER_SIZE + this.maxDataSize,
       4 + this.maxStringBytes + 1,
@@ -303,10 +306,11 @@ export class PacketDecoder {
         return { op, options };
       }
       case Opcode.SUM: {
-        if (!this.acceptSum) throw illegal(`unknown opcode: ${op}`);
-        if (available < 2 + DIGEST_SIZE) return undefined;
-        this.#start = at + 2 + DIGEST_SIZE;
-        return { op, digest: buf.slice(at + 2, at + 2 + DIGEST_SIZE) };
+        const size = this.sumSize;
+        if (!size) throw illegal(`unknown opcode: ${op}`);
+        if (available < 2 + size) return undefined;
+        this.#start = at + 2 + size;
+        return { op, digest: buf.slice(at + 2, at + 2 + size) };
       }
       default:
         throw illegal(`unknown opcode: ${op}`);

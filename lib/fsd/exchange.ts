@@ -64,14 +64,13 @@ export async function negotiate(
   params: TransferParams,
   request: Uint8Array,
   wanted: Wanted,
-  integrity = false,
 ): Promise<Granted> {
   await conn.write(concat(encodeOptions(Opcode.OPT, optPairs(params, wanted)), request));
   const granted = readOack(params, await expectOack(conn));
-  if (granted.sha256 && !integrity) {
+  if (granted.checksum && granted.checksum !== wanted.checksum) {
     throw new ProtocolError(
       ErrorCode.OPTION_REFUSED,
-      "option negotiation failed: unasked sha256",
+      `option negotiation failed: unasked ${granted.checksum}`,
     );
   }
   return granted;

@@ -7,6 +7,7 @@
 
 import { Opcode } from "./codec.ts";
 import { closeQuietly } from "../bytes/source_sink.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 
 /** How long a client waits for the greeting by default (separate from the transfer timeout). */
 export const GREETING_TIMEOUT_MS = 5000;
@@ -26,7 +27,7 @@ export function shownText(bytes: Uint8Array): string {
  * NotFsdError ("connected, but no fsd greeting within N s") or, for bytes that
  * cannot start a greeting, "this is not an fsd server (it sent: ...)".
  */
-export async function readFirstBytes(conn: Deno.Conn, timeoutMs: number): Promise<Uint8Array> {
+export async function readFirstBytes(conn: StreamConn, timeoutMs: number): Promise<Uint8Array> {
   const buffer = new Uint8Array(4096);
   let timedOut = false;
   const timer = timeoutMs > 0

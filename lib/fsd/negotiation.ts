@@ -4,6 +4,7 @@
  * Pure: what to grant, what to send, what the answer means.
  */
 
+import type { ChecksumName } from "../bytes/sha256.ts";
 import type { TransferParams } from "../net/transfer_params.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { BLOCK_SIZE, type OptionPairs } from "./codec.ts";
@@ -25,9 +26,14 @@ export interface Asked {
   transferSize?: number;
   /** Integrity: the sender sends SUM (the SHA-256 of the whole file) after the last DAT. */
   sha256?: boolean;
+  /** Integrity, the fast check: SUM carries the CRC-32 of the whole file (4 bytes) instead. */
+  crc32?: boolean;
   /** RRQ: 0 asks what the name is; the OACK says 1 (a file) or 2 (a directory's listing). */
   kind?: number;
-  /** RRQ: 0 asks for the file's mtime (Unix seconds); with `offset`, the mtime it must still have. */
+  /**
+   * RRQ: 0 asks for the file's mtime (Unix seconds); with `offset`, the mtime it must still have.
+   * WRQ: the mtime the new file gets (0: none asked).
+   */
   mtime?: number;
   /** RRQ: resume: DAT 1 starts at this byte of the file (granted only if the file is unchanged). */
   offset?: number;
@@ -40,7 +46,8 @@ export interface Asked {
 /** What an OACK told the client, beside the transfer parameters. */
 export interface Granted extends TransferParams {
   size?: number;
-  sha256: boolean;
+  /** The checksum the sender will send as SUM after the last DAT, if any. */
+  checksum?: ChecksumName;
   kind?: "file" | "listing";
   mtime?: number;
   offset?: number;
@@ -98,6 +105,7 @@ export function parseAsked(pairs: OptionPairs): Asked {
     windowSize: integer(pairs, "windowsize", WINDOWSIZE_RANGE),
     transferSize: integer(pairs, "tsize", ANY),
     sha256: flag(pairs, "sha256"),
+    crc32: flag(pairs, "crc32"),
     kind: integer(pairs, "kind", [0, 2]),
     mtime: integer(pairs, "mtime", ANY),
     offset: integer(pairs, "offset", ANY),
@@ -110,6 +118,11 @@ export function parseAsked(pairs: OptionPairs): Asked {
     );
   }
   return asked;
+}
+
+/** The checksum a transfer carries: SHA-256 when asked for (it wins over CRC-32), else CRC-32, else none. */
+export function checksumOf(asked: Asked | undefined): ChecksumName | undefined {
+  return asked?.sha256 ? "sha256" : asked?.crc32 ? "crc32" : undefined;
 }
 
 /** What the server grants: what was asked, lowered to its own limits. */
@@ -132,6 +145,7 @@ export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = 
   if (asked.windowSize !== undefined) out.windowsize = String(granted.windowSize);
   if (asked.transferSize !== undefined) out.tsize = String(facts.size ?? asked.transferSize);
   if (asked.sha256 !== undefined) out.sha256 = flag(asked.sha256);
+  if (asked.crc32 !== undefined) out.crc32 = flag(checksumOf(asked) === "crc32");
   if (asked.kind !== undefined) out.kind = String(facts.kind ? KIND[facts.kind] : 0);
   if (asked.mtime !== undefined) out.mtime = String(facts.mtime ?? 0);
   if (asked.offset !== undefined) out.offset = String(facts.offset ?? 0);
@@ -143,7 +157,8 @@ export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = 
 /** What a client asks for beside the block and window size. */
 export interface Wanted {
   transferSize?: number;
-  sha256?: boolean;
+  /** The integrity check asked for (SUM after the last DAT). */
+  checksum?: ChecksumName;
   kind?: boolean;
   mtime?: number;
   offset?: number;
@@ -158,7 +173,7 @@ export function optPairs(params: TransferParams, wanted: Wanted = {}): OptionPai
     windowsize: String(params.windowSize),
   };
   if (wanted.transferSize !== undefined) out.tsize = String(wanted.transferSize);
-  if (wanted.sha256) out.sha256 = "1";
+  if (wanted.checksum) out[wanted.checksum] = "1";
   if (wanted.kind) out.kind = "0";
   if (wanted.mtime !== undefined) out.mtime = String(wanted.mtime);
   if (wanted.offset !== undefined) out.offset = String(wanted.offset);
@@ -178,6 +193,12 @@ export function readOack(wanted: TransferParams, oack: OptionPairs): Granted {
       "option negotiation failed: the server raised a value",
     );
   }
+  if (answered.sha256 && answered.crc32) {
+    throw new ProtocolError(
+      ErrorCode.OPTION_REFUSED,
+      "option negotiation failed: the server granted two checksums",
+    );
+  }
   const kind = answered.kind === KIND.file
     ? "file"
     : answered.kind === KIND.listing
@@ -187,7 +208,7 @@ export function readOack(wanted: TransferParams, oack: OptionPairs): Granted {
     blockSize,
     windowSize,
     size: answered.transferSize,
-    sha256: answered.sha256 ?? false,
+    checksum: checksumOf(answered),
     kind,
     mtime: answered.mtime || undefined, // 0: the server knows none
     offset: answered.offset,

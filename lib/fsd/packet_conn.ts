@@ -10,6 +10,7 @@
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 import { closeQuietly } from "../bytes/source_sink.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
 export interface ConnTap {
@@ -21,12 +22,14 @@ export interface ConnTap {
 
 export interface PacketConnConfig extends DecoderOptions {
   tap?: ConnTap;
+  /** Once a packet's first byte has arrived, the whole packet must within this long (0: no limit). */
+  requestTimeoutMs?: number;
   /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */
   timeoutMs?: number;
 }
 
 export class PacketConn {
-  readonly conn: Deno.Conn;
+  readonly conn: StreamConn;
   readonly timeoutMs: number;
   #decoder: PacketDecoder;
   #waitingSince = -1;
@@ -36,14 +39,25 @@ export class PacketConn {
   #tap: ConnTap | undefined;
   /** Writes under way (at most one from a handler; a shutdown checks it). */
   #writes = 0;
+  readonly requestTimeoutMs: number;
+  /** Runs while a packet is partly received: its deadline. */
+  #packetTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Deadlines set from outside (login grace), and the rate check. */
+  #deadlines = new Set<ReturnType<typeof setTimeout>>();
+  #rateTimer: ReturnType<typeof setInterval> | undefined;
+  /** Bytes moved either way since the rate was last checked. */
+  #moved = 0;
+  /** Why a deadline other than the idle timeout cut the connection, for the log. */
+  #cutReason: string | undefined;
 
-  constructor(conn: Deno.Conn, options: PacketConnConfig = {}) {
+  constructor(conn: StreamConn, options: PacketConnConfig = {}) {
     this.conn = conn;
     this.#tap = options.tap;
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 0;
     this.#decoder = new PacketDecoder(options);
     try {
-      (conn as Deno.TcpConn).setNoDelay?.(true);
+      conn.setNoDelay?.(true);
     } catch {
       // not a TCP socket, or already closed: nothing to tune
     }
@@ -53,19 +67,14 @@ export class PacketConn {
     return this.#closed;
   }
 
-  /** Bytes received and not yet read as packets (a client that sent ahead of the answers). */
-  get pending(): number {
-    return this.#decoder.buffered;
-  }
-
   /** Accepts DAT packets of up to `size` bytes of data from now on (a negotiated block size). */
   setMaxDataSize(size: number): void {
     this.#decoder.setMaxDataSize(size);
   }
 
-  /** Decodes SUM packets from now on (while a transfer with sha256 runs), or no longer. */
-  acceptSum(on: boolean): void {
-    this.#decoder.acceptSum = on;
+  /** Decodes SUM packets with a digest of `size` bytes from now on (while a transfer with a checksum runs); 0: no longer. */
+  acceptSum(size: number): void {
+    this.#decoder.sumSize = size;
   }
 
   /** Hands back bytes read past the protocol's start (a first read made by hand) to be decoded. */
@@ -81,10 +90,81 @@ export class PacketConn {
       if (packet) return packet;
       const into = this.#decoder.reserve();
       const n = await this.#wait(this.conn.read(into));
-      if (n === null) return this.#decoder.endOfStream();
+      if (n === null) {
+        this.#endPacket();
+        return this.#decoder.endOfStream();
+      }
       this.#tap?.received(into.subarray(0, n));
       this.#decoder.commit(n);
+      this.#moved += n;
+      const done = this.#decoder.next();
+      if (done) {
+        this.#endPacket();
+        return done;
+      }
+      if (this.requestTimeoutMs > 0 && this.#packetTimer === undefined && !this.#closed) {
+        const seconds = this.requestTimeoutMs / 1000;
+        this.#packetTimer = setTimeout(
+          () => this.#cut(`request timeout: a packet took over ${seconds} s to arrive`),
+          this.requestTimeoutMs,
+        );
+      }
     }
+  }
+
+  #endPacket(): void {
+    clearTimeout(this.#packetTimer);
+    this.#packetTimer = undefined;
+  }
+
+  /** Bytes received and not yet read as packets (a client that sent ahead of the answers). */
+  get pending(): number {
+    return this.#decoder.buffered;
+  }
+
+  /** Why a deadline (not the idle timeout) cut the connection, if one did. */
+  get cutReason(): string | undefined {
+    return this.#cutReason;
+  }
+
+  /** Cuts the connection after `ms` unless the returned function is called first. */
+  cutAfter(ms: number, reason: string): () => void {
+    const timer = setTimeout(() => {
+      this.#deadlines.delete(timer);
+      this.#cut(reason);
+    }, ms);
+    this.#deadlines.add(timer);
+    return () => {
+      clearTimeout(timer);
+      this.#deadlines.delete(timer);
+    };
+  }
+
+  /**
+   * While on, the connection must move at least `bytesPerSecond` (read and
+   * written together) in every `windowMs`, or it is cut; off: `undefined`.
+   */
+  minimumRate(rate: { bytesPerSecond: number; windowMs: number } | undefined): void {
+    clearInterval(this.#rateTimer);
+    this.#rateTimer = undefined;
+    this.#moved = 0;
+    if (!rate || rate.bytesPerSecond <= 0 || this.#closed) return;
+    const floor = rate.bytesPerSecond * rate.windowMs / 1000;
+    this.#rateTimer = setInterval(() => {
+      if (this.#moved < floor) {
+        this.#cut(
+          `too slow: under ${rate.bytesPerSecond} bytes/s for ${rate.windowMs / 1000} s`,
+        );
+      }
+      this.#moved = 0;
+    }, rate.windowMs);
+  }
+
+  #cut(reason: string): void {
+    if (this.#closed) return;
+    this.#cutReason = reason;
+    this.#timedOut = true;
+    this.close();
   }
 
   /** Writes all of `bytes`. */
@@ -94,7 +174,9 @@ export class PacketConn {
     this.#writes++;
     try {
       while (written < bytes.length) {
-        written += await this.#wait(this.conn.write(bytes.subarray(written)));
+        const n = await this.#wait(this.conn.write(bytes.subarray(written)));
+        written += n;
+        this.#moved += n;
       }
     } finally {
       this.#writes--;
@@ -133,6 +215,11 @@ export class PacketConn {
     this.#tap?.closed();
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#endPacket();
+    for (const timer of this.#deadlines) clearTimeout(timer);
+    this.#deadlines.clear();
+    clearInterval(this.#rateTimer);
+    this.#rateTimer = undefined;
     closeQuietly(this.conn);
   }
 
@@ -146,7 +233,7 @@ export class PacketConn {
     } catch (error) {
       if (this.#timedOut) {
         throw new Deno.errors.TimedOut(
-          `timed out: nothing from the peer for ${this.timeoutMs / 1000} s`,
+          this.#cutReason ?? `timed out: nothing from the peer for ${this.timeoutMs / 1000} s`,
         );
       }
       throw error;

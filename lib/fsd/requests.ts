@@ -7,25 +7,28 @@
  * resume at an offset, directory creation, listings with digests.
  */
 
-import { hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
+import { hasherFor, hashingSink, hashingSource } from "../bytes/sha256.ts";
 import type { OpenedFile } from "../store/file_store.ts";
 import type { Files } from "../store/access.ts";
-import type { Op } from "../store/log.ts";
 import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
 import {
   type Asked,
   BLKSIZE_RANGE,
+  checksumOf,
   type Facts,
   grant,
   oackPairs,
   type TransferParams,
 } from "./negotiation.ts";
 import { DigestCheck } from "./integrity.ts";
-import type { Session } from "./session.ts";
+import type { Request } from "./request.ts";
 import { expectAck, receiveFile, sendFile } from "./window.ts";
 
 /** The most a client may negotiate: the protocol's largest block, and a window of 64 blocks. */
 export const SERVER_LIMITS: TransferParams = { blockSize: BLKSIZE_RANGE[1], windowSize: 64 };
+
+/** The latest mtime an upload may ask for (2106, 32-bit seconds: what every file system keeps). */
+const MAX_UPLOAD_MTIME = 2 ** 32 - 1;
 
 /** Whole seconds of a file's mtime, as the mtime option carries it. */
 function mtimeSeconds(opened: OpenedFile): number | undefined {
@@ -40,33 +43,28 @@ function resumeOffset(asked: Asked, opened: OpenedFile): number {
 }
 
 /** RRQ and DRQ: a file's bytes, or a directory's listing. */
-export async function serveRead(
-  session: Session,
-  op: Op,
-  raw: Uint8Array,
-  asked?: Asked,
-): Promise<void> {
-  const request = session.begin(op, raw);
-  const opened = await session.prepare(async () =>
-    (await session.storeFor(op)).openRead(raw, { digests: asked?.digests })
+export async function serveRead(request: Request, raw: Uint8Array, asked?: Asked): Promise<void> {
+  const opened = await request.prepare(async () =>
+    (await request.storeFor(request.op)).openRead(raw, { digests: asked?.digests })
   );
   if (!opened) return;
-  const hash = asked?.sha256 ? sha256For(opened.size) : undefined;
+  const checksum = checksumOf(asked);
+  const hash = checksum && hasherFor(checksum, opened.size);
   try {
     let params: TransferParams | undefined;
     if (asked) {
       const offset = resumeOffset(asked, opened);
       const facts = { size: opened.size, kind: opened.kind, mtime: mtimeSeconds(opened), offset };
-      params = await sendOack(session, asked, facts);
-      await expectAck(session.conn, 0);
+      params = await sendOack(request, asked, facts);
+      await expectAck(request.conn, 0);
       if (offset > 0) await opened.skip(offset, hash);
     }
-    await sendFile(session.conn, hashingSource(opened.source, hash), {
+    await sendFile(request.conn, hashingSource(opened.source, hash), {
       params,
       onProgress: (n) => request.bytes = n,
       digest: hash && (() => hash.digest()),
     });
-    session.finish({ outcome: "ok", kind: opened.kind });
+    request.finish({ outcome: "ok", kind: opened.kind });
   } finally {
     hash?.close();
     opened.close();
@@ -74,31 +72,33 @@ export async function serveRead(
 }
 
 /** WRQ: into a staging file, published under its name only once complete and synced. */
-export async function serveWrite(session: Session, raw: Uint8Array, asked?: Asked): Promise<void> {
-  if (asked?.mkdir) return await serveMakeDirectory(session, raw, asked);
-  const request = session.begin("WRQ", raw);
-  let store: Files = session.context.store;
-  const staged = await session.prepare(async () => {
-    store = await session.storeFor("WRQ");
+export async function serveWrite(request: Request, raw: Uint8Array, asked?: Asked): Promise<void> {
+  if (asked?.mkdir) return await serveMakeDirectory(request, raw, asked);
+  let store: Files = request.store;
+  const staged = await request.prepare(async () => {
+    store = await request.storeFor("WRQ");
     return await store.stageWrite(raw, asked?.transferSize);
   });
   if (!staged) return;
-  const hash = asked?.sha256 ? sha256For(asked.transferSize) : undefined;
+  const checksum = checksumOf(asked);
+  const hash = checksum && hasherFor(checksum, asked?.transferSize);
+  // WRQ mtime: the time the file gets; beyond 32-bit seconds it is answered 0, not applied.
+  const mtime = asked?.mtime && asked.mtime <= MAX_UPLOAD_MTIME ? asked.mtime : undefined;
   try {
     let params: TransferParams | undefined;
     if (asked) {
-      params = await sendOack(session, asked, { size: asked.transferSize });
+      params = await sendOack(request, asked, { size: asked.transferSize, mtime });
     } else {
-      await session.conn.write(encodeAck(0));
+      await request.conn.write(encodeAck(0));
     }
-    await receiveFile(session.conn, hashingSink(staged.sink, hash), {
+    await receiveFile(request.conn, hashingSink(staged.sink, hash), {
       params,
       maxBytes: store.maxUploadBytes || undefined,
       onProgress: (n) => request.bytes = n,
-      checkDigest: hash && new DigestCheck(hash, "client").check,
-      onComplete: () => staged.commit(),
+      sum: checksum && hash && new DigestCheck(checksum, hash, "client"),
+      onComplete: () => staged.commit(mtime),
     });
-    session.finish({ outcome: "ok", kind: "file" });
+    request.finish({ outcome: "ok", kind: "file" });
   } finally {
     hash?.close();
     await staged.discard();
@@ -106,21 +106,20 @@ export async function serveWrite(session: Session, raw: Uint8Array, asked?: Aske
 }
 
 /** OPT mkdir=1 + WRQ: creates the directory; the OACK is the whole answer. */
-async function serveMakeDirectory(session: Session, raw: Uint8Array, asked: Asked): Promise<void> {
-  session.begin("WRQ", raw);
-  const made = await session.prepare(async () => {
-    await (await session.storeFor("WRQ")).makeDirectory(raw, session.address);
+async function serveMakeDirectory(request: Request, raw: Uint8Array, asked: Asked): Promise<void> {
+  const made = await request.prepare(async () => {
+    await (await request.storeFor("WRQ")).makeDirectory(raw, request.address);
     return true;
   });
   if (!made) return;
-  await sendOack(session, asked, { made: true });
-  session.finish({ outcome: "ok", kind: "directory" });
+  await sendOack(request, asked, { made: true });
+  request.finish({ outcome: "ok", kind: "directory" });
 }
 
 /** Grants what the OPT asked within the server's limits, answers OACK, and records it for the log. */
-async function sendOack(session: Session, asked: Asked, facts: Facts): Promise<TransferParams> {
+async function sendOack(request: Request, asked: Asked, facts: Facts): Promise<TransferParams> {
   const params = grant(asked, SERVER_LIMITS);
-  await session.conn.write(encodeOptions(Opcode.OACK, oackPairs(asked, params, facts)));
-  session.request!.params = params;
+  await request.conn.write(encodeOptions(Opcode.OACK, oackPairs(asked, params, facts)));
+  request.params = params;
   return params;
 }

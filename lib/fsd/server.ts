@@ -15,6 +15,7 @@ import { DEFAULT_HOST, ListenError, listenTcp } from "../net/listen.ts";
 import { inCidr, parseCidr } from "../net/ip.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
 import { NodeTlsListener } from "../net/tls_listener.ts";
+import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { AccountLine } from "../auth/accounts.ts";
 import { Authenticator } from "../auth/authenticator.ts";
 import type { LoginChecker } from "./remote_login.ts";
@@ -38,6 +39,12 @@ export interface ServerConfig {
   hostname?: string;
   /** Close a connection after this long with nothing from the client (default 60 s). */
   idleTimeoutMs?: number;
+  /** A packet whose first byte arrived must be whole within this long (default 10 s; 0: no limit). */
+  requestTimeoutMs?: number;
+  /** With accounts, no anonymous access: close a connection not logged in after this long (default 30 s; 0: never). */
+  loginGraceMs?: number;
+  /** During a transfer, close a connection moving fewer bytes per second, over each requestTimeoutMs (default 100; 0: no floor). */
+  minRate?: number;
   /** Who the greeting says this is (default: the host name, or "fsd" if that cannot be read). */
   name?: string;
   /** Most connections served at once; more are refused with ERR 0 (default 1000; 0: no limit). */
@@ -90,6 +97,9 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
+  requestTimeoutMs: 10_000,
+  loginGraceMs: 30_000,
+  minRate: 100,
   maxClients: 1000,
   maxPerIp: 100,
   maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
@@ -101,24 +111,26 @@ const encoder = new TextEncoder();
 export class FileServer {
   readonly addr: Deno.NetAddr;
   readonly root: string;
-  #accepting: AcceptLoop<Deno.Conn>;
+  #accepting: AcceptLoop<StreamConn>;
   #limits: Limits;
   #context: SessionContext;
   /** Connections that must log in and have not yet (MaxStartups), with accounts and no anonymous reads. */
   #loginWaiting: ConnectionLimits | undefined;
   #idleTimeoutMs: number;
+  #requestTimeoutMs: number;
   #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
-    listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
+    listener: StreamListener & { readonly addr: Deno.NetAddr },
     store: FileStore,
     config: ServerConfig,
   ) {
     this.addr = listener.addr;
     this.root = store.root;
     this.#idleTimeoutMs = config.idleTimeoutMs ?? SERVER_DEFAULTS.idleTimeoutMs;
+    this.#requestTimeoutMs = config.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
     this.#proxyProtocol = config.proxyProtocol;
     this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
@@ -134,9 +146,16 @@ export class FileServer {
       log,
       stopping: () => this.#accepting.stopping,
       login: config.accounts && loginPolicy(config.accounts, config.tls !== undefined),
+      loginGraceMs: mustLogIn(config.accounts)
+        ? config.loginGraceMs ?? SERVER_DEFAULTS.loginGraceMs
+        : 0,
+      minRate: {
+        bytesPerSecond: config.minRate ?? SERVER_DEFAULTS.minRate,
+        windowMs: rateWindow(config),
+      },
     };
     const accounts = config.accounts;
-    if (accounts && !accounts.anonymousRead && accounts.public === undefined) {
+    if (mustLogIn(accounts)) {
       this.#loginWaiting = new ConnectionLimits({
         maxClients: accounts.maxUnauthenticated ?? 64,
         maxPerIp: accounts.maxUnauthenticatedPerIp ?? 8,
@@ -219,7 +238,7 @@ export class FileServer {
   }
 
   /** Serves the connection if the limits allow it, else refuses it. */
-  async #admit(raw: Deno.Conn, id: number): Promise<void> {
+  async #admit(raw: StreamConn, id: number): Promise<void> {
     // Behind a proxy, the client its header names counts for the limits and the logs.
     const peer = await resolvePeer(raw, this.#proxyProtocol);
     if (!peer.ok) return await this.#reject(raw, id, peer.reason);
@@ -242,7 +261,10 @@ export class FileServer {
       counted = false;
     };
     try {
-      const conn = new PacketConn(raw, { timeoutMs: this.#idleTimeoutMs });
+      const conn = new PacketConn(raw, {
+        timeoutMs: this.#idleTimeoutMs,
+        requestTimeoutMs: this.#requestTimeoutMs,
+      });
       const session = new Session(id, conn, { ...this.#context, loggedIn });
       this.#sessions.add(session);
       try {
@@ -264,7 +286,7 @@ export class FileServer {
 
   /** Over a limit, or not through a trusted proxy: ERR 0 instead of the greeting, then close. */
   async #reject(
-    raw: Deno.Conn,
+    raw: StreamConn,
     id: number,
     message: string,
     peer: Endpoint = raw.remoteAddr as Deno.NetAddr,
@@ -288,7 +310,7 @@ async function tlsListener(
   where: { hostname: string; port: number },
   certified: TlsServerConfig,
   log: ((event: ServerEvent) => void) | undefined,
-): Promise<Deno.Listener<Deno.Conn, Deno.NetAddr>> {
+): Promise<NodeTlsListener> {
   try {
     certificateDer(certified.cert);
   } catch {
@@ -306,7 +328,17 @@ async function tlsListener(
       cause: error,
     });
   });
-  return listener as unknown as Deno.Listener<Deno.Conn, Deno.NetAddr>;
+  return listener;
+}
+
+/** With accounts and neither anonymous reads nor a public directory: every client must log in. */
+function mustLogIn(accounts: AccountsConfig | undefined): accounts is AccountsConfig {
+  return accounts !== undefined && !accounts.anonymousRead && accounts.public === undefined;
+}
+
+/** The minimum rate is measured over each request timeout (10 s if that is off). */
+function rateWindow(config: ServerConfig): number {
+  return config.requestTimeoutMs || SERVER_DEFAULTS.requestTimeoutMs;
 }
 
 /** The access model of a server with `accounts` (or without any). */

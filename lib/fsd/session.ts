@@ -7,7 +7,7 @@
 
 import { bytesSource, errorMessage } from "../bytes/mod.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
-import type { Access, Files } from "../store/access.ts";
+import type { Access } from "../store/access.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { CloseReason, Op, ServerEvent } from "../store/log.ts";
 import {
@@ -18,10 +18,11 @@ import {
   type OptionPairs,
   type Packet,
 } from "./codec.ts";
-import { type Asked, parseAsked, type TransferParams } from "./negotiation.ts";
+import { type Asked, parseAsked } from "./negotiation.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
+import { Request, type RequestScope } from "./request.ts";
 import { sendFile } from "./window.ts";
 import { isLogin, type LoginPolicy, LoginState } from "./login.ts";
 
@@ -39,23 +40,13 @@ export interface SessionContext {
   stopping(): boolean;
   /** Accounts: only logged-in clients (and anonymous readers, if allowed) are served. */
   login?: LoginPolicy;
+  /** A client that must log in and has not after this long is cut (0: never, or nobody must). */
+  loginGraceMs: number;
+  /** During a transfer, the least a connection must move per second, over windows of `windowMs`. */
+  minRate: { bytesPerSecond: number; windowMs: number };
   /** Called once when this session's client has logged in (the server counts those who have not). */
   loggedIn?: () => void;
 }
-
-/** The request a session is serving, for its log lines. */
-export interface RequestRecord {
-  op: Op;
-  name: string;
-  started: number;
-  bytes: number;
-  params?: TransferParams;
-}
-
-/** A request's end, as logged. */
-export type RequestOutcome =
-  | { outcome: "ok"; kind: "file" | "listing" | "directory" }
-  | { outcome: "refused"; code: number; message: string };
 
 const lossy = new TextDecoder();
 const encoder = new TextEncoder();
@@ -67,18 +58,34 @@ export class Session {
   readonly context: SessionContext;
   /** Serving a request (not waiting for one): shutdown lets it finish. */
   busy = false;
-  request: RequestRecord | undefined;
+  request: Request | undefined;
   /** The client's address, once the session runs. */
   address = "";
   #login: LoginState;
   /** Aborted when the session is closed from outside (a throttled login stops waiting). */
   #closing = new AbortController();
+  /** Stops the login grace timer, once logged in. */
+  #graceOver: (() => void) | undefined;
+  /** What this session's requests see of it. */
+  #scope: RequestScope;
 
   constructor(id: number, conn: PacketConn, context: SessionContext) {
     this.id = id;
     this.conn = conn;
     this.context = context;
     this.#login = new LoginState(context.store, context.access, "", context.login);
+    this.#scope = {
+      id,
+      conn,
+      store: context.store,
+      storeFor: (op) => this.#login.storeFor(op),
+      address: () => this.address,
+      user: () => this.#login.user,
+      log: (event) => this.context.log(event),
+      ended: (request) => {
+        if (this.request === request) this.request = undefined;
+      },
+    };
   }
 
   /** Closes the connection under the session (shutdown). */
@@ -91,11 +98,6 @@ export class Session {
   async cut(message: string): Promise<void> {
     if (this.busy) await this.conn.closeWithError(ErrorCode.OTHER, message);
     this.close();
-  }
-
-  /** The store this session's request `op` goes to (per account); ERR 7 before a needed login. */
-  storeFor(op: Op): Promise<Files> {
-    return this.#login.storeFor(op);
   }
 
   /** Serves the connection until it ends, then logs why; never rejects. */
@@ -118,10 +120,18 @@ export class Session {
     let ending: { reason: CloseReason; code?: number; message?: string } = { reason: "client" };
     try {
       if (stopping()) throw new Deno.errors.Interrupted("server stopping");
+      const { login, loginGraceMs } = this.context;
+      if (login && loginGraceMs > 0) {
+        this.#graceOver = this.conn.cutAfter(
+          loginGraceMs,
+          `login grace time over: not logged in within ${loginGraceMs / 1000} s`,
+        );
+      }
       await sendFile(this.conn, bytesSource(this.context.greeting));
       while (!stopping()) {
         this.busy = false;
         this.request = undefined;
+        this.conn.minimumRate(undefined);
         const packet = await this.conn.readPacket();
         if (packet === null) break;
         this.busy = true;
@@ -144,6 +154,7 @@ export class Session {
     }
   }
 
+  /** Where a login is needed, the timer that cuts a client that has not logged in in time. */
   /** Why the connection ended on `error`, telling the client where it still listens. */
   async #ended(error: unknown): Promise<{ reason: CloseReason; code?: number; message?: string }> {
     if (error instanceof ProtocolError) {
@@ -153,7 +164,10 @@ export class Session {
     if (error instanceof PeerError) {
       return { reason: "peer-error", code: error.code, message: error.message };
     }
-    if (error instanceof Deno.errors.TimedOut) return { reason: "timeout" };
+    if (error instanceof Deno.errors.TimedOut) {
+      const why = this.conn.cutReason;
+      return { reason: "timeout", ...(why !== undefined && { message: why }) };
+    }
     if (this.context.stopping()) return { reason: "shutdown" };
     const message = errorMessage(error);
     // The client hung up mid-packet or mid-transfer: log it, nobody is left to tell.
@@ -167,11 +181,11 @@ export class Session {
   async #dispatch(packet: Packet, asked?: Asked): Promise<void> {
     switch (packet.op) {
       case Opcode.RRQ:
-        return await serveRead(this, "RRQ", packet.name, asked);
+        return await serveRead(this.#begin("RRQ", packet.name), packet.name, asked);
       case Opcode.DRQ:
-        return await serveRead(this, "DRQ", NO_NAME, asked);
+        return await serveRead(this.#begin("DRQ", NO_NAME), NO_NAME, asked);
       case Opcode.WRQ:
-        return await serveWrite(this, packet.name, asked);
+        return await serveWrite(this.#begin("WRQ", packet.name), packet.name, asked);
       case Opcode.OPT:
         return await this.#dispatchOpt(packet.options);
       case Opcode.ERR:
@@ -217,6 +231,7 @@ export class Session {
       const oack = await this.#login.login(pairs, this.#closing.signal);
       this.context.loggedIn?.();
       await this.conn.write(encodeOptions(Opcode.OACK, oack));
+      this.#graceOver?.();
       this.context.log({ event: "login", id: this.id, user, outcome: "ok" });
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
@@ -235,48 +250,9 @@ export class Session {
   }
 
   /** Starts the record of a request named `raw` (as the client sent it). */
-  begin(op: Op, raw: Uint8Array): RequestRecord {
-    this.request = {
-      op,
-      name: lossy.decode(raw.subarray(0, 300)),
-      started: performance.now(),
-      bytes: 0,
-    };
+  #begin(op: Op, raw: Uint8Array): Request {
+    this.request = new Request(this.#scope, op, raw);
+    this.conn.minimumRate(this.context.minRate);
     return this.request;
-  }
-
-  /** Logs how the request ended and forgets it. */
-  finish(outcome: RequestOutcome): void {
-    const r = this.request!;
-    this.context.log({
-      event: "request",
-      id: this.id,
-      op: r.op,
-      name: r.name,
-      bytes: r.bytes,
-      ms: performance.now() - r.started,
-      ...(r.params && { blksize: r.params.blockSize, windowsize: r.params.windowSize }),
-      ...outcome,
-      ...(this.#login.user !== undefined && { user: this.#login.user }),
-    });
-    this.request = undefined;
-  }
-
-  /**
-   * Runs the checks before a transfer. A refusal is sent as ERR and logged,
-   * and the connection goes on (undefined is returned); anything else
-   * propagates and ends the connection.
-   */
-  async prepare<T>(checks: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await checks();
-    } catch (error) {
-      if (!(error instanceof ProtocolError) || error.code === ErrorCode.ILLEGAL_OPERATION) {
-        throw error;
-      }
-      await this.conn.write(encodeError(error.code, error.message));
-      this.finish({ outcome: "refused", code: error.code, message: error.message });
-      return undefined;
-    }
   }
 }

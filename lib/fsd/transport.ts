@@ -14,8 +14,8 @@ export interface PacketTransport {
   write(bytes: Uint8Array): Promise<void>;
   /** Accepts DAT packets of up to `size` bytes of data from now on. */
   setMaxDataSize(size: number): void;
-  /** Decodes SUM packets (integrity) from now on, or no longer. */
-  acceptSum(on: boolean): void;
+  /** Decodes SUM packets with a digest of `size` bytes (integrity) from now on; 0: no longer. */
+  acceptSum(size: number): void;
 }
 
 /** One end of an in-memory channel: what one end writes, the other reads, in order. */
@@ -39,8 +39,8 @@ export class MemoryEnd implements PacketTransport {
     this.#decoder.setMaxDataSize(size);
   }
 
-  acceptSum(on: boolean): void {
-    this.#decoder.acceptSum = on;
+  acceptSum(size: number): void {
+    this.#decoder.sumSize = size;
   }
 
   async readPacket(): Promise<Packet | null> {

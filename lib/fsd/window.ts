@@ -13,6 +13,7 @@ import { FSD1, type TransferParams } from "./negotiation.ts";
 import { ChunkedReader, ChunkedWriter } from "../bytes/chunked.ts";
 import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
 import type { PacketTransport } from "./transport.ts";
+import type { SumCheck } from "./integrity.ts";
 import {
   BLOCK_SIZE,
   DAT_HEADER_SIZE,
@@ -44,7 +45,7 @@ export interface ReceiveOptions extends TransferOptions {
    * Integrity: a SUM is due right after the last DAT; this checks its digest
    * (and throws on a mismatch) before `onComplete` and the last ACK.
    */
-  checkDigest?: (digest: Uint8Array) => Promise<void>;
+  sum?: SumCheck;
   /**
    * Runs after the last block is written and flushed, before it is
    * acknowledged: a throw here is reported to the sender instead of the ACK.
@@ -164,7 +165,7 @@ async function receiveBlocks(
     inWindow++;
     if (last) {
       await writer.flush();
-      if (options.checkDigest) await options.checkDigest(await expectSum(conn));
+      if (options.sum) await options.sum.check(await expectSum(conn, options.sum.size));
       await options.onComplete?.();
     }
     if (last || inWindow === windowSize) {
@@ -180,14 +181,14 @@ async function receiveBlocks(
 }
 
 /** Reads the SUM due after a transfer's last DAT. */
-async function expectSum(conn: PacketTransport): Promise<Uint8Array> {
-  conn.acceptSum(true);
+async function expectSum(conn: PacketTransport, size: number): Promise<Uint8Array> {
+  conn.acceptSum(size);
   try {
     const packet = await conn.readPacket();
     if (packet?.op === Opcode.SUM) return packet.digest;
     throw unexpected(packet, Opcode.SUM, 0);
   } finally {
-    conn.acceptSum(false);
+    conn.acceptSum(0);
   }
 }
 

@@ -6,8 +6,9 @@
  */
 
 import { closeQuietly } from "../bytes/source_sink.ts";
+import type { StreamConn, StreamListener } from "./stream_conn.ts";
 
-export interface AcceptHandlers<C extends Deno.Conn> {
+export interface AcceptHandlers<C extends StreamConn> {
   /** Serves one connection; its failure ends that connection only (it must not reject). */
   handle(conn: C, id: number): Promise<void>;
   /** An accept failed while still running; the loop breathes and goes on. */
@@ -17,16 +18,16 @@ export interface AcceptHandlers<C extends Deno.Conn> {
 /** How long to wait after a failed accept before the next. */
 const BREATHE_MS = 100;
 
-export class AcceptLoop<C extends Deno.Conn = Deno.TcpConn> {
+export class AcceptLoop<C extends StreamConn = Deno.TcpConn> {
   readonly addr: Deno.Addr;
-  #listener: Deno.Listener<C>;
+  #listener: StreamListener<C>;
   #handlers: AcceptHandlers<C>;
   #tasks = new Set<Promise<void>>();
   #nextId = 1;
   #stopping = false;
   #loop: Promise<void>;
 
-  constructor(listener: Deno.Listener<C>, handlers: AcceptHandlers<C>) {
+  constructor(listener: StreamListener<C>, handlers: AcceptHandlers<C>) {
     this.#listener = listener;
     this.#handlers = handlers;
     this.addr = listener.addr;

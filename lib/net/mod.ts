@@ -11,4 +11,5 @@ export * from "./accept_loop.ts";
 export * from "./connect.ts";
 export * from "./limits.ts";
 export * from "./listen.ts";
+export * from "./stream_conn.ts";
 export * from "./udp.ts";

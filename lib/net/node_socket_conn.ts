@@ -1,14 +1,15 @@
 /**
- * A node:net or node:tls socket seen as the part of a Deno.Conn that fsd's
- * packet connections use: read, write, closeWrite, close. Reads are
+ * A node:net or node:tls socket as a StreamConn: read, write, closeWrite,
+ * close, addresses. Reads are
  * buffered with a bound: past `maxBuffered` bytes the socket is paused
  * until they are read, so a fast sender cannot fill memory.
  */
 
 import type { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
+import type { StreamConn } from "./stream_conn.ts";
 
-export class NodeSocketConn {
+export class NodeSocketConn implements StreamConn {
   readonly remoteAddr: Deno.NetAddr;
   readonly localAddr: Deno.NetAddr;
   #socket: Socket;

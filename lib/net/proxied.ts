@@ -6,6 +6,7 @@
 
 import { type Cidr, inCidr, parseCidr } from "./ip.ts";
 import { type Endpoint, ProxyHeaderError, readProxyHeader } from "./proxy_header.ts";
+import type { StreamConn } from "./stream_conn.ts";
 
 export interface ProxyProtocolConfig {
   /** Who may send a header: `ADDR[/BITS]` ranges, already parsed. */
@@ -36,7 +37,7 @@ export function parseTrusted(values: string[]): Cidr[] {
  * returns the client it names; a malformed, missing or slow header is a
  * refusal with the reason, never a throw.
  */
-export async function resolvePeer(conn: Deno.Conn, config?: ProxyProtocolConfig): Promise<Peer> {
+export async function resolvePeer(conn: StreamConn, config?: ProxyProtocolConfig): Promise<Peer> {
   const own = conn.remoteAddr as Deno.NetAddr;
   const direct = { hostname: own.hostname, port: own.port };
   if (!config) return { ok: true, client: direct };

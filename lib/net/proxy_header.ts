@@ -12,6 +12,7 @@
 
 import type { Endpoint } from "./endpoint.ts";
 import { formatIp, parseIpv4, parseIpv6 } from "./ip.ts";
+import type { StreamConn } from "./stream_conn.ts";
 
 export type { Endpoint };
 
@@ -220,7 +221,7 @@ function parseV2(block: Uint8Array): ProxyHeader {
  * Throws ProxyHeaderError for a malformed or missing header, or when the
  * connection closes before the header ends.
  */
-export async function readProxyHeader(conn: Deno.Conn): Promise<ProxyHeader> {
+export async function readProxyHeader(conn: StreamConn): Promise<ProxyHeader> {
   const parser = new ProxyHeaderParser();
   const buffer = new Uint8Array(V2_HEADER_LENGTH + MAX_V2_LENGTH);
   for (;;) {

@@ -15,6 +15,7 @@ import tls from "node:tls";
 import type { Buffer } from "node:buffer";
 import { closeQuietly, errorMessage } from "../bytes/source_sink.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
+import type { StreamConn } from "./stream_conn.ts";
 
 export interface TlsServerConfig {
   /** The certificate chain, PEM. */
@@ -86,7 +87,7 @@ export function parsePin(text: string): Uint8Array {
  */
 export async function connectTls(
   config: { hostname: string; port: number; timeoutMs: number } & TlsClientConfig,
-): Promise<Deno.Conn> {
+): Promise<StreamConn> {
   if (config.pin) return await connectPinned(config, config.pin);
   const { hostname, port, timeoutMs } = config;
   const abort = new AbortController();
@@ -126,7 +127,7 @@ function describeFailure(error: unknown): string {
 function connectPinned(
   config: { hostname: string; port: number; timeoutMs: number },
   pin: Uint8Array,
-): Promise<Deno.Conn> {
+): Promise<StreamConn> {
   const { hostname, port, timeoutMs } = config;
   return new Promise((resolve, reject) => {
     const servername = /^[\d.]+$|:/.test(hostname) ? undefined : hostname;
@@ -150,7 +151,7 @@ function connectPinned(
       }
       clearTimeout(timer);
       socket.removeAllListeners("error");
-      resolve(new NodeSocketConn(socket, { hostname, port }) as unknown as Deno.Conn);
+      resolve(new NodeSocketConn(socket, { hostname, port }));
     });
   });
 }

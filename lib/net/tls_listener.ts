@@ -13,19 +13,20 @@ import tls from "node:tls";
 import type { Socket } from "node:net";
 import { listenError } from "./listen.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
+import type { StreamListener } from "./stream_conn.ts";
 
 export interface TlsListenerConfig {
   hostname: string;
   port: number;
-  /** Share the port with other listeners that set it too (SO_REUSEPORT: `--workers`). */
-  reusePort?: boolean;
   cert: string;
   key: string;
   handshakeTimeoutMs: number;
+  /** Most handshakes in progress at once; past it a new connection is dropped (default 64). */
+  maxHandshakes?: number;
   onHandshakeError?(message: string, peer: { hostname: string; port: number }): void;
 }
 
-export class NodeTlsListener {
+export class NodeTlsListener implements StreamListener<NodeSocketConn> {
   readonly addr: Deno.NetAddr;
   #server: tls.Server;
   #ready: NodeSocketConn[] = [];
@@ -54,19 +55,50 @@ export class NodeTlsListener {
       key: config.key,
       handshakeTimeout: config.handshakeTimeoutMs,
     });
+    // The client's address is read from the TCP socket as it arrives: once a handshake has
+    // failed, the TLS socket may have forgotten it.
+    const peers = new WeakMap<Socket, { hostname: string; port: number }>();
+    const maxHandshakes = config.maxHandshakes ?? 64;
+    let handshakes = 0;
+    const finished = new WeakMap<Socket, () => void>();
+    server.on("connection", (raw: Socket) => {
+      const peer = { hostname: raw.remoteAddress ?? "", port: raw.remotePort ?? 0 };
+      if (handshakes >= maxHandshakes) {
+        config.onHandshakeError?.(
+          `too many TLS handshakes in progress (${maxHandshakes}); dropped`,
+          peer,
+        );
+        raw.destroy();
+        return;
+      }
+      handshakes++;
+      peers.set(raw, peer);
+      let counted = true;
+      const done = () => {
+        if (counted) handshakes--;
+        counted = false;
+      };
+      raw.once("close", done);
+      finished.set(raw, done);
+    });
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      const parent = (socket as unknown as { _parent?: Socket })._parent;
+      if (parent) finished.get(parent)?.();
+    });
     server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-      // After a failed handshake the TLS socket has lost its peer; the TCP socket under it has not.
-      const tcp = (socket as unknown as { _parent?: Socket })._parent;
-      config.onHandshakeError?.(error.message, {
-        hostname: socket.remoteAddress ?? tcp?.remoteAddress ?? "",
-        port: socket.remotePort ?? tcp?.remotePort ?? 0,
-      });
+      const parent = (socket as unknown as { _parent?: Socket })._parent;
+      config.onHandshakeError?.(
+        error.message,
+        (parent && peers.get(parent)) ?? {
+          hostname: socket.remoteAddress ?? "",
+          port: socket.remotePort ?? 0,
+        },
+      );
       socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error) => reject(listenError(error, config.hostname, config.port)));
-      const where = { port: config.port, host: config.hostname, reusePort: config.reusePort };
-      server.listen(where, () => resolve());
+      server.listen(config.port, config.hostname, () => resolve());
     });
     const address = server.address() as { address: string; port: number };
     return new NodeTlsListener(server, {
@@ -76,15 +108,13 @@ export class NodeTlsListener {
     });
   }
 
-  accept(): Promise<Deno.Conn> {
+  accept(): Promise<NodeSocketConn> {
     const conn = this.#ready.shift();
-    if (conn) return Promise.resolve(conn as unknown as Deno.Conn);
+    if (conn) return Promise.resolve(conn);
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
     return new Promise((resolve, reject) =>
       this.#waiting.push((c) =>
-        c
-          ? resolve(c as unknown as Deno.Conn)
-          : reject(new Deno.errors.BadResource("listener closed"))
+        c ? resolve(c) : reject(new Deno.errors.BadResource("listener closed"))
       )
     );
   }

@@ -7,7 +7,7 @@
  */
 
 import { type ByteSink, type ByteSource, fileSink, fileSource } from "../bytes/mod.ts";
-import { hashPrefix, type Sha256, sha256For, toHex } from "../bytes/sha256.ts";
+import { type Hasher, hashPrefix, sha256For, toHex } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { type ListingEntry, listingSource, mergeEntries, readListing } from "./listing.ts";
 import type { Opened } from "./opened.ts";
@@ -45,14 +45,14 @@ export interface OpenedFile {
   kind: "file" | "listing";
   mtime?: Date;
   /** Moves the start past the first `bytes` of a file (a resume), hashing them into `hash` if given. */
-  skip(bytes: number, hash?: Sha256): Promise<void>;
+  skip(bytes: number, hash?: Hasher): Promise<void>;
   close(): void;
 }
 
-/** A name being written: `commit` publishes it, `discard` (always safe to call) removes the rest. */
+/** A name being written: `commit` publishes it (with `mtime`, Unix seconds, its time), `discard` (always safe to call) removes the rest. */
 export interface StagedWrite {
   sink: ByteSink;
-  commit(): Promise<void>;
+  commit(mtime?: number): Promise<void>;
   discard(): Promise<void>;
 }
 
@@ -292,8 +292,9 @@ export class FileStore {
     return {
       // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
       sink: fileSink(staged.file, (error) => fileError(error, name)),
-      async commit() {
+      async commit(mtime?: number) {
         try {
+          if (mtime !== undefined) await staged.file.utime(mtime, mtime);
           await staged.commit({ sync: true });
         } catch (error) {
           throw fileError(error, name);

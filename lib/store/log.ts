@@ -120,7 +120,7 @@ function textOf(e: ServerEvent): string {
         case "peer-error":
           return `${head}client sent error ${e.code}: ${JSON.stringify(e.message)}; closing`;
         case "timeout":
-          return `${head}idle timeout; closing`;
+          return `${head}${e.message ?? "idle timeout"}; closing`;
         case "shutdown":
           return `${head}server shutting down; closing`;
         case "failure":

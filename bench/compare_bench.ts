@@ -1,0 +1,331 @@
+/**
+ * Issue 20's side-by-side rows: each fsd figure and its peer measured in the
+ * same run, in interleaved rounds (A B A B ...), each keeping its best, so
+ * that a busy machine slows both alike and the ratio stays meaningful.
+ *
+ * - `fsd get` of a large file to /dev/null: the default CRC-32 check against
+ *   --no-integrity (and --integrity sha256, reported);
+ * - 100 x 1 KiB in one `fsd get -o` against one `curl -Z` with 100 URLs
+ *   from nginx;
+ * - a tree of 1,000 x 64 KiB in 10 folders: `fsd get -r` against
+ *   `wget -r -np` from nginx with autoindex;
+ * - a large file, file to file: `fsd get` and `fsd put` against socat;
+ * - start-up: `fsd --version`, `fsd ls` and `fsd get` of 1 KiB against an
+ *   empty script under `deno run`, from source and from the bundle
+ *   (`deno bundle`, built into the work directory). `deno compile` needs to
+ *   download a runtime, which this machine cannot: skipped with a note.
+ *
+ * Runnable alone:
+ *
+ *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/compare_bench.ts [--quick]
+ *
+ * A missing peer (nginx, curl, wget, socat) is skipped with a note, never faked.
+ */
+
+import { fsdServe, MAIN, type Service, timed } from "./support.ts";
+import { have, nginxServe, socatServe } from "./scale_bench.ts";
+import { type ClientBenchResult, fresh, makeFiles } from "./client_bench.ts";
+
+/** Rows, targets and notes, as the client bench reports them. */
+export type CompareResult = ClientBenchResult;
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/** Each contender's best over `rounds` interleaved rounds; `prepare` runs untimed before each run. */
+async function interleaved(
+  rounds: number,
+  contenders: { name: string; prepare?: () => Promise<unknown>; run: () => Promise<unknown> }[],
+): Promise<Map<string, number>> {
+  const best = new Map<string, number>();
+  for (let round = 0; round < rounds; round++) {
+    for (const c of contenders) {
+      await c.prepare?.();
+      const started = performance.now();
+      await c.run();
+      const ms = performance.now() - started;
+      best.set(c.name, Math.min(best.get(c.name) ?? Infinity, ms));
+    }
+  }
+  return best;
+}
+
+export async function compareBench(
+  options: { quick?: boolean; mib?: number; rounds?: number } = {},
+): Promise<CompareResult> {
+  const quick = options.quick ?? false;
+  const mib = options.mib ?? (quick ? 16 : 1024);
+  const rounds = options.rounds ?? (quick ? 1 : 3);
+  const result: CompareResult = { rows: [], targets: [], notes: [] };
+  const root = await Deno.makeTempDir({ prefix: "fsd-compare-root-" });
+  const work = await Deno.makeTempDir({ prefix: "fsd-compare-work-" });
+  const row = (group: string, what: string, bytes: number, ms: number, extra?: string) => {
+    result.rows.push({ group, what, bytes, ms, extra });
+    console.log(`  ${what}: ${ms.toFixed(0)} ms${extra ? ` (${extra})` : ""}`);
+  };
+  const target = (text: string, value: string, pass: boolean) =>
+    result.targets.push({ target: text, value, pass });
+  const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
+  const server = await fsdServe(root);
+  const net = `--allow-net=127.0.0.1:${server.port}`;
+  const port = String(server.port);
+  const fsd = (permissions: string[], args: string[], main = MAIN) =>
+    timed(Deno.execPath(), ["run", "--quiet", ...permissions, main, ...args]);
+  const services: Service[] = [server];
+  let nginx: Service | undefined;
+  if (await have("nginx") && Deno.uid?.() === 0) {
+    nginx = await nginxServe(root, work, true);
+    services.push(nginx);
+  } else result.notes.push("nginx missing (or not root): no curl -Z or wget -r rows");
+  try {
+    // Untimed: the first runs compile fsd's modules into Deno's cache and the server's code paths.
+    await Deno.writeFile(`${root}/one`, new Uint8Array(KIB));
+    for (let i = 0; i < 2; i++) {
+      await fsd([net, ...rw(work)], ["get", "127.0.0.1", port, "one", `${work}/one`, "-f"]);
+    }
+    // ---- integrity: the default CRC-32 against none, to /dev/null ----
+    console.log(`\ncompare: fsd get ${mib} MiB to /dev/null, integrity on and off`);
+    await makeFiles(`${root}/big`, 1, mib * MIB);
+    const toNull = (extra: string[]) => () =>
+      fsd([net, "--allow-read=/dev/null", "--allow-write=/dev/null"], [
+        "get",
+        "127.0.0.1",
+        port,
+        "big/f0",
+        "/dev/null",
+        ...extra,
+      ]);
+    const checks = await interleaved(rounds, [
+      { name: "off", run: toNull(["--no-integrity"]) },
+      { name: "crc32", run: toNull([]) },
+      { name: "sha256", run: toNull(["--integrity", "sha256"]) },
+    ]);
+    const off = checks.get("off")!;
+    const crc = checks.get("crc32")!;
+    const sha = checks.get("sha256")!;
+    row("compare", `fsd get ${mib} MiB --no-integrity`, mib * MIB, off);
+    row("compare", `fsd get ${mib} MiB (CRC-32, the default)`, mib * MIB, crc);
+    row("compare", `fsd get ${mib} MiB --integrity sha256`, mib * MIB, sha);
+    const cost = (crc / off - 1) * 100;
+    target(
+      `fsd get ${mib} MiB, integrity on (CRC-32): <= +10% over --no-integrity`,
+      `${cost >= 0 ? "+" : ""}${cost.toFixed(1)}% (SHA-256: +${
+        ((sha / off - 1) * 100).toFixed(0)
+      }%)`,
+      cost <= 10,
+    );
+
+    // ---- 100 x 1 KiB: one fsd get -o against one curl -Z ----
+    const count = quick ? 20 : 100;
+    console.log(`\ncompare: ${count} x 1 KiB in one command`);
+    await makeFiles(`${root}/small`, count, KIB);
+    const names = Array.from({ length: count }, (_, i) => `small/f${i}`);
+    const small = await interleaved(rounds, [
+      {
+        name: "fsd",
+        prepare: () => fresh(`${work}/o`),
+        run: () => fsd([net, ...rw(work)], ["get", "127.0.0.1", port, ...names, "-o", `${work}/o`]),
+      },
+      ...(nginx && await have("curl")
+        ? [{
+          name: "curl",
+          prepare: () => fresh(`${work}/c`),
+          run: () =>
+            timed("curl", [
+              "-Zsf",
+              "--output-dir",
+              `${work}/c`,
+              "--remote-name-all",
+              ...names.map((name) => `http://127.0.0.1:${nginx!.port}/${name}`),
+            ]),
+        }]
+        : []),
+    ]);
+    row("compare", `fsd get of ${count} x 1 KiB (-o, one command)`, count * KIB, small.get("fsd")!);
+    if (small.has("curl")) {
+      row("compare", `curl -Z with ${count} URLs from nginx`, count * KIB, small.get("curl")!);
+      const ratio = small.get("curl")! / small.get("fsd")!;
+      target(
+        `${count} x 1 KiB: one fsd get -o against one curl -Z (>= 0.5x its speed)`,
+        `${ratio.toFixed(2)}x`,
+        ratio >= 0.5,
+      );
+    }
+
+    // ---- a tree: fsd get -r against wget -r -np ----
+    const treeCount = quick ? 50 : 1000;
+    console.log(`\ncompare: a tree of ${treeCount} x 64 KiB in 10 folders`);
+    await makeFiles(`${root}/tree`, treeCount, 64 * KIB, treeCount / 10);
+    const tree = await interleaved(rounds, [
+      {
+        name: "fsd",
+        prepare: () => fresh(`${work}/t`),
+        run: () =>
+          fsd([net, ...rw(work)], ["get", "-r", "127.0.0.1", port, "tree", `${work}/t/tree`]),
+      },
+      ...(nginx && await have("wget")
+        ? [{
+          name: "wget",
+          prepare: () => fresh(`${work}/w`),
+          run: () =>
+            timed("wget", [
+              "-r",
+              "-np",
+              "-nH",
+              "-q",
+              "-P",
+              `${work}/w`,
+              `http://127.0.0.1:${nginx!.port}/tree/`,
+            ]),
+        }]
+        : []),
+    ]);
+    const treeBytes = treeCount * 64 * KIB;
+    row("compare", `fsd get -r of ${treeCount} x 64 KiB`, treeBytes, tree.get("fsd")!);
+    if (tree.has("wget")) {
+      row(
+        "compare",
+        `wget -r -np of ${treeCount} x 64 KiB from nginx autoindex`,
+        treeBytes,
+        tree.get("wget")!,
+      );
+      const ratio = tree.get("wget")! / tree.get("fsd")!;
+      target(
+        `${treeCount} x 64 KiB tree: fsd get -r against wget -r -np (>= 1.0x its speed)`,
+        `${ratio.toFixed(2)}x`,
+        ratio >= 1,
+      );
+    }
+
+    // ---- file to file: fsd get and put against socat ----
+    console.log(`\ncompare: ${mib} MiB file to file, fsd get and put against socat`);
+    const socat = await have("socat") ? await socatServe(`${root}/big/f0`) : undefined;
+    if (socat) services.push(socat);
+    else result.notes.push("socat missing: no file-to-file peer");
+    const upName = () => `up-${crypto.randomUUID()}`;
+    const files = await interleaved(rounds, [
+      {
+        name: "get",
+        prepare: () => fresh(`${work}/f`),
+        run: () => fsd([net, ...rw(work)], ["get", "127.0.0.1", port, "big/f0", `${work}/f/big`]),
+      },
+      {
+        name: "put",
+        run: () =>
+          fsd([net, `--allow-read=${root}`], [
+            "put",
+            "127.0.0.1",
+            port,
+            `${root}/big/f0`,
+            upName(),
+          ]),
+      },
+      ...(socat
+        ? [{
+          name: "socat",
+          prepare: () => fresh(`${work}/s`),
+          run: () =>
+            timed("socat", [
+              "-b",
+              "65536",
+              "-u",
+              `TCP:127.0.0.1:${socat.port}`,
+              `CREATE:${work}/s/big`,
+            ]),
+        }]
+        : []),
+    ]);
+    row("compare", `fsd get ${mib} MiB file to file`, mib * MIB, files.get("get")!);
+    row("compare", `fsd put ${mib} MiB file to file`, mib * MIB, files.get("put")!);
+    if (files.has("socat")) {
+      const s = files.get("socat")!;
+      row("compare", `socat -b 65536 ${mib} MiB file to file`, mib * MIB, s);
+      const get = s / files.get("get")!;
+      const put = s / files.get("put")!;
+      target(
+        `fsd get ${mib} MiB file to file against socat (>= 1.0x)`,
+        `${get.toFixed(2)}x`,
+        get >= 1,
+      );
+      target(
+        `fsd put ${mib} MiB file to file against socat (>= 0.8x)`,
+        `${put.toFixed(2)}x`,
+        put >= 0.8,
+      );
+    }
+    for (const entry of Deno.readDirSync(root)) {
+      if (entry.name.startsWith("up-")) await Deno.remove(`${root}/${entry.name}`);
+    }
+
+    // ---- start-up ----
+    console.log("\ncompare: start-up (median of interleaved runs)");
+    await Deno.writeTextFile(`${work}/empty.ts`, "");
+    const bundle = `${work}/fsd.js`;
+    const bundled = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--platform", "deno", "--output", bundle, MAIN],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!bundled.success) result.notes.push("deno bundle failed: no start-up rows from the bundle");
+    result.notes.push(
+      "start-up compiled (deno compile) not measured: it downloads a runtime, unreachable here",
+    );
+    const starts: { name: string; run: () => Promise<unknown> }[] = [
+      { name: "empty", run: () => fsd([], [], `${work}/empty.ts`) },
+    ];
+    for (const [from, main] of [["source", MAIN], ["bundle", bundle]] as const) {
+      if (from === "bundle" && !bundled.success) continue;
+      starts.push(
+        { name: `--version ${from}`, run: () => fsd([], ["--version"], main) },
+        { name: `ls ${from}`, run: () => fsd([net], ["ls", "127.0.0.1", port], main) },
+        {
+          name: `get ${from}`,
+          run: () =>
+            fsd([net, ...rw(work)], ["get", "127.0.0.1", port, "one", `${work}/one`, "-f"], main),
+        },
+      );
+    }
+    const times = new Map<string, number[]>();
+    for (let round = 0; round < (quick ? 3 : 15); round++) {
+      for (const s of starts) {
+        const started = performance.now();
+        await s.run();
+        times.set(s.name, [...times.get(s.name) ?? [], performance.now() - started]);
+      }
+    }
+    const median = (name: string) => {
+      const list = [...times.get(name)!].sort((a, b) => a - b);
+      return list[Math.floor(list.length / 2)];
+    };
+    const empty = median("empty");
+    row("start-up", "an empty script under deno run", 0, empty, "median");
+    for (const s of starts.slice(1)) {
+      const ms = median(s.name);
+      row("start-up", `fsd ${s.name}`, 0, ms, `median; +${(ms - empty).toFixed(0)} ms over empty`);
+    }
+    const own = median("--version source") - empty;
+    target(
+      "fsd --version (from source): <= +15 ms over an empty deno run",
+      `+${own.toFixed(0)} ms`,
+      own <= 15,
+    );
+  } finally {
+    for (const s of services.reverse()) await s.stop();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(work, { recursive: true });
+  }
+  return result;
+}
+
+if (import.meta.main) {
+  const result = await compareBench({ quick: Deno.args.includes("--quick") });
+  console.log("\n| group | what | ms | notes |\n| --- | --- | --- | --- |");
+  for (const r of result.rows) {
+    console.log(`| ${r.group} | ${r.what} | ${r.ms.toFixed(0)} | ${r.extra ?? ""} |`);
+  }
+  console.log("\n| target | measured | holds |\n| --- | --- | --- |");
+  for (const t of result.targets) {
+    console.log(`| ${t.target} | ${t.value} | ${t.pass ? "yes" : "NO"} |`);
+  }
+  for (const note of result.notes) console.log(`note: ${note}`);
+}
