@@ -107,6 +107,12 @@ function fail(e: unknown): never {
   if (debugging()) console.error(causeChain(e));
   if (e instanceof PeerError) exit(`server error ${e.code}: ${e.message}`, 1);
   if (e instanceof CommandError) exit(e.message, e.exitCode);
+  const device = e instanceof Deno.errors.NotCapable &&
+    /^Requires all access to "(.*)"/.exec(e.message);
+  if (device) {
+    // Deno opens /dev and /proc paths (but /dev/null) only with --allow-all, which no fsd line grants
+    exit(`cannot open ${device[1]}: a device: use - (stdin or stdout) and redirect instead`, 1);
+  }
   exit(errorMessage(e), 1);
 }
 

@@ -159,7 +159,7 @@ negative number) goes after "--". On a terminal, what is typed after a
       throw new UsageError("missing arguments: usage: fsd echo HOST PORT [MESSAGE ...]");
     }
     const [host, portText, ...messages] = positionals;
-    const port = parsePort(portText);
+    const port = parsePort(portText, 1);
     const { count, interval: intervalMs, timeout: timeoutMs } = values;
     const cannotConnect = (error: unknown): never => {
       throw new CommandError(`cannot connect to ${host} port ${port}: ${errorMessage(error)}`, {

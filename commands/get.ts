@@ -13,7 +13,14 @@ import { custom } from "./shared/values.ts";
 import { TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
 import { tftpGet } from "./client/tftp_get.ts";
 import { HTTP_CLIENT_HEADING, httpGet, TRANSFER_SIDES } from "./client/http.ts";
-import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
+import {
+  CLIENT_FLAGS,
+  JOBS_FLAG,
+  parseJob,
+  parseJobs,
+  targetWords,
+  TRANSFER_FLAGS,
+} from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
@@ -22,7 +29,7 @@ import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { downloadPath } from "./client/local_files.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./client/remote_names.ts";
-import { failureText, Reporter } from "./client/report.ts";
+import { failureText, Reporter, verbosity, VERBOSITY_FLAGS } from "./client/report.ts";
 import { runFiles, runSingle } from "./client/jobs.ts";
 import { downloadTree } from "./client/tree_get.ts";
 
@@ -45,9 +52,11 @@ export const get = defineCommand({
   name: "get",
   title: "Download from an fsd server: one file, several, or a whole tree.",
   usage: USAGE,
-  about: `LOCAL defaults to REMOTE's base name; an existing directory as LOCAL receives
+  about: `HOST PORT may also be typed HOST:PORT, or with REMOTE as one URL,
+fsd://HOST[:PORT]/REMOTE (port 10000 if none). LOCAL defaults to REMOTE's base name; an existing directory as LOCAL receives
 the file under that name (a LOCAL ending in '/' must be one); '-' writes to
-stdout; a special file (/dev/null, a FIFO) is written directly. With -o, every
+stdout (so do /dev/stdout and /dev/stderr to theirs); a special file
+(/dev/null, a FIFO) is written directly. With -o, every
 name after PORT is a file to fetch into DIR. With -r, REMOTEDIR is copied as
 LOCALDIR (default: REMOTEDIR's last part; into it if it exists), as cp -r does.
 With -o and -r, up to --jobs files move at once, each on its own connection
@@ -99,6 +108,7 @@ kept; with '-', exit 1 after the data)`,
       help: `one JSON object per file on stdout (name, local, kind,
 size, mtime, bytes, seconds, outcome, error, crc32 or sha256)`,
     },
+    ...VERBOSITY_FLAGS,
     ...JOBS_FLAG,
     ...TRANSFER_FLAGS,
     ...CLIENT_FLAGS,
@@ -110,9 +120,10 @@ stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
 SIGTERM 143, SIGHUP 129). A closed stdout ends quietly with 141, as cat.`,
   permissions: "--allow-net=HOST:PORT --allow-read=DIR --allow-write=DIR",
   permissionNotes: `(DIR: LOCAL's directory, or -o's or -r's, or its parent when it is created;
-LOCAL '-' needs only --allow-net; /dev/null: --allow-read=/dev/null
---allow-write=/dev/null; /dev/stdout and /dev/fd/*: --allow-all, the only flag
-Deno grants them with)`,
+LOCAL '-' needs only --allow-net, as do /dev/stdout and /dev/stderr (written
+through the open streams); /dev/null: --allow-read=/dev/null
+--allow-write=/dev/null; other devices only with --allow-all: give '-' and
+redirect instead)`,
   examples: [
     "fsd get 127.0.0.1 10000 notes.txt",
     "fsd get lab1 10000 images/disk.img /tmp/disk.img --force",
@@ -121,6 +132,7 @@ Deno grants them with)`,
     "fsd get -r lab1 10000 images ./backup",
     "fsd get lab1 10000 big.iso --continue",
     "fsd get http://lab1:8080/images/disk.img --continue",
+    "fsd get fsd://lab1:10000/notes.txt",
   ],
   side: TRANSFER_SIDES,
   async run({ values, positionals, side }) {
@@ -135,7 +147,7 @@ Deno grants them with)`,
       return await httpGet({ values, positionals });
     }
     const { target, params, names } = parseJob(
-      positionals,
+      targetWords(positionals, "get"),
       values,
       "fsd get HOST PORT REMOTE [LOCAL]",
     );
@@ -170,9 +182,11 @@ Deno grants them with)`,
       throw new UsageError("--json does not mix with LOCAL '-'");
     }
 
+    // The password prompt first: no progress line may draw over it.
+    await target.security?.();
     using interruption = new Interruption();
     using conn = new JobConnection(target, params, interruption);
-    const reporter = new Reporter(json);
+    const reporter = new Reporter(json, verbosity(values));
     const how = {
       force: values.force,
       resume: values.continue,
@@ -180,7 +194,7 @@ Deno grants them with)`,
       integrity,
       expected,
       json,
-      jobs: values.jobs,
+      jobs: parseJobs(values.jobs, many),
     };
     if (output !== undefined) {
       await getMany(conn, names, output, how, reporter);
@@ -207,7 +221,7 @@ async function getOne(
       `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
     );
   }
-  const progress = new JobProgress("receiving", 1);
+  const progress = new JobProgress("receiving", 1, undefined, reporter.progress);
   try {
     if (local === "-") return await toStdout(conn, remote, how, progress);
     const base = remoteBase(remote)!;
@@ -220,7 +234,7 @@ async function getOne(
     );
     progress.stop();
     reporter.add(report);
-    if (!reporter.json && Deno.stderr.isTerminal()) {
+    if (reporter.tells) {
       console.error(
         `received ${shown(remote)} as ${shown(path)}: ${progress.summary(report.bytes)}`,
       );
@@ -263,6 +277,8 @@ async function getMany(
   how: How,
   reporter: Reporter,
 ): Promise<void> {
+  // Connected first: a job that cannot start leaves no empty DIR behind.
+  await conn.use(() => Promise.resolve());
   await Deno.mkdir(output, { recursive: true });
   const files = names.map((typed) => {
     const remote = normalizeRemote(typed);

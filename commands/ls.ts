@@ -8,11 +8,12 @@ import { escapeInvisible, INVISIBLE } from "../lib/store/sandbox.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
 import { expectPositionals, formatBytes } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { CLIENT_FLAGS, parseTarget, withClient } from "./client/options.ts";
-import { normalizeRemote } from "./client/remote_names.ts";
+import { CLIENT_FLAGS, parseTarget, targetWords, withClient } from "./client/options.ts";
+import { meansDirectory, normalizeRemote, remoteBase } from "./client/remote_names.ts";
 import { HTTP_CLIENT_HEADING, httpList, LIST_SIDES } from "./client/http.ts";
+import { errorMessage } from "../lib/bytes/source_sink.ts";
 
-const USAGE = "fsd ls HOST PORT [DIR] [OPTIONS]";
+const USAGE = "fsd ls HOST PORT [DIR | FILE] [OPTIONS]";
 
 export const ls = defineCommand({
   name: "ls",
@@ -24,7 +25,9 @@ KIND is f (file) or d (directory), SIZE is in bytes (0 for directories),
 MTIME is UTC (YYYY-MM-DDTHH:MM:SSZ). NAME is the rest of the line, spaces
 and all (names never hold a newline). On a terminal the lines are -l style
 instead: human sizes, local times, names quoted when they hold spaces.
-DIR may be typed as a shell user would: 'images/', './images', '.'.`,
+HOST PORT may also be typed HOST:PORT, or fsd://HOST[:PORT][/DIR]. DIR may
+be typed as a shell user would: 'images/', './images', '.'. A file
+instead of DIR prints that file's line, as ls does.`,
   flags: {
     json: {
       type: "boolean",
@@ -60,18 +63,30 @@ NAME: KIND SIZE MTIME SHA256 NAME; '-' for directories)`,
   },
 });
 
-/** The listing over fsd/1: HOST PORT [DIR]. */
+/** The listing over fsd/1: HOST PORT [DIR | FILE] (a file: its own line, as ls shows it). */
 async function listFsd(
   values: Parameters<typeof parseTarget>[2] & { sha256: boolean },
-  positionals: string[],
+  words: string[],
 ): Promise<ListingEntry[]> {
+  const positionals = targetWords(words, "ls");
   expectPositionals(positionals, 2, 3, USAGE);
   const [host, portText, typed = ""] = positionals;
   const target = parseTarget(host, portText, values);
-  return await withClient(
-    target,
-    (client) => client.list(normalizeRemote(typed), { digests: values.sha256 }),
-  );
+  const digests = values.sha256;
+  const remote = normalizeRemote(typed);
+  return await withClient(target, (client) => client.list(remote, { digests }))
+    .catch(async (error) => {
+      // A file: its line from its directory's listing, on a new connection.
+      const base = remoteBase(remote);
+      if (!base || meansDirectory(typed) || !/not a directory/.test(errorMessage(error))) {
+        throw error;
+      }
+      const parent = remote.slice(0, Math.max(0, remote.length - base.length - 1));
+      const listed = await withClient(target, (client) => client.list(parent, { digests }));
+      const entry = listed.find((e) => e.name === base);
+      if (!entry) throw error;
+      return [{ ...entry, name: remote }];
+    });
 }
 
 /** `f    1.5 KiB  2026-11-21 13:30  "with space.txt"`: for people. */

@@ -96,7 +96,7 @@ named as toxiproxy names them. Runs until SIGINT or SIGTERM.`,
     expectPositionals(positionals, 3, 3, USAGE);
     const [listenText, targetHost, targetText] = positionals;
     const port = parsePort(listenText);
-    const targetPort = parsePort(targetText);
+    const targetPort = parsePort(targetText, 1);
     if (port !== 0 && port === targetPort && isThisHost(targetHost, values.host)) {
       throw new UsageError(
         `the target ${targetHost} port ${targetPort} is the proxy's own listening address: it would relay to itself`,

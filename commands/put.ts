@@ -13,12 +13,19 @@ import { tftpPut } from "./client/tftp_put.ts";
 import { HTTP_CLIENT_HEADING, httpPut, TRANSFER_SIDES } from "./client/http.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
 import { FSD1 } from "../lib/fsd/negotiation.ts";
-import { CLIENT_FLAGS, JOBS_FLAG, parseJob, TRANSFER_FLAGS } from "./client/options.ts";
+import {
+  CLIENT_FLAGS,
+  JOBS_FLAG,
+  parseJob,
+  parseJobs,
+  targetWords,
+  TRANSFER_FLAGS,
+} from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
-import { Reporter } from "./client/report.ts";
+import { Reporter, verbosity, VERBOSITY_FLAGS } from "./client/report.ts";
 import { runSingle } from "./client/jobs.ts";
 import { uploadTree } from "./client/tree_put.ts";
 import { uploadFile, uploadFiles } from "./client/upload.ts";
@@ -34,7 +41,8 @@ export const put = defineCommand({
     "fsd put -r HOST PORT LOCALDIR [REMOTEDIR] [OPTIONS]",
     "fsd put http[s]://HOST:PORT/[DIR/] LOCAL... [OPTIONS]",
   ],
-  about: `REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
+  about: `HOST PORT may also be typed HOST:PORT, or with REMOTE as one URL before LOCAL,
+fsd://HOST[:PORT]/REMOTE (port 10000 if none). REMOTE defaults to LOCAL's base name; a REMOTE ending in '/' is a directory to
 upload into, as with cp. LOCAL '-' reads stdin (REMOTE is then required); a
 pipe such as <(cmd) is read as it comes. With -o, every name after PORT is a
 file to upload into REMOTEDIR. With -r, LOCALDIR is recreated as REMOTEDIR
@@ -75,6 +83,7 @@ already there with the same size and time)`,
       help: `one JSON object per file on stdout (name, local, kind,
 size, bytes, seconds, outcome, error, crc32 or sha256)`,
     },
+    ...VERBOSITY_FLAGS,
     ...JOBS_FLAG,
     ...TRANSFER_FLAGS,
     ...CLIENT_FLAGS,
@@ -110,7 +119,7 @@ SIGTERM 143, SIGHUP 129).`,
       return await httpPut({ values, positionals });
     }
     const { target, params, names } = parseJob(
-      positionals,
+      targetWords(positionals, "put"),
       values,
       "fsd put HOST PORT LOCAL [REMOTE]",
     );
@@ -122,11 +131,18 @@ SIGTERM 143, SIGHUP 129).`,
     if (output !== undefined && names.includes("-")) {
       throw new UsageError("stdin ('-') needs the one-file form with REMOTE");
     }
+    // The password prompt first: no progress line may draw over it.
+    await target.security?.();
     using interruption = new Interruption();
     using conn = new JobConnection(target, params, interruption);
-    const reporter = new Reporter(values.json);
+    const reporter = new Reporter(values.json, verbosity(values));
     const integrity = Integrity.parse(values, params === FSD1);
-    const how = { integrity, preserve: values.preserve || values.recursive, jobs: values.jobs };
+    const many = output !== undefined || values.recursive;
+    const how = {
+      integrity,
+      preserve: values.preserve || values.recursive,
+      jobs: parseJobs(values.jobs, many),
+    };
     if (output !== undefined) return await putMany(conn, names, output, how, reporter);
     if (values.recursive) return await putTree(conn, names[0], names[1], how, reporter);
     await putOne(conn, names[0], names[1], how, reporter);
@@ -154,7 +170,7 @@ async function putOne(
     throw new UsageError("REMOTE is required when LOCAL is '-'");
   }
   const remote = remoteFor(local, typed);
-  const progress = new JobProgress("sending", 1);
+  const progress = new JobProgress("sending", 1, undefined, reporter.progress);
   try {
     const report = await runSingle(
       reporter,
@@ -164,12 +180,22 @@ async function putOne(
     );
     progress.stop();
     reporter.add(report);
-    if (!reporter.json && Deno.stderr.isTerminal()) {
+    if (reporter.tells) {
       const label = local === "-" ? "stdin" : shown(local);
       console.error(`sent ${label} as ${shown(remote)}: ${progress.summary(report.bytes)}`);
     }
   } finally {
     progress.stop();
+  }
+}
+
+/** Whether `path` is there to be read (anything else shows when its upload fails). */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -193,7 +219,10 @@ async function putMany(
   reporter: Reporter,
 ): Promise<void> {
   const directory = normalizeRemote(output);
-  await ensureRemoteDirectory(conn, directory);
+  // Only for files that exist: a job with nothing to send leaves no empty REMOTEDIR behind.
+  if (names.some(exists)) {
+    await ensureRemoteDirectory(conn, directory);
+  }
   const files = names.map((local) => ({ local, remote: joinRemote(directory, basename(local)) }));
   await uploadFiles(conn, files, how, reporter);
   reporter.finish("sent");

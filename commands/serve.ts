@@ -169,9 +169,9 @@ refused)`,
     if (modes.refusal) throw new CommandError(modes.refusal);
     if (modes.warning) security.notices.push(modes.warning);
     const workers = values.workers;
-    if (workers > 1 && security.accounts) {
-      throw new UsageError("--workers and --users do not combine yet: run one worker with --users");
-    }
+    // fsd/1 and TFTP in one log: one sequence of connection ids for both.
+    const ids = fsd1 && values.tftp !== undefined ? sharedIds(config.log) : undefined;
+    const fsdConfig = { ...config, ...security, log: ids?.("fsd") ?? config.log };
     // fsd/1 and HTTP count against one --max-clients and --max-per-ip (one worker).
     const limits = workers > 1 ? undefined : new ConnectionLimits({
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
@@ -180,12 +180,15 @@ refused)`,
     const server = !fsd1
       ? undefined
       : workers > 1
-      ? await ServerPool.start({ ...config, ...security, workers, workerModule: Deno.mainModule })
+      ? await ServerPool.start({ ...fsdConfig, workers, workerModule: Deno.mainModule })
         .catch(expectedFailure)
-      : await FileServer.start({ ...config, ...security, limits }).catch(expectedFailure);
-    // TFTP's and HTTP's ids are their own: the live page hears each server's events as its own.
+      : await FileServer.start({ ...fsdConfig, limits }).catch(expectedFailure);
+    // The live page hears each server's events under that server's own ids; the log shows
+    // fsd/1's and TFTP's in one sequence.
+    const tftpLog = ids?.("tftp");
     const logOf = (from: "tftp" | "http") => (event: ServerEvent) => {
-      console.log(format(event));
+      if (from === "tftp" && tftpLog) tftpLog(event);
+      else config.log(event);
       live?.event(event, from);
     };
     const tftpConfig = { ...config, log: logOf("tftp") };
@@ -221,17 +224,18 @@ refused)`,
     const stopped = stopOnSignal(async (signals) => {
       await Promise.all(servers.map((s) => signals === 1 ? s.shutdown(graceMs) : s.close()));
     });
-    for (const notice of security.notices) console.log(notice);
+    // Through the log, so that every line of --log json is JSON.
+    for (const message of security.notices) config.log({ event: "notice", message });
     if (server) {
-      const many = workers > 1 ? `, ${workers} workers` : "";
-      console.log(
-        `File server listening on ${server.addr.hostname} port ${server.addr.port}${many}`,
-      );
+      const { hostname: address, port } = server.addr;
+      const many = workers > 1 ? { workers } : {};
+      config.log({ event: "listening", transport: "fsd", address, port, ...many });
     }
     if (tftp) {
       const exposure = tftpExposure(security.accounts);
-      if (exposure) console.log(exposure);
-      console.log(`TFTP server listening on ${tftp.addr.hostname} UDP port ${tftp.addr.port}`);
+      if (exposure) config.log({ event: "notice", message: exposure });
+      const { hostname: address, port } = tftp.addr;
+      config.log({ event: "listening", transport: "tftp", address, port });
     }
     if (http) {
       console.log(
@@ -245,6 +249,33 @@ refused)`,
     stopRereading();
   },
 });
+
+/** Most connections a shared id sequence remembers at once (beyond: a later event gets a new id). */
+const MAX_SHARED_IDS = 100_000;
+
+/**
+ * Each server numbers its connections from 1; with fsd/1 and TFTP in one
+ * log, every connection instead gets the next number of one sequence at
+ * its first event, kept until its last.
+ */
+function sharedIds(log: (event: ServerEvent) => void) {
+  let next = 1;
+  const ids = new Map<string, number>();
+  return (transport: "fsd" | "tftp") => (event: ServerEvent) => {
+    if (!("id" in event)) return log(event);
+    const key = `${transport} ${event.id}`;
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = next++;
+      if (ids.size < MAX_SHARED_IDS) ids.set(key, id);
+    }
+    // A connection ends at its close (or rejection); a TFTP transfer also at its one request.
+    const last = event.event === "close" || event.event === "rejected" ||
+      (transport === "tftp" && event.event === "request");
+    if (last) ids.delete(key);
+    log({ ...event, id });
+  };
+}
 
 /** --proxy-protocol and --trusted-proxy: both or neither. */
 function proxyProtocolConfig(

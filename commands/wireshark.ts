@@ -23,9 +23,10 @@ Or load it for one run:
 
 It decodes fsd on TCP port 10000, on any port where a session starts with the
 server's greeting, and on any port chosen with Decode As. Filter fields:
-fsd.opcode, fsd.block, fsd.size, fsd.filename, fsd.error.code,
-fsd.error.message, fsd.option.name, fsd.option.value, fsd.greeting,
-fsd.crc32 and fsd.sha256 (the SUM after a transfer's last DAT).
+fsd.opcode, fsd.length, fsd.block, fsd.size, fsd.data, fsd.greeting,
+fsd.filename, fsd.error.code, fsd.error.message, fsd.option.count,
+fsd.option, fsd.option.name, fsd.option.value, fsd.undecoded, fsd.crc32
+and fsd.sha256 (the SUM after a transfer's last DAT).
 Record sessions without capture rights with --pcap FILE on fsd proxy, get,
 put and ls.`,
   flags: {},

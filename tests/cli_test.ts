@@ -529,7 +529,7 @@ Deno.test("put: an existing REMOTE or a missing LOCAL fails with one line", asyn
 
 // ---- ls ----
 
-Deno.test("ls: the root, a subdirectory, and a file that is not one", async () => {
+Deno.test("ls: the root, a subdirectory, and a file (its own line, as ls)", async () => {
   await using env = await setup();
   await Deno.writeFile(`${env.served}/a.txt`, new Uint8Array(10));
   await Deno.mkdir(`${env.served}/dir`);
@@ -542,9 +542,12 @@ Deno.test("ls: the root, a subdirectory, and a file that is not one", async () =
   assert.match(lines[1], /^d 0 \S+ dir$/);
   const sub = await runFsd([net(env.port)], ["ls", "127.0.0.1", String(env.port), "dir"]);
   assert.match(sub.stdout, /^f 20 \S+ b\.txt\n$/);
-  const notDir = await runFsd([net(env.port)], ["ls", "127.0.0.1", String(env.port), "a.txt"]);
-  assert.equal(notDir.code, 1);
-  oneErrorLine(notDir.stderr, /not a directory: a\.txt/);
+  const file = await runFsd([net(env.port)], ["ls", "127.0.0.1", String(env.port), "a.txt"]);
+  assert.equal(file.code, 0, file.stderr);
+  assert.match(file.stdout, /^f 10 \S+ a\.txt\n$/);
+  const slash = await runFsd([net(env.port)], ["ls", "127.0.0.1", String(env.port), "a.txt/"]);
+  assert.equal(slash.code, 1);
+  oneErrorLine(slash.stderr, /not a directory: a\.txt/);
 });
 
 // ---- failures to reach a server ----
@@ -580,7 +583,10 @@ Deno.test("clients: --timeout gives up on a silent server", async () => {
   release();
   assert.equal(result.code, 1);
   // TCP connected, so it is the (shorter of the greeting and --timeout) wait for a greeting that ends it.
-  oneErrorLine(result.stderr, /port \d+: connected, but no fsd greeting within 0\.3 s$/);
+  oneErrorLine(
+    result.stderr,
+    /port \d+: connected, but no fsd greeting within 0\.3 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
+  );
 });
 
 Deno.test("clients: many at once against one server", async () => {

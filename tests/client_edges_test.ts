@@ -280,7 +280,7 @@ Deno.test("clients: a silent listener, an HTTP server and an SSH daemon are name
   assert.equal(quiet.code, 1);
   oneErrorLine(
     quiet.stderr,
-    /^fsd: 127\.0\.0\.1 port \d+: connected, but no fsd greeting within 5 s$/,
+    /^fsd: 127\.0\.0\.1 port \d+: connected, but no fsd greeting within 5 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
   );
 
   await using ssh = fakeServer(async (conn) => {
@@ -321,7 +321,10 @@ Deno.test({
       }
       const result = await runFsd([net(port)], ["ls", "127.0.0.1", String(port), "--timeout", "1"]);
       assert.equal(result.code, 1);
-      oneErrorLine(result.stderr, /connected, but no fsd greeting within 1 s$/);
+      oneErrorLine(
+        result.stderr,
+        /connected, but no fsd greeting within 1 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
+      );
     } finally {
       http.kill("SIGTERM");
       await http.output();

@@ -548,7 +548,7 @@ export function spawnServe(
   return spawnFsd(
     ["serve", dir, String(port), "--host", "127.0.0.1", ...extra],
     permissions,
-    /^File server listening on /,
+    /^File server listening on |^\{.*"event":"listening","transport":"fsd"/,
   );
 }
 
@@ -628,7 +628,7 @@ export async function spawnFsd(
   }
   return {
     child,
-    port: Number(/port (\d+)(,|$)/.exec(listening)![1]),
+    port: Number(/port"?:? ?(\d+)(,|$|\})/.exec(listening)![1]),
     lines,
     waitForLine,
     stop,

@@ -1,18 +1,21 @@
 /**
- * docs/LABS.md runs as written: every `$` command in its sh blocks, on
- * loopback, in one temporary directory, servers (commands ending in `&`)
- * kept running in the background until the end, and the lines printed
- * under each command found in its output. The documented ports are moved
- * to free ones so that the test never collides with anything else.
+ * docs/LABS.md runs as a student types it: `fsd` installed with the
+ * README's `deno install` line, every `$` command of its sh blocks on a
+ * pseudo-terminal, on loopback, in one temporary directory; servers
+ * (commands ending in `&`) kept running in the background until the end,
+ * and the lines printed under each command found in its output. No
+ * command may show a Deno permission prompt. Each command runs with a job
+ * already in the background, as in the student's shell, so that a bare
+ * `wait` hangs here as it would there. The documented ports are moved to
+ * free ones so that the test never collides with anything else.
  */
 
 import assert from "node:assert/strict";
-import { MAIN, tempDir, withDeadline } from "./helpers.ts";
+import { tempDir } from "./helpers.ts";
+import { DENIED, installFsd, PROMPT, PtyLine } from "./support/pty.ts";
 import { assertTools, needs } from "./support/tools.ts";
 
 const LABS = new URL("../docs/LABS.md", import.meta.url).pathname;
-const FSD =
-  `${Deno.execPath()} run --quiet --no-prompt --allow-net --allow-read --allow-write ${MAIN}`;
 
 interface Step {
   command: string;
@@ -43,86 +46,81 @@ function freePorts(text: string): Map<string, string> {
   return ports;
 }
 
-function shell(command: string, cwd: string, background: boolean) {
-  const line = command.replace(/(^|[|;&]\s*)fsd /g, `$1${FSD} `);
-  return new Deno.Command("bash", {
-    args: ["-c", background ? `exec ${line.replace(/\s*&$/, "")}` : line],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-  });
-}
-
-/** Starts a server and resolves once it says it is listening; its output keeps draining. */
-async function startBackground(command: string, cwd: string) {
-  const child = shell(command, cwd, true).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!/port \d+/.test(seen)) {
-    const { value, done } = await withDeadline(reader.read(), `start: ${command}`);
-    if (done) throw new Error(`${command}: exited: ${await stderr}`);
-    seen += value;
-  }
-  const draining = (async () => {
-    while (!(await reader.read()).done) { /* drain */ }
-  })();
-  return {
-    async stop() {
-      child.kill("SIGTERM");
-      await Promise.all([child.status, draining, stderr]);
-    },
-  };
-}
+/** What the terminal showed, as lines: no carriage returns, no erase-line escapes. */
+const shownLines = (output: string) =>
+  output.replace(new RegExp("\u001b\\[[0-9;]*[A-Za-z]", "g"), "").split(/\r?\n|\r/).map((line) =>
+    line.trimEnd()
+  );
 
 /** Runs one command and finds each line the page shows under it in its output. */
-async function run(step: Step, command: string, cwd: string, remap: (text: string) => string) {
-  const output = await withDeadline(shell(command, cwd, false).output(), command, 30_000);
-  const text = new TextDecoder().decode(output.stdout) +
-    new TextDecoder().decode(output.stderr);
+async function run(step: Step, command: string, cwd: string, env: Record<string, string>) {
+  // a job in the background, as the student's servers are: a bare `wait` would wait for it too
+  const line = `sleep 120 & standin=$!; { ${command}\n}; status=$?; kill $standin; exit $status`;
+  await using pty = new PtyLine(line, { cwd, env });
+  const code = await pty.finish(30_000, command);
+  const lines = shownLines(pty.output);
+  const text = lines.join("\n");
+  assert.ok(!PROMPT.test(text), `${step.command}: a Deno prompt:\n${text}`);
+  assert.ok(!DENIED.test(text), `${step.command}: a missing permission:\n${text}`);
   const failing = step.expected.some((line) => line.startsWith("fsd: "));
-  assert.equal(output.success, !failing, `${step.command}:\n${text}`);
-  const lines = text.split("\n").map((line) => line.trimEnd());
-  for (const expected of step.expected.map(remap)) {
-    assert.ok(
-      // short lines (a number, a word) must match whole; longer ones may sit inside a line (after a time)
-      lines.some((line) => line === expected || (expected.length >= 8 && line.includes(expected))),
-      `${step.command}: expected ${JSON.stringify(expected)} in:\n${text}`,
-    );
-  }
+  assert.equal(code === 0, !failing, `${step.command}:\n${text}`);
+  return lines;
 }
 
-Deno.test("docs/LABS.md: every command runs on loopback and prints what the page shows", async (t) => {
-  const markdown = await Deno.readTextFile(LABS);
-  const ports = freePorts(steps(markdown).map((s) => s.command).join("\n"));
-  const remap = (text: string) =>
-    text.replace(/\b(7\d{3}|9\d{3}|1000\d)\b/g, (p) => ports.get(p) ?? p);
-  await using dir = await tempDir();
-  const servers: { stop(): Promise<void> }[] = [];
-  try {
-    for (const step of steps(markdown)) {
-      const command = remap(step.command);
-      if (command.trimEnd().endsWith("&") && !command.includes("wait")) {
-        servers.push(await startBackground(command, dir.path));
-        continue;
+Deno.test({
+  name:
+    "docs/LABS.md: every command, typed on a terminal, runs on loopback and prints what the page shows",
+  ...needs("script"),
+  sanitizeOps: false, // the servers' terminals are read in the background
+  sanitizeResources: false,
+  fn: async (t) => {
+    assertTools("script");
+    const markdown = await Deno.readTextFile(LABS);
+    const ports = freePorts(steps(markdown).map((s) => s.command).join("\n"));
+    const remap = (text: string) =>
+      text.replace(/\b(7\d{3}|9\d{3}|1000\d)\b/g, (p) => ports.get(p) ?? p);
+    await using dir = await tempDir();
+    const env = await installFsd(`${dir.path}/root`);
+    const cwd = `${dir.path}/work`;
+    await Deno.mkdir(cwd);
+    const servers: PtyLine[] = [];
+    const check = async (step: Step, command: string) => {
+      const lines = await run(step, command, cwd, env);
+      for (const expected of step.expected.map(remap)) {
+        assert.ok(
+          // short lines (a number, a word) must match whole; longer ones may sit inside a line (after a time)
+          lines.some((line) =>
+            line === expected || (expected.length >= 8 && line.includes(expected))
+          ),
+          `${step.command}: expected ${JSON.stringify(expected)} in:\n${lines.join("\n")}`,
+        );
       }
-      if (/^tshark /.test(command)) {
-        // a step: ignored (with a note) where tshark is missing, failing under CI
-        await t.step({
-          name: step.command,
-          ...needs("tshark"),
-          sanitizeOps: false, // the servers in the background keep reading
-          sanitizeResources: false,
-          fn: () => {
-            assertTools("tshark");
-            return run(step, command, dir.path, remap);
-          },
-        });
-      } else await run(step, command, dir.path, remap);
+    };
+    try {
+      for (const step of steps(markdown)) {
+        const command = remap(step.command);
+        if (command.trimEnd().endsWith("&")) {
+          const server = new PtyLine(command.replace(/\s*&$/, ""), { cwd, env });
+          servers.push(server);
+          await server.waitFor(new RegExp(`port \\d+|fsd: |${PROMPT.source}`), 30_000, command);
+          assert.ok(!PROMPT.test(server.output), `${step.command}: a prompt:\n${server.output}`);
+          assert.match(server.output, /listening on .*port \d+/, step.command);
+        } else if (/^tshark /.test(command)) {
+          // a step: ignored (with a note) where tshark is missing, failing under CI
+          await t.step({
+            name: step.command,
+            ...needs("tshark"),
+            sanitizeOps: false,
+            sanitizeResources: false,
+            fn: () => {
+              assertTools("tshark");
+              return check(step, command);
+            },
+          });
+        } else await check(step, command);
+      }
+    } finally {
+      for (const server of servers.reverse()) await server[Symbol.asyncDispose]();
     }
-  } finally {
-    for (const server of servers.reverse()) await server.stop();
-  }
+  },
 });

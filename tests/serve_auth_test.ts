@@ -119,7 +119,20 @@ Deno.test("serve --users: refusals the clients report in one line", async () => 
     "alice",
   ]);
   assert.equal(noPassword.code, 1);
-  assert.match(noPassword.stderr, /no password for alice: set FSD_PASSWORD, give --password-file/);
+  assert.match(
+    noPassword.stderr,
+    /no password for alice: run with --allow-env=FSD_PASSWORD to read FSD_PASSWORD, give --password-file/,
+    "without the permission, the message names it instead of blaming the user",
+  );
+  const unset = await runFsd([`--allow-net=127.0.0.1:${server.port}`, "--allow-env=FSD_PASSWORD"], [
+    "ls",
+    "127.0.0.1",
+    port,
+    "--user",
+    "alice",
+  ]);
+  assert.equal(unset.code, 1);
+  assert.match(unset.stderr, /no password for alice: set FSD_PASSWORD, give --password-file/);
   // Anonymous: downloads yes, uploads no.
   const anonymous = await runFsd([`--allow-net=127.0.0.1:${server.port}`], [
     "get",

@@ -12,7 +12,7 @@ function serve(dir: string, extra: string[]) {
   return spawnFsd(
     ["serve", dir, "0", "--host", "127.0.0.1", ...extra],
     ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
-    /^TFTP server listening on /,
+    /^TFTP server listening on |"event":"listening","transport":"tftp"/,
   );
 }
 
@@ -30,7 +30,12 @@ Deno.test("cli: fsd serve --tftp beside fsd/1, JSON log, port range, graceful st
     "--tftp-port-range",
     `${range[0]}:${range[1]}`,
   ]);
-  assert.ok(server.lines.some((line) => /^File server listening on 127.0.0.1 port \d+/.test(line)));
+  // --log json: the listening lines are JSON too
+  assert.ok(
+    server.lines.some((line) =>
+      /"event":"listening","transport":"fsd","address":"127\.0\.0\.1"/.test(line)
+    ),
+  );
   // The documented narrow permissions for a server on loopback.
   const permissions = [
     "--allow-net=127.0.0.1",
@@ -61,7 +66,7 @@ Deno.test("cli: fsd serve --tftp beside fsd/1, JSON log, port range, graceful st
   const first = await peer.receive();
   assert.ok(first.port >= range[0] && first.port <= range[1], `port ${first.port}`);
   await peer.send(tftp.error(0, "enough"), first.port);
-  const line = await server.waitForLine(/"transport":"tftp"/);
+  const line = await server.waitForLine(/"event":"connection".*"transport":"tftp"/);
   assert.equal(JSON.parse(line).event, "connection");
   await server.waitForLine(/"event":"request".*"op":"RRQ".*"outcome":"ok"/);
   const status = await server.stop("SIGTERM");
@@ -71,7 +76,7 @@ Deno.test("cli: fsd serve --tftp beside fsd/1, JSON log, port range, graceful st
 Deno.test("cli: --tftp-only serves no fsd/1; --read-only refuses TFTP uploads", async () => {
   await using served = await tempDir();
   await using server = await serve(served.path, ["--tftp-only", "--read-only"]);
-  assert.ok(!server.lines.some((line) => /^File server listening/.test(line)));
+  assert.ok(!server.lines.some((line) => /^File server listening|"transport":"fsd"/.test(line)));
   await using peer = await RawPeer.open();
   await peer.send(tftp.wrq("new"), server.port);
   assert.equal(await peer.expectError(2), "Access violation");

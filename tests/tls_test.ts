@@ -163,7 +163,13 @@ tlsTest(
     await using plain = await RawClient.connect(server.port);
     await plain.send(wire.ack(1), wire.rrq("hello.txt"));
     await withDeadline(drain(plain.conn), "the server closing a plain client");
-    await server.waitForLine(/TLS handshake failed/);
+    const failed = await server.waitForLine(/TLS handshake failed/);
+    const local = plain.conn.localAddr as Deno.NetAddr;
+    assert.match(
+      failed,
+      new RegExp(`^connection from 127\\.0\\.0\\.1 port ${local.port}: `),
+      "who",
+    );
     // Half a TLS record header, then silence: the server waits on it alone.
     using stalled = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     await stalled.write(new Uint8Array([0x16, 0x03, 0x01]));
@@ -226,3 +232,20 @@ tlsTest(
     assert.equal(status.success, true);
   },
 );
+
+tlsTest("tls: a plain client on the TLS port is told to try --tls, --ca or --pin", async () => {
+  await using f = await fixture();
+  await using server = await serveTls(f.root, f.certs);
+  const plain = await runFsd(clientFlags(server.port), [
+    "ls",
+    "127.0.0.1",
+    String(server.port),
+    "--timeout",
+    "1",
+  ]);
+  assert.equal(plain.code, 1);
+  assert.equal(
+    plain.stderr,
+    `fsd: 127.0.0.1 port ${server.port}: connected, but no fsd greeting within 1 s: is it a TLS port? (add --tls, --ca FILE or --pin SHA256:...)\n`,
+  );
+});

@@ -22,6 +22,15 @@ Deno.test("ladder: arrows as the handouts draw them, client left, server right",
   assert.equal(arrowLine("up", 'RRQ "notes.txt"'), '  |  ---- RRQ "notes.txt" -------->  |');
 });
 
+Deno.test("ladder: a label too long for the arrow goes after the server's lifeline, which stays put", () => {
+  const long = 'OPT blksize=65464 windowsize=16 tsize=0 name="a rather long file name.txt"';
+  for (const direction of ["up", "down"] as const) {
+    const line = arrowLine(direction, long);
+    assert.equal(line.indexOf("|", 3), arrowLine(direction, "ACK 1").lastIndexOf("|"), line);
+    assert.ok(line.endsWith(`|  ${long}`), line);
+  }
+});
+
 Deno.test("ladder: a 1 GiB download in windows of 16 takes a dozen lines, its last block drawn", () => {
   const lines: string[] = [];
   const ladder = new Ladder((line) => lines.push(line));
@@ -51,7 +60,9 @@ Deno.test("ladder: a 1 GiB download in windows of 16 takes a dozen lines, its la
   assert.equal(hiddenAcks, Math.floor(blocks / 16));
   assert.equal(
     lines.at(-2),
-    `  |  <---- DAT ${block} (${2 ** 30 - blocks * full.length} bytes) --  |`,
+    `  |  <-----------------------------  |  DAT ${block} (${
+      2 ** 30 - blocks * full.length
+    } bytes)`, // too long for the arrow: after the lifeline, which stays in its column
   );
   assert.equal(lines.at(-1), `  |  ---- ACK ${block} -------------->  |`);
 });

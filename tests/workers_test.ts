@@ -5,6 +5,10 @@
  */
 
 import assert from "node:assert/strict";
+import { hashPassword } from "../lib/auth/password.ts";
+import { FsdClient } from "../lib/fsd/client.ts";
+import { assertTools, needs } from "./support/tools.ts";
+import { makeCertificates } from "./tls_certs.ts";
 import {
   randomBytes,
   RawClient,
@@ -126,6 +130,8 @@ Deno.test("workers: SIGTERM lets an upload in progress on any worker finish, the
   const status = await server.exited();
   assert.equal(status.code, 0);
   assert.deepEqual(await Deno.readFile(`${dir.path}/late.bin`), data);
+  const shutdowns = server.lines.filter((line) => line.startsWith("shutting down"));
+  assert.equal(shutdowns.length, 1, "one shutdown line for the whole server, not one per worker");
 });
 
 Deno.test("workers: a worker that dies is replaced, and its connections are given back", async () => {
@@ -192,4 +198,49 @@ Deno.test("workers: the command line", async () => {
   );
   assert.equal(noCode.code, 1);
   assert.match(noCode.stderr, /--workers needs read access to fsd's own files: --allow-read=/);
+});
+
+Deno.test({
+  name: "workers: 2 workers over TLS with --users: both serve, and the parent checks every login",
+  ...needs("openssl"),
+  fn: async () => {
+    assertTools("openssl");
+    await using dir = await tempDir();
+    const certs = await makeCertificates(dir.path);
+    const root = `${dir.path}/root`;
+    await Deno.mkdir(root);
+    await Deno.writeTextFile(`${root}/hello.txt`, "hello\n");
+    const users = `${dir.path}/users`;
+    const hash = await hashPassword("wonderland", { ln: 10, r: 8, p: 1 });
+    await Deno.writeTextFile(users, `alice:${hash}:rw\n`);
+    const tlsFlags = ["--tls-cert", certs.cert, "--tls-key", certs.key, "--users", users];
+    await using server = await spawnFsd(
+      ["serve", root, "0", "--host", "127.0.0.1", "--workers", "2", ...tlsFlags],
+      [
+        "--unstable-net",
+        "--allow-net=127.0.0.1",
+        `--allow-read=${dir.path},${REPO}`,
+        `--allow-write=${root}`,
+      ],
+      /^File server listening on .* port \d+, 2 workers$/,
+    );
+    const tls = { caCerts: [await Deno.readTextFile(certs.ca)] };
+    for (let i = 0; i < 16; i++) {
+      const client = await FsdClient.connect("127.0.0.1", server.port, { tls, timeoutMs: 10_000 });
+      try {
+        if (i % 4 === 3) {
+          await assert.rejects(client.login("alice", "queen of hearts"), /login failed/);
+        }
+        await client.login("alice", "wonderland");
+        const names = (await client.list()).map((entry) => entry.name);
+        assert.deepEqual(names, ["hello.txt"]);
+      } finally {
+        client.close();
+      }
+    }
+    const ids = server.lines.map((line) => /^\[(\d+)\] connection from/.exec(line)?.[1])
+      .filter((id) => id !== undefined).map(Number);
+    assert.equal(ids.length, 16, server.lines.join("\n"));
+    assert.ok(ids.some((id) => id % 2 === 1) && ids.some((id) => id % 2 === 0), "both workers");
+  },
 });

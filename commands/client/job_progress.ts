@@ -21,9 +21,9 @@ export class JobProgress implements FileProgress {
   #files = 0;
   #count: number;
 
-  constructor(verb: string, count: number, total?: number) {
+  constructor(verb: string, count: number, total?: number, enabled?: boolean) {
     this.#count = count;
-    this.#progress = new Progress(verb);
+    this.#progress = new Progress(verb, enabled);
     if (total !== undefined) this.#progress.setTotal(total);
   }
 

@@ -64,7 +64,7 @@ export async function runFiles<F extends JobFile, L>(
 ): Promise<void> {
   const sizes = files.map((f) => f.size);
   const total = sizes.every((n) => n !== undefined) ? sizes.reduce((a, n) => a + n!, 0) : undefined;
-  const progress = new JobProgress(verb, files.length, total);
+  const progress = new JobProgress(verb, files.length, total, reporter.progress);
   const reports: (FileReport | undefined)[] = [];
   let next = 0;
   const handedBack: number[] = [];

@@ -45,8 +45,22 @@ function stat(path: string, follow = true): Deno.FileInfo | undefined {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return undefined;
     }
+    if (error instanceof Deno.errors.NotCapable && /all access/.test(error.message)) {
+      // Deno opens /dev and /proc paths (but /dev/null) only for a program run with --allow-all
+      throw new CommandError(
+        `cannot write ${path}: a device: give LOCAL - and redirect, as in: fsd get HOST PORT REMOTE - > ${path}`,
+        { cause: error },
+      );
+    }
     throw error;
   }
+}
+
+/** The standard streams by the names a shell gives them, which Deno would not open without --allow-all. */
+function standardStream(path: string): typeof Deno.stdout | typeof Deno.stderr | undefined {
+  if (/^\/(dev\/stdout|dev\/fd\/1|proc\/self\/fd\/1)$/.test(path)) return Deno.stdout;
+  if (/^\/(dev\/stderr|dev\/fd\/2|proc\/self\/fd\/2)$/.test(path)) return Deno.stderr;
+  return undefined;
 }
 
 /**
@@ -55,6 +69,7 @@ function stat(path: string, follow = true): Deno.FileInfo | undefined {
  * must be one.
  */
 export function downloadPath(local: string, remoteBase: string | undefined): string {
+  if (standardStream(local)) return local;
   const info = stat(local);
   if (local.endsWith("/") && !info?.isDirectory) {
     throw new CommandError(
@@ -68,6 +83,7 @@ export function downloadPath(local: string, remoteBase: string | undefined): str
 
 /** Whether `path` exists as something that is neither a file nor a directory (a device, a FIFO). */
 export function isSpecial(path: string): boolean {
+  if (standardStream(path)) return true;
   const info = stat(path);
   return info !== undefined && !info.isFile && !info.isDirectory;
 }
@@ -87,6 +103,8 @@ export async function openDownload(
   path: string,
   options: { force?: boolean; resume?: boolean },
 ): Promise<LocalDownload> {
+  const stream = standardStream(path);
+  if (stream) return openStream(path, stream);
   const existing = stat(path, false);
   if (
     existing?.isSymlink ? isSpecial(path) : existing && !existing.isFile && !existing.isDirectory
@@ -134,6 +152,18 @@ async function openSpecial(path: string): Promise<LocalDownload> {
     restart: () => Promise.resolve(),
     commit: close,
     discard: close,
+  };
+}
+
+/** Standard output or error, named as a path: written directly, never closed. */
+function openStream(path: string, stream: typeof Deno.stdout): LocalDownload {
+  const done = () => Promise.resolve();
+  return {
+    path,
+    sink: { write: (bytes) => stream.write(bytes) },
+    restart: done,
+    commit: done,
+    discard: done,
   };
 }
 

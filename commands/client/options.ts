@@ -85,11 +85,44 @@ export const JOBS_FLAG = {
     short: "j",
     arg: "N",
     value: integer(1, MAX_JOBS),
-    default: "1",
     help: `with -o or -r: files moving at once, each on its own
-connection (TFTP: transfer), 1 to ${MAX_JOBS}`,
+connection (TFTP: transfer), 1 to ${MAX_JOBS} (default 1)`,
   },
 } as const satisfies Flags;
+
+/** --jobs N: with -o or -r only; a one-file job moves on one connection. */
+export function parseJobs(jobs: number | undefined, many: boolean): number {
+  if (jobs !== undefined && !many) {
+    throw new UsageError("--jobs takes -o or -r: one file moves on one connection");
+  }
+  return jobs ?? 1;
+}
+
+/** The port an fsd:// URL without one means: the one every example and the dissector use. */
+export const FSD_URL_PORT = 10000;
+
+/**
+ * The arguments as HOST PORT ...: also accepted are `HOST:PORT` (`[ADDR]:PORT`
+ * for IPv6) and `fsd://HOST[:PORT][/PATH]`, as tftp:// is; PATH is the
+ * remote name (put: after LOCAL, where REMOTE goes).
+ */
+export function targetWords(positionals: string[], command: "get" | "put" | "ls"): string[] {
+  const [first, ...rest] = positionals;
+  if (first === undefined) return positionals;
+  const url = /^fsd:\/\/(\[[^\]]+\]|[^/:\[\]]+)(?::([^/]*))?(?:\/(.*))?$/i.exec(first);
+  if (/^fsd:\/\//i.test(first) && !url) {
+    throw new UsageError(`invalid fsd URL: ${first}: expected fsd://HOST[:PORT]/PATH`);
+  }
+  const pair = url ? undefined : /^(\[[^\]]+\]|[^:\s/\[\]]+):(\d+)$/.exec(first);
+  if (!url && !pair) return positionals;
+  const host = (url ?? pair)![1].replace(/^\[(.*)\]$/, "$1");
+  const port = url ? url[2] || `${FSD_URL_PORT}` : pair![2];
+  const path = url?.[3] ? [decodeURIComponent(url[3])] : [];
+  if (command === "put" && path.length > 0) {
+    return [host, port, ...rest.slice(0, 1), ...path, ...rest.slice(1)];
+  }
+  return [host, port, ...path, ...rest];
+}
 
 /** The flags that turn TLS on (security.ts). */
 type TlsFlags = { tls?: boolean; ca?: string; pin?: string };
@@ -177,17 +210,19 @@ export async function withClient<T>(
 export async function connectClient(target: Target): Promise<FsdClient> {
   const { host, port, timeoutMs } = target;
   const security = await target.security?.();
+  // Opened before connecting: a capture file that cannot be written is not a connection's failure.
+  const tap = target.capture?.tap();
   let client: FsdClient;
   try {
-    client = await FsdClient.connect(host, port, {
-      timeoutMs,
-      tap: target.capture?.tap(),
-      tls: security?.tls,
-    });
+    client = await FsdClient.connect(host, port, { timeoutMs, tap, tls: security?.tls });
   } catch (error) {
     if (error instanceof PeerError) throw error;
     if (error instanceof NotFsdError) {
-      throw new CommandError(`${host} port ${port}: ${error.message}`, { cause: error });
+      // A TLS server says nothing until the client's hello: the silence a plain client meets there.
+      const hint = !security?.tls && /no fsd greeting/.test(error.message)
+        ? ": is it a TLS port? (add --tls, --ca FILE or --pin SHA256:...)"
+        : "";
+      throw new CommandError(`${host} port ${port}: ${error.message}${hint}`, { cause: error });
     }
     const reason = errorMessage(error);
     throw new CommandError(

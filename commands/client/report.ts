@@ -1,13 +1,15 @@
 /**
  * What a get or put job tells: with --json, one JSON object per file on
- * stdout as each one ends; otherwise, for jobs of several files, a summary
- * and the list of failures on stderr. The exit status says whether every
- * file made it.
+ * stdout as each one ends; otherwise the failures on stderr, and, when
+ * stderr is a terminal (or with -v, never with -q), progress and a summary.
+ * In scripts get and put print nothing but their data and errors. The exit
+ * status says whether every file made it.
  */
 
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { PeerError } from "../../lib/store/errors.ts";
-import { CommandError, formatBytes } from "../shared/cli.ts";
+import { CommandError, formatBytes, UsageError } from "../shared/cli.ts";
+import type { Flags } from "../shared/command.ts";
 import { shown } from "./remote_names.ts";
 
 export interface FileReport {
@@ -35,6 +37,29 @@ export interface FileReport {
 
 const encoder = new TextEncoder();
 
+/** -q and -v of get and put, as curl and scp have them. */
+export const VERBOSITY_FLAGS = {
+  quiet: {
+    type: "boolean",
+    short: "q",
+    help: "no progress and no summary, even on a terminal: data and errors only",
+  },
+  verbose: {
+    type: "boolean",
+    short: "v",
+    help: `progress on a terminal, the summary and a line per file even
+when stderr is not one`,
+  },
+} as const satisfies Flags;
+
+export type Verbosity = "quiet" | "normal" | "verbose";
+
+/** What -q and -v ask for (not both). */
+export function verbosity(values: { quiet?: boolean; verbose?: boolean }): Verbosity {
+  if (values.quiet && values.verbose) throw new UsageError("-q and -v do not mix");
+  return values.quiet ? "quiet" : values.verbose ? "verbose" : "normal";
+}
+
 /** A file a rerun of -r left alone: already there with the same size and mtime. */
 export function skippedReport(
   name: string,
@@ -59,14 +84,29 @@ export class Reporter {
   readonly json: boolean;
   readonly reports: FileReport[] = [];
   readonly started = performance.now();
+  /** Whether progress is drawn: on a terminal, unless -q. */
+  readonly progress: boolean;
+  /** Whether summaries are printed: on a terminal or with -v, never with -q or --json. */
+  readonly tells: boolean;
+  readonly #verbose: boolean;
 
-  constructor(json: boolean) {
+  constructor(json: boolean, verbosity: Verbosity = "normal") {
     this.json = json;
+    const terminal = Deno.stderr.isTerminal();
+    this.progress = verbosity !== "quiet" && terminal;
+    this.tells = !json && (verbosity === "verbose" || (verbosity === "normal" && terminal));
+    this.#verbose = !json && verbosity === "verbose";
   }
 
   add(report: FileReport): void {
+    report.seconds = Math.round(report.seconds * 1000) / 1000; // milliseconds are all a clock tells
     this.reports.push(report);
     if (this.json) Deno.stdout.writeSync(encoder.encode(JSON.stringify(report) + "\n"));
+    if (this.#verbose && report.outcome === "ok" && report.kind === "file") {
+      console.error(
+        `  ${shown(report.name)}: ${formatBytes(report.bytes)} in ${report.seconds.toFixed(3)} s`,
+      );
+    }
   }
 
   get failures(): FileReport[] {
@@ -80,12 +120,14 @@ export class Reporter {
     const bytes = ok.reduce((n, r) => n + r.bytes, 0);
     const seconds = (performance.now() - this.started) / 1000;
     const failed = this.failures;
-    if (!this.json) {
+    if (this.tells) {
       console.error(
         `${verb} ${ok.length} of ${files.length} file(s), ${formatBytes(bytes)} in ${
           seconds.toFixed(1)
         } s`,
       );
+    }
+    if (!this.json) {
       for (const f of failed) console.error(`  failed: ${shown(f.name)}: ${f.error}`);
     }
     if (failed.length > 0) {

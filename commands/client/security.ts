@@ -113,21 +113,21 @@ async function password(user: string, file: string | undefined): Promise<string>
     if (line === "") throw new CommandError(`no password in --password-file ${file}`);
     return line;
   }
-  const fromEnv = envPassword();
+  const readable = envReadable();
+  const fromEnv = readable ? Deno.env.get("FSD_PASSWORD") || undefined : undefined;
   if (fromEnv !== undefined) return fromEnv;
   if (!Deno.stdin.isTerminal()) {
+    const env = readable
+      ? "set FSD_PASSWORD"
+      : "run with --allow-env=FSD_PASSWORD to read FSD_PASSWORD";
     throw new CommandError(
-      `no password for ${user}: set FSD_PASSWORD, give --password-file, or run on a terminal`,
+      `no password for ${user}: ${env}, give --password-file, or run on a terminal`,
     );
   }
   return await readSecret(`Password for ${user}: `);
 }
 
-/** FSD_PASSWORD, if set and readable (--allow-env=FSD_PASSWORD). */
-function envPassword(): string | undefined {
-  try {
-    return Deno.env.get("FSD_PASSWORD") || undefined;
-  } catch {
-    return undefined; // no permission to read it: as if unset
-  }
+/** Whether FSD_PASSWORD may be read (--allow-env=FSD_PASSWORD): asked, so that Deno never prompts. */
+function envReadable(): boolean {
+  return Deno.permissions.querySync({ name: "env", variable: "FSD_PASSWORD" }).state === "granted";
 }

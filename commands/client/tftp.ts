@@ -64,7 +64,7 @@ HOST's, and the socket binds the wildcard address;
 export interface TftpValues {
   timeout: number;
   /** With -o: files moving at once, each transfer on its own socket. */
-  jobs: number;
+  jobs?: number;
   blksize?: number;
   window?: number;
   fsd1: boolean;
@@ -130,7 +130,7 @@ export function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
 }
 
 /** The lanes of a job of several files (--jobs): each file a transfer of its own. */
-export function lanes(jobs: number): undefined[] {
+export function lanes(jobs = 1): undefined[] {
   return Array.from({ length: jobs }, () => undefined);
 }
 

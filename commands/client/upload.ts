@@ -25,7 +25,10 @@ export interface UploadHow {
 export async function openLocal(
   local: string,
 ): Promise<{ source: ByteSource; size?: number; mtime?: number; close(): void }> {
-  if (local === "-") return { source: Deno.stdin, close() {} };
+  // stdin by the names a shell gives it, which Deno would not open without --allow-all
+  if (local === "-" || /^\/(dev\/stdin|dev\/fd\/0|proc\/self\/fd\/0)$/.test(local)) {
+    return { source: Deno.stdin, close() {} };
+  }
   let file: Deno.FsFile;
   try {
     file = await Deno.open(local, { read: true });

@@ -4,11 +4,10 @@
  * directory, host, limits, accounts and certificate.
  */
 
-import type { AccountsConfig } from "../../lib/fsd/server.ts";
+import type { Security } from "./security.ts";
 import { HttpServer } from "../../lib/http/server.ts";
 import type { Limits } from "../../lib/net/shared_limits.ts";
 import type { LiveHub } from "../../lib/capture/live.ts";
-import type { TlsServerConfig } from "../../lib/net/tls.ts";
 import { FileStore } from "../../lib/store/file_store.ts";
 import { UsageError } from "../shared/cli.ts";
 import type { Flags, FlagValues } from "../shared/command.ts";
@@ -70,7 +69,7 @@ export function checkHttpFlags(
 export async function startHttp(
   values: HttpFlags,
   common: SharedServeConfig & { idleTimeoutMs?: number },
-  security: { tls?: TlsServerConfig; accounts?: AccountsConfig },
+  security: Security,
   shared: boolean,
   live?: LiveHub,
   limits?: Limits,

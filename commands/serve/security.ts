@@ -68,7 +68,8 @@ export interface SecurityValues {
 /** What the flags ask for: TLS, accounts, and the lines to print at start. */
 export interface Security {
   tls?: TlsServerConfig;
-  accounts?: AccountsConfig;
+  /** The accounts, checked here by this process's own Authenticator (workers ask it). */
+  accounts?: AccountsConfig & { authenticator: Authenticator };
   /** Said once at start, before the "listening" line. */
   notices: string[];
 }
@@ -104,14 +105,15 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
   const lines = await readAccountsFile(users).catch((error) => {
     throw new CommandError(errorMessage(error), { cause: error });
   });
-  const accounts: AccountsConfig = {
-    authenticator: await Authenticator.create(lines),
+  const authenticator = await Authenticator.create(lines);
+  const accounts: AccountsConfig & { authenticator: Authenticator } = {
+    authenticator,
     anonymousRead: anonymous === "read",
     public: publicArea,
     allowPlaintextLogin: values["allow-plaintext-login"],
   };
   notices.push(
-    `Accounts: ${accounts.authenticator.size} from ${users}${
+    `Accounts: ${authenticator.size} from ${users}${
       accounts.public !== undefined
         ? `; ${accounts.public}/ is public: everyone may download and list it`
         : accounts.anonymousRead

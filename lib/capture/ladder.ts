@@ -52,8 +52,12 @@ export function packetLabel(packet: Packet): string {
   }
 }
 
-/** The arrow line for `label` going `direction`. */
+/** The arrow line for `label` going `direction`; a label too long for the arrow follows the server's lifeline, which stays in its column. */
 export function arrowLine(direction: Direction, label: string): string {
+  if (label.length + 9 > ARROW) {
+    const bare = direction === "up" ? `${"-".repeat(ARROW - 1)}>` : `<${"-".repeat(ARROW - 1)}`;
+    return `  |  ${bare}  |  ${label}`;
+  }
   const dashes = "-".repeat(Math.max(2, ARROW - label.length - 7));
   const arrow = direction === "up" ? `---- ${label} ${dashes}>` : `<---- ${label} ${dashes}`;
   return `  |  ${arrow.padEnd(ARROW)}  |`;

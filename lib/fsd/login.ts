@@ -10,7 +10,7 @@
  */
 
 import type { Account } from "../auth/accounts.ts";
-import type { Authenticator } from "../auth/authenticator.ts";
+import type { LoginChecker } from "./remote_login.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import type { Access, Files } from "../store/access.ts";
 import type { FileStore } from "../store/file_store.ts";
@@ -19,7 +19,7 @@ import type { OptionPairs } from "./codec.ts";
 
 /** How a server with accounts treats logins. */
 export interface LoginPolicy {
-  authenticator: Authenticator;
+  authenticator: LoginChecker;
   /** Why a login from `address` is refused before it is checked (plain text from afar), if it is. */
   refuseFrom?(address: string): string | undefined;
 }

@@ -17,7 +17,8 @@ import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
 import { NodeTlsListener } from "../net/tls_listener.ts";
 import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { AccountLine } from "../auth/accounts.ts";
-import type { Authenticator } from "../auth/authenticator.ts";
+import { Authenticator } from "../auth/authenticator.ts";
+import type { LoginChecker } from "./remote_login.ts";
 import type { LoginPolicy } from "./login.ts";
 import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
@@ -76,7 +77,8 @@ export interface ServerConfig {
 
 /** A server's accounts and how it takes logins. */
 export interface AccountsConfig {
-  authenticator: Authenticator;
+  /** An Authenticator; in a worker of `--workers`, the parent's, asked over a channel. */
+  authenticator: LoginChecker;
   /** Clients without an account may download and list all of DIR but the homes. */
   anonymousRead?: boolean;
   /** A directory directly under DIR that everyone reads, anonymous clients too (lib/store/access.ts). */
@@ -291,7 +293,8 @@ export class FileServer {
 
   /** Replaces the accounts (the file reread on SIGHUP); logins from now on use them. */
   async replaceAccounts(lines: AccountLine[]): Promise<void> {
-    await this.#context.login?.authenticator.replace(lines);
+    const authenticator = this.#context.login?.authenticator;
+    if (authenticator instanceof Authenticator) await authenticator.replace(lines);
   }
 
   /** Over a limit, or not through a trusted proxy: ERR 0 instead of the greeting, then close. */
@@ -385,10 +388,14 @@ function greeting(name: string): Uint8Array {
   return bytes;
 }
 
+/** The machine's name, or "fsd" without --allow-sys=hostname: asked first, so that Deno never prompts. */
 function hostName(): string {
+  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") {
+    return "fsd";
+  }
   try {
     return Deno.hostname();
   } catch {
-    return "fsd"; // --allow-sys=hostname not granted
+    return "fsd";
   }
 }

@@ -5,7 +5,8 @@
  * staging locks make that safe). The parent keeps the connection limits for
  * the whole server (a LimitsCoordinator answers each worker's admissions),
  * prints every worker's log events, replaces a worker that dies, and stops
- * them all gracefully.
+ * them all gracefully. With accounts, the parent checks every login
+ * (lib/fsd/remote_login.ts): one throttle and one set of accounts.
  */
 
 import { errorMessage } from "../bytes/mod.ts";
@@ -16,19 +17,26 @@ import {
   type LimitsRequest,
   RemoteLimits,
 } from "../net/shared_limits.ts";
+import type { AccountLine } from "../auth/accounts.ts";
+import { Authenticator } from "../auth/authenticator.ts";
 import type { ServerEvent } from "../store/log.ts";
-import { FileServer, SERVER_DEFAULTS, type ServerConfig } from "./server.ts";
+import { answerLogin, type LoginReply, type LoginRequest, RemoteLogins } from "./remote_login.ts";
+import { type AccountsConfig, FileServer, SERVER_DEFAULTS, type ServerConfig } from "./server.ts";
 
 import { isServeWorker, SERVE_WORKER_NAME } from "./worker_name.ts";
 
 export { isServeWorker };
 
 /** What a worker gets: the server's config, less what cannot cross a message channel. */
-export type WorkerServerConfig = Omit<ServerConfig, "log" | "limits">;
+export type WorkerServerConfig = Omit<ServerConfig, "log" | "limits" | "accounts"> & {
+  /** The login rules and the homes; the logins themselves are the parent's. */
+  accounts?: Omit<AccountsConfig, "authenticator"> & { homes: string[] };
+};
 
 type ToWorker =
   | { type: "start"; config: WorkerServerConfig }
   | LimitsReply
+  | LoginReply
   | { type: "shutdown"; graceMs: number }
   | { type: "close" };
 
@@ -37,7 +45,8 @@ type FromWorker =
   | { type: "failed"; message: string }
   | { type: "log"; event: ServerEvent }
   | { type: "stopped" }
-  | LimitsRequest;
+  | LimitsRequest
+  | LoginRequest;
 
 /** A worker that dies sooner than this after starting is replaced only after a pause. */
 const SHORT_LIFE_MS = 1000;
@@ -103,8 +112,16 @@ export class ServerPool {
     return this.#coordinator.limits.active;
   }
 
+  /** Replaces the accounts (the file reread on SIGHUP): the parent checks every worker's logins. */
+  async replaceAccounts(lines: AccountLine[]): Promise<void> {
+    const authenticator = this.#config.accounts?.authenticator;
+    if (authenticator instanceof Authenticator) await authenticator.replace(lines);
+  }
+
   /** Every worker stops accepting and lets running transfers finish within `graceMs`. */
   async shutdown(graceMs: number): Promise<void> {
+    // One line for the whole server: the workers' own shutdown events are not passed on.
+    this.#log({ event: "shutdown", graceMs, connections: this.connections });
     await this.#stopAll({ type: "shutdown", graceMs });
   }
 
@@ -133,11 +150,13 @@ export class ServerPool {
 
   /** Starts the worker of slot `index` on `port`; resolves once it listens. */
   #spawn(index: number, port: number): Promise<{ hostname: string; port: number }> {
-    const { log: _log, limits: _limits, workers: _workers, workerModule, ...rest } = this.#config;
+    const { log: _log, limits: _limits, workers: _workers, workerModule, accounts, ...rest } =
+      this.#config;
     const previous = this.#slots[index];
     const lastId = previous?.lastId ?? index + 1 - this.workers;
     const config: WorkerServerConfig = {
       ...rest,
+      accounts: accounts && workerAccounts(accounts),
       port,
       reusePort: true,
       connectionIds: { first: lastId + this.workers, step: this.workers },
@@ -178,7 +197,7 @@ export class ServerPool {
     switch (message.type) {
       case "log":
         if ("id" in message.event) slot.lastId = Math.max(slot.lastId, message.event.id);
-        this.#log(message.event);
+        if (message.event.event !== "shutdown") this.#log(message.event);
         return;
       case "stopped":
         slot.stopped?.();
@@ -187,6 +206,14 @@ export class ServerPool {
       case "release": {
         const reply = this.#coordinator.handle(index, message);
         if (reply) slot.worker.postMessage(reply satisfies ToWorker);
+        return;
+      }
+      case "login": {
+        const authenticator = this.#config.accounts?.authenticator;
+        if (!authenticator) return;
+        answerLogin(authenticator, message).then((reply) => {
+          if (!slot.dead) slot.worker.postMessage(reply satisfies ToWorker);
+        });
         return;
       }
     }
@@ -231,6 +258,12 @@ async function checkWorkersCanRun(module: string | URL): Promise<void> {
   }
 }
 
+/** The accounts' rules for a worker: everything but the authenticator (the parent keeps it), and the homes. */
+function workerAccounts(accounts: AccountsConfig): WorkerServerConfig["accounts"] {
+  const { authenticator, ...rules } = accounts;
+  return { ...rules, homes: authenticator.homes() };
+}
+
 /** The worker's side: runs one FileServer as the parent asks, and reports back. */
 export function serveInWorker(): void {
   const scope = self as unknown as {
@@ -240,13 +273,17 @@ export function serveInWorker(): void {
   const post = (message: FromWorker) => scope.postMessage(message);
   const limits = new RemoteLimits(post);
   let server: FileServer | undefined;
+  let logins: RemoteLogins | undefined;
   scope.onmessage = async (e: MessageEvent<ToWorker>) => {
     const message = e.data;
     switch (message.type) {
       case "start":
         try {
+          const { accounts, ...config } = message.config;
+          logins = accounts && new RemoteLogins(post, accounts.homes);
           server = await FileServer.start({
-            ...message.config,
+            ...config,
+            accounts: accounts && logins && { ...accounts, authenticator: logins },
             limits,
             log: (event) => post({ type: "log", event }),
           });
@@ -257,6 +294,9 @@ export function serveInWorker(): void {
         return;
       case "admitted":
         limits.receive(message);
+        return;
+      case "logged-in":
+        logins?.receive(message);
         return;
       case "shutdown":
       case "close":

@@ -18,6 +18,8 @@ import type { StreamListener } from "./stream_conn.ts";
 export interface TlsListenerConfig {
   hostname: string;
   port: number;
+  /** Share the port with other listeners that set it too (SO_REUSEPORT: `--workers`). */
+  reusePort?: boolean;
   cert: string;
   key: string;
   handshakeTimeoutMs: number;
@@ -98,7 +100,8 @@ export class NodeTlsListener implements StreamListener<NodeSocketConn> {
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error) => reject(listenError(error, config.hostname, config.port)));
-      server.listen(config.port, config.hostname, () => resolve());
+      const where = { port: config.port, host: config.hostname, reusePort: config.reusePort };
+      server.listen(where, () => resolve());
     });
     const address = server.address() as { address: string; port: number };
     return new NodeTlsListener(server, {

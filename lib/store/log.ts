@@ -80,7 +80,17 @@ export type ServerEvent =
   | { event: "accounts"; path: string; accounts?: number; error?: string }
   /** `--workers`: a worker of the server started, or died (and is being replaced). */
   | { event: "worker"; worker: number; state: "started" | "died"; message?: string }
-  | { event: "warning"; message: string };
+  | { event: "warning"; message: string }
+  /** A server listens (fsd/1 on TCP, or TFTP on UDP): the line to wait for before connecting. */
+  | {
+    event: "listening";
+    transport: "fsd" | "tftp";
+    address: string;
+    port: number;
+    workers?: number;
+  }
+  /** What the server says at start about its setup (accounts, TLS fingerprint, logins). */
+  | { event: "notice"; message: string };
 
 /** The event as logged: an address as a person would write it (IPv4-mapped IPv6 as plain IPv4). */
 function displayed(e: ServerEvent): ServerEvent {
@@ -159,6 +169,14 @@ function textOf(e: ServerEvent): string {
         : `worker ${e.worker} died: ${e.message}; starting a replacement`;
     case "warning":
       return `warning: ${e.message}`;
+    case "listening":
+      return e.transport === "tftp"
+        ? `TFTP server listening on ${e.address} UDP port ${e.port}`
+        : `File server listening on ${e.address} port ${e.port}${
+          e.workers ? `, ${e.workers} workers` : ""
+        }`;
+    case "notice":
+      return e.message;
   }
   return JSON.stringify(e);
 }

@@ -38,7 +38,10 @@ export async function fdMode(probe: string): Promise<boolean> {
   try {
     const fd = await openDescriptor(probe, DIRECTORY_FLAGS);
     try {
-      fdModeKnown = (await Deno.readLink(`/proc/self/fd/${fd}`)) === probe;
+      // Asked first: where reading it is not granted, Deno would prompt on a terminal.
+      const held = `/proc/self/fd/${fd}`;
+      const granted = Deno.permissions.querySync({ name: "read", path: held }).state === "granted";
+      fdModeKnown = granted && (await Deno.readLink(held)) === probe;
     } finally {
       closeFd(fd, () => {});
     }
