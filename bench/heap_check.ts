@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { FileServer } from "../lib/fsd/server.ts";
 import { bytesSource } from "../lib/bytes/source_sink.ts";
-import { fuzz, seedDirectory } from "../tests/fuzz.ts";
+import { fuzz, seedDirectory } from "../tests/fsd/fuzz.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "8" } } });
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { bytesSource } from "../lib/bytes/source_sink.ts";
-import { fuzz, seedDirectory } from "../tests/fuzz.ts";
+import { fuzz, seedDirectory } from "../tests/fsd/fuzz.ts";
 import { fsdServe } from "./support.ts";
 
 const { values } = parseArgs({

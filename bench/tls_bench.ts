@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { hashPassword } from "../lib/auth/password.ts";
 import { FsdClient } from "../lib/fsd/client.ts";
 import { PeerError } from "../lib/store/errors.ts";
-import { makeCertificates } from "../tests/tls_certs.ts";
+import { makeCertificates } from "../tests/support/tls_certs.ts";
 import { fsdServe, MAIN, timed } from "./support.ts";
 
 const MIB = 1024 * 1024;

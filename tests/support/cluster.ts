@@ -6,7 +6,7 @@
  * GlusterFS; `down` always tears everything down, also after a failure.
  */
 
-import { type ServeProcess, spawnServe } from "../helpers.ts";
+import { type ServeProcess, spawnServe } from "./cli.ts";
 import { type Haproxy, startHaproxy } from "./haproxy.ts";
 
 export const LOCAL_VOLUME = new URL("../../deploy/cluster/local-volume.sh", import.meta.url)

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { withDeadline } from "../helpers.ts";
+import { withDeadline } from "./raw_client.ts";
 
 const DEPLOY_CONFIG = new URL("../../deploy/haproxy.cfg", import.meta.url).pathname;
 const BIND_ATTEMPTS = 5;

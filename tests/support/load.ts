@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
 import { FsdClient } from "../../lib/fsd/client.ts";
 import { PeerError } from "../../lib/store/errors.ts";
-import { rng } from "../fuzz.ts";
-import { dirNames, randomBytes } from "../helpers.ts";
+import { rng } from "../fsd/fuzz.ts";
+import { dirNames, randomBytes } from "./files.ts";
 
 /** The file every get downloads and every ls must list. */
 export const SHARED_NAME = "shared.bin";

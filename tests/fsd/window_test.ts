@@ -1,0 +1,78 @@
+/**
+ * The window logic of lib/fsd/window.ts over an in-memory channel: windows
+ * of every size, block numbers wrapping past 65535, a last window that ends
+ * early, and the exact ACKs a receiver sends. No sockets.
+ */
+
+import assert from "node:assert/strict";
+import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
+import { encodeData, Opcode } from "../../lib/fsd/codec.ts";
+import { MemoryEnd } from "../../lib/fsd/transport.ts";
+import { receiveFile, sendFile } from "../../lib/fsd/window.ts";
+import type { TransferParams } from "../../lib/fsd/negotiation.ts";
+
+function pattern(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + (i >> 9)) & 0xff;
+  return bytes;
+}
+
+/** Sends `data` from one end to the other with `params`; returns what arrived and the ACK blocks sent. */
+async function transfer(data: Uint8Array, params: TransferParams) {
+  const [sender, receiver] = MemoryEnd.pair();
+  const sink = new MemorySink();
+  const [sent, received] = await Promise.all([
+    sendFile(sender, bytesSource(data), { params }),
+    receiveFile(receiver, sink, { params }),
+  ]);
+  const acks = receiver.writes.map((bytes) => {
+    assert.equal(bytes.length, 4);
+    assert.equal((bytes[0] << 8) | bytes[1], Opcode.ACK);
+    return (bytes[2] << 8) | bytes[3];
+  });
+  sender.close();
+  receiver.close();
+  return { sent, received, bytes: sink.bytes(), acks };
+}
+
+Deno.test("window: every window size from 1 to 9 moves a file byte-exact, one ACK per window", async () => {
+  const blockSize = 16;
+  const data = pattern(blockSize * 20 + 5); // 21 blocks, the last one short
+  for (let windowSize = 1; windowSize <= 9; windowSize++) {
+    const result = await transfer(data, { blockSize, windowSize });
+    assert.equal(result.sent, data.length);
+    assert.equal(result.received, data.length);
+    assert.deepEqual(result.bytes, data);
+    const expected: number[] = [];
+    for (let block = windowSize; block < 21; block += windowSize) expected.push(block);
+    expected.push(21); // the short last block is always acknowledged
+    assert.deepEqual(result.acks, expected, `window ${windowSize}`);
+  }
+});
+
+Deno.test("window: a window that straddles the last block ends with the short block's ACK", async () => {
+  // 10 full blocks and an empty 11th: the window of 4 holds blocks 9, 10, 11 only.
+  const data = pattern(8 * 10);
+  const result = await transfer(data, { blockSize: 8, windowSize: 4 });
+  assert.deepEqual(result.bytes, data);
+  assert.deepEqual(result.acks, [4, 8, 11]);
+});
+
+Deno.test("window: block numbers wrap from 65535 to 0 and the transfer goes on", async () => {
+  const blockSize = 8;
+  const blocks = 65536 + 3; // past the wrap
+  const data = pattern(blocks * blockSize - 1);
+  const result = await transfer(data, { blockSize, windowSize: 64 });
+  assert.deepEqual(result.bytes, data);
+  assert.equal(result.acks.at(-1), blocks % 65536);
+  assert.ok(result.acks.includes(0), "an ACK of block 0 after the wrap");
+});
+
+Deno.test("window: a receiver refuses a DAT with the wrong block number", async () => {
+  const [sender, receiver] = MemoryEnd.pair();
+  const receiving = receiveFile(receiver, new MemorySink());
+  await sender.write(encodeData(2, new Uint8Array([1, 2, 3]))); // DAT 2 where 1 is due
+  await assert.rejects(receiving, /wrong block number: got DAT 2, expected DAT 1/);
+  sender.close();
+  receiver.close();
+});

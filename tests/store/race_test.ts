@@ -1,0 +1,123 @@
+/**
+ * The symlink race of issue 18, item 2: while a loop exchanges DIR/d with a
+ * symlink to a directory outside (renameat2 RENAME_EXCHANGE), clients read
+ * d/secret and upload d/new-N over fsd/1 and TFTP. A server whose opens are
+ * race-free (lib/store/opened.ts: fsd serve with --allow-all, which Deno
+ * requires for /proc/self/fd) never serves the outside file and never
+ * creates anything outside.
+ */
+
+import assert from "node:assert/strict";
+import type { ByteSink } from "../../lib/bytes/source_sink.ts";
+import { bytesSource } from "../../lib/bytes/source_sink.ts";
+import { FsdClient } from "../../lib/fsd/client.ts";
+import { tftpDownload } from "../../lib/tftp/client.ts";
+import { runFsd, spawnFsd } from "../support/cli.ts";
+import { tempDir } from "../support/files.ts";
+import { assertTools, needs } from "../support/tools.ts";
+
+const SECONDS = 3;
+const EXCHANGE = new URL("../support/fixtures/exchange.py", import.meta.url).pathname;
+
+/** A sink that keeps what it gets as text. */
+function textSink(): ByteSink & { text(): string } {
+  const chunks: Uint8Array[] = [];
+  return {
+    write(bytes) {
+      chunks.push(bytes.slice());
+      return Promise.resolve(bytes.length);
+    },
+    text: () => new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c]))),
+  };
+}
+
+async function layout() {
+  const dir = await tempDir();
+  const root = `${dir.path}/root`;
+  const outside = `${dir.path}/outside`;
+  await Deno.mkdir(`${root}/d`, { recursive: true });
+  await Deno.mkdir(outside);
+  await Deno.writeTextFile(`${root}/d/secret`, "inside\n");
+  await Deno.writeTextFile(`${outside}/secret`, "OUTSIDE\n");
+  await Deno.symlink(outside, `${root}/l`);
+  return { dir, root, outside, [Symbol.asyncDispose]: () => dir[Symbol.asyncDispose]() };
+}
+
+Deno.test({
+  name: "race: a directory exchanged with a symlink to outside is never followed (fsd/1 and TFTP)",
+  ...needs("python3"),
+  fn: async () => {
+    assertTools("python3");
+    await using f = await layout();
+    await using server = await spawnFsd(
+      ["serve", f.root, "0", "--host", "127.0.0.1", "--tftp", "0"],
+      (Deno.env.get("RACE_PERMISSIONS") ?? "--allow-all").split(" "),
+      /^TFTP server listening on /,
+    );
+    const fsdPort = Number(/port (\d+)/.exec(server.lines.find((l) => l.startsWith("File"))!)![1]);
+    const exchanger = new Deno.Command("python3", {
+      args: [EXCHANGE, `${f.root}/d`, `${f.root}/l`, String(SECONDS)],
+      stdout: "piped",
+    }).spawn();
+    const out = exchanger.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await out.read()).value?.trim(), "ready");
+    const deadline = Date.now() + SECONDS * 1000;
+    const counts = { reads: 0, leaks: 0, uploads: 0, tftpReads: 0, tftpLeaks: 0 };
+    const errors = new Map<string, number>();
+    const failed = (error: unknown) => {
+      const message = String(error).slice(0, 60);
+      errors.set(message, (errors.get(message) ?? 0) + 1);
+    };
+    const fsd1 = async (worker: number) => {
+      let client = await FsdClient.connect("127.0.0.1", fsdPort);
+      try {
+        for (let n = 0; Date.now() < deadline && n < 100_000; n++) {
+          if (client.closed) client = await FsdClient.connect("127.0.0.1", fsdPort);
+          const sink = textSink();
+          await client.download("d/secret", sink).then(() => counts.reads++, failed);
+          if (sink.text().includes("OUTSIDE")) counts.leaks++;
+          if (client.closed) client = await FsdClient.connect("127.0.0.1", fsdPort);
+          const up = `d/new-${worker}-${n}`;
+          await client.upload(up, bytesSource(new TextEncoder().encode("x")))
+            .then(() => counts.uploads++, failed);
+        }
+      } finally {
+        client.close();
+      }
+    };
+    const tftp = async () => {
+      for (let n = 0; Date.now() < deadline && n < 100_000; n++) {
+        const sink = textSink();
+        await tftpDownload(
+          { hostname: "127.0.0.1", port: server.port, timeoutMs: 2000, retransmitMs: 200 },
+          "d/secret",
+          sink,
+        ).then(() => counts.tftpReads++, failed);
+        if (sink.text().includes("OUTSIDE")) counts.tftpLeaks++;
+      }
+    };
+    await Promise.all([fsd1(1), fsd1(2), tftp()]);
+    let rest = "";
+    for (let chunk; !(chunk = await out.read()).done;) rest += chunk.value;
+    const swaps = Number(rest.trim());
+    assert.ok((await exchanger.status).success);
+    const outsideNow = (await Array.fromAsync(Deno.readDir(f.outside))).map((e) => e.name);
+    const report = JSON.stringify({ ...counts, swaps, outsideNow, errors: [...errors] });
+    // The attack ran: the names swapped, and reads got through between the swaps.
+    assert.ok(swaps >= 100 && counts.reads > 0 && counts.tftpReads > 0, report);
+    assert.equal(counts.leaks, 0, report);
+    assert.equal(counts.tftpLeaks, 0, report);
+    assert.deepEqual(outsideNow, ["secret"], report);
+  },
+});
+
+Deno.test("race: without race-free opens, serve refuses a DIR other users can write into", async () => {
+  await using f = await layout();
+  await Deno.chmod(`${f.root}/d`, 0o777);
+  const refused = await runFsd(
+    ["--allow-net=127.0.0.1", `--allow-read=${f.root}`, `--allow-write=${f.root}`],
+    ["serve", f.root, "0", "--host", "127.0.0.1"],
+  );
+  assert.equal(refused.code, 1, refused.stdout);
+  assert.match(refused.stderr, /d is writable by other users \(mode 0777\)/);
+});

@@ -1,0 +1,158 @@
+/** The CLI as a subprocess: main.ts run with exactly the permissions a test gives, long-running commands (serve, proxy, echo serve) waited for until they listen. */
+
+import { withDeadline } from "./raw_client.ts";
+
+const decoder = new TextDecoder();
+
+// ---- the CLI as a subprocess ----
+
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Uint8Array;
+}
+
+/** Runs `deno run PERMISSIONS main.ts ARGS` to the end. */
+export async function runFsd(
+  permissions: string[],
+  args: string[],
+  options: { cwd?: string; stdin?: Uint8Array; env?: Record<string, string> } = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-prompt", ...permissions, MAIN, ...args],
+    cwd: options.cwd,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+  }).spawn();
+  if (options.stdin) {
+    const writer = child.stdin.getWriter();
+    await writer.write(options.stdin);
+    await writer.close();
+  }
+  const output = await child.output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    stdoutBytes: output.stdout,
+  };
+}
+
+export interface ServeProcess extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  port: number;
+  /** Every stdout line so far. */
+  lines: string[];
+  /** Resolves with the `count`th stdout line (past or future) matching `pattern` (the first by default). */
+  waitForLine(pattern: RegExp, count?: number): Promise<string>;
+  /** Sends `signal` and waits for the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Waits for the process to exit by itself (no signal sent). */
+  exited(): Promise<Deno.CommandStatus>;
+}
+
+/** Starts `fsd serve DIR PORT ...` with exactly the documented permissions (or `permissions`) and waits until it listens. */
+export function spawnServe(
+  dir: string,
+  port = 0,
+  extra: string[] = [],
+  permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
+): Promise<ServeProcess> {
+  return spawnFsd(
+    ["serve", dir, String(port), "--host", "127.0.0.1", ...extra],
+    permissions,
+    /^File server listening on |^\{.*"event":"listening","transport":"fsd"/,
+  );
+}
+
+/**
+ * Starts a long-running fsd command (serve, proxy, echo serve) with
+ * `permissions`, collects its stdout lines, and waits for the line matching
+ * `ready`, which must end with "port N". `script` stands in for main.ts.
+ */
+export async function spawnFsd(
+  args: string[],
+  permissions: string[],
+  ready: RegExp,
+  script = MAIN,
+): Promise<ServeProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-prompt", ...permissions, script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines: string[] = [];
+  const waiters: {
+    pattern: RegExp;
+    /** Matches still to see before resolving. */
+    left: number;
+    resolve: (line: string) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  const stderr = new Response(child.stderr).text();
+  const pump = (async () => {
+    let pending = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        lines.push(line);
+        for (const waiter of [...waiters]) {
+          if (waiter.pattern.test(line) && --waiter.left === 0) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      }
+    }
+    const error = new Error(`server exited: ${await stderr}`);
+    for (const waiter of waiters.splice(0)) waiter.reject(error);
+  })();
+  const waitForLine = (pattern: RegExp, count = 1) => {
+    const seen = lines.filter((line) => pattern.test(line));
+    if (seen.length >= count) return Promise.resolve(seen[count - 1]);
+    const left = count - seen.length;
+    return new Promise<string>((resolve, reject) =>
+      waiters.push({ pattern, left, resolve, reject })
+    );
+  };
+  const status = Promise.all([child.status, pump, stderr]).then(([s]) => s);
+  let signalled = false;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    if (!signalled) {
+      signalled = true;
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+    }
+    return status;
+  };
+  let listening: string;
+  try {
+    listening = await withDeadline(waitForLine(ready), `${args[0]} start`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    child,
+    port: Number(/port"?:? ?(\d+)(,|$|\})/.exec(listening)![1]),
+    lines,
+    waitForLine,
+    stop,
+    exited: () => status,
+    async [Symbol.asyncDispose]() {
+      await stop();
+    },
+  };
+}

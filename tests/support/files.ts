@@ -1,0 +1,47 @@
+/** Test helpers for files and bytes: temporary directories, seeded random bytes, comparing, text. */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The names in directory `path`, sorted. */
+export async function dirNames(path: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  return names.sort();
+}
+
+/** The index of the first byte where `a` and `b` differ, or -1. */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+/** A temporary directory, removed on dispose. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "fsd-test-" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Bytes 0..n-1 of a fixed pseudo-random sequence (the same for a given seed). */
+export function randomBytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export const text = {
+  encode: (s: string) => encoder.encode(s),
+  decode: (b: Uint8Array) => decoder.decode(b),
+};
