@@ -238,11 +238,8 @@ refused)`,
       config.log({ event: "listening", transport: "tftp", address, port });
     }
     if (http) {
-      console.log(
-        `HTTP server listening on ${http.addr.hostname} port ${http.addr.port}, ${
-          http.urls().join(" ")
-        }`,
-      );
+      const { hostname: address, port } = http.addr;
+      config.log({ event: "listening", transport: "http", address, port, urls: http.urls() });
     }
     await stopped;
     live?.close();

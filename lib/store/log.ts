@@ -84,10 +84,12 @@ export type ServerEvent =
   /** A server listens (fsd/1 on TCP, or TFTP on UDP): the line to wait for before connecting. */
   | {
     event: "listening";
-    transport: "fsd" | "tftp";
+    transport: "fsd" | "tftp" | "http";
     address: string;
     port: number;
     workers?: number;
+    /** HTTP: the addresses a person can click. */
+    urls?: string[];
   }
   /** What the server says at start about its setup (accounts, TLS fingerprint, logins). */
   | { event: "notice"; message: string };
@@ -170,6 +172,9 @@ function textOf(e: ServerEvent): string {
     case "warning":
       return `warning: ${e.message}`;
     case "listening":
+      if (e.transport === "http") {
+        return `HTTP server listening on ${e.address} port ${e.port}, ${(e.urls ?? []).join(" ")}`;
+      }
       return e.transport === "tftp"
         ? `TFTP server listening on ${e.address} UDP port ${e.port}`
         : `File server listening on ${e.address} port ${e.port}${

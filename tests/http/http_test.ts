@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { runFsd, spawnFsd } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
+import { withDeadline } from "../support/raw_client.ts";
 import { assertTools, needs } from "../support/tools.ts";
 import { curl, hexDigest, serveHttp } from "../support/http.ts";
 
@@ -88,18 +89,18 @@ Deno.test({
     await using server = await spawnFsd(
       ["serve", served.path, "0", "--host", "127.0.0.1", "--http", "0", "--log", "json"],
       ["--allow-net=127.0.0.1", `--allow-read=${served.path}`, `--allow-write=${served.path}`],
-      /^HTTP server listening on /,
+      /"event":"listening","transport":"http"/,
     );
-    const httpPort = Number(
-      /HTTP server listening on \S+ port (\d+)/.exec(
-        await server.waitForLine(/^HTTP server listening/),
-      )![1],
-    );
-    const fsdPort = Number(
-      /port (\d+)/.exec(
-        await server.waitForLine(/^File server listening/),
-      )![1],
-    );
+    // With --log json every line is JSON, the listening lines too.
+    const listening = async (transport: string) =>
+      JSON.parse(
+        await withDeadline(
+          server.waitForLine(new RegExp(`"event":"listening","transport":"${transport}"`)),
+          `${transport} listening`,
+        ),
+      ).port as number;
+    const httpPort = await listening("http");
+    const fsdPort = await listening("fsd");
     const base = `http://127.0.0.1:${httpPort}`;
     const page = await curl([`${base}/sub/`]);
     assert.equal(page.status, 200);
