@@ -23,6 +23,11 @@ const PASSWORD = "readme-secret";
 
 /** Lines that cannot run here, each with the reason. */
 const SKIP: [RegExp, string][] = [
+  [/^curl -u /, "types a password at curl's own prompt; tests/http/http_auth_test.ts runs curl -u"],
+  [
+    /^curl -C - /,
+    "resumes a file an earlier line left whole here; tests/http/http_test.ts runs -C -",
+  ],
   [/^deno install /, "installFsd ran it at the start: it is the `fsd` of every other line"],
   [/task test\b/, "the test suite itself"],
   [/task (check|fuzz|soak|bench)\b/, "development tasks, long runs; CI runs them"],
@@ -89,13 +94,13 @@ export function readmeCommands(markdown: string): string[] {
 }
 
 /** The documented ports, each moved to a free one. */
-const PORTS = /(?<![\w.-])(10000|10001|6969|69|9000|7000|7001|7002)\b/g;
+const PORTS = /(?<![\w.-])(10000|10001|8080|6969|69|9000|7000|7001|7002)\b/g;
 
 /** A server's documented listening ports (its TCP port, and --tftp's). */
 function listenPorts(line: string): string[] {
   const ports = [...line.matchAll(PORTS)].map((m) => m[0]).slice(0, 1);
-  const tftp = /--tftp (\d+)/.exec(line);
-  return tftp ? [...ports, tftp[1]] : ports;
+  const more = [...line.matchAll(/--(?:tftp|http) (\d+)/g)].map((m) => m[1]);
+  return [...ports, ...more];
 }
 
 const isServer = (line: string) =>
@@ -160,7 +165,7 @@ Deno.test({
           await pty.waitFor(new RegExp(`${ready.source}|fsd: |${PROMPT.source}`), 30_000, line);
           assert.ok(!PROMPT.test(pty.output), `${documented}: a Deno prompt:\n${pty.output}`);
           assert.ok(!DENIED.test(pty.output), `${documented}: permissions:\n${pty.output}`);
-          assert.match(pty.output, ready, `${documented} (run as: ${line})`);
+          assert.match(pty.output, ready, `${documented} (run as: ${line}):\n${pty.output}`);
           fingerprint ||= /fingerprint: (SHA256:\S+)/.exec(pty.output)?.[1] ?? "";
           continue;
         }
@@ -176,7 +181,13 @@ Deno.test({
         await using client = new PtyLine(line, { cwd: work, env });
         const typed = TYPED.find(([pattern]) => pattern.test(line))?.[1];
         if (typed) await client.type(typed);
-        while (await client.waitFor(/(Password for \w+: |Again: )$/, 30_000, line)) {
+        while (
+          await client.waitFor(
+            /(Password for \w+: |Again: |password for user '\w+': )$/,
+            30_000,
+            line,
+          )
+        ) {
           assert.ok(!/FSD_PASSWORD=/.test(line), `${documented}: FSD_PASSWORD was not read`);
           client.output += "\n";
           await client.type(`${PASSWORD}\r`);
