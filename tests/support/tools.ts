@@ -71,7 +71,8 @@ export function hasTool(tool: string): boolean {
 }
 
 /** Whether this run is CI's, where a missing tool fails instead of being ignored. */
-export const IN_CI = Deno.env.get("CI") === "true";
+export const IN_CI = Deno.permissions.querySync({ name: "env", variable: "CI" }).state ===
+    "granted" && Deno.env.get("CI") === "true";
 
 const noted = new Set<string>();
 
