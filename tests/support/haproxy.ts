@@ -96,9 +96,11 @@ async function tryStart(
   servers: HaproxyServer[],
   port: number,
 ): Promise<{ haproxy: Haproxy } | { failure: string }> {
-  const statsSocket = `${dir}/haproxy-stats.sock`;
+  // The stats socket on loopback TCP: a Unix socket needs --allow-net=unix:PATH, which the
+  // test task does not grant. A port taken meanwhile fails the start like the frontend's.
+  const statsPort = unusedPort();
+  const statsSocket = `ipv4@127.0.0.1:${statsPort}`;
   const cfg = `${dir}/haproxy.cfg`;
-  await Deno.remove(statsSocket).catch(() => {});
   await Deno.writeTextFile(cfg, await haproxyConfig(port, servers, statsSocket));
   const child = new Deno.Command("haproxy", {
     args: ["-db", "-f", cfg],
@@ -139,13 +141,13 @@ async function tryStart(
   };
   // Listening once the stats socket answers (HAProxy binds everything before it serves).
   for (let i = 0; i < 200 && !exited; i++) {
-    if (await statsText(statsSocket).then(() => true, () => false)) {
+    if (await statsText(statsPort).then(() => true, () => false)) {
       const haproxy: Haproxy = {
         port,
         lines,
         waitForLine,
-        stats: async () => parseStats(await statsText(statsSocket)),
-        command: (text) => statsText(statsSocket, text),
+        stats: async () => parseStats(await statsText(statsPort)),
+        command: (text) => statsText(statsPort, text),
         stop,
         [Symbol.asyncDispose]: stop,
       };
@@ -158,8 +160,8 @@ async function tryStart(
 }
 
 /** Sends `command` (`show stat`: the servers' states as CSV) on HAProxy's stats socket. */
-async function statsText(socket: string, command = "show stat"): Promise<string> {
-  const conn = await Deno.connect({ transport: "unix", path: socket });
+async function statsText(port: number, command = "show stat"): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await conn.write(new TextEncoder().encode(`${command}\n`));
     return await withDeadline(new Response(conn.readable).text(), "haproxy stats", 5_000);
