@@ -17,7 +17,7 @@ import { bytesSource } from "../../lib/bytes/source_sink.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { tftpUpload } from "../../lib/tftp/client.ts";
 import { runFsd, spawnFsd, spawnServe } from "../support/cli.ts";
-import { dirNames, randomBytes, tempDir } from "../support/files.ts";
+import { assertSameBytes, dirNames, randomBytes, tempDir } from "../support/files.ts";
 import { withDeadline } from "../support/raw_client.ts";
 import { type Cluster, isRoot, servePermissions, volume, withCluster } from "../support/cluster.ts";
 import { waitForStatus } from "../support/haproxy.ts";
@@ -36,7 +36,7 @@ const ATTEMPTS = 4;
 
 /** The test runs where GlusterFS is installed and we are root; CI must be both. */
 function clusterTest(): { ignore: boolean } {
-  const tools = needs("glusterfs");
+  const tools = needs("glusterfs", "haproxy");
   if (tools.ignore || isRoot() || IN_CI) return tools;
   console.error("ignored: the GlusterFS cluster tests need root (mount, glusterd)");
   return { ignore: true };
@@ -114,14 +114,8 @@ function step(t: Deno.TestContext, name: string, fn: () => Promise<void>): Promi
 Deno.test({
   name: "cluster: fsd on a GlusterFS replica-3 volume, 3 mounts, HAProxy, failures under load",
   ...clusterTest(),
-  // Ignored for now: on the final merge this test's own process grew past 24 GiB in its first
-  // step and was killed by the kernel (dmesg: Out of memory); it passed on its branch. Run it by
-  // hand (FSD_CLUSTER=1) until the growth is found.
-  ignore:
-    Deno.permissions.querySync({ name: "env", variable: "FSD_CLUSTER" }).state !== "granted" ||
-    Deno.env.get("FSD_CLUSTER") !== "1",
   async fn(t) {
-    assertTools("glusterfs");
+    assertTools("glusterfs", "haproxy");
     assert.ok(isRoot(), "the cluster tests need root");
     console.log(`  seed ${seed} (repeat with FSD_CLUSTER_SEED=${seed})`);
     // Files the test wrote itself, beside the loads' uploads.
@@ -223,7 +217,7 @@ Deno.test({
         for (const name of visible) {
           const first = await Deno.readFile(`${bricks[0]}/${name}`);
           for (const brick of bricks.slice(1)) {
-            assert.deepEqual(await Deno.readFile(`${brick}/${name}`), first, `${brick}/${name}`);
+            assertSameBytes(await Deno.readFile(`${brick}/${name}`), first, `${brick}/${name}`);
           }
         }
       });
@@ -280,7 +274,9 @@ async function oneWinner(
   const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
   assert.ok(lost.reason instanceof PeerError && lost.reason.code === 6, lost.reason);
   const winner = contents[results.findIndex((r) => r.status === "fulfilled")];
-  for (const mount of mounts) assert.deepEqual(await Deno.readFile(`${mount}/${name}`), winner);
+  for (const mount of mounts) {
+    assertSameBytes(await Deno.readFile(`${mount}/${name}`), winner, `${mount}/${name}`);
+  }
   return winner;
 }
 

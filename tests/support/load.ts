@@ -10,7 +10,7 @@ import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
 import { FsdClient } from "../../lib/fsd/client.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { rng } from "../fsd/fuzz.ts";
-import { dirNames, randomBytes } from "./files.ts";
+import { assertSameBytes, dirNames, randomBytes } from "./files.ts";
 
 /** The file every get downloads and every ls must list. */
 export const SHARED_NAME = "shared.bin";
@@ -98,7 +98,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           : String(error);
         // A retried upload that had in fact completed finds its own file there.
         if (op === "put" && attempt > 1 && /file already exists/.test(message)) {
-          assert.deepEqual(await options.readStored(name), content);
+          assertSameBytes(
+            await options.readStored(name),
+            content,
+            `${name} as stored after its retry`,
+          );
           result.retriedOk++;
           return;
         }
@@ -139,7 +143,7 @@ async function runOp(
     } else if (op === "get") {
       const sink = new MemorySink();
       await client.download(SHARED_NAME, sink, { params });
-      assert.deepEqual(sink.bytes(), shared, "download differs");
+      assertSameBytes(sink.bytes(), shared, `download of ${SHARED_NAME}`);
     } else {
       const entries = await client.list();
       assert.ok(entries.some((e) => e.name === SHARED_NAME));
@@ -165,7 +169,7 @@ export async function checkAfterLoad(
     if (name === SHARED_NAME || others(name)) continue;
     const expected = load.attempted.get(name);
     assert.ok(expected, `${dir}: unexpected file ${name}`);
-    assert.deepEqual(await Deno.readFile(`${dir}/${name}`), expected, `${dir}/${name}`);
+    assertSameBytes(await Deno.readFile(`${dir}/${name}`), expected, `${dir}/${name}`);
   }
   for (const name of load.acknowledged) assert.ok(names.includes(name), `${dir}: ${name} lost`);
   for (const failure of load.failures) assert.match(failure, CLEAR_ERROR);
