@@ -10,7 +10,9 @@
 import { errorMessage } from "../bytes/mod.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
+import type { Cidr } from "../net/ip.ts";
 import { DEFAULT_HOST, listenError } from "../net/listen.ts";
+import { forwardedClient } from "../net/proxied.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
@@ -34,6 +36,11 @@ export interface HttpServerConfig {
   log?: (event: ServerEvent) => void;
   /** The live page's data (fsd serve --live): serves /.live/ and hears of every transfer. */
   live?: LiveView & HttpActivity;
+  /**
+   * Proxies (--trusted-proxy) whose X-Forwarded-For names the client, who then
+   * counts for the logs, --max-per-ip and the login throttle.
+   */
+  forwardedBy?: Cidr[];
 }
 
 export const HTTP_DEFAULTS = { idleTimeoutMs: 60_000, maxClients: 1000, maxPerIp: 100 } as const;
@@ -48,6 +55,7 @@ export class HttpServer {
   #limits: Limits;
   #routes: Routes;
   #log: (event: ServerEvent) => void;
+  #forwardedBy?: Cidr[];
   #nextId: number;
   /** Requests in progress, each with the way to cut it. */
   #active = new Map<number, AbortController>();
@@ -55,6 +63,7 @@ export class HttpServer {
   private constructor(store: FileStore, config: HttpServerConfig, firstId: number) {
     this.#log = config.log ?? (() => {});
     this.#nextId = firstId;
+    this.#forwardedBy = config.forwardedBy;
     this.tls = config.tls !== undefined;
     this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? HTTP_DEFAULTS.maxClients,
@@ -126,7 +135,8 @@ export class HttpServer {
 
   async #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
     const id = this.#nextId++;
-    const address = info.remoteAddr.hostname;
+    const forwarded = request.headers.get("x-forwarded-for");
+    const address = forwardedClient(info.remoteAddr.hostname, forwarded, this.#forwardedBy);
     const admission = await this.#limits.admit(address);
     if (!admission.admitted) {
       this.#log({

@@ -3,7 +3,8 @@
  * three FUSE mounts standing in for three machines, one `fsd serve` on each,
  * HAProxy in front from deploy/haproxy.cfg (tests/support/cluster.ts; one
  * cluster for the whole file, torn down even when a step fails). Each
- * failure runs under 200 clients mixing get, put and ls through HAProxy, in
+ * failure runs under 200 clients mixing get, put and ls (fsd/1) and curl's
+ * GET and PUT (HTTP) through HAProxy, in
  * this order: two uploads of one name racing through two mounts (with two
  * TFTP servers on two mounts keeping the no-overwrite rule), a server killed
  * and restarted, a brick killed and brought back, a mount gone under its
@@ -58,6 +59,7 @@ function load(
 ) {
   return runLoad({
     port: cluster.haproxy.port,
+    httpPort: cluster.haproxy.httpPort,
     clients: CLIENTS,
     concurrency: CONCURRENCY,
     attempts: ATTEMPTS,
@@ -190,9 +192,13 @@ Deno.test({
 
       await step(t, "a server killed with SIGKILL and restarted: nothing lost", async () => {
         const killAt = Math.floor(CLIENTS / 3);
+        const since = cluster.haproxy.lines.length;
         await load(cluster, "kill", async (done) => {
           if (done === killAt) await cluster.servers[1].stop("SIGKILL");
         });
+        // Both health checks take it out: fsd/1's greeting and HTTP's HEAD / go unanswered.
+        await waitForStatus(cluster.haproxy, "fsd_servers/fsd2", "DOWN", since);
+        await waitForStatus(cluster.haproxy, "fsd_http_servers/fsd2", "DOWN", since);
         // Whoever starts next on the volume sweeps the dead server's staging files.
         await cluster.restart(1);
         await checkVolume(cluster.mounts, own);
@@ -233,14 +239,15 @@ Deno.test({
           // sends clients there, and leastconn prefers a server that refuses at once: those
           // clients are told why, every time, and may give up.
           const refused =
-            /server error 0: the served directory is no longer the one fsd started on/;
+            /(server error 0|HTTP 500: internal error): the served directory is no longer the one fsd started on/;
           const result = await load(cluster, "unmount", async (done) => {
             if (done !== killAt) return;
             const umount = await new Deno.Command("umount", { args: ["-l", gone] }).output();
             assert.ok(umount.success, new TextDecoder().decode(umount.stderr));
           }, refused);
           for (const last of result.gaveUp) assert.match(last, refused);
-          await waitForStatus(cluster.haproxy, "fsd3", "DOWN", since);
+          await waitForStatus(cluster.haproxy, "fsd_servers/fsd3", "DOWN", since);
+          await waitForStatus(cluster.haproxy, "fsd_http_servers/fsd3", "DOWN", since);
           await cluster.servers[2].waitForLine(/the served directory is no longer the one/);
           assert.deepEqual(await dirNames(gone), []); // nothing written into the empty mount point
           // The others serve on: every client after the unmount was served.

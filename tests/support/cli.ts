@@ -70,6 +70,27 @@ export function spawnServe(
   );
 }
 
+/** A server with its HTTP face too: `port` is fsd/1's, `httpPort` HTTP's. */
+export type ServeWithHttp = ServeProcess & { httpPort: number };
+
+/** `fsd serve DIR 0 --http 0 ...`, once both fsd/1 and HTTP listen. */
+export async function spawnServeWithHttp(
+  dir: string,
+  extra: string[] = [],
+  permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
+): Promise<ServeWithHttp> {
+  const server = await spawnFsd(
+    ["serve", dir, "0", "--host", "127.0.0.1", "--http", "0", ...extra],
+    permissions,
+    /^HTTP server listening on |^\{.*"event":"listening","transport":"http"/, // the last start line
+  );
+  const fsd1 = await server.waitForLine(
+    /^File server listening on |^\{.*"event":"listening","transport":"fsd"/,
+  );
+  const port = (line: string) => Number(/port"?:? ?(\d+)/.exec(line)![1]);
+  return { ...server, port: port(fsd1), httpPort: server.port };
+}
+
 /**
  * Starts a long-running fsd command (serve, proxy, echo serve) with
  * `permissions`, collects its stdout lines, and waits for the line matching
