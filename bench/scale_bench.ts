@@ -17,6 +17,7 @@
  */
 
 import { FsdClient } from "../lib/fsd/client.ts";
+import { haproxyConfig } from "../tests/support/haproxy.ts";
 import { fsdGet, fsdServe, type Service, timed } from "./support.ts";
 
 const MIB = 1024 * 1024;
@@ -144,16 +145,14 @@ function serveWorkers(root: string, workers: number): Promise<Service> {
   );
 }
 
-/** HAProxy from deploy/haproxy.cfg in front of `ports`, listening on a free port. */
+/** HAProxy from deploy/haproxy.cfg in front of `ports` (fsd/1), listening on a free port. */
 export async function startHaproxy(work: string, ports: number[]): Promise<Service> {
   const frontend = freePort();
-  const text = await Deno.readTextFile(new URL("../deploy/haproxy.cfg", import.meta.url));
-  const config = text.split("\n")
-    .filter((line) => !/^\s*server fsd\d/.test(line) && !/^\s*log stdout/.test(line))
-    .map((line) => line.replace(/^(\s*)bind \S+$/, `$1bind 127.0.0.1:${frontend}`))
-    .join("\n") +
-    "\n" +
-    ports.map((port, i) => `    server fsd${i + 1} 127.0.0.1:${port}`).join("\n") + "\n";
+  // The tests' rewriting of the shipped file: each server into its backend, free ports bound.
+  const servers = ports.map((port, i) => ({ name: `fsd${i + 1}`, port }));
+  const free = { frontend, httpFrontend: freePort() };
+  const config = (await haproxyConfig(free, servers, `ipv4@127.0.0.1:${freePort()}`))
+    .split("\n").filter((line) => !/^\s*log stdout/.test(line)).join("\n");
   await Deno.writeTextFile(`${work}/haproxy.cfg`, config);
   const child = new Deno.Command("haproxy", {
     args: ["-db", "-f", `${work}/haproxy.cfg`],
