@@ -196,7 +196,7 @@ Deno.test({
         await load(cluster, "kill", async (done) => {
           if (done === killAt) await cluster.servers[1].stop("SIGKILL");
         });
-        // Both health checks take it out: fsd/1's greeting and HTTP's HEAD / go unanswered.
+        // Both health checks take it out: fsd/1's greeting and HTTP's /.fsd/health go unanswered.
         await waitForStatus(cluster.haproxy, "fsd_servers/fsd2", "DOWN", since);
         await waitForStatus(cluster.haproxy, "fsd_http_servers/fsd2", "DOWN", since);
         // Whoever starts next on the volume sweeps the dead server's staging files.

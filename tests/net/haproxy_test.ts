@@ -8,7 +8,7 @@
  * clear error, and retried clients succeed on the other servers. And HTTP
  * through the same file: the client's own address reaches fsd (HAProxy's
  * X-Forwarded-For, believed from --trusted-proxy only; a client's own
- * header replaced), and the HEAD / health check takes a killed server out.
+ * header replaced), and the HEAD /.fsd/health check takes a killed server out.
  */
 
 import assert from "node:assert/strict";
@@ -161,7 +161,7 @@ async function requestEvent(server: ServeProcess, name: string, count: number) {
 
 Deno.test({
   name: "haproxy: HTTP through deploy/haproxy.cfg: fsd sees the client's address " +
-    "(X-Forwarded-For from the trusted proxy only); HEAD / checks take a killed server out",
+    "(X-Forwarded-For from the trusted proxy only); HEAD /.fsd/health checks take a killed server out",
   ...needs("haproxy", "curl"),
   async fn() {
     assertTools("haproxy", "curl");
@@ -182,8 +182,8 @@ Deno.test({
       const direct = await curl([...forged, `http://127.0.0.1:${server.httpPort}/hello.txt`]);
       assert.equal(direct.status, 200, direct.stderr);
       assert.equal((await requestEvent(server, "hello.txt", 2)).address, "127.0.0.2");
-      // The health check is HEAD /, answered 200 while the server lives.
-      await withDeadline(server.waitForLine(/"op":"HEAD","name":"".*"status":200/), "check");
+      // The health check is HEAD /.fsd/health, answered 200 while the server lives.
+      await withDeadline(server.waitForLine(/"op":"HEAD",.*"status":200/), "check");
       const since = haproxy.lines.length;
       await server.stop("SIGKILL");
       await waitForStatus(haproxy, "fsd_http_servers/fsd1", "DOWN", since);
