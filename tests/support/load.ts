@@ -18,10 +18,11 @@ export const SHARED_NAME = "shared.bin";
 /**
  * What a client cut off or refused is told: the connection broke, or the
  * server said why (fsd/1's ERR, an HTTP status with its text, curl's own
- * error for a broken HTTP connection).
+ * error for a broken HTTP connection), or a deadline passed ("no fsd
+ * greeting within 5 s": a loaded machine).
  */
 export const CLEAR_ERROR =
-  /closed|reset|broken pipe|refused|timed out|server error|eof|HTTP [45]\d\d: |curl exit \d+: /i;
+  /closed|reset|broken pipe|refused|timed out|within \d+ m?s\b|server error|eof|HTTP [45]\d\d: |curl exit \d+: /i;
 
 export interface LoadOptions {
   port: number;
