@@ -59,6 +59,7 @@ export interface Handled {
 }
 
 const METHODS = new Set(["GET", "HEAD", "PUT", "POST", "MKCOL"]);
+const ALLOW = "GET, HEAD, PUT, POST, MKCOL";
 
 /** Where a load balancer checks the server (GET or HEAD; no login). */
 export const HEALTH_PATH = "/.fsd/health";
@@ -66,7 +67,6 @@ export const HEALTH_PATH = "/.fsd/health";
 function writingMethod(method: string): boolean {
   return method !== "GET" && method !== "HEAD";
 }
-const ALLOW = "GET, HEAD, PUT, POST, MKCOL";
 
 export class Routes {
   #config: RoutesConfig;
