@@ -73,16 +73,18 @@ export function spawnServe(
 /**
  * Starts a long-running fsd command (serve, proxy, echo serve) with
  * `permissions`, collects its stdout lines, and waits for the line matching
- * `ready`, which must end with "port N". `script` stands in for main.ts.
+ * `ready`, which must end with "port N". `script` stands in for main.ts; `cwd`: where it runs.
  */
 export async function spawnFsd(
   args: string[],
   permissions: string[],
   ready: RegExp,
   script = MAIN,
+  cwd?: string,
 ): Promise<ServeProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--no-prompt", ...permissions, script, ...args],
+    cwd,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
