@@ -115,6 +115,7 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
     this.#handshakes++;
     let settled = false;
     raw.on("error", () => {}); // the TLS socket reports it
+    raw.setNoDelay(true); // before TLS takes the socket over: after, it may not reach it
     const admission = await this.#config.limits?.admit(peer.hostname);
     const fail = (message: string) => {
       if (settled) return;
@@ -137,7 +138,7 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
       clearTimeout(timer);
       socket.removeAllListeners("error");
       socket.removeAllListeners("close");
-      raw.setNoDelay(true);
+      socket.setNoDelay(true);
       this.#deliver(new TlsServerConn(socket as unknown as Socket, peer, admission));
     });
     if (this.#closed) return fail("server shutting down");
