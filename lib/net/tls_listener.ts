@@ -116,7 +116,13 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
     let settled = false;
     raw.on("error", () => {}); // the TLS socket reports it
     raw.setNoDelay(true); // before TLS takes the socket over: after, it may not reach it
-    const admission = await this.#config.limits?.admit(peer.hostname);
+    let admission: Admission | undefined;
+    try {
+      admission = await this.#config.limits?.admit(peer.hostname);
+    } catch {
+      this.#handshakes--;
+      return void raw.destroy(); // the limits are gone (a worker's coordinator): so is the server
+    }
     const fail = (message: string) => {
       if (settled) return;
       settled = true;
@@ -147,7 +153,7 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
   }
 
   #deliver(conn: TlsServerConn): void {
-    if (this.#closed) return conn.close();
+    if (this.#closed) return this.#drop(conn);
     const waiter = this.#waiting.shift();
     if (waiter) waiter(conn);
     else this.#ready.push(conn);
@@ -182,10 +188,13 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
     this.#watchdog?.stop();
     this.#server.close();
     for (const waiter of this.#waiting.splice(0)) waiter(null);
-    for (const conn of this.#ready.splice(0)) {
-      if (conn.admission?.admitted) this.#config.limits?.release(conn.remoteAddr.hostname);
-      conn.close();
-    }
+    for (const conn of this.#ready.splice(0)) this.#drop(conn);
+  }
+
+  /** Closes a connection nobody will serve, giving back its slot. */
+  #drop(conn: TlsServerConn): void {
+    if (conn.admission?.admitted) this.#config.limits?.release(conn.remoteAddr.hostname);
+    conn.close();
   }
 }
 
@@ -200,5 +209,7 @@ async function bind(
     server.once("error", (error) => reject(listenError(error, config.hostname, port)));
     server.listen({ port, host: config.hostname, reusePort: config.reusePort }, () => resolve());
   });
+  // Later errors (an accept that failed, where node:net reports one) are said; the watchdog re-arms.
+  server.on("error", (error: Error) => config.onAcceptTrouble?.(error.message));
   return server;
 }
