@@ -40,6 +40,19 @@ function lsOverTls(port: number, certs: TestCertificates) {
   );
 }
 
+/** Lowers the descriptor limit of process `pid` to what it holds now plus `room` (prlimit). */
+async function limitDescriptors(pid: number, room: number): Promise<void> {
+  // (Deno reads /proc/PID/fd only with --allow-all: ls(1) counts them.)
+  const ls = await new Deno.Command("ls", { args: [`/proc/${pid}/fd`] }).output();
+  const open = new TextDecoder().decode(ls.stdout).split("\n").filter(Boolean).length;
+  assert.ok(open > 0);
+  const limit = String(open + room);
+  const prlimit = await new Deno.Command("prlimit", {
+    args: ["--pid", String(pid), `--nofile=${limit}:${limit}`],
+  }).output();
+  assert.ok(prlimit.success, new TextDecoder().decode(prlimit.stderr));
+}
+
 /** Opens `count` TCP connections that send half a TLS record header and then nothing. */
 async function stall(port: number, count: number): Promise<Deno.Conn[]> {
   const conns: Deno.Conn[] = [];
@@ -59,16 +72,7 @@ Deno.test({
     await using dir = await tempDir();
     const { server, certs } = await serveTls(dir.path);
     await using _ = server;
-    // Room for 12 more descriptors than the server holds now.
-    // (Deno reads /proc/PID/fd only with --allow-all: ls(1) counts them.)
-    const ls = await new Deno.Command("ls", { args: [`/proc/${server.child.pid}/fd`] }).output();
-    const open = new TextDecoder().decode(ls.stdout).split("\n").filter(Boolean).length;
-    assert.ok(open > 0);
-    const limit = String(open + 12);
-    const prlimit = await new Deno.Command("prlimit", {
-      args: ["--pid", String(server.child.pid), `--nofile=${limit}:${limit}`],
-    }).output();
-    assert.ok(prlimit.success, new TextDecoder().decode(prlimit.stderr));
+    await limitDescriptors(server.child.pid, 12);
     const conns = await stall(server.port, 40);
     try {
       await withDeadline(
@@ -117,5 +121,38 @@ Deno.test({
     } finally {
       for (const conn of conns) conn.close();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "tls exhaust: the plain port, out of descriptors, says so once, pauses, and serves again once they are freed",
+  ...needs("prlimit"),
+  fn: async () => {
+    assertTools("prlimit");
+    await using dir = await tempDir();
+    await Deno.writeTextFile(`${dir.path}/hello.txt`, "hello\n");
+    await using server = await spawnServe(dir.path, 0, ["--idle-timeout", "60"]);
+    await limitDescriptors(server.child.pid, 12);
+    const conns = await stall(server.port, 40);
+    try {
+      await withDeadline(
+        server.waitForLine(/^accept failed: .*(Too many open files|os error 24)/),
+        "the server running out of descriptors",
+        15_000,
+      );
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    const ls = await runFsd([`--allow-net=127.0.0.1:${server.port}`], [
+      "ls",
+      "127.0.0.1",
+      String(server.port),
+    ]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /hello\.txt/);
+    // Said once for the whole run of failed accepts, not every 500 ms.
+    const said = server.lines.filter((line) => line.startsWith("accept failed: "));
+    assert.equal(said.length, 1, said.join("\n"));
   },
 });
