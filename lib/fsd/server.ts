@@ -254,9 +254,9 @@ export class FileServer {
     const peer = await resolvePeer(raw, this.#proxyProtocol);
     if (!peer.ok) return await this.#reject(raw, id, peer.reason);
     const { client, proxy } = peer;
-    // A directory that is no longer the one served (unmounted) refuses everyone, health checks too.
     // A TLS connection was admitted when it arrived: its handshake held the slot.
     const held = raw instanceof TlsServerConn ? raw.admission : undefined;
+    // A directory that is no longer the one served (unmounted) refuses everyone, health checks too.
     const gone = await this.#context.store.rootChanged();
     if (gone) {
       if (held?.admitted) this.#limits.release(client.hostname);
