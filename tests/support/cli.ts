@@ -56,6 +56,9 @@ export interface ServeProcess extends AsyncDisposable {
   exited(): Promise<Deno.CommandStatus>;
 }
 
+/** How long a spawned server may take to print its ready line. */
+const START_MS = 30_000;
+
 /** Starts `fsd serve DIR PORT ...` with exactly the documented permissions (or `permissions`) and waits until it listens. */
 export function spawnServe(
   dir: string,
@@ -141,7 +144,9 @@ export async function spawnFsd(
   };
   let listening: string;
   try {
-    listening = await withDeadline(waitForLine(ready), `${args[0]} start`);
+    // A process start is CPU-bound (module loading): ten at once on a loaded 2-core machine took
+    // over 10 s (deno task test:loaded). A server that fails to start exits and rejects at once.
+    listening = await withDeadline(waitForLine(ready), `${args[0]} start`, START_MS);
   } catch (error) {
     await stop();
     throw error;
