@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { assertTools, needs } from "../support/tools.ts";
-import { MAIN, runFsd, spawnServe } from "../support/cli.ts";
+import { MAIN, runFsd, spawnReady, spawnServe } from "../support/cli.ts";
 import { randomBytes, tempDir, text } from "../support/files.ts";
 import { fakeServer, readExactly, wire } from "../support/raw_client.ts";
 
@@ -293,34 +293,16 @@ Deno.test({
   fn: async () => {
     assertTools("python3");
     await using dir = await tempDir();
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = listener.addr.port;
-    listener.close();
-    const http = new Deno.Command("python3", {
-      args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    try {
-      // Wait until it accepts connections.
-      for (let i = 0; i < 100; i++) {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port }).catch(() => null);
-        if (conn) {
-          conn.close();
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      const result = await runFsd([net(port)], ["ls", "127.0.0.1", String(port), "--timeout", "1"]);
-      assert.equal(result.code, 1);
-      oneErrorLine(
-        result.stderr,
-        /connected, but no fsd greeting within 1 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
-      );
-    } finally {
-      http.kill("SIGTERM");
-      await http.output();
-    }
+    // port 0, read back from its "Serving HTTP on 127.0.0.1 port N" line (-u: not buffered in a pipe)
+    const args = ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir.path];
+    await using http = await spawnReady("python3", args, /^Serving HTTP on .* port \d+/);
+    const port = http.port;
+    const result = await runFsd([net(port)], ["ls", "127.0.0.1", String(port), "--timeout", "1"]);
+    assert.equal(result.code, 1);
+    oneErrorLine(
+      result.stderr,
+      /connected, but no fsd greeting within 1 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
+    );
   },
 });
 

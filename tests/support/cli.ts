@@ -75,14 +75,28 @@ export function spawnServe(
  * `permissions`, collects its stdout lines, and waits for the line matching
  * `ready`, which must end with "port N". `script` stands in for main.ts.
  */
-export async function spawnFsd(
+export function spawnFsd(
   args: string[],
   permissions: string[],
   ready: RegExp,
   script = MAIN,
 ): Promise<ServeProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-prompt", ...permissions, script, ...args],
+  const run = ["run", "--quiet", "--no-prompt", ...permissions, script, ...args];
+  return spawnReady(Deno.execPath(), run, ready);
+}
+
+/**
+ * Starts a server program (fsd, or a peer such as python3's http.server)
+ * that prints the port it was given (port 0) on stdout, and waits for
+ * that line, `ready`, with "port N" in it: no free port guessed.
+ */
+export async function spawnReady(
+  program: string,
+  args: string[],
+  ready: RegExp,
+): Promise<ServeProcess> {
+  const child = new Deno.Command(program, {
+    args,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -146,7 +160,7 @@ export async function spawnFsd(
   }
   return {
     child,
-    port: Number(/port"?:? ?(\d+)(,|$|\})/.exec(listening)![1]),
+    port: Number(/port"?:? ?(\d+)\b/.exec(listening)![1]),
     lines,
     waitForLine,
     stop,
