@@ -12,7 +12,8 @@ import type { HttpActivity, LiveConnection, LiveView } from "../http/live.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { Ladder, ladderHeader } from "./ladder.ts";
 import { PcapWriter, type Side } from "./pcap.ts";
-import { FsdTracer } from "./trace.ts";
+import { FsdTracer, optionsText } from "./trace.ts";
+import { optionRecord } from "../net/option_pairs.ts";
 import {
   Opcode as TftpOp,
   type Packet as TftpPacket,
@@ -170,8 +171,8 @@ export class LiveHub implements LiveView, HttpActivity {
         c.ladder = true;
         if (packet.op === Opcode.RRQ || packet.op === Opcode.WRQ) {
           this.#started(c, packet.op === Opcode.RRQ ? "RRQ" : "WRQ", packet.name);
-        } else if (packet.op === Opcode.OACK && packet.options.tsize) {
-          c.size = Number(packet.options.tsize);
+        } else if (packet.op === Opcode.OACK && optionRecord(packet.options).tsize) {
+          c.size = Number(optionRecord(packet.options).tsize);
         } else if (packet.op === Opcode.DAT && c.op) {
           this.#moved(c, c.bytes + packet.data.length);
         } else if (packet.op === Opcode.ERR) {
@@ -233,10 +234,9 @@ export class LiveHub implements LiveView, HttpActivity {
           if (c) c.state = `ERROR ${packet.code} ${packet.message}`;
           break;
         case TftpOp.OACK: {
-          const pairs = packet.options.map(([name, value]) => `${name}=${value}`).join(" ");
-          session.ladder.entry(direction, `OACK ${pairs}`, "other");
-          const tsize = packet.options.find(([name]) => name.toLowerCase() === "tsize");
-          if (c && tsize) c.size = Number(tsize[1]);
+          session.ladder.entry(direction, `OACK ${optionsText(packet.options)}`, "other");
+          const tsize = optionRecord(packet.options).tsize;
+          if (c && tsize) c.size = Number(tsize);
           break;
         }
       }
