@@ -73,7 +73,7 @@ export interface TftpValues {
 }
 
 /** --pcap over TFTP: a tap that writes each datagram as a UDP frame on its real ports, and its close. */
-export function tftpCapture(path: string | undefined): { tap?: DatagramTap; close(): void } {
+function tftpCapture(path: string | undefined): { tap?: DatagramTap; close(): void } {
   const writer = openCapture(path);
   if (!writer) return { close() {} };
   return {
@@ -118,7 +118,7 @@ function decodePath(path: string): string {
   }
 }
 
-export function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
+function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
   if (values.fsd1 && (values.blksize !== undefined || values.window !== undefined)) {
     throw new UsageError("--fsd1 takes no --blksize or --window");
   }
@@ -134,17 +134,30 @@ export function lanes(jobs = 1): undefined[] {
   return Array.from({ length: jobs }, () => undefined);
 }
 
-/** Runs a TFTP job; a stop signal aborts its transfer and ends it with 128+N, as over fsd/1. */
-export async function withInterruption<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs a TFTP get or put job (`values` its flags): `run` gets each file's
+ * whole client config from its server's (block and window size, timeout,
+ * the stop signal, the --pcap tap). A stop signal aborts the transfers and
+ * ends the job with 128+N, as over fsd/1; the capture is closed at the end.
+ */
+export async function withTftpJob(
+  values: TftpValues,
+  run: (configFor: (file: { config: TftpClientConfig }) => TftpClientConfig) => Promise<void>,
+): Promise<void> {
+  const transfer = transferConfig(values);
+  const capture = tftpCapture(values.pcap);
+  globalThis.addEventListener("unload", () => capture.close());
   using interruption = new Interruption();
   const interrupt = new AbortController();
   const unregister = interruption.onStop(() => interrupt.abort());
   try {
-    return await run(interrupt.signal);
+    const signal = interrupt.signal;
+    await run((file) => ({ ...file.config, ...transfer, signal, tap: capture.tap }));
   } catch (error) {
     throw interruption.explain(error);
   } finally {
     unregister();
+    capture.close();
   }
 }
 
