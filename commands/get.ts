@@ -27,7 +27,7 @@ import { JobProgress } from "./client/job_progress.ts";
 import { downloadPath } from "./client/local_files.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./client/remote_names.ts";
 import { failureText, Reporter, verbosity } from "./client/report.ts";
-import { runFiles, runSingle } from "./client/jobs.ts";
+import { runFiles, runOneFile } from "./client/jobs.ts";
 import { downloadTree } from "./client/tree_get.ts";
 
 /** --sha256 HEX: 64 hex digits. */
@@ -212,27 +212,23 @@ async function getOne(
       `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
     );
   }
-  const progress = new JobProgress("receiving", 1, undefined, reporter.progress);
-  try {
-    if (local === "-") return await toStdout(conn, remote, how, progress);
-    const base = remoteBase(remote)!;
-    const path = downloadPath(local ?? base, base);
-    const report = await runSingle(
-      reporter,
-      remote,
-      path,
-      () => downloadFile(conn, remote, path, { ...how, progress }),
-    );
-    progress.stop();
-    reporter.add(report);
-    if (reporter.tells) {
-      console.error(
-        `received ${shown(remote)} as ${shown(path)}: ${progress.summary(report.bytes)}`,
-      );
+  if (local === "-") {
+    const progress = new JobProgress("receiving", 1, undefined, reporter.progress);
+    try {
+      return await toStdout(conn, remote, how, progress);
+    } finally {
+      progress.stop();
     }
-  } finally {
-    progress.stop();
   }
+  const base = remoteBase(remote)!;
+  const path = downloadPath(local ?? base, base);
+  const said = `received ${shown(remote)} as ${shown(path)}`;
+  await runOneFile(
+    reporter,
+    "receiving",
+    { name: remote, local: path, said },
+    (progress) => downloadFile(conn, remote, path, { ...how, progress }),
+  );
 }
 
 async function toStdout(

@@ -20,10 +20,9 @@ import { FSD1 } from "../lib/fsd/negotiation.ts";
 import { parseJob, parseJobs, targetWords } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
-import { JobProgress } from "./client/job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
 import { Reporter, verbosity } from "./client/report.ts";
-import { runSingle } from "./client/jobs.ts";
+import { runOneFile } from "./client/jobs.ts";
 import { uploadTree } from "./client/tree_put.ts";
 import { uploadFile, uploadFiles } from "./client/upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
@@ -161,23 +160,13 @@ async function putOne(
     throw new UsageError("REMOTE is required when LOCAL is '-'");
   }
   const remote = remoteFor(local, typed);
-  const progress = new JobProgress("sending", 1, undefined, reporter.progress);
-  try {
-    const report = await runSingle(
-      reporter,
-      remote,
-      local,
-      () => uploadFile(conn, local, remote, { ...how, progress }),
-    );
-    progress.stop();
-    reporter.add(report);
-    if (reporter.tells) {
-      const label = local === "-" ? "stdin" : shown(local);
-      console.error(`sent ${label} as ${shown(remote)}: ${progress.summary(report.bytes)}`);
-    }
-  } finally {
-    progress.stop();
-  }
+  const said = `sent ${local === "-" ? "stdin" : shown(local)} as ${shown(remote)}`;
+  await runOneFile(
+    reporter,
+    "sending",
+    { name: remote, local, said },
+    (progress) => uploadFile(conn, local, remote, { ...how, progress }),
+  );
 }
 
 /** Whether `path` is there to be read (anything else shows when its upload fails). */

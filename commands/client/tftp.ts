@@ -18,9 +18,6 @@ import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
 import { parsePort } from "../shared/values.ts";
 import { Interruption } from "../shared/signals.ts";
-import { type FileProgress, JobProgress } from "./job_progress.ts";
-import { runSingle } from "./jobs.ts";
-import type { FileReport, Reporter } from "./report.ts";
 
 /** The heading of the TFTP part of get's and put's help. */
 export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
@@ -158,28 +155,5 @@ export async function withTftpJob(
   } finally {
     unregister();
     capture.close();
-  }
-}
-
-/**
- * The one-file form: the report (with --json), a summary on a terminal
- * (`said` names what moved where), a failure as the one `fsd:` line.
- */
-export async function runOneFile(
-  reporter: Reporter,
-  verb: "receiving" | "sending",
-  file: { name: string; local: string; said: string },
-  transfer: (progress: FileProgress) => Promise<FileReport>,
-): Promise<void> {
-  const progress = new JobProgress(verb, 1);
-  try {
-    const report = await runSingle(reporter, file.name, file.local, () => transfer(progress));
-    progress.stop();
-    reporter.add(report);
-    if (!reporter.json && Deno.stderr.isTerminal()) {
-      console.error(`${file.said}: ${progress.summary(report.bytes)}`);
-    }
-  } finally {
-    progress.stop();
   }
 }

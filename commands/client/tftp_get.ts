@@ -9,10 +9,10 @@ import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { type TftpClientConfig, tftpDownload } from "../../lib/tftp/client.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import type { FileProgress } from "./job_progress.ts";
-import { runFiles } from "./jobs.ts";
+import { runFiles, runOneFile } from "./jobs.ts";
 import { downloadPath, type LocalDownload, openDownload } from "./local_files.ts";
 import { type FileReport, Reporter } from "./report.ts";
-import { lanes, parseWhere, runOneFile, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
+import { lanes, parseWhere, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
 
 /** What TFTP takes of get's own flags. */
 export interface TftpGetValues extends TftpValues {

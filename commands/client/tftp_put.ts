@@ -7,10 +7,10 @@ import { basename } from "node:path";
 import { type TftpClientConfig, tftpUpload } from "../../lib/tftp/client.ts";
 import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { FileProgress } from "./job_progress.ts";
-import { runFiles } from "./jobs.ts";
+import { runFiles, runOneFile } from "./jobs.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import { joinRemote, normalizeRemote } from "./remote_names.ts";
-import { lanes, parseWhere, runOneFile, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
+import { lanes, parseWhere, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
 import { openLocal } from "./upload.ts";
 
 /** What TFTP takes of put's own flags. */

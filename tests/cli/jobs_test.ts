@@ -9,15 +9,11 @@
  */
 
 import assert from "node:assert/strict";
-import { MAIN, runFsd } from "../support/cli.ts";
+import { jsonLines, MAIN, net, runFsd, rw } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
 import { readExactly, wire } from "../support/raw_client.ts";
-import { startServer } from "../support/server.ts";
+import { connections, startServer } from "../support/server.ts";
 
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
-const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
-const connections = (logs: string[]) => logs.filter((l) => / connection from /.test(l)).length;
-const jsonLines = (stdout: string) => stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
 const size = (i: number) => 1 + ((i * 7919) % 70_000);
 
 Deno.test("get -o --jobs 8: 40 files byte-exact on 8 connections, a missing one listed in order, exit 1", async () => {

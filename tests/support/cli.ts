@@ -1,5 +1,7 @@
 /** The CLI as a subprocess: main.ts run with exactly the permissions a test gives, long-running commands (serve, proxy, echo serve) waited for until they listen. */
 
+import assert from "node:assert/strict";
+import { tempDir } from "./files.ts";
 import { withDeadline } from "./raw_client.ts";
 
 const decoder = new TextDecoder();
@@ -167,6 +169,39 @@ export async function spawnReady(
     exited: () => status,
     async [Symbol.asyncDispose]() {
       await stop();
+    },
+  };
+}
+
+/** The CLI's permission to reach a server on 127.0.0.1 `port`, and nothing else. */
+export const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
+/** The CLI's permissions to read and write `dir`. */
+export const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
+/** A command's --json output: one object a line. */
+export const jsonLines = (stdout: string) => stdout.trim().split("\n").map((l) => JSON.parse(l));
+
+/** One line on stderr, starting with "fsd: " and matching `pattern`. */
+export function oneErrorLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
+  assert.match(lines[0], /^fsd: /);
+  assert.match(lines[0], pattern);
+}
+
+/** A served directory, a separate client working directory, and `fsd serve` on the first. */
+export async function servedAndWork() {
+  const served = await tempDir();
+  const work = await tempDir();
+  const server = await spawnServe(served.path);
+  return {
+    served: served.path,
+    work: work.path,
+    server,
+    port: server.port,
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      await served[Symbol.asyncDispose]();
+      await work[Symbol.asyncDispose]();
     },
   };
 }
