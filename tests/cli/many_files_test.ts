@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { assertTools, needs } from "../support/tools.ts";
 import { createHash } from "node:crypto";
 import { Relay } from "../../lib/relay/relay.ts";
-import { jsonLines, MAIN, net, runFsd, rw } from "../support/cli.ts";
+import { getInto, jsonLines, MAIN, net, runFsd, rw } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
 import { RawClient, stallingDownload, wire } from "../support/raw_client.ts";
 import { connections, startServer } from "../support/server.ts";
@@ -21,16 +21,7 @@ Deno.test("get -o --jobs 1: several files on one connection; a missing one is li
   await using work = await tempDir();
   for (let i = 0; i < 5; i++) await Deno.writeFile(`${ctx.root}/f${i}`, randomBytes(1000 + i, i));
   const names = ["f0", "f1", "nope", "f2", "f3", "f4"];
-  const result = await runFsd([net(ctx.port), ...rw(work.path)], [
-    "get",
-    "127.0.0.1",
-    String(ctx.port),
-    ...names,
-    "-o",
-    `${work.path}/in`,
-    "--jobs",
-    "1",
-  ]);
+  const result = await getInto(ctx.port, work.path, names, ["--jobs", "1"]);
   assert.equal(result.code, 1);
   assert.match(
     result.stderr,

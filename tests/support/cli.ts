@@ -205,3 +205,16 @@ export async function servedAndWork() {
     },
   };
 }
+
+/** `fsd get 127.0.0.1 PORT NAME... -o WORK/in FLAGS...`, allowed to reach the server and WORK only. */
+export function getInto(port: number, work: string, names: string[], flags: string[] = []) {
+  return runFsd([net(port), ...rw(work)], [
+    "get",
+    "127.0.0.1",
+    String(port),
+    ...names,
+    "-o",
+    `${work}/in`,
+    ...flags,
+  ]);
+}
