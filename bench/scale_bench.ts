@@ -88,13 +88,14 @@ export async function makeFile(path: string, bytes: number): Promise<void> {
   file.close();
 }
 
-/** `clients` concurrent 1 MiB downloads from `port`; aggregate ms and per-client p50/p99. */
-export async function crowd(
+/**
+ * `clients` concurrent downloads of the 1 MiB "one.bin" from `port`: the
+ * aggregate milliseconds, the failures, and per-client p50 and p99.
+ */
+export async function crowdDownloads(
   port: number,
   clients: number,
-  what: string,
-  group = "scale-out",
-): Promise<ScaleRow> {
+): Promise<{ ms: number; failures: number; p50: number; p99: number }> {
   const times: number[] = [];
   let failures = 0;
   const started = performance.now();
@@ -118,12 +119,23 @@ export async function crowd(
   const ms = performance.now() - started;
   times.sort((a, b) => a - b);
   const q = (f: number) => times[Math.min(times.length - 1, Math.floor(f * times.length))] ?? NaN;
+  return { ms, failures, p50: q(0.5), p99: q(0.99) };
+}
+
+/** `clients` concurrent 1 MiB downloads from `port`, as a row: aggregate ms and per-client p50/p99. */
+export async function crowd(
+  port: number,
+  clients: number,
+  what: string,
+  group = "scale-out",
+): Promise<ScaleRow> {
+  const { ms, failures, p50, p99 } = await crowdDownloads(port, clients);
   return {
     group,
     what: `${clients} x 1 MiB, ${what}`,
     bytes: clients * MIB,
     ms,
-    extra: `p50 ${q(0.5).toFixed(0)} ms, p99 ${q(0.99).toFixed(0)} ms, ${failures} failures`,
+    extra: `p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms, ${failures} failures`,
   };
 }
 

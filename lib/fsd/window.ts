@@ -70,13 +70,13 @@ export async function sendFile(
 ): Promise<number> {
   const reader = new ChunkedReader(source);
   try {
-    return await sendBlocks(conn, reader, options);
+    return await sendWindows(conn, reader, options);
   } finally {
     await reader.finish();
   }
 }
 
-async function sendBlocks(
+async function sendWindows(
   conn: PacketTransport,
   reader: ChunkedReader,
   options: SendOptions,
@@ -127,7 +127,7 @@ export async function receiveFile(
   conn.setMaxDataSize(blockSize);
   const writer = new ChunkedWriter(sink);
   try {
-    return await receiveBlocks(conn, writer, blockSize, windowSize, options);
+    return await receiveWindows(conn, writer, blockSize, windowSize, options);
   } catch (error) {
     if (options.keepPartial) await writer.flush().catch(() => {});
     throw error;
@@ -137,7 +137,7 @@ export async function receiveFile(
   }
 }
 
-async function receiveBlocks(
+async function receiveWindows(
   conn: PacketTransport,
   writer: ChunkedWriter,
   blockSize: number,

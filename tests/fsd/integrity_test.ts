@@ -8,13 +8,11 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { runFsd, spawnServe } from "../support/cli.ts";
+import { net, runFsd, rw, spawnServe } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir } from "../support/files.ts";
 import { fakeServer, RawClient, wire } from "../support/raw_client.ts";
 import { startServer } from "../support/server.ts";
 
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
-const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 Deno.test("get - --sha256 WRONG: the data, then exit 1 and the mismatch (with and without --fsd1)", async () => {
