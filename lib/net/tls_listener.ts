@@ -9,7 +9,7 @@
  * handshakes (after `handshakeTimeoutMs`) go to `onHandshakeError`.
  */
 
-import tls from "node:tls";
+import type { Server, TLSSocket } from "node:tls";
 import type { Socket } from "node:net";
 import { listenError } from "./listen.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
@@ -30,15 +30,15 @@ export interface TlsListenerConfig {
 
 export class NodeTlsListener implements StreamListener<NodeSocketConn> {
   readonly addr: Deno.NetAddr;
-  #server: tls.Server;
+  #server: Server;
   #ready: NodeSocketConn[] = [];
   #waiting: ((conn: NodeSocketConn | null) => void)[] = [];
   #closed = false;
 
-  private constructor(server: tls.Server, addr: Deno.NetAddr) {
+  private constructor(server: Server, addr: Deno.NetAddr) {
     this.#server = server;
     this.addr = addr;
-    server.on("secureConnection", (socket: tls.TLSSocket) => {
+    server.on("secureConnection", (socket: TLSSocket) => {
       socket.setNoDelay(true);
       const conn = new NodeSocketConn(socket as unknown as Socket, {
         hostname: socket.remoteAddress ?? "",
@@ -52,7 +52,9 @@ export class NodeTlsListener implements StreamListener<NodeSocketConn> {
 
   /** Listens; a failure to bind is a ListenError, a certificate or key that cannot be used throws. */
   static async listen(config: TlsListenerConfig): Promise<NodeTlsListener> {
-    const server = tls.createServer({
+    // node:tls is loaded here, not at start-up: only a server with --tls pays for it.
+    const { createServer } = await import("node:tls");
+    const server = createServer({
       cert: config.cert,
       key: config.key,
       handshakeTimeout: config.handshakeTimeoutMs,
@@ -83,11 +85,11 @@ export class NodeTlsListener implements StreamListener<NodeSocketConn> {
       raw.once("close", done);
       finished.set(raw, done);
     });
-    server.on("secureConnection", (socket: tls.TLSSocket) => {
+    server.on("secureConnection", (socket: TLSSocket) => {
       const parent = (socket as unknown as { _parent?: Socket })._parent;
       if (parent) finished.get(parent)?.();
     });
-    server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
+    server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
       const parent = (socket as unknown as { _parent?: Socket })._parent;
       config.onHandshakeError?.(
         error.message,
