@@ -14,6 +14,7 @@ import type { Authenticator } from "../auth/authenticator.ts";
 import { toHex } from "../bytes/sha256.ts";
 import { isLoopback } from "../net/ip.ts";
 import type { FileStore } from "../store/file_store.ts";
+import { readOnlyAccount } from "../store/access.ts";
 import { HttpError } from "./respond.ts";
 
 export interface HttpAccounts {
@@ -143,7 +144,10 @@ export class HttpLogins {
     const { account } = result;
     let store: FileStore;
     try {
-      store = await this.#root.within(account.home ?? "", account.rights === "ro");
+      store = await this.#root.within(
+        account.home ?? "",
+        account.rights === "ro" && readOnlyAccount(account.name),
+      );
     } catch {
       throw new HttpError(404, `home directory not found: ${account.home}`);
     }

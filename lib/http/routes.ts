@@ -225,7 +225,7 @@ export class Routes {
     track: Track,
   ): Promise<Omit<Handled, "op" | "name" | "user">> {
     const { store } = caller;
-    if (store.readOnly) throw new HttpError(403, "server is read-only");
+    if (store.readOnly) throw new HttpError(403, store.readOnlyReason);
     if (request.method === "MKCOL") {
       await body.cancel();
       const slash = target.name.lastIndexOf("/");

@@ -238,7 +238,12 @@ class AccessView implements Files {
     let store = this.#areas.get(key);
     if (!store) {
       const hidden = where.hideHomes ? [...(this.#access.config.homes?.() ?? [])] : [];
-      store = this.#store.within(where.area, where.readOnly, hidden).catch((error) => {
+      const who = this.#who;
+      // A read-only account's own area says so (the public area's refusal is locate's).
+      const readOnly = where.readOnly && who?.rights === "ro" && where.area === (who.home ?? "")
+        ? readOnlyAccount(who.name)
+        : where.readOnly;
+      store = this.#store.within(where.area, readOnly, hidden).catch((error) => {
         this.#areas.delete(key);
         if (error instanceof ProtocolError && error.code === ErrorCode.NOT_FOUND) {
           throw new ProtocolError(ErrorCode.NOT_FOUND, `home directory not found: ${where.area}`);
@@ -249,6 +254,11 @@ class AccessView implements Files {
     }
     return store;
   }
+}
+
+/** What a read-only account's upload or new directory is told. */
+export function readOnlyAccount(name: string): string {
+  return `access denied: account ${name} is read-only`;
 }
 
 function checked(requested: string | Uint8Array): string {
