@@ -11,10 +11,10 @@ import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
-import { DEFAULT_HOST, ListenError, listenTcp } from "../net/listen.ts";
+import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
 import { isLoopback } from "../net/ip.ts";
-import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
-import { NodeTlsListener } from "../net/tls_listener.ts";
+import type { TlsServerConfig } from "../net/tls.ts";
+import { listenTlsServer } from "../net/tls_listener.ts";
 import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { AccountLine } from "../auth/accounts.ts";
 import { Authenticator } from "../auth/authenticator.ts";
@@ -93,9 +93,6 @@ export interface AccountsConfig {
   maxUnauthenticated?: number;
   maxUnauthenticatedPerIp?: number;
 }
-
-/** Longest a TLS handshake may take before the connection is dropped. */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
@@ -203,7 +200,12 @@ export class FileServer {
       );
     }
     const listener = config.tls
-      ? await tlsListener(where, config.tls, config.log)
+      ? await listenTlsServer(
+        where,
+        config.tls,
+        (message, peer) =>
+          config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
+      )
       : listenTcp(where);
     return new FileServer(listener, store, config);
   }
@@ -316,32 +318,6 @@ export class FileServer {
     await conn.sendError(ErrorCode.OTHER, message);
     conn.close();
   }
-}
-
-/** A TLS listener whose connections arrive with the handshake done (lib/net/tls_listener.ts). */
-async function tlsListener(
-  where: { hostname: string; port: number },
-  certified: TlsServerConfig,
-  log: ((event: ServerEvent) => void) | undefined,
-): Promise<NodeTlsListener> {
-  try {
-    certificateDer(certified.cert);
-  } catch {
-    throw new TlsError("cannot use the certificate: no PEM certificate found");
-  }
-  const listener = await NodeTlsListener.listen({
-    ...where,
-    ...certified,
-    handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
-    onHandshakeError: (message, peer) =>
-      log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
-  }).catch((error) => {
-    if (error instanceof ListenError) throw error;
-    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
-      cause: error,
-    });
-  });
-  return listener;
 }
 
 /** With accounts and neither anonymous reads nor a public directory: every client must log in. */

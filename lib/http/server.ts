@@ -1,31 +1,51 @@
 /**
- * The HTTP face of a served directory: HTTP/1.1 (keep-alive) on
- * `Deno.serve`, HTTPS with a certificate, through the same `FileStore` as
- * fsd/1 and TFTP. The server owns the listener, the limits (requests in
- * progress count against --max-clients and --max-per-ip, with fsd/1's
- * connections when they share one `Limits`), the log line of
- * every request, and shutdown; routes.ts answers the requests.
+ * The HTTP face of a served directory: HTTP/1.1 (keep-alive) on fsd's own
+ * connection handling (wire.ts), HTTPS with a certificate, through the same
+ * `FileStore` as fsd/1 and TFTP. The server owns the listener, the limits
+ * (every connection, idle keep-alive ones too, counts against
+ * --max-clients and --max-per-ip, with fsd/1's connections when they
+ * share one `Limits`), the deadlines (request head, keep-alive idle,
+ * minimum rate), the log line of every request and of every cut, and
+ * shutdown; routes.ts answers the requests.
  */
 
 import { errorMessage } from "../bytes/mod.ts";
+import { AcceptLoop } from "../net/accept_loop.ts";
+import { plainAddress } from "../net/ip.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
-import { DEFAULT_HOST, listenError } from "../net/listen.ts";
+import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
+import { listenTlsServer } from "../net/tls_listener.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { type HttpAccounts, HttpLogins } from "./auth.ts";
 import { textReply } from "./respond.ts";
 import { type Handled, Routes } from "./routes.ts";
 import type { HttpActivity, LiveView } from "./live.ts";
+import {
+  BadRequest,
+  ConnectionCut,
+  type Head,
+  keepsAlive,
+  type WireConfig,
+  WireConn,
+} from "./wire.ts";
+import { BodyStream } from "./wire_body.ts";
+import { CONTINUE } from "./wire_response.ts";
 
 export interface HttpServerConfig {
   /** TCP port; 0 lets the system choose. */
   port: number;
   hostname?: string;
   tls?: TlsServerConfig;
-  /** A request body silent this long is dropped with 408 (default 60 s). */
+  /** A keep-alive connection waits this long for its next request; a request body silent this long is dropped with 408 (default 60 s). */
   idleTimeoutMs?: number;
+  /** A request head must be whole within this long of its first byte (the first request: of accept; default 10 s; 0: no limit). */
+  requestTimeoutMs?: number;
+  /** While a request runs, the connection moves at least this many bytes a second over each request timeout (default 100; 0: no floor). */
+  minRate?: number;
   maxClients?: number;
   maxPerIp?: number;
   /** Limits kept with another server (fsd/1's), instead of maxClients and maxPerIp here. */
@@ -36,54 +56,88 @@ export interface HttpServerConfig {
   live?: LiveView & HttpActivity;
 }
 
-export const HTTP_DEFAULTS = { idleTimeoutMs: 60_000, maxClients: 1000, maxPerIp: 100 } as const;
+export const HTTP_DEFAULTS = {
+  idleTimeoutMs: 60_000,
+  requestTimeoutMs: 10_000,
+  minRate: 100,
+  maxClients: 1000,
+  maxPerIp: 100,
+} as const;
 
-/** A running HTTP face; `shutdown()` stops it gracefully, `close()` at once. */
+/** How long a refused connection is given to take its 503 before it is closed. */
+const REFUSAL_MS = 1000;
+
+/**
+ * A running HTTP face; `shutdown()` stops it gracefully, `close()` at once.
+ * Each connection is admitted by the limits when accepted and released
+ * when closed, whether a request is running on it or it is waiting idle.
+ */
 export class HttpServer {
   readonly addr: Deno.NetAddr;
   readonly tls: boolean;
-  #server: Deno.HttpServer<Deno.NetAddr>;
-  #abort = new AbortController();
-  #stopped = false;
+  #accepting: AcceptLoop<StreamConn>;
   #limits: Limits;
   #routes: Routes;
   #log: (event: ServerEvent) => void;
   #nextId: number;
-  /** Requests in progress, each with the way to cut it. */
-  #active = new Map<number, AbortController>();
+  #wire: WireConfig;
+  /** Every connection, with whether a request is running on it. */
+  #conns = new Map<WireConn, { busy: boolean; cut: AbortController }>();
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(store: FileStore, config: HttpServerConfig, firstId: number) {
+  private constructor(
+    listener: StreamListener & { readonly addr: Deno.NetAddr },
+    store: FileStore,
+    config: HttpServerConfig,
+    firstId: number,
+  ) {
     this.#log = config.log ?? (() => {});
     this.#nextId = firstId;
     this.tls = config.tls !== undefined;
+    this.addr = listener.addr;
     this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? HTTP_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? HTTP_DEFAULTS.maxPerIp,
     });
+    const idleTimeoutMs = config.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs;
+    const requestTimeoutMs = config.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs;
+    this.#wire = {
+      scheme: this.tls ? "https" : "http",
+      idleTimeoutMs,
+      requestTimeoutMs,
+      minRate: {
+        bytesPerSecond: config.minRate ?? HTTP_DEFAULTS.minRate,
+        windowMs: requestTimeoutMs || HTTP_DEFAULTS.requestTimeoutMs,
+      },
+    };
     this.#routes = new Routes({
       store,
       logins: new HttpLogins(store, config.accounts, this.tls),
-      bodyTimeoutMs: config.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs,
+      bodyTimeoutMs: idleTimeoutMs,
       live: config.live,
     });
-    const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
-    try {
-      this.#server = Deno.serve({
-        ...where,
-        ...(config.tls && { cert: config.tls.cert, key: config.tls.key }),
-        signal: this.#abort.signal,
-        onListen: () => {},
-        onError: (error) => textReply(500, `internal error: ${errorMessage(error)}`),
-      }, (request, info) => this.#handle(request, info));
-    } catch (error) {
-      throw listenError(error, where.hostname, where.port);
-    }
-    this.addr = this.#server.addr;
+    this.#accepting = new AcceptLoop(listener, {
+      handle: (conn) => this.#serve(conn),
+      onAcceptError: (error) => this.#log({ event: "accept-error", message: errorMessage(error) }),
+    });
   }
 
   /** Starts serving `store`; request ids in the log start at `firstId`. */
-  static start(store: FileStore, config: HttpServerConfig, firstId = 1): Promise<HttpServer> {
-    return Promise.resolve(new HttpServer(store, config, firstId));
+  static async start(
+    store: FileStore,
+    config: HttpServerConfig,
+    firstId = 1,
+  ): Promise<HttpServer> {
+    const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
+    const listener = config.tls
+      ? await listenTlsServer(
+        where,
+        config.tls,
+        (message, peer) =>
+          config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
+      )
+      : listenTcp(where);
+    return new HttpServer(listener, store, config, firstId);
   }
 
   /** The URLs a person can open, for the start line. */
@@ -100,56 +154,168 @@ export class HttpServer {
     return [`${scheme}://${shown}:${this.addr.port}/`];
   }
 
-  /** Stops taking requests; those in progress may finish within `graceMs`, then are cut. */
+  /** Stops taking connections and closes idle ones; requests in progress may finish within `graceMs`, then are cut. */
   async shutdown(graceMs: number): Promise<void> {
-    this.#log({ event: "shutdown", graceMs, connections: this.#active.size });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<boolean>((resolve) =>
-      timer = setTimeout(() => resolve(false), graceMs)
-    );
-    const done = await Promise.race([this.#server.shutdown().then(() => true), late]);
-    clearTimeout(timer);
-    // Aborting a server that shut down already throws inside Deno: only cut what is left.
-    if (!done) await this.close();
-    else this.#stopped = true;
+    if (!this.#accepting.stopping) {
+      this.#accepting.stop();
+      const busy = [...this.#conns.values()].filter((c) => c.busy).length;
+      this.#log({ event: "shutdown", graceMs, connections: busy });
+      for (const [wire, state] of this.#conns) if (!state.busy) wire.close();
+      this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
+    }
+    await this.#accepting.settled();
+    clearTimeout(this.#graceTimer);
   }
 
-  /** Stops at once: every request in progress is cut. */
+  /** Stops at once: every connection is cut. */
   async close(): Promise<void> {
-    for (const cut of this.#active.values()) cut.abort();
-    if (!this.#stopped) {
-      this.#stopped = true;
-      this.#abort.abort();
-    }
-    await this.#server.finished;
+    this.#accepting.stop();
+    this.#closeAll();
+    await this.#accepting.settled();
+    clearTimeout(this.#graceTimer);
   }
 
-  async #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
-    const id = this.#nextId++;
-    const address = info.remoteAddr.hostname;
-    const admission = await this.#limits.admit(address);
-    if (!admission.admitted) {
-      this.#log({
-        event: "rejected",
-        id,
-        address,
-        port: info.remoteAddr.port,
-        code: 503,
-        message: admission.reason,
-      });
-      return textReply(503, admission.reason, { "retry-after": "5", connection: "close" });
+  #closeAll(): void {
+    for (const [wire, state] of this.#conns) {
+      state.cut.abort();
+      wire.close();
     }
-    const cut = new AbortController();
-    this.#active.set(id, cut);
-    const started = performance.now();
-    const handled: Handled = await this.#routes.answer(request, id, address, cut.signal);
-    const finish = (failure?: unknown) => {
-      this.#active.delete(id);
+  }
+
+  /** One connection: admitted, then its requests one after the other, then released. */
+  async #serve(conn: StreamConn): Promise<void> {
+    const peer = conn.remoteAddr as Deno.NetAddr;
+    const address = peer.hostname;
+    const admission = await this.#limits.admit(address);
+    if (!admission.admitted) return await this.#refuse(conn, peer, admission.reason);
+    const wire = new WireConn(conn, this.#wire);
+    const state = { busy: false, cut: new AbortController() };
+    this.#conns.set(wire, state);
+    try {
+      while (!this.#accepting.stopping || state.busy) {
+        let head: Head | null;
+        try {
+          head = await wire.readHead();
+        } catch (error) {
+          await this.#badHead(wire, peer, error);
+          break;
+        }
+        if (head === null) {
+          if (wire.cutReason) this.#cutLog(this.#nextId++, peer, wire.cutReason);
+          break;
+        }
+        state.busy = true;
+        await this.#request(wire, head, peer, state.cut.signal);
+        state.busy = false;
+        if (!wire.reusable) break;
+      }
+    } finally {
+      this.#conns.delete(wire);
+      state.cut.abort();
+      wire.close();
       this.#limits.release(address);
-      this.#logRequest(id, address, started, handled, failure);
-    };
-    info.completed.then(() => finish(), (error) => finish(error));
-    return handled.response;
+    }
+  }
+
+  /** One request on `wire`: answered, written, logged. */
+  async #request(
+    wire: WireConn,
+    head: Head,
+    peer: Deno.NetAddr,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const id = this.#nextId++;
+    const address = peer.hostname;
+    const started = performance.now();
+    wire.minimumRate(true);
+    const expects = /^100-continue$/i.test(head.headers.get("expect") ?? "");
+    const body = head.method === "GET" || head.method === "HEAD"
+      ? undefined
+      : BodyStream.of(head.headers, wire, expects ? () => wire.write(CONTINUE) : undefined);
+    // A GET or HEAD that sends a body: answered, and the connection closed after it.
+    const unread = body === undefined && BodyStream.of(head.headers, wire) !== undefined;
+    const request = toRequest(head, body, this.#wire.scheme);
+    let handled: Handled;
+    if (request === undefined) {
+      handled = {
+        response: textReply(405, `method not allowed: ${head.method}`),
+        op: "GET",
+        name: "",
+        message: `method not allowed: ${head.method}`,
+        bytes: () => 0,
+      };
+    } else handled = await this.#routes.answer(request, id, address, signal);
+    // Server-sent events stay open with little traffic: no floor for them.
+    if (/^text\/event-stream/.test(handled.response.headers.get("content-type") ?? "")) {
+      wire.minimumRate(false);
+    }
+    const close = unread || this.#accepting.stopping || !keepsAlive(head) ||
+      /\bclose\b/i.test(handled.response.headers.get("connection") ?? "");
+    let failure: unknown;
+    try {
+      await wire.respond(handled.response, head.method === "HEAD", close);
+      // A body left unread (a refusal before it was read) cannot be skipped: close.
+      if (body && !body.complete) wire.reusable = false;
+    } catch (error) {
+      failure = wire.cutReason ? new ConnectionCut(wire.cutReason) : error;
+      wire.reusable = false;
+    }
+    wire.minimumRate(false);
+    this.#logRequest(id, address, started, handled, failure);
+  }
+
+  /** A request head that broke the rules (answered, then closed) or took too long (closed). */
+  async #badHead(wire: WireConn, peer: Deno.NetAddr, error: unknown): Promise<void> {
+    const id = this.#nextId++;
+    if (error instanceof BadRequest) {
+      this.#log({
+        event: "close",
+        id,
+        reason: "error",
+        code: error.status,
+        message: error.message,
+      });
+      await wire.respond(textReply(error.status, error.message), false, true).catch(() => {});
+    } else if (error instanceof ConnectionCut) {
+      this.#cutLog(id, peer, error.message);
+    } else if (!wire.closed) {
+      this.#log({ event: "close", id, reason: "failure", message: errorMessage(error) });
+    }
+  }
+
+  /** The log line of a connection a deadline cut, with the client's address. */
+  #cutLog(id: number, peer: Deno.NetAddr, reason: string): void {
+    this.#log({
+      event: "close",
+      id,
+      reason: "timeout",
+      message: `${reason} (HTTP client ${plainAddress(peer.hostname)} port ${peer.port})`,
+    });
+  }
+
+  /** Over a limit: a 503 with the reason, a moment to read it, then closed. */
+  async #refuse(conn: StreamConn, peer: Deno.NetAddr, reason: string): Promise<void> {
+    this.#log({
+      event: "rejected",
+      id: this.#nextId++,
+      address: peer.hostname,
+      port: peer.port,
+      code: 503,
+      message: reason,
+    });
+    const wire = new WireConn(conn, { ...this.#wire, requestTimeoutMs: REFUSAL_MS });
+    const timer = setTimeout(() => wire.close(), REFUSAL_MS);
+    try {
+      // The request is read first, so that the client is not reset while still sending it.
+      await wire.readHead().catch(() => {});
+      await wire.respond(textReply(503, reason, { "retry-after": "5" }), false, true);
+      await conn.closeWrite();
+    } catch {
+      // gone: nothing to tell
+    } finally {
+      clearTimeout(timer);
+      wire.close();
+    }
   }
 
   #logRequest(
@@ -170,7 +336,18 @@ export class HttpServer {
       transport: "http" as const,
       ...(handled.user && { user: handled.user }),
     };
-    if (failure !== undefined && status < 400) {
+    if (failure instanceof ConnectionCut) {
+      this.#log({
+        event: "close",
+        id,
+        reason: "timeout",
+        op: handled.op,
+        name: handled.name,
+        bytes: handled.bytes(),
+        ms,
+        message: `${failure.message} (HTTP client ${plainAddress(address)})`,
+      });
+    } else if (failure !== undefined && status < 400) {
       this.#log({
         event: "close",
         id,
@@ -194,4 +371,27 @@ export class HttpServer {
       this.#log({ ...base, outcome: "ok", kind: handled.kind, bytes: handled.bytes(), ms, status });
     }
   }
+}
+
+/** The web's Request for `head` (its raw target kept as its url); undefined for a method fetch forbids. */
+function toRequest(
+  head: Head,
+  body: BodyStream | undefined,
+  scheme: string,
+): Request | undefined {
+  const host = head.headers.get("host") ?? "localhost";
+  const url = `${scheme}://${/^[\w.:\[\]-]+$/.test(host) ? host : "localhost"}${head.target}`;
+  let request: Request;
+  try {
+    request = new Request(`${scheme}://localhost/`, {
+      method: head.method,
+      headers: head.headers,
+      ...(body && { body: body.stream, duplex: "half" }),
+    } as RequestInit);
+  } catch {
+    return undefined; // CONNECT, TRACE, TRACK
+  }
+  // The target as sent: parseTarget checks it byte for byte (a URL would resolve ".." first).
+  Object.defineProperty(request, "url", { value: url });
+  return request;
 }

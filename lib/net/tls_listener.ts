@@ -11,7 +11,9 @@
 
 import tls from "node:tls";
 import type { Socket } from "node:net";
-import { listenError } from "./listen.ts";
+import { errorMessage } from "../bytes/source_sink.ts";
+import { ListenError, listenError } from "./listen.ts";
+import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 import type { StreamListener } from "./stream_conn.ts";
 
@@ -129,4 +131,35 @@ export class NodeTlsListener implements StreamListener<NodeSocketConn> {
     for (const waiter of this.#waiting.splice(0)) waiter(null);
     for (const conn of this.#ready.splice(0)) conn.close();
   }
+}
+
+/** Longest a TLS handshake may take before the connection is dropped. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * A server's TLS listener (fsd/1's, HTTPS's): the certificate checked
+ * first, handshakes bounded by TLS_HANDSHAKE_TIMEOUT_MS, failures told to
+ * `onHandshakeError`; a certificate or key that cannot be used is a TlsError.
+ */
+export async function listenTlsServer(
+  where: { hostname: string; port: number; reusePort?: boolean },
+  certified: TlsServerConfig,
+  onHandshakeError: TlsListenerConfig["onHandshakeError"],
+): Promise<NodeTlsListener> {
+  try {
+    certificateDer(certified.cert);
+  } catch {
+    throw new TlsError("cannot use the certificate: no PEM certificate found");
+  }
+  return await NodeTlsListener.listen({
+    ...where,
+    ...certified,
+    handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
+    onHandshakeError,
+  }).catch((error) => {
+    if (error instanceof ListenError) throw error;
+    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  });
 }

@@ -1,0 +1,351 @@
+/**
+ * HTTP/1.1 on one accepted connection, so that fsd, not the runtime, owns
+ * every connection of the HTTP face: it is counted in the limits from
+ * accept to close (idle keep-alive ones too), its request head must be
+ * whole within the request timeout, a keep-alive wait ends after the idle
+ * timeout, and while a request runs the connection must move at least the
+ * minimum rate. `Deno.serve` has none of these deadlines and hides its
+ * connections, hence this small server: request heads parsed strictly
+ * (one Content-Length or chunked, never both; bounded size and count),
+ * bodies as streams (100-continue sent when the body is first read),
+ * responses written as they come (Content-Length or chunked), pipelining
+ * and keep-alive. Requests and responses stay the web's `Request` and
+ * `Response`, so the routes do not know which server runs them.
+ */
+
+import type { StreamConn } from "../net/stream_conn.ts";
+import { writeResponse } from "./wire_response.ts";
+
+/** Longest request head (request line and headers) read. */
+export const MAX_HEAD = 16 * 1024;
+/** Most header lines in one request. */
+const MAX_HEADERS = 100;
+/** Largest chunk of a body read from the socket at once. */
+const BODY_CHUNK = 256 * 1024;
+const LATIN1 = new TextDecoder("latin1");
+
+export interface WireConfig {
+  scheme: "http" | "https";
+  /** A request head, once its first byte came (the first: from accept), must be whole within this (0: no limit). */
+  requestTimeoutMs: number;
+  /** A keep-alive connection waits this long for its next request. */
+  idleTimeoutMs: number;
+  /** While a request runs, bytes a second in and out together, measured over `windowMs` (0: no floor). */
+  minRate: { bytesPerSecond: number; windowMs: number };
+}
+
+/** The request head could not be used: answered with `status` and the connection closed. */
+export class BadRequest extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = "BadRequest";
+  }
+}
+
+/** A deadline of this connection cut it; the message says which. */
+export class ConnectionCut extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConnectionCut";
+  }
+}
+
+export interface Head {
+  method: string;
+  /** The raw request target, origin-form. */
+  target: string;
+  version: "1.0" | "1.1";
+  headers: Headers;
+}
+
+/** One connection's requests, one after the other. */
+export class WireConn {
+  readonly conn: StreamConn;
+  #config: WireConfig;
+  #buffer = new Uint8Array(MAX_HEAD);
+  #start = 0;
+  #end = 0;
+  #closed = false;
+  #cutReason: string | undefined;
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #rateTimer: ReturnType<typeof setInterval> | undefined;
+  #moved = 0;
+  #requests = 0;
+  /** False once the connection cannot carry another request. */
+  reusable = true;
+
+  constructor(conn: StreamConn, config: WireConfig) {
+    this.conn = conn;
+    this.#config = config;
+    conn.setNoDelay?.(true);
+  }
+
+  /** Why a deadline cut the connection, if one did. */
+  get cutReason(): string | undefined {
+    return this.#cutReason;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether a request has begun arriving (bytes buffered past the last request). */
+  get midRequest(): boolean {
+    return this.#end > this.#start;
+  }
+
+  /**
+   * The next request's head; null when the client closed between requests
+   * (or the idle timeout did: see cutReason). BadRequest for a head that
+   * breaks the rules; ConnectionCut when the head took too long.
+   */
+  async readHead(): Promise<Head | null> {
+    const first = this.#requests++ === 0;
+    const { requestTimeoutMs, idleTimeoutMs } = this.#config;
+    const whole = requestTimeoutMs / 1000;
+    // The first request is due within the request timeout of accept; later ones may wait idle.
+    if (first || this.midRequest) {
+      this.#deadlineIn(
+        requestTimeoutMs,
+        `request timeout: no whole request head within ${whole} s`,
+      );
+    } else {
+      this.#deadlineIn(
+        idleTimeoutMs,
+        `idle timeout: no request for ${idleTimeoutMs / 1000} s on a keep-alive connection`,
+      );
+    }
+    let scanned = this.#start;
+    try {
+      for (;;) {
+        const end = findHeadEnd(this.#buffer, scanned, this.#end);
+        if (end >= 0) {
+          const head = parseHead(this.#buffer.subarray(this.#start, end));
+          this.#start = end;
+          return head;
+        }
+        scanned = Math.max(this.#start, this.#end - 3);
+        if (this.#end - this.#start >= MAX_HEAD) {
+          throw new BadRequest(431, `request head too large: at most ${MAX_HEAD} bytes`);
+        }
+        const wasEmpty = !this.midRequest;
+        const before = this.#start;
+        const n = await this.#fill();
+        scanned -= before - this.#start; // the buffer may have been compacted
+        if (n === null) {
+          if (wasEmpty && this.#cutReason === undefined) return null;
+          if (this.#cutReason !== undefined) throw new ConnectionCut(this.#cutReason);
+          throw new BadRequest(400, "the connection ended inside a request head");
+        }
+        if (wasEmpty && !first) {
+          this.#deadlineIn(
+            requestTimeoutMs,
+            `request timeout: a request head took over ${whole} s to arrive`,
+          );
+        }
+      }
+    } finally {
+      this.#clearDeadline();
+    }
+  }
+
+  /** Writes `response` (no body for HEAD) and says how many body bytes went. */
+  async respond(response: Response, head: boolean, close: boolean): Promise<number> {
+    if (close) this.reusable = false;
+    return await writeResponse(this, response, head, !this.reusable);
+  }
+
+  /** Starts (or, with `on` false, stops) the minimum rate for a request in progress. */
+  minimumRate(on: boolean): void {
+    clearInterval(this.#rateTimer);
+    this.#rateTimer = undefined;
+    this.#moved = 0;
+    const { bytesPerSecond, windowMs } = this.#config.minRate;
+    if (!on || bytesPerSecond <= 0 || windowMs <= 0 || this.#closed) return;
+    const floor = bytesPerSecond * windowMs / 1000;
+    this.#rateTimer = setInterval(() => {
+      if (this.#moved < floor) {
+        this.cut(`too slow: under ${bytesPerSecond} bytes/s for ${windowMs / 1000} s`);
+      }
+      this.#moved = 0;
+    }, windowMs);
+  }
+
+  /** Buffered bytes (up to `max`) or, with none buffered, one read from the socket; null at the end. */
+  async readSome(max: number): Promise<Uint8Array | null> {
+    if (this.#end > this.#start) {
+      const n = Math.min(max, this.#end - this.#start);
+      const bytes = this.#buffer.slice(this.#start, this.#start + n);
+      this.#start += n;
+      return bytes;
+    }
+    // Nothing buffered: straight from the socket into a chunk of its own.
+    const chunk = new Uint8Array(Math.min(max, BODY_CHUNK));
+    const n = this.#closed ? null : await this.conn.read(chunk).catch((error) => {
+      if (this.#closed) return null;
+      throw error;
+    });
+    if (n === null) {
+      if (this.#cutReason !== undefined) throw new ConnectionCut(this.#cutReason);
+      return null;
+    }
+    this.#moved += n;
+    return chunk.subarray(0, n);
+  }
+
+  /** One line (without its CRLF) of at most `max` bytes, as Latin-1; null at the end. */
+  async readLine(max: number): Promise<string | null> {
+    let scanned = this.#start;
+    for (;;) {
+      for (let i = scanned; i + 1 < this.#end; i++) {
+        if (this.#buffer[i] === 13 && this.#buffer[i + 1] === 10) {
+          const line = LATIN1.decode(this.#buffer.subarray(this.#start, i));
+          this.#start = i + 2;
+          return line;
+        }
+      }
+      if (this.#end - this.#start > max) {
+        throw new BadRequest(400, "line too long in a chunked body");
+      }
+      scanned = Math.max(this.#start, this.#end - 1);
+      const before = this.#start;
+      if ((await this.#fill()) === null) {
+        if (this.#cutReason !== undefined) throw new ConnectionCut(this.#cutReason);
+        return null;
+      }
+      scanned -= before - this.#start; // the buffer may have been compacted
+    }
+  }
+
+  /** Writes all of `bytes`. */
+  async write(bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    try {
+      while (at < bytes.length) at += await this.conn.write(bytes.subarray(at));
+    } catch (error) {
+      if (this.#cutReason !== undefined) throw new ConnectionCut(this.#cutReason);
+      throw error;
+    } finally {
+      this.#moved += at;
+    }
+  }
+
+  /** Ends the connection because of `reason` (a deadline). */
+  cut(reason: string): void {
+    if (this.#closed) return;
+    this.#cutReason = reason;
+    this.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.reusable = false;
+    this.#clearDeadline();
+    this.minimumRate(false);
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Reads more into the buffer (compacting it first); null at the end or once closed. */
+  async #fill(): Promise<number | null> {
+    if (this.#closed) return null;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    else if (this.#end === this.#buffer.length) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    let n: number | null;
+    try {
+      n = await this.conn.read(this.#buffer.subarray(this.#end));
+    } catch (error) {
+      if (this.#closed) return null;
+      throw error;
+    }
+    if (n === null) return null;
+    this.#end += n;
+    this.#moved += n;
+    return n;
+  }
+
+  #deadlineIn(ms: number, reason: string): void {
+    this.#clearDeadline();
+    if (ms > 0) this.#deadline = setTimeout(() => this.cut(reason), ms);
+  }
+
+  #clearDeadline(): void {
+    clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+  }
+}
+
+/** The index just past the first CRLFCRLF at or after `from`, or -1. */
+function findHeadEnd(buffer: Uint8Array, from: number, end: number): number {
+  for (let i = from; i + 3 < end; i++) {
+    if (buffer[i] === 13 && buffer[i + 1] === 10 && buffer[i + 2] === 13 && buffer[i + 3] === 10) {
+      return i + 4;
+    }
+  }
+  return -1;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** A request head's bytes (ending in CRLFCRLF) as a Head, by the rules of RFC 9112. */
+export function parseHead(bytes: Uint8Array): Head {
+  // Latin-1: every byte is one character, so nothing is lost before the checks below.
+  const text = LATIN1.decode(bytes);
+  const lines = text.slice(0, -4).split("\r\n");
+  const match = /^([A-Z]{1,20}) (\S+) HTTP\/1\.([01])$/.exec(lines[0]);
+  if (!match) throw new BadRequest(400, "bad request line");
+  const [, method, rawTarget, minor] = match;
+  if (lines.length - 1 > MAX_HEADERS) {
+    throw new BadRequest(431, `too many header lines: at most ${MAX_HEADERS}`);
+  }
+  const headers = new Headers();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    if (colon <= 0 || !TOKEN.test(name)) throw new BadRequest(400, "bad header line");
+    const value = line.slice(colon + 1).trim();
+    try {
+      headers.append(name, value);
+    } catch {
+      throw new BadRequest(400, "bad header value");
+    }
+  }
+  const lengths = headers.get("content-length");
+  if (lengths !== null && !/^\d{1,15}$/.test(lengths)) {
+    // Repeated lengths come joined by ", ": any repeat is refused (RFC 9112 6.3).
+    throw new BadRequest(400, "bad content-length");
+  }
+  const coding = headers.get("transfer-encoding");
+  if (coding !== null) {
+    if (lengths !== null) {
+      throw new BadRequest(400, "both content-length and transfer-encoding: refused");
+    }
+    if (coding.toLowerCase() !== "chunked") {
+      throw new BadRequest(501, `transfer-encoding not supported: ${coding}`);
+    }
+  }
+  const version = minor === "1" ? "1.1" : "1.0";
+  if (version === "1.1" && headers.get("host") === null) {
+    throw new BadRequest(400, "no host header");
+  }
+  // Absolute-form (a proxy's): the path and query only.
+  const absolute = /^https?:\/\/[^/?#]*/i.exec(rawTarget);
+  const target = absolute ? rawTarget.slice(absolute[0].length) || "/" : rawTarget;
+  if (!target.startsWith("/")) throw new BadRequest(400, "request target is not a path");
+  return { method, target, version, headers };
+}
+
+/** Whether the client wants the connection kept after this request. */
+export function keepsAlive(head: Head): boolean {
+  const connection = (head.headers.get("connection") ?? "").toLowerCase();
+  if (head.version === "1.0") return /\bkeep-alive\b/.test(connection);
+  return !/\bclose\b/.test(connection);
+}
