@@ -23,7 +23,7 @@ import type { LoginPolicy } from "./login.ts";
 import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import { ErrorCode } from "../store/errors.ts";
-import { Access } from "../store/access.ts";
+import { accessFor } from "../store/access.ts";
 import { DEFAULT_MAX_UPLOAD_BYTES, FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { BLOCK_SIZE } from "./codec.ts";
@@ -330,15 +330,8 @@ function rateWindow(config: ServerConfig): number {
   return config.requestTimeoutMs || SERVER_DEFAULTS.requestTimeoutMs;
 }
 
-/** The access model of a server with `accounts` (or without any). */
-export function accessFor(accounts: AccountsConfig | undefined): Access {
-  return new Access({
-    accounts: accounts !== undefined,
-    anonymousRead: accounts?.anonymousRead,
-    public: accounts?.public,
-    homes: () => accounts?.authenticator.homes() ?? [],
-  });
-}
+/** The access model of a server with `accounts` (or without any): lib/store's, re-exported. */
+export { accessFor };
 
 /** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */
 function loginPolicy(accounts: AccountsConfig, tls: boolean): LoginPolicy {

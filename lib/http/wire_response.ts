@@ -1,8 +1,9 @@
 /**
  * A `Response` written as HTTP/1.1: the status line and headers, then the
- * body as it comes, with its Content-Length or chunked. Small pieces are
- * gathered into one reused buffer (the head goes with the first bytes of
- * the body); large chunks go to the socket as they are, and a byte stream
+ * body as it comes, with its Content-Length or chunked. The small pieces of
+ * each chunk are gathered into one reused buffer (the head goes with the
+ * first chunk, a chunk with its framing); large chunks go to the socket as
+ * they are, and a byte stream
  * (a download) is read into one reused buffer: no copy and no allocation
  * per chunk.
  */
@@ -86,6 +87,8 @@ export async function writeResponse(
         if (chunked) await out.put(latin1(`${chunk.length.toString(16)}\r\n`));
         await out.put(chunk);
         if (chunked) await out.put(CRLF);
+        // Sent now: a stream that pauses (server-sent events) must not wait in the buffer.
+        await out.flush();
         sent += chunk.length;
       }
     } catch (error) {

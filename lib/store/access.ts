@@ -7,7 +7,9 @@
  * - Without accounts: everyone reads all of DIR and writes new files in it
  *   (unless the store is read-only).
  * - With accounts, an account without a home reads all of DIR and writes
- *   there if `rw` (an instructor); an account with a home has that home as
+ *   there if `rw` (an instructor); a `ro` account's write is refused with
+ *   `access denied: account "NAME" is read-only` (a read-only server says
+ *   `server is read-only` first); an account with a home has that home as
  *   its root, writes there if `rw`, and also reads the public area under
  *   its own name (`PUBLIC/...`, read-only, shown in the home's listing).
  * - A client without an account (anonymous: every TFTP client, an fsd/1
@@ -119,6 +121,12 @@ export class Access {
     const everything = { area: "", name, hideHomes: false, mounts: [] };
     if (!accounts) return { ...everything, readOnly: false };
     const inPublic = area !== undefined && (name === area || name.startsWith(area + "/"));
+    if (who?.rights === "ro" && right === "write") {
+      throw new ProtocolError(
+        ErrorCode.ACCESS_VIOLATION,
+        `access denied: account ${JSON.stringify(who.name)} is read-only`,
+      );
+    }
     if (who && who.home === undefined) return { ...everything, readOnly: who.rights === "ro" };
     if (!who && right === "write") throw loginRequired();
     if (inPublic) {
@@ -213,12 +221,21 @@ class AccessView implements Files {
     });
   }
 
+  /** A read-only server says so first, whoever asks. */
+  #writable(): void {
+    if (this.#store.readOnly) {
+      throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+    }
+  }
+
   async stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite> {
+    this.#writable();
     const where = this.#locate(requested, "write");
     return await (await this.#area(where)).stageWrite(where.name, declaredSize);
   }
 
   async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
+    this.#writable();
     const where = this.#locate(requested, "write");
     await (await this.#area(where)).makeDirectory(where.name, client);
   }
@@ -253,4 +270,21 @@ class AccessView implements Files {
 
 function checked(requested: string | Uint8Array): string {
   return typeof requested === "string" ? requested : parseName(requested);
+}
+
+/** What `accessFor` reads of a server's accounts (fsd/1's, TFTP's, HTTP's config). */
+export interface AccessFlags {
+  anonymousRead?: boolean;
+  public?: string;
+  authenticator: { homes(): Iterable<string> };
+}
+
+/** The access model of a server with `accounts` (or without any), one for every protocol. */
+export function accessFor(accounts: AccessFlags | undefined): Access {
+  return new Access({
+    accounts: accounts !== undefined,
+    anonymousRead: accounts?.anonymousRead,
+    public: accounts?.public,
+    homes: () => accounts?.authenticator.homes() ?? [],
+  });
 }
