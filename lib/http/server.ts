@@ -81,8 +81,8 @@ export class HttpServer {
   #log: (event: ServerEvent) => void;
   #nextId: number;
   #wire: WireConfig;
-  /** Every connection, with whether a request is running on it. */
-  #conns = new Map<WireConn, { busy: boolean; cut: AbortController }>();
+  /** Every connection, with the way to cut the request running on it (none: idle). */
+  #conns = new Map<WireConn, { running?: AbortController }>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
@@ -158,9 +158,9 @@ export class HttpServer {
   async shutdown(graceMs: number): Promise<void> {
     if (!this.#accepting.stopping) {
       this.#accepting.stop();
-      const busy = [...this.#conns.values()].filter((c) => c.busy).length;
+      const busy = [...this.#conns.values()].filter((c) => c.running).length;
       this.#log({ event: "shutdown", graceMs, connections: busy });
-      for (const [wire, state] of this.#conns) if (!state.busy) wire.close();
+      for (const [wire, state] of this.#conns) if (!state.running) wire.close();
       this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
     }
     await this.#accepting.settled();
@@ -177,7 +177,7 @@ export class HttpServer {
 
   #closeAll(): void {
     for (const [wire, state] of this.#conns) {
-      state.cut.abort();
+      state.running?.abort();
       wire.close();
     }
   }
@@ -189,10 +189,10 @@ export class HttpServer {
     const admission = await this.#limits.admit(address);
     if (!admission.admitted) return await this.#refuse(conn, peer, admission.reason);
     const wire = new WireConn(conn, this.#wire);
-    const state = { busy: false, cut: new AbortController() };
+    const state: { running?: AbortController } = {};
     this.#conns.set(wire, state);
     try {
-      while (!this.#accepting.stopping || state.busy) {
+      while (!this.#accepting.stopping) {
         let head: Head | null;
         try {
           head = await wire.readHead();
@@ -204,14 +204,17 @@ export class HttpServer {
           if (wire.cutReason) this.#cutLog(this.#nextId++, peer, wire.cutReason);
           break;
         }
-        state.busy = true;
-        await this.#request(wire, head, peer, state.cut.signal);
-        state.busy = false;
+        state.running = new AbortController();
+        try {
+          await this.#request(wire, head, peer, state.running.signal);
+        } finally {
+          state.running.abort(); // what still listens for the request's end (an event stream) stops
+          state.running = undefined;
+        }
         if (!wire.reusable) break;
       }
     } finally {
       this.#conns.delete(wire);
-      state.cut.abort();
       wire.close();
       this.#limits.release(address);
     }
@@ -231,7 +234,11 @@ export class HttpServer {
     const expects = /^100-continue$/i.test(head.headers.get("expect") ?? "");
     const body = head.method === "GET" || head.method === "HEAD"
       ? undefined
-      : BodyStream.of(head.headers, wire, expects ? () => wire.write(CONTINUE) : undefined);
+      : BodyStream.of(head.headers, wire, {
+        onFirstRead: expects ? () => wire.write(CONTINUE) : undefined,
+        // Once the body is in, committing it (fsync) moves no bytes: no floor then.
+        onEnd: () => wire.minimumRate(false),
+      });
     // A GET or HEAD that sends a body: answered, and the connection closed after it.
     const unread = body === undefined && BodyStream.of(head.headers, wire) !== undefined;
     const request = toRequest(head, body, this.#wire.scheme);

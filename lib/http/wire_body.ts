@@ -13,6 +13,14 @@ export interface ConnReader {
   readLine(max: number): Promise<string | null>;
 }
 
+/** What a body tells as it is read. */
+export interface BodyHooks {
+  /** Before the first read (the 100 Continue goes then). */
+  onFirstRead?: () => Promise<void>;
+  /** Read to its end. */
+  onEnd?: () => void;
+}
+
 /** Longest chunk-size or trailer line. */
 const MAX_LINE = 4096;
 /** Most trailer lines. */
@@ -22,17 +30,18 @@ export class BodyStream {
   readonly stream: ReadableStream<Uint8Array>;
   #complete = false;
 
-  private constructor(next: () => Promise<Uint8Array | null>, onFirstRead?: () => Promise<void>) {
+  private constructor(next: () => Promise<Uint8Array | null>, hooks: BodyHooks) {
     let first = true;
     this.stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         if (first) {
           first = false;
-          await onFirstRead?.();
+          await hooks.onFirstRead?.();
         }
         const chunk = await next();
         if (chunk === null) {
           this.#complete = true;
+          hooks.onEnd?.();
           controller.close();
         } else controller.enqueue(chunk);
       },
@@ -48,11 +57,11 @@ export class BodyStream {
   static of(
     headers: Headers,
     reader: ConnReader,
-    onFirstRead?: () => Promise<void>,
+    hooks: BodyHooks = {},
   ): BodyStream | undefined {
     const length = headers.get("content-length");
     if (headers.get("transfer-encoding") !== null) {
-      return new BodyStream(chunked(reader), onFirstRead);
+      return new BodyStream(chunked(reader), hooks);
     }
     if (length === null || Number(length) === 0) return undefined;
     let left = Number(length);
@@ -62,7 +71,7 @@ export class BodyStream {
       if (chunk === null) throw new BadRequest(400, "the connection ended inside a request body");
       left -= chunk.length;
       return chunk;
-    }, onFirstRead);
+    }, hooks);
   }
 }
 
