@@ -260,7 +260,7 @@ export class HttpServer {
       /\bclose\b/i.test(handled.response.headers.get("connection") ?? "");
     let failure: unknown;
     try {
-      await wire.respond(handled.response, head.method === "HEAD", close);
+      await wire.respond(handled.response, head, close);
       // A body left unread (a refusal before it was read) cannot be skipped: close.
       if (body && !body.complete) wire.reusable = false;
     } catch (error) {
@@ -282,7 +282,7 @@ export class HttpServer {
         code: error.status,
         message: error.message,
       });
-      await wire.respond(textReply(error.status, error.message), false, true).catch(() => {});
+      await wire.respond(textReply(error.status, error.message), undefined, true).catch(() => {});
     } else if (error instanceof ConnectionCut) {
       this.#cutLog(id, peer, error.message);
     } else if (!wire.closed) {
@@ -315,7 +315,7 @@ export class HttpServer {
     try {
       // The request is read first, so that the client is not reset while still sending it.
       await wire.readHead().catch(() => {});
-      await wire.respond(textReply(503, reason, { "retry-after": "5" }), false, true);
+      await wire.respond(textReply(503, reason, { "retry-after": "5" }), undefined, true);
       await conn.closeWrite();
     } catch {
       // gone: nothing to tell

@@ -149,10 +149,11 @@ export class WireConn {
     }
   }
 
-  /** Writes `response` (no body for HEAD) and says how many body bytes went. */
-  async respond(response: Response, head: boolean, close: boolean): Promise<number> {
-    if (close) this.reusable = false;
-    return await writeResponse(this, response, head, !this.reusable);
+  /** Writes `response` to the request `head` and says how many body bytes went. */
+  async respond(response: Response, head: Head | undefined, close: boolean): Promise<number> {
+    if (close || head?.version === "1.0") this.reusable = false;
+    const bodiless = head?.method === "HEAD";
+    return await writeResponse(this, response, bodiless, !this.reusable, head?.version === "1.0");
   }
 
   /** Starts (or, with `on` false, stops) the minimum rate for a request in progress. */

@@ -51,12 +51,17 @@ const READ_CHUNK = 1024 * 1024;
 /** The interim answer to `Expect: 100-continue`, sent when the body is first read. */
 export const CONTINUE = latin1("HTTP/1.1 100 Continue\r\n\r\n");
 
-/** Writes `response` to `sink` (`head`: no body); returns the body bytes written. */
+/**
+ * Writes `response` to `sink` (`head`: no body); returns the body bytes
+ * written. `http10`: the client speaks HTTP/1.0, which knows no chunks: a
+ * body of unknown length is sent as it is, ended by closing (`close` must be set).
+ */
 export async function writeResponse(
   sink: ResponseSink,
   response: Response,
   head: boolean,
   close: boolean,
+  http10 = false,
 ): Promise<number> {
   const status = response.status;
   const noBody = status < 200 || status === 204 || status === 304;
@@ -71,7 +76,7 @@ export async function writeResponse(
   lines.push(`date: ${new Date().toUTCString()}`);
   const body = noBody || head ? null : response.body;
   if (noBody || head) await response.body?.cancel().catch(() => {});
-  const chunked = body !== null && length === undefined;
+  const chunked = body !== null && length === undefined && !http10;
   if (!noBody && length === undefined && response.body === null) lines.push("content-length: 0");
   if (chunked) lines.push("transfer-encoding: chunked");
   lines.push(close ? "connection: close" : "connection: keep-alive");

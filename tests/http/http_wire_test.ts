@@ -56,6 +56,12 @@ Deno.test("http wire: pipelining, chunked uploads, 100-continue, oversized heads
   const statuses = [...both.text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1]);
   assert.deepEqual(statuses, ["200", "200"]);
   assert.ok(both.text.endsWith("\r\n\r\nserved\n"), both.text);
+  // HTTP/1.0 knows no chunks: a body of unknown length (?tar) comes as it is, ended by closing.
+  const old = await rawRequest(server.port, "GET /?tar HTTP/1.0\r\n\r\n");
+  assert.equal(old.status, 200);
+  assert.doesNotMatch(old.text, /transfer-encoding/i);
+  assert.match(old.text, /\r\nconnection: close\r\n/);
+  assert.ok(old.text.includes("a.txt"));
   // A chunked upload, with an extension and a trailer.
   const put = await rawRequest(
     server.port,
