@@ -44,9 +44,10 @@ export const CLIENT_FLAGS = {
   trace: {
     arg: "MODE",
     value: traceMode,
-    side: "fsd",
+    side: ["fsd", "tftp"],
     help: `show the connection on stderr: fsd (one line per packet, as
-fsd proxy --trace fsd), ladder (a ladder diagram), hex, text`,
+fsd proxy --trace fsd), ladder (a ladder diagram), hex, text;
+over TFTP each datagram, with the same names (DAT 7, ACK 7)`,
   },
   pcap: {
     arg: "FILE",

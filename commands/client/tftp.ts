@@ -13,6 +13,8 @@
 
 import { TFTP_CLIENT_DEFAULTS, type TftpClientConfig } from "../../lib/tftp/client.ts";
 import type { DatagramTap } from "../../lib/tftp/channel.ts";
+import type { TraceMode } from "../../lib/capture/conn_trace.ts";
+import { tftpTraceTap } from "../../lib/capture/tftp_trace.ts";
 import { openCapture } from "../shared/capture.ts";
 import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
@@ -70,16 +72,32 @@ export interface TftpValues {
   fsd1: boolean;
   /** --pcap FILE: every datagram of the job recorded. */
   pcap?: string;
+  /** --trace MODE: every datagram of the job shown on stderr. */
+  trace?: TraceMode;
 }
 
-/** --pcap over TFTP: a tap that writes each datagram as a UDP frame on its real ports, and its close. */
-export function tftpCapture(path: string | undefined): { tap?: DatagramTap; close(): void } {
+/**
+ * --pcap and --trace over TFTP: a tap that writes each datagram as a UDP frame on its real ports
+ * and traces it on stderr (one trace per transfer), and its close.
+ */
+export function tftpCapture(
+  path: string | undefined,
+  mode?: TraceMode,
+): { tap?: DatagramTap; close(): void } {
   const writer = openCapture(path);
-  if (!writer) return { close() {} };
+  const trace = mode && mode !== "none"
+    ? tftpTraceTap(mode, (line) => console.error(line))
+    : undefined;
+  if (!writer && !trace) return { close() {} };
   return {
-    tap: (sent, bytes, local, peer) =>
-      writer.datagram(sent ? "client" : "server", local.port, peer.port, bytes),
-    close: () => writer.close(),
+    tap: (sent, bytes, local, peer) => {
+      writer?.datagram(sent ? "client" : "server", local.port, peer.port, bytes);
+      trace?.tap(sent, bytes, local, peer);
+    },
+    close: () => {
+      trace?.close();
+      writer?.close();
+    },
   };
 }
 

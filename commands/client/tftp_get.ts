@@ -87,7 +87,7 @@ export async function tftpGet(
   if (values.json && toStdout) throw new UsageError("--json does not mix with LOCAL '-'");
   const how = { force: values.force, resume: values.continue, expected: values.sha256 };
   const reporter = new Reporter(values.json);
-  const capture = tftpCapture(values.pcap);
+  const capture = tftpCapture(values.pcap, values.trace);
   globalThis.addEventListener("unload", () => capture.close());
   await withInterruption(async (signal) => {
     const config = (file: GetFile) => ({

@@ -82,7 +82,7 @@ export async function tftpPut(
   const files = putFiles(parsed.positionals, values.output);
   const transfer = transferConfig(values);
   const reporter = new Reporter(values.json);
-  const capture = tftpCapture(values.pcap);
+  const capture = tftpCapture(values.pcap, values.trace);
   globalThis.addEventListener("unload", () => capture.close());
   await withInterruption(async (signal) => {
     const config = (file: PutFile) => ({

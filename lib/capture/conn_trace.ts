@@ -4,7 +4,7 @@
  * proxy and the clients print these lines the same way.
  */
 
-import { FsdTracer, hexDump, printable } from "./trace.ts";
+import { chunkEntry, FsdTracer } from "./trace.ts";
 import { arrowLine, type Direction, Ladder, ladderHeader } from "./ladder.ts";
 
 export type { Direction };
@@ -59,15 +59,9 @@ export class ConnectionTrace {
         return;
       }
       case "hex":
-      case "text": {
-        const body = this.#mode === "hex"
-          ? hexDump(chunk, this.#offsets[direction])
-          : printable(chunk).replace(/\n$/, "").split("\n");
+      case "text":
+        this.#print(chunkEntry(this.#mode, head, chunk, this.#offsets[direction]));
         this.#offsets[direction] += chunk.length;
-        this.#print(
-          [`${head} ${chunk.length} bytes`, ...body.map((line) => `  ${line}`)].join("\n"),
-        );
-      }
     }
   }
 

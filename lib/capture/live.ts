@@ -13,6 +13,7 @@ import type { ServerEvent } from "../store/log.ts";
 import { Ladder, ladderHeader } from "./ladder.ts";
 import { PcapWriter, type Side } from "./pcap.ts";
 import { FsdTracer } from "./trace.ts";
+import { tftpLabel } from "./tftp_trace.ts";
 import {
   Opcode as TftpOp,
   type Packet as TftpPacket,
@@ -198,11 +199,12 @@ export class LiveHub implements LiveView, HttpActivity {
     const key = `tftp-${id}`;
     const session = this.#session(key);
     const seen = (direction: "up" | "down", bytes: Uint8Array) => {
+      const { label, kind, size } = tftpLabel(bytes);
+      session.ladder.entry(direction, label, kind, size);
       let packet: TftpPacket;
       try {
         packet = parseTftp(bytes);
       } catch {
-        session.ladder.entry(direction, `not TFTP (${bytes.length} bytes)`, "other");
         return;
       }
       const c = this.#connections.get(key);
@@ -210,31 +212,16 @@ export class LiveHub implements LiveView, HttpActivity {
       switch (packet.op) {
         case TftpOp.RRQ:
         case TftpOp.WRQ: {
-          const op = packet.op === TftpOp.RRQ ? "RRQ" : "WRQ";
-          const name = new TextDecoder().decode(packet.name);
-          session.ladder.entry(direction, `${op} ${JSON.stringify(name)}`, "other");
-          if (c) this.#started(c, op, packet.name);
+          if (c) this.#started(c, packet.op === TftpOp.RRQ ? "RRQ" : "WRQ", packet.name);
           break;
         }
         case TftpOp.DATA:
-          session.ladder.entry(
-            direction,
-            `DATA ${packet.block} (${packet.data.length} bytes)`,
-            "data",
-            packet.data.length,
-          );
           if (c?.op) this.#moved(c, c.bytes + packet.data.length);
           break;
-        case TftpOp.ACK:
-          session.ladder.entry(direction, `ACK ${packet.block}`, "ack");
-          break;
         case TftpOp.ERROR:
-          session.ladder.entry(direction, `ERROR ${packet.code} ${packet.message}`, "other");
-          if (c) c.state = `ERROR ${packet.code} ${packet.message}`;
+          if (c) c.state = label;
           break;
         case TftpOp.OACK: {
-          const pairs = packet.options.map(([name, value]) => `${name}=${value}`).join(" ");
-          session.ladder.entry(direction, `OACK ${pairs}`, "other");
           const tsize = packet.options.find(([name]) => name.toLowerCase() === "tsize");
           if (c && tsize) c.size = Number(tsize[1]);
           break;

@@ -87,6 +87,19 @@ export class FsdTracer {
   }
 }
 
+/** A chunk in hex or text mode, as one trace entry: `HEAD N bytes`, then its lines indented. */
+export function chunkEntry(
+  mode: "hex" | "text",
+  head: string,
+  chunk: Uint8Array,
+  offset: number,
+): string {
+  const body = mode === "hex"
+    ? hexDump(chunk, offset)
+    : printable(chunk).replace(/\n$/, "").split("\n");
+  return [`${head} ${chunk.length} bytes`, ...body.map((line) => `  ${line}`)].join("\n");
+}
+
 /** `xxd`-style lines: offset, 16 bytes in hex, and the printable ones. */
 export function hexDump(bytes: Uint8Array, offset = 0): string[] {
   const lines: string[] = [];

@@ -14,7 +14,7 @@ import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
 import { isLoopback } from "../net/ip.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
-import { listenTlsServer } from "../net/tls_listener.ts";
+import { listenTlsServer, TlsServerConn } from "../net/tls_listener.ts";
 import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { AccountLine } from "../auth/accounts.ts";
 import { Authenticator } from "../auth/authenticator.ts";
@@ -126,6 +126,7 @@ export class FileServer {
     listener: StreamListener & { readonly addr: Deno.NetAddr },
     store: FileStore,
     config: ServerConfig,
+    limits: Limits,
   ) {
     this.addr = listener.addr;
     this.root = store.root;
@@ -133,10 +134,7 @@ export class FileServer {
     this.#requestTimeoutMs = config.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
     this.#proxyProtocol = config.proxyProtocol;
     this.#tap = config.tap;
-    this.#limits = config.limits ?? new ConnectionLimits({
-      maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
-      maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
-    });
+    this.#limits = limits;
     const ids = config.connectionIds ?? { first: 1, step: 1 };
     const log = config.log ?? (() => {});
     this.#context = {
@@ -199,15 +197,19 @@ export class FileServer {
         "the PROXY protocol and TLS cannot be combined: the header would precede TLS",
       );
     }
+    const limits = config.limits ?? new ConnectionLimits({
+      maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
+      maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
+    });
     const listener = config.tls
-      ? await listenTlsServer(
-        where,
-        config.tls,
-        (message, peer) =>
+      ? await listenTlsServer(where, config.tls, {
+        limits,
+        onHandshakeError: (message, peer) =>
           config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
-      )
+        onAcceptTrouble: (message) => config.log?.({ event: "accept-error", message }),
+      })
       : listenTcp(where);
-    return new FileServer(listener, store, config);
+    return new FileServer(listener, store, config, limits);
   }
 
   /** Connections being served right now. */
@@ -254,10 +256,15 @@ export class FileServer {
     const peer = await resolvePeer(raw, this.#proxyProtocol);
     if (!peer.ok) return await this.#reject(raw, id, peer.reason);
     const { client, proxy } = peer;
+    // A TLS connection was admitted when it arrived: its handshake held the slot.
+    const held = raw instanceof TlsServerConn ? raw.admission : undefined;
     // A directory that is no longer the one served (unmounted) refuses everyone, health checks too.
     const gone = await this.#context.store.rootChanged();
-    if (gone) return await this.#reject(raw, id, gone, client);
-    const admission = await this.#limits.admit(client.hostname);
+    if (gone) {
+      if (held?.admitted) this.#limits.release(client.hostname);
+      return await this.#reject(raw, id, gone, client);
+    }
+    const admission = held ?? await this.#limits.admit(client.hostname);
     if (!admission.admitted) return await this.#reject(raw, id, admission.reason, client);
     const waiting = this.#loginWaiting?.admit(client.hostname);
     if (waiting && !waiting.admitted) {

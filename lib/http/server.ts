@@ -17,7 +17,7 @@ import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
 import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
-import { listenTlsServer } from "../net/tls_listener.ts";
+import { listenTlsServer, TlsServerConn } from "../net/tls_listener.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { type HttpAccounts, HttpLogins } from "./auth.ts";
@@ -129,15 +129,20 @@ export class HttpServer {
     firstId = 1,
   ): Promise<HttpServer> {
     const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
+    const limits = config.limits ?? new ConnectionLimits({
+      maxClients: config.maxClients ?? HTTP_DEFAULTS.maxClients,
+      maxPerIp: config.maxPerIp ?? HTTP_DEFAULTS.maxPerIp,
+    });
+    // Over TLS a connection holds its slot from accept, its handshake included.
     const listener = config.tls
-      ? await listenTlsServer(
-        where,
-        config.tls,
-        (message, peer) =>
+      ? await listenTlsServer(where, config.tls, {
+        limits,
+        onHandshakeError: (message, peer) =>
           config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
-      )
+        onAcceptTrouble: (message) => config.log?.({ event: "accept-error", message }),
+      })
       : listenTcp(where);
-    return new HttpServer(listener, store, config, firstId);
+    return new HttpServer(listener, store, { ...config, limits }, firstId);
   }
 
   /** The URLs a person can open, for the start line. */
@@ -186,7 +191,9 @@ export class HttpServer {
   async #serve(conn: StreamConn): Promise<void> {
     const peer = conn.remoteAddr as Deno.NetAddr;
     const address = peer.hostname;
-    const admission = await this.#limits.admit(address);
+    // A TLS connection was admitted when it arrived: its handshake held the slot.
+    const held = conn instanceof TlsServerConn ? conn.admission : undefined;
+    const admission = held ?? await this.#limits.admit(address);
     if (!admission.admitted) return await this.#refuse(conn, peer, admission.reason);
     const wire = new WireConn(conn, this.#wire);
     const state: { running?: AbortController } = {};

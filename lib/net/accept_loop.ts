@@ -1,8 +1,9 @@
 /**
  * The accept loop every server runs: accept, hand each connection to its
  * handler as a task of its own, keep going after transient failures (out of
- * descriptors and the like), and on stop close the listener and wait for
- * every task. Written once for `serve`, `proxy` and `echo`.
+ * descriptors and the like: pausing 500 ms between tries, as nginx does, and
+ * saying so once per run of them), and on stop close the listener and wait
+ * for every task. Written once for `serve`, `proxy` and `echo`.
  */
 
 import { closeQuietly } from "../bytes/source_sink.ts";
@@ -11,12 +12,17 @@ import type { StreamConn, StreamListener } from "./stream_conn.ts";
 export interface AcceptHandlers<C extends StreamConn> {
   /** Serves one connection; its failure ends that connection only (it must not reject). */
   handle(conn: C, id: number): Promise<void>;
-  /** An accept failed while still running; the loop breathes and goes on. */
+  /**
+   * An accept failed while still running (out of descriptors, mostly); the loop pauses and goes
+   * on. Called once per run of failures (one ends after a minute without any), not for each.
+   */
   onAcceptError?(error: unknown): void;
 }
 
-/** How long to wait after a failed accept before the next. */
-const BREATHE_MS = 100;
+/** How long to wait after a failed accept before the next (nginx's pause). */
+const PAUSE_MS = 500;
+/** A failed accept this long after the last one starts a new run, said again. */
+const QUIET_MS = 60_000;
 
 export class AcceptLoop<C extends StreamConn = Deno.TcpConn> {
   readonly addr: Deno.Addr;
@@ -53,14 +59,17 @@ export class AcceptLoop<C extends StreamConn = Deno.TcpConn> {
   }
 
   async #run(): Promise<void> {
+    let lastFailure = -Infinity;
     while (!this.#stopping) {
       let conn: C;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
         if (this.#stopping) return;
-        this.#handlers.onAcceptError?.(error);
-        await new Promise((resolve) => setTimeout(resolve, BREATHE_MS));
+        // Accepts that fail again and again (one succeeding now and then) are one run.
+        if (performance.now() - lastFailure > QUIET_MS) this.#handlers.onAcceptError?.(error);
+        lastFailure = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
         continue;
       }
       const task = this.#handlers.handle(conn, this.#nextId++).catch(() => {});

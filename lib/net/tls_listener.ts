@@ -1,5 +1,5 @@
 /**
- * A TLS listener on node:tls, seen as the part of a Deno.Listener the
+ * A TLS listener on node:net and node:tls, seen as the part of a Deno.Listener the
  * accept loop uses (accept, close, addr). Why not Deno.listenTls: its
  * connections cannot turn off Nagle's algorithm, and a window of fsd/1
  * blocks then ends in a small TLS record the kernel holds back until the
@@ -7,14 +7,27 @@
  * 127.0.0.1: 139 MiB/s with Nagle, 1,167 MiB/s without). Connections come
  * out with the handshake done and TCP_NODELAY set; failed or stalled
  * handshakes (after `handshakeTimeoutMs`) go to `onHandshakeError`.
+ *
+ * A handshake holds a slot of the server's `limits` from accept: a connection
+ * is admitted before its handshake starts (and the slot given back if it
+ * fails), so stalled handshakes count in `--max-clients` and `--max-per-ip`.
+ * One over the limits still gets a handshake (at most `maxHandshakes` are in
+ * progress in all), so that it can be told why; it comes out as a
+ * `TlsServerConn` whose `admission` says it was refused.
+ *
+ * node:net in Deno 2.9.6 stops accepting for good after one failed accept
+ * (out of descriptors): an AcceptWatchdog notices and listens again.
  */
 
+import net from "node:net";
 import tls from "node:tls";
 import type { Socket } from "node:net";
+import { AcceptWatchdog } from "./accept_watchdog.ts";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ListenError, listenError } from "./listen.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
+import type { Admission, Limits } from "./shared_limits.ts";
 import type { StreamListener } from "./stream_conn.ts";
 
 export interface TlsListenerConfig {
@@ -27,93 +40,140 @@ export interface TlsListenerConfig {
   handshakeTimeoutMs: number;
   /** Most handshakes in progress at once; past it a new connection is dropped (default 64). */
   maxHandshakes?: number;
+  /** The server's limits, asked before a handshake starts; without them every connection is let through unadmitted. */
+  limits?: Limits;
   onHandshakeError?(message: string, peer: { hostname: string; port: number }): void;
+  /** The port stopped accepting and listens again, or is out of descriptors (said once each). */
+  onAcceptTrouble?(message: string): void;
 }
 
-export class NodeTlsListener implements StreamListener<NodeSocketConn> {
+/** A connection whose handshake is done, with what the limits said when it arrived. */
+export class TlsServerConn extends NodeSocketConn {
+  /** Undefined without limits; refused: the server tells the client why and closes. */
+  readonly admission: Admission | undefined;
+
+  constructor(socket: Socket, peer: { hostname: string; port: number }, admission?: Admission) {
+    super(socket, peer);
+    this.admission = admission;
+  }
+}
+
+export class NodeTlsListener implements StreamListener<TlsServerConn> {
   readonly addr: Deno.NetAddr;
-  #server: tls.Server;
-  #ready: NodeSocketConn[] = [];
-  #waiting: ((conn: NodeSocketConn | null) => void)[] = [];
+  #config: TlsListenerConfig;
+  #context: tls.SecureContext;
+  #server: net.Server;
+  #watchdog: AcceptWatchdog | undefined;
+  #handshakes = 0;
+  #ready: TlsServerConn[] = [];
+  #waiting: ((conn: TlsServerConn | null) => void)[] = [];
   #closed = false;
 
-  private constructor(server: tls.Server, addr: Deno.NetAddr) {
+  private constructor(config: TlsListenerConfig, context: tls.SecureContext, server: net.Server) {
+    this.#config = config;
+    this.#context = context;
     this.#server = server;
-    this.addr = addr;
-    server.on("secureConnection", (socket: tls.TLSSocket) => {
-      socket.setNoDelay(true);
-      const conn = new NodeSocketConn(socket as unknown as Socket, {
-        hostname: socket.remoteAddress ?? "",
-        port: socket.remotePort ?? 0,
+    const address = server.address() as { address: string; port: number };
+    this.addr = { transport: "tcp", hostname: address.address, port: address.port };
+    if (!config.reusePort) {
+      this.#watchdog = AcceptWatchdog.start({
+        hostname: config.hostname,
+        port: address.port,
+        rearm: () => this.#rearm(),
+        onTrouble: (message) => config.onAcceptTrouble?.(message),
       });
-      const waiter = this.#waiting.shift();
-      if (waiter) waiter(conn);
-      else this.#ready.push(conn);
-    });
+    }
   }
 
   /** Listens; a failure to bind is a ListenError, a certificate or key that cannot be used throws. */
   static async listen(config: TlsListenerConfig): Promise<NodeTlsListener> {
-    const server = tls.createServer({
-      cert: config.cert,
-      key: config.key,
-      handshakeTimeout: config.handshakeTimeoutMs,
+    const context = tls.createSecureContext({ cert: config.cert, key: config.key });
+    // Connections arrive in later turns of the event loop, once the listener below exists.
+    const made: { listener?: NodeTlsListener } = {};
+    const server = await bind(config, config.port, (raw) => {
+      if (made.listener) void made.listener.#arrived(raw);
+      else raw.destroy();
     });
-    // The client's address is read from the TCP socket as it arrives: once a handshake has
-    // failed, the TLS socket may have forgotten it.
-    const peers = new WeakMap<Socket, { hostname: string; port: number }>();
-    const maxHandshakes = config.maxHandshakes ?? 64;
-    let handshakes = 0;
-    const finished = new WeakMap<Socket, () => void>();
-    server.on("connection", (raw: Socket) => {
-      const peer = { hostname: raw.remoteAddress ?? "", port: raw.remotePort ?? 0 };
-      if (handshakes >= maxHandshakes) {
-        config.onHandshakeError?.(
+    made.listener = new NodeTlsListener(config, context, server);
+    return made.listener;
+  }
+
+  /** A new TCP connection: admitted (or refused) first, then its handshake. */
+  async #arrived(raw: Socket): Promise<void> {
+    const peer = { hostname: raw.remoteAddress ?? "", port: raw.remotePort ?? 0 };
+    if (await this.#watchdog?.accepted({ address: raw.remoteAddress, port: raw.remotePort })) {
+      return void raw.destroy();
+    }
+    const maxHandshakes = this.#config.maxHandshakes ?? 64;
+    if (this.#closed || this.#handshakes >= maxHandshakes) {
+      if (!this.#closed) {
+        this.#config.onHandshakeError?.(
           `too many TLS handshakes in progress (${maxHandshakes}); dropped`,
           peer,
         );
-        raw.destroy();
-        return;
       }
-      handshakes++;
-      peers.set(raw, peer);
-      let counted = true;
-      const done = () => {
-        if (counted) handshakes--;
-        counted = false;
-      };
-      raw.once("close", done);
-      finished.set(raw, done);
-    });
-    server.on("secureConnection", (socket: tls.TLSSocket) => {
-      const parent = (socket as unknown as { _parent?: Socket })._parent;
-      if (parent) finished.get(parent)?.();
-    });
-    server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-      const parent = (socket as unknown as { _parent?: Socket })._parent;
-      config.onHandshakeError?.(
-        error.message,
-        (parent && peers.get(parent)) ?? {
-          hostname: socket.remoteAddress ?? "",
-          port: socket.remotePort ?? 0,
-        },
-      );
+      return void raw.destroy();
+    }
+    this.#handshakes++;
+    let settled = false;
+    raw.on("error", () => {}); // the TLS socket reports it
+    raw.setNoDelay(true); // before TLS takes the socket over: after, it may not reach it
+    let admission: Admission | undefined;
+    try {
+      admission = await this.#config.limits?.admit(peer.hostname);
+    } catch {
+      this.#handshakes--;
+      return void raw.destroy(); // the limits are gone (a worker's coordinator): so is the server
+    }
+    const fail = (message: string) => {
+      if (settled) return;
+      settled = true;
+      this.#handshakes--;
+      clearTimeout(timer);
+      if (admission?.admitted) this.#config.limits?.release(peer.hostname);
+      this.#config.onHandshakeError?.(message, peer);
       socket.destroy();
+      raw.destroy();
+    };
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#context });
+    const timer = setTimeout(() => fail("TLS handshake timeout"), this.#config.handshakeTimeoutMs);
+    socket.on("error", (error: Error) => fail(error.message));
+    socket.once("close", () => fail("the client closed the connection"));
+    socket.once("secure", () => {
+      if (settled) return;
+      settled = true;
+      this.#handshakes--;
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      socket.removeAllListeners("close");
+      socket.setNoDelay(true);
+      this.#deliver(new TlsServerConn(socket as unknown as Socket, peer, admission));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (error) => reject(listenError(error, config.hostname, config.port)));
-      const where = { port: config.port, host: config.hostname, reusePort: config.reusePort };
-      server.listen(where, () => resolve());
-    });
-    const address = server.address() as { address: string; port: number };
-    return new NodeTlsListener(server, {
-      transport: "tcp",
-      hostname: address.address,
-      port: address.port,
-    });
+    if (this.#closed) return fail("server shutting down");
+    if (raw.destroyed) return fail("the client closed the connection");
+    raw.resume();
   }
 
-  accept(): Promise<NodeSocketConn> {
+  #deliver(conn: TlsServerConn): void {
+    if (this.#closed) return this.#drop(conn);
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter(conn);
+    else this.#ready.push(conn);
+  }
+
+  /** Listens again on the same port, the old server having stopped accepting. */
+  async #rearm(): Promise<void> {
+    if (this.#closed) return;
+    this.#server.close();
+    try {
+      this.#server = await bind(this.#config, this.addr.port, (raw) => this.#arrived(raw));
+    } catch (error) {
+      this.#config.onAcceptTrouble?.(`cannot listen again: ${(error as Error).message}`);
+    }
+    if (this.#closed) this.#server.close();
+  }
+
+  accept(): Promise<TlsServerConn> {
     const conn = this.#ready.shift();
     if (conn) return Promise.resolve(conn);
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
@@ -127,10 +187,33 @@ export class NodeTlsListener implements StreamListener<NodeSocketConn> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watchdog?.stop();
     this.#server.close();
     for (const waiter of this.#waiting.splice(0)) waiter(null);
-    for (const conn of this.#ready.splice(0)) conn.close();
+    for (const conn of this.#ready.splice(0)) this.#drop(conn);
   }
+
+  /** Closes a connection nobody will serve, giving back its slot. */
+  #drop(conn: TlsServerConn): void {
+    if (conn.admission?.admitted) this.#config.limits?.release(conn.remoteAddr.hostname);
+    conn.close();
+  }
+}
+
+/** A node:net server on `port` whose connections arrive paused (nothing read before admission). */
+async function bind(
+  config: TlsListenerConfig,
+  port: number,
+  arrived: (raw: Socket) => void,
+): Promise<net.Server> {
+  const server = net.createServer({ pauseOnConnect: true }, (raw: Socket) => void arrived(raw));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(listenError(error, config.hostname, port)));
+    server.listen({ port, host: config.hostname, reusePort: config.reusePort }, () => resolve());
+  });
+  // Later errors (an accept that failed, where node:net reports one) are said; the watchdog re-arms.
+  server.on("error", (error: Error) => config.onAcceptTrouble?.(error.message));
+  return server;
 }
 
 /** Longest a TLS handshake may take before the connection is dropped. */
@@ -138,13 +221,14 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * A server's TLS listener (fsd/1's, HTTPS's): the certificate checked
- * first, handshakes bounded by TLS_HANDSHAKE_TIMEOUT_MS, failures told to
- * `onHandshakeError`; a certificate or key that cannot be used is a TlsError.
+ * first, handshakes bounded by TLS_HANDSHAKE_TIMEOUT_MS and holding slots
+ * of `limits` from accept, failures told to the handlers; a certificate or
+ * key that cannot be used is a TlsError.
  */
 export async function listenTlsServer(
   where: { hostname: string; port: number; reusePort?: boolean },
   certified: TlsServerConfig,
-  onHandshakeError: TlsListenerConfig["onHandshakeError"],
+  options: Pick<TlsListenerConfig, "limits" | "onHandshakeError" | "onAcceptTrouble">,
 ): Promise<NodeTlsListener> {
   try {
     certificateDer(certified.cert);
@@ -154,8 +238,8 @@ export async function listenTlsServer(
   return await NodeTlsListener.listen({
     ...where,
     ...certified,
+    ...options,
     handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
-    onHandshakeError,
   }).catch((error) => {
     if (error instanceof ListenError) throw error;
     throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {

@@ -7,9 +7,7 @@
  * - Without accounts: everyone reads all of DIR and writes new files in it
  *   (unless the store is read-only).
  * - With accounts, an account without a home reads all of DIR and writes
- *   there if `rw` (an instructor); a `ro` account's write is refused with
- *   `access denied: account "NAME" is read-only` (a read-only server says
- *   `server is read-only` first); an account with a home has that home as
+ *   there if `rw` (an instructor); an account with a home has that home as
  *   its root, writes there if `rw`, and also reads the public area under
  *   its own name (`PUBLIC/...`, read-only, shown in the home's listing).
  * - A client without an account (anonymous: every TFTP client, an fsd/1
@@ -121,12 +119,6 @@ export class Access {
     const everything = { area: "", name, hideHomes: false, mounts: [] };
     if (!accounts) return { ...everything, readOnly: false };
     const inPublic = area !== undefined && (name === area || name.startsWith(area + "/"));
-    if (who?.rights === "ro" && right === "write") {
-      throw new ProtocolError(
-        ErrorCode.ACCESS_VIOLATION,
-        `access denied: account ${JSON.stringify(who.name)} is read-only`,
-      );
-    }
     if (who && who.home === undefined) return { ...everything, readOnly: who.rights === "ro" };
     if (!who && right === "write") throw loginRequired();
     if (inPublic) {
@@ -221,21 +213,12 @@ class AccessView implements Files {
     });
   }
 
-  /** A read-only server says so first, whoever asks. */
-  #writable(): void {
-    if (this.#store.readOnly) {
-      throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
-    }
-  }
-
   async stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite> {
-    this.#writable();
     const where = this.#locate(requested, "write");
     return await (await this.#area(where)).stageWrite(where.name, declaredSize);
   }
 
   async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
-    this.#writable();
     const where = this.#locate(requested, "write");
     await (await this.#area(where)).makeDirectory(where.name, client);
   }
@@ -255,7 +238,12 @@ class AccessView implements Files {
     let store = this.#areas.get(key);
     if (!store) {
       const hidden = where.hideHomes ? [...(this.#access.config.homes?.() ?? [])] : [];
-      store = this.#store.within(where.area, where.readOnly, hidden).catch((error) => {
+      const who = this.#who;
+      // A read-only account's own area says so (the public area's refusal is locate's).
+      const readOnly = where.readOnly && who?.rights === "ro" && where.area === (who.home ?? "")
+        ? readOnlyAccount(who.name)
+        : where.readOnly;
+      store = this.#store.within(where.area, readOnly, hidden).catch((error) => {
         this.#areas.delete(key);
         if (error instanceof ProtocolError && error.code === ErrorCode.NOT_FOUND) {
           throw new ProtocolError(ErrorCode.NOT_FOUND, `home directory not found: ${where.area}`);
@@ -266,6 +254,11 @@ class AccessView implements Files {
     }
     return store;
   }
+}
+
+/** What a read-only account's upload or new directory is told. */
+export function readOnlyAccount(name: string): string {
+  return `access denied: account ${name} is read-only`;
 }
 
 function checked(requested: string | Uint8Array): string {

@@ -57,8 +57,12 @@ export interface StagedWrite {
   discard(): Promise<void>;
 }
 
+const SERVER_READ_ONLY = "server is read-only";
+
 export class FileStore {
   readonly readOnly: boolean;
+  /** What a refused write says: the server's --read-only, or a read-only account's. */
+  #readOnlyReason = SERVER_READ_ONLY;
   readonly maxUploadBytes: number;
   #sandbox: Sandbox;
   #guard: RootGuard;
@@ -91,6 +95,11 @@ export class FileStore {
     );
   }
 
+  /** What a refused write says (a read-only store): `server is read-only`, or an account's. */
+  get readOnlyReason(): string {
+    return this.#readOnlyReason;
+  }
+
   /** The served directory's real path. */
   get root(): string {
     return this.#sandbox.root;
@@ -103,9 +112,14 @@ export class FileStore {
 
   /**
    * A store rooted at `subdir` (a name under these rules; "" is this root),
-   * with the same limits; `readOnly` can only add to this store's.
+   * with the same limits; `readOnly` can only add to this store's (a string: read-only, and
+   * what a refused write says, as `account ada is read-only`).
    */
-  async within(subdir: string, readOnly = false, hidden: string[] = []): Promise<FileStore> {
+  async within(
+    subdir: string,
+    readOnly: boolean | string = false,
+    hidden: string[] = [],
+  ): Promise<FileStore> {
     const real = await this.#sandbox.resolveExisting(subdir);
     const excluded: string[] = [];
     for (const name of hidden) {
@@ -113,13 +127,15 @@ export class FileStore {
       const path = await this.#sandbox.resolveExisting(name).catch(() => undefined);
       if (path !== undefined) excluded.push(path);
     }
-    return new FileStore(
+    const store = new FileStore(
       await Sandbox.open(real, excluded),
       this.#guard,
-      this.readOnly || readOnly,
+      this.readOnly || readOnly !== false,
       this.maxUploadBytes,
       this.#mkdirRate,
     );
+    if (!this.readOnly && typeof readOnly === "string") store.#readOnlyReason = readOnly;
+    return store;
   }
 
   /**
@@ -283,7 +299,7 @@ export class FileStore {
    * `client` (its address; ERR 0 past MKDIR_RATE).
    */
   async makeDirectory(requested: string | Uint8Array, client?: string): Promise<void> {
-    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, this.#readOnlyReason);
     const name = checkedName(requested);
     await this.#checkRoot();
     const waitMs = client === undefined ? undefined : this.#mkdirRate.take(client);
@@ -311,7 +327,7 @@ export class FileStore {
    * anything is created.
    */
   async stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite> {
-    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, "server is read-only");
+    if (this.readOnly) throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, this.#readOnlyReason);
     const name = checkedName(requested);
     const limit = this.maxUploadBytes;
     if (limit > 0 && (declaredSize ?? 0) > limit) {

@@ -56,6 +56,9 @@ export interface ServeProcess extends AsyncDisposable {
   exited(): Promise<Deno.CommandStatus>;
 }
 
+/** How long a spawned server may take to print its ready line. */
+const START_MS = 30_000;
+
 /** Starts `fsd serve DIR PORT ...` with exactly the documented permissions (or `permissions`) and waits until it listens. */
 export function spawnServe(
   dir: string,
@@ -73,16 +76,18 @@ export function spawnServe(
 /**
  * Starts a long-running fsd command (serve, proxy, echo serve) with
  * `permissions`, collects its stdout lines, and waits for the line matching
- * `ready`, which must end with "port N". `script` stands in for main.ts.
+ * `ready`, which must end with "port N". `script` stands in for main.ts; `cwd`: where it runs.
  */
 export async function spawnFsd(
   args: string[],
   permissions: string[],
   ready: RegExp,
   script = MAIN,
+  cwd?: string,
 ): Promise<ServeProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--no-prompt", ...permissions, script, ...args],
+    cwd,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -139,7 +144,9 @@ export async function spawnFsd(
   };
   let listening: string;
   try {
-    listening = await withDeadline(waitForLine(ready), `${args[0]} start`);
+    // A process start is CPU-bound (module loading): ten at once on a loaded 2-core machine took
+    // over 10 s (deno task test:loaded). A server that fails to start exits and rejects at once.
+    listening = await withDeadline(waitForLine(ready), `${args[0]} start`, START_MS);
   } catch (error) {
     await stop();
     throw error;

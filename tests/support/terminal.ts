@@ -9,12 +9,14 @@ export async function onTerminal(
   permissions: string[],
   args: string[],
   steps: { after: RegExp; type: string }[],
+  cwd?: string,
 ): Promise<{ code: number; output: string }> {
   assertTools("script");
   const command = [Deno.execPath(), "run", "--quiet", "--no-prompt", ...permissions, MAIN, ...args]
     .map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(" ");
   const child = new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
+    cwd,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

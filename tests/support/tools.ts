@@ -31,6 +31,7 @@ export const TOOLS: Record<string, { probe: string[]; install: string }> = {
   curl: { probe: ["curl", "--version"], install: "apt-get install curl" },
   wget: { probe: ["wget", "--version"], install: "apt-get install wget" },
   openssl: { probe: ["openssl", "version"], install: "apt-get install openssl" },
+  prlimit: { probe: ["prlimit", "--version"], install: "apt-get install util-linux" },
   socat: { probe: ["socat", "-V"], install: "apt-get install socat" },
   nginx: { probe: ["sh", "-c", "command -v nginx"], install: "apt-get install nginx-light" },
   python3: { probe: ["python3", "--version"], install: "apt-get install python3" },

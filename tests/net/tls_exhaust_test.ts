@@ -1,0 +1,158 @@
+/**
+ * The TLS port under descriptor exhaustion and stalled handshakes (issue 18,
+ * item 4): after the server runs out of descriptors it serves TLS clients
+ * again once they are freed, and a handshake in progress holds a slot of
+ * `--max-clients` from accept. Against `fsd serve --tls-cert --tls-key` as a
+ * subprocess, on loopback; the descriptor limit is lowered with prlimit(1)
+ * on the running server.
+ */
+
+import assert from "node:assert/strict";
+import { runFsd, spawnServe } from "../support/cli.ts";
+import { tempDir } from "../support/files.ts";
+import { withDeadline } from "../support/raw_client.ts";
+import { makeCertificates, type TestCertificates } from "../support/tls_certs.ts";
+import { assertTools, needs } from "../support/tools.ts";
+
+async function serveTls(dir: string, extra: string[] = []) {
+  const root = `${dir}/root`;
+  await Deno.mkdir(root);
+  await Deno.writeTextFile(`${root}/hello.txt`, "hello\n");
+  const certs = await makeCertificates(dir);
+  const server = await spawnServe(
+    root,
+    0,
+    ["--tls-cert", certs.cert, "--tls-key", certs.key, ...extra],
+    [
+      "--allow-net=127.0.0.1",
+      `--allow-read=${root},${certs.cert},${certs.key}`,
+      `--allow-write=${root}`,
+    ],
+  );
+  return { server, certs };
+}
+
+/** `fsd ls 127.0.0.1 PORT --ca CA`: what a person runs against the TLS port. */
+function lsOverTls(port: number, certs: TestCertificates) {
+  return runFsd(
+    [`--allow-net=127.0.0.1:${port}`, `--allow-read=${certs.ca}`],
+    ["ls", "127.0.0.1", String(port), "--ca", certs.ca],
+  );
+}
+
+/** Lowers the descriptor limit of process `pid` to what it holds now plus `room` (prlimit). */
+async function limitDescriptors(pid: number, room: number): Promise<void> {
+  // (Deno reads /proc/PID/fd only with --allow-all: ls(1) counts them.)
+  const ls = await new Deno.Command("ls", { args: [`/proc/${pid}/fd`] }).output();
+  const open = new TextDecoder().decode(ls.stdout).split("\n").filter(Boolean).length;
+  assert.ok(open > 0);
+  const limit = String(open + room);
+  const prlimit = await new Deno.Command("prlimit", {
+    args: ["--pid", String(pid), `--nofile=${limit}:${limit}`],
+  }).output();
+  assert.ok(prlimit.success, new TextDecoder().decode(prlimit.stderr));
+}
+
+/** Opens `count` TCP connections that send half a TLS record header and then nothing. */
+async function stall(port: number, count: number): Promise<Deno.Conn[]> {
+  const conns: Deno.Conn[] = [];
+  for (let i = 0; i < count; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conns.push(conn);
+    await conn.write(new Uint8Array([0x16, 0x03, 0x01])).catch(() => 0);
+  }
+  return conns;
+}
+
+Deno.test({
+  name: "tls exhaust: after running out of descriptors the TLS port accepts again",
+  ...needs("openssl", "prlimit"),
+  fn: async () => {
+    assertTools("openssl", "prlimit");
+    await using dir = await tempDir();
+    const { server, certs } = await serveTls(dir.path);
+    await using _ = server;
+    await limitDescriptors(server.child.pid, 12);
+    const conns = await stall(server.port, 40);
+    try {
+      await withDeadline(
+        server.waitForLine(/^accept failed: out of descriptors/),
+        "the server running out of descriptors",
+        15_000,
+      );
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    await withDeadline(
+      server.waitForLine(/^accept failed: the TLS port stopped accepting .*; listening again$/),
+      "the TLS port listening again",
+      15_000,
+    );
+    const served = await lsOverTls(server.port, certs);
+    assert.equal(served.code, 0, served.stderr);
+    assert.match(served.stdout, /hello\.txt/);
+  },
+});
+
+Deno.test({
+  name:
+    "tls exhaust: stalled handshakes hold --max-clients slots; a client past them is told the limit, then served once they are dropped",
+  ...needs("openssl"),
+  fn: async () => {
+    assertTools("openssl");
+    await using dir = await tempDir();
+    const { server, certs } = await serveTls(dir.path, ["--max-clients", "4"]);
+    await using _ = server;
+    const conns = await stall(server.port, 4);
+    try {
+      const refused = await lsOverTls(server.port, certs);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /server busy: serving 4 connections, its limit/);
+      await server.waitForLine(/rejected with error 0: server busy: serving 4 connections/);
+      // The handshake deadline (10 s) drops the four; their slots are given back.
+      await withDeadline(
+        server.waitForLine(/TLS handshake failed: TLS handshake timeout; closing$/, 4),
+        "the stalled handshakes dropped",
+        20_000,
+      );
+      const served = await lsOverTls(server.port, certs);
+      assert.equal(served.code, 0, served.stderr);
+      assert.match(served.stdout, /hello\.txt/);
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "tls exhaust: the plain port, out of descriptors, says so once, pauses, and serves again once they are freed",
+  ...needs("prlimit"),
+  fn: async () => {
+    assertTools("prlimit");
+    await using dir = await tempDir();
+    await Deno.writeTextFile(`${dir.path}/hello.txt`, "hello\n");
+    await using server = await spawnServe(dir.path, 0, ["--idle-timeout", "60"]);
+    await limitDescriptors(server.child.pid, 12);
+    const conns = await stall(server.port, 40);
+    try {
+      await withDeadline(
+        server.waitForLine(/^accept failed: .*(Too many open files|os error 24)/),
+        "the server running out of descriptors",
+        15_000,
+      );
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    const ls = await runFsd([`--allow-net=127.0.0.1:${server.port}`], [
+      "ls",
+      "127.0.0.1",
+      String(server.port),
+    ]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /hello\.txt/);
+    // Said once for the whole run of failed accepts, not every 500 ms.
+    const said = server.lines.filter((line) => line.startsWith("accept failed: "));
+    assert.equal(said.length, 1, said.join("\n"));
+  },
+});
