@@ -20,8 +20,10 @@ import { writeResponse } from "./wire_response.ts";
 export const MAX_HEAD = 16 * 1024;
 /** Most header lines in one request. */
 const MAX_HEADERS = 100;
-/** Largest chunk of a body read from the socket at once. */
-const BODY_CHUNK = 256 * 1024;
+/** The block a body is read into from the socket, a read at a time. */
+const BODY_CHUNK = 1024 * 1024;
+/** Below this much room left, a new block is taken. */
+const MIN_READ = 64 * 1024;
 const LATIN1 = new TextDecoder("latin1");
 
 export interface WireConfig {
@@ -65,6 +67,7 @@ export class WireConn {
   #buffer = new Uint8Array(MAX_HEAD);
   #start = 0;
   #end = 0;
+  #spare = new Uint8Array(0);
   #closed = false;
   #cutReason: string | undefined;
   #deadline: ReturnType<typeof setTimeout> | undefined;
@@ -180,9 +183,11 @@ export class WireConn {
       this.#start += n;
       return bytes;
     }
-    // Nothing buffered: straight from the socket into a chunk of its own.
-    const chunk = new Uint8Array(Math.min(max, BODY_CHUNK));
-    const n = this.#closed ? null : await this.conn.read(chunk).catch((error) => {
+    // Nothing buffered: straight from the socket into the unused rest of a spare block (the
+    // chunks handed out are never written again, and no byte of the block is wasted).
+    if (this.#spare.length < MIN_READ) this.#spare = new Uint8Array(BODY_CHUNK);
+    const room = this.#spare.subarray(0, Math.min(max, this.#spare.length));
+    const n = this.#closed ? null : await this.conn.read(room).catch((error) => {
       if (this.#closed) return null;
       throw error;
     });
@@ -191,7 +196,9 @@ export class WireConn {
       return null;
     }
     this.#moved += n;
-    return chunk.subarray(0, n);
+    const chunk = this.#spare.subarray(0, n);
+    this.#spare = this.#spare.subarray(n);
+    return chunk;
   }
 
   /** One line (without its CRLF) of at most `max` bytes, as Latin-1; null at the end. */
