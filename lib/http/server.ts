@@ -213,7 +213,7 @@ export class HttpServer {
         }
         state.running = new AbortController();
         try {
-          await this.#request(wire, head, peer, state.running.signal);
+          await this.#request(wire, head, peer, state.running);
         } finally {
           state.running.abort(); // what still listens for the request's end (an event stream) stops
           state.running = undefined;
@@ -232,8 +232,9 @@ export class HttpServer {
     wire: WireConn,
     head: Head,
     peer: Deno.NetAddr,
-    signal: AbortSignal,
+    running: AbortController,
   ): Promise<void> {
+    const signal = running.signal;
     const id = this.#nextId++;
     const address = peer.hostname;
     const started = performance.now();
@@ -259,9 +260,11 @@ export class HttpServer {
         bytes: () => 0,
       };
     } else handled = await this.#routes.answer(request, id, address, signal);
-    // Server-sent events stay open with little traffic: no floor for them.
+    // Server-sent events stay open with little traffic: no floor for them, and they end when
+    // the client goes (not at the next event).
     if (/^text\/event-stream/.test(handled.response.headers.get("content-type") ?? "")) {
       wire.minimumRate(false);
+      void wire.untilClientCloses().then(() => running.abort());
     }
     const close = unread || this.#accepting.stopping || !keepsAlive(head) ||
       /\bclose\b/i.test(handled.response.headers.get("connection") ?? "");

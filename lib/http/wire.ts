@@ -159,6 +159,21 @@ export class WireConn {
     return await writeResponse(this, response, bodiless, !this.reusable, head?.version === "1.0");
   }
 
+  /**
+   * Resolves once the client closes its side (or the connection ends); the
+   * connection then closes. For a response that stays open with little
+   * traffic (server-sent events), whose writes alone would notice late. Reads
+   * ahead into the buffer meanwhile, so no other read may run: the
+   * connection carries no request after this one.
+   */
+  async untilClientCloses(): Promise<void> {
+    this.reusable = false;
+    while (!this.#closed && this.#end < this.#buffer.length) {
+      if ((await this.#fill().catch(() => null)) === null) break;
+    }
+    this.close();
+  }
+
   /** Starts (or, with `on` false, stops) the minimum rate for a request in progress. */
   minimumRate(on: boolean): void {
     clearInterval(this.#rateTimer);
