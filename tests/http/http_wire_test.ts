@@ -111,3 +111,37 @@ Deno.test("http wire: pipelining, chunked uploads, 100-continue, oversized heads
   );
   await server.waitForLine(/error 431: request head too large/);
 });
+
+Deno.test("http wire: on SIGTERM idle keep-alive connections close at once; a running download finishes", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(`${dir.path}/a.txt`, "served\n");
+  await Deno.writeFile(`${dir.path}/big.bin`, new Uint8Array(32 * 1024 * 1024));
+  await using server = await serveHttp(dir.path, ["--shutdown-grace", "60"]);
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const busy = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    await idle.write(encoder.encode("GET /a.txt HTTP/1.1\r\nhost: x\r\n\r\n"));
+    const buffer = new Uint8Array(65536);
+    assert.match(
+      new TextDecoder().decode(buffer.subarray(0, (await idle.read(buffer))!)),
+      /^HTTP\/1\.1 200/,
+    );
+    // A download begun and not yet read: it holds the server's attention through the shutdown.
+    await busy.write(encoder.encode("GET /big.bin HTTP/1.1\r\nhost: x\r\n\r\n"));
+    let total = (await busy.read(buffer)) ?? 0;
+    assert.ok(total > 0);
+    const stopping = server.stop();
+    await server.waitForLine(/^shutting down: waiting up to 60\.000 s for 1 connection\(s\)$/);
+    assert.equal(await idle.read(buffer), null, "the idle connection is closed at once");
+    for (let i = 0; i < 100_000; i++) {
+      const n = await busy.read(buffer);
+      if (n === null) break;
+      total += n;
+    }
+    assert.ok(total > 32 * 1024 * 1024, `the download finished: ${total} bytes`);
+    assert.equal((await stopping).code, 0);
+  } finally {
+    idle.close();
+    busy.close();
+  }
+});
