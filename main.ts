@@ -11,12 +11,13 @@
  * the chain of causes.
  */
 
-import { CommandError, UsageError } from "./commands/shared/cli.ts";
+// Only what `fsd --version` needs is imported up front (each module costs start-up time);
+// the error classes come with the command, or when something failed.
 import type { Command } from "./commands/shared/command.ts";
-import { errorMessage } from "./lib/bytes/source_sink.ts";
-import { PeerError } from "./lib/store/errors.ts";
 import { VERSION } from "./lib/version.ts";
 import { isServeWorker } from "./lib/fsd/worker_name.ts";
+
+const cli = () => import("./commands/shared/cli.ts");
 
 /**
  * The commands, each loaded only when dispatched (its modules are imported
@@ -84,7 +85,7 @@ export async function main(args: string[]): Promise<void> {
   const [name, ...rest] = args;
   if (name === undefined) {
     console.error(HELP);
-    throw new CommandError("", { exitCode: 2 });
+    throw new (await cli()).CommandError("", { exitCode: 2 });
   }
   if (name === "-h" || name === "--help" || name === "help") {
     if (name === "help" && rest[0]) return await main([rest[0], "--help"]);
@@ -96,12 +97,15 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   const command = COMMANDS.find((c) => c.name === name);
-  if (!command) throw new UsageError(`unknown command: ${name}: see 'fsd --help'`);
+  if (!command) throw new (await cli()).UsageError(`unknown command: ${name}: see 'fsd --help'`);
   await (await command.load()).run(rest);
 }
 
 /** The top level: one `fsd: ...` line per failure; with FSD_DEBUG=1 also the stack and the causes. */
-function fail(e: unknown): never {
+async function fail(e: unknown): Promise<never> {
+  const { CommandError, UsageError } = await cli();
+  const { PeerError } = await import("./lib/store/errors.ts");
+  const { errorMessage } = await import("./lib/bytes/source_sink.ts");
   if (e instanceof UsageError) exit(e.message, e.exitCode);
   if (e instanceof CommandError && e.message === "") Deno.exit(e.exitCode);
   if (debugging()) console.error(causeChain(e));
@@ -146,6 +150,6 @@ if (import.meta.main && isServeWorker()) {
   try {
     await main(Deno.args);
   } catch (e) {
-    fail(e);
+    await fail(e);
   }
 }

@@ -27,7 +27,7 @@ import {
   service,
   timed,
 } from "./support.ts";
-import { scaleBench } from "./scale_bench.ts";
+import { crowdDownloads, scaleBench } from "./scale_bench.ts";
 import { tlsBench } from "./tls_bench.ts";
 import { httpBench } from "./http_bench.ts";
 import { tftpBench } from "./tftp_bench.ts";
@@ -375,35 +375,13 @@ await Deno.remove(`${root}/mem.bin`).catch(() => {});
 console.log(`\n4. ${manyClients} clients at once, each downloading 1 MiB`);
 await makeFile("one.bin", MIB);
 const crowdServer = await fsdServe();
-const times: number[] = [];
-let failures = 0;
-const crowdStarted = performance.now();
-await Promise.all(Array.from({ length: manyClients }, async () => {
-  const started = performance.now();
-  try {
-    const client = await FsdClient.connect("127.0.0.1", crowdServer.port);
-    try {
-      const n = await client.download("one.bin", { write: (b) => Promise.resolve(b.length) }, {
-        params: { blockSize: 65464, windowSize: 16 },
-      });
-      if (n !== MIB) failures++;
-    } finally {
-      client.close();
-    }
-    times.push(performance.now() - started);
-  } catch {
-    failures++;
-  }
-}));
-const crowdMs = performance.now() - crowdStarted;
-times.sort((a, b) => a - b);
-const p = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+const { ms: crowdMs, failures, p50, p99 } = await crowdDownloads(crowdServer.port, manyClients);
 addRow(
   "many",
   `${manyClients} concurrent 1 MiB downloads (aggregate)`,
   manyClients * MIB,
   crowdMs,
-  `p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms per client, ${failures} failures`,
+  `p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms per client, ${failures} failures`,
 );
 targets.push({
   target: `${manyClients} concurrent clients: zero failures`,

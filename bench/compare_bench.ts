@@ -9,7 +9,8 @@
  *   from nginx;
  * - a tree of 1,000 x 64 KiB in 10 folders: `fsd get -r` against
  *   `wget -r -np` from nginx with autoindex;
- * - a large file, file to file: `fsd get` and `fsd put` against socat;
+ * - a large file, file to file: `fsd get` and `fsd put` against socat, and
+ *   Deno alone (bench/raw_copy.ts fetch: socket to file, nothing else) beside them;
  * - start-up: `fsd --version`, `fsd ls` and `fsd get` of 1 KiB against an
  *   empty script under `deno run`, from source and from the bundle
  *   (`deno bundle`, built into the work directory). `deno compile` needs to
@@ -25,6 +26,8 @@
 import { fsdServe, MAIN, type Service, timed } from "./support.ts";
 import { have, nginxServe, socatServe } from "./scale_bench.ts";
 import { type ClientBenchResult, fresh, makeFiles } from "./client_bench.ts";
+
+const RAW_COPY = new URL("./raw_copy.ts", import.meta.url).pathname;
 
 /** Rows, targets and notes, as the client bench reports them. */
 export type CompareResult = ClientBenchResult;
@@ -222,6 +225,16 @@ export async function compareBench(
       },
       ...(socat
         ? [{
+          // Deno alone: the socket-to-file copy fsd get does, with no protocol (raw_copy.ts fetch).
+          name: "deno",
+          prepare: () => fresh(`${work}/d`),
+          run: () =>
+            fsd([`--allow-net=127.0.0.1:${socat.port}`, `--allow-write=${work}`], [
+              "fetch",
+              String(socat.port),
+              `${work}/d/big`,
+            ], RAW_COPY),
+        }, {
           name: "socat",
           prepare: () => fresh(`${work}/s`),
           run: () =>
@@ -240,6 +253,14 @@ export async function compareBench(
     if (files.has("socat")) {
       const s = files.get("socat")!;
       row("compare", `socat -b 65536 ${mib} MiB file to file`, mib * MIB, s);
+      const deno = files.get("deno")!;
+      row(
+        "compare",
+        `Deno alone (bench/raw_copy.ts fetch, 64 KiB) ${mib} MiB from socat, file to file`,
+        mib * MIB,
+        deno,
+        `${(s / deno).toFixed(2)}x socat`,
+      );
       const get = s / files.get("get")!;
       const put = s / files.get("put")!;
       target(

@@ -5,9 +5,12 @@
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write bench/raw_copy.ts receive PORT FILE [KIB]
  *   deno run --allow-net=127.0.0.1 --allow-read bench/raw_copy.ts send PORT FILE [KIB]
+ *   deno run --allow-net=127.0.0.1 --allow-write bench/raw_copy.ts fetch PORT FILE [KIB]
  *
  * `receive` listens (printing "listening on PORT" when PORT is 0), takes one
- * connection, writes it to FILE and exits. KIB sets the size of each read and
+ * connection, writes it to FILE and exits; `fetch` connects to PORT instead
+ * (a server that sends a file, as socat does in compare_bench.ts: the
+ * socket-to-file half of `fsd get` with nothing else). KIB sets the size of each read and
  * write (default 64). With FILE `memory:BYTES` (send) and `memory` (receive)
  * no file is involved: the ceiling of Deno's sockets alone.
  */
@@ -64,6 +67,12 @@ if (mode === "receive") {
   await copy(conn, file);
   file.close();
   conn.close();
+} else if (mode === "fetch") {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(portText) });
+  const file = await openSink(path);
+  await copy(conn, file);
+  file.close();
+  conn.close();
 } else if (mode === "send") {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(portText) });
   const file = await openSource(path);
@@ -71,6 +80,6 @@ if (mode === "receive") {
   file.close();
   conn.close();
 } else {
-  console.error("usage: raw_copy.ts receive|send PORT FILE [KIB]");
+  console.error("usage: raw_copy.ts receive|fetch|send PORT FILE [KIB]");
   Deno.exit(2);
 }

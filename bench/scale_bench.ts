@@ -17,6 +17,7 @@
  */
 
 import { FsdClient } from "../lib/fsd/client.ts";
+import { haproxyConfig } from "../tests/support/haproxy.ts";
 import { fsdGet, fsdServe, type Service, timed } from "./support.ts";
 
 const MIB = 1024 * 1024;
@@ -87,13 +88,14 @@ export async function makeFile(path: string, bytes: number): Promise<void> {
   file.close();
 }
 
-/** `clients` concurrent 1 MiB downloads from `port`; aggregate ms and per-client p50/p99. */
-export async function crowd(
+/**
+ * `clients` concurrent downloads of the 1 MiB "one.bin" from `port`: the
+ * aggregate milliseconds, the failures, and per-client p50 and p99.
+ */
+export async function crowdDownloads(
   port: number,
   clients: number,
-  what: string,
-  group = "scale-out",
-): Promise<ScaleRow> {
+): Promise<{ ms: number; failures: number; p50: number; p99: number }> {
   const times: number[] = [];
   let failures = 0;
   const started = performance.now();
@@ -117,12 +119,23 @@ export async function crowd(
   const ms = performance.now() - started;
   times.sort((a, b) => a - b);
   const q = (f: number) => times[Math.min(times.length - 1, Math.floor(f * times.length))] ?? NaN;
+  return { ms, failures, p50: q(0.5), p99: q(0.99) };
+}
+
+/** `clients` concurrent 1 MiB downloads from `port`, as a row: aggregate ms and per-client p50/p99. */
+export async function crowd(
+  port: number,
+  clients: number,
+  what: string,
+  group = "scale-out",
+): Promise<ScaleRow> {
+  const { ms, failures, p50, p99 } = await crowdDownloads(port, clients);
   return {
     group,
     what: `${clients} x 1 MiB, ${what}`,
     bytes: clients * MIB,
     ms,
-    extra: `p50 ${q(0.5).toFixed(0)} ms, p99 ${q(0.99).toFixed(0)} ms, ${failures} failures`,
+    extra: `p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms, ${failures} failures`,
   };
 }
 
@@ -144,16 +157,14 @@ function serveWorkers(root: string, workers: number): Promise<Service> {
   );
 }
 
-/** HAProxy from deploy/haproxy.cfg in front of `ports`, listening on a free port. */
+/** HAProxy from deploy/haproxy.cfg in front of `ports` (fsd/1), listening on a free port. */
 export async function startHaproxy(work: string, ports: number[]): Promise<Service> {
   const frontend = freePort();
-  const text = await Deno.readTextFile(new URL("../deploy/haproxy.cfg", import.meta.url));
-  const config = text.split("\n")
-    .filter((line) => !/^\s*server fsd\d/.test(line) && !/^\s*log stdout/.test(line))
-    .map((line) => line.replace(/^(\s*)bind \S+$/, `$1bind 127.0.0.1:${frontend}`))
-    .join("\n") +
-    "\n" +
-    ports.map((port, i) => `    server fsd${i + 1} 127.0.0.1:${port}`).join("\n") + "\n";
+  // The tests' rewriting of the shipped file: each server into its backend, free ports bound.
+  const servers = ports.map((port, i) => ({ name: `fsd${i + 1}`, port }));
+  const free = { frontend, httpFrontend: freePort() };
+  const config = (await haproxyConfig(free, servers, `ipv4@127.0.0.1:${freePort()}`))
+    .split("\n").filter((line) => !/^\s*log stdout/.test(line)).join("\n");
   await Deno.writeTextFile(`${work}/haproxy.cfg`, config);
   const child = new Deno.Command("haproxy", {
     args: ["-db", "-f", `${work}/haproxy.cfg`],

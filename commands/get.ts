@@ -9,18 +9,15 @@ import { basename, join } from "node:path";
 import { fromHex } from "../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { custom } from "./shared/values.ts";
-import { TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
-import { tftpGet } from "./client/tftp_get.ts";
-import { HTTP_CLIENT_HEADING, httpGet, TRANSFER_SIDES } from "./client/http.ts";
 import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseJob,
-  parseJobs,
-  targetWords,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+  TRANSFER_EXIT_STATUS,
+  TRANSFER_GROUPS,
+  TRANSFER_JOB_FLAGS,
+} from "./client/transfer_flags.ts";
+import { custom } from "./shared/values.ts";
+import { tftpGet } from "./client/tftp_get.ts";
+import { httpGet, TRANSFER_SIDES } from "./client/http.ts";
+import { parseJob, parseJobs, targetWords } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
@@ -29,8 +26,8 @@ import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { downloadPath } from "./client/local_files.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./client/remote_names.ts";
-import { failureText, Reporter, verbosity, VERBOSITY_FLAGS } from "./client/report.ts";
-import { runFiles, runSingle } from "./client/jobs.ts";
+import { failureText, Reporter, verbosity } from "./client/report.ts";
+import { runFiles, runOneFile } from "./client/jobs.ts";
 import { downloadTree } from "./client/tree_get.ts";
 
 /** --sha256 HEX: 64 hex digits. */
@@ -108,16 +105,10 @@ kept; with '-', exit 1 after the data)`,
       help: `one JSON object per file on stdout (name, local, kind,
 size, mtime, bytes, seconds, outcome, error, crc32 or sha256)`,
     },
-    ...VERBOSITY_FLAGS,
-    ...JOBS_FLAG,
-    ...TRANSFER_FLAGS,
-    ...CLIENT_FLAGS,
-    ...TFTP_FLAG,
+    ...TRANSFER_JOB_FLAGS,
   },
-  groups: { tftp: TFTP_CLIENT_HEADING, http: HTTP_CLIENT_HEADING },
-  notes: `Exit status: 0 when every file made it, 1 when any did not (listed on
-stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
-SIGTERM 143, SIGHUP 129). A closed stdout ends quietly with 141, as cat.`,
+  groups: TRANSFER_GROUPS,
+  notes: `${TRANSFER_EXIT_STATUS} A closed stdout ends quietly with 141, as cat.`,
   permissions: "--allow-net=HOST:PORT --allow-read=DIR --allow-write=DIR",
   permissionNotes: `(DIR: LOCAL's directory, or -o's or -r's, or its parent when it is created;
 LOCAL '-' needs only --allow-net, as do /dev/stdout and /dev/stderr (written
@@ -221,27 +212,23 @@ async function getOne(
       `${shown(typed)} is a directory: use fsd get -r to copy it, or fsd ls to list it`,
     );
   }
-  const progress = new JobProgress("receiving", 1, undefined, reporter.progress);
-  try {
-    if (local === "-") return await toStdout(conn, remote, how, progress);
-    const base = remoteBase(remote)!;
-    const path = downloadPath(local ?? base, base);
-    const report = await runSingle(
-      reporter,
-      remote,
-      path,
-      () => downloadFile(conn, remote, path, { ...how, progress }),
-    );
-    progress.stop();
-    reporter.add(report);
-    if (reporter.tells) {
-      console.error(
-        `received ${shown(remote)} as ${shown(path)}: ${progress.summary(report.bytes)}`,
-      );
+  if (local === "-") {
+    const progress = new JobProgress("receiving", 1, undefined, reporter.progress);
+    try {
+      return await toStdout(conn, remote, how, progress);
+    } finally {
+      progress.stop();
     }
-  } finally {
-    progress.stop();
   }
+  const base = remoteBase(remote)!;
+  const path = downloadPath(local ?? base, base);
+  const said = `received ${shown(remote)} as ${shown(path)}`;
+  await runOneFile(
+    reporter,
+    "receiving",
+    { name: remote, local: path, said },
+    (progress) => downloadFile(conn, remote, path, { ...how, progress }),
+  );
 }
 
 async function toStdout(

@@ -8,25 +8,21 @@
 import { basename } from "node:path";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { TFTP_CLIENT_HEADING, TFTP_FLAG } from "./client/tftp.ts";
+import {
+  TRANSFER_EXIT_STATUS,
+  TRANSFER_GROUPS,
+  TRANSFER_JOB_FLAGS,
+} from "./client/transfer_flags.ts";
 import { tftpPut } from "./client/tftp_put.ts";
-import { HTTP_CLIENT_HEADING, httpPut, TRANSFER_SIDES } from "./client/http.ts";
+import { httpPut, TRANSFER_SIDES } from "./client/http.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
 import { FSD1 } from "../lib/fsd/negotiation.ts";
-import {
-  CLIENT_FLAGS,
-  JOBS_FLAG,
-  parseJob,
-  parseJobs,
-  targetWords,
-  TRANSFER_FLAGS,
-} from "./client/options.ts";
+import { parseJob, parseJobs, targetWords } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
-import { JobProgress } from "./client/job_progress.ts";
 import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
-import { Reporter, verbosity, VERBOSITY_FLAGS } from "./client/report.ts";
-import { runSingle } from "./client/jobs.ts";
+import { Reporter, verbosity } from "./client/report.ts";
+import { runOneFile } from "./client/jobs.ts";
 import { uploadTree } from "./client/tree_put.ts";
 import { uploadFile, uploadFiles } from "./client/upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
@@ -83,16 +79,10 @@ already there with the same size and time)`,
       help: `one JSON object per file on stdout (name, local, kind,
 size, bytes, seconds, outcome, error, crc32 or sha256)`,
     },
-    ...VERBOSITY_FLAGS,
-    ...JOBS_FLAG,
-    ...TRANSFER_FLAGS,
-    ...CLIENT_FLAGS,
-    ...TFTP_FLAG,
+    ...TRANSFER_JOB_FLAGS,
   },
-  groups: { tftp: TFTP_CLIENT_HEADING, http: HTTP_CLIENT_HEADING },
-  notes: `Exit status: 0 when every file made it, 1 when any did not (listed on
-stderr), 2 for usage errors, 128+N when stopped by signal N (SIGINT 130,
-SIGTERM 143, SIGHUP 129).`,
+  groups: TRANSFER_GROUPS,
+  notes: TRANSFER_EXIT_STATUS,
   permissions: "--allow-net=HOST:PORT --allow-read=LOCAL",
   permissionNotes: `(LOCAL '-' needs only --allow-net; <(cmd) and other paths under /dev need
 --allow-all, the only flag Deno grants them with)`,
@@ -170,23 +160,13 @@ async function putOne(
     throw new UsageError("REMOTE is required when LOCAL is '-'");
   }
   const remote = remoteFor(local, typed);
-  const progress = new JobProgress("sending", 1, undefined, reporter.progress);
-  try {
-    const report = await runSingle(
-      reporter,
-      remote,
-      local,
-      () => uploadFile(conn, local, remote, { ...how, progress }),
-    );
-    progress.stop();
-    reporter.add(report);
-    if (reporter.tells) {
-      const label = local === "-" ? "stdin" : shown(local);
-      console.error(`sent ${label} as ${shown(remote)}: ${progress.summary(report.bytes)}`);
-    }
-  } finally {
-    progress.stop();
-  }
+  const said = `sent ${local === "-" ? "stdin" : shown(local)} as ${shown(remote)}`;
+  await runOneFile(
+    reporter,
+    "sending",
+    { name: remote, local, said },
+    (progress) => uploadFile(conn, local, remote, { ...how, progress }),
+  );
 }
 
 /** Whether `path` is there to be read (anything else shows when its upload fails). */

@@ -108,7 +108,9 @@ then counts for the logs and --max-per-ip`,
       arg: "ADDR[/BITS]",
       multiple: true,
       help: `who may send that header (repeatable; IPv4 or IPv6;
-required with --proxy-protocol); others are refused`,
+required with --proxy-protocol); others are refused.
+With --http: whose X-Forwarded-For (its last address)
+names an HTTP client`,
     },
     ...SECURITY_FLAGS,
     ...TFTP_SERVE_FLAGS,

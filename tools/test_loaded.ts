@@ -22,25 +22,48 @@ const loops = [1, 2].map(() =>
     stderr: "null",
   }).spawn()
 );
+const stopLoops = async () => {
+  for (const loop of loops) {
+    try {
+      loop.kill("SIGTERM"); // timeout passes it on to the loop
+    } catch {
+      // already ended
+    }
+    await loop.status;
+  }
+};
+/** The suite's run under way. */
+let suite: Deno.ChildProcess | undefined;
+// Ctrl-C (or a kill) ends the run without the finally below: neither the loops nor the suite may outlive it.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, async () => {
+    try {
+      suite?.kill(signal);
+    } catch {
+      // already ended
+    }
+    await suite?.status;
+    await stopLoops();
+    Deno.exit(signal === "SIGINT" ? 130 : 143);
+  });
+}
 let code = 0;
 try {
   for (let run = 1; run <= runs && code === 0; run++) {
     console.log(`== test:loaded: run ${run} of ${runs}, both cores busy`);
     const started = Date.now();
-    const status = await new Deno.Command(Deno.execPath(), {
+    suite = new Deno.Command(Deno.execPath(), {
       args: ["task", "test"],
       stdout: "inherit",
       stderr: "inherit",
-    }).spawn().status;
+    }).spawn();
+    const status = await suite.status;
     code = status.code;
     const seconds = Math.round((Date.now() - started) / 1000);
     console.log(`== test:loaded: run ${run}: ${code === 0 ? "ok" : "FAILED"} in ${seconds} s`);
   }
 } finally {
-  for (const loop of loops) {
-    loop.kill("SIGTERM"); // timeout passes it on to the loop
-    await loop.status;
-  }
+  await stopLoops();
 }
 console.log(code === 0 ? `== test:loaded: ${runs} runs, 0 failures` : "== test:loaded: FAILED");
 Deno.exit(code);

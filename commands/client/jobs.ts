@@ -41,6 +41,28 @@ export async function runSingle(
   }
 }
 
+/**
+ * The one-file form of every protocol: progress, the report (with --json),
+ * the summary when the reporter tells (`said` names what moved where), a
+ * failure as the one `fsd:` line.
+ */
+export async function runOneFile(
+  reporter: Reporter,
+  verb: "receiving" | "sending",
+  file: { name: string; local: string; said: string },
+  transfer: (progress: FileProgress) => Promise<FileReport>,
+): Promise<void> {
+  const progress = new JobProgress(verb, 1, undefined, reporter.progress);
+  try {
+    const report = await runSingle(reporter, file.name, file.local, () => transfer(progress));
+    progress.stop();
+    reporter.add(report);
+    if (reporter.tells) console.error(`${file.said}: ${progress.summary(report.bytes)}`);
+  } finally {
+    progress.stop();
+  }
+}
+
 /** One file of a job: where it is on the server and here, and its size when known. */
 export interface JobFile {
   remote: string;

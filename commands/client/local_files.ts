@@ -88,6 +88,16 @@ export function isSpecial(path: string): boolean {
   return info !== undefined && !info.isFile && !info.isDirectory;
 }
 
+/**
+ * A download's staging file is made, named and removed with synchronous
+ * calls, and its first MiB written synchronously: this process serves nobody
+ * else, and a job of many small files otherwise spends more on handing
+ * these calls to Deno's I/O threads than on the calls (docs/PERFORMANCE.md,
+ * "Many files"). Past the first MiB, a file is written behind the network.
+ */
+const SYNC_METADATA = { syncMetadata: true };
+const SYNC_WRITES = 1024 * 1024;
+
 /** Directories this process swept already: a job of many files sweeps each once. */
 const swept = new Set<string>();
 
@@ -116,7 +126,7 @@ export async function openDownload(
   }
   if (options.resume) return await openPartial(path);
   await sweepOnce(dirname(path));
-  const staged = await StagedFile.create(path, DOWNLOAD_PREFIX).catch((error) => {
+  const staged = await StagedFile.create(path, DOWNLOAD_PREFIX, SYNC_METADATA).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
       throw new CommandError(`directory not found: ${dirname(path)}`);
     }
@@ -124,7 +134,7 @@ export async function openDownload(
   });
   return {
     path,
-    sink: fileSink(staged.file),
+    sink: fileSink(staged.file, undefined, SYNC_WRITES),
     restart: () => Promise.resolve(),
     commit: (replace) =>
       staged.commit({ replace }).catch((error) => {

@@ -20,9 +20,6 @@ import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
 import { parsePort } from "../shared/values.ts";
 import { Interruption } from "../shared/signals.ts";
-import { type FileProgress, JobProgress } from "./job_progress.ts";
-import { runSingle } from "./jobs.ts";
-import type { FileReport, Reporter } from "./report.ts";
 
 /** The heading of the TFTP part of get's and put's help. */
 export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
@@ -80,7 +77,7 @@ export interface TftpValues {
  * --pcap and --trace over TFTP: a tap that writes each datagram as a UDP frame on its real ports
  * and traces it on stderr (one trace per transfer), and its close.
  */
-export function tftpCapture(
+function tftpCapture(
   path: string | undefined,
   mode?: TraceMode,
 ): { tap?: DatagramTap; close(): void } {
@@ -136,7 +133,7 @@ function decodePath(path: string): string {
   }
 }
 
-export function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
+function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
   if (values.fsd1 && (values.blksize !== undefined || values.window !== undefined)) {
     throw new UsageError("--fsd1 takes no --blksize or --window");
   }
@@ -152,39 +149,29 @@ export function lanes(jobs = 1): undefined[] {
   return Array.from({ length: jobs }, () => undefined);
 }
 
-/** Runs a TFTP job; a stop signal aborts its transfer and ends it with 128+N, as over fsd/1. */
-export async function withInterruption<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs a TFTP get or put job (`values` its flags): `run` gets each file's
+ * whole client config from its server's (block and window size, timeout,
+ * the stop signal, the --pcap tap). A stop signal aborts the transfers and
+ * ends the job with 128+N, as over fsd/1; the capture is closed at the end.
+ */
+export async function withTftpJob(
+  values: TftpValues,
+  run: (configFor: (file: { config: TftpClientConfig }) => TftpClientConfig) => Promise<void>,
+): Promise<void> {
+  const transfer = transferConfig(values);
+  const capture = tftpCapture(values.pcap, values.trace);
+  globalThis.addEventListener("unload", () => capture.close());
   using interruption = new Interruption();
   const interrupt = new AbortController();
   const unregister = interruption.onStop(() => interrupt.abort());
   try {
-    return await run(interrupt.signal);
+    const signal = interrupt.signal;
+    await run((file) => ({ ...file.config, ...transfer, signal, tap: capture.tap }));
   } catch (error) {
     throw interruption.explain(error);
   } finally {
     unregister();
-  }
-}
-
-/**
- * The one-file form: the report (with --json), a summary on a terminal
- * (`said` names what moved where), a failure as the one `fsd:` line.
- */
-export async function runOneFile(
-  reporter: Reporter,
-  verb: "receiving" | "sending",
-  file: { name: string; local: string; said: string },
-  transfer: (progress: FileProgress) => Promise<FileReport>,
-): Promise<void> {
-  const progress = new JobProgress(verb, 1);
-  try {
-    const report = await runSingle(reporter, file.name, file.local, () => transfer(progress));
-    progress.stop();
-    reporter.add(report);
-    if (!reporter.json && Deno.stderr.isTerminal()) {
-      console.error(`${file.said}: ${progress.summary(report.bytes)}`);
-    }
-  } finally {
-    progress.stop();
+    capture.close();
   }
 }

@@ -9,19 +9,10 @@ import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { type TftpClientConfig, tftpDownload } from "../../lib/tftp/client.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import type { FileProgress } from "./job_progress.ts";
-import { runFiles } from "./jobs.ts";
+import { runFiles, runOneFile } from "./jobs.ts";
 import { downloadPath, type LocalDownload, openDownload } from "./local_files.ts";
 import { type FileReport, Reporter } from "./report.ts";
-import {
-  lanes,
-  parseWhere,
-  runOneFile,
-  tftpCapture,
-  type TftpValues,
-  transferConfig,
-  URL_PREFIX,
-  withInterruption,
-} from "./tftp.ts";
+import { lanes, parseWhere, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
 
 /** What TFTP takes of get's own flags. */
 export interface TftpGetValues extends TftpValues {
@@ -82,20 +73,11 @@ export async function tftpGet(
   if (many && values.continue) throw new UsageError("--continue takes one file, without -o");
   if (many && values.sha256) throw new UsageError("--sha256 takes one file, without -o");
   const files = getFiles(parsed.positionals, values.output);
-  const transfer = transferConfig(values);
   const toStdout = !many && files[0].local === "-";
   if (values.json && toStdout) throw new UsageError("--json does not mix with LOCAL '-'");
   const how = { force: values.force, resume: values.continue, expected: values.sha256 };
   const reporter = new Reporter(values.json);
-  const capture = tftpCapture(values.pcap, values.trace);
-  globalThis.addEventListener("unload", () => capture.close());
-  await withInterruption(async (signal) => {
-    const config = (file: GetFile) => ({
-      ...file.config,
-      ...transfer,
-      signal,
-      tap: capture.tap,
-    });
+  await withTftpJob(values, async (config) => {
     if (toStdout) {
       await tftpDownload(config(files[0]), files[0].remote, Deno.stdout).catch((error) => {
         if (error instanceof Deno.errors.BrokenPipe) throw new CommandError("", { exitCode: 141 });
@@ -119,7 +101,7 @@ export async function tftpGet(
         progress,
       ) => downloadFile(config(file), file.remote, file.local, { ...how, progress }));
     }
-  }).finally(() => capture.close());
+  });
 }
 
 /**

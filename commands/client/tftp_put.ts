@@ -7,19 +7,10 @@ import { basename } from "node:path";
 import { type TftpClientConfig, tftpUpload } from "../../lib/tftp/client.ts";
 import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { FileProgress } from "./job_progress.ts";
-import { runFiles } from "./jobs.ts";
+import { runFiles, runOneFile } from "./jobs.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import { joinRemote, normalizeRemote } from "./remote_names.ts";
-import {
-  lanes,
-  parseWhere,
-  runOneFile,
-  tftpCapture,
-  type TftpValues,
-  transferConfig,
-  URL_PREFIX,
-  withInterruption,
-} from "./tftp.ts";
+import { lanes, parseWhere, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
 import { openLocal } from "./upload.ts";
 
 /** What TFTP takes of put's own flags. */
@@ -80,17 +71,8 @@ export async function tftpPut(
 ): Promise<void> {
   const values = parsed.values;
   const files = putFiles(parsed.positionals, values.output);
-  const transfer = transferConfig(values);
   const reporter = new Reporter(values.json);
-  const capture = tftpCapture(values.pcap, values.trace);
-  globalThis.addEventListener("unload", () => capture.close());
-  await withInterruption(async (signal) => {
-    const config = (file: PutFile) => ({
-      ...file.config,
-      ...transfer,
-      signal,
-      tap: capture.tap,
-    });
+  await withTftpJob(values, async (config) => {
     if (values.output !== undefined) {
       await runFiles(
         reporter,
@@ -110,7 +92,7 @@ export async function tftpPut(
       { name: file.remote, local: file.local, said },
       (progress) => uploadFile(config(file), file.local, file.remote, progress),
     );
-  }).finally(() => capture.close());
+  });
 }
 
 /** Uploads `local` ("-": stdin) as `remote`; the report says how it went. */

@@ -6,6 +6,7 @@
 
 import type { Security } from "./security.ts";
 import { HttpServer } from "../../lib/http/server.ts";
+import type { ProxyProtocolConfig } from "../../lib/net/proxied.ts";
 import type { Limits } from "../../lib/net/shared_limits.ts";
 import type { LiveHub } from "../../lib/capture/live.ts";
 import { FileStore } from "../../lib/store/file_store.ts";
@@ -72,6 +73,7 @@ export async function startHttp(
     idleTimeoutMs?: number;
     requestTimeoutMs?: number;
     minRate?: number;
+    proxyProtocol?: ProxyProtocolConfig;
   },
   security: Security,
   shared: boolean,
@@ -99,5 +101,8 @@ export async function startHttp(
     log: common.log,
     live,
     limits,
+    // Behind HAProxy (--proxy-protocol): HTTP carries no PROXY header; the client is named in
+    // X-Forwarded-For, believed from the same trusted proxies.
+    forwardedBy: common.proxyProtocol?.trusted,
   });
 }

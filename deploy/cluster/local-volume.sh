@@ -40,6 +40,10 @@ up() {
   mkdir -p "$dir/brick1" "$dir/brick2" "$dir/brick3"
   gl volume create "$volume" replica 3 \
     "$host:$dir/brick1" "$host:$dir/brick2" "$host:$dir/brick3" force >/dev/null || exit 1
+  # The options the real volume gets (make-volume.sh), so that the tests run what is deployed.
+  grep -Ev '^(#|$)' "$(dirname "$0")/volume.options" | while read -r key value; do
+    gl volume set "$volume" "$key" "$value" >/dev/null || exit 1
+  done || exit 1
   gl volume start "$volume" >/dev/null || exit 1
   for n in 1 2 3; do
     mkdir -p "$dir/mnt$n"

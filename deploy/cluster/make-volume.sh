@@ -30,9 +30,10 @@ if [ ${#arbiter[@]} -gt 0 ]; then
 else
   gluster volume create "$volume" replica 3 "$1:$brick" "$2:$brick" "$3:$brick"
 fi
-# A file written through one machine is read whole through another at once: no caching of
-# attributes or directory entries that would show a stale listing for a while.
-gluster volume set "$volume" performance.stat-prefetch off
-gluster volume set "$volume" performance.md-cache-timeout 0
+# A file written through one machine is read whole through another at once: the options in
+# volume.options (beside this script) turn off the caching of attributes that would not.
+grep -Ev '^(#|$)' "$(dirname "$0")/volume.options" | while read -r key value; do
+  gluster volume set "$volume" "$key" "$value"
+done
 gluster volume start "$volume"
 gluster volume info "$volume"

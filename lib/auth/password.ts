@@ -10,7 +10,8 @@
  * scrypt settings, the one with the least memory per check.
  */
 
-import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+// node:crypto is loaded by the first hash or check, not at start-up (a command without accounts never needs it).
+const nodeCrypto = () => import("node:crypto");
 import type { Buffer } from "node:buffer";
 
 export interface ScryptParams {
@@ -39,7 +40,7 @@ export async function hashPassword(
   params: ScryptParams = DEFAULT_SCRYPT,
 ): Promise<string> {
   checkParams(params);
-  const salt = randomBytes(SALT_BYTES);
+  const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
   const hash = await derive(encoder.encode(password), salt, params, HASH_BYTES);
   return formatHash(params, salt, hash);
 }
@@ -79,12 +80,14 @@ export async function verifyPassword(password: string, hash: ParsedHash): Promis
     return false;
   }
   const derived = await derive(bytes, hash.salt, hash.params, hash.hash.length);
-  return timingSafeEqual(derived, hash.hash);
+  return (await nodeCrypto()).timingSafeEqual(derived, hash.hash);
 }
 
 /** A hash of a random password nobody knows, with `params`: what unknown names are checked against. */
 export async function dummyHash(params: ScryptParams = DEFAULT_SCRYPT): Promise<ParsedHash> {
-  return parseHash(await hashPassword(randomBytes(18).toString("base64"), params));
+  return parseHash(
+    await hashPassword(toBase64(crypto.getRandomValues(new Uint8Array(18))), params),
+  );
 }
 
 function checkParams(params: ScryptParams): void {
@@ -97,7 +100,7 @@ function checkParams(params: ScryptParams): void {
   }
 }
 
-function derive(
+async function derive(
   password: Uint8Array,
   salt: Uint8Array,
   params: ScryptParams,
@@ -106,7 +109,8 @@ function derive(
   const N = 2 ** params.ln;
   // scrypt needs 128 * N * r bytes; allow that plus slack (node's default cap is 32 MiB).
   const maxmem = 128 * N * params.r + 16 * 1024 * 1024;
-  return new Promise((resolve, reject) =>
+  const { scrypt } = await nodeCrypto();
+  return await new Promise((resolve, reject) =>
     scrypt(
       password,
       salt,

@@ -9,6 +9,7 @@
  */
 
 import { type ByteSink, type ByteSource, writeAll } from "./source_sink.ts";
+import { giveBuffer, takeBuffer } from "./pool.ts";
 
 const SMALL_CHUNK = 64 * 1024;
 const LARGE_CHUNK = 1024 * 1024;
@@ -96,11 +97,15 @@ export class ChunkedReader {
     return filled;
   }
 
-  /** Waits for a read in flight, if any, so that nothing outlives the transfer; frees its slot. */
+  /** Waits for a read in flight, if any, so that nothing outlives the transfer; frees its slot and buffers. */
   async finish(): Promise<void> {
-    await this.#ahead?.result;
+    const ahead = this.#ahead;
+    await ahead?.result;
     this.#ahead = undefined;
     this.#size.release();
+    for (const buffer of new Set([this.#chunk, this.#spare, ahead?.buffer])) giveBuffer(buffer);
+    this.#chunk = this.#spare = undefined;
+    this.#start = this.#end = 0;
   }
 
   /** Makes the next chunk of the source current (or notes its end), then reads ahead. */
@@ -122,10 +127,10 @@ export class ChunkedReader {
     if (this.#source.regularFile) this.#ahead = this.#startRead(this.#buffer(this.#spare));
   }
 
-  /** `reusable` if it has the size this point of the transfer wants, else a new buffer. */
+  /** `reusable` if it has the size this point of the transfer wants, else another buffer. */
   #buffer(reusable: Uint8Array | undefined): Uint8Array {
     const size = this.#size.for(this.#read);
-    return reusable?.length === size ? reusable : new Uint8Array(size);
+    return reusable?.length === size ? reusable : takeBuffer(size);
   }
 
   #startRead(buffer: Uint8Array): ReadAhead {
@@ -134,10 +139,12 @@ export class ChunkedReader {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** Gathers small writes into large ones; to a regular file, writes one chunk while the next fills. */
 export class ChunkedWriter {
   #sink: ByteSink;
-  #chunk: Uint8Array = new Uint8Array(SMALL_CHUNK);
+  #chunk: Uint8Array = takeBuffer(SMALL_CHUNK);
   #used = 0;
   #written = 0;
   /** The other buffer, free or being written. */
@@ -172,10 +179,19 @@ export class ChunkedWriter {
     await behind;
   }
 
-  /** After the transfer, done or failed: waits for a write in flight (its error is not the news) and frees the slot. */
+  /**
+   * After the transfer, done or failed: waits for a write in flight (its
+   * error is not the news) and frees the slot and the buffers (a later write
+   * goes straight to the sink).
+   */
   async finish(): Promise<void> {
     await this.settle().catch(() => {});
     this.#size.release();
+    giveBuffer(this.#chunk);
+    giveBuffer(this.#spare);
+    this.#chunk = EMPTY;
+    this.#spare = undefined;
+    this.#used = 0;
   }
 
   /** Starts writing the gathered chunk and gathers into the other buffer. */
@@ -187,11 +203,18 @@ export class ChunkedWriter {
     const size = this.#size.for(this.#written);
     if (!this.#sink.regularFile) {
       await writeAll(this.#sink, full);
-      if (this.#chunk.length !== size) this.#chunk = new Uint8Array(size);
+      if (this.#chunk.length !== size) {
+        giveBuffer(this.#chunk);
+        this.#chunk = takeBuffer(size);
+      }
       return;
     }
     await this.settle(); // the other buffer is free only once its write is done
-    const next = this.#spare?.length === size ? this.#spare : new Uint8Array(size);
+    let next = this.#spare;
+    if (next?.length !== size) {
+      giveBuffer(next);
+      next = takeBuffer(size);
+    }
     this.#spare = this.#chunk;
     this.#chunk = next;
     const behind = writeAll(this.#sink, full);

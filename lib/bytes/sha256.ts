@@ -13,9 +13,18 @@
  * The worker comes from a data: URL, so it needs no file permission.
  */
 
-import { createHash } from "node:crypto";
-import { crc32 } from "node:zlib";
+import type { Hash } from "node:crypto";
 import type { ByteSink, ByteSource } from "./source_sink.ts";
+
+// node:zlib and node:crypto are loaded when first needed: loading either at
+// start-up cost a client command tens of milliseconds it mostly never used.
+let zlib: typeof import("node:zlib") | undefined;
+let nodeCrypto: typeof import("node:crypto") | undefined;
+
+async function newSha256(): Promise<Hash> {
+  nodeCrypto ??= await import("node:crypto");
+  return nodeCrypto.createHash("sha256");
+}
 
 /** The checksums a transfer can carry. */
 export type ChecksumName = "crc32" | "sha256";
@@ -47,13 +56,45 @@ export function hasherFor(name: ChecksumName, size: number | undefined): Hasher 
   return name === "crc32" ? new Crc32() : sha256For(size);
 }
 
-/** CRC-32 (IEEE, as gzip and zip), in line: hashing a GiB costs about 30 ms. The digest is 4 bytes, big-endian. */
+/**
+ * Bytes this process computes CRC-32 of in JavaScript (a few ms per MiB)
+ * before it loads node:zlib's native one (about 25 ms to load, then 30 ms
+ * per GiB): a job of small files never loads it, a large file or a tree
+ * loads it after its first MiB.
+ */
+const NATIVE_CRC_AFTER = 1024 * 1024;
+let crcInJs = 0;
+
+/** The CRC-32 table (IEEE polynomial, reflected), for the JavaScript CRC of small transfers. */
+const CRC_TABLE = Int32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c;
+});
+
+/** zlib's crc32(bytes, crc), in JavaScript: the same value, for the same running CRC. */
+export function crc32Js(bytes: Uint8Array, crc = 0): number {
+  let c = ~crc;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/**
+ * CRC-32 (IEEE, as gzip and zip), in line: hashing a GiB costs about 30 ms
+ * with node:zlib's, loaded once this process has checked its first MiB (in
+ * JavaScript). The digest is 4 bytes, big-endian.
+ */
 export class Crc32 implements Hasher {
   #value = 0;
 
-  update(bytes: Uint8Array): Promise<void> {
-    this.#value = crc32(bytes, this.#value);
-    return Promise.resolve();
+  async update(bytes: Uint8Array): Promise<void> {
+    if (!zlib && crcInJs + bytes.length <= NATIVE_CRC_AFTER) {
+      crcInJs += bytes.length;
+      this.#value = crc32Js(bytes, this.#value);
+      return;
+    }
+    zlib ??= await import("node:zlib");
+    this.#value = zlib.crc32(bytes, this.#value);
   }
 
   digest(): Promise<Uint8Array> {
@@ -82,15 +123,14 @@ export function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Hashes on the calling thread. */
 export class InlineSha256 implements Hasher {
-  #hash = createHash("sha256");
+  #hash: Hash | undefined;
 
-  update(bytes: Uint8Array): Promise<void> {
-    this.#hash.update(bytes);
-    return Promise.resolve();
+  async update(bytes: Uint8Array): Promise<void> {
+    (this.#hash ??= await newSha256()).update(bytes);
   }
 
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.#hash.digest()));
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array((this.#hash ??= await newSha256()).digest());
   }
 
   close(): void {}

@@ -14,6 +14,7 @@ import { Ladder, ladderHeader } from "./ladder.ts";
 import { PcapWriter, type Side } from "./pcap.ts";
 import { FsdTracer } from "./trace.ts";
 import { tftpLabel } from "./tftp_trace.ts";
+import { optionRecord } from "../net/option_pairs.ts";
 import {
   Opcode as TftpOp,
   type Packet as TftpPacket,
@@ -171,8 +172,8 @@ export class LiveHub implements LiveView, HttpActivity {
         c.ladder = true;
         if (packet.op === Opcode.RRQ || packet.op === Opcode.WRQ) {
           this.#started(c, packet.op === Opcode.RRQ ? "RRQ" : "WRQ", packet.name);
-        } else if (packet.op === Opcode.OACK && packet.options.tsize) {
-          c.size = Number(packet.options.tsize);
+        } else if (packet.op === Opcode.OACK && optionRecord(packet.options).tsize) {
+          c.size = Number(optionRecord(packet.options).tsize);
         } else if (packet.op === Opcode.DAT && c.op) {
           this.#moved(c, c.bytes + packet.data.length);
         } else if (packet.op === Opcode.ERR) {
@@ -222,8 +223,8 @@ export class LiveHub implements LiveView, HttpActivity {
           if (c) c.state = label;
           break;
         case TftpOp.OACK: {
-          const tsize = packet.options.find(([name]) => name.toLowerCase() === "tsize");
-          if (c && tsize) c.size = Number(tsize[1]);
+          const tsize = optionRecord(packet.options).tsize;
+          if (c && tsize) c.size = Number(tsize);
           break;
         }
       }

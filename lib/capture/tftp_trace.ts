@@ -6,7 +6,7 @@
  * port), in any of the trace modes.
  */
 
-import { Opcode, parsePacket } from "../tftp/codec.ts";
+import { Opcode, type OptionPairs, parsePacket } from "../tftp/codec.ts";
 import type { DatagramTap } from "../tftp/channel.ts";
 import type { TraceMode } from "./conn_trace.ts";
 import { Ladder, ladderHeader } from "./ladder.ts";
@@ -29,7 +29,7 @@ export function tftpLabel(bytes: Uint8Array): DatagramLabel {
   } catch {
     return { label: `not TFTP (${bytes.length} bytes)`, kind: "other", size: 0 };
   }
-  const pairs = (options: [string, string][]) =>
+  const pairs = (options: OptionPairs) =>
     options.map(([name, value]) => ` ${name}=${value}`).join("");
   switch (packet.op) {
     case Opcode.RRQ:

@@ -6,6 +6,7 @@
 import { type Packet, PacketDecoder } from "../fsd/codec.ts";
 import { Opcode } from "../fsd/codec.ts";
 import { DIGEST_SIZES as SUM_SIZE, toHex } from "../bytes/sha256.ts";
+import { type OptionPairs, optionRecord } from "../net/option_pairs.ts";
 
 const names = new TextDecoder();
 
@@ -36,8 +37,8 @@ export function describePacket(packet: Packet): string {
 const SECRET_OPTION = /pass|secret|token|key|auth|cred/i;
 
 /** `blksize=512 windowsize=4`, secret values hidden. */
-export function optionsText(options: Record<string, string>): string {
-  return Object.entries(options)
+export function optionsText(options: OptionPairs): string {
+  return options
     .map(([name, value]) => `${name}=${SECRET_OPTION.test(name) ? "***" : value}`)
     .join(" ");
 }
@@ -76,7 +77,9 @@ export class FsdTracer {
         visit(packet);
         if (packet.op === Opcode.OPT || packet.op === Opcode.OACK) {
           // The SUM this direction will send is the checksum asked (OPT, an upload's) or granted (OACK).
-          this.#decoder.sumSize = packet.options.crc32 === "1" ? SUM_SIZE.crc32 : SUM_SIZE.sha256;
+          this.#decoder.sumSize = optionRecord(packet.options).crc32 === "1"
+            ? SUM_SIZE.crc32
+            : SUM_SIZE.sha256;
         }
       }
     } catch (error) {

@@ -1,6 +1,5 @@
 /** The client side of the echo tools: a channel over TCP (lines) or UDP (datagrams), and RTT figures. */
 
-import { lookup } from "node:dns/promises";
 import { bindUdp } from "../net/udp.ts";
 import { isLoopback, plainAddress } from "../net/ip.ts";
 import { readLines } from "../bytes/lines.ts";
@@ -130,6 +129,7 @@ const MAX_DATAGRAM = 65507;
  * else on the wildcard address. Only the server's datagrams are taken.
  */
 export async function openUdp(hostname: string, port: number, tap?: EchoTap): Promise<UdpChannel> {
+  const { lookup } = await import("node:dns/promises"); // loaded only when a name is looked up
   const address = plainAddress((await lookup(hostname)).address);
   const wildcard = address.includes(":") ? "::" : "0.0.0.0";
   // Loopback for a loopback server, when --allow-net grants it any port (else the wildcard, as

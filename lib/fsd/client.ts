@@ -22,6 +22,7 @@ import { DigestCheck } from "./integrity.ts";
 import { FSD1, type TransferParams } from "./negotiation.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import { expectAck, receiveFile, sendFile } from "./window.ts";
+import { optionRecord } from "../net/option_pairs.ts";
 
 export type {
   ClientConfig,
@@ -210,9 +211,9 @@ export class FsdClient {
    */
   login(user: string, password: string): Promise<void> {
     return guard(this.#conn, async () => {
-      await this.#conn.write(encodeOptions(Opcode.OPT, { user, password }));
+      await this.#conn.write(encodeOptions(Opcode.OPT, [["user", user], ["password", password]]));
       const oack = await expectOack(this.#conn);
-      if (oack.user !== user) {
+      if (optionRecord(oack).user !== user) {
         throw new ProtocolError(ErrorCode.ILLEGAL_OPERATION, "unexpected OACK: not a login's");
       }
     });

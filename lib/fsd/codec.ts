@@ -7,6 +7,7 @@
  * byte once. See docs/PROTOCOL.md for the protocol itself.
  */
 
+import type { OptionPairs } from "../net/option_pairs.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 
 export const Opcode = {
@@ -43,7 +44,7 @@ export type Packet =
   | { op: typeof Opcode.SUM; digest: Uint8Array };
 
 /** Option names and values, as the OPT and OACK packets carry them (names lower-case). */
-export type OptionPairs = Record<string, string>;
+export type { OptionPairs } from "../net/option_pairs.ts";
 
 /** Most options one OPT or OACK may carry. */
 export const MAX_OPTIONS = 16;
@@ -97,10 +98,9 @@ export function encodeOptions(
   op: typeof Opcode.OPT | typeof Opcode.OACK,
   options: OptionPairs,
 ): Uint8Array {
-  const entries = Object.entries(options);
-  const parts = entries.flatMap(([name, value]) => [encoder.encode(name), encoder.encode(value)]);
+  const parts = options.flatMap(([name, value]) => [encoder.encode(name), encoder.encode(value)]);
   const out = new Uint8Array(4 + parts.reduce((n, p) => n + p.length + 1, 0));
-  out.set([0, op, entries.length >> 8, entries.length & 0xff]);
+  out.set([0, op, options.length >> 8, options.length & 0xff]);
   let at = 4;
   for (const part of parts) {
     out.set(part, at);
@@ -292,7 +292,7 @@ export class PacketDecoder {
         if (count === 0 || count > MAX_OPTIONS) {
           throw illegal(`${opcodeName(op)} with ${count} options: 1 to ${MAX_OPTIONS} expected`);
         }
-        const options: OptionPairs = {};
+        const options: OptionPairs = [];
         let next = at + 4;
         let name = "";
         for (let i = 0; i < count * 2; i++) {
@@ -300,7 +300,7 @@ export class PacketDecoder {
           if (string === undefined) return undefined;
           next += string.length + 1;
           if (i % 2 === 0) name = textDecoder.decode(string).toLowerCase();
-          else options[name] = textDecoder.decode(string); // a repeated name: the last value counts
+          else options.push([name, textDecoder.decode(string)]); // a repeat is kept: its reader decides
         }
         this.#start = next;
         return { op, options };

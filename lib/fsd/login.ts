@@ -16,6 +16,7 @@ import type { Access, Files } from "../store/access.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { Op } from "../store/log.ts";
 import type { OptionPairs } from "./codec.ts";
+import { optionRecord } from "../net/option_pairs.ts";
 
 /** How a server with accounts treats logins. */
 export interface LoginPolicy {
@@ -32,7 +33,7 @@ export const ANONYMOUS = "anonymous";
 
 /** Whether an OPT is a login rather than options for a request. */
 export function isLogin(pairs: OptionPairs): boolean {
-  return "user" in pairs || "password" in pairs;
+  return pairs.some(([name]) => name === "user" || name === "password");
 }
 
 function refused(message: string): ProtocolError {
@@ -84,7 +85,8 @@ export class LoginState {
    * connection goes on); a login out of place is ERR 4 and a malformed one
    * ERR 8 (the connection ends). `signal` abandons a throttled wait.
    */
-  async login(pairs: OptionPairs, signal?: AbortSignal): Promise<OptionPairs> {
+  async login(options: OptionPairs, signal?: AbortSignal): Promise<OptionPairs> {
+    const pairs = optionRecord(options); // a repeated name: the last value counts
     const policy = this.#policy;
     if (!policy) {
       throw new ProtocolError(
@@ -127,6 +129,6 @@ export class LoginState {
     }
     this.account = account;
     this.#files = undefined;
-    return { user: account.name };
+    return [["user", account.name]];
   }
 }

@@ -8,6 +8,7 @@ import type { ChecksumName } from "../bytes/sha256.ts";
 import type { TransferParams } from "../net/transfer_params.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { BLOCK_SIZE, type OptionPairs } from "./codec.ts";
+import { optionRecord } from "../net/option_pairs.ts";
 
 export type { TransferParams };
 
@@ -77,7 +78,7 @@ function refuse(message: string): ProtocolError {
 }
 
 function integer(
-  pairs: OptionPairs,
+  pairs: Record<string, string>,
   name: string,
   [min, max]: readonly [number, number],
 ): number | undefined {
@@ -89,7 +90,7 @@ function integer(
   return Number(text);
 }
 
-function flag(pairs: OptionPairs, name: string): boolean | undefined {
+function flag(pairs: Record<string, string>, name: string): boolean | undefined {
   const value = integer(pairs, name, FLAG);
   return value === undefined ? undefined : value === 1;
 }
@@ -99,7 +100,8 @@ function flag(pairs: OptionPairs, name: string): boolean | undefined {
  * throw ERR 8, and so does an OPT with no known option at all (its OACK
  * would be empty, which the framing does not allow).
  */
-export function parseAsked(pairs: OptionPairs): Asked {
+export function parseAsked(options: OptionPairs): Asked {
+  const pairs = optionRecord(options); // a repeated name: the last value counts
   const asked = {
     blockSize: integer(pairs, "blksize", BLKSIZE_RANGE),
     windowSize: integer(pairs, "windowsize", WINDOWSIZE_RANGE),
@@ -139,18 +141,22 @@ export function grant(asked: Asked, limits: TransferParams): TransferParams {
  * integrity, kind unknown, no mtime, offset 0, no directory made, no digests).
  */
 export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = {}): OptionPairs {
-  const out: OptionPairs = {};
+  const out: OptionPairs = [];
   const flag = (on: boolean | undefined) => on ? "1" : "0";
-  if (asked.blockSize !== undefined) out.blksize = String(granted.blockSize);
-  if (asked.windowSize !== undefined) out.windowsize = String(granted.windowSize);
-  if (asked.transferSize !== undefined) out.tsize = String(facts.size ?? asked.transferSize);
-  if (asked.sha256 !== undefined) out.sha256 = flag(asked.sha256);
-  if (asked.crc32 !== undefined) out.crc32 = flag(checksumOf(asked) === "crc32");
-  if (asked.kind !== undefined) out.kind = String(facts.kind ? KIND[facts.kind] : 0);
-  if (asked.mtime !== undefined) out.mtime = String(facts.mtime ?? 0);
-  if (asked.offset !== undefined) out.offset = String(facts.offset ?? 0);
-  if (asked.mkdir !== undefined) out.mkdir = flag(facts.made);
-  if (asked.digests !== undefined) out.digests = flag(asked.digests && facts.kind === "listing");
+  if (asked.blockSize !== undefined) out.push(["blksize", String(granted.blockSize)]);
+  if (asked.windowSize !== undefined) out.push(["windowsize", String(granted.windowSize)]);
+  if (asked.transferSize !== undefined) {
+    out.push(["tsize", String(facts.size ?? asked.transferSize)]);
+  }
+  if (asked.sha256 !== undefined) out.push(["sha256", flag(asked.sha256)]);
+  if (asked.crc32 !== undefined) out.push(["crc32", flag(checksumOf(asked) === "crc32")]);
+  if (asked.kind !== undefined) out.push(["kind", String(facts.kind ? KIND[facts.kind] : 0)]);
+  if (asked.mtime !== undefined) out.push(["mtime", String(facts.mtime ?? 0)]);
+  if (asked.offset !== undefined) out.push(["offset", String(facts.offset ?? 0)]);
+  if (asked.mkdir !== undefined) out.push(["mkdir", flag(facts.made)]);
+  if (asked.digests !== undefined) {
+    out.push(["digests", flag(asked.digests && facts.kind === "listing")]);
+  }
   return out;
 }
 
@@ -168,17 +174,17 @@ export interface Wanted {
 
 /** The OPT a client sends for what it wants. */
 export function optPairs(params: TransferParams, wanted: Wanted = {}): OptionPairs {
-  const out: OptionPairs = {
-    blksize: String(params.blockSize),
-    windowsize: String(params.windowSize),
-  };
-  if (wanted.transferSize !== undefined) out.tsize = String(wanted.transferSize);
-  if (wanted.checksum) out[wanted.checksum] = "1";
-  if (wanted.kind) out.kind = "0";
-  if (wanted.mtime !== undefined) out.mtime = String(wanted.mtime);
-  if (wanted.offset !== undefined) out.offset = String(wanted.offset);
-  if (wanted.mkdir) out.mkdir = "1";
-  if (wanted.digests) out.digests = "1";
+  const out: OptionPairs = [
+    ["blksize", String(params.blockSize)],
+    ["windowsize", String(params.windowSize)],
+  ];
+  if (wanted.transferSize !== undefined) out.push(["tsize", String(wanted.transferSize)]);
+  if (wanted.checksum) out.push([wanted.checksum, "1"]);
+  if (wanted.kind) out.push(["kind", "0"]);
+  if (wanted.mtime !== undefined) out.push(["mtime", String(wanted.mtime)]);
+  if (wanted.offset !== undefined) out.push(["offset", String(wanted.offset)]);
+  if (wanted.mkdir) out.push(["mkdir", "1"]);
+  if (wanted.digests) out.push(["digests", "1"]);
   return out;
 }
 

@@ -20,6 +20,7 @@ import {
 } from "./codec.ts";
 import { type Asked, parseAsked } from "./negotiation.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
+import { optionRecord } from "../net/option_pairs.ts";
 import type { PacketConn } from "./packet_conn.ts";
 import { serveRead, serveWrite } from "./requests.ts";
 import { Request, type RequestScope } from "./request.ts";
@@ -217,10 +218,11 @@ export class Session {
 
   /** A login OPT: OACK, or ERR 7 and the connection goes on; out of place or malformed, it ends. */
   async #logIn(pairs: OptionPairs): Promise<void> {
-    const user = lossy.decode(encoder.encode(pairs.user ?? "").subarray(0, 100));
+    const named = optionRecord(pairs); // a repeated name: the last value counts
+    const user = lossy.decode(encoder.encode(named.user ?? "").subarray(0, 100));
     // One login in flight per connection: logins sent ahead of their answers (a guesser that
     // pipelines, then hangs up) would each cost a password check.
-    const wellFormed = Object.keys(pairs).sort().join(",") === "password,user";
+    const wellFormed = Object.keys(named).sort().join(",") === "password,user";
     if (wellFormed && this.conn.pending > 0) {
       throw new ProtocolError(
         ErrorCode.ILLEGAL_OPERATION,

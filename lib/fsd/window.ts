@@ -11,6 +11,7 @@
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import { FSD1, type TransferParams } from "./negotiation.ts";
 import { ChunkedReader, ChunkedWriter } from "../bytes/chunked.ts";
+import { giveBuffer, takeBuffer } from "../bytes/pool.ts";
 import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
 import type { PacketTransport } from "./transport.ts";
 import type { SumCheck } from "./integrity.ts";
@@ -70,13 +71,13 @@ export async function sendFile(
 ): Promise<number> {
   const reader = new ChunkedReader(source);
   try {
-    return await sendBlocks(conn, reader, options);
+    return await sendWindows(conn, reader, options);
   } finally {
     await reader.finish();
   }
 }
 
-async function sendBlocks(
+async function sendWindows(
   conn: PacketTransport,
   reader: ChunkedReader,
   options: SendOptions,
@@ -85,7 +86,9 @@ async function sendBlocks(
   const frameSize = DAT_HEADER_SIZE + blockSize;
   // Frames of one window go out together, up to MAX_BATCH bytes per write.
   const framesPerWrite = Math.max(1, Math.min(windowSize, Math.floor(MAX_BATCH / frameSize)));
-  const batch = new Uint8Array(framesPerWrite * frameSize);
+  // From the pool, and back to it only after a clean end: a write that failed may still be
+  // queued on a TLS socket, which must not send another transfer's bytes from it.
+  const batch = takeBuffer(framesPerWrite * frameSize);
   let block = 1;
   let total = 0;
   for (;;) {
@@ -109,7 +112,10 @@ async function sendBlocks(
     if (last && options.digest) await conn.write(encodeSum(await options.digest()));
     await expectAck(conn, lastBlock);
     options.onProgress?.(total);
-    if (last) return total;
+    if (last) {
+      giveBuffer(batch);
+      return total;
+    }
   }
 }
 
@@ -127,7 +133,7 @@ export async function receiveFile(
   conn.setMaxDataSize(blockSize);
   const writer = new ChunkedWriter(sink);
   try {
-    return await receiveBlocks(conn, writer, blockSize, windowSize, options);
+    return await receiveWindows(conn, writer, blockSize, windowSize, options);
   } catch (error) {
     if (options.keepPartial) await writer.flush().catch(() => {});
     throw error;
@@ -137,7 +143,7 @@ export async function receiveFile(
   }
 }
 
-async function receiveBlocks(
+async function receiveWindows(
   conn: PacketTransport,
   writer: ChunkedWriter,
   blockSize: number,

@@ -61,6 +61,13 @@ export interface Handled {
 const METHODS = new Set(["GET", "HEAD", "PUT", "POST", "MKCOL"]);
 const ALLOW = "GET, HEAD, PUT, POST, MKCOL";
 
+/** Where a load balancer checks the server (GET or HEAD; no login). */
+export const HEALTH_PATH = "/.fsd/health";
+
+function writingMethod(method: string): boolean {
+  return method !== "GET" && method !== "HEAD";
+}
+
 export class Routes {
   #config: RoutesConfig;
   #live: LivePage | undefined;
@@ -87,6 +94,9 @@ export class Routes {
       }
       const target = parseTarget(request.url);
       name = target.name;
+      if (target.path === HEALTH_PATH && !writingMethod(method)) {
+        return fixedAs(await this.#health(method === "HEAD"), op, name);
+      }
       if (target.path.startsWith("/.fsd/")) {
         const own = await answerOwn(request, target.path, address, this.#config.logins);
         return { response: own.response, op, name, user: own.user, kind: "page", bytes: () => 0 };
@@ -101,7 +111,7 @@ export class Routes {
           (await this.#config.logins.caller(request, address, false)).admin;
         return fixedAs(this.#live.answer(target.path.slice(7), address, signal, admin), op, name);
       }
-      const writing = method !== "GET" && method !== "HEAD";
+      const writing = writingMethod(method);
       if (writing) sameOrigin(request);
       const caller = await this.#config.logins.caller(request, address, writing);
       user = caller.user;
@@ -126,6 +136,17 @@ export class Routes {
     } catch (error) {
       return { ...refusal(request, error, this.#config.logins), op, name, user };
     }
+  }
+
+  /**
+   * A load balancer's health check (deploy/haproxy.cfg): 200 while the
+   * served directory is the one the server started on, 503 with the reason
+   * once it is not (the volume unmounted). One stat, no listing, no login.
+   */
+  async #health(head: boolean): Promise<Response> {
+    const gone = await this.#config.store.rootChanged();
+    const headers = { "cache-control": "no-store" };
+    return gone ? textReply(503, gone, headers, head) : textReply(200, "ok", headers, head);
   }
 
   async #read(

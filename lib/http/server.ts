@@ -11,7 +11,8 @@
 
 import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
-import { plainAddress } from "../net/ip.ts";
+import { type Cidr, inCidr, plainAddress } from "../net/ip.ts";
+import { forwardedClient } from "../net/proxied.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
@@ -54,6 +55,11 @@ export interface HttpServerConfig {
   log?: (event: ServerEvent) => void;
   /** The live page's data (fsd serve --live): serves /.live/ and hears of every transfer. */
   live?: LiveView & HttpActivity;
+  /**
+   * Proxies (--trusted-proxy) whose X-Forwarded-For names the client, who then
+   * counts for the logs, --max-per-ip and the login throttle.
+   */
+  forwardedBy?: Cidr[];
 }
 
 export const HTTP_DEFAULTS = {
@@ -79,6 +85,7 @@ export class HttpServer {
   #limits: Limits;
   #routes: Routes;
   #log: (event: ServerEvent) => void;
+  #forwardedBy?: Cidr[];
   #nextId: number;
   #wire: WireConfig;
   /** Every connection, with the way to cut the request running on it (none: idle). */
@@ -93,6 +100,7 @@ export class HttpServer {
   ) {
     this.#log = config.log ?? (() => {});
     this.#nextId = firstId;
+    this.#forwardedBy = config.forwardedBy;
     this.tls = config.tls !== undefined;
     this.addr = listener.addr;
     this.#limits = config.limits ?? new ConnectionLimits({
@@ -191,10 +199,14 @@ export class HttpServer {
   async #serve(conn: StreamConn): Promise<void> {
     const peer = conn.remoteAddr as Deno.NetAddr;
     const address = peer.hostname;
+    // A trusted proxy's connection carries many clients: each request counts as its own client.
+    const viaProxy = this.#forwardedBy?.some((range) => inCidr(address, range)) ?? false;
     // A TLS connection was admitted when it arrived: its handshake held the slot.
     const held = conn instanceof TlsServerConn ? conn.admission : undefined;
-    const admission = held ?? await this.#limits.admit(address);
-    if (!admission.admitted) return await this.#refuse(conn, peer, admission.reason);
+    const admission = held ?? (viaProxy ? undefined : await this.#limits.admit(address));
+    if (admission && !admission.admitted) {
+      return await this.#refuse(conn, peer, admission.reason);
+    }
     const wire = new WireConn(conn, this.#wire);
     const state: { running?: AbortController } = {};
     this.#conns.set(wire, state);
@@ -213,7 +225,8 @@ export class HttpServer {
         }
         state.running = new AbortController();
         try {
-          await this.#request(wire, head, peer, state.running);
+          if (viaProxy) await this.#forwarded(wire, head, peer, state.running);
+          else await this.#request(wire, head, peer.hostname, state.running);
         } finally {
           state.running.abort(); // what still listens for the request's end (an event stream) stops
           state.running = undefined;
@@ -223,20 +236,48 @@ export class HttpServer {
     } finally {
       this.#conns.delete(wire);
       wire.close();
-      this.#limits.release(address);
+      if (admission) this.#limits.release(address);
     }
   }
 
-  /** One request on `wire`: answered, written, logged. */
-  async #request(
+  /**
+   * A request through a trusted proxy (--trusted-proxy): its client is the
+   * one X-Forwarded-For names, who counts for the limits while the request
+   * runs, the logs and the login throttle.
+   */
+  async #forwarded(
     wire: WireConn,
     head: Head,
     peer: Deno.NetAddr,
     running: AbortController,
   ): Promise<void> {
+    const forwarded = head.headers.get("x-forwarded-for");
+    const address = forwardedClient(peer.hostname, forwarded, this.#forwardedBy);
+    const admission = await this.#limits.admit(address);
+    if (!admission.admitted) {
+      const id = this.#nextId++;
+      const { reason } = admission;
+      this.#log({ event: "rejected", id, address, port: peer.port, code: 503, message: reason });
+      const busy = textReply(503, reason, { "retry-after": "5" });
+      await wire.respond(busy, head, true).catch(() => {});
+      return;
+    }
+    try {
+      await this.#request(wire, head, address, running);
+    } finally {
+      this.#limits.release(address);
+    }
+  }
+
+  /** One request on `wire` from `address`: answered, written, logged. */
+  async #request(
+    wire: WireConn,
+    head: Head,
+    address: string,
+    running: AbortController,
+  ): Promise<void> {
     const signal = running.signal;
     const id = this.#nextId++;
-    const address = peer.hostname;
     const started = performance.now();
     wire.minimumRate(true);
     const expects = /^100-continue$/i.test(head.headers.get("expect") ?? "");

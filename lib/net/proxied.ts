@@ -4,7 +4,7 @@
  * client, which then stands for the connection in logs and limits.
  */
 
-import { type Cidr, inCidr, parseCidr } from "./ip.ts";
+import { type Cidr, formatIp, inCidr, parseCidr, parseIp, unmapIpv4 } from "./ip.ts";
 import { type Endpoint, ProxyHeaderError, readProxyHeader } from "./proxy_header.ts";
 import type { StreamConn } from "./stream_conn.ts";
 
@@ -64,4 +64,21 @@ export async function resolvePeer(conn: StreamConn, config?: ProxyProtocolConfig
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Who an HTTP request is for: from a trusted proxy (`trusted`, the
+ * --trusted-proxy ranges), the last address of its X-Forwarded-For header
+ * (the one that proxy appended; those before it are the client's own word);
+ * otherwise, or when that entry is no address, the connection's own peer.
+ */
+export function forwardedClient(
+  remote: string,
+  forwardedFor: string | null,
+  trusted: Cidr[] | undefined,
+): string {
+  if (!forwardedFor || !trusted?.some((range) => inCidr(remote, range))) return remote;
+  const last = forwardedFor.slice(forwardedFor.lastIndexOf(",") + 1).trim();
+  const bytes = parseIp(last);
+  return bytes ? formatIp(unmapIpv4(bytes)) : remote;
 }

@@ -11,7 +11,6 @@
  * server whose certificate does not match.
  */
 
-import tls from "node:tls";
 import type { Buffer } from "node:buffer";
 import { closeQuietly, errorMessage } from "../bytes/source_sink.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
@@ -88,7 +87,10 @@ export function parsePin(text: string): Uint8Array {
 export async function connectTls(
   config: { hostname: string; port: number; timeoutMs: number } & TlsClientConfig,
 ): Promise<StreamConn> {
-  if (config.pin) return await connectPinned(config, config.pin);
+  // node:tls is loaded only here: a command that does not pin never pays for it.
+  if (config.pin) {
+    return await connectPinned(config, config.pin, (await import("node:tls")).default);
+  }
   const { hostname, port, timeoutMs } = config;
   const abort = new AbortController();
   const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
@@ -127,6 +129,7 @@ function describeFailure(error: unknown): string {
 function connectPinned(
   config: { hostname: string; port: number; timeoutMs: number },
   pin: Uint8Array,
+  tls: typeof import("node:tls"),
 ): Promise<StreamConn> {
   const { hostname, port, timeoutMs } = config;
   return new Promise((resolve, reject) => {

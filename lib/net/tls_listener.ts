@@ -19,9 +19,8 @@
  * (out of descriptors): an AcceptWatchdog notices and listens again.
  */
 
-import net from "node:net";
-import tls from "node:tls";
-import type { Socket } from "node:net";
+import type { Server, Socket } from "node:net";
+import type { SecureContext } from "node:tls";
 import { AcceptWatchdog } from "./accept_watchdog.ts";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ListenError, listenError } from "./listen.ts";
@@ -29,6 +28,9 @@ import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 import type { Admission, Limits } from "./shared_limits.ts";
 import type { StreamListener } from "./stream_conn.ts";
+
+let net: typeof import("node:net");
+let tls: typeof import("node:tls");
 
 export interface TlsListenerConfig {
   hostname: string;
@@ -61,15 +63,15 @@ export class TlsServerConn extends NodeSocketConn {
 export class NodeTlsListener implements StreamListener<TlsServerConn> {
   readonly addr: Deno.NetAddr;
   #config: TlsListenerConfig;
-  #context: tls.SecureContext;
-  #server: net.Server;
+  #context: SecureContext;
+  #server: Server;
   #watchdog: AcceptWatchdog | undefined;
   #handshakes = 0;
   #ready: TlsServerConn[] = [];
   #waiting: ((conn: TlsServerConn | null) => void)[] = [];
   #closed = false;
 
-  private constructor(config: TlsListenerConfig, context: tls.SecureContext, server: net.Server) {
+  private constructor(config: TlsListenerConfig, context: SecureContext, server: Server) {
     this.#config = config;
     this.#context = context;
     this.#server = server;
@@ -87,6 +89,8 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
 
   /** Listens; a failure to bind is a ListenError, a certificate or key that cannot be used throws. */
   static async listen(config: TlsListenerConfig): Promise<NodeTlsListener> {
+    // node:net and node:tls are loaded here, not at start-up: only a server with --tls pays for them.
+    [net, tls] = await Promise.all([import("node:net"), import("node:tls")]);
     const context = tls.createSecureContext({ cert: config.cert, key: config.key });
     // Connections arrive in later turns of the event loop, once the listener below exists.
     const made: { listener?: NodeTlsListener } = {};
@@ -205,7 +209,7 @@ async function bind(
   config: TlsListenerConfig,
   port: number,
   arrived: (raw: Socket) => void,
-): Promise<net.Server> {
+): Promise<Server> {
   const server = net.createServer({ pauseOnConnect: true }, (raw: Socket) => void arrived(raw));
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) => reject(listenError(error, config.hostname, port)));

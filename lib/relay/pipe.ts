@@ -1,10 +1,12 @@
 /**
- * One direction of a relayed connection: reads, applies the faults, writes
- * on, with backpressure and half-close (see relay.ts).
+ * One direction of a relayed connection: reads, runs the faults' toxics
+ * (toxics.ts: what each fault does is there, not here), writes on, with
+ * backpressure and half-close (see relay.ts).
  */
 
 import { writeAll } from "../bytes/source_sink.ts";
-import type { Faults } from "./faults.ts";
+import { type Faults, toxics } from "./faults.ts";
+import type { Toxic } from "./toxics.ts";
 
 /** Read buffers start small (idle connections stay cheap) and double while reads fill them more than half. */
 const FIRST_CHUNK = 16 * 1024;
@@ -26,13 +28,14 @@ export interface PipeHooks {
   onEnd?: () => void;
 }
 
-/** One direction: reads from `from`, applies the faults, writes to `to`. */
+/** One direction: reads from `from`, runs the toxics of its faults, writes to `to`. */
 export class Pipe {
   bytes = 0;
   writes = 0;
+  /** This direction's faults in effect, its own (some keep state). */
+  readonly toxics: readonly Toxic[];
   #from: Deno.TcpConn;
   #to: Deno.TcpConn;
-  #faults: Faults;
   #connection: PipeOwner;
   #hooks: PipeHooks;
   // The queue between reader and writer, used only when data must wait (latency, bandwidth, slices).
@@ -40,8 +43,6 @@ export class Pipe {
   #queued = 0;
   #wakeWriter: (() => void) | undefined;
   #wakeReader: (() => void) | undefined;
-  /** Bytes to pass before the next one the corrupt fault changes. */
-  #untilCorrupt = -1;
 
   constructor(
     from: Deno.TcpConn,
@@ -52,14 +53,17 @@ export class Pipe {
   ) {
     this.#from = from;
     this.#to = to;
-    this.#faults = faults;
+    this.toxics = toxics(faults);
     this.#connection = connection;
     this.#hooks = hooks;
   }
 
   async run(): Promise<void> {
-    const f = this.#faults;
-    const shaped = Boolean(f.latencyMs || f.jitterMs || f.bandwidthKBps || f.sliceBytes);
+    const transforms = this.toxics.filter((t) => t.transform);
+    const ends = this.toxics.filter((t) => t.endsAt);
+    const holdsEnd = this.toxics.some((t) => t.holdsEnd);
+    // Data waits in a queue only where a toxic delays, slices or paces it.
+    const shaped = this.toxics.some((t) => t.delay || t.pieceBytes || t.pace);
     const writer = shaped ? this.#writeQueued() : undefined;
     // Two buffers: the next read fills one while the last chunk is written from the other.
     const buffers = [new Uint8Array(FIRST_CHUNK), new Uint8Array(FIRST_CHUNK)];
@@ -78,16 +82,15 @@ export class Pipe {
           eof = true;
           break;
         }
-        let chunk = buffers[which].subarray(0, n);
+        let chunk: Uint8Array | null = buffers[which].subarray(0, n);
         this.#hooks.onData?.(chunk);
-        if (f.corruptRate) this.#corrupt(chunk, f.corruptRate);
         const full = n * 2 > buffers[which].length && buffers[which].length < CHUNK;
-        if (f.timeoutMs !== undefined) continue; // the timeout fault: nothing gets through
-        let last = false;
-        if (f.limitDataBytes !== undefined && this.bytes + chunk.length >= f.limitDataBytes) {
-          chunk = chunk.subarray(0, f.limitDataBytes - this.bytes);
-          last = true;
+        for (const toxic of transforms) {
+          chunk = toxic.transform!(chunk, this.bytes);
+          if (chunk === null) break;
         }
+        if (chunk === null) continue; // dropped (the timeout fault: nothing gets through)
+        const last = ends.some((t) => t.endsAt!(this.bytes + chunk!.length));
         if (shaped) {
           await this.#enqueue(chunk);
         } else {
@@ -115,8 +118,8 @@ export class Pipe {
       // a side closed or was aborted: this direction is done
     }
     if (writer) await this.#finish(writer);
-    // Pass the end of the stream on, unless the timeout fault holds the connection.
-    if (eof && f.timeoutMs === undefined) {
+    // Pass the end of the stream on, unless a fault holds it back (timeout).
+    if (eof && !holdsEnd) {
       try {
         await this.#to.closeWrite();
         this.#hooks.onEnd?.();
@@ -126,25 +129,11 @@ export class Pipe {
     }
   }
 
-  /** The corrupt fault: gaps between changed bytes drawn from the geometric distribution of `rate`. */
-  #corrupt(chunk: Uint8Array, rate: number): void {
-    const gap = () =>
-      Math.floor(Math.log(1 - Math.random()) / Math.log(1 - Math.min(rate, 0.999999)));
-    if (this.#untilCorrupt < 0) this.#untilCorrupt = gap();
-    let at = this.#untilCorrupt;
-    while (at < chunk.length) {
-      chunk[at] ^= 1 + Math.floor(Math.random() * 255);
-      at += 1 + gap();
-    }
-    this.#untilCorrupt = at - chunk.length;
-  }
-
   async #enqueue(chunk: Uint8Array): Promise<void> {
     while (this.#queued >= MAX_QUEUED) {
       await new Promise<void>((resolve) => this.#wakeReader = resolve);
     }
-    const { latencyMs = 0, jitterMs = 0 } = this.#faults;
-    const delay = Math.max(0, latencyMs + (jitterMs ? (Math.random() * 2 - 1) * jitterMs : 0));
+    const delay = Math.max(0, this.toxics.reduce((ms, t) => ms + (t.delay?.() ?? 0), 0));
     this.#queue.push({ data: chunk.slice(), due: performance.now() + delay });
     this.#queued += chunk.length;
     this.#wakeWriter?.();
@@ -156,17 +145,13 @@ export class Pipe {
     await writer;
   }
 
-  /** Writes queued chunks when they are due, sliced and paced as the faults say. */
+  /** Writes queued chunks when they are due, in pieces and at the pace the toxics say. */
   async #writeQueued(): Promise<void> {
-    const { bandwidthKBps, sliceBytes } = this.#faults;
-    const bytesPerMs = bandwidthKBps ? bandwidthKBps : 0; // 1 KB/s is 1 byte per ms
-    // Small pieces keep a capped rate smooth instead of bursty.
     const pieceSize = Math.max(
       1,
-      Math.min(sliceBytes ?? CHUNK, bytesPerMs ? Math.ceil(bytesPerMs * 20) : CHUNK),
+      Math.min(CHUNK, ...this.toxics.map((t) => t.pieceBytes ?? CHUNK)),
     );
-    const started = performance.now();
-    let paced = 0;
+    const pacers = this.toxics.filter((t) => t.pace);
     try {
       for (;;) {
         while (this.#queue.length === 0) {
@@ -178,11 +163,8 @@ export class Pipe {
         if (wait > 0) await sleep(wait);
         for (let at = 0; at < data.length; at += pieceSize) {
           const piece = data.subarray(at, at + pieceSize);
-          if (bytesPerMs) {
-            paced += piece.length;
-            const ahead = started + paced / bytesPerMs - performance.now();
-            if (ahead > 0) await sleep(ahead);
-          }
+          const ahead = Math.max(0, ...pacers.map((t) => t.pace!(piece.length)));
+          if (ahead > 0) await sleep(ahead);
           this.#hooks.onWrite?.(piece);
           await writeAll(this.#to, piece);
           this.writes++;

@@ -242,9 +242,8 @@ class Connection {
     });
     this.up = new Pipe(client, target, faults.up ?? {}, this, ends("up"));
     this.down = new Pipe(target, client, faults.down ?? {}, this, ends("down"));
-    for (const f of [faults.up, faults.down]) {
-      if (f?.resetAfterMs !== undefined) this.#after(f.resetAfterMs, "reset-after");
-      if (f?.timeoutMs) this.#after(f.timeoutMs, "timeout");
+    for (const toxic of [...this.up.toxics, ...this.down.toxics]) {
+      if (toxic.abortAfterMs !== undefined) this.#after(toxic.abortAfterMs, toxic.name);
     }
   }
 

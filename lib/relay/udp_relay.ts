@@ -11,7 +11,6 @@
  * third party cannot redirect a relayed client by writing to its port.
  */
 
-import { lookup } from "node:dns/promises";
 import { bindUdp, type Endpoint, type UdpSocket } from "../net/udp.ts";
 import { isLoopback, plainAddress } from "../net/ip.ts";
 
@@ -143,6 +142,7 @@ export class UdpRelay {
   }
 
   static async start(config: UdpRelayConfig): Promise<UdpRelay> {
+    const { lookup } = await import("node:dns/promises"); // loaded only when a name is looked up
     const targetAddress = plainAddress((await lookup(config.targetHost)).address);
     const socket = await bindUdp(config.hostname ?? "0.0.0.0", config.port);
     return new UdpRelay(socket, config, targetAddress);

@@ -6,7 +6,6 @@
  * sent, digests included, so a client that hangs up stops the work.
  */
 
-import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import type { ByteSource } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
@@ -84,9 +83,18 @@ export const MAX_LISTING_ENTRIES = 10_000;
 
 /** Sorts `entries` by name in code-point order, each name encoded once. */
 function sortByName(entries: ListingEntry[]): ListingEntry[] {
-  const keyed = entries.map((entry) => ({ key: Buffer.from(entry.name), entry }));
-  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  const keyed = entries.map((entry) => ({ key: encoder.encode(entry.name), entry }));
+  keyed.sort((a, b) => compareBytes(a.key, b.key));
   return keyed.map(({ entry }) => entry);
+}
+
+/** UTF-8 bytes in order, which is code-point order (node:buffer's compare, without loading it). */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    if (a[i] !== b[i]) return a[i] - b[i];
+  }
+  return a.length - b.length;
 }
 
 /** A stand-in digest, as long as a real one: a listing's size is known before any file is hashed. */

@@ -17,8 +17,6 @@
  * a directory other users can write into (see `strictModes`).
  */
 
-import { close as closeFd, constants, open as openFd } from "node:fs";
-
 /** What an open name leads to: `path` names exactly it; `real` is its real path. */
 export interface Opened {
   path: string;
@@ -26,8 +24,22 @@ export interface Opened {
   close(): void;
 }
 
-const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
-const DIRECTORY_FLAGS = READ_FLAGS | constants.O_DIRECTORY;
+type NodeFs = typeof import("node:fs");
+/**
+ * node:fs, loaded by the first open: a client imports the listing format
+ * (and so this file) but never opens through it, and need not load node:fs.
+ */
+let nodeFs: NodeFs | undefined;
+
+/** The open(2) flags: a directory's, or a file's (read-only, a FIFO without blocking, no terminal). */
+function openFlags({ constants }: NodeFs, directory: boolean): number {
+  const read = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+  return directory ? read | constants.O_DIRECTORY : read;
+}
+
+function closeFd(fd: number): void {
+  nodeFs?.close(fd, () => {});
+}
 
 let fdModeKnown: boolean | undefined;
 
@@ -36,14 +48,14 @@ export async function fdMode(probe: string): Promise<boolean> {
   if (fdModeKnown !== undefined) return fdModeKnown;
   if (Deno.build.os !== "linux") return fdModeKnown = false;
   try {
-    const fd = await openDescriptor(probe, DIRECTORY_FLAGS);
+    const fd = await openDescriptor(probe, true);
     try {
       // Asked first: where reading it is not granted, Deno would prompt on a terminal.
       const held = `/proc/self/fd/${fd}`;
       const granted = Deno.permissions.querySync({ name: "read", path: held }).state === "granted";
       fdModeKnown = granted && (await Deno.readLink(held)) === probe;
     } finally {
-      closeFd(fd, () => {});
+      closeFd(fd);
     }
   } catch {
     fdModeKnown = false;
@@ -58,11 +70,11 @@ export async function fdMode(probe: string): Promise<boolean> {
  * be closed. Errors are Deno's (NotFound, NotADirectory, ...).
  */
 export async function openNamed(path: string, directory: boolean): Promise<Opened> {
-  const fd = await openDescriptor(path, directory ? DIRECTORY_FLAGS : READ_FLAGS);
+  const fd = await openDescriptor(path, directory);
   const held = `/proc/self/fd/${fd}`;
   let closed = false;
   const close = () => {
-    if (!closed) closeFd(fd, () => {});
+    if (!closed) closeFd(fd);
     closed = true;
   };
   try {
@@ -74,9 +86,14 @@ export async function openNamed(path: string, directory: boolean): Promise<Opene
   }
 }
 
-function openDescriptor(path: string, flags: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    openFd(path, flags, (error, fd) => error ? reject(denoError(error, path)) : resolve(fd));
+async function openDescriptor(path: string, directory: boolean): Promise<number> {
+  const fs = nodeFs ??= await import("node:fs");
+  return await new Promise((resolve, reject) => {
+    fs.open(
+      path,
+      openFlags(fs, directory),
+      (error, fd) => error ? reject(denoError(error, path)) : resolve(fd),
+    );
   });
 }
 

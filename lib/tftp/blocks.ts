@@ -86,7 +86,7 @@ function isStale(packet: Packet): boolean {
  * Sends `source` as DATA blocks 1, 2, ... (the peer has already agreed to
  * the transfer); returns the bytes sent once the last block is acknowledged.
  */
-export async function sendBlocks(
+export async function sendFile(
   channel: DatagramChannel,
   source: ByteSource,
   config: TransferConfig,
@@ -173,7 +173,7 @@ export interface FirstReply {
  * Returns the bytes received and the final ACK, to send again if the peer
  * repeats its last block.
  */
-export async function receiveBlocks(
+export async function receiveFile(
   channel: DatagramChannel,
   sink: ByteSink,
   config: TransferConfig & {

@@ -7,10 +7,17 @@
 
 import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
-import { encodeAck, encodeError, encodeRequest, Opcode, type Packet } from "./codec.ts";
+import {
+  encodeAck,
+  encodeError,
+  encodeRequest,
+  Opcode,
+  type OptionPairs,
+  type Packet,
+} from "./codec.ts";
 import { acceptOack, type Asked, askedPairs, type TransferParams } from "./options.ts";
 import { bindUdp } from "../net/udp.ts";
-import { parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
+import { parseFromPeer, receiveFile, sendFile } from "./blocks.ts";
 import { type DatagramChannel, type DatagramTap, UdpChannel } from "./channel.ts";
 
 export interface TftpClientConfig {
@@ -68,7 +75,7 @@ export async function tftpDownload(
       channel.send(reply);
       first = undefined;
     }
-    const { bytes: received } = await receiveBlocks(channel, sink, {
+    const { bytes: received } = await receiveFile(channel, sink, {
       params,
       retries: settings.retries,
       onProgress: hooks.onProgress,
@@ -100,7 +107,7 @@ export async function tftpUpload(
         "illegal TFTP operation: expected ACK 0",
       );
     }
-    return await sendBlocks(channel, source, {
+    return await sendFile(channel, source, {
       params,
       retries: settings.retries,
       onProgress: hooks.onProgress,
@@ -122,7 +129,7 @@ function plain(retransmitMs: number): TransferParams {
 /** The OACK checked; one we cannot accept is answered with ERROR 8 (RFC 2347). */
 function acceptFromServer(
   channel: DatagramChannel,
-  options: [string, string][],
+  options: OptionPairs,
   asked: Asked,
   retransmitMs: number,
 ) {

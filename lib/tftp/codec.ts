@@ -7,6 +7,7 @@
  */
 
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
+import type { OptionPairs } from "../net/option_pairs.ts";
 
 export const Opcode = {
   RRQ: 1,
@@ -35,7 +36,7 @@ export const MAX_ERROR_TEXT = 255;
 export type Mode = "octet" | "netascii";
 
 /** Option names (lower-case) and values, in the order they came. */
-export type OptionPairs = [name: string, value: string][];
+export type { OptionPairs } from "../net/option_pairs.ts";
 
 export type Request = {
   op: typeof Opcode.RRQ | typeof Opcode.WRQ;

@@ -20,7 +20,7 @@ import {
   type ServerLimits,
   type TransferParams,
 } from "./options.ts";
-import { checkFirstAnswer, dally, parseFromPeer, receiveBlocks, sendBlocks } from "./blocks.ts";
+import { checkFirstAnswer, dally, parseFromPeer, receiveFile, sendFile } from "./blocks.ts";
 import type { DatagramChannel } from "./channel.ts";
 
 export interface TransferContext {
@@ -124,7 +124,7 @@ export class Transfer {
         ...this.#config(params),
         firstAnswerBy: answered ? undefined : this.#firstAnswerBy,
       };
-      const bytes = await sendBlocks(this.#channel, source, config);
+      const bytes = await sendFile(this.#channel, source, config);
       return { bytes, params, linger: undefined };
     } finally {
       file.close();
@@ -145,7 +145,7 @@ export class Transfer {
       const netascii = this.#request.mode === "netascii" ? new NetasciiSink(staged.sink) : null;
       const sink: ByteSink = netascii ?? staged.sink;
       const maxBytes = store.maxUploadBytes;
-      const { bytes, finalAck } = await receiveBlocks(
+      const { bytes, finalAck } = await receiveFile(
         this.#channel,
         sink,
         { ...this.#config(params), reply, maxBytes, firstAnswerBy: this.#firstAnswerBy },

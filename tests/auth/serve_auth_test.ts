@@ -1,24 +1,11 @@
 /** fsd serve --users and the clients' --user, as subprocesses with their documented permissions. */
 
 import assert from "node:assert/strict";
-import { hashPassword } from "../../lib/auth/password.ts";
+import { accountsFixture } from "../support/accounts.ts";
 import { runFsd, spawnServe } from "../support/cli.ts";
-import { tempDir, text } from "../support/files.ts";
+import { text } from "../support/files.ts";
 import { onTerminal } from "../support/terminal.ts";
 import { needs } from "../support/tools.ts";
-
-const FAST = { ln: 10, r: 8, p: 1 };
-
-async function fixture() {
-  const dir = await tempDir();
-  const root = `${dir.path}/root`;
-  await Deno.mkdir(`${root}/alice`, { recursive: true });
-  await Deno.writeTextFile(`${root}/alice/notes.txt`, "alice's notes\n");
-  await Deno.writeTextFile(`${root}/public.txt`, "for everyone\n");
-  const users = `${dir.path}/users`;
-  await Deno.writeTextFile(users, `alice:${await hashPassword("wonderland", FAST)}:rw:alice\n`);
-  return { dir, root, users, [Symbol.asyncDispose]: () => dir[Symbol.asyncDispose]() };
-}
 
 function serveUsers(root: string, users: string, extra: string[] = []) {
   return spawnServe(root, 0, ["--users", users, ...extra], [
@@ -36,7 +23,7 @@ const asAlice = (
 ) => runFsd([`--allow-net=127.0.0.1:${port}`, "--allow-env=FSD_PASSWORD", ...more], args, { env });
 
 Deno.test("serve --users: what it says at start; no login, no files", async () => {
-  await using f = await fixture();
+  await using f = await accountsFixture();
   await using server = await serveUsers(f.root, f.users);
   assert.ok(server.lines.includes(`Accounts: 1 from ${f.users}`), server.lines.join("\n"));
   assert.ok(server.lines.some((l) => /^Logins without TLS are taken from loopback only/.test(l)));
@@ -50,7 +37,7 @@ Deno.test("serve --users: what it says at start; no login, no files", async () =
 });
 
 Deno.test("serve --users: get, put and ls --user with FSD_PASSWORD or --password-file", async () => {
-  await using f = await fixture();
+  await using f = await accountsFixture();
   await using server = await serveUsers(f.root, f.users);
   const port = String(server.port);
   const got = await asAlice(server.port, [
@@ -100,7 +87,7 @@ Deno.test("serve --users: get, put and ls --user with FSD_PASSWORD or --password
 });
 
 Deno.test("serve --users: refusals the clients report in one line", async () => {
-  await using f = await fixture();
+  await using f = await accountsFixture();
   await using server = await serveUsers(f.root, f.users, ["--anonymous", "read"]);
   const port = String(server.port);
   const wrong = await asAlice(server.port, ["ls", "127.0.0.1", port, "--user", "alice"], {
@@ -155,7 +142,7 @@ Deno.test("serve --users: refusals the clients report in one line", async () => 
 });
 
 Deno.test("serve --users: SIGHUP rereads the accounts file; a broken one keeps the old", async () => {
-  await using f = await fixture();
+  await using f = await accountsFixture();
   await using server = await serveUsers(f.root, f.users);
   const port = String(server.port);
   const add = await runFsd([`--allow-read=${f.dir.path}`, `--allow-write=${f.dir.path}`], [
@@ -231,7 +218,7 @@ Deno.test({
   name: "serve --users: on a terminal the client asks for the password without echo",
   ...needs("script"),
   fn: async () => {
-    await using f = await fixture();
+    await using f = await accountsFixture();
     await using server = await serveUsers(f.root, f.users);
     const { code, output } = await onTerminal(
       [`--allow-net=127.0.0.1:${server.port}`],

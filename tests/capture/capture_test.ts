@@ -58,6 +58,15 @@ function byStream(pdus: DecodedPdu[], serverPort: number): string[][] {
   return streams;
 }
 
+/** `fsd proxy 0 127.0.0.1 PORT --pcap FILE [extra]` on loopback, with only the permissions it needs. */
+function pcapProxy(port: number, pcap: string, extra: string[] = []) {
+  return spawnFsd(
+    ["proxy", "0", "127.0.0.1", String(port), "--host", "127.0.0.1", "--pcap", pcap, ...extra],
+    ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
+    /^Proxy listening on /,
+  );
+}
+
 /** Runs get (fsd/1 and with options), ls, a missing file and a put through `fsd proxy --pcap [extra]`. */
 async function captureSessions(pcap: string, extra: string[] = []) {
   await using ctx = await startServer({ name: "lab" });
@@ -65,21 +74,7 @@ async function captureSessions(pcap: string, extra: string[] = []) {
   await Deno.writeFile(`${ctx.root}/big.bin`, randomBytes(1500, 3));
   await using work = await tempDir();
   await Deno.writeTextFile(`${work.path}/up.txt`, "uploaded");
-  const proxy = await spawnFsd(
-    [
-      "proxy",
-      "0",
-      "127.0.0.1",
-      String(ctx.port),
-      "--host",
-      "127.0.0.1",
-      "--pcap",
-      pcap,
-      ...extra,
-    ],
-    ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
-    /^Proxy listening on /,
-  );
+  const proxy = await pcapProxy(ctx.port, pcap, extra);
   try {
     const port = String(proxy.port);
     const net = [`--allow-net=127.0.0.1:${port}`];
@@ -202,11 +197,7 @@ Deno.test({
     await using dir = await tempDir();
     const pcap = `${dir.path}/many.pcap`;
     await using ctx = await startServer({ name: "lab" });
-    const proxy = await spawnFsd(
-      ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
-      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
-      /^Proxy listening on /,
-    );
+    const proxy = await pcapProxy(ctx.port, pcap);
     try {
       const client = await RawClient.connect(proxy.port);
       await client.read(); // the greeting
@@ -255,21 +246,7 @@ Deno.test({
     })();
     for (const extra of [[], ["--slice", "1000"]]) {
       const pcap = `${dir.path}/follow${extra.length}.pcap`;
-      const proxy = await spawnFsd(
-        [
-          "proxy",
-          "0",
-          "127.0.0.1",
-          String(listener.addr.port),
-          "--host",
-          "127.0.0.1",
-          "--pcap",
-          pcap,
-          ...extra,
-        ],
-        ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
-        /^Proxy listening on /,
-      );
+      const proxy = await pcapProxy(listener.addr.port, pcap, extra);
       let received: Uint8Array;
       try {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
@@ -425,11 +402,7 @@ Deno.test("fsd proxy --pcap: an open connection reaches the file within a second
   await using dir = await tempDir();
   const pcap = `${dir.path}/live.pcap`;
   await using ctx = await startServer({ name: "lab" });
-  const proxy = await spawnFsd(
-    ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
-    ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
-    /^Proxy listening on /,
-  );
+  const proxy = await pcapProxy(ctx.port, pcap);
   try {
     await using client = await RawClient.greeted(proxy.port); // stays open
     const greeting = new TextEncoder().encode("Hello from lab's fileserver");
@@ -463,11 +436,7 @@ Deno.test({
     await using ctx = await startServer({ name: "lab" });
     const content = randomBytes(300_000, 9);
     await Deno.writeFile(`${ctx.root}/big.bin`, content);
-    const proxy = await spawnFsd(
-      ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
-      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
-      /^Proxy listening on /,
-    );
+    const proxy = await pcapProxy(ctx.port, pcap);
     try {
       const port = String(proxy.port);
       for (const extra of [[], ["--fsd1"]]) { // options, then plain fsd/1 on the same server
@@ -574,11 +543,7 @@ Deno.test({
       `--allow-write=${files}`,
     ]);
     const pcap = `${dir.path}/login.pcap`;
-    const proxy = await spawnFsd(
-      ["proxy", "0", "127.0.0.1", String(server.port), "--host", "127.0.0.1", "--pcap", pcap],
-      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
-      /^Proxy listening on /,
-    );
+    const proxy = await pcapProxy(server.port, pcap);
     let listed;
     try {
       listed = await runFsd([`--allow-net=127.0.0.1:${proxy.port}`, `--allow-read=${dir.path}`], [
@@ -621,11 +586,7 @@ Deno.test({
     const up = randomBytes(700, 32);
     await Deno.writeFile(`${ctx.root}/down.bin`, down);
     await Deno.writeFile(`${dir.path}/up.bin`, up);
-    const proxy = await spawnFsd(
-      ["proxy", "0", "127.0.0.1", String(ctx.port), "--host", "127.0.0.1", "--pcap", pcap],
-      ["--allow-net=127.0.0.1", `--allow-write=${pcap}`],
-      /^Proxy listening on /,
-    );
+    const proxy = await pcapProxy(ctx.port, pcap);
     let runs;
     try {
       const port = String(proxy.port);

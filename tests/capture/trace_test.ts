@@ -274,7 +274,7 @@ Deno.test("fsd proxy --pcap into a directory that does not exist: a clear error"
 Deno.test("traces hide the values of secret-looking options (a trace is a log)", () => {
   const opt: Packet = {
     op: Opcode.OPT,
-    options: { user: "ada", password: "hunter2", token: "t0k", blksize: "512" },
+    options: [["user", "ada"], ["password", "hunter2"], ["token", "t0k"], ["blksize", "512"]],
   };
   for (const line of [describePacket(opt), packetLabel(opt)]) {
     assert.equal(line, "OPT user=ada password=*** token=*** blksize=512");

@@ -10,43 +10,22 @@ import { VERSION } from "../../lib/version.ts";
 import { COMMANDS } from "../../main.ts";
 import { UsageError } from "../../commands/shared/cli.ts";
 import { type FlagSpec, permissionRows } from "../../commands/shared/command.ts";
-import { MAIN, runFsd, spawnServe } from "../support/cli.ts";
+import { MAIN, net, oneErrorLine, runFsd, servedAndWork, spawnServe } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
-import { fakeServer, RawClient, readExactly, wire } from "../support/raw_client.ts";
+import {
+  fakeServer,
+  RawClient,
+  readExactly,
+  stallingDownload,
+  wire,
+} from "../support/raw_client.ts";
 
 /** The narrowest flags each client command needs, as documented. */
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
 const getFlags = (
   port: number,
   dir: string,
 ) => [net(port), `--allow-read=${dir}`, `--allow-write=${dir}`];
 const putFlags = (port: number, file: string) => [net(port), `--allow-read=${file}`];
-
-/** One line on stderr, starting with "fsd: ". */
-function oneErrorLine(stderr: string, pattern: RegExp): void {
-  const lines = stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
-  assert.match(lines[0], /^fsd: /);
-  assert.match(lines[0], pattern);
-}
-
-/** A served directory and a separate client working directory. */
-async function setup() {
-  const served = await tempDir();
-  const work = await tempDir();
-  const server = await spawnServe(served.path);
-  return {
-    served: served.path,
-    work: work.path,
-    server,
-    port: server.port,
-    async [Symbol.asyncDispose]() {
-      await server.stop();
-      await served[Symbol.asyncDispose]();
-      await work[Symbol.asyncDispose]();
-    },
-  };
-}
 
 // ---- help, version, usage errors ----
 
@@ -289,7 +268,7 @@ Deno.test("serve: --idle-timeout closes silent connections, and the log says so"
 // ---- get ----
 
 Deno.test("get: to REMOTE's base name, to a LOCAL path, into a directory, to stdout", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   const content = randomBytes(3000, 1);
   await Deno.mkdir(`${env.served}/sub`);
   await Deno.writeFile(`${env.served}/sub/data.bin`, content);
@@ -340,7 +319,7 @@ Deno.test("get: to REMOTE's base name, to a LOCAL path, into a directory, to std
 });
 
 Deno.test("get: refuses to replace LOCAL unless --force", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   await Deno.writeTextFile(`${env.served}/f.txt`, "new");
   await Deno.writeTextFile(`${env.work}/f.txt`, "old");
   const flags = getFlags(env.port, env.work);
@@ -359,7 +338,7 @@ Deno.test("get: refuses to replace LOCAL unless --force", async () => {
 });
 
 Deno.test("get: the server's error text, exit 1, nothing left behind", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   const result = await runFsd(getFlags(env.port, env.work), [
     "get",
     "127.0.0.1",
@@ -412,18 +391,7 @@ Deno.test("get: a transfer cut off midway leaves no partial file", async () => {
 
 Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
   await using work = await tempDir();
-  let acked!: () => void;
-  const firstBlockAcked = new Promise<void>((resolve) => acked = resolve);
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => release = resolve);
-  await using fake = fakeServer(async (conn) => {
-    await conn.write(wire.dat(1, text.encode("Hello from fake's fileserver")));
-    await readExactly(conn, 4 + 2 + "big".length + 1);
-    await conn.write(wire.dat(1, new Uint8Array(512).fill(1)));
-    await readExactly(conn, 4);
-    acked();
-    await released;
-  });
+  await using fake = stallingDownload(1);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -440,11 +408,11 @@ Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  await firstBlockAcked;
+  await fake.midway;
   assert.ok((await dirNames(work.path)).some((name) => name.startsWith(".fsd-download-")));
   child.kill("SIGINT");
   const output = await child.output();
-  release();
+  fake.release();
   assert.equal(output.code, 130);
   oneErrorLine(text.decode(output.stderr), /^fsd: interrupted by SIGINT$/);
   assert.deepEqual(await dirNames(work.path), []);
@@ -453,7 +421,7 @@ Deno.test("get: SIGINT mid-transfer leaves no partial file", async () => {
 // ---- put ----
 
 Deno.test("put: to LOCAL's base name, to a REMOTE path, from stdin", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   const content = randomBytes(2049, 4);
   await Deno.writeFile(`${env.work}/up.bin`, content);
   await Deno.mkdir(`${env.served}/incoming`);
@@ -492,7 +460,7 @@ Deno.test("put: to LOCAL's base name, to a REMOTE path, from stdin", async () =>
 });
 
 Deno.test("put: an existing REMOTE or a missing LOCAL fails with one line", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   await Deno.writeTextFile(`${env.served}/taken`, "original");
   const file = `${env.work}/taken`;
   await Deno.writeTextFile(file, "mine");
@@ -520,7 +488,7 @@ Deno.test("put: an existing REMOTE or a missing LOCAL fails with one line", asyn
 // ---- ls ----
 
 Deno.test("ls: the root, a subdirectory, and a file (its own line, as ls)", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   await Deno.writeFile(`${env.served}/a.txt`, new Uint8Array(10));
   await Deno.mkdir(`${env.served}/dir`);
   await Deno.writeFile(`${env.served}/dir/b.txt`, new Uint8Array(20));
@@ -580,7 +548,7 @@ Deno.test("clients: --timeout gives up on a silent server", async () => {
 });
 
 Deno.test("clients: many at once against one server", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   const content = randomBytes(20_000, 8);
   await Deno.writeFile(`${env.served}/shared.bin`, content);
   const results = await Promise.all(
@@ -616,7 +584,7 @@ Deno.test({
   ...needs("script"),
   fn: async () => {
     assertTools("script");
-    await using env = await setup();
+    await using env = await servedAndWork();
     await Deno.writeTextFile(`${env.served}/f.txt`, "x".repeat(1000));
     const plain = await runFsd(getFlags(env.port, env.work), [
       "get",

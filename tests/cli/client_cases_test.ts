@@ -8,39 +8,9 @@
 
 import assert from "node:assert/strict";
 import { assertTools, needs } from "../support/tools.ts";
-import { MAIN, runFsd, spawnServe } from "../support/cli.ts";
-import { randomBytes, tempDir, text } from "../support/files.ts";
-import { fakeServer, readExactly, wire } from "../support/raw_client.ts";
-
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
-const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
-
-function oneErrorLine(stderr: string, pattern: RegExp): void {
-  const lines = stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
-  assert.match(lines[0], pattern);
-}
-
-async function listDir(path: string): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name).sort();
-}
-
-/** A served directory, a work directory, and a server on it. */
-async function setup() {
-  const served = await tempDir();
-  const work = await tempDir();
-  const server = await spawnServe(served.path);
-  return {
-    served: served.path,
-    work: work.path,
-    port: server.port,
-    async [Symbol.asyncDispose]() {
-      await server.stop();
-      await served[Symbol.asyncDispose]();
-      await work[Symbol.asyncDispose]();
-    },
-  };
-}
+import { MAIN, net, oneErrorLine, runFsd, rw, servedAndWork, spawnReady } from "../support/cli.ts";
+import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
+import { fakeServer, readExactly, stallingDownload, wire } from "../support/raw_client.ts";
 
 /** Starts the CLI and returns the child, stderr piped. */
 function spawnCli(permissions: string[], args: string[], cwd: string) {
@@ -59,18 +29,7 @@ Deno.test("get and put: SIGINT, SIGTERM and SIGHUP end with one fsd: line, 128+N
   for (const [signal, status] of signals) {
     // get: the server sends one block of "big", then stalls.
     await using work = await tempDir();
-    let reached!: () => void;
-    const midway = new Promise<void>((resolve) => reached = resolve);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => release = resolve);
-    await using fake = fakeServer(async (conn) => {
-      await conn.write(GREETING);
-      await readExactly(conn, 4 + 2 + "big".length + 1);
-      await conn.write(wire.dat(1, new Uint8Array(512).fill(1)));
-      await readExactly(conn, 4);
-      reached();
-      await released;
-    });
+    await using fake = stallingDownload(1);
     const get = spawnCli([net(fake.port), ...rw(work.path)], [
       "get",
       "127.0.0.1",
@@ -78,14 +37,14 @@ Deno.test("get and put: SIGINT, SIGTERM and SIGHUP end with one fsd: line, 128+N
       "big",
       "--fsd1",
     ], work.path);
-    await midway;
-    assert.ok((await listDir(work.path)).some((name) => name.startsWith(".fsd-download-")));
+    await fake.midway;
+    assert.ok((await dirNames(work.path)).some((name) => name.startsWith(".fsd-download-")));
     get.kill(signal);
     const got = await get.output();
-    release();
+    fake.release();
     assert.equal(got.code, status, `get ${signal}`);
     oneErrorLine(text.decode(got.stderr), new RegExp(`^fsd: interrupted by ${signal}$`));
-    assert.deepEqual(await listDir(work.path), [], `get ${signal} left a staging file`);
+    assert.deepEqual(await dirNames(work.path), [], `get ${signal} left a staging file`);
 
     // put: the server takes the first block of "up.bin", then stalls.
     const file = `${work.path}/up.bin`;
@@ -119,7 +78,7 @@ Deno.test("get and put: SIGINT, SIGTERM and SIGHUP end with one fsd: line, 128+N
 });
 
 Deno.test("get: a directory as REMOTE is refused with a hint to -r or ls, and nothing is saved", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   await Deno.mkdir(`${env.served}/somedir`);
   for (const typed of ["somedir", "somedir/", "."]) {
     const result = await runFsd([net(env.port), ...rw(env.work)], [
@@ -131,11 +90,11 @@ Deno.test("get: a directory as REMOTE is refused with a hint to -r or ls, and no
     assert.equal(result.code, 1, typed);
     oneErrorLine(result.stderr, /is a directory: use fsd get -r to copy it, or fsd ls to list it$/);
   }
-  assert.deepEqual(await listDir(env.work), []);
+  assert.deepEqual(await dirNames(env.work), []);
 });
 
 Deno.test("get: a LOCAL ending in '/' must be an existing directory", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   await Deno.writeTextFile(`${env.served}/file`, "data");
   const missing = await runFsd([net(env.port), ...rw(env.work)], [
     "get",
@@ -146,7 +105,7 @@ Deno.test("get: a LOCAL ending in '/' must be an existing directory", async () =
   ]);
   assert.equal(missing.code, 1);
   oneErrorLine(missing.stderr, /^fsd: directory not found: .*newdir\/: create it first$/);
-  assert.deepEqual(await listDir(env.work), []);
+  assert.deepEqual(await dirNames(env.work), []);
   await Deno.mkdir(`${env.work}/newdir`);
   const into = await runFsd([net(env.port), ...rw(env.work)], [
     "get",
@@ -160,7 +119,7 @@ Deno.test("get: a LOCAL ending in '/' must be an existing directory", async () =
 });
 
 Deno.test("get: a closed stdout ends quietly, as cat does (141, nothing on stderr)", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   await Deno.writeFile(`${env.served}/big`, randomBytes(4 * 1024 * 1024));
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", net(env.port), MAIN, "get", "127.0.0.1", String(env.port), "big", "-"],
@@ -182,7 +141,7 @@ Deno.test("get: a closed stdout ends quietly, as cat does (141, nothing on stder
 });
 
 Deno.test("get and put: special files are written and read directly, without staging", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   const content = randomBytes(70_000, 5);
   await Deno.writeFile(`${env.served}/data`, content);
   const toNull = await runFsd(
@@ -211,7 +170,7 @@ Deno.test("get and put: special files are written and read directly, without sta
   ]);
   assert.equal(toFifo.code, 0, toFifo.stderr);
   assert.deepEqual(await reading, content);
-  assert.deepEqual(await listDir(env.work), ["fifo"]);
+  assert.deepEqual(await dirNames(env.work), ["fifo"]);
 
   const writing = Deno.writeFile(fifo, content);
   const fromFifo = await runFsd([net(env.port), `--allow-read=${fifo}`], [
@@ -227,7 +186,7 @@ Deno.test("get and put: special files are written and read directly, without sta
 });
 
 Deno.test("clients: './a', 'dir/' and '.' are normalised; put FILE dir/ means into dir", async () => {
-  await using env = await setup();
+  await using env = await servedAndWork();
   await Deno.writeTextFile(`${env.served}/a.txt`, "a");
   await Deno.mkdir(`${env.served}/dir`);
   await Deno.writeTextFile(`${env.served}/dir/b.txt`, "b");
@@ -293,34 +252,16 @@ Deno.test({
   fn: async () => {
     assertTools("python3");
     await using dir = await tempDir();
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = listener.addr.port;
-    listener.close();
-    const http = new Deno.Command("python3", {
-      args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir.path],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    try {
-      // Wait until it accepts connections.
-      for (let i = 0; i < 100; i++) {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port }).catch(() => null);
-        if (conn) {
-          conn.close();
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      const result = await runFsd([net(port)], ["ls", "127.0.0.1", String(port), "--timeout", "1"]);
-      assert.equal(result.code, 1);
-      oneErrorLine(
-        result.stderr,
-        /connected, but no fsd greeting within 1 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
-      );
-    } finally {
-      http.kill("SIGTERM");
-      await http.output();
-    }
+    // port 0, read back from its "Serving HTTP on 127.0.0.1 port N" line (-u: not buffered in a pipe)
+    const args = ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir.path];
+    await using http = await spawnReady("python3", args, /^Serving HTTP on .* port \d+/);
+    const port = http.port;
+    const result = await runFsd([net(port)], ["ls", "127.0.0.1", String(port), "--timeout", "1"]);
+    assert.equal(result.code, 1);
+    oneErrorLine(
+      result.stderr,
+      /connected, but no fsd greeting within 1 s: is it a TLS port\? \(add --tls, --ca FILE or --pin SHA256:\.\.\.\)$/,
+    );
   },
 });
 

@@ -9,15 +9,11 @@
  */
 
 import assert from "node:assert/strict";
-import { MAIN, runFsd } from "../support/cli.ts";
+import { getInto, jsonLines, MAIN, net, runFsd, rw } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
 import { readExactly, wire } from "../support/raw_client.ts";
-import { startServer } from "../support/server.ts";
+import { connections, startServer } from "../support/server.ts";
 
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
-const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
-const connections = (logs: string[]) => logs.filter((l) => / connection from /.test(l)).length;
-const jsonLines = (stdout: string) => stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
 const size = (i: number) => 1 + ((i * 7919) % 70_000);
 
 Deno.test("get -o --jobs 8: 40 files byte-exact on 8 connections, a missing one listed in order, exit 1", async () => {
@@ -29,17 +25,7 @@ Deno.test("get -o --jobs 8: 40 files byte-exact on 8 connections, a missing one 
     names.push(`f${i}`);
     if (i === 17) names.push("nope");
   }
-  const result = await runFsd([net(ctx.port), ...rw(work.path)], [
-    "get",
-    "127.0.0.1",
-    String(ctx.port),
-    ...names,
-    "-o",
-    `${work.path}/in`,
-    "--jobs",
-    "8",
-    "--json",
-  ]);
+  const result = await getInto(ctx.port, work.path, names, ["--jobs", "8", "--json"]);
   assert.equal(result.code, 1, result.stderr);
   const reports = jsonLines(result.stdout);
   assert.deepEqual(reports.map((r) => r.name), names, "the order of the names");
@@ -244,17 +230,7 @@ Deno.test("get -o --jobs 4 against --max-per-ip 2: the refused lanes hand their 
   for (const [i, name] of names.entries()) {
     await Deno.writeFile(`${ctx.root}/${name}`, randomBytes(size(i), 300 + i));
   }
-  const result = await runFsd([net(ctx.port), ...rw(work.path)], [
-    "get",
-    "127.0.0.1",
-    String(ctx.port),
-    ...names,
-    "-o",
-    `${work.path}/in`,
-    "--json",
-    "--jobs",
-    "4",
-  ]);
+  const result = await getInto(ctx.port, work.path, names, ["--json", "--jobs", "4"]);
   assert.equal(result.code, 0, result.stderr + result.stdout);
   const reports = jsonLines(result.stdout);
   assert.deepEqual(reports.map((r) => [r.name, r.outcome]), names.map((n) => [n, "ok"]));

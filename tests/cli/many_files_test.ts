@@ -9,32 +9,19 @@ import assert from "node:assert/strict";
 import { assertTools, needs } from "../support/tools.ts";
 import { createHash } from "node:crypto";
 import { Relay } from "../../lib/relay/relay.ts";
-import { MAIN, runFsd } from "../support/cli.ts";
+import { getInto, jsonLines, MAIN, net, runFsd, rw } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
-import { fakeServer, RawClient, readExactly, wire } from "../support/raw_client.ts";
-import { startServer } from "../support/server.ts";
+import { RawClient, stallingDownload, wire } from "../support/raw_client.ts";
+import { connections, startServer } from "../support/server.ts";
 
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
-const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-const connections = (logs: string[]) => logs.filter((l) => / connection from /.test(l)).length;
-const jsonLines = (stdout: string) => stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
 
 Deno.test("get -o --jobs 1: several files on one connection; a missing one is listed and the exit is 1", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
   for (let i = 0; i < 5; i++) await Deno.writeFile(`${ctx.root}/f${i}`, randomBytes(1000 + i, i));
   const names = ["f0", "f1", "nope", "f2", "f3", "f4"];
-  const result = await runFsd([net(ctx.port), ...rw(work.path)], [
-    "get",
-    "127.0.0.1",
-    String(ctx.port),
-    ...names,
-    "-o",
-    `${work.path}/in`,
-    "--jobs",
-    "1",
-  ]);
+  const result = await getInto(ctx.port, work.path, names, ["--jobs", "1"]);
   assert.equal(result.code, 1);
   assert.match(
     result.stderr,
@@ -389,20 +376,7 @@ Deno.test("get --continue: resumes from .fsd-partial-NAME when the file is uncha
 Deno.test("get --continue: an interrupted download keeps its partial file, a plain one does not", async () => {
   for (const resume of [true, false]) {
     await using work = await tempDir();
-    let reached!: () => void;
-    const midway = new Promise<void>((resolve) => reached = resolve);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => release = resolve);
-    await using fake = fakeServer(async (conn) => {
-      await conn.write(wire.dat(1, text.encode("Hello from fake's fileserver")));
-      await readExactly(conn, 4 + 2 + "big".length + 1);
-      for (let block = 1; block <= 2; block++) {
-        await conn.write(wire.dat(block, new Uint8Array(512).fill(block)));
-        await readExactly(conn, 4);
-      }
-      reached();
-      await released;
-    });
+    await using fake = stallingDownload(2);
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -421,10 +395,10 @@ Deno.test("get --continue: an interrupted download keeps its partial file, a pla
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    await midway;
+    await fake.midway;
     child.kill("SIGTERM");
     const output = await child.output();
-    release();
+    fake.release();
     assert.equal(output.code, 143);
     if (resume) {
       assert.deepEqual(await dirNames(work.path), [".fsd-partial-big"]);

@@ -4,8 +4,10 @@
  * blocks typed on a pseudo-terminal, top to bottom, in one working
  * directory. No command may show a Deno permission prompt or a missing
  * permission. Servers keep running in the background (a newer one on the
- * same documented port replaces the older); lab1 is 127.0.0.1, every
- * documented port a free one, /srv/X and /tmp/ directories of the test.
+ * same documented port replaces the older), each started on port 0 and
+ * its documented port mapped to the one it prints (no free port guessed,
+ * so nothing else on the machine can take it first); lab1 is 127.0.0.1,
+ * /srv/X and /tmp/ directories of the test.
  * A password prompt gets the password typed. Lines that cannot run here
  * are in SKIP, each with its reason; lines whose documented failure is the
  * point, or that the README's own order makes fail, are in FAILS.
@@ -14,7 +16,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { tempDir } from "../support/files.ts";
-import { DENIED, installFsd, PROMPT, PtyLine } from "../support/pty.ts";
+import {
+  DENIED,
+  installFsd,
+  PROMPT,
+  PtyLine,
+  serverPorts,
+  startDocumented,
+} from "../support/pty.ts";
 import { assertTools, needs } from "../support/tools.ts";
 
 const README = new URL("../../README.md", import.meta.url).pathname;
@@ -23,11 +32,6 @@ const PASSWORD = "readme-secret";
 
 /** Lines that cannot run here, each with the reason. */
 const SKIP: [RegExp, string][] = [
-  [/^curl -u /, "types a password at curl's own prompt; tests/http/http_auth_test.ts runs curl -u"],
-  [
-    /^curl -C - /,
-    "resumes a file an earlier line left whole here; tests/http/http_test.ts runs -C -",
-  ],
   [/^deno install /, "installFsd ran it at the start: it is the `fsd` of every other line"],
   [/task test\b/, "the test suite itself"],
   [/task (check|fuzz|soak|bench)\b/, "development tasks, long runs; CI runs them"],
@@ -49,6 +53,12 @@ const FAILS: [RegExp, RegExp, string][] = [
   ],
 ];
 
+/** Lines whose output must show something, that an exit code 0 alone would not prove. */
+const SHOWS: [RegExp, RegExp][] = [
+  [/^curl -u alice /, /alice's notes/], // Basic login: alice's home is her root
+  [/^curl --cacert /, /lab notes/], // HTTPS, verified against the README's certificate
+];
+
 /** Lines that read a terminal until end of input: what is typed. */
 const TYPED: [RegExp, string][] = [[/^fsd echo 127\.0\.0\.1 \d+$/, "hello room\r\x04"]];
 
@@ -57,6 +67,14 @@ const FIXTURE_SERVERS: [RegExp, string][] = [
   [/lab1 6969 .*--tftp|tftp:\/\/lab1:6969\//, "fsd serve /srv/tftp 6969 --tftp-only"],
   // the TFTP examples replaced the last server on 10000; the next section uses the files served first
   [/a\.txt b\.txt logs\/c\.txt -o/, "fsd serve ./files 10000"],
+  // the curl lines: "with --users" needs a server with accounts, then the HTTP example's server again
+  [/^curl -u /, "fsd serve /srv/lab 8080 --http-only --users users.txt"],
+  [/^curl -s .*\?json/, "fsd serve /srv/lab 10000 --http 8080"],
+  // the HTTPS example's server, on its own (the --live line replaced it, as it shares fsd/1's 10000)
+  [
+    /https:\/\/lab1:8443\//,
+    "fsd serve /srv/lab 8443 --http-only --tls-cert cert.pem --tls-key key.pem",
+  ],
 ];
 
 function withFixtureServers(commands: string[]): string[] {
@@ -93,15 +111,8 @@ export function readmeCommands(markdown: string): string[] {
   return out;
 }
 
-/** The documented ports, each moved to a free one. */
-const PORTS = /(?<![\w.-])(10000|10001|8080|6969|69|9000|7000|7001|7002)\b/g;
-
-/** A server's documented listening ports (its TCP port, and --tftp's). */
-function listenPorts(line: string): string[] {
-  const ports = [...line.matchAll(PORTS)].map((m) => m[0]).slice(0, 1);
-  const more = [...line.matchAll(/--(?:tftp|http) (\d+)/g)].map((m) => m[1]);
-  return [...ports, ...more];
-}
+/** The documented ports: a server's become 0 and then the port it prints. */
+const PORTS = /(?<![\w.-])(10000|10001|8080|8443|6969|69|9000|7000|7001|7002)\b/g;
 
 const isServer = (line: string) =>
   /^(fsd (serve|proxy|echo serve) |deno run .* serve |npx -y deno@\S+ task start|deno task start)/
@@ -109,15 +120,11 @@ const isServer = (line: string) =>
 
 Deno.test({
   name: "README.md: every command, typed on a terminal with the installed fsd, asks no permission",
-  ...needs("script", "openssl", "jq"),
-  // Ignored for now: it fails at the README's `curl --cacert ca.pem https://lab1:8443/` (no server on 8443,
-  // 8443 not mapped to a free port); run it by hand with FSD_README=1.
-  ignore: Deno.permissions.querySync({ name: "env", variable: "FSD_README" }).state !== "granted" ||
-    Deno.env.get("FSD_README") !== "1",
+  ...needs("script", "openssl", "jq", "curl", "wget"),
   sanitizeOps: false, // the servers' terminals are read in the background
   sanitizeResources: false,
   fn: async () => {
-    assertTools("script", "openssl", "jq");
+    assertTools("script", "openssl", "jq", "curl", "wget");
     await using dir = await tempDir();
     const work = `${dir.path}/work`;
     const env = {
@@ -126,15 +133,12 @@ Deno.test({
       PW: PASSWORD,
       DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
     };
-    const digest = await fixtures(dir.path, work);
+    const digests = await fixtures(dir.path, work);
     const ports = new Map<string, string>();
     const port = (p: string) => {
-      if (!ports.has(p)) {
-        const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-        ports.set(p, String(probe.addr.port));
-        probe.close();
-      }
-      return ports.get(p)!;
+      const real = ports.get(p);
+      if (!real) throw new Error(`no server was started on the documented port ${p}`);
+      return real;
     };
     const servers: { ports: string[]; pty: PtyLine }[] = [];
     let fingerprint = "";
@@ -149,34 +153,28 @@ Deno.test({
           .replace(/(^|\s)\/tmp\//g, `$1${dir.path}/tmp/`)
           .replace(/(^|\s)\/srv\//g, `$1${dir.path}/srv/`)
           .replace(/^FSD_PASSWORD=\.\.\. /, `FSD_PASSWORD=${PASSWORD} `)
-          .replace(/9f86d081\.\.\./g, digest);
+          .replace(/9f86d081\.\.\./g, digests.big)
+          .replace(/--sha256 HEX\b/g, `--sha256 ${digests.disk}`);
         if (/task start/.test(line)) {
           line = JSON.parse(await Deno.readTextFile(DENO_JSON)).tasks.start;
         }
         if (isServer(line)) {
-          const listening = listenPorts(line);
-          line = line.replace(PORTS, port);
           if (!/--host /.test(line)) line += " --host 127.0.0.1"; // loopback only, in tests
+          const listening = serverPorts(line, PORTS).map((l) => l.port);
           for (const old of servers.filter((s) => s.ports.some((p) => listening.includes(p)))) {
             await old.pty[Symbol.asyncDispose]();
             servers.splice(servers.indexOf(old), 1);
           }
-          const pty = new PtyLine(line, { cwd: work, env });
-          servers.push({ ports: listening, pty });
-          const ready = / --tftp \d/.test(line)
-            ? /TFTP server listening|"transport":"tftp"/
-            : /listening on .*port \d+|"event":"listening"/;
-          await pty.waitFor(new RegExp(`${ready.source}|fsd: |${PROMPT.source}`), 30_000, line);
-          assert.ok(!PROMPT.test(pty.output), `${documented}: a Deno prompt:\n${pty.output}`);
-          assert.ok(!DENIED.test(pty.output), `${documented}: permissions:\n${pty.output}`);
-          assert.match(pty.output, ready, `${documented} (run as: ${line}):\n${pty.output}`);
-          fingerprint ||= /fingerprint: (SHA256:\S+)/.exec(pty.output)?.[1] ?? "";
+          const server = await startDocumented(line, PORTS, ports, { cwd: work, env });
+          servers.push(server);
+          fingerprint ||= /fingerprint: (SHA256:\S+)/.exec(server.pty.output)?.[1] ?? "";
           continue;
         }
         line = line.replace(PORTS, port).replace(/SHA256:6E:F2:1A:\.\.\./g, fingerprint);
-        if (/(^|\s)fsd get /.test(line) && !/--force|--continue/.test(line)) {
-          // a person who already has the file from an example above moves it away first
-          for (const name of ["notes.txt", "big.iso", "../tmp/disk.img"]) {
+        if (/(^|\s)fsd get /.test(line) && !/--force/.test(line)) {
+          // a person who already has the file whole from an example above moves it away first
+          // (--continue resumes a partial download, never a whole file)
+          for (const name of ["notes.txt", "big.iso", "disk.img", "../tmp/disk.img"]) {
             if (line.includes(name.replace("../tmp/", ""))) {
               await Deno.remove(`${work}/${name}`).catch(() => {});
             }
@@ -187,7 +185,7 @@ Deno.test({
         if (typed) await client.type(typed);
         while (
           await client.waitFor(
-            /(Password for \w+: |Again: |password for user '\w+': )$/,
+            /(Password for \w+: |Again: |password for user '\w+': ?)$/,
             30_000,
             line,
           )
@@ -203,6 +201,8 @@ Deno.test({
         const fails = FAILS.find(([pattern]) => pattern.test(line));
         if (fails) assert.match(shown, fails[1], `${documented}: expected to fail`);
         else assert.equal(code, 0, `${documented} (run as: ${line}):\n${shown}`);
+        const shows = SHOWS.find(([pattern]) => pattern.test(line))?.[1];
+        if (shows) assert.match(shown, shows, `${documented} (run as: ${line})`);
       }
     } finally {
       for (const server of servers) await server.pty[Symbol.asyncDispose]();
@@ -210,14 +210,16 @@ Deno.test({
   },
 });
 
-/** The files the README's examples name, on the servers and locally; returns big.iso's SHA-256. */
-async function fixtures(root: string, work: string): Promise<string> {
+/** The files the README's examples name, on the servers and locally; returns big.iso's and /srv/lab's disk.img's SHA-256. */
+async function fixtures(root: string, work: string): Promise<{ big: string; disk: string }> {
   const files = `${work}/files`;
   for (
     const d of [
       `${root}/home`,
       `${root}/tmp`,
-      `${root}/srv/lab`,
+      `${root}/srv/lab/images`,
+      `${root}/srv/lab/reports`,
+      `${root}/srv/lab/alice`,
       `${root}/srv/iso`,
       `${root}/srv/tftp/images`,
       `${root}/srv/tftp/reports`,
@@ -240,6 +242,7 @@ async function fixtures(root: string, work: string): Promise<string> {
   assert.ok(copied.success, "cp");
   const write = (path: string, text: string) => Deno.writeTextFile(path, text);
   const big = new Uint8Array(300_000).map((_, i) => i % 251);
+  const disk = new Uint8Array(100_000).map((_, i) => i % 241);
   await Promise.all([
     write(`${files}/notes.txt`, "hello notes\n"),
     write(`${files}/alice/notes.txt`, "alice's notes\n"),
@@ -253,6 +256,11 @@ async function fixtures(root: string, work: string): Promise<string> {
     write(`${root}/srv/tftp/images/disk.img`, "tftp disk\n"),
     write(`${root}/srv/pxe/127.0.0.1/images/disk.img`, "pxe disk\n"),
     write(`${work}/report.pdf`, "%PDF report\n"),
+    write(`${work}/a.pdf`, "%PDF a\n"),
+    write(`${work}/b.pdf`, "%PDF b\n"),
+    write(`${root}/srv/lab/notes.txt`, "lab notes\n"),
+    write(`${root}/srv/lab/alice/notes.txt`, "alice's notes\n"),
+    Deno.writeFile(`${root}/srv/lab/images/disk.img`, disk),
     write(`${work}/build/report.pdf`, "%PDF build\n"),
     write(`${work}/one.log`, "one\n"),
     write(`${work}/two.log`, "two\n"),
@@ -260,5 +268,6 @@ async function fixtures(root: string, work: string): Promise<string> {
     write(`${work}/src/main.c`, "int main(void) { return 0; }\n"),
     write(`${work}/site/css/a.css`, "p{}\n"),
   ]);
-  return createHash("sha256").update(big).digest("hex");
+  const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+  return { big: sha256(big), disk: sha256(disk) };
 }

@@ -89,7 +89,8 @@ for (const udp of [false, true]) {
   });
 }
 
-Deno.test("echo UDP: the chat client says /leave when it exits, so nobody sees a ghost", async () => {
+/** A UDP chat room with one member, alice, already welcomed; `until` awaits a line she hears. */
+async function roomWithAlice() {
   const room = await startEchoServer({
     port: 0,
     hostname: "127.0.0.1",
@@ -108,26 +109,35 @@ Deno.test("echo UDP: the chat client says /leave when it exits, so nobody sees a
       await withDeadline(new Promise<void>((resolve) => wake = resolve), `waiting for ${line}`);
     }
   };
+  const dispose = async () => {
+    await new Promise<void>((resolve) => alice.close(() => resolve()));
+    await room.close();
+  };
   try {
     await new Promise<void>((resolve) => alice.bind(0, "127.0.0.1", () => resolve()));
     alice.send("hello", room.port, "127.0.0.1");
     await until("* welcome, you are 1; 0 other(s) here");
-    const bob = await runFsd(netFlags(room.port), [
-      "echo",
-      "127.0.0.1",
-      String(room.port),
-      "--udp",
-      "--timeout",
-      "1.5",
-    ], { stdin: text.encode("hi all\n") });
-    assert.equal(bob.code, 0, bob.stderr);
-    assert.match(bob.stdout, /^\* welcome, you are 2; 1 other\(s\) here\n/);
-    await until("2: hi all");
-    await until("* 2 left");
-  } finally {
-    await new Promise<void>((resolve) => alice.close(() => resolve()));
-    await room.close();
+  } catch (error) {
+    await dispose();
+    throw error;
   }
+  return { port: room.port, until, [Symbol.asyncDispose]: dispose };
+}
+
+Deno.test("echo UDP: the chat client says /leave when it exits, so nobody sees a ghost", async () => {
+  await using room = await roomWithAlice();
+  const bob = await runFsd(netFlags(room.port), [
+    "echo",
+    "127.0.0.1",
+    String(room.port),
+    "--udp",
+    "--timeout",
+    "1.5",
+  ], { stdin: text.encode("hi all\n") });
+  assert.equal(bob.code, 0, bob.stderr);
+  assert.match(bob.stdout, /^\* welcome, you are 2; 1 other\(s\) here\n/);
+  await room.until("2: hi all");
+  await room.until("* 2 left");
 });
 
 Deno.test("echo --count 0 pings until Ctrl-C, which prints the statistics as ping does", async () => {
@@ -286,24 +296,7 @@ Deno.test("echo TCP: messages split into random pieces still come out as the sam
 });
 
 Deno.test("echo UDP: Ctrl-C in the chat client also says /leave", async () => {
-  const room = await startEchoServer({
-    port: 0,
-    hostname: "127.0.0.1",
-    udp: true,
-    mode: "broadcast",
-  });
-  const alice = dgram.createSocket("udp4");
-  const heard: string[] = [];
-  let wake: (() => void) | undefined;
-  alice.on("message", (m: Buffer) => {
-    heard.push(m.toString());
-    wake?.();
-  });
-  const until = async (line: string) => {
-    while (!heard.includes(line)) {
-      await withDeadline(new Promise<void>((resolve) => wake = resolve), `waiting for ${line}`);
-    }
-  };
+  await using room = await roomWithAlice();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -321,19 +314,14 @@ Deno.test("echo UDP: Ctrl-C in the chat client also says /leave", async () => {
   }).spawn();
   const stdin = child.stdin.getWriter();
   try {
-    await new Promise<void>((resolve) => alice.bind(0, "127.0.0.1", () => resolve()));
-    alice.send("hello", room.port, "127.0.0.1");
-    await until("* welcome, you are 1; 0 other(s) here");
     await stdin.write(text.encode("still here\n")); // stdin stays open: only Ctrl-C ends it
-    await until("2: still here");
+    await room.until("2: still here");
     child.kill("SIGINT");
-    await until("* 2 left");
+    await room.until("* 2 left");
     assert.equal((await child.status).code, 130);
   } finally {
     await stdin.close().catch(() => {});
     await child.status;
-    await new Promise<void>((resolve) => alice.close(() => resolve()));
-    await room.close();
   }
 });
 

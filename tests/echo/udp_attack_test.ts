@@ -12,7 +12,7 @@ import { runFsd } from "../support/cli.ts";
 import { text } from "../support/files.ts";
 import { withDeadline } from "../support/raw_client.ts";
 
-const FORGE = new URL("../support/forge_udp.py", import.meta.url).pathname;
+const FORGE = new URL("../support/udp_forge.py", import.meta.url).pathname;
 
 /** Sends one datagram from a forged source (a raw socket). */
 async function forge(from: [string, number], to: [string, number], payload: string) {

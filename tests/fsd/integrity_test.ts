@@ -8,13 +8,13 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { runFsd, spawnServe } from "../support/cli.ts";
+import { crc32 } from "node:zlib";
+import { crc32Js, hasherFor } from "../../lib/bytes/sha256.ts";
+import { net, runFsd, rw, spawnServe } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir } from "../support/files.ts";
 import { fakeServer, RawClient, wire } from "../support/raw_client.ts";
 import { startServer } from "../support/server.ts";
 
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
-const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 Deno.test("get - --sha256 WRONG: the data, then exit 1 and the mismatch (with and without --fsd1)", async () => {
@@ -214,4 +214,22 @@ Deno.test("the default check: get and put --json report the CRC-32 of each file,
     assert.equal(report.verified, true);
     assert.equal(report.sha256, undefined);
   }
+});
+
+Deno.test("integrity: the JavaScript CRC-32 of a small transfer is zlib's, however the bytes are split, and a hasher moves from one to the other mid-file", async () => {
+  const bytes = randomBytes(3 * 1024 * 1024 + 17, 9);
+  const expected = crc32(bytes);
+  for (const cut of [0, 1, 511, 65_536, 1_000_000]) {
+    const head = bytes.subarray(0, cut);
+    assert.equal(crc32Js(bytes.subarray(cut), crc32Js(head)), expected, `cut at ${cut}`);
+    assert.equal(crc32Js(bytes.subarray(cut), crc32(head)), expected, `zlib, then JavaScript`);
+  }
+  // One hasher through 3 MiB in 64 KiB parts: past the first MiB it switches to node:zlib.
+  const hasher = hasherFor("crc32", bytes.length);
+  for (let at = 0; at < bytes.length; at += 65_536) {
+    await hasher.update(bytes.subarray(at, at + 65_536));
+  }
+  const digest = await hasher.digest();
+  assert.equal(new DataView(digest.buffer).getUint32(0), expected);
+  assert.equal(crc32Js(new Uint8Array(0)), 0);
 });

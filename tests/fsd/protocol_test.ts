@@ -183,7 +183,7 @@ Deno.test("decoder: incomplete packets wait for more bytes", () => {
 });
 
 Deno.test("decoder: OPT and OACK carry counted name/value pairs, in any split", () => {
-  const opt = encodeOptions(Opcode.OPT, { blksize: "1024", windowsize: "8", tsize: "0" });
+  const opt = encodeOptions(Opcode.OPT, [["blksize", "1024"], ["windowsize", "8"], ["tsize", "0"]]);
   assert.deepEqual(
     opt,
     wire.concat(
@@ -199,12 +199,12 @@ Deno.test("decoder: OPT and OACK carry counted name/value pairs, in any split", 
     const packet = early ?? decoder.next();
     assert.deepEqual(packet, {
       op: Opcode.OPT,
-      options: { blksize: "1024", windowsize: "8", tsize: "0" },
+      options: [["blksize", "1024"], ["windowsize", "8"], ["tsize", "0"]],
     });
   }
   const oack = new PacketDecoder();
-  oack.push(encodeOptions(Opcode.OACK, { BlkSize: "512" }));
-  assert.deepEqual(oack.next(), { op: Opcode.OACK, options: { blksize: "512" } }); // names are case-insensitive
+  oack.push(encodeOptions(Opcode.OACK, [["BlkSize", "512"]]));
+  assert.deepEqual(oack.next(), { op: Opcode.OACK, options: [["blksize", "512"]] }); // names are case-insensitive
   for (const count of [0, 17]) {
     const bad = new PacketDecoder();
     bad.push(new Uint8Array([0, 7, 0, count]));

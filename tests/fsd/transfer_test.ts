@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { TransferParams } from "../../lib/fsd/negotiation.ts";
 import { largeBufferSlotsInUse } from "../../lib/bytes/chunked.ts";
+import { dropFreeBuffers, freeBufferBytes, giveBuffer, takeBuffer } from "../../lib/bytes/pool.ts";
 import {
   type ByteSink,
   type ByteSource,
@@ -200,4 +201,60 @@ Deno.test("transfer: at most 64 transfers hold large buffers at once, and failed
   assert.ok(most >= 1 && most <= 64, `${most} transfers held large buffers at once`);
   await ctx.server.close(); // its sending sides are done too
   assert.equal(largeBufferSlotsInUse(), 0);
+});
+
+Deno.test("transfer: files one after another and at once stay intact though their buffers are reused", async () => {
+  await using ctx = await startServer();
+  await using local = await tempDir();
+  // Sizes around the block (65464), the 64 KiB chunk and the batch, each with its own bytes.
+  const sizes = [0, 1, 1024, 65463, 65464, 65536, 65537, 196_404, 300_000, 2 * MIB + 7];
+  const contents = sizes.map((size, i) => randomBytes(size, 100 + i));
+  for (const [i, content] of contents.entries()) {
+    await Deno.writeFile(`${ctx.root}/f${i}`, content);
+  }
+  const params = { blockSize: 65464, windowSize: 16 };
+  const fetch = async (client: Parameters<Parameters<typeof withClient>[1]>[0], i: number) => {
+    const path = `${local.path}/d${i}-${crypto.randomUUID()}`;
+    const into = await Deno.open(path, { write: true, createNew: true });
+    try {
+      // Synchronous writes for the first 100,000 bytes, then behind the network.
+      await client.download(`f${i}`, fileSink(into, undefined, 100_000), { params });
+    } finally {
+      into.close();
+    }
+    const got = await Deno.readFile(path);
+    assert.equal(firstDifference(got, contents[i]), -1, `f${i} (${sizes[i]} bytes)`);
+  };
+  await withClient(ctx.port, async (client) => {
+    for (let round = 0; round < 2; round++) {
+      for (const i of sizes.keys()) await fetch(client, i);
+    }
+  });
+  // Four connections at once, each through every file: buffers go back and out interleaved.
+  await Promise.all(
+    [0, 1, 2, 3].map((lane) =>
+      withClient(ctx.port, async (client) => {
+        for (const i of sizes.keys()) await fetch(client, (i + lane * 3) % sizes.length);
+      })
+    ),
+  );
+});
+
+Deno.test("transfer: the buffer pool keeps whole buffers once each, and no more than its bound", () => {
+  dropFreeBuffers();
+  const before = freeBufferBytes();
+  const whole = takeBuffer(4096);
+  giveBuffer(whole);
+  giveBuffer(whole);
+  assert.equal(freeBufferBytes(), before + 4096, "a buffer given twice is kept once");
+  assert.equal(takeBuffer(4096), whole, "the next taker of that size gets it");
+  assert.notEqual(takeBuffer(4096), whole, "and only one taker does");
+  giveBuffer(new Uint8Array(8192).subarray(0, 4096));
+  assert.equal(freeBufferBytes(), before, "a view is never kept");
+  giveBuffer(new Uint8Array(512 * 1024));
+  assert.equal(freeBufferBytes(), before, "nor a buffer over 256 KiB");
+  const many = Array.from({ length: 40 }, () => new Uint8Array(200 * 1024));
+  many.forEach(giveBuffer);
+  assert.ok(freeBufferBytes() <= 4 * MIB, `at most 4 MiB kept, ${freeBufferBytes()} bytes`);
+  dropFreeBuffers();
 });

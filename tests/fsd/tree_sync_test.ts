@@ -6,13 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { runFsd } from "../support/cli.ts";
+import { jsonLines, net, runFsd, rw } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { startServer } from "../support/server.ts";
 
-const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
-const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
-const jsonLines = (text: string) => text.trim().split("\n").map((line) => JSON.parse(line));
 const seconds = (path: string) => Math.floor(Deno.statSync(path).mtime!.getTime() / 1000);
 
 Deno.test("get -r keeps mtimes; a rerun skips identical files, fetches missing ones, refuses changed ones without --force", async () => {

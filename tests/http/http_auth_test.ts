@@ -6,37 +6,17 @@
 
 import assert from "node:assert/strict";
 import { hashPassword } from "../../lib/auth/password.ts";
-import { tempDir } from "../support/files.ts";
+import { accountsFixture, FAST } from "../support/accounts.ts";
 import { assertTools, needs } from "../support/tools.ts";
 import { curl, serveHttp } from "../support/http.ts";
 import { makeCertificates } from "../support/tls_certs.ts";
-
-const FAST = { ln: 10, r: 8, p: 1 };
-
-async function fixture() {
-  const dir = await tempDir();
-  const root = `${dir.path}/root`;
-  await Deno.mkdir(`${root}/alice`, { recursive: true });
-  await Deno.writeTextFile(`${root}/alice/notes.txt`, "alice's notes\n");
-  await Deno.writeTextFile(`${root}/public.txt`, "for everyone\n");
-  const users = `${dir.path}/users`;
-  await Deno.writeTextFile(
-    users,
-    `alice:${await hashPassword("wonderland", FAST)}:rw:alice\nbob:${await hashPassword(
-      "builder",
-      FAST,
-    )}:ro\n`,
-  );
-  await Deno.writeTextFile(`${dir.path}/up.txt`, "uploaded\n");
-  return { dir, root, users, [Symbol.asyncDispose]: () => dir[Symbol.asyncDispose]() };
-}
 
 Deno.test({
   name: "http --users: curl -u, homes and rights, 401 with Basic, anonymous read, the login form",
   ...needs("curl"),
   fn: async () => {
     assertTools("curl");
-    await using f = await fixture();
+    await using f = await accountsFixture({ bob: true });
     await using server = await serveHttp(f.root, ["--users", f.users, "--anonymous", "read"], [
       f.users,
     ]);
@@ -93,7 +73,7 @@ Deno.test({
   ...needs("curl", "openssl"),
   fn: async () => {
     assertTools("curl", "openssl");
-    await using f = await fixture();
+    await using f = await accountsFixture({ bob: true });
     const certs = await makeCertificates(f.dir.path);
     await using server = await serveHttp(
       f.root,
@@ -117,7 +97,7 @@ Deno.test({
 });
 
 Deno.test("http logins: without TLS, from an address other than loopback, refused before a check", async () => {
-  await using f = await fixture();
+  await using f = await accountsFixture({ bob: true });
   const { readAccountsFile } = await import("../../lib/auth/accounts.ts");
   const { Authenticator } = await import("../../lib/auth/authenticator.ts");
   const { FileStore } = await import("../../lib/store/file_store.ts");
@@ -141,7 +121,7 @@ Deno.test("http logins: without TLS, from an address other than loopback, refuse
 });
 
 Deno.test("http --live from afar: only an account with the admin right", async () => {
-  await using f = await fixture();
+  await using f = await accountsFixture({ bob: true });
   const users = `${f.dir.path}/admins`;
   await Deno.writeTextFile(
     users,

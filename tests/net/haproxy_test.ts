@@ -5,13 +5,17 @@
  * 200 clients mixing get, put and ls through 3 servers on one directory,
  * one server killed with SIGKILL in the middle. No acknowledged upload is
  * lost, no partial file appears under any name, every failed client got a
- * clear error, and retried clients succeed on the other servers.
+ * clear error, and retried clients succeed on the other servers. And HTTP
+ * through the same file: the client's own address reaches fsd (HAProxy's
+ * X-Forwarded-For, believed from --trusted-proxy only; a client's own
+ * header replaced), and the HEAD /.fsd/health check takes a killed server out.
  */
 
 import assert from "node:assert/strict";
 import { FsdClient } from "../../lib/fsd/client.ts";
 import { assertTools, needs } from "../support/tools.ts";
-import { type ServeProcess, spawnServe } from "../support/cli.ts";
+import { type ServeProcess, spawnServe, spawnServeWithHttp } from "../support/cli.ts";
+import { curl } from "../support/http.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { withDeadline } from "../support/raw_client.ts";
 import { startHaproxy, waitForStatus } from "../support/haproxy.ts";
@@ -59,7 +63,7 @@ Deno.test({
       );
       const stats = await haproxy.stats();
       for (const name of ["fsd1", "fsd2"]) {
-        const stat = stats.get(name);
+        const stat = stats.get(`fsd_servers/${name}`);
         assert.ok(stat?.status === "UP", `${name}: ${JSON.stringify(stat)}`);
         assert.equal(stat.chkfail, 0, `${name}: failed checks`);
         assert.equal(stat.chkdown, 0, `${name}: went DOWN`);
@@ -77,7 +81,7 @@ Deno.test({
       // Killed: DOWN, and clients go to the other server.
       let since = haproxy.lines.length;
       await servers[0].stop("SIGKILL");
-      await waitForStatus(haproxy, "fsd1", "DOWN", since);
+      await waitForStatus(haproxy, "fsd_servers/fsd1", "DOWN", since);
       assert.ok((await listThrough(haproxy.port)).includes("hello.txt"));
 
       // Restarted on its port (or, if another process took the port meanwhile, on a new one
@@ -88,7 +92,7 @@ Deno.test({
         await haproxy.command(`set server fsd_servers/fsd1 addr 127.0.0.1 port ${fresh.port}`);
         return fresh;
       });
-      await waitForStatus(haproxy, "fsd1", "UP", since);
+      await waitForStatus(haproxy, "fsd_servers/fsd1", "UP", since);
       await haproxy.command("disable server fsd_servers/fsd2");
       assert.ok((await listThrough(haproxy.port)).includes("hello.txt"));
       assert.ok(restarted.lines.some((l) => / via 127\.0\.0\.1 port /.test(l)));
@@ -145,6 +149,49 @@ Deno.test({
       }
     } finally {
       for (const server of [...servers, replacement]) await server?.stop();
+    }
+  },
+});
+
+/** The JSON log event of the HTTP request for `name`. */
+async function requestEvent(server: ServeProcess, name: string, count: number) {
+  const pattern = new RegExp(`"event":"request".*"name":"${name}"`);
+  return JSON.parse(await withDeadline(server.waitForLine(pattern, count), "request log"));
+}
+
+Deno.test({
+  name: "haproxy: HTTP through deploy/haproxy.cfg: fsd sees the client's address " +
+    "(X-Forwarded-For from the trusted proxy only); HEAD /.fsd/health checks take a killed server out",
+  ...needs("haproxy", "curl"),
+  async fn() {
+    assertTools("haproxy", "curl");
+    await using dir = await tempDir();
+    await Deno.writeTextFile(`${dir.path}/hello.txt`, "hello\n");
+    const server = await spawnServeWithHttp(dir.path, [...serveArgs, "--log", "json"]);
+    await using haproxy = await startHaproxy(dir.path, [
+      { name: "fsd1", port: server.port, httpPort: server.httpPort },
+    ]);
+    try {
+      // From 127.0.0.2 through HAProxy on 127.0.0.1, with a forged header of its own.
+      const forged = ["--interface", "127.0.0.2", "-H", "X-Forwarded-For: 10.6.6.6"];
+      const through = await curl([...forged, `http://127.0.0.1:${haproxy.httpPort}/hello.txt`]);
+      assert.equal(through.status, 200, through.stderr);
+      assert.equal(through.text, "hello\n");
+      assert.equal((await requestEvent(server, "hello.txt", 1)).address, "127.0.0.2");
+      // Straight to the server from 127.0.0.2, which is no trusted proxy: its header is ignored.
+      const direct = await curl([...forged, `http://127.0.0.1:${server.httpPort}/hello.txt`]);
+      assert.equal(direct.status, 200, direct.stderr);
+      assert.equal((await requestEvent(server, "hello.txt", 2)).address, "127.0.0.2");
+      // The health check is HEAD /.fsd/health, answered 200 while the server lives.
+      await withDeadline(server.waitForLine(/"op":"HEAD",.*"status":200/), "check");
+      const since = haproxy.lines.length;
+      await server.stop("SIGKILL");
+      await waitForStatus(haproxy, "fsd_http_servers/fsd1", "DOWN", since);
+      const gone = await curl([`http://127.0.0.1:${haproxy.httpPort}/hello.txt`]);
+      assert.equal(gone.status, 503); // HAProxy: no server left
+    } finally {
+      await haproxy.stop();
+      await server.stop();
     }
   },
 });

@@ -12,6 +12,7 @@ import {
   ProxyHeaderError,
   ProxyHeaderParser,
 } from "../../lib/net/proxy_header.ts";
+import { forwardedClient, parseTrusted } from "../../lib/net/proxied.ts";
 import { makeProxyHeader, rng } from "../fsd/fuzz.ts";
 import { runFsd, spawnServe } from "../support/cli.ts";
 import { tempDir } from "../support/files.ts";
@@ -312,4 +313,19 @@ Deno.test("serve --proxy-protocol: the command line", async () => {
   await client.send(encoder.encode("PROXY TCP6 2001:db8::9 ::1 5555 10000\r\n"));
   assert.equal((await client.read())?.op, "DAT");
   await server.waitForLine(/connection from 2001:db8::9 port 5555 via 127\.0\.0\.1/);
+});
+
+Deno.test("X-Forwarded-For: only a trusted proxy's header counts, and only its last address", () => {
+  const trusted = parseTrusted(["127.0.0.1", "fd00::/8"]);
+  // From a trusted proxy: the address it appended, the last one; an IPv4-mapped one as IPv4.
+  assert.equal(forwardedClient("127.0.0.1", "10.6.6.6, 192.0.2.7", trusted), "192.0.2.7");
+  assert.equal(forwardedClient("fd00::2", "::ffff:192.0.2.8", trusted), "192.0.2.8");
+  assert.equal(forwardedClient("127.0.0.1", " 2001:DB8::1 ", trusted), "2001:db8::1");
+  // Not an address (or no header): the connection's own peer.
+  assert.equal(forwardedClient("127.0.0.1", "192.0.2.7, unknown", trusted), "127.0.0.1");
+  assert.equal(forwardedClient("127.0.0.1", "192.0.2.7,", trusted), "127.0.0.1");
+  assert.equal(forwardedClient("127.0.0.1", null, trusted), "127.0.0.1");
+  // From anyone else, or without --trusted-proxy: the header is the client's word, ignored.
+  assert.equal(forwardedClient("127.0.0.2", "192.0.2.7", trusted), "127.0.0.2");
+  assert.equal(forwardedClient("127.0.0.1", "192.0.2.7", undefined), "127.0.0.1");
 });

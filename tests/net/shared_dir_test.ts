@@ -9,7 +9,14 @@
 
 import assert from "node:assert/strict";
 import { rng } from "../fsd/fuzz.ts";
-import { MAIN, runFsd, type ServeProcess, spawnFsd, spawnServe } from "../support/cli.ts";
+import {
+  MAIN,
+  runFsd,
+  type ServeProcess,
+  spawnFsd,
+  spawnServe,
+  spawnServeWithHttp,
+} from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { RawClient, startUpload, withDeadline } from "../support/raw_client.ts";
 import {
@@ -309,11 +316,15 @@ Deno.test("shared directory: a directory replaced under the server (unmounted) i
   const served = `${parent.path}/mnt`;
   await Deno.mkdir(served);
   await Deno.writeTextFile(`${served}/hello.txt`, "hello\n");
-  await using server = await spawnServe(served, 0, [], [
+  await using server = await spawnServeWithHttp(served, [], [
     "--allow-net",
     `--allow-read=${parent.path}`,
     `--allow-write=${parent.path}`,
   ]);
+  const health = `http://127.0.0.1:${server.httpPort}/.fsd/health`;
+  const healthy = await fetch(health);
+  assert.equal(healthy.status, 200);
+  assert.equal(await healthy.text(), "ok\n");
   await using before = await RawClient.greeted(server.port);
   before.close();
   // What an unmount leaves: the same path, another directory (empty) there.
@@ -323,5 +334,15 @@ Deno.test("shared directory: a directory replaced under the server (unmounted) i
   const message = await client.expectError(0);
   assert.match(message, /served directory is no longer the one fsd started on/);
   await server.waitForLine(/rejected with error 0: the served directory is no longer the one/);
+  // HTTP: the health check says so (a load balancer takes the server out), an upload is refused.
+  const gone = await fetch(health);
+  assert.equal(gone.status, 503);
+  assert.match(await gone.text(), /served directory is no longer the one fsd started on/);
+  const put = await fetch(`http://127.0.0.1:${server.httpPort}/new.txt`, {
+    method: "PUT",
+    body: "beneath?\n",
+  });
+  assert.equal(put.status, 500);
+  assert.match(await put.text(), /served directory is no longer the one fsd started on/);
   assert.deepEqual(await names(served), []);
 });

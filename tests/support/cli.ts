@@ -1,5 +1,7 @@
 /** The CLI as a subprocess: main.ts run with exactly the permissions a test gives, long-running commands (serve, proxy, echo serve) waited for until they listen. */
 
+import assert from "node:assert/strict";
+import { tempDir } from "./files.ts";
 import { withDeadline } from "./raw_client.ts";
 
 const decoder = new TextDecoder();
@@ -73,20 +75,57 @@ export function spawnServe(
   );
 }
 
+/** A server with its HTTP face too: `port` is fsd/1's, `httpPort` HTTP's. */
+export type ServeWithHttp = ServeProcess & { httpPort: number };
+
+/** `fsd serve DIR 0 --http 0 ...`, once both fsd/1 and HTTP listen. */
+export async function spawnServeWithHttp(
+  dir: string,
+  extra: string[] = [],
+  permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
+): Promise<ServeWithHttp> {
+  const server = await spawnFsd(
+    ["serve", dir, "0", "--host", "127.0.0.1", "--http", "0", ...extra],
+    permissions,
+    /^HTTP server listening on |^\{.*"event":"listening","transport":"http"/, // the last start line
+  );
+  const fsd1 = await server.waitForLine(
+    /^File server listening on |^\{.*"event":"listening","transport":"fsd"/,
+  );
+  const port = (line: string) => Number(/port"?:? ?(\d+)/.exec(line)![1]);
+  return { ...server, port: port(fsd1), httpPort: server.port };
+}
+
 /**
  * Starts a long-running fsd command (serve, proxy, echo serve) with
  * `permissions`, collects its stdout lines, and waits for the line matching
  * `ready`, which must end with "port N". `script` stands in for main.ts; `cwd`: where it runs.
  */
-export async function spawnFsd(
+export function spawnFsd(
   args: string[],
   permissions: string[],
   ready: RegExp,
   script = MAIN,
   cwd?: string,
 ): Promise<ServeProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-prompt", ...permissions, script, ...args],
+  const run = ["run", "--quiet", "--no-prompt", ...permissions, script, ...args];
+  return spawnReady(Deno.execPath(), run, ready, cwd, args[0]);
+}
+
+/**
+ * Starts a server program (fsd, or a peer such as python3's http.server)
+ * that prints the port it was given (port 0) on stdout, and waits for
+ * that line, `ready`, with "port N" in it: no free port guessed.
+ */
+export async function spawnReady(
+  program: string,
+  args: string[],
+  ready: RegExp,
+  cwd?: string,
+  what = program,
+): Promise<ServeProcess> {
+  const child = new Deno.Command(program, {
+    args,
     cwd,
     stdout: "piped",
     stderr: "piped",
@@ -146,14 +185,14 @@ export async function spawnFsd(
   try {
     // A process start is CPU-bound (module loading): ten at once on a loaded 2-core machine took
     // over 10 s (deno task test:loaded). A server that fails to start exits and rejects at once.
-    listening = await withDeadline(waitForLine(ready), `${args[0]} start`, START_MS);
+    listening = await withDeadline(waitForLine(ready), `${what} start`, START_MS);
   } catch (error) {
     await stop();
     throw error;
   }
   return {
     child,
-    port: Number(/port"?:? ?(\d+)(,|$|\})/.exec(listening)![1]),
+    port: Number(/port"?:? ?(\d+)\b/.exec(listening)![1]),
     lines,
     waitForLine,
     stop,
@@ -162,4 +201,50 @@ export async function spawnFsd(
       await stop();
     },
   };
+}
+
+/** The CLI's permission to reach a server on 127.0.0.1 `port`, and nothing else. */
+export const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
+/** The CLI's permissions to read and write `dir`. */
+export const rw = (dir: string) => [`--allow-read=${dir}`, `--allow-write=${dir}`];
+/** A command's --json output: one object a line. */
+export const jsonLines = (stdout: string) => stdout.trim().split("\n").map((l) => JSON.parse(l));
+
+/** One line on stderr, starting with "fsd: " and matching `pattern`. */
+export function oneErrorLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
+  assert.match(lines[0], /^fsd: /);
+  assert.match(lines[0], pattern);
+}
+
+/** A served directory, a separate client working directory, and `fsd serve` on the first. */
+export async function servedAndWork() {
+  const served = await tempDir();
+  const work = await tempDir();
+  const server = await spawnServe(served.path);
+  return {
+    served: served.path,
+    work: work.path,
+    server,
+    port: server.port,
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      await served[Symbol.asyncDispose]();
+      await work[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** `fsd get 127.0.0.1 PORT NAME... -o WORK/in FLAGS...`, allowed to reach the server and WORK only. */
+export function getInto(port: number, work: string, names: string[], flags: string[] = []) {
+  return runFsd([net(port), ...rw(work)], [
+    "get",
+    "127.0.0.1",
+    String(port),
+    ...names,
+    "-o",
+    `${work}/in`,
+    ...flags,
+  ]);
 }

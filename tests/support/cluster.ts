@@ -1,12 +1,13 @@
 /**
  * A local cluster for tests: deploy/cluster/local-volume.sh's replica-3
  * GlusterFS volume with three FUSE mounts standing in for three machines,
- * one `fsd serve` on each mount (PROXY protocol, trusting HAProxy), and
- * HAProxy in front from deploy/haproxy.cfg. Needs root, /dev/fuse and
+ * one `fsd serve` on each mount (PROXY protocol, trusting HAProxy, and HTTP
+ * with --http), and HAProxy in front from deploy/haproxy.cfg, for fsd/1 and
+ * for HTTP. Needs root, /dev/fuse and
  * GlusterFS; `down` always tears everything down, also after a failure.
  */
 
-import { type ServeProcess, spawnServe } from "./cli.ts";
+import { type ServeWithHttp, spawnServeWithHttp } from "./cli.ts";
 import { type Haproxy, startHaproxy } from "./haproxy.ts";
 
 export const LOCAL_VOLUME = new URL("../../deploy/cluster/local-volume.sh", import.meta.url)
@@ -40,10 +41,10 @@ export async function volume(base: string, ...args: string[]): Promise<string> {
 export interface Cluster {
   base: string;
   mounts: string[];
-  servers: ServeProcess[];
+  servers: ServeWithHttp[];
   haproxy: Haproxy;
-  /** Starts `fsd serve` on mount `i` again (after a kill). */
-  restart(i: number): Promise<ServeProcess>;
+  /** Starts `fsd serve` on mount `i` again (after a kill) and tells HAProxy its ports. */
+  restart(i: number): Promise<ServeWithHttp>;
 }
 
 /** The permissions `fsd serve` documents for serving `dir`. */
@@ -58,18 +59,19 @@ export function servePermissions(dir: string): string[] {
  */
 export async function withCluster(use: (cluster: Cluster) => Promise<void>): Promise<void> {
   const base = await Deno.makeTempDir({ prefix: "fsd-cluster-" });
-  const servers: ServeProcess[] = [];
-  const spawned: ServeProcess[] = [];
+  const servers: ServeWithHttp[] = [];
+  const spawned: ServeWithHttp[] = [];
   let haproxy: Haproxy | undefined;
   try {
     await volume(base, "up");
     const mounts = [1, 2, 3].map((n) => `${base}/mnt${n}`);
-    const start = (i: number) => spawnServe(mounts[i], 0, SERVE_ARGS, servePermissions(mounts[i]));
+    const start = (i: number) =>
+      spawnServeWithHttp(mounts[i], SERVE_ARGS, servePermissions(mounts[i]));
     servers.push(...await Promise.all(mounts.map((_, i) => start(i))));
     spawned.push(...servers);
     haproxy = await startHaproxy(
       base,
-      servers.map((s, i) => ({ name: `fsd${i + 1}`, port: s.port })),
+      servers.map((s, i) => ({ name: `fsd${i + 1}`, port: s.port, httpPort: s.httpPort })),
     );
     const cluster: Cluster = {
       base,
@@ -80,9 +82,14 @@ export async function withCluster(use: (cluster: Cluster) => Promise<void>): Pro
         const server = await start(i);
         spawned.push(server);
         servers[i] = server;
-        await haproxy!.command(
-          `set server fsd_servers/fsd${i + 1} addr 127.0.0.1 port ${server.port}`,
-        );
+        for (
+          const [backend, port] of [["fsd_servers", server.port], [
+            "fsd_http_servers",
+            server.httpPort,
+          ]]
+        ) {
+          await haproxy!.command(`set server ${backend}/fsd${i + 1} addr 127.0.0.1 port ${port}`);
+        }
         return server;
       },
     };

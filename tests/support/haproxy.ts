@@ -15,6 +15,8 @@ const BIND_ATTEMPTS = 5;
 export interface HaproxyServer {
   name: string;
   port: number;
+  /** The server's HTTP port (fsd serve --http), for the HTTP backend; none: it has no server. */
+  httpPort?: number;
 }
 
 /** One server's row of `show stat`. */
@@ -26,26 +28,38 @@ export interface ServerStat {
   checkStatus: string;
 }
 
-/** deploy/haproxy.cfg with this test's ports and a stats socket: the shipped file is what runs. */
+/** Each backend of deploy/haproxy.cfg, and which port of a server its `server` lines name. */
+const BACKENDS = [
+  { backend: "fsd_servers", port: (s: HaproxyServer) => s.port },
+  { backend: "fsd_http_servers", port: (s: HaproxyServer) => s.httpPort },
+];
+
+/**
+ * deploy/haproxy.cfg with this test's ports (fsd/1's frontend on `frontend`,
+ * HTTP's on `httpFrontend`) and a stats socket: the shipped file is what runs.
+ */
 export async function haproxyConfig(
-  frontend: number,
+  ports: { frontend: number; httpFrontend: number },
   servers: HaproxyServer[],
   statsSocket: string,
 ): Promise<string> {
   const text = await Deno.readTextFile(DEPLOY_CONFIG);
   const lines = text.split("\n").filter((line) => !/^\s*server fsd\d/.test(line));
   const out = lines.map((line) =>
-    line.replace(/^(\s*)bind \S+:10000$/, `$1bind 127.0.0.1:${frontend}`)
+    line.replace(/^(\s*)bind \S+:10000$/, `$1bind 127.0.0.1:${ports.frontend}`)
+      .replace(/^(\s*)bind \S+:8080$/, `$1bind 127.0.0.1:${ports.httpFrontend}`)
       .replace(/^(\s*)stats socket \S+/, `$1stats socket ${statsSocket}`)
   );
-  const backend = out.findIndex((line) => line.startsWith("backend fsd_servers"));
-  assert.ok(backend > 0, "deploy/haproxy.cfg has no backend fsd_servers");
-  const at = out.findIndex((line, i) => i > backend && /^\s*default-server /.test(line));
-  out.splice(
-    at + 1,
-    0,
-    ...servers.map(({ name, port }) => `    server ${name} 127.0.0.1:${port}`),
-  );
+  for (const { backend, port } of BACKENDS) {
+    const at = out.findIndex((line) => line.startsWith(`backend ${backend}`));
+    assert.ok(at > 0, `deploy/haproxy.cfg has no backend ${backend}`);
+    const defaults = out.findIndex((line, i) => i > at && /^\s*default-server /.test(line));
+    const lines = servers.flatMap((s) => {
+      const p = port(s);
+      return p === undefined ? [] : [`    server ${s.name} 127.0.0.1:${p}`];
+    });
+    out.splice(defaults + 1, 0, ...lines);
+  }
   if (!out.some((line) => /^\s*stats socket /.test(line))) {
     out.splice(out.indexOf("global") + 1, 0, `    stats socket ${statsSocket} level admin`);
   }
@@ -54,11 +68,13 @@ export async function haproxyConfig(
 
 export interface Haproxy extends AsyncDisposable {
   port: number;
+  /** The HTTP frontend's port. */
+  httpPort: number;
   /** Every log line so far (stdout and stderr). */
   lines: string[];
   /** Resolves with the first log line from line `since` on (past or future) matching `pattern`. */
   waitForLine(pattern: RegExp, since?: number, ms?: number): Promise<string>;
-  /** Each backend server's state, from the stats socket. */
+  /** Each backend server's state ("fsd_servers/fsd1"), from the stats socket. */
   stats(): Promise<Map<string, ServerStat>>;
   /** Runs one command of HAProxy's runtime API on the stats socket and returns its answer. */
   command(text: string): Promise<string>;
@@ -99,9 +115,11 @@ async function tryStart(
   // The stats socket on loopback TCP: a Unix socket needs --allow-net=unix:PATH, which the
   // test task does not grant. A port taken meanwhile fails the start like the frontend's.
   const statsPort = unusedPort();
+  const httpPort = unusedPort();
   const statsSocket = `ipv4@127.0.0.1:${statsPort}`;
   const cfg = `${dir}/haproxy.cfg`;
-  await Deno.writeTextFile(cfg, await haproxyConfig(port, servers, statsSocket));
+  const ports = { frontend: port, httpFrontend: httpPort };
+  await Deno.writeTextFile(cfg, await haproxyConfig(ports, servers, statsSocket));
   const child = new Deno.Command("haproxy", {
     args: ["-db", "-f", cfg],
     stdout: "piped",
@@ -144,6 +162,7 @@ async function tryStart(
     if (await statsText(statsPort).then(() => true, () => false)) {
       const haproxy: Haproxy = {
         port,
+        httpPort,
         lines,
         waitForLine,
         stats: async () => parseStats(await statsText(statsPort)),
@@ -182,7 +201,7 @@ function parseStats(csv: string): Map<string, ServerStat> {
   for (const row of rows.map((r) => r.split(","))) {
     const server = column(row, "svname");
     if (server === "FRONTEND" || server === "BACKEND") continue;
-    out.set(server, {
+    out.set(`${column(row, "pxname")}/${server}`, {
       status: column(row, "status"),
       chkfail: Number(column(row, "chkfail")),
       chkdown: Number(column(row, "chkdown")),
@@ -193,8 +212,9 @@ function parseStats(csv: string): Map<string, ServerStat> {
 }
 
 /**
- * Waits for HAProxy to log that `server` went `status` (from log line `since`
- * on), then checks that its stats socket agrees.
+ * Waits for HAProxy to log that `server` ("BACKEND/SERVER": fsd_servers/fsd1
+ * for fsd/1, fsd_http_servers/fsd1 for HTTP) went `status` (from log line
+ * `since` on), then checks that its stats socket agrees.
  */
 export async function waitForStatus(
   haproxy: Haproxy,
@@ -202,7 +222,7 @@ export async function waitForStatus(
   status: "UP" | "DOWN",
   since = 0,
 ): Promise<void> {
-  await haproxy.waitForLine(new RegExp(`Server \\S+/${server} is ${status}`), since);
+  await haproxy.waitForLine(new RegExp(`Server ${server} is ${status}`), since);
   const stat = (await haproxy.stats()).get(server);
   assert.ok(stat?.status.startsWith(status), `${server}: ${JSON.stringify(stat)}`);
 }

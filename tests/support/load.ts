@@ -10,16 +10,24 @@ import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
 import { FsdClient } from "../../lib/fsd/client.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { rng } from "../fsd/fuzz.ts";
-import { dirNames, randomBytes } from "./files.ts";
+import { assertSameBytes, dirNames, randomBytes } from "./files.ts";
 
 /** The file every get downloads and every ls must list. */
 export const SHARED_NAME = "shared.bin";
 
-/** What a client cut off or refused is told: the connection broke, or the server said why. */
-export const CLEAR_ERROR = /closed|reset|broken pipe|refused|timed out|server error|eof/i;
+/**
+ * What a client cut off or refused is told: the connection broke, or the
+ * server said why (fsd/1's ERR, an HTTP status with its text, curl's own
+ * error for a broken HTTP connection), or a deadline passed ("no fsd
+ * greeting within 5 s": a loaded machine).
+ */
+export const CLEAR_ERROR =
+  /closed|reset|broken pipe|refused|timed out|within \d+ m?s\b|server error|eof|HTTP [45]\d\d: |curl exit \d+: /i;
 
 export interface LoadOptions {
   port: number;
+  /** An HTTP port (HAProxy's HTTP frontend): curl GETs and PUTs join the mix. */
+  httpPort?: number;
   clients: number;
   concurrency: number;
   attempts: number;
@@ -54,7 +62,10 @@ export interface LoadResult {
   gaveUp: string[];
 }
 
-type Op = "get" | "put" | "ls";
+type Op = "get" | "put" | "ls" | "http-get" | "http-put";
+
+const FSD1_OPS: Op[] = ["get", "put", "ls"];
+const ALL_OPS: Op[] = [...FSD1_OPS, "http-get", "http-put"];
 
 /**
  * Runs `clients` clients, `concurrency` at a time. A client that fails every
@@ -76,17 +87,21 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let next = 0;
   let done = 0;
   const one = async (index: number) => {
-    const op: Op = (["get", "put", "ls"] as const)[Math.floor(random() * 3)];
+    const ops = options.httpPort === undefined ? FSD1_OPS : ALL_OPS;
+    const op = ops[Math.floor(random() * ops.length)];
+    const uploads = op === "put" || op === "http-put";
     const name = `${options.prefix ?? "up"}-${index}`;
     const content = randomBytes(
       Math.floor(random() * (options.maxUploadBytes ?? 400_000)),
       seed + index,
     );
-    if (op === "put") result.attempted.set(name, content);
+    if (uploads) result.attempted.set(name, content);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        await runOp(port, op, name, content, shared);
-        if (op === "put") result.acknowledged.add(name);
+        if (op === "http-get" || op === "http-put") {
+          await runHttpOp(options.httpPort!, op, name, content, shared);
+        } else await runOp(port, op, name, content, shared);
+        if (uploads) result.acknowledged.add(name);
         if (attempt > 1) result.retriedOk++;
         return;
       } catch (error) {
@@ -97,12 +112,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           ? error.message
           : String(error);
         // A retried upload that had in fact completed finds its own file there.
-        if (op === "put" && attempt > 1 && /file already exists/.test(message)) {
-          assert.deepEqual(await options.readStored(name), content);
+        if (uploads && attempt > 1 && /file already exists/.test(message)) {
+          assertSameBytes(
+            await options.readStored(name),
+            content,
+            `${name} as stored after its retry`,
+          );
           result.retriedOk++;
           return;
         }
-        const target = op === "put" ? name : op === "get" ? SHARED_NAME : "/";
+        const target = uploads ? name : op === "ls" ? "/" : SHARED_NAME;
         result.failures.push(`${op} ${target} attempt ${attempt}: ${message}`);
       }
     }
@@ -139,7 +158,7 @@ async function runOp(
     } else if (op === "get") {
       const sink = new MemorySink();
       await client.download(SHARED_NAME, sink, { params });
-      assert.deepEqual(sink.bytes(), shared, "download differs");
+      assertSameBytes(sink.bytes(), shared, `download of ${SHARED_NAME}`);
     } else {
       const entries = await client.list();
       assert.ok(entries.some((e) => e.name === SHARED_NAME));
@@ -147,6 +166,43 @@ async function runOp(
   } finally {
     client.close();
   }
+}
+
+/**
+ * curl as a browser's stand-in: GET of SHARED_NAME or PUT of `name`. Fails
+ * with "HTTP STATUS: TEXT" when the server (or HAProxy) refuses, and with
+ * "curl exit N: ERROR" when the connection breaks.
+ */
+async function runHttpOp(
+  port: number,
+  op: "http-get" | "http-put",
+  name: string,
+  content: Uint8Array,
+  shared: Uint8Array,
+): Promise<void> {
+  const url = `http://127.0.0.1:${port}/${op === "http-put" ? name : SHARED_NAME}`;
+  const upload = op === "http-put" ? ["-T", "-"] : [];
+  const child = new Deno.Command("curl", {
+    args: ["-sS", "--max-time", "30", "-w", "\n%{http_code}", ...upload, url],
+    stdin: op === "http-put" ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (op === "http-put") {
+    const writer = child.stdin.getWriter();
+    // A server cut off mid-upload closes the pipe: curl's exit says so.
+    await writer.write(content).then(() => writer.close()).catch(() => {});
+  }
+  const out = await child.output();
+  if (!out.success) {
+    throw new Error(`curl exit ${out.code}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+  const end = out.stdout.lastIndexOf(0x0a);
+  const status = Number(new TextDecoder().decode(out.stdout.subarray(end + 1)));
+  const body = out.stdout.subarray(0, end);
+  if (status >= 400) throw new Error(`HTTP ${status}: ${new TextDecoder().decode(body).trim()}`);
+  if (op === "http-get") assertSameBytes(body, shared, `HTTP download of ${SHARED_NAME}`);
+  else assert.equal(status, 201, `HTTP PUT ${name}: status ${status}`);
 }
 
 /**
@@ -165,7 +221,7 @@ export async function checkAfterLoad(
     if (name === SHARED_NAME || others(name)) continue;
     const expected = load.attempted.get(name);
     assert.ok(expected, `${dir}: unexpected file ${name}`);
-    assert.deepEqual(await Deno.readFile(`${dir}/${name}`), expected, `${dir}/${name}`);
+    assertSameBytes(await Deno.readFile(`${dir}/${name}`), expected, `${dir}/${name}`);
   }
   for (const name of load.acknowledged) assert.ok(names.includes(name), `${dir}: ${name} lost`);
   for (const failure of load.failures) assert.match(failure, CLEAR_ERROR);

@@ -86,9 +86,14 @@ export class PtyLine implements AsyncDisposable {
   }
 
   /** Waits until `pattern` shows (true) or the line ends (false); after `ms`, an error. */
-  async waitFor(pattern: RegExp, ms: number, what: string): Promise<boolean> {
+  waitFor(pattern: RegExp, ms: number, what: string): Promise<boolean> {
+    return this.waitUntil((output) => pattern.test(output), ms, what);
+  }
+
+  /** Waits until `shown` holds for the output (true) or the line ends (false); after `ms`, an error. */
+  async waitUntil(shown: (output: string) => boolean, ms: number, what: string): Promise<boolean> {
     const deadline = Date.now() + ms;
-    while (!pattern.test(this.output)) {
+    while (!shown(this.output)) {
       if (this.#done) return false;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${what}: nothing after ${ms} ms:\n${this.output}`);
@@ -131,4 +136,95 @@ export class PtyLine implements AsyncDisposable {
     await this.#pump;
     await this.status;
   }
+}
+
+/** A port a server's start lines name: what listens there ("fsd", "tftp", "http"; "" for echo and proxy). */
+export interface Listening {
+  transport: string;
+  port: string;
+}
+
+/** Every port a server's start lines name, in order, as text or `--log json` lines. */
+export function listening(output: string): Listening[] {
+  const found: Listening[] = [];
+  for (const line of output.split(/\r?\n|\r/)) {
+    if (/^\{.*"event":"listening".*\}$/.test(line)) {
+      const event = JSON.parse(line);
+      found.push({ transport: event.transport, port: String(event.port) });
+      continue;
+    }
+    const text = /listening on \S+ (?:UDP )?port (\d+)/.exec(line);
+    if (!text) continue;
+    const kind = /^(File|TFTP|HTTP) server /.exec(line.trimStart())?.[1];
+    const transport = kind === "File" ? "fsd" : kind?.toLowerCase() ?? "";
+    found.push({ transport, port: text[1] });
+  }
+  return found;
+}
+
+/** The ports a documented server line listens on, each with what listens there. */
+export function serverPorts(line: string, documented: RegExp): Listening[] {
+  const own = [...line.matchAll(/--(tftp|http) (\d+)/g)];
+  const first = [...line.replace(/--(tftp|http) \d+/g, "").matchAll(documented)][0]?.[0];
+  const serve = /(^|\s)serve\s/.test(line) && !/echo serve/.test(line);
+  const transport = !serve
+    ? ""
+    : /--tftp-only/.test(line)
+    ? "tftp"
+    : /--http-only/.test(line) && own.every((m) => m[1] !== "http")
+    ? "http"
+    : "fsd";
+  return [
+    ...(first ? [{ transport, port: first }] : []),
+    ...own.map((m) => ({ transport: m[1], port: m[2] })),
+  ];
+}
+
+/**
+ * Starts a documented server line on a pseudo-terminal without guessing a
+ * free port: its own documented ports become 0, the ports it reaches
+ * become the ones their servers were given (`ports`, documented to real),
+ * and once its start lines show, `ports` maps its documented ports to the
+ * ones it printed. A target port no server has yet is left as written (a
+ * proxy connects only when a client comes). Fails on a Deno prompt or a
+ * missing permission.
+ */
+export async function startDocumented(
+  documentedLine: string,
+  documented: RegExp,
+  ports: Map<string, string>,
+  options: { cwd: string; env: Record<string, string> },
+): Promise<{ pty: PtyLine; ports: string[]; line: string }> {
+  const own = serverPorts(documentedLine, documented);
+  let positional = true; // the first documented port left once --tftp/--http are 0 is the server's own
+  const line = documentedLine
+    .replace(/--(tftp|http) \d+/g, "--$1 0")
+    .replace(documented, (p) => {
+      if (!positional) return ports.get(p) ?? p;
+      positional = false;
+      return "0";
+    });
+  const pty = new PtyLine(line, options);
+  const failed = new RegExp(`(^|\n)fsd: |${PROMPT.source}|${DENIED.source}`);
+  try {
+    await pty.waitUntil(
+      (output) => failed.test(output) || listening(output).length >= own.length,
+      30_000,
+      line,
+    );
+    const shown = pty.output;
+    if (PROMPT.test(shown)) throw new Error(`${documentedLine}: a Deno prompt:\n${shown}`);
+    if (DENIED.test(shown)) throw new Error(`${documentedLine}: permissions:\n${shown}`);
+    const found = listening(shown);
+    for (const { transport, port } of own) {
+      const match = found.find((l) => l.transport === transport);
+      if (!match) throw new Error(`${documentedLine} (run as: ${line}): no port shown:\n${shown}`);
+      found.splice(found.indexOf(match), 1);
+      ports.set(port, match.port);
+    }
+  } catch (error) {
+    await pty[Symbol.asyncDispose]();
+    throw error;
+  }
+  return { pty, ports: own.map((l) => l.port), line };
 }

@@ -359,3 +359,35 @@ export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Arra
   }
   return buffer;
 }
+
+/**
+ * A fake fsd/1 server for `get 127.0.0.1 PORT big --fsd1`: it greets, sends
+ * the first `blocks` full blocks of "big", each after the ACK of the one
+ * before, then stalls until `release()`; `midway` resolves once those
+ * blocks are acknowledged (the client is mid-transfer, its file staged).
+ */
+export function stallingDownload(blocks: number) {
+  let reached!: () => void;
+  const midway = new Promise<void>((resolve) => reached = resolve);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  const fake = fakeServer(async (conn) => {
+    await conn.write(wire.dat(1, encoder.encode("Hello from fake's fileserver")));
+    await readExactly(conn, 4 + 2 + "big".length + 1); // ACK 1, RRQ "big"
+    for (let block = 1; block <= blocks; block++) {
+      await conn.write(wire.dat(block, new Uint8Array(512).fill(block)));
+      await readExactly(conn, 4);
+    }
+    reached();
+    await released;
+  });
+  return {
+    port: fake.port,
+    midway,
+    release,
+    async [Symbol.asyncDispose]() {
+      release();
+      await fake[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -18,8 +18,9 @@ export async function withClient<T>(
   }
 }
 
-export interface TestServer extends AsyncDisposable {
-  server: FileServer;
+/** An in-process server over a temporary directory, its log awaitable: fsd/1's or TFTP's. */
+export interface LoggedServer<S> extends AsyncDisposable {
+  server: S;
   root: string;
   port: number;
   /** The server's events as text lines, and as they came. */
@@ -57,21 +58,27 @@ export function eventLog() {
   };
 }
 
-/** A server on 127.0.0.1 port 0 over a fresh temporary directory. */
-export async function startServer(options: Partial<ServerConfig> = {}): Promise<TestServer> {
+export type TestServer = LoggedServer<FileServer>;
+
+/**
+ * Starts a server with `start` (given a fresh temporary directory and the
+ * log to write to) and keeps its events; `root` is the directory it serves
+ * when the caller named another. Disposing closes the server, then removes
+ * the directory.
+ */
+export async function startLogged<S extends { addr: { port: number }; close(): Promise<void> }>(
+  root: string | undefined,
+  start: (dir: string, log: (event: ServerEvent) => void) => Promise<S>,
+): Promise<LoggedServer<S>> {
   const dir = await tempDir();
   const { logs, events, log, waitForLog } = eventLog();
-  const server = await FileServer.start({
-    root: dir.path,
-    port: 0,
-    hostname: "127.0.0.1",
-    name: "test",
-    ...options,
-    log,
+  const server = await start(dir.path, log).catch(async (error) => {
+    await dir[Symbol.asyncDispose]();
+    throw error;
   });
   return {
     server,
-    root: options.root ?? dir.path,
+    root: root ?? dir.path,
     port: server.addr.port,
     logs,
     events,
@@ -82,3 +89,16 @@ export async function startServer(options: Partial<ServerConfig> = {}): Promise<
     },
   };
 }
+
+/** A server on 127.0.0.1 port 0 over a fresh temporary directory. */
+export function startServer(options: Partial<ServerConfig> = {}): Promise<TestServer> {
+  return startLogged(
+    options.root,
+    (root, log) =>
+      FileServer.start({ root, port: 0, hostname: "127.0.0.1", name: "test", ...options, log }),
+  );
+}
+
+/** How many connections a server's log lines tell of. */
+export const connections = (logs: string[]) =>
+  logs.filter((l) => / connection from /.test(l)).length;

@@ -5,49 +5,30 @@
  */
 
 import dgram from "node:dgram";
-import type { ServerEvent } from "../../lib/store/log.ts";
 import { TftpServer, type TftpServerConfig } from "../../lib/tftp/server.ts";
-import { tempDir } from "./files.ts";
 import { withDeadline } from "./raw_client.ts";
-import { eventLog } from "./server.ts";
+import { type LoggedServer, startLogged } from "./server.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export interface TestTftp extends AsyncDisposable {
-  server: TftpServer;
-  root: string;
-  port: number;
-  logs: string[];
-  events: ServerEvent[];
-  waitForLog(pattern: RegExp): Promise<string>;
-}
+export type TestTftp = LoggedServer<TftpServer>;
 
-/** A TFTP server on 127.0.0.1 port 0 with a short retransmission timeout. */
+/** A TFTP server on 127.0.0.1 port 0 with a short retransmission timeout; its log waits have a deadline. */
 export async function startTftp(config: Partial<TftpServerConfig> = {}): Promise<TestTftp> {
-  const dir = await tempDir();
-  const { logs, events, log, waitForLog } = eventLog();
-  const server = await TftpServer.start({
-    root: dir.path,
-    port: 0,
-    hostname: "127.0.0.1",
-    timeoutMs: 200,
-    retries: 3,
-    ...config,
-    log,
-  });
-  return {
-    server,
-    root: config.root ?? dir.path,
-    port: server.addr.port,
-    logs,
-    events,
-    waitForLog: (pattern) => withDeadline(waitForLog(pattern), `log ${pattern}`),
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      await dir[Symbol.asyncDispose]();
-    },
-  };
+  const started = await startLogged(config.root, (root, log) =>
+    TftpServer.start({
+      root,
+      port: 0,
+      hostname: "127.0.0.1",
+      timeoutMs: 200,
+      retries: 3,
+      ...config,
+      log,
+    }));
+  const { waitForLog } = started;
+  started.waitForLog = (pattern) => withDeadline(waitForLog(pattern), `log ${pattern}`);
+  return started;
 }
 
 // ---- packets by hand ----

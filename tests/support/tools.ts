@@ -46,6 +46,10 @@ export const TOOLS: Record<string, { probe: string[]; install: string }> = {
     ],
     install: "run as root with python3 (a raw socket forges a datagram's source)",
   },
+  "fuse3-dev": {
+    probe: ["sh", "-c", "command -v cc && pkg-config --exists fuse3 && test -e /dev/fuse"],
+    install: "apt-get install gcc pkg-config libfuse3-dev (as root, with /dev/fuse)",
+  },
   glusterfs: {
     probe: ["sh", "-c", "command -v glusterd && command -v mount.glusterfs && test -e /dev/fuse"],
     install: "apt-get install glusterfs-server glusterfs-client (as root, with /dev/fuse)",

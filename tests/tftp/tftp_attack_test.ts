@@ -224,7 +224,8 @@ async function forge(src: number, dst: number, payload: Uint8Array, ports: numbe
   const script = new URL("../support/udp_forge.py", import.meta.url).pathname;
   const hex = [...payload].map((b) => b.toString(16).padStart(2, "0")).join("");
   const output = await new Deno.Command("timeout", {
-    args: ["10", "python3", script, `${src}`, `${dst}`, hex, "300", ...ports.map(String)],
+    args: ["10", "python3", script, "127.0.0.1", `${src}`, "127.0.0.1", `${dst}`, hex, "300"]
+      .concat(ports.map(String)),
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -247,10 +248,13 @@ Deno.test({
     const tb = (await b.receive()).port;
     // Transfer A's port "sends" an ACK to transfer B's: B may answer ERROR 5 once; A never answers it.
     const between = await forge(ta, tb, tftp.ack(1), [ta, tb]);
-    assert.ok(between <= 2, `${between} datagrams after one forged`);
+    assert.ok(
+      between >= 1 && between <= 2,
+      `${between} datagrams after one forged (itself included)`,
+    );
     // A datagram "from" transfer B to itself: one ERROR 5 to itself at most, never answered.
     const itself = await forge(tb, tb, tftp.ack(1), [tb]);
-    assert.ok(itself <= 2, `${itself} datagrams after one forged`);
+    assert.ok(itself >= 1 && itself <= 2, `${itself} datagrams after one forged (itself included)`);
     // The transfers go on: each client still gets its data.
     await a.send(tftp.ack(1), ta);
     assert.equal((await a.receive()).packet.op, "DATA");

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
-import { dally, receiveBlocks, sendBlocks } from "../../lib/tftp/blocks.ts";
+import { dally, receiveFile, sendFile } from "../../lib/tftp/blocks.ts";
 import { type Fate, MemoryChannel } from "../../lib/tftp/channel.ts";
 import { encodeAck, Opcode, parsePacket } from "../../lib/tftp/codec.ts";
 import { randomBytes } from "../support/files.ts";
@@ -26,12 +26,12 @@ async function move(
   let finished = -1;
   try {
     const [sent, received] = await Promise.all([
-      sendBlocks(sender, bytesSource(data), config).finally(() => {
+      sendFile(sender, bytesSource(data), config).finally(() => {
         finished = sender.now();
         sender.close();
       }),
       (async () => {
-        const received = await receiveBlocks(receiver, sink, { ...config, reply: encodeAck(0) });
+        const received = await receiveFile(receiver, sink, { ...config, reply: encodeAck(0) });
         await dally(receiver, received.finalAck, 1000); // a lost last ACK is answered again
         return received;
       })().finally(() => receiver.close()),
@@ -93,7 +93,7 @@ Deno.test("memory: a silent peer: the sender gives up after its retries, in virt
   const config = { params: { blockSize: 512, windowSize: 1, timeoutMs: 1000 }, retries: 3 };
   try {
     await assert.rejects(
-      sendBlocks(sender, bytesSource(new Uint8Array(2000)), config),
+      sendFile(sender, bytesSource(new Uint8Array(2000)), config),
       /timed out: no ACK after 4 tries of 1\.0 s/,
     );
     assert.equal(sender.now(), 4000);
