@@ -72,6 +72,9 @@ export const HTTP_DEFAULTS = {
 
 /** How long a refused connection is given to take its 503 before it is closed. */
 const REFUSAL_MS = 1000;
+/** After a refusal whose body was not read: how long, and how much of it, is read and dropped. */
+const LINGER_MS = 2000;
+const LINGER_BYTES = 64 * 1024 * 1024;
 
 /**
  * A running HTTP face; `shutdown()` stops it gracefully, `close()` at once.
@@ -310,16 +313,17 @@ export class HttpServer {
     const close = unread || this.#accepting.stopping || !keepsAlive(head) ||
       /\bclose\b/i.test(handled.response.headers.get("connection") ?? "");
     let failure: unknown;
+    // A body left unread (a refusal before it was read) cannot be skipped: the connection ends.
+    const leftover = unread || (body !== undefined && !body.complete);
     try {
-      await wire.respond(handled.response, head, close);
-      // A body left unread (a refusal before it was read) cannot be skipped: close.
-      if (body && !body.complete) wire.reusable = false;
+      await wire.respond(handled.response, head, close || leftover);
     } catch (error) {
       failure = wire.cutReason ? new ConnectionCut(wire.cutReason) : error;
       wire.reusable = false;
     }
     wire.minimumRate(false);
     this.#logRequest(id, address, started, handled, failure);
+    if (leftover && failure === undefined) await wire.linger(LINGER_MS, LINGER_BYTES);
   }
 
   /** A request head that broke the rules (answered, then closed) or took too long (closed). */

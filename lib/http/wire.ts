@@ -174,6 +174,32 @@ export class WireConn {
     this.close();
   }
 
+  /**
+   * After answering a request whose body was not read (a refusal): the
+   * client may still be sending it, and closing now would reset the
+   * connection and lose the answer. So, as nginx's lingering close: our side
+   * is shut, and what still comes is read and dropped, for at most `ms` and
+   * `maxBytes`; then the connection closes.
+   */
+  async linger(ms: number, maxBytes: number): Promise<void> {
+    this.reusable = false;
+    const timer = setTimeout(() => this.close(), ms);
+    try {
+      await this.conn.closeWrite();
+      let total = 0;
+      while (!this.#closed && total < maxBytes) {
+        const n = await this.conn.read(this.#buffer).catch(() => null);
+        if (n === null) break;
+        total += n;
+      }
+    } catch {
+      // gone already
+    } finally {
+      clearTimeout(timer);
+      this.close();
+    }
+  }
+
   /** Starts (or, with `on` false, stops) the minimum rate for a request in progress. */
   minimumRate(on: boolean): void {
     clearInterval(this.#rateTimer);

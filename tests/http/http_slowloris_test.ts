@@ -188,3 +188,34 @@ Deno.test("http slowloris: a client that stops reading its download is cut by --
     conn.close();
   }
 });
+
+Deno.test("http: through a trusted proxy each request counts as the client X-Forwarded-For names", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(`${dir.path}/a.txt`, "served\n");
+  await using server = await serveHttp(dir.path, [
+    "--proxy-protocol",
+    "--trusted-proxy",
+    "127.0.0.1",
+    "--max-per-ip",
+    "1",
+  ]);
+  // Two keep-alive connections from the proxy, both open: the proxy itself is not one client.
+  const conns = await Promise.all(
+    [0, 1].map(() => Deno.connect({ hostname: "127.0.0.1", port: server.port })),
+  );
+  try {
+    for (const [i, conn] of conns.entries()) {
+      await conn.write(
+        encoder.encode(
+          `GET /a.txt HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 10.0.0.${i + 1}\r\n\r\n`,
+        ),
+      );
+      const buffer = new Uint8Array(4096);
+      const n = await conn.read(buffer);
+      assert.match(new TextDecoder().decode(buffer.subarray(0, n!)), /^HTTP\/1\.1 200 /);
+    }
+    await server.waitForLine(/GET "a\.txt": sent file/, 2);
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+});
