@@ -15,11 +15,10 @@
 
 import type { StreamConn } from "../net/stream_conn.ts";
 import { writeResponse } from "./wire_response.ts";
+import { BadRequest, findHeadEnd, type Head, MAX_HEAD, parseHead } from "./wire_head.ts";
 
-/** Longest request head (request line and headers) read. */
-export const MAX_HEAD = 16 * 1024;
-/** Most header lines in one request. */
-const MAX_HEADERS = 100;
+export { BadRequest, type Head, keepsAlive, MAX_HEAD, parseHead } from "./wire_head.ts";
+
 /** The block a body is read into from the socket, a read at a time. */
 const BODY_CHUNK = 1024 * 1024;
 /** Below this much room left, a new block is taken. */
@@ -36,28 +35,12 @@ export interface WireConfig {
   minRate: { bytesPerSecond: number; windowMs: number };
 }
 
-/** The request head could not be used: answered with `status` and the connection closed. */
-export class BadRequest extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-    this.name = "BadRequest";
-  }
-}
-
 /** A deadline of this connection cut it; the message says which. */
 export class ConnectionCut extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ConnectionCut";
   }
-}
-
-export interface Head {
-  method: string;
-  /** The raw request target, origin-form. */
-  target: string;
-  version: "1.0" | "1.1";
-  headers: Headers;
 }
 
 /** One connection's requests, one after the other. */
@@ -330,71 +313,4 @@ export class WireConn {
     clearTimeout(this.#deadline);
     this.#deadline = undefined;
   }
-}
-
-/** The index just past the first CRLFCRLF at or after `from`, or -1. */
-function findHeadEnd(buffer: Uint8Array, from: number, end: number): number {
-  for (let i = from; i + 3 < end; i++) {
-    if (buffer[i] === 13 && buffer[i + 1] === 10 && buffer[i + 2] === 13 && buffer[i + 3] === 10) {
-      return i + 4;
-    }
-  }
-  return -1;
-}
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/** A request head's bytes (ending in CRLFCRLF) as a Head, by the rules of RFC 9112. */
-export function parseHead(bytes: Uint8Array): Head {
-  // Latin-1: every byte is one character, so nothing is lost before the checks below.
-  const text = LATIN1.decode(bytes);
-  const lines = text.slice(0, -4).split("\r\n");
-  const match = /^([A-Z]{1,20}) (\S+) HTTP\/1\.([01])$/.exec(lines[0]);
-  if (!match) throw new BadRequest(400, "bad request line");
-  const [, method, rawTarget, minor] = match;
-  if (lines.length - 1 > MAX_HEADERS) {
-    throw new BadRequest(431, `too many header lines: at most ${MAX_HEADERS}`);
-  }
-  const headers = new Headers();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    const name = line.slice(0, colon);
-    if (colon <= 0 || !TOKEN.test(name)) throw new BadRequest(400, "bad header line");
-    const value = line.slice(colon + 1).trim();
-    try {
-      headers.append(name, value);
-    } catch {
-      throw new BadRequest(400, "bad header value");
-    }
-  }
-  const lengths = headers.get("content-length");
-  if (lengths !== null && !/^\d{1,15}$/.test(lengths)) {
-    // Repeated lengths come joined by ", ": any repeat is refused (RFC 9112 6.3).
-    throw new BadRequest(400, "bad content-length");
-  }
-  const coding = headers.get("transfer-encoding");
-  if (coding !== null) {
-    if (lengths !== null) {
-      throw new BadRequest(400, "both content-length and transfer-encoding: refused");
-    }
-    if (coding.toLowerCase() !== "chunked") {
-      throw new BadRequest(501, `transfer-encoding not supported: ${coding}`);
-    }
-  }
-  const version = minor === "1" ? "1.1" : "1.0";
-  if (version === "1.1" && headers.get("host") === null) {
-    throw new BadRequest(400, "no host header");
-  }
-  // Absolute-form (a proxy's): the path and query only.
-  const absolute = /^https?:\/\/[^/?#]*/i.exec(rawTarget);
-  const target = absolute ? rawTarget.slice(absolute[0].length) || "/" : rawTarget;
-  if (!target.startsWith("/")) throw new BadRequest(400, "request target is not a path");
-  return { method, target, version, headers };
-}
-
-/** Whether the client wants the connection kept after this request. */
-export function keepsAlive(head: Head): boolean {
-  const connection = (head.headers.get("connection") ?? "").toLowerCase();
-  if (head.version === "1.0") return /\bkeep-alive\b/.test(connection);
-  return !/\bclose\b/.test(connection);
 }

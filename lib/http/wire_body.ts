@@ -5,7 +5,7 @@
  * connection can carry another request.
  */
 
-import { BadRequest } from "./wire.ts";
+import { BadRequest } from "./wire_head.ts";
 
 /** What a body reads from its connection. */
 export interface ConnReader {
