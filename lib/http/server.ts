@@ -34,6 +34,7 @@ import {
   WireConn,
 } from "./wire.ts";
 import { BodyStream } from "./wire_body.ts";
+import { toRequest } from "./wire_head.ts";
 import { CONTINUE } from "./wire_response.ts";
 
 export interface HttpServerConfig {
@@ -293,7 +294,7 @@ export class HttpServer {
       });
     // A GET or HEAD that sends a body: answered, and the connection closed after it.
     const unread = body === undefined && BodyStream.of(head.headers, wire) !== undefined;
-    const request = toRequest(head, body, this.#wire.scheme);
+    const request = toRequest(head, body?.stream, this.#wire.scheme);
     let handled: Handled;
     if (request === undefined) {
       handled = {
@@ -433,27 +434,4 @@ export class HttpServer {
       this.#log({ ...base, outcome: "ok", kind: handled.kind, bytes: handled.bytes(), ms, status });
     }
   }
-}
-
-/** The web's Request for `head` (its raw target kept as its url); undefined for a method fetch forbids. */
-function toRequest(
-  head: Head,
-  body: BodyStream | undefined,
-  scheme: string,
-): Request | undefined {
-  const host = head.headers.get("host") ?? "localhost";
-  const url = `${scheme}://${/^[\w.:\[\]-]+$/.test(host) ? host : "localhost"}${head.target}`;
-  let request: Request;
-  try {
-    request = new Request(`${scheme}://localhost/`, {
-      method: head.method,
-      headers: head.headers,
-      ...(body && { body: body.stream, duplex: "half" }),
-    } as RequestInit);
-  } catch {
-    return undefined; // CONNECT, TRACE, TRACK
-  }
-  // The target as sent: parseTarget checks it byte for byte (a URL would resolve ".." first).
-  Object.defineProperty(request, "url", { value: url });
-  return request;
 }

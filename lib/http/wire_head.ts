@@ -93,3 +93,26 @@ export function keepsAlive(head: Head): boolean {
   if (head.version === "1.0") return /\bkeep-alive\b/.test(connection);
   return !/\bclose\b/.test(connection);
 }
+
+/** The web's Request for `head` (its raw target kept as its url); undefined for a method fetch forbids. */
+export function toRequest(
+  head: Head,
+  body: ReadableStream<Uint8Array> | undefined,
+  scheme: string,
+): Request | undefined {
+  const host = head.headers.get("host") ?? "localhost";
+  const url = `${scheme}://${/^[\w.:\[\]-]+$/.test(host) ? host : "localhost"}${head.target}`;
+  let request: Request;
+  try {
+    request = new Request(`${scheme}://localhost/`, {
+      method: head.method,
+      headers: head.headers,
+      ...(body && { body, duplex: "half" }),
+    } as RequestInit);
+  } catch {
+    return undefined; // CONNECT, TRACE, TRACK
+  }
+  // The target as sent: parseTarget checks it byte for byte (a URL would resolve ".." first).
+  Object.defineProperty(request, "url", { value: url });
+  return request;
+}
