@@ -51,8 +51,9 @@ disk. PORT 0 lets the system choose a free port.`,
     "request-timeout": {
       arg: "SECONDS",
       value: seconds({ min: 0 }),
-      help: `close a connection whose packet, once begun, is not whole
-within this long (default 10; 0: no limit)`,
+      help: `close a connection whose packet (an HTTP request head),
+once begun, is not whole within this long (default 10;
+0: no limit)`,
     },
     "login-grace": {
       arg: "SECONDS",
@@ -63,9 +64,9 @@ not logged in after this long (default 30; 0: never)`,
     "min-rate": {
       arg: "BYTES",
       value: integer(),
-      help: `during a transfer, close a connection moving fewer bytes
-per second, measured over each --request-timeout
-(default 100; 0: no floor)`,
+      help: `during a transfer (an HTTP request), close a connection
+moving fewer bytes per second, measured over each
+--request-timeout (default 100; 0: no floor)`,
     },
     name: { arg: "NAME", help: "the name in the greeting (default: the host name)" },
     ...limitFlags(SERVER_DEFAULTS, undefined, false),

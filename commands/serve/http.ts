@@ -69,7 +69,12 @@ export function checkHttpFlags(
 /** Starts the HTTP face if the flags ask for it; `shared`: another server already cleaned the directory. */
 export async function startHttp(
   values: HttpFlags,
-  common: SharedServeConfig & { idleTimeoutMs?: number; proxyProtocol?: ProxyProtocolConfig },
+  common: SharedServeConfig & {
+    idleTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    minRate?: number;
+    proxyProtocol?: ProxyProtocolConfig;
+  },
   security: Security,
   shared: boolean,
   live?: LiveHub,
@@ -89,6 +94,8 @@ export async function startHttp(
     tls: security.tls,
     accounts: security.accounts,
     idleTimeoutMs: common.idleTimeoutMs,
+    requestTimeoutMs: common.requestTimeoutMs,
+    minRate: common.minRate,
     maxClients: common.maxClients,
     maxPerIp: common.maxPerIp,
     log: common.log,

@@ -11,10 +11,10 @@ import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
-import { DEFAULT_HOST, ListenError, listenTcp } from "../net/listen.ts";
+import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
 import { isLoopback } from "../net/ip.ts";
-import { certificateDer, TlsError, type TlsServerConfig } from "../net/tls.ts";
-import { NodeTlsListener, TlsServerConn } from "../net/tls_listener.ts";
+import type { TlsServerConfig } from "../net/tls.ts";
+import { listenTlsServer, TlsServerConn } from "../net/tls_listener.ts";
 import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { AccountLine } from "../auth/accounts.ts";
 import { Authenticator } from "../auth/authenticator.ts";
@@ -23,7 +23,7 @@ import type { LoginPolicy } from "./login.ts";
 import { type ProxyProtocolConfig, resolvePeer } from "../net/proxied.ts";
 import type { Endpoint } from "../net/proxy_header.ts";
 import { ErrorCode } from "../store/errors.ts";
-import { Access } from "../store/access.ts";
+import { accessFor } from "../store/access.ts";
 import { DEFAULT_MAX_UPLOAD_BYTES, FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { BLOCK_SIZE } from "./codec.ts";
@@ -93,9 +93,6 @@ export interface AccountsConfig {
   maxUnauthenticated?: number;
   maxUnauthenticatedPerIp?: number;
 }
-
-/** Longest a TLS handshake may take before the connection is dropped. */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const SERVER_DEFAULTS = {
   idleTimeoutMs: 60_000,
@@ -205,7 +202,12 @@ export class FileServer {
       maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
     });
     const listener = config.tls
-      ? await tlsListener(where, config.tls, limits, config.log)
+      ? await listenTlsServer(where, config.tls, {
+        limits,
+        onHandshakeError: (message, peer) =>
+          config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
+        onAcceptTrouble: (message) => config.log?.({ event: "accept-error", message }),
+      })
       : listenTcp(where);
     return new FileServer(listener, store, config, limits);
   }
@@ -325,35 +327,6 @@ export class FileServer {
   }
 }
 
-/** A TLS listener whose connections arrive with the handshake done (lib/net/tls_listener.ts). */
-async function tlsListener(
-  where: { hostname: string; port: number },
-  certified: TlsServerConfig,
-  limits: Limits,
-  log: ((event: ServerEvent) => void) | undefined,
-): Promise<NodeTlsListener> {
-  try {
-    certificateDer(certified.cert);
-  } catch {
-    throw new TlsError("cannot use the certificate: no PEM certificate found");
-  }
-  const listener = await NodeTlsListener.listen({
-    ...where,
-    ...certified,
-    handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
-    limits,
-    onHandshakeError: (message, peer) =>
-      log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
-    onAcceptTrouble: (message) => log?.({ event: "accept-error", message }),
-  }).catch((error) => {
-    if (error instanceof ListenError) throw error;
-    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
-      cause: error,
-    });
-  });
-  return listener;
-}
-
 /** With accounts and neither anonymous reads nor a public directory: every client must log in. */
 function mustLogIn(accounts: AccountsConfig | undefined): accounts is AccountsConfig {
   return accounts !== undefined && !accounts.anonymousRead && accounts.public === undefined;
@@ -364,15 +337,8 @@ function rateWindow(config: ServerConfig): number {
   return config.requestTimeoutMs || SERVER_DEFAULTS.requestTimeoutMs;
 }
 
-/** The access model of a server with `accounts` (or without any). */
-export function accessFor(accounts: AccountsConfig | undefined): Access {
-  return new Access({
-    accounts: accounts !== undefined,
-    anonymousRead: accounts?.anonymousRead,
-    public: accounts?.public,
-    homes: () => accounts?.authenticator.homes() ?? [],
-  });
-}
+/** The access model of a server with `accounts` (or without any): lib/store's, re-exported. */
+export { accessFor };
 
 /** Logins as the accounts say; without TLS, in plain text from loopback only unless allowed. */
 function loginPolicy(accounts: AccountsConfig, tls: boolean): LoginPolicy {

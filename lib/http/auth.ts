@@ -1,8 +1,9 @@
 /**
  * Accounts on the HTTP face: HTTP Basic (so `curl -u` works) and a login
  * form that gives a browser a session cookie, both checked by the same
- * Authenticator (scrypt, the per-address throttle) as fsd/1, each account
- * served from its home with its rights through `FileStore.within`, and the
+ * Authenticator (scrypt, the per-address throttle) as fsd/1, each caller
+ * (an account, or anonymous) served through the same access model as fsd/1
+ * and TFTP (`Access.view`: --public, homes, rights), and the
  * same rule on clear text: without TLS, logins only from loopback unless
  * allowed. A right login is remembered (bounded, for a while) so that a
  * client sending Basic on every request costs one scrypt check, not one
@@ -13,19 +14,23 @@ import type { Account } from "../auth/accounts.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { toHex } from "../bytes/sha256.ts";
 import { isLoopback } from "../net/ip.ts";
+import { type Access, accessFor, type Files, type Principal } from "../store/access.ts";
 import type { FileStore } from "../store/file_store.ts";
-import { readOnlyAccount } from "../store/access.ts";
 import { HttpError } from "./respond.ts";
 
 export interface HttpAccounts {
   authenticator: Authenticator;
   anonymousRead?: boolean;
+  /** --public NAME: anonymous clients read it (and only it). */
+  public?: string;
   allowPlaintextLogin?: boolean;
 }
 
-/** Who a request is made as, and the store it goes to. */
+/** Who a request is made as, and the files as it sees them. */
 export interface Caller {
-  store: FileStore;
+  files: Files;
+  /** Whether it may write into directory `name` (the page offers uploads only then). */
+  mayWrite(name: string): boolean;
   /** The account's name; "anonymous" without a login; undefined on a server without accounts. */
   user?: string;
   /** The token the caller's forms carry. */
@@ -42,7 +47,7 @@ export const SESSION_COOKIE = "fsd_session";
 
 interface Session {
   account: Account;
-  store: FileStore;
+  files: Files;
   csrf: string;
   expires: number;
 }
@@ -50,16 +55,18 @@ interface Session {
 export class HttpLogins {
   #root: FileStore;
   #accounts: HttpAccounts | undefined;
+  /** The access model fsd/1 and TFTP obey too (lib/store/access.ts). */
+  #access: Access;
   #tls: boolean;
   /** The forms' token of callers without a session. */
   readonly csrf = randomToken();
   #sessions = new Map<string, Session>();
   #remembered = new Map<string, Session>();
-  #anonymous: FileStore | undefined;
 
   constructor(root: FileStore, accounts: HttpAccounts | undefined, tls: boolean) {
     this.#root = root;
     this.#accounts = accounts;
+    this.#access = accessFor(accounts);
     this.#tls = tls;
   }
 
@@ -74,14 +81,22 @@ export class HttpLogins {
    */
   async caller(request: Request, address: string, writing: boolean): Promise<Caller> {
     const accounts = this.#accounts;
-    if (!accounts) return { store: this.#root, csrf: this.csrf, admin: false };
+    const root = this.#root;
+    if (!accounts) {
+      return { files: root, mayWrite: () => !root.readOnly, csrf: this.csrf, admin: false };
+    }
     const session = this.#session(request);
     if (session) return this.#as(session);
     const basic = basicCredentials(request.headers.get("authorization"));
     if (basic) return this.#as(await this.#basic(basic.user, basic.password, address));
-    if (accounts.anonymousRead && !writing) {
-      this.#anonymous ??= await this.#root.within("", true);
-      return { store: this.#anonymous, user: "anonymous", csrf: this.csrf, admin: false };
+    if ((accounts.anonymousRead || accounts.public !== undefined) && !writing) {
+      return {
+        files: this.#access.view(root, undefined),
+        mayWrite: () => false,
+        user: "anonymous",
+        csrf: this.csrf,
+        admin: false,
+      };
     }
     throw new HttpError(401, "login required");
   }
@@ -142,21 +157,16 @@ export class HttpLogins {
       throw new HttpError(401, "login failed: unknown user or wrong password");
     }
     const { account } = result;
-    let store: FileStore;
-    try {
-      store = await this.#root.within(
-        account.home ?? "",
-        account.rights === "ro" && readOnlyAccount(account.name),
-      );
-    } catch {
-      throw new HttpError(404, `home directory not found: ${account.home}`);
-    }
-    return { account, store, csrf: randomToken(), expires: Date.now() + SESSION_MS };
+    const files = this.#access.view(this.#root, account);
+    return { account, files, csrf: randomToken(), expires: Date.now() + SESSION_MS };
   }
 
   #as(session: Session): Caller {
+    const access = this.#access;
+    const account: Principal = session.account;
     return {
-      store: session.store,
+      files: session.files,
+      mayWrite: (name) => !this.#root.readOnly && access.may(account, name, "write"),
       user: session.account.name,
       csrf: session.csrf,
       admin: session.account.rights === "admin",

@@ -4,12 +4,12 @@
  */
 
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
-import type { FileStore } from "../store/file_store.ts";
+import type { Files } from "../store/access.ts";
 import { type ListingEntry, parseListing } from "../store/listing.ts";
 
 /** The entries of directory `name`; ProtocolError 1 if it is a file. */
 export async function readEntries(
-  store: FileStore,
+  store: Files,
   name: string,
   digests = false,
 ): Promise<ListingEntry[]> {

@@ -155,7 +155,7 @@ export class Routes {
     caller: Caller,
     track: Track,
   ): Promise<Omit<Handled, "op" | "name" | "user">> {
-    const opened = await caller.store.openRead(target.name);
+    const opened = await caller.files.openRead(target.name);
     if (opened.kind === "listing") {
       opened.close();
       if (!target.directory) {
@@ -197,7 +197,7 @@ export class Routes {
     caller: Caller,
     track: Track,
   ): Promise<Omit<Handled, "op" | "name" | "user">> {
-    const { store } = caller;
+    const store = caller.files;
     if (target.query.has("tar")) {
       track.start();
       const base = target.name === ""
@@ -230,7 +230,7 @@ export class Routes {
       name: target.name,
       entries,
       query: target.query,
-      writable: !store.readOnly,
+      writable: caller.mayWrite(target.name),
       csrf: caller.csrf,
       user: caller.user === "anonymous" ? "" : caller.user,
       accounts: this.#config.logins.enabled,
@@ -245,8 +245,8 @@ export class Routes {
     body: BodyReader,
     track: Track,
   ): Promise<Omit<Handled, "op" | "name" | "user">> {
-    const { store } = caller;
-    if (store.readOnly) throw new HttpError(403, store.readOnlyReason);
+    // Refusals (a read-only server or account, the public area, no login) come from the store's access model.
+    const store = caller.files;
     if (request.method === "MKCOL") {
       await body.cancel();
       const slash = target.name.lastIndexOf("/");

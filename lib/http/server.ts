@@ -1,33 +1,53 @@
 /**
- * The HTTP face of a served directory: HTTP/1.1 (keep-alive) on
- * `Deno.serve`, HTTPS with a certificate, through the same `FileStore` as
- * fsd/1 and TFTP. The server owns the listener, the limits (requests in
- * progress count against --max-clients and --max-per-ip, with fsd/1's
- * connections when they share one `Limits`), the log line of
- * every request, and shutdown; routes.ts answers the requests.
+ * The HTTP face of a served directory: HTTP/1.1 (keep-alive) on fsd's own
+ * connection handling (wire.ts), HTTPS with a certificate, through the same
+ * `FileStore` as fsd/1 and TFTP. The server owns the listener, the limits
+ * (every connection, idle keep-alive ones too, counts against
+ * --max-clients and --max-per-ip, with fsd/1's connections when they
+ * share one `Limits`), the deadlines (request head, keep-alive idle,
+ * minimum rate), the log line of every request and of every cut, and
+ * shutdown; routes.ts answers the requests.
  */
 
 import { errorMessage } from "../bytes/mod.ts";
+import { AcceptLoop } from "../net/accept_loop.ts";
+import { type Cidr, inCidr, plainAddress } from "../net/ip.ts";
+import { forwardedClient } from "../net/proxied.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
-import type { Cidr } from "../net/ip.ts";
-import { DEFAULT_HOST, listenError } from "../net/listen.ts";
-import { forwardedClient } from "../net/proxied.ts";
+import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
+import { listenTlsServer, TlsServerConn } from "../net/tls_listener.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { type HttpAccounts, HttpLogins } from "./auth.ts";
 import { textReply } from "./respond.ts";
 import { type Handled, Routes } from "./routes.ts";
 import type { HttpActivity, LiveView } from "./live.ts";
+import {
+  BadRequest,
+  ConnectionCut,
+  type Head,
+  keepsAlive,
+  type WireConfig,
+  WireConn,
+} from "./wire.ts";
+import { BodyStream } from "./wire_body.ts";
+import { toRequest } from "./wire_head.ts";
+import { CONTINUE } from "./wire_response.ts";
 
 export interface HttpServerConfig {
   /** TCP port; 0 lets the system choose. */
   port: number;
   hostname?: string;
   tls?: TlsServerConfig;
-  /** A request body silent this long is dropped with 408 (default 60 s). */
+  /** A keep-alive connection waits this long for its next request; a request body silent this long is dropped with 408 (default 60 s). */
   idleTimeoutMs?: number;
+  /** A request head must be whole within this long of its first byte (the first request: of accept; default 10 s; 0: no limit). */
+  requestTimeoutMs?: number;
+  /** While a request runs, the connection moves at least this many bytes a second over each request timeout (default 100; 0: no floor). */
+  minRate?: number;
   maxClients?: number;
   maxPerIp?: number;
   /** Limits kept with another server (fsd/1's), instead of maxClients and maxPerIp here. */
@@ -43,56 +63,98 @@ export interface HttpServerConfig {
   forwardedBy?: Cidr[];
 }
 
-export const HTTP_DEFAULTS = { idleTimeoutMs: 60_000, maxClients: 1000, maxPerIp: 100 } as const;
+export const HTTP_DEFAULTS = {
+  idleTimeoutMs: 60_000,
+  requestTimeoutMs: 10_000,
+  minRate: 100,
+  maxClients: 1000,
+  maxPerIp: 100,
+} as const;
 
-/** A running HTTP face; `shutdown()` stops it gracefully, `close()` at once. */
+/** How long a refused connection is given to take its 503 before it is closed. */
+const REFUSAL_MS = 1000;
+/** After a refusal whose body was not read: how long, and how much of it, is read and dropped. */
+const LINGER_MS = 2000;
+const LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A running HTTP face; `shutdown()` stops it gracefully, `close()` at once.
+ * Each connection is admitted by the limits when accepted and released
+ * when closed, whether a request is running on it or it is waiting idle.
+ */
 export class HttpServer {
   readonly addr: Deno.NetAddr;
   readonly tls: boolean;
-  #server: Deno.HttpServer<Deno.NetAddr>;
-  #abort = new AbortController();
-  #stopped = false;
+  #accepting: AcceptLoop<StreamConn>;
   #limits: Limits;
   #routes: Routes;
   #log: (event: ServerEvent) => void;
   #forwardedBy?: Cidr[];
   #nextId: number;
-  /** Requests in progress, each with the way to cut it. */
-  #active = new Map<number, AbortController>();
+  #wire: WireConfig;
+  /** Every connection, with the way to cut the request running on it (none: idle). */
+  #conns = new Map<WireConn, { running?: AbortController }>();
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(store: FileStore, config: HttpServerConfig, firstId: number) {
+  private constructor(
+    listener: StreamListener & { readonly addr: Deno.NetAddr },
+    store: FileStore,
+    config: HttpServerConfig,
+    firstId: number,
+  ) {
     this.#log = config.log ?? (() => {});
     this.#nextId = firstId;
     this.#forwardedBy = config.forwardedBy;
     this.tls = config.tls !== undefined;
+    this.addr = listener.addr;
     this.#limits = config.limits ?? new ConnectionLimits({
       maxClients: config.maxClients ?? HTTP_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? HTTP_DEFAULTS.maxPerIp,
     });
+    const idleTimeoutMs = config.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs;
+    const requestTimeoutMs = config.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs;
+    this.#wire = {
+      scheme: this.tls ? "https" : "http",
+      idleTimeoutMs,
+      requestTimeoutMs,
+      minRate: {
+        bytesPerSecond: config.minRate ?? HTTP_DEFAULTS.minRate,
+        windowMs: requestTimeoutMs || HTTP_DEFAULTS.requestTimeoutMs,
+      },
+    };
     this.#routes = new Routes({
       store,
       logins: new HttpLogins(store, config.accounts, this.tls),
-      bodyTimeoutMs: config.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs,
+      bodyTimeoutMs: idleTimeoutMs,
       live: config.live,
     });
-    const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
-    try {
-      this.#server = Deno.serve({
-        ...where,
-        ...(config.tls && { cert: config.tls.cert, key: config.tls.key }),
-        signal: this.#abort.signal,
-        onListen: () => {},
-        onError: (error) => textReply(500, `internal error: ${errorMessage(error)}`),
-      }, (request, info) => this.#handle(request, info));
-    } catch (error) {
-      throw listenError(error, where.hostname, where.port);
-    }
-    this.addr = this.#server.addr;
+    this.#accepting = new AcceptLoop(listener, {
+      handle: (conn) => this.#serve(conn),
+      onAcceptError: (error) => this.#log({ event: "accept-error", message: errorMessage(error) }),
+    });
   }
 
   /** Starts serving `store`; request ids in the log start at `firstId`. */
-  static start(store: FileStore, config: HttpServerConfig, firstId = 1): Promise<HttpServer> {
-    return Promise.resolve(new HttpServer(store, config, firstId));
+  static async start(
+    store: FileStore,
+    config: HttpServerConfig,
+    firstId = 1,
+  ): Promise<HttpServer> {
+    const where = { hostname: config.hostname ?? DEFAULT_HOST, port: config.port };
+    const limits = config.limits ?? new ConnectionLimits({
+      maxClients: config.maxClients ?? HTTP_DEFAULTS.maxClients,
+      maxPerIp: config.maxPerIp ?? HTTP_DEFAULTS.maxPerIp,
+    });
+    // Over TLS a connection holds its slot from accept, its handshake included.
+    const listener = config.tls
+      ? await listenTlsServer(where, config.tls, {
+        limits,
+        onHandshakeError: (message, peer) =>
+          config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
+        onAcceptTrouble: (message) => config.log?.({ event: "accept-error", message }),
+      })
+      : listenTcp(where);
+    return new HttpServer(listener, store, { ...config, limits }, firstId);
   }
 
   /** The URLs a person can open, for the start line. */
@@ -109,57 +171,214 @@ export class HttpServer {
     return [`${scheme}://${shown}:${this.addr.port}/`];
   }
 
-  /** Stops taking requests; those in progress may finish within `graceMs`, then are cut. */
+  /** Stops taking connections and closes idle ones; requests in progress may finish within `graceMs`, then are cut. */
   async shutdown(graceMs: number): Promise<void> {
-    this.#log({ event: "shutdown", graceMs, connections: this.#active.size });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<boolean>((resolve) =>
-      timer = setTimeout(() => resolve(false), graceMs)
-    );
-    const done = await Promise.race([this.#server.shutdown().then(() => true), late]);
-    clearTimeout(timer);
-    // Aborting a server that shut down already throws inside Deno: only cut what is left.
-    if (!done) await this.close();
-    else this.#stopped = true;
-  }
-
-  /** Stops at once: every request in progress is cut. */
-  async close(): Promise<void> {
-    for (const cut of this.#active.values()) cut.abort();
-    if (!this.#stopped) {
-      this.#stopped = true;
-      this.#abort.abort();
+    if (!this.#accepting.stopping) {
+      this.#accepting.stop();
+      const busy = [...this.#conns.values()].filter((c) => c.running).length;
+      this.#log({ event: "shutdown", graceMs, connections: busy });
+      for (const [wire, state] of this.#conns) if (!state.running) wire.close();
+      this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
     }
-    await this.#server.finished;
+    await this.#accepting.settled();
+    clearTimeout(this.#graceTimer);
   }
 
-  async #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
-    const id = this.#nextId++;
-    const forwarded = request.headers.get("x-forwarded-for");
-    const address = forwardedClient(info.remoteAddr.hostname, forwarded, this.#forwardedBy);
+  /** Stops at once: every connection is cut. */
+  async close(): Promise<void> {
+    this.#accepting.stop();
+    this.#closeAll();
+    await this.#accepting.settled();
+    clearTimeout(this.#graceTimer);
+  }
+
+  #closeAll(): void {
+    for (const [wire, state] of this.#conns) {
+      state.running?.abort();
+      wire.close();
+    }
+  }
+
+  /** One connection: admitted, then its requests one after the other, then released. */
+  async #serve(conn: StreamConn): Promise<void> {
+    const peer = conn.remoteAddr as Deno.NetAddr;
+    const address = peer.hostname;
+    // A trusted proxy's connection carries many clients: each request counts as its own client.
+    const viaProxy = this.#forwardedBy?.some((range) => inCidr(address, range)) ?? false;
+    // A TLS connection was admitted when it arrived: its handshake held the slot.
+    const held = conn instanceof TlsServerConn ? conn.admission : undefined;
+    const admission = held ?? (viaProxy ? undefined : await this.#limits.admit(address));
+    if (admission && !admission.admitted) {
+      return await this.#refuse(conn, peer, admission.reason);
+    }
+    const wire = new WireConn(conn, this.#wire);
+    const state: { running?: AbortController } = {};
+    this.#conns.set(wire, state);
+    try {
+      while (!this.#accepting.stopping) {
+        let head: Head | null;
+        try {
+          head = await wire.readHead();
+        } catch (error) {
+          await this.#badHead(wire, peer, error);
+          break;
+        }
+        if (head === null) {
+          if (wire.cutReason) this.#cutLog(this.#nextId++, peer, wire.cutReason);
+          break;
+        }
+        state.running = new AbortController();
+        try {
+          if (viaProxy) await this.#forwarded(wire, head, peer, state.running);
+          else await this.#request(wire, head, peer.hostname, state.running);
+        } finally {
+          state.running.abort(); // what still listens for the request's end (an event stream) stops
+          state.running = undefined;
+        }
+        if (!wire.reusable) break;
+      }
+    } finally {
+      this.#conns.delete(wire);
+      wire.close();
+      if (admission) this.#limits.release(address);
+    }
+  }
+
+  /**
+   * A request through a trusted proxy (--trusted-proxy): its client is the
+   * one X-Forwarded-For names, who counts for the limits while the request
+   * runs, the logs and the login throttle.
+   */
+  async #forwarded(
+    wire: WireConn,
+    head: Head,
+    peer: Deno.NetAddr,
+    running: AbortController,
+  ): Promise<void> {
+    const forwarded = head.headers.get("x-forwarded-for");
+    const address = forwardedClient(peer.hostname, forwarded, this.#forwardedBy);
     const admission = await this.#limits.admit(address);
     if (!admission.admitted) {
-      this.#log({
-        event: "rejected",
-        id,
-        address,
-        port: info.remoteAddr.port,
-        code: 503,
-        message: admission.reason,
-      });
-      return textReply(503, admission.reason, { "retry-after": "5", connection: "close" });
+      const id = this.#nextId++;
+      const { reason } = admission;
+      this.#log({ event: "rejected", id, address, port: peer.port, code: 503, message: reason });
+      const busy = textReply(503, reason, { "retry-after": "5" });
+      await wire.respond(busy, head, true).catch(() => {});
+      return;
     }
-    const cut = new AbortController();
-    this.#active.set(id, cut);
-    const started = performance.now();
-    const handled: Handled = await this.#routes.answer(request, id, address, cut.signal);
-    const finish = (failure?: unknown) => {
-      this.#active.delete(id);
+    try {
+      await this.#request(wire, head, address, running);
+    } finally {
       this.#limits.release(address);
-      this.#logRequest(id, address, started, handled, failure);
-    };
-    info.completed.then(() => finish(), (error) => finish(error));
-    return handled.response;
+    }
+  }
+
+  /** One request on `wire` from `address`: answered, written, logged. */
+  async #request(
+    wire: WireConn,
+    head: Head,
+    address: string,
+    running: AbortController,
+  ): Promise<void> {
+    const signal = running.signal;
+    const id = this.#nextId++;
+    const started = performance.now();
+    wire.minimumRate(true);
+    const expects = /^100-continue$/i.test(head.headers.get("expect") ?? "");
+    const body = head.method === "GET" || head.method === "HEAD"
+      ? undefined
+      : BodyStream.of(head.headers, wire, {
+        onFirstRead: expects ? () => wire.write(CONTINUE) : undefined,
+        // Once the body is in, committing it (fsync) moves no bytes: no floor then.
+        onEnd: () => wire.minimumRate(false),
+      });
+    // A GET or HEAD that sends a body: answered, and the connection closed after it.
+    const unread = body === undefined && BodyStream.of(head.headers, wire) !== undefined;
+    const request = toRequest(head, body?.stream, this.#wire.scheme);
+    let handled: Handled;
+    if (request === undefined) {
+      handled = {
+        response: textReply(405, `method not allowed: ${head.method}`),
+        op: "GET",
+        name: "",
+        message: `method not allowed: ${head.method}`,
+        bytes: () => 0,
+      };
+    } else handled = await this.#routes.answer(request, id, address, signal);
+    // Server-sent events stay open with little traffic: no floor for them, and they end when
+    // the client goes (not at the next event).
+    if (/^text\/event-stream/.test(handled.response.headers.get("content-type") ?? "")) {
+      wire.minimumRate(false);
+      void wire.untilClientCloses().then(() => running.abort());
+    }
+    const close = unread || this.#accepting.stopping || !keepsAlive(head) ||
+      /\bclose\b/i.test(handled.response.headers.get("connection") ?? "");
+    let failure: unknown;
+    // A body left unread (a refusal before it was read) cannot be skipped: the connection ends.
+    const leftover = unread || (body !== undefined && !body.complete);
+    try {
+      await wire.respond(handled.response, head, close || leftover);
+    } catch (error) {
+      failure = wire.cutReason ? new ConnectionCut(wire.cutReason) : error;
+      wire.reusable = false;
+    }
+    wire.minimumRate(false);
+    this.#logRequest(id, address, started, handled, failure);
+    if (leftover && failure === undefined) await wire.linger(LINGER_MS, LINGER_BYTES);
+  }
+
+  /** A request head that broke the rules (answered, then closed) or took too long (closed). */
+  async #badHead(wire: WireConn, peer: Deno.NetAddr, error: unknown): Promise<void> {
+    const id = this.#nextId++;
+    if (error instanceof BadRequest) {
+      this.#log({
+        event: "close",
+        id,
+        reason: "error",
+        code: error.status,
+        message: error.message,
+      });
+      await wire.respond(textReply(error.status, error.message), undefined, true).catch(() => {});
+    } else if (error instanceof ConnectionCut) {
+      this.#cutLog(id, peer, error.message);
+    } else if (!wire.closed) {
+      this.#log({ event: "close", id, reason: "failure", message: errorMessage(error) });
+    }
+  }
+
+  /** The log line of a connection a deadline cut, with the client's address. */
+  #cutLog(id: number, peer: Deno.NetAddr, reason: string): void {
+    this.#log({
+      event: "close",
+      id,
+      reason: "timeout",
+      message: `${reason} (HTTP client ${plainAddress(peer.hostname)} port ${peer.port})`,
+    });
+  }
+
+  /** Over a limit: a 503 with the reason, a moment to read it, then closed. */
+  async #refuse(conn: StreamConn, peer: Deno.NetAddr, reason: string): Promise<void> {
+    this.#log({
+      event: "rejected",
+      id: this.#nextId++,
+      address: peer.hostname,
+      port: peer.port,
+      code: 503,
+      message: reason,
+    });
+    const wire = new WireConn(conn, { ...this.#wire, requestTimeoutMs: REFUSAL_MS });
+    const timer = setTimeout(() => wire.close(), REFUSAL_MS);
+    try {
+      // The request is read first, so that the client is not reset while still sending it.
+      await wire.readHead().catch(() => {});
+      await wire.respond(textReply(503, reason, { "retry-after": "5" }), undefined, true);
+      await conn.closeWrite();
+    } catch {
+      // gone: nothing to tell
+    } finally {
+      clearTimeout(timer);
+      wire.close();
+    }
   }
 
   #logRequest(
@@ -180,7 +399,18 @@ export class HttpServer {
       transport: "http" as const,
       ...(handled.user && { user: handled.user }),
     };
-    if (failure !== undefined && status < 400) {
+    if (failure instanceof ConnectionCut) {
+      this.#log({
+        event: "close",
+        id,
+        reason: "timeout",
+        op: handled.op,
+        name: handled.name,
+        bytes: handled.bytes(),
+        ms,
+        message: `${failure.message} (HTTP client ${plainAddress(address)})`,
+      });
+    } else if (failure !== undefined && status < 400) {
       this.#log({
         event: "close",
         id,

@@ -5,7 +5,7 @@
  * temporary file. Every name and file comes through the FileStore.
  */
 
-import type { FileStore } from "../store/file_store.ts";
+import type { Files } from "../store/access.ts";
 import type { ListingEntry } from "../store/listing.ts";
 import { readEntries } from "./listing.ts";
 
@@ -16,7 +16,7 @@ const encoder = new TextEncoder();
 
 /** The tree under `name` ("" is the root) as a stream of tar bytes; `top` prefixes every path. */
 export function tarStream(
-  store: FileStore,
+  store: Files,
   name: string,
   top: string,
   onProgress?: (bytes: number) => void,
@@ -37,7 +37,7 @@ export function tarStream(
   }, { highWaterMark: 1 });
 }
 
-async function* walk(store: FileStore, name: string, top: string): AsyncGenerator<Uint8Array> {
+async function* walk(store: Files, name: string, top: string): AsyncGenerator<Uint8Array> {
   const pending: { name: string; path: string }[] = [{ name, path: top }];
   while (pending.length > 0) {
     const dir = pending.shift()!;

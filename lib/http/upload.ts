@@ -8,7 +8,7 @@
  */
 
 import { concatAll } from "../bytes/source_sink.ts";
-import type { FileStore } from "../store/file_store.ts";
+import type { Files } from "../store/access.ts";
 import { type BodyReader, copyInto } from "./body.ts";
 import { boundaryOf, MultipartReader } from "./multipart.ts";
 import { HttpError, statusOf } from "./respond.ts";
@@ -25,7 +25,7 @@ export interface UploadResult {
 
 /** PUT of `name` with the body in `body`; throws what refused it. */
 export async function put(
-  store: FileStore,
+  store: Files,
   name: string,
   body: BodyReader,
   declared: number | undefined,
@@ -58,7 +58,7 @@ function childName(dir: string, part: string): string {
  * field and equal `token`. Each part's outcome is reported, refusals too.
  */
 export async function postForm(
-  store: FileStore,
+  store: Files,
   dir: string,
   contentType: string,
   body: BodyReader,
@@ -111,7 +111,7 @@ export async function postForm(
 
 /** A `mkdir` (form field or MKCOL): the result, refusals too. */
 export async function makeDirectory(
-  store: FileStore,
+  store: Files,
   dir: string,
   typed: string,
 ): Promise<UploadResult> {

@@ -22,7 +22,9 @@
 import type { Server, Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import { AcceptWatchdog } from "./accept_watchdog.ts";
-import { listenError } from "./listen.ts";
+import { errorMessage } from "../bytes/source_sink.ts";
+import { ListenError, listenError } from "./listen.ts";
+import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 import type { Admission, Limits } from "./shared_limits.ts";
 import type { StreamListener } from "./stream_conn.ts";
@@ -216,4 +218,36 @@ async function bind(
   // Later errors (an accept that failed, where node:net reports one) are said; the watchdog re-arms.
   server.on("error", (error: Error) => config.onAcceptTrouble?.(error.message));
   return server;
+}
+
+/** Longest a TLS handshake may take before the connection is dropped. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * A server's TLS listener (fsd/1's, HTTPS's): the certificate checked
+ * first, handshakes bounded by TLS_HANDSHAKE_TIMEOUT_MS and holding slots
+ * of `limits` from accept, failures told to the handlers; a certificate or
+ * key that cannot be used is a TlsError.
+ */
+export async function listenTlsServer(
+  where: { hostname: string; port: number; reusePort?: boolean },
+  certified: TlsServerConfig,
+  options: Pick<TlsListenerConfig, "limits" | "onHandshakeError" | "onAcceptTrouble">,
+): Promise<NodeTlsListener> {
+  try {
+    certificateDer(certified.cert);
+  } catch {
+    throw new TlsError("cannot use the certificate: no PEM certificate found");
+  }
+  return await NodeTlsListener.listen({
+    ...where,
+    ...certified,
+    ...options,
+    handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
+  }).catch((error) => {
+    if (error instanceof ListenError) throw error;
+    throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  });
 }

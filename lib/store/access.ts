@@ -264,3 +264,20 @@ export function readOnlyAccount(name: string): string {
 function checked(requested: string | Uint8Array): string {
   return typeof requested === "string" ? requested : parseName(requested);
 }
+
+/** What `accessFor` reads of a server's accounts (fsd/1's, TFTP's, HTTP's config). */
+export interface AccessFlags {
+  anonymousRead?: boolean;
+  public?: string;
+  authenticator: { homes(): Iterable<string> };
+}
+
+/** The access model of a server with `accounts` (or without any), one for every protocol. */
+export function accessFor(accounts: AccessFlags | undefined): Access {
+  return new Access({
+    accounts: accounts !== undefined,
+    anonymousRead: accounts?.anonymousRead,
+    public: accounts?.public,
+    homes: () => accounts?.authenticator.homes() ?? [],
+  });
+}

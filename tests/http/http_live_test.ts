@@ -95,3 +95,18 @@ Deno.test("http --live: a TFTP transfer shows with its ladder of datagrams", asy
   assert.equal(pcap.status, 404);
   await pcap.body?.cancel();
 });
+
+Deno.test("http --live: an event stream whose client goes away frees its place at once", async () => {
+  await using served = await tempDir();
+  const { server, httpPort } = await serveLive(served.path);
+  await using _server = server;
+  // More streams, one after another, than may be open at once (16): each is closed by its client
+  // after its first event, and the server must notice without waiting for its next write.
+  for (let i = 0; i < 20; i++) {
+    const events = await fetch(`http://127.0.0.1:${httpPort}/.live/events`);
+    assert.equal(events.status, 200, `stream ${i}`);
+    const reader = events.body!.getReader();
+    assert.ok(((await reader.read()).value?.length ?? 0) > 0);
+    await reader.cancel();
+  }
+});
