@@ -11,10 +11,10 @@ import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
-import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import { DEFAULT_HOST } from "../net/listen.ts";
 import { isLoopback } from "../net/ip.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
-import { listenTlsServer, TlsServerConn } from "../net/tls_listener.ts";
+import { listenServer, TlsServerConn } from "../net/tls_listener.ts";
 import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { AccountLine } from "../auth/accounts.ts";
 import { Authenticator } from "../auth/authenticator.ts";
@@ -201,14 +201,7 @@ export class FileServer {
       maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
       maxPerIp: config.maxPerIp ?? SERVER_DEFAULTS.maxPerIp,
     });
-    const listener = config.tls
-      ? await listenTlsServer(where, config.tls, {
-        limits,
-        onHandshakeError: (message, peer) =>
-          config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
-        onAcceptTrouble: (message) => config.log?.({ event: "accept-error", message }),
-      })
-      : listenTcp(where);
+    const listener = await listenServer(where, config.tls, limits, config.log);
     return new FileServer(listener, store, config, limits);
   }
 

@@ -15,10 +15,10 @@ import { type Cidr, inCidr, plainAddress } from "../net/ip.ts";
 import { forwardedClient } from "../net/proxied.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
-import { DEFAULT_HOST, listenTcp } from "../net/listen.ts";
+import { DEFAULT_HOST } from "../net/listen.ts";
 import type { StreamConn, StreamListener } from "../net/stream_conn.ts";
 import type { TlsServerConfig } from "../net/tls.ts";
-import { listenTlsServer, TlsServerConn } from "../net/tls_listener.ts";
+import { listenServer, TlsServerConn } from "../net/tls_listener.ts";
 import type { FileStore } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { type HttpAccounts, HttpLogins } from "./auth.ts";
@@ -100,6 +100,7 @@ export class HttpServer {
     listener: StreamListener & { readonly addr: Deno.NetAddr },
     store: FileStore,
     config: HttpServerConfig,
+    limits: Limits,
     firstId: number,
   ) {
     this.#log = config.log ?? (() => {});
@@ -107,10 +108,7 @@ export class HttpServer {
     this.#forwardedBy = config.forwardedBy;
     this.tls = config.tls !== undefined;
     this.addr = listener.addr;
-    this.#limits = config.limits ?? new ConnectionLimits({
-      maxClients: config.maxClients ?? HTTP_DEFAULTS.maxClients,
-      maxPerIp: config.maxPerIp ?? HTTP_DEFAULTS.maxPerIp,
-    });
+    this.#limits = limits;
     const idleTimeoutMs = config.idleTimeoutMs ?? HTTP_DEFAULTS.idleTimeoutMs;
     const requestTimeoutMs = config.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs;
     this.#wire = {
@@ -146,15 +144,8 @@ export class HttpServer {
       maxPerIp: config.maxPerIp ?? HTTP_DEFAULTS.maxPerIp,
     });
     // Over TLS a connection holds its slot from accept, its handshake included.
-    const listener = config.tls
-      ? await listenTlsServer(where, config.tls, {
-        limits,
-        onHandshakeError: (message, peer) =>
-          config.log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
-        onAcceptTrouble: (message) => config.log?.({ event: "accept-error", message }),
-      })
-      : listenTcp(where);
-    return new HttpServer(listener, store, { ...config, limits }, firstId);
+    const listener = await listenServer(where, config.tls, limits, config.log);
+    return new HttpServer(listener, store, config, limits, firstId);
   }
 
   /** The URLs a person can open, for the start line. */

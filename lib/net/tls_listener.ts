@@ -23,7 +23,7 @@ import type { Server, Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import { AcceptWatchdog } from "./accept_watchdog.ts";
 import { errorMessage } from "../bytes/source_sink.ts";
-import { ListenError, listenError } from "./listen.ts";
+import { ListenError, listenError, listenTcp } from "./listen.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 import type { Admission, Limits } from "./shared_limits.ts";
@@ -249,5 +249,30 @@ export async function listenTlsServer(
     throw new TlsError(`cannot use the certificate and key: ${errorMessage(error)}`, {
       cause: error,
     });
+  });
+}
+
+/** What listening tells a server's log: an accept in trouble, a failed handshake. */
+export type ListenEvent =
+  | { event: "accept-error"; message: string }
+  | { event: "tls-failed"; address: string; port: number; message: string };
+
+/**
+ * A server's listener (fsd/1's, HTTP's): TLS when `tls` is given, each
+ * connection holding a slot of `limits` from accept, its handshake included;
+ * plain TCP otherwise. Failed handshakes and accept trouble go to `log`.
+ */
+export async function listenServer(
+  where: { hostname: string; port: number; reusePort?: boolean },
+  tls: TlsServerConfig | undefined,
+  limits: Limits,
+  log?: (event: ListenEvent) => void,
+): Promise<NodeTlsListener | Deno.TcpListener> {
+  if (!tls) return listenTcp(where);
+  return await listenTlsServer(where, tls, {
+    limits,
+    onHandshakeError: (message, peer) =>
+      log?.({ event: "tls-failed", address: peer.hostname, port: peer.port, message }),
+    onAcceptTrouble: (message) => log?.({ event: "accept-error", message }),
   });
 }
