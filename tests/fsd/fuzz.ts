@@ -189,6 +189,8 @@ export function makeStream(seed: number, index: number, proxyHeader = false): Ui
  */
 export function checkAnswer(bytes: Uint8Array, tally: Record<string, number> = {}): string | null {
   const count = (what: string) => tally[what] = (tally[what] ?? 0) + 1;
+  // SUM's digest is as long as the OACK granted: CRC-32's 4 bytes or SHA-256's 32.
+  let sumSize = 0;
   let at = 0;
   while (at < bytes.length) {
     if (bytes.length - at < 4) return `trailing ${bytes.length - at} bytes`;
@@ -208,17 +210,26 @@ export function checkAnswer(bytes: Uint8Array, tally: Record<string, number> = {
       const pairs = (bytes[at + 2] << 8) | bytes[at + 3];
       if (pairs < 1 || pairs > 16) return `OACK with ${pairs} options`;
       let next = at + 4;
+      const texts: string[] = [];
       for (let i = 0; i < pairs * 2; i++) {
         const zero = bytes.indexOf(0, next);
         if (zero < 0) return "cut OACK";
+        texts.push(String.fromCharCode(...bytes.subarray(next, zero)));
         next = zero + 1;
+      }
+      sumSize = 0;
+      for (let i = 0; i < texts.length; i += 2) {
+        if (texts[i + 1] !== "1") continue;
+        if (texts[i] === "crc32") sumSize = 4;
+        if (texts[i] === "sha256") sumSize = 32;
       }
       count("OACK");
       at = next;
     } else if (op === 9) {
-      if (bytes.length - at < 34) return "cut SUM";
+      if (sumSize === 0) return "SUM that no OACK granted";
+      if (bytes.length - at < 2 + sumSize) return "cut SUM";
       count("SUM");
-      at += 34;
+      at += 2 + sumSize;
     } else if (op === 5) {
       const code = (bytes[at + 2] << 8) | bytes[at + 3];
       if (code > 8) return `ERR code ${code}`; // 8: the options extension's "option refused"
