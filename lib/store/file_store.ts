@@ -356,7 +356,7 @@ export class FileStore {
     });
     return {
       // Disk errors become ERR 3 (full) or ERR 0 with the reason, not a generic failure.
-      sink: fileSink(staged.file, (error) => fileError(error, name)),
+      sink: flushedBehind(fileSink(staged.file, (error) => fileError(error, name)), staged),
       async commit(mtime?: number) {
         await checkRoot(); // never publish into a directory that is no longer the one served
         try {
@@ -374,6 +374,22 @@ export class FileStore {
       },
     };
   }
+}
+
+/**
+ * `sink`, counting what it writes into `staged` so that an upload, which is
+ * flushed before it gets its name, is flushed behind the network as it
+ * arrives instead of all at the end (`StagedFile.wrote`).
+ */
+function flushedBehind(sink: ByteSink, staged: StagedFile): ByteSink {
+  return {
+    regularFile: sink.regularFile,
+    write: (bytes) =>
+      sink.write(bytes).then((n) => {
+        staged.wrote(n);
+        return n;
+      }),
+  };
 }
 
 /** A name from the wire goes through every name rule; a string was checked already. */

@@ -36,6 +36,7 @@ export const TOOLS: Record<string, { probe: string[]; install: string }> = {
   nginx: { probe: ["sh", "-c", "command -v nginx"], install: "apt-get install nginx-light" },
   python3: { probe: ["python3", "--version"], install: "apt-get install python3" },
   jq: { probe: ["jq", "--version"], install: "apt-get install jq" },
+  strace: { probe: ["strace", "-V"], install: "apt-get install strace" },
   script: { probe: ["sh", "-c", "command -v script"], install: "apt-get install bsdutils" },
   chromium: { probe: ["sh", "-c", "command -v chromium"], install: "apt-get install chromium" },
   "raw-sockets": {
