@@ -69,8 +69,9 @@ class FlushBehind {
     if (this.#error !== undefined) throw this.#error;
   }
 
-  /** Waits for the flush in flight (its error dropped) and closes the second descriptor. */
+  /** Waits for the flush in flight (its error dropped) and closes the second descriptor, once. */
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     await this.#inFlight;
     (await this.#reader)?.close();
