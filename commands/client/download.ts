@@ -82,11 +82,8 @@ export async function downloadFile(
       });
     });
     checkExpected(result, how.expected, remote);
-    await local.commit(how.force);
+    await local.commit(how.force, how.preserve ? result.mtime : undefined);
     local = undefined;
-    if (how.preserve && result.mtime !== undefined && Deno.lstatSync(path).isFile) {
-      Deno.utimeSync(path, result.mtime, result.mtime);
-    }
     how.progress.end(result.bytes);
     return {
       name: remote,

@@ -26,8 +26,11 @@ export interface LocalDownload {
   readonly resume?: { offset: number; mtime: number; hashPrefix: (hash: Hasher) => Promise<void> };
   /** The server did not resume: start the file over. */
   restart(): Promise<void>;
-  /** Gives the data its name (replacing only with `replace`). */
-  commit(replace: boolean): Promise<void>;
+  /**
+   * Gives the data its name (replacing only with `replace`), with `mtime`
+   * (seconds) set on the open file first when given: no path call for it.
+   */
+  commit(replace: boolean, mtime?: number): Promise<void>;
   /** After a failure: removes the data (or, for --continue unless `keep` is false, keeps it with the remote mtime). */
   discard(remoteMtime?: number, keep?: boolean): Promise<void>;
 }
@@ -136,13 +139,15 @@ export async function openDownload(
     path,
     sink: fileSink(staged.file, undefined, SYNC_WRITES),
     restart: () => Promise.resolve(),
-    commit: (replace) =>
-      staged.commit({ replace }).catch((error) => {
+    async commit(replace, mtime) {
+      if (mtime !== undefined) staged.file.utimeSync(mtime, mtime);
+      await staged.commit({ replace }).catch((error) => {
         if (error instanceof Deno.errors.AlreadyExists) {
           throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
         }
         throw error;
-      }),
+      });
+    },
     discard: () => staged.discard(),
   };
 }
@@ -208,7 +213,8 @@ async function openPartial(path: string): Promise<LocalDownload> {
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
     },
-    async commit(replace) {
+    async commit(replace, mtime) {
+      if (mtime !== undefined) file.utimeSync(mtime, mtime);
       await file.syncData();
       close();
       if (replace) return await Deno.rename(partial, path);
