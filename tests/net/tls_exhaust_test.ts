@@ -2,7 +2,7 @@
  * The TLS port under descriptor exhaustion and stalled handshakes (issue 18,
  * item 4): after the server runs out of descriptors it serves TLS clients
  * again once they are freed, and a handshake in progress holds a slot of
- * `--max-clients` from accept. Against `fsd serve --tls-cert --tls-key` as a
+ * `--max-clients` and of `--max-per-ip` from accept. Against `fsd serve --tls-cert --tls-key` as a
  * subprocess, on loopback; the descriptor limit is lowered with prlimit(1)
  * on the running server.
  */
@@ -112,6 +112,43 @@ Deno.test({
       // The handshake deadline (10 s) drops the four; their slots are given back.
       await withDeadline(
         server.waitForLine(/TLS handshake failed: TLS handshake timeout; closing$/, 4),
+        "the stalled handshakes dropped",
+        20_000,
+      );
+      const served = await lsOverTls(server.port, certs);
+      assert.equal(served.code, 0, served.stderr);
+      assert.match(served.stdout, /hello\.txt/);
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "tls exhaust: stalled handshakes hold --max-per-ip slots; a client past them gets its handshake, then ERR 0 with the limit",
+  ...needs("openssl"),
+  fn: async () => {
+    assertTools("openssl");
+    await using dir = await tempDir();
+    const { server, certs } = await serveTls(dir.path, [
+      "--max-per-ip",
+      "2",
+      "--max-clients",
+      "50",
+    ]);
+    await using _ = server;
+    const conns = await stall(server.port, 2);
+    try {
+      const refused = await lsOverTls(server.port, certs);
+      assert.equal(refused.code, 1, refused.stderr);
+      // the answer came over TLS, so the handshake was made: ERR 0 with the limit's message
+      assert.match(refused.stderr, /too many connections from 127\.0\.0\.1: at most 2/);
+      await server.waitForLine(
+        /rejected with error 0: too many connections from 127\.0\.0\.1: at most 2/,
+      );
+      await withDeadline(
+        server.waitForLine(/TLS handshake failed: TLS handshake timeout; closing$/, 2),
         "the stalled handshakes dropped",
         20_000,
       );
