@@ -1,7 +1,9 @@
 /**
  * A fuzzer for fsd's TFTP server: seeded datagrams (random bytes, or
  * requests, DATA, ACK, ERROR and OACK with random damage) sent to the
- * request port and to the transfer ports the server answers from. Every
+ * request port and to the transfer ports the server answers from, some
+ * from a stranger to that transfer (another socket: a forged source, ERROR
+ * datagrams among them, issue 18 item 7). Every
  * answer must be one whole, valid TFTP packet (DATA of at most 65464
  * bytes, ACK, OACK, or ERROR with a code from 0 to 8), and the server must
  * still serve a clean download afterwards.
@@ -31,6 +33,7 @@ const NAMES = [
   "new",
   "\uFEFFbom",
   "a\u202Eb",
+  "a\u200Bb\u2028",
 ];
 const MODES = ["octet", "netascii", "OCTET", "mail", "", "binary"];
 const OPTIONS = ["blksize", "tsize", "timeout", "windowsize", "utimeout", "BLKSIZE", "multicast"];
@@ -112,13 +115,18 @@ export async function fuzzTftp(
 ): Promise<TftpFuzzReport> {
   const r = rng(options.seed);
   const report: TftpFuzzReport = { datagrams: 0, answers: 0, failures: [] };
+  /** Every transfer port seen, by any socket: a stranger's datagrams go there too. */
+  const everyTid: number[] = [];
   const sockets = await Promise.all(
     Array.from({ length: options.sockets ?? 16 }, async () => {
       const socket = dgram.createSocket("udp4");
       const tids = new Set<number>();
       socket.on("message", (bytes: Uint8Array, from: dgram.RemoteInfo) => {
         report.answers++;
-        if (from.port !== port) tids.add(from.port);
+        if (from.port !== port && !tids.has(from.port)) {
+          tids.add(from.port);
+          if (everyTid.length < 4096) everyTid.push(from.port);
+        }
         const problem = checkAnswer(new Uint8Array(bytes));
         if (problem) report.failures.push(`seed ${options.seed}: ${problem}`);
       });
@@ -128,7 +136,12 @@ export async function fuzzTftp(
   );
   for (let i = 0; i < options.datagrams; i++) {
     const { socket, tids } = pick(r, sockets);
-    const to = tids.size > 0 && r() < 0.5 ? pick(r, [...tids]) : port;
+    const roll = r();
+    const to = everyTid.length > 0 && roll < 0.1
+      ? pick(r, everyTid) // mostly someone else's transfer: a stranger's datagram
+      : tids.size > 0 && roll < 0.55
+      ? pick(r, [...tids])
+      : port;
     await new Promise<void>((resolve) =>
       socket.send(makeDatagram(r), to, "127.0.0.1", () => resolve())
     );
