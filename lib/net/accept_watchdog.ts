@@ -8,9 +8,15 @@
  * same port), as nginx pauses and retries after a failed accept. A probe that cannot even be
  * opened (still out of descriptors) is tried again a second later.
  *
- * It needs net permission to connect to the listener's own address (queried, never prompted):
- * without it, or with a port shared by several listeners (SO_REUSEPORT, `--workers`: the probe
- * may reach another one), there is no watchdog.
+ * A port shared by several listeners of this process (SO_REUSEPORT, `--workers`) cannot be
+ * probed: the probe may reach another one. There (`shared`), each watchdog instead opens and
+ * closes a loopback listener on port 0 every second to learn whether the process is out of
+ * descriptors, and tells the others on a BroadcastChannel when it is (the descriptor table is the
+ * process's, so every listener's accept may have failed); once descriptors can be had again,
+ * every listener of the port listens again, stuck or not.
+ *
+ * It needs net permission to the listener's own address (queried, never prompted): without it,
+ * there is no watchdog.
  */
 
 import { closeQuietly } from "../bytes/source_sink.ts";
@@ -19,6 +25,8 @@ export interface WatchdogConfig {
   /** Where the listener listens. */
   hostname: string;
   port: number;
+  /** The port is shared with other listeners of this process (SO_REUSEPORT): no probe. */
+  shared?: boolean;
   /** How often to look (default 1 s) and how long a probe may wait to be accepted (default 2 s). */
   intervalMs?: number;
   deadlineMs?: number;
@@ -38,16 +46,25 @@ export class AcceptWatchdog {
   #outOfDescriptors = false;
   #rearming = false;
   #stopped = false;
+  /** Shared port: this process ran out of descriptors since the last re-listen (said by any listener). */
+  #exhausted = false;
+  #channel: BroadcastChannel | undefined;
 
   private constructor(config: WatchdogConfig) {
     this.#config = config;
+    if (config.shared) {
+      this.#channel = new BroadcastChannel(`fsd accept watchdog ${config.port}`);
+      this.#channel.onmessage = () => this.#exhausted = true;
+    }
     this.#timer = setInterval(() => void this.#tick(), config.intervalMs ?? 1000);
     Deno.unrefTimer(this.#timer);
   }
 
   /** A watchdog for the listener at `config`'s address, or undefined where it cannot probe. */
   static start(config: WatchdogConfig): AcceptWatchdog | undefined {
-    const host = `${probeHost(config.hostname)}:${config.port}`;
+    const host = config.shared
+      ? probeHost(config.hostname) // any port: the descriptor check listens on port 0
+      : `${probeHost(config.hostname)}:${config.port}`;
     if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") return undefined;
     return new AcceptWatchdog(config);
   }
@@ -69,25 +86,18 @@ export class AcceptWatchdog {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.#channel?.close();
     this.#endProbe();
   }
 
   async #tick(): Promise<void> {
     if (this.#rearming || this.#connecting) return;
+    if (this.#config.shared) return await this.#checkShared();
     const probe = this.#probe;
     if (probe) {
       if (Date.now() - probe.since < (this.#config.deadlineMs ?? 2000)) return;
       this.#endProbe();
-      this.#config.onTrouble(
-        "the TLS port stopped accepting (out of descriptors?); listening again",
-      );
-      this.#rearming = true;
-      try {
-        await this.#config.rearm();
-      } finally {
-        this.#rearming = false;
-      }
-      return;
+      return await this.#listenAgain();
     }
     if (this.#sawConnection) {
       this.#sawConnection = false;
@@ -96,6 +106,38 @@ export class AcceptWatchdog {
     this.#connecting = this.#connect();
     await this.#connecting;
     this.#connecting = undefined;
+  }
+
+  /** A shared port: out of descriptors now (said once, told to the others), or back from it (re-listen). */
+  async #checkShared(): Promise<void> {
+    try {
+      Deno.listen({ hostname: probeHost(this.#config.hostname), port: 0 }).close();
+    } catch (error) {
+      if (!/too many open files|os error 24/i.test(String(error))) return;
+      this.#exhausted = true;
+      if (!this.#outOfDescriptors) {
+        this.#outOfDescriptors = true;
+        this.#config.onTrouble("out of descriptors: waiting for some to be freed");
+        this.#channel?.postMessage("exhausted");
+      }
+      return;
+    }
+    this.#outOfDescriptors = false;
+    if (!this.#exhausted || this.#stopped) return;
+    this.#exhausted = false;
+    await this.#listenAgain();
+  }
+
+  async #listenAgain(): Promise<void> {
+    this.#config.onTrouble(
+      "the TLS port stopped accepting (out of descriptors?); listening again",
+    );
+    this.#rearming = true;
+    try {
+      await this.#config.rearm();
+    } finally {
+      this.#rearming = false;
+    }
   }
 
   async #connect(): Promise<void> {

@@ -16,7 +16,8 @@
  * `TlsServerConn` whose `admission` says it was refused.
  *
  * node:net in Deno 2.9.6 stops accepting for good after one failed accept
- * (out of descriptors): an AcceptWatchdog notices and listens again.
+ * (out of descriptors): an AcceptWatchdog notices and listens again (with
+ * `--workers` too, where the port is shared).
  */
 
 import type { Server, Socket } from "node:net";
@@ -77,14 +78,13 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
     this.#server = server;
     const address = server.address() as { address: string; port: number };
     this.addr = { transport: "tcp", hostname: address.address, port: address.port };
-    if (!config.reusePort) {
-      this.#watchdog = AcceptWatchdog.start({
-        hostname: config.hostname,
-        port: address.port,
-        rearm: () => this.#rearm(),
-        onTrouble: (message) => config.onAcceptTrouble?.(message),
-      });
-    }
+    this.#watchdog = AcceptWatchdog.start({
+      hostname: config.hostname,
+      port: address.port,
+      shared: config.reusePort,
+      rearm: () => this.#rearm(),
+      onTrouble: (message) => config.onAcceptTrouble?.(message),
+    });
   }
 
   /** Listens; a failure to bind is a ListenError, a certificate or key that cannot be used throws. */

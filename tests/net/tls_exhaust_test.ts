@@ -8,13 +8,15 @@
  */
 
 import assert from "node:assert/strict";
-import { runFsd, spawnServe } from "../support/cli.ts";
+import { runFsd, type ServeProcess, spawnServe } from "../support/cli.ts";
 import { tempDir } from "../support/files.ts";
 import { withDeadline } from "../support/raw_client.ts";
 import { makeCertificates, type TestCertificates } from "../support/tls_certs.ts";
 import { assertTools, needs } from "../support/tools.ts";
 
-async function serveTls(dir: string, extra: string[] = []) {
+const REPO = new URL("../..", import.meta.url).pathname;
+
+async function serveTls(dir: string, extra: string[] = [], morePermissions: string[] = []) {
   const root = `${dir}/root`;
   await Deno.mkdir(root);
   await Deno.writeTextFile(`${root}/hello.txt`, "hello\n");
@@ -25,8 +27,9 @@ async function serveTls(dir: string, extra: string[] = []) {
     ["--tls-cert", certs.cert, "--tls-key", certs.key, ...extra],
     [
       "--allow-net=127.0.0.1",
-      `--allow-read=${root},${certs.cert},${certs.key}`,
+      `--allow-read=${root},${certs.cert},${certs.key}${morePermissions.length ? `,${REPO}` : ""}`,
       `--allow-write=${root}`,
+      ...morePermissions,
     ],
   );
   return { server, certs };
@@ -53,6 +56,21 @@ async function limitDescriptors(pid: number, room: number): Promise<void> {
   assert.ok(prlimit.success, new TextDecoder().decode(prlimit.stderr));
 }
 
+/** Runs `server` out of descriptors with 40 stalled connections, then closes them. */
+async function runOutOfDescriptors(server: ServeProcess): Promise<void> {
+  await limitDescriptors(server.child.pid, 12);
+  const conns = await stall(server.port, 40);
+  try {
+    await withDeadline(
+      server.waitForLine(/^accept failed: out of descriptors/),
+      "the server running out of descriptors",
+      15_000,
+    );
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+}
+
 /** Opens `count` TCP connections that send half a TLS record header and then nothing. */
 async function stall(port: number, count: number): Promise<Deno.Conn[]> {
   const conns: Deno.Conn[] = [];
@@ -72,17 +90,7 @@ Deno.test({
     await using dir = await tempDir();
     const { server, certs } = await serveTls(dir.path);
     await using _ = server;
-    await limitDescriptors(server.child.pid, 12);
-    const conns = await stall(server.port, 40);
-    try {
-      await withDeadline(
-        server.waitForLine(/^accept failed: out of descriptors/),
-        "the server running out of descriptors",
-        15_000,
-      );
-    } finally {
-      for (const conn of conns) conn.close();
-    }
+    await runOutOfDescriptors(server);
     await withDeadline(
       server.waitForLine(/^accept failed: the TLS port stopped accepting .*; listening again$/),
       "the TLS port listening again",
@@ -91,6 +99,32 @@ Deno.test({
     const served = await lsOverTls(server.port, certs);
     assert.equal(served.code, 0, served.stderr);
     assert.match(served.stdout, /hello\.txt/);
+  },
+});
+
+Deno.test({
+  name:
+    "tls exhaust: with --workers 2, after running out of descriptors every TLS listener accepts again",
+  ...needs("openssl", "prlimit"),
+  fn: async () => {
+    assertTools("openssl", "prlimit");
+    await using dir = await tempDir();
+    // serve --workers' documented permissions: --unstable-net, and fsd's code readable
+    const { server, certs } = await serveTls(dir.path, ["--workers", "2"], ["--unstable-net"]);
+    await using _ = server;
+    await runOutOfDescriptors(server);
+    // both workers' listeners (one port, SO_REUSEPORT) listen again
+    await withDeadline(
+      server.waitForLine(/^accept failed: the TLS port stopped accepting .*; listening again$/, 2),
+      "both TLS listeners listening again",
+      15_000,
+    );
+    // the kernel spreads new connections over both listeners: each of 6 is served
+    for (let i = 0; i < 6; i++) {
+      const served = await lsOverTls(server.port, certs);
+      assert.equal(served.code, 0, served.stderr);
+      assert.match(served.stdout, /hello\.txt/);
+    }
   },
 });
 
