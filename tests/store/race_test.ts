@@ -15,6 +15,7 @@ import { bytesSource } from "../../lib/bytes/source_sink.ts";
 import { FsdClient } from "../../lib/fsd/client.ts";
 import { tftpDownload } from "../../lib/tftp/client.ts";
 import { runFsd, spawnFsd } from "../support/cli.ts";
+import { isRoot } from "../support/cluster.ts";
 import { tempDir } from "../support/files.ts";
 import { readmeInstallLine } from "../support/pty.ts";
 import { assertTools, needs } from "../support/tools.ts";
@@ -167,4 +168,36 @@ Deno.test("race: without race-free opens, serve refuses a DIR other users can wr
   );
   assert.equal(refused.code, 1, refused.stdout);
   assert.match(refused.stderr, /d is writable by other users \(mode 0777\)/);
+});
+
+Deno.test({
+  name:
+    "race: without race-free opens, serve refuses a directory under DIR owned by another user (its owner could swap it)",
+  // chown to another user needs root, as the test machine's and CI's runs are (a root server:
+  // directories must then be root's own).
+  ignore: Deno.build.os !== "linux" || !isRoot(),
+  fn: async () => {
+    await using f = await layout();
+    await Deno.chown(`${f.root}/d`, 65534, 65534);
+    const flags = ["--allow-net=127.0.0.1", `--allow-read=${f.root}`, `--allow-write=${f.root}`];
+    const refused = await runFsd(flags, ["serve", f.root, "0", "--host", "127.0.0.1"]);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(
+      refused.stderr,
+      /d is owned by another user \(uid 65534; the server runs as uid \d+\)/,
+    );
+    // Nothing is left of the probe that found the server's uid.
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(f.root))).map((e) => e.name).sort(), [
+      "d",
+      "l",
+    ]);
+    // Mode 0755 and owned by the server's own user: the same tree is served.
+    await Deno.chown(`${f.root}/d`, 0, 0);
+    await using served = await spawnFsd(
+      ["serve", f.root, "0", "--host", "127.0.0.1"],
+      flags,
+      /^File server listening on /,
+    );
+    assert.ok(served.port > 0);
+  },
 });
