@@ -126,6 +126,45 @@ Deno.test({
 
 Deno.test({
   name:
+    "tls exhaust: stalled handshakes hold --max-per-ip slots; a client past them gets its handshake, then ERR 0 with the limit",
+  ...needs("openssl"),
+  fn: async () => {
+    assertTools("openssl");
+    await using dir = await tempDir();
+    // --max-clients above the stalls: the per-address limit is the one met.
+    const { server, certs } = await serveTls(dir.path, [
+      "--max-per-ip",
+      "2",
+      "--max-clients",
+      "10",
+    ]);
+    await using _ = server;
+    const conns = await stall(server.port, 2);
+    try {
+      // The refusal comes over TLS: fsd ls finished its handshake and reads ERR 0.
+      const refused = await lsOverTls(server.port, certs);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /server error 0: too many connections from 127\.0\.0\.1: at most 2/,
+      );
+      await server.waitForLine(/rejected with error 0: too many connections from 127\.0\.0\.1/);
+      await withDeadline(
+        server.waitForLine(/TLS handshake failed: TLS handshake timeout; closing$/, 2),
+        "the stalled handshakes dropped",
+        20_000,
+      );
+      const served = await lsOverTls(server.port, certs);
+      assert.equal(served.code, 0, served.stderr);
+      assert.match(served.stdout, /hello\.txt/);
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "tls exhaust: the plain port, out of descriptors, says so once, pauses, and serves again once they are freed",
   ...needs("prlimit"),
   fn: async () => {
