@@ -1,8 +1,9 @@
 /**
  * docs/SECURITY.md names the test that proves each defence (issue 18): every
  * `tests/....ts` it names exists, and every test name it quotes after one
- * ("...", or several: "..." and "...") is in that file. A renamed or removed
- * test fails here, not silently in the document.
+ * ("...", or several: "..." and "...") is in that file; a test named alone,
+ * in a table's test column or as (test: `...`), is in some file under tests/.
+ * A renamed or removed test fails here, not silently in the document.
  */
 
 import assert from "node:assert/strict";
@@ -47,4 +48,25 @@ Deno.test("security doc: every test SECURITY.md names exists, with every test na
   }
   assert.deepEqual(missing, []);
   assert.ok(names >= 30, `only ${names} test names quoted`);
+});
+
+Deno.test("security doc: every test named without its file (a table's test column, or test: `...`) exists", async () => {
+  const doc = flat(await Deno.readTextFile(SECURITY));
+  const names = new Set([
+    ...[...doc.matchAll(/\(test: `([^`]+)`\)/g)].map((m) => m[1]),
+    ...[...doc.matchAll(/(?:\| |, )`((?:udp|tftp|attack|http|tls|echo)[a-z /-]*: [^`]{20,})`/g)]
+      .map((m) => m[1]),
+  ]);
+  assert.ok(names.size >= 10, `only ${names.size} names found`);
+  const sources: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else if (entry.name.endsWith(".ts")) sources.push(flat(await Deno.readTextFile(path)));
+    }
+  };
+  await walk(`${REPO}tests`);
+  const missing = [...names].filter((name) => !sources.some((source) => source.includes(name)));
+  assert.deepEqual(missing, []);
 });
