@@ -8,15 +8,13 @@
  * same port), as nginx pauses and retries after a failed accept. A probe that cannot even be
  * opened (still out of descriptors) is tried again a second later.
  *
- * A port shared by several listeners of this process (SO_REUSEPORT, `--workers`) cannot be
- * probed: the probe may reach another one. There (`shared`), each watchdog instead opens and
- * closes a loopback listener on port 0 every second to learn whether the process is out of
- * descriptors, and tells the others on a BroadcastChannel when it is (the descriptor table is the
- * process's, so every listener's accept may have failed); once descriptors can be had again,
- * every listener of the port listens again, stuck or not.
- *
- * It needs net permission to the listener's own address (queried, never prompted): without it,
- * there is no watchdog.
+ * It needs net permission to connect to the listener's own address (queried, never prompted):
+ * without it there is no watchdog. With a port shared by several listeners (SO_REUSEPORT,
+ * `--workers`) the kernel may hand a probe to any of them, so their watchdogs share a
+ * `ProbeBoard`: each writes its probe's port there, whichever listener accepts a probe marks it
+ * accepted, and a probe nobody accepted in time means a stuck listener. Each watchdog then listens
+ * again with its own (one of them may have been healthy: its queue is lost, once); out of
+ * descriptors, the process's listeners are all stuck alike.
  */
 
 import { closeQuietly } from "../bytes/source_sink.ts";
@@ -25,8 +23,6 @@ export interface WatchdogConfig {
   /** Where the listener listens. */
   hostname: string;
   port: number;
-  /** The port is shared with other listeners of this process (SO_REUSEPORT): no probe. */
-  shared?: boolean;
   /** How often to look (default 1 s) and how long a probe may wait to be accepted (default 2 s). */
   intervalMs?: number;
   deadlineMs?: number;
@@ -34,7 +30,26 @@ export interface WatchdogConfig {
   rearm(): Promise<void>;
   /** Said once per episode: out of descriptors, or listening again. */
   onTrouble(message: string): void;
+  /** Shared with the other listeners of the port (`--workers`), and this one's slot in it. */
+  board?: ProbeBoard;
 }
+
+/**
+ * The probes of the listeners sharing a port, in memory shared by their workers: per slot, the
+ * probe's local port (0: none, -1: connecting) and whether some listener has accepted it.
+ */
+export interface ProbeBoard {
+  cells: Int32Array;
+  slot: number;
+}
+
+/** A board for `listeners` listeners; each gets it with its own `slot`. */
+export function probeBoard(listeners: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * 2 * listeners));
+}
+
+/** How long an accepted loopback connection waits for a probe still connecting to be written. */
+const CONNECTING_WAIT_MS = 100;
 
 export class AcceptWatchdog {
   #config: WatchdogConfig;
@@ -46,25 +61,16 @@ export class AcceptWatchdog {
   #outOfDescriptors = false;
   #rearming = false;
   #stopped = false;
-  /** Shared port: this process ran out of descriptors since the last re-listen (said by any listener). */
-  #exhausted = false;
-  #channel: BroadcastChannel | undefined;
 
   private constructor(config: WatchdogConfig) {
     this.#config = config;
-    if (config.shared) {
-      this.#channel = new BroadcastChannel(`fsd accept watchdog ${config.port}`);
-      this.#channel.onmessage = () => this.#exhausted = true;
-    }
     this.#timer = setInterval(() => void this.#tick(), config.intervalMs ?? 1000);
     Deno.unrefTimer(this.#timer);
   }
 
   /** A watchdog for the listener at `config`'s address, or undefined where it cannot probe. */
   static start(config: WatchdogConfig): AcceptWatchdog | undefined {
-    const host = config.shared
-      ? probeHost(config.hostname) // any port: the descriptor check listens on port 0
-      : `${probeHost(config.hostname)}:${config.port}`;
+    const host = `${probeHost(config.hostname)}:${config.port}`;
     if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") return undefined;
     return new AcceptWatchdog(config);
   }
@@ -78,26 +84,41 @@ export class AcceptWatchdog {
     if (!isLoopback(remote.address ?? "")) return false;
     await this.#connecting;
     const probe = this.#probe;
-    if (!probe || remote.port !== probe.port) return false;
-    this.#endProbe();
-    return true;
+    if (probe && remote.port === probe.port) {
+      this.#endProbe();
+      return true;
+    }
+    const board = this.#config.board;
+    return board !== undefined && remote.port !== undefined &&
+      await acceptedOnBoard(board.cells, remote.port);
   }
 
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
-    this.#channel?.close();
     this.#endProbe();
   }
 
   async #tick(): Promise<void> {
     if (this.#rearming || this.#connecting) return;
-    if (this.#config.shared) return await this.#checkShared();
     const probe = this.#probe;
     if (probe) {
+      const board = this.#config.board;
+      if (board && Atomics.load(board.cells, 2 * board.slot + 1) === 1) {
+        return this.#endProbe(); // another listener of the port took it
+      }
       if (Date.now() - probe.since < (this.#config.deadlineMs ?? 2000)) return;
       this.#endProbe();
-      return await this.#listenAgain();
+      this.#config.onTrouble(
+        "the TLS port stopped accepting (out of descriptors?); listening again",
+      );
+      this.#rearming = true;
+      try {
+        await this.#config.rearm();
+      } finally {
+        this.#rearming = false;
+      }
+      return;
     }
     if (this.#sawConnection) {
       this.#sawConnection = false;
@@ -108,48 +129,23 @@ export class AcceptWatchdog {
     this.#connecting = undefined;
   }
 
-  /** A shared port: out of descriptors now (said once, told to the others), or back from it (re-listen). */
-  async #checkShared(): Promise<void> {
-    try {
-      Deno.listen({ hostname: probeHost(this.#config.hostname), port: 0 }).close();
-    } catch (error) {
-      if (!/too many open files|os error 24/i.test(String(error))) return;
-      this.#exhausted = true;
-      if (!this.#outOfDescriptors) {
-        this.#outOfDescriptors = true;
-        this.#config.onTrouble("out of descriptors: waiting for some to be freed");
-        this.#channel?.postMessage("exhausted");
-      }
-      return;
-    }
-    this.#outOfDescriptors = false;
-    if (!this.#exhausted || this.#stopped) return;
-    this.#exhausted = false;
-    await this.#listenAgain();
-  }
-
-  async #listenAgain(): Promise<void> {
-    this.#config.onTrouble(
-      "the TLS port stopped accepting (out of descriptors?); listening again",
-    );
-    this.#rearming = true;
-    try {
-      await this.#config.rearm();
-    } finally {
-      this.#rearming = false;
-    }
-  }
-
   async #connect(): Promise<void> {
+    const board = this.#config.board;
+    if (board) this.#mark(-1, 0);
     try {
       const conn = await Deno.connect({
         hostname: probeHost(this.#config.hostname),
         port: this.#config.port,
       });
       this.#outOfDescriptors = false;
-      if (this.#stopped) return conn.close();
+      if (this.#stopped) {
+        this.#mark(0, 0);
+        return conn.close();
+      }
       this.#probe = { conn, port: conn.localAddr.port, since: Date.now() };
+      this.#mark(conn.localAddr.port, 0);
     } catch (error) {
+      this.#mark(0, 0);
       // Nobody listens (listening again failed): try again.
       if (error instanceof Deno.errors.ConnectionRefused) return await this.#config.rearm();
       if (!this.#outOfDescriptors && /too many open files|os error 24/i.test(String(error))) {
@@ -162,6 +158,36 @@ export class AcceptWatchdog {
   #endProbe(): void {
     closeQuietly(this.#probe?.conn);
     this.#probe = undefined;
+    this.#mark(0, 0);
+  }
+
+  /** Writes this listener's probe on the board: its port (0 none, -1 connecting), accepted. */
+  #mark(port: number, accepted: number): void {
+    const board = this.#config.board;
+    if (!board) return;
+    Atomics.store(board.cells, 2 * board.slot + 1, accepted);
+    Atomics.store(board.cells, 2 * board.slot, port);
+  }
+}
+
+/**
+ * Whether a loopback connection from `port` is the probe of another listener of the port (marked
+ * accepted, then). A probe still connecting may not be written yet: waited for, briefly.
+ */
+async function acceptedOnBoard(cells: Int32Array, port: number): Promise<boolean> {
+  const until = Date.now() + CONNECTING_WAIT_MS;
+  for (;;) {
+    let connecting = false;
+    for (let slot = 0; slot < cells.length / 2; slot++) {
+      const probe = Atomics.load(cells, 2 * slot);
+      if (probe === port) {
+        Atomics.store(cells, 2 * slot + 1, 1);
+        return true;
+      }
+      connecting ||= probe === -1;
+    }
+    if (!connecting || Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

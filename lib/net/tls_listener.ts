@@ -16,13 +16,12 @@
  * `TlsServerConn` whose `admission` says it was refused.
  *
  * node:net in Deno 2.9.6 stops accepting for good after one failed accept
- * (out of descriptors): an AcceptWatchdog notices and listens again (with
- * `--workers` too, where the port is shared).
+ * (out of descriptors): an AcceptWatchdog notices and listens again.
  */
 
 import type { Server, Socket } from "node:net";
 import type { SecureContext } from "node:tls";
-import { AcceptWatchdog } from "./accept_watchdog.ts";
+import { AcceptWatchdog, type ProbeBoard } from "./accept_watchdog.ts";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ListenError, listenError, listenTcp } from "./listen.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
@@ -38,6 +37,8 @@ export interface TlsListenerConfig {
   port: number;
   /** Share the port with other listeners that set it too (SO_REUSEPORT: `--workers`). */
   reusePort?: boolean;
+  /** With reusePort: the probe board the listeners of the port share (their watchdogs'). */
+  probes?: ProbeBoard;
   cert: string;
   key: string;
   handshakeTimeoutMs: number;
@@ -78,13 +79,15 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
     this.#server = server;
     const address = server.address() as { address: string; port: number };
     this.addr = { transport: "tcp", hostname: address.address, port: address.port };
-    this.#watchdog = AcceptWatchdog.start({
-      hostname: config.hostname,
-      port: address.port,
-      shared: config.reusePort,
-      rearm: () => this.#rearm(),
-      onTrouble: (message) => config.onAcceptTrouble?.(message),
-    });
+    if (!config.reusePort || config.probes) {
+      this.#watchdog = AcceptWatchdog.start({
+        hostname: config.hostname,
+        port: address.port,
+        rearm: () => this.#rearm(),
+        onTrouble: (message) => config.onAcceptTrouble?.(message),
+        board: config.probes,
+      });
+    }
   }
 
   /** Listens; a failure to bind is a ListenError, a certificate or key that cannot be used throws. */
@@ -223,6 +226,9 @@ async function bind(
 /** Longest a TLS handshake may take before the connection is dropped. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** Where a server listens; `reusePort` and `probes` for a port its workers share. */
+export type ListenWhere = Pick<TlsListenerConfig, "hostname" | "port" | "reusePort" | "probes">;
+
 /**
  * A server's TLS listener (fsd/1's, HTTPS's): the certificate checked
  * first, handshakes bounded by TLS_HANDSHAKE_TIMEOUT_MS and holding slots
@@ -230,7 +236,7 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
  * key that cannot be used is a TlsError.
  */
 export async function listenTlsServer(
-  where: { hostname: string; port: number; reusePort?: boolean },
+  where: ListenWhere,
   certified: TlsServerConfig,
   options: Pick<TlsListenerConfig, "limits" | "onHandshakeError" | "onAcceptTrouble">,
 ): Promise<NodeTlsListener> {
@@ -263,7 +269,7 @@ export type ListenEvent =
  * plain TCP otherwise. Failed handshakes and accept trouble go to `log`.
  */
 export async function listenServer(
-  where: { hostname: string; port: number; reusePort?: boolean },
+  where: ListenWhere,
   tls: TlsServerConfig | undefined,
   limits: Limits,
   log?: (event: ListenEvent) => void,

@@ -1,13 +1,14 @@
 /**
  * OpenSSH's StrictModes for a served directory: DIR, or a directory under
- * it, that other users can write into (group or world write, or owned by
- * a user other than the server's or root) lets them swap a directory for a
- * symlink out of DIR (docs/SECURITY.md, "Symlink races"). With race-free
- * opens (opened.ts) that is worth a warning; without, the server refuses.
+ * it, that other users can write into lets them swap a directory for a
+ * symlink out of DIR (docs/SECURITY.md, "Symlink races"). Other users can
+ * write where the mode grants group or world write (POSIX ACLs show there as
+ * the group bits, their mask), and where they own the directory. With
+ * race-free opens (opened.ts) that is worth a warning; without, the server
+ * refuses.
  */
 
 import { fdMode } from "./opened.ts";
-import { STAGING_PREFIX } from "./sandbox.ts";
 
 /** Directories looked at, at most: a huge tree is checked in part, and says so. */
 export const STRICT_MODES_LIMIT = 10_000;
@@ -21,13 +22,9 @@ export interface StrictModes {
 
 /** Checks DIR (a real path) and the directories under it, symlinks not followed. */
 export async function strictModes(root: string, limit = STRICT_MODES_LIMIT): Promise<StrictModes> {
-  const owners = await trustedOwners(root);
-  const open = await writableByOthers(root, owners, limit);
+  const open = await writableByOthers(root, limit, await serverUid(root));
   if (open === undefined) return {};
-  const why = open.uid === undefined
-    ? `is writable by other users (mode ${octal(open.mode)})`
-    : `is owned by another user (uid ${open.uid}, not the server's or root's)`;
-  const what = `${open.path} ${why}: ` +
+  const what = `${open.path} is ${open.why}: ` +
     "whoever can write there can swap a directory for a symlink out of DIR";
   if (await fdMode(root)) {
     return {
@@ -37,52 +34,63 @@ export async function strictModes(root: string, limit = STRICT_MODES_LIMIT): Pro
   }
   return {
     refusal: `${what}, and opens here are checked, then made (race-free opens need Linux and ` +
-      "--allow-all, which Deno requires for /proc/self/fd): chmod go-w it, or run with --allow-all",
+      `--allow-all, which Deno requires for /proc/self/fd): ${open.fix} it, or run with --allow-all`,
   };
 }
 
 /**
- * The owners a directory may have: root and the server's user. Deno gives
- * the uid only with --allow-sys=uid; without it, a file the server makes
- * in DIR tells (--allow-write=DIR); failing both, DIR's own owner stands
- * for the server's user (docs/SECURITY.md says so).
+ * The user the server runs as: Deno.uid() where --allow-sys=uid (or
+ * --allow-all) grants it, else the owner of a file it creates in DIR; unknown
+ * (undefined) for a server that may do neither, whose directories are then
+ * checked for their modes only.
  */
-async function trustedOwners(root: string): Promise<Set<number>> {
-  const owners = new Set([0]);
-  const sys = await Deno.permissions.query({ name: "sys", kind: "uid" });
-  if (sys.state === "granted" && Deno.uid() !== null) return owners.add(Deno.uid()!);
-  const write = await Deno.permissions.query({ name: "write", path: root });
-  if (write.state === "granted") {
-    const probe = await Deno.makeTempFile({ dir: root, prefix: STAGING_PREFIX }).catch(() =>
-      undefined
-    );
-    if (probe !== undefined) {
-      try {
-        const uid = (await Deno.lstat(probe)).uid;
-        if (uid !== null) return owners.add(uid);
-      } finally {
-        await Deno.remove(probe).catch(() => {});
-      }
-    }
+async function serverUid(root: string): Promise<number | undefined> {
+  if (Deno.build.os === "windows") return undefined;
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+    return Deno.uid() ?? undefined;
   }
-  const uid = (await Deno.lstat(root).catch(() => undefined))?.uid;
-  return uid == null ? owners : owners.add(uid);
+  if (Deno.permissions.querySync({ name: "write", path: root }).state !== "granted") return;
+  try {
+    const probe = await Deno.makeTempFile({ dir: root, prefix: ".fsd-uid-" });
+    try {
+      return (await Deno.lstat(probe)).uid ?? undefined;
+    } finally {
+      await Deno.remove(probe).catch(() => {});
+    }
+  } catch {
+    return undefined; // DIR not writable for this user: it cannot tell
+  }
+}
+
+interface Open {
+  path: string;
+  why: string;
+  fix: string;
 }
 
 async function writableByOthers(
   root: string,
-  owners: Set<number>,
   limit: number,
-): Promise<{ path: string; mode: number; uid?: number } | undefined> {
+  uid: number | undefined,
+): Promise<Open | undefined> {
   const pending = [root];
   for (let seen = 0; pending.length > 0 && seen < limit; seen++) {
     const directory = pending.pop()!;
     const info = await Deno.lstat(directory).catch(() => undefined);
-    const mode = info?.mode;
-    if (mode == null) continue;
-    if ((mode & 0o022) !== 0) return { path: directory, mode };
-    if (info!.uid !== null && !owners.has(info!.uid)) {
-      return { path: directory, mode, uid: info!.uid };
+    if (info?.mode == null) continue;
+    if ((info.mode & 0o022) !== 0) {
+      return {
+        path: directory,
+        why: `writable by other users (mode ${octal(info.mode)})`,
+        fix: "chmod go-w",
+      };
+    }
+    if (uid !== undefined && info.uid !== null && info.uid !== uid && info.uid !== 0) {
+      return {
+        path: directory,
+        why: `owned by another user (uid ${info.uid}; the server runs as uid ${uid})`,
+        fix: "chown",
+      };
     }
     try {
       for await (const entry of Deno.readDir(directory)) {
