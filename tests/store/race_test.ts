@@ -14,7 +14,7 @@ import type { ByteSink } from "../../lib/bytes/source_sink.ts";
 import { bytesSource } from "../../lib/bytes/source_sink.ts";
 import { FsdClient } from "../../lib/fsd/client.ts";
 import { tftpDownload } from "../../lib/tftp/client.ts";
-import { runFsd, spawnFsd } from "../support/cli.ts";
+import { MAIN, runFsd, spawnFsd, spawnReady } from "../support/cli.ts";
 import { isRoot } from "../support/cluster.ts";
 import { tempDir } from "../support/files.ts";
 import { readmeInstallLine } from "../support/pty.ts";
@@ -200,4 +200,33 @@ Deno.test({
     );
     assert.ok(served.port > 0);
   },
+});
+
+Deno.test("race: a directory made by a client is never group- or world-writable, whatever the umask", async () => {
+  await using f = await layout();
+  // under umask 000, a mkdir without a mode would leave 0777: a directory StrictModes never saw
+  await using server = await spawnReady("sh", [
+    "-c",
+    'umask 000; exec "$0" "$@"',
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-net=127.0.0.1",
+    `--allow-read=${f.root}`,
+    `--allow-write=${f.root}`,
+    MAIN,
+    "serve",
+    f.root,
+    "0",
+    "--host",
+    "127.0.0.1",
+  ], /^File server listening on /);
+  const client = await FsdClient.connect("127.0.0.1", server.port);
+  try {
+    await client.makeDirectory("made");
+  } finally {
+    client.close();
+  }
+  assert.equal((await Deno.lstat(`${f.root}/made`)).mode! & 0o777, 0o755);
 });
