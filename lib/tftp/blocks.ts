@@ -283,17 +283,19 @@ async function receiveWindows(
     if (config.maxBytes && bytes > config.maxBytes) {
       throw new ProtocolError(ErrorCode.DISK_FULL, `upload too large: over ${config.maxBytes}`);
     }
-    await writer.write(packet.data);
-    config.onProgress?.(bytes);
     const done = packet.data.length < blockSize;
     expected++;
     inWindow++;
+    // A window's ACK goes out before its last block is written: the sender's next window is
+    // then on its way while this one is written (the last block's ACK waits for the disk).
+    if (!done && inWindow === windowSize) acknowledge();
+    await writer.write(packet.data);
+    config.onProgress?.(bytes);
     if (done) {
       await writer.flush();
       await beforeLastAck?.();
       return { bytes, finalAck: acknowledge() };
     }
-    if (inWindow === windowSize) acknowledge();
   }
 }
 
