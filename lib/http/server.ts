@@ -11,7 +11,7 @@
 
 import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
-import { type Cidr, inCidr, plainAddress } from "../net/ip.ts";
+import { type Cidr, inCidr } from "../net/ip.ts";
 import { forwardedClient } from "../net/proxied.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
@@ -24,6 +24,7 @@ import type { ServerEvent } from "../store/log.ts";
 import { type HttpAccounts, HttpLogins } from "./auth.ts";
 import { textReply } from "./respond.ts";
 import { type Handled, Routes } from "./routes.ts";
+import { cutEvent, requestEvent } from "./request_log.ts";
 import type { HttpActivity, LiveView } from "./live.ts";
 import {
   BadRequest,
@@ -215,7 +216,7 @@ export class HttpServer {
           break;
         }
         if (head === null) {
-          if (wire.cutReason) this.#cutLog(this.#nextId++, peer, wire.cutReason);
+          if (wire.cutReason) this.#log(cutEvent(this.#nextId++, peer, wire.cutReason));
           break;
         }
         state.running = new AbortController();
@@ -314,7 +315,7 @@ export class HttpServer {
       wire.reusable = false;
     }
     wire.minimumRate(false);
-    this.#logRequest(id, address, started, handled, failure);
+    this.#log(requestEvent(id, address, performance.now() - started, handled, failure));
     if (leftover && failure === undefined) await wire.linger(LINGER_MS, LINGER_BYTES);
   }
 
@@ -331,20 +332,10 @@ export class HttpServer {
       });
       await wire.respond(textReply(error.status, error.message), undefined, true).catch(() => {});
     } else if (error instanceof ConnectionCut) {
-      this.#cutLog(id, peer, error.message);
+      this.#log(cutEvent(id, peer, error.message));
     } else if (!wire.closed) {
       this.#log({ event: "close", id, reason: "failure", message: errorMessage(error) });
     }
-  }
-
-  /** The log line of a connection a deadline cut, with the client's address. */
-  #cutLog(id: number, peer: Deno.NetAddr, reason: string): void {
-    this.#log({
-      event: "close",
-      id,
-      reason: "timeout",
-      message: `${reason} (HTTP client ${plainAddress(peer.hostname)} port ${peer.port})`,
-    });
   }
 
   /** Over a limit: a 503 with the reason, a moment to read it, then closed. */
@@ -369,60 +360,6 @@ export class HttpServer {
     } finally {
       clearTimeout(timer);
       wire.close();
-    }
-  }
-
-  #logRequest(
-    id: number,
-    address: string,
-    started: number,
-    handled: Handled,
-    failure: unknown,
-  ): void {
-    const ms = performance.now() - started;
-    const status = handled.response.status;
-    const base = {
-      event: "request" as const,
-      id,
-      op: handled.op,
-      name: handled.name,
-      address,
-      transport: "http" as const,
-      ...(handled.user && { user: handled.user }),
-    };
-    if (failure instanceof ConnectionCut) {
-      this.#log({
-        event: "close",
-        id,
-        reason: "timeout",
-        op: handled.op,
-        name: handled.name,
-        bytes: handled.bytes(),
-        ms,
-        message: `${failure.message} (HTTP client ${plainAddress(address)})`,
-      });
-    } else if (failure !== undefined && status < 400) {
-      this.#log({
-        event: "close",
-        id,
-        reason: "client",
-        op: handled.op,
-        name: handled.name,
-        bytes: handled.bytes(),
-        ms,
-        message: "the client went away before the response was sent",
-      });
-    } else if (status >= 400) {
-      this.#log({
-        ...base,
-        outcome: "refused",
-        bytes: 0,
-        ms,
-        code: status,
-        message: handled.message,
-      });
-    } else {
-      this.#log({ ...base, outcome: "ok", kind: handled.kind, bytes: handled.bytes(), ms, status });
     }
   }
 }
