@@ -9,6 +9,7 @@
 
 import { errorMessage } from "../bytes/mod.ts";
 import { AcceptLoop } from "../net/accept_loop.ts";
+import type { ProbeBoard } from "../net/accept_watchdog.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import type { Limits } from "../net/shared_limits.ts";
 import { DEFAULT_HOST } from "../net/listen.ts";
@@ -61,6 +62,8 @@ export interface ServerConfig {
   proxyProtocol?: ProxyProtocolConfig;
   /** Share the port with other servers listening with it too (`--workers`; Linux). */
   reusePort?: boolean;
+  /** With reusePort: the board their TLS listeners' watchdogs share (accept_watchdog.ts). */
+  probes?: ProbeBoard;
   /** Limits kept elsewhere (a coordinator of workers), instead of maxClients and maxPerIp here. */
   limits?: Limits;
   /** Connection ids in the log: first, first + step, ... (default 1, 2, ...). */
@@ -191,6 +194,7 @@ export class FileServer {
       hostname: config.hostname ?? DEFAULT_HOST,
       port: config.port,
       reusePort: config.reusePort,
+      probes: config.probes,
     };
     if (config.tls && config.proxyProtocol) {
       throw new Error(

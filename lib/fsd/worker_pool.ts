@@ -10,6 +10,7 @@
  */
 
 import { errorMessage } from "../bytes/mod.ts";
+import { probeBoard } from "../net/accept_watchdog.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import {
   LimitsCoordinator,
@@ -76,12 +77,15 @@ export class ServerPool {
   #log: (event: ServerEvent) => void;
   #stopping = false;
   #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** The workers' TLS listeners share one port, and their watchdogs this board. */
+  readonly #probes: Int32Array;
 
   private constructor(config: PoolConfig, addr: { hostname: string; port: number }) {
     this.#config = config;
     this.addr = addr;
     this.workers = config.workers;
     this.#log = config.log ?? (() => {});
+    this.#probes = probeBoard(config.workers);
     this.#coordinator = new LimitsCoordinator(
       new ConnectionLimits({
         maxClients: config.maxClients ?? SERVER_DEFAULTS.maxClients,
@@ -159,6 +163,7 @@ export class ServerPool {
       accounts: accounts && workerAccounts(accounts),
       port,
       reusePort: true,
+      probes: { cells: this.#probes, slot: index },
       connectionIds: { first: lastId + this.workers, step: this.workers },
     };
     const worker = new Worker(workerModule, {

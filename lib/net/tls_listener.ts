@@ -21,7 +21,7 @@
 
 import type { Server, Socket } from "node:net";
 import type { SecureContext } from "node:tls";
-import { AcceptWatchdog } from "./accept_watchdog.ts";
+import { AcceptWatchdog, type ProbeBoard } from "./accept_watchdog.ts";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ListenError, listenError, listenTcp } from "./listen.ts";
 import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
@@ -37,6 +37,8 @@ export interface TlsListenerConfig {
   port: number;
   /** Share the port with other listeners that set it too (SO_REUSEPORT: `--workers`). */
   reusePort?: boolean;
+  /** With reusePort: the probe board the listeners of the port share (their watchdogs'). */
+  probes?: ProbeBoard;
   cert: string;
   key: string;
   handshakeTimeoutMs: number;
@@ -77,12 +79,13 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
     this.#server = server;
     const address = server.address() as { address: string; port: number };
     this.addr = { transport: "tcp", hostname: address.address, port: address.port };
-    if (!config.reusePort) {
+    if (!config.reusePort || config.probes) {
       this.#watchdog = AcceptWatchdog.start({
         hostname: config.hostname,
         port: address.port,
         rearm: () => this.#rearm(),
         onTrouble: (message) => config.onAcceptTrouble?.(message),
+        board: config.probes,
       });
     }
   }
@@ -223,6 +226,9 @@ async function bind(
 /** Longest a TLS handshake may take before the connection is dropped. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** Where a server listens; `reusePort` and `probes` for a port its workers share. */
+export type ListenWhere = Pick<TlsListenerConfig, "hostname" | "port" | "reusePort" | "probes">;
+
 /**
  * A server's TLS listener (fsd/1's, HTTPS's): the certificate checked
  * first, handshakes bounded by TLS_HANDSHAKE_TIMEOUT_MS and holding slots
@@ -230,7 +236,7 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
  * key that cannot be used is a TlsError.
  */
 export async function listenTlsServer(
-  where: { hostname: string; port: number; reusePort?: boolean },
+  where: ListenWhere,
   certified: TlsServerConfig,
   options: Pick<TlsListenerConfig, "limits" | "onHandshakeError" | "onAcceptTrouble">,
 ): Promise<NodeTlsListener> {
@@ -263,7 +269,7 @@ export type ListenEvent =
  * plain TCP otherwise. Failed handshakes and accept trouble go to `log`.
  */
 export async function listenServer(
-  where: { hostname: string; port: number; reusePort?: boolean },
+  where: ListenWhere,
   tls: TlsServerConfig | undefined,
   limits: Limits,
   log?: (event: ListenEvent) => void,

@@ -312,7 +312,8 @@ export class FileStore {
     try {
       const { directory, path } = await this.#sandbox.openNew(name);
       try {
-        await Deno.mkdir(path);
+        // never group- or world-writable, whatever the umask (strict_modes.ts)
+        await Deno.mkdir(path, { mode: 0o755 });
       } finally {
         directory.close();
       }

@@ -1,8 +1,11 @@
 /**
  * OpenSSH's StrictModes for a served directory: DIR, or a directory under
  * it, that other users can write into lets them swap a directory for a
- * symlink out of DIR (docs/SECURITY.md, "Symlink races"). With race-free
- * opens (opened.ts) that is worth a warning; without, the server refuses.
+ * symlink out of DIR (docs/SECURITY.md, "Symlink races"). Other users can
+ * write where the mode grants group or world write (POSIX ACLs show there as
+ * the group bits, their mask), and where they own the directory. With
+ * race-free opens (opened.ts) that is worth a warning; without, the server
+ * refuses.
  */
 
 import { fdMode } from "./opened.ts";
@@ -19,9 +22,9 @@ export interface StrictModes {
 
 /** Checks DIR (a real path) and the directories under it, symlinks not followed. */
 export async function strictModes(root: string, limit = STRICT_MODES_LIMIT): Promise<StrictModes> {
-  const open = await writableByOthers(root, limit);
+  const open = await writableByOthers(root, limit, await serverUid(root));
   if (open === undefined) return {};
-  const what = `${open.path} is writable by other users (mode ${octal(open.mode)}): ` +
+  const what = `${open.path} is ${open.why}: ` +
     "whoever can write there can swap a directory for a symlink out of DIR";
   if (await fdMode(root)) {
     return {
@@ -31,20 +34,64 @@ export async function strictModes(root: string, limit = STRICT_MODES_LIMIT): Pro
   }
   return {
     refusal: `${what}, and opens here are checked, then made (race-free opens need Linux and ` +
-      "--allow-all, which Deno requires for /proc/self/fd): chmod go-w it, or run with --allow-all",
+      `--allow-all, which Deno requires for /proc/self/fd): ${open.fix} it, or run with --allow-all`,
   };
+}
+
+/**
+ * The user the server runs as: Deno.uid() where --allow-sys=uid (or
+ * --allow-all) grants it, else the owner of a file it creates in DIR; unknown
+ * (undefined) for a server that may do neither, whose directories are then
+ * checked for their modes only.
+ */
+async function serverUid(root: string): Promise<number | undefined> {
+  if (Deno.build.os === "windows") return undefined;
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+    return Deno.uid() ?? undefined;
+  }
+  if (Deno.permissions.querySync({ name: "write", path: root }).state !== "granted") return;
+  try {
+    const probe = await Deno.makeTempFile({ dir: root, prefix: ".fsd-uid-" });
+    try {
+      return (await Deno.lstat(probe)).uid ?? undefined;
+    } finally {
+      await Deno.remove(probe).catch(() => {});
+    }
+  } catch {
+    return undefined; // DIR not writable for this user: it cannot tell
+  }
+}
+
+interface Open {
+  path: string;
+  why: string;
+  fix: string;
 }
 
 async function writableByOthers(
   root: string,
   limit: number,
-): Promise<{ path: string; mode: number } | undefined> {
+  uid: number | undefined,
+): Promise<Open | undefined> {
   const pending = [root];
   for (let seen = 0; pending.length > 0 && seen < limit; seen++) {
     const directory = pending.pop()!;
-    const mode = (await Deno.lstat(directory).catch(() => undefined))?.mode;
-    if (mode == null) continue;
-    if ((mode & 0o022) !== 0) return { path: directory, mode };
+    const info = await Deno.lstat(directory).catch(() => undefined);
+    if (info?.mode == null) continue;
+    if ((info.mode & 0o022) !== 0) {
+      return {
+        path: directory,
+        why: `writable by other users (mode ${octal(info.mode)})`,
+        fix: "chmod go-w",
+      };
+    }
+    if (uid !== undefined && info.uid !== null && info.uid !== uid && info.uid !== 0) {
+      return {
+        path: directory,
+        why: `owned by another user (uid ${info.uid}; the server runs as uid ${uid})`,
+        fix: "chown",
+      };
+    }
     try {
       for await (const entry of Deno.readDir(directory)) {
         if (entry.isDirectory && pending.length < limit) pending.push(`${directory}/${entry.name}`);

@@ -25,7 +25,11 @@ async function forge(from: [string, number], to: [string, number], payload: stri
 }
 
 /** An echo server whose log lines can be awaited. */
-async function echoServer(mode: "echo" | "upper" | "ceil" | "broadcast", maxMembers?: number) {
+async function echoServer(
+  mode: "echo" | "upper" | "ceil" | "broadcast",
+  maxMembers?: number,
+  idleMs?: number,
+) {
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: () => void }[] = [];
   const server = await startUdpEcho({
@@ -33,6 +37,7 @@ async function echoServer(mode: "echo" | "upper" | "ceil" | "broadcast", maxMemb
     hostname: "127.0.0.1",
     mode,
     maxMembers,
+    idleMs,
     log(line) {
       lines.push(line);
       for (const w of [...waiters]) {
@@ -163,6 +168,23 @@ Deno.test("udp chat: at most 32 members; the next is told the room is full", asy
   } finally {
     for (const m of members) m.socket.close();
   }
+});
+
+Deno.test("udp chat: a member silent for the idle time leaves, and its seat is free again", async () => {
+  // Forged "members" send once and never again: they must not keep their seats.
+  await using server = await echoServer("broadcast", 1, 300);
+  using silent = client();
+  using next = client();
+  await silent.send("hi", server.port);
+  assert.match(text.decode(await silent.receive("the welcome")), /^\* welcome, you are 1/);
+  await next.send("hi", server.port);
+  assert.equal(
+    text.decode(await next.receive("the refusal")),
+    "* the room is full (1 members); try later",
+  );
+  await server.logged(/^\[1\] silent too long; left$/, "the silent member leaving");
+  await next.send("hi", server.port);
+  assert.match(text.decode(await next.receive("the welcome")), /^\* welcome, you are 2/);
 });
 
 Deno.test("udp chat: a message over 1024 bytes is refused, not fanned out", async () => {

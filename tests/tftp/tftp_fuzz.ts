@@ -4,7 +4,10 @@
  * request port and to the transfer ports the server answers from. Every
  * answer must be one whole, valid TFTP packet (DATA of at most 65464
  * bytes, ACK, OACK, or ERROR with a code from 0 to 8), and the server must
- * still serve a clean download afterwards.
+ * still serve a clean download afterwards. A stranger, a socket with no
+ * transfer of its own, sends ERROR datagrams to the others' transfer ports
+ * (issue 18, item 7): RFC 1350 says an ERROR is never answered, so it must
+ * hear nothing back.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write tests/tftp/tftp_fuzz.ts [--datagrams N] [--seed S]
  *   (or: deno task fuzz --tftp)
@@ -31,6 +34,8 @@ const NAMES = [
   "new",
   "\uFEFFbom",
   "a\u202Eb",
+  "a\u200Bb",
+  "a\u2028b",
 ];
 const MODES = ["octet", "netascii", "OCTET", "mail", "", "binary"];
 const OPTIONS = ["blksize", "tsize", "timeout", "windowsize", "utimeout", "BLKSIZE", "multicast"];
@@ -102,6 +107,8 @@ export function checkAnswer(bytes: Uint8Array): string | null {
 export interface TftpFuzzReport {
   datagrams: number;
   answers: number;
+  /** ERROR datagrams the stranger sent to transfer ports (none answered). */
+  strangerErrors: number;
   failures: string[];
 }
 
@@ -111,7 +118,7 @@ export async function fuzzTftp(
   options: { seed: number; datagrams: number; sockets?: number; settleMs?: number },
 ): Promise<TftpFuzzReport> {
   const r = rng(options.seed);
-  const report: TftpFuzzReport = { datagrams: 0, answers: 0, failures: [] };
+  const report: TftpFuzzReport = { datagrams: 0, answers: 0, strangerErrors: 0, failures: [] };
   const sockets = await Promise.all(
     Array.from({ length: options.sockets ?? 16 }, async () => {
       const socket = dgram.createSocket("udp4");
@@ -126,7 +133,27 @@ export async function fuzzTftp(
       return { socket, tids };
     }),
   );
+  // Its own random stream: the others' datagrams stay what the seed made them.
+  const strangerRandom = rng(options.seed + 1);
+  const stranger = dgram.createSocket("udp4");
+  stranger.on("message", (_bytes: Uint8Array, from: dgram.RemoteInfo) => {
+    report.failures.push(`seed ${options.seed}: port ${from.port} answered a stranger's ERROR`);
+  });
+  await new Promise<void>((resolve) => stranger.bind(0, "127.0.0.1", () => resolve()));
   for (let i = 0; i < options.datagrams; i++) {
+    const ports = sockets.flatMap(({ tids }) => [...tids]);
+    if (i % 8 === 7 && ports.length > 0) {
+      const error = [0, 5, 0, int(strangerRandom, 9), ...z("stranger")];
+      await new Promise<void>((resolve) =>
+        stranger.send(
+          new Uint8Array(error),
+          pick(strangerRandom, ports),
+          "127.0.0.1",
+          () => resolve(),
+        )
+      );
+      report.strangerErrors++;
+    }
     const { socket, tids } = pick(r, sockets);
     const to = tids.size > 0 && r() < 0.5 ? pick(r, [...tids]) : port;
     await new Promise<void>((resolve) =>
@@ -137,7 +164,9 @@ export async function fuzzTftp(
   }
   await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 300));
   await Promise.all(
-    sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))),
+    [...sockets.map(({ socket }) => socket), stranger].map((socket) =>
+      new Promise<void>((resolve) => socket.close(() => resolve()))
+    ),
   );
   return report;
 }
@@ -165,7 +194,7 @@ if (import.meta.main) {
   );
   const report = await fuzzTftp(server.addr.port, { seed, datagrams, settleMs: 2000 });
   console.log(
-    `${report.datagrams} sent, ${report.answers} answers, ${report.failures.length} failures`,
+    `${report.datagrams} sent, ${report.answers} answers, ${report.strangerErrors} stranger ERRORs, ${report.failures.length} failures`,
   );
   for (const failure of report.failures.slice(0, 20)) console.log(failure);
   await server.close();

@@ -266,7 +266,7 @@ Deno.test({
   },
 });
 
-/** A UDP port free right now on 127.0.0.1 (for servers that cannot be given port 0). */
+/** A UDP port free right now on 127.0.0.1; another process may take it before the server binds it. */
 async function freeUdpPort(): Promise<number> {
   const socket = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
@@ -275,17 +275,53 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-async function fsdClientAgainst(
-  server: (dir: string, port: number) => Deno.ChildProcess,
-  ready: (port: number) => Promise<void>,
-) {
+/** Whether something holds UDP `port` on 127.0.0.1 (binding it fails with EADDRINUSE). */
+async function udpPortTaken(port: number): Promise<boolean> {
+  const socket = dgram.createSocket("udp4");
+  const taken = await new Promise<boolean>((resolve, reject) => {
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EADDRINUSE") resolve(true);
+      else reject(error);
+    });
+    socket.bind(port, HOST, () => resolve(false));
+  });
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return taken;
+}
+
+/** How many ports a peer is tried on when someone else took the one chosen for it. */
+const BIND_ATTEMPTS = 5;
+
+/**
+ * Starts a TFTP server that must be told its port (tftpd-hpa and atftpd
+ * cannot take port 0 and say which one they got) and waits until it
+ * answers. A port taken by another process between choosing it and the
+ * server binding it (the server exits, the port is in use) is retried with
+ * another, at most 5 times; any other failure to start is thrown.
+ */
+async function startPeer(
+  start: (port: number) => Deno.ChildProcess,
+  choose: () => Promise<number> = freeUdpPort,
+): Promise<{ child: Deno.ChildProcess; port: number }> {
+  for (let attempt = 1;; attempt++) {
+    const port = await choose();
+    const child = start(port);
+    if (await answers(port, child)) return { child, port };
+    const { code } = await child.status;
+    if (!await udpPortTaken(port) || attempt === BIND_ATTEMPTS) {
+      throw new Error(
+        `the TFTP server exited with ${code} on port ${port}, which nobody else holds`,
+      );
+    }
+  }
+}
+
+async function fsdClientAgainst(server: (dir: string, port: number) => Deno.ChildProcess) {
   await using served = await tempDir();
   await using local = await tempDir();
   await Deno.chmod(served.path, 0o777); // the servers drop to an unprivileged user
-  const port = await freeUdpPort();
-  const child = server(served.path, port);
+  const { child, port } = await startPeer((port) => server(served.path, port));
   try {
-    await ready(port);
     const permissions = [
       "--allow-net",
       `--allow-read=${local.path}`,
@@ -320,9 +356,15 @@ async function fsdClientAgainst(
   }
 }
 
-/** Waits until a TFTP server answers on `port` (an RRQ for a missing file gets ERROR). */
-async function answers(port: number): Promise<void> {
+/**
+ * Waits until the TFTP server `child` answers on `port` (an RRQ for a
+ * missing file gets ERROR): true; false when it has exited instead.
+ */
+async function answers(port: number, child: Deno.ChildProcess): Promise<boolean> {
+  let exited = false;
+  child.status.then(() => exited = true);
   for (let i = 0; i < 50; i++) {
+    if (exited) return false;
     const got = await runFsd(["--allow-net"], [
       "get",
       `tftp://${HOST}:${port}/probe`,
@@ -330,25 +372,52 @@ async function answers(port: number): Promise<void> {
       "--timeout",
       "0.3",
     ]);
-    if (/server error/.test(got.stderr)) return;
+    if (/server error/.test(got.stderr)) return true;
   }
+  if (exited) return false;
   throw new Error(`no TFTP server on port ${port}`);
 }
+
+/** tftpd-hpa on `port`, serving `dir`, in the foreground. */
+function tftpdHpa(dir: string, port: number): Deno.ChildProcess {
+  return new Deno.Command("/usr/sbin/in.tftpd", {
+    args: ["-L", "-c", "-s", dir, "-a", `${HOST}:${port}`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+Deno.test({
+  name: "interop: a peer whose port another process took first is started on another one",
+  ...needs("tftpd-hpa"),
+  fn: async () => {
+    assertTools("tftpd-hpa");
+    await using served = await tempDir();
+    const squatter = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => squatter.bind(0, HOST, () => resolve()));
+    const taken = squatter.address().port;
+    const offered = [taken];
+    try {
+      const { child, port } = await startPeer(
+        (port) => tftpdHpa(served.path, port),
+        () => offered.length > 0 ? Promise.resolve(offered.shift()!) : freeUdpPort(),
+      );
+      child.kill("SIGTERM");
+      await child.status;
+      assert.notEqual(port, taken);
+      assert.equal(offered.length, 0); // the taken port was tried first
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
+  },
+});
 
 Deno.test({
   name: "interop: fsd's TFTP client against tftpd-hpa (get, put, error)",
   ...needs("tftpd-hpa"),
   fn: async () => {
     assertTools("tftpd-hpa");
-    await fsdClientAgainst(
-      (dir, port) =>
-        new Deno.Command("/usr/sbin/in.tftpd", {
-          args: ["-L", "-c", "-s", dir, "-a", `${HOST}:${port}`],
-          stdout: "null",
-          stderr: "null",
-        }).spawn(),
-      answers,
-    );
+    await fsdClientAgainst(tftpdHpa);
   },
 });
 
@@ -377,7 +446,6 @@ Deno.test({
           stdout: "null",
           stderr: "null",
         }).spawn(),
-      answers,
     );
   },
 });
