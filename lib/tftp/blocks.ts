@@ -82,6 +82,23 @@ function isStale(packet: Packet): boolean {
   return packet.op === Opcode.RRQ || packet.op === Opcode.WRQ || packet.op === Opcode.OACK;
 }
 
+/** Fills a block from the source: as many bytes as fit, fewer only at its end. */
+type BlockReader = (target: Uint8Array) => number | Promise<number>;
+
+/** A regular file's synchronous reads straight into the packet (no copy, no hand-off to a thread). */
+function syncBlockReader(readSync: (buffer: Uint8Array) => number | null): BlockReader {
+  let eof = false;
+  return (target) => {
+    let filled = 0;
+    while (!eof && filled < target.length) {
+      const n = readSync(target.subarray(filled));
+      if (n === null) eof = true;
+      else filled += n;
+    }
+    return filled;
+  };
+}
+
 /**
  * Sends `source` as DATA blocks 1, 2, ... (the peer has already agreed to
  * the transfer); returns the bytes sent once the last block is acknowledged.
@@ -91,21 +108,33 @@ export async function sendFile(
   source: ByteSource,
   config: TransferConfig,
 ): Promise<number> {
+  if (source.readSync) {
+    return await sendWindows(channel, syncBlockReader(source.readSync.bind(source)), config, true);
+  }
   const reader = new ChunkedReader(source); // the file is read ahead of the network
   try {
-    return await sendWindows(channel, reader, config);
+    // Only a read that finishes on its own is done ahead: a pipe's may wait on a person.
+    const ahead = source.regularFile === true || source.inMemory === true;
+    return await sendWindows(channel, (target) => reader.fill(target), config, ahead);
   } finally {
     await reader.finish();
   }
 }
 
+/**
+ * The window loop. With `readAhead`, the ring holds two windows: the one on
+ * the wire, and the next, read while the peer's ACK is on its way (ready to
+ * go the moment the ACK arrives).
+ */
 async function sendWindows(
   channel: DatagramChannel,
-  reader: ChunkedReader,
+  read: BlockReader,
   config: TransferConfig,
+  readAhead: boolean,
 ): Promise<number> {
   const { blockSize, windowSize } = config.params;
-  const ring = Array.from({ length: windowSize }, () => ({
+  const slots = readAhead ? 2 * windowSize : windowSize;
+  const ring = Array.from({ length: slots }, () => ({
     packet: new Uint8Array(DATA_HEADER_SIZE + blockSize),
     length: 0,
   }));
@@ -115,26 +144,34 @@ async function sendWindows(
   let bytes = 0;
   let retries = 0;
   let answered = false;
-  for (;;) {
-    // Load the window, then send it whole.
-    while (loaded < base + windowSize - 1 && loaded < last) {
+  // Reads blocks into the ring up to `upTo` (never past the file's last block).
+  const load = async (upTo: number) => {
+    while (loaded < upTo && loaded < last) {
       const block = ++loaded;
-      const slot = ring[block % windowSize];
-      const n = await reader.fill(slot.packet.subarray(DATA_HEADER_SIZE));
+      const slot = ring[block % slots];
+      const got = read(slot.packet.subarray(DATA_HEADER_SIZE));
+      const n = typeof got === "number" ? got : await got;
       writeDataHeader(slot.packet, wireBlock(block));
       slot.length = DATA_HEADER_SIZE + n;
       if (n < blockSize) last = block;
     }
-    const end = Math.min(loaded, last);
+  };
+  for (;;) {
+    // The window (read ahead already, but for the first), sent whole; then the next one read.
+    await load(base + windowSize - 1);
+    const end = Math.min(loaded, last, base + windowSize - 1);
     for (let block = base; block <= end; block++) {
-      const slot = ring[block % windowSize];
+      const slot = ring[block % slots];
       channel.send(slot.packet.subarray(0, slot.length));
     }
-    // Wait for an ACK that moves the window.
+    // Wait for an ACK that moves the window, reading the next window meanwhile.
     const deadline = waitUntil(channel, config, answered);
+    let next: Promise<Uint8Array | null> | undefined = channel.receive(deadline);
+    await load(base + slots - 1);
     let acked: number | undefined;
     while (acked === undefined) {
-      const bytesIn = await channel.receive(deadline);
+      const bytesIn = await (next ?? channel.receive(deadline));
+      next = undefined;
       if (bytesIn === null) break;
       const packet = parseFromPeer(bytesIn, 0);
       if (isStale(packet)) continue;
@@ -151,7 +188,7 @@ async function sendWindows(
     answered = true;
     retries = 0;
     for (let block = base; block <= acked; block++) {
-      bytes += ring[block % windowSize].length - DATA_HEADER_SIZE;
+      bytes += ring[block % slots].length - DATA_HEADER_SIZE;
     }
     config.onProgress?.(bytes);
     if (acked === last) return bytes;
@@ -246,17 +283,19 @@ async function receiveWindows(
     if (config.maxBytes && bytes > config.maxBytes) {
       throw new ProtocolError(ErrorCode.DISK_FULL, `upload too large: over ${config.maxBytes}`);
     }
-    await writer.write(packet.data);
-    config.onProgress?.(bytes);
     const done = packet.data.length < blockSize;
     expected++;
     inWindow++;
+    // A window's ACK goes out before its last block is written: the sender's next window is
+    // then on its way while this one is written (the last block's ACK waits for the disk).
+    if (!done && inWindow === windowSize) acknowledge();
+    await writer.write(packet.data);
+    config.onProgress?.(bytes);
     if (done) {
       await writer.flush();
       await beforeLastAck?.();
       return { bytes, finalAck: acknowledge() };
     }
-    if (inWindow === windowSize) acknowledge();
   }
 }
 

@@ -71,6 +71,12 @@ export class UdpChannel implements DatagramChannel {
   readonly #buffer = new Uint8Array(MAX_DATAGRAM);
   /** A receive still waiting after a deadline passed: the next call waits on it. */
   #pending: Promise<[Uint8Array, Endpoint] | null> | undefined;
+  /** The channel's one deadline timer, when it is armed, and for when. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  /** The wait in progress: its deadline, and how to end it. */
+  #deadline = 0;
+  #wake: ((value: typeof TIMED_OUT) => void) | undefined;
 
   readonly #tap: DatagramTap | undefined;
 
@@ -100,15 +106,9 @@ export class UdpChannel implements DatagramChannel {
 
   async receive(deadline: number): Promise<Uint8Array | null> {
     for (;;) {
-      const left = deadline - performance.now();
-      if (left <= 0 || this.socket.closed) return null;
+      if (deadline - performance.now() <= 0 || this.socket.closed) return null;
       this.#pending ??= this.socket.receive(this.#buffer).catch(() => null);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const result = await Promise.race([
-        this.#pending,
-        new Promise<typeof TIMED_OUT>((resolve) => timer = setTimeout(resolve, left, TIMED_OUT)),
-      ]);
-      clearTimeout(timer);
+      const result = await this.#until(this.#pending, deadline);
       if (result === TIMED_OUT) return null;
       this.#pending = undefined;
       if (result === null) return null; // closed
@@ -127,8 +127,48 @@ export class UdpChannel implements DatagramChannel {
     }
   }
 
+  /**
+   * `pending`'s result, or TIMED_OUT at `deadline`. One timer serves the
+   * channel: a deadline later than its (the usual case, each datagram moving
+   * the deadline on) leaves it alone, and it arms itself again on firing
+   * early; so a datagram costs no setTimeout/clearTimeout pair.
+   */
+  #until<T>(pending: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
+    return new Promise((resolve) => {
+      this.#deadline = deadline;
+      this.#wake = resolve as (value: typeof TIMED_OUT) => void;
+      pending.then((value) => {
+        if (this.#wake === resolve) this.#wake = undefined;
+        resolve(value);
+      });
+      if (this.#timerAt > deadline) this.#arm(deadline);
+    });
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#ring(), Math.max(0, at - performance.now()));
+  }
+
+  #ring(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const wake = this.#wake;
+    if (!wake) return; // nobody waits: the next wait arms it again
+    if (performance.now() < this.#deadline) return this.#arm(this.#deadline);
+    this.#wake = undefined;
+    wake(TIMED_OUT);
+  }
+
   close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
     this.socket.close();
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.(TIMED_OUT);
   }
 }
 

@@ -103,3 +103,41 @@ Deno.test("memory: a silent peer: the sender gives up after its retries, in virt
     sender.close();
   }
 });
+
+Deno.test("memory: the next window is read while its ACK travels; the ACK goes out before the window's last write", async () => {
+  const [sender, receiver] = MemoryChannel.pair();
+  const data = randomBytes(4 * 512 + 100, 7);
+  const source = bytesSource(data);
+  // At each read: how many ACKs the receiver had sent (the sender's reads come before those ACKs).
+  const acksAtRead: number[] = [];
+  const readAhead = {
+    inMemory: true,
+    read(buffer: Uint8Array) {
+      acksAtRead.push(receiver.sent.length);
+      return source.read(buffer);
+    },
+  };
+  // At each block handed to the writer: how many ACKs the receiver had sent (write-behind).
+  const acksAtWrite: number[] = [];
+  const sink = new MemorySink();
+  const config = { params: { blockSize: 512, windowSize: 2, timeoutMs: 1000 }, retries: 1 };
+  try {
+    await Promise.all([
+      sendFile(sender, readAhead, config),
+      receiveFile(receiver, sink, {
+        ...config,
+        reply: encodeAck(0),
+        onProgress: () => acksAtWrite.push(receiver.sent.length),
+      }),
+    ]);
+  } finally {
+    sender.close();
+    receiver.close();
+  }
+  assert.deepEqual(sink.bytes(), data);
+  // Blocks 1-2 are read, sent, then 3-4 read before ACK 2 was sent; 5 before ACK 4.
+  assert.deepEqual(acksAtRead.slice(0, 4), [0, 0, 0, 0]);
+  // Block 1 written with no ACK out; block 2 (the window's last) after ACK 2; the last block
+  // (5, short) before its ACK.
+  assert.deepEqual(acksAtWrite, [0, 1, 1, 2, 2]);
+});
