@@ -12,12 +12,6 @@ export interface ByteSource {
   readonly inMemory?: boolean;
   /** A regular file: a read finishes on its own, so the next one may start before it is needed. */
   readonly regularFile?: boolean;
-  /**
-   * A regular file's synchronous read (null at its end): a page-cache read
-   * costs less than handing a read to Deno's I/O threads, so a datagram
-   * sender reads each block straight into its packet with it.
-   */
-  readSync?(buffer: Uint8Array): number | null;
 }
 
 /** Where received bytes go: a file, stdout, or memory. */
@@ -29,11 +23,7 @@ export interface ByteSink {
 
 /** `file` as a source, read ahead of the network. */
 export function fileSource(file: Deno.FsFile): ByteSource {
-  return {
-    read: (buffer) => file.read(buffer),
-    readSync: (buffer) => file.readSync(buffer),
-    regularFile: true,
-  };
+  return { read: (buffer) => file.read(buffer), regularFile: true };
 }
 
 /**
