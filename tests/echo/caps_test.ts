@@ -158,3 +158,40 @@ Deno.test("caps: the limit flags of echo serve and proxy, from the command line"
   assert.equal(client.code, 2);
   assert.match(client.stderr, /--max-per-ip is an option of the server/);
 });
+
+Deno.test("caps: a chat line is encoded once for all the room's members, not once per member", async () => {
+  // Counts the server's encodings of the flood's lines ("ID: flood-N"), in this process.
+  const encode = TextEncoder.prototype.encode;
+  let encodings = 0;
+  TextEncoder.prototype.encode = function (input?: string) {
+    if (input !== undefined && /^\d+: flood-/.test(input)) encodings++;
+    return encode.call(this, input);
+  };
+  const server = await startEchoServer({ port: 0, hostname: "127.0.0.1", mode: "broadcast" });
+  const members: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      members.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+    }
+    const [listener] = members;
+    const sender = members[19];
+    let heard = "";
+    const buffer = new Uint8Array(4096);
+    const hear = async (pattern: RegExp) => {
+      while (!pattern.test(heard)) {
+        const n = await listener.read(buffer);
+        if (n === null) throw new Error(`the room closed; heard: ${heard}`);
+        heard += text.decode(buffer.subarray(0, n));
+      }
+    };
+    await withDeadline(hear(/\* 20 joined/), "every join", 5000);
+    const lines = Array.from({ length: 50 }, (_, i) => `flood-${i}\n`).join("");
+    await sender.write(text.encode(lines));
+    await withDeadline(hear(/20: flood-49\n/), "the last line", 5000);
+    assert.equal(encodings, 50, "each line encoded once for the 19 members who hear it");
+  } finally {
+    TextEncoder.prototype.encode = encode;
+    for (const member of members) member.close();
+    await server.close();
+  }
+});

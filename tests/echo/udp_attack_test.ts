@@ -252,3 +252,27 @@ Deno.test("udp without --allow-net: one clean line, exit 1, no stack trace", asy
     assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
   }
 });
+
+Deno.test("udp chat: a flood's fan-out stops at the server's send budget (4 MiB a second, a burst of 1 MiB)", async () => {
+  await using server = await echoServer("broadcast");
+  const members = Array.from({ length: 32 }, () => client());
+  try {
+    for (const [i, m] of members.entries()) {
+      await m.send("hi", server.port);
+      await m.receive(`welcome ${i}`);
+    }
+    // 150 messages of 1,000 bytes, each for 31 members: 4.7 MB, past the burst and any refill
+    // while they are handled (the server's receive buffer holds them all).
+    const [speaker, leaver] = members;
+    const message = new Uint8Array(1000).fill(0x41);
+    for (let i = 0; i < 150; i++) await speaker.send(message, server.port);
+    // Handled in order: once the leaver's "/leave" is logged, every message before it was.
+    await leaver.send("/leave", server.port);
+    await server.logged(/^\[2\] left$/, "the leave after the flood");
+    const { sent, overBudget } = server.stats;
+    assert.ok(overBudget > 0, `nothing held back: ${sent} datagrams sent`);
+    assert.ok(sent < 150 * 31, `${sent} datagrams sent of ${150 * 31}`);
+  } finally {
+    for (const m of members) m.socket.close();
+  }
+});
