@@ -82,9 +82,6 @@ function isStale(packet: Packet): boolean {
   return packet.op === Opcode.RRQ || packet.op === Opcode.WRQ || packet.op === Opcode.OACK;
 }
 
-/** Fills a block from the source: as many bytes as fit, fewer only at its end. */
-type BlockReader = (target: Uint8Array) => number | Promise<number>;
-
 /**
  * Sends `source` as DATA blocks 1, 2, ... (the peer has already agreed to
  * the transfer); returns the bytes sent once the last block is acknowledged.
@@ -101,7 +98,7 @@ export async function sendFile(
   try {
     // Only a read that finishes on its own is done ahead: a pipe's may wait on a person.
     const ahead = source.regularFile === true || source.inMemory === true;
-    return await sendWindows(channel, (target) => reader.fill(target), config, ahead);
+    return await sendWindows(channel, reader, config, ahead);
   } finally {
     await reader.finish();
   }
@@ -114,7 +111,7 @@ export async function sendFile(
  */
 async function sendWindows(
   channel: DatagramChannel,
-  read: BlockReader,
+  reader: ChunkedReader,
   config: TransferConfig,
   readAhead: boolean,
 ): Promise<number> {
@@ -135,8 +132,7 @@ async function sendWindows(
     while (loaded < upTo && loaded < last) {
       const block = ++loaded;
       const slot = ring[block % slots];
-      const got = read(slot.packet.subarray(DATA_HEADER_SIZE));
-      const n = typeof got === "number" ? got : await got;
+      const n = await reader.fill(slot.packet.subarray(DATA_HEADER_SIZE));
       writeDataHeader(slot.packet, wireBlock(block));
       slot.length = DATA_HEADER_SIZE + n;
       if (n < blockSize) last = block;
