@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { freeUdpPort, MAIN } from "./support.ts";
+import { freeUdpPort, fsdServe, MAIN, service } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -85,34 +85,12 @@ async function floorClient(port: number, blockSize: number): Promise<void> {
   console.log(`${bytes} bytes`);
 }
 
+/** A command's wall time (bench/support.ts's `timed` also samples memory, which costs here). */
 async function timed(command: string, args: string[]): Promise<number> {
   const start = performance.now();
   const out = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).output();
   if (!out.success) throw new Error(`${command} failed: ${new TextDecoder().decode(out.stderr)}`);
   return performance.now() - start;
-}
-
-async function spawnReady(args: string[], ready: RegExp) {
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" })
-    .spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (let i = 0; i < 100 && !ready.test(text); i++) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  child.stderr.cancel().catch(() => {});
-  const port = Number(ready.exec(text)?.[1]);
-  return {
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
 }
 
 async function drive(mib: number, rounds: number, blockSize: number): Promise<void> {
@@ -124,27 +102,15 @@ async function drive(mib: number, rounds: number, blockSize: number): Promise<vo
     args: ["-L", "-s", root, "-u", "root", "-B", "65464", "-a", `127.0.0.1:${tftpdPort}`],
   }).spawn();
   const self = new URL(import.meta.url).pathname;
-  const floor = await spawnReady(
+  const floor = await service(
+    Deno.execPath(),
     ["run", "--allow-net=127.0.0.1", self, "--serve", String(mib)],
     /floor server on port (\d+)/,
   );
-  const fsd = await spawnReady(
-    [
-      "run",
-      "--allow-net",
-      `--allow-read=${root}`,
-      MAIN,
-      "serve",
-      root,
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--tftp-only",
-      "--tftp",
-      "0",
-    ],
-    /TFTP server listening on \S+ UDP port (\d+)/,
-  );
+  const fsd = await fsdServe(root, ["--tftp-only", "--tftp", "0"], undefined, {
+    permissions: ["--allow-net", `--allow-read=${root}`],
+    ready: /TFTP server listening on \S+ UDP port (\d+)/,
+  });
   const curl = (port: number) =>
     ["curl", [
       "-s",
