@@ -115,33 +115,53 @@ async function exhaustAndRecover(workers: number) {
   }
 }
 
+/**
+ * `stalls` handshakes left stalled against a server started with `flags`:
+ * the next client is refused (`refusal` on its stderr, `logged` in the log),
+ * and served once the handshake deadline has dropped the stalls.
+ */
+async function stalledHandshakesHoldSlots(
+  flags: string[],
+  stalls: number,
+  refusal: RegExp,
+  logged: RegExp,
+): Promise<void> {
+  await using dir = await tempDir();
+  const { server, certs } = await serveTls(dir.path, flags);
+  await using _ = server;
+  const conns = await stall(server.port, stalls);
+  try {
+    // The refusal comes over TLS: fsd ls finished its handshake and reads ERR 0.
+    const refused = await lsOverTls(server.port, certs);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, refusal);
+    await server.waitForLine(logged);
+    // The handshake deadline (10 s) drops the stalls; their slots are given back.
+    await withDeadline(
+      server.waitForLine(/TLS handshake failed: TLS handshake timeout; closing$/, stalls),
+      "the stalled handshakes dropped",
+      20_000,
+    );
+    const served = await lsOverTls(server.port, certs);
+    assert.equal(served.code, 0, served.stderr);
+    assert.match(served.stdout, /hello\.txt/);
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+}
+
 Deno.test({
   name:
     "tls exhaust: stalled handshakes hold --max-clients slots; a client past them is told the limit, then served once they are dropped",
   ...needs("openssl"),
   fn: async () => {
     assertTools("openssl");
-    await using dir = await tempDir();
-    const { server, certs } = await serveTls(dir.path, ["--max-clients", "4"]);
-    await using _ = server;
-    const conns = await stall(server.port, 4);
-    try {
-      const refused = await lsOverTls(server.port, certs);
-      assert.equal(refused.code, 1, refused.stderr);
-      assert.match(refused.stderr, /server busy: serving 4 connections, its limit/);
-      await server.waitForLine(/rejected with error 0: server busy: serving 4 connections/);
-      // The handshake deadline (10 s) drops the four; their slots are given back.
-      await withDeadline(
-        server.waitForLine(/TLS handshake failed: TLS handshake timeout; closing$/, 4),
-        "the stalled handshakes dropped",
-        20_000,
-      );
-      const served = await lsOverTls(server.port, certs);
-      assert.equal(served.code, 0, served.stderr);
-      assert.match(served.stdout, /hello\.txt/);
-    } finally {
-      for (const conn of conns) conn.close();
-    }
+    await stalledHandshakesHoldSlots(
+      ["--max-clients", "4"],
+      4,
+      /server busy: serving 4 connections, its limit/,
+      /rejected with error 0: server busy: serving 4 connections/,
+    );
   },
 });
 
@@ -151,36 +171,13 @@ Deno.test({
   ...needs("openssl"),
   fn: async () => {
     assertTools("openssl");
-    await using dir = await tempDir();
     // --max-clients above the stalls: the per-address limit is the one met.
-    const { server, certs } = await serveTls(dir.path, [
-      "--max-per-ip",
-      "2",
-      "--max-clients",
-      "10",
-    ]);
-    await using _ = server;
-    const conns = await stall(server.port, 2);
-    try {
-      // The refusal comes over TLS: fsd ls finished its handshake and reads ERR 0.
-      const refused = await lsOverTls(server.port, certs);
-      assert.equal(refused.code, 1, refused.stderr);
-      assert.match(
-        refused.stderr,
-        /server error 0: too many connections from 127\.0\.0\.1: at most 2/,
-      );
-      await server.waitForLine(/rejected with error 0: too many connections from 127\.0\.0\.1/);
-      await withDeadline(
-        server.waitForLine(/TLS handshake failed: TLS handshake timeout; closing$/, 2),
-        "the stalled handshakes dropped",
-        20_000,
-      );
-      const served = await lsOverTls(server.port, certs);
-      assert.equal(served.code, 0, served.stderr);
-      assert.match(served.stdout, /hello\.txt/);
-    } finally {
-      for (const conn of conns) conn.close();
-    }
+    await stalledHandshakesHoldSlots(
+      ["--max-per-ip", "2", "--max-clients", "10"],
+      2,
+      /server error 0: too many connections from 127\.0\.0\.1: at most 2/,
+      /rejected with error 0: too many connections from 127\.0\.0\.1/,
+    );
   },
 });
 
