@@ -15,8 +15,7 @@ import {
   TRANSFER_JOB_FLAGS,
 } from "./client/transfer_flags.ts";
 import { custom } from "./shared/values.ts";
-import { tftpGet } from "./client/tftp_get.ts";
-import { httpGet, TRANSFER_SIDES } from "./client/http.ts";
+import { TRANSFER_SIDES } from "./client/sides.ts";
 import { parseJob, parseJobs, targetWords } from "./client/options.ts";
 import { JobConnection } from "./client/job_connection.ts";
 import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
@@ -28,7 +27,6 @@ import { downloadPath } from "./client/local_files.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./client/remote_names.ts";
 import { failureText, Reporter, verbosity } from "./client/report.ts";
 import { runFiles, runOneFile } from "./client/jobs.ts";
-import { downloadTree } from "./client/tree_get.ts";
 
 /** --sha256 HEX: 64 hex digits. */
 const sha256Hex = custom((text, flag) => {
@@ -126,15 +124,19 @@ redirect instead)`,
     "fsd get fsd://lab1:10000/notes.txt",
   ],
   side: TRANSFER_SIDES,
+  // Each side's client and the tree walk are imported only when they run: a plain fsd/1
+  // get loads neither TFTP's nor HTTP's modules (docs/PERFORMANCE.md, session 26).
   async run({ values, positionals, side }) {
     if (side === "tftp") {
       refuseChecks({ integrity: values.integrity }); // --sha256 HEX: the client checks alone
+      const { tftpGet } = await import("./client/tftp_get.ts");
       return await tftpGet({ values, positionals });
     }
     if (side === "http") {
       if (values.integrity !== undefined) {
         throw new CommandError("--integrity cannot be checked over HTTP: use --sha256 HEX");
       }
+      const { httpGet } = await import("./client/http.ts");
       return await httpGet({ values, positionals });
     }
     const { target, params, names } = parseJob(
@@ -300,6 +302,7 @@ async function getTree(
   } else if (info && !info.isDirectory) {
     throw new CommandError(`not a directory: ${destination}`);
   }
+  const { downloadTree } = await import("./client/tree_get.ts");
   await downloadTree(conn, remote, destination, how, reporter);
   reporter.finish("received");
 }

@@ -10,7 +10,7 @@ import { expectPositionals, formatBytes } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import { CLIENT_FLAGS, parseTarget, targetWords, withClient } from "./client/options.ts";
 import { meansDirectory, normalizeRemote, remoteBase } from "./client/remote_names.ts";
-import { HTTP_CLIENT_HEADING, httpList, LIST_SIDES } from "./client/http.ts";
+import { HTTP_CLIENT_HEADING, LIST_SIDES } from "./client/sides.ts";
 import { errorMessage } from "../lib/bytes/source_sink.ts";
 
 const USAGE = "fsd ls HOST PORT [DIR | FILE] [OPTIONS]";
@@ -52,7 +52,7 @@ NAME: KIND SIZE MTIME SHA256 NAME; '-' for directories)`,
   async run({ values, positionals, side }) {
     const digests = values.sha256;
     const entries = side === "http"
-      ? await httpList(values, positionals)
+      ? await (await import("./client/http.ts")).httpList(values, positionals)
       : await listFsd(values, positionals);
     const text = values.json
       ? entries.map((e) => escapeInvisible(JSON.stringify(entryJson(e, digests))) + "\n").join("")

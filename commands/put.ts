@@ -13,8 +13,7 @@ import {
   TRANSFER_GROUPS,
   TRANSFER_JOB_FLAGS,
 } from "./client/transfer_flags.ts";
-import { tftpPut } from "./client/tftp_put.ts";
-import { httpPut, TRANSFER_SIDES } from "./client/http.ts";
+import { TRANSFER_SIDES } from "./client/sides.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
 import { FSD1 } from "../lib/fsd/negotiation.ts";
 import { parseJob, parseJobs, targetWords } from "./client/options.ts";
@@ -23,7 +22,6 @@ import { endsJob, Interruption } from "./shared/signals.ts";
 import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
 import { Reporter, verbosity } from "./client/report.ts";
 import { runOneFile } from "./client/jobs.ts";
-import { uploadTree } from "./client/tree_put.ts";
 import { uploadFile, uploadFiles } from "./client/upload.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
@@ -98,6 +96,7 @@ size, bytes, seconds, outcome, error, crc32 or sha256)`,
   async run({ values, positionals, side }) {
     if (side === "tftp") {
       refuseChecks(values);
+      const { tftpPut } = await import("./client/tftp_put.ts");
       return await tftpPut({ values, positionals });
     }
     if (side === "http") {
@@ -106,6 +105,7 @@ size, bytes, seconds, outcome, error, crc32 or sha256)`,
       ) {
         throw new CommandError("--integrity and --sha256 cannot be checked over HTTP put");
       }
+      const { httpPut } = await import("./client/http.ts");
       return await httpPut({ values, positionals });
     }
     const { target, params, names } = parseJob(
@@ -231,6 +231,7 @@ async function putTree(
     remote = joinRemote(remote, base);
   }
   if (typed !== undefined && remote === "") remote = normalizeRemote(base);
+  const { uploadTree } = await import("./client/tree_put.ts");
   await uploadTree(conn, local, remote, how, reporter);
   reporter.finish("sent");
 }

@@ -19,33 +19,6 @@ import { Progress } from "../shared/progress.ts";
 import { downloadPath, openDownload } from "./local_files.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import { type ClientSecurityValues, parseClientSecurity } from "./security.ts";
-import { CLIENT_SIDES } from "./tftp.ts";
-
-/** The heading of the HTTP part of get's, put's and ls's help. */
-export const HTTP_CLIENT_HEADING =
-  `HTTP (the HTTP face of fsd serve --http; for get, any HTTP server):
-  fsd get http[s]://HOST:PORT/REMOTE [LOCAL]   fsd get URL... -o DIR
-  fsd put http[s]://HOST:PORT/[DIR/] LOCAL...  fsd ls http[s]://HOST:PORT/[DIR]
-with -f, -o, --continue, --sha256, --json, --timeout, --user, --password-file
-and --ca (a URL of its own needs --allow-net=HOST:PORT).`;
-
-/** Whether `arg` is an http:// or https:// URL. */
-export function isHttpUrl(arg: string): boolean {
-  return /^https?:\/\//i.test(arg);
-}
-
-/** The sides of get and put: fsd/1, TFTP, or HTTP (an http:// or https:// URL). */
-export const TRANSFER_SIDES = {
-  of: (positionals: string[], values: Record<string, unknown>) =>
-    positionals.some(isHttpUrl) ? "http" : CLIENT_SIDES.of(positionals, values),
-  names: { ...CLIENT_SIDES.names, http: "HTTP (http:// or https://)" },
-};
-
-/** The sides of ls: fsd/1, or HTTP. */
-export const LIST_SIDES = {
-  of: (positionals: string[]) => positionals.some(isHttpUrl) ? "http" : "fsd",
-  names: { fsd: "fsd/1", http: "HTTP (http:// or https://)" },
-};
 
 /** What HTTP takes of the client flags. */
 type HttpValues = ClientSecurityValues & { timeout: number };

@@ -10,8 +10,8 @@ import {
   WINDOWSIZE_RANGE,
 } from "../../lib/fsd/negotiation.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
-import { ClientCapture } from "../../lib/capture/client_capture.ts";
-import { isTraceMode, type TraceMode } from "../../lib/capture/conn_trace.ts";
+import type { ClientCapture } from "../../lib/capture/client_capture.ts";
+import { isTraceMode, type TraceMode } from "../../lib/capture/trace_modes.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import type { Flags } from "../shared/command.ts";
 import { custom, integer, parsePort, seconds } from "../shared/values.ts";
@@ -181,7 +181,7 @@ export interface Target {
   port: number;
   timeoutMs: number;
   /** Traces and records the connections (--trace, --pcap). */
-  capture?: ClientCapture;
+  capture?: () => Promise<ClientCapture>;
   /** TLS and the login (--tls, --ca, --pin, --user), read when first connecting. */
   security?: () => Promise<ClientSecurity>;
 }
@@ -194,12 +194,19 @@ export function parseTarget(
 ): Target {
   const port = parsePort(portText, 1);
   const { timeout: timeoutMs, trace, pcap } = values;
-  const capture = trace === undefined && pcap === undefined ? undefined : new ClientCapture({
-    pcapPath: pcap,
-    serverPort: port,
-    trace,
-    print: (line) => console.error(line),
-  });
+  // The tracers and the pcap writer are loaded only with --trace or --pcap, once a job.
+  let made: Promise<ClientCapture> | undefined;
+  const capture = trace === undefined && pcap === undefined
+    ? undefined
+    : () =>
+      made ??= import("../../lib/capture/client_capture.ts").then(({ ClientCapture }) =>
+        new ClientCapture({
+          pcapPath: pcap,
+          serverPort: port,
+          trace,
+          print: (line) => console.error(line),
+        })
+      );
   return { host, port, timeoutMs, capture, security: parseClientSecurity(values) };
 }
 
@@ -221,7 +228,7 @@ export async function connectClient(target: Target): Promise<FsdClient> {
   const { host, port, timeoutMs } = target;
   const security = await target.security?.();
   // Opened before connecting: a capture file that cannot be written is not a connection's failure.
-  const tap = target.capture?.tap();
+  const tap = (await target.capture?.())?.tap();
   let client: FsdClient;
   try {
     client = await FsdClient.connect(host, port, { timeoutMs, tap, tls: security?.tls });

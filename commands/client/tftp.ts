@@ -17,47 +17,9 @@ import type { TraceMode } from "../../lib/capture/conn_trace.ts";
 import { tftpTraceTap } from "../../lib/capture/tftp_trace.ts";
 import { openCapture } from "../shared/capture.ts";
 import { expectPositionals, UsageError } from "../shared/cli.ts";
-import type { Flags } from "../shared/command.ts";
+import { URL_PREFIX } from "./sides.ts";
 import { parsePort } from "../shared/values.ts";
 import { Interruption } from "../shared/signals.ts";
-
-/** The heading of the TFTP part of get's and put's help. */
-export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
-  fsd get tftp://HOST[:PORT]/REMOTE [LOCAL]     fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL
-or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
-(--blksize, --window; --fsd1 asks for no options) and falls back to plain
-RFC 1350 when the server ignores them. --timeout: give up after this long
-without an answer (a dead port too). get's -o DIR (several tftp:// URLs, or
-HOST PORT and several names with --tftp), --json, --sha256, --force and
---continue work as over fsd/1, except that TFTP has no offsets: --continue
-keeps what a failed download got, but the next try starts the file over.
-put's -o REMOTEDIR (tftp://HOST[:PORT] LOCAL..., or HOST PORT LOCAL... with
---tftp) and --json work too; with -o, --jobs N moves N files at once.`;
-
-export const URL_PREFIX = "tftp://";
-
-/** The sides of get and put: fsd/1, or TFTP (a tftp:// argument or --tftp). */
-export const CLIENT_SIDES = {
-  of: (positionals: string[], values: Record<string, unknown>) =>
-    values.tftp || positionals.some((arg) => arg.toLowerCase().startsWith(URL_PREFIX))
-      ? "tftp"
-      : "fsd",
-  names: { fsd: "fsd/1, not TFTP", tftp: "TFTP (--tftp or tftp://)" },
-};
-
-/** --tftp: the fsd/1 arguments, spoken to a TFTP server. */
-export const TFTP_FLAG = {
-  tftp: {
-    type: "boolean",
-    side: "tftp",
-    group: "tftp",
-    permission: "--allow-net=HOST,0.0.0.0",
-    help: `HOST PORT are a TFTP server's (the permission is the same
-for a tftp:// URL: answers come from a new port of
-HOST's, and the socket binds the wildcard address;
---allow-net=127.0.0.1 is enough on loopback)`,
-  },
-} as const satisfies Flags;
 
 /** What TFTP takes of get's and put's flags. */
 export interface TftpValues {

@@ -12,7 +12,8 @@ import type { FileProgress } from "./job_progress.ts";
 import { runFiles, runOneFile } from "./jobs.ts";
 import { downloadPath, type LocalDownload, openDownload } from "./local_files.ts";
 import { type FileReport, Reporter } from "./report.ts";
-import { lanes, parseWhere, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
+import { lanes, parseWhere, type TftpValues, withTftpJob } from "./tftp.ts";
+import { URL_PREFIX } from "./sides.ts";
 
 /** What TFTP takes of get's own flags. */
 export interface TftpGetValues extends TftpValues {

@@ -10,7 +10,8 @@ import type { FileProgress } from "./job_progress.ts";
 import { runFiles, runOneFile } from "./jobs.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import { joinRemote, normalizeRemote } from "./remote_names.ts";
-import { lanes, parseWhere, type TftpValues, URL_PREFIX, withTftpJob } from "./tftp.ts";
+import { lanes, parseWhere, type TftpValues, withTftpJob } from "./tftp.ts";
+import { URL_PREFIX } from "./sides.ts";
 import { openLocal } from "./upload.ts";
 
 /** What TFTP takes of put's own flags. */

@@ -4,10 +4,9 @@
  * TFTP and HTTP groups, and the exit statuses.
  */
 
-import { HTTP_CLIENT_HEADING } from "./http.ts";
 import { CLIENT_FLAGS, JOBS_FLAG, TRANSFER_FLAGS } from "./options.ts";
 import { VERBOSITY_FLAGS } from "./report.ts";
-import { TFTP_CLIENT_HEADING, TFTP_FLAG } from "./tftp.ts";
+import { HTTP_CLIENT_HEADING, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./sides.ts";
 
 /** The flags get and put share, after their own. */
 export const TRANSFER_JOB_FLAGS = {

@@ -6,16 +6,11 @@
 
 import { chunkEntry, FsdTracer } from "./trace.ts";
 import { arrowLine, type Direction, Ladder, ladderHeader } from "./ladder.ts";
+import type { TraceMode } from "./trace_modes.ts";
 
 export type { Direction };
 
-export const TRACE_MODES = ["fsd", "hex", "text", "ladder", "none"] as const;
-export type TraceMode = typeof TRACE_MODES[number];
-
-/** Whether `text` names a trace mode. */
-export function isTraceMode(text: string): text is TraceMode {
-  return (TRACE_MODES as readonly string[]).includes(text);
-}
+export { isTraceMode, TRACE_MODES, type TraceMode } from "./trace_modes.ts";
 
 function clock(): string {
   return new Date().toISOString().slice(11, 23);

@@ -15,7 +15,15 @@ import {
   type OptionPairs,
   type Packet,
 } from "./codec.ts";
-import { acceptOack, type Asked, askedPairs, type TransferParams } from "./options.ts";
+import {
+  acceptOack,
+  type Asked,
+  askedPairs,
+  TFTP_CLIENT_DEFAULTS,
+  type TransferParams,
+} from "./options.ts";
+
+export { TFTP_CLIENT_DEFAULTS };
 import { bindUdp } from "../net/udp.ts";
 import { parseFromPeer, receiveFile, sendFile } from "./blocks.ts";
 import { type DatagramChannel, type DatagramTap, UdpChannel } from "./channel.ts";
@@ -37,16 +45,6 @@ export interface TftpClientConfig {
   /** Sees every datagram of the transfer, the request included (for a capture). */
   tap?: DatagramTap;
 }
-
-export const TFTP_CLIENT_DEFAULTS = {
-  port: 69,
-  // The largest block, and a window that still fits the receive buffer of a default Linux
-  // UDP socket (208 KiB): per datagram costs dominate, so few large ones win (docs/PERFORMANCE.md).
-  blockSize: 65464,
-  windowSize: 2,
-  retransmitMs: 1000,
-  timeoutMs: 60_000,
-} as const;
 
 export interface TftpHooks {
   onProgress?: (bytes: number) => void;

@@ -189,3 +189,14 @@ export function askedPairs(asked: Asked): OptionPairs {
   if (asked.windowSize !== undefined) pairs.push(["windowsize", String(asked.windowSize)]);
   return pairs;
 }
+
+/** What fsd's TFTP client asks for and waits, unless told otherwise. */
+export const TFTP_CLIENT_DEFAULTS = {
+  port: 69,
+  // The largest block, and a window that still fits the receive buffer of a default Linux
+  // UDP socket (208 KiB): per datagram costs dominate, so few large ones win (docs/PERFORMANCE.md).
+  blockSize: 65464,
+  windowSize: 2,
+  retransmitMs: 1000,
+  timeoutMs: 60_000,
+} as const;

@@ -35,9 +35,14 @@ function textSink(): ByteSink & { text(): string } {
   };
 }
 
-/** The permission flags of a `deno install|compile|run ... main.ts` line. */
+/**
+ * The permission flags of a `deno install|compile|run ... main.ts` line
+ * (--unstable-lazy-dynamic-imports only changes when modules load: not one).
+ */
 const permissionFlags = (line: string) =>
-  line.split(/\s+/).filter((word) => /^--(allow|deny|unstable)-/.test(word)).sort();
+  line.split(/\s+/).filter((word) =>
+    /^--(allow|deny|unstable)-/.test(word) && word !== "--unstable-lazy-dynamic-imports"
+  ).sort();
 
 /** What the installed and compiled commands run with; the README and deno.json must agree. */
 async function shippedPermissions(): Promise<string[]> {
