@@ -1,0 +1,83 @@
+/**
+ * Start-up: `fsd` as README's install line makes it (with
+ * --unstable-lazy-dynamic-imports) opens only the modules of what it runs.
+ * strace lists the source files Deno opens: `fsd --version` opens no
+ * command's, and a plain fsd/1 `fsd get` none of TFTP's, HTTP's, the tree
+ * walk's or the capture's (they come with `await import` when asked for).
+ */
+
+import assert from "node:assert/strict";
+import { VERSION } from "../../lib/version.ts";
+import { spawnServe } from "../support/cli.ts";
+import { randomBytes, tempDir } from "../support/files.ts";
+import { installFsd, readmeInstallLine } from "../support/pty.ts";
+import { assertTools, needs } from "../support/tools.ts";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+
+/** What a plain fsd/1 download must not load. */
+const NOT_FOR_A_PLAIN_GET = [
+  /^commands\/client\/(tftp|tftp_get|tftp_put|http|tree_get|tree_put)\.ts$/,
+  /^commands\/shared\/capture\.ts$/,
+  /^lib\/(tftp\/client|tftp\/channel|tftp\/blocks|http\/client)\.ts$/,
+  /^lib\/capture\/(client_capture|conn_trace|ladder|pcap|trace)\.ts$/,
+];
+
+/** Runs `fsd ARGS` (the installed launcher) under strace; its stdout and the repository's .ts files it opened. */
+async function traced(
+  env: Record<string, string>,
+  log: string,
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; modules: string[] }> {
+  const output = await new Deno.Command("strace", {
+    args: ["-f", "-qq", "-e", "trace=openat", "-o", log, "fsd", ...args],
+    env,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const opened = await Deno.readTextFile(log);
+  // `"REPO...ts"` as openat's path: not the copies under Deno's cache, whose paths contain REPO.
+  const quoted = new RegExp(`"${REPO.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^"]*\\.ts)"`, "g");
+  const modules = [...new Set([...opened.matchAll(quoted)].map((m) => m[1]))].sort();
+  return { code: output.code, stdout: new TextDecoder().decode(output.stdout), modules };
+}
+
+Deno.test({
+  name:
+    "startup: with the install line's flags, fsd --version opens no command's module and a plain get none of TFTP, HTTP, tree or capture",
+  ...needs("strace"),
+  fn: async () => {
+    assertTools("strace");
+    assert.match(await readmeInstallLine(), / --unstable-lazy-dynamic-imports /);
+    await using dir = await tempDir();
+    const env = await installFsd(`${dir.path}/root`);
+    await Deno.mkdir(`${dir.path}/served`);
+    await Deno.mkdir(`${dir.path}/here`);
+    const bytes = randomBytes(1024);
+    await Deno.writeFile(`${dir.path}/served/one.bin`, bytes);
+
+    const version = await traced(env, `${dir.path}/version.log`, ["--version"], dir.path);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, new RegExp(`^fsd ${VERSION.replaceAll(".", "\\.")}\\b`));
+    assert.ok(version.modules.includes("main.ts"), version.modules.join(" "));
+    assert.deepEqual(version.modules.filter((m) => m.startsWith("commands/")), []);
+
+    await using server = await spawnServe(`${dir.path}/served`);
+    const get = await traced(
+      env,
+      `${dir.path}/get.log`,
+      ["get", "127.0.0.1", String(server.port), "one.bin", "-q"],
+      `${dir.path}/here`,
+    );
+    assert.equal(get.code, 0);
+    assert.deepEqual(await Deno.readFile(`${dir.path}/here/one.bin`), bytes);
+    assert.ok(get.modules.includes("commands/get.ts"), get.modules.join(" "));
+    assert.deepEqual(
+      get.modules.filter((m) => NOT_FOR_A_PLAIN_GET.some((never) => never.test(m))),
+      [],
+    );
+    await server.stop();
+  },
+});
