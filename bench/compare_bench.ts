@@ -13,6 +13,11 @@
  *   Deno alone (bench/raw_copy.ts fetch: socket to file, nothing else) beside them;
  * - start-up: `fsd --version`, `fsd ls` and `fsd get` of 1 KiB against an
  *   empty script under `deno run`, from source and from the bundle
+ *
+ * `fsd` runs from source with the narrow permissions each command documents
+ * and, in the "installed" rows (--version, 100 x 1 KiB, the tree), with
+ * exactly the flags of README.md's `deno install` line (read from it, so the
+ * two cannot drift): --allow-all with --unstable-lazy-dynamic-imports.
  *   (`deno bundle`, built into the work directory). `deno compile` needs to
  *   download a runtime, which this machine cannot: skipped with a note.
  *
@@ -28,6 +33,15 @@ import { have, nginxServe, socatServe } from "./scale_bench.ts";
 import { type ClientBenchResult, fresh, makeFiles } from "./client_bench.ts";
 
 const RAW_COPY = new URL("./raw_copy.ts", import.meta.url).pathname;
+const README = new URL("../README.md", import.meta.url).pathname;
+
+/** The flags of README.md's `deno install ... -n fsd ...` line: what an installed `fsd` runs with. */
+export async function installedFlags(): Promise<string[]> {
+  const line = (await Deno.readTextFile(README)).split("\n")
+    .find((l) => /^deno install .* -n fsd /.test(l));
+  if (!line) throw new Error("README.md has no `deno install ... -n fsd ...` line");
+  return line.trim().split(/\s+/).filter((word) => word.startsWith("--"));
+}
 
 /** Rows, targets and notes, as the client bench reports them. */
 export type CompareResult = ClientBenchResult;
@@ -74,6 +88,7 @@ export async function compareBench(
   const port = String(server.port);
   const fsd = (permissions: string[], args: string[], main = MAIN) =>
     timed(Deno.execPath(), ["run", "--quiet", ...permissions, main, ...args]);
+  const installed = await installedFlags();
   const services: Service[] = [server];
   let nginx: Service | undefined;
   if (await have("nginx") && Deno.uid?.() === 0) {
@@ -129,6 +144,11 @@ export async function compareBench(
         prepare: () => fresh(`${work}/o`),
         run: () => fsd([net, ...rw(work)], ["get", "127.0.0.1", port, ...names, "-o", `${work}/o`]),
       },
+      {
+        name: "fsd installed",
+        prepare: () => fresh(`${work}/o`),
+        run: () => fsd(installed, ["get", "127.0.0.1", port, ...names, "-o", `${work}/o`]),
+      },
       ...(nginx && await have("curl")
         ? [{
           name: "curl",
@@ -145,6 +165,13 @@ export async function compareBench(
         : []),
     ]);
     row("compare", `fsd get of ${count} x 1 KiB (-o, one command)`, count * KIB, small.get("fsd")!);
+    row(
+      "compare",
+      `fsd get of ${count} x 1 KiB (-o, one command, installed)`,
+      count * KIB,
+      small.get("fsd installed")!,
+      "README's install line's flags",
+    );
     if (small.has("curl")) {
       row("compare", `curl -Z with ${count} URLs from nginx`, count * KIB, small.get("curl")!);
       const ratio = small.get("curl")! / small.get("fsd")!;
@@ -166,6 +193,11 @@ export async function compareBench(
         run: () =>
           fsd([net, ...rw(work)], ["get", "-r", "127.0.0.1", port, "tree", `${work}/t/tree`]),
       },
+      {
+        name: "fsd installed",
+        prepare: () => fresh(`${work}/t`),
+        run: () => fsd(installed, ["get", "-r", "127.0.0.1", port, "tree", `${work}/t/tree`]),
+      },
       ...(nginx && await have("wget")
         ? [{
           name: "wget",
@@ -185,6 +217,13 @@ export async function compareBench(
     ]);
     const treeBytes = treeCount * 64 * KIB;
     row("compare", `fsd get -r of ${treeCount} x 64 KiB`, treeBytes, tree.get("fsd")!);
+    row(
+      "compare",
+      `fsd get -r of ${treeCount} x 64 KiB (installed)`,
+      treeBytes,
+      tree.get("fsd installed")!,
+      "README's install line's flags",
+    );
     if (tree.has("wget")) {
       row(
         "compare",
@@ -296,6 +335,16 @@ export async function compareBench(
     ];
     for (const [from, main] of [["source", MAIN], ["bundle", bundle]] as const) {
       if (from === "bundle" && !bundled.success) continue;
+      if (from === "source") {
+        starts.push(
+          { name: "--version installed", run: () => fsd(installed, ["--version"], main) },
+          { name: "ls installed", run: () => fsd(installed, ["ls", "127.0.0.1", port], main) },
+          {
+            name: "get installed",
+            run: () => fsd(installed, ["get", "127.0.0.1", port, "one", `${work}/one`, "-f"], main),
+          },
+        );
+      }
       starts.push(
         { name: `--version ${from}`, run: () => fsd([], ["--version"], main) },
         { name: `ls ${from}`, run: () => fsd([net], ["ls", "127.0.0.1", port], main) },
