@@ -379,6 +379,12 @@ export async function compareBench(
       `+${own.toFixed(0)} ms`,
       own <= 15,
     );
+    const installedOwn = median("--version installed") - empty;
+    target(
+      "fsd --version (README's install line's flags): <= +15 ms over an empty deno run",
+      `+${installedOwn.toFixed(0)} ms`,
+      installedOwn <= 15,
+    );
   } finally {
     for (const s of services.reverse()) await s.stop();
     await Deno.remove(root, { recursive: true });
