@@ -9,7 +9,7 @@
 
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
-import { closeQuietly } from "../bytes/source_sink.ts";
+import { closeQuietly, concat } from "../bytes/source_sink.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
@@ -49,6 +49,9 @@ export class PacketConn {
   #moved = 0;
   /** Why a deadline other than the idle timeout cut the connection, for the log. */
   #cutReason: string | undefined;
+  /** Bytes held for the next write (`writeSoon`), and the tick that sends them if none comes. */
+  #held: Uint8Array | undefined;
+  #heldTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(conn: StreamConn, options: PacketConnConfig = {}) {
     this.conn = conn;
@@ -85,6 +88,7 @@ export class PacketConn {
 
   /** The next packet, or null when the peer closed the connection cleanly. */
   async readPacket(): Promise<Packet | null> {
+    if (this.#held) await this.write(new Uint8Array(0));
     for (;;) {
       const packet = this.#decoder.next();
       if (packet) return packet;
@@ -167,8 +171,28 @@ export class PacketConn {
     this.close();
   }
 
-  /** Writes all of `bytes`. */
+  /**
+   * Holds `bytes` (copied) for the next write, which sends them first in the
+   * same socket write; a read sends them before it waits, and so does the
+   * next timer tick when nothing else comes (a write failing there surfaces
+   * on the connection's next use). `close` still sends them.
+   */
+  writeSoon(bytes: Uint8Array): void {
+    this.#held = this.#held ? concat(this.#held, bytes) : bytes.slice();
+    this.#heldTimer ??= setTimeout(() => {
+      this.#heldTimer = undefined;
+      if (this.#held && !this.#closed) this.write(new Uint8Array(0)).catch(() => {});
+    }, 0);
+  }
+
+  /** Writes all of `bytes` (after any held by `writeSoon`). */
   async write(bytes: Uint8Array): Promise<void> {
+    if (this.#held) {
+      bytes = bytes.length === 0 ? this.#held : concat(this.#held, bytes);
+      this.#held = undefined;
+      clearTimeout(this.#heldTimer);
+      this.#heldTimer = undefined;
+    }
     this.#tap?.sent(bytes);
     let written = 0;
     this.#writes++;
@@ -211,6 +235,16 @@ export class PacketConn {
 
   close(): void {
     if (this.#closed) return;
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) {
+      // Held bytes (a last ACK) still go out: the write starts before the close, and a small
+      // one completes at once on an idle socket; the peer that misses it sees the close.
+      this.#tap?.sent(held);
+      this.conn.write(held).catch(() => {});
+    }
     this.#closed = true;
     this.#tap?.closed();
     clearTimeout(this.#timer);
