@@ -28,6 +28,9 @@ export interface PacketConnConfig extends DecoderOptions {
   timeoutMs?: number;
 }
 
+/** Longest a held write (`writeSoon`) waits for a write to go with; a multiple of it at worst. */
+const HOLD_MS = 20;
+
 export class PacketConn {
   readonly conn: StreamConn;
   readonly timeoutMs: number;
@@ -52,6 +55,7 @@ export class PacketConn {
   /** Bytes held for the next write (`writeSoon`), and the tick that sends them if none comes. */
   #held: Uint8Array | undefined;
   #heldTimer: ReturnType<typeof setTimeout> | undefined;
+  #heldSince = 0;
 
   constructor(conn: StreamConn, options: PacketConnConfig = {}) {
     this.conn = conn;
@@ -173,25 +177,35 @@ export class PacketConn {
 
   /**
    * Holds `bytes` (copied) for the next write, which sends them first in the
-   * same socket write; a read sends them before it waits, and so does the
-   * next timer tick when nothing else comes (a write failing there surfaces
-   * on the connection's next use). `close` still sends them.
+   * same socket write; a read sends them before it waits, `close` sends them,
+   * and when nothing comes for HOLD_MS a timer does (one timer per
+   * connection, re-armed lazily: a per-file timer costs a wake-up each). A
+   * write failing there surfaces on the connection's next use.
    */
   writeSoon(bytes: Uint8Array): void {
     this.#held = this.#held ? concat(this.#held, bytes) : bytes.slice();
-    this.#heldTimer ??= setTimeout(() => {
-      this.#heldTimer = undefined;
-      if (this.#held && !this.#closed) this.write(new Uint8Array(0)).catch(() => {});
-    }, 0);
+    this.#heldSince = performance.now();
+    if (this.#heldTimer === undefined && !this.#closed) {
+      this.#heldTimer = setTimeout(this.#sendHeld, HOLD_MS);
+    }
   }
+
+  #sendHeld = (): void => {
+    this.#heldTimer = undefined;
+    if (!this.#held || this.#closed) return;
+    const waited = performance.now() - this.#heldSince;
+    if (waited < HOLD_MS) {
+      this.#heldTimer = setTimeout(this.#sendHeld, HOLD_MS - waited);
+      return;
+    }
+    this.write(new Uint8Array(0)).catch(() => {});
+  };
 
   /** Writes all of `bytes` (after any held by `writeSoon`). */
   async write(bytes: Uint8Array): Promise<void> {
     if (this.#held) {
       bytes = bytes.length === 0 ? this.#held : concat(this.#held, bytes);
       this.#held = undefined;
-      clearTimeout(this.#heldTimer);
-      this.#heldTimer = undefined;
     }
     this.#tap?.sent(bytes);
     let written = 0;
