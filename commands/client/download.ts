@@ -42,6 +42,12 @@ export interface DownloadHow {
   json?: boolean;
   /** Give the file the server's mtime (-p; get -r always). */
   preserve?: boolean;
+  /**
+   * The caller has just found nothing at the local path (get -r's quick
+   * check): it is not looked up again. The staging file's link never
+   * replaces, so a file that appeared since still fails as "file exists".
+   */
+  absent?: boolean;
   progress: FileProgress;
 }
 

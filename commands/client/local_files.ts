@@ -114,11 +114,11 @@ async function sweepOnce(directory: string): Promise<void> {
 /** Opens the local end of a download to `path` (checked with downloadPath). */
 export async function openDownload(
   path: string,
-  options: { force?: boolean; resume?: boolean },
+  options: { force?: boolean; resume?: boolean; absent?: boolean },
 ): Promise<LocalDownload> {
   const stream = standardStream(path);
   if (stream) return openStream(path, stream);
-  const existing = stat(path, false);
+  const existing = options.absent ? undefined : stat(path, false);
   if (
     existing?.isSymlink ? isSpecial(path) : existing && !existing.isFile && !existing.isDirectory
   ) {

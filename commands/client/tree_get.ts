@@ -83,25 +83,33 @@ export async function downloadTree(
     "receiving",
     files,
     lanes,
-    (file, progress, lane) =>
-      !how.force && isIdentical(file)
+    (file, progress, lane) => {
+      const state = how.force ? "other" : localState(file);
+      return state === "identical"
         ? Promise.resolve(skippedReport(file.remote, file.local, file.size, file.mtime))
-        : downloadFile(lane, file.remote, file.local, { ...how, progress }),
+        : downloadFile(lane, file.remote, file.local, {
+          ...how,
+          progress,
+          absent: state === "absent",
+        });
+    },
   );
 }
 
 /**
- * Whether the local file is already the server's: a regular file of the same
- * size and mtime (whole seconds), as rsync's quick check. get -r keeps the
- * server's mtimes, so a rerun skips what an earlier run finished. Sync: one
- * metadata call per file, a few microseconds.
+ * "identical" when the local file is already the server's: a regular file of
+ * the same size and mtime (whole seconds), as rsync's quick check. get -r
+ * keeps the server's mtimes, so a rerun skips what an earlier run finished.
+ * "absent" when nothing is there (the download need not look again). Sync:
+ * one metadata call per file, a few microseconds.
  */
-function isIdentical(file: Planned): boolean {
+function localState(file: Planned): "identical" | "absent" | "other" {
+  let info: Deno.FileInfo;
   try {
-    const info = Deno.lstatSync(file.local);
-    const seconds = Math.floor((info.mtime?.getTime() ?? -1000) / 1000);
-    return info.isFile && info.size === file.size && seconds === file.mtime;
-  } catch {
-    return false;
+    info = Deno.lstatSync(file.local);
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound ? "absent" : "other";
   }
+  const seconds = Math.floor((info.mtime?.getTime() ?? -1000) / 1000);
+  return info.isFile && info.size === file.size && seconds === file.mtime ? "identical" : "other";
 }

@@ -91,7 +91,10 @@ export class FsdClient {
       if (isFsd1(wanted)) {
         await this.#conn.write(request);
         hash = options.wantDigest ? sha256For(undefined) : undefined;
-        const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), options);
+        const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
+          ...options,
+          holdLastAck: true,
+        });
         const digest = await hash?.digest();
         return { bytes, offset: 0, ...(digest && { checksum: "sha256", digest }), verified: false };
       }
@@ -104,7 +107,11 @@ export class FsdClient {
       });
       if (options.expectFile && granted.kind === "listing") {
         await this.#conn.write(encodeAck(0));
-        await receiveFile(this.#conn, DISCARD, { params: granted, maxBytes: MAX_LISTING_BYTES });
+        await receiveFile(this.#conn, DISCARD, {
+          params: granted,
+          maxBytes: MAX_LISTING_BYTES,
+          holdLastAck: true,
+        });
         throw new Deno.errors.IsADirectory(`${remote} is a directory`);
       }
       await options.onGranted?.(granted);
@@ -120,6 +127,7 @@ export class FsdClient {
           ...options,
           params: granted,
           sum: granted.checksum ? check || undefined : undefined,
+          holdLastAck: true,
         });
         const { size, mtime } = granted;
         return {
@@ -229,7 +237,7 @@ export class FsdClient {
       const sink = new MemorySink();
       if (!options.digests) {
         await this.#conn.write(request);
-        await receiveFile(this.#conn, sink, { maxBytes: MAX_LISTING_BYTES });
+        await receiveFile(this.#conn, sink, { maxBytes: MAX_LISTING_BYTES, holdLastAck: true });
         return sink.bytes();
       }
       const granted = await negotiate(this.#conn, FSD1, request, { kind: true, digests: true });
@@ -240,7 +248,11 @@ export class FsdClient {
         throw new ProtocolError(ErrorCode.OTHER, "the server does not list digests");
       }
       await this.#conn.write(encodeAck(0));
-      await receiveFile(this.#conn, sink, { params: granted, maxBytes: MAX_LISTING_BYTES });
+      await receiveFile(this.#conn, sink, {
+        params: granted,
+        maxBytes: MAX_LISTING_BYTES,
+        holdLastAck: true,
+      });
       return sink.bytes();
     });
     try {

@@ -52,7 +52,8 @@ export async function openGreeted(
   conn.unread(first);
   const greeting = await guard(conn, async () => {
     const sink = new MemorySink();
-    await receiveFile(conn, sink, { maxBytes: MAX_GREETING_BYTES });
+    // Its ACK goes out with the first request.
+    await receiveFile(conn, sink, { maxBytes: MAX_GREETING_BYTES, holdLastAck: true });
     return decoder.decode(sink.bytes());
   });
   return { conn, greeting };

@@ -9,7 +9,7 @@
 
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
-import { closeQuietly } from "../bytes/source_sink.ts";
+import { closeQuietly, concat } from "../bytes/source_sink.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
@@ -27,6 +27,9 @@ export interface PacketConnConfig extends DecoderOptions {
   /** Milliseconds a read or write may wait; 0 waits forever (default 60 s). */
   timeoutMs?: number;
 }
+
+/** Longest a held write (`writeSoon`) waits for a write to go with; a multiple of it at worst. */
+const HOLD_MS = 20;
 
 export class PacketConn {
   readonly conn: StreamConn;
@@ -49,6 +52,10 @@ export class PacketConn {
   #moved = 0;
   /** Why a deadline other than the idle timeout cut the connection, for the log. */
   #cutReason: string | undefined;
+  /** Bytes held for the next write (`writeSoon`), and the tick that sends them if none comes. */
+  #held: Uint8Array | undefined;
+  #heldTimer: ReturnType<typeof setTimeout> | undefined;
+  #heldSince = 0;
 
   constructor(conn: StreamConn, options: PacketConnConfig = {}) {
     this.conn = conn;
@@ -85,6 +92,7 @@ export class PacketConn {
 
   /** The next packet, or null when the peer closed the connection cleanly. */
   async readPacket(): Promise<Packet | null> {
+    if (this.#held) await this.write(new Uint8Array(0));
     for (;;) {
       const packet = this.#decoder.next();
       if (packet) return packet;
@@ -167,8 +175,38 @@ export class PacketConn {
     this.close();
   }
 
-  /** Writes all of `bytes`. */
+  /**
+   * Holds `bytes` (copied) for the next write, which sends them first in the
+   * same socket write; a read sends them before it waits, `close` sends them,
+   * and when nothing comes for HOLD_MS a timer does (one timer per
+   * connection, re-armed lazily: a per-file timer costs a wake-up each). A
+   * write failing there surfaces on the connection's next use.
+   */
+  writeSoon(bytes: Uint8Array): void {
+    this.#held = this.#held ? concat(this.#held, bytes) : bytes.slice();
+    this.#heldSince = performance.now();
+    if (this.#heldTimer === undefined && !this.#closed) {
+      this.#heldTimer = setTimeout(this.#sendHeld, HOLD_MS);
+    }
+  }
+
+  #sendHeld = (): void => {
+    this.#heldTimer = undefined;
+    if (!this.#held || this.#closed) return;
+    const waited = performance.now() - this.#heldSince;
+    if (waited < HOLD_MS) {
+      this.#heldTimer = setTimeout(this.#sendHeld, HOLD_MS - waited);
+      return;
+    }
+    this.write(new Uint8Array(0)).catch(() => {});
+  };
+
+  /** Writes all of `bytes` (after any held by `writeSoon`). */
   async write(bytes: Uint8Array): Promise<void> {
+    if (this.#held) {
+      bytes = bytes.length === 0 ? this.#held : concat(this.#held, bytes);
+      this.#held = undefined;
+    }
     this.#tap?.sent(bytes);
     let written = 0;
     this.#writes++;
@@ -211,6 +249,16 @@ export class PacketConn {
 
   close(): void {
     if (this.#closed) return;
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) {
+      // Held bytes (a last ACK) still go out: the write starts before the close, and a small
+      // one completes at once on an idle socket; the peer that misses it sees the close.
+      this.#tap?.sent(held);
+      this.conn.write(held).catch(() => {});
+    }
     this.#closed = true;
     this.#tap?.closed();
     clearTimeout(this.#timer);

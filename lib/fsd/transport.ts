@@ -12,6 +12,13 @@ export interface PacketTransport {
   readPacket(): Promise<Packet | null>;
   /** Writes all of `bytes`. */
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Sends `bytes` with the next write, in the same socket write (a last ACK
+   * and the next request in one TCP segment), or on the next timer tick if
+   * no write comes first; a read sends them before it waits. Without it,
+   * `write`.
+   */
+  writeSoon?(bytes: Uint8Array): void;
   /** Accepts DAT packets of up to `size` bytes of data from now on. */
   setMaxDataSize(size: number): void;
   /** Decodes SUM packets with a digest of `size` bytes (integrity) from now on; 0: no longer. */

@@ -54,6 +54,11 @@ export interface ReceiveOptions extends TransferOptions {
   onComplete?: () => Promise<void>;
   /** On a failure, still write out what arrived in order (a resumable download keeps it). */
   keepPartial?: boolean;
+  /**
+   * The last ACK goes out with the caller's next write (its next request) when
+   * the connection can hold it (`writeSoon`): one socket write fewer per file.
+   */
+  holdLastAck?: boolean;
 }
 
 /** Most bytes of DAT frames gathered into one socket write. */
@@ -177,7 +182,8 @@ async function receiveWindows(
     if (last || inWindow === windowSize) {
       ack[2] = expected >> 8;
       ack[3] = expected & 0xff;
-      await conn.write(ack);
+      if (last && options.holdLastAck && conn.writeSoon) conn.writeSoon(ack);
+      else await conn.write(ack);
       options.onProgress?.(total);
       inWindow = 0;
     }

@@ -193,9 +193,13 @@ export class FileStore {
     options: ReadOptions = {},
   ): Promise<OpenedFile> {
     const name = checkedName(requested);
-    await this.#checkRoot();
-    const opened = await this.#openRead(name, options);
-    // Unmounted while it was being opened: what was read may be the empty mount point's.
+    // The root is checked once, after the open (one stat per request, not two): unmounted
+    // before or while it was opened, what was found (or not) may be the empty mount point's,
+    // so a failure to open is reported as the unmount too.
+    const opened = await this.#openRead(name, options).catch(async (error) => {
+      await this.#checkRoot();
+      throw error;
+    });
     await this.#checkRoot().catch((error) => {
       opened.close();
       throw error;

@@ -17,6 +17,7 @@ import {
   spawnServe,
   spawnServeWithHttp,
 } from "../support/cli.ts";
+import { encodeRequest, Opcode } from "../../lib/fsd/codec.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { RawClient, startUpload, withDeadline } from "../support/raw_client.ts";
 import {
@@ -326,10 +327,18 @@ Deno.test("shared directory: a directory replaced under the server (unmounted) i
   assert.equal(healthy.status, 200);
   assert.equal(await healthy.text(), "ok\n");
   await using before = await RawClient.greeted(server.port);
-  before.close();
   // What an unmount leaves: the same path, another directory (empty) there.
   await Deno.rename(served, `${parent.path}/volume`);
   await Deno.mkdir(served);
+  // A connection greeted before: a name missing beneath is the unmount, not "not found", and a
+  // file there (the mount point's own) is not served.
+  await before.send(encodeRequest(Opcode.RRQ, "hello.txt"));
+  assert.match(await before.expectError(0), /served directory is no longer the one/);
+  await Deno.writeTextFile(`${served}/beneath.txt`, "beneath\n");
+  await before.send(encodeRequest(Opcode.RRQ, "beneath.txt"));
+  assert.match(await before.expectError(0), /served directory is no longer the one/);
+  await Deno.remove(`${served}/beneath.txt`);
+  before.close();
   await using client = await RawClient.connect(server.port);
   const message = await client.expectError(0);
   assert.match(message, /served directory is no longer the one fsd started on/);
