@@ -53,7 +53,7 @@ export function sha256For(size: number | undefined): Hasher {
 
 /** A hasher of `name` for a transfer of `size` bytes. */
 export function hasherFor(name: ChecksumName, size: number | undefined): Hasher {
-  return name === "crc32" ? new Crc32() : sha256For(size);
+  return name === "crc32" ? new Crc32(size) : sha256For(size);
 }
 
 /**
@@ -64,6 +64,13 @@ export function hasherFor(name: ChecksumName, size: number | undefined): Hasher 
  */
 const NATIVE_CRC_AFTER = 1024 * 1024;
 let crcInJs = 0;
+
+let loadingZlib: Promise<typeof import("node:zlib")> | undefined;
+
+/** node:zlib, loaded once per process (its crc32 is native). */
+function nativeCrc(): Promise<typeof import("node:zlib")> {
+  return loadingZlib ??= import("node:zlib").then((module) => zlib = module);
+}
 
 /** The CRC-32 table (IEEE polynomial, reflected), for the JavaScript CRC of small transfers. */
 const CRC_TABLE = Int32Array.from({ length: 256 }, (_, n) => {
@@ -82,18 +89,24 @@ export function crc32Js(bytes: Uint8Array, crc = 0): number {
 /**
  * CRC-32 (IEEE, as gzip and zip), in line: hashing a GiB costs about 30 ms
  * with node:zlib's, loaded once this process has checked its first MiB (in
- * JavaScript). The digest is 4 bytes, big-endian.
+ * JavaScript), or at once for a transfer known to be larger than that (its
+ * loading then overlaps the request's round trip, and no MiB is checked at
+ * JavaScript's pace). The digest is 4 bytes, big-endian.
  */
 export class Crc32 implements Hasher {
   #value = 0;
 
+  constructor(size?: number) {
+    if (!zlib && size !== undefined && size > NATIVE_CRC_AFTER) nativeCrc().catch(() => {});
+  }
+
   async update(bytes: Uint8Array): Promise<void> {
-    if (!zlib && crcInJs + bytes.length <= NATIVE_CRC_AFTER) {
+    if (!zlib && !loadingZlib && crcInJs + bytes.length <= NATIVE_CRC_AFTER) {
       crcInJs += bytes.length;
       this.#value = crc32Js(bytes, this.#value);
       return;
     }
-    zlib ??= await import("node:zlib");
+    zlib ??= await nativeCrc();
     this.#value = zlib.crc32(bytes, this.#value);
   }
 

@@ -43,7 +43,7 @@ export const TFTP_CLIENT_DEFAULTS = {
   // The largest block, and a window that still fits the receive buffer of a default Linux
   // UDP socket (208 KiB): per datagram costs dominate, so few large ones win (docs/PERFORMANCE.md).
   blockSize: 65464,
-  windowSize: 2,
+  windowSize: 3,
   retransmitMs: 1000,
   timeoutMs: 60_000,
 } as const;

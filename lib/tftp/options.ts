@@ -27,9 +27,10 @@ export const MAX_GRANTED_TIMEOUT = 10;
  * Most bytes one window may hold. The sender keeps a window in memory to send
  * it again, and a whole window arrives at once: past a receiver's socket
  * buffer (208 KiB by default on Linux) the rest is dropped and costs a
- * timeout, so windows of large blocks are lowered to fit.
+ * timeout, so windows of large blocks are lowered to fit. 192 KiB takes three
+ * blocks of 65464 bytes, which still fit (docs/PERFORMANCE.md, session 26).
  */
-export const MAX_WINDOW_BYTES = 128 * 1024;
+export const MAX_WINDOW_BYTES = 192 * 1024;
 
 const KNOWN = ["blksize", "timeout", "tsize", "windowsize"] as const;
 type Known = typeof KNOWN[number];

@@ -9,7 +9,7 @@ import { MemorySink } from "../../lib/bytes/source_sink.ts";
 import { bytesSource } from "../../lib/bytes/source_sink.ts";
 import { encodeError, encodeRequest, Opcode, parsePacket } from "../../lib/tftp/codec.ts";
 import { encodeNetascii, NetasciiDecoder } from "../../lib/tftp/netascii.ts";
-import { grant, parseAsked } from "../../lib/tftp/options.ts";
+import { grant, MAX_WINDOW_BYTES, parseAsked } from "../../lib/tftp/options.ts";
 import { tftpDownload, tftpUpload } from "../../lib/tftp/client.ts";
 import { randomBytes, text } from "../support/files.ts";
 import { rawDownload, RawPeer, startTftp, tftp } from "../support/tftp.ts";
@@ -98,9 +98,12 @@ Deno.test("options: unknown ignored, repeated or out of range refused, too large
   for (const options of refused) {
     assert.throws(() => parseAsked(options), (e: Error & { code?: number }) => e.code === 8);
   }
-  // Windows are bounded in bytes too: 64 KiB blocks get a smaller window.
+  // Windows are bounded in bytes too: 64 KiB blocks get a window of three (192 KiB at most, to
+  // fit a default 208 KiB receive buffer).
   const big = grant(parseAsked([["blksize", "65464"], ["windowsize", "64"]]), LIMITS);
-  assert.ok(big.params.windowSize * big.params.blockSize <= 4 * 1024 * 1024);
+  assert.equal(big.params.windowSize, 3);
+  assert.ok(big.params.windowSize * big.params.blockSize <= MAX_WINDOW_BYTES);
+  assert.equal(MAX_WINDOW_BYTES, 192 * 1024);
 });
 
 Deno.test("server: downloads of 0, 511, 512, 513 and 1024 bytes, byte for byte, lock-step", async () => {
