@@ -101,6 +101,16 @@ export function isSpecial(path: string): boolean {
 const SYNC_METADATA = { syncMetadata: true };
 const SYNC_WRITES = 1024 * 1024;
 
+/**
+ * A download file's sink, offering synchronous writes too: this process
+ * serves nobody else, so a protocol that writes block by block (TFTP) may
+ * write each straight from its receive buffer (docs/PERFORMANCE.md, "TFTP
+ * client per block").
+ */
+function clientSink(file: Deno.FsFile, syncBytes = 0): ByteSink {
+  return { ...fileSink(file, undefined, syncBytes), writeSync: (bytes) => file.writeSync(bytes) };
+}
+
 /** Directories this process swept already: a job of many files sweeps each once. */
 const swept = new Set<string>();
 
@@ -137,7 +147,7 @@ export async function openDownload(
   });
   return {
     path,
-    sink: fileSink(staged.file, undefined, SYNC_WRITES),
+    sink: clientSink(staged.file, SYNC_WRITES),
     restart: () => Promise.resolve(),
     async commit(replace, mtime) {
       if (mtime !== undefined) staged.file.utimeSync(mtime, mtime);
@@ -175,7 +185,7 @@ function openStream(path: string, stream: typeof Deno.stdout): LocalDownload {
   const done = () => Promise.resolve();
   return {
     path,
-    sink: { write: (bytes) => stream.write(bytes) },
+    sink: { write: (bytes) => stream.write(bytes), writeSync: (bytes) => stream.writeSync(bytes) },
     restart: done,
     commit: done,
     discard: done,
@@ -197,7 +207,7 @@ async function openPartial(path: string): Promise<LocalDownload> {
   };
   return {
     path,
-    sink: fileSink(file),
+    sink: clientSink(file),
     resume: offset > 0
       ? {
         offset,

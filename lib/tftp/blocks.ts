@@ -11,7 +11,7 @@
  * limit and sent modulo 2^16, so files of any size roll over to block 0.
  */
 
-import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
+import { type ByteSink, type ByteSource, writeAllSync } from "../bytes/source_sink.ts";
 import { ChunkedReader, ChunkedWriter } from "../bytes/chunked.ts";
 import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import {
@@ -203,6 +203,12 @@ export async function receiveFile(
   },
   beforeLastAck?: () => Promise<void>,
 ): Promise<{ bytes: number; finalAck: Uint8Array }> {
+  if (sink.writeSync) {
+    // A client's sink: each block written from the receive buffer as it comes (no copy, no op).
+    const writeSync = sink.writeSync.bind(sink);
+    const direct = { write: (bytes: Uint8Array) => writeAllSync(writeSync, bytes) };
+    return await receiveWindows(channel, direct, config, beforeLastAck);
+  }
   const writer = new ChunkedWriter(sink); // written behind the network
   try {
     return await receiveWindows(channel, writer, config, beforeLastAck);
@@ -211,9 +217,15 @@ export async function receiveFile(
   }
 }
 
+/** Where received blocks go: a `ChunkedWriter`, or a synchronous write (no flush needed). */
+interface BlockWriter {
+  write(bytes: Uint8Array): Promise<void> | void;
+  flush?(): Promise<void>;
+}
+
 async function receiveWindows(
   channel: DatagramChannel,
-  writer: ChunkedWriter,
+  writer: BlockWriter,
   config: TransferConfig & { reply: Uint8Array; maxBytes?: number; first?: Uint8Array },
   beforeLastAck?: () => Promise<void>,
 ): Promise<{ bytes: number; finalAck: Uint8Array }> {
@@ -271,10 +283,11 @@ async function receiveWindows(
     // A window's ACK goes out before its last block is written: the sender's next window is
     // then on its way while this one is written (the last block's ACK waits for the disk).
     if (!done && inWindow === windowSize) acknowledge();
-    await writer.write(packet.data);
+    const writing = writer.write(packet.data);
+    if (writing) await writing;
     config.onProgress?.(bytes);
     if (done) {
-      await writer.flush();
+      await writer.flush?.();
       await beforeLastAck?.();
       return { bytes, finalAck: acknowledge() };
     }

@@ -141,3 +141,46 @@ Deno.test("memory: the next window is read while its ACK travels; the ACK goes o
   // (5, short) before its ACK.
   assert.deepEqual(acksAtWrite, [0, 1, 1, 2, 2]);
 });
+
+Deno.test("memory: a client's sink with writeSync gets each block straight from the receive buffer, short writes resumed, never an async write", async () => {
+  const [sender, receiver] = MemoryChannel.pair();
+  const data = randomBytes(4 * 512 + 100, 11);
+  const written: Uint8Array[] = [];
+  const calls: number[] = []; // the length each writeSync was given
+  const acksAtWrite: number[] = [];
+  const sink = {
+    write(): Promise<number> {
+      throw new Error("an async write: the sink offered writeSync");
+    },
+    writeSync(bytes: Uint8Array): number {
+      calls.push(bytes.length);
+      acksAtWrite.push(receiver.sent.length);
+      const n = Math.min(bytes.length, 300); // a pipe's short writes
+      written.push(bytes.slice(0, n));
+      return n;
+    },
+  };
+  const config = { params: { blockSize: 512, windowSize: 2, timeoutMs: 1000 }, retries: 1 };
+  try {
+    const [, received] = await Promise.all([
+      sendFile(sender, bytesSource(data), config),
+      receiveFile(receiver, sink, { ...config, reply: encodeAck(0) }),
+    ]);
+    assert.equal(received.bytes, data.length);
+  } finally {
+    sender.close();
+    receiver.close();
+  }
+  const joined = new Uint8Array(data.length);
+  let offset = 0;
+  for (const part of written) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  assert.equal(offset, data.length);
+  assert.deepEqual(joined, data);
+  // One call per block, then the rest of each short write: 512 = 300 + 212; the last block 100.
+  assert.deepEqual(calls, [512, 212, 512, 212, 512, 212, 512, 212, 100]);
+  // Write-behind holds: a window's ACK (2, 4) goes out before its last block is written.
+  assert.deepEqual(acksAtWrite, [0, 0, 1, 1, 1, 1, 2, 2, 2]);
+});
