@@ -13,17 +13,17 @@
  *   Deno alone (bench/raw_copy.ts fetch: socket to file, nothing else) beside them;
  * - start-up: `fsd --version`, `fsd ls` and `fsd get` of 1 KiB against an
  *   empty script under `deno run`, from source and from the bundle
+ *   (`deno bundle`, built into the work directory). `deno compile` needs to
+ *   download a runtime, which this machine cannot: skipped with a note.
  *
  * `fsd` runs from source with the narrow permissions each command documents
  * and, in the "installed" rows (--version, 100 x 1 KiB, the tree), with
  * exactly the flags of README.md's `deno install` line (read from it, so the
  * two cannot drift): --allow-all with --unstable-lazy-dynamic-imports.
- *   (`deno bundle`, built into the work directory). `deno compile` needs to
- *   download a runtime, which this machine cannot: skipped with a note.
  *
  * Runnable alone:
  *
- *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/compare_bench.ts [--quick]
+ *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run --allow-sys=uid,hostname bench/compare_bench.ts [--quick]
  *
  * A missing peer (nginx, curl, wget, socat) is skipped with a note, never faked.
  */
