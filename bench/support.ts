@@ -158,3 +158,45 @@ export async function freeUdpPort(): Promise<number> {
   await new Promise<void>((resolve) => socket.close(() => resolve()));
   return port;
 }
+
+/** tftpd-hpa (`in.tftpd`, run as root) serving `root` on 127.0.0.1, blocks up to 65464 bytes. */
+export async function startTftpd(root: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freeUdpPort();
+  const child = new Deno.Command("in.tftpd", {
+    args: ["-L", "-s", root, "-u", "root", "-B", "65464", "-a", `127.0.0.1:${port}`],
+  }).spawn();
+  return {
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+/** A command's wall time alone (`timed` also samples memory, which costs at these scales). */
+export async function wallTime(command: string, args: readonly string[]): Promise<number> {
+  const start = performance.now();
+  const out = await new Deno.Command(command, { args: [...args], stdout: "null", stderr: "piped" })
+    .output();
+  if (!out.success) throw new Error(`${command} failed: ${new TextDecoder().decode(out.stderr)}`);
+  return performance.now() - start;
+}
+
+/** A named command line, for `bestOfRounds`. */
+export type Row = readonly [string, readonly [string, readonly string[]]];
+
+/** Each row's best wall time over `rounds` rounds, the rows interleaved within each round. */
+export async function bestOfRounds(
+  rows: readonly Row[],
+  rounds: number,
+): Promise<Map<string, number>> {
+  const best = new Map<string, number>();
+  for (let round = 0; round < rounds; round++) {
+    for (const [what, [command, args]] of rows) {
+      const ms = await wallTime(command, args);
+      best.set(what, Math.min(best.get(what) ?? Infinity, ms));
+    }
+  }
+  return best;
+}

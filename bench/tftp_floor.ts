@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { freeUdpPort, fsdServe, MAIN, service } from "./support.ts";
+import { bestOfRounds, fsdServe, MAIN, type Row, service, startTftpd } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -85,22 +85,11 @@ async function floorClient(port: number, blockSize: number): Promise<void> {
   console.log(`${bytes} bytes`);
 }
 
-/** A command's wall time (bench/support.ts's `timed` also samples memory, which costs here). */
-async function timed(command: string, args: string[]): Promise<number> {
-  const start = performance.now();
-  const out = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${command} failed: ${new TextDecoder().decode(out.stderr)}`);
-  return performance.now() - start;
-}
-
 async function drive(mib: number, rounds: number, blockSize: number): Promise<void> {
   const root = await Deno.makeTempDir();
   const file = `${root}/f`;
   await Deno.writeFile(file, new Uint8Array(mib * 1024 * 1024));
-  const tftpdPort = await freeUdpPort();
-  const tftpd = new Deno.Command("in.tftpd", {
-    args: ["-L", "-s", root, "-u", "root", "-B", "65464", "-a", `127.0.0.1:${tftpdPort}`],
-  }).spawn();
+  const tftpd = await startTftpd(root);
   const self = new URL(import.meta.url).pathname;
   const floor = await service(
     Deno.execPath(),
@@ -145,27 +134,21 @@ async function drive(mib: number, rounds: number, blockSize: number): Promise<vo
       "-",
     ]] as const;
   const emptyDeno = [Deno.execPath(), ["eval", "0"]] as const;
-  const rows: [string, readonly [string, readonly string[]]][] = [
-    ["curl from tftpd-hpa", curl(tftpdPort)],
+  const rows: Row[] = [
+    ["curl from tftpd-hpa", curl(tftpd.port)],
     ["curl from the Deno floor server", curl(floor.port)],
     ["curl from fsd serve --tftp-only", curl(fsd.port)],
-    ["the Deno floor client from tftpd-hpa", floorGet(tftpdPort)],
-    ["fsd get (window 1) from tftpd-hpa", fsdGet(tftpdPort)],
+    ["the Deno floor client from tftpd-hpa", floorGet(tftpd.port)],
+    ["fsd get (window 1) from tftpd-hpa", fsdGet(tftpd.port)],
     ["an empty deno eval (start-up, subtract from the Deno clients)", emptyDeno],
   ];
-  const best = new Map<string, number>();
+  let best: Map<string, number>;
   try {
-    for (let round = 0; round < rounds; round++) {
-      for (const [what, [command, args]] of rows) {
-        const ms = await timed(command, [...args]);
-        best.set(what, Math.min(best.get(what) ?? Infinity, ms));
-      }
-    }
+    best = await bestOfRounds(rows, rounds);
   } finally {
     await floor.stop();
     await fsd.stop();
-    tftpd.kill("SIGTERM");
-    await tftpd.status;
+    await tftpd.stop();
     await Deno.remove(root, { recursive: true });
   }
   const blocks = Math.ceil(mib * 1024 * 1024 / blockSize);

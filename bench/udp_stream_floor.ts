@@ -23,7 +23,7 @@
 
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
-import { freeUdpPort, service } from "./support.ts";
+import { bestOfRounds, type Row, service, startTftpd } from "./support.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -104,99 +104,90 @@ async function stream(mib: number, w: number, sliding: boolean, peer: Deno.Addr)
   console.error(`floor sender: ${total} blocks, ${goBacks} go-backs`);
 }
 
-/** Receives from 127.0.0.1:`port`; acknowledges each in-order K-th block (lockstep: K = W). */
-async function receiver(port: number, mode: string, w: number, k: number): Promise<void> {
-  const conn = Deno.listenDatagram(ANY);
-  const buffer = new Uint8Array(65536);
-  const ack = new Uint8Array(4);
-  const view = new DataView(ack.buffer);
-  const every = mode === "sliding" ? k : w;
-  conn.send(
-    new TextEncoder().encode(`${values.mb} ${w} ${k} ${mode}`),
-    { transport: "udp", hostname: "127.0.0.1", port },
-  );
+/**
+ * The receiving side's bookkeeping, whatever the socket: takes each datagram,
+ * acknowledges each in-order `every`-th block and the last (`ack` gets the
+ * 4-byte ACK to send), says where it is on a gap; true once the last arrived.
+ */
+function inOrderAcker(every: number, ack: (packet: Uint8Array) => void) {
+  const packet = new Uint8Array(4);
+  const view = new DataView(packet.buffer);
   let expected = 1;
-  let bytes = 0;
   let last = 0;
-  for (;;) {
-    const [datagram, peer] = await conn.receive(buffer);
+  const state = { bytes: 0, take };
+  function take(datagram: Uint8Array): boolean {
     const n = new DataView(datagram.buffer, datagram.byteOffset).getUint32(0);
     const end = datagram.length < 4 + BLOCK;
     if (n === expected) {
       expected++;
-      bytes += datagram.length - 4;
+      state.bytes += datagram.length - 4;
       if (end || n - last >= every) {
         last = n;
         view.setUint32(0, n);
-        conn.send(ack, peer);
+        ack(packet);
       }
-      if (end) break;
-    } else if (n > expected) { // a gap: say where we are
-      view.setUint32(0, expected - 1);
-      conn.send(ack, peer);
+      return end;
     }
+    if (n > expected) { // a gap: say where we are
+      view.setUint32(0, expected - 1);
+      ack(packet);
+    }
+    return false;
+  }
+  return state;
+}
+
+/** Receives from 127.0.0.1:`port`; acknowledges each in-order K-th block (lockstep: K = W). */
+async function receiver(port: number, mode: string, w: number, k: number): Promise<void> {
+  const conn = Deno.listenDatagram(ANY);
+  const buffer = new Uint8Array(65536);
+  let peer: Deno.Addr | undefined;
+  const acker = inOrderAcker(mode === "sliding" ? k : w, (ack) => conn.send(ack, peer!));
+  conn.send(
+    new TextEncoder().encode(`${values.mb} ${w} ${k} ${mode}`),
+    { transport: "udp", hostname: "127.0.0.1", port },
+  );
+  for (;;) {
+    const [datagram, from] = await conn.receive(buffer);
+    peer = from;
+    if (acker.take(datagram)) break;
   }
   await new Promise((resolve) => setTimeout(resolve, 10)); // the last ACK leaves
   conn.close();
-  console.log(`${bytes} bytes`);
+  console.log(`${acker.bytes} bytes`);
 }
 
 /** The receiver on node:dgram, whose socket can ask for a larger receive buffer (`bytes`). */
 async function nodeReceiver(port: number, w: number, k: number, bytes: number): Promise<void> {
   const socket = dgram.createSocket({ type: "udp4", ...(bytes ? { recvBufferSize: bytes } : {}) });
   await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
-  const ack = new Uint8Array(4);
-  const view = new DataView(ack.buffer);
-  let expected = 1;
-  let received = 0;
-  let last = 0;
+  let peer = { port: 0, address: "" };
+  const acker = inOrderAcker(k, (ack) => socket.send(ack, peer.port, peer.address));
   await new Promise<void>((resolve) => {
     socket.on("message", (datagram: Uint8Array, from: { port: number; address: string }) => {
-      const n = new DataView(datagram.buffer, datagram.byteOffset).getUint32(0);
-      const end = datagram.length < 4 + BLOCK;
-      if (n === expected) {
-        expected++;
-        received += datagram.length - 4;
-        if (end || n - last >= k) {
-          last = n;
-          view.setUint32(0, n);
-          socket.send(ack, from.port, from.address);
-        }
-        if (end) resolve();
-      } else if (n > expected) {
-        view.setUint32(0, expected - 1);
-        socket.send(ack, from.port, from.address);
-      }
+      peer = from;
+      if (acker.take(datagram)) resolve();
     });
     socket.send(new TextEncoder().encode(`${values.mb} ${w} ${k} sliding`), port, "127.0.0.1");
   });
   await new Promise((resolve) => setTimeout(resolve, 10));
   const buffer = socket.getRecvBufferSize();
   socket.close();
-  console.log(`${received} bytes, receive buffer ${buffer}`);
-}
-
-async function timed(command: string, args: string[]): Promise<number> {
-  const start = performance.now();
-  const out = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${command} failed: ${new TextDecoder().decode(out.stderr)}`);
-  return performance.now() - start;
+  console.log(`${acker.bytes} bytes, receive buffer ${buffer}`);
 }
 
 async function drive(mib: number, rounds: number): Promise<void> {
   const root = await Deno.makeTempDir();
   await Deno.writeFile(`${root}/f`, new Uint8Array(mib * 1024 * 1024));
-  const tftpdPort = await freeUdpPort();
-  const tftpd = new Deno.Command("in.tftpd", {
-    args: ["-L", "-s", root, "-u", "root", "-B", "65464", "-a", `127.0.0.1:${tftpdPort}`],
-  }).spawn();
+  const tftpd = await startTftpd(root);
   const self = new URL(import.meta.url).pathname;
   const floor = await service(
     Deno.execPath(),
     ["run", "--allow-net=127.0.0.1", self, "--send"],
     /floor sender on port (\d+)/,
   );
-  const receive = (mode: string, w: number, k: number) =>
+  /** A receiver's command line: `mode` (lockstep, sliding or node), W, K, and node's buffer bytes. */
+  const receive = (mode: string, ...numbers: number[]) =>
     [Deno.execPath(), [
       "run",
       "--allow-net=127.0.0.1",
@@ -206,13 +197,12 @@ async function drive(mib: number, rounds: number): Promise<void> {
       "--receive",
       String(floor.port),
       mode,
-      String(w),
-      String(k),
+      ...numbers.map(String),
     ]] as const;
-  const rows: [string, readonly [string, readonly string[]]][] = [
+  const rows: Row[] = [
     ["curl from tftpd-hpa (blksize 65464, lock-step)", [
       "curl",
-      ["-s", "--tftp-blksize", "65464", "-o", "/dev/null", `tftp://127.0.0.1:${tftpdPort}/f`],
+      ["-s", "--tftp-blksize", "65464", "-o", "/dev/null", `tftp://127.0.0.1:${tftpd.port}/f`],
     ]],
     ["Deno floor, lockstep window 2", receive("lockstep", 2, 2)],
     ["Deno floor, lockstep window 3", receive("lockstep", 3, 3)],
@@ -221,23 +211,12 @@ async function drive(mib: number, rounds: number): Promise<void> {
     ["Deno floor, sliding 2 in flight, ACK every block", receive("sliding", 2, 1)],
     ["an empty deno eval (start-up)", [Deno.execPath(), ["eval", "0"]]],
   ];
-  const nodeReceive = (w: number, k: number, bytes: number) =>
-    [Deno.execPath(), [
-      "run",
-      "--allow-net=127.0.0.1",
-      self,
-      "--mb",
-      String(mib),
-      "--receive",
-      String(floor.port),
-      "node",
-      String(w),
-      String(k),
-      String(bytes),
-    ]] as const;
   rows.push(
-    ["node:dgram receiver (default buffer), sliding 3, ACK every block", nodeReceive(3, 1, 0)],
-    ["node:dgram receiver (4 MiB buffer), sliding 3, ACK every block", nodeReceive(3, 1, 4 << 20)],
+    ["node:dgram receiver (default buffer), sliding 3, ACK every block", receive("node", 3, 1, 0)],
+    [
+      "node:dgram receiver (4 MiB buffer), sliding 3, ACK every block",
+      receive("node", 3, 1, 4 << 20),
+    ],
   );
   if (values.wide) { // past the default receive buffer: for a machine whose buffer was raised
     rows.push(
@@ -246,18 +225,12 @@ async function drive(mib: number, rounds: number): Promise<void> {
       ["Deno floor, sliding 16 in flight, ACK every 4th", receive("sliding", 16, 4)],
     );
   }
-  const best = new Map<string, number>();
+  let best: Map<string, number>;
   try {
-    for (let round = 0; round < rounds; round++) {
-      for (const [what, [command, args]] of rows) {
-        const ms = await timed(command, [...args]);
-        best.set(what, Math.min(best.get(what) ?? Infinity, ms));
-      }
-    }
+    best = await bestOfRounds(rows, rounds);
   } finally {
     await floor.stop();
-    tftpd.kill("SIGTERM");
-    await tftpd.status;
+    await tftpd.stop();
     await Deno.remove(root, { recursive: true });
   }
   const curl = best.values().next().value!;
