@@ -28,6 +28,8 @@ export interface PacketTransport {
 /** One end of an in-memory channel: what one end writes, the other reads, in order. */
 export class MemoryEnd implements PacketTransport {
   #decoder = new PacketDecoder();
+  /** What the peer wrote and this end has not read yet. */
+  #incoming: Uint8Array[] = [];
   #peer!: MemoryEnd;
   #closed = false;
   #wake: (() => void) | undefined;
@@ -54,6 +56,13 @@ export class MemoryEnd implements PacketTransport {
     for (;;) {
       const packet = this.#decoder.next();
       if (packet) return packet;
+      // Into the decoder only when the reader asks, as a socket's bytes: a packet's data
+      // stays valid until the next read, whatever the writer does meanwhile.
+      const bytes = this.#incoming.shift();
+      if (bytes) {
+        this.#decoder.push(bytes);
+        continue;
+      }
       if (this.#closed) return this.#decoder.endOfStream();
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
@@ -61,8 +70,10 @@ export class MemoryEnd implements PacketTransport {
 
   write(bytes: Uint8Array): Promise<void> {
     if (this.#peer.#closed) return Promise.reject(new Deno.errors.BrokenPipe("peer closed"));
-    this.writes.push(bytes.slice());
-    this.#peer.#receive(bytes);
+    // A copy, as a socket takes one: the writer may reuse its buffer as soon as this returns.
+    const sent = bytes.slice();
+    this.writes.push(sent);
+    this.#peer.#receive(sent);
     return Promise.resolve();
   }
 
@@ -73,7 +84,7 @@ export class MemoryEnd implements PacketTransport {
   }
 
   #receive(bytes: Uint8Array): void {
-    this.#decoder.push(bytes);
+    this.#incoming.push(bytes);
     this.#notify();
   }
 

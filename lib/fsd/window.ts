@@ -24,6 +24,7 @@ import {
   Opcode,
   opcodeName,
   type Packet,
+  SUM_SIZES,
   writeDataHeader,
 } from "./codec.ts";
 
@@ -63,6 +64,8 @@ export interface ReceiveOptions extends TransferOptions {
 
 /** Most bytes of DAT frames gathered into one socket write. */
 const MAX_BATCH = 256 * 1024;
+/** The largest SUM frame: its opcode and a SHA-256 digest. */
+const MAX_SUM_FRAME = 2 + Math.max(...SUM_SIZES);
 
 /**
  * Sends DAT 1, 2, ... from `source`, a window of blocks at a time, each window
@@ -93,7 +96,8 @@ async function sendWindows(
   const framesPerWrite = Math.max(1, Math.min(windowSize, Math.floor(MAX_BATCH / frameSize)));
   // From the pool, and back to it only after a clean end: a write that failed may still be
   // queued on a TLS socket, which must not send another transfer's bytes from it.
-  const batch = takeBuffer(framesPerWrite * frameSize);
+  // Room for the SUM after the last frames: it goes out in the same write as the last block.
+  const batch = takeBuffer(framesPerWrite * frameSize + MAX_SUM_FRAME);
   let block = 1;
   let total = 0;
   for (;;) {
@@ -112,9 +116,13 @@ async function sendWindows(
         block = nextBlock(block);
         last = size < blockSize;
       }
+      if (last && options.digest) {
+        const sum = encodeSum(await options.digest());
+        batch.set(sum, used);
+        used += sum.length;
+      }
       await conn.write(batch.subarray(0, used));
     }
-    if (last && options.digest) await conn.write(encodeSum(await options.digest()));
     await expectAck(conn, lastBlock);
     options.onProgress?.(total);
     if (last) {

@@ -9,6 +9,8 @@ import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
 import { encodeData, Opcode } from "../../lib/fsd/codec.ts";
 import { MemoryEnd } from "../../lib/fsd/transport.ts";
 import { receiveFile, sendFile } from "../../lib/fsd/window.ts";
+import { DIGEST_SIZES, hasherFor, hashingSink, hashingSource } from "../../lib/bytes/sha256.ts";
+import { DigestCheck } from "../../lib/fsd/integrity.ts";
 import type { TransferParams } from "../../lib/fsd/negotiation.ts";
 
 function pattern(length: number): Uint8Array {
@@ -75,4 +77,44 @@ Deno.test("window: a receiver refuses a DAT with the wrong block number", async 
   await assert.rejects(receiving, /wrong block number: got DAT 2, expected DAT 1/);
   sender.close();
   receiver.close();
+});
+
+Deno.test("window: the SUM goes out in the same write as the last block, CRC-32 and SHA-256", async () => {
+  for (const checksum of ["crc32", "sha256"] as const) {
+    // 4 full 65464-byte blocks fill a batch (256 KiB); the short 5th and the SUM end the last write.
+    const params = { blockSize: 65464, windowSize: 8 };
+    const data = pattern(65464 * 4 + 100);
+    const [sender, receiver] = MemoryEnd.pair();
+    const sent = hasherFor(checksum, data.length);
+    const got = hasherFor(checksum, data.length);
+    const sink = new MemorySink();
+    await Promise.all([
+      sendFile(sender, hashingSource(bytesSource(data), sent), {
+        params,
+        digest: () => sent.digest(),
+      }),
+      receiveFile(receiver, hashingSink(sink, got), {
+        params,
+        sum: new DigestCheck(checksum, got, "server"),
+      }),
+    ]);
+    assert.deepEqual(sink.bytes(), data);
+    const last = sender.writes.at(-1)!;
+    const sum = last.subarray(last.length - 2 - DIGEST_SIZES[checksum]);
+    assert.equal((sum[0] << 8) | sum[1], Opcode.SUM, checksum);
+    assert.equal(
+      sender.writes.length,
+      2,
+      `${checksum}: the full batch, then the last block with its SUM`,
+    );
+    assert.equal(
+      last.length,
+      6 + 100 + sum.length,
+      "DAT 5 (a 6-byte header, 100 bytes), then the SUM",
+    );
+    sent.close();
+    got.close();
+    sender.close();
+    receiver.close();
+  }
 });
