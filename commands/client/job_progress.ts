@@ -21,10 +21,23 @@ export class JobProgress implements FileProgress {
   #files = 0;
   #count: number;
 
-  constructor(verb: string, count: number, total?: number, enabled?: boolean) {
+  #total: number | undefined;
+  /** Files still being found (get -r lists while files move): never a one-file job. */
+  #growing: boolean;
+
+  constructor(verb: string, count: number, total?: number, enabled?: boolean, growing = false) {
     this.#count = count;
+    this.#total = total;
+    this.#growing = growing;
     this.#progress = new Progress(verb, enabled);
     if (total !== undefined) this.#progress.setTotal(total);
+  }
+
+  /** One more file found, of `size` bytes when known. */
+  grow(size: number | undefined): void {
+    this.#count++;
+    this.#total = size === undefined || this.#total === undefined ? undefined : this.#total + size;
+    if (this.#total !== undefined) this.#progress.setTotal(this.#total);
   }
 
   begin(name: string): void {
@@ -35,7 +48,7 @@ export class JobProgress implements FileProgress {
 
   /** The current file's size, when the server tells it (only a one-file job shows it). */
   size = (bytes: number): void => {
-    if (this.#count === 1) this.#progress.setTotal(bytes);
+    if (this.#count === 1 && !this.#growing) this.#progress.setTotal(bytes);
   };
 
   update = (bytes: number): void => {

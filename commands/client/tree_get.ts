@@ -11,7 +11,7 @@ import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./job_connection.ts";
 import { joinRemote } from "./remote_names.ts";
 import { failedReport, type FileReport, type Reporter, skippedReport } from "./report.ts";
-import { runFiles } from "./jobs.ts";
+import { FileFeed, runFiles } from "./jobs.ts";
 
 interface Planned {
   remote: string;
@@ -19,16 +19,20 @@ interface Planned {
   size: number;
   /** The server's mtime, whole seconds. */
   mtime: number;
+  /** Under a directory this job made: nothing is there yet. */
+  absent: boolean;
 }
 
-/** Creates `path` as a directory unless it is one already. */
-async function ensureDirectory(path: string): Promise<void> {
+/** Creates `path` as a directory unless it is one already; true if it made it (so it was empty). */
+async function ensureDirectory(path: string): Promise<boolean> {
   try {
     await Deno.mkdir(path);
+    return true;
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     const info = await Deno.stat(path);
     if (!info.isDirectory) throw new CommandError(`not a directory: ${path}`);
+    return false;
   }
 }
 
@@ -38,35 +42,40 @@ function directoryReport(remote: string, local: string, error?: unknown): FileRe
     : { ...failedReport(remote, local, error), kind: "directory" };
 }
 
-/** Lists the tree under `remote` and makes its directories under `local`; returns the files. */
+/**
+ * Lists the tree under `remote` and makes its directories under `local`,
+ * feeding each directory's files to the lanes as soon as it is listed.
+ */
 async function plan(
   conn: JobConnection,
   remote: string,
   local: string,
-  reporter: Reporter,
-): Promise<Planned[]> {
-  const files: Planned[] = [];
+  feed: FileFeed<Planned>,
+): Promise<void> {
   const pending = [{ remote, local }];
   while (pending.length > 0) {
     const directory = pending.shift()!;
     const entries = await conn.use((client) => client.list(directory.remote));
+    let made: boolean;
     try {
-      await ensureDirectory(directory.local);
+      made = await ensureDirectory(directory.local);
     } catch (error) {
-      reporter.add(directoryReport(directory.remote, directory.local, error));
+      feed.report(directoryReport(directory.remote, directory.local, error));
       continue;
     }
-    reporter.add(directoryReport(directory.remote, directory.local));
+    feed.report(directoryReport(directory.remote, directory.local));
     for (const entry of entries) {
       const child = {
         remote: joinRemote(directory.remote, entry.name),
         local: join(directory.local, entry.name),
       };
       if (entry.kind === "d") pending.push(child);
-      else files.push({ ...child, size: entry.size, mtime: entry.mtime.getTime() / 1000 });
+      else {
+        // In a directory this job just made, nothing is there to look at first.
+        feed.add({ ...child, size: entry.size, mtime: entry.mtime.getTime() / 1000, absent: made });
+      }
     }
   }
-  return files;
 }
 
 export async function downloadTree(
@@ -76,15 +85,17 @@ export async function downloadTree(
   how: Omit<DownloadHow, "progress"> & { jobs: number },
   reporter: Reporter,
 ): Promise<void> {
-  const files = await plan(conn, remote, local, reporter);
+  const feed = new FileFeed<Planned>();
   using lanes = conn.lanes(how.jobs);
-  await runFiles(
+  // The first lane lists; the others move what is listed meanwhile, and it joins them after.
+  const planning = plan(conn, remote, local, feed).finally(() => feed.end());
+  const moving = runFiles(
     reporter,
     "receiving",
-    files,
+    feed,
     lanes,
     (file, progress, lane) => {
-      const state = how.force ? "other" : localState(file);
+      const state = how.force ? "other" : file.absent ? "absent" : localState(file);
       return state === "identical"
         ? Promise.resolve(skippedReport(file.remote, file.local, file.size, file.mtime))
         : downloadFile(lane, file.remote, file.local, {
@@ -93,7 +104,12 @@ export async function downloadTree(
           absent: state === "absent",
         });
     },
+    { firstLaneAfter: planning.catch(() => {}) },
   );
+  const [listed, moved] = await Promise.allSettled([planning, moving]);
+  // A listing that failed ends the job (what moved before stays); else the lanes' outcome.
+  if (listed.status === "rejected") throw listed.reason;
+  if (moved.status === "rejected") throw moved.reason;
 }
 
 /**
