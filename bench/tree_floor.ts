@@ -1,0 +1,328 @@
+/**
+ * The floor of a tree download on Deno (issue 20 item 3; not part of CI): the
+ * smallest server and client that move the 1,000 x 64 KiB tree over TCP on
+ * Deno's own APIs, timed beside `wget -r -np` from nginx and `fsd get -r`,
+ * then the same pair with fsd's rules added, one group at a time, so that
+ * what each costs on Deno is measured and not guessed:
+ *
+ * - `plain`: a request is a name; the server opens and reads the file and
+ *   answers its size and bytes; the client creates the name and writes them.
+ * - `+ staging`: the client writes a locked staging file beside the name and
+ *   links it (fsd's StagedFile: create new, lock, link, unlink).
+ * - `+ client's file rules`: the local name looked up first, the staging
+ *   name checked against the open file, the mtime set.
+ * - `+ server's file rules`: the sandbox and checks (realPath inside the
+ *   root, stat before the open, the root's stat after it, a log line).
+ * - `(server's rules, sync calls)`: the same with synchronous calls, beside,
+ *   for what the async calls' hand-offs to Deno's threads cost.
+ * - `+ fsd/1 exchange`: OACK, ACK 0, the data with a CRC-32 after it, and
+ *   the last ACK sent with the next request: fsd's two round trips per file.
+ *
+ * Every client runs 4 connections (fsd's default --jobs) with narrow
+ * permissions, as `fsd get` does. What fsd loses against the last floor row
+ * is fsd's own code; what that row loses against `plain` is the rules' cost.
+ *
+ *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run --allow-sys=uid bench/tree_floor.ts [--files 1000] [--rounds 5] [--dir DIR]
+ *
+ * `--dir DIR` puts the downloads under DIR (a tmpfs, say) instead of the work
+ * directory. `--serve ROOT` and `--get PORT --out OUT` run one side alone
+ * (the driver spawns them).
+ */
+
+import { parseArgs } from "node:util";
+import { crc32 } from "node:zlib";
+import { fsdServe, MAIN, type Service, service, wallTime } from "./support.ts";
+import { have, nginxServe } from "./scale_bench.ts";
+import { fresh, makeFiles } from "./client_bench.ts";
+
+const { values } = parseArgs({
+  options: {
+    files: { type: "string", default: "1000" },
+    rounds: { type: "string", default: "5" },
+    serve: { type: "string" },
+    get: { type: "string" },
+    out: { type: "string" },
+    rules: { type: "boolean", default: false },
+    staging: { type: "boolean", default: false },
+    exchange: { type: "boolean", default: false },
+    sync: { type: "boolean", default: false },
+    dir: { type: "string" },
+  },
+});
+
+const SELF = new URL(import.meta.url).pathname;
+const LANES = 4;
+const SIZE = 64 * 1024;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+async function readFull(conn: Deno.Conn, into: Uint8Array): Promise<boolean> {
+  for (let at = 0; at < into.length;) {
+    const n = await conn.read(into.subarray(at));
+    if (n === null) return false;
+    at += n;
+  }
+  return true;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/**
+ * Requests: 2 bytes of name length, then the name (with --exchange, after a
+ * 1-byte last ACK of the previous file). Answers: 4 bytes of size, then the
+ * bytes (with --exchange: the size alone, then after a 1-byte ACK 0 the bytes
+ * and 4 of CRC-32).
+ */
+async function floorServer(root: string, rules: boolean, exchange: boolean): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  console.log(`floor server on port ${listener.addr.port}`);
+  Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+  for await (const conn of listener) {
+    serveConn(conn, root, rules, exchange).catch(() => conn.close());
+  }
+}
+
+async function serveConn(conn: Deno.Conn, root: string, rules: boolean, exchange: boolean) {
+  const request = new Uint8Array(512);
+  const answer = new Uint8Array(4 + SIZE + 1 + 4);
+  const view = new DataView(answer.buffer);
+  let first = true;
+  for (;;) {
+    const skip = exchange && !first ? 1 : 0; // the previous file's last ACK
+    first = false;
+    if (!(await readFull(conn, request.subarray(0, skip + 2)))) break;
+    const length = request[skip] << 8 | request[skip + 1];
+    if (!(await readFull(conn, request.subarray(0, length)))) break;
+    const name = decoder.decode(request.subarray(0, length));
+    let path = `${root}/${name}`;
+    if (rules && values.sync) {
+      path = Deno.realPathSync(path);
+      if (!path.startsWith(`${root}/`)) throw new Error(`outside: ${name}`);
+      if (!Deno.statSync(path).isFile) throw new Error(`not a file: ${name}`);
+    } else if (rules) {
+      path = await Deno.realPath(path);
+      if (!path.startsWith(`${root}/`)) throw new Error(`outside: ${name}`);
+      if (!(await Deno.stat(path)).isFile) throw new Error(`not a file: ${name}`);
+    }
+    const file = await Deno.open(path);
+    let size = 0;
+    for (;;) {
+      const n = await file.read(answer.subarray(4 + size));
+      if (n === null || n === 0) break;
+      size += n;
+    }
+    file.close();
+    if (rules) {
+      if (values.sync) Deno.statSync(root);
+      else await Deno.stat(root);
+      console.log(`RRQ "${name}": sent file, ${size} bytes`);
+    }
+    view.setUint32(0, size);
+    if (exchange) {
+      await writeAll(conn, answer.subarray(0, 4));
+      if (!(await readFull(conn, request.subarray(0, 1)))) break; // ACK 0
+      view.setUint32(4 + size, crc32(answer.subarray(4, 4 + size)));
+      await writeAll(conn, answer.subarray(4, 8 + size));
+    } else {
+      await writeAll(conn, answer.subarray(0, 4 + size));
+    }
+  }
+  conn.close();
+}
+
+/** Fetches tree/dN/fI (I < files, 100 per folder) from the floor server into OUT, 4 connections. */
+async function floorClient(port: number, out: string, files: number, flags: typeof values) {
+  const perDir = Math.max(1, files / 10);
+  const names = Array.from({ length: files }, (_, i) => `tree/d${Math.floor(i / perDir)}/f${i}`);
+  for (let d = 0; d < Math.ceil(files / perDir); d++) {
+    Deno.mkdirSync(`${out}/tree/d${d}`, { recursive: true });
+  }
+  let next = 0;
+  await Promise.all(Array.from({ length: LANES }, async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const head = new Uint8Array(4);
+    const data = new Uint8Array(SIZE + 1 + 4);
+    let ackHeld = false;
+    while (next < names.length) {
+      const name = names[next++];
+      const target = `${out}/${name}`;
+      if (flags.rules) {
+        try {
+          Deno.lstatSync(target);
+          throw new Error(`exists: ${target}`);
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        }
+      }
+      const bytes = encoder.encode(name);
+      const request = new Uint8Array(1 + 2 + bytes.length);
+      request[1] = bytes.length >> 8;
+      request[2] = bytes.length & 0xff;
+      request.set(bytes, 3);
+      await writeAll(conn, request.subarray(ackHeld ? 0 : 1));
+      await readFull(conn, head);
+      const size = new DataView(head.buffer).getUint32(0);
+      const staged = flags.staging ? stage(target, flags.rules!) : undefined;
+      if (flags.exchange) await writeAll(conn, new Uint8Array(1)); // ACK 0
+      await readFull(conn, data.subarray(0, size + (flags.exchange ? 4 : 0)));
+      if (flags.exchange) {
+        const sum = new DataView(data.buffer).getUint32(size);
+        if (sum !== crc32(data.subarray(0, size))) throw new Error(`crc32 mismatch: ${name}`);
+        ackHeld = true;
+      }
+      if (staged) {
+        staged.file.writeSync(data.subarray(0, size));
+        if (flags.rules) staged.file.utimeSync(new Date(), new Date());
+        Deno.linkSync(staged.path, target);
+        Deno.removeSync(staged.path);
+        staged.file.close();
+      } else {
+        using file = Deno.openSync(target, { write: true, createNew: true });
+        file.writeSync(data.subarray(0, size));
+      }
+    }
+    if (ackHeld) await writeAll(conn, new Uint8Array(1));
+    conn.close();
+  }));
+}
+
+/** fsd's staging file: created new beside the target, locked, (rules) checked to be the name's file. */
+function stage(target: string, rules: boolean): { file: Deno.FsFile; path: string } {
+  const path = `${target.slice(0, target.lastIndexOf("/"))}/.fsd-download-${crypto.randomUUID()}`;
+  const file = Deno.openSync(path, { read: true, write: true, createNew: true });
+  file.lockSync(true);
+  if (rules && Deno.lstatSync(path).ino !== file.statSync().ino) throw new Error("swapped");
+  return { file, path };
+}
+
+interface Variant {
+  what: string;
+  server: string[];
+  client: string[];
+}
+
+const VARIANTS: Variant[] = [
+  { what: "plain", server: [], client: [] },
+  { what: "+ staging", server: [], client: ["--staging"] },
+  { what: "+ client's file rules", server: [], client: ["--staging", "--rules"] },
+  { what: "+ server's file rules", server: ["--rules"], client: ["--staging", "--rules"] },
+  {
+    what: "  (server's rules, sync calls)",
+    server: ["--rules", "--sync"],
+    client: ["--staging", "--rules"],
+  },
+  {
+    what: "+ fsd/1 exchange",
+    server: ["--rules", "--exchange"],
+    client: ["--staging", "--rules", "--exchange"],
+  },
+];
+
+async function drive(files: number, rounds: number): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "fsd-tree-floor-root-" });
+  const work = await Deno.makeTempDir({ prefix: "fsd-tree-floor-work-" });
+  // --dir: where the downloads go (a tmpfs leaves out ext4's cost of creating files
+  // after the previous round deleted them, which every row pays alike).
+  const out = values.dir ? `${values.dir}/fsd-tree-floor-out` : `${work}/out`;
+  console.log(`tree floor: ${files} x 64 KiB in 10 folders, ${rounds} interleaved rounds`);
+  await makeFiles(`${root}/tree`, files, SIZE, Math.max(1, files / 10));
+  const deno = Deno.execPath();
+  const narrow = (port: number) => [
+    "run",
+    "--quiet",
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${out}`,
+    `--allow-write=${out}`,
+  ];
+  const services: Service[] = [];
+  const rows: [string, string, string[]][] = [];
+  try {
+    for (const variant of VARIANTS) {
+      const server = await service(
+        deno,
+        [
+          "run",
+          "--quiet",
+          "--allow-net=127.0.0.1",
+          `--allow-read=${root}`,
+          SELF,
+          "--serve",
+          root,
+          ...variant.server,
+        ],
+        /port (\d+)\n/,
+      );
+      services.push(server);
+      rows.push([`floor, ${variant.what}`, deno, [
+        ...narrow(server.port),
+        SELF,
+        "--get",
+        String(server.port),
+        "--out",
+        out,
+        "--files",
+        String(files),
+        ...variant.client,
+      ]]);
+    }
+    const fsd = await fsdServe(root);
+    services.push(fsd);
+    rows.push(["fsd get -r", deno, [
+      ...narrow(fsd.port),
+      MAIN,
+      "get",
+      "-r",
+      "127.0.0.1",
+      String(fsd.port),
+      "tree",
+      `${out}/tree`,
+    ]]);
+    if (await have("nginx") && await have("wget") && Deno.uid?.() === 0) {
+      const nginx = await nginxServe(root, work, true);
+      services.push(nginx);
+      rows.unshift(["wget -r -np, nginx", "wget", [
+        "-q",
+        "-r",
+        "-np",
+        "-nH",
+        "-P",
+        out,
+        `http://127.0.0.1:${nginx.port}/tree/`,
+      ]]);
+    } else console.log("  (nginx or wget missing, or not root: no wget row)");
+    const times = new Map<string, number[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const [what, command, args] of rows) {
+        await fresh(out);
+        const ms = await wallTime(command, args);
+        times.set(what, [...(times.get(what) ?? []), ms]);
+      }
+    }
+    const best = (what: string) => Math.min(...times.get(what)!);
+    const median = (what: string) => {
+      const sorted = [...times.get(what)!].sort((a, b) => a - b);
+      return sorted[Math.floor(sorted.length / 2)];
+    };
+    const peer = times.has(rows[0][0]) && rows[0][0].startsWith("wget") ? rows[0][0] : undefined;
+    for (const [what] of rows) {
+      const ratio = peer ? ` ${(best(peer) / best(what)).toFixed(2)}x of wget's speed` : "";
+      console.log(
+        `  ${what.padEnd(36)} best ${best(what).toFixed(0).padStart(5)} ms, median ${
+          median(what).toFixed(0).padStart(5)
+        } ms${ratio}`,
+      );
+    }
+  } finally {
+    for (const running of services) await running.stop();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(work, { recursive: true });
+    if (values.dir) await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+}
+
+if (values.serve) await floorServer(values.serve, values.rules!, values.exchange!);
+else if (values.get) {
+  await floorClient(Number(values.get), values.out!, Number(values.files), values);
+} else await drive(Number(values.files), Number(values.rounds));
