@@ -429,3 +429,30 @@ Deno.test({
     assert.match(lines[1], /^f +1\.5 KiB +\d{4}-\d\d-\d\d \d\d:\d\d {2}"with space\.txt"$/);
   },
 });
+
+Deno.test("get -r: a listing that fails ends the job with its error, after the files listed before it moved", async () => {
+  await using ctx = await startServer();
+  await using work = await tempDir();
+  await Deno.mkdir(`${ctx.root}/t/a`, { recursive: true });
+  await Deno.writeTextFile(`${ctx.root}/t/a/x`, "x");
+  await Deno.writeTextFile(`${ctx.root}/t/a/y`, "y");
+  // Listed after a (in order), and too large for the server to list (MAX_LISTING_ENTRIES).
+  await Deno.mkdir(`${ctx.root}/t/big`);
+  for (let i = 0; i <= 10_000; i++) Deno.writeFileSync(`${ctx.root}/t/big/${i}`, new Uint8Array());
+  for (const jobs of ["1", "2"]) {
+    const got = await runFsd([net(ctx.port), ...rw(work.path)], [
+      "get",
+      "-r",
+      "127.0.0.1",
+      String(ctx.port),
+      "t",
+      `${work.path}/j${jobs}`,
+      "--jobs",
+      jobs,
+    ]);
+    assert.equal(got.code, 1, got.stderr);
+    assert.match(got.stderr, /directory too large to list/);
+    assert.equal(await Deno.readTextFile(`${work.path}/j${jobs}/a/x`), "x");
+    assert.equal(await Deno.readTextFile(`${work.path}/j${jobs}/a/y`), "y");
+  }
+});
