@@ -17,7 +17,7 @@
  *   download a runtime, which this machine cannot: skipped with a note.
  *
  * `fsd` runs from source with the narrow permissions each command documents
- * and, in the "installed" rows (--version, 100 x 1 KiB, the tree), with
+ * and, in the "installed" rows (--version, 100 x 1 KiB, the tree; their server too), with
  * exactly the flags of README.md's `deno install` line (read from it, so the
  * two cannot drift): --allow-all with --unstable-lazy-dynamic-imports.
  *
@@ -89,7 +89,11 @@ export async function compareBench(
   const fsd = (permissions: string[], args: string[], main = MAIN) =>
     timed(Deno.execPath(), ["run", "--quiet", ...permissions, main, ...args]);
   const installed = await installedFlags();
-  const services: Service[] = [server];
+  // The installed rows talk to a server run as README installs it too (--allow-all: race-free
+  // opens and, on local file systems, synchronous metadata calls; lib/store/file_calls.ts).
+  const installedServer = await fsdServe(root, [], undefined, { permissions: installed });
+  const installedPort = String(installedServer.port);
+  const services: Service[] = [server, installedServer];
   let nginx: Service | undefined;
   if (await have("nginx") && Deno.uid?.() === 0) {
     nginx = await nginxServe(root, work, true);
@@ -147,7 +151,7 @@ export async function compareBench(
       {
         name: "fsd installed",
         prepare: () => fresh(`${work}/o`),
-        run: () => fsd(installed, ["get", "127.0.0.1", port, ...names, "-o", `${work}/o`]),
+        run: () => fsd(installed, ["get", "127.0.0.1", installedPort, ...names, "-o", `${work}/o`]),
       },
       ...(nginx && await have("curl")
         ? [{
@@ -196,7 +200,8 @@ export async function compareBench(
       {
         name: "fsd installed",
         prepare: () => fresh(`${work}/t`),
-        run: () => fsd(installed, ["get", "-r", "127.0.0.1", port, "tree", `${work}/t/tree`]),
+        run: () =>
+          fsd(installed, ["get", "-r", "127.0.0.1", installedPort, "tree", `${work}/t/tree`]),
       },
       ...(nginx && await have("wget")
         ? [{

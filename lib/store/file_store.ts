@@ -88,7 +88,7 @@ export class FileStore {
     const sandbox = await Sandbox.open(config.root);
     return new FileStore(
       sandbox,
-      await RootGuard.of(sandbox.root),
+      await RootGuard.of(sandbox.root, sandbox.calls),
       config.readOnly ?? false,
       config.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       new ClientRate(config.mkdirRate),
@@ -212,12 +212,12 @@ export class FileStore {
     try {
       // What is read is what was checked: through the open name (race-free in fd mode).
       opened = await this.#sandbox.openExisting(name);
-      const info = await Deno.stat(opened.path);
+      const info = await this.#sandbox.calls.stat(opened.path);
       if (info.isDirectory) return await this.#openListing(opened, info, options);
       if (!info.isFile) {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }
-      const file = await Deno.open(opened.path, { read: true });
+      const file = await this.#sandbox.calls.open(opened.path, { read: true });
       return {
         source: fileSource(file),
         size: info.size,
@@ -241,7 +241,7 @@ export class FileStore {
     let opened: Opened | undefined;
     try {
       opened = await this.#sandbox.openExisting(name);
-      const info = await Deno.stat(opened.path);
+      const info = await this.#sandbox.calls.stat(opened.path);
       if (!info.isFile && !info.isDirectory) return undefined;
       const kind = info.isDirectory ? "d" : "f";
       return { kind, size: info.isFile ? info.size : 0, mtime: info.mtime ?? new Date(0), name };
@@ -283,7 +283,7 @@ export class FileStore {
     if (!opened) return "-";
     const hash = sha256For(size);
     try {
-      const file = await Deno.open(opened.path, { read: true });
+      const file = await this.#sandbox.calls.open(opened.path, { read: true });
       try {
         await hashPrefix(file, size, hash);
         return toHex(await hash.digest());

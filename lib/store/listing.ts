@@ -195,14 +195,14 @@ async function describe(
       const target = await sandbox.openInside(path);
       if (!target) return undefined;
       try {
-        info = await Deno.stat(target.path);
+        info = await sandbox.calls.stat(target.path);
       } finally {
         target.close();
       }
     } else {
       // Out of reach all the same: another account's home.
       if (!sandbox.contains(join(directory.real, entry.name))) return undefined;
-      info = await Deno.lstat(path);
+      info = await sandbox.calls.lstat(path);
     }
   } catch {
     return undefined; // vanished, dangling or unreadable: not something a client could fetch

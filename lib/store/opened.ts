@@ -17,6 +17,8 @@
  * a directory other users can write into (see `strictModes`).
  */
 
+import { ASYNC_CALLS, type FileCalls } from "./file_calls.ts";
+
 /** What an open name leads to: `path` names exactly it; `real` is its real path. */
 export interface Opened {
   path: string;
@@ -69,8 +71,16 @@ export async function fdMode(probe: string): Promise<boolean> {
  * `path` is `/proc/self/fd/N` and `real` what the kernel says N is; it must
  * be closed. Errors are Deno's (NotFound, NotADirectory, ...).
  */
-export async function openNamed(path: string, directory: boolean): Promise<Opened> {
-  const fd = await openDescriptor(path, directory);
+export async function openNamed(
+  path: string,
+  directory: boolean,
+  calls: FileCalls = ASYNC_CALLS,
+): Promise<Opened> {
+  let fd: number;
+  if (calls.sync) {
+    nodeFs ??= await import("node:fs");
+    fd = openDescriptorSync(path, directory);
+  } else fd = await openDescriptor(path, directory);
   const held = `/proc/self/fd/${fd}`;
   let closed = false;
   const close = () => {
@@ -78,11 +88,19 @@ export async function openNamed(path: string, directory: boolean): Promise<Opene
     closed = true;
   };
   try {
-    const real = (await Deno.readLink(held)).replace(/ \(deleted\)$/, "");
+    const real = (await calls.readLink(held)).replace(/ \(deleted\)$/, "");
     return { path: held, real, close };
   } catch (error) {
     close();
     throw error;
+  }
+}
+
+function openDescriptorSync(path: string, directory: boolean): number {
+  try {
+    return nodeFs!.openSync(path, openFlags(nodeFs!, directory));
+  } catch (error) {
+    throw denoError(error as Error & { code?: string }, path);
   }
 }
 

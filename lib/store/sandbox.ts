@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { fdMode, type Opened, openNamed } from "./opened.ts";
+import { type FileCalls, RootCalls } from "./file_calls.ts";
 
 /** Longest name a request may carry, in bytes. */
 export const MAX_NAME_BYTES = 255;
@@ -97,10 +98,13 @@ export class Sandbox {
   readonly #excluded: string[];
   /** Opens are race-free: what was opened is checked, through /proc/self/fd (opened.ts). */
   readonly raceFree: boolean;
+  /** The metadata calls under the root: synchronous on local file systems (file_calls.ts). */
+  readonly calls: FileCalls;
 
-  private constructor(root: string, excluded: string[], raceFree: boolean) {
+  private constructor(root: string, excluded: string[], raceFree: boolean, calls: FileCalls) {
     this.root = root;
     this.raceFree = raceFree;
+    this.calls = calls;
     this.#prefix = root.endsWith("/") ? root : root + "/";
     this.#excluded = excluded.map((path) => path.endsWith("/") ? path : path + "/");
   }
@@ -121,7 +125,7 @@ export class Sandbox {
     }
     const info = await Deno.stat(real);
     if (!info.isDirectory) throw new Deno.errors.NotADirectory(`not a directory: ${dir}`);
-    return new Sandbox(real, excluded, await fdMode(real));
+    return new Sandbox(real, excluded, await fdMode(real), await RootCalls.of(real));
   }
 
   /** Whether a real path lies inside the root (or is the root). */
@@ -140,12 +144,12 @@ export class Sandbox {
   async openExisting(name: string, directory = false): Promise<Opened> {
     if (!this.raceFree) {
       const real = await this.resolveExisting(name);
-      if (directory && !(await Deno.stat(real)).isDirectory) throw directoryNotFound(name);
+      if (directory && !(await this.calls.stat(real)).isDirectory) throw directoryNotFound(name);
       return { path: real, real, close() {} };
     }
     let opened: Opened;
     try {
-      opened = await openNamed(join(this.root, name), directory);
+      opened = await openNamed(join(this.root, name), directory, this.calls);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
         await this.#ancestorInside(name);
@@ -165,10 +169,10 @@ export class Sandbox {
   /** Opens `path` (a directory entry a listing met, maybe a symlink) if it leads inside; else undefined. */
   async openInside(path: string): Promise<Opened | undefined> {
     if (!this.raceFree) {
-      const real = await Deno.realPath(path);
+      const real = await this.calls.realPath(path);
       return this.contains(real) ? { path: real, real, close() {} } : undefined;
     }
-    const opened = await openNamed(path, false);
+    const opened = await openNamed(path, false, this.calls);
     if (this.contains(opened.real)) return opened;
     opened.close();
     return undefined;
@@ -183,7 +187,7 @@ export class Sandbox {
     }
     let real: string;
     try {
-      real = await Deno.realPath(join(this.root, name));
+      real = await this.calls.realPath(join(this.root, name));
     } catch (error) {
       // Missing, but where? Through a symlinked directory, "not found" would
       // tell a client what does not exist outside: the nearest existing
@@ -203,7 +207,7 @@ export class Sandbox {
     for (let n = parts.length - 1; n > 0; n--) {
       let real: string;
       try {
-        real = await Deno.realPath(join(this.root, ...parts.slice(0, n)));
+        real = await this.calls.realPath(join(this.root, ...parts.slice(0, n)));
       } catch {
         continue;
       }
@@ -244,7 +248,7 @@ export class Sandbox {
   async #free(name: string, path: string): Promise<void> {
     let existing: Deno.FileInfo;
     try {
-      existing = await Deno.lstat(path);
+      existing = await this.calls.lstat(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
       throw fileError(error, name);

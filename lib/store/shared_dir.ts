@@ -10,6 +10,7 @@ import { closeQuietly } from "../bytes/source_sink.ts";
 import { join } from "node:path";
 import { STAGING_PREFIX } from "./sandbox.ts";
 import { StagedFile } from "./staging.ts";
+import { ASYNC_CALLS, type FileCalls } from "./file_calls.ts";
 
 /**
  * Probes `root` with two staging files (hidden, locked, and swept by the
@@ -79,22 +80,25 @@ interface Identity {
 export class RootGuard {
   readonly #root: string;
   readonly #identity: Identity;
+  readonly #calls: FileCalls;
 
-  private constructor(root: string, identity: Identity) {
+  private constructor(root: string, identity: Identity, calls: FileCalls) {
     this.#root = root;
     this.#identity = identity;
+    this.#calls = calls;
   }
 
-  static async of(root: string): Promise<RootGuard> {
+  /** The guard of `root`, whose stat each check makes through `calls` (file_calls.ts). */
+  static async of(root: string, calls: FileCalls = ASYNC_CALLS): Promise<RootGuard> {
     const { dev, ino } = await Deno.stat(root);
-    return new RootGuard(root, { dev, ino });
+    return new RootGuard(root, { dev, ino }, calls);
   }
 
   /** Undefined while `root` is the directory it was; else why not (for the log and the client). */
   async changed(): Promise<string | undefined> {
     let now: Identity;
     try {
-      const { dev, ino } = await Deno.stat(this.#root);
+      const { dev, ino } = await this.#calls.stat(this.#root);
       now = { dev, ino };
     } catch (error) {
       return `the served directory is gone: ${this.#root}: ${(error as Error).message}`;

@@ -12,6 +12,7 @@
  */
 
 import { dirname } from "node:path";
+import { now } from "./file_calls.ts";
 
 /** Downloads in progress beside a client's LOCAL file. */
 export const DOWNLOAD_PREFIX = ".fsd-download-";
@@ -111,15 +112,6 @@ const ASYNC_CALLS: MetadataCalls = {
   rename: (from, to) => Deno.rename(from, to),
   remove: (path) => Deno.remove(path),
 };
-
-/** `call` made now; its result or error as a settled promise. */
-function now<T>(call: () => T): Promise<T> {
-  try {
-    return Promise.resolve(call());
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
 
 const SYNC_CALLS: MetadataCalls = {
   open: (path) => now(() => Deno.openSync(path, STAGING_OPEN)),

@@ -11,17 +11,12 @@
 
 import assert from "node:assert/strict";
 import { tempDir } from "../support/files.ts";
+import { probe } from "../support/probe.ts";
 
 const PROBE = new URL("../support/fixtures/held_path_probe.ts", import.meta.url).pathname;
 
-async function probe(dir: string, permissions: string[]): Promise<Record<string, string>> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-prompt", ...permissions, PROBE, dir],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(output.success, new TextDecoder().decode(output.stderr));
-  return JSON.parse(new TextDecoder().decode(output.stdout));
+function heldProbe(dir: string, permissions: string[]): Promise<Record<string, string>> {
+  return probe(PROBE, dir, permissions);
 }
 
 Deno.test({
@@ -31,7 +26,7 @@ Deno.test({
     await using dir = await tempDir();
     await Deno.mkdir(`${dir.path}/sub`);
     await Deno.writeTextFile(`${dir.path}/sub/f`, "f");
-    const narrow = await probe(dir.path, [
+    const narrow = await heldProbe(dir.path, [
       `--allow-read=${dir.path},/proc/self/fd,/dev/fd,/proc/self`,
       `--allow-write=${dir.path}`,
     ]);
@@ -43,7 +38,7 @@ Deno.test({
       "fstat N": "ok",
       "open DIR/sub with O_NOFOLLOW": "ok",
     });
-    const all = await probe(dir.path, ["--allow-all"]);
+    const all = await heldProbe(dir.path, ["--allow-all"]);
     assert.equal(all["readLink /proc/self/fd/N"], "ok");
     assert.equal(all["open /proc/self/fd/N/sub/f"], "ok");
   },
