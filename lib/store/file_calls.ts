@@ -8,15 +8,17 @@
  * synchronously and 115-240 µs async (bench/fs_calls.ts), and in
  * `fsd get -r` of a tree the server is the bottleneck. But a synchronous
  * call on a stalled network file system (NFS, GlusterFS over FUSE, CIFS)
- * would freeze every client and every deadline with it. So the calls are
- * synchronous only while every file system at or under the served
- * directory is a local one (ext4, xfs, btrfs, tmpfs, ...), which only
- * /proc/self/mountinfo tells: where fsd may not read it (a narrow
- * `--allow-read`) or off Linux, they stay async. The mount table is read
- * again at most every REFRESH_MS, on the way, so a network file system
- * mounted under the directory later turns the calls async within that time.
- * File contents are always read async (a large file's reads overlap the
- * network); uploads keep their own calls (staging.ts).
+ * would freeze every client and every deadline with it, and a path can
+ * reach one from anywhere (a mount under the directory, a symlink in it).
+ * So the calls are synchronous only while the machine has no mount whose
+ * calls could wait on a network or on a program (every one is a disk, a
+ * memory or a kernel file system), which only /proc/self/mountinfo tells:
+ * where fsd may not read it (Deno allows it only with --allow-all) or off
+ * Linux, they stay async. The mount table is read again at most every
+ * REFRESH_MS, on the way, so a network file system mounted later turns the
+ * calls async within that time. File contents are always read async (a
+ * large file's reads overlap the network); uploads keep their own calls
+ * (staging.ts).
  */
 
 /** `call` made now; its result or error as a settled promise. */
@@ -48,7 +50,11 @@ export const ASYNC_CALLS: FileCalls = {
   readLink: (path) => Deno.readLink(path),
 };
 
-/** File systems on this machine's own storage or memory: a call on them cannot wait on a network. */
+/**
+ * File systems whose calls cannot wait on a network or a user-space program:
+ * on a disk, in memory, or the kernel's own. Any other type (nfs, cifs,
+ * ceph, 9p, virtiofs, every fuse.*, autofs, one not known here) means async.
+ */
 const LOCAL_TYPES = new Set([
   "ext2",
   "ext3",
@@ -59,12 +65,34 @@ const LOCAL_TYPES = new Set([
   "jfs",
   "reiserfs",
   "zfs",
-  "tmpfs",
-  "ramfs",
-  "overlay",
   "vfat",
   "exfat",
   "ntfs3",
+  "squashfs",
+  "iso9660",
+  "erofs",
+  "overlay",
+  "tmpfs",
+  "ramfs",
+  "devtmpfs",
+  "proc",
+  "sysfs",
+  "devpts",
+  "cgroup",
+  "cgroup2",
+  "mqueue",
+  "hugetlbfs",
+  "debugfs",
+  "tracefs",
+  "securityfs",
+  "pstore",
+  "bpf",
+  "configfs",
+  "fusectl",
+  "binfmt_misc",
+  "efivarfs",
+  "nsfs",
+  "selinuxfs",
 ]);
 
 /** How long a reading of the mount table is trusted. */
@@ -72,72 +100,37 @@ export const REFRESH_MS = 2000;
 
 const MOUNTINFO = "/proc/self/mountinfo";
 
-/** A path field of mountinfo, its `\ooo` escapes (space, tab, newline, backslash) undone. */
-function unescape(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-function within(path: string, directory: string): boolean {
-  return directory === "/" || path === directory || path.startsWith(directory + "/");
-}
-
 /**
- * Whether every file system a path at or under `root` (a real path) can
- * reach is local, by `mountinfo`'s text: the mount that holds `root` and
- * every mount inside it. Anything unreadable counts as not local.
+ * Whether every mount `mountinfo`'s text lists is of a type in LOCAL_TYPES;
+ * a line that cannot be read, or an empty table, counts as not.
  */
-export function onlyLocalMounts(mountinfo: string, root: string): boolean {
-  let holder: { point: string; type: string } | undefined;
+export function onlyLocalMounts(mountinfo: string): boolean {
+  let mounts = 0;
   for (const line of mountinfo.split("\n")) {
     if (line === "") continue;
     const fields = line.split(" ");
     const dash = fields.indexOf("-");
-    if (dash < 6 || fields.length < dash + 2) return false;
-    const point = unescape(fields[4]);
-    const type = fields[dash + 1];
-    if (within(point, root) && point !== root) {
-      if (!LOCAL_TYPES.has(type)) return false; // mounted inside the served directory
-    } else if (within(root, point) && (!holder || point.length >= holder.point.length)) {
-      holder = { point, type }; // the last of equal points is the one on top
-    }
+    if (dash < 6 || fields.length < dash + 2 || !LOCAL_TYPES.has(fields[dash + 1])) return false;
+    mounts++;
   }
-  return holder !== undefined && LOCAL_TYPES.has(holder.type);
+  return mounts > 0;
 }
 
-/**
- * The calls for the served directory `root` (a real path): synchronous
- * while its file systems are all local (see above), else async.
- */
-export class RootCalls implements FileCalls {
-  readonly #root: string;
+/** The server's calls: synchronous while every mount is local (see above), else async. */
+class MountCalls implements FileCalls {
   #sync = false;
   #checked = -Infinity;
   #checking: Promise<void> | undefined;
 
-  private constructor(root: string) {
-    this.#root = root;
-  }
-
-  /** The calls for `root`, its mount table read once before the first call. */
-  static async of(root: string): Promise<FileCalls> {
-    if (Deno.build.os !== "linux") return ASYNC_CALLS;
-    // Asked first: where reading it is not granted, Deno would prompt on a terminal.
-    if (Deno.permissions.querySync({ name: "read", path: MOUNTINFO }).state !== "granted") {
-      return ASYNC_CALLS;
-    }
-    const calls = new RootCalls(root);
-    await calls.#check();
-    return calls;
-  }
-
   get sync(): boolean {
-    if (performance.now() - this.#checked > REFRESH_MS) this.#checking ??= this.#check();
+    if (performance.now() - this.#checked > REFRESH_MS) this.#checking ??= this.check();
     return this.#sync;
   }
 
-  async #check(): Promise<void> {
+  /** Reads the mount table now (once before the first call). */
+  async check(): Promise<void> {
     try {
-      this.#sync = onlyLocalMounts(await Deno.readTextFile(MOUNTINFO), this.#root);
+      this.#sync = onlyLocalMounts(await Deno.readTextFile(MOUNTINFO));
     } catch {
       this.#sync = false;
     } finally {
@@ -165,4 +158,20 @@ export class RootCalls implements FileCalls {
   readLink(path: string): Promise<string> {
     return this.sync ? now(() => Deno.readLinkSync(path)) : Deno.readLink(path);
   }
+}
+
+let shared: Promise<FileCalls> | undefined;
+
+/** The calls every served directory of this process uses, its mount table read once first. */
+export function fileCalls(): Promise<FileCalls> {
+  return shared ??= (async () => {
+    if (Deno.build.os !== "linux") return ASYNC_CALLS;
+    // Asked first: where reading it is not granted, Deno would prompt on a terminal.
+    if (Deno.permissions.querySync({ name: "read", path: MOUNTINFO }).state !== "granted") {
+      return ASYNC_CALLS;
+    }
+    const calls = new MountCalls();
+    await calls.check();
+    return calls;
+  })();
 }

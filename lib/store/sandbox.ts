@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { fdMode, type Opened, openNamed } from "./opened.ts";
-import { type FileCalls, RootCalls } from "./file_calls.ts";
+import { type FileCalls, fileCalls } from "./file_calls.ts";
 
 /** Longest name a request may carry, in bytes. */
 export const MAX_NAME_BYTES = 255;
@@ -125,7 +125,7 @@ export class Sandbox {
     }
     const info = await Deno.stat(real);
     if (!info.isDirectory) throw new Deno.errors.NotADirectory(`not a directory: ${dir}`);
-    return new Sandbox(real, excluded, await fdMode(real), await RootCalls.of(real));
+    return new Sandbox(real, excluded, await fdMode(real), await fileCalls());
   }
 
   /** Whether a real path lies inside the root (or is the root). */
