@@ -14,9 +14,9 @@
  * calls could wait on a network or on a program (every one is a disk, a
  * memory or a kernel file system), which only /proc/self/mountinfo tells:
  * where fsd may not read it (Deno allows it only with --allow-all) or off
- * Linux, they stay async. The mount table is read again at most every
- * REFRESH_MS, on the way, so a network file system mounted later turns the
- * calls async within that time. File contents are always read async (a
+ * Linux, they stay async. A call finding the mount table read over
+ * REFRESH_MS ago reads it again first, so a network file system mounted
+ * later turns the calls async within that time. File contents are always read async (a
  * large file's reads overlap the network); uploads keep their own calls
  * (staging.ts).
  */
@@ -31,8 +31,8 @@ export function now<T>(call: () => T): Promise<T> {
 }
 
 export interface FileCalls {
-  /** Whether the calls are made synchronously right now. */
-  readonly sync: boolean;
+  /** Whether the calls are made synchronously now (the mount table read again first when due). */
+  syncNow(): Promise<boolean>;
   realPath(path: string): Promise<string>;
   stat(path: string): Promise<Deno.FileInfo>;
   lstat(path: string): Promise<Deno.FileInfo>;
@@ -42,7 +42,7 @@ export interface FileCalls {
 
 /** Always async: Deno's calls, each on a blocking thread. */
 export const ASYNC_CALLS: FileCalls = {
-  sync: false,
+  syncNow: () => Promise.resolve(false),
   realPath: (path) => Deno.realPath(path),
   stat: (path) => Deno.stat(path),
   lstat: (path) => Deno.lstat(path),
@@ -122,9 +122,19 @@ class MountCalls implements FileCalls {
   #checked = -Infinity;
   #checking: Promise<void> | undefined;
 
-  get sync(): boolean {
-    if (performance.now() - this.#checked > REFRESH_MS) this.#checking ??= this.check();
-    return this.#sync;
+  syncNow(): Promise<boolean> {
+    return this.#run(() => true, () => Promise.resolve(false));
+  }
+
+  /**
+   * `made` (the call made synchronously) or `handed` (to Deno's threads), as
+   * the mount table says; a table read over REFRESH_MS ago is read again
+   * first, so a mount made meanwhile counts before the call (an idle server
+   * is not left trusting an old reading).
+   */
+  #run<T>(made: () => T, handed: () => Promise<T>): Promise<T> {
+    if (performance.now() - this.#checked <= REFRESH_MS) return this.#sync ? now(made) : handed();
+    return (this.#checking ??= this.check()).then(() => this.#sync ? made() : handed());
   }
 
   /** Reads the mount table now (once before the first call). */
@@ -140,23 +150,23 @@ class MountCalls implements FileCalls {
   }
 
   realPath(path: string): Promise<string> {
-    return this.sync ? now(() => Deno.realPathSync(path)) : Deno.realPath(path);
+    return this.#run(() => Deno.realPathSync(path), () => Deno.realPath(path));
   }
 
   stat(path: string): Promise<Deno.FileInfo> {
-    return this.sync ? now(() => Deno.statSync(path)) : Deno.stat(path);
+    return this.#run(() => Deno.statSync(path), () => Deno.stat(path));
   }
 
   lstat(path: string): Promise<Deno.FileInfo> {
-    return this.sync ? now(() => Deno.lstatSync(path)) : Deno.lstat(path);
+    return this.#run(() => Deno.lstatSync(path), () => Deno.lstat(path));
   }
 
   open(path: string, options?: Deno.OpenOptions): Promise<Deno.FsFile> {
-    return this.sync ? now(() => Deno.openSync(path, options)) : Deno.open(path, options);
+    return this.#run(() => Deno.openSync(path, options), () => Deno.open(path, options));
   }
 
   readLink(path: string): Promise<string> {
-    return this.sync ? now(() => Deno.readLinkSync(path)) : Deno.readLink(path);
+    return this.#run(() => Deno.readLinkSync(path), () => Deno.readLink(path));
   }
 }
 

@@ -77,7 +77,7 @@ export async function openNamed(
   calls: FileCalls = ASYNC_CALLS,
 ): Promise<Opened> {
   let fd: number;
-  if (calls.sync) {
+  if (await calls.syncNow()) {
     nodeFs ??= await import("node:fs");
     fd = openDescriptorSync(path, directory);
   } else fd = await openDescriptor(path, directory);
