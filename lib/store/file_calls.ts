@@ -16,9 +16,9 @@
  * where fsd may not read it (Deno allows it only with --allow-all) or off
  * Linux, they stay async. A call finding the mount table read over
  * REFRESH_MS ago reads it again first, so a network file system mounted
- * later turns the calls async within that time. File contents are always read async (a
- * large file's reads overlap the network); uploads keep their own calls
- * (staging.ts).
+ * later turns the calls async within that time. File contents are always
+ * read async (a large file's reads overlap the network); uploads keep their
+ * own calls (staging.ts).
  */
 
 /** `call` made now; its result or error as a settled promise. */

@@ -30,10 +30,8 @@ Deno.test("get -r: a lane moves a listed file before the listing ends; reports k
   const feed = new FileFeed<File>();
   const reporter = new Reporter(false, "quiet");
   const started: string[] = [];
-  let firstMoved!: () => void;
-  const movedOne = new Promise<void>((resolve) => firstMoved = resolve);
-  let listingDone!: () => void;
-  const listing = new Promise<void>((resolve) => listingDone = resolve);
+  const { promise: movedOne, resolve: firstMoved } = Promise.withResolvers<void>();
+  const { promise: listing, resolve: listingDone } = Promise.withResolvers<void>();
   const running = runFiles(
     reporter,
     "receiving",
@@ -70,8 +68,7 @@ Deno.test("get -r: the first lane starts only after the listing, even with files
   const feed = new FileFeed<File>();
   const reporter = new Reporter(false, "quiet");
   const lanesUsed: string[] = [];
-  let listingDone!: () => void;
-  const listing = new Promise<void>((resolve) => listingDone = resolve);
+  const { promise: listing, resolve: listingDone } = Promise.withResolvers<void>();
   for (const name of ["a", "b", "c"]) feed.add(file(name));
   const running = runFiles(reporter, "receiving", feed, ["first"], (f, _progress, lane) => {
     lanesUsed.push(lane);
