@@ -4,7 +4,7 @@
  * server; the report says how it went. Shared by the one-file form, -o and -r.
  */
 
-import { type ByteSource, fileSource } from "../../lib/bytes/source_sink.ts";
+import { type ByteSource, fileSource, SYNC_READ_BYTES } from "../../lib/bytes/source_sink.ts";
 import { FSD1 } from "../../lib/fsd/negotiation.ts";
 import { digestFields, type Integrity } from "./integrity.ts";
 import { CommandError } from "../shared/cli.ts";
@@ -45,7 +45,9 @@ export async function openLocal(
   }
   if (info.isFile) {
     const mtime = info.mtime ? Math.floor(info.mtime.getTime() / 1000) : undefined;
-    return { source: fileSource(file), size: info.size, mtime, close: () => file.close() };
+    // Read synchronously up to SYNC_READ_BYTES: a client serves nobody else.
+    const source = fileSource(file, SYNC_READ_BYTES);
+    return { source, size: info.size, mtime, close: () => file.close() };
   }
   // A pipe, a FIFO, a device: read as it comes, size unknown.
   return { source: { read: (buffer) => file.read(buffer) }, close: () => file.close() };

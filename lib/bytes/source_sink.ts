@@ -27,9 +27,42 @@ export interface ByteSink {
   writeSync?(bytes: Uint8Array): number;
 }
 
-/** `file` as a source, read ahead of the network. */
-export function fileSource(file: Deno.FsFile): ByteSource {
-  return { read: (buffer) => file.read(buffer), regularFile: true };
+/** `call` made now; its result or error as a settled promise. */
+export function now<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * How much of a file `fileSource` may read synchronously: 4 reads of 64 KiB
+ * at most, about 10 µs each from the page cache.
+ */
+export const SYNC_READ_BYTES = 256 * 1024;
+
+/**
+ * `file` as a source, read ahead of the network. While at most `syncBytes`
+ * have been read, a read is synchronous: a small file's reads (its bytes and
+ * the read that finds its end) then cost no hand-off to Deno's I/O threads
+ * (about 30 µs each against 10 for the read itself), while a large file is
+ * still read ahead asynchronously past that point. Only for callers that
+ * know a read cannot stall (a client, or a server on local file systems).
+ */
+export function fileSource(file: Deno.FsFile, syncBytes = 0): ByteSource {
+  let read = 0;
+  return {
+    read(buffer) {
+      if (syncBytes === 0 || read > syncBytes) return file.read(buffer);
+      return now(() => {
+        const n = file.readSync(buffer);
+        read = n === null ? Infinity : read + n;
+        return n;
+      });
+    },
+    regularFile: true,
+  };
 }
 
 /**
@@ -48,14 +81,12 @@ export function fileSink(
   let synced = 0;
   return {
     write(bytes) {
-      if (synced >= syncBytes) return file.write(bytes).catch((e) => Promise.reject(mapError(e)));
-      try {
+      const written = synced >= syncBytes ? file.write(bytes) : now(() => {
         const n = file.writeSync(bytes);
         synced += n;
-        return Promise.resolve(n);
-      } catch (error) {
-        return Promise.reject(mapError(error));
-      }
+        return n;
+      });
+      return written.catch((e) => Promise.reject(mapError(e)));
     },
     regularFile: true,
   };

@@ -16,19 +16,13 @@
  * where fsd may not read it (Deno allows it only with --allow-all) or off
  * Linux, they stay async. A call finding the mount table read over
  * REFRESH_MS ago reads it again first, so a network file system mounted
- * later turns the calls async within that time. File contents are always
- * read async (a large file's reads overlap the network); uploads keep their
- * own calls (staging.ts).
+ * later turns the calls async within that time. A file's contents are read
+ * synchronously under the same rule only up to SYNC_READ_BYTES (lib/bytes; a small
+ * file whole; a large one's later reads overlap the network); uploads keep
+ * their own calls (staging.ts).
  */
 
-/** `call` made now; its result or error as a settled promise. */
-export function now<T>(call: () => T): Promise<T> {
-  try {
-    return Promise.resolve(call());
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
+import { now } from "../bytes/source_sink.ts";
 
 export interface FileCalls {
   /** Whether the calls are made synchronously now (the mount table read again first when due). */

@@ -6,7 +6,13 @@
  * inside; a refusal is a ProtocolError whose code is the ERR to send.
  */
 
-import { type ByteSink, type ByteSource, fileSink, fileSource } from "../bytes/mod.ts";
+import {
+  type ByteSink,
+  type ByteSource,
+  fileSink,
+  fileSource,
+  SYNC_READ_BYTES,
+} from "../bytes/mod.ts";
 import { type Hasher, hashPrefix, sha256For, toHex } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { type ListingEntry, listingSource, mergeEntries, readListing } from "./listing.ts";
@@ -217,9 +223,10 @@ export class FileStore {
       if (!info.isFile) {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
       }
-      const file = await this.#sandbox.calls.open(opened.path, { read: true });
+      const calls = this.#sandbox.calls;
+      const file = await calls.open(opened.path, { read: true });
       return {
-        source: fileSource(file),
+        source: fileSource(file, await calls.syncNow() ? SYNC_READ_BYTES : 0),
         size: info.size,
         kind: "file",
         mtime: info.mtime ?? undefined,

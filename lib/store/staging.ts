@@ -12,7 +12,7 @@
  */
 
 import { dirname } from "node:path";
-import { now } from "./file_calls.ts";
+import { now } from "../bytes/source_sink.ts";
 
 /** Downloads in progress beside a client's LOCAL file. */
 export const DOWNLOAD_PREFIX = ".fsd-download-";

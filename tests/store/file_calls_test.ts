@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { onlyLocalMounts } from "../../lib/store/file_calls.ts";
-import { serverCalls } from "../support/file_calls.ts";
+import { serverCalls, serverReads } from "../support/file_calls.ts";
+import { SYNC_READ_BYTES } from "../../lib/bytes/source_sink.ts";
 import { IN_CI } from "../support/tools.ts";
 
 /** A mountinfo line: mount point and type, the rest as Linux writes it. */
@@ -55,6 +56,37 @@ Deno.test({
       const calls = await serverCalls(narrow);
       assert.equal(calls.mountinfo, undefined, `${narrow}: Deno refuses the file`);
       assert.equal(calls.sync, false, narrow.join(" "));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "file calls: a file's first SYNC_READ_BYTES are read synchronously where the calls are, the rest async; narrow permissions read async",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const block = 64 * 1024;
+      await Deno.writeFile(`${dir}/small`, new Uint8Array(block));
+      await Deno.writeFile(`${dir}/large`, new Uint8Array(16 * block));
+      const all = await serverReads(dir, ["--allow-all"]);
+      if (IN_CI) assert.equal(all.sync, true, all.mountinfo);
+      if (all.sync) {
+        // The block, then the read that finds the end: no hand-off for a small file.
+        assert.deepEqual(all.reads.small, [true, true]);
+        const synced = SYNC_READ_BYTES / block + 1;
+        assert.deepEqual(all.reads.large, [
+          ...Array(synced).fill(true),
+          ...Array(16 + 1 - synced).fill(false),
+        ]);
+      }
+      const narrow = await serverReads(dir, ["--allow-read", "--allow-write"]);
+      assert.equal(narrow.sync, false);
+      assert.deepEqual(narrow.reads.small, [false, false]);
+      assert.deepEqual(narrow.reads.large, Array(17).fill(false));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

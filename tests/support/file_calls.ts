@@ -13,3 +13,14 @@ export function serverCalls(
 ): Promise<{ sync: boolean; mountinfo?: string }> {
   return probe(PROBE, "/", permissions);
 }
+
+/**
+ * The same, and for the files `small` and `large` in `dir`, whether each read
+ * of the store's source (64 KiB each, to the end) was synchronous.
+ */
+export function serverReads(
+  dir: string,
+  permissions: string[],
+): Promise<{ sync: boolean; mountinfo?: string; reads: Record<"small" | "large", boolean[]> }> {
+  return probe(PROBE, dir, permissions);
+}
