@@ -104,9 +104,10 @@ export class FsdClient {
         kind: options.expectFile,
         mtime: options.resume?.mtime ?? (options.wantMtime ? 0 : undefined),
         offset: options.resume?.offset,
+        eager: true,
       });
       if (options.expectFile && granted.kind === "listing") {
-        await this.#conn.write(encodeAck(0));
+        if (!granted.eager) await this.#conn.write(encodeAck(0));
         await receiveFile(this.#conn, DISCARD, {
           params: granted,
           maxBytes: MAX_LISTING_BYTES,
@@ -120,7 +121,7 @@ export class FsdClient {
       const checksum = granted.checksum ?? (options.wantDigest ? "sha256" : undefined);
       if (checksum) hash = hasherFor(checksum, granted.size);
       if (hash && offset > 0) await options.resume?.hashPrefix(hash);
-      await this.#conn.write(encodeAck(0));
+      if (!granted.eager) await this.#conn.write(encodeAck(0));
       const check = checksum && hash && new DigestCheck(checksum, hash, "server");
       try {
         const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
@@ -240,14 +241,18 @@ export class FsdClient {
         await receiveFile(this.#conn, sink, { maxBytes: MAX_LISTING_BYTES, holdLastAck: true });
         return sink.bytes();
       }
-      const granted = await negotiate(this.#conn, FSD1, request, { kind: true, digests: true });
+      const granted = await negotiate(this.#conn, FSD1, request, {
+        kind: true,
+        digests: true,
+        eager: true,
+      });
       if (granted.kind === "file") {
         throw new ProtocolError(ErrorCode.OTHER, `not a directory: ${directory}`);
       }
       if (!granted.digests) {
         throw new ProtocolError(ErrorCode.OTHER, "the server does not list digests");
       }
-      await this.#conn.write(encodeAck(0));
+      if (!granted.eager) await this.#conn.write(encodeAck(0));
       await receiveFile(this.#conn, sink, {
         params: granted,
         maxBytes: MAX_LISTING_BYTES,

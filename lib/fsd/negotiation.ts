@@ -42,6 +42,8 @@ export interface Asked {
   mkdir?: boolean;
   /** A directory's listing with each file's SHA-256 before its name. */
   digests?: boolean;
+  /** RRQ/DRQ: the data follows the OACK at once; the client sends no ACK 0. */
+  eager?: boolean;
 }
 
 /** What an OACK told the client, beside the transfer parameters. */
@@ -54,6 +56,8 @@ export interface Granted extends TransferParams {
   offset?: number;
   mkdir: boolean;
   digests: boolean;
+  /** The data follows the OACK without an ACK 0. */
+  eager: boolean;
 }
 
 /** What the server knows about what it is about to send (for the OACK). */
@@ -65,6 +69,8 @@ export interface Facts {
   offset?: number;
   /** The request created a directory (mkdir). */
   made?: boolean;
+  /** The data follows the OACK at once (a read that asked `eager`). */
+  eager?: boolean;
 }
 
 /** The kind option's values. */
@@ -113,6 +119,7 @@ export function parseAsked(options: OptionPairs): Asked {
     offset: integer(pairs, "offset", ANY),
     mkdir: flag(pairs, "mkdir"),
     digests: flag(pairs, "digests"),
+    eager: flag(pairs, "eager"),
   };
   if (Object.values(asked).every((value) => value === undefined)) {
     throw refuse(
@@ -138,7 +145,8 @@ export function grant(asked: Asked, limits: TransferParams): TransferParams {
 /**
  * The OACK for what was granted: every option the client asked about, and
  * only those, so it is never empty. What does not apply is answered 0 (no
- * integrity, kind unknown, no mtime, offset 0, no directory made, no digests).
+ * integrity, kind unknown, no mtime, offset 0, no directory made, no digests,
+ * an ACK 0 due).
  */
 export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = {}): OptionPairs {
   const out: OptionPairs = [];
@@ -157,6 +165,7 @@ export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = 
   if (asked.digests !== undefined) {
     out.push(["digests", flag(asked.digests && facts.kind === "listing")]);
   }
+  if (asked.eager !== undefined) out.push(["eager", flag(asked.eager && facts.eager)]);
   return out;
 }
 
@@ -170,6 +179,8 @@ export interface Wanted {
   offset?: number;
   mkdir?: boolean;
   digests?: boolean;
+  /** A read: the data may follow the OACK without an ACK 0. */
+  eager?: boolean;
 }
 
 /** The OPT a client sends for what it wants. */
@@ -185,6 +196,7 @@ export function optPairs(params: TransferParams, wanted: Wanted = {}): OptionPai
   if (wanted.offset !== undefined) out.push(["offset", String(wanted.offset)]);
   if (wanted.mkdir) out.push(["mkdir", "1"]);
   if (wanted.digests) out.push(["digests", "1"]);
+  if (wanted.eager) out.push(["eager", "1"]);
   return out;
 }
 
@@ -220,5 +232,6 @@ export function readOack(wanted: TransferParams, oack: OptionPairs): Granted {
     offset: answered.offset,
     mkdir: answered.mkdir ?? false,
     digests: answered.digests ?? false,
+    eager: answered.eager ?? false,
   };
 }

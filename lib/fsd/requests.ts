@@ -52,15 +52,30 @@ export async function serveRead(request: Request, raw: Uint8Array, asked?: Asked
   const hash = checksum && hasherFor(checksum, opened.size);
   try {
     let params: TransferParams | undefined;
+    let lead: Uint8Array | undefined;
     if (asked) {
       const offset = resumeOffset(asked, opened);
-      const facts = { size: opened.size, kind: opened.kind, mtime: mtimeSeconds(opened), offset };
-      params = await sendOack(request, asked, facts);
-      await expectAck(request.conn, 0);
+      const eager = asked.eager === true;
+      const facts = {
+        size: opened.size,
+        kind: opened.kind,
+        mtime: mtimeSeconds(opened),
+        offset,
+        eager,
+      };
+      // Eager: the OACK goes out in the same write as the first data, and no ACK 0 is due.
+      const granted = grantOack(request, asked, facts);
+      params = granted.params;
+      if (eager) lead = granted.oack;
+      else {
+        await request.conn.write(granted.oack);
+        await expectAck(request.conn, 0);
+      }
       if (offset > 0) await opened.skip(offset, hash);
     }
     await sendFile(request.conn, hashingSource(opened.source, hash), {
       params,
+      lead,
       onProgress: (n) => request.bytes = n,
       digest: hash && (() => hash.digest()),
     });
@@ -116,10 +131,20 @@ async function serveMakeDirectory(request: Request, raw: Uint8Array, asked: Aske
   request.finish({ outcome: "ok", kind: "directory" });
 }
 
+/** Grants what the OPT asked within the server's limits and records it for the log; the OACK to send. */
+function grantOack(
+  request: Request,
+  asked: Asked,
+  facts: Facts,
+): { params: TransferParams; oack: Uint8Array } {
+  const params = grant(asked, SERVER_LIMITS);
+  request.params = params;
+  return { params, oack: encodeOptions(Opcode.OACK, oackPairs(asked, params, facts)) };
+}
+
 /** Grants what the OPT asked within the server's limits, answers OACK, and records it for the log. */
 async function sendOack(request: Request, asked: Asked, facts: Facts): Promise<TransferParams> {
-  const params = grant(asked, SERVER_LIMITS);
-  await request.conn.write(encodeOptions(Opcode.OACK, oackPairs(asked, params, facts)));
-  request.params = params;
+  const { params, oack } = grantOack(request, asked, facts);
+  await request.conn.write(oack);
   return params;
 }

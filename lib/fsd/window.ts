@@ -38,6 +38,8 @@ export interface TransferOptions {
 export interface SendOptions extends TransferOptions {
   /** Integrity: the digest of what was sent, sent as SUM right after the last DAT. */
   digest?: () => Promise<Uint8Array>;
+  /** Bytes to send before DAT 1, in the same write (the OACK of an eager read). */
+  lead?: Uint8Array;
 }
 
 export interface ReceiveOptions extends TransferOptions {
@@ -98,6 +100,13 @@ async function sendWindows(
   // queued on a TLS socket, which must not send another transfer's bytes from it.
   // Room for the SUM after the last frames: it goes out in the same write as the last block.
   const batch = takeBuffer(framesPerWrite * frameSize + MAX_SUM_FRAME);
+  // A lead goes before the first frames, in the room of the frames it displaces (the batch
+  // stays the size the pool keeps); alone first if not even one frame fits beside it.
+  let lead = options.lead;
+  if (lead && lead.length + frameSize + MAX_SUM_FRAME > batch.length) {
+    await conn.write(lead);
+    lead = undefined;
+  }
   let block = 1;
   let total = 0;
   for (;;) {
@@ -106,7 +115,14 @@ async function sendWindows(
     let lastBlock = block;
     while (sent < windowSize && !last) {
       let used = 0;
-      for (let frames = 0; frames < framesPerWrite && sent < windowSize && !last; frames++) {
+      let room = framesPerWrite;
+      if (lead) {
+        batch.set(lead);
+        used = lead.length;
+        room = Math.floor((batch.length - MAX_SUM_FRAME - used) / frameSize);
+        lead = undefined;
+      }
+      for (let frames = 0; frames < room && sent < windowSize && !last; frames++) {
         const size = await reader.fill(batch.subarray(used + DAT_HEADER_SIZE, used + frameSize));
         writeDataHeader(batch.subarray(used), block, size);
         used += DAT_HEADER_SIZE + size;

@@ -109,10 +109,10 @@ function expectedSessions(greeting: string[]): string[][] {
     [...greeting, "C RRQ notes.txt", "S DAT 1 12", "C ACK 1"],
     [
       ...greeting,
-      "C OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0",
+      "C OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1",
       "C RRQ big.bin",
-      "S OACK blksize=512 windowsize=2 tsize=1500 crc32=1 kind=1",
-      "C ACK 0",
+      // eager: the data follows the OACK, no ACK 0
+      "S OACK blksize=512 windowsize=2 tsize=1500 crc32=1 kind=1 eager=1",
       "S DAT 1 512",
       "S DAT 2 512",
       "C ACK 2",
@@ -144,7 +144,7 @@ Deno.test({
     const infos = pdus.map((p) => p.info);
     assert.ok(infos.includes('RRQ "notes.txt"'), infos.join("\n"));
     assert.ok(infos.includes("ERR 1 file not found: missing.txt"));
-    assert.ok(infos.includes("OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0"));
+    assert.ok(infos.includes("OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1"));
     const opt = pdus.find((p) => p.info.startsWith("OPT "))!;
     assert.deepEqual(opt.fields["fsd.option"], [
       "blksize=512",
@@ -152,6 +152,7 @@ Deno.test({
       "tsize=0",
       "crc32=1",
       "kind=0",
+      "eager=1",
     ]);
     assert.ok(pdus.every((p) => p.experts.every((e) => e.startsWith("ERR "))), "no violations");
   },

@@ -493,7 +493,7 @@ Deno.test("attack corpus: a logged-in account stays inside its home", async (t) 
   ]);
 });
 
-Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and forged or missing SUMs", async (t) => {
+Deno.test("attack corpus: the integrity, kind, resume, mkdir and eager options, and forged or missing SUMs", async (t) => {
   await using ctx = await startServer();
   const content = randomBytes(2000, 12);
   await Deno.writeFile(`${ctx.root}/f`, content);
@@ -503,7 +503,7 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
     const [name, value] of [["sha256", "2"], ["crc32", "2"], ["kind", "3"], ["offset", "x"], [
       "mkdir",
       "9",
-    ]]
+    ], ["eager", "-1"]]
   ) {
     await t.step(`${name}=${value} is ERR 8 and a close`, async () => {
       await using client = await RawClient.greeted(ctx.port);
@@ -514,9 +514,17 @@ Deno.test("attack corpus: the integrity, kind, resume and mkdir options, and for
   }
   await t.step("options that do not apply are answered 0: an OACK is never empty", async () => {
     // Found by the fuzzer: OPT digests=00 + WRQ once got an OACK with no options at all.
-    const cases: Record<string, string>[] = [{ digests: "00" }, { kind: "0" }, { sha256: "0" }, {
-      crc32: "0",
-    }, { mkdir: "0" }];
+    const cases: Record<string, string>[] = [
+      { digests: "00" },
+      { kind: "0" },
+      { sha256: "0" },
+      {
+        crc32: "0",
+      },
+      { mkdir: "0" },
+      { eager: "00" },
+      { eager: "1" },
+    ];
     for (const pairs of cases) {
       await using client = await RawClient.greeted(ctx.port);
       await client.send(wire.opt(pairs), wire.wrq(`w-${Object.keys(pairs)[0]}`));

@@ -6,9 +6,10 @@
 
 import assert from "node:assert/strict";
 import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
-import { encodeData, Opcode } from "../../lib/fsd/codec.ts";
+import { encodeData, encodeOptions, Opcode } from "../../lib/fsd/codec.ts";
 import { MemoryEnd } from "../../lib/fsd/transport.ts";
 import { receiveFile, sendFile } from "../../lib/fsd/window.ts";
+import { dropFreeBuffers, freeBufferBytes } from "../../lib/bytes/pool.ts";
 import { DIGEST_SIZES, hasherFor, hashingSink, hashingSource } from "../../lib/bytes/sha256.ts";
 import { DigestCheck } from "../../lib/fsd/integrity.ts";
 import type { TransferParams } from "../../lib/fsd/negotiation.ts";
@@ -117,4 +118,54 @@ Deno.test("window: the SUM goes out in the same write as the last block, CRC-32 
     sender.close();
     receiver.close();
   }
+});
+
+Deno.test("window: a lead (an eager read's OACK) shares the first write with the blocks that fit beside it, else goes alone first", async () => {
+  const data = pattern(2500); // blocks of 1000, 1000 and 500 bytes
+  const lead = encodeOptions(Opcode.OACK, [["blksize", "1000"], ["eager", "1"]]);
+  const cases = [
+    // A window of 4: the lead and all three blocks in one write (it displaces the 4th's room).
+    { windowSize: 4, writes: [lead.length + 3 * 6 + 2500] },
+    // A window of 1: a batch holds one block, and no room is left beside it for the lead.
+    { windowSize: 1, writes: [lead.length, 1006, 1006, 506] },
+  ];
+  for (const { windowSize, writes } of cases) {
+    const params = { blockSize: 1000, windowSize };
+    const [sender, receiver] = MemoryEnd.pair();
+    const sink = new MemorySink();
+    const [, received] = await Promise.all([
+      sendFile(sender, bytesSource(data), { params, lead }),
+      (async () => {
+        // The receiver reads the lead first, as a client reads the OACK.
+        const oack = await receiver.readPacket();
+        assert.ok(oack?.op === Opcode.OACK && oack.options.length === 2);
+        return await receiveFile(receiver, sink, { params });
+      })(),
+    ]);
+    assert.equal(received, 2500);
+    assert.deepEqual(sink.bytes(), data);
+    assert.deepEqual(sender.writes.map((w) => w.length), writes, `window ${windowSize}`);
+    sender.close();
+    receiver.close();
+  }
+});
+
+Deno.test("window: with a lead, a batch of 64 KiB blocks is still one the pool keeps for the next file", async () => {
+  const params = { blockSize: 65464, windowSize: 16 };
+  const lead = encodeOptions(Opcode.OACK, [["blksize", "65464"], ["eager", "1"]]);
+  dropFreeBuffers();
+  const [sender, receiver] = MemoryEnd.pair();
+  await Promise.all([
+    sendFile(sender, bytesSource(pattern(1000)), { params, lead }),
+    (async () => {
+      await receiver.readPacket();
+      await receiveFile(receiver, new MemorySink(), { params });
+    })(),
+  ]);
+  sender.close();
+  receiver.close();
+  // 4 frames of 65470 bytes and the SUM's room: kept (the pool keeps up to 256 KiB), so a
+  // thousand small files do not allocate a batch each.
+  assert.ok(freeBufferBytes() >= 4 * 65470, `free: ${freeBufferBytes()}`);
+  dropFreeBuffers();
 });
