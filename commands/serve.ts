@@ -35,6 +35,7 @@ import {
   wantsFsd1OverHttp,
 } from "./serve/http.ts";
 import { LiveHub } from "../lib/capture/live.ts";
+import { logLine } from "./serve/log_out.ts";
 
 const USAGE = "fsd serve DIR PORT [OPTIONS]";
 
@@ -159,7 +160,7 @@ refused)`,
       fsd1Only: values.fsd1,
       proxyProtocol: proxyProtocolConfig(values["proxy-protocol"], values["trusted-proxy"]),
       log: (event: ServerEvent) => {
-        console.log(format(event));
+        logLine(format(event));
         live?.event(event);
       },
       tap: live && ((id: number) => live.tap(id)),

@@ -98,14 +98,13 @@ export function encodeOptions(
   op: typeof Opcode.OPT | typeof Opcode.OACK,
   options: OptionPairs,
 ): Uint8Array {
-  const parts = options.flatMap(([name, value]) => [encoder.encode(name), encoder.encode(value)]);
-  const out = new Uint8Array(4 + parts.reduce((n, p) => n + p.length + 1, 0));
+  // One encode for every string (a request's options cost a dozen encodes otherwise).
+  let text = "";
+  for (const [name, value] of options) text += `${name}\0${value}\0`;
+  const body = encoder.encode(text);
+  const out = new Uint8Array(4 + body.length);
   out.set([0, op, options.length >> 8, options.length & 0xff]);
-  let at = 4;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length + 1; // the zero is already there
-  }
+  out.set(body, 4);
   return out;
 }
 
