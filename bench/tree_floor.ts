@@ -15,8 +15,9 @@
  *   root, stat before the open, the root's stat after it, a log line).
  * - `(server's rules, sync calls)`: the same with synchronous calls, beside,
  *   for what the async calls' hand-offs to Deno's threads cost.
- * - `+ fsd/1 exchange`: OACK, ACK 0, the data with a CRC-32 after it, and
- *   the last ACK sent with the next request: fsd's two round trips per file.
+ * - `+ fsd/1 exchange`: the answer and the data with a CRC-32 after it in
+ *   one write (fsd's eager read: no ACK 0), and the last ACK sent with the
+ *   next request: fsd's one round trip per file.
  *
  * Every client runs 4 connections (fsd's default --jobs) with narrow
  * permissions, as `fsd get` does. What fsd loses against the last floor row
@@ -34,6 +35,7 @@ import { crc32 } from "node:zlib";
 import { fsdServe, MAIN, type Service, service, wallTime } from "./support.ts";
 import { have, nginxServe } from "./scale_bench.ts";
 import { fresh, makeFiles } from "./client_bench.ts";
+import { installedFlags } from "./compare_bench.ts";
 
 const { values } = parseArgs({
   options: {
@@ -72,8 +74,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 /**
  * Requests: 2 bytes of name length, then the name (with --exchange, after a
  * 1-byte last ACK of the previous file). Answers: 4 bytes of size, then the
- * bytes (with --exchange: the size alone, then after a 1-byte ACK 0 the bytes
- * and 4 of CRC-32).
+ * bytes (with --exchange, and 4 of CRC-32 after them).
  */
 async function floorServer(root: string, rules: boolean, exchange: boolean): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -120,14 +121,8 @@ async function serveConn(conn: Deno.Conn, root: string, rules: boolean, exchange
       console.log(`RRQ "${name}": sent file, ${size} bytes`);
     }
     view.setUint32(0, size);
-    if (exchange) {
-      await writeAll(conn, answer.subarray(0, 4));
-      if (!(await readFull(conn, request.subarray(0, 1)))) break; // ACK 0
-      view.setUint32(4 + size, crc32(answer.subarray(4, 4 + size)));
-      await writeAll(conn, answer.subarray(4, 8 + size));
-    } else {
-      await writeAll(conn, answer.subarray(0, 4 + size));
-    }
+    if (exchange) view.setUint32(4 + size, crc32(answer.subarray(4, 4 + size)));
+    await writeAll(conn, answer.subarray(0, 4 + size + (exchange ? 4 : 0)));
   }
   conn.close();
 }
@@ -165,7 +160,6 @@ async function floorClient(port: number, out: string, files: number, flags: type
       await readFull(conn, head);
       const size = new DataView(head.buffer).getUint32(0);
       const staged = flags.staging ? stage(target, flags.rules!) : undefined;
-      if (flags.exchange) await writeAll(conn, new Uint8Array(1)); // ACK 0
       await readFull(conn, data.subarray(0, size + (flags.exchange ? 4 : 0)));
       if (flags.exchange) {
         const sum = new DataView(data.buffer).getUint32(size);
@@ -269,15 +263,20 @@ async function drive(files: number, rounds: number): Promise<void> {
     }
     const fsd = await fsdServe(root);
     services.push(fsd);
-    rows.push(["fsd get -r", deno, [
-      ...narrow(fsd.port),
-      MAIN,
-      "get",
-      "-r",
-      "127.0.0.1",
-      String(fsd.port),
-      "tree",
-      `${out}/tree`,
+    const fsdGet = (
+      port: number,
+    ) => [MAIN, "get", "-r", "127.0.0.1", String(port), "tree", `${out}/tree`];
+    rows.push(["fsd get -r", deno, [...narrow(fsd.port), ...fsdGet(fsd.port)]]);
+    // As installed by README's line: both ends with its flags (--allow-all: the server's
+    // synchronous calls where the mounts allow, and no per-path permission checks).
+    const installed = await installedFlags();
+    const fsdInstalled = await fsdServe(root, [], undefined, { permissions: installed });
+    services.push(fsdInstalled);
+    rows.push(["fsd get -r, installed", deno, [
+      "run",
+      "--quiet",
+      ...installed,
+      ...fsdGet(fsdInstalled.port),
     ]]);
     if (await have("nginx") && await have("wget") && Deno.uid?.() === 0) {
       const nginx = await nginxServe(root, work, true);
