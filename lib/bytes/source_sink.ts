@@ -37,8 +37,9 @@ export function now<T>(call: () => T): Promise<T> {
 }
 
 /**
- * How much of a file `fileSource` may read synchronously: 4 reads of 64 KiB
- * at most, about 10 µs each from the page cache.
+ * How much of a file `fileSource` reads synchronously: reads stay synchronous
+ * until this much has been read, so a file of up to 256 KiB is read whole, its
+ * end included (five 64 KiB reads at most, about 10 µs each from the page cache).
  */
 export const SYNC_READ_BYTES = 256 * 1024;
 
