@@ -17,7 +17,7 @@ import {
 import { custom } from "./shared/values.ts";
 import { TRANSFER_SIDES } from "./client/sides.ts";
 import { parseJob, parseJobs, targetWords } from "./client/options.ts";
-import { JobConnection } from "./client/job_connection.ts";
+import { DOWNLOADS_PER_CONNECTION, JobConnection } from "./client/job_connection.ts";
 import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
 import { FSD1 } from "../lib/fsd/negotiation.ts";
@@ -54,8 +54,9 @@ stdout (so do /dev/stdout and /dev/stderr to theirs); a special file
 (/dev/null, a FIFO) is written directly. With -o, every
 name after PORT is a file to fetch into DIR. With -r, REMOTEDIR is copied as
 LOCALDIR (default: REMOTEDIR's last part; into it if it exists), as cp -r does.
-With -o and -r, up to --jobs files move at once, each on its own connection
-(the listing of -r on one); reports, --json lines and failures come in the
+With -o and -r, files move on up to --jobs connections at once, up to 8
+downloads under way on each (their requests sent ahead where the server
+pipelines reads; the listing of -r on one); reports, --json lines and failures come in the
 order of the names or the tree.
 
 A file appears under its name only once complete and checked: a failed or
@@ -273,7 +274,7 @@ async function getMany(
     const remote = normalizeRemote(typed);
     return { typed, remote, local: join(output, remoteBase(remote) ?? basename(typed)) };
   });
-  using lanes = conn.lanes(how.jobs);
+  using lanes = conn.lanes(how.jobs, conn.extended ? DOWNLOADS_PER_CONNECTION : 1);
   await runFiles(reporter, "receiving", files, lanes, (file, progress, lane) => {
     if (meansDirectory(file.typed)) {
       throw new Deno.errors.IsADirectory(file.remote);

@@ -9,6 +9,7 @@
 import type { FsdClient } from "../../lib/fsd/client.ts";
 import { FSD1, type TransferParams } from "../../lib/fsd/negotiation.ts";
 import { OptionsRefusedError } from "../../lib/store/errors.ts";
+import { NotAnswered } from "../../lib/fsd/pipeline.ts";
 import { connectClient, type Target } from "./options.ts";
 import type { Interruption } from "../shared/signals.ts";
 
@@ -22,6 +23,12 @@ export class LaneUnavailable extends Error {
     super("extra connection unavailable", { cause });
   }
 }
+
+/** Times a file is tried when its connection closes before its turn (another file's failure). */
+const MAX_UNANSWERED_TRIES = 3;
+
+/** Downloads at once on one connection of a job (--jobs connections): see `lanes`. */
+export const DOWNLOADS_PER_CONNECTION = 8;
 
 export class JobConnection implements Disposable {
   readonly target: Target;
@@ -51,13 +58,19 @@ export class JobConnection implements Disposable {
    * `count` connections for a job's files: this one first, then as many
    * more to the same server (opened on first use, with this one's params,
    * so a server that turned the extension down is asked in fsd/1 at once).
+   * With `depth`, each connection is in the list that many times (in turn:
+   * the first `count` are the connections), for as many downloads at once
+   * on it: their requests go out ahead where the server pipelines reads,
+   * else they take turns.
    */
-  lanes(count: number): JobConnection[] & Disposable {
+  lanes(count: number, depth = 1): JobConnection[] & Disposable {
     const more = Array.from(
       { length: count - 1 },
       () => new JobConnection(this.target, this.params, this.#interruption, this.#told, this),
     );
-    return Object.assign([this, ...more], {
+    const connections = [this, ...more];
+    const lanes = Array.from({ length: depth }, () => connections).flat();
+    return Object.assign(lanes, {
       [Symbol.dispose]: () => more.forEach((lane) => lane[Symbol.dispose]()),
     });
   }
@@ -83,15 +96,19 @@ export class JobConnection implements Disposable {
   }
 
   async #run<T>(use: (client: FsdClient, params: TransferParams) => Promise<T>): Promise<T> {
-    this.#interruption.check();
-    const client = await this.#connected();
-    const forget = this.#interruption.onStop(() => client.close());
-    try {
-      return await use(client, this.params);
-    } catch (error) {
-      throw this.#interruption.explain(error);
-    } finally {
-      forget();
+    for (let tries = 1;; tries++) {
+      this.#interruption.check();
+      const client = await this.#connected();
+      const forget = this.#interruption.onStop(() => client.close());
+      try {
+        return await use(client, this.params);
+      } catch (error) {
+        // Closed under a download waiting its turn (another one's failure): again on a new one.
+        if (error instanceof NotAnswered && tries < MAX_UNANSWERED_TRIES) continue;
+        throw this.#interruption.explain(error);
+      } finally {
+        forget();
+      }
     }
   }
 

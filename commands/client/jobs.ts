@@ -128,7 +128,7 @@ export class FileFeed<F extends JobFile> {
 }
 
 export interface RunOptions {
-  /** The first lane starts only once this settles (its connection is busy listing until then). */
+  /** The first lane (and any other the same) starts only once this settles (its connection is busy listing until then). */
   firstLaneAfter?: Promise<unknown>;
 }
 
@@ -194,8 +194,9 @@ export async function runFiles<F extends JobFile, L>(
   const count = feed.ended ? Math.max(1, feed.items.length) : lanes.length;
   try {
     await Promise.all(
-      lanes.slice(0, count).map(async (lane, n) => {
-        if (n === 0 && options.firstLaneAfter) await options.firstLaneAfter;
+      lanes.slice(0, count).map(async (lane) => {
+        // Every lane on the first one's connection (lanes may share connections).
+        if (lane === lanes[0] && options.firstLaneAfter) await options.firstLaneAfter;
         await work(lane);
       }),
     );

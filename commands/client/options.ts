@@ -86,17 +86,21 @@ export const MAX_JOBS = 16;
  * 1,000 x 64 KiB, and eight no less than four. fsd/1 is one request at a time
  * per connection, so lanes are how a job overlaps one file's round trips and
  * file-system calls with another's. TFTP jobs keep one transfer at a time.
+ * Downloads now also go several to a connection where the server pipelines
+ * reads (DOWNLOADS_PER_CONNECTION, job_connection.ts); four connections still
+ * measured best with that (docs/PERFORMANCE.md).
  */
 export const DEFAULT_JOBS = 4;
 
-/** --jobs: how many files of a job move at once, each on its own connection. */
+/** --jobs: how many connections a job's files move on at once (get: several downloads on each). */
 export const JOBS_FLAG = {
   jobs: {
     short: "j",
     arg: "N",
     value: integer(1, MAX_JOBS),
-    help: `with -o or -r: files moving at once, each on its own
-connection (TFTP: transfer), 1 to ${MAX_JOBS} (default ${DEFAULT_JOBS}; TFTP 1)`,
+    help: `with -o or -r: connections moving files at once (TFTP:
+transfers), 1 to ${MAX_JOBS} (default ${DEFAULT_JOBS}; TFTP 1); get keeps up to 8
+downloads under way on each`,
   },
 } as const satisfies Flags;
 

@@ -7,7 +7,7 @@
  */
 
 import { type ByteSink, type ByteSource, MemorySink } from "../bytes/source_sink.ts";
-import { type Hasher, hasherFor, hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
+import { hasherFor, hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import { type ListingEntry, parseListing } from "../store/listing.ts";
 import type {
@@ -17,7 +17,8 @@ import type {
   UploadOptions,
 } from "./client_types.ts";
 import { encodeAck, encodeDrq, encodeOptions, encodeRequest, Opcode } from "./codec.ts";
-import { expectOack, guard, negotiate, openGreeted } from "./exchange.ts";
+import { askFor, expectOack, guard, negotiate, openGreeted, readGranted } from "./exchange.ts";
+import { Pipeline } from "./pipeline.ts";
 import { DigestCheck } from "./integrity.ts";
 import { FSD1, type TransferParams } from "./negotiation.ts";
 import type { PacketConn } from "./packet_conn.ts";
@@ -48,9 +49,12 @@ export class FsdClient {
   /** The server's greeting text. */
   readonly greeting: string;
   #conn: PacketConn;
+  /** The order of exchanges on the connection; reads sent ahead where the server pipelines. */
+  #pipeline: Pipeline;
 
   private constructor(conn: PacketConn, greeting: string) {
     this.#conn = conn;
+    this.#pipeline = new Pipeline(conn);
     this.greeting = greeting;
   }
 
@@ -84,65 +88,84 @@ export class FsdClient {
     sink: ByteSink,
     options: DownloadOptions = {},
   ): Promise<TransferResult> {
-    return guard(this.#conn, async () => {
-      const request = encodeRequest(Opcode.RRQ, remote);
-      const wanted = options.params ?? FSD1;
-      let hash: Hasher | undefined;
-      if (isFsd1(wanted)) {
-        await this.#conn.write(request);
-        hash = options.wantDigest ? sha256For(undefined) : undefined;
-        const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
-          ...options,
-          holdLastAck: true,
-        });
-        const digest = await hash?.digest();
-        return { bytes, offset: 0, ...(digest && { checksum: "sha256", digest }), verified: false };
-      }
-      const granted = await negotiate(this.#conn, wanted, request, {
-        transferSize: 0,
-        checksum: options.integrity,
-        kind: options.expectFile,
-        mtime: options.resume?.mtime ?? (options.wantMtime ? 0 : undefined),
-        offset: options.resume?.offset,
-        eager: true,
-      });
-      if (options.expectFile && granted.kind === "listing") {
-        if (!granted.eager) await this.#conn.write(encodeAck(0));
-        await receiveFile(this.#conn, DISCARD, {
-          params: granted,
-          maxBytes: MAX_LISTING_BYTES,
-          holdLastAck: true,
-        });
-        throw new Deno.errors.IsADirectory(`${remote} is a directory`);
-      }
-      await options.onGranted?.(granted);
-      if (granted.size !== undefined) options.onSize?.(granted.size);
-      const offset = granted.offset ?? 0;
-      const checksum = granted.checksum ?? (options.wantDigest ? "sha256" : undefined);
-      if (checksum) hash = hasherFor(checksum, granted.size);
-      if (hash && offset > 0) await options.resume?.hashPrefix(hash);
-      if (!granted.eager) await this.#conn.write(encodeAck(0));
-      const check = checksum && hash && new DigestCheck(checksum, hash, "server");
-      try {
-        const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
-          ...options,
-          params: granted,
-          sum: granted.checksum ? check || undefined : undefined,
-          holdLastAck: true,
-        });
-        const { size, mtime } = granted;
-        return {
-          bytes,
-          offset,
-          size,
-          mtime,
-          ...(check && { checksum: check.name, digest: await check.final() }),
-          verified: !!check && check.verified,
-        };
-      } finally {
-        hash?.close();
-      }
-    });
+    const request = encodeRequest(Opcode.RRQ, remote);
+    const wanted = options.params ?? FSD1;
+    if (isFsd1(wanted)) {
+      return this.#pipeline.alone(() =>
+        guard(this.#conn, async () => {
+          await this.#conn.write(request);
+          const hash = options.wantDigest ? sha256For(undefined) : undefined;
+          const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
+            ...options,
+            holdLastAck: true,
+          });
+          const digest = await hash?.digest();
+          return {
+            bytes,
+            offset: 0,
+            ...(digest && { checksum: "sha256", digest }),
+            verified: false,
+          };
+        })
+      );
+    }
+    const asks = {
+      transferSize: 0,
+      checksum: options.integrity,
+      kind: options.expectFile,
+      mtime: options.resume?.mtime ?? (options.wantMtime ? 0 : undefined),
+      offset: options.resume?.offset,
+      eager: true,
+      pipeline: true,
+    };
+    const ask = askFor(wanted, request, asks);
+    return this.#pipeline.read(ask, (ahead) =>
+      guard(this.#conn, async () => {
+        const granted = await readGranted(this.#conn, wanted, asks);
+        this.#pipeline.learned(granted.pipeline, ahead);
+        // Pipelined, no ACK at all; eager, no ACK 0; else ACK 0 accepts the OACK.
+        const unacknowledged = granted.pipeline;
+        const acceptOack = () =>
+          granted.eager || unacknowledged ? undefined : this.#conn.write(encodeAck(0));
+        if (options.expectFile && granted.kind === "listing") {
+          await acceptOack();
+          await receiveFile(this.#conn, DISCARD, {
+            params: granted,
+            maxBytes: MAX_LISTING_BYTES,
+            holdLastAck: true,
+            unacknowledged,
+          });
+          throw new Deno.errors.IsADirectory(`${remote} is a directory`);
+        }
+        await options.onGranted?.(granted);
+        if (granted.size !== undefined) options.onSize?.(granted.size);
+        const offset = granted.offset ?? 0;
+        const checksum = granted.checksum ?? (options.wantDigest ? "sha256" : undefined);
+        const hash = checksum ? hasherFor(checksum, granted.size) : undefined;
+        try {
+          if (hash && offset > 0) await options.resume?.hashPrefix(hash);
+          await acceptOack();
+          const check = checksum && hash && new DigestCheck(checksum, hash, "server");
+          const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
+            ...options,
+            params: granted,
+            sum: granted.checksum ? check || undefined : undefined,
+            holdLastAck: true,
+            unacknowledged,
+          });
+          const { size, mtime } = granted;
+          return {
+            bytes,
+            offset,
+            size,
+            mtime,
+            ...(check && { checksum: check.name, digest: await check.final() }),
+            verified: !!check && check.verified,
+          };
+        } finally {
+          hash?.close();
+        }
+      }));
   }
 
   /**
@@ -164,7 +187,7 @@ export class FsdClient {
     source: ByteSource,
     options: UploadOptions = {},
   ): Promise<TransferResult> {
-    return guard(this.#conn, async () => {
+    return this.#exchange(async () => {
       const request = encodeRequest(Opcode.WRQ, remote);
       const wanted = options.params ?? FSD1;
       if (isFsd1(wanted)) {
@@ -204,7 +227,7 @@ export class FsdClient {
    * an existing name is PeerError 6, as for files.
    */
   makeDirectory(remote: string): Promise<void> {
-    return guard(this.#conn, async () => {
+    return this.#exchange(async () => {
       const granted = await negotiate(this.#conn, FSD1, encodeRequest(Opcode.WRQ, remote), {
         mkdir: true,
       });
@@ -219,7 +242,7 @@ export class FsdClient {
    * request. A wrong pair is PeerError 7, and the connection stays usable.
    */
   login(user: string, password: string): Promise<void> {
-    return guard(this.#conn, async () => {
+    return this.#exchange(async () => {
       await this.#conn.write(encodeOptions(Opcode.OPT, [["user", user], ["password", password]]));
       const oack = await expectOack(this.#conn);
       if (optionRecord(oack).user !== user) {
@@ -233,7 +256,7 @@ export class FsdClient {
    * `digests`, asks (with the extension) for each file's SHA-256 too.
    */
   async list(directory = "", options: { digests?: boolean } = {}): Promise<ListingEntry[]> {
-    const bytes = await guard(this.#conn, async () => {
+    const bytes = await this.#exchange(async () => {
       const request = directory === "" ? encodeDrq() : encodeRequest(Opcode.RRQ, directory);
       const sink = new MemorySink();
       if (!options.digests) {
@@ -269,5 +292,10 @@ export class FsdClient {
 
   close(): void {
     this.#conn.close();
+  }
+
+  /** One exchange alone in its turn, guarded (a refusal keeps the connection; the rest closes it). */
+  #exchange<T>(exchange: () => Promise<T>): Promise<T> {
+    return this.#pipeline.alone(() => guard(this.#conn, exchange));
   }
 }

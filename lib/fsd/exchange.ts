@@ -66,7 +66,21 @@ export async function negotiate(
   request: Uint8Array,
   wanted: Wanted,
 ): Promise<Granted> {
-  await conn.write(concat(encodeOptions(Opcode.OPT, optPairs(params, wanted)), request));
+  await conn.write(askFor(params, request, wanted));
+  return await readGranted(conn, params, wanted);
+}
+
+/** The OPT for what is wanted, and the request it comes before, in one buffer. */
+export function askFor(params: TransferParams, request: Uint8Array, wanted: Wanted): Uint8Array {
+  return concat(encodeOptions(Opcode.OPT, optPairs(params, wanted)), request);
+}
+
+/** Reads the answer to an OPT and request: what the server granted, or its refusal. */
+export async function readGranted(
+  conn: PacketConn,
+  params: TransferParams,
+  wanted: Wanted,
+): Promise<Granted> {
   const granted = readOack(params, await expectOack(conn));
   if (granted.checksum && granted.checksum !== wanted.checksum) {
     throw new ProtocolError(

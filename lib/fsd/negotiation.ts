@@ -44,6 +44,11 @@ export interface Asked {
   digests?: boolean;
   /** RRQ/DRQ: the data follows the OACK at once; the client sends no ACK 0. */
   eager?: boolean;
+  /**
+   * RRQ/DRQ: the data follows the OACK at once and no ACK is due at all (TCP paces it);
+   * the client may send its next requests before this one's answer has come.
+   */
+  pipeline?: boolean;
 }
 
 /** What an OACK told the client, beside the transfer parameters. */
@@ -58,6 +63,8 @@ export interface Granted extends TransferParams {
   digests: boolean;
   /** The data follows the OACK without an ACK 0. */
   eager: boolean;
+  /** No ACK is due for this read, and requests may be sent ahead of answers. */
+  pipeline: boolean;
 }
 
 /** What the server knows about what it is about to send (for the OACK). */
@@ -71,6 +78,8 @@ export interface Facts {
   made?: boolean;
   /** The data follows the OACK at once (a read that asked `eager`). */
   eager?: boolean;
+  /** A read that asked `pipeline`: no ACK is due. */
+  pipeline?: boolean;
 }
 
 /** The kind option's values. */
@@ -120,6 +129,7 @@ export function parseAsked(options: OptionPairs): Asked {
     mkdir: flag(pairs, "mkdir"),
     digests: flag(pairs, "digests"),
     eager: flag(pairs, "eager"),
+    pipeline: flag(pairs, "pipeline"),
   };
   if (Object.values(asked).every((value) => value === undefined)) {
     throw refuse(
@@ -146,7 +156,7 @@ export function grant(asked: Asked, limits: TransferParams): TransferParams {
  * The OACK for what was granted: every option the client asked about, and
  * only those, so it is never empty. What does not apply is answered 0 (no
  * integrity, kind unknown, no mtime, offset 0, no directory made, no digests,
- * an ACK 0 due).
+ * an ACK 0 due, ACKs due).
  */
 export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = {}): OptionPairs {
   const out: OptionPairs = [];
@@ -166,6 +176,9 @@ export function oackPairs(asked: Asked, granted: TransferParams, facts: Facts = 
     out.push(["digests", flag(asked.digests && facts.kind === "listing")]);
   }
   if (asked.eager !== undefined) out.push(["eager", flag(asked.eager && facts.eager)]);
+  if (asked.pipeline !== undefined) {
+    out.push(["pipeline", flag(asked.pipeline && facts.pipeline)]);
+  }
   return out;
 }
 
@@ -181,6 +194,8 @@ export interface Wanted {
   digests?: boolean;
   /** A read: the data may follow the OACK without an ACK 0. */
   eager?: boolean;
+  /** A read: no ACK at all, requests sent ahead of answers. */
+  pipeline?: boolean;
 }
 
 /** The OPT a client sends for what it wants. */
@@ -197,6 +212,7 @@ export function optPairs(params: TransferParams, wanted: Wanted = {}): OptionPai
   if (wanted.mkdir) out.push(["mkdir", "1"]);
   if (wanted.digests) out.push(["digests", "1"]);
   if (wanted.eager) out.push(["eager", "1"]);
+  if (wanted.pipeline) out.push(["pipeline", "1"]);
   return out;
 }
 
@@ -233,5 +249,6 @@ export function readOack(wanted: TransferParams, oack: OptionPairs): Granted {
     mkdir: answered.mkdir ?? false,
     digests: answered.digests ?? false,
     eager: answered.eager ?? false,
+    pipeline: answered.pipeline ?? false,
   };
 }

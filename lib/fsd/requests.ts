@@ -53,20 +53,24 @@ export async function serveRead(request: Request, raw: Uint8Array, asked?: Asked
   try {
     let params: TransferParams | undefined;
     let lead: Uint8Array | undefined;
+    let pipeline = false;
     if (asked) {
       const offset = resumeOffset(asked, opened);
       const eager = asked.eager === true;
+      pipeline = asked.pipeline === true;
       const facts = {
         size: opened.size,
         kind: opened.kind,
         mtime: mtimeSeconds(opened),
         offset,
         eager,
+        pipeline,
       };
-      // Eager: the OACK goes out in the same write as the first data, and no ACK 0 is due.
+      // Eager or pipelined: the OACK goes out in the same write as the first data, and no ACK 0
+      // is due (pipelined, no ACK at all).
       const granted = grantOack(request, asked, facts);
       params = granted.params;
-      if (eager) lead = granted.oack;
+      if (eager || pipeline) lead = granted.oack;
       else {
         await request.conn.write(granted.oack);
         await expectAck(request.conn, 0);
@@ -76,6 +80,7 @@ export async function serveRead(request: Request, raw: Uint8Array, asked?: Asked
     await sendFile(request.conn, hashingSource(opened.source, hash), {
       params,
       lead,
+      unacknowledged: pipeline,
       onProgress: (n) => request.bytes = n,
       digest: hash && (() => hash.digest()),
     });

@@ -40,6 +40,8 @@ export interface SendOptions extends TransferOptions {
   digest?: () => Promise<Uint8Array>;
   /** Bytes to send before DAT 1, in the same write (the OACK of an eager read). */
   lead?: Uint8Array;
+  /** A pipelined read: every block goes out without waiting for an ACK (none is due). */
+  unacknowledged?: boolean;
 }
 
 export interface ReceiveOptions extends TransferOptions {
@@ -62,6 +64,8 @@ export interface ReceiveOptions extends TransferOptions {
    * the connection can hold it (`writeSoon`): one socket write fewer per file.
    */
   holdLastAck?: boolean;
+  /** A pipelined read: no ACK is sent, not even the last. */
+  unacknowledged?: boolean;
 }
 
 /** Most bytes of DAT frames gathered into one socket write. */
@@ -92,7 +96,9 @@ async function sendWindows(
   reader: ChunkedReader,
   options: SendOptions,
 ): Promise<number> {
-  const { blockSize, windowSize } = options.params ?? FSD1;
+  const { blockSize } = options.params ?? FSD1;
+  // Unacknowledged, the whole file is one window: TCP's own flow control paces it.
+  const windowSize = options.unacknowledged ? Infinity : (options.params ?? FSD1).windowSize;
   const frameSize = DAT_HEADER_SIZE + blockSize;
   // Frames of one window go out together, up to MAX_BATCH bytes per write.
   const framesPerWrite = Math.max(1, Math.min(windowSize, Math.floor(MAX_BATCH / frameSize)));
@@ -138,9 +144,12 @@ async function sendWindows(
         used += sum.length;
       }
       await conn.write(batch.subarray(0, used));
+      if (options.unacknowledged) options.onProgress?.(total);
     }
-    await expectAck(conn, lastBlock);
-    options.onProgress?.(total);
+    if (!options.unacknowledged) {
+      await expectAck(conn, lastBlock);
+      options.onProgress?.(total);
+    }
     if (last) {
       giveBuffer(batch);
       return total;
@@ -203,7 +212,12 @@ async function receiveWindows(
       if (options.sum) await options.sum.check(await expectSum(conn, options.sum.size));
       await options.onComplete?.();
     }
-    if (last || inWindow === windowSize) {
+    if (options.unacknowledged) {
+      if (last || inWindow === windowSize) {
+        options.onProgress?.(total);
+        inWindow = 0;
+      }
+    } else if (last || inWindow === windowSize) {
       ack[2] = expected >> 8;
       ack[3] = expected & 0xff;
       if (last && options.holdLastAck && conn.writeSoon) conn.writeSoon(ack);

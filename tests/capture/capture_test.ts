@@ -109,16 +109,14 @@ function expectedSessions(greeting: string[]): string[][] {
     [...greeting, "C RRQ notes.txt", "S DAT 1 12", "C ACK 1"],
     [
       ...greeting,
-      "C OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1",
+      "C OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1 pipeline=1",
       "C RRQ big.bin",
-      // eager: the data follows the OACK, no ACK 0
-      "S OACK blksize=512 windowsize=2 tsize=1500 crc32=1 kind=1 eager=1",
+      // pipelined: the whole file follows the OACK, and no ACK is due
+      "S OACK blksize=512 windowsize=2 tsize=1500 crc32=1 kind=1 eager=1 pipeline=1",
       "S DAT 1 512",
       "S DAT 2 512",
-      "C ACK 2",
       "S DAT 3 476",
       "S op9",
-      "C ACK 3",
     ],
     [...greeting, "C DRQ", "S DAT 1 72", "C ACK 1"],
     [...greeting, "C RRQ missing.txt", "S ERR 1 file not found: missing.txt"],
@@ -144,7 +142,9 @@ Deno.test({
     const infos = pdus.map((p) => p.info);
     assert.ok(infos.includes('RRQ "notes.txt"'), infos.join("\n"));
     assert.ok(infos.includes("ERR 1 file not found: missing.txt"));
-    assert.ok(infos.includes("OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1"));
+    assert.ok(
+      infos.includes("OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1 pipeline=1"),
+    );
     const opt = pdus.find((p) => p.info.startsWith("OPT "))!;
     assert.deepEqual(opt.fields["fsd.option"], [
       "blksize=512",
@@ -153,6 +153,7 @@ Deno.test({
       "crc32=1",
       "kind=0",
       "eager=1",
+      "pipeline=1",
     ]);
     assert.ok(pdus.every((p) => p.experts.every((e) => e.startsWith("ERR "))), "no violations");
   },
@@ -644,5 +645,63 @@ Deno.test({
       assert.equal(before.fields["fsd.opcode"]?.[0], "3", before.info);
     }
     assert.deepEqual(pdus.flatMap((p) => p.experts), []);
+  },
+});
+
+Deno.test({
+  name:
+    "tshark decodes pipelined reads: requests sent ahead, several to a segment, answered in order",
+  ...needs("tshark"),
+  async fn() {
+    await using ctx = await startServer({ name: "lab" });
+    const names = ["a", "b", "c", "d", "e", "f"];
+    for (const [i, name] of names.entries()) {
+      await Deno.writeFile(`${ctx.root}/${name}`, randomBytes(700 + 600 * i, i));
+    }
+    await using work = await tempDir();
+    const pcap = `${work.path}/pipelined.pcap`;
+    const proxy = await pcapProxy(ctx.port, pcap);
+    try {
+      const port = String(proxy.port);
+      const got = await runFsd(
+        [
+          `--allow-net=127.0.0.1:${port}`,
+          `--allow-read=${work.path}`,
+          `--allow-write=${work.path}`,
+        ],
+        ["get", "127.0.0.1", port, ...names, "-o", `${work.path}/in`, "--jobs", "1"],
+      );
+      assert.equal(got.code, 0, got.stderr);
+      await proxy.waitForLine(/^\[1\] closed: /);
+    } finally {
+      await proxy.stop();
+    }
+    for (const [i, name] of names.entries()) {
+      assert.deepEqual(
+        await Deno.readFile(`${work.path}/in/${name}`),
+        randomBytes(700 + 600 * i, i),
+      );
+    }
+    const pdus = await decodePdus(pcap);
+    assert.ok(pdus.every((p) => p.experts.length === 0), "no violations, no undecoded bytes");
+    const lines = byStream(pdus, ctx.port)[0];
+    // Each file's OACK grants pipeline, its data and SUM follow, and no ACK but the greeting's.
+    const oacks = lines.filter((l) => l.startsWith("S OACK"));
+    assert.equal(oacks.length, names.length);
+    assert.ok(oacks.every((l) => l.endsWith("pipeline=1")), oacks.join("\n"));
+    assert.deepEqual(lines.filter((l) => l.startsWith("C ACK")), ["C ACK 1"]);
+    assert.equal(lines.filter((l) => l === "S op9").length, names.length);
+    // The names in the order asked, answered in that order.
+    // Every name asked once, and answered in the order asked (each OACK has its file's size).
+    const asked = pdus.filter((p) => p.info.startsWith("RRQ ")).map((p) => p.info.slice(5, -1));
+    assert.deepEqual([...asked].sort(), names);
+    const sizes = oacks.map((l) => Number(/tsize=(\d+)/.exec(l)![1]));
+    assert.deepEqual(sizes, asked.map((n) => 700 + 600 * names.indexOf(n)));
+    // Requests sent ahead: some segment carries more than one.
+    const perFrame = new Map<number, number>();
+    for (const p of pdus.filter((p) => p.info.startsWith("RRQ "))) {
+      perFrame.set(p.frame, (perFrame.get(p.frame) ?? 0) + 1);
+    }
+    assert.ok(Math.max(...perFrame.values()) > 1, JSON.stringify([...perFrame]));
   },
 });

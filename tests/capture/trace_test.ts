@@ -115,9 +115,9 @@ Deno.test("fsd get --trace fsd prints on stderr the lines fsd proxy --trace fsd 
   const relayed = proxy.lines.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} \[1\] [<>] /.test(l));
   assert.deepEqual(client.map(untimed), relayed.map(untimed));
   assert.deepEqual(client.map(untimed).slice(2, 6), [
-    "[1] > OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1",
+    "[1] > OPT blksize=512 windowsize=2 tsize=0 crc32=1 kind=0 eager=1 pipeline=1",
     '[1] > RRQ "f.bin"',
-    "[1] < OACK blksize=512 windowsize=2 tsize=1300 crc32=1 kind=1 eager=1",
+    "[1] < OACK blksize=512 windowsize=2 tsize=1300 crc32=1 kind=1 eager=1 pipeline=1",
     "[1] < DAT 1 512 bytes",
   ]);
 });

@@ -493,17 +493,25 @@ Deno.test("attack corpus: a logged-in account stays inside its home", async (t) 
   ]);
 });
 
-Deno.test("attack corpus: the integrity, kind, resume, mkdir and eager options, and forged or missing SUMs", async (t) => {
+Deno.test("attack corpus: the integrity, kind, resume, mkdir, eager and pipeline options, and forged or missing SUMs", async (t) => {
   await using ctx = await startServer();
   const content = randomBytes(2000, 12);
   await Deno.writeFile(`${ctx.root}/f`, content);
   const sum = (digest: Uint8Array) => wire.concat([0, 9], digest);
 
   for (
-    const [name, value] of [["sha256", "2"], ["crc32", "2"], ["kind", "3"], ["offset", "x"], [
-      "mkdir",
-      "9",
-    ], ["eager", "-1"]]
+    const [name, value] of [
+      ["sha256", "2"],
+      ["crc32", "2"],
+      ["kind", "3"],
+      ["offset", "x"],
+      [
+        "mkdir",
+        "9",
+      ],
+      ["eager", "-1"],
+      ["pipeline", "01x"],
+    ]
   ) {
     await t.step(`${name}=${value} is ERR 8 and a close`, async () => {
       await using client = await RawClient.greeted(ctx.port);
@@ -524,6 +532,7 @@ Deno.test("attack corpus: the integrity, kind, resume, mkdir and eager options, 
       { mkdir: "0" },
       { eager: "00" },
       { eager: "1" },
+      { pipeline: "1" },
     ];
     for (const pairs of cases) {
       await using client = await RawClient.greeted(ctx.port);

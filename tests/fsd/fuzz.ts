@@ -112,10 +112,21 @@ function packet(r: Random, stream: number): number[] {
         "windowsize",
         pick(r, ["1", "4", "64", "1000", "0"]),
       ], ["tsize", pick(r, ["0", "100", "99999999999"])]].slice(0, 1 + int(r, 3));
-      // The extension's other options (integrity, kind, resume, mkdir, digests, eager), valid or not.
+      // The extension's other options (integrity, kind, resume, mkdir, digests, eager, pipeline),
+      // valid or not.
       if (r() < 0.5) {
         pairs.push([
-          pick(r, ["sha256", "crc32", "kind", "mtime", "offset", "mkdir", "digests", "eager"]),
+          pick(r, [
+            "sha256",
+            "crc32",
+            "kind",
+            "mtime",
+            "offset",
+            "mkdir",
+            "digests",
+            "eager",
+            "pipeline",
+          ]),
           pick(r, ["0", "1", "2", "3", "100", "99999999999999999", "-1", "x"]),
         ]);
       }
