@@ -18,6 +18,9 @@
  * - `+ fsd/1 exchange`: the answer and the data with a CRC-32 after it in
  *   one write (fsd's eager read: no ACK 0), and the last ACK sent with the
  *   next request: fsd's one round trip per file.
+ * - `+ pipelined requests`: no ACK at all, and each connection keeps 8
+ *   requests under way, sent 4 or more to a write (fsd's pipelined reads);
+ *   beside it, the same with one request per write.
  *
  * Every client runs 4 connections (fsd's default --jobs) with narrow
  * permissions, as `fsd get` does. What fsd loses against the last floor row
@@ -48,12 +51,16 @@ const { values } = parseArgs({
     staging: { type: "boolean", default: false },
     exchange: { type: "boolean", default: false },
     sync: { type: "boolean", default: false },
+    pipeline: { type: "boolean", default: false },
+    unbatched: { type: "boolean", default: false },
     dir: { type: "string" },
   },
 });
 
 const SELF = new URL(import.meta.url).pathname;
 const LANES = 4;
+/** Requests a pipelined lane keeps outstanding (sent in batches when half are answered). */
+const PIPELINE_DEPTH = 8;
 const SIZE = 64 * 1024;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -85,17 +92,51 @@ async function floorServer(root: string, rules: boolean, exchange: boolean): Pro
   }
 }
 
+/** Reads from `conn` through one buffer: several small requests cost one read. */
+class Buffered {
+  #buffer = new Uint8Array(64 * 1024);
+  #start = 0;
+  #end = 0;
+  constructor(readonly conn: Deno.Conn) {}
+  /** Fills `into` whole; false at the end of the stream. */
+  async readFull(into: Uint8Array): Promise<boolean> {
+    let at = 0;
+    while (at < into.length) {
+      if (this.#start === this.#end) {
+        if (into.length - at >= this.#buffer.length) {
+          const n = await this.conn.read(into.subarray(at));
+          if (n === null) return false;
+          at += n;
+          continue;
+        }
+        const n = await this.conn.read(this.#buffer);
+        if (n === null) return false;
+        this.#start = 0;
+        this.#end = n;
+      }
+      const n = Math.min(into.length - at, this.#end - this.#start);
+      into.set(this.#buffer.subarray(this.#start, this.#start + n), at);
+      this.#start += n;
+      at += n;
+    }
+    return true;
+  }
+}
+
 async function serveConn(conn: Deno.Conn, root: string, rules: boolean, exchange: boolean) {
   const request = new Uint8Array(512);
   const answer = new Uint8Array(4 + SIZE + 1 + 4);
   const view = new DataView(answer.buffer);
+  const input = new Buffered(conn);
+  const read = (into: Uint8Array) => values.pipeline ? input.readFull(into) : readFull(conn, into);
   let first = true;
   for (;;) {
-    const skip = exchange && !first ? 1 : 0; // the previous file's last ACK
+    // The previous file's last ACK (pipelined requests have none: the next request says it)
+    const skip = exchange && !first && !values.pipeline ? 1 : 0;
     first = false;
-    if (!(await readFull(conn, request.subarray(0, skip + 2)))) break;
+    if (!(await read(request.subarray(0, skip + 2)))) break;
     const length = request[skip] << 8 | request[skip + 1];
-    if (!(await readFull(conn, request.subarray(0, length)))) break;
+    if (!(await read(request.subarray(0, length)))) break;
     const name = decoder.decode(request.subarray(0, length));
     let path = `${root}/${name}`;
     if (rules && values.sync) {
@@ -135,6 +176,52 @@ async function floorClient(port: number, out: string, files: number, flags: type
     Deno.mkdirSync(`${out}/tree/d${d}`, { recursive: true });
   }
   let next = 0;
+  if (flags.pipeline) {
+    return await Promise.all(Array.from({ length: LANES }, async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const input = new Buffered(conn);
+      const head = new Uint8Array(4);
+      const data = new Uint8Array(SIZE + 4);
+      const pending: string[] = [];
+      for (;;) {
+        const low = flags.unbatched ? PIPELINE_DEPTH - 1 : PIPELINE_DEPTH / 2;
+        if (pending.length <= low && next < names.length) {
+          // Requests in one write, up to the depth
+          const batch: Uint8Array[] = [];
+          while (pending.length < PIPELINE_DEPTH && next < names.length) {
+            const name = names[next++];
+            pending.push(name);
+            const bytes = encoder.encode(name);
+            batch.push(new Uint8Array([bytes.length >> 8, bytes.length & 0xff]), bytes);
+          }
+          const all = new Uint8Array(batch.reduce((n, b) => n + b.length, 0));
+          batch.reduce((at, b) => (all.set(b, at), at + b.length), 0);
+          await writeAll(conn, all);
+        }
+        const name = pending.shift();
+        if (name === undefined) break;
+        const target = `${out}/${name}`;
+        try {
+          Deno.lstatSync(target);
+          throw new Error(`exists: ${target}`);
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        }
+        await input.readFull(head);
+        const size = new DataView(head.buffer).getUint32(0);
+        const staged = stage(target, true);
+        await input.readFull(data.subarray(0, size + 4));
+        const sum = new DataView(data.buffer).getUint32(size);
+        if (sum !== crc32(data.subarray(0, size))) throw new Error(`crc32 mismatch: ${name}`);
+        staged.file.writeSync(data.subarray(0, size));
+        staged.file.utimeSync(new Date(), new Date());
+        Deno.linkSync(staged.path, target);
+        Deno.removeSync(staged.path);
+        staged.file.close();
+      }
+      conn.close();
+    })).then(() => {});
+  }
   await Promise.all(Array.from({ length: LANES }, async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     const head = new Uint8Array(4);
@@ -211,6 +298,16 @@ const VARIANTS: Variant[] = [
     what: "+ fsd/1 exchange",
     server: ["--rules", "--exchange"],
     client: ["--staging", "--rules", "--exchange"],
+  },
+  {
+    what: "+ pipelined requests",
+    server: ["--rules", "--exchange", "--pipeline"],
+    client: ["--staging", "--rules", "--exchange", "--pipeline"],
+  },
+  {
+    what: "  (pipelined, a request per write)",
+    server: ["--rules", "--exchange", "--pipeline"],
+    client: ["--staging", "--rules", "--exchange", "--pipeline", "--unbatched"],
   },
 ];
 
