@@ -239,3 +239,55 @@ Deno.test("get -o --jobs 4 against --max-per-ip 2: the refused lanes hand their 
   }
   assert.deepEqual(await dirNames(`${work.path}/in`), [...names].sort());
 });
+
+/** Mounts a 128 KiB tmpfs on `path`; false where that is not allowed (not root). */
+function mountSmallDisk(path: string): boolean {
+  try {
+    const args = ["-t", "tmpfs", "-o", "size=128k", "tmpfs", path];
+    return new Deno.Command("mount", { args, stderr: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this process may mount (a probe: mount a small tmpfs and unmount it). */
+function canMount(): boolean {
+  const probe = Deno.makeTempDirSync();
+  const ok = mountSmallDisk(probe);
+  if (ok) new Deno.Command("umount", { args: [probe] }).outputSync();
+  Deno.removeSync(probe);
+  return ok;
+}
+
+Deno.test({
+  name:
+    "get -o: a download that fills the disk ends its connection; the downloads sent ahead behind it are asked again on a new one and arrive",
+  ignore: !canMount(), // mounting a small tmpfs needs root; CI runs as root
+  async fn() {
+    await using ctx = await startServer();
+    await using work = await tempDir();
+    const small = ["s0", "s1", "s2", "s3", "s4", "s5", "s6"];
+    for (const [i, name] of small.entries()) {
+      await Deno.writeFile(`${ctx.root}/${name}`, randomBytes(1000, i + 1));
+    }
+    await Deno.writeFile(`${ctx.root}/big`, randomBytes(512 * 1024, 9));
+    await Deno.mkdir(`${work.path}/in`);
+    assert.ok(mountSmallDisk(`${work.path}/in`));
+    try {
+      const names = ["s0", "big", ...small.slice(1)];
+      const result = await getInto(ctx.port, work.path, names, ["--jobs", "1", "--json"]);
+      assert.equal(result.code, 1, result.stderr);
+      const reports = jsonLines(result.stdout);
+      assert.deepEqual(reports.map((r) => r.name), names);
+      assert.deepEqual(reports.filter((r) => r.outcome !== "ok").map((r) => r.name), ["big"]);
+      for (const [i, name] of small.entries()) {
+        assert.deepEqual(await Deno.readFile(`${work.path}/in/${name}`), randomBytes(1000, i + 1));
+      }
+      assert.deepEqual(await dirNames(`${work.path}/in`), small, "nothing of big left");
+      // The one connection of --jobs 1 broke with big; what was sent ahead went again on another.
+      assert.ok(connections(ctx.logs) >= 2, ctx.logs.join("\n"));
+    } finally {
+      new Deno.Command("umount", { args: [`${work.path}/in`] }).outputSync();
+    }
+  },
+});
