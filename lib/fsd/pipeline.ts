@@ -36,6 +36,12 @@ export class Pipeline {
   readonly #conn: PacketConn;
   /** Ends when the last exchange started has ended (never rejects). */
   #turn: Promise<void> = Promise.resolve();
+  /**
+   * Ends when the last exchange started has sent its request (or held it to
+   * go out in order): requests go out in the order of the turns, whatever
+   * order their callers come back in.
+   */
+  #sent: Promise<void> = Promise.resolve();
   /** Whether the server pipelines reads here: unknown until its first OACK to a read says. */
   #pipelines: boolean | undefined;
   readonly #known = Promise.withResolvers<void>();
@@ -51,7 +57,8 @@ export class Pipeline {
 
   /** Runs `exchange` in its turn: after every exchange started before it has ended. */
   async alone<T>(exchange: () => Promise<T>): Promise<T> {
-    const { previous, release } = this.#take();
+    // Its writes come anywhere in it: nothing after it goes out before it ends.
+    const { previous, release } = this.#take(true);
     try {
       await previous;
       this.#checkOpen();
@@ -68,15 +75,21 @@ export class Pipeline {
    * `pipeline` again, see `learned`).
    */
   async read<T>(ask: Uint8Array, answer: (ahead: boolean) => Promise<T>): Promise<T> {
-    const { previous, release } = this.#take();
+    const { previous, priorSent, sent, release } = this.#take(false);
     try {
+      await priorSent;
       if (this.#pipelines === undefined) await Promise.race([previous, this.#known.promise]);
       const ahead = this.#pipelines === true && !this.#conn.closed;
-      if (ahead) this.#sendAhead(ask);
+      if (ahead) {
+        this.#sendAhead(ask);
+        sent();
+      }
       await previous;
       this.#checkOpen();
-      if (!ahead) await this.#conn.write(ask);
-      else if (this.#unanswered === 0) this.#flush(); // its request still held: out now
+      if (!ahead) {
+        await this.#conn.write(ask);
+        sent();
+      } else if (this.#unanswered === 0) this.#flush(); // its request still held: out now
       try {
         return await answer(ahead);
       } finally {
@@ -105,11 +118,33 @@ export class Pipeline {
     this.#known.resolve();
   }
 
-  #take(): { previous: Promise<void>; release: () => void } {
+  /**
+   * The next turn: `previous` ends with the exchange before it, `priorSent`
+   * once every earlier request is sent; `sent` says this one's is, and
+   * `release` ends the turn (and says it is sent, if not yet: `untilEnd`
+   * makes that the only place).
+   */
+  #take(untilEnd: boolean): {
+    previous: Promise<void>;
+    priorSent: Promise<void>;
+    sent: () => void;
+    release: () => void;
+  } {
     const previous = this.#turn;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#turn = promise;
-    return { previous, release: resolve };
+    const priorSent = this.#sent;
+    const turn = Promise.withResolvers<void>();
+    const sending = Promise.withResolvers<void>();
+    this.#turn = turn.promise;
+    this.#sent = sending.promise;
+    return {
+      previous,
+      priorSent,
+      sent: untilEnd ? () => {} : sending.resolve,
+      release: () => {
+        sending.resolve();
+        turn.resolve();
+      },
+    };
   }
 
   #checkOpen(): void {

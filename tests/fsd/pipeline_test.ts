@@ -139,6 +139,31 @@ Deno.test("pipeline: fsd's client sends downloads ahead, several requests to a w
   }
 });
 
+Deno.test("pipeline: requests go out in the order of their turns, even one started while the grant is being read", async () => {
+  await using ctx = await startServer();
+  const files = [0, 1, 2].map((i) => randomBytes(900 + 400 * i, i + 20));
+  for (const [i, bytes] of files.entries()) await Deno.writeFile(`${ctx.root}/f${i}`, bytes);
+  const client = await FsdClient.connect("127.0.0.1", ctx.port);
+  try {
+    const sinks = files.map(() => new MemorySink());
+    let third: Promise<number> | undefined;
+    // f1 waits for f0's answer to learn whether it may go ahead; f2 starts the moment f0's
+    // grant is known, before f1 has had a chance to send: f1's request must still go first.
+    const first = client.download("f0", sinks[0], {
+      params: PARAMS,
+      onGranted: () => {
+        third = client.download("f2", sinks[2], { params: PARAMS });
+      },
+    });
+    const second = client.download("f1", sinks[1], { params: PARAMS });
+    await Promise.all([first, second]);
+    await third;
+    for (const [i, bytes] of files.entries()) assert.deepEqual(sinks[i].bytes(), bytes, `f${i}`);
+  } finally {
+    client.close();
+  }
+});
+
 Deno.test("pipeline: with a server that does not grant it, fsd's client sends each request after the answer before it", async () => {
   const content = encoder.encode("one block");
   let served = 0;
