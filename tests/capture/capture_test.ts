@@ -691,17 +691,12 @@ Deno.test({
     assert.ok(oacks.every((l) => l.endsWith("pipeline=1")), oacks.join("\n"));
     assert.deepEqual(lines.filter((l) => l.startsWith("C ACK")), ["C ACK 1"]);
     assert.equal(lines.filter((l) => l === "S op9").length, names.length);
-    // The names in the order asked, answered in that order.
     // Every name asked once, and answered in the order asked (each OACK has its file's size).
     const asked = pdus.filter((p) => p.info.startsWith("RRQ ")).map((p) => p.info.slice(5, -1));
     assert.deepEqual([...asked].sort(), names);
     const sizes = oacks.map((l) => Number(/tsize=(\d+)/.exec(l)![1]));
     assert.deepEqual(sizes, asked.map((n) => 700 + 600 * names.indexOf(n)));
-    // Requests sent ahead: some segment carries more than one.
-    const perFrame = new Map<number, number>();
-    for (const p of pdus.filter((p) => p.info.startsWith("RRQ "))) {
-      perFrame.set(p.frame, (perFrame.get(p.frame) ?? 0) + 1);
-    }
-    assert.ok(Math.max(...perFrame.values()) > 1, JSON.stringify([...perFrame]));
+    // (Whether requests share a segment depends on timing; tests/fsd/pipeline_test.ts checks
+    // the writes of requests sent ahead.)
   },
 });
