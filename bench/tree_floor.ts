@@ -201,23 +201,13 @@ async function floorClient(port: number, out: string, files: number, flags: type
         const name = pending.shift();
         if (name === undefined) break;
         const target = `${out}/${name}`;
-        try {
-          Deno.lstatSync(target);
-          throw new Error(`exists: ${target}`);
-        } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }
+        checkAbsent(target);
         await input.readFull(head);
         const size = new DataView(head.buffer).getUint32(0);
         const staged = stage(target, true);
         await input.readFull(data.subarray(0, size + 4));
-        const sum = new DataView(data.buffer).getUint32(size);
-        if (sum !== crc32(data.subarray(0, size))) throw new Error(`crc32 mismatch: ${name}`);
-        staged.file.writeSync(data.subarray(0, size));
-        staged.file.utimeSync(new Date(), new Date());
-        Deno.linkSync(staged.path, target);
-        Deno.removeSync(staged.path);
-        staged.file.close();
+        checkSum(data, size, name);
+        publish(staged, data.subarray(0, size), target, true);
       }
       conn.close();
     })).then(() => {});
@@ -230,14 +220,7 @@ async function floorClient(port: number, out: string, files: number, flags: type
     while (next < names.length) {
       const name = names[next++];
       const target = `${out}/${name}`;
-      if (flags.rules) {
-        try {
-          Deno.lstatSync(target);
-          throw new Error(`exists: ${target}`);
-        } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }
-      }
+      if (flags.rules) checkAbsent(target);
       const bytes = encoder.encode(name);
       const request = new Uint8Array(1 + 2 + bytes.length);
       request[1] = bytes.length >> 8;
@@ -249,17 +232,11 @@ async function floorClient(port: number, out: string, files: number, flags: type
       const staged = flags.staging ? stage(target, flags.rules!) : undefined;
       await readFull(conn, data.subarray(0, size + (flags.exchange ? 4 : 0)));
       if (flags.exchange) {
-        const sum = new DataView(data.buffer).getUint32(size);
-        if (sum !== crc32(data.subarray(0, size))) throw new Error(`crc32 mismatch: ${name}`);
+        checkSum(data, size, name);
         ackHeld = true;
       }
-      if (staged) {
-        staged.file.writeSync(data.subarray(0, size));
-        if (flags.rules) staged.file.utimeSync(new Date(), new Date());
-        Deno.linkSync(staged.path, target);
-        Deno.removeSync(staged.path);
-        staged.file.close();
-      } else {
+      if (staged) publish(staged, data.subarray(0, size), target, flags.rules!);
+      else {
         using file = Deno.openSync(target, { write: true, createNew: true });
         file.writeSync(data.subarray(0, size));
       }
@@ -267,6 +244,36 @@ async function floorClient(port: number, out: string, files: number, flags: type
     if (ackHeld) await writeAll(conn, new Uint8Array(1));
     conn.close();
   }));
+}
+
+/** The client's rule: the local name is not taken. */
+function checkAbsent(target: string): void {
+  try {
+    Deno.lstatSync(target);
+    throw new Error(`exists: ${target}`);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** The CRC-32 after a file's `size` bytes in `data` is theirs. */
+function checkSum(data: Uint8Array, size: number, name: string): void {
+  const sum = new DataView(data.buffer).getUint32(size);
+  if (sum !== crc32(data.subarray(0, size))) throw new Error(`crc32 mismatch: ${name}`);
+}
+
+/** Writes `bytes` to the staging file and gives it the target's name ((rules) with an mtime set). */
+function publish(
+  staged: { file: Deno.FsFile; path: string },
+  bytes: Uint8Array,
+  target: string,
+  rules: boolean,
+): void {
+  staged.file.writeSync(bytes);
+  if (rules) staged.file.utimeSync(new Date(), new Date());
+  Deno.linkSync(staged.path, target);
+  Deno.removeSync(staged.path);
+  staged.file.close();
 }
 
 /** fsd's staging file: created new beside the target, locked, (rules) checked to be the name's file. */

@@ -17,7 +17,7 @@ import {
 import { custom } from "./shared/values.ts";
 import { TRANSFER_SIDES } from "./client/sides.ts";
 import { parseJob, parseJobs, targetWords } from "./client/options.ts";
-import { DOWNLOADS_PER_CONNECTION, JobConnection } from "./client/job_connection.ts";
+import { JobConnection } from "./client/job_connection.ts";
 import { checkExpected, downloadFile, type DownloadHow } from "./client/download.ts";
 import { Integrity, INTEGRITY_FLAGS, refuseChecks } from "./client/integrity.ts";
 import { FSD1 } from "../lib/fsd/negotiation.ts";
@@ -56,8 +56,8 @@ name after PORT is a file to fetch into DIR. With -r, REMOTEDIR is copied as
 LOCALDIR (default: REMOTEDIR's last part; into it if it exists), as cp -r does.
 With -o and -r, files move on up to --jobs connections at once, up to 8
 downloads under way on each (their requests sent ahead where the server
-pipelines reads; the listing of -r on one); reports, --json lines and failures come in the
-order of the names or the tree.
+pipelines reads; the listing of -r on one); reports, --json lines and
+failures come in the order of the names or the tree.
 
 A file appears under its name only once complete and checked: a failed or
 interrupted download leaves nothing behind. An existing LOCAL is never
@@ -274,7 +274,7 @@ async function getMany(
     const remote = normalizeRemote(typed);
     return { typed, remote, local: join(output, remoteBase(remote) ?? basename(typed)) };
   });
-  using lanes = conn.lanes(how.jobs, conn.extended ? DOWNLOADS_PER_CONNECTION : 1);
+  using lanes = conn.downloadLanes(how.jobs);
   await runFiles(reporter, "receiving", files, lanes, (file, progress, lane) => {
     if (meansDirectory(file.typed)) {
       throw new Deno.errors.IsADirectory(file.remote);

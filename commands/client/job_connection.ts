@@ -27,8 +27,8 @@ export class LaneUnavailable extends Error {
 /** Times a file is tried when its connection closes before its turn (another file's failure). */
 const MAX_UNANSWERED_TRIES = 3;
 
-/** Downloads at once on one connection of a job (--jobs connections): see `lanes`. */
-export const DOWNLOADS_PER_CONNECTION = 8;
+/** Downloads at once on one connection of a job (--jobs connections): see `downloadLanes`. */
+const DOWNLOADS_PER_CONNECTION = 8;
 
 export class JobConnection implements Disposable {
   readonly target: Target;
@@ -73,6 +73,15 @@ export class JobConnection implements Disposable {
     return Object.assign(lanes, {
       [Symbol.dispose]: () => more.forEach((lane) => lane[Symbol.dispose]()),
     });
+  }
+
+  /**
+   * The lanes of a download job: `count` connections, each DOWNLOADS_PER_CONNECTION
+   * times with the options extension (where pipelined reads may be granted), once
+   * in plain fsd/1 (one request at a time anyway).
+   */
+  downloadLanes(count: number): JobConnection[] & Disposable {
+    return this.lanes(count, this.extended ? DOWNLOADS_PER_CONNECTION : 1);
   }
 
   /** Whether the options extension is in use. */

@@ -128,7 +128,7 @@ export class FileFeed<F extends JobFile> {
 }
 
 export interface RunOptions {
-  /** The first lane (and any other the same) starts only once this settles (its connection is busy listing until then). */
+  /** The lanes on the first lane's connection start only once this settles (it is busy listing until then). */
   firstLaneAfter?: Promise<unknown>;
 }
 

@@ -87,7 +87,7 @@ export const MAX_JOBS = 16;
  * per connection, so lanes are how a job overlaps one file's round trips and
  * file-system calls with another's. TFTP jobs keep one transfer at a time.
  * Downloads now also go several to a connection where the server pipelines
- * reads (DOWNLOADS_PER_CONNECTION, job_connection.ts); four connections still
+ * reads (JobConnection.downloadLanes); four connections still
  * measured best with that (docs/PERFORMANCE.md).
  */
 export const DEFAULT_JOBS = 4;

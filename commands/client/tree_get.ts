@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { CommandError } from "../shared/cli.ts";
 import { downloadFile, type DownloadHow } from "./download.ts";
-import { DOWNLOADS_PER_CONNECTION, type JobConnection } from "./job_connection.ts";
+import type { JobConnection } from "./job_connection.ts";
 import { joinRemote } from "./remote_names.ts";
 import { failedReport, type FileReport, type Reporter, skippedReport } from "./report.ts";
 import { FileFeed, runFiles } from "./jobs.ts";
@@ -86,7 +86,7 @@ export async function downloadTree(
   reporter: Reporter,
 ): Promise<void> {
   const feed = new FileFeed<Planned>();
-  using lanes = conn.lanes(how.jobs, conn.extended ? DOWNLOADS_PER_CONNECTION : 1);
+  using lanes = conn.downloadLanes(how.jobs);
   // The first lane lists; the others move what is listed meanwhile, and it joins them after.
   const planning = plan(conn, remote, local, feed).finally(() => feed.end());
   const moving = runFiles(

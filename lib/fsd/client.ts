@@ -91,23 +91,16 @@ export class FsdClient {
     const request = encodeRequest(Opcode.RRQ, remote);
     const wanted = options.params ?? FSD1;
     if (isFsd1(wanted)) {
-      return this.#pipeline.alone(() =>
-        guard(this.#conn, async () => {
-          await this.#conn.write(request);
-          const hash = options.wantDigest ? sha256For(undefined) : undefined;
-          const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
-            ...options,
-            holdLastAck: true,
-          });
-          const digest = await hash?.digest();
-          return {
-            bytes,
-            offset: 0,
-            ...(digest && { checksum: "sha256", digest }),
-            verified: false,
-          };
-        })
-      );
+      return this.#exchange(async () => {
+        await this.#conn.write(request);
+        const hash = options.wantDigest ? sha256For(undefined) : undefined;
+        const bytes = await receiveFile(this.#conn, hashingSink(sink, hash), {
+          ...options,
+          holdLastAck: true,
+        });
+        const digest = await hash?.digest();
+        return { bytes, offset: 0, ...(digest && { checksum: "sha256", digest }), verified: false };
+      });
     }
     const asks = {
       transferSize: 0,

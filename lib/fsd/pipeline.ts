@@ -57,8 +57,9 @@ export class Pipeline {
 
   /** Runs `exchange` in its turn: after every exchange started before it has ended. */
   async alone<T>(exchange: () => Promise<T>): Promise<T> {
-    // Its writes come anywhere in it: nothing after it goes out before it ends.
-    const { previous, release } = this.#take(true);
+    // Its writes come anywhere in it: it says its request is sent only when it ends, so nothing
+    // after it goes out before.
+    const { previous, release } = this.#take();
     try {
       await previous;
       this.#checkOpen();
@@ -75,7 +76,7 @@ export class Pipeline {
    * `pipeline` again, see `learned`).
    */
   async read<T>(ask: Uint8Array, answer: (ahead: boolean) => Promise<T>): Promise<T> {
-    const { previous, priorSent, sent, release } = this.#take(false);
+    const { previous, priorSent, sent, release } = this.#take();
     try {
       await priorSent;
       if (this.#pipelines === undefined) await Promise.race([previous, this.#known.promise]);
@@ -121,10 +122,9 @@ export class Pipeline {
   /**
    * The next turn: `previous` ends with the exchange before it, `priorSent`
    * once every earlier request is sent; `sent` says this one's is, and
-   * `release` ends the turn (and says it is sent, if not yet: `untilEnd`
-   * makes that the only place).
+   * `release` ends the turn (and says it is sent, if not yet).
    */
-  #take(untilEnd: boolean): {
+  #take(): {
     previous: Promise<void>;
     priorSent: Promise<void>;
     sent: () => void;
@@ -139,7 +139,7 @@ export class Pipeline {
     return {
       previous,
       priorSent,
-      sent: untilEnd ? () => {} : sending.resolve,
+      sent: sending.resolve,
       release: () => {
         sending.resolve();
         turn.resolve();

@@ -96,9 +96,9 @@ async function sendWindows(
   reader: ChunkedReader,
   options: SendOptions,
 ): Promise<number> {
-  const { blockSize } = options.params ?? FSD1;
+  const { blockSize, windowSize: negotiated } = options.params ?? FSD1;
   // Unacknowledged, the whole file is one window: TCP's own flow control paces it.
-  const windowSize = options.unacknowledged ? Infinity : (options.params ?? FSD1).windowSize;
+  const windowSize = options.unacknowledged ? Infinity : negotiated;
   const frameSize = DAT_HEADER_SIZE + blockSize;
   // Frames of one window go out together, up to MAX_BATCH bytes per write.
   const framesPerWrite = Math.max(1, Math.min(windowSize, Math.floor(MAX_BATCH / frameSize)));

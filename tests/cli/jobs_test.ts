@@ -10,7 +10,15 @@
 
 import assert from "node:assert/strict";
 import { getInto, jsonLines, MAIN, net, runFsd, rw } from "../support/cli.ts";
-import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
+import {
+  canMountSmallDisk,
+  dirNames,
+  mountSmallDisk,
+  randomBytes,
+  tempDir,
+  text,
+  unmount,
+} from "../support/files.ts";
 import { readExactly, wire } from "../support/raw_client.ts";
 import { connections, startServer } from "../support/server.ts";
 
@@ -240,29 +248,10 @@ Deno.test("get -o --jobs 4 against --max-per-ip 2: the refused lanes hand their 
   assert.deepEqual(await dirNames(`${work.path}/in`), [...names].sort());
 });
 
-/** Mounts a 128 KiB tmpfs on `path`; false where that is not allowed (not root). */
-function mountSmallDisk(path: string): boolean {
-  try {
-    const args = ["-t", "tmpfs", "-o", "size=128k", "tmpfs", path];
-    return new Deno.Command("mount", { args, stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether this process may mount (a probe: mount a small tmpfs and unmount it). */
-function canMount(): boolean {
-  const probe = Deno.makeTempDirSync();
-  const ok = mountSmallDisk(probe);
-  if (ok) new Deno.Command("umount", { args: [probe] }).outputSync();
-  Deno.removeSync(probe);
-  return ok;
-}
-
 Deno.test({
   name:
     "get -o: a download that fills the disk ends its connection; the downloads sent ahead behind it are asked again on a new one and arrive",
-  ignore: !canMount(), // mounting a small tmpfs needs root; CI runs as root
+  ignore: !canMountSmallDisk(), // mounting a small tmpfs needs root; CI runs as root
   async fn() {
     await using ctx = await startServer();
     await using work = await tempDir();
@@ -289,7 +278,7 @@ Deno.test({
       // The one connection of --jobs 1 broke with big; what was sent ahead went again on another.
       assert.ok(connections(ctx.logs) >= 2, ctx.logs.join("\n"));
     } finally {
-      new Deno.Command("umount", { args: [`${work.path}/in`] }).outputSync();
+      unmount(`${work.path}/in`);
     }
   },
 });

@@ -8,7 +8,15 @@ import { FsdClient } from "../../lib/fsd/client.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { bytesSource } from "../../lib/bytes/source_sink.ts";
 import { runFsd, spawnServe } from "../support/cli.ts";
-import { dirNames, randomBytes, tempDir, text } from "../support/files.ts";
+import {
+  canMountSmallDisk,
+  dirNames,
+  mountSmallDisk,
+  randomBytes,
+  tempDir,
+  text,
+  unmount,
+} from "../support/files.ts";
 import { RawClient, wire } from "../support/raw_client.ts";
 import { startServer } from "../support/server.ts";
 
@@ -165,30 +173,9 @@ Deno.test("uploads: leftovers of an earlier run are removed at start, nothing el
   assert.match(ctx.logs[0], /^removed 2 unfinished upload\(s\) left by an earlier run in /);
 });
 
-/** Mounts a small tmpfs on `path`; false where that is not allowed (not root, no CAP_SYS_ADMIN). */
-function mountSmallDisk(path: string): boolean {
-  try {
-    return new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=128k", "tmpfs", path],
-      stderr: "null",
-    })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const canMount = (() => {
-  const probe = Deno.makeTempDirSync();
-  const ok = mountSmallDisk(probe);
-  if (ok) new Deno.Command("umount", { args: [probe] }).outputSync();
-  Deno.removeSync(probe);
-  return ok;
-})();
-
 Deno.test({
   name: "uploads: a full disk is ERR 3, the staging data goes, the server goes on",
-  ignore: !canMount, // needs root to mount a small tmpfs; CI runs as root
+  ignore: !canMountSmallDisk(), // needs root to mount a small tmpfs; CI runs as root
   async fn() {
     await using dir = await tempDir();
     assert.ok(mountSmallDisk(dir.path));
@@ -217,7 +204,7 @@ Deno.test({
       await next.upload("small", text.encode("fits"));
       assert.equal(await Deno.readTextFile(`${dir.path}/small`), "fits");
     } finally {
-      await new Deno.Command("umount", { args: [dir.path] }).output();
+      unmount(dir.path);
     }
   },
 });

@@ -63,3 +63,30 @@ export const text = {
   encode: (s: string) => encoder.encode(s),
   decode: (b: Uint8Array) => decoder.decode(b),
 };
+
+/** Mounts a 128 KiB tmpfs on `path` (a disk that fills up); false where that is not allowed (not root, no CAP_SYS_ADMIN). */
+export function mountSmallDisk(path: string): boolean {
+  try {
+    const args = ["-t", "tmpfs", "-o", "size=128k", "tmpfs", path];
+    return new Deno.Command("mount", { args, stderr: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+export function unmount(path: string): void {
+  new Deno.Command("umount", { args: [path] }).outputSync();
+}
+
+let mountable: boolean | undefined;
+
+/** Whether this process may mount a small disk (probed once: mounted on a temporary directory and unmounted). */
+export function canMountSmallDisk(): boolean {
+  if (mountable === undefined) {
+    const probe = Deno.makeTempDirSync();
+    mountable = mountSmallDisk(probe);
+    if (mountable) unmount(probe);
+    Deno.removeSync(probe);
+  }
+  return mountable;
+}
