@@ -18,7 +18,7 @@ import type {
 } from "./client_types.ts";
 import { encodeAck, encodeDrq, encodeOptions, encodeRequest, Opcode } from "./codec.ts";
 import { askFor, expectOack, guard, negotiate, openGreeted, readGranted } from "./exchange.ts";
-import { Pipeline } from "./pipeline.ts";
+import { NotAnswered, Pipeline } from "./pipeline.ts";
 import { DigestCheck } from "./integrity.ts";
 import { FSD1, type TransferParams } from "./negotiation.ts";
 import type { PacketConn } from "./packet_conn.ts";
@@ -114,7 +114,11 @@ export class FsdClient {
     const ask = askFor(wanted, request, asks);
     return this.#pipeline.read(ask, (ahead) =>
       guard(this.#conn, async () => {
-        const granted = await readGranted(this.#conn, wanted, asks);
+        const granted = await readGranted(this.#conn, wanted, asks).catch((error) => {
+          // The server closed before any of this answer (between answers: an earlier file's
+          // failure, a shutdown): a request sent ahead is then not answered, to be asked again.
+          throw ahead && error instanceof Deno.errors.UnexpectedEof ? new NotAnswered() : error;
+        });
         this.#pipeline.learned(granted.pipeline, ahead);
         // Pipelined, no ACK at all; eager, no ACK 0; else ACK 0 accepts the OACK.
         const unacknowledged = granted.pipeline;

@@ -234,6 +234,45 @@ Deno.test("pipeline: a connection that closes under downloads sent ahead fails t
   }
 });
 
+Deno.test("pipeline: a server that closes between two answers leaves the downloads sent ahead after them to be tried again", async () => {
+  const content = encoder.encode("one block");
+  const answer = wire.concat(
+    wire.oack({ blksize: "1000", windowsize: "1", pipeline: "1" }),
+    wire.dat(1, content),
+  );
+  await using fake = fakeServer(async (conn) => {
+    await conn.write(wire.dat(1, encoder.encode("Hello from fsd")));
+    let received: Uint8Array = new Uint8Array(0);
+    const requested = async (name: string) => {
+      while (countOf(received, wire.rrq(name)) === 0) {
+        const more = new Uint8Array(4096);
+        const n = await conn.read(more);
+        if (n === null) return false;
+        received = wire.concat(received, more.subarray(0, n));
+      }
+      return true;
+    };
+    if (!await requested("f0")) return;
+    await conn.write(answer); // grants pipeline: f1 and f2 are then sent ahead
+    if (!await requested("f2")) return;
+    await conn.write(answer); // f1's answer; then the close, before any of f2's
+  });
+  const client = await FsdClient.connect("127.0.0.1", fake.port);
+  try {
+    const sinks = [0, 1, 2].map(() => new MemorySink());
+    await client.download("f0", sinks[0], { params: PARAMS });
+    const outcomes = await Promise.allSettled(
+      [1, 2].map((i) => client.download(`f${i}`, sinks[i], { params: PARAMS })),
+    );
+    assert.equal(outcomes[0].status, "fulfilled", String(outcomes[0]));
+    assert.deepEqual(sinks[1].bytes(), content);
+    const last = outcomes[1];
+    assert.ok(last.status === "rejected" && last.reason instanceof NotAnswered, String(last));
+  } finally {
+    client.close();
+  }
+});
+
 /** DAT blocks up to the short one, sending no ACK (a pipelined read's). */
 async function unacknowledged(
   client: RawClient,
