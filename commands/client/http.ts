@@ -17,6 +17,7 @@ import type { ListingEntry } from "../../lib/store/listing.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import { Progress } from "../shared/progress.ts";
 import { downloadPath, openDownload } from "./local_files.ts";
+import { requireAccess } from "../shared/local_access.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import { type ClientSecurityValues, parseClientSecurity } from "./security.ts";
 
@@ -198,6 +199,7 @@ export async function httpPut(parsed: {
       const progress = new Progress(`sending ${local}`);
       let file: Deno.FsFile | undefined;
       try {
+        requireAccess(local, "read");
         file = await Deno.open(local, { read: true }).catch((error) => {
           throw error instanceof Deno.errors.NotFound
             ? new Error(`file not found: ${local}`)

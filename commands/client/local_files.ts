@@ -15,6 +15,7 @@ import { fileSink } from "../../lib/bytes/source_sink.ts";
 import { type Hasher, hashPrefix } from "../../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import { shown } from "./remote_names.ts";
+import { requireAccess, requireDirectoryAccess } from "../shared/local_access.ts";
 
 export const PARTIAL_PREFIX = ".fsd-partial-";
 
@@ -42,6 +43,7 @@ export interface LocalDownload {
  * async op, which a job of many small files pays per file.
  */
 function stat(path: string, follow = true): Deno.FileInfo | undefined {
+  requireAccess(path, "read");
   try {
     return follow ? Deno.statSync(path) : Deno.lstatSync(path);
   } catch (error) {
@@ -132,8 +134,11 @@ export async function openDownload(
   if (
     existing?.isSymlink ? isSpecial(path) : existing && !existing.isFile && !existing.isDirectory
   ) {
+    requireAccess(path, "write");
     return await openSpecial(path);
   }
+  // Staged (or resumed) beside it: its directory is read (swept) and written.
+  requireDirectoryAccess(dirname(path), "read", "write");
   if (!options.force && existing) {
     throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
   }

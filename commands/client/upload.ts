@@ -13,6 +13,7 @@ import type { FileProgress } from "./job_progress.ts";
 import { type FileReport, type Reporter, skippedReport } from "./report.ts";
 import { type JobFile, runFiles } from "./jobs.ts";
 import { shown } from "./remote_names.ts";
+import { requireAccess } from "../shared/local_access.ts";
 
 export interface UploadHow {
   integrity: Integrity;
@@ -29,6 +30,7 @@ export async function openLocal(
   if (local === "-" || /^\/(dev\/stdin|dev\/fd\/0|proc\/self\/fd\/0)$/.test(local)) {
     return { source: Deno.stdin, close() {} };
   }
+  requireAccess(local, "read");
   let file: Deno.FsFile;
   try {
     file = await Deno.open(local, { read: true });
