@@ -24,7 +24,7 @@ import { FSD1 } from "../lib/fsd/negotiation.ts";
 import { endsJob, Interruption } from "./shared/signals.ts";
 import { JobProgress } from "./client/job_progress.ts";
 import { downloadPath } from "./client/local_files.ts";
-import { requireDirectoryAccess } from "./shared/local_access.ts";
+import { requireOwnAccess } from "./shared/local_access.ts";
 import { meansDirectory, normalizeRemote, remoteBase, shown } from "./client/remote_names.ts";
 import { failureText, Reporter, verbosity } from "./client/report.ts";
 import { runFiles, runOneFile } from "./client/jobs.ts";
@@ -268,7 +268,7 @@ async function getMany(
   how: How,
   reporter: Reporter,
 ): Promise<void> {
-  requireDirectoryAccess(output, "read", "write");
+  requireOwnAccess(output, "read", "write");
   // Connected first: a job that cannot start leaves no empty DIR behind.
   await conn.use(() => Promise.resolve());
   await Deno.mkdir(output, { recursive: true });
@@ -299,7 +299,7 @@ async function getTree(
     throw new UsageError("copying the whole served directory needs LOCALDIR");
   }
   let destination = local ?? base!;
-  requireDirectoryAccess(destination, "read", "write");
+  requireOwnAccess(destination, "read", "write");
   const info = await Deno.stat(destination).catch(() => undefined);
   if (info?.isDirectory && local !== undefined && base !== undefined) {
     destination = join(destination, base);

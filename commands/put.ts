@@ -23,7 +23,7 @@ import { joinRemote, normalizeRemote, shown } from "./client/remote_names.ts";
 import { Reporter, verbosity } from "./client/report.ts";
 import { runOneFile } from "./client/jobs.ts";
 import { uploadFile, uploadFiles } from "./client/upload.ts";
-import { requireAccess, requireDirectoryAccess } from "./shared/local_access.ts";
+import { requireAccess, requireOwnAccess } from "./shared/local_access.ts";
 import { PeerError } from "../lib/store/errors.ts";
 import { ErrorCode } from "../lib/store/errors.ts";
 
@@ -217,7 +217,7 @@ async function putTree(
   how: How,
   reporter: Reporter,
 ): Promise<void> {
-  requireDirectoryAccess(local, "read");
+  requireOwnAccess(local, "read");
   const info = await Deno.stat(local).catch(() => undefined);
   if (!info?.isDirectory) {
     throw new CommandError(

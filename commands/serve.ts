@@ -18,7 +18,7 @@ import {
 } from "./shared/cli.ts";
 import { type StrictModes, strictModes } from "../lib/store/strict_modes.ts";
 import { defineCommand } from "./shared/command.ts";
-import { requireDirectoryAccess } from "./shared/local_access.ts";
+import { requireOwnAccess } from "./shared/local_access.ts";
 import { integer, oneOf, parsePort, seconds, size } from "./shared/values.ts";
 import { limitFlags } from "./shared/limit_flags.ts";
 import {
@@ -170,7 +170,7 @@ refused)`,
 
     const fsd1 = wantsFsd1(values) && wantsFsd1OverHttp(values);
     const security = await securityConfig(values);
-    requireDirectoryAccess(root, "read");
+    requireOwnAccess(root, "read");
     const modes = await Deno.realPath(root).then(strictModes, () => ({} as StrictModes));
     if (modes.refusal) throw new CommandError(modes.refusal);
     if (modes.warning) security.notices.push(modes.warning);

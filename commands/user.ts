@@ -17,7 +17,7 @@ import {
 import { hashPassword, MAX_PASSWORD_BYTES } from "../lib/auth/password.ts";
 import { CommandError, expectPositionals, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
-import { requireAccess, requireDirectoryAccess } from "./shared/local_access.ts";
+import { requireAccess, requireOwnAccess } from "./shared/local_access.ts";
 import { readSecret, StdinLines } from "./shared/terminal.ts";
 
 const USAGE = `fsd user add FILE NAME [--read-only] [--home SUBDIR] [--replace]
@@ -148,7 +148,7 @@ async function askPassword(name: string): Promise<string> {
 }
 
 async function remove(file: string, name: string): Promise<void> {
-  requireDirectoryAccess(dirname(file), "read", "write");
+  requireOwnAccess(dirname(file), "read", "write");
   const lines = await readAccountsFile(file);
   const kept = lines.filter((line) => !("account" in line && line.account.name === name));
   if (kept.length === lines.length) throw new CommandError(`no such account: ${name} in ${file}`);
@@ -167,7 +167,7 @@ async function list(file: string): Promise<void> {
 }
 
 async function readOrEmpty(file: string): Promise<AccountLine[]> {
-  requireDirectoryAccess(dirname(file), "read", "write");
+  requireOwnAccess(dirname(file), "read", "write");
   try {
     await Deno.lstat(file);
   } catch (error) {

@@ -15,7 +15,7 @@ import { fileSink } from "../../lib/bytes/source_sink.ts";
 import { type Hasher, hashPrefix } from "../../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import { shown } from "./remote_names.ts";
-import { requireAccess, requireDirectoryAccess } from "../shared/local_access.ts";
+import { requireAccess, requireOwnAccess } from "../shared/local_access.ts";
 
 export const PARTIAL_PREFIX = ".fsd-partial-";
 
@@ -138,7 +138,7 @@ export async function openDownload(
     return await openSpecial(path);
   }
   // Staged (or resumed) beside it: its directory is read (swept) and written.
-  requireDirectoryAccess(dirname(path), "read", "write");
+  requireOwnAccess(dirname(path), "read", "write");
   if (!options.force && existing) {
     throw new Deno.errors.AlreadyExists(`file exists: ${path}: use --force to replace it`);
   }

@@ -13,7 +13,7 @@ import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import type { ClientCapture } from "../../lib/capture/client_capture.ts";
 import { isTraceMode, type TraceMode } from "../../lib/capture/trace_modes.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
-import { requireAccess } from "../shared/local_access.ts";
+import { requireOwnAccess } from "../shared/local_access.ts";
 import type { Flags } from "../shared/command.ts";
 import { custom, integer, parsePort, seconds } from "../shared/values.ts";
 import {
@@ -202,7 +202,7 @@ export function parseTarget(
   // The tracers and the pcap writer are loaded only with --trace or --pcap, once a job.
   let made: Promise<ClientCapture> | undefined;
   const capture = trace === undefined && pcap === undefined ? undefined : () => {
-    if (pcap !== undefined) requireAccess(pcap, "write", pcap);
+    if (pcap !== undefined) requireOwnAccess(pcap, "write");
     return made ??= import("../../lib/capture/client_capture.ts").then(({ ClientCapture }) =>
       new ClientCapture({
         pcapPath: pcap,

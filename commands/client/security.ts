@@ -8,7 +8,7 @@
 import { parsePin, type TlsClientConfig } from "../../lib/net/tls.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
-import { requireAccess } from "../shared/local_access.ts";
+import { requireOwnAccess } from "../shared/local_access.ts";
 import type { Flags } from "../shared/command.ts";
 import { readSecret } from "../shared/terminal.ts";
 
@@ -93,7 +93,7 @@ export function parseClientSecurity(
 }
 
 async function readCa(path: string): Promise<string> {
-  requireAccess(path, "read", path);
+  requireOwnAccess(path, "read");
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
@@ -103,7 +103,7 @@ async function readCa(path: string): Promise<string> {
 
 async function password(user: string, file: string | undefined): Promise<string> {
   if (file !== undefined) {
-    requireAccess(file, "read", file);
+    requireOwnAccess(file, "read");
     let text: string;
     try {
       text = await Deno.readTextFile(file);

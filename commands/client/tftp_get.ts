@@ -11,7 +11,7 @@ import { CommandError, UsageError } from "../shared/cli.ts";
 import type { FileProgress } from "./job_progress.ts";
 import { runFiles, runOneFile } from "./jobs.ts";
 import { downloadPath, type LocalDownload, openDownload } from "./local_files.ts";
-import { requireDirectoryAccess } from "../shared/local_access.ts";
+import { requireOwnAccess } from "../shared/local_access.ts";
 import { type FileReport, Reporter } from "./report.ts";
 import { lanes, parseWhere, type TftpValues, withTftpJob } from "./tftp.ts";
 import { URL_PREFIX } from "./sides.ts";
@@ -86,7 +86,7 @@ export async function tftpGet(
         throw error;
       });
     } else if (many) {
-      requireDirectoryAccess(values.output!, "read", "write");
+      requireOwnAccess(values.output!, "read", "write");
       await Deno.mkdir(values.output!, { recursive: true });
       await runFiles(
         reporter,

@@ -4,7 +4,7 @@ import { readAccountsFile } from "../../lib/auth/accounts.ts";
 import { Authenticator } from "../../lib/auth/authenticator.ts";
 import type { LoginLabConfig } from "../../lib/echo/login.ts";
 import { UsageError } from "../shared/cli.ts";
-import { requireAccess } from "../shared/local_access.ts";
+import { requireOwnAccess } from "../shared/local_access.ts";
 
 /** A line from the server after which the client's next line is typed without echo. */
 export const PASSWORD_PROMPT = /^Password:\s*$/;
@@ -24,7 +24,7 @@ export async function loginLab(
   if (modes.length > 0) {
     throw new UsageError(`--login takes no ${modes.map((m) => `--${m}`).join(" or ")}`);
   }
-  requireAccess(users, "read", users);
+  requireOwnAccess(users, "read");
   const authenticator = await Authenticator.create(await readAccountsFile(users));
   return { authenticator, showPasswords: Boolean(values["show-passwords"]) };
 }

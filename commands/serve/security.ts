@@ -11,7 +11,7 @@ import { certificateDer, fingerprint, type TlsServerConfig } from "../../lib/net
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
-import { requireAccess } from "../shared/local_access.ts";
+import { requireOwnAccess } from "../shared/local_access.ts";
 import type { Flags } from "../shared/command.ts";
 import { oneOf } from "../shared/values.ts";
 import { checkPublicName } from "../../lib/store/access.ts";
@@ -103,7 +103,7 @@ export async function securityConfig(values: SecurityValues): Promise<Security> 
     notices.push(`TLS certificate fingerprint: ${await fingerprint(der)}`);
   }
   if (users === undefined) return { tls, notices };
-  requireAccess(users, "read", users);
+  requireOwnAccess(users, "read");
   const lines = await readAccountsFile(users).catch((error) => {
     throw new CommandError(errorMessage(error), { cause: error });
   });
@@ -155,7 +155,7 @@ function publicName(text: string): string {
 }
 
 async function readPem(path: string, what: string): Promise<string> {
-  requireAccess(path, "read", path);
+  requireOwnAccess(path, "read");
   try {
     return await Deno.readTextFile(path);
   } catch (error) {

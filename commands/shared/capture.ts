@@ -3,12 +3,12 @@
 import { PcapWriter } from "../../lib/capture/pcap.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { CommandError } from "./cli.ts";
-import { requireAccess } from "./local_access.ts";
+import { requireOwnAccess } from "./local_access.ts";
 
 /** Opens `path` for --pcap (undefined: none asked for); a file that cannot be written is a CommandError. */
 export function openCapture(path: string | undefined): PcapWriter | undefined {
   if (path === undefined) return undefined;
-  requireAccess(path, "write", path);
+  requireOwnAccess(path, "write");
   let writer: PcapWriter;
   try {
     writer = PcapWriter.create(path);

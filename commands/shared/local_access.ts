@@ -20,19 +20,23 @@ function isGranted(access: Access, path: string): boolean {
   return true;
 }
 
-/**
- * Throws a CommandError naming the flag unless `path` may be read (or
- * written): its directory's permission covers it, else its own. `flagPath`
- * is what the message suggests (by default the directory).
- */
-export function requireAccess(path: string, access: Access, flagPath = dirname(path)): void {
+function check(path: string, access: Access, suggested: string): void {
   if (isGranted(access, dirname(path)) || isGranted(access, path)) return;
   throw new CommandError(
-    `cannot ${access} ${path}: needs --allow-${access}=${flagPath} (or a directory above it)`,
+    `cannot ${access} ${path}: needs --allow-${access}=${suggested} (or a directory above it)`,
   );
 }
 
-/** The same for a directory the job makes or fills: its own permission (or one above it). */
-export function requireDirectoryAccess(directory: string, ...accesses: Access[]): void {
-  for (const access of accesses) requireAccess(directory, access, directory);
+/**
+ * Throws a CommandError naming the flag unless `path` may be read (or
+ * written): its directory's permission covers it, else its own. The message
+ * suggests the directory (a file a job reads or writes among others).
+ */
+export function requireAccess(path: string, access: Access): void {
+  check(path, access, dirname(path));
+}
+
+/** The same, the message suggesting `path` itself: a directory a job makes or fills, a flag's file. */
+export function requireOwnAccess(path: string, ...accesses: Access[]): void {
+  for (const access of accesses) check(path, access, path);
 }
