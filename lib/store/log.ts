@@ -46,6 +46,8 @@ export type ServerEvent =
     /** Negotiated with the options extension; absent for fsd/1. */
     blksize?: number;
     windowsize?: number;
+    /** TFTP's sliding window (fsd's `ackevery`), when granted. */
+    ackevery?: number;
     code?: number;
     message?: string;
     /** The account it was made as (a server with accounts); "anonymous" without a login. */
@@ -124,7 +126,10 @@ function textOf(e: ServerEvent): string {
           seconds(e.ms)
         }`;
       }
-      const options = e.blksize ? ` (blksize ${e.blksize}, windowsize ${e.windowsize})` : "";
+      const sliding = e.ackevery ? `, ackevery ${e.ackevery}` : "";
+      const options = e.blksize
+        ? ` (blksize ${e.blksize}, windowsize ${e.windowsize}${sliding})`
+        : "";
       return `${head}${verb} ${e.kind ?? "file"}, ${e.bytes} bytes in ${seconds(e.ms)}${options}`;
     }
     case "close": {

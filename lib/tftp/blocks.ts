@@ -1,6 +1,6 @@
 /**
  * Moving a file's blocks over a DatagramChannel, both ways, with windows (RFC 7440;
- * a window of 1 is RFC 1350's lock-step).
+ * a window of 1 is RFC 1350's lock-step), or sliding (fsd's `ackevery`, below).
  *
  * The sender keeps the current window in a ring of reusable packets and
  * sends it again only when its timer runs out, or from just after the
@@ -9,6 +9,8 @@
  * one) is ignored: it never causes a send, so the Sorcerer's Apprentice
  * bug (RFC 1123 4.2.3.1) cannot start. Block numbers are counted without
  * limit and sent modulo 2^16, so files of any size roll over to block 0.
+ * A sliding window (fsd's `ackevery`) has its own sender, `sendSliding`,
+ * and the receiver's few differences are marked where they are.
  */
 
 import { type ByteSink, type ByteSource, writeAllSync } from "../bytes/source_sink.ts";
@@ -23,7 +25,7 @@ import {
   wireBlock,
   writeDataHeader,
 } from "./codec.ts";
-import type { TransferParams } from "./options.ts";
+import { slides, type TransferParams } from "./options.ts";
 import type { DatagramChannel } from "./channel.ts";
 
 export interface TransferConfig {
@@ -98,58 +100,39 @@ export async function sendFile(
   try {
     // Only a read that finishes on its own is done ahead: a pipe's may wait on a person.
     const ahead = source.regularFile === true || source.inMemory === true;
-    return await sendWindows(channel, reader, config, ahead);
+    const { blockSize, windowSize } = config.params;
+    const ring = new BlockRing(reader, blockSize, ahead ? 2 * windowSize : windowSize);
+    const send = slides(config.params) ? sendSliding : sendWindows;
+    return await send(channel, ring, config);
   } finally {
     await reader.finish();
   }
 }
 
 /**
- * The window loop. With `readAhead`, the ring holds two windows: the one on
- * the wire, and the next, read while the peer's ACK is on its way (ready to
- * go the moment the ACK arrives).
+ * The window loop. When the ring holds two windows (a source read ahead):
+ * the one on the wire, and the next, read while the peer's ACK is on its
+ * way (ready to go the moment the ACK arrives).
  */
 async function sendWindows(
   channel: DatagramChannel,
-  reader: ChunkedReader,
+  ring: BlockRing,
   config: TransferConfig,
-  readAhead: boolean,
 ): Promise<number> {
-  const { blockSize, windowSize } = config.params;
-  const slots = readAhead ? 2 * windowSize : windowSize;
-  const ring = Array.from({ length: slots }, () => ({
-    packet: new Uint8Array(DATA_HEADER_SIZE + blockSize),
-    length: 0,
-  }));
+  const { windowSize } = config.params;
   let base = 1; // first block not yet acknowledged
-  let loaded = 0; // blocks 1..loaded are in the ring (or were)
-  let last = Infinity; // the short block that ends the file, once read
   let bytes = 0;
   let retries = 0;
   let answered = false;
-  // Reads blocks into the ring up to `upTo` (never past the file's last block).
-  const load = async (upTo: number) => {
-    while (loaded < upTo && loaded < last) {
-      const block = ++loaded;
-      const slot = ring[block % slots];
-      const n = await reader.fill(slot.packet.subarray(DATA_HEADER_SIZE));
-      writeDataHeader(slot.packet, wireBlock(block));
-      slot.length = DATA_HEADER_SIZE + n;
-      if (n < blockSize) last = block;
-    }
-  };
   for (;;) {
     // The window (read ahead already, but for the first), sent whole; then the next one read.
-    await load(base + windowSize - 1);
-    const end = Math.min(loaded, last, base + windowSize - 1);
-    for (let block = base; block <= end; block++) {
-      const slot = ring[block % slots];
-      channel.send(slot.packet.subarray(0, slot.length));
-    }
+    await ring.load(base + windowSize - 1);
+    const end = Math.min(ring.loaded, ring.last, base + windowSize - 1);
+    for (let block = base; block <= end; block++) ring.send(channel, block);
     // Wait for an ACK that moves the window, reading the next window meanwhile.
     const deadline = waitUntil(channel, config, answered);
     let next: Promise<Uint8Array | null> | undefined = channel.receive(deadline);
-    await load(base + slots - 1);
+    await ring.load(base + ring.slots - 1);
     let acked: number | undefined;
     while (acked === undefined) {
       const bytesIn = await (next ?? channel.receive(deadline));
@@ -169,12 +152,123 @@ async function sendWindows(
     }
     answered = true;
     retries = 0;
-    for (let block = base; block <= acked; block++) {
-      bytes += ring[block % slots].length - DATA_HEADER_SIZE;
-    }
+    for (let block = base; block <= acked; block++) bytes += ring.dataLength(block);
     config.onProgress?.(bytes);
-    if (acked === last) return bytes;
+    if (acked === ring.last) return bytes;
     base = acked + 1;
+  }
+}
+
+/**
+ * The blocks a sender may still have to send again, read ahead of the
+ * network into reusable packets: block `b` lives in slot `b % slots`, so a
+ * slot is read again only once its block is acknowledged (the caller never
+ * loads past its first unacknowledged block plus `slots` - 1).
+ */
+class BlockRing {
+  readonly slots: number;
+  /** Blocks 1..loaded have been read (the latest `slots` of them are here). */
+  loaded = 0;
+  /** The short block that ends the file, once read. */
+  last = Infinity;
+  readonly #reader: ChunkedReader;
+  readonly #blockSize: number;
+  readonly #packets: Uint8Array[];
+  readonly #lengths: number[];
+
+  constructor(reader: ChunkedReader, blockSize: number, slots: number) {
+    this.#reader = reader;
+    this.#blockSize = blockSize;
+    this.slots = slots;
+    this.#packets = Array.from(
+      { length: slots },
+      () => new Uint8Array(DATA_HEADER_SIZE + blockSize),
+    );
+    this.#lengths = new Array(slots).fill(0);
+  }
+
+  /** Reads blocks up to `upTo` (never past the file's last block). */
+  async load(upTo: number): Promise<void> {
+    while (this.loaded < upTo && this.loaded < this.last) {
+      const block = ++this.loaded;
+      const packet = this.#packets[block % this.slots];
+      const n = await this.#reader.fill(packet.subarray(DATA_HEADER_SIZE));
+      writeDataHeader(packet, wireBlock(block));
+      this.#lengths[block % this.slots] = DATA_HEADER_SIZE + n;
+      if (n < this.#blockSize) this.last = block;
+    }
+  }
+
+  send(channel: DatagramChannel, block: number): void {
+    const slot = block % this.slots;
+    channel.send(this.#packets[slot].subarray(0, this.#lengths[slot]));
+  }
+
+  dataLength(block: number): number {
+    return this.#lengths[block % this.slots] - DATA_HEADER_SIZE;
+  }
+}
+
+/**
+ * The sliding loop (fsd's `ackevery`): up to `windowSize` blocks
+ * unacknowledged, and each ACK that acknowledges something new lets the
+ * next blocks go at once, so the pipe does not drain between windows. The
+ * receiver reports a gap by repeating its last ACK: an ACK that
+ * acknowledges nothing new sends again from the first unacknowledged block,
+ * once for each such block (duplicated ACKs cannot multiply sends: no
+ * Sorcerer's Apprentice); a timeout sends again from there too. The ring's
+ * second window (a source read ahead) is read while ACKs travel.
+ */
+async function sendSliding(
+  channel: DatagramChannel,
+  ring: BlockRing,
+  config: TransferConfig,
+): Promise<number> {
+  const { windowSize } = config.params;
+  let base = 1; // first block not yet acknowledged
+  let next = 1; // next block to send
+  let sent = 0; // the highest block sent yet (an ACK may name any up to it)
+  let wentBackAt = 0; // the base a repeated ACK last sent again from
+  let bytes = 0;
+  let retries = 0;
+  let answered = false;
+  let deadline = waitUntil(channel, config, answered);
+  for (;;) {
+    await ring.load(base + windowSize - 1);
+    const end = Math.min(ring.loaded, ring.last, base + windowSize - 1);
+    for (; next <= end; next++) ring.send(channel, next);
+    sent = Math.max(sent, end);
+    const answer = channel.receive(deadline);
+    await ring.load(base + ring.slots - 1); // read ahead while the ACK travels
+    const bytesIn = await answer;
+    if (bytesIn === null) {
+      if (!answered) checkFirstAnswer(channel, config.firstAnswerBy);
+      if (++retries > config.retries) throw timedOut("ACK", config);
+      next = base;
+      deadline = waitUntil(channel, config, answered);
+      continue;
+    }
+    const packet = parseFromPeer(bytesIn, 0);
+    if (isStale(packet)) continue;
+    if (packet.op !== Opcode.ACK) throw unexpected(packet, "ACK");
+    // How many blocks this acknowledges (0: a repeat); more than were sent: old news.
+    const count = (packet.block - wireBlock(base - 1)) & 0xffff;
+    if (count === 0) {
+      if (wentBackAt !== base) {
+        wentBackAt = base;
+        next = base;
+      }
+      continue;
+    }
+    if (count > sent - base + 1) continue;
+    answered = true;
+    retries = 0;
+    for (let block = base; block < base + count; block++) bytes += ring.dataLength(block);
+    config.onProgress?.(bytes);
+    base += count;
+    next = Math.max(next, base);
+    if (base > ring.last) return bytes;
+    deadline = channel.now() + config.params.timeoutMs;
   }
 }
 
@@ -230,6 +324,9 @@ async function receiveWindows(
   beforeLastAck?: () => Promise<void>,
 ): Promise<{ bytes: number; finalAck: Uint8Array }> {
   const { blockSize, windowSize, timeoutMs } = config.params;
+  const sliding = slides(config.params);
+  // Blocks in order between ACKs: a window (RFC 7440), or `ackevery` when sliding.
+  const every = sliding ? config.params.ackEvery! : windowSize;
   let expected = 1;
   let inWindow = 0;
   let answeredStray = false; // one ACK per run of duplicates or gaps, not one per packet
@@ -266,7 +363,13 @@ async function receiveWindows(
     if (packet.op !== Opcode.DATA || packet.block !== wireBlock(expected)) {
       if (!answeredStray) {
         answeredStray = true;
+        // Sliding, a block ahead is a gap: an ACK that moved the sender on would not send it
+        // back, so the ACK goes twice and the repeat does (a TCP-like duplicate ACK).
+        const ahead = packet.op === Opcode.DATA &&
+          ((packet.block - wireBlock(expected)) & 0xffff) < 0x8000;
+        const repeat = sliding && ahead && inWindow > 0;
         acknowledge();
+        if (repeat) acknowledge();
       }
       continue;
     }
@@ -282,7 +385,7 @@ async function receiveWindows(
     inWindow++;
     // A window's ACK goes out before its last block is written: the sender's next window is
     // then on its way while this one is written (the last block's ACK waits for the disk).
-    if (!done && inWindow === windowSize) acknowledge();
+    if (!done && inWindow === every) acknowledge();
     const writing = writer.write(packet.data);
     if (writing) await writing;
     config.onProgress?.(bytes);

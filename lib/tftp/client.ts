@@ -19,6 +19,7 @@ import {
   acceptOack,
   type Asked,
   askedPairs,
+  defaultAckEvery,
   TFTP_CLIENT_DEFAULTS,
   type TransferParams,
 } from "./options.ts";
@@ -34,8 +35,10 @@ export interface TftpClientConfig {
   port: number;
   /** Block size to ask for (default 65464); 0 asks for no options at all (plain RFC 1350). */
   blockSize?: number;
-  /** Window to ask for (default 2). */
+  /** Window to ask for (default 3). */
   windowSize?: number;
+  /** With a window: ask for an ACK every this many blocks, sliding (fsd's `ackevery`; default half the window). */
+  ackEvery?: number;
   /** Resend after this long without an answer (default 1 s). */
   retransmitMs?: number;
   /** Give up after this long without progress (default 60 s). */
@@ -149,10 +152,14 @@ async function withFallback<T>(
   exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
   const blockSize = config.blockSize ?? TFTP_CLIENT_DEFAULTS.blockSize;
+  const windowSize = config.windowSize ?? TFTP_CLIENT_DEFAULTS.windowSize;
+  const ackEvery = config.ackEvery ?? defaultAckEvery(windowSize);
   const asked: Asked = blockSize === 0 ? {} : {
     blockSize,
-    windowSize: config.windowSize ?? TFTP_CLIENT_DEFAULTS.windowSize,
+    windowSize,
     transferSize: 0,
+    // Only where it would slide; a server that does not know it ignores it (RFC 2347).
+    ...(ackEvery < windowSize ? { ackEvery } : {}),
   };
   try {
     return await once(config, asked, exchange);

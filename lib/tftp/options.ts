@@ -1,7 +1,8 @@
 /**
  * TFTP option negotiation (RFC 2347): blksize (RFC 2348), timeout and tsize
- * (RFC 2349), windowsize (RFC 7440). Pure: what a request asked, what the
- * server grants, what a client makes of the OACK.
+ * (RFC 2349), windowsize (RFC 7440), and fsd's `ackevery` (a sliding window:
+ * docs/PROTOCOL.md). Pure: what a request asked, what the server grants,
+ * what a client makes of the OACK.
  *
  * The server's rules, where the RFCs leave a choice: unknown options are
  * ignored (not acknowledged), and so is a timeout above MAX_GRANTED_TIMEOUT; a known option repeated, malformed or below
@@ -32,13 +33,15 @@ export const MAX_GRANTED_TIMEOUT = 10;
  */
 export const MAX_WINDOW_BYTES = 192 * 1024;
 
-const KNOWN = ["blksize", "timeout", "tsize", "windowsize"] as const;
+const KNOWN = ["blksize", "timeout", "tsize", "windowsize", "ackevery"] as const;
 type Known = typeof KNOWN[number];
 
 /** What a request asked for, checked. */
 export interface Asked {
   blockSize?: number;
   windowSize?: number;
+  /** fsd's sliding window: the receiver acknowledges every this many blocks. */
+  ackEvery?: number;
   timeoutSeconds?: number;
   /** RRQ: 0, asking for the size; WRQ: the size of the upload. */
   transferSize?: number;
@@ -48,6 +51,18 @@ export interface Asked {
 export interface TransferParams extends BaseTransferParams {
   /** How long to wait before sending again. */
   timeoutMs: number;
+  /**
+   * A sliding window (fsd's `ackevery`, below `windowSize`): the receiver
+   * acknowledges every `ackEvery`-th block, and the sender keeps up to
+   * `windowSize` blocks unacknowledged, sending on as each ACK comes.
+   * Absent: RFC 7440's windows (an ACK per window, the next window after it).
+   */
+  ackEvery?: number;
+}
+
+/** Whether `params` slide (fsd's `ackevery`) rather than move a window at a time. */
+export function slides(params: TransferParams): params is TransferParams & { ackEvery: number } {
+  return params.ackEvery !== undefined && params.ackEvery < params.windowSize;
 }
 
 export interface ServerLimits {
@@ -92,6 +107,10 @@ export function parseAsked(options: OptionPairs): Asked {
       case "windowsize":
         asked.windowSize = integer(name, value, WINDOWSIZE_RANGE[0]);
         if (asked.windowSize > WINDOWSIZE_RANGE[1]) throw refuse(`windowsize ${value} above 65535`);
+        break;
+      case "ackevery":
+        asked.ackEvery = integer(name, value, WINDOWSIZE_RANGE[0]);
+        if (asked.ackEvery > WINDOWSIZE_RANGE[1]) throw refuse(`ackevery ${value} above 65535`);
         break;
       case "timeout":
         asked.timeoutSeconds = integer(name, value, TIMEOUT_RANGE[0]);
@@ -138,6 +157,11 @@ export function grant(
     params.windowSize = Math.min(asked.windowSize, limits.maxWindowSize, fits);
     oack.push(["windowsize", String(params.windowSize)]);
   }
+  // Granted only where it slides: an ACK every window or more is RFC 7440's own windows.
+  if (asked.ackEvery !== undefined && asked.ackEvery < params.windowSize) {
+    params.ackEvery = asked.ackEvery;
+    oack.push(["ackevery", String(params.ackEvery)]);
+  }
   return { params, oack };
 }
 
@@ -167,6 +191,9 @@ export function acceptOack(
       case "windowsize":
         params.windowSize = fits(asked.windowSize);
         break;
+      case "ackevery":
+        params.ackEvery = fits(asked.ackEvery);
+        break;
       case "timeout":
         params.timeoutMs = fits(asked.timeoutSeconds) * 1000;
         break;
@@ -178,7 +205,22 @@ export function acceptOack(
         throw refuse(`the server acknowledged ${JSON.stringify(name)}, not asked for`);
     }
   }
+  if (params.ackEvery !== undefined && !slides(params)) {
+    throw refuse(
+      `the server answered ackevery ${params.ackEvery}, not below windowsize ${params.windowSize}`,
+    );
+  }
   return { params, transferSize };
+}
+
+/**
+ * The `ackevery` fsd's client asks for with a window of `windowSize`: an ACK
+ * every half window (at least every block), so the pipe never drains
+ * between windows and ACKs stay few; 1 for the default window of 3
+ * (docs/PERFORMANCE.md, session 31).
+ */
+export function defaultAckEvery(windowSize: number): number {
+  return Math.max(1, Math.floor(windowSize / 2));
 }
 
 /** The options a client sends for `asked`, in a fixed order. */
@@ -188,6 +230,7 @@ export function askedPairs(asked: Asked): OptionPairs {
   if (asked.timeoutSeconds !== undefined) pairs.push(["timeout", String(asked.timeoutSeconds)]);
   if (asked.transferSize !== undefined) pairs.push(["tsize", String(asked.transferSize)]);
   if (asked.windowSize !== undefined) pairs.push(["windowsize", String(asked.windowSize)]);
+  if (asked.ackEvery !== undefined) pairs.push(["ackevery", String(asked.ackEvery)]);
   return pairs;
 }
 

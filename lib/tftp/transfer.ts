@@ -98,6 +98,7 @@ export class Transfer {
         bytes,
         blksize: params.blockSize,
         windowsize: params.windowSize,
+        ackevery: params.ackEvery,
       });
       await linger?.();
     } catch (error) {
@@ -223,6 +224,7 @@ export class Transfer {
       kind?: "file";
       blksize?: number;
       windowsize?: number;
+      ackevery?: number;
       code?: number;
       message?: string;
     },

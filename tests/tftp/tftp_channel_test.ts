@@ -16,7 +16,7 @@ type FateOf = (bytes: Uint8Array, index: number) => Fate;
 /** Sends `size` bytes from end a to end b with these fates; returns what b got and what each end sent. */
 async function move(
   size: number,
-  params: { blockSize: number; windowSize: number },
+  params: { blockSize: number; windowSize: number; ackEvery?: number },
   fates: { a?: FateOf; b?: FateOf } = {},
 ) {
   const [sender, receiver] = MemoryChannel.pair(fates);
@@ -85,6 +85,91 @@ Deno.test("memory: DATA reordered inside windows arrives byte for byte", async (
     a: (_, i) => i % 5 === 1 ? "delay" : "pass",
   });
   assert.ok(reordered.data.length >= 59);
+});
+
+Deno.test("memory: sliding (ackevery): each block once, an ACK every K-th block and the last, the next block out as each ACK comes", async () => {
+  const one = await move(4096, { blockSize: 512, windowSize: 3, ackEvery: 1 });
+  assert.deepEqual(one.data, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(one.acks, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(one.now, 0);
+  const two = await move(4096, { blockSize: 512, windowSize: 4, ackEvery: 2 });
+  assert.deepEqual(two.data, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(two.acks, [2, 4, 6, 8, 9]);
+  // It slides: each ACK lets one more block go at once (in RFC 7440's windows of 3, blocks 4-6
+  // would leave together after ACK 3, and ACK 6 come next).
+  const events: string[] = [];
+  const log = (bytes: Uint8Array) => {
+    const packet = parsePacket(bytes, 512);
+    if ("block" in packet) events.push(`${packet.op === Opcode.DATA ? "D" : "A"}${packet.block}`);
+    return "pass" as const;
+  };
+  await move(6 * 512 + 1, { blockSize: 512, windowSize: 3, ackEvery: 1 }, { a: log, b: log });
+  assert.equal(events.join(" "), "D1 D2 D3 A1 A2 A3 D4 A4 D5 A5 D6 A6 D7 A7");
+});
+
+Deno.test("memory: sliding: a lost block is sent again on the receiver's repeated ACK, with no timeout", async () => {
+  // Block 2 (the sender's second send) lost: block 3 shows the gap, the receiver repeats ACK 1.
+  const gap = await move(10 * 512 + 10, { blockSize: 512, windowSize: 3, ackEvery: 1 }, {
+    a: (_, i) => i === 1 ? "drop" : "pass",
+  });
+  assert.equal(gap.now, 0, "recovered without waiting for a timeout (virtual time)");
+  assert.equal(gap.data.filter((block) => block === 2).length, 2);
+  // ACK 1, then block 3 (a gap): ACK 1 repeated; block 2 again: ACK 2.
+  assert.deepEqual(gap.acks.slice(0, 3), [1, 1, 2]);
+});
+
+Deno.test("memory: sliding: loss, duplication and reordering both ways still move every byte", async () => {
+  for (const [windowSize, ackEvery] of [[3, 1], [8, 2]]) {
+    const lossy = await move(40_000, { blockSize: 512, windowSize, ackEvery }, {
+      a: (_, i) =>
+        i % 7 === 3 ? "drop" : i % 11 === 5 ? "delay" : i % 13 === 2 ? "duplicate" : "pass",
+      b: (_, i) => i % 5 === 4 ? "drop" : i % 9 === 1 ? "duplicate" : "pass",
+    });
+    assert.ok(lossy.data.length > 79);
+  }
+});
+
+Deno.test("memory: sliding: duplicated ACKs send a window again at most once per block, never a cascade", async () => {
+  const blocks = 40;
+  const doubled = await move(blocks * 512 - 1, { blockSize: 512, windowSize: 3, ackEvery: 1 }, {
+    a: () => "duplicate",
+    b: () => "duplicate",
+  });
+  assert.equal(doubled.now, 0);
+  // At most one go-back (a window) for each block acknowledged: bounded, not growing.
+  assert.ok(doubled.data.length <= blocks * (1 + 3), `${doubled.data.length} sends`);
+});
+
+Deno.test("memory: sliding: a peer repeating one ACK gets the window again once, not once per repeat", async () => {
+  const [sender, peer] = MemoryChannel.pair();
+  const config = {
+    params: { blockSize: 512, windowSize: 3, ackEvery: 1, timeoutMs: 1000 },
+    retries: 0,
+  };
+  const source = bytesSource(new Uint8Array(10 * 512));
+  const sending = sendFile(sender, source, config).catch((error: Error) => error);
+  // The blocks the peer receives until it has `count`, or until half a timeout passes in silence.
+  const blocksIn = async (count: number) => {
+    const blocks: number[] = [];
+    while (blocks.length < count) {
+      const bytes = await peer.receive(peer.now() + 500);
+      if (bytes === null) break;
+      const packet = parsePacket(bytes, 512);
+      blocks.push(packet.op === Opcode.DATA ? packet.block : -1);
+    }
+    return blocks;
+  };
+  try {
+    assert.deepEqual(await blocksIn(3), [1, 2, 3]);
+    peer.send(encodeAck(1));
+    assert.deepEqual(await blocksIn(1), [4]);
+    for (let i = 0; i < 5; i++) peer.send(encodeAck(1)); // the same ACK, five times more
+    assert.deepEqual(await blocksIn(10), [2, 3, 4]);
+  } finally {
+    sender.close();
+    peer.close();
+  }
+  assert.match(String(await sending), /timed out/);
 });
 
 Deno.test("memory: a silent peer: the sender gives up after its retries, in virtual time", async () => {

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAIN, runFsd, spawnFsd } from "../support/cli.ts";
+import { MAIN, runFsd, rw, spawnFsd } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { RawPeer, tftp } from "../support/tftp.ts";
 
@@ -286,4 +286,42 @@ Deno.test("cli: put over TFTP takes -o REMOTEDIR and --json", async () => {
   assert.equal(one.code, 0, one.stderr);
   assert.equal(JSON.parse(one.stdout).bytes, 2000);
   assert.deepEqual(await Deno.readFile(`${served.path}/one.bin`), a);
+});
+
+Deno.test("cli: between fsd's own ends the window slides both ways (ackevery in the OACK and the log); --window 1 is lock-step", async () => {
+  await using served = await tempDir();
+  await using local = await tempDir();
+  const data = randomBytes(300_000, 31);
+  await Deno.writeFile(`${served.path}/f`, data);
+  await Deno.writeFile(`${local.path}/up`, data);
+  await using server = await serve(served.path, ["--tftp-only"]);
+  const permissions = ["--allow-net=127.0.0.1", ...rw(local.path)];
+  const url = `tftp://127.0.0.1:${server.port}`;
+  const got = await runFsd(permissions, ["get", `${url}/f`, `${local.path}/f`, "--trace", "fsd"]);
+  assert.equal(got.code, 0, got.stderr);
+  assert.deepEqual(await Deno.readFile(`${local.path}/f`), data);
+  assert.match(got.stderr, /RRQ "f" blksize=65464 tsize=0 windowsize=3 ackevery=1/);
+  assert.match(got.stderr, /OACK blksize=65464 tsize=300000 windowsize=3 ackevery=1/);
+  await server.waitForLine(
+    /RRQ "f": sent file, 300000 bytes .*\(blksize 65464, windowsize 3, ackevery 1\)$/,
+  );
+  const put = await runFsd(permissions, ["put", `${url}/up`, `${local.path}/up`, "--window", "2"]);
+  assert.equal(put.code, 0, put.stderr);
+  assert.deepEqual(await Deno.readFile(`${served.path}/up`), data);
+  await server.waitForLine(
+    /WRQ "up": received file, 300000 bytes .*\(blksize 65464, windowsize 2, ackevery 1\)$/,
+  );
+  // A window of one asks for no ackevery: RFC 1350's lock-step, as any server would give.
+  const lockStep = await runFsd(permissions, [
+    "get",
+    `${url}/f`,
+    "-",
+    "--window",
+    "1",
+    "--trace",
+    "fsd",
+  ]);
+  assert.equal(lockStep.code, 0, lockStep.stderr);
+  assert.doesNotMatch(lockStep.stderr, /ackevery/);
+  await server.waitForLine(/RRQ "f": sent file, 300000 bytes .*\(blksize 65464, windowsize 1\)$/);
 });

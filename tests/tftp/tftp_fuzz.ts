@@ -38,7 +38,16 @@ const NAMES = [
   "a\u2028b",
 ];
 const MODES = ["octet", "netascii", "OCTET", "mail", "", "binary"];
-const OPTIONS = ["blksize", "tsize", "timeout", "windowsize", "utimeout", "BLKSIZE", "multicast"];
+const OPTIONS = [
+  "blksize",
+  "tsize",
+  "timeout",
+  "windowsize",
+  "ackevery",
+  "utimeout",
+  "BLKSIZE",
+  "multicast",
+];
 const VALUES = [
   "0",
   "8",

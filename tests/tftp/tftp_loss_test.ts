@@ -1,7 +1,7 @@
 /**
  * TFTP under loss: through a UDP relay that drops, duplicates and reorders
- * datagrams both ways, downloads and uploads with windows of 1, 4 and 16
- * still complete byte for byte. The relay's faults are seeded, so a failure
+ * datagrams both ways, downloads and uploads in lock-step, in RFC 7440's
+ * windows and sliding (fsd's `ackevery`) still complete byte for byte. The relay's faults are seeded, so a failure
  * repeats.
  */
 
@@ -15,8 +15,9 @@ import { startTftp } from "../support/tftp.ts";
 
 const FAULTS = { drop: 0.05, duplicate: 0.05, reorder: 0.05 };
 
-for (const windowSize of [1, 4, 16]) {
-  Deno.test(`loss: window ${windowSize}, 5% dropped, duplicated and reordered both ways`, async () => {
+for (const [windowSize, ackEvery] of [[1, 1], [4, 4], [4, 1], [16, 4]]) {
+  const kind = ackEvery < windowSize ? `sliding, an ACK every ${ackEvery}` : "RFC 7440";
+  Deno.test(`loss: window ${windowSize} (${kind}), 5% dropped, duplicated and reordered both ways`, async () => {
     await using s = await startTftp({ timeoutMs: 50, retries: 40 });
     const relay = await UdpRelay.start({
       port: 0,
@@ -24,7 +25,7 @@ for (const windowSize of [1, 4, 16]) {
       targetHost: "127.0.0.1",
       targetPort: s.port,
       faults: { up: FAULTS, down: FAULTS },
-      seed: windowSize,
+      seed: windowSize * 10 + ackEvery,
       idleMs: 2000,
     });
     try {
@@ -35,6 +36,7 @@ for (const windowSize of [1, 4, 16]) {
         port: relay.addr.port,
         blockSize: 512,
         windowSize,
+        ackEvery,
         retransmitMs: 50,
         timeoutMs: 20_000,
       };

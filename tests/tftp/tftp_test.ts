@@ -9,7 +9,14 @@ import { MemorySink } from "../../lib/bytes/source_sink.ts";
 import { bytesSource } from "../../lib/bytes/source_sink.ts";
 import { encodeError, encodeRequest, Opcode, parsePacket } from "../../lib/tftp/codec.ts";
 import { encodeNetascii, NetasciiDecoder } from "../../lib/tftp/netascii.ts";
-import { grant, MAX_WINDOW_BYTES, parseAsked } from "../../lib/tftp/options.ts";
+import {
+  acceptOack,
+  askedPairs,
+  grant,
+  MAX_WINDOW_BYTES,
+  parseAsked,
+  slides,
+} from "../../lib/tftp/options.ts";
 import { tftpDownload, tftpUpload } from "../../lib/tftp/client.ts";
 import { randomBytes, text } from "../support/files.ts";
 import { rawDownload, RawPeer, startTftp, tftp } from "../support/tftp.ts";
@@ -104,6 +111,46 @@ Deno.test("options: unknown ignored, repeated or out of range refused, too large
   assert.equal(big.params.windowSize, 3);
   assert.ok(big.params.windowSize * big.params.blockSize <= MAX_WINDOW_BYTES);
   assert.equal(MAX_WINDOW_BYTES, 192 * 1024);
+});
+
+Deno.test("options: ackevery is granted only below the window granted; a client refuses any other", () => {
+  const ask = (...pairs: [string, string][]) => grant(parseAsked(pairs), LIMITS).oack;
+  assert.deepEqual(ask(["windowsize", "4"], ["ackevery", "1"]), [
+    ["windowsize", "4"],
+    ["ackevery", "1"],
+  ]);
+  // Not below the window (here lowered to 3 by 64 KiB blocks), or with no window: not granted,
+  // RFC 7440's windows (or lock-step) go on.
+  assert.deepEqual(ask(["blksize", "65464"], ["windowsize", "8"], ["ackevery", "3"]), [
+    ["blksize", "65464"],
+    ["windowsize", "3"],
+  ]);
+  assert.deepEqual(ask(["ackevery", "1"]), []);
+  assert.equal(
+    slides(grant(parseAsked([["windowsize", "3"], ["ackevery", "1"]]), LIMITS).params),
+    true,
+  );
+  assert.equal(slides(grant(parseAsked([["windowsize", "3"]]), LIMITS).params), false);
+  const asked = parseAsked([["windowsize", "4"], ["ackevery", "2"]]);
+  assert.deepEqual(askedPairs(asked), [["windowsize", "4"], ["ackevery", "2"]]);
+  const accepted = acceptOack([["windowsize", "4"], ["ackevery", "1"]], asked, 1000);
+  assert.equal(accepted.params.ackEvery, 1);
+  for (
+    const oack of [
+      [["windowsize", "2"], ["ackevery", "2"]], // not below the window
+      [["ackevery", "1"]], // no window: lock-step
+      [["windowsize", "4"], ["ackevery", "3"]], // more than asked
+    ] as [string, string][][]
+  ) {
+    assert.throws(
+      () => acceptOack(oack, asked, 1000),
+      (e: Error & { code?: number }) => e.code === 8,
+    );
+  }
+  assert.throws(
+    () => acceptOack([["windowsize", "2"], ["ackevery", "1"]], { windowSize: 2 }, 1000),
+    /not asked for/,
+  );
 });
 
 Deno.test("server: downloads of 0, 511, 512, 513 and 1024 bytes, byte for byte, lock-step", async () => {
