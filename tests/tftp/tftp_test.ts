@@ -247,16 +247,21 @@ Deno.test("server: a window of 4 is sent whole; a short ACK restarts just after 
   await s.waitForLog(/sent file, 1000 bytes .*windowsize 4/);
 });
 
-Deno.test("server and client: block numbers roll over to 0 past 65535 blocks", async () => {
+Deno.test("server and client: block numbers roll over to 0 past 65535 blocks, in RFC 7440's windows and sliding", async () => {
   await using s = await startTftp();
   const data = randomBytes(8 * 65536 + 100, 7);
   await Deno.writeFile(`${s.root}/big`, data);
-  const sink = new MemorySink();
-  const config = { hostname: "127.0.0.1", port: s.port, blockSize: 8, windowSize: 64 };
-  assert.equal(await tftpDownload(config, "big", sink), data.length);
-  assert.deepEqual(sink.bytes(), data);
-  assert.equal(await tftpUpload(config, "big-up", bytesSource(data), data.length), data.length);
-  assert.deepEqual(await Deno.readFile(`${s.root}/big-up`), data);
+  for (const ackEvery of [64, 32]) {
+    const sink = new MemorySink();
+    const config = { hostname: "127.0.0.1", port: s.port, blockSize: 8, windowSize: 64, ackEvery };
+    assert.equal(await tftpDownload(config, "big", sink), data.length);
+    assert.deepEqual(sink.bytes(), data);
+    const up = `big-up-${ackEvery}`;
+    assert.equal(await tftpUpload(config, up, bytesSource(data), data.length), data.length);
+    assert.deepEqual(await Deno.readFile(`${s.root}/${up}`), data);
+  }
+  await s.waitForLog(/RRQ "big": sent file, .*\(blksize 8, windowsize 64\)$/);
+  await s.waitForLog(/RRQ "big": sent file, .*\(blksize 8, windowsize 64, ackevery 32\)$/);
 });
 
 Deno.test("server: uploads never replace; read-only and --tftp-no-upload refuse them", async () => {
