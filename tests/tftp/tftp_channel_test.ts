@@ -116,6 +116,13 @@ Deno.test("memory: sliding: a lost block is sent again on the receiver's repeate
   assert.equal(gap.data.filter((block) => block === 2).length, 2);
   // ACK 1, then block 3 (a gap): ACK 1 repeated; block 2 again: ACK 2.
   assert.deepEqual(gap.acks.slice(0, 3), [1, 1, 2]);
+  // An ACK every 2nd block: block 3 shows the gap with block 1 not yet acknowledged, so ACK 1
+  // goes twice: the first moves the sender on, the repeat sends block 2 again.
+  const pair = await move(10 * 512 + 10, { blockSize: 512, windowSize: 4, ackEvery: 2 }, {
+    a: (_, i) => i === 1 ? "drop" : "pass",
+  });
+  assert.equal(pair.now, 0, "recovered without waiting for a timeout (virtual time)");
+  assert.deepEqual(pair.acks.slice(0, 3), [1, 1, 3]);
 });
 
 Deno.test("memory: sliding: loss, duplication and reordering both ways still move every byte", async () => {
