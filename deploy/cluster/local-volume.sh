@@ -93,13 +93,18 @@ kill-brick)
   ;;
 start-bricks) gl volume start "$volume" force >/dev/null ;;
 heal)
-  gl volume heal "$volume" >/dev/null
-  for i in $(seq 1 60); do
-    left=$(gl volume heal "$volume" info | awk '/^Number of entries:/ { n += $4 } END { print n + 0 }')
-    [ "$left" = 0 ] && exit 0
+  # The bricks "start-bricks" restarted, and the self-heal daemon, come up after it returns, and a
+  # heal launched before them fails ("brick op 'Heal' failed"): it is asked again every 5 s until
+  # every brick answers with nothing left to heal (a brick not connected counts as not done).
+  for i in $(seq 1 120); do
+    [ $((i % 5)) = 1 ] && gl volume heal "$volume" >/dev/null 2>&1
+    info=$(gl volume heal "$volume" info 2>&1)
+    [ "$(printf '%s\n' "$info" | grep -c '^Number of entries: 0$')" = 3 ] && exit 0
     sleep 1
   done
-  echo "local-volume: $left entries still to heal" >&2
+  left=$(printf '%s\n' "$info" | awk '/^Number of entries:/ { n += $4 } END { print n + 0 }')
+  echo "local-volume: $left entries still to heal, or a brick not back:" >&2
+  printf '%s\n' "$info" | grep -E '^(Brick|Status|Number of entries)' >&2
   exit 1
   ;;
 *)
