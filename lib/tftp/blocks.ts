@@ -126,13 +126,12 @@ async function sendWindows(
   let answered = false;
   for (;;) {
     // The window (read ahead already, but for the first), sent whole; then the next one read.
-    await ring.load(base + windowSize - 1);
-    const end = Math.min(ring.loaded, ring.last, base + windowSize - 1);
+    const end = await ring.window(base, windowSize);
     for (let block = base; block <= end; block++) ring.send(channel, block);
     // Wait for an ACK that moves the window, reading the next window meanwhile.
     const deadline = waitUntil(channel, config, answered);
     let next: Promise<Uint8Array | null> | undefined = channel.receive(deadline);
-    await ring.load(base + ring.slots - 1);
+    await ring.readAhead(base);
     let acked: number | undefined;
     while (acked === undefined) {
       const bytesIn = await (next ?? channel.receive(deadline));
@@ -162,13 +161,13 @@ async function sendWindows(
 /**
  * The blocks a sender may still have to send again, read ahead of the
  * network into reusable packets: block `b` lives in slot `b % slots`, so a
- * slot is read again only once its block is acknowledged (the caller never
- * loads past its first unacknowledged block plus `slots` - 1).
+ * slot is read again only once its block is acknowledged (nothing is read
+ * past the first unacknowledged block plus `slots` - 1).
  */
 class BlockRing {
-  readonly slots: number;
-  /** Blocks 1..loaded have been read (the latest `slots` of them are here). */
-  loaded = 0;
+  readonly #slots: number;
+  /** Blocks 1..#loaded have been read (the latest #slots of them are here). */
+  #loaded = 0;
   /** The short block that ends the file, once read. */
   last = Infinity;
   readonly #reader: ChunkedReader;
@@ -179,7 +178,7 @@ class BlockRing {
   constructor(reader: ChunkedReader, blockSize: number, slots: number) {
     this.#reader = reader;
     this.#blockSize = blockSize;
-    this.slots = slots;
+    this.#slots = slots;
     this.#packets = Array.from(
       { length: slots },
       () => new Uint8Array(DATA_HEADER_SIZE + blockSize),
@@ -187,25 +186,37 @@ class BlockRing {
     this.#lengths = new Array(slots).fill(0);
   }
 
+  /** Reads the window of `size` blocks from `base` (as far as the file goes); its last block. */
+  async window(base: number, size: number): Promise<number> {
+    const end = base + size - 1;
+    await this.#load(end);
+    return Math.min(this.#loaded, end);
+  }
+
+  /** Reads on as far as the ring holds, `base` being the first block not yet acknowledged. */
+  async readAhead(base: number): Promise<void> {
+    await this.#load(base + this.#slots - 1);
+  }
+
   /** Reads blocks up to `upTo` (never past the file's last block). */
-  async load(upTo: number): Promise<void> {
-    while (this.loaded < upTo && this.loaded < this.last) {
-      const block = ++this.loaded;
-      const packet = this.#packets[block % this.slots];
+  async #load(upTo: number): Promise<void> {
+    while (this.#loaded < upTo && this.#loaded < this.last) {
+      const block = ++this.#loaded;
+      const packet = this.#packets[block % this.#slots];
       const n = await this.#reader.fill(packet.subarray(DATA_HEADER_SIZE));
       writeDataHeader(packet, wireBlock(block));
-      this.#lengths[block % this.slots] = DATA_HEADER_SIZE + n;
+      this.#lengths[block % this.#slots] = DATA_HEADER_SIZE + n;
       if (n < this.#blockSize) this.last = block;
     }
   }
 
   send(channel: DatagramChannel, block: number): void {
-    const slot = block % this.slots;
+    const slot = block % this.#slots;
     channel.send(this.#packets[slot].subarray(0, this.#lengths[slot]));
   }
 
   dataLength(block: number): number {
-    return this.#lengths[block % this.slots] - DATA_HEADER_SIZE;
+    return this.#lengths[block % this.#slots] - DATA_HEADER_SIZE;
   }
 }
 
@@ -234,12 +245,11 @@ async function sendSliding(
   let answered = false;
   let deadline = waitUntil(channel, config, answered);
   for (;;) {
-    await ring.load(base + windowSize - 1);
-    const end = Math.min(ring.loaded, ring.last, base + windowSize - 1);
+    const end = await ring.window(base, windowSize);
     for (; next <= end; next++) ring.send(channel, next);
     sent = Math.max(sent, end);
     const answer = channel.receive(deadline);
-    await ring.load(base + ring.slots - 1); // read ahead while the ACK travels
+    await ring.readAhead(base); // while the ACK travels
     const bytesIn = await answer;
     if (bytesIn === null) {
       if (!answered) checkFirstAnswer(channel, config.firstAnswerBy);

@@ -92,6 +92,13 @@ function integer(name: string, text: string, min: number): number {
   return Number(text);
 }
 
+/** `integer`, and no more than the range's top. */
+function bounded(name: string, text: string, [min, max]: readonly [number, number]): number {
+  const n = integer(name, text, min);
+  if (n > max) throw refuse(`${name} ${text} above ${max}`);
+  return n;
+}
+
 /** Reads a request's options: unknown ones ignored, known ones checked (ERROR 8 if broken). */
 export function parseAsked(options: OptionPairs): Asked {
   const seen = new Set<string>();
@@ -105,16 +112,13 @@ export function parseAsked(options: OptionPairs): Asked {
         asked.blockSize = integer(name, value, BLKSIZE_RANGE[0]);
         break;
       case "windowsize":
-        asked.windowSize = integer(name, value, WINDOWSIZE_RANGE[0]);
-        if (asked.windowSize > WINDOWSIZE_RANGE[1]) throw refuse(`windowsize ${value} above 65535`);
+        asked.windowSize = bounded(name, value, WINDOWSIZE_RANGE);
         break;
       case "ackevery":
-        asked.ackEvery = integer(name, value, WINDOWSIZE_RANGE[0]);
-        if (asked.ackEvery > WINDOWSIZE_RANGE[1]) throw refuse(`ackevery ${value} above 65535`);
+        asked.ackEvery = bounded(name, value, WINDOWSIZE_RANGE);
         break;
       case "timeout":
-        asked.timeoutSeconds = integer(name, value, TIMEOUT_RANGE[0]);
-        if (asked.timeoutSeconds > TIMEOUT_RANGE[1]) throw refuse(`timeout ${value} above 255`);
+        asked.timeoutSeconds = bounded(name, value, TIMEOUT_RANGE);
         break;
       case "tsize":
         asked.transferSize = integer(name, value, 0);
