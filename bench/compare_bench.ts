@@ -28,20 +28,11 @@
  * A missing peer (nginx, curl, wget, socat) is skipped with a note, never faked.
  */
 
-import { fsdServe, MAIN, type Service, timed } from "./support.ts";
+import { fsdServe, installedFlags, MAIN, type Service, timed } from "./support.ts";
 import { have, nginxServe, socatServe } from "./scale_bench.ts";
 import { type ClientBenchResult, fresh, makeFiles } from "./client_bench.ts";
 
 const RAW_COPY = new URL("./raw_copy.ts", import.meta.url).pathname;
-const README = new URL("../README.md", import.meta.url).pathname;
-
-/** The flags of README.md's `deno install ... -n fsd ...` line: what an installed `fsd` runs with. */
-export async function installedFlags(): Promise<string[]> {
-  const line = (await Deno.readTextFile(README)).split("\n")
-    .find((l) => /^deno install .* -n fsd /.test(l));
-  if (!line) throw new Error("README.md has no `deno install ... -n fsd ...` line");
-  return line.trim().split(/\s+/).filter((word) => word.startsWith("--"));
-}
 
 /** Rows, targets and notes, as the client bench reports them. */
 export type CompareResult = ClientBenchResult;

@@ -186,17 +186,44 @@ export async function wallTime(command: string, args: readonly string[]): Promis
 /** A named command line, for `bestOfRounds`. */
 export type Row = readonly [string, readonly [string, readonly string[]]];
 
+/** Each row's wall times over `rounds` rounds, the rows interleaved within each round. */
+export async function timesOfRounds(
+  rows: readonly Row[],
+  rounds: number,
+): Promise<Map<string, number[]>> {
+  const times = new Map<string, number[]>(rows.map(([what]) => [what, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [what, [command, args]] of rows) {
+      times.get(what)!.push(await wallTime(command, args));
+    }
+  }
+  return times;
+}
+
 /** Each row's best wall time over `rounds` rounds, the rows interleaved within each round. */
 export async function bestOfRounds(
   rows: readonly Row[],
   rounds: number,
 ): Promise<Map<string, number>> {
-  const best = new Map<string, number>();
-  for (let round = 0; round < rounds; round++) {
-    for (const [what, [command, args]] of rows) {
-      const ms = await wallTime(command, args);
-      best.set(what, Math.min(best.get(what) ?? Infinity, ms));
-    }
+  const times = await timesOfRounds(rows, rounds);
+  return new Map([...times].map(([what, list]) => [what, Math.min(...list)]));
+}
+
+/** Prints each row's best and median of `times`. */
+export function printTimes(times: Map<string, number[]>): void {
+  for (const [what, list] of times) {
+    const sorted = list.toSorted((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    console.log(`  ${what}: best ${sorted[0].toFixed(0)} ms, median ${median.toFixed(0)} ms`);
   }
-  return best;
+}
+
+const README = new URL("../README.md", import.meta.url).pathname;
+
+/** The flags of README.md's `deno install ... -n fsd ...` line: what an installed `fsd` runs with. */
+export async function installedFlags(): Promise<string[]> {
+  const line = (await Deno.readTextFile(README)).split("\n")
+    .find((l) => /^deno install .* -n fsd /.test(l));
+  if (!line) throw new Error("README.md has no `deno install ... -n fsd ...` line");
+  return line.trim().split(/\s+/).filter((word) => word.startsWith("--"));
 }

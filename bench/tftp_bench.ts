@@ -4,6 +4,11 @@
  * windowsize 16, and fsd's own client with its defaults. Each row gives the
  * server's CPU time per GiB (user + system, its children included, from
  * /proc). Output goes to /dev/null: the servers are compared, not the disk.
+ * fsd's server runs twice: from source with the narrow permissions its
+ * command documents, and with README's install line's flags (`fsd
+ * (installed)`: --allow-all, which lets it read the mount table and so read
+ * each block straight into its datagram on local file systems), the second
+ * for curl's and fsd's own client's rows only.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/tftp_bench.ts [--quick] [--mb 100,1024]
  *
@@ -14,7 +19,10 @@
  * is skipped with a note, never faked.
  */
 
-import { freeUdpPort, fsdServe, MAIN, timed } from "./support.ts";
+import { freeUdpPort, fsdServe, installedFlags, MAIN, timed } from "./support.ts";
+
+/** fsd's server run with README's install line's flags. */
+const INSTALLED = "fsd (installed)";
 
 const MIB = 1024 * 1024;
 
@@ -68,6 +76,18 @@ async function startServers(root: string, notes: string[]): Promise<Server[]> {
     ready: /TFTP server listening on \S+ UDP port (\d+)/,
   });
   servers.push({ name: "fsd", port: fsd.port, pid: fsd.child.pid, stop: fsd.stop });
+  // The same server as README installs it (--allow-all): on local file systems it reads each
+  // block straight into its datagram (lib/store/file_calls.ts, lib/tftp/blocks.ts).
+  const installed = await fsdServe(root, ["--tftp-only"], undefined, {
+    permissions: await installedFlags(),
+    ready: /TFTP server listening on \S+ UDP port (\d+)/,
+  });
+  servers.push({
+    name: INSTALLED,
+    port: installed.port,
+    pid: installed.child.pid,
+    stop: installed.stop,
+  });
   if (await have("in.tftpd")) {
     const port = await freeUdpPort();
     servers.push(
@@ -198,6 +218,9 @@ export async function tftpBench(
             notes.push(`atftp windowsize 16 from atftpd, ${mib} MiB: skipped (about 4 MiB/s)`);
             continue;
           }
+          // The installed server's rows are the goals' (curl, fsd get): tftp-hpa's and atftp's
+          // run once, from source, which is the slower of the two.
+          if (server.name === INSTALLED && !/^(curl|fsd)/.test(client.name)) continue;
           const [command, args] = client.args(server.port, file);
           const cpuBefore = await cpuSeconds(server.pid);
           const result = await timed(command, args).catch((error) => {
@@ -265,6 +288,18 @@ function reportGoals(rows: TftpBenchRow[], sizes: number[], notes: string[]): vo
     [
       "fsd's client from fsd's server (windows) / curl from tftpd-hpa",
       "fsd get (defaults) from fsd",
+      "curl blksize 65464 from tftpd-hpa",
+      2.0,
+    ],
+    [
+      "curl blksize 65464: fsd's server, installed / tftpd-hpa",
+      `curl blksize 65464 from ${INSTALLED}`,
+      "curl blksize 65464 from tftpd-hpa",
+      1.0,
+    ],
+    [
+      "fsd's client from fsd's server, installed (windows) / curl from tftpd-hpa",
+      `fsd get (defaults) from ${INSTALLED}`,
       "curl blksize 65464 from tftpd-hpa",
       2.0,
     ],

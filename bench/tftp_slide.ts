@@ -14,7 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { tftpDownload } from "../lib/tftp/client.ts";
-import { fsdServe, type Row, wallTime } from "./support.ts";
+import { fsdServe, printTimes, type Row, timesOfRounds } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -82,14 +82,9 @@ async function drive(): Promise<void> {
     get("small", 512, 16, 8),
     get("small", 512, 16, 1),
   ];
-  const times = new Map<string, number[]>();
+  let times: Map<string, number[]>;
   try {
-    for (let round = 0; round < Number(values.rounds); round++) {
-      for (const [what, [command, args]] of rows) {
-        const ms = await wallTime(command, args);
-        times.set(what, [...(times.get(what) ?? []), ms]);
-      }
-    }
+    times = await timesOfRounds(rows, Number(values.rounds));
   } finally {
     await server.stop();
     await Deno.remove(root, { recursive: true });
@@ -97,11 +92,7 @@ async function drive(): Promise<void> {
   console.log(
     `TFTP windows and sliding windows between fsd's ends: big ${mib} MiB, small ${small} MiB, ${values.rounds} rounds`,
   );
-  for (const [what, list] of times) {
-    const sorted = list.toSorted((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)];
-    console.log(`  ${what}: best ${sorted[0].toFixed(0)} ms, median ${median.toFixed(0)} ms`);
-  }
+  printTimes(times);
 }
 
 if (values.get) await getOne(Deno.args.slice(Deno.args.indexOf("--get") + 1));

@@ -38,7 +38,7 @@ import { crc32 } from "node:zlib";
 import { fsdServe, MAIN, type Service, service, wallTime } from "./support.ts";
 import { have, nginxServe } from "./scale_bench.ts";
 import { fresh, makeFiles } from "./client_bench.ts";
-import { installedFlags } from "./compare_bench.ts";
+import { installedFlags } from "./support.ts";
 
 const { values } = parseArgs({
   options: {

@@ -47,8 +47,9 @@ export async function openLocal(
   }
   if (info.isFile) {
     const mtime = info.mtime ? Math.floor(info.mtime.getTime() / 1000) : undefined;
-    // Read synchronously up to SYNC_READ_BYTES: a client serves nobody else.
-    const source = fileSource(file, SYNC_READ_BYTES);
+    // Read synchronously up to SYNC_READ_BYTES, and by TFTP's blocks all along (readSync):
+    // a client serves nobody else.
+    const source = fileSource(file, SYNC_READ_BYTES, true);
     return { source, size: info.size, mtime, close: () => file.close() };
   }
   // A pipe, a FIFO, a device: read as it comes, size unknown.

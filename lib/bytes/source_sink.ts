@@ -12,6 +12,13 @@ export interface ByteSource {
   readonly inMemory?: boolean;
   /** A regular file: a read finishes on its own, so the next one may start before it is needed. */
   readonly regularFile?: boolean;
+  /**
+   * Offered only where a read cannot stall anyone else (a client; a server
+   * whose mounts are all local: lib/store/file_calls.ts): reads straight
+   * into the caller's buffer, with no hand-off to Deno's I/O threads. A TFTP
+   * sender reads each block into its datagram so (docs/PERFORMANCE.md).
+   */
+  readSync?(buffer: Uint8Array): number | null;
 }
 
 /** Where received bytes go: a file, stdout, or memory. */
@@ -49,11 +56,13 @@ export const SYNC_READ_BYTES = 256 * 1024;
  * the read that finds its end) then cost no hand-off to Deno's I/O threads
  * (about 30 µs each against 10 for the read itself), while a large file is
  * still read ahead asynchronously past that point. Only for callers that
- * know a read cannot stall (a client, or a server on local file systems).
+ * know a read cannot stall (a client, or a server on local file systems),
+ * which may also offer `readSync` (`offerSync`).
  */
-export function fileSource(file: Deno.FsFile, syncBytes = 0): ByteSource {
+export function fileSource(file: Deno.FsFile, syncBytes = 0, offerSync = false): ByteSource {
   let read = 0;
   return {
+    ...(offerSync ? { readSync: (buffer: Uint8Array) => file.readSync(buffer) } : {}),
     read(buffer) {
       if (syncBytes === 0 || read > syncBytes) return file.read(buffer);
       return now(() => {

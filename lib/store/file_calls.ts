@@ -18,8 +18,10 @@
  * REFRESH_MS ago reads it again first, so a network file system mounted
  * later turns the calls async within that time. A file's contents are read
  * synchronously under the same rule only up to SYNC_READ_BYTES (lib/bytes; a small
- * file whole; a large one's later reads overlap the network); uploads keep
- * their own calls (staging.ts).
+ * file whole; a large one's later reads overlap the network), except by a
+ * TFTP sender, which reads each block straight into its datagram (the
+ * source's readSync, offered under the same rule); uploads keep their own
+ * calls (staging.ts).
  */
 
 import { now } from "../bytes/source_sink.ts";

@@ -225,8 +225,9 @@ export class FileStore {
       }
       const calls = this.#sandbox.calls;
       const file = await calls.open(opened.path, { read: true });
+      const sync = await calls.syncNow();
       return {
-        source: fileSource(file, await calls.syncNow() ? SYNC_READ_BYTES : 0),
+        source: fileSource(file, sync ? SYNC_READ_BYTES : 0, sync),
         size: info.size,
         kind: "file",
         mtime: info.mtime ?? undefined,

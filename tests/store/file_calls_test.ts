@@ -62,7 +62,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "file calls: a file's first SYNC_READ_BYTES are read synchronously where the calls are, the rest async; narrow permissions read async",
+    "file calls: a file's first SYNC_READ_BYTES are read synchronously where the calls are, the rest async, and readSync is offered there only; narrow permissions read async",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const dir = await Deno.makeTempDir();
@@ -72,6 +72,8 @@ Deno.test({
       await Deno.writeFile(`${dir}/large`, new Uint8Array(16 * block));
       const all = await serverReads(dir, ["--allow-all"]);
       if (IN_CI) assert.equal(all.sync, true, all.mountinfo);
+      // readSync (TFTP's blocks read straight into their datagrams) exactly where reads may be.
+      assert.deepEqual(all.readSync, { small: all.sync, large: all.sync });
       if (all.sync) {
         // The block, then the read that finds the end: no hand-off for a small file.
         assert.deepEqual(all.reads.small, [true, true]);
@@ -83,6 +85,7 @@ Deno.test({
       }
       const narrow = await serverReads(dir, ["--allow-read", "--allow-write"]);
       assert.equal(narrow.sync, false);
+      assert.deepEqual(narrow.readSync, { small: false, large: false });
       assert.deepEqual(narrow.reads.small, [false, false]);
       assert.deepEqual(narrow.reads.large, Array(17).fill(false));
     } finally {

@@ -16,11 +16,17 @@ export function serverCalls(
 
 /**
  * The same, and for the files `small` and `large` in `dir`, whether each read
- * of the store's source (64 KiB each, to the end) was synchronous.
+ * of the store's source (64 KiB each, to the end) was synchronous, and whether
+ * the source offers `readSync` (a TFTP sender's reads straight into datagrams).
  */
 export function serverReads(
   dir: string,
   permissions: string[],
-): Promise<{ sync: boolean; mountinfo?: string; reads: Record<"small" | "large", boolean[]> }> {
+): Promise<{
+  sync: boolean;
+  mountinfo?: string;
+  reads: Record<"small" | "large", boolean[]>;
+  readSync: Record<"small" | "large", boolean>;
+}> {
   return probe(PROBE, dir, permissions);
 }

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
+import { type ByteSource, bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
 import { dally, receiveFile, sendFile } from "../../lib/tftp/blocks.ts";
 import { type Fate, MemoryChannel } from "../../lib/tftp/channel.ts";
 import { encodeAck, Opcode, parsePacket } from "../../lib/tftp/codec.ts";
@@ -275,4 +275,58 @@ Deno.test("memory: a client's sink with writeSync gets each block straight from 
   assert.deepEqual(calls, [512, 212, 512, 212, 512, 212, 512, 212, 100]);
   // Write-behind holds: a window's ACK (2, 4) goes out before its last block is written.
   assert.deepEqual(acksAtWrite, [0, 0, 1, 1, 1, 1, 2, 2, 2]);
+});
+
+/** What a receiver gets of `source`, sent in 512-byte blocks with this window. */
+async function received(source: ByteSource, windowSize: number): Promise<Uint8Array> {
+  const [sender, receiver] = MemoryChannel.pair();
+  const sink = new MemorySink();
+  const config = { params: { blockSize: 512, windowSize, timeoutMs: 1000 }, retries: 1 };
+  try {
+    await Promise.all([
+      sendFile(sender, source, config),
+      receiveFile(receiver, sink, { ...config, reply: encodeAck(0) }),
+    ]);
+  } finally {
+    sender.close();
+    receiver.close();
+  }
+  return sink.bytes();
+}
+
+Deno.test("memory: a source offering readSync (a file that cannot stall) is read straight into each datagram, short reads resumed, never an async read", async () => {
+  const data = randomBytes(4 * 512 + 100, 13);
+  let offset = 0;
+  const calls: [number, number, number][] = []; // each readSync's length, offset in its buffer, buffer size
+  const source = {
+    regularFile: true,
+    read(): Promise<number | null> {
+      throw new Error("an async read: the source offered readSync");
+    },
+    readSync(buffer: Uint8Array): number | null {
+      calls.push([buffer.length, buffer.byteOffset, buffer.buffer.byteLength]);
+      if (offset === data.length) return null;
+      const n = Math.min(buffer.length, 300, data.length - offset); // short reads
+      buffer.set(data.subarray(offset, offset + n));
+      offset += n;
+      return n;
+    },
+  };
+  assert.deepEqual(await received(source, 2), data);
+  // Into the datagram itself (4 header bytes, then 512 of data), the rest of a short read after
+  // the first part; the last block ends at the file's end.
+  const full: [number, number, number][] = [[512, 4, 516], [212, 304, 516]];
+  assert.deepEqual(calls, [...full, ...full, ...full, ...full, [512, 4, 516], [412, 104, 516]]);
+});
+
+Deno.test("memory: readSync is not used on a source that is not a regular file (a read there may wait)", async () => {
+  const data = randomBytes(3 * 512 + 7, 17);
+  const inner = bytesSource(data);
+  const source = {
+    read: (buffer: Uint8Array) => inner.read(buffer),
+    readSync(): number | null {
+      throw new Error("readSync on a source that is not a regular file");
+    },
+  };
+  assert.deepEqual(await received(source, 1), data);
 });

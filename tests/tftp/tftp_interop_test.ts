@@ -90,11 +90,18 @@ const CLIENTS: Record<string, Client> = {
   },
 };
 
-/** `fsd serve DIR 0 --tftp-only` with the documented permissions. */
-function serveTftp(dir: string, extra: string[] = []) {
+/**
+ * `fsd serve DIR 0 --tftp-only` with the documented permissions (or others:
+ * `--allow-all`, as README installs it).
+ */
+function serveTftp(
+  dir: string,
+  extra: string[] = [],
+  permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
+) {
   return spawnFsd(
     ["serve", dir, "0", "--host", HOST, "--tftp-only", "--tftp-timeout", "0.5", ...extra],
-    ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`],
+    permissions,
     /^TFTP server listening on /,
   );
 }
@@ -263,6 +270,46 @@ Deno.test({
       await sameFile(out, data, `windowsize ${window}`, got.out);
     }
     await server.waitForLine(/windowsize 16\)/);
+  },
+});
+
+Deno.test({
+  name:
+    "interop: fsd's TFTP server as installed (--allow-all: on local file systems each block is read straight into its datagram) with curl, tftp-hpa and atftp's windows, past the rollover",
+  ...needs("curl", "tftp-hpa", "atftp"),
+  fn: async () => {
+    assertTools("curl", "tftp-hpa", "atftp");
+    await using served = await tempDir();
+    await using local = await tempDir();
+    await using server = await serveTftp(served.path, [], ["--allow-all"]);
+    const sizes = [...SIZES, 65464, 2 * 65464 + 1, 300_000];
+    for (const size of sizes) {
+      const data = randomBytes(size, size + 7);
+      await Deno.writeFile(`${served.path}/f${size}`, data);
+      const name = `f${size}`;
+      const port = server.port;
+      // Each client, its program, and its arguments to get `name` into `file`.
+      const gets: [string, string, (file: string) => string[]][] = [
+        ["tftp-hpa", "tftp", (file) => CLIENTS["tftp-hpa"].args("get", port, name, file)],
+        ["curl 1024", "curl", (file) => CLIENTS.curl.args("get", port, name, file, 1024)],
+        ["curl 65464", "curl", (file) => CLIENTS.curl.args("get", port, name, file, 65464)],
+        ["atftp windowsize 4", "atftp", (file) => [
+          ...["--option", "blksize 1024", "--option", "windowsize 4"],
+          ...["-g", "-r", name, "-l", file, HOST, `${port}`],
+        ]],
+      ];
+      for (const [label, command, args] of gets) {
+        const file = `${local.path}/got`;
+        const got = await tool(command, args(file), local.path);
+        await sameFile(file, data, `${label}, ${size} bytes`, got.out);
+        await Deno.remove(file);
+      }
+    }
+    const roll = randomBytes(ROLLOVER_SIZE, 13);
+    await Deno.writeFile(`${served.path}/roll`, roll);
+    const file = `${local.path}/roll`;
+    const got = await tool("curl", CLIENTS.curl.args("get", server.port, "roll", file, 8));
+    await sameFile(file, roll, "rollover at blksize 8", got.out);
   },
 });
 
