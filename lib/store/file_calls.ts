@@ -17,11 +17,12 @@
  * Linux, they stay async. A call finding the mount table read over
  * REFRESH_MS ago reads it again first, so a network file system mounted
  * later turns the calls async within that time. A file's contents are read
- * synchronously under the same rule only up to SYNC_READ_BYTES (lib/bytes; a small
- * file whole; a large one's later reads overlap the network), except by a
- * TFTP sender, which reads each block straight into its datagram (the
- * source's readSync, offered under the same rule); uploads keep their own
- * calls (staging.ts).
+ * synchronously under the same rule, or when the file is on a block device
+ * (`onBlockDevice`: its reads cannot leave its own file system, whatever
+ * fsd may read), only up to SYNC_READ_BYTES (lib/bytes; a small file whole;
+ * a large one's later reads overlap the network), except by a TFTP sender,
+ * which reads each block straight into its datagram (the source's readSync,
+ * offered under the same rule); uploads keep their own calls (staging.ts).
  */
 
 import { now } from "../bytes/source_sink.ts";
@@ -164,6 +165,23 @@ class MountCalls implements FileCalls {
   readLink(path: string): Promise<string> {
     return this.#run(() => Deno.readLinkSync(path), () => Deno.readLink(path));
   }
+}
+
+/**
+ * Whether a file whose FileInfo says `dev` lives on a block device's file
+ * system (ext4, xfs, vfat, ... on a disk: the device's major number is not
+ * 0). Its contents can then be read synchronously whatever the rest of the
+ * machine mounts, and whatever fsd may read: an open file's reads stay on
+ * its own file system. NFS, CIFS, FUSE (GlusterFS), tmpfs, overlay and
+ * btrfs have anonymous devices (major 0) and do not count; a network block
+ * device (iSCSI, nbd) looks like a disk here, as it does to the mount table.
+ * Linux's dev_t keeps the major number's low 12 bits in bits 8-19 and the
+ * rest from bit 44 up (glibc's gnu_dev_major).
+ */
+export function onBlockDevice(dev: number | null | undefined): boolean {
+  if (Deno.build.os !== "linux" || !dev) return false;
+  const major = Math.floor(dev / 2 ** 8) % 2 ** 12 + Math.floor(dev / 2 ** 44) * 2 ** 12;
+  return major !== 0;
 }
 
 let shared: Promise<FileCalls> | undefined;

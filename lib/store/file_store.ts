@@ -19,6 +19,7 @@ import { type ListingEntry, listingSource, mergeEntries, readListing } from "./l
 import type { Opened } from "./opened.ts";
 import { ClientRate, type RateConfig } from "./rate.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
+import { onBlockDevice } from "./file_calls.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
 import { probeSharedDir, RootGuard } from "./shared_dir.ts";
 
@@ -225,7 +226,8 @@ export class FileStore {
       }
       const calls = this.#sandbox.calls;
       const file = await calls.open(opened.path, { read: true });
-      const sync = await calls.syncNow();
+      // Its contents are read synchronously where the calls are, or where it is on a disk.
+      const sync = await calls.syncNow() || onBlockDevice(info.dev);
       return {
         source: fileSource(file, sync ? SYNC_READ_BYTES : 0, sync),
         size: info.size,

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { onlyLocalMounts } from "../../lib/store/file_calls.ts";
+import { onBlockDevice, onlyLocalMounts } from "../../lib/store/file_calls.ts";
 import { serverCalls, serverReads } from "../support/file_calls.ts";
 import { SYNC_READ_BYTES } from "../../lib/bytes/source_sink.ts";
 import { IN_CI } from "../support/tools.ts";
@@ -41,6 +41,29 @@ Deno.test("file calls: synchronous only while every mount is a disk, memory or k
   assert.equal(onlyLocalMounts(table(...BASE, "garbage")), false, "a line it cannot read");
 });
 
+/** Linux's makedev(3). */
+const makedev = (major: number, minor: number) =>
+  (Math.floor(major / 4096) * 2 ** 44) + (major % 4096) * 256 +
+  (Math.floor(minor / 256) * 2 ** 20) + (minor % 256);
+
+Deno.test({
+  name:
+    "file calls: a file's contents count as local when its device is a block device (major not 0), whatever the mounts",
+  ignore: Deno.build.os !== "linux",
+  fn: () => {
+    assert.equal(makedev(254, 0), 65024, "makedev as stat(1) shows it");
+    for (const [major, minor] of [[8, 1], [254, 0], [259, 3], [4097, 0], [8, 300]]) {
+      assert.equal(onBlockDevice(makedev(major, minor)), true, `${major}:${minor}`);
+    }
+    // tmpfs, NFS, FUSE, overlay, btrfs: anonymous devices, major 0, whatever the minor.
+    for (const minor of [0, 41, 300, 70000]) {
+      assert.equal(onBlockDevice(makedev(0, minor)), false, `0:${minor}`);
+    }
+    assert.equal(onBlockDevice(null), false);
+    assert.equal(onBlockDevice(undefined), false);
+  },
+});
+
 Deno.test({
   name:
     "file calls: --allow-all reads the mount table and follows it; --allow-read (even naming the file) stays async",
@@ -62,7 +85,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "file calls: a file's first SYNC_READ_BYTES are read synchronously where the calls are, the rest async, and readSync is offered there only; narrow permissions read async",
+    "file calls: a file's first SYNC_READ_BYTES are read synchronously where the calls are or the file is on a disk, the rest async, and readSync is offered there only",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const dir = await Deno.makeTempDir();
@@ -83,11 +106,20 @@ Deno.test({
           ...Array(16 + 1 - synced).fill(false),
         ]);
       }
+      // Narrow permissions: the calls are async, and the contents follow the file's own device.
       const narrow = await serverReads(dir, ["--allow-read", "--allow-write"]);
       assert.equal(narrow.sync, false);
-      assert.deepEqual(narrow.readSync, { small: false, large: false });
-      assert.deepEqual(narrow.reads.small, [false, false]);
-      assert.deepEqual(narrow.reads.large, Array(17).fill(false));
+      const disk = onBlockDevice(Deno.statSync(dir).dev);
+      if (IN_CI) assert.equal(disk, true, "CI's temporary directory is on a disk");
+      assert.deepEqual(narrow.readSync, { small: disk, large: disk });
+      assert.deepEqual(narrow.reads.small, [disk, disk]);
+      const synced = SYNC_READ_BYTES / block + 1;
+      assert.deepEqual(
+        narrow.reads.large,
+        disk
+          ? [...Array(synced).fill(true), ...Array(17 - synced).fill(false)]
+          : Array(17).fill(false),
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -5,11 +5,16 @@
  */
 
 import assert from "node:assert/strict";
-import { type ByteSource, bytesSource, MemorySink } from "../../lib/bytes/source_sink.ts";
+import {
+  type ByteSource,
+  bytesSource,
+  fileSource,
+  MemorySink,
+} from "../../lib/bytes/source_sink.ts";
 import { dally, receiveFile, sendFile } from "../../lib/tftp/blocks.ts";
 import { type Fate, MemoryChannel } from "../../lib/tftp/channel.ts";
 import { encodeAck, Opcode, parsePacket } from "../../lib/tftp/codec.ts";
-import { randomBytes } from "../support/files.ts";
+import { randomBytes, tempDir } from "../support/files.ts";
 
 type FateOf = (bytes: Uint8Array, index: number) => Fate;
 
@@ -277,11 +282,15 @@ Deno.test("memory: a client's sink with writeSync gets each block straight from 
   assert.deepEqual(acksAtWrite, [0, 0, 1, 1, 1, 1, 2, 2, 2]);
 });
 
-/** What a receiver gets of `source`, sent in 512-byte blocks with this window. */
-async function received(source: ByteSource, windowSize: number): Promise<Uint8Array> {
+/** What a receiver gets of `source`, sent in blocks of `blockSize` with this window. */
+async function received(
+  source: ByteSource,
+  windowSize: number,
+  blockSize = 512,
+): Promise<Uint8Array> {
   const [sender, receiver] = MemoryChannel.pair();
   const sink = new MemorySink();
-  const config = { params: { blockSize: 512, windowSize, timeoutMs: 1000 }, retries: 1 };
+  const config = { params: { blockSize, windowSize, timeoutMs: 1000 }, retries: 1 };
   try {
     await Promise.all([
       sendFile(sender, source, config),
@@ -329,4 +338,16 @@ Deno.test("memory: readSync is not used on a source that is not a regular file (
     },
   };
   assert.deepEqual(await received(source, 1), data);
+});
+
+Deno.test("memory: a file read on Deno's threads (no readSync: a network file system) moves byte for byte, past the switch to 1 MiB chunks", async () => {
+  await using dir = await tempDir();
+  const data = randomBytes(5 * 1024 * 1024 + 3, 19);
+  await Deno.writeFile(`${dir.path}/f`, data);
+  for (const windowSize of [1, 4]) {
+    using file = await Deno.open(`${dir.path}/f`);
+    const source = fileSource(file); // async reads only, as on NFS or without --allow-all
+    assert.equal(source.readSync, undefined);
+    assert.deepEqual(await received(source, windowSize, 8192), data, `window ${windowSize}`);
+  }
 });
