@@ -14,7 +14,8 @@ export interface ByteSource {
   readonly regularFile?: boolean;
   /**
    * Offered only where a read cannot stall anyone else (a client; a server
-   * whose mounts are all local: lib/store/file_calls.ts): reads straight
+   * reading a file on a disk, or with every mount local:
+   * lib/store/file_calls.ts): reads straight
    * into the caller's buffer, with no hand-off to Deno's I/O threads. A TFTP
    * sender reads each block into its datagram so (docs/PERFORMANCE.md).
    */

@@ -93,12 +93,11 @@ export async function sendFile(
   source: ByteSource,
   config: TransferConfig,
 ): Promise<number> {
-  // Read asynchronously, as everywhere in a server: a synchronous read of a file on a network file
-  // system that stalls would stall every client of the process (a sync read saved about 20% of
-  // the server's CPU at blksize 65464, docs/PERFORMANCE.md).
-  // A file that may be read synchronously is read straight into each datagram: no copy, and no
-  // hand-off to Deno's I/O threads (a quarter of a lock-step block's time at blksize 65464,
-  // docs/PERFORMANCE.md); any other is read in large chunks ahead of the network.
+  // A file its source lets be read synchronously (one on a disk, or every mount local: the store
+  // decides) is read straight into each datagram: no copy and no hand-off to Deno's I/O threads,
+  // 5-20% of a lock-step download at blksize 65464 (docs/PERFORMANCE.md, session 32). Any other
+  // is read in large chunks on Deno's threads, ahead of the network: a synchronous read of a
+  // stalled network file system would stall every client of the process.
   const readSync = source.regularFile && source.readSync?.bind(source);
   const reader = readSync ? undefined : new ChunkedReader(source);
   try {
