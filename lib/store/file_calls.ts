@@ -174,7 +174,9 @@ class MountCalls implements FileCalls {
  * machine mounts, and whatever fsd may read: an open file's reads stay on
  * its own file system. NFS, CIFS, FUSE (GlusterFS), tmpfs, overlay and
  * btrfs have anonymous devices (major 0) and do not count; a network block
- * device (iSCSI, nbd) looks like a disk here, as it does to the mount table.
+ * device (iSCSI, nbd) looks like a disk here, as it does to the mount table,
+ * and so does a FUSE file system on a disk (fuseblk: ntfs-3g, exfat-fuse),
+ * which the mount table would refuse: its reads wait on a local program.
  * Linux's dev_t keeps the major number's low 12 bits in bits 8-19 and the
  * rest from bit 44 up (glibc's gnu_dev_major).
  */
