@@ -183,6 +183,18 @@ export async function wallTime(command: string, args: readonly string[]): Promis
   return performance.now() - start;
 }
 
+/** curl downloading `file` from a TFTP server on 127.0.0.1 at `blockSize` (lock-step) to /dev/null. */
+export function curlTftpGet(port: number, file: string, blockSize: number): [string, string[]] {
+  return ["curl", [
+    "-s",
+    "--tftp-blksize",
+    String(blockSize),
+    "-o",
+    "/dev/null",
+    `tftp://127.0.0.1:${port}/${file}`,
+  ]];
+}
+
 /** A named command line, for `bestOfRounds`. */
 export type Row = readonly [string, readonly [string, readonly string[]]];
 

@@ -19,7 +19,7 @@
  * is skipped with a note, never faked.
  */
 
-import { freeUdpPort, fsdServe, installedFlags, MAIN, timed } from "./support.ts";
+import { curlTftpGet, freeUdpPort, fsdServe, installedFlags, MAIN, timed } from "./support.ts";
 
 /** fsd's server run with README's install line's flags. */
 const INSTALLED = "fsd (installed)";
@@ -145,17 +145,7 @@ function clients(haveCurl: boolean, haveAtftp: boolean, haveHpa: boolean) {
   if (haveCurl) {
     list.push({
       name: "curl blksize 65464",
-      args: (
-        port,
-        file,
-      ) => ["curl", [
-        "-s",
-        "--tftp-blksize",
-        "65464",
-        "-o",
-        "/dev/null",
-        `tftp://127.0.0.1:${port}/${file}`,
-      ]],
+      args: (port, file) => curlTftpGet(port, file, 65464),
     });
   }
   if (haveAtftp) {

@@ -13,7 +13,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { bestOfRounds, fsdServe, MAIN, type Row, service, startTftpd } from "./support.ts";
+import {
+  bestOfRounds,
+  curlTftpGet,
+  fsdServe,
+  MAIN,
+  type Row,
+  service,
+  startTftpd,
+} from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -100,15 +108,7 @@ async function drive(mib: number, rounds: number, blockSize: number): Promise<vo
     permissions: ["--allow-net", `--allow-read=${root}`],
     ready: /TFTP server listening on \S+ UDP port (\d+)/,
   });
-  const curl = (port: number) =>
-    ["curl", [
-      "-s",
-      "--tftp-blksize",
-      String(blockSize),
-      "-o",
-      "/dev/null",
-      `tftp://127.0.0.1:${port}/f`,
-    ]] as const;
+  const curl = (port: number) => curlTftpGet(port, "f", blockSize);
   const floorGet = (port: number) =>
     [Deno.execPath(), [
       "run",

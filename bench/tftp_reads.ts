@@ -23,7 +23,14 @@
 
 import { parseArgs } from "node:util";
 import { ChunkedReader } from "../lib/bytes/chunked.ts";
-import { printTimes, type Row, service, startTftpd, timesOfRounds } from "./support.ts";
+import {
+  curlTftpGet,
+  printTimes,
+  type Row,
+  service,
+  startTftpd,
+  timesOfRounds,
+} from "./support.ts";
 
 const MODES = ["zeros", "direct", "chunked", "chunked-sync", "in-place", "per-block"] as const;
 type Mode = typeof MODES[number];
@@ -40,8 +47,14 @@ const { values } = parseArgs({
 });
 
 const ANY = { transport: "udp" as const, hostname: "127.0.0.1", port: 0 };
-type Conn = Deno.DatagramConn;
-type Peer = Deno.Addr;
+/** One download: its socket, the client, the file, the block size granted, a buffer for ACKs. */
+interface Lane {
+  conn: Deno.DatagramConn;
+  peer: Deno.Addr;
+  file: Deno.FsFile;
+  blockSize: number;
+  ack: Uint8Array;
+}
 
 /** Serves FILE to each request, lock-step at the block size asked, reading it as `mode` says. */
 async function serve(mode: Mode, path: string): Promise<void> {
@@ -61,8 +74,9 @@ async function serve(mode: Mode, path: string): Promise<void> {
     }
     const file = await Deno.open(path);
     try {
-      if (mode === "in-place") await sendInPlace(conn, peer, file, blockSize, ack);
-      else await sendBlocks(mode, conn, peer, file, blockSize, ack);
+      const lane = { conn, peer, file, blockSize, ack };
+      if (mode === "in-place") await sendInPlace(lane);
+      else await sendBlocks(mode, lane);
     } finally {
       file.close();
       conn.close();
@@ -71,14 +85,7 @@ async function serve(mode: Mode, path: string): Promise<void> {
 }
 
 /** Lock-step from two packets: the next block is read while the ACK of this one travels. */
-async function sendBlocks(
-  mode: Mode,
-  conn: Conn,
-  peer: Peer,
-  file: Deno.FsFile,
-  blockSize: number,
-  ack: Uint8Array,
-): Promise<void> {
+async function sendBlocks(mode: Mode, { conn, peer, file, blockSize, ack }: Lane): Promise<void> {
   const packets = [new Uint8Array(4 + blockSize), new Uint8Array(4 + blockSize)];
   for (const packet of packets) packet[1] = 3;
   const size = (await file.stat()).size;
@@ -116,13 +123,7 @@ async function sendBlocks(
 }
 
 /** Lock-step from 16-block chunks, each block's header written in front of it in the chunk. */
-async function sendInPlace(
-  conn: Conn,
-  peer: Peer,
-  file: Deno.FsFile,
-  blockSize: number,
-  ack: Uint8Array,
-): Promise<void> {
+async function sendInPlace({ conn, peer, file, blockSize, ack }: Lane): Promise<void> {
   const blocks = 16;
   const chunks = [0, 1].map(() => new Uint8Array(4 + blocks * blockSize));
   const fill = async (chunk: Uint8Array) => {
@@ -174,15 +175,7 @@ async function drive(): Promise<void> {
     )
   ));
   const tftpd = await startTftpd(root).catch(() => undefined);
-  const curl = (port: number) =>
-    ["curl", [
-      "-s",
-      "--tftp-blksize",
-      String(blockSize),
-      "-o",
-      "/dev/null",
-      `tftp://127.0.0.1:${port}/f`,
-    ]] as const;
+  const curl = (port: number) => curlTftpGet(port, "f", blockSize);
   const rows: Row[] = MODES.map((
     mode,
     i,
