@@ -226,8 +226,8 @@ export class FileStore {
       }
       const calls = this.#sandbox.calls;
       const file = await calls.open(opened.path, { read: true });
-      // Its contents are read synchronously where the calls are, or where it is on a disk.
-      const sync = await calls.syncNow() || onBlockDevice(info.dev);
+      // Its contents are read synchronously where it is on a disk, or where the calls are.
+      const sync = onBlockDevice(info.dev) || await calls.syncNow();
       return {
         source: fileSource(file, sync ? SYNC_READ_BYTES : 0, sync),
         size: info.size,
