@@ -5,7 +5,7 @@
  * Its flags, help and permissions are declared below, once.
  */
 
-import { basename, join } from "node:path";
+import { basename, join } from "../lib/path.ts";
 import { fromHex } from "../lib/bytes/sha256.ts";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";

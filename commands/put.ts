@@ -5,7 +5,7 @@
  * Its flags, help and permissions are declared below, once.
  */
 
-import { basename } from "node:path";
+import { basename } from "../lib/path.ts";
 import { CommandError, UsageError } from "./shared/cli.ts";
 import { defineCommand } from "./shared/command.ts";
 import {

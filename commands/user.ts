@@ -4,7 +4,7 @@
  * Its flags, help and permissions are declared below, once.
  */
 
-import { dirname } from "node:path";
+import { dirname } from "../lib/path.ts";
 import {
   type AccountLine,
   checkHome,

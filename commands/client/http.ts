@@ -9,7 +9,7 @@
  * LOCAL's directory; put: --allow-read for LOCAL.
  */
 
-import { basename, join } from "node:path";
+import { basename, join } from "../../lib/path.ts";
 import { fileSource } from "../../lib/bytes/source_sink.ts";
 import { hashingSink, sameDigest, sha256For, toHex } from "../../lib/bytes/sha256.ts";
 import { HttpClient } from "../../lib/http/client.ts";

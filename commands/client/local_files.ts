@@ -8,7 +8,7 @@
  * download fails so that the next --continue picks it up.
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../../lib/path.ts";
 import { DOWNLOAD_PREFIX, removeStaleDownloads, StagedFile } from "../../lib/store/staging.ts";
 import type { ByteSink } from "../../lib/bytes/source_sink.ts";
 import { fileSink } from "../../lib/bytes/source_sink.ts";

@@ -3,7 +3,7 @@
  * local-file rules, --json, --sha256, --force and --continue.
  */
 
-import { join } from "node:path";
+import { join } from "../../lib/path.ts";
 import { hashingSink, sameDigest, sha256For, toHex } from "../../lib/bytes/sha256.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { type TftpClientConfig, tftpDownload } from "../../lib/tftp/client.ts";

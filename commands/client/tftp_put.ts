@@ -3,7 +3,7 @@
  * with --json reports as over fsd/1.
  */
 
-import { basename } from "node:path";
+import { basename } from "../../lib/path.ts";
 import { type TftpClientConfig, tftpUpload } from "../../lib/tftp/client.ts";
 import { expectPositionals, UsageError } from "../shared/cli.ts";
 import type { FileProgress } from "./job_progress.ts";

@@ -5,7 +5,7 @@
  * then move on the job's lanes (--jobs), the listing stays on one.
  */
 
-import { join } from "node:path";
+import { join } from "../../lib/path.ts";
 import { CommandError } from "../shared/cli.ts";
 import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./job_connection.ts";

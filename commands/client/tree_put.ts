@@ -6,7 +6,7 @@
  * cannot make the walk endless.
  */
 
-import { join } from "node:path";
+import { join } from "../../lib/path.ts";
 import { CommandError } from "../shared/cli.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { ErrorCode } from "../../lib/store/errors.ts";

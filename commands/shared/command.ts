@@ -2,12 +2,12 @@
  * defineCommand: each flag of a command declared once, with its value type
  * and range, its default, its help line and the permission it adds; the
  * usage, `--help`, validation and permission list all come from that one
- * declaration. Parsing is node:util's parseArgs.
+ * declaration. Parsing is argv.ts's (node:util's parseArgs rules).
  */
 
-import { parseArgs } from "node:util";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { UsageError } from "./cli.ts";
+import { type ArgOption, parseArgv } from "./argv.ts";
 import { text, type ValueParser } from "./values.ts";
 
 /** One flag: a switch (`type: "boolean"`) or a flag with a value read by `value` (default: text). */
@@ -135,10 +135,7 @@ export function parseFlags<const F extends Flags>(
   args: string[],
   flags: F,
 ): Omit<Parsed<F>, "side"> | undefined {
-  const options: Record<
-    string,
-    { type: "boolean" | "string"; short?: string; multiple?: boolean }
-  > = { help: { type: "boolean", short: "h" } };
+  const options: Record<string, ArgOption> = { help: { type: "boolean", short: "h" } };
   for (const [name, flag] of Object.entries(flags)) {
     options[name] = {
       type: flag.type ?? "string",
@@ -148,12 +145,7 @@ export function parseFlags<const F extends Flags>(
   }
   let parsed;
   try {
-    parsed = parseArgs({
-      args: joinNegativeValues(args, flags),
-      options,
-      allowPositionals: true,
-      strict: true,
-    });
+    parsed = parseArgv(joinNegativeValues(args, flags), options);
   } catch (error) {
     throw new UsageError(cleanParseError(error));
   }
@@ -190,7 +182,7 @@ function refuseOtherSide<F extends Flags>(
 
 /**
  * `--latency -5` as `--latency=-5`, so that a negative number reaches the
- * flag's own parser and its range error, instead of node's "ambiguous";
+ * flag's own parser and its range error, instead of "ambiguous";
  * a flag with a `bare` value as `--flag=VALUE`.
  */
 function joinNegativeValues(args: string[], flags: Flags): string[] {
@@ -220,7 +212,7 @@ function cleanParseError(error: unknown): string {
       negative[1]
     }': to pass a negative number as an argument, put it after --, as in: -- ${negative[1]}`;
   }
-  // node's messages are long and end with advice about "--"; keep the first sentence.
+  // The messages are long and end with advice about "--"; keep the first sentence.
   const first = message.split(/\.\s/)[0].replace(/\.$/, "");
   return first.charAt(0).toLowerCase() + first.slice(1);
 }

@@ -6,7 +6,7 @@
  * directory, not one a file (a query costs about 10 µs).
  */
 
-import { dirname } from "node:path";
+import { dirname } from "../../lib/path.ts";
 import { CommandError } from "./cli.ts";
 
 export type Access = "read" | "write";

@@ -6,7 +6,7 @@
  * sent, digests included, so a client that hangs up stops the work.
  */
 
-import { join } from "node:path";
+import { join } from "../path.ts";
 import type { ByteSource } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import type { Opened } from "./opened.ts";

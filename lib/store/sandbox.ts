@@ -6,7 +6,7 @@
  * system; then its real path, symlinks followed, must lie inside the root.
  */
 
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { errorMessage } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "./errors.ts";
 import { fdMode, type Opened, openNamed } from "./opened.ts";

@@ -7,7 +7,7 @@
  */
 
 import { closeQuietly } from "../bytes/source_sink.ts";
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { STAGING_PREFIX } from "./sandbox.ts";
 import { StagedFile } from "./staging.ts";
 import { ASYNC_CALLS, type FileCalls } from "./file_calls.ts";

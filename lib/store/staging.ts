@@ -11,7 +11,7 @@
  * loses its lock with its descriptors, and its leftovers become removable.
  */
 
-import { dirname } from "node:path";
+import { dirname } from "../path.ts";
 import { now } from "../bytes/source_sink.ts";
 
 /** Downloads in progress beside a client's LOCAL file. */

@@ -81,3 +81,42 @@ Deno.test({
     await server.stop();
   },
 });
+
+/** The modules `commands/NAME.ts` imports before it runs (static imports, not `await import`). */
+async function staticGraph(name: string): Promise<string[]> {
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `${REPO}commands/${name}.ts`],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(info.code, 0);
+  const graph = JSON.parse(new TextDecoder().decode(info.stdout)) as {
+    roots: string[];
+    modules: {
+      specifier: string;
+      dependencies?: { code?: { specifier?: string }; isDynamic?: boolean }[];
+    }[];
+  };
+  const bySpecifier = new Map(graph.modules.map((m) => [m.specifier, m]));
+  const seen = new Set<string>();
+  const walk = (specifier: string) => {
+    if (seen.has(specifier)) return;
+    seen.add(specifier);
+    for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
+      const next = dependency.code?.specifier;
+      if (next && !dependency.isDynamic) walk(next);
+    }
+  };
+  walk(graph.roots[0]);
+  return [...seen];
+}
+
+Deno.test("startup: get, put, ls and --version import no node: module (its first import costs about 10 ms)", async () => {
+  for (const name of ["get", "put", "ls"]) {
+    const graph = await staticGraph(name);
+    assert.ok(graph.some((m) => m.endsWith(`/commands/${name}.ts`)), graph.join(" "));
+    assert.deepEqual(graph.filter((m) => m.startsWith("node:")), [], `fsd ${name}`);
+  }
+  const main = await Deno.readTextFile(`${REPO}main.ts`);
+  assert.doesNotMatch(main, /from "node:/);
+});
