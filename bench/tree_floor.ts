@@ -26,11 +26,14 @@
  * permissions, as `fsd get` does. What fsd loses against the last floor row
  * is fsd's own code; what that row loses against `plain` is the rules' cost.
  *
- *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run --allow-sys=uid bench/tree_floor.ts [--files 1000] [--rounds 5] [--dir DIR]
+ *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run --allow-sys=uid bench/tree_floor.ts [--files 1000] [--size KIB] [--rounds 5] [--dir DIR]
+ *
+ * `--size 1 --files 100` is the row of many small files: beside the floors it
+ * runs `fsd get -o` with the 100 names and one `curl -Z` with 100 URLs.
  *
  * `--dir DIR` puts the downloads under DIR (a tmpfs, say) instead of the work
- * directory. `--serve ROOT` and `--get PORT --out OUT` run one side alone
- * (the driver spawns them).
+ * directory. `--serve ROOT` runs the floor server alone (the driver spawns it,
+ * and bench/floor_client.ts as the floor client).
  */
 
 import { parseArgs } from "node:util";
@@ -39,44 +42,27 @@ import { fsdServe, MAIN, type Service, service, wallTime } from "./support.ts";
 import { have, nginxServe } from "./scale_bench.ts";
 import { fresh, makeFiles } from "./client_bench.ts";
 import { installedFlags } from "./support.ts";
+import { Buffered, readFull, writeAll } from "./floor_wire.ts";
 
 const { values } = parseArgs({
   options: {
     files: { type: "string", default: "1000" },
+    size: { type: "string", default: "64" },
     rounds: { type: "string", default: "5" },
     serve: { type: "string" },
-    get: { type: "string" },
-    out: { type: "string" },
     rules: { type: "boolean", default: false },
-    staging: { type: "boolean", default: false },
     exchange: { type: "boolean", default: false },
     sync: { type: "boolean", default: false },
     pipeline: { type: "boolean", default: false },
-    unbatched: { type: "boolean", default: false },
     dir: { type: "string" },
   },
 });
 
 const SELF = new URL(import.meta.url).pathname;
-const LANES = 4;
-/** Requests a pipelined lane keeps outstanding (sent in batches when half are answered). */
-const PIPELINE_DEPTH = 8;
-const SIZE = 64 * 1024;
+const CLIENT = new URL("./floor_client.ts", import.meta.url).pathname;
+/** Each file's size (--size, KiB). */
+const SIZE = Number(values.size) * 1024;
 const decoder = new TextDecoder();
-const encoder = new TextEncoder();
-
-async function readFull(conn: Deno.Conn, into: Uint8Array): Promise<boolean> {
-  for (let at = 0; at < into.length;) {
-    const n = await conn.read(into.subarray(at));
-    if (n === null) return false;
-    at += n;
-  }
-  return true;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
 
 /**
  * Requests: 2 bytes of name length, then the name (with --exchange, after a
@@ -92,38 +78,8 @@ async function floorServer(root: string, rules: boolean, exchange: boolean): Pro
   }
 }
 
-/** Reads from `conn` through one buffer: several small requests cost one read. */
-class Buffered {
-  #buffer = new Uint8Array(64 * 1024);
-  #start = 0;
-  #end = 0;
-  constructor(readonly conn: Deno.Conn) {}
-  /** Fills `into` whole; false at the end of the stream. */
-  async readFull(into: Uint8Array): Promise<boolean> {
-    let at = 0;
-    while (at < into.length) {
-      if (this.#start === this.#end) {
-        if (into.length - at >= this.#buffer.length) {
-          const n = await this.conn.read(into.subarray(at));
-          if (n === null) return false;
-          at += n;
-          continue;
-        }
-        const n = await this.conn.read(this.#buffer);
-        if (n === null) return false;
-        this.#start = 0;
-        this.#end = n;
-      }
-      const n = Math.min(into.length - at, this.#end - this.#start);
-      into.set(this.#buffer.subarray(this.#start, this.#start + n), at);
-      this.#start += n;
-      at += n;
-    }
-    return true;
-  }
-}
-
-async function serveConn(conn: Deno.Conn, root: string, rules: boolean, exchange: boolean) {
+async function serveConn(conn: Deno.TcpConn, root: string, rules: boolean, exchange: boolean) {
+  conn.setNoDelay(true); // as fsd's PacketConn: no Nagle wait behind a small answer
   const request = new Uint8Array(512);
   const answer = new Uint8Array(4 + SIZE + 1 + 4);
   const view = new DataView(answer.buffer);
@@ -168,123 +124,6 @@ async function serveConn(conn: Deno.Conn, root: string, rules: boolean, exchange
   conn.close();
 }
 
-/** Fetches tree/dN/fI (I < files, 100 per folder) from the floor server into OUT, 4 connections. */
-async function floorClient(port: number, out: string, files: number, flags: typeof values) {
-  const perDir = Math.max(1, files / 10);
-  const names = Array.from({ length: files }, (_, i) => `tree/d${Math.floor(i / perDir)}/f${i}`);
-  for (let d = 0; d < Math.ceil(files / perDir); d++) {
-    Deno.mkdirSync(`${out}/tree/d${d}`, { recursive: true });
-  }
-  let next = 0;
-  if (flags.pipeline) {
-    return await Promise.all(Array.from({ length: LANES }, async () => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      const input = new Buffered(conn);
-      const head = new Uint8Array(4);
-      const data = new Uint8Array(SIZE + 4);
-      const pending: string[] = [];
-      for (;;) {
-        const low = flags.unbatched ? PIPELINE_DEPTH - 1 : PIPELINE_DEPTH / 2;
-        if (pending.length <= low && next < names.length) {
-          // Requests in one write, up to the depth
-          const batch: Uint8Array[] = [];
-          while (pending.length < PIPELINE_DEPTH && next < names.length) {
-            const name = names[next++];
-            pending.push(name);
-            const bytes = encoder.encode(name);
-            batch.push(new Uint8Array([bytes.length >> 8, bytes.length & 0xff]), bytes);
-          }
-          const all = new Uint8Array(batch.reduce((n, b) => n + b.length, 0));
-          batch.reduce((at, b) => (all.set(b, at), at + b.length), 0);
-          await writeAll(conn, all);
-        }
-        const name = pending.shift();
-        if (name === undefined) break;
-        const target = `${out}/${name}`;
-        checkAbsent(target);
-        await input.readFull(head);
-        const size = new DataView(head.buffer).getUint32(0);
-        const staged = stage(target, true);
-        await input.readFull(data.subarray(0, size + 4));
-        checkSum(data, size, name);
-        publish(staged, data.subarray(0, size), target, true);
-      }
-      conn.close();
-    })).then(() => {});
-  }
-  await Promise.all(Array.from({ length: LANES }, async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const head = new Uint8Array(4);
-    const data = new Uint8Array(SIZE + 1 + 4);
-    let ackHeld = false;
-    while (next < names.length) {
-      const name = names[next++];
-      const target = `${out}/${name}`;
-      if (flags.rules) checkAbsent(target);
-      const bytes = encoder.encode(name);
-      const request = new Uint8Array(1 + 2 + bytes.length);
-      request[1] = bytes.length >> 8;
-      request[2] = bytes.length & 0xff;
-      request.set(bytes, 3);
-      await writeAll(conn, request.subarray(ackHeld ? 0 : 1));
-      await readFull(conn, head);
-      const size = new DataView(head.buffer).getUint32(0);
-      const staged = flags.staging ? stage(target, flags.rules!) : undefined;
-      await readFull(conn, data.subarray(0, size + (flags.exchange ? 4 : 0)));
-      if (flags.exchange) {
-        checkSum(data, size, name);
-        ackHeld = true;
-      }
-      if (staged) publish(staged, data.subarray(0, size), target, flags.rules!);
-      else {
-        using file = Deno.openSync(target, { write: true, createNew: true });
-        file.writeSync(data.subarray(0, size));
-      }
-    }
-    if (ackHeld) await writeAll(conn, new Uint8Array(1));
-    conn.close();
-  }));
-}
-
-/** The client's rule: the local name is not taken. */
-function checkAbsent(target: string): void {
-  try {
-    Deno.lstatSync(target);
-    throw new Error(`exists: ${target}`);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
-/** The CRC-32 after a file's `size` bytes in `data` is theirs. */
-function checkSum(data: Uint8Array, size: number, name: string): void {
-  const sum = new DataView(data.buffer).getUint32(size);
-  if (sum !== crc32(data.subarray(0, size))) throw new Error(`crc32 mismatch: ${name}`);
-}
-
-/** Writes `bytes` to the staging file and gives it the target's name ((rules) with an mtime set). */
-function publish(
-  staged: { file: Deno.FsFile; path: string },
-  bytes: Uint8Array,
-  target: string,
-  rules: boolean,
-): void {
-  staged.file.writeSync(bytes);
-  if (rules) staged.file.utimeSync(new Date(), new Date());
-  Deno.linkSync(staged.path, target);
-  Deno.removeSync(staged.path);
-  staged.file.close();
-}
-
-/** fsd's staging file: created new beside the target, locked, (rules) checked to be the name's file. */
-function stage(target: string, rules: boolean): { file: Deno.FsFile; path: string } {
-  const path = `${target.slice(0, target.lastIndexOf("/"))}/.fsd-download-${crypto.randomUUID()}`;
-  const file = Deno.openSync(path, { read: true, write: true, createNew: true });
-  file.lockSync(true);
-  if (rules && Deno.lstatSync(path).ino !== file.statSync().ino) throw new Error("swapped");
-  return { file, path };
-}
-
 interface Variant {
   what: string;
   server: string[];
@@ -324,8 +163,11 @@ async function drive(files: number, rounds: number): Promise<void> {
   // --dir: where the downloads go (a tmpfs leaves out ext4's cost of creating files
   // after the previous round deleted them, which every row pays alike).
   const out = values.dir ? `${values.dir}/fsd-tree-floor-out` : `${work}/out`;
-  console.log(`tree floor: ${files} x 64 KiB in 10 folders, ${rounds} interleaved rounds`);
-  await makeFiles(`${root}/tree`, files, SIZE, Math.max(1, files / 10));
+  console.log(
+    `tree floor: ${files} x ${values.size} KiB in 10 folders, ${rounds} interleaved rounds`,
+  );
+  const perDir = Math.max(1, files / 10);
+  await makeFiles(`${root}/tree`, files, SIZE, perDir);
   const deno = Deno.execPath();
   const narrow = (port: number) => [
     "run",
@@ -346,6 +188,8 @@ async function drive(files: number, rounds: number): Promise<void> {
           "--allow-net=127.0.0.1",
           `--allow-read=${root}`,
           SELF,
+          "--size",
+          values.size!,
           "--serve",
           root,
           ...variant.server,
@@ -355,13 +199,11 @@ async function drive(files: number, rounds: number): Promise<void> {
       services.push(server);
       rows.push([`floor, ${variant.what}`, deno, [
         ...narrow(server.port),
-        SELF,
-        "--get",
+        CLIENT,
         String(server.port),
-        "--out",
         out,
-        "--files",
         String(files),
+        values.size!,
         ...variant.client,
       ]]);
     }
@@ -382,6 +224,17 @@ async function drive(files: number, rounds: number): Promise<void> {
       ...installed,
       ...fsdGet(fsdInstalled.port),
     ]]);
+    // The same files named on one command line into one directory (compare_bench's row of
+    // many small files: one `fsd get -o` against one `curl -Z`).
+    const names = Array.from({ length: files }, (_, i) => `tree/d${Math.floor(i / perDir)}/f${i}`);
+    const fsdGetO = (port: number) => [MAIN, "get", "127.0.0.1", String(port), ...names, "-o", out];
+    rows.push(["fsd get -o NAMES", deno, [...narrow(fsd.port), ...fsdGetO(fsd.port)]]);
+    rows.push(["fsd get -o NAMES, installed", deno, [
+      "run",
+      "--quiet",
+      ...installed,
+      ...fsdGetO(fsdInstalled.port),
+    ]]);
     if (await have("nginx") && await have("wget") && Deno.uid?.() === 0) {
       const nginx = await nginxServe(root, work, true);
       services.push(nginx);
@@ -394,6 +247,15 @@ async function drive(files: number, rounds: number): Promise<void> {
         out,
         `http://127.0.0.1:${nginx.port}/tree/`,
       ]]);
+      if (await have("curl")) {
+        rows.push(["curl -Z NAMES, nginx", "curl", [
+          "-Zsf",
+          "--output-dir",
+          out,
+          "--remote-name-all",
+          ...names.map((name) => `http://127.0.0.1:${nginx.port}/${name}`),
+        ]]);
+      }
     } else console.log("  (nginx or wget missing, or not root: no wget row)");
     const times = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
@@ -426,6 +288,4 @@ async function drive(files: number, rounds: number): Promise<void> {
 }
 
 if (values.serve) await floorServer(values.serve, values.rules!, values.exchange!);
-else if (values.get) {
-  await floorClient(Number(values.get), values.out!, Number(values.files), values);
-} else await drive(Number(values.files), Number(values.rounds));
+else await drive(Number(values.files), Number(values.rounds));
