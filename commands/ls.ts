@@ -3,7 +3,7 @@
  * Its flags, help and permissions are declared below, once.
  */
 
-import { entryJson, formatListing, type ListingEntry } from "../lib/store/listing.ts";
+import { entryJson, formatListing, type ListingEntry } from "../lib/store/listing_lines.ts";
 import { escapeInvisible, INVISIBLE } from "../lib/store/sandbox.ts";
 import { writeAll } from "../lib/bytes/source_sink.ts";
 import { expectPositionals, formatBytes } from "./shared/cli.ts";

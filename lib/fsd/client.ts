@@ -9,7 +9,7 @@
 import { type ByteSink, type ByteSource, MemorySink } from "../bytes/source_sink.ts";
 import { hasherFor, hashingSink, hashingSource, sha256For } from "../bytes/sha256.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
-import { type ListingEntry, parseListing } from "../store/listing.ts";
+import { type ListingEntry, parseListing } from "../store/listing_lines.ts";
 import type {
   ClientConfig,
   DownloadOptions,

@@ -111,11 +111,18 @@ async function staticGraph(name: string): Promise<string[]> {
   return [...seen];
 }
 
-Deno.test("startup: get, put, ls and --version import no node: module (its first import costs about 10 ms)", async () => {
+Deno.test("startup: get, put, ls and --version import no node: module; get and put none of the server's file rules", async () => {
   for (const name of ["get", "put", "ls"]) {
     const graph = await staticGraph(name);
     assert.ok(graph.some((m) => m.endsWith(`/commands/${name}.ts`)), graph.join(" "));
     assert.deepEqual(graph.filter((m) => m.startsWith("node:")), [], `fsd ${name}`);
+    if (name === "ls") continue; // ls shows names as the sandbox escapes them
+    // The listing's lines without the server's sandbox and file calls.
+    assert.deepEqual(
+      graph.filter((m) => /\/lib\/store\/(sandbox|file_calls|opened|listing)\.ts$/.test(m)),
+      [],
+      `fsd ${name}`,
+    );
   }
   const main = await Deno.readTextFile(`${REPO}main.ts`);
   assert.doesNotMatch(main, /from "node:/);
