@@ -11,7 +11,7 @@
  */
 
 import { crc32Js } from "../lib/bytes/sha256.ts";
-import { Buffered, readFull, writeAll } from "./floor_wire.ts";
+import { Buffered, connectNoDelay, readFull, treeNames, writeAll } from "./floor_wire.ts";
 
 const LANES = 4;
 /** Requests a pipelined lane keeps outstanding (sent in batches when half are answered). */
@@ -28,18 +28,16 @@ const flags = {
 };
 const SIZE = Number(kib) * 1024;
 
-/** Fetches tree/dN/fI (I < files, 100 per folder) from the floor server into OUT, 4 connections. */
+/** Fetches the floor's files (treeNames) from its server into OUT, 4 connections. */
 async function floorClient(port: number, out: string, files: number, options: typeof flags) {
-  const perDir = Math.max(1, files / 10);
-  const names = Array.from({ length: files }, (_, i) => `tree/d${Math.floor(i / perDir)}/f${i}`);
-  for (let d = 0; d < Math.ceil(files / perDir); d++) {
-    Deno.mkdirSync(`${out}/tree/d${d}`, { recursive: true });
+  const names = treeNames(files);
+  for (const folder of new Set(names.map((name) => name.slice(0, name.lastIndexOf("/"))))) {
+    Deno.mkdirSync(`${out}/${folder}`, { recursive: true });
   }
   let next = 0;
   if (options.pipeline) {
     return await Promise.all(Array.from({ length: LANES }, async () => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.setNoDelay(true); // as fsd's PacketConn: no Nagle wait behind a small answer
+      const conn = await connectNoDelay(port);
       const input = new Buffered(conn);
       const head = new Uint8Array(4);
       const data = new Uint8Array(SIZE + 4);
@@ -74,8 +72,7 @@ async function floorClient(port: number, out: string, files: number, options: ty
     })).then(() => {});
   }
   await Promise.all(Array.from({ length: LANES }, async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true); // as fsd's PacketConn: no Nagle wait behind a small answer
+    const conn = await connectNoDelay(port);
     const head = new Uint8Array(4);
     const data = new Uint8Array(SIZE + 1 + 4);
     let ackHeld = false;
@@ -146,4 +143,5 @@ function stage(target: string, rules: boolean): { file: Deno.FsFile; path: strin
   if (rules && Deno.lstatSync(path).ino !== file.statSync().ino) throw new Error("swapped");
   return { file, path };
 }
+
 await floorClient(Number(port), out, Number(files), flags);

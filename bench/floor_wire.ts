@@ -46,3 +46,16 @@ export class Buffered {
     return true;
   }
 }
+
+/** The floor's files, `tree/dN/fI` (I < files, a tenth of them to a folder), as the driver made them. */
+export function treeNames(files: number): string[] {
+  const perDir = Math.max(1, files / 10);
+  return Array.from({ length: files }, (_, i) => `tree/d${Math.floor(i / perDir)}/f${i}`);
+}
+
+/** A connection to the floor server, with TCP_NODELAY as fsd's PacketConn: no Nagle wait behind a small answer. */
+export async function connectNoDelay(port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  return conn;
+}

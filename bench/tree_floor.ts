@@ -42,7 +42,7 @@ import { fsdServe, MAIN, type Service, service, wallTime } from "./support.ts";
 import { have, nginxServe } from "./scale_bench.ts";
 import { fresh, makeFiles } from "./client_bench.ts";
 import { installedFlags } from "./support.ts";
-import { Buffered, readFull, writeAll } from "./floor_wire.ts";
+import { Buffered, readFull, treeNames, writeAll } from "./floor_wire.ts";
 
 const { values } = parseArgs({
   options: {
@@ -226,7 +226,7 @@ async function drive(files: number, rounds: number): Promise<void> {
     ]]);
     // The same files named on one command line into one directory (compare_bench's row of
     // many small files: one `fsd get -o` against one `curl -Z`).
-    const names = Array.from({ length: files }, (_, i) => `tree/d${Math.floor(i / perDir)}/f${i}`);
+    const names = treeNames(files);
     const fsdGetO = (port: number) => [MAIN, "get", "127.0.0.1", String(port), ...names, "-o", out];
     rows.push(["fsd get -o NAMES", deno, [...narrow(fsd.port), ...fsdGetO(fsd.port)]]);
     rows.push(["fsd get -o NAMES, installed", deno, [

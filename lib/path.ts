@@ -1,5 +1,5 @@
 /**
- * POSIX path names: `join`, `dirname`, `basename`, with node:path's results
+ * POSIX path names: `join`, `normalize`, `dirname`, `basename`, with node:path's results
  * (tests/cli/path_test.ts holds them to node:path's on a corpus).
  *
  * fsd's own, not node:path: importing node:path loads more of Deno's Node

@@ -1,8 +1,9 @@
 /**
- * Directory listings on the server (the lines themselves, which the client
- * parses too, are lib/store/listing_lines.ts's). A listing is bounded: at most MAX_LISTING_ENTRIES entries (more is a
- * refusal), each name's sort key computed once, and its text made as it is
- * sent, digests included, so a client that hangs up stops the work.
+ * Directory listings on the server: reading a directory into entries, at
+ * most MAX_LISTING_ENTRIES of them (more is a refusal), and the listing as a
+ * source of bytes, its text made as it is sent, digests included, so a
+ * client that hangs up stops the work. The lines themselves, which the
+ * client parses too, are lib/store/listing_lines.ts's (re-exported here).
  */
 
 import { join } from "../path.ts";

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { rng } from "../fsd/fuzz.ts";
 import { parseArgs } from "node:util";
 import { type ArgOption, parseArgv } from "../../commands/shared/argv.ts";
 
@@ -105,8 +106,7 @@ function* corpus(seed: number, count: number): Generator<string[]> {
     "x=y",
     "--force=1",
   ];
-  let state = seed;
-  const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const next = rng(seed);
   for (let i = 0; i < count; i++) {
     yield Array.from(
       { length: Math.floor(next() * 6) },

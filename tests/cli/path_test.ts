@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { rng } from "../fsd/fuzz.ts";
 import posix from "node:path/posix";
 import { basename, dirname, join, normalize } from "../../lib/path.ts";
 
@@ -43,8 +44,7 @@ const PICKED = [
 /** A seeded generator, so a failure names a corpus that can be run again. */
 function* corpus(seed: number, count: number): Generator<string> {
   const alphabet = ["a", "b", "/", "/", ".", ".", "..", "x.y", ""];
-  let state = seed;
-  const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const next = rng(seed);
   for (let i = 0; i < count; i++) {
     const parts = Math.floor(next() * 8);
     yield Array.from({ length: parts }, () => alphabet[Math.floor(next() * alphabet.length)])
