@@ -113,14 +113,41 @@ function clientSink(file: Deno.FsFile, syncBytes = 0): ByteSink {
   return { ...fileSink(file, undefined, syncBytes), writeSync: (bytes) => file.writeSync(bytes) };
 }
 
-/** Directories this process swept already: a job of many files sweeps each once. */
-const swept = new Set<string>();
+/**
+ * Directories this process swept (a job of many files sweeps each once),
+ * each with the names it held when read and those given here since: a
+ * later download to a name not among them need not look it up (a failed
+ * lookup costs Deno an error object, about 25 µs). A name that appears
+ * meanwhile is still never replaced: the staging file's link fails, "file
+ * exists".
+ */
+const swept = new Map<string, { done: Promise<void>; names?: Set<string> }>();
+
+/** Most names kept of one directory; past it, each download looks its own name up. */
+const MAX_KNOWN_NAMES = 100_000;
 
 /** Removes what killed downloads left in `directory` (never a live one's file), once per process. */
-async function sweepOnce(directory: string): Promise<void> {
-  if (swept.has(directory)) return;
-  swept.add(directory);
-  await removeStaleDownloads(directory);
+function sweepOnce(directory: string): Promise<void> {
+  let known = swept.get(directory);
+  if (!known) {
+    const entry: { done: Promise<void>; names?: Set<string> } = { done: Promise.resolve() };
+    entry.done = removeStaleDownloads(directory).then((names) => {
+      if (names && names.size <= MAX_KNOWN_NAMES) entry.names = names;
+    });
+    swept.set(directory, known = entry);
+  }
+  return known.done;
+}
+
+/**
+ * Whether nothing is at `path`, as far as this process knows without
+ * looking: its directory's sweep (waited for, if under way) saw no such
+ * name, and none was given here since. Undefined, at once, for a directory
+ * not swept yet.
+ */
+function knownAbsent(path: string): Promise<boolean> | undefined {
+  const known = swept.get(dirname(path));
+  return known?.done.then(() => known.names !== undefined && !known.names.has(basename(path)));
 }
 
 /** Opens the local end of a download to `path` (checked with downloadPath). */
@@ -130,7 +157,11 @@ export async function openDownload(
 ): Promise<LocalDownload> {
   const stream = standardStream(path);
   if (stream) return openStream(path, stream);
-  const existing = options.absent ? undefined : stat(path, false);
+  // No await for a directory not swept yet: the first download reaches its sweep before the
+  // next one asks.
+  const known = options.absent ? undefined : knownAbsent(path);
+  const absent = options.absent || (known !== undefined && await known);
+  const existing = absent ? undefined : stat(path, false);
   if (
     existing?.isSymlink ? isSpecial(path) : existing && !existing.isFile && !existing.isDirectory
   ) {
@@ -162,6 +193,7 @@ export async function openDownload(
         }
         throw error;
       });
+      swept.get(dirname(path))?.names?.add(basename(path));
     },
     discard: () => staged.discard(),
   };

@@ -72,17 +72,41 @@ function nativeCrc(): Promise<typeof import("node:zlib")> {
   return loadingZlib ??= import("node:zlib").then((module) => zlib = module);
 }
 
-/** The CRC-32 table (IEEE polynomial, reflected), for the JavaScript CRC of small transfers. */
-const CRC_TABLE = Int32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c;
-});
+/**
+ * The CRC-32 tables (IEEE polynomial, reflected) for slicing by 8, for the
+ * JavaScript CRC of small transfers: table k holds the CRC of a byte followed
+ * by k zero bytes, so eight bytes are folded in with eight lookups and no
+ * loop-carried dependence between them (about four times the byte-at-a-time
+ * loop's speed).
+ */
+const CRC_TABLES = (() => {
+  const tables = new Int32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    tables[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let t = 1; t < 8; t++) {
+      const c = tables[(t - 1) * 256 + n];
+      tables[t * 256 + n] = tables[c & 0xff] ^ (c >>> 8);
+    }
+  }
+  return tables;
+})();
 
 /** zlib's crc32(bytes, crc), in JavaScript: the same value, for the same running CRC. */
 export function crc32Js(bytes: Uint8Array, crc = 0): number {
+  const t = CRC_TABLES;
   let c = ~crc;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  let i = 0;
+  for (const end = bytes.length - 7; i < end; i += 8) {
+    const lo = c ^ (bytes[i] | bytes[i + 1] << 8 | bytes[i + 2] << 16 | bytes[i + 3] << 24);
+    c = t[1792 + (lo & 0xff)] ^ t[1536 + ((lo >>> 8) & 0xff)] ^
+      t[1280 + ((lo >>> 16) & 0xff)] ^ t[1024 + (lo >>> 24)] ^
+      t[768 + bytes[i + 4]] ^ t[512 + bytes[i + 5]] ^ t[256 + bytes[i + 6]] ^ t[bytes[i + 7]];
+  }
+  for (; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
 
@@ -121,8 +145,12 @@ export class Crc32 implements Hasher {
 
 /** Lower-case hex. */
 export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  let hex = "";
+  for (const byte of bytes) hex += HEX[byte];
+  return hex;
 }
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 /** 64 hex digits to 32 bytes, or undefined if it is not that. */
 export function fromHex(text: string): Uint8Array | undefined {

@@ -309,7 +309,11 @@ export async function removeIfAbandoned(path: string): Promise<boolean> {
 export async function removeStaleStaging(
   root: string,
   prefix: string,
-  { recursive = true }: { recursive?: boolean } = {},
+  { recursive = true, listed }: {
+    recursive?: boolean;
+    /** Told each directory's entries as they are read. */
+    listed?: (directory: string, entries: Deno.DirEntry[]) => void;
+  } = {},
 ): Promise<number> {
   let removed = 0;
   const pending = [root];
@@ -321,6 +325,7 @@ export async function removeStaleStaging(
     } catch {
       continue; // unreadable or vanished: nothing of ours can be in it
     }
+    listed?.(directory, entries);
     for (const entry of entries) {
       const path = `${directory}/${entry.name}`;
       if (entry.isDirectory && recursive) pending.push(path);
@@ -335,7 +340,14 @@ export async function removeStaleStaging(
 /**
  * Removes the `.fsd-download-*` files an interrupted `fsd get` left in
  * `directory`; a download still running in another process keeps its file.
+ * Returns the names `directory` held when read, or undefined if it could
+ * not be read.
  */
-export async function removeStaleDownloads(directory: string): Promise<number> {
-  return await removeStaleStaging(directory, DOWNLOAD_PREFIX, { recursive: false });
+export async function removeStaleDownloads(directory: string): Promise<Set<string> | undefined> {
+  let names: Set<string> | undefined;
+  await removeStaleStaging(directory, DOWNLOAD_PREFIX, {
+    recursive: false,
+    listed: (_, entries) => names = new Set(entries.map((entry) => entry.name)),
+  });
+  return names;
 }

@@ -35,6 +35,35 @@ Deno.test("get -o --jobs 1: several files on one connection; a missing one is li
   assert.equal(connections(ctx.logs), 1, ctx.logs.join("\n"));
 });
 
+Deno.test("get -o: a name already in DIR, or given by an earlier file of the job, fails as 'file exists' and is never replaced", async () => {
+  await using ctx = await startServer();
+  await using work = await tempDir();
+  await Deno.mkdir(`${ctx.root}/sub`);
+  for (let i = 0; i < 4; i++) await Deno.writeFile(`${ctx.root}/f${i}`, randomBytes(500 + i, i));
+  await Deno.writeFile(`${ctx.root}/sub/f0`, randomBytes(700, 9));
+  await Deno.mkdir(`${work.path}/in`);
+  await Deno.writeTextFile(`${work.path}/in/f2`, "mine");
+  const result = await getInto(ctx.port, work.path, ["f0", "f1", "f2", "f3", "sub/f0"]);
+  assert.equal(result.code, 1, result.stderr);
+  const failed = result.stderr.split("\n").filter((line) => line.includes("failed:"));
+  assert.equal(failed.length, 2, result.stderr);
+  assert.match(result.stderr, /failed: f2: file exists: .*\/in\/f2: use --force to replace it/);
+  // f0 and sub/f0 share a local name: one of them arrives whole, the other fails
+  assert.match(result.stderr, /failed: (sub\/)?f0: file exists: .*\/in\/f0: use --force/);
+  assert.match(result.stderr, /fsd: 2 of 5 failed/);
+  assert.equal(await Deno.readTextFile(`${work.path}/in/f2`), "mine");
+  const f0 = await Deno.readFile(`${work.path}/in/f0`);
+  assert.ok(
+    [randomBytes(500, 0), randomBytes(700, 9)].some((bytes) =>
+      bytes.length === f0.length && bytes.every((b, i) => b === f0[i])
+    ),
+    "in/f0 is one of the two files, whole",
+  );
+  assert.deepEqual(await Deno.readFile(`${work.path}/in/f1`), randomBytes(501, 1));
+  assert.deepEqual(await Deno.readFile(`${work.path}/in/f3`), randomBytes(503, 3));
+  assert.deepEqual(await dirNames(`${work.path}/in`), ["f0", "f1", "f2", "f3"]);
+});
+
 Deno.test("put -o --jobs 1: several files into REMOTEDIR (made when missing) on one connection, --json", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();

@@ -9,7 +9,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { crc32Js, hasherFor } from "../../lib/bytes/sha256.ts";
+import { Buffer } from "node:buffer";
+import { rng } from "./fuzz.ts";
+import { crc32Js, hasherFor, toHex } from "../../lib/bytes/sha256.ts";
 import { net, runFsd, rw, spawnServe } from "../support/cli.ts";
 import { dirNames, randomBytes, tempDir } from "../support/files.ts";
 import { fakeServer, RawClient, wire } from "../support/raw_client.ts";
@@ -235,4 +237,19 @@ Deno.test("integrity: the JavaScript CRC-32 of a small transfer is zlib's, howev
     assert.equal(new DataView(digest.buffer).getUint32(0), expected, `size ${size}`);
   }
   assert.equal(crc32Js(new Uint8Array(0)), 0);
+  // Eight bytes at a time, then the rest one by one: every length and offset of a short run,
+  // from any running CRC, is zlib's.
+  const random = rng(20);
+  for (let n = 0; n < 2_000; n++) {
+    const at = Math.floor(random() * 64);
+    const part = bytes.subarray(at, at + Math.floor(random() * 200));
+    const start = n % 4 === 0 ? 0 : Math.floor(random() * 2 ** 32);
+    assert.equal(crc32Js(part, start), crc32(part, start), `${part.length} bytes at ${at}`);
+  }
+});
+
+Deno.test("integrity: a digest's hex is lower-case, two digits a byte", () => {
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  assert.equal(toHex(all), Buffer.from(all).toString("hex"));
+  assert.equal(toHex(new Uint8Array(0)), "");
 });
