@@ -125,7 +125,12 @@ async function startServers(root: string, notes: string[]): Promise<Server[]> {
   return servers;
 }
 
-function clients(haveCurl: boolean, haveAtftp: boolean, haveHpa: boolean) {
+function clients(
+  haveCurl: boolean,
+  haveAtftp: boolean,
+  haveHpa: boolean,
+  installed: string[],
+) {
   const list: { name: string; args(port: number, file: string): [string, string[]] }[] = [];
   if (haveHpa) {
     list.push({
@@ -178,6 +183,20 @@ function clients(haveCurl: boolean, haveAtftp: boolean, haveHpa: boolean) {
       "-",
     ]],
   });
+  // README's install line's flags: --allow-all gives the client lib/net's BlockingUdp (its waits
+  // block its own thread, through the C library) where the narrow --allow-net keeps Deno's socket.
+  list.push({
+    name: "fsd get (defaults), installed",
+    args: (port, file) => [Deno.execPath(), [
+      "run",
+      "--quiet",
+      ...installed,
+      MAIN,
+      "get",
+      `tftp://127.0.0.1:${port}/${file}`,
+      "-",
+    ]],
+  });
   return list;
 }
 
@@ -193,6 +212,7 @@ export async function tftpBench(
   const haveCurl = await have("curl");
   const haveAtftp = await have("atftp");
   const haveHpa = await have("tftp");
+  const installed = await installedFlags();
   if (!haveHpa) notes.push("tftp (tftp-hpa) missing: its rows skipped");
   if (!haveCurl) notes.push("curl missing: its rows skipped");
   if (!haveAtftp) notes.push("atftp missing: its rows skipped");
@@ -201,7 +221,7 @@ export async function tftpBench(
       const file = `f${mib}`;
       await makeFile(`${root}/${file}`, mib * MIB);
       console.log(`\nTFTP: ${mib} MiB download to /dev/null`);
-      for (const client of clients(haveCurl, haveAtftp, haveHpa)) {
+      for (const client of clients(haveCurl, haveAtftp, haveHpa, installed)) {
         for (const server of servers) {
           // tftpd-hpa has no windowsize: atftp's window there is lock-step; fsd get asks the same.
           if (server.name === "atftpd" && client.name.startsWith("atftp") && mib > 100) {
@@ -290,6 +310,18 @@ function reportGoals(rows: TftpBenchRow[], sizes: number[], notes: string[]): vo
     [
       "fsd's client from fsd's server, installed (windows) / curl from tftpd-hpa",
       `fsd get (defaults) from ${INSTALLED}`,
+      "curl blksize 65464 from tftpd-hpa",
+      2.0,
+    ],
+    [
+      "from tftpd-hpa: fsd's client, installed / curl",
+      "fsd get (defaults), installed from tftpd-hpa",
+      "curl blksize 65464 from tftpd-hpa",
+      1.0,
+    ],
+    [
+      "fsd's client and server, both installed (windows) / curl from tftpd-hpa",
+      `fsd get (defaults), installed from ${INSTALLED}`,
       "curl blksize 65464 from tftpd-hpa",
       2.0,
     ],

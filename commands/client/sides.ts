@@ -44,7 +44,9 @@ export const TFTP_FLAG = {
     help: `HOST PORT are a TFTP server's (the permission is the same
 for a tftp:// URL: answers come from a new port of
 HOST's, and the socket binds the wildcard address;
---allow-net=127.0.0.1 is enough on loopback)`,
+--allow-net=127.0.0.1 is enough on loopback; with
+--allow-ffi too, as installed, one file at a time
+waits on a faster socket through the C library)`,
   },
 } as const satisfies Flags;
 

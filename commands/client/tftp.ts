@@ -103,6 +103,8 @@ function transferConfig(values: TftpValues): Partial<TftpClientConfig> {
     blockSize: values.fsd1 ? 0 : values.blksize,
     windowSize: values.window,
     timeoutMs: values.timeout,
+    // One transfer at a time: its waits may block (lib/net's BlockingUdp, with --allow-ffi).
+    alone: (values.jobs ?? 1) <= 1,
   };
 }
 

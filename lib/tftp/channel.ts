@@ -59,28 +59,27 @@ export type DatagramTap = (
   peer: Endpoint,
 ) => void;
 
+/** What a channel needs of its socket besides a receive. */
+interface PeerSocket {
+  readonly local: Endpoint;
+  readonly closed: boolean;
+  send(data: Uint8Array, to: Endpoint): unknown;
+  close(): void;
+}
+
 /**
- * One transfer's socket and its peer. Until the peer is known (a client
- * waiting for the server's first answer), the first datagram from the
- * expected address fixes it. One receive buffer serves the whole transfer.
+ * One transfer's socket and its peer, whatever the socket waits on. Until
+ * the peer is known (a client waiting for the server's first answer), the
+ * first datagram from the expected address fixes it; datagrams from anyone
+ * else get ERROR 5, except an ERROR.
  */
-export class UdpChannel implements DatagramChannel {
-  readonly socket: UdpSocket;
+export abstract class PeerChannel<S extends PeerSocket> implements DatagramChannel {
+  readonly socket: S;
   #peer: Endpoint;
   #peerKnown: boolean;
-  readonly #buffer = new Uint8Array(MAX_DATAGRAM);
-  /** A receive still waiting after a deadline passed: the next call waits on it. */
-  #pending: Promise<[Uint8Array, Endpoint] | null> | undefined;
-  /** The channel's one deadline timer, when it is armed, and for when. */
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
-  /** The wait in progress: its deadline, and how to end it. */
-  #deadline = 0;
-  #wake: ((value: typeof TIMED_OUT) => void) | undefined;
-
   readonly #tap: DatagramTap | undefined;
 
-  constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true, tap?: DatagramTap) {
+  constructor(socket: S, peer: Endpoint, peerKnown: boolean, tap?: DatagramTap) {
     this.socket = socket;
     this.#peer = peer;
     this.#peerKnown = peerKnown;
@@ -104,6 +103,42 @@ export class UdpChannel implements DatagramChannel {
     this.socket.send(bytes, this.#peer);
   }
 
+  abstract receive(deadline: number): Promise<Uint8Array | null>;
+  abstract close(): void;
+
+  /** `bytes` if `from` is the peer (learned now, if due); else null, a stranger told ERROR 5. */
+  protected admit(bytes: Uint8Array, from: Endpoint): Uint8Array | null {
+    if (!this.#peerKnown && addressMatches(this.#peer.hostname, from.hostname)) {
+      this.#peer = from;
+      this.#peerKnown = true;
+    }
+    if (sameEndpoint(from, this.#peer)) {
+      this.#tap?.(false, bytes, this.socket.local, from);
+      return bytes;
+    }
+    if (!isError(bytes)) {
+      this.socket.send(encodeError(ErrorCode.UNKNOWN_TRANSFER, "Unknown transfer ID"), from);
+    }
+    return null;
+  }
+}
+
+/** A transfer's channel on lib/net's socket, waiting in Deno's event loop. One receive buffer serves it. */
+export class UdpChannel extends PeerChannel<UdpSocket> {
+  readonly #buffer = new Uint8Array(MAX_DATAGRAM);
+  /** A receive still waiting after a deadline passed: the next call waits on it. */
+  #pending: Promise<[Uint8Array, Endpoint] | null> | undefined;
+  /** The channel's one deadline timer, when it is armed, and for when. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  /** The wait in progress: its deadline, and how to end it. */
+  #deadline = 0;
+  #wake: ((value: typeof TIMED_OUT) => void) | undefined;
+
+  constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true, tap?: DatagramTap) {
+    super(socket, peer, peerKnown, tap);
+  }
+
   async receive(deadline: number): Promise<Uint8Array | null> {
     for (;;) {
       if (deadline - performance.now() <= 0 || this.socket.closed) return null;
@@ -112,18 +147,8 @@ export class UdpChannel implements DatagramChannel {
       if (result === TIMED_OUT) return null;
       this.#pending = undefined;
       if (result === null) return null; // closed
-      const [bytes, from] = result;
-      if (!this.#peerKnown && addressMatches(this.#peer.hostname, from.hostname)) {
-        this.#peer = from;
-        this.#peerKnown = true;
-      }
-      if (sameEndpoint(from, this.#peer)) {
-        this.#tap?.(false, bytes, this.socket.local, from);
-        return bytes;
-      }
-      if (!isError(bytes)) {
-        this.socket.send(encodeError(ErrorCode.UNKNOWN_TRANSFER, "Unknown transfer ID"), from);
-      }
+      const bytes = this.admit(result[0], result[1]);
+      if (bytes) return bytes;
     }
   }
 

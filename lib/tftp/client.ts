@@ -26,6 +26,7 @@ import {
 
 export { TFTP_CLIENT_DEFAULTS };
 import { bindUdp } from "../net/udp.ts";
+import { BlockingChannel } from "./blocking_channel.ts";
 import { parseFromPeer, receiveFile, sendFile } from "./blocks.ts";
 import { type DatagramChannel, type DatagramTap, UdpChannel } from "./channel.ts";
 
@@ -47,6 +48,11 @@ export interface TftpClientConfig {
   signal?: AbortSignal;
   /** Sees every datagram of the transfer, the request included (for a capture). */
   tap?: DatagramTap;
+  /**
+   * This process moves one transfer at a time and serves nobody: a wait may
+   * block its thread (lib/net's BlockingUdp, where offered), in slices.
+   */
+  alone?: boolean;
 }
 
 export interface TftpHooks {
@@ -187,8 +193,10 @@ async function once<T>(
     timeoutMs,
   };
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
-  const socket = await bindUdp(localAddress(hostname), 0);
-  const channel = new UdpChannel(socket, { hostname, port: config.port }, false, config.tap);
+  const peer = { hostname, port: config.port };
+  const channel: DatagramChannel =
+    (config.alone && BlockingChannel.open(localAddress(hostname), peer, config.tap)) ||
+    new UdpChannel(await bindUdp(localAddress(hostname), 0), peer, false, config.tap);
   const abort = () => channel.close();
   config.signal?.addEventListener("abort", abort);
   try {

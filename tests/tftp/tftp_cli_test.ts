@@ -127,47 +127,52 @@ Deno.test("cli: fsd get over TFTP from a missing server times out with exit 1", 
   assert.match(result.stderr, /timed out/);
 });
 
-Deno.test("cli: Ctrl-C during a TFTP download exits 130 and leaves nothing behind", async () => {
-  await using local = await tempDir();
-  await using peer = await RawPeer.open(); // takes the request, never answers
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-net",
-      `--allow-read=${local.path}`,
-      `--allow-write=${local.path}`,
-      MAIN,
+for (const ffi of [[], ["--allow-ffi"]]) {
+  const how = ffi.length ? " (--allow-ffi: the client's blocking socket)" : "";
+
+  Deno.test(`cli: Ctrl-C during a TFTP download exits 130 and leaves nothing behind${how}`, async () => {
+    await using local = await tempDir();
+    await using peer = await RawPeer.open(); // takes the request, never answers
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--allow-net",
+        `--allow-read=${local.path}`,
+        `--allow-write=${local.path}`,
+        ...ffi,
+        MAIN,
+        "get",
+        `tftp://127.0.0.1:${peer.port}/f`,
+        `${local.path}/f`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await peer.receive(); // the RRQ: the download is under way, its staging file made
+    child.kill("SIGINT");
+    const output = await child.output();
+    assert.equal(output.code, 130); // 128 + SIGINT, as over fsd/1
+    assert.match(new TextDecoder().decode(output.stderr), /interrupted by SIGINT/);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(local.path)), []);
+  });
+
+  Deno.test(`cli: a dead TFTP port fails within --timeout: one RRQ for --timeout 0.3, none after${how}`, async () => {
+    await using peer = await RawPeer.open(); // takes the request, never answers
+    const run = runFsd(["--allow-net", ...ffi], [
       "get",
       `tftp://127.0.0.1:${peer.port}/f`,
-      `${local.path}/f`,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  await peer.receive(); // the RRQ: the download is under way, its staging file made
-  child.kill("SIGINT");
-  const output = await child.output();
-  assert.equal(output.code, 130); // 128 + SIGINT, as over fsd/1
-  assert.match(new TextDecoder().decode(output.stderr), /interrupted by SIGINT/);
-  assert.deepEqual(await Array.fromAsync(Deno.readDir(local.path)), []);
-});
-
-Deno.test("cli: a dead TFTP port fails within --timeout: one RRQ for --timeout 0.3, none after", async () => {
-  await using peer = await RawPeer.open(); // takes the request, never answers
-  const run = runFsd(["--allow-net"], [
-    "get",
-    `tftp://127.0.0.1:${peer.port}/f`,
-    "-",
-    "--timeout",
-    "0.3",
-  ]);
-  assert.equal((await peer.receive()).packet.op, "?"); // the RRQ (opcode 1: not a reply kind)
-  const result = await run;
-  assert.equal(result.code, 1);
-  assert.match(result.stderr, /timed out/);
-  assert.equal(await peer.receiveOrNull(0), null, "no request resent past --timeout");
-});
+      "-",
+      "--timeout",
+      "0.3",
+    ]);
+    assert.equal((await peer.receive()).packet.op, "?"); // the RRQ (opcode 1: not a reply kind)
+    const result = await run;
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /timed out/);
+    assert.equal(await peer.receiveOrNull(0), null, "no request resent past --timeout");
+  });
+}
 
 Deno.test("cli: get over TFTP takes -o, --jobs, --json, --sha256 and --continue", async () => {
   await using served = await tempDir();
@@ -300,6 +305,10 @@ Deno.test("cli: between fsd's own ends the window slides both ways (ackevery in 
   const got = await runFsd(permissions, ["get", `${url}/f`, `${local.path}/f`, "--trace", "fsd"]);
   assert.equal(got.code, 0, got.stderr);
   assert.deepEqual(await Deno.readFile(`${local.path}/f`), data);
+  // The same with the client's blocking socket (--allow-ffi, as README's install line gives).
+  const blocking = await runFsd([...permissions, "--allow-ffi"], ["get", `${url}/f`, "-"]);
+  assert.equal(blocking.code, 0, blocking.stderr);
+  assert.deepEqual(blocking.stdoutBytes, data);
   assert.match(got.stderr, /RRQ "f" blksize=65464 tsize=0 windowsize=3 ackevery=1/);
   assert.match(got.stderr, /OACK blksize=65464 tsize=300000 windowsize=3 ackevery=1/);
   await server.waitForLine(

@@ -369,38 +369,44 @@ async function fsdClientAgainst(server: (dir: string, port: number) => Deno.Chil
   await Deno.chmod(served.path, 0o777); // the servers drop to an unprivileged user
   const { child, port } = await startPeer((port) => server(served.path, port));
   try {
-    const permissions = [
-      "--allow-net",
-      `--allow-read=${local.path}`,
-      `--allow-write=${local.path}`,
-    ];
-    for (const size of [...SIZES, 300_000]) {
-      const data = randomBytes(size, size + 9);
-      await Deno.writeFile(`${served.path}/s${size}`, data);
-      await Deno.chmod(`${served.path}/s${size}`, 0o644);
-      const url = `tftp://${HOST}:${port}/s${size}`;
-      const got = await runFsd(permissions, ["get", url, `${local.path}/s${size}`]);
-      assert.equal(got.code, 0, got.stderr);
-      await sameFile(`${local.path}/s${size}`, data, `get s${size}`, got.stderr);
-      const put = await runFsd(permissions, [
-        "put",
-        `tftp://${HOST}:${port}/u${size}`,
-        `${local.path}/s${size}`,
-      ]);
-      assert.equal(put.code, 0, put.stderr);
-      await sameFile(`${served.path}/u${size}`, data, `put u${size}`, put.stderr);
+    const narrow = ["--allow-net", `--allow-read=${local.path}`, `--allow-write=${local.path}`];
+    // Narrow permissions: Deno's socket; with --allow-ffi (README's install line has it): the
+    // blocking one (lib/net/blocking_udp.ts).
+    for (const permissions of [narrow, [...narrow, "--allow-ffi"]]) {
+      await fsdClientRuns(permissions, served.path, local.path, port);
     }
-    const missing = await runFsd(permissions, [
-      "get",
-      `tftp://${HOST}:${port}/nothere`,
-      `${local.path}/x`,
-    ]);
-    assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /server error 1/);
   } finally {
     child.kill("SIGTERM");
     await child.status;
   }
+}
+
+/** fsd's TFTP client with `permissions` against the server on `port` serving `served`: get, put, a missing file. */
+async function fsdClientRuns(permissions: string[], served: string, local: string, port: number) {
+  const tag = permissions.includes("--allow-ffi") ? "b" : "d";
+  for (const size of [...SIZES, 300_000]) {
+    const data = randomBytes(size, size + 9);
+    await Deno.writeFile(`${served}/s${size}`, data);
+    await Deno.chmod(`${served}/s${size}`, 0o644);
+    const url = `tftp://${HOST}:${port}/s${size}`;
+    const got = await runFsd(permissions, ["get", url, `${local}/${tag}${size}`]);
+    assert.equal(got.code, 0, got.stderr);
+    await sameFile(`${local}/${tag}${size}`, data, `get s${size} (${tag})`, got.stderr);
+    const put = await runFsd(permissions, [
+      "put",
+      `tftp://${HOST}:${port}/u${tag}${size}`,
+      `${local}/${tag}${size}`,
+    ]);
+    assert.equal(put.code, 0, put.stderr);
+    await sameFile(`${served}/u${tag}${size}`, data, `put u${tag}${size}`, put.stderr);
+  }
+  const missing = await runFsd(permissions, [
+    "get",
+    `tftp://${HOST}:${port}/nothere`,
+    `${local}/x`,
+  ]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /server error 1/);
 }
 
 /**

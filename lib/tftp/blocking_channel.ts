@@ -1,0 +1,62 @@
+/**
+ * A TFTP transfer's channel over lib/net's BlockingUdp: the same rules as
+ * `UdpChannel` (the peer's transfer ID learned from its first answer,
+ * ERROR 5 to anyone else, an ERROR never answered), but each wait blocks
+ * this thread, in slices: between slices, and at least every YIELD_MS
+ * while datagrams keep coming, the event loop turns, so timers (progress)
+ * and signal listeners (an interrupt closes the channel) still run. For a
+ * client only: a server's wait must never hold up its other transfers.
+ */
+
+import type { Endpoint } from "../net/endpoint.ts";
+import { BlockingUdp } from "../net/blocking_udp.ts";
+import { MAX_DATAGRAM } from "../net/udp.ts";
+import { type DatagramTap, PeerChannel } from "./channel.ts";
+
+/**
+ * Longest one blocking wait lasts, and longest the event loop waits for a
+ * turn while datagrams keep coming: a turn costs about a millisecond (a
+ * timer's least delay), so one every 100 ms costs a transfer 1%, and an
+ * interrupt or a progress line waits for it at most that long.
+ */
+const SLICE_MS = 50;
+const YIELD_MS = 100;
+
+/** One turn of the event loop (a timer's turn: listeners and other timers run). */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+export class BlockingChannel extends PeerChannel<BlockingUdp> {
+  readonly #buffer = new Uint8Array(MAX_DATAGRAM);
+  #turned = performance.now();
+
+  /** A client's channel to `peer` (whose port answers may change), or undefined where BlockingUdp is not offered. */
+  static open(localHost: string, peer: Endpoint, tap?: DatagramTap): BlockingChannel | undefined {
+    const socket = BlockingUdp.open(localHost, peer);
+    return socket && new BlockingChannel(socket, peer, false, tap);
+  }
+
+  async receive(deadline: number): Promise<Uint8Array | null> {
+    for (;;) {
+      let now = performance.now();
+      if (now - this.#turned >= YIELD_MS) {
+        await turn();
+        now = this.#turned = performance.now();
+      }
+      if (deadline - now <= 0 || this.socket.closed) return null;
+      const got = this.socket.receive(this.#buffer, Math.min(deadline - now, SLICE_MS));
+      if (got === null) {
+        await turn();
+        this.#turned = performance.now();
+        continue;
+      }
+      const bytes = this.admit(got[0], got[1]);
+      if (bytes) return bytes;
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
