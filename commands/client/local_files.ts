@@ -115,28 +115,27 @@ function clientSink(file: Deno.FsFile, syncBytes = 0): ByteSink {
 
 /**
  * Directories this process swept (a job of many files sweeps each once),
- * each with the names it held when read and those given here since: a
- * later download to a name not among them need not look it up (a failed
- * lookup costs Deno an error object, about 25 µs). A name that appears
- * meanwhile is still never replaced: the staging file's link fails, "file
- * exists".
+ * each with the names it held when read and those given here since
+ * (undefined: it could not be read, or held over MAX_KNOWN_NAMES): a later
+ * download to a name not among them need not look it up (a failed lookup
+ * costs Deno an error object, about 25 µs). A name that appears meanwhile
+ * is still never replaced: the staging file's link fails, "file exists".
  */
-const swept = new Map<string, { done: Promise<void>; names?: Set<string> }>();
+const swept = new Map<string, Promise<Set<string> | undefined>>();
 
 /** Most names kept of one directory; past it, each download looks its own name up. */
 const MAX_KNOWN_NAMES = 100_000;
 
 /** Removes what killed downloads left in `directory` (never a live one's file), once per process. */
-function sweepOnce(directory: string): Promise<void> {
-  let known = swept.get(directory);
-  if (!known) {
-    const entry: { done: Promise<void>; names?: Set<string> } = { done: Promise.resolve() };
-    entry.done = removeStaleDownloads(directory).then((names) => {
-      if (names && names.size <= MAX_KNOWN_NAMES) entry.names = names;
-    });
-    swept.set(directory, known = entry);
+function sweepOnce(directory: string): Promise<Set<string> | undefined> {
+  let names = swept.get(directory);
+  if (!names) {
+    names = removeStaleDownloads(directory).then((found) =>
+      found && found.size <= MAX_KNOWN_NAMES ? found : undefined
+    );
+    swept.set(directory, names);
   }
-  return known.done;
+  return names;
 }
 
 /**
@@ -146,8 +145,9 @@ function sweepOnce(directory: string): Promise<void> {
  * not swept yet.
  */
 function knownAbsent(path: string): Promise<boolean> | undefined {
-  const known = swept.get(dirname(path));
-  return known?.done.then(() => known.names !== undefined && !known.names.has(basename(path)));
+  return swept.get(dirname(path))?.then((names) =>
+    names !== undefined && !names.has(basename(path))
+  );
 }
 
 /** Opens the local end of a download to `path` (checked with downloadPath). */
@@ -193,7 +193,7 @@ export async function openDownload(
         }
         throw error;
       });
-      swept.get(dirname(path))?.names?.add(basename(path));
+      (await swept.get(dirname(path)))?.add(basename(path));
     },
     discard: () => staged.discard(),
   };

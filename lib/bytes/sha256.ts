@@ -76,8 +76,8 @@ function nativeCrc(): Promise<typeof import("node:zlib")> {
  * The CRC-32 tables (IEEE polynomial, reflected) for slicing by 8, for the
  * JavaScript CRC of small transfers: table k holds the CRC of a byte followed
  * by k zero bytes, so eight bytes are folded in with eight lookups and no
- * loop-carried dependence between them (about four times the byte-at-a-time
- * loop's speed).
+ * loop-carried dependence between them (2.7 times the byte-at-a-time loop's
+ * speed here: 0.090 against 0.247 ms for 100 KiB).
  */
 const CRC_TABLES = (() => {
   const tables = new Int32Array(8 * 256);

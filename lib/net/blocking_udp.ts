@@ -64,6 +64,7 @@ function errno(c: Libc): number {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** `hostname` (an IP address) and `port` as a sockaddr_in or sockaddr_in6, or undefined for a name. */
 function sockaddr(c: Libc, hostname: string, port: number): Uint8Array | undefined {
@@ -86,7 +87,7 @@ function endpointOf(c: Libc, bytes: Uint8Array): Endpoint {
   const text = new Uint8Array(64);
   const address = family === AF_INET ? bytes.subarray(4, 8) : bytes.subarray(8, 24);
   c.inet_ntop(family, address.slice(), text, text.length);
-  const hostname = new TextDecoder().decode(text.subarray(0, text.indexOf(0)));
+  const hostname = decoder.decode(text.subarray(0, text.indexOf(0)));
   return { hostname, port: view.getUint16(2) };
 }
 
@@ -104,14 +105,22 @@ export class BlockingUdp {
   #timeoutMs = -1;
   readonly #from = new Uint8Array(SOCKADDR_BYTES);
   readonly #fromLength = new Uint32Array(1);
+  /** The same four bytes, as recvfrom takes them. */
+  readonly #fromLengthBytes = new Uint8Array(this.#fromLength.buffer);
   /** The last endpoint sent to or received from, with its sockaddr: most datagrams are its. */
   #known: { endpoint: Endpoint; bytes: Uint8Array } | undefined;
   readonly #timeval = new BigInt64Array(2);
 
-  private constructor(c: Libc, fd: number, local: Endpoint) {
+  private constructor(
+    c: Libc,
+    fd: number,
+    local: Endpoint,
+    peer: { endpoint: Endpoint; bytes: Uint8Array },
+  ) {
     this.#c = c;
     this.#fd = fd;
     this.local = local;
+    this.#known = peer;
   }
 
   /**
@@ -126,7 +135,8 @@ export class BlockingUdp {
       if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") return undefined;
     }
     const bound = sockaddr(c, localHost, 0);
-    if (!bound || !sockaddr(c, peer.hostname, peer.port)) return undefined;
+    const to = sockaddr(c, peer.hostname, peer.port);
+    if (!bound || !to) return undefined;
     const family = new DataView(bound.buffer).getUint16(0, true);
     const fd = c.socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return undefined;
@@ -139,7 +149,7 @@ export class BlockingUdp {
       c.close(fd);
       return undefined;
     }
-    return new BlockingUdp(c, fd, endpointOf(c, name));
+    return new BlockingUdp(c, fd, endpointOf(c, name), { endpoint: peer, bytes: to });
   }
 
   get closed(): boolean {
@@ -170,7 +180,7 @@ export class BlockingUdp {
           BigInt(into.length),
           0,
           this.#from,
-          new Uint8Array(this.#fromLength.buffer),
+          this.#fromLengthBytes,
         ),
       );
       if (n >= 0) return [into.subarray(0, n), this.#sender()];
