@@ -16,6 +16,7 @@
 import type { Command } from "./commands/shared/command.ts";
 import { VERSION } from "./lib/version.ts";
 import { isServeWorker } from "./lib/fsd/worker_name.ts";
+import { isTftpSender } from "./lib/tftp/sender_name.ts";
 
 const cli = () => import("./commands/shared/cli.ts");
 
@@ -146,6 +147,9 @@ function causeChain(e: unknown): string {
 if (import.meta.main && isServeWorker()) {
   // `fsd serve --workers N` runs this module once per worker.
   (await import("./lib/fsd/worker_pool.ts")).serveInWorker();
+} else if (import.meta.main && isTftpSender()) {
+  // `fsd serve --tftp` runs this module once per sender thread (lib/tftp/send_pool.ts).
+  (await import("./lib/tftp/sender.ts")).sendInWorker();
 } else if (import.meta.main) {
   try {
     await main(Deno.args);

@@ -136,6 +136,8 @@ export async function startTftp(
     noUpload: values["tftp-no-upload"] ?? false,
     uniqueRoot: values["tftp-unique-root"] ?? false,
     access: accessFor(accounts),
+    // Downloads on threads of their own where Deno grants --allow-ffi (lib/tftp/send_pool.ts).
+    senderModule: Deno.mainModule,
   };
   // Beside fsd/1, whose start already removed stale uploads, the store is opened without that.
   const store = shared ? await FileStore.open(config) : undefined;

@@ -17,6 +17,7 @@
  */
 
 import type { Endpoint } from "./endpoint.ts";
+import { EINTR, errno, type Libc, loadLibc } from "./libc.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -24,44 +25,7 @@ const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
-const EINTR = 4;
 const SOCKADDR_BYTES = 28;
-
-const SYMBOLS = {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
-  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  inet_pton: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  inet_ntop: { parameters: ["i32", "buffer", "buffer", "u32"], result: "pointer" },
-  __errno_location: { parameters: [], result: "pointer" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-let libc: Libc | null | undefined;
-
-/** glibc's symbols, loaded once; null where that cannot be (not Linux, no --allow-ffi, no glibc). */
-function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  if (Deno.build.os !== "linux") return libc;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return libc;
-  try {
-    libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-  } catch {
-    // musl, or no C library by that name: Deno's socket serves
-  }
-  return libc;
-}
-
-function errno(c: Libc): number {
-  const at = c.__errno_location();
-  return at ? new Deno.UnsafePointerView(at).getInt32() : 0;
-}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

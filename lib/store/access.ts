@@ -67,7 +67,10 @@ export interface Location {
 /** What protocols do with files; `FileStore` and `Access.view`'s answer both are one. */
 export interface Files {
   readonly maxUploadBytes: number;
-  openRead(requested: string | Uint8Array, options?: { digests?: boolean }): Promise<OpenedFile>;
+  openRead(
+    requested: string | Uint8Array,
+    options?: { digests?: boolean; descriptor?: boolean },
+  ): Promise<OpenedFile>;
   stageWrite(requested: string | Uint8Array, declaredSize?: number): Promise<StagedWrite>;
   /** `client`: its address, for the rate of new directories. */
   makeDirectory(requested: string | Uint8Array, client?: string): Promise<void>;
@@ -202,7 +205,7 @@ class AccessView implements Files {
 
   async openRead(
     requested: string | Uint8Array,
-    options: { digests?: boolean } = {},
+    options: { digests?: boolean; descriptor?: boolean } = {},
   ): Promise<OpenedFile> {
     const where = this.#locate(requested, "read");
     const extra = await this.#mounted(where.mounts);

@@ -44,6 +44,19 @@ export interface ReadOptions {
   extra?: ListingEntry[];
   /** A listing shows the `extra` entries alone. */
   only?: boolean;
+  /**
+   * Keep the race-free descriptor the file was opened by, and give it
+   * (`OpenedFile.descriptor`) while the file is open: a reader on another
+   * thread of this process (TFTP's blocking sender) reads exactly the file
+   * checked. Only in fd mode (lib/store/opened.ts); elsewhere none is given.
+   */
+  descriptor?: boolean;
+}
+
+/** The descriptor behind an fd-mode open (its path is /proc/self/fd/N), or undefined. */
+function heldDescriptor(opened: Opened): { fd: number; opened: Opened } | undefined {
+  const fd = /^\/proc\/self\/fd\/(\d+)$/.exec(opened.path)?.[1];
+  return fd === undefined ? undefined : { fd: Number(fd), opened };
 }
 
 /** A name opened for reading. */
@@ -54,6 +67,8 @@ export interface OpenedFile {
   mtime?: Date;
   /** Moves the start past the first `bytes` of a file (a resume), hashing them into `hash` if given. */
   skip(bytes: number, hash?: Hasher): Promise<void>;
+  /** The open descriptor of the file, where `ReadOptions.descriptor` asked for it and fd mode gives one. */
+  descriptor?: number;
   close(): void;
 }
 
@@ -228,6 +243,8 @@ export class FileStore {
       const file = await calls.open(opened.path, { read: true });
       // Its contents are read synchronously where it is on a disk, or where the calls are.
       const sync = onBlockDevice(info.dev) || await calls.syncNow();
+      const held = options.descriptor ? heldDescriptor(opened) : undefined;
+      if (held !== undefined) opened = undefined; // closed with the file, not now
       return {
         source: fileSource(file, sync ? SYNC_READ_BYTES : 0, sync),
         size: info.size,
@@ -237,7 +254,11 @@ export class FileStore {
           if (hash) await hashPrefix(file, bytes, hash);
           else await file.seek(bytes, Deno.SeekMode.Start);
         },
-        close: () => file.close(),
+        descriptor: held?.fd,
+        close: () => {
+          file.close();
+          held?.opened.close();
+        },
       };
     } catch (error) {
       throw fileError(error, name);

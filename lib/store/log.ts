@@ -48,6 +48,8 @@ export type ServerEvent =
     windowsize?: number;
     /** TFTP's sliding window (fsd's `ackevery`), when granted. */
     ackevery?: number;
+    /** "sender": a TFTP download that ran on a thread of its own (lib/tftp/send_pool.ts). */
+    thread?: "sender";
     code?: number;
     message?: string;
     /** The account it was made as (a server with accounts); "anonymous" without a login. */

@@ -4,8 +4,9 @@
  * ERROR 5 to anyone else, an ERROR never answered), but each wait blocks
  * this thread, in slices: between slices, and at least every YIELD_MS
  * while datagrams keep coming, the event loop turns, so timers (progress)
- * and signal listeners (an interrupt closes the channel) still run. For a
- * client only: a server's wait must never hold up its other transfers.
+ * and signal listeners (an interrupt closes the channel) still run. A
+ * client's, and a server's only on a thread of its own
+ * (lib/tftp/send_pool.ts): a wait must never hold up other transfers.
  */
 
 import type { Endpoint } from "../net/endpoint.ts";
@@ -31,13 +32,25 @@ export class BlockingChannel extends PeerChannel<BlockingUdp> {
   readonly #buffer = new Uint8Array(MAX_DATAGRAM);
   #turned = performance.now();
 
-  /** A client's channel to `peer` (whose port answers may change), or undefined where BlockingUdp is not offered. */
-  static open(localHost: string, peer: Endpoint, tap?: DatagramTap): BlockingChannel | undefined {
+  /**
+   * A client's channel to `peer` (whose port answers may change), or a
+   * server's (`peerKnown`: the client's request named its transfer ID);
+   * undefined where BlockingUdp is not offered.
+   */
+  static open(
+    localHost: string,
+    peer: Endpoint,
+    tap?: DatagramTap,
+    peerKnown = false,
+  ): BlockingChannel | undefined {
     const socket = BlockingUdp.open(localHost, peer);
-    return socket && new BlockingChannel(socket, peer, false, tap);
+    return socket && new BlockingChannel(socket, peer, peerKnown, tap);
   }
 
   async receive(deadline: number): Promise<Uint8Array | null> {
+    // The wait starts once the caller's own synchronous work after this call is done: a sender
+    // reads the next window ahead while the ACK is on its way, not after it came.
+    await undefined;
     for (;;) {
       let now = performance.now();
       if (now - this.#turned >= YIELD_MS) {

@@ -85,6 +85,34 @@ function isStale(packet: Packet): boolean {
 }
 
 /**
+ * A read's first exchange when options were granted: the OACK, sent until
+ * the client answers ACK 0 (each wait `params.timeoutMs`, and none past
+ * `firstAnswerBy`), `retries` times again at most.
+ */
+export async function awaitAckZero(
+  channel: DatagramChannel,
+  oack: Uint8Array,
+  config: TransferConfig,
+  firstAnswerBy: number,
+): Promise<void> {
+  for (let tries = 0; tries <= config.retries; tries++) {
+    channel.send(oack);
+    const deadline = Math.min(channel.now() + config.params.timeoutMs, firstAnswerBy);
+    for (;;) {
+      const bytes = await channel.receive(deadline);
+      if (bytes === null) {
+        checkFirstAnswer(channel, firstAnswerBy);
+        break;
+      }
+      const packet = parseFromPeer(bytes, 0);
+      if (packet.op === Opcode.ACK && packet.block === 0) return;
+      if (packet.op !== Opcode.ACK) throw unexpected(packet, "ACK 0");
+    }
+  }
+  throw new Deno.errors.TimedOut("timed out: no ACK of the OACK");
+}
+
+/**
  * Sends `source` as DATA blocks 1, 2, ... (the peer has already agreed to
  * the transfer); returns the bytes sent once the last block is acknowledged.
  */

@@ -17,6 +17,7 @@ import { encodeError, Opcode, parsePacket, type Request } from "./codec.ts";
 import { BLKSIZE_RANGE, MAX_GRANTED_TIMEOUT } from "./options.ts";
 import { type DatagramTap, type Endpoint, isError, UdpChannel } from "./channel.ts";
 import { Transfer, type TransferContext } from "./transfer.ts";
+import { SendPool } from "./send_pool.ts";
 
 export interface TftpServerConfig {
   /** The directory to serve. */
@@ -63,6 +64,13 @@ export interface TftpServerConfig {
   log?: (event: ServerEvent) => void;
   /** Sees the datagrams of transfer `id`, its request first (the live page). */
   datagramTap?: (id: number) => DatagramTap;
+  /**
+   * Runs downloads of regular files on sender threads (lib/tftp/send_pool.ts)
+   * running this module (main.ts), where Deno grants --allow-ffi; not with a
+   * `portRange` or a `datagramTap` (a sender's socket takes any port, and its
+   * datagrams are not seen here).
+   */
+  senderModule?: string | URL;
 }
 
 export const TFTP_DEFAULTS = {
@@ -103,6 +111,7 @@ export class TftpServer {
   /** Running transfers by the client's endpoint: a repeated request must not start another. */
   readonly #running = new Map<string, Running>();
   readonly #receiving: Promise<void>;
+  readonly #senders: SendPool | undefined;
   #nextId = 1;
   #stopping = false;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -113,6 +122,8 @@ export class TftpServer {
     this.#config = config;
     this.#log = config.log ?? (() => {});
     this.#limits = new ConnectionLimits(tftpLimits(config));
+    const module = config.portRange || config.datagramTap ? undefined : config.senderModule;
+    this.#senders = module ? SendPool.create(module, config.hostname ?? DEFAULT_HOST) : undefined;
     this.#receiving = this.#receiveRequests();
   }
 
@@ -130,6 +141,11 @@ export class TftpServer {
 
   get addr(): { hostname: string; port: number } {
     return this.#socket.local;
+  }
+
+  /** Sender threads started (downloads on threads of their own). */
+  get senderThreads(): number {
+    return this.#senders?.threads ?? 0;
   }
 
   /** Transfers running now. */
@@ -167,6 +183,7 @@ export class TftpServer {
       await Promise.all([...this.#running.values()].map((s) => s.done));
     }
     await this.#receiving;
+    this.#senders?.close();
     clearTimeout(this.#graceTimer);
   }
 
@@ -295,6 +312,7 @@ export class TftpServer {
       noUpload: this.#config.noUpload ?? false,
       log: this.#log,
       stopping: () => this.#stopping,
+      offload: this.#senders && ((job, started) => this.#senders!.offer(job, started)),
     };
   }
 }

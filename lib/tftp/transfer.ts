@@ -5,8 +5,7 @@
  */
 
 import type { ByteSink, ByteSource } from "../bytes/source_sink.ts";
-import { errorMessage } from "../bytes/source_sink.ts";
-import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
+import { ErrorCode, ProtocolError } from "../store/errors.ts";
 import type { Files } from "../store/access.ts";
 import type { StagedWrite } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
@@ -20,8 +19,11 @@ import {
   type ServerLimits,
   type TransferParams,
 } from "./options.ts";
-import { checkFirstAnswer, dally, parseFromPeer, receiveFile, sendFile } from "./blocks.ts";
+import { awaitAckZero, dally, receiveFile, sendFile } from "./blocks.ts";
 import type { DatagramChannel } from "./channel.ts";
+import type { OptionPairs } from "../net/option_pairs.ts";
+import type { SendJob, SendOutcome } from "./send_pool.ts";
+import { type Failure, settleFailure } from "./failure.ts";
 
 export interface TransferContext {
   /** The files for this client: the access model's anonymous view (its own subdirectory with per-client roots). */
@@ -34,7 +36,18 @@ export interface TransferContext {
   log: (event: ServerEvent) => void;
   /** Whether the server is shutting down (a closed socket then means "shutdown"). */
   stopping: () => boolean;
+  /**
+   * Runs a download on a thread of its own (lib/tftp/send_pool.ts), where
+   * one is free and the download may go there; else undefined, and it runs
+   * here. `job` lacks the transfer's `id`, which the pool gives.
+   */
+  offload?: (job: Omit<SendJob, "id">, started: (abort: () => boolean) => void) =>
+    | Promise<SendOutcome>
+    | undefined;
 }
+
+/** Downloads smaller than this stay on the event loop: a thread's hand-off would cost more. */
+export const MIN_OFFLOAD_BYTES = 1 << 20;
 
 const SLASH = 0x2f;
 const BACKSLASH = 0x5c;
@@ -62,6 +75,10 @@ export class Transfer {
   readonly #started = performance.now();
   #name = "";
   #dataMoved = false;
+  /** Whether a sender thread ran the download. */
+  #offloaded = false;
+  /** Stops the download handed to another thread; true if that thread tells the peer. */
+  #abortOffloaded: (() => boolean) | undefined;
   /** When the client's first answer is overdue (a channel.now() time). */
   #firstAnswerBy = Infinity;
 
@@ -78,6 +95,7 @@ export class Transfer {
 
   /** Stops the transfer now (shutdown): the peer hears ERROR 0. */
   abort(): void {
+    if (this.#abortOffloaded?.()) return;
     this.#channel.send(encodeError(ErrorCode.OTHER, "server shutting down"));
     this.#channel.close();
   }
@@ -99,6 +117,7 @@ export class Transfer {
         blksize: params.blockSize,
         windowsize: params.windowSize,
         ackevery: params.ackEvery,
+        thread: this.#offloaded ? "sender" : undefined,
       });
       await linger?.();
     } catch (error) {
@@ -109,7 +128,8 @@ export class Transfer {
   }
 
   async #serveRead(name: string, asked: Asked) {
-    const file = await (await this.#context.store()).openRead(name);
+    const descriptor = this.#context.offload !== undefined && this.#request.mode !== "netascii";
+    const file = await (await this.#context.store()).openRead(name, { descriptor });
     try {
       if (file.kind !== "file") {
         throw new ProtocolError(ErrorCode.ACCESS_VIOLATION, `not a regular file: ${name}`);
@@ -118,7 +138,18 @@ export class Transfer {
       // tsize is the size on the wire: unknown for netascii without reading the file twice.
       const { params, oack } = grant(asked, this.#context.limits, netascii ? undefined : file.size);
       const answered = oack.length > 0;
-      if (answered) await this.#awaitAckZero(encodeOack(oack), params);
+      if (!netascii && file.descriptor !== undefined && file.size >= MIN_OFFLOAD_BYTES) {
+        const bytes = await this.#offload(file.descriptor, params, answered ? oack : undefined);
+        if (bytes !== undefined) return { bytes, params, linger: undefined };
+      }
+      if (answered) {
+        await awaitAckZero(
+          this.#channel,
+          encodeOack(oack),
+          this.#config(params),
+          this.#firstAnswerBy,
+        );
+      }
       this.#dataMoved = true;
       const source: ByteSource = netascii ? netasciiSource(file.source) : file.source;
       const config = {
@@ -163,58 +194,52 @@ export class Transfer {
     }
   }
 
+  /**
+   * The download on a sender thread, if one takes it: its bytes, or the
+   * failure it met thrown as `Offloaded` (the thread told the peer);
+   * undefined if none took it (it runs here). The thread's own socket is
+   * the transfer's ID: this thread's is never used for it.
+   */
+  async #offload(
+    fd: number,
+    params: TransferParams,
+    oack: OptionPairs | undefined,
+  ): Promise<number | undefined> {
+    const outcome = await this.#context.offload?.({
+      fd,
+      peer: this.#channel.peer,
+      params,
+      oack: oack && encodeOack(oack),
+      retries: this.#context.retries,
+      firstAnswerMs: this.#firstAnswerBy - this.#channel.now(),
+    }, (abort) => this.#abortOffloaded = abort);
+    this.#abortOffloaded = undefined;
+    if (!outcome || "unavailable" in outcome) return undefined;
+    this.#offloaded = true;
+    this.#dataMoved = outcome.dataMoved;
+    if ("bytes" in outcome) return outcome.bytes;
+    throw new Offloaded(outcome.failure);
+  }
+
   #config(params: TransferParams) {
     return { params, retries: this.#context.retries };
   }
 
-  /** Sends the OACK until the client answers ACK 0. */
-  async #awaitAckZero(oack: Uint8Array, params: TransferParams): Promise<void> {
-    for (let tries = 0; tries <= this.#context.retries; tries++) {
-      this.#channel.send(oack);
-      const deadline = Math.min(this.#channel.now() + params.timeoutMs, this.#firstAnswerBy);
-      for (;;) {
-        const bytes = await this.#channel.receive(deadline);
-        if (bytes === null) {
-          checkFirstAnswer(this.#channel, this.#firstAnswerBy);
-          break;
-        }
-        const packet = parseFromPeer(bytes, 0);
-        if (packet.op === Opcode.ACK && packet.block === 0) return;
-        if (packet.op !== Opcode.ACK) {
-          throw new ProtocolError(
-            ErrorCode.ILLEGAL_OPERATION,
-            `illegal TFTP operation: expected ACK 0, got opcode ${packet.op}`,
-          );
-        }
-      }
-    }
-    throw new Deno.errors.TimedOut("timed out: no ACK of the OACK");
-  }
-
   #fail(error: unknown): void {
-    if (this.#context.stopping() && this.#channel.closed) {
-      this.#logClose({ reason: "shutdown" });
-    } else if (error instanceof PeerError) {
-      this.#logClose({ reason: "peer-error", code: error.code, message: error.message });
-    } else if (error instanceof Deno.errors.TimedOut) {
-      this.#logClose({ reason: "timeout", message: error.message });
-    } else {
-      const coded = error instanceof ProtocolError
-        ? error
-        : new ProtocolError(ErrorCode.OTHER, errorMessage(error));
-      this.#channel.send(encodeError(coded.code, coded.message));
-      if (this.#dataMoved) {
-        const reason = error instanceof ProtocolError ? "error" : "failure";
-        this.#logClose({ reason, code: coded.code, message: coded.message });
-      } else {
-        this.#logRequest({
-          outcome: "refused",
-          bytes: 0,
-          code: coded.code,
-          message: coded.message,
-        });
-      }
-    }
+    const failure = error instanceof Offloaded
+      ? error.failure
+      : settleFailure(error, this.#channel, this.#context.stopping());
+    // An error before any data moved refused the request; anything else closed a transfer.
+    const refused = !this.#dataMoved &&
+      (failure.reason === "error" || failure.reason === "failure");
+    if (refused) {
+      this.#logRequest({
+        outcome: "refused",
+        bytes: 0,
+        code: failure.code,
+        message: failure.message,
+      });
+    } else this.#logClose(failure);
   }
 
   #logRequest(
@@ -225,6 +250,7 @@ export class Transfer {
       blksize?: number;
       windowsize?: number;
       ackevery?: number;
+      thread?: "sender";
       code?: number;
       message?: string;
     },
@@ -239,13 +265,7 @@ export class Transfer {
     });
   }
 
-  #logClose(
-    fields: {
-      reason: "error" | "peer-error" | "timeout" | "shutdown" | "failure";
-      code?: number;
-      message?: string;
-    },
-  ): void {
+  #logClose(fields: Failure): void {
     this.#context.log({
       event: "close",
       id: this.#id,
@@ -254,5 +274,14 @@ export class Transfer {
       ms: Math.round(performance.now() - this.#started),
       ...fields,
     });
+  }
+}
+
+/** A download on a sender thread that failed there: the peer was told already. */
+class Offloaded extends Error {
+  readonly failure: Failure;
+  constructor(failure: Failure) {
+    super(failure.message ?? failure.reason);
+    this.failure = failure;
   }
 }
