@@ -9,7 +9,9 @@
  * per thread at a time, at most one thread per core: the file is opened and
  * checked here, through the store's rules, and read there by the descriptor
  * held here until the download ends. When every thread is busy, or where
- * threads are not offered, the download runs on the event loop, as before.
+ * threads are not offered (or cannot start), the download runs on the
+ * event loop, as before. One thread starts with the pool; more start as
+ * downloads need them, and each is kept for the next until `close`.
  */
 
 import { loadLibc } from "../net/libc.ts";
@@ -49,8 +51,10 @@ export type FromSender =
 interface Thread {
   worker: Worker;
   ready: Promise<void>;
-  /** The download it runs now, and what hears its outcome. */
-  job?: { id: number; settle: (outcome: SendOutcome) => void };
+  /** Whether it has loaded and said so. */
+  started: boolean;
+  /** The download it has now (`posted`: handed to it), and what hears its outcome. */
+  job?: { id: number; settle: (outcome: SendOutcome) => void; posted: boolean };
 }
 
 export class SendPool {
@@ -60,6 +64,8 @@ export class SendPool {
   readonly #threads: Thread[] = [];
   #nextId = 1;
   #closed = false;
+  /** A thread failed before it started: none can run here, and downloads stay on the event loop. */
+  #broken = false;
 
   private constructor(module: string | URL, hostname: string, max: number) {
     this.#module = module;
@@ -76,7 +82,11 @@ export class SendPool {
   static create(module: string | URL, hostname: string, max?: number): SendPool | undefined {
     if (!loadLibc()) return undefined;
     const cores = navigator.hardwareConcurrency ?? 1;
-    return new SendPool(module, hostname, max ?? Math.max(1, Math.min(8, cores)));
+    const pool = new SendPool(module, hostname, max ?? Math.max(1, Math.min(8, cores)));
+    // One thread starts now, beside the server's start: a thread takes about 75 ms to start
+    // (and 14 MiB), which the first large download would otherwise wait for.
+    pool.#start();
+    return pool;
   }
 
   /** Threads started so far (each kept for the next download until `close`). */
@@ -94,26 +104,27 @@ export class SendPool {
     job: Omit<SendJob, "id">,
     started: (abort: () => boolean) => void,
   ): Promise<SendOutcome> | undefined {
-    if (this.#closed) return undefined;
+    if (this.#closed || this.#broken) return undefined;
     const thread = this.#threads.find((t) => !t.job) ??
       (this.#threads.length < this.#max ? this.#start() : undefined);
     if (!thread) return undefined;
     const id = this.#nextId++;
-    let posted = false;
-    const outcome = new Promise<SendOutcome>((settle) => thread.job = { id, settle });
+    const outcome = new Promise<SendOutcome>((settle) =>
+      thread.job = { id, settle, posted: false }
+    );
     started(() => {
-      if (posted) {
+      if (thread.job?.id !== id) return true; // over already
+      if (thread.job.posted) {
         thread.worker.postMessage({ type: "abort", id } satisfies ToSender);
         return true;
       }
       // Stopped before the thread had it: nothing went out, and nothing will.
-      thread.job?.settle({ failure: { reason: "shutdown" }, dataMoved: false });
-      thread.job = undefined;
+      this.#settle(thread, { failure: { reason: "shutdown" }, dataMoved: false });
       return false;
     });
     thread.ready.then(() => {
-      if (thread.job?.id !== id) return; // stopped, or the thread died before it was ready
-      posted = true;
+      if (thread.job?.id !== id) return; // stopped, or the thread failed before it started
+      thread.job.posted = true;
       thread.worker.postMessage(
         { type: "send", job: { ...job, id }, hostname: this.#hostname } satisfies ToSender,
       );
@@ -126,34 +137,54 @@ export class SendPool {
     this.#closed = true;
     for (const thread of this.#threads.splice(0)) {
       thread.worker.terminate();
-      thread.job?.settle({ failure: { reason: "shutdown" }, dataMoved: true });
+      this.#settle(thread, { failure: { reason: "shutdown" }, dataMoved: true });
     }
   }
 
   #start(): Thread {
     const worker = new Worker(this.#module, { type: "module", name: TFTP_SENDER_NAME });
     let ready!: () => void;
-    const thread: Thread = { worker, ready: new Promise((resolve) => ready = resolve) };
+    const thread: Thread = {
+      worker,
+      started: false,
+      ready: new Promise((resolve) => ready = resolve),
+    };
     worker.onmessage = (event: MessageEvent<FromSender>) => {
       const message = event.data;
-      if (message.type === "ready") return ready();
-      if (thread.job?.id !== message.id) return;
-      const { settle } = thread.job;
-      thread.job = undefined;
-      settle(message.outcome);
+      if (message.type === "ready") {
+        thread.started = true;
+        return ready();
+      }
+      if (thread.job?.id === message.id) this.#settle(thread, message.outcome);
     };
     worker.onerror = (event) => {
-      // A thread that fails is dropped; its download (if any) failed, and the next one starts anew.
+      // A thread that fails is dropped. One that never started means none can (its module
+      // cannot run here): its download, and every later one, runs on the event loop. One that
+      // fails during a download (a bug) fails that download; the next one starts a thread anew.
       event.preventDefault();
       worker.terminate();
       const at = this.#threads.indexOf(thread);
       if (at >= 0) this.#threads.splice(at, 1);
-      const message = `sender thread failed: ${event.message}`;
-      thread.job?.settle({ failure: { reason: "failure", message }, dataMoved: true });
-      thread.job = undefined;
+      if (!thread.started) this.#broken = true;
+      if (thread.job) {
+        const message = `sender thread failed: ${event.message}`;
+        this.#settle(
+          thread,
+          thread.job.posted
+            ? { failure: { reason: "failure", message }, dataMoved: true }
+            : { unavailable: true },
+        );
+      }
       ready();
     };
     this.#threads.push(thread);
     return thread;
+  }
+
+  /** Ends the thread's download with `outcome`; the thread is free again. */
+  #settle(thread: Thread, outcome: SendOutcome): void {
+    const job = thread.job;
+    thread.job = undefined;
+    job?.settle(outcome);
   }
 }

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { MemorySink } from "../../lib/bytes/source_sink.ts";
 import { tftpDownload } from "../../lib/tftp/client.ts";
+import { SendPool } from "../../lib/tftp/send_pool.ts";
 import { jsonLines, type ServeProcess, spawnFsd } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { RawPeer, tftp } from "../support/tftp.ts";
@@ -152,4 +153,25 @@ Deno.test("serve --tftp, --allow-all: downloads beyond one a core run on the eve
   const sent = events(server, "request", "big");
   assert.equal(sent.filter((e) => e.outcome === "ok").length, count);
   assert.equal(sent.filter((e) => e.thread === "sender").length, count - 1);
+});
+
+Deno.test("send pool: threads that cannot start leave every download to the event loop", async () => {
+  // A module that fails as it loads, as fsd's own would where it could not be read.
+  const pool = SendPool.create("data:application/javascript,throw new Error('no')", "127.0.0.1");
+  assert.ok(pool, "offered on Linux with glibc and --allow-ffi");
+  try {
+    const job = {
+      fd: 0,
+      peer: { hostname: "127.0.0.1", port: 9 },
+      params: { blockSize: 512, windowSize: 1, timeoutMs: 1000 },
+      retries: 1,
+      firstAnswerMs: 1000,
+    };
+    const outcome = await pool.offer(job, () => {});
+    assert.deepEqual(outcome, { unavailable: true });
+    assert.equal(pool.offer(job, () => {}), undefined);
+    assert.equal(pool.threads, 0);
+  } finally {
+    pool.close();
+  }
 });
