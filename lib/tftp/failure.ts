@@ -8,6 +8,12 @@ import { ErrorCode, PeerError, ProtocolError } from "../store/errors.ts";
 import type { DatagramChannel } from "./channel.ts";
 import { encodeError } from "./codec.ts";
 
+/** Stops a transfer for the server's shutdown: its peer hears ERROR 0, its channel closes. */
+export function shutDown(channel: DatagramChannel): void {
+  channel.send(encodeError(ErrorCode.OTHER, "server shutting down"));
+  channel.close();
+}
+
 /** How a transfer that failed ends: what its log line says. */
 export interface Failure {
   reason: "error" | "peer-error" | "timeout" | "shutdown" | "failure";

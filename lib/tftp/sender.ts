@@ -10,12 +10,10 @@
 
 import { loadLibc } from "../net/libc.ts";
 import { descriptorSource } from "../store/descriptor_source.ts";
-import { encodeError } from "./codec.ts";
-import { ErrorCode } from "../store/errors.ts";
 import { awaitAckZero, sendFile } from "./blocks.ts";
 import { BlockingChannel } from "./blocking_channel.ts";
 import type { FromSender, SendJob, SendOutcome, ToSender } from "./send_pool.ts";
-import { settleFailure } from "./failure.ts";
+import { settleFailure, shutDown } from "./failure.ts";
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent<ToSender>) => void) | null;
@@ -31,8 +29,7 @@ export function sendInWorker(): void {
     if (message.type === "abort") {
       if (running?.id !== message.id) return;
       running.aborted = true;
-      running.channel.send(encodeError(ErrorCode.OTHER, "server shutting down"));
-      running.channel.close();
+      shutDown(running.channel);
       return;
     }
     const job = message.job;

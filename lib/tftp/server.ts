@@ -66,7 +66,8 @@ export interface TftpServerConfig {
   datagramTap?: (id: number) => DatagramTap;
   /**
    * Runs downloads of regular files on sender threads (lib/tftp/send_pool.ts)
-   * running this module (main.ts), where Deno grants --allow-ffi; not with a
+   * running this module (main.ts), where Deno grants --allow-ffi and the store
+   * opens race-free (--allow-all); not with a
    * `portRange` or a `datagramTap` (a sender's socket takes any port, and its
    * datagrams are not seen here).
    */
@@ -122,7 +123,11 @@ export class TftpServer {
     this.#config = config;
     this.#log = config.log ?? (() => {});
     this.#limits = new ConnectionLimits(tftpLimits(config));
-    const module = config.portRange || config.datagramTap ? undefined : config.senderModule;
+    // A sender reads the descriptor of a race-free open: without those (narrow permissions) no
+    // download could go to a thread, and none is started.
+    const module = config.portRange || config.datagramTap || !store.raceFree
+      ? undefined
+      : config.senderModule;
     this.#senders = module ? SendPool.create(module, config.hostname ?? DEFAULT_HOST) : undefined;
     this.#receiving = this.#receiveRequests();
   }
@@ -141,11 +146,6 @@ export class TftpServer {
 
   get addr(): { hostname: string; port: number } {
     return this.#socket.local;
-  }
-
-  /** Sender threads started (downloads on threads of their own). */
-  get senderThreads(): number {
-    return this.#senders?.threads ?? 0;
   }
 
   /** Transfers running now. */

@@ -10,7 +10,7 @@ import type { Files } from "../store/access.ts";
 import type { StagedWrite } from "../store/file_store.ts";
 import type { ServerEvent } from "../store/log.ts";
 import { parseName } from "../store/sandbox.ts";
-import { encodeAck, encodeError, encodeOack, Opcode, type Request } from "./codec.ts";
+import { encodeAck, encodeOack, Opcode, type Request } from "./codec.ts";
 import { NetasciiSink, netasciiSource } from "./netascii.ts";
 import {
   type Asked,
@@ -23,7 +23,7 @@ import { awaitAckZero, dally, receiveFile, sendFile } from "./blocks.ts";
 import type { DatagramChannel } from "./channel.ts";
 import type { OptionPairs } from "../net/option_pairs.ts";
 import type { SendJob, SendOutcome } from "./send_pool.ts";
-import { type Failure, settleFailure } from "./failure.ts";
+import { type Failure, settleFailure, shutDown } from "./failure.ts";
 
 export interface TransferContext {
   /** The files for this client: the access model's anonymous view (its own subdirectory with per-client roots). */
@@ -95,9 +95,7 @@ export class Transfer {
 
   /** Stops the transfer now (shutdown): the peer hears ERROR 0. */
   abort(): void {
-    if (this.#abortOffloaded?.()) return;
-    this.#channel.send(encodeError(ErrorCode.OTHER, "server shutting down"));
-    this.#channel.close();
+    if (!this.#abortOffloaded?.()) shutDown(this.#channel);
   }
 
   /** Serves the request to its end; never throws. */

@@ -11,19 +11,33 @@ import assert from "node:assert/strict";
 import { MemorySink } from "../../lib/bytes/source_sink.ts";
 import { tftpDownload } from "../../lib/tftp/client.ts";
 import { SendPool } from "../../lib/tftp/send_pool.ts";
-import { jsonLines, type ServeProcess, spawnFsd } from "../support/cli.ts";
+import { jsonLines, MAIN, type ServeProcess, spawnFsd } from "../support/cli.ts";
+import { dirname } from "../../lib/path.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { RawPeer, tftp } from "../support/tftp.ts";
 
 const MIB = 1 << 20;
 
-/** `fsd serve DIR 0 --tftp-only --log json` with README's install line's permissions. */
-function serveInstalled(dir: string, extra: string[] = []): Promise<ServeProcess> {
+/** `fsd serve DIR 0 --tftp-only --log json` with README's install line's permissions (or `permissions`). */
+function serveInstalled(
+  dir: string,
+  extra: string[] = [],
+  permissions = ["--allow-all"],
+): Promise<ServeProcess> {
   return spawnFsd(
     ["serve", dir, "0", "--host", "127.0.0.1", "--tftp-only", "--log", "json", ...extra],
-    ["--allow-all"],
+    permissions,
     /"event":"listening","transport":"tftp"/,
   );
+}
+
+/** The names of the server's threads (Deno names a worker's "worker-N"; it reads /proc only with --allow-all). */
+async function threadNames(server: ServeProcess): Promise<string[]> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `cat /proc/${server.child.pid}/task/*/comm`],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim().split("\n");
 }
 
 /** The server's JSON log events so far with `event` and `name`. */
@@ -38,6 +52,8 @@ Deno.test("serve --tftp, --allow-all: a download of 1 MiB or more runs on a send
   await Deno.writeFile(`${dir.path}/big`, big);
   await Deno.writeFile(`${dir.path}/small`, small);
   await using server = await serveInstalled(dir.path);
+  // One sender thread starts with the server.
+  assert.equal((await threadNames(server)).filter((name) => /^worker-/.test(name)).length, 1);
   const cases = [
     { blockSize: 65464, windowSize: 1 },
     { blockSize: 512, windowSize: 1 },
@@ -64,6 +80,25 @@ Deno.test("serve --tftp, --allow-all: a download of 1 MiB or more runs on a send
     assert.equal(e.windowsize, cases[i].windowSize);
   }
   assert.equal(events(server, "request", "small")[0].thread, undefined);
+});
+
+Deno.test("serve --tftp, --allow-ffi without --allow-all (no race-free opens): no sender thread starts, downloads run on the event loop", async () => {
+  await using dir = await tempDir();
+  const data = randomBytes(2 * MIB, 8);
+  await Deno.writeFile(`${dir.path}/big`, data);
+  await using server = await serveInstalled(dir.path, [], [
+    "--allow-ffi",
+    "--allow-net",
+    // fsd's own files too: a sender thread could load, so it is the rule that starts none.
+    `--allow-read=${dir.path},${dirname(MAIN)}`,
+    `--allow-write=${dir.path}`,
+  ]);
+  const sink = new MemorySink();
+  await tftpDownload({ hostname: "127.0.0.1", port: server.port }, "big", sink);
+  assert.deepEqual(sink.bytes(), data);
+  await server.waitForLine(/"event":"request"/);
+  assert.equal(events(server, "request", "big")[0].thread, undefined);
+  assert.deepEqual((await threadNames(server)).filter((name) => /^worker-/.test(name)), []);
 });
 
 Deno.test("serve --tftp, --allow-all: on a sender thread a stranger gets ERROR 5 and the download goes on; a client's ERROR ends it; a silent client is given up", async () => {
