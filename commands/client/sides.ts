@@ -6,13 +6,14 @@
  * `await import` then).
  */
 
-import { TFTP_CLIENT_DEFAULTS } from "../../lib/tftp/options.ts";
+import { CLIENT_MAX_WINDOW, TFTP_CLIENT_DEFAULTS } from "../../lib/tftp/options.ts";
 import type { Flags } from "../shared/command.ts";
 
 /** The heading of the TFTP part of get's and put's help. */
 export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
   fsd get tftp://HOST[:PORT]/REMOTE [LOCAL]     fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL
 or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
+(a download with --allow-ffi: what its receive buffer holds, up to ${CLIENT_MAX_WINDOW})
 (--blksize, --window; --fsd1 asks for no options), and for fsd's sliding
 window (ackevery: an ACK every half window) that fsd's server grants; falls
 back to plain RFC 1350 when the server ignores them. --timeout: give up after this long

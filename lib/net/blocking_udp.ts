@@ -24,6 +24,7 @@ const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
 const SO_RCVTIMEO = 20;
 const SOCKADDR_BYTES = 28;
 
@@ -62,6 +63,12 @@ function sameBytes(a: Uint8Array, b: Uint8Array, length: number): boolean {
 
 export class BlockingUdp {
   readonly local: Endpoint;
+  /**
+   * The bytes of waiting datagrams the kernel keeps for this socket
+   * (SO_RCVBUF as read back: Linux doubles what is asked, up to twice
+   * net.core.rmem_max), past which arriving datagrams are dropped.
+   */
+  readonly receiveBuffer: number;
   readonly #c: Libc;
   readonly #fd: number;
   #closed = false;
@@ -85,14 +92,20 @@ export class BlockingUdp {
     this.#fd = fd;
     this.local = local;
     this.#known = peer;
+    this.receiveBuffer = this.#intOption(SO_RCVBUF);
   }
 
   /**
    * A socket bound to `localHost` port 0, for datagrams with `peer`; undefined
    * where this kind of socket is not offered (see above), so the caller takes
-   * Deno's.
+   * Deno's. `receiveBuffer`: ask for a receive buffer of this many bytes (the
+   * kernel grants at most net.core.rmem_max: see `receiveBuffer`).
    */
-  static open(localHost: string, peer: Endpoint): BlockingUdp | undefined {
+  static open(
+    localHost: string,
+    peer: Endpoint,
+    receiveBuffer?: number,
+  ): BlockingUdp | undefined {
     const c = loadLibc();
     if (!c) return undefined;
     for (const host of [`${localHost}:0`, `${peer.hostname}:${peer.port}`]) {
@@ -104,6 +117,11 @@ export class BlockingUdp {
     const family = new DataView(bound.buffer).getUint16(0, true);
     const fd = c.socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return undefined;
+    if (receiveBuffer !== undefined) {
+      // Best effort: a refusal leaves the default, which `receiveBuffer` then reports.
+      const value = new Int32Array([receiveBuffer]);
+      c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(value.buffer), 4);
+    }
     const name = new Uint8Array(SOCKADDR_BYTES);
     const length = new Uint32Array([SOCKADDR_BYTES]);
     if (
@@ -168,6 +186,20 @@ export class BlockingUdp {
     this.#timeval[1] = BigInt((ms % 1000) * 1000);
     const bytes = new Uint8Array(this.#timeval.buffer);
     this.#c.setsockopt(this.#fd, SOL_SOCKET, SO_RCVTIMEO, bytes, bytes.length);
+  }
+
+  /** An integer socket option of level SOL_SOCKET; 0 if it cannot be read. */
+  #intOption(option: number): number {
+    const value = new Int32Array(1);
+    const length = new Uint32Array([4]);
+    const read = this.#c.getsockopt(
+      this.#fd,
+      SOL_SOCKET,
+      option,
+      new Uint8Array(value.buffer),
+      new Uint8Array(length.buffer),
+    );
+    return read === 0 ? value[0] : 0;
   }
 
   #sender(): Endpoint {

@@ -35,16 +35,20 @@ export class BlockingChannel extends PeerChannel<BlockingUdp> {
   /**
    * A client's channel to `peer` (whose port answers may change), or a
    * server's (`peerKnown`: the client's request named its transfer ID);
-   * undefined where BlockingUdp is not offered.
+   * undefined where BlockingUdp is not offered. `receiveBuffer`: the
+   * receive buffer to ask for (bytes).
    */
   static open(
     localHost: string,
     peer: Endpoint,
-    tap?: DatagramTap,
-    peerKnown = false,
+    options: { tap?: DatagramTap; peerKnown?: boolean; receiveBuffer?: number } = {},
   ): BlockingChannel | undefined {
-    const socket = BlockingUdp.open(localHost, peer);
-    return socket && new BlockingChannel(socket, peer, peerKnown, tap);
+    const socket = BlockingUdp.open(localHost, peer, options.receiveBuffer);
+    return socket && new BlockingChannel(socket, peer, options.peerKnown ?? false, options.tap);
+  }
+
+  get receiveBuffer(): number {
+    return this.socket.receiveBuffer;
   }
 
   async receive(deadline: number): Promise<Uint8Array | null> {

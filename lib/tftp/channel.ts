@@ -20,6 +20,11 @@ export interface DatagramChannel {
   /** Where datagrams go (a client learns the server's port from its first answer). */
   readonly peer: Endpoint;
   readonly closed: boolean;
+  /**
+   * The bytes of waiting datagrams the socket keeps (its receive buffer),
+   * where known: Deno's own socket cannot tell (nor be asked for more).
+   */
+  readonly receiveBuffer?: number;
   /** The clock deadlines are read against (performance.now() for a socket). */
   now(): number;
   /** Sends one datagram to the peer; `bytes` may be reused once this returns. */

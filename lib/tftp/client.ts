@@ -19,6 +19,8 @@ import {
   acceptOack,
   type Asked,
   askedPairs,
+  CLIENT_RECEIVE_BUFFER,
+  clientWindow,
   defaultAckEvery,
   TFTP_CLIENT_DEFAULTS,
   type TransferParams,
@@ -36,7 +38,7 @@ export interface TftpClientConfig {
   port: number;
   /** Block size to ask for (default 65464); 0 asks for no options at all (plain RFC 1350). */
   blockSize?: number;
-  /** Window to ask for (default 3). */
+  /** Window to ask for (default: `clientWindow`, 3 to 16). */
   windowSize?: number;
   /** With a window: ask for an ACK every this many blocks, sliding (fsd's `ackevery`; default half the window). */
   ackEvery?: number;
@@ -68,7 +70,7 @@ export async function tftpDownload(
   sink: ByteSink,
   hooks: TftpHooks = {},
 ): Promise<number> {
-  return await withFallback(config, async (channel, asked, settings) => {
+  return await withFallback(config, true, async (channel, asked, settings) => {
     const request = encodeRequest(Opcode.RRQ, remote, "octet", askedPairs(asked));
     const { packet, bytes } = await firstAnswer(channel, request, settings, Opcode.DATA);
     let params = plain(settings.retransmitMs);
@@ -101,7 +103,7 @@ export async function tftpUpload(
   size?: number,
   hooks: TftpHooks = {},
 ): Promise<number> {
-  return await withFallback(config, async (channel, asked, settings) => {
+  return await withFallback(config, false, async (channel, asked, settings) => {
     if (size !== undefined && Object.keys(asked).length > 0) asked.transferSize = size;
     const request = encodeRequest(Opcode.WRQ, remote, "octet", askedPairs(asked));
     const { packet } = await firstAnswer(channel, request, settings, Opcode.ACK);
@@ -151,34 +153,41 @@ function acceptFromServer(
 
 /**
  * Runs one exchange on a fresh socket; if the server refuses the options
- * with ERROR 8 before any data, runs it once more asking for none.
+ * with ERROR 8 before any data, runs it once more asking for none. A
+ * download's default window is what its socket's receive buffer holds.
  */
 async function withFallback<T>(
   config: TftpClientConfig,
+  download: boolean,
   exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
   const blockSize = config.blockSize ?? TFTP_CLIENT_DEFAULTS.blockSize;
-  const windowSize = config.windowSize ?? TFTP_CLIENT_DEFAULTS.windowSize;
-  const ackEvery = config.ackEvery ?? defaultAckEvery(windowSize);
-  const asked: Asked = blockSize === 0 ? {} : {
-    blockSize,
-    windowSize,
-    transferSize: 0,
-    // Only where it would slide; a server that does not know it ignores it (RFC 2347).
-    ...(ackEvery < windowSize ? { ackEvery } : {}),
+  const ask = (channel: DatagramChannel): Asked => {
+    if (blockSize === 0) return {};
+    const windowSize = config.windowSize ??
+      clientWindow(blockSize, download, channel.receiveBuffer);
+    const ackEvery = config.ackEvery ?? defaultAckEvery(windowSize);
+    return {
+      blockSize,
+      windowSize,
+      transferSize: 0,
+      // Only where it would slide; a server that does not know it ignores it (RFC 2347).
+      ...(ackEvery < windowSize ? { ackEvery } : {}),
+    };
   };
+  let asked: Asked = {};
   try {
-    return await once(config, asked, exchange);
+    return await once(config, (channel) => asked = ask(channel), exchange);
   } catch (error) {
     const refused = error instanceof PeerError && error.code === ErrorCode.OPTION_REFUSED;
     if (!refused || Object.keys(asked).length === 0) throw error;
-    return await once(config, {}, exchange);
+    return await once(config, () => ({}), exchange);
   }
 }
 
 async function once<T>(
   config: TftpClientConfig,
-  asked: Asked,
+  ask: (channel: DatagramChannel) => Asked,
   exchange: (channel: DatagramChannel, asked: Asked, settings: Settings) => Promise<T>,
 ): Promise<T> {
   // Resends within the time limit, and the tries add up to it: a dead port fails in timeoutMs.
@@ -194,13 +203,17 @@ async function once<T>(
   };
   const hostname = config.hostname === "localhost" ? "127.0.0.1" : config.hostname;
   const peer = { hostname, port: config.port };
-  const channel: DatagramChannel =
-    (config.alone && BlockingChannel.open(localAddress(hostname), peer, config.tap)) ||
-    new UdpChannel(await bindUdp(localAddress(hostname), 0), peer, false, config.tap);
+  const local = localAddress(hostname);
+  const channel: DatagramChannel = (config.alone &&
+    BlockingChannel.open(local, peer, {
+      tap: config.tap,
+      receiveBuffer: CLIENT_RECEIVE_BUFFER,
+    })) ||
+    new UdpChannel(await bindUdp(local, 0), peer, false, config.tap);
   const abort = () => channel.close();
   config.signal?.addEventListener("abort", abort);
   try {
-    return await exchange(channel, asked, settings);
+    return await exchange(channel, ask(channel), settings);
   } catch (error) {
     config.signal?.throwIfAborted();
     if (error instanceof ProtocolError) channel.send(encodeError(error.code, error.message));

@@ -33,7 +33,7 @@ export function sendInWorker(): void {
       return;
     }
     const job = message.job;
-    const channel = BlockingChannel.open(message.hostname, job.peer, undefined, true);
+    const channel = BlockingChannel.open(message.hostname, job.peer, { peerKnown: true });
     if (!channel) {
       scope.postMessage({ type: "done", id: job.id, outcome: { unavailable: true } });
       return;

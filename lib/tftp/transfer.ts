@@ -134,12 +134,15 @@ export class Transfer {
       }
       const netascii = this.#request.mode === "netascii";
       // tsize is the size on the wire: unknown for netascii without reading the file twice.
-      const { params, oack } = grant(asked, this.#context.limits, netascii ? undefined : file.size);
-      const answered = oack.length > 0;
+      const size = netascii ? undefined : file.size;
       if (!netascii && file.descriptor !== undefined && file.size >= MIN_OFFLOAD_BYTES) {
-        const bytes = await this.#offload(file.descriptor, params, answered ? oack : undefined);
+        // A sender thread may take a larger sliding window; granted anew if none takes it.
+        const { params, oack } = grant(asked, this.#context.limits, size, true);
+        const bytes = await this.#offload(file.descriptor, params, oack.length ? oack : undefined);
         if (bytes !== undefined) return { bytes, params, linger: undefined };
       }
+      const { params, oack } = grant(asked, this.#context.limits, size);
+      const answered = oack.length > 0;
       if (answered) {
         await awaitAckZero(
           this.#channel,

@@ -188,3 +188,10 @@ export async function rawDownload(
     if (packet.data.length < blockSize) return { data: join(...parts), blocks, oack };
   }
 }
+
+/** A sysctl's value, such as net.core.rmem_max (Deno reads /proc/sys only with --allow-all: `cat` does). */
+export async function sysctl(name: string): Promise<number> {
+  const path = `/proc/sys/${name.replaceAll(".", "/")}`;
+  const out = await new Deno.Command("cat", { args: [path], stdout: "piped" }).output();
+  return Number(new TextDecoder().decode(out.stdout));
+}

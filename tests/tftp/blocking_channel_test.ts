@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { bindUdp } from "../../lib/net/udp.ts";
 import { BlockingChannel } from "../../lib/tftp/blocking_channel.ts";
 import { encodeData, encodeError, parsePacket } from "../../lib/tftp/codec.ts";
+import { sysctl } from "../support/tftp.ts";
 
 const HOST = "127.0.0.1";
 
@@ -93,4 +94,20 @@ Deno.test("BlockingChannel: not offered for a host name (Deno's socket resolves 
   assert.equal(BlockingChannel.open("0.0.0.0", { hostname: "lab1.invalid", port: 69 }), undefined);
   // The test runs with --allow-net for loopback and 0.0.0.0 only.
   assert.equal(BlockingChannel.open("0.0.0.0", { hostname: "192.0.2.1", port: 69 }), undefined);
+});
+
+Deno.test("BlockingUdp: a receive buffer asked for is granted up to net.core.rmem_max, doubled, and read back", async () => {
+  requireFfi();
+  const peer = { hostname: HOST, port: 9 };
+  const rmemMax = await sysctl("net.core.rmem_max");
+  const rmemDefault = await sysctl("net.core.rmem_default");
+  const plain = BlockingChannel.open(HOST, peer)!;
+  const asked = BlockingChannel.open(HOST, peer, { receiveBuffer: 1 << 20 })!;
+  try {
+    assert.equal(plain.receiveBuffer, rmemDefault);
+    assert.equal(asked.receiveBuffer, 2 * Math.min(1 << 20, rmemMax));
+  } finally {
+    plain.close();
+    asked.close();
+  }
 });

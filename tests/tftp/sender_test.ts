@@ -11,10 +11,11 @@ import assert from "node:assert/strict";
 import { MemorySink } from "../../lib/bytes/source_sink.ts";
 import { tftpDownload } from "../../lib/tftp/client.ts";
 import { SendPool } from "../../lib/tftp/send_pool.ts";
-import { jsonLines, MAIN, type ServeProcess, spawnFsd } from "../support/cli.ts";
+import { CLIENT_RECEIVE_BUFFER, clientWindow } from "../../lib/tftp/options.ts";
+import { jsonLines, MAIN, runFsd, type ServeProcess, spawnFsd } from "../support/cli.ts";
 import { dirname } from "../../lib/path.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
-import { RawPeer, tftp } from "../support/tftp.ts";
+import { RawPeer, sysctl, tftp } from "../support/tftp.ts";
 
 const MIB = 1 << 20;
 
@@ -80,6 +81,45 @@ Deno.test("serve --tftp, --allow-all: a download of 1 MiB or more runs on a send
     assert.equal(e.windowsize, cases[i].windowSize);
   }
   assert.equal(events(server, "request", "small")[0].thread, undefined);
+});
+
+Deno.test("serve --tftp, --allow-all: fsd's installed client slides a window of what its receive buffer holds (16 blocks where rmem_max allows) on a sender thread; RFC 7440 windows, the event loop and Deno's socket keep three", async () => {
+  await using dir = await tempDir();
+  const big = randomBytes(2 * MIB + 9, 12);
+  const small = randomBytes(MIB - 1, 13);
+  await Deno.writeFile(`${dir.path}/big`, big);
+  await Deno.writeFile(`${dir.path}/small`, small);
+  await using server = await serveInstalled(dir.path);
+  const url = `tftp://127.0.0.1:${server.port}`;
+  // Linux grants a socket at most net.core.rmem_max of receive buffer, and reports it doubled.
+  const buffer = 2 * Math.min(CLIENT_RECEIVE_BUFFER, await sysctl("net.core.rmem_max"));
+  const window = clientWindow(65464, true, buffer);
+  const installed = await runFsd(["--allow-all"], ["get", `${url}/big`, "-"]);
+  assert.equal(installed.code, 0, installed.stderr);
+  assert.deepEqual(installed.stdoutBytes, big);
+  // From source (no --allow-ffi: Deno's socket, whose buffer cannot grow), to the event loop too.
+  const fromSource = await runFsd(["--allow-net=127.0.0.1"], ["get", `${url}/big`, "-"]);
+  assert.equal(fromSource.code, 0, fromSource.stderr);
+  assert.deepEqual(fromSource.stdoutBytes, big);
+  const onLoop = await runFsd(["--allow-all"], ["get", `${url}/small`, "-"]);
+  assert.equal(onLoop.code, 0, onLoop.stderr);
+  assert.deepEqual(onLoop.stdoutBytes, small);
+  await server.waitForLine(/"name":"small"/);
+  const [first, second] = events(server, "request", "big");
+  assert.deepEqual(
+    [first.thread, first.windowsize, first.ackevery],
+    ["sender", window, Math.floor(window / 2)],
+  );
+  assert.deepEqual([second.thread, second.windowsize, second.ackevery], ["sender", 3, 1]);
+  const [loop] = events(server, "request", "small");
+  assert.deepEqual([loop.thread, loop.windowsize], [undefined, 3]);
+  // An RFC 7440 window (no ackevery: atftp's, say) on a sender thread: three blocks of 65464.
+  await using peer = await RawPeer.open();
+  await peer.send(tftp.rrq("big", "octet", "blksize", "65464", "windowsize", "16"), server.port);
+  const oack = await peer.receive();
+  assert.ok(oack.packet.op === "OACK");
+  assert.equal(oack.packet.options.windowsize, "3");
+  await peer.send(tftp.error(0, "enough"), oack.port);
 });
 
 Deno.test("serve --tftp, --allow-ffi without --allow-all (no race-free opens): no sender thread starts, downloads run on the event loop", async () => {

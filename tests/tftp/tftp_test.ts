@@ -12,7 +12,10 @@ import { encodeNetascii, NetasciiDecoder } from "../../lib/tftp/netascii.ts";
 import {
   acceptOack,
   askedPairs,
+  CLIENT_MAX_WINDOW,
+  clientWindow,
   grant,
+  MAX_THREAD_WINDOW_BYTES,
   MAX_WINDOW_BYTES,
   parseAsked,
   slides,
@@ -111,6 +114,35 @@ Deno.test("options: unknown ignored, repeated or out of range refused, too large
   assert.equal(big.params.windowSize, 3);
   assert.ok(big.params.windowSize * big.params.blockSize <= MAX_WINDOW_BYTES);
   assert.equal(MAX_WINDOW_BYTES, 192 * 1024);
+});
+
+Deno.test("options: a sliding window on a sender thread holds up to 16 blocks of 65464; RFC 7440 windows and the event loop keep 192 KiB", () => {
+  const sliding = parseAsked([["blksize", "65464"], ["windowsize", "64"], ["ackevery", "8"]]);
+  const onThread = grant(sliding, LIMITS, 1 << 30, true);
+  assert.equal(onThread.params.windowSize, 16);
+  assert.equal(MAX_THREAD_WINDOW_BYTES, 16 * 65464);
+  assert.deepEqual(onThread.oack.slice(-2), [["windowsize", "16"], ["ackevery", "8"]]);
+  // Never more than asked, nor than --tftp-max-window.
+  const asked4 = parseAsked([["blksize", "65464"], ["windowsize", "4"], ["ackevery", "2"]]);
+  assert.equal(grant(asked4, LIMITS, 1 << 30, true).params.windowSize, 4);
+  assert.equal(grant(sliding, { ...LIMITS, maxWindowSize: 5 }, 1 << 30, true).params.windowSize, 5);
+  // The same request on the event loop, and an RFC 7440 window on a thread: three blocks.
+  assert.equal(grant(sliding, LIMITS, 1 << 30).params.windowSize, 3);
+  const rfc7440 = parseAsked([["blksize", "65464"], ["windowsize", "64"]]);
+  assert.equal(grant(rfc7440, LIMITS, 1 << 30, true).params.windowSize, 3);
+});
+
+Deno.test("options: fsd's client asks for a download's window by its receive buffer (3 to 16 blocks), 3 for an upload or an unknown buffer", () => {
+  // A datagram of 65464 bytes takes 70,997 of a default 212,992-byte buffer: three fit.
+  assert.equal(clientWindow(65464, true, 212_992), 3);
+  assert.equal(clientWindow(65464, true, 425_984), 3);
+  assert.equal(clientWindow(65464, true, 1 << 21), 15);
+  assert.equal(clientWindow(65464, true, 1 << 23), CLIENT_MAX_WINDOW);
+  assert.equal(CLIENT_MAX_WINDOW, 16);
+  assert.equal(clientWindow(8192, true, 212_992), 11);
+  assert.equal(clientWindow(512, true, 212_992), 16);
+  assert.equal(clientWindow(65464, true, undefined), 3, "Deno's socket: its buffer is unknown");
+  assert.equal(clientWindow(65464, false, 1 << 23), 3, "an upload fills the server's buffer");
 });
 
 Deno.test("options: ackevery is granted only below the window granted; a client refuses any other", () => {
