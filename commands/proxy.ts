@@ -20,7 +20,7 @@ import { openCapture } from "./shared/capture.ts";
 import { expectedFailure, expectPositionals, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand, type FlagSpec } from "./shared/command.ts";
 import { integer, oneOf, parsePort, rate } from "./shared/values.ts";
-import { traceMode } from "./client/options.ts";
+import { traceMode } from "./client/client_flags.ts";
 import { runUdpProxy, UDP_PROXY_FLAGS, UDP_PROXY_HEADING, UDP_PROXY_USAGE } from "./proxy/udp.ts";
 
 const USAGE = "fsd proxy LISTEN_PORT TARGET_HOST TARGET_PORT [OPTIONS]";

@@ -12,17 +12,7 @@ import { OptionsRefusedError } from "../../lib/store/errors.ts";
 import { NotAnswered } from "../../lib/fsd/pipeline.ts";
 import { connectClient, type Target } from "./options.ts";
 import type { Interruption } from "../shared/signals.ts";
-
-/**
- * An extra lane (--jobs) could not connect (a server's --max-per-ip, a
- * login refused, the server gone): its file goes back to the other lanes,
- * and the first lane, which never gives up, reports what went wrong.
- */
-export class LaneUnavailable extends Error {
-  constructor(cause: unknown) {
-    super("extra connection unavailable", { cause });
-  }
-}
+import { LaneUnavailable } from "./jobs.ts";
 
 /** Times a file is tried when its connection closes before its turn (another file's failure). */
 const MAX_UNANSWERED_TRIES = 3;

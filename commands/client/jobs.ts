@@ -6,9 +6,19 @@
 
 import { CommandError } from "../shared/cli.ts";
 import { endsJob } from "../shared/signals.ts";
-import { LaneUnavailable } from "./job_connection.ts";
 import { type FileProgress, JobProgress } from "./job_progress.ts";
 import { failedReport, failureText, type FileReport, type Reporter } from "./report.ts";
+
+/**
+ * An extra lane (--jobs) could not connect (a server's --max-per-ip, a
+ * login refused, the server gone): its file goes back to the other lanes,
+ * and the first lane, which never gives up, reports what went wrong.
+ */
+export class LaneUnavailable extends Error {
+  constructor(cause: unknown) {
+    super("extra connection unavailable", { cause });
+  }
+}
 
 /** One file of a job of several: its report, a failure too (the job goes on); a stop signal ends it. */
 async function settle(

@@ -1,52 +1,16 @@
 /**
- * The client flags for servers with accounts and TLS, shared by get, put
- * and ls: --user (the password from FSD_PASSWORD, --password-file, or a
- * prompt without echo on a terminal; never from the command line), --tls,
- * --ca FILE and --pin SHA256:...
+ * What the client flags for servers with accounts and TLS mean (their
+ * declarations: CLIENT_SECURITY_FLAGS in client_flags.ts): --user (the
+ * password from FSD_PASSWORD, --password-file, or a prompt without echo on
+ * a terminal; never from the command line), --tls, --ca FILE and --pin
+ * SHA256:...
  */
 
 import { parsePin, type TlsClientConfig } from "../../lib/net/tls.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import { requireOwnAccess } from "../shared/local_access.ts";
-import type { Flags } from "../shared/command.ts";
 import { readSecret } from "../shared/terminal.ts";
-
-/** Flags of the client commands for servers with accounts and TLS (--user, --password-file and --ca for HTTP too). */
-export const CLIENT_SECURITY_FLAGS = {
-  user: {
-    arg: "NAME",
-    side: ["fsd", "http"],
-    permission: "--allow-env=FSD_PASSWORD",
-    help: `log in as NAME (a server with --users); the password comes
-from FSD_PASSWORD, --password-file, or is asked for
-without echo on a terminal`,
-  },
-  "password-file": {
-    arg: "F",
-    side: ["fsd", "http"],
-    permission: "--allow-read=F",
-    help: "read the password from the first line of F",
-  },
-  tls: {
-    type: "boolean",
-    side: "fsd",
-    help: "connect with TLS, trusting the system's root certificates",
-  },
-  ca: {
-    arg: "FILE",
-    side: ["fsd", "http"],
-    permission: "--allow-read=FILE",
-    help: "trust the CA certificate(s) in FILE (PEM); implies --tls",
-  },
-  pin: {
-    arg: "SHA256:HEX",
-    side: "fsd",
-    help: `trust exactly the certificate with this fingerprint (as
-fsd serve prints it); implies --tls. A certificate that is
-not trusted ends the command before anything is sent`,
-  },
-} as const satisfies Flags;
 
 export interface ClientSecurityValues {
   user?: string;

@@ -14,8 +14,6 @@
 import { TFTP_CLIENT_DEFAULTS, type TftpClientConfig } from "../../lib/tftp/client.ts";
 import type { DatagramTap } from "../../lib/tftp/channel.ts";
 import type { TraceMode } from "../../lib/capture/conn_trace.ts";
-import { tftpTraceTap } from "../../lib/capture/tftp_trace.ts";
-import { openCapture } from "../shared/capture.ts";
 import { expectPositionals, UsageError } from "../shared/cli.ts";
 import { URL_PREFIX } from "./sides.ts";
 import { parsePort } from "../shared/values.ts";
@@ -39,15 +37,22 @@ export interface TftpValues {
  * --pcap and --trace over TFTP: a tap that writes each datagram as a UDP frame on its real ports
  * and traces it on stderr (one trace per transfer), and its close.
  */
-function tftpCapture(
+async function tftpCapture(
   path: string | undefined,
   mode?: TraceMode,
-): { tap?: DatagramTap; close(): void } {
-  const writer = openCapture(path);
-  const trace = mode && mode !== "none"
-    ? tftpTraceTap(mode, (line) => console.error(line))
+): Promise<{ tap?: DatagramTap; close(): void }> {
+  const tracing = mode !== undefined && mode !== "none";
+  // The pcap writer and the tracer are loaded only when asked for.
+  if (path === undefined && !tracing) return { close() {} };
+  const writer = path === undefined
+    ? undefined
+    : (await import("../shared/capture.ts")).openCapture(path);
+  const trace = tracing
+    ? (await import("../../lib/capture/tftp_trace.ts")).tftpTraceTap(
+      mode,
+      (line) => console.error(line),
+    )
     : undefined;
-  if (!writer && !trace) return { close() {} };
   return {
     tap: (sent, bytes, local, peer) => {
       writer?.datagram(sent ? "client" : "server", local.port, peer.port, bytes);
@@ -124,7 +129,7 @@ export async function withTftpJob(
   run: (configFor: (file: { config: TftpClientConfig }) => TftpClientConfig) => Promise<void>,
 ): Promise<void> {
   const transfer = transferConfig(values);
-  const capture = tftpCapture(values.pcap, values.trace);
+  const capture = await tftpCapture(values.pcap, values.trace);
   globalThis.addEventListener("unload", () => capture.close());
   using interruption = new Interruption();
   const interrupt = new AbortController();

@@ -4,7 +4,7 @@
  * TFTP and HTTP groups, and the exit statuses.
  */
 
-import { CLIENT_FLAGS, JOBS_FLAG, TRANSFER_FLAGS } from "./options.ts";
+import { CLIENT_FLAGS, JOBS_FLAG, TRANSFER_FLAGS } from "./client_flags.ts";
 import { VERBOSITY_FLAGS } from "./report.ts";
 import { HTTP_CLIENT_HEADING, TFTP_CLIENT_HEADING, TFTP_FLAG } from "./sides.ts";
 

@@ -252,3 +252,18 @@ Deno.test("layout: the cycle check finds a cycle of two and of three, and none i
   assert.deepEqual(importCycles(graph({ a: ["b"], b: ["c"], c: ["a"] })), [["a", "b", "c"]]);
   assert.deepEqual(importCycles(graph({ a: ["a"] })), [["a"]]);
 });
+
+Deno.test("layout: every relative import in lib/, commands/ and main.ts names a file that exists (dynamic ones too: deno check does not load those)", async () => {
+  const files = [...await sources(LIB), ...await sources(COMMANDS_DIR), join(ROOT, "main.ts")];
+  const missing: string[] = [];
+  for (const file of files) {
+    for (const target of importsOf(file, await Deno.readTextFile(file))) {
+      const exists = await Deno.stat(target).then((info) => info.isFile, () => false);
+      if (!exists) missing.push(`${relative(ROOT, file)} -> ${relative(ROOT, target)}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+  // The check itself: a dynamic import of a file that is not there is caught.
+  const wrong = importsOf(join(ROOT, "commands/get.ts"), `await import("./client/nope.ts")`);
+  assert.equal(await Deno.stat(wrong[0]).then(() => true, () => false), false);
+});
