@@ -127,3 +127,17 @@ Deno.test("startup: get, put, ls and --version import no node: module; get and p
   const main = await Deno.readTextFile(`${REPO}main.ts`);
   assert.doesNotMatch(main, /from "node:/);
 });
+
+/** What a TFTP get or put never runs: the fsd/1 client, TLS, and (without --pcap/--trace) the capture. */
+const NOT_FOR_TFTP =
+  /\/(lib\/fsd\/(client|pipeline|window|exchange|packet_conn|greeting)|lib\/net\/(tls|node_socket_conn|connect)|commands\/client\/(options|job_connection|fsd_get|fsd_put)|lib\/capture\/(pcap|ladder|trace|tftp_trace|client_capture)|commands\/shared\/capture)\.ts$/;
+
+Deno.test("startup: get and put, and their TFTP sides, import none of the fsd/1 client, TLS or the capture before they run it", async () => {
+  for (const name of ["get", "put", "client/tftp_get", "client/tftp_put"]) {
+    const graph = await staticGraph(name);
+    assert.ok(graph.some((m) => m.endsWith(`/commands/${name}.ts`)), graph.join(" "));
+    assert.deepEqual(graph.filter((m) => NOT_FOR_TFTP.test(m)), [], `commands/${name}.ts`);
+  }
+  // The check itself: fsd/1's side imports the fsd/1 client.
+  assert.ok((await staticGraph("client/fsd_get")).some((m) => NOT_FOR_TFTP.test(m)));
+});
