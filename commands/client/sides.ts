@@ -13,10 +13,10 @@ import type { Flags } from "../shared/command.ts";
 export const TFTP_CLIENT_HEADING = `TFTP (RFC 1350 over UDP, port 69 unless given):
   fsd get tftp://HOST[:PORT]/REMOTE [LOCAL]     fsd put tftp://HOST[:PORT]/[REMOTE] LOCAL
 or the fsd/1 arguments with --tftp. Asks for blksize ${TFTP_CLIENT_DEFAULTS.blockSize} and windowsize ${TFTP_CLIENT_DEFAULTS.windowSize}
-(a download with --allow-ffi: what its receive buffer holds, up to ${CLIENT_MAX_WINDOW})
-(--blksize, --window; --fsd1 asks for no options), and for fsd's sliding
-window (ackevery: an ACK every half window) that fsd's server grants; falls
-back to plain RFC 1350 when the server ignores them. --timeout: give up after this long
+(a download with --allow-ffi, as installed: the window its receive buffer
+holds, up to ${CLIENT_MAX_WINDOW}; --blksize, --window; --fsd1 asks for no options), and for
+fsd's sliding window (ackevery: an ACK every half window) that fsd's server
+grants; falls back to plain RFC 1350 when the server ignores them. --timeout: give up after this long
 without an answer (a dead port too). get's -o DIR (several tftp:// URLs, or
 HOST PORT and several names with --tftp), --json, --sha256, --force and
 --continue work as over fsd/1, except that TFTP has no offsets: --continue
