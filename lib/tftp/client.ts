@@ -175,12 +175,12 @@ async function withFallback<T>(
       ...(ackEvery < windowSize ? { ackEvery } : {}),
     };
   };
-  let asked: Asked = {};
   try {
-    return await once(config, (channel) => asked = ask(channel), exchange);
+    return await once(config, ask, exchange);
   } catch (error) {
     const refused = error instanceof PeerError && error.code === ErrorCode.OPTION_REFUSED;
-    if (!refused || Object.keys(asked).length === 0) throw error;
+    // Options refused (only a server that was asked for some can): once more, asking for none.
+    if (!refused || blockSize === 0) throw error;
     return await once(config, () => ({}), exchange);
   }
 }

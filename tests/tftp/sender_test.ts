@@ -32,13 +32,15 @@ function serveInstalled(
   );
 }
 
-/** The names of the server's threads (Deno names a worker's "worker-N"; it reads /proc only with --allow-all). */
-async function threadNames(server: ServeProcess): Promise<string[]> {
+/** The server's worker threads, by name (Deno names a worker's thread "worker-N"; it reads /proc only with --allow-all). */
+async function workerThreads(server: ServeProcess): Promise<string[]> {
   const out = await new Deno.Command("sh", {
     args: ["-c", `cat /proc/${server.child.pid}/task/*/comm`],
     stdout: "piped",
   }).output();
-  return new TextDecoder().decode(out.stdout).trim().split("\n");
+  return new TextDecoder().decode(out.stdout).trim().split("\n").filter((name) =>
+    /^worker-/.test(name)
+  );
 }
 
 /** The server's JSON log events so far with `event` and `name`. */
@@ -54,7 +56,7 @@ Deno.test("serve --tftp, --allow-all: a download of 1 MiB or more runs on a send
   await Deno.writeFile(`${dir.path}/small`, small);
   await using server = await serveInstalled(dir.path);
   // One sender thread starts with the server.
-  assert.equal((await threadNames(server)).filter((name) => /^worker-/.test(name)).length, 1);
+  assert.equal((await workerThreads(server)).length, 1);
   const cases = [
     { blockSize: 65464, windowSize: 1 },
     { blockSize: 512, windowSize: 1 },
@@ -138,7 +140,7 @@ Deno.test("serve --tftp, --allow-ffi without --allow-all (no race-free opens): n
   assert.deepEqual(sink.bytes(), data);
   await server.waitForLine(/"event":"request"/);
   assert.equal(events(server, "request", "big")[0].thread, undefined);
-  assert.deepEqual((await threadNames(server)).filter((name) => /^worker-/.test(name)), []);
+  assert.deepEqual(await workerThreads(server), []);
 });
 
 Deno.test("serve --tftp, --allow-all: on a sender thread a stranger gets ERROR 5 and the download goes on; a client's ERROR ends it; a silent client is given up", async () => {
