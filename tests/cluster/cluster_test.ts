@@ -58,6 +58,7 @@ function load(
   afterClient?: (done: number) => Promise<void>,
   expectedRefusal?: RegExp,
 ) {
+  const since = cluster.haproxy.lines.length;
   return runLoad({
     port: cluster.haproxy.port,
     httpPort: cluster.haproxy.httpPort,
@@ -75,6 +76,17 @@ function load(
     loads.push(result);
     console.log(describeLoad(CLIENTS, result));
     return result;
+  }, (error) => {
+    // What HAProxy made of the servers meanwhile says why a client found none.
+    const changes = cluster.haproxy.lines.slice(since).filter((line) =>
+      / is (UP|DOWN)\b/.test(line)
+    );
+    throw new Error(
+      `${error.message}\nHAProxy meanwhile:\n${changes.join("\n") || "(no change)"}`,
+      {
+        cause: error,
+      },
+    );
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * Many clients mixing get, put and ls against one address (HAProxy in front
- * of fsd servers), each retried a bounded number of times, and the checks
+ * of fsd servers), each retried a bounded number of times after a growing
+ * pause (as a script's client would), and the checks
  * that follow a failure under load: no acknowledged upload lost, no partial
  * file, no staging file left, every failure a clear error.
  */
@@ -64,6 +65,18 @@ export interface LoadResult {
 
 type Op = "get" | "put" | "ls" | "http-get" | "http-put";
 
+/**
+ * A failed client waits this long before its second attempt, twice as long before each next one
+ * (0.5, 1, 2 s for 4 attempts): a retry at once can land in the same moment as the failure, such
+ * as HAProxy's "503 No server is available" while every server's health check is late on a
+ * loaded machine (deploy/haproxy.cfg: the check's timeout is its 2 s interval).
+ */
+const RETRY_PAUSE_MS = 500;
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 const FSD1_OPS: Op[] = ["get", "put", "ls"];
 const ALL_OPS: Op[] = [...FSD1_OPS, "http-get", "http-put"];
 
@@ -97,6 +110,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     );
     if (uploads) result.attempted.set(name, content);
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) await pause(RETRY_PAUSE_MS * 2 ** (attempt - 2));
       try {
         if (op === "http-get" || op === "http-put") {
           await runHttpOp(options.httpPort!, op, name, content, shared);
