@@ -9,6 +9,7 @@
 
 import { hasherFor, hashingSink, hashingSource } from "../bytes/sha256.ts";
 import type { OpenedFile } from "../store/file_store.ts";
+import { SERVED_DIGESTS } from "../store/digest_cache.ts";
 import type { Files } from "../store/access.ts";
 import { encodeAck, encodeOptions, Opcode } from "./codec.ts";
 import {
@@ -49,7 +50,9 @@ export async function serveRead(request: Request, raw: Uint8Array, asked?: Asked
   );
   if (!opened) return;
   const checksum = checksumOf(asked);
-  const hash = checksum && hasherFor(checksum, opened.size);
+  // An unchanged file sent before needs no checksum again (a resume reads no prefix then).
+  const known = checksum ? SERVED_DIGESTS.get(checksum, opened) : undefined;
+  const hash = checksum && !known ? hasherFor(checksum, opened.size) : undefined;
   try {
     let params: TransferParams | undefined;
     let lead: Uint8Array | undefined;
@@ -82,7 +85,11 @@ export async function serveRead(request: Request, raw: Uint8Array, asked?: Asked
       lead,
       unacknowledged: pipeline,
       onProgress: (n) => request.bytes = n,
-      digest: hash && (() => hash.digest()),
+      digest: known ? () => Promise.resolve(known) : hash && (async () => {
+        const digest = await hash.digest();
+        await SERVED_DIGESTS.remember(checksum!, opened, digest);
+        return digest;
+      }),
     });
     request.finish({ outcome: "ok", kind: opened.kind });
   } finally {

@@ -21,6 +21,7 @@ import { ClientRate, type RateConfig } from "./rate.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { onBlockDevice } from "./file_calls.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
+import { SERVED_DIGESTS, versionOf } from "./digest_cache.ts";
 import { probeSharedDir, RootGuard } from "./shared_dir.ts";
 
 export interface FileStoreConfig {
@@ -69,6 +70,10 @@ export interface OpenedFile {
   skip(bytes: number, hash?: Hasher): Promise<void>;
   /** The open descriptor of the file, where `ReadOptions.descriptor` asked for it and fd mode gives one. */
   descriptor?: number;
+  /** A file's version when opened, if it has one (digest_cache.ts: `fileVersion`). */
+  version?: string;
+  /** Whether the open file is still `version` (one fstat). */
+  unchanged?(): Promise<boolean>;
   close(): void;
 }
 
@@ -245,6 +250,7 @@ export class FileStore {
       const sync = onBlockDevice(info.dev) || await calls.syncNow();
       const held = options.descriptor ? heldDescriptor(opened) : undefined;
       if (held !== undefined) opened = undefined; // closed with the file, not now
+      const current = versionOf(file, info);
       return {
         source: fileSource(file, sync ? SYNC_READ_BYTES : 0, sync),
         size: info.size,
@@ -255,6 +261,8 @@ export class FileStore {
           else await file.seek(bytes, Deno.SeekMode.Start);
         },
         descriptor: held?.fd,
+        version: current.version,
+        unchanged: current.unchanged,
         close: () => {
           file.close();
           held?.opened.close();
@@ -308,22 +316,34 @@ export class FileStore {
     };
   }
 
-  /** The SHA-256 of the listed file at `path`, in hex; "-" if it does not lead inside now. */
+  /**
+   * The SHA-256 of the listed file at `path`, in hex; "-" if it does not lead inside now. A file
+   * listed before and unchanged since is not read again (digest_cache.ts).
+   */
   async #digestOf(path: string, size: number): Promise<string> {
     const opened = await this.#sandbox.openInside(path).catch(() => undefined);
     if (!opened) return "-";
-    const hash = sha256For(size);
     try {
       const file = await this.#sandbox.calls.open(opened.path, { read: true });
       try {
-        await hashPrefix(file, size, hash);
-        return toHex(await hash.digest());
+        const info = await file.stat();
+        const listed = info.size === size ? versionOf(file, info) : { size };
+        const known = SERVED_DIGESTS.get("sha256", listed);
+        if (known) return toHex(known);
+        const hash = sha256For(size);
+        try {
+          await hashPrefix(file, size, hash);
+          const digest = await hash.digest();
+          await SERVED_DIGESTS.remember("sha256", listed, digest);
+          return toHex(digest);
+        } finally {
+          hash.close();
+        }
       } finally {
         file.close();
       }
     } finally {
       opened.close();
-      hash.close();
     }
   }
 
