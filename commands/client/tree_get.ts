@@ -5,7 +5,7 @@
  * then move on the job's lanes (--jobs), the listing stays on one.
  */
 
-import { join } from "../../lib/path.ts";
+import { dirname, join } from "../../lib/path.ts";
 import { CommandError } from "../shared/cli.ts";
 import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./job_connection.ts";
@@ -29,6 +29,10 @@ async function ensureDirectory(path: string): Promise<boolean> {
     await Deno.mkdir(path);
     return true;
   } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      // As cp -r and scp -r: the tree's own directory is made, its parent must be there.
+      throw new CommandError(`no such directory: ${dirname(path)}`, { cause: error });
+    }
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     const info = await Deno.stat(path);
     if (!info.isDirectory) throw new CommandError(`not a directory: ${path}`);

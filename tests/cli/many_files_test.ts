@@ -459,6 +459,30 @@ Deno.test({
   },
 });
 
+/** `fsd get -r 127.0.0.1 PORT t LOCAL ...extra`, allowed to read and write `dir`. */
+function getTree(port: number, dir: string, local: string, ...extra: string[]) {
+  return runFsd([net(port), ...rw(dir)], [
+    "get",
+    "-r",
+    "127.0.0.1",
+    String(port),
+    "t",
+    local,
+    ...extra,
+  ]);
+}
+
+Deno.test("get -r into a directory whose parent is missing: exit 1 naming the parent, nothing made", async () => {
+  await using ctx = await startServer();
+  await using work = await tempDir();
+  await Deno.mkdir(`${ctx.root}/t`);
+  await Deno.writeTextFile(`${ctx.root}/t/x`, "x");
+  const got = await getTree(ctx.port, work.path, `${work.path}/missing/t`);
+  assert.equal(got.code, 1, got.stderr);
+  assert.match(got.stderr, new RegExp(`no such directory: ${work.path}/missing\\n`));
+  assert.deepEqual(await dirNames(work.path), []);
+});
+
 Deno.test("get -r: a listing that fails ends the job with its error, after the files listed before it moved", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
@@ -469,16 +493,7 @@ Deno.test("get -r: a listing that fails ends the job with its error, after the f
   await Deno.mkdir(`${ctx.root}/t/big`);
   for (let i = 0; i <= 10_000; i++) Deno.writeFileSync(`${ctx.root}/t/big/${i}`, new Uint8Array());
   for (const jobs of ["1", "2"]) {
-    const got = await runFsd([net(ctx.port), ...rw(work.path)], [
-      "get",
-      "-r",
-      "127.0.0.1",
-      String(ctx.port),
-      "t",
-      `${work.path}/j${jobs}`,
-      "--jobs",
-      jobs,
-    ]);
+    const got = await getTree(ctx.port, work.path, `${work.path}/j${jobs}`, "--jobs", jobs);
     assert.equal(got.code, 1, got.stderr);
     assert.match(got.stderr, /directory too large to list/);
     assert.equal(await Deno.readTextFile(`${work.path}/j${jobs}/a/x`), "x");
