@@ -40,10 +40,10 @@ const RAW_COPY = new URL("./raw_copy.ts", import.meta.url).pathname;
 export type CompareResult = ClientBenchResult;
 
 const KIB = 1024;
-
-/** Whole milliseconds with their sign: "+4", "-9". */
-const plus = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(0)}`;
 const MIB = 1024 * KIB;
+
+/** `n` with its sign and `digits` decimals: "+4", "-9", "+1.2". */
+const signed = (n: number, digits = 0) => `${n >= 0 ? "+" : ""}${n.toFixed(digits)}`;
 
 /** Each contender's best over the interleaved rounds (the map), and its median (`medians`). */
 class Rounds extends Map<string, number> {
@@ -148,10 +148,9 @@ export async function compareBench(
     row("compare", `fsd get ${mib} MiB --integrity sha256`, mib * MIB, sha);
     const cost = (crc / off - 1) * 100;
     const medianCost = (checks.medians.get("crc32")! / checks.medians.get("off")! - 1) * 100;
-    const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(1)}%`;
     target(
       `fsd get ${mib} MiB, integrity on (CRC-32): <= +10% over --no-integrity`,
-      `${signed(cost)} (${signed(medianCost)} in the medians; SHA-256: +${
+      `${signed(cost, 1)}% (${signed(medianCost, 1)}% in the medians; SHA-256: +${
         ((sha / off - 1) * 100).toFixed(0)
       }%)`,
       cost <= 10,
@@ -372,34 +371,24 @@ export async function compareBench(
         },
       );
     }
-    const times = new Map<string, number[]>();
-    for (let round = 0; round < (quick ? 3 : 15); round++) {
-      for (const s of starts) {
-        const started = performance.now();
-        await s.run();
-        times.set(s.name, [...times.get(s.name) ?? [], performance.now() - started]);
-      }
-    }
-    const median = (name: string) => {
-      const list = [...times.get(name)!].sort((a, b) => a - b);
-      return list[Math.floor(list.length / 2)];
-    };
+    const { medians } = await interleaved(quick ? 3 : 15, starts);
+    const median = (name: string) => medians.get(name)!;
     const empty = median("empty");
     row("start-up", "an empty script under deno run", 0, empty, "median");
     for (const s of starts.slice(1)) {
       const ms = median(s.name);
-      row("start-up", `fsd ${s.name}`, 0, ms, `median; ${plus(ms - empty)} ms over empty`);
+      row("start-up", `fsd ${s.name}`, 0, ms, `median; ${signed(ms - empty)} ms over empty`);
     }
     const own = median("--version source") - empty;
     target(
       "fsd --version (from source): <= +15 ms over an empty deno run",
-      `${plus(own)} ms`,
+      `${signed(own)} ms`,
       own <= 15,
     );
     const installedOwn = median("--version installed") - empty;
     target(
       "fsd --version (README's install line's flags): <= +15 ms over an empty deno run",
-      `${plus(installedOwn)} ms`,
+      `${signed(installedOwn)} ms`,
       installedOwn <= 15,
     );
   } finally {
