@@ -11,42 +11,19 @@
 
 import assert from "node:assert/strict";
 import { MAIN } from "../support/cli.ts";
-import { isRoot } from "../support/cluster.ts";
 import { dirNames, tempDir } from "../support/files.ts";
-import { assertTools, IN_CI, needs } from "../support/tools.ts";
+import { assertFuseTest, buildFuse, fuseTest, runBounded as run } from "../support/fuse.ts";
 
-const SOURCE = new URL("../support/fuse_locks.c", import.meta.url).pathname;
-
-function probeTest(): { ignore: boolean } {
-  const tools = needs("fuse3-dev");
-  if (tools.ignore || isRoot() || IN_CI) return tools;
-  console.error("ignored: the FUSE probe test needs root (mount, umount)");
-  return { ignore: true };
-}
-
-/** Runs `cmd`, bounded in time; its stdout, or a throw with its stderr. */
-async function run(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command("timeout", {
-    args: ["-k", "5", "60", cmd, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${decode(out.stderr)}`);
-  return decode(out.stdout);
-}
+const WHAT = "the FUSE probe test";
 
 Deno.test({
   name: "shared directory probe: fsd serve refuses a file system whose flock fails or locks " +
     "nothing, naming it, and leaves nothing there",
-  ...probeTest(),
+  ...fuseTest(WHAT),
   async fn() {
-    assertTools("fuse3-dev");
-    assert.ok(isRoot(), "the FUSE probe test needs root");
+    assertFuseTest(WHAT);
     await using work = await tempDir();
-    const program = `${work.path}/fuse_locks`;
-    const flags = (await run("pkg-config", ["--cflags", "--libs", "fuse3"])).split(/\s+/);
-    await run("cc", ["-o", program, SOURCE, ...flags]);
+    const program = await buildFuse("fuse_locks", work.path);
     const cases: [string, RegExp][] = [
       ["fail", /^fsd: cannot serve .*: advisory locks \(flock\) fail: No locks available/m],
       [
