@@ -6,6 +6,7 @@
  */
 
 import { dirname, join } from "../../lib/path.ts";
+import { type ChecksumName, expectCrc } from "../../lib/bytes/sha256.ts";
 import { CommandError } from "../shared/cli.ts";
 import { downloadFile, type DownloadHow } from "./download.ts";
 import type { JobConnection } from "./job_connection.ts";
@@ -55,6 +56,7 @@ async function plan(
   remote: string,
   local: string,
   feed: FileFeed<Planned>,
+  checksum: ChecksumName | undefined,
 ): Promise<void> {
   const pending = [{ remote, local }];
   while (pending.length > 0) {
@@ -68,6 +70,7 @@ async function plan(
       continue;
     }
     feed.report(directoryReport(directory.remote, directory.local));
+    let bytes = 0;
     for (const entry of entries) {
       const child = {
         remote: joinRemote(directory.remote, entry.name),
@@ -77,8 +80,10 @@ async function plan(
       else {
         // In a directory this job just made, nothing is there to look at first.
         feed.add({ ...child, size: entry.size, mtime: entry.mtime.getTime() / 1000, absent: made });
+        bytes += entry.size;
       }
     }
+    if (checksum === "crc32") expectCrc(bytes);
   }
 }
 
@@ -92,7 +97,8 @@ export async function downloadTree(
   const feed = new FileFeed<Planned>();
   using lanes = conn.downloadLanes(how.jobs);
   // The first lane lists; the others move what is listed meanwhile, and it joins them after.
-  const planning = plan(conn, remote, local, feed).finally(() => feed.end());
+  const planning = plan(conn, remote, local, feed, how.integrity.checksum)
+    .finally(() => feed.end());
   const moving = runFiles(
     reporter,
     "receiving",

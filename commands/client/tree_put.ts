@@ -7,6 +7,7 @@
  */
 
 import { join } from "../../lib/path.ts";
+import { expectCrc } from "../../lib/bytes/sha256.ts";
 import { CommandError } from "../shared/cli.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { ErrorCode } from "../../lib/store/errors.ts";
@@ -58,6 +59,7 @@ export async function uploadTree(
   reporter: Reporter,
 ): Promise<void> {
   const { directories, files } = await plan(local, remote, reporter);
+  if (how.integrity.checksum === "crc32") expectCrc(files.reduce((n, file) => n + file.size, 0));
   /** What is on the server already, in the directories that existed: name to size and mtime. */
   const there = new Map<string, { size: number; mtime: number }>();
   for (const directory of directories) {

@@ -66,6 +66,24 @@ const NATIVE_CRC_AFTER = 1024 * 1024;
 let crcInJs = 0;
 
 let loadingZlib: Promise<typeof import("node:zlib")> | undefined;
+/** Bytes jobs have said they will check by CRC-32 (`expectCrc`). */
+let crcExpected = 0;
+
+/**
+ * A job of several files (get -r, put -r) is about to check `bytes` more by CRC-32:
+ * once what it expects passes NATIVE_CRC_AFTER, node:zlib starts loading at
+ * once, while its first requests are on the wire, and its first MiB is not
+ * checked at cold JavaScript's pace.
+ */
+export function expectCrc(bytes: number): void {
+  crcExpected += bytes;
+  if (!zlib && crcInJs + crcExpected > NATIVE_CRC_AFTER) nativeCrc().catch(() => {});
+}
+
+/** Whether node:zlib is loaded or loading in this process (for tests). */
+export function nativeCrcStarted(): boolean {
+  return loadingZlib !== undefined;
+}
 
 /** node:zlib, loaded once per process (its crc32 is native). */
 function nativeCrc(): Promise<typeof import("node:zlib")> {

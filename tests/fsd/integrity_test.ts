@@ -253,3 +253,14 @@ Deno.test("integrity: a digest's hex is lower-case, two digits a byte", () => {
   assert.equal(toHex(all), Buffer.from(all).toString("hex"));
   assert.equal(toHex(new Uint8Array(0)), "");
 });
+
+Deno.test("integrity: node:zlib starts loading only once the jobs' expected CRC-32 bytes pass 1 MiB (get -r says what it will fetch)", async () => {
+  const fixture = new URL("../support/fixtures/crc_loading.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-prompt", fixture],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), [false, false, false, true]);
+});
