@@ -408,6 +408,7 @@ export class FileStore {
     const checkRoot = () => this.#checkRoot();
     await checkRoot().catch(async (error) => {
       await staged.discard();
+      directory.close();
       throw error;
     });
     return {
@@ -419,10 +420,10 @@ export class FileStore {
           if (mtime !== undefined) await staged.file.utime(mtime, mtime);
           await staged.commit({ sync: true });
         } catch (error) {
+          // Left open: in fd mode the staging file's name goes through it, and `discard` removes it.
           throw fileError(error, name);
-        } finally {
-          directory.close();
         }
+        directory.close();
       },
       async discard() {
         await staged.discard();

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { FsdClient } from "../../lib/fsd/client.ts";
 import { PeerError } from "../../lib/store/errors.ts";
 import { bytesSource } from "../../lib/bytes/source_sink.ts";
-import { runFsd, spawnServe } from "../support/cli.ts";
+import { INSTALLED, runFsd, spawnServe } from "../support/cli.ts";
 import {
   canMountSmallDisk,
   dirNames,
@@ -134,6 +134,29 @@ Deno.test("uploads: two racing for one name, exactly one wins and the other gets
   assert.deepEqual(await Deno.readFile(`${ctx.root}/contested`), two);
   await ctx.waitForLog(/WRQ "contested": error 6/);
   assert.deepEqual(await dirNames(ctx.root), ["contested"]);
+});
+
+Deno.test("uploads, as installed (race-free opens): the loser of two racing uploads gets ERR 6 and leaves no staging file", async () => {
+  await using dir = await tempDir();
+  await using server = await spawnServe(dir.path, 0, [], INSTALLED);
+  await using first = await RawClient.greeted(server.port);
+  await using second = await RawClient.greeted(server.port);
+  const one = randomBytes(700, 1);
+  const two = randomBytes(700, 2);
+  for (const [client, data] of [[first, one], [second, two]] as const) {
+    await client.send(wire.wrq("contested"));
+    await client.expectAck(0);
+    await client.send(wire.dat(1, data.subarray(0, 512)));
+    await client.expectAck(1);
+  }
+  await second.send(wire.dat(2, two.subarray(512)));
+  await second.expectAck(2);
+  await first.send(wire.dat(2, one.subarray(512)));
+  assert.match(await first.expectError(6), /file already exists: contested/);
+  // The server logs the failure once the upload's staging file is gone.
+  await server.waitForLine(/WRQ "contested": error 6/);
+  assert.deepEqual(await Deno.readFile(`${dir.path}/contested`), two);
+  assert.deepEqual(await dirNames(dir.path), ["contested"]);
 });
 
 Deno.test("uploads: many clients racing for one name, one winner, all others ERR 6", async () => {

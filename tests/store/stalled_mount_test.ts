@@ -14,7 +14,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runFsd, spawnServe } from "../support/cli.ts";
+import { INSTALLED, runFsd, spawnServe } from "../support/cli.ts";
 import { tempDir } from "../support/files.ts";
 import { assertFuseTest, buildFuse, fuseTest, runBounded as run } from "../support/fuse.ts";
 import { withDeadline } from "../support/raw_client.ts";
@@ -94,7 +94,7 @@ Deno.test({
     await Deno.writeTextFile(`${dir}/small`, "hello\n");
     await using mount = await mountStalled(work.path, `${dir}/net`);
     // As installed (README's install line has --allow-all).
-    await using server = await spawnServe(dir, 0, [], ["--unstable-net", "--allow-all"]);
+    await using server = await spawnServe(dir, 0, [], INSTALLED);
     const client = ["--allow-net", `--allow-read=${work.path}`, `--allow-write=${work.path}`];
     const host = ["127.0.0.1", String(server.port)];
     const stuck = runFsd(client, ["get", ...host, "net/stuck", `${work.path}/stuck`]);

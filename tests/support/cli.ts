@@ -203,6 +203,13 @@ export async function spawnReady(
   };
 }
 
+/**
+ * The permissions the installed and compiled commands run with (README's install line; the race
+ * test checks that line and deno.json's compile task say exactly these). With them a server's
+ * opens are race-free (lib/store/opened.ts).
+ */
+export const INSTALLED = ["--unstable-net", "--allow-all"];
+
 /** The CLI's permission to reach a server on 127.0.0.1 `port`, and nothing else. */
 export const net = (port: number) => `--allow-net=127.0.0.1:${port}`;
 /** The CLI's permissions to read and write `dir`. */
