@@ -19,6 +19,11 @@ export const SETTLED_MS = 2_000;
 /** Smaller files are not remembered: their checksum costs less than a lookup's bookkeeping is worth. */
 export const DIGEST_CACHE_MIN_BYTES = 1024 * 1024;
 
+/** Whether a file of `size` bytes is worth remembering (and its version worth making). */
+export function worthRemembering(size: number): boolean {
+  return size >= DIGEST_CACHE_MIN_BYTES;
+}
+
 /** Digests a process remembers at most (the least recently used go first): about 100 bytes each. */
 export const DIGEST_CACHE_ENTRIES = 4096;
 
@@ -39,12 +44,12 @@ export interface Versioned {
   unchanged?(): Promise<boolean>;
 }
 
-/** An open `file`, stat'ed as `info`, as the cache sees it. */
+/** An open `file`, stat'ed as `info`, as the cache sees it (a small file has no version). */
 export function versionOf(
   file: { stat(): Promise<Deno.FileInfo> },
   info: Deno.FileInfo,
 ): Versioned {
-  const version = fileVersion(info);
+  const version = worthRemembering(info.size) ? fileVersion(info) : undefined;
   return {
     size: info.size,
     version,
@@ -88,7 +93,7 @@ export class DigestCache {
 }
 
 function keyOf(name: ChecksumName, file: Versioned): string | undefined {
-  if (file.version === undefined || file.size < DIGEST_CACHE_MIN_BYTES) return undefined;
+  if (file.version === undefined || !worthRemembering(file.size)) return undefined;
   return `${name} ${file.version}`;
 }
 

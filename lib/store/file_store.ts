@@ -21,7 +21,7 @@ import { ClientRate, type RateConfig } from "./rate.ts";
 import { fileError, parseName, Sandbox, STAGING_PREFIX } from "./sandbox.ts";
 import { onBlockDevice } from "./file_calls.ts";
 import { removeStaleStaging, StagedFile } from "./staging.ts";
-import { SERVED_DIGESTS, versionOf } from "./digest_cache.ts";
+import { SERVED_DIGESTS, versionOf, worthRemembering } from "./digest_cache.ts";
 import { probeSharedDir, RootGuard } from "./shared_dir.ts";
 
 export interface FileStoreConfig {
@@ -326,8 +326,9 @@ export class FileStore {
     try {
       const file = await this.#sandbox.calls.open(opened.path, { read: true });
       try {
-        const info = await file.stat();
-        const listed = info.size === size ? versionOf(file, info) : { size };
+        // A small file is never remembered: no fstat for its version.
+        const info = worthRemembering(size) ? await file.stat() : undefined;
+        const listed = info?.size === size ? versionOf(file, info) : { size };
         const known = SERVED_DIGESTS.get("sha256", listed);
         if (known) return toHex(known);
         const hash = sha256For(size);

@@ -14,6 +14,7 @@ import {
   fileVersion,
   SERVED_DIGESTS,
   SETTLED_MS,
+  versionOf,
 } from "../../lib/store/digest_cache.ts";
 import { net, runFsd, rw } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
@@ -66,6 +67,22 @@ Deno.test("digest cache: a version names device, inode, size, mtime and ctime, a
   assert.equal(fileVersion(base, now - 1), undefined); // changed less than 2 s ago
   assert.equal(fileVersion({ ...base, ctime: null } as Deno.FileInfo, now), undefined);
   assert.equal(fileVersion({ ...base, isFile: false } as Deno.FileInfo, now), undefined);
+});
+
+Deno.test("digest cache: an open file under DIGEST_CACHE_MIN_BYTES gets no version, one of that size does", () => {
+  const settledLongAgo = new Date(Date.now() - 60_000);
+  const info = (size: number) =>
+    ({
+      isFile: true,
+      dev: 1,
+      ino: 2,
+      size,
+      mtime: settledLongAgo,
+      ctime: settledLongAgo,
+    }) as Deno.FileInfo;
+  const file = { stat: () => Promise.reject(new Error("not asked")) };
+  assert.equal(versionOf(file, info(DIGEST_CACHE_MIN_BYTES - 1)).version, undefined);
+  assert.ok(versionOf(file, info(DIGEST_CACHE_MIN_BYTES)).version);
 });
 
 Deno.test("digest cache: bounded, the least recently used out first; nothing kept for a file changed while read, a small file or one without a version", async () => {
