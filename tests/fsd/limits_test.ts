@@ -114,10 +114,13 @@ Deno.test("limits: --read-only needs only --allow-read on the directory", async 
 
 // ---- uploads that race, fail or are left behind ----
 
-Deno.test("uploads: two racing for one name, exactly one wins and the other gets ERR 6", async () => {
-  await using ctx = await startServer();
-  await using first = await RawClient.greeted(ctx.port);
-  await using second = await RawClient.greeted(ctx.port);
+/**
+ * Two clients upload "contested" to the server on `port` at once, the second finishing first:
+ * the first gets ERR 6. Returns the second's bytes, the ones the name must hold.
+ */
+async function raceTwoUploads(port: number): Promise<Uint8Array> {
+  await using first = await RawClient.greeted(port);
+  await using second = await RawClient.greeted(port);
   const one = randomBytes(700, 1);
   const two = randomBytes(700, 2);
   for (const [client, data] of [[first, one], [second, two]] as const) {
@@ -131,6 +134,12 @@ Deno.test("uploads: two racing for one name, exactly one wins and the other gets
   await second.expectAck(2);
   await first.send(wire.dat(2, one.subarray(512)));
   assert.match(await first.expectError(6), /file already exists: contested/);
+  return two;
+}
+
+Deno.test("uploads: two racing for one name, exactly one wins and the other gets ERR 6", async () => {
+  await using ctx = await startServer();
+  const two = await raceTwoUploads(ctx.port);
   assert.deepEqual(await Deno.readFile(`${ctx.root}/contested`), two);
   await ctx.waitForLog(/WRQ "contested": error 6/);
   assert.deepEqual(await dirNames(ctx.root), ["contested"]);
@@ -139,20 +148,7 @@ Deno.test("uploads: two racing for one name, exactly one wins and the other gets
 Deno.test("uploads, as installed (race-free opens): the loser of two racing uploads gets ERR 6 and leaves no staging file", async () => {
   await using dir = await tempDir();
   await using server = await spawnServe(dir.path, 0, [], INSTALLED);
-  await using first = await RawClient.greeted(server.port);
-  await using second = await RawClient.greeted(server.port);
-  const one = randomBytes(700, 1);
-  const two = randomBytes(700, 2);
-  for (const [client, data] of [[first, one], [second, two]] as const) {
-    await client.send(wire.wrq("contested"));
-    await client.expectAck(0);
-    await client.send(wire.dat(1, data.subarray(0, 512)));
-    await client.expectAck(1);
-  }
-  await second.send(wire.dat(2, two.subarray(512)));
-  await second.expectAck(2);
-  await first.send(wire.dat(2, one.subarray(512)));
-  assert.match(await first.expectError(6), /file already exists: contested/);
+  const two = await raceTwoUploads(server.port);
   // The server logs the failure once the upload's staging file is gone.
   await server.waitForLine(/WRQ "contested": error 6/);
   assert.deepEqual(await Deno.readFile(`${dir.path}/contested`), two);

@@ -14,7 +14,7 @@
  */
 
 import assert from "node:assert/strict";
-import { INSTALLED, runFsd, spawnServe } from "../support/cli.ts";
+import { INSTALLED, runFsd, spawnServe, watchLines } from "../support/cli.ts";
 import { tempDir } from "../support/files.ts";
 import { assertFuseTest, buildFuse, fuseTest, runBounded as run } from "../support/fuse.ts";
 import { withDeadline } from "../support/raw_client.ts";
@@ -40,44 +40,18 @@ async function mountStalled(work: string, mount: string): Promise<StalledMount> 
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const lines: string[] = [];
-  const waiters: { pattern: string; count: number; resolve: () => void }[] = [];
-  const stderr = new Response(child.stderr).text();
-  const pump = (async () => {
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      lines.push(...chunk.split("\n").filter((line) => line !== ""));
-      for (const waiter of [...waiters]) {
-        if (lines.filter((line) => line === waiter.pattern).length >= waiter.count) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve();
-        }
-      }
-    }
-  })();
-  const seen = (pattern: string, count: number) =>
-    new Promise<void>((resolve) => {
-      waiters.push({ pattern, count, resolve });
-      if (lines.filter((line) => line === pattern).length >= count) resolve();
-    });
-  const exited = Promise.all([child.status, pump, stderr]);
-  await withDeadline(
-    Promise.race([
-      seen("mounted", 1),
-      exited.then(async () => {
-        throw new Error(`fuse_stall: ${await stderr}`);
-      }),
-    ]),
-    "the stalled mount",
-    30_000,
-  );
+  const { waitForLine, status } = watchLines(child, "fuse_stall");
+  await withDeadline(waitForLine(/^mounted$/), "the stalled mount", 30_000);
   const release = () => Deno.writeTextFile(`${control}/release`, "");
   return {
-    stalled: (count = 1) => withDeadline(seen("stalled", count), "a stalled lookup", 30_000),
+    stalled: async (count = 1) => {
+      await withDeadline(waitForLine(/^stalled$/, count), "a stalled lookup", 30_000);
+    },
     release,
     async [Symbol.asyncDispose]() {
       await release();
       await run("umount", [mount]);
-      await exited;
+      await status;
     },
   };
 }
@@ -137,24 +111,14 @@ Deno.test({
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      let text = "";
-      const { promise: line, resolve: lineSeen } = Promise.withResolvers<string>();
-      const stderr = new Response(child.stderr).text();
-      const ended = (async () => {
-        for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-          text += chunk;
-          if (text.includes("\n")) lineSeen(text.slice(0, text.indexOf("\n")));
-        }
-        const status = await child.status;
-        assert.equal(status.code, 0, await stderr);
-      })();
+      const { waitForLine, stderr, status } = watchLines(child, "open_check.ts");
       return {
-        line: withDeadline(
-          Promise.race([line, ended.then(() => text)]),
-          `${call}: its line`,
+        line: withDeadline(waitForLine(/ release$/), `${call}: its line`, 60_000),
+        ended: withDeadline(
+          status.then(async ({ code }) => assert.equal(code, 0, await stderr)),
+          `${call}: its end`,
           60_000,
         ),
-        ended: withDeadline(ended, `${call}: its end`, 60_000),
       };
     };
     // Deno.stat hands its lookup to a thread: the call returns while the lookup waits.

@@ -112,25 +112,20 @@ export function spawnFsd(
   return spawnReady(Deno.execPath(), run, ready, cwd, args[0]);
 }
 
-/**
- * Starts a server program (fsd, or a peer such as python3's http.server)
- * that prints the port it was given (port 0) on stdout, and waits for
- * that line, `ready`, with "port N" in it: no free port guessed.
- */
-export async function spawnReady(
-  program: string,
-  args: string[],
-  ready: RegExp,
-  cwd?: string,
-  what = program,
-): Promise<ServeProcess> {
-  const child = new Deno.Command(program, {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+/** A child's stdout read line by line as it comes (see `watchLines`). */
+export interface WatchedLines {
+  /** Every stdout line so far. */
+  lines: string[];
+  /** Resolves with the `count`th stdout line (past or future) matching `pattern` (the first by default); rejects if the child exits first. */
+  waitForLine(pattern: RegExp, count?: number): Promise<string>;
+  /** Its stderr, whole, once it has exited. */
+  stderr: Promise<string>;
+  /** Its exit status, once its output is read to the end. */
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** Reads `child`'s stdout (piped) line by line and its stderr (piped) whole; `what` names it in errors. */
+export function watchLines(child: Deno.ChildProcess, what: string): WatchedLines {
   const lines: string[] = [];
   const waiters: {
     pattern: RegExp;
@@ -157,7 +152,7 @@ export async function spawnReady(
         }
       }
     }
-    const error = new Error(`server exited: ${await stderr}`);
+    const error = new Error(`${what} exited: ${await stderr}`);
     for (const waiter of waiters.splice(0)) waiter.reject(error);
   })();
   const waitForLine = (pattern: RegExp, count = 1) => {
@@ -169,6 +164,29 @@ export async function spawnReady(
     );
   };
   const status = Promise.all([child.status, pump, stderr]).then(([s]) => s);
+  return { lines, waitForLine, stderr, status };
+}
+
+/**
+ * Starts a server program (fsd, or a peer such as python3's http.server)
+ * that prints the port it was given (port 0) on stdout, and waits for
+ * that line, `ready`, with "port N" in it: no free port guessed.
+ */
+export async function spawnReady(
+  program: string,
+  args: string[],
+  ready: RegExp,
+  cwd?: string,
+  what = program,
+): Promise<ServeProcess> {
+  const child = new Deno.Command(program, {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const { lines, waitForLine, status } = watchLines(child, "server");
   let signalled = false;
   const stop = (signal: Deno.Signal = "SIGTERM") => {
     if (!signalled) {

@@ -8,8 +8,9 @@
  * MOUNTPOINT holds one file, "stuck" ("ok\n"). Looking it up stalls, as a
  * lookup on an NFS server that stopped answering does: until the file
  * CONTROL/release exists, a lookup prints "stalled" and waits for it (at
- * most 60 s), then answers; once it exists, lookups answer at once. Nothing is cached (entry and attribute timeouts 0), so every
- * lookup of it waits. Runs in the foreground and prints "mounted" once the
+ * most 60 s), then answers; once it exists, lookups answer at once.
+ * Nothing is cached (entry and attribute timeouts 0), so every lookup
+ * before the release waits. Runs in the foreground and prints "mounted" once the
  * kernel has the mount; ends when MOUNTPOINT is unmounted. Build:
  *   cc -o fuse_stall fuse_stall.c $(pkg-config --cflags --libs fuse3)
  */
