@@ -4,6 +4,7 @@
  */
 
 import { formatBytes } from "./cli.ts";
+import { every, type Timer } from "../../lib/timer.ts";
 
 const encoder = new TextEncoder();
 
@@ -11,13 +12,13 @@ export class Progress {
   readonly started = performance.now();
   #label: string;
   #bytes = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: Timer | undefined;
   #shown = false;
   #total: number | undefined;
 
   constructor(label: string, enabled = Deno.stderr.isTerminal()) {
     this.#label = label;
-    if (enabled) this.#timer = setInterval(() => this.#draw(), 250);
+    if (enabled) this.#timer = every(250, () => this.#draw());
   }
 
   /** Records the bytes moved so far; cheap enough to call per block. */
@@ -37,7 +38,7 @@ export class Progress {
 
   /** Stops drawing and clears the line. */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     if (this.#shown) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
   }

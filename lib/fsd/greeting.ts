@@ -8,6 +8,7 @@
 import { Opcode } from "./codec.ts";
 import { closeQuietly } from "../bytes/source_sink.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
+import { after } from "../timer.ts";
 
 /** How long a client waits for the greeting by default (separate from the transfer timeout). */
 export const GREETING_TIMEOUT_MS = 5000;
@@ -31,10 +32,10 @@ export async function readFirstBytes(conn: StreamConn, timeoutMs: number): Promi
   const buffer = new Uint8Array(4096);
   let timedOut = false;
   const timer = timeoutMs > 0
-    ? setTimeout(() => {
+    ? after(timeoutMs, () => {
       timedOut = true;
       closeQuietly(conn);
-    }, timeoutMs)
+    })
     : undefined;
   let n: number | null;
   try {
@@ -45,7 +46,7 @@ export async function readFirstBytes(conn: StreamConn, timeoutMs: number): Promi
     }
     throw error;
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
   if (n === null) throw new Deno.errors.UnexpectedEof("connected, but the server closed at once");
   const first = buffer.subarray(0, n);

@@ -4,13 +4,15 @@
  * The timeout counts while a read or write is waiting: a peer that sends
  * nothing (or stops reading) for that long has the connection closed under
  * it, and the waiting call throws `Deno.errors.TimedOut`. One timer per
- * connection, re-armed lazily, keeps the per-packet cost to a few stores.
+ * connection, re-armed lazily, keeps the per-packet cost to a few stores;
+ * the timers are lib/timer.ts's (a client never loads node:timers).
  */
 
 import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 import { closeQuietly, concat } from "../bytes/source_sink.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
+import { after, every, type Timer } from "../timer.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
 export interface ConnTap {
@@ -36,7 +38,7 @@ export class PacketConn {
   readonly timeoutMs: number;
   #decoder: PacketDecoder;
   #waitingSince = -1;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
   #timedOut = false;
   #closed = false;
   #tap: ConnTap | undefined;
@@ -44,17 +46,17 @@ export class PacketConn {
   #writes = 0;
   readonly requestTimeoutMs: number;
   /** Runs while a packet is partly received: its deadline. */
-  #packetTimer: ReturnType<typeof setTimeout> | undefined;
+  #packetTimer: Timer | undefined;
   /** Deadlines set from outside (login grace), and the rate check. */
-  #deadlines = new Set<ReturnType<typeof setTimeout>>();
-  #rateTimer: ReturnType<typeof setInterval> | undefined;
+  #deadlines = new Set<Timer>();
+  #rateTimer: Timer | undefined;
   /** Bytes moved either way since the rate was last checked. */
   #moved = 0;
   /** Why a deadline other than the idle timeout cut the connection, for the log. */
   #cutReason: string | undefined;
   /** Bytes held for the next write (`writeSoon`), and the tick that sends them if none comes. */
   #held: Uint8Array | undefined;
-  #heldTimer: ReturnType<typeof setTimeout> | undefined;
+  #heldTimer: Timer | undefined;
   #heldSince = 0;
 
   constructor(conn: StreamConn, options: PacketConnConfig = {}) {
@@ -112,16 +114,16 @@ export class PacketConn {
       }
       if (this.requestTimeoutMs > 0 && this.#packetTimer === undefined && !this.#closed) {
         const seconds = this.requestTimeoutMs / 1000;
-        this.#packetTimer = setTimeout(
-          () => this.#cut(`request timeout: a packet took over ${seconds} s to arrive`),
+        this.#packetTimer = after(
           this.requestTimeoutMs,
+          () => this.#cut(`request timeout: a packet took over ${seconds} s to arrive`),
         );
       }
     }
   }
 
   #endPacket(): void {
-    clearTimeout(this.#packetTimer);
+    this.#packetTimer?.cancel();
     this.#packetTimer = undefined;
   }
 
@@ -137,13 +139,13 @@ export class PacketConn {
 
   /** Cuts the connection after `ms` unless the returned function is called first. */
   cutAfter(ms: number, reason: string): () => void {
-    const timer = setTimeout(() => {
+    const timer = after(ms, () => {
       this.#deadlines.delete(timer);
       this.#cut(reason);
-    }, ms);
+    });
     this.#deadlines.add(timer);
     return () => {
-      clearTimeout(timer);
+      timer.cancel();
       this.#deadlines.delete(timer);
     };
   }
@@ -153,19 +155,19 @@ export class PacketConn {
    * written together) in every `windowMs`, or it is cut; off: `undefined`.
    */
   minimumRate(rate: { bytesPerSecond: number; windowMs: number } | undefined): void {
-    clearInterval(this.#rateTimer);
+    this.#rateTimer?.cancel();
     this.#rateTimer = undefined;
     this.#moved = 0;
     if (!rate || rate.bytesPerSecond <= 0 || this.#closed) return;
     const floor = rate.bytesPerSecond * rate.windowMs / 1000;
-    this.#rateTimer = setInterval(() => {
+    this.#rateTimer = every(rate.windowMs, () => {
       if (this.#moved < floor) {
         this.#cut(
           `too slow: under ${rate.bytesPerSecond} bytes/s for ${rate.windowMs / 1000} s`,
         );
       }
       this.#moved = 0;
-    }, rate.windowMs);
+    });
   }
 
   #cut(reason: string): void {
@@ -186,7 +188,7 @@ export class PacketConn {
     this.#held = this.#held ? concat(this.#held, bytes) : bytes.slice();
     this.#heldSince = performance.now();
     if (this.#heldTimer === undefined && !this.#closed) {
-      this.#heldTimer = setTimeout(this.#sendHeld, HOLD_MS);
+      this.#heldTimer = after(HOLD_MS, this.#sendHeld);
     }
   }
 
@@ -195,7 +197,7 @@ export class PacketConn {
     if (!this.#held || this.#closed) return;
     const waited = performance.now() - this.#heldSince;
     if (waited < HOLD_MS) {
-      this.#heldTimer = setTimeout(this.#sendHeld, HOLD_MS - waited);
+      this.#heldTimer = after(HOLD_MS - waited, this.#sendHeld);
       return;
     }
     this.write(new Uint8Array(0)).catch(() => {});
@@ -229,10 +231,10 @@ export class PacketConn {
   async closeWithError(code: number, message: string, waitMs = 200): Promise<void> {
     if (this.#closed) return;
     if (this.#writes === 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
+      let timer: Timer | undefined;
+      const late = new Promise<void>((resolve) => timer = after(waitMs, resolve));
       await Promise.race([this.sendError(code, message), late]);
-      clearTimeout(timer);
+      timer?.cancel();
     }
     this.close();
   }
@@ -249,7 +251,7 @@ export class PacketConn {
 
   close(): void {
     if (this.#closed) return;
-    clearTimeout(this.#heldTimer);
+    this.#heldTimer?.cancel();
     this.#heldTimer = undefined;
     const held = this.#held;
     this.#held = undefined;
@@ -261,12 +263,12 @@ export class PacketConn {
     }
     this.#closed = true;
     this.#tap?.closed();
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#endPacket();
-    for (const timer of this.#deadlines) clearTimeout(timer);
+    for (const timer of this.#deadlines) timer.cancel();
     this.#deadlines.clear();
-    clearInterval(this.#rateTimer);
+    this.#rateTimer?.cancel();
     this.#rateTimer = undefined;
     closeQuietly(this.conn);
   }
@@ -274,7 +276,7 @@ export class PacketConn {
   async #wait<T>(operation: Promise<T>): Promise<T> {
     this.#waitingSince = performance.now();
     if (this.timeoutMs > 0 && this.#timer === undefined && !this.#closed) {
-      this.#timer = setTimeout(this.#watch, this.timeoutMs);
+      this.#timer = after(this.timeoutMs, this.#watch);
     }
     try {
       return await operation;
@@ -298,7 +300,7 @@ export class PacketConn {
       this.#timedOut = true;
       this.close();
     } else {
-      this.#timer = setTimeout(this.#watch, this.timeoutMs - waited);
+      this.#timer = after(this.timeoutMs - waited, this.#watch);
     }
   };
 }

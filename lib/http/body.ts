@@ -7,6 +7,7 @@
 import { ChunkedWriter } from "../bytes/chunked.ts";
 import type { StagedWrite } from "../store/file_store.ts";
 import { HttpError } from "./respond.ts";
+import { after, type Timer } from "../timer.ts";
 
 /**
  * Reads `stream` chunk by chunk; the stream must not be silent for
@@ -18,7 +19,7 @@ export class BodyReader {
   #timeoutMs: number;
   #what: string;
   #last = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
   #timedOut = false;
   #done = false;
 
@@ -33,7 +34,7 @@ export class BodyReader {
   async read(): Promise<Uint8Array | null> {
     if (this.#done) return null;
     this.#last = performance.now();
-    this.#timer ??= setTimeout(() => this.#check(), this.#timeoutMs);
+    this.#timer ??= after(this.#timeoutMs, () => this.#check());
     let result: ReadableStreamReadResult<Uint8Array>;
     try {
       result = await this.#reader.read();
@@ -61,7 +62,7 @@ export class BodyReader {
     if (this.#done) return;
     const idle = performance.now() - this.#last;
     if (idle < this.#timeoutMs) {
-      this.#timer = setTimeout(() => this.#check(), this.#timeoutMs - idle);
+      this.#timer = after(this.#timeoutMs - idle, () => this.#check());
       return;
     }
     this.#timedOut = true;
@@ -74,7 +75,7 @@ export class BodyReader {
 
   #stop(): void {
     this.#done = true;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 }

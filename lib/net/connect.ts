@@ -1,5 +1,7 @@
 /** Connecting out, with a time limit on the connect itself. */
 
+import { after } from "../timer.ts";
+
 export interface ConnectConfig {
   hostname: string;
   port: number;
@@ -11,7 +13,7 @@ export interface ConnectConfig {
 export async function connectWithTimeout(config: ConnectConfig): Promise<Deno.TcpConn> {
   const { hostname, port, timeoutMs } = config;
   const abort = new AbortController();
-  const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
+  const timer = timeoutMs > 0 ? after(timeoutMs, () => abort.abort()) : undefined;
   try {
     return await Deno.connect({ hostname, port, signal: abort.signal });
   } catch (error) {
@@ -20,6 +22,6 @@ export async function connectWithTimeout(config: ConnectConfig): Promise<Deno.Tc
     }
     throw error;
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

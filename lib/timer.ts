@@ -1,0 +1,166 @@
+/**
+ * Timers for deadlines, without Deno's global timers: since Deno 2.8
+ * `setTimeout`, `clearTimeout` and `setInterval` are node:timers', loaded (with
+ * node's errors, inspect and validators) the first time a program so much as
+ * reads one of them: 11 to 17 ms of a client's start-up here
+ * (docs/PERFORMANCE.md, "The global timers"). `AbortSignal.timeout` runs on the
+ * web platform's own timers, loaded already; but a signal cannot be cancelled
+ * and costs about 1.9 KB until it fires, so fsd's timers wait in one queue (a
+ * min-heap; a cancelled timer leaves it at once) and a signal is made only for
+ * a timer due before every signal not yet fired. Each new signal's delay is
+ * then shorter than every pending one's, so no more are pending than there are
+ * distinct delays in use. As with setTimeout, a waiting timer keeps the
+ * process alive; a cancelled one does not.
+ */
+
+/** A timer from `after`; `cancel` is idempotent and safe after it ran. */
+export interface Timer {
+  cancel(): void;
+}
+
+class Entry implements Timer {
+  index = -1;
+  constructor(readonly due: number, readonly seq: number, readonly run: () => void) {}
+  cancel(): void {
+    if (this.index < 0) return;
+    remove(this.index);
+    if (heap.length === 0) arm(); // lets go of the signals: nothing waits
+  }
+}
+
+const heap: Entry[] = [];
+let seq = 0;
+
+/**
+ * A signal of ours not yet fired. While a timer waits each has `fire` as its
+ * listener, which keeps the process alive as a pending setTimeout does; when
+ * none waits they are let go of (no listener: Deno then lets the process end)
+ * but kept, to be taken up again by the next timer due no earlier.
+ */
+interface Pending {
+  due: number;
+  signal: AbortSignal;
+  listener: () => void;
+  attached: boolean;
+}
+const signals: Pending[] = [];
+
+/** Runs `run` once, `ms` milliseconds from now, unless cancelled first. */
+export function after(ms: number, run: () => void): Timer {
+  const entry = new Entry(performance.now() + Math.max(0, ms), seq++, run);
+  entry.index = heap.length;
+  heap.push(entry);
+  up(entry.index);
+  arm();
+  return entry;
+}
+
+/** Runs `run` every `ms` milliseconds (each `ms` after the last run ended) until cancelled, even from `run`. */
+export function every(ms: number, run: () => void): Timer {
+  let cancelled = false;
+  const tick = () => {
+    run();
+    if (!cancelled) current = after(ms, tick);
+  };
+  let current = after(ms, tick);
+  return {
+    cancel() {
+      cancelled = true;
+      current.cancel();
+    },
+  };
+}
+
+/** How many timers wait, and how many of our signals have not fired yet (tests/cli/timer_test.ts). */
+export function timerCounts(): { timers: number; signals: number } {
+  for (let i = signals.length - 1; i >= 0; i--) {
+    if (signals[i].signal.aborted && !signals[i].attached) signals.splice(i, 1);
+  }
+  return { timers: heap.length, signals: signals.length };
+}
+
+/**
+ * Holds on to the signals while a timer waits (and lets go of them when none
+ * does), and makes a signal for the earliest timer unless one fires no later.
+ */
+function arm(): void {
+  const top = heap[0];
+  let earliest = Infinity;
+  for (let i = signals.length - 1; i >= 0; i--) {
+    const pending = signals[i];
+    if (!pending.attached && pending.signal.aborted) {
+      signals.splice(i, 1); // fired while nothing waited
+    } else if (!top) {
+      if (pending.attached) pending.signal.removeEventListener("abort", pending.listener);
+      pending.attached = false;
+    } else {
+      if (!pending.attached) pending.signal.addEventListener("abort", pending.listener);
+      pending.attached = true;
+      earliest = Math.min(earliest, pending.due);
+    }
+  }
+  if (!top || earliest <= top.due) return;
+  // Whole milliseconds, rounded up: the signal fires at `due` or after it, never before.
+  const signal = AbortSignal.timeout(Math.max(0, Math.ceil(top.due - performance.now())));
+  const pending: Pending = { due: top.due, signal, listener: () => fire(pending), attached: true };
+  signal.addEventListener("abort", pending.listener);
+  signals.push(pending);
+}
+
+function fire(pending: Pending): void {
+  signals.splice(signals.indexOf(pending), 1);
+  const now = performance.now();
+  while (heap.length > 0 && heap[0].due <= now) {
+    const entry = heap[0];
+    remove(0);
+    try {
+      entry.run();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error; // as an uncaught error from setTimeout's callback
+      });
+    }
+  }
+  arm();
+}
+
+const before = (a: Entry, b: Entry) => a.due < b.due || (a.due === b.due && a.seq < b.seq);
+
+function place(entry: Entry, index: number): void {
+  heap[index] = entry;
+  entry.index = index;
+}
+
+function up(index: number): void {
+  const entry = heap[index];
+  while (index > 0) {
+    const parent = (index - 1) >> 1;
+    if (!before(entry, heap[parent])) break;
+    place(heap[parent], index);
+    index = parent;
+  }
+  place(entry, index);
+}
+
+function down(index: number): void {
+  const entry = heap[index];
+  for (;;) {
+    let child = 2 * index + 1;
+    if (child >= heap.length) break;
+    if (child + 1 < heap.length && before(heap[child + 1], heap[child])) child++;
+    if (!before(heap[child], entry)) break;
+    place(heap[child], index);
+    index = child;
+  }
+  place(entry, index);
+}
+
+function remove(index: number): void {
+  const gone = heap[index];
+  const last = heap.pop()!;
+  gone.index = -1;
+  if (last === gone) return;
+  place(last, index);
+  up(index);
+  down(last.index);
+}

@@ -1,0 +1,136 @@
+/**
+ * lib/timer.ts: deadlines without Deno's global timers (which load
+ * node:timers, 11 to 17 ms, on first read), and the client commands that
+ * start without reading them.
+ */
+
+import assert from "node:assert/strict";
+import { after, every, timerCounts } from "../../lib/timer.ts";
+import { rw, spawnServeWithHttp } from "../support/cli.ts";
+import { randomBytes, tempDir } from "../support/files.ts";
+
+const FIXTURE = new URL("../support/fixtures/global_timers.ts", import.meta.url).pathname;
+const TIMER = new URL("../../lib/timer.ts", import.meta.url).href;
+
+Deno.test("timer: timers run in the order they are due, and a cancelled one never runs", async () => {
+  const ran: string[] = [];
+  const { promise: done, resolve } = Promise.withResolvers<void>();
+  after(30, () => ran.push("30"));
+  after(10, () => ran.push("10"));
+  const cancelled = after(20, () => ran.push("20"));
+  after(30, () => ran.push("30 too"));
+  after(40, () => {
+    ran.push("40");
+    resolve();
+  });
+  cancelled.cancel();
+  cancelled.cancel(); // twice is harmless
+  await done;
+  assert.deepEqual(ran, ["10", "30", "30 too", "40"]);
+  assert.equal(timerCounts().timers, 0);
+});
+
+Deno.test("timer: every repeats until cancelled, from inside its own run too", async () => {
+  let runs = 0;
+  const { promise: done, resolve } = Promise.withResolvers<void>();
+  const ticking = every(5, () => {
+    runs++;
+    if (runs === 3) {
+      ticking.cancel();
+      after(30, resolve); // long enough for a fourth run, were one coming
+    }
+  });
+  await done;
+  assert.equal(runs, 3);
+  assert.equal(timerCounts().timers, 0);
+});
+
+Deno.test("timer: a thousand timers of one delay share one signal, and cancelled leave the queue at once", () => {
+  const before = timerCounts().signals;
+  const timers = Array.from({ length: 1000 }, () => after(60_000, () => assert.fail("ran")));
+  assert.equal(timerCounts().timers, 1000);
+  assert.ok(timerCounts().signals <= before + 1, JSON.stringify(timerCounts()));
+  for (const timer of timers.slice(0, 500)) timer.cancel();
+  assert.equal(timerCounts().timers, 500);
+  for (const timer of timers) timer.cancel();
+  assert.equal(timerCounts().timers, 0);
+  // The signal is let go of but kept: the next timers of that delay take it up again.
+  const again = Array.from({ length: 1000 }, () => after(60_000, () => assert.fail("ran")));
+  assert.ok(timerCounts().signals <= before + 1, JSON.stringify(timerCounts()));
+  for (const timer of again) timer.cancel();
+});
+
+Deno.test("timer: a waiting timer keeps the process alive; a cancelled one does not hold it", async () => {
+  const run = async (code: string) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", `import { after } from "${TIMER}"; ${code}`],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(20_000), // a held process fails the test instead of hanging it
+    }).output();
+    return { code: output.code, out: new TextDecoder().decode(output.stdout).trim() };
+  };
+  assert.deepEqual(await run(`after(50, () => console.log("ran"));`), { code: 0, out: "ran" });
+  assert.deepEqual(
+    await run(`after(3_600_000, () => console.log("ran")).cancel(); console.log("ended");`),
+    { code: 0, out: "ended" },
+  );
+});
+
+Deno.test("timer: fsd get, put, ls, get -r and put -r, over fsd/1 and HTTP, never read Deno's global timers", async () => {
+  await using dir = await tempDir();
+  const served = `${dir.path}/served`;
+  const work = `${dir.path}/work`;
+  await Deno.mkdir(`${served}/tree/a`, { recursive: true });
+  await Deno.mkdir(work);
+  await Deno.writeFile(`${served}/one`, randomBytes(1024));
+  await Deno.writeFile(`${served}/big`, randomBytes(3 << 20));
+  for (const name of ["x", "y"]) await Deno.writeFile(`${served}/tree/a/${name}`, randomBytes(99));
+  await Deno.writeFile(`${work}/up`, randomBytes(2048));
+  await using server = await spawnServeWithHttp(served);
+  const port = String(server.port);
+  const http = `http://127.0.0.1:${server.httpPort}`;
+  const watched = async (args: string[]) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        ...rw(work),
+        FIXTURE,
+        ...args,
+      ],
+      cwd: work,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+  };
+  const self = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", FIXTURE, "--self-check"],
+    stderr: "piped",
+  }).output();
+  assert.match(new TextDecoder().decode(self.stderr), /^global timer read: clearTimeout /);
+
+  const commands = [
+    ["get", "127.0.0.1", port, "one"],
+    ["get", "127.0.0.1", port, "big"],
+    ["get", "127.0.0.1", port, "one", "tree/a/x", "-o", "many"],
+    ["ls", "127.0.0.1", port],
+    ["put", "127.0.0.1", port, "up"],
+    ["get", "-r", "127.0.0.1", port, "tree"],
+    ["put", "-r", "127.0.0.1", port, "tree", "tree2"],
+    ["get", `${http}/big`, "big-over-http"],
+    ["put", `${http}/tree/`, "up"],
+  ];
+  for (const args of commands) {
+    const result = await watched(args);
+    assert.equal(result.code, 0, `fsd ${args.join(" ")}: ${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /global timer read/, `fsd ${args.join(" ")}`);
+  }
+  assert.deepEqual(
+    await Deno.readFile(`${work}/tree/a/y`),
+    await Deno.readFile(`${served}/tree/a/y`),
+  );
+});
