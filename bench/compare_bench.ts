@@ -12,7 +12,9 @@
  * - a tree of 1,000 x 64 KiB in 10 folders: `fsd get -r` against
  *   `wget -r -np` from nginx with autoindex;
  * - a large file, file to file: `fsd get` and `fsd put` against socat, and
- *   Deno alone (bench/raw_copy.ts fetch: socket to file, nothing else) beside them;
+ *   Deno alone (bench/raw_copy.ts fetch: socket to file, nothing else) and the
+ *   disk's durable write alone (`dd conv=fdatasync`, the floor of a put that
+ *   flushes before it names the file: docs/PROTOCOL.md) beside them;
  * - start-up: `fsd --version`, `fsd ls` and `fsd get` of 1 KiB against an
  *   empty script under `deno run`, from source and from the bundle
  *   (`deno bundle`, built into the work directory). `deno compile` needs to
@@ -298,6 +300,18 @@ export async function compareBench(
               `${work}/d/big`,
             ], RAW_COPY),
         }, {
+          // The disk's durable write alone: what an upload that is flushed before its name costs here.
+          name: "dd",
+          prepare: () => fresh(`${work}/dd`),
+          run: () =>
+            timed("dd", [
+              `if=${root}/big/f0`,
+              `of=${work}/dd/big`,
+              "bs=1M",
+              "conv=fdatasync",
+              "status=none",
+            ]),
+        }, {
           name: "socat",
           prepare: () => fresh(`${work}/s`),
           run: () =>
@@ -324,10 +338,24 @@ export async function compareBench(
         deno,
         `${(s / deno).toFixed(2)}x socat`,
       );
+      const dd = files.get("dd")!;
+      row(
+        "compare",
+        `dd bs=1M conv=fdatasync ${mib} MiB file to file (the disk's durable write alone)`,
+        mib * MIB,
+        dd,
+        `${(s / dd).toFixed(2)}x socat: the floor of fsd put`,
+      );
       const get = files.ratio("socat", "get");
       const put = files.ratio("socat", "put");
       target(`fsd get ${mib} MiB file to file against socat (>= 1.0x)`, get.text, get.best >= 1);
-      target(`fsd put ${mib} MiB file to file against socat (>= 0.8x)`, put.text, put.best >= 0.8);
+      target(
+        `fsd put ${mib} MiB file to file against socat (>= 0.8x)`,
+        `${put.text}; the disk's durable write alone (dd conv=fdatasync) ${
+          files.ratio("socat", "dd").text
+        }`,
+        put.best >= 0.8,
+      );
     }
     for (const entry of Deno.readDirSync(root)) {
       if (entry.name.startsWith("up-")) await Deno.remove(`${root}/${entry.name}`);
