@@ -32,7 +32,7 @@ export const CLIENT_SIDES = {
     values.tftp || positionals.some((arg) => arg.toLowerCase().startsWith(URL_PREFIX))
       ? "tftp"
       : "fsd",
-  names: { fsd: "fsd/1, not TFTP", tftp: "TFTP (--tftp or tftp://)" },
+  names: { fsd: "fsd/1", tftp: "TFTP (--tftp or tftp://)" },
 };
 
 /** --tftp: the fsd/1 arguments, spoken to a TFTP server. */

@@ -176,7 +176,8 @@ function refuseOtherSide<F extends Flags>(
   for (const name of given) {
     const sides = spec.flags[name].side;
     if (sides === undefined || [sides].flat().includes(side)) continue;
-    throw new UsageError(`--${name} is an option of ${spec.side!.names[[sides].flat()[0]]}`);
+    const owners = [sides].flat().map((owner) => spec.side!.names[owner]).join(" and ");
+    throw new UsageError(`--${name} is an option of ${owners}, not ${spec.side!.names[side]}`);
   }
 }
 

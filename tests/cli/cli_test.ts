@@ -139,12 +139,15 @@ Deno.test("cli: a flag of the other side of a command is refused, naming its sid
       if (spec.side === undefined || sides.of([], { [flag]: true }) !== sides.of([], {})) continue;
       for (const [side, args] of Object.entries(SIDES[name])) {
         if ([spec.side].flat().includes(side)) continue;
-        const owner = sides.names[[spec.side].flat()[0]];
-        await assert.rejects(
-          () => command.run([...args, ...sample(flag, spec)]),
-          UsageError,
-          `--${flag} is an option of ${owner}`,
-        );
+        const owners = [spec.side].flat().map((owner) => sides.names[owner]).join(" and ");
+        await assert.rejects(() => command.run([...args, ...sample(flag, spec)]), (error) => {
+          assert.ok(error instanceof UsageError, `${name} ${flag} on ${side}: ${error}`);
+          assert.equal(
+            error.message,
+            `--${flag} is an option of ${owners}, not ${sides.names[side]}`,
+          );
+          return true;
+        });
       }
     }
   }
