@@ -59,8 +59,11 @@ export function after(ms: number, run: () => void): Timer {
 export function every(ms: number, run: () => void): Timer {
   let cancelled = false;
   const tick = () => {
-    run();
-    if (!cancelled) current = after(ms, tick);
+    try {
+      run();
+    } finally {
+      if (!cancelled) current = after(ms, tick); // a run that throws does not stop it, as with setInterval
+    }
   };
   let current = after(ms, tick);
   return {
@@ -108,7 +111,8 @@ function arm(): void {
 }
 
 function fire(pending: Pending): void {
-  signals.splice(signals.indexOf(pending), 1);
+  const index = signals.indexOf(pending);
+  if (index >= 0) signals.splice(index, 1);
   const now = performance.now();
   while (heap.length > 0 && heap[0].due <= now) {
     const entry = heap[0];
