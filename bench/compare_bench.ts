@@ -14,7 +14,9 @@
  * - a large file, file to file: `fsd get` and `fsd put` against socat, and
  *   Deno alone (bench/raw_copy.ts fetch: socket to file, nothing else) and the
  *   disk's durable write alone (`dd conv=fdatasync`, the floor of a put that
- *   flushes before it names the file: docs/PROTOCOL.md) beside them;
+ *   flushes before it names the file: docs/PROTOCOL.md) beside them, each run
+ *   with its last output removed and after a `sync`, so that all write alike
+ *   and none waits on the others' writeback;
  * - start-up: `fsd --version`, `fsd ls` and `fsd get` of 1 KiB against an
  *   empty script under `deno run`, from source and from the bundle
  *   (`deno bundle`, built into the work directory). `deno compile` needs to
@@ -270,29 +272,39 @@ export async function compareBench(
     const socat = await have("socat") ? await socatServe(`${root}/big/f0`) : undefined;
     if (socat) services.push(socat);
     else result.notes.push("socat missing: no file-to-file peer");
-    const upName = () => `up-${crypto.randomUUID()}`;
+    // Each run starts as the others do: its last output removed (a put writing into new blocks
+    // while the others rewrite freed ones took 2.7-3.4 s against 1.0-1.3 s here), and nothing dirty
+    // on the disk (the runs before it, a GiB each, would be written back during it, and a run that
+    // flushes its own file, fsd put or dd, would wait behind them).
+    const uploaded = `${root}/up-compare`;
+    const settled = (dir?: string) => async () => {
+      if (dir) await fresh(dir);
+      else await Deno.remove(uploaded).catch(() => {});
+      await new Deno.Command("sync").output();
+    };
     const files = await interleaved(rounds, [
       {
         name: "get",
-        prepare: () => fresh(`${work}/f`),
+        prepare: settled(`${work}/f`),
         run: () => fsd([net, ...rw(work)], ["get", "127.0.0.1", port, "big/f0", `${work}/f/big`]),
       },
       {
         name: "put",
+        prepare: settled(),
         run: () =>
           fsd([net, `--allow-read=${root}`], [
             "put",
             "127.0.0.1",
             port,
             `${root}/big/f0`,
-            upName(),
+            "up-compare",
           ]),
       },
       ...(socat
         ? [{
           // Deno alone: the socket-to-file copy fsd get does, with no protocol (raw_copy.ts fetch).
           name: "deno",
-          prepare: () => fresh(`${work}/d`),
+          prepare: settled(`${work}/d`),
           run: () =>
             fsd([`--allow-net=127.0.0.1:${socat.port}`, `--allow-write=${work}`], [
               "fetch",
@@ -302,7 +314,7 @@ export async function compareBench(
         }, {
           // The disk's durable write alone: what an upload that is flushed before its name costs here.
           name: "dd",
-          prepare: () => fresh(`${work}/dd`),
+          prepare: settled(`${work}/dd`),
           run: () =>
             timed("dd", [
               `if=${root}/big/f0`,
@@ -313,7 +325,7 @@ export async function compareBench(
             ]),
         }, {
           name: "socat",
-          prepare: () => fresh(`${work}/s`),
+          prepare: settled(`${work}/s`),
           run: () =>
             timed("socat", [
               "-b",
@@ -357,9 +369,7 @@ export async function compareBench(
         put.best >= 0.8,
       );
     }
-    for (const entry of Deno.readDirSync(root)) {
-      if (entry.name.startsWith("up-")) await Deno.remove(`${root}/${entry.name}`);
-    }
+    await Deno.remove(uploaded).catch(() => {});
 
     // ---- start-up ----
     console.log("\ncompare: start-up (median of interleaved runs)");
