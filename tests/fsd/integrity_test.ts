@@ -237,6 +237,14 @@ Deno.test("integrity: the JavaScript CRC-32 of a small transfer is zlib's, howev
     assert.equal(new DataView(digest.buffer).getUint32(0), expected, `size ${size}`);
   }
   assert.equal(crc32Js(new Uint8Array(0)), 0);
+  // Every byte value in each of the eight places of an eight-byte step (all eight tables).
+  for (let place = 0; place < 8; place++) {
+    for (let value = 0; value < 256; value++) {
+      const eight = new Uint8Array(8);
+      eight[place] = value;
+      assert.equal(crc32Js(eight), crc32(eight), `byte ${value} at ${place}`);
+    }
+  }
   // Eight bytes at a time, then the rest one by one: every length and offset of a short run,
   // from any running CRC, is zlib's.
   const random = rng(20);
