@@ -76,10 +76,8 @@ export function every(ms: number, run: () => void): Timer {
 
 /** How many timers wait, and how many of our signals have not fired yet (tests/cli/timer_test.ts). */
 export function timerCounts(): { timers: number; signals: number } {
-  for (let i = signals.length - 1; i >= 0; i--) {
-    if (signals[i].signal.aborted && !signals[i].attached) signals.splice(i, 1);
-  }
-  return { timers: heap.length, signals: signals.length };
+  const unfired = signals.filter((pending) => pending.attached || !pending.signal.aborted);
+  return { timers: heap.length, signals: unfired.length };
 }
 
 /**
