@@ -15,6 +15,7 @@ import type { Buffer } from "node:buffer";
 import { closeQuietly, errorMessage } from "../bytes/source_sink.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 import type { StreamConn } from "./stream_conn.ts";
+import { after } from "../timer.ts";
 
 export interface TlsServerConfig {
   /** The certificate chain, PEM. */
@@ -93,7 +94,7 @@ export async function connectTls(
   }
   const { hostname, port, timeoutMs } = config;
   const abort = new AbortController();
-  const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
+  const timer = timeoutMs > 0 ? after(timeoutMs, () => abort.abort()) : undefined;
   let conn: Deno.TlsConn | undefined;
   try {
     // TCP first, without Nagle's delay (a TLS connection cannot set it later), then TLS on it.
@@ -108,7 +109,7 @@ export async function connectTls(
     if (abort.signal.aborted) throw new TlsError(`no TLS handshake within ${timeoutMs / 1000} s`);
     throw new TlsError(describeFailure(error), { cause: error });
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 
@@ -136,12 +137,12 @@ function connectPinned(
     const servername = /^[\d.]+$|:/.test(hostname) ? undefined : hostname;
     const socket = tls.connect({ host: hostname, port, servername, rejectUnauthorized: false });
     const fail = (message: string, cause?: unknown) => {
-      clearTimeout(timer);
+      timer?.cancel();
       socket.destroy();
       reject(new TlsError(message, cause === undefined ? undefined : { cause }));
     };
     const timer = timeoutMs > 0
-      ? setTimeout(() => fail(`no TLS handshake within ${timeoutMs / 1000} s`), timeoutMs)
+      ? after(timeoutMs, () => fail(`no TLS handshake within ${timeoutMs / 1000} s`))
       : undefined;
     socket.once("error", (error: Error) => fail(describeFailure(error), error));
     socket.once("secureConnect", async () => {
@@ -152,7 +153,7 @@ function connectPinned(
       if (got !== wanted) {
         return fail(`certificate pin mismatch: the server's is ${got}, the pin is ${wanted}`);
       }
-      clearTimeout(timer);
+      timer?.cancel();
       socket.removeAllListeners("error");
       resolve(new NodeSocketConn(socket, { hostname, port }));
     });

@@ -13,6 +13,7 @@ import type { Endpoint } from "../net/endpoint.ts";
 import { BlockingUdp } from "../net/blocking_udp.ts";
 import { MAX_DATAGRAM } from "../net/udp.ts";
 import { type DatagramTap, PeerChannel } from "./channel.ts";
+import { after } from "../timer.ts";
 
 /**
  * Longest one blocking wait lasts, and longest the event loop waits for a
@@ -25,7 +26,7 @@ const YIELD_MS = 100;
 
 /** One turn of the event loop (a timer's turn: listeners and other timers run). */
 function turn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => after(0, resolve));
 }
 
 export class BlockingChannel extends PeerChannel<BlockingUdp> {

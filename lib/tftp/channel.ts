@@ -13,6 +13,7 @@ import type { Endpoint } from "../net/endpoint.ts";
 import { MAX_DATAGRAM, type UdpSocket } from "../net/udp.ts";
 import { ErrorCode } from "../store/errors.ts";
 import { encodeError, Opcode } from "./codec.ts";
+import { after, type Timer } from "../timer.ts";
 
 export type { Endpoint };
 
@@ -134,7 +135,7 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
   /** A receive still waiting after a deadline passed: the next call waits on it. */
   #pending: Promise<[Uint8Array, Endpoint] | null> | undefined;
   /** The channel's one deadline timer, when it is armed, and for when. */
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
   #timerAt = Infinity;
   /** The wait in progress: its deadline, and how to end it. */
   #deadline = 0;
@@ -161,7 +162,7 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
    * `pending`'s result, or TIMED_OUT at `deadline`. One timer serves the
    * channel: a deadline later than its (the usual case, each datagram moving
    * the deadline on) leaves it alone, and it arms itself again on firing
-   * early; so a datagram costs no setTimeout/clearTimeout pair.
+   * early; so a datagram costs no timer set and cancelled.
    */
   #until<T>(pending: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
     return new Promise((resolve) => {
@@ -176,9 +177,9 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
   }
 
   #arm(at: number): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#ring(), Math.max(0, at - performance.now()));
+    this.#timer = after(at - performance.now(), () => this.#ring());
   }
 
   #ring(): void {
@@ -192,7 +193,7 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
   }
 
   close(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = Infinity;
     this.socket.close();

@@ -6,8 +6,10 @@
 
 import assert from "node:assert/strict";
 import { after, every, timerCounts } from "../../lib/timer.ts";
-import { rw, spawnServeWithHttp } from "../support/cli.ts";
+import { rw, spawnServe, spawnServeWithHttp } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
+import { makeCertificates } from "../support/tls_certs.ts";
+import { needs } from "../support/tools.ts";
 
 const FIXTURE = new URL("../support/fixtures/global_timers.ts", import.meta.url).pathname;
 const TIMER = new URL("../../lib/timer.ts", import.meta.url).href;
@@ -77,7 +79,35 @@ Deno.test("timer: a waiting timer keeps the process alive; a cancelled one does 
   );
 });
 
-Deno.test("timer: fsd get, put, ls, get -r and put -r, over fsd/1 and HTTP, never read Deno's global timers", async () => {
+/** Runs fsd through the fixture that reports every read of a global timer; `permissions` beside read and write in `work`. */
+async function watched(work: string, args: string[], permissions = ["--allow-net=127.0.0.1"]) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-prompt", ...permissions, ...rw(work), FIXTURE, ...args],
+    cwd: work,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+/** Each command exits 0 without reading a global timer. */
+async function assertNoGlobalTimers(work: string, commands: string[][], permissions?: string[]) {
+  for (const args of commands) {
+    const result = await watched(work, args, permissions);
+    assert.equal(result.code, 0, `fsd ${args.join(" ")}: ${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /global timer read/, `fsd ${args.join(" ")}`);
+  }
+}
+
+Deno.test("timer: the fixture reports a read of a global timer", async () => {
+  const self = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", FIXTURE, "--self-check"],
+    stderr: "piped",
+  }).output();
+  assert.match(new TextDecoder().decode(self.stderr), /^global timer read: clearTimeout /);
+});
+
+Deno.test("timer: fsd get, put, ls, get -r and put -r, over fsd/1, HTTP and TFTP, never read Deno's global timers", async () => {
   await using dir = await tempDir();
   const served = `${dir.path}/served`;
   const work = `${dir.path}/work`;
@@ -87,33 +117,13 @@ Deno.test("timer: fsd get, put, ls, get -r and put -r, over fsd/1 and HTTP, neve
   await Deno.writeFile(`${served}/big`, randomBytes(3 << 20));
   for (const name of ["x", "y"]) await Deno.writeFile(`${served}/tree/a/${name}`, randomBytes(99));
   await Deno.writeFile(`${work}/up`, randomBytes(2048));
-  await using server = await spawnServeWithHttp(served);
+  await using server = await spawnServeWithHttp(served, ["--tftp", "0"]);
   const port = String(server.port);
   const http = `http://127.0.0.1:${server.httpPort}`;
-  const watched = async (args: string[]) => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--allow-net=127.0.0.1",
-        ...rw(work),
-        FIXTURE,
-        ...args,
-      ],
-      cwd: work,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
-  };
-  const self = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", FIXTURE, "--self-check"],
-    stderr: "piped",
-  }).output();
-  assert.match(new TextDecoder().decode(self.stderr), /^global timer read: clearTimeout /);
+  const tftpLine = await server.waitForLine(/^TFTP server listening on /);
+  const tftp = `tftp://127.0.0.1:${/port (\d+)/.exec(tftpLine)![1]}`;
 
-  const commands = [
+  await assertNoGlobalTimers(work, [
     ["get", "127.0.0.1", port, "one"],
     ["get", "127.0.0.1", port, "big"],
     ["get", "127.0.0.1", port, "one", "tree/a/x", "-o", "many"],
@@ -123,14 +133,48 @@ Deno.test("timer: fsd get, put, ls, get -r and put -r, over fsd/1 and HTTP, neve
     ["put", "-r", "127.0.0.1", port, "tree", "tree2"],
     ["get", `${http}/big`, "big-over-http"],
     ["put", `${http}/tree/`, "up"],
-  ];
-  for (const args of commands) {
-    const result = await watched(args);
-    assert.equal(result.code, 0, `fsd ${args.join(" ")}: ${result.stderr}`);
-    assert.doesNotMatch(result.stderr, /global timer read/, `fsd ${args.join(" ")}`);
-  }
+    // TFTP on Deno's socket: the channel's deadline timer.
+    ["get", `${tftp}/big`, "big-over-tftp"],
+    ["put", `${tftp}/up-over-tftp`, "up"],
+  ]);
   assert.deepEqual(
     await Deno.readFile(`${work}/tree/a/y`),
     await Deno.readFile(`${served}/tree/a/y`),
   );
+  // TFTP on the blocking socket (--allow-ffi, as installed), one block at a time: waits in
+  // slices, turning the event loop between them.
+  await assertNoGlobalTimers(work, [
+    ["get", `${tftp}/big`, "big-blocking", "--blksize", "512", "--window", "1"],
+    ["put", `${tftp}/up-blocking`, "big-blocking", "--blksize", "512", "--window", "1"],
+  ], ["--allow-net=127.0.0.1", "--allow-ffi"]);
+  assert.deepEqual(
+    await Deno.readFile(`${served}/up-blocking`),
+    await Deno.readFile(`${served}/big`),
+  );
+});
+
+Deno.test({
+  name: "timer: fsd get over TLS, with --ca and with --pin, never reads Deno's global timers",
+  ...needs("openssl"),
+  async fn() {
+    await using dir = await tempDir();
+    const served = `${dir.path}/served`;
+    const work = `${dir.path}/work`;
+    await Deno.mkdir(served);
+    await Deno.mkdir(work);
+    await Deno.writeFile(`${served}/one`, randomBytes(1024));
+    const certs = await makeCertificates(dir.path);
+    await using server = await spawnServe(
+      served,
+      0,
+      ["--tls-cert", certs.cert, "--tls-key", certs.key],
+      ["--allow-net", `--allow-read=${served},${dir.path}`, `--allow-write=${served}`],
+    );
+    const port = String(server.port);
+    await assertNoGlobalTimers(work, [
+      ["get", "127.0.0.1", port, "one", "by-ca", "--ca", certs.ca],
+      ["get", "127.0.0.1", port, "one", "by-pin", "--pin", certs.certFingerprint],
+    ], ["--allow-net=127.0.0.1", `--allow-read=${dir.path}`]);
+    assert.deepEqual(await Deno.readFile(`${work}/by-pin`), await Deno.readFile(`${served}/one`));
+  },
 });
