@@ -74,6 +74,64 @@ export function every(ms: number, run: () => void): Timer {
   };
 }
 
+/**
+ * A deadline that moves often: an idle timeout pushed on by every chunk, a
+ * wait's deadline set by every receive. Moving it later is an assignment; its
+ * one timer, firing before the deadline, arms itself again for what is left,
+ * and only a deadline earlier than the timer's makes a new timer at once. So a
+ * chunk or a datagram costs a clock reading, not a timer set and cancelled.
+ */
+export class Deadline {
+  #at = Infinity;
+  #timer: Timer | undefined;
+  #timerAt = Infinity;
+  #stopped = false;
+
+  /** `onDue` runs once each time the deadline passes while it is set. */
+  constructor(readonly onDue: () => void) {}
+
+  /** Due at `at` (performance.now()'s clock), replacing the last deadline; no-op once stopped. */
+  set(at: number): void {
+    if (this.#stopped) return;
+    this.#at = at;
+    if (at < this.#timerAt) this.#arm(at);
+  }
+
+  /** Due `ms` from now. */
+  in(ms: number): void {
+    this.set(performance.now() + ms);
+  }
+
+  /** Not due (until set again); a timer still armed lapses harmlessly. */
+  clear(): void {
+    this.#at = Infinity;
+  }
+
+  /** Never due again: the timer is cancelled, and `set` does nothing. */
+  stop(): void {
+    this.#stopped = true;
+    this.#at = Infinity;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  #arm(at: number): void {
+    this.#timer?.cancel();
+    this.#timerAt = at;
+    this.#timer = after(at - performance.now(), this.#ring);
+  }
+
+  #ring = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#at === Infinity) return; // cleared: the next set arms it again
+    if (performance.now() < this.#at) return this.#arm(this.#at);
+    this.#at = Infinity;
+    this.onDue();
+  };
+}
+
 /** How many timers wait, and how many of our signals have not fired yet (tests/cli/timer_test.ts). */
 export function timerCounts(): { timers: number; signals: number } {
   const unfired = signals.filter((pending) => pending.attached || !pending.signal.aborted);

@@ -12,7 +12,7 @@ import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 import { closeQuietly, concat } from "../bytes/source_sink.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
-import { after, every, type Timer } from "../timer.ts";
+import { after, Deadline, every, type Timer } from "../timer.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
 export interface ConnTap {
@@ -37,8 +37,11 @@ export class PacketConn {
   readonly conn: StreamConn;
   readonly timeoutMs: number;
   #decoder: PacketDecoder;
-  #waitingSince = -1;
-  #timer: Timer | undefined;
+  /** The idle timeout: set while a read or write waits, cleared when it is done. */
+  readonly #idle = new Deadline(() => {
+    this.#timedOut = true;
+    this.close();
+  });
   #timedOut = false;
   #closed = false;
   #tap: ConnTap | undefined;
@@ -56,8 +59,9 @@ export class PacketConn {
   #cutReason: string | undefined;
   /** Bytes held for the next write (`writeSoon`), and the tick that sends them if none comes. */
   #held: Uint8Array | undefined;
-  #heldTimer: Timer | undefined;
-  #heldSince = 0;
+  readonly #holding = new Deadline(() => {
+    if (this.#held) this.write(new Uint8Array(0)).catch(() => {});
+  });
 
   constructor(conn: StreamConn, options: PacketConnConfig = {}) {
     this.conn = conn;
@@ -186,28 +190,15 @@ export class PacketConn {
    */
   writeSoon(bytes: Uint8Array): void {
     this.#held = this.#held ? concat(this.#held, bytes) : bytes.slice();
-    this.#heldSince = performance.now();
-    if (this.#heldTimer === undefined && !this.#closed) {
-      this.#heldTimer = after(HOLD_MS, this.#sendHeld);
-    }
+    this.#holding.in(HOLD_MS);
   }
-
-  #sendHeld = (): void => {
-    this.#heldTimer = undefined;
-    if (!this.#held || this.#closed) return;
-    const waited = performance.now() - this.#heldSince;
-    if (waited < HOLD_MS) {
-      this.#heldTimer = after(HOLD_MS - waited, this.#sendHeld);
-      return;
-    }
-    this.write(new Uint8Array(0)).catch(() => {});
-  };
 
   /** Writes all of `bytes` (after any held by `writeSoon`). */
   async write(bytes: Uint8Array): Promise<void> {
     if (this.#held) {
       bytes = bytes.length === 0 ? this.#held : concat(this.#held, bytes);
       this.#held = undefined;
+      this.#holding.clear();
     }
     this.#tap?.sent(bytes);
     let written = 0;
@@ -251,8 +242,7 @@ export class PacketConn {
 
   close(): void {
     if (this.#closed) return;
-    this.#heldTimer?.cancel();
-    this.#heldTimer = undefined;
+    this.#holding.stop();
     const held = this.#held;
     this.#held = undefined;
     if (held) {
@@ -263,8 +253,7 @@ export class PacketConn {
     }
     this.#closed = true;
     this.#tap?.closed();
-    this.#timer?.cancel();
-    this.#timer = undefined;
+    this.#idle.stop();
     this.#endPacket();
     for (const timer of this.#deadlines) timer.cancel();
     this.#deadlines.clear();
@@ -274,10 +263,7 @@ export class PacketConn {
   }
 
   async #wait<T>(operation: Promise<T>): Promise<T> {
-    this.#waitingSince = performance.now();
-    if (this.timeoutMs > 0 && this.#timer === undefined && !this.#closed) {
-      this.#timer = after(this.timeoutMs, this.#watch);
-    }
+    if (this.timeoutMs > 0) this.#idle.in(this.timeoutMs);
     try {
       return await operation;
     } catch (error) {
@@ -288,19 +274,7 @@ export class PacketConn {
       }
       throw error;
     } finally {
-      this.#waitingSince = -1;
+      this.#idle.clear();
     }
   }
-
-  #watch = (): void => {
-    this.#timer = undefined;
-    if (this.#waitingSince < 0 || this.#closed) return;
-    const waited = performance.now() - this.#waitingSince;
-    if (waited >= this.timeoutMs) {
-      this.#timedOut = true;
-      this.close();
-    } else {
-      this.#timer = after(this.timeoutMs - waited, this.#watch);
-    }
-  };
 }

@@ -7,19 +7,21 @@
 import { ChunkedWriter } from "../bytes/chunked.ts";
 import type { StagedWrite } from "../store/file_store.ts";
 import { HttpError } from "./respond.ts";
-import { after, type Timer } from "../timer.ts";
+import { Deadline } from "../timer.ts";
 
 /**
  * Reads `stream` chunk by chunk; the stream must not be silent for
- * `timeoutMs`. One timer per reader, re-armed lazily: a chunk costs a clock
- * reading, not a timer of its own.
+ * `timeoutMs`. One `Deadline` per reader: a chunk costs a clock reading, not
+ * a timer of its own.
  */
 export class BodyReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #timeoutMs: number;
   #what: string;
-  #last = 0;
-  #timer: Timer | undefined;
+  readonly #silence = new Deadline(() => {
+    this.#timedOut = true;
+    this.#reader.cancel(this.#timeout()).catch(() => {});
+  });
   #timedOut = false;
   #done = false;
 
@@ -33,8 +35,7 @@ export class BodyReader {
   /** The next chunk, or null at the end; HttpError 408 when the other side is silent too long. */
   async read(): Promise<Uint8Array | null> {
     if (this.#done) return null;
-    this.#last = performance.now();
-    this.#timer ??= after(this.#timeoutMs, () => this.#check());
+    this.#silence.in(this.#timeoutMs);
     let result: ReadableStreamReadResult<Uint8Array>;
     try {
       result = await this.#reader.read();
@@ -47,7 +48,7 @@ export class BodyReader {
       this.#stop();
       return null;
     }
-    this.#last = performance.now();
+    this.#silence.in(this.#timeoutMs);
     return result.value;
   }
 
@@ -57,26 +58,13 @@ export class BodyReader {
     await this.#reader.cancel().catch(() => {});
   }
 
-  #check(): void {
-    this.#timer = undefined;
-    if (this.#done) return;
-    const idle = performance.now() - this.#last;
-    if (idle < this.#timeoutMs) {
-      this.#timer = after(this.#timeoutMs - idle, () => this.#check());
-      return;
-    }
-    this.#timedOut = true;
-    this.#reader.cancel(this.#timeout()).catch(() => {});
-  }
-
   #timeout(): HttpError {
     return new HttpError(408, `${this.#what} timeout: nothing for ${this.#timeoutMs / 1000} s`);
   }
 
   #stop(): void {
     this.#done = true;
-    this.#timer?.cancel();
-    this.#timer = undefined;
+    this.#silence.stop();
   }
 }
 

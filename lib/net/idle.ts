@@ -2,38 +2,30 @@
  * Idle timeouts for stream servers that have no packet framing of their
  * own (the echo servers, the TCP relay): a connection that moves no byte
  * either way for `ms` is closed. Touching is cheap (a time stamp, no timer
- * reset per chunk): the one timer re-arms itself for what is left.
+ * reset per chunk): a `Deadline`.
  */
 
+import { Deadline } from "../timer.ts";
+
 export class IdleTimer {
-  #last = performance.now();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #deadline: Deadline;
 
   /** `ms` 0: never idle. `onIdle` runs once, after `ms` without a touch. */
-  constructor(readonly ms: number, readonly onIdle: () => void) {
-    if (ms > 0) this.#arm(ms);
+  constructor(readonly ms: number, onIdle: () => void) {
+    this.#deadline = new Deadline(() => {
+      this.#deadline.stop();
+      onIdle();
+    });
+    this.touch();
   }
 
   /** Something moved: the idle time starts again. */
   touch(): void {
-    this.#last = performance.now();
+    if (this.ms > 0) this.#deadline.in(this.ms);
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #arm(delay: number): void {
-    this.#timer = setTimeout(() => {
-      const idle = performance.now() - this.#last;
-      if (idle >= this.ms) {
-        this.#timer = undefined;
-        this.onIdle();
-      } else {
-        this.#arm(this.ms - idle);
-      }
-    }, delay);
+    this.#deadline.stop();
   }
 }
 

@@ -13,7 +13,7 @@ import type { Endpoint } from "../net/endpoint.ts";
 import { MAX_DATAGRAM, type UdpSocket } from "../net/udp.ts";
 import { ErrorCode } from "../store/errors.ts";
 import { encodeError, Opcode } from "./codec.ts";
-import { after, type Timer } from "../timer.ts";
+import { Deadline } from "../timer.ts";
 
 export type { Endpoint };
 
@@ -134,12 +134,13 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
   readonly #buffer = new Uint8Array(MAX_DATAGRAM);
   /** A receive still waiting after a deadline passed: the next call waits on it. */
   #pending: Promise<[Uint8Array, Endpoint] | null> | undefined;
-  /** The channel's one deadline timer, when it is armed, and for when. */
-  #timer: Timer | undefined;
-  #timerAt = Infinity;
-  /** The wait in progress: its deadline, and how to end it. */
-  #deadline = 0;
+  /** The wait in progress: how to end it, and its deadline. */
   #wake: ((value: typeof TIMED_OUT) => void) | undefined;
+  readonly #deadline = new Deadline(() => {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.(TIMED_OUT);
+  });
 
   constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true, tap?: DatagramTap) {
     super(socket, peer, peerKnown, tap);
@@ -159,43 +160,25 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
   }
 
   /**
-   * `pending`'s result, or TIMED_OUT at `deadline`. One timer serves the
-   * channel: a deadline later than its (the usual case, each datagram moving
-   * the deadline on) leaves it alone, and it arms itself again on firing
-   * early; so a datagram costs no timer set and cancelled.
+   * `pending`'s result, or TIMED_OUT at `deadline`. One `Deadline` serves the
+   * channel, so a datagram costs no timer set and cancelled.
    */
   #until<T>(pending: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
     return new Promise((resolve) => {
-      this.#deadline = deadline;
       this.#wake = resolve as (value: typeof TIMED_OUT) => void;
       pending.then((value) => {
-        if (this.#wake === resolve) this.#wake = undefined;
+        if (this.#wake === resolve) {
+          this.#wake = undefined;
+          this.#deadline.clear();
+        }
         resolve(value);
       });
-      if (this.#timerAt > deadline) this.#arm(deadline);
+      this.#deadline.set(deadline);
     });
   }
 
-  #arm(at: number): void {
-    this.#timer?.cancel();
-    this.#timerAt = at;
-    this.#timer = after(at - performance.now(), () => this.#ring());
-  }
-
-  #ring(): void {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    const wake = this.#wake;
-    if (!wake) return; // nobody waits: the next wait arms it again
-    if (performance.now() < this.#deadline) return this.#arm(this.#deadline);
-    this.#wake = undefined;
-    wake(TIMED_OUT);
-  }
-
   close(): void {
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    this.#deadline.stop();
     this.socket.close();
     const wake = this.#wake;
     this.#wake = undefined;

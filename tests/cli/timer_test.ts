@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { after, every, timerCounts } from "../../lib/timer.ts";
+import { after, Deadline, every, timerCounts } from "../../lib/timer.ts";
 import { rw, spawnServe, spawnServeWithHttp } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { makeCertificates } from "../support/tls_certs.ts";
@@ -60,6 +60,51 @@ Deno.test("timer: a thousand timers of one delay share one signal, and cancelled
   const again = Array.from({ length: 1000 }, () => after(60_000, () => assert.fail("ran")));
   assert.ok(timerCounts().signals <= before + 1, JSON.stringify(timerCounts()));
   for (const timer of again) timer.cancel();
+});
+
+Deno.test("timer: a Deadline moved later a thousand times keeps one timer and is due once, at its last setting", async () => {
+  const { promise: due, resolve } = Promise.withResolvers<number>();
+  let runs = 0;
+  const deadline = new Deadline(() => {
+    runs++;
+    resolve(performance.now());
+  });
+  for (let i = 0; i < 1000; i++) {
+    deadline.in(30);
+    assert.equal(timerCounts().timers, 1);
+  }
+  await new Promise((wait) => after(20, () => wait(undefined)));
+  const last = performance.now() + 30; // past the timer armed first: it must arm itself again
+  deadline.set(last);
+  const at = await due;
+  assert.ok(at >= last, `due at ${at}, before its deadline ${last}`);
+  assert.equal(runs, 1);
+  assert.equal(timerCounts().timers, 0); // not set again: nothing waits
+});
+
+Deno.test("timer: a Deadline set earlier is due at the earlier time; cleared it is not due; stopped it never is", async () => {
+  const order: string[] = [];
+  const { promise: done, resolve } = Promise.withResolvers<void>();
+  const early = new Deadline(() => order.push("early"));
+  early.in(60_000);
+  early.in(10); // earlier than its timer: a new timer at once
+  const cleared = new Deadline(() => order.push("cleared"));
+  cleared.in(5);
+  cleared.clear();
+  const stopped = new Deadline(() => order.push("stopped"));
+  stopped.in(5);
+  stopped.stop();
+  stopped.in(5); // no effect once stopped
+  const again = new Deadline(() => {
+    order.push("set again");
+    resolve();
+  });
+  again.in(5);
+  again.clear();
+  again.in(40);
+  await done;
+  assert.deepEqual(order, ["early", "set again"]);
+  assert.equal(timerCounts().timers, 0); // the lapsed ones and the stopped one left nothing behind
 });
 
 Deno.test("timer: a waiting timer keeps the process alive; a cancelled one does not hold it", async () => {
