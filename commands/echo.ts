@@ -23,6 +23,7 @@ import { TerminalPipe } from "./shared/terminal.ts";
 import { CommandError, expectedFailure, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand, type Flags, type FlagValues } from "./shared/command.ts";
 import { integer, parsePort, seconds } from "./shared/values.ts";
+import { after, type Timer } from "../lib/timer.ts";
 
 const ECHO_FLAGS = {
   ...limitFlags(ECHO_DEFAULTS, "server"),
@@ -304,10 +305,10 @@ async function measure(
       if (!report(seq, reply, sentAt, rtts, timeoutMs) && channel.ended) break;
       const wait = sentAt + intervalMs - performance.now();
       if ((count === 0 || seq < count) && wait > 0) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const pause = new Promise((resolve) => timer = setTimeout(resolve, wait));
+        let timer: Timer | undefined;
+        const pause = new Promise((resolve) => timer = after(wait, () => resolve(undefined)));
         const why = await Promise.race([pause, interrupted]);
-        clearTimeout(timer);
+        timer?.cancel();
         if (why === "interrupted") break;
       }
     }

@@ -4,6 +4,7 @@ import { bindUdp } from "../net/udp.ts";
 import { isLoopback, plainAddress } from "../net/ip.ts";
 import { readLines } from "../bytes/lines.ts";
 import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
+import { after, type Timer } from "../timer.ts";
 
 export interface EchoChannel {
   send(text: string): Promise<void>;
@@ -37,17 +38,17 @@ class Inbox<T = string> {
     if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
     if (this.ended) return Promise.resolve(null);
     return new Promise((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: Timer | undefined;
       const waiter = (text: T | null) => {
-        clearTimeout(timer);
+        timer?.cancel();
         resolve(text);
       };
       this.#waiters.push(waiter);
       if (timeoutMs > 0) {
-        timer = setTimeout(() => {
+        timer = after(timeoutMs, () => {
           this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
           resolve(null);
-        }, timeoutMs);
+        });
       }
     });
   }

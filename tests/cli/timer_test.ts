@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, Deadline, every, timerCounts } from "../../lib/timer.ts";
-import { rw, spawnServe, spawnServeWithHttp } from "../support/cli.ts";
+import { rw, spawnFsd, spawnServe, spawnServeWithHttp } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { makeCertificates } from "../support/tls_certs.ts";
 import { needs } from "../support/tools.ts";
@@ -222,4 +222,23 @@ Deno.test({
     ], ["--allow-net=127.0.0.1", `--allow-read=${dir.path}`]);
     assert.deepEqual(await Deno.readFile(`${work}/by-pin`), await Deno.readFile(`${served}/one`));
   },
+});
+
+Deno.test("timer: fsd echo's client, once and with --count, over TCP and UDP, never reads Deno's global timers", async () => {
+  await using dir = await tempDir();
+  const serve = (udp: string[]) =>
+    spawnFsd(
+      ["echo", "serve", "0", ...udp, "--host", "127.0.0.1"],
+      ["--allow-net=127.0.0.1"],
+      /listening on /,
+    );
+  await using tcp = await serve([]);
+  await using udp = await serve(["--udp"]);
+  const count = ["--count", "3", "--interval", "0.05", "--timeout", "5"];
+  await assertNoGlobalTimers(dir.path, [
+    ["echo", "127.0.0.1", String(tcp.port), "hello"],
+    ["echo", "127.0.0.1", String(tcp.port), "hello", ...count],
+    ["echo", "127.0.0.1", String(udp.port), "hello", "--udp"],
+    ["echo", "127.0.0.1", String(udp.port), "hello", "--udp", ...count],
+  ]);
 });
