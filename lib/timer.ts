@@ -44,10 +44,18 @@ interface Pending {
   attached: boolean;
 }
 const signals: Pending[] = [];
+/** Signals made so far (tests/cli/timer_test.ts). */
+let made = 0;
 
-/** Runs `run` once, `ms` milliseconds from now, unless cancelled first. */
+/**
+ * The longest delay a signal is given: `AbortSignal.timeout` (as setTimeout)
+ * fires at once for 2^31 ms or more, so a longer timer waits in steps.
+ */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/** Runs `run` once, `ms` milliseconds from now (NaN: 0), unless cancelled first. */
 export function after(ms: number, run: () => void): Timer {
-  const entry = new Entry(performance.now() + Math.max(0, ms), seq++, run);
+  const entry = new Entry(performance.now() + Math.max(0, ms || 0), seq++, run);
   entry.index = heap.length;
   heap.push(entry);
   up(entry.index);
@@ -132,10 +140,10 @@ export class Deadline {
   };
 }
 
-/** How many timers wait, and how many of our signals have not fired yet (tests/cli/timer_test.ts). */
-export function timerCounts(): { timers: number; signals: number } {
+/** How many timers wait, how many of our signals have not fired yet, and how many were ever made (tests/cli/timer_test.ts). */
+export function timerCounts(): { timers: number; signals: number; made: number } {
   const unfired = signals.filter((pending) => pending.attached || !pending.signal.aborted);
-  return { timers: heap.length, signals: unfired.length };
+  return { timers: heap.length, signals: unfired.length, made };
 }
 
 /**
@@ -159,9 +167,14 @@ function arm(): void {
     }
   }
   if (!top || earliest <= top.due) return;
-  // Whole milliseconds, rounded up: the signal fires at `due` or after it, never before.
-  const signal = AbortSignal.timeout(Math.max(0, Math.ceil(top.due - performance.now())));
-  const pending: Pending = { due: top.due, signal, listener: () => fire(pending), attached: true };
+  // Whole milliseconds, rounded up: the signal fires at `due` or after it, never before; a timer
+  // further off than MAX_DELAY gets a signal at MAX_DELAY, which arms the next step when it fires.
+  const now = performance.now();
+  const delay = Math.min(MAX_DELAY, Math.max(0, Math.ceil(top.due - now)));
+  const signal = AbortSignal.timeout(delay);
+  made++;
+  const due = Math.min(top.due, now + delay);
+  const pending: Pending = { due, signal, listener: () => fire(pending), attached: true };
   signal.addEventListener("abort", pending.listener);
   signals.push(pending);
 }

@@ -62,6 +62,19 @@ Deno.test("timer: a thousand timers of one delay share one signal, and cancelled
   for (const timer of again) timer.cancel();
 });
 
+Deno.test("timer: a timer past 2^31 ms (where a signal, as setTimeout, fires at once) waits without spinning", async () => {
+  const before = timerCounts().made;
+  const far = after(2 ** 32, () => assert.fail("ran"));
+  const farther = new Deadline(() => assert.fail("due"));
+  farther.in(3e9);
+  await new Promise((wait) => after(100, () => wait(undefined)));
+  // The far timer's one signal and the 100 ms one: not a new signal every few milliseconds.
+  assert.ok(timerCounts().made - before <= 2, `${timerCounts().made - before} signals made`);
+  far.cancel();
+  farther.stop();
+  assert.equal(timerCounts().timers, 0);
+});
+
 Deno.test("timer: a Deadline moved later a thousand times keeps one timer and is due once, at its last setting", async () => {
   const { promise: due, resolve } = Promise.withResolvers<number>();
   let runs = 0;
