@@ -10,7 +10,9 @@
  * a timer due before every signal not yet fired. Each new signal's delay is
  * then shorter than every pending one's, so no more are pending than there are
  * distinct delays in use. As with setTimeout, a waiting timer keeps the
- * process alive; a cancelled one does not.
+ * process alive; a cancelled one does not. fsd's every timer is one of these
+ * but the two that must not keep a process alive (the accept watchdog's probe,
+ * the pcap writer's flush: `Deno.unrefTimer`); tests/cli/timer_test.ts holds it.
  */
 
 /** A timer from `after`; `cancel` is idempotent and safe after it ran. */

@@ -8,6 +8,7 @@
 import { type Account, type AccountLine, accountsByName, isValidName } from "./accounts.ts";
 import { dummyHash, MAX_PASSWORD_BYTES, type ParsedHash, verifyPassword } from "./password.ts";
 import { LoginThrottle, type ThrottleConfig } from "./throttle.ts";
+import { after } from "../timer.ts";
 
 export type LoginResult =
   | { ok: true; account: Account }
@@ -113,13 +114,13 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.cancel();
       reject(signal!.reason);
     };
-    const timer = setTimeout(() => {
+    const timer = after(ms, () => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    });
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

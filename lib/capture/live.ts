@@ -21,6 +21,7 @@ import {
   parsePacket as parseTftp,
 } from "../tftp/codec.ts";
 import type { DatagramTap } from "../tftp/channel.ts";
+import { after, type Timer } from "../timer.ts";
 
 /** Connections shown at most (finished ones leave first). */
 const MAX_CONNECTIONS = 200;
@@ -53,7 +54,7 @@ export class LiveHub implements LiveView, HttpActivity {
   #connections = new Map<string, Tracked>();
   #sessions = new Map<string, Session>();
   #listeners = new Set<() => void>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
 
   connections(): LiveConnection[] {
     const now = Date.now();
@@ -284,15 +285,15 @@ export class LiveHub implements LiveView, HttpActivity {
 
   #changed(): void {
     if (this.#timer !== undefined || this.#listeners.size === 0) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = after(NOTIFY_MS, () => {
       this.#timer = undefined;
       for (const listener of this.#listeners) listener();
-    }, NOTIFY_MS);
+    });
   }
 
   /** Stops the pending announcement (the server is stopping). */
   close(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#listeners.clear();
   }

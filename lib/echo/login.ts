@@ -18,6 +18,7 @@
 import type { Authenticator } from "../auth/authenticator.ts";
 import { LineTooLongError, MAX_LINE_BYTES, readLines } from "../bytes/lines.ts";
 import { writeAll } from "../bytes/source_sink.ts";
+import { after } from "../timer.ts";
 
 export interface LoginLabConfig {
   authenticator: Authenticator;
@@ -48,10 +49,10 @@ export async function serveLogin(
   log: (line: string) => void,
 ): Promise<void> {
   const abort = new AbortController();
-  const timer = setTimeout(() => {
+  const timer = after(config.timeoutMs ?? 60_000, () => {
     abort.abort(new Deno.errors.TimedOut("login timed out"));
     conn.close();
-  }, config.timeoutMs ?? 60_000);
+  });
   try {
     const lines = readLines(conn, { whole: true });
     const say = (...text: string[]) => writeAll(conn, encoder.encode(text.join("\n") + "\n"));
@@ -86,7 +87,7 @@ export async function serveLogin(
     log(`Client sent a line over ${MAX_LINE_BYTES} bytes: closing`);
     await writeAll(conn, encoder.encode(LOGIN_REPLIES.wrong.join("\n") + "\n")).catch(() => {});
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
   }
 }
 

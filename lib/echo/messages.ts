@@ -5,6 +5,8 @@
  * newline and waits for the answer; it gets one after the quiet time.
  */
 
+import { after, type Timer } from "../timer.ts";
+
 /** Longest message kept whole; a longer one arrives in pieces of this size. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** How long a line without its newline may wait for more before it counts as a message. */
@@ -54,11 +56,11 @@ async function quietOr(
   reading: Promise<number | null>,
   ms: number,
 ): Promise<number | null | "quiet"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const quiet = new Promise<"quiet">((resolve) => timer = setTimeout(() => resolve("quiet"), ms));
+  let timer: Timer | undefined;
+  const quiet = new Promise<"quiet">((resolve) => timer = after(ms, () => resolve("quiet")));
   try {
     return await Promise.race([reading, quiet]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

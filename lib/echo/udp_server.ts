@@ -12,6 +12,7 @@ import { bindUdp, type Endpoint } from "../net/udp.ts";
 import { PeerBudgets, TokenBucket } from "../net/rate.ts";
 import { DEFAULT_HOST } from "../net/listen.ts";
 import { answer, type EchoMode } from "./answer.ts";
+import { every } from "../timer.ts";
 
 export interface UdpEchoConfig {
   port: number;
@@ -181,12 +182,12 @@ export async function startUdpEcho(config: UdpEchoConfig): Promise<UdpEchoServer
     }
   })();
 
-  const sweeper = setInterval(() => {
+  const sweeper = every(Math.min(idleMs, 10_000), () => {
     const now = performance.now();
     for (const [key, member] of members) {
       if (now - member.seen > idleMs) leave(key, "silent too long; left");
     }
-  }, Math.min(idleMs, 10_000));
+  });
 
   return {
     port: local.port,
@@ -195,7 +196,7 @@ export async function startUdpEcho(config: UdpEchoConfig): Promise<UdpEchoServer
     async close() {
       if (closed) return;
       closed = true;
-      clearInterval(sweeper);
+      sweeper.cancel();
       socket.close();
       await receiving;
     },

@@ -30,6 +30,7 @@ import type { ServerEvent } from "../store/log.ts";
 import { BLOCK_SIZE } from "./codec.ts";
 import { type ConnTap, PacketConn } from "./packet_conn.ts";
 import { Session, type SessionContext } from "./session.ts";
+import { after, type Timer } from "../timer.ts";
 
 export interface ServerConfig {
   /** The directory to serve. */
@@ -122,7 +123,7 @@ export class FileServer {
   #requestTimeoutMs: number;
   #proxyProtocol: ProxyProtocolConfig | undefined;
   #sessions = new Set<Session>();
-  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #graceTimer: Timer | undefined;
   #tap: ((id: number) => ConnTap) | undefined;
 
   private constructor(
@@ -225,7 +226,7 @@ export class FileServer {
       const busy = [...this.#sessions].filter((s) => s.busy);
       this.#context.log({ event: "shutdown", graceMs, connections: busy.length });
       for (const session of this.#sessions) if (!session.busy) session.close();
-      this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
+      this.#graceTimer = after(graceMs, () => this.#closeAll());
     }
     await this.#settle();
   }
@@ -244,7 +245,7 @@ export class FileServer {
 
   async #settle(): Promise<void> {
     await this.#accepting.settled();
-    clearTimeout(this.#graceTimer);
+    this.#graceTimer?.cancel();
   }
 
   /** Serves the connection if the limits allow it, else refuses it. */

@@ -25,6 +25,7 @@ import { answerLogin, type LoginReply, type LoginRequest, RemoteLogins } from ".
 import { type AccountsConfig, FileServer, SERVER_DEFAULTS, type ServerConfig } from "./server.ts";
 
 import { isServeWorker, SERVE_WORKER_NAME } from "./worker_name.ts";
+import { after, type Timer } from "../timer.ts";
 
 export { isServeWorker };
 
@@ -76,7 +77,7 @@ export class ServerPool {
   #slots: Slot[] = [];
   #log: (event: ServerEvent) => void;
   #stopping = false;
-  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #timers = new Set<Timer>();
   /** The workers' TLS listeners share one port, and their watchdogs this board. */
   readonly #probes: Int32Array;
 
@@ -136,7 +137,7 @@ export class ServerPool {
 
   async #stopAll(message: ToWorker): Promise<void> {
     this.#stopping = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) timer.cancel();
     await Promise.all(
       this.#slots.filter((slot) => !slot.dead).map((slot) =>
         new Promise<void>((resolve) => {
@@ -234,13 +235,13 @@ export class ServerPool {
     }
     this.#log({ event: "worker", worker: index + 1, state: "died", message });
     const pause = performance.now() - slot.started < SHORT_LIFE_MS ? SHORT_LIFE_MS : 0;
-    const timer = setTimeout(() => {
+    const timer = after(pause, () => {
       this.#timers.delete(timer);
       if (this.#stopping) return;
       this.#spawn(index, this.addr.port).catch((error) =>
         this.#died(index, this.#slots[index], errorMessage(error))
       );
-    }, pause);
+    });
     this.#timers.add(timer);
   }
 }

@@ -10,6 +10,7 @@
 import { isLoopback } from "../net/ip.ts";
 import { escapeHtml } from "./page.ts";
 import { HttpError, SECURITY_HEADERS } from "./respond.ts";
+import { every } from "../timer.ts";
 
 /** One connection (fsd/1, HTTP) or transfer (TFTP) as the page shows it. */
 export interface LiveConnection {
@@ -126,20 +127,20 @@ export class LivePage {
         };
         const unsubscribe = this.#view.subscribe(send);
         // A comment every 15 s keeps proxies from closing a quiet stream.
-        const ping = setInterval(() => {
+        const ping = every(15_000, () => {
           try {
             controller.enqueue(encoder.encode(": ping\n\n"));
           } catch {
             stop();
           }
-        }, 15_000);
+        });
         let stopped = false;
         stop = () => {
           if (stopped) return;
           stopped = true;
           this.#watchers--;
           unsubscribe();
-          clearInterval(ping);
+          ping.cancel();
           try {
             controller.close();
           } catch {

@@ -37,6 +37,7 @@ import {
 import { BodyStream } from "./wire_body.ts";
 import { toRequest } from "./wire_head.ts";
 import { CONTINUE } from "./wire_response.ts";
+import { after, type Timer } from "../timer.ts";
 
 export interface HttpServerConfig {
   /** TCP port; 0 lets the system choose. */
@@ -95,7 +96,7 @@ export class HttpServer {
   #wire: WireConfig;
   /** Every connection, with the way to cut the request running on it (none: idle). */
   #conns = new Map<WireConn, { running?: AbortController }>();
-  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #graceTimer: Timer | undefined;
 
   private constructor(
     listener: StreamListener & { readonly addr: Deno.NetAddr },
@@ -170,10 +171,10 @@ export class HttpServer {
       const busy = [...this.#conns.values()].filter((c) => c.running).length;
       this.#log({ event: "shutdown", graceMs, connections: busy });
       for (const [wire, state] of this.#conns) if (!state.running) wire.close();
-      this.#graceTimer = setTimeout(() => this.#closeAll(), graceMs);
+      this.#graceTimer = after(graceMs, () => this.#closeAll());
     }
     await this.#accepting.settled();
-    clearTimeout(this.#graceTimer);
+    this.#graceTimer?.cancel();
   }
 
   /** Stops at once: every connection is cut. */
@@ -181,7 +182,7 @@ export class HttpServer {
     this.#accepting.stop();
     this.#closeAll();
     await this.#accepting.settled();
-    clearTimeout(this.#graceTimer);
+    this.#graceTimer?.cancel();
   }
 
   #closeAll(): void {
@@ -349,7 +350,7 @@ export class HttpServer {
       message: reason,
     });
     const wire = new WireConn(conn, { ...this.#wire, requestTimeoutMs: REFUSAL_MS });
-    const timer = setTimeout(() => wire.close(), REFUSAL_MS);
+    const timer = after(REFUSAL_MS, () => wire.close());
     try {
       // The request is read first, so that the client is not reset while still sending it.
       await wire.readHead().catch(() => {});
@@ -358,7 +359,7 @@ export class HttpServer {
     } catch {
       // gone: nothing to tell
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       wire.close();
     }
   }

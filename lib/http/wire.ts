@@ -16,6 +16,7 @@
 import type { StreamConn } from "../net/stream_conn.ts";
 import { writeResponse } from "./wire_response.ts";
 import { BadRequest, findHeadEnd, type Head, MAX_HEAD, parseHead } from "./wire_head.ts";
+import { after, every, type Timer } from "../timer.ts";
 
 export { BadRequest, type Head, keepsAlive, MAX_HEAD, parseHead } from "./wire_head.ts";
 
@@ -53,8 +54,8 @@ export class WireConn {
   #spare = new Uint8Array(0);
   #closed = false;
   #cutReason: string | undefined;
-  #deadline: ReturnType<typeof setTimeout> | undefined;
-  #rateTimer: ReturnType<typeof setInterval> | undefined;
+  #deadline: Timer | undefined;
+  #rateTimer: Timer | undefined;
   #moved = 0;
   #requests = 0;
   /** False once the connection cannot carry another request. */
@@ -166,7 +167,7 @@ export class WireConn {
    */
   async linger(ms: number, maxBytes: number): Promise<void> {
     this.reusable = false;
-    const timer = setTimeout(() => this.close(), ms);
+    const timer = after(ms, () => this.close());
     try {
       await this.conn.closeWrite();
       let total = 0;
@@ -178,25 +179,25 @@ export class WireConn {
     } catch {
       // gone already
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       this.close();
     }
   }
 
   /** Starts (or, with `on` false, stops) the minimum rate for a request in progress. */
   minimumRate(on: boolean): void {
-    clearInterval(this.#rateTimer);
+    this.#rateTimer?.cancel();
     this.#rateTimer = undefined;
     this.#moved = 0;
     const { bytesPerSecond, windowMs } = this.#config.minRate;
     if (!on || bytesPerSecond <= 0 || windowMs <= 0 || this.#closed) return;
     const floor = bytesPerSecond * windowMs / 1000;
-    this.#rateTimer = setInterval(() => {
+    this.#rateTimer = every(windowMs, () => {
       if (this.#moved < floor) {
         this.cut(`too slow: under ${bytesPerSecond} bytes/s for ${windowMs / 1000} s`);
       }
       this.#moved = 0;
-    }, windowMs);
+    });
   }
 
   /** Buffered bytes (up to `max`) or, with none buffered, one read from the socket; null at the end. */
@@ -306,11 +307,11 @@ export class WireConn {
 
   #deadlineIn(ms: number, reason: string): void {
     this.#clearDeadline();
-    if (ms > 0) this.#deadline = setTimeout(() => this.cut(reason), ms);
+    if (ms > 0) this.#deadline = after(ms, () => this.cut(reason));
   }
 
   #clearDeadline(): void {
-    clearTimeout(this.#deadline);
+    this.#deadline?.cancel();
     this.#deadline = undefined;
   }
 }

@@ -18,6 +18,7 @@
  */
 
 import { closeQuietly } from "../bytes/source_sink.ts";
+import { after } from "../timer.ts";
 
 export interface WatchdogConfig {
   /** Where the listener listens. */
@@ -187,7 +188,7 @@ async function acceptedOnBoard(cells: Int32Array, port: number): Promise<boolean
       connecting ||= probe === -1;
     }
     if (!connecting || Date.now() >= until) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => after(5, () => resolve(undefined)));
   }
 }
 

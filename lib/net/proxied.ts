@@ -7,6 +7,7 @@
 import { type Cidr, formatIp, inCidr, parseCidr, parseIp, unmapIpv4 } from "./ip.ts";
 import { type Endpoint, ProxyHeaderError, readProxyHeader } from "./proxy_header.ts";
 import type { StreamConn } from "./stream_conn.ts";
+import { after, type Timer } from "../timer.ts";
 
 export interface ProxyProtocolConfig {
   /** Who may send a header: `ADDR[/BITS]` ranges, already parsed. */
@@ -49,10 +50,8 @@ export async function resolvePeer(conn: StreamConn, config?: ProxyProtocolConfig
   // the read left waiting fails once the caller closes it.
   const reading = readProxyHeader(conn);
   reading.catch(() => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) =>
-    timer = setTimeout(() => resolve("late"), timeoutMs)
-  );
+  let timer: Timer | undefined;
+  const late = new Promise<"late">((resolve) => timer = after(timeoutMs, () => resolve("late")));
   try {
     const header = await Promise.race([reading, late]);
     if (header === "late") return { ok: false, reason: `no PROXY header within ${timeoutMs} ms` };
@@ -62,7 +61,7 @@ export async function resolvePeer(conn: StreamConn, config?: ProxyProtocolConfig
     if (error instanceof ProxyHeaderError) return { ok: false, reason: error.message };
     return { ok: false, reason: `reading the PROXY header: ${(error as Error).message}` };
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 

@@ -28,6 +28,7 @@ import { certificateDer, TlsError, type TlsServerConfig } from "./tls.ts";
 import { NodeSocketConn } from "./node_socket_conn.ts";
 import type { Admission, Limits } from "./shared_limits.ts";
 import type { StreamListener } from "./stream_conn.ts";
+import { after } from "../timer.ts";
 
 let net: typeof import("node:net");
 let tls: typeof import("node:tls");
@@ -136,21 +137,21 @@ export class NodeTlsListener implements StreamListener<TlsServerConn> {
       if (settled) return;
       settled = true;
       this.#handshakes--;
-      clearTimeout(timer);
+      timer.cancel();
       if (admission?.admitted) this.#config.limits?.release(peer.hostname);
       this.#config.onHandshakeError?.(message, peer);
       socket.destroy();
       raw.destroy();
     };
     const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#context });
-    const timer = setTimeout(() => fail("TLS handshake timeout"), this.#config.handshakeTimeoutMs);
+    const timer = after(this.#config.handshakeTimeoutMs, () => fail("TLS handshake timeout"));
     socket.on("error", (error: Error) => fail(error.message));
     socket.once("close", () => fail("the client closed the connection"));
     socket.once("secure", () => {
       if (settled) return;
       settled = true;
       this.#handshakes--;
-      clearTimeout(timer);
+      timer.cancel();
       socket.removeAllListeners("error");
       socket.removeAllListeners("close");
       socket.setNoDelay(true);

@@ -17,6 +17,7 @@ import { IdleTimer } from "../net/idle.ts";
 import type { Faults } from "./faults.ts";
 import { Pipe } from "./pipe.ts";
 import { closeQuietly } from "../bytes/source_sink.ts";
+import { after, type Timer } from "../timer.ts";
 
 export type Direction = "up" | "down";
 
@@ -214,7 +215,7 @@ class Connection {
   #target: Deno.TcpConn;
   #closed = false;
   #reason = "done";
-  #timers: ReturnType<typeof setTimeout>[] = [];
+  #timers: Timer[] = [];
   #idle: IdleTimer;
 
   constructor(
@@ -251,7 +252,7 @@ class Connection {
     await Promise.all([this.up.run(), this.down.run()]);
     this.abort("done");
     this.#idle.stop();
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) timer.cancel();
     return this.#reason;
   }
 
@@ -266,6 +267,6 @@ class Connection {
   }
 
   #after(ms: number, reason: string): void {
-    this.#timers.push(setTimeout(() => this.abort(reason), ms));
+    this.#timers.push(after(ms, () => this.abort(reason)));
   }
 }

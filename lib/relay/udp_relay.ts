@@ -13,6 +13,7 @@
 
 import { bindUdp, type Endpoint, type UdpSocket } from "../net/udp.ts";
 import { isLoopback, plainAddress } from "../net/ip.ts";
+import { after, Deadline, type Timer } from "../timer.ts";
 
 export interface UdpFaults {
   /** Probability (0..1) that a datagram is dropped. */
@@ -67,7 +68,7 @@ class FaultyPath {
   readonly #faults: UdpFaults;
   readonly #random: () => number;
   readonly #send: (bytes: Uint8Array) => void;
-  #held: { bytes: Uint8Array; timer: ReturnType<typeof setTimeout> } | undefined;
+  #held: { bytes: Uint8Array; timer: Timer } | undefined;
   dropped = 0;
 
   constructor(faults: UdpFaults, random: () => number, send: (bytes: Uint8Array) => void) {
@@ -84,7 +85,7 @@ class FaultyPath {
     }
     const copies = this.#random() < duplicate ? 2 : 1;
     if (!this.#held && this.#random() < reorder) {
-      this.#held = { bytes, timer: setTimeout(() => this.#release(), HOLD_MS) };
+      this.#held = { bytes, timer: after(HOLD_MS, () => this.#release()) };
       return;
     }
     for (let i = 0; i < copies; i++) this.#send(bytes);
@@ -95,12 +96,12 @@ class FaultyPath {
     const held = this.#held;
     if (!held) return;
     this.#held = undefined;
-    clearTimeout(held.timer);
+    held.timer.cancel();
     this.#send(held.bytes);
   }
 
   close(): void {
-    if (this.#held) clearTimeout(this.#held.timer);
+    this.#held?.timer.cancel();
     this.#held = undefined;
   }
 }
@@ -115,7 +116,8 @@ interface Client {
   down: FaultyPath;
   counts: { up: number; down: number };
   strangers: number;
-  idle?: ReturnType<typeof setTimeout>;
+  /** Forgets the client when it has been silent for the idle time. */
+  idle?: Deadline;
   reading?: Promise<void>;
 }
 
@@ -246,13 +248,13 @@ export class UdpRelay {
   }
 
   #touch(key: string, client: Client): void {
-    clearTimeout(client.idle);
-    client.idle = setTimeout(() => this.#forget(key, client), this.#config.idleMs ?? 30_000);
+    client.idle ??= new Deadline(() => this.#forget(key, client));
+    client.idle.in(this.#config.idleMs ?? 30_000);
   }
 
   #forget(key: string, client: Client): void {
     this.#clients.delete(key);
-    clearTimeout(client.idle);
+    client.idle?.stop();
     client.up.close();
     client.down.close();
     client.upstream.close();

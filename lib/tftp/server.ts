@@ -18,6 +18,7 @@ import { BLKSIZE_RANGE, MAX_GRANTED_TIMEOUT } from "./options.ts";
 import { type DatagramTap, type Endpoint, isError, UdpChannel } from "./channel.ts";
 import { Transfer, type TransferContext } from "./transfer.ts";
 import { SendPool } from "./send_pool.ts";
+import { after, type Timer } from "../timer.ts";
 
 export interface TftpServerConfig {
   /** The directory to serve. */
@@ -115,7 +116,7 @@ export class TftpServer {
   readonly #senders: SendPool | undefined;
   #nextId = 1;
   #stopping = false;
-  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #graceTimer: Timer | undefined;
 
   private constructor(socket: UdpSocket, store: FileStore, config: TftpServerConfig) {
     this.#socket = socket;
@@ -158,7 +159,7 @@ export class TftpServer {
     if (!this.#stopping) {
       this.#stopping = true;
       this.#socket.close();
-      this.#graceTimer = setTimeout(() => this.#abortAll(), graceMs);
+      this.#graceTimer = after(graceMs, () => this.#abortAll());
     }
     await this.#settle();
   }
@@ -184,7 +185,7 @@ export class TftpServer {
     }
     await this.#receiving;
     this.#senders?.close();
-    clearTimeout(this.#graceTimer);
+    this.#graceTimer?.cancel();
   }
 
   /** Takes requests until the socket closes; each is handled before the buffer is reused. */

@@ -255,3 +255,62 @@ Deno.test("timer: fsd echo's client, once and with --count, over TCP and UDP, ne
     ["echo", "127.0.0.1", String(udp.port), "hello", "--udp", ...count],
   ]);
 });
+
+Deno.test("timer: fsd serve with timeouts past 2^31 ms (24.8 days) serves; none fires at once", async () => {
+  await using dir = await tempDir();
+  await Deno.writeFile(`${dir.path}/one`, randomBytes(1024));
+  const days35 = "3000000";
+  await using server = await spawnServeWithHttp(dir.path, [
+    "--request-timeout",
+    days35,
+    "--idle-timeout",
+    days35,
+    "--login-grace",
+    days35,
+  ]);
+  // A request head that comes in two pieces: the request timeout runs between them.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.httpPort });
+  await conn.write(new TextEncoder().encode("GET /one HTTP/1.1\r\n"));
+  await new Promise((wait) => after(100, () => wait(undefined)));
+  await conn.write(new TextEncoder().encode("Host: x\r\nConnection: close\r\n\r\n"));
+  const answer = new Uint8Array(4096);
+  let got = 0;
+  for (;;) {
+    const n = await conn.read(answer.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  conn.close();
+  assert.match(new TextDecoder().decode(answer.subarray(0, 15)), /^HTTP\/1\.1 200 /);
+  assert.equal(got > 1024, true, `${got} bytes`);
+  await server.stop();
+  assert.doesNotMatch(await server.stderr, /TimeoutOverflowWarning/);
+});
+
+Deno.test("timer: no module of fsd reads a global timer but the two unref'd intervals", async () => {
+  // lib/timer.ts's timers keep the process alive while they wait (a signal's listener); the
+  // accept watchdog's probe and the pcap writer's flush must not, so they keep Deno.unrefTimer.
+  const allowed = new Set(["lib/net/accept_watchdog.ts", "lib/capture/pcap.ts"]);
+  const root = new URL("../../", import.meta.url).pathname;
+  const found: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(`${root}${dir}`)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else if (path.endsWith(".ts") && !allowed.has(path) && path !== "lib/timer.ts") {
+        const code = (await Deno.readTextFile(`${root}${path}`)).replace(
+          /\/\/.*$|\/\*[\s\S]*?\*\//gm,
+          "",
+        );
+        if (/(?<![#.\w])(setTimeout|clearTimeout|setInterval|clearInterval)\b/.test(code)) {
+          found.push(path);
+        }
+      }
+    }
+  };
+  for (const dir of ["lib", "commands"]) await walk(dir);
+  if (await Deno.readTextFile(`${root}main.ts`).then((t) => /\bsetTimeout|setInterval\b/.test(t))) {
+    found.push("main.ts");
+  }
+  assert.deepEqual(found, []);
+});

@@ -56,6 +56,8 @@ export interface ServeProcess extends AsyncDisposable {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
   /** Waits for the process to exit by itself (no signal sent). */
   exited(): Promise<Deno.CommandStatus>;
+  /** Its stderr, whole, once it has exited. */
+  stderr: Promise<string>;
 }
 
 /** How long a spawned server may take to print its ready line. */
@@ -186,7 +188,7 @@ export async function spawnReady(
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
-  const { lines, waitForLine, status } = watchLines(child, "server");
+  const { lines, waitForLine, status, stderr } = watchLines(child, "server");
   let signalled = false;
   const stop = (signal: Deno.Signal = "SIGTERM") => {
     if (!signalled) {
@@ -215,6 +217,7 @@ export async function spawnReady(
     waitForLine,
     stop,
     exited: () => status,
+    stderr,
     async [Symbol.asyncDispose]() {
       await stop();
     },
