@@ -78,7 +78,9 @@ async function interleaved(
   }
   const result = new Rounds();
   for (const [name, list] of times) {
-    const sorted = list.sort((a, b) => a - b);
+    // Every run, in order: on this disk a row's rounds spread more than the gaps they measure.
+    console.log(`    ${name}, each round: ${list.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+    const sorted = [...list].sort((a, b) => a - b);
     result.set(name, sorted[0]);
     const middle = sorted.length / 2;
     result.medians.set(
