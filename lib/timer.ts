@@ -65,6 +65,11 @@ export function after(ms: number, run: () => void): Timer {
   return entry;
 }
 
+/** Resolves `ms` milliseconds from now (a timer's turn of the event loop for 0). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => after(ms, resolve));
+}
+
 /** Runs `run` every `ms` milliseconds (each `ms` after the last run ended) until cancelled, even from `run`. */
 export function every(ms: number, run: () => void): Timer {
   let cancelled = false;

@@ -8,7 +8,7 @@
 
 import { closeQuietly } from "../bytes/source_sink.ts";
 import type { StreamConn, StreamListener } from "./stream_conn.ts";
-import { after } from "../timer.ts";
+import { sleep } from "../timer.ts";
 
 export interface AcceptHandlers<C extends StreamConn> {
   /** Serves one connection; its failure ends that connection only (it must not reject). */
@@ -70,7 +70,7 @@ export class AcceptLoop<C extends StreamConn = Deno.TcpConn> {
         // Accepts that fail again and again (one succeeding now and then) are one run.
         if (performance.now() - lastFailure > QUIET_MS) this.#handlers.onAcceptError?.(error);
         lastFailure = performance.now();
-        await new Promise((resolve) => after(PAUSE_MS, () => resolve(undefined)));
+        await sleep(PAUSE_MS);
         continue;
       }
       const task = this.#handlers.handle(conn, this.#nextId++).catch(() => {});

@@ -18,7 +18,7 @@
  */
 
 import { closeQuietly } from "../bytes/source_sink.ts";
-import { after } from "../timer.ts";
+import { sleep } from "../timer.ts";
 
 export interface WatchdogConfig {
   /** Where the listener listens. */
@@ -188,7 +188,7 @@ async function acceptedOnBoard(cells: Int32Array, port: number): Promise<boolean
       connecting ||= probe === -1;
     }
     if (!connecting || Date.now() >= until) return false;
-    await new Promise((resolve) => after(5, () => resolve(undefined)));
+    await sleep(5);
   }
 }
 

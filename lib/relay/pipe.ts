@@ -7,15 +7,13 @@
 import { writeAll } from "../bytes/source_sink.ts";
 import { type Faults, toxics } from "./faults.ts";
 import type { Toxic } from "./toxics.ts";
-import { after } from "../timer.ts";
+import { sleep } from "../timer.ts";
 
 /** Read buffers start small (idle connections stay cheap) and double while reads fill them more than half. */
 const FIRST_CHUNK = 16 * 1024;
 const CHUNK = 256 * 1024;
 /** Most bytes a delayed direction may hold before it stops reading (backpressure). */
 const MAX_QUEUED = 1024 * 1024;
-
-const sleep = (ms: number) => new Promise((resolve) => after(ms, () => resolve(undefined)));
 
 /** The connection a pipe belongs to: a pipe that must end it calls abort. */
 export interface PipeOwner {

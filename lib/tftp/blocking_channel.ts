@@ -13,7 +13,7 @@ import type { Endpoint } from "../net/endpoint.ts";
 import { BlockingUdp } from "../net/blocking_udp.ts";
 import { MAX_DATAGRAM } from "../net/udp.ts";
 import { type DatagramTap, PeerChannel } from "./channel.ts";
-import { after } from "../timer.ts";
+import { sleep } from "../timer.ts";
 
 /**
  * Longest one blocking wait lasts, and longest the event loop waits for a
@@ -25,9 +25,7 @@ const SLICE_MS = 50;
 const YIELD_MS = 100;
 
 /** One turn of the event loop (a timer's turn: listeners and other timers run). */
-function turn(): Promise<void> {
-  return new Promise((resolve) => after(0, resolve));
-}
+const turn = () => sleep(0);
 
 export class BlockingChannel extends PeerChannel<BlockingUdp> {
   readonly #buffer = new Uint8Array(MAX_DATAGRAM);

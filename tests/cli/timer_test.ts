@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { after, Deadline, every, timerCounts } from "../../lib/timer.ts";
+import { after, Deadline, every, sleep, timerCounts } from "../../lib/timer.ts";
 import { rw, spawnFsd, spawnServe, spawnServeWithHttp } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
 import { makeCertificates } from "../support/tls_certs.ts";
@@ -67,7 +67,7 @@ Deno.test("timer: a timer past 2^31 ms (where a signal, as setTimeout, fires at 
   const far = after(2 ** 32, () => assert.fail("ran"));
   const farther = new Deadline(() => assert.fail("due"));
   farther.in(3e9);
-  await new Promise((wait) => after(100, () => wait(undefined)));
+  await sleep(100);
   // The far timer's one signal and the 100 ms one: not a new signal every few milliseconds.
   assert.ok(timerCounts().made - before <= 2, `${timerCounts().made - before} signals made`);
   far.cancel();
@@ -86,7 +86,7 @@ Deno.test("timer: a Deadline moved later a thousand times keeps one timer and is
     deadline.in(30);
     assert.equal(timerCounts().timers, 1);
   }
-  await new Promise((wait) => after(20, () => wait(undefined)));
+  await sleep(20);
   const last = performance.now() + 30; // past the timer armed first: it must arm itself again
   deadline.set(last);
   const at = await due;
@@ -271,7 +271,7 @@ Deno.test("timer: fsd serve with timeouts past 2^31 ms (24.8 days) serves; none 
   // A request head that comes in two pieces: the request timeout runs between them.
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.httpPort });
   await conn.write(new TextEncoder().encode("GET /one HTTP/1.1\r\n"));
-  await new Promise((wait) => after(100, () => wait(undefined)));
+  await sleep(100);
   await conn.write(new TextEncoder().encode("Host: x\r\nConnection: close\r\n\r\n"));
   const answer = new Uint8Array(4096);
   let got = 0;
