@@ -23,7 +23,7 @@ import { TerminalPipe } from "./shared/terminal.ts";
 import { CommandError, expectedFailure, stopOnSignal, UsageError } from "./shared/cli.ts";
 import { defineCommand, type Flags, type FlagValues } from "./shared/command.ts";
 import { integer, parsePort, seconds } from "./shared/values.ts";
-import { after, type Timer } from "../lib/timer.ts";
+import { orAfter } from "../lib/timer.ts";
 
 const ECHO_FLAGS = {
   ...limitFlags(ECHO_DEFAULTS, "server"),
@@ -305,11 +305,7 @@ async function measure(
       if (!report(seq, reply, sentAt, rtts, timeoutMs) && channel.ended) break;
       const wait = sentAt + intervalMs - performance.now();
       if ((count === 0 || seq < count) && wait > 0) {
-        let timer: Timer | undefined;
-        const pause = new Promise((resolve) => timer = after(wait, () => resolve(undefined)));
-        const why = await Promise.race([pause, interrupted]);
-        timer?.cancel();
-        if (why === "interrupted") break;
+        if (await orAfter(interrupted, wait, "paused") === "interrupted") break;
       }
     }
   } finally {

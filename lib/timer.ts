@@ -70,6 +70,20 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => after(ms, resolve));
 }
 
+/**
+ * `pending`'s result, or `late` if it takes longer than `ms`; the timer is
+ * cancelled either way, and a rejection passes through.
+ */
+export async function orAfter<T, L>(pending: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<L>((resolve) => timer = after(ms, () => resolve(late)));
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    timer?.cancel();
+  }
+}
+
 /** Runs `run` every `ms` milliseconds (each `ms` after the last run ended) until cancelled, even from `run`. */
 export function every(ms: number, run: () => void): Timer {
   let cancelled = false;

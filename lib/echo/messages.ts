@@ -5,7 +5,7 @@
  * newline and waits for the answer; it gets one after the quiet time.
  */
 
-import { after, type Timer } from "../timer.ts";
+import { orAfter } from "../timer.ts";
 
 /** Longest message kept whole; a longer one arrives in pieces of this size. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -25,7 +25,7 @@ export async function* readMessages(
   let reading: Promise<number | null> | undefined;
   for (;;) {
     reading ??= conn.read(chunk).catch(() => null);
-    const n = used > 0 ? await quietOr(reading, quietMs) : await reading;
+    const n = used > 0 ? await orAfter(reading, quietMs, "quiet" as const) : await reading;
     if (n === "quiet") {
       yield decoder.decode(pending.subarray(0, used));
       used = 0;
@@ -49,18 +49,4 @@ export async function* readMessages(
     }
   }
   if (used > 0) yield decoder.decode(pending.subarray(0, used));
-}
-
-/** The read's result, or "quiet" if it takes longer than `ms`. */
-async function quietOr(
-  reading: Promise<number | null>,
-  ms: number,
-): Promise<number | null | "quiet"> {
-  let timer: Timer | undefined;
-  const quiet = new Promise<"quiet">((resolve) => timer = after(ms, () => resolve("quiet")));
-  try {
-    return await Promise.race([reading, quiet]);
-  } finally {
-    timer?.cancel();
-  }
 }

@@ -12,7 +12,7 @@ import { encodeError, type Packet, PacketDecoder } from "./codec.ts";
 import type { DecoderOptions } from "./codec.ts";
 import { closeQuietly, concat } from "../bytes/source_sink.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
-import { after, Deadline, every, type Timer } from "../timer.ts";
+import { after, Deadline, every, orAfter, type Timer } from "../timer.ts";
 
 /** Sees a connection's bytes as they go (tracing, capture files); chunks are only valid during the call. */
 export interface ConnTap {
@@ -221,12 +221,7 @@ export class PacketConn {
    */
   async closeWithError(code: number, message: string, waitMs = 200): Promise<void> {
     if (this.#closed) return;
-    if (this.#writes === 0) {
-      let timer: Timer | undefined;
-      const late = new Promise<void>((resolve) => timer = after(waitMs, resolve));
-      await Promise.race([this.sendError(code, message), late]);
-      timer?.cancel();
-    }
+    if (this.#writes === 0) await orAfter(this.sendError(code, message), waitMs, undefined);
     this.close();
   }
 

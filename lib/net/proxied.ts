@@ -7,7 +7,7 @@
 import { type Cidr, formatIp, inCidr, parseCidr, parseIp, unmapIpv4 } from "./ip.ts";
 import { type Endpoint, ProxyHeaderError, readProxyHeader } from "./proxy_header.ts";
 import type { StreamConn } from "./stream_conn.ts";
-import { after, type Timer } from "../timer.ts";
+import { orAfter } from "../timer.ts";
 
 export interface ProxyProtocolConfig {
   /** Who may send a header: `ADDR[/BITS]` ranges, already parsed. */
@@ -50,18 +50,14 @@ export async function resolvePeer(conn: StreamConn, config?: ProxyProtocolConfig
   // the read left waiting fails once the caller closes it.
   const reading = readProxyHeader(conn);
   reading.catch(() => {});
-  let timer: Timer | undefined;
-  const late = new Promise<"late">((resolve) => timer = after(timeoutMs, () => resolve("late")));
   try {
-    const header = await Promise.race([reading, late]);
+    const header = await orAfter(reading, timeoutMs, "late" as const);
     if (header === "late") return { ok: false, reason: `no PROXY header within ${timeoutMs} ms` };
     if (header.command === "local") return { ok: true, client: direct };
     return { ok: true, client: header.source, proxy: direct };
   } catch (error) {
     if (error instanceof ProxyHeaderError) return { ok: false, reason: error.message };
     return { ok: false, reason: `reading the PROXY header: ${(error as Error).message}` };
-  } finally {
-    timer?.cancel();
   }
 }
 
