@@ -136,11 +136,7 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
   #pending: Promise<[Uint8Array, Endpoint] | null> | undefined;
   /** The wait in progress: how to end it, and its deadline. */
   #wake: ((value: typeof TIMED_OUT) => void) | undefined;
-  readonly #deadline = new Deadline(() => {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.(TIMED_OUT);
-  });
+  readonly #deadline = new Deadline(() => this.#timeOut());
 
   constructor(socket: UdpSocket, peer: Endpoint, peerKnown = true, tap?: DatagramTap) {
     super(socket, peer, peerKnown, tap);
@@ -180,6 +176,11 @@ export class UdpChannel extends PeerChannel<UdpSocket> {
   close(): void {
     this.#deadline.stop();
     this.socket.close();
+    this.#timeOut();
+  }
+
+  /** Ends the wait in progress, if any, as timed out. */
+  #timeOut(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.(TIMED_OUT);
