@@ -5,9 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { after, Deadline, every, sleep, timerCounts } from "../../lib/timer.ts";
+import { after, Deadline, every, orAfter, sleep, timerCounts } from "../../lib/timer.ts";
 import { rw, spawnFsd, spawnServe, spawnServeWithHttp } from "../support/cli.ts";
 import { randomBytes, tempDir } from "../support/files.ts";
+import { rawRequest } from "../support/http.ts";
 import { makeCertificates } from "../support/tls_certs.ts";
 import { needs } from "../support/tools.ts";
 
@@ -60,6 +61,14 @@ Deno.test("timer: a thousand timers of one delay share one signal, and cancelled
   const again = Array.from({ length: 1000 }, () => after(60_000, () => assert.fail("ran")));
   assert.ok(timerCounts().signals <= before + 1, JSON.stringify(timerCounts()));
   for (const timer of again) timer.cancel();
+});
+
+Deno.test("timer: orAfter gives the result if it comes in time, else the late value; a rejection passes; no timer is left", async () => {
+  assert.equal(await orAfter(Promise.resolve("ok"), 60_000, "late"), "ok");
+  assert.equal(timerCounts().timers, 0); // the minute-long timer was cancelled, not left waiting
+  assert.equal(await orAfter(new Promise<string>(() => {}), 10, "late"), "late");
+  await assert.rejects(orAfter(Promise.reject(new Error("broken")), 60_000, "late"), /broken/);
+  assert.equal(timerCounts().timers, 0);
 });
 
 Deno.test("timer: a timer past 2^31 ms (where a signal, as setTimeout, fires at once) waits without spinning", async () => {
@@ -258,7 +267,7 @@ Deno.test("timer: fsd echo's client, once and with --count, over TCP and UDP, ne
 
 Deno.test("timer: fsd serve with timeouts past 2^31 ms (24.8 days) serves; none fires at once", async () => {
   await using dir = await tempDir();
-  await Deno.writeFile(`${dir.path}/one`, randomBytes(1024));
+  await Deno.writeTextFile(`${dir.path}/one`, "a".repeat(1024));
   const days35 = "3000000";
   await using server = await spawnServeWithHttp(dir.path, [
     "--request-timeout",
@@ -269,20 +278,12 @@ Deno.test("timer: fsd serve with timeouts past 2^31 ms (24.8 days) serves; none 
     days35,
   ]);
   // A request head that comes in two pieces: the request timeout runs between them.
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.httpPort });
-  await conn.write(new TextEncoder().encode("GET /one HTTP/1.1\r\n"));
-  await sleep(100);
-  await conn.write(new TextEncoder().encode("Host: x\r\nConnection: close\r\n\r\n"));
-  const answer = new Uint8Array(4096);
-  let got = 0;
-  for (;;) {
-    const n = await conn.read(answer.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  conn.close();
-  assert.match(new TextDecoder().decode(answer.subarray(0, 15)), /^HTTP\/1\.1 200 /);
-  assert.equal(got > 1024, true, `${got} bytes`);
+  const reply = await rawRequest(server.httpPort, [
+    "GET /one HTTP/1.1\r\n",
+    "Host: x\r\nConnection: close\r\n\r\n",
+  ]);
+  assert.equal(reply.status, 200, reply.text);
+  assert.ok(reply.text.endsWith("\r\n\r\n" + "a".repeat(1024)), reply.text.slice(0, 300));
   await server.stop();
   assert.doesNotMatch(await server.stderr, /TimeoutOverflowWarning/);
 });

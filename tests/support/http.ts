@@ -1,6 +1,7 @@
 /** Helpers of the HTTP face's tests: `fsd serve --http-only` as a subprocess, and curl. */
 
 import { concatAll } from "../../lib/bytes/source_sink.ts";
+import { sleep } from "../../lib/timer.ts";
 import { type ServeProcess, spawnFsd } from "./cli.ts";
 
 /** `fsd serve DIR 0 --http-only` on loopback with the documented permissions (plus `read` files). */
@@ -63,14 +64,22 @@ export async function hexDigest(data: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Sends `request` bytes as they are over a new connection; the reply's status and text. */
+/**
+ * Sends `request` bytes as they are over a new connection (a list: piece by
+ * piece, `pauseMs` apart); the reply's status and text.
+ */
 export async function rawRequest(
   port: number,
-  request: string | Uint8Array,
+  request: string | Uint8Array | string[],
+  pauseMs = 100,
 ): Promise<{ status: number; text: string }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    await conn.write(typeof request === "string" ? new TextEncoder().encode(request) : request);
+    const pieces = Array.isArray(request) ? request : [request];
+    for (const [i, piece] of pieces.entries()) {
+      if (i > 0) await sleep(pauseMs);
+      await conn.write(typeof piece === "string" ? new TextEncoder().encode(piece) : piece);
+    }
     const chunks: Uint8Array[] = [];
     const buffer = new Uint8Array(65536);
     for (let i = 0; i < 1000; i++) {
