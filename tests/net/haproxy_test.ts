@@ -136,6 +136,14 @@ Deno.test({
           if (done !== Math.floor(CLIENTS / 3)) return;
           await servers[1].stop("SIGKILL");
         },
+      }).catch(async (error) => {
+        // Where each connection went and how it ended (HAProxy's tcplog), and the servers' last words.
+        console.log(`  haproxy's last log lines:\n    ${haproxy.lines.slice(-80).join("\n    ")}`);
+        console.log(`  haproxy's servers: ${JSON.stringify([...(await haproxy.stats())])}`);
+        servers.forEach((s, i) =>
+          console.log(`  fsd${i + 1} (port ${s.port}):\n    ${s.lines.slice(-15).join("\n    ")}`)
+        );
+        throw error;
       });
       // The dead server's unfinished uploads are staging files nobody holds; its restart sweeps
       // them while the others keep serving.

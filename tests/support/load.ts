@@ -97,6 +97,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     gaveUp: [],
   };
   const broken: unknown[] = [];
+  const started = performance.now();
   let next = 0;
   let done = 0;
   const one = async (index: number) => {
@@ -109,6 +110,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       seed + index,
     );
     if (uploads) result.attempted.set(name, content);
+    /** This client's failed attempts, each with when it failed (ms into the load). */
+    const mine: string[] = [];
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await pause(RETRY_PAUSE_MS * 2 ** (attempt - 2));
       try {
@@ -136,12 +139,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           return;
         }
         const target = uploads ? name : op === "ls" ? "/" : SHARED_NAME;
-        result.failures.push(`${op} ${target} attempt ${attempt}: ${message}`);
+        const failure = `${op} ${target} attempt ${attempt}: ${message}`;
+        result.failures.push(failure);
+        mine.push(`at ${Math.round(performance.now() - started)} ms: ${failure}`);
       }
     }
     const last = result.failures.at(-1)!;
     if (options.expectedRefusal?.test(last)) return void result.gaveUp.push(last);
-    throw new Error(`${op} ${name}: failed ${attempts} times: ${last}`);
+    // Every attempt, timed, and how the load stood: what a flaky run needs to be understood.
+    throw new Error(
+      `${op} ${name}: failed ${attempts} times: ${last}\n  ${mine.join("\n  ")}\n` +
+        `  (${done} clients done, ${result.failures.length} failed attempts in all, ` +
+        `${Math.round(performance.now() - started)} ms into the load)`,
+    );
   };
   const worker = async () => {
     while (next < clients && broken.length === 0) {
