@@ -12,6 +12,7 @@ import { ConnectionLimits } from "../net/limits.ts";
 import { type Duplex, IdleTimer, touching } from "../net/idle.ts";
 import { answer, type EchoMode } from "./answer.ts";
 import { startUdpEcho } from "./udp_server.ts";
+import { ECHO_DEFAULTS } from "./defaults.ts";
 
 export { answer, type EchoMode };
 import { type LoginLabConfig, serveLogin } from "./login.ts";
@@ -41,9 +42,6 @@ export interface EchoServerOptions {
   /** TCP: a connection that moves no byte either way for this long is closed (0: never). */
   idleTimeoutMs?: number;
 }
-
-/** The TCP servers' limits unless told otherwise: a lab's class, and a chat that sits quiet a while. */
-export const ECHO_DEFAULTS = { maxClients: 1000, maxPerIp: 100, idleTimeoutMs: 300_000 };
 
 export interface EchoServer {
   readonly port: number;

@@ -141,3 +141,21 @@ Deno.test("startup: get and put, and their TFTP sides, import none of the fsd/1 
   // The check itself: fsd/1's side imports the fsd/1 client.
   assert.ok((await staticGraph("client/fsd_get")).some((m) => NOT_FOR_TFTP.test(m)));
 });
+
+/** What `fsd echo HOST PORT` never runs: the servers, their accounts and limits, and (without --pcap) the capture. */
+const NOT_FOR_THE_ECHO_CLIENT =
+  /\/(lib\/echo\/(server|udp_server|login|answer)|lib\/auth\/\w+|lib\/net\/(accept_loop|limits)|lib\/capture\/\w+|commands\/shared\/capture|commands\/echo\/serve)\.ts$/;
+
+Deno.test("startup: fsd echo's client imports none of the echo servers, the accounts or the capture before it runs them", async () => {
+  for (const name of ["echo", "echo/client"]) {
+    const graph = await staticGraph(name);
+    assert.ok(graph.some((m) => m.endsWith(`/commands/${name}.ts`)), graph.join(" "));
+    assert.deepEqual(
+      graph.filter((m) => NOT_FOR_THE_ECHO_CLIENT.test(m)),
+      [],
+      `commands/${name}.ts`,
+    );
+  }
+  // The check itself: the server's side imports the servers.
+  assert.ok((await staticGraph("echo/serve")).some((m) => NOT_FOR_THE_ECHO_CLIENT.test(m)));
+});
