@@ -26,6 +26,7 @@ const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const SO_RCVTIMEO = 20;
+const MSG_DONTWAIT = 0x40;
 const SOCKADDR_BYTES = 28;
 
 const encoder = new TextEncoder();
@@ -153,6 +154,15 @@ export class BlockingUdp {
   receive(into: Uint8Array, ms: number): [Uint8Array, Endpoint] | null {
     if (this.#closed) return null;
     this.#setTimeout(Math.max(1, Math.ceil(ms)));
+    return this.#receive(into, 0);
+  }
+
+  /** A datagram already here, without waiting: as `receive`, null if none is. */
+  receiveNow(into: Uint8Array): [Uint8Array, Endpoint] | null {
+    return this.#closed ? null : this.#receive(into, MSG_DONTWAIT);
+  }
+
+  #receive(into: Uint8Array, flags: number): [Uint8Array, Endpoint] | null {
     for (;;) {
       this.#fromLength[0] = SOCKADDR_BYTES;
       const n = Number(
@@ -160,16 +170,17 @@ export class BlockingUdp {
           this.#fd,
           into,
           BigInt(into.length),
-          0,
+          flags,
           this.#from,
           this.#fromLengthBytes,
         ),
       );
       if (n >= 0) return [into.subarray(0, n), this.#sender()];
-      // Interrupted: again. The timeout (EAGAIN), or any other failure: nothing came, and the
-      // caller's deadline decides (a failure that lasts ends as a timeout, never as a spin: the
-      // channel lets the event loop turn between two tries).
-      if (errno(this.#c) !== EINTR) return null;
+      // Interrupted: again (a call that does not wait is never interrupted). The timeout or
+      // nothing there (EAGAIN), or any other failure: nothing came, and the caller's deadline
+      // decides (a failure that lasts ends as a timeout, never as a spin: the channel lets the
+      // event loop turn between two tries).
+      if (flags === MSG_DONTWAIT || errno(this.#c) !== EINTR) return null;
     }
   }
 

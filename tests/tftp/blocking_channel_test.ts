@@ -111,3 +111,89 @@ Deno.test("BlockingUdp: a receive buffer asked for is granted up to net.core.rme
     asked.close();
   }
 });
+
+Deno.test("BlockingUdp: receiveNow takes a datagram already there, and returns null at once when none is", async () => {
+  requireFfi();
+  const peer = await bindUdp(HOST, 0);
+  const channel = BlockingChannel.open(HOST, { hostname: HOST, port: peer.local.port })!;
+  try {
+    const into = new Uint8Array(100);
+    assert.equal(channel.socket.receiveNow(into), null, "nothing there: no wait");
+    channel.send(new Uint8Array([0, 1, 0]));
+    const [, client] = await peer.receive();
+    await peer.send(new Uint8Array([0, 3, 0, 1, 42]), client);
+    // The datagram is on its way through loopback: take it the moment it is there.
+    let got: ReturnType<typeof channel.socket.receiveNow> = null;
+    for (let i = 0; i < 1_000_000 && !got; i++) got = channel.socket.receiveNow(into);
+    assert.ok(got);
+    assert.deepEqual([...got[0]], [0, 3, 0, 1, 42]);
+    assert.deepEqual(got[1], peer.local);
+    assert.equal(channel.socket.receiveNow(into), null, "taken once");
+  } finally {
+    channel.close();
+    peer.close();
+  }
+});
+
+Deno.test("BlockingChannel: a wait spins first only while answers come within the spin: a slow one turns it off, a fast one on again", async () => {
+  requireFfi();
+  const server = await bindUdp(HOST, 0);
+  const channel = BlockingChannel.open(HOST, { hostname: HOST, port: server.local.port })!;
+  try {
+    assert.equal(channel.spinning, true, "a new channel spins");
+    channel.send(new Uint8Array([0, 1, 0]));
+    const [, client] = await server.receive();
+    const timer = setTimeout(() => server.send(encodeData(1, new Uint8Array([1])), client), 30);
+    assert.ok(await channel.receive(channel.now() + 10_000));
+    clearTimeout(timer);
+    assert.equal(channel.spinning, false, "an answer 30 ms late: no spin for the next wait");
+    // An answer already there is taken by the blocking call at once, which turns the spin on (on
+    // a loaded machine one such call may still be slower than the spin: a few tries).
+    for (let block = 2; block < 50 && !channel.spinning; block++) {
+      await server.send(encodeData(block, new Uint8Array([block])), client);
+      const got = await channel.receive(channel.now() + 10_000);
+      assert.deepEqual(parsePacket(got!), { op: 3, block, data: new Uint8Array([block]) });
+    }
+    assert.equal(channel.spinning, true, "fast answers: it spins again");
+  } finally {
+    channel.close();
+    server.close();
+  }
+});
+
+Deno.test("BlockingChannel: datagrams that keep coming, each taken by the spin, still let the event loop turn", async () => {
+  requireFfi();
+  const channel = BlockingChannel.open(HOST, { hostname: HOST, port: 9 })!;
+  // A flood from another process for up to 3 s, to the channel's port, from a port it then learns.
+  const flood = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--unstable-net",
+      `const s = Deno.listenDatagram({ transport: "udp", hostname: "${HOST}", port: 0 });
+       const to = { transport: "udp", hostname: "${HOST}", port: ${channel.socket.local.port} };
+       const data = new Uint8Array([0, 3, 0, 1, 7]);
+       const end = performance.now() + 3000;
+       const batch = Array.from({ length: 64 });
+       while (performance.now() < end) await Promise.all(batch.map(() => s.send(data, to)));`,
+    ],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    // A client's channel learns its peer's port from the first answer: the flood's.
+    let turned = false;
+    const timer = setTimeout(() => turned = true, 0);
+    let received = 0;
+    const started = performance.now();
+    while (!turned && performance.now() - started < 2_500) {
+      if (await channel.receive(channel.now() + 2_000)) received++;
+    }
+    clearTimeout(timer);
+    assert.ok(turned, `the timer ran while datagrams kept coming (${received} received)`);
+    assert.ok(received > 0, "datagrams came");
+  } finally {
+    flood.kill();
+    await flood.status;
+    channel.close();
+  }
+});
