@@ -85,6 +85,13 @@ Deno.test("loss: fsd proxy --udp from the CLI relays a TFTP download with faults
     blockSize: 1024,
     retransmitMs: 50,
   };
-  assert.equal(await tftpDownload(config, "f", sink), data.length);
+  // Failed once under load in CI (the client got ERROR 4 mid-transfer): say what the relay and the
+  // server saw, should it happen again.
+  const got = await tftpDownload(config, "f", sink).catch((error) => {
+    console.log(`  the proxy's log:\n    ${proxy.lines.join("\n    ")}`);
+    console.log(`  the server's log:\n    ${s.logs.join("\n    ")}`);
+    throw error;
+  });
+  assert.equal(got, data.length);
   assert.deepEqual(sink.bytes(), data);
 });
