@@ -6,7 +6,8 @@
 
 import type { FsdClient, TransferResult } from "../../lib/fsd/client.ts";
 import { FSD1, type TransferParams } from "../../lib/fsd/negotiation.ts";
-import { sameDigest, toHex } from "../../lib/bytes/sha256.ts";
+import { toHex } from "../../lib/bytes/sha256.ts";
+import { sameBytes } from "../../lib/bytes/source_sink.ts";
 import { DigestMismatchError } from "../../lib/fsd/integrity.ts";
 import type { JobConnection } from "./job_connection.ts";
 import { type LocalDownload, openDownload } from "./local_files.ts";
@@ -23,7 +24,7 @@ export function checkExpected(
 ): void {
   if (!expected) return;
   const digest = result.checksum === "sha256" ? result.digest : undefined;
-  if (!digest || !sameDigest(digest, expected)) {
+  if (!digest || !sameBytes(digest, expected)) {
     throw new DigestMismatchError(
       `sha256 mismatch: ${shown(remote)} has ${digest ? toHex(digest) : "no digest"}, expected ${
         toHex(expected)

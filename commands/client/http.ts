@@ -10,8 +10,8 @@
  */
 
 import { basename, join } from "../../lib/path.ts";
-import { fileSource } from "../../lib/bytes/source_sink.ts";
-import { hashingSink, sameDigest, sha256For, toHex } from "../../lib/bytes/sha256.ts";
+import { fileSource, sameBytes } from "../../lib/bytes/source_sink.ts";
+import { hashingSink, sha256For, toHex } from "../../lib/bytes/sha256.ts";
 import { HttpClient } from "../../lib/http/client.ts";
 import type { ListingEntry } from "../../lib/store/listing.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
@@ -150,7 +150,7 @@ async function getOne(
     if (hash && options.expected) {
       const actual = await hash.digest();
       digest = toHex(actual);
-      if (!sameDigest(actual, options.expected)) {
+      if (!sameBytes(actual, options.expected)) {
         throw new Error(`SHA-256 mismatch: got ${digest}; nothing kept`);
       }
     }

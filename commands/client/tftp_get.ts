@@ -4,8 +4,8 @@
  */
 
 import { join } from "../../lib/path.ts";
-import { hashingSink, sameDigest, sha256For, toHex } from "../../lib/bytes/sha256.ts";
-import { errorMessage } from "../../lib/bytes/source_sink.ts";
+import { hashingSink, sha256For, toHex } from "../../lib/bytes/sha256.ts";
+import { errorMessage, sameBytes } from "../../lib/bytes/source_sink.ts";
 import { type TftpClientConfig, tftpDownload } from "../../lib/tftp/client.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import type { FileProgress } from "./job_progress.ts";
@@ -134,7 +134,7 @@ async function downloadFile(
       onSize: how.progress.size,
     });
     const digest = await hash?.digest();
-    if (how.expected && digest && !sameDigest(digest, how.expected)) {
+    if (how.expected && digest && !sameBytes(digest, how.expected)) {
       throw new Error(
         `sha256 mismatch: ${remote} has ${toHex(digest)}, expected ${toHex(how.expected)}`,
       );

@@ -178,10 +178,6 @@ export function fromHex(text: string): Uint8Array | undefined {
   return Uint8Array.from(text.match(/../g)!, (pair) => parseInt(pair, 16));
 }
 
-export function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
 /** Hashes on the calling thread. */
 export class InlineSha256 implements Hasher {
   #hash: Hash | undefined;

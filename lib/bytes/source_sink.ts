@@ -152,6 +152,11 @@ export class MemorySink implements ByteSink {
   }
 }
 
+/** Whether `a` and `b` hold the same bytes (digests, requests). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
 /** `a` followed by `b`, in a new array. */
 /** All of `parts`, one after another, in one new array. */
 export function concatAll(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {

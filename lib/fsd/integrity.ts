@@ -5,13 +5,8 @@
  * an error before anything gets a name.
  */
 
-import {
-  type ChecksumName,
-  DIGEST_SIZES,
-  type Hasher,
-  sameDigest,
-  toHex,
-} from "../bytes/sha256.ts";
+import { type ChecksumName, DIGEST_SIZES, type Hasher, toHex } from "../bytes/sha256.ts";
+import { sameBytes } from "../bytes/source_sink.ts";
 import { ErrorCode, ProtocolError } from "../store/errors.ts";
 
 /** A file whose checksum is not the one it should have: ERR 0 to the peer, nothing kept. */
@@ -50,7 +45,7 @@ export class DigestCheck implements SumCheck {
   /** Throws ERR 0 "crc32 mismatch" (or "sha256 mismatch") unless `theirs` is ours. */
   check = async (theirs: Uint8Array): Promise<void> => {
     const ours = await this.final();
-    if (!sameDigest(ours, theirs)) {
+    if (!sameBytes(ours, theirs)) {
       throw new DigestMismatchError(
         `${this.name} mismatch: received ${toHex(ours)}, the ${this.#peer} sent ${toHex(theirs)}`,
       );
