@@ -5,7 +5,7 @@
  * through the same FileStore as fsd/1's, so the rules exist once.
  */
 
-import { errorMessage } from "../bytes/source_sink.ts";
+import { errorMessage, sameBytes } from "../bytes/source_sink.ts";
 import { ConnectionLimits } from "../net/limits.ts";
 import { DEFAULT_HOST } from "../net/listen.ts";
 import { bindUdp, bindUdpInRange, MAX_DATAGRAM, type UdpSocket } from "../net/udp.ts";
@@ -211,10 +211,24 @@ export class TftpServer {
   #onRequest(bytes: Uint8Array, from: Endpoint): void {
     if (this.#stopping) return;
     const key = `${from.hostname} ${from.port}`;
-    if (this.#running.has(key)) return; // the client repeating its request: already served
+    const current = this.#running.get(key);
+    if (current) {
+      // The same port again: its request repeated (by the client or the network), or its next one
+      // (a tftp-hpa session's next get), which a client sends only after its last ACK. Kept, the
+      // latest only, and served when the transfer ends: another request whenever that is, the same
+      // one only if the transfer ends within REPEAT_GRACE_MS of it (else it was a repeat).
+      const repeat = sameBytes(bytes, current.request);
+      current.next = {
+        bytes: bytes.slice(),
+        from,
+        until: repeat ? performance.now() + REPEAT_GRACE_MS : Infinity,
+      };
+      return;
+    }
+    const copy = bytes.slice(); // the request outlives the receive buffer
     let request: Request;
     try {
-      const packet = parsePacket(bytes.slice()); // the request outlives the receive buffer
+      const packet = parsePacket(copy);
       if (packet.op !== Opcode.RRQ && packet.op !== Opcode.WRQ) {
         if (packet.op === Opcode.ERROR) return; // never answer an ERROR (no error loops)
         throw new ProtocolError(
@@ -251,10 +265,12 @@ export class TftpServer {
       port: from.port,
       transport: "tftp",
     });
-    const running: Running = { aborted: false, done: Promise.resolve() };
+    const running: Running = { aborted: false, done: Promise.resolve(), request: copy };
     running.done = this.#serve(id, request, bytes, from, running).finally(() => {
       this.#running.delete(key);
       this.#limits.release(from.hostname);
+      const next = running.next;
+      if (next && performance.now() <= next.until) this.#onRequest(next.bytes, next.from);
     });
     this.#running.set(key, running);
   }
@@ -323,4 +339,14 @@ interface Running {
   transfer?: Transfer;
   aborted: boolean;
   done: Promise<void>;
+  /** The request that started it, to tell a repeat from the client's next one. */
+  request: Uint8Array;
+  /** The latest request from the same port while it ran: served when it ends, if not past `until`. */
+  next?: { bytes: Uint8Array; from: Endpoint; until: number };
 }
+
+/**
+ * How long after a request identical to the running one that transfer may end for the request
+ * to count as the client's next (`get a` twice in one session), not a repeat of the first.
+ */
+const REPEAT_GRACE_MS = 500;
