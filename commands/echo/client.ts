@@ -21,7 +21,7 @@ import { parsePort } from "../shared/values.ts";
 import type { EchoValues } from "./flags.ts";
 
 /** A line from the server after which the client's next line is typed without echo. */
-export const PASSWORD_PROMPT = /^Password:\s*$/;
+const PASSWORD_PROMPT = /^Password:\s*$/;
 
 /** The client, from its positionals (HOST PORT [MESSAGE ...]) and flags. */
 export async function echoClient(positionals: string[], values: EchoValues): Promise<void> {

@@ -3,7 +3,7 @@
  * stdout, as nc does. TCP byte for byte; UDP one datagram per line.
  */
 
-import { closeQuietly, writeAll } from "../bytes/source_sink.ts";
+import { closeQuietly, sameBytes, writeAll } from "../bytes/source_sink.ts";
 import type { EchoTap, UdpChannel } from "./client.ts";
 
 const utf8 = new TextDecoder();
@@ -133,8 +133,4 @@ async function* datagrams(input: Reader): AsyncGenerator<Uint8Array> {
     }
   }
   if (used > 0) yield buffer.slice(0, used);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
