@@ -72,26 +72,21 @@ export class BlockingChannel extends PeerChannel<BlockingUdp> {
     // The wait starts once the caller's own synchronous work after this call is done: a sender
     // reads the next window ahead while the ACK is on its way, not after it came.
     await undefined;
-    let started = performance.now();
-    if (started - this.#turned >= YIELD_MS) {
-      // Datagrams that keep coming while it spins must not starve the event loop either.
-      await turn();
-      started = this.#turned = performance.now();
-    }
-    if (this.#spins) {
-      do {
-        const got = this.socket.receiveNow(this.#buffer);
-        const bytes = got && this.admit(got[0], got[1]);
-        if (bytes) return bytes;
-      } while (performance.now() - started < SPIN_MS);
-    }
-    for (;;) {
+    let started: number | undefined;
+    for (let spin = this.#spins;; spin = false) {
       let now = performance.now();
       if (now - this.#turned >= YIELD_MS) {
+        // Datagrams that keep coming, spun for or slept on, must not starve the event loop.
         await turn();
         now = this.#turned = performance.now();
       }
+      started ??= now;
       if (deadline - now <= 0 || this.socket.closed) return null;
+      if (spin) {
+        const bytes = this.#spin(started);
+        if (bytes) return bytes;
+        continue;
+      }
       const got = this.socket.receive(this.#buffer, Math.min(deadline - now, SLICE_MS));
       if (got === null) {
         await turn();
@@ -104,6 +99,16 @@ export class BlockingChannel extends PeerChannel<BlockingUdp> {
         return bytes;
       }
     }
+  }
+
+  /** The peer's datagram if one comes within SPIN_MS of `started`, asked for without sleeping. */
+  #spin(started: number): Uint8Array | null {
+    do {
+      const got = this.socket.receiveNow(this.#buffer);
+      const bytes = got && this.admit(got[0], got[1]);
+      if (bytes) return bytes;
+    } while (performance.now() - started < SPIN_MS);
+    return null;
   }
 
   close(): void {
