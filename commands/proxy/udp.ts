@@ -16,7 +16,7 @@ export const UDP_PROXY_USAGE =
 
 /** The heading of the UDP relay's flags in proxy's help. */
 export const UDP_PROXY_HEADING =
-  `UDP (--udp): a TFTP server's answers from its transfer ports are relayed too.`;
+  `UDP (--udp): a TFTP server's transfer ports are relayed too, each from a port of the relay's own.`;
 
 const udpRate = rate({ zero: true, percent: true });
 
@@ -110,6 +110,6 @@ function describe(e: UdpRelayEvent): string {
     case "idle":
       return `[${e.id}] idle: ${e.up} datagrams up, ${e.down} down, ${e.dropped} dropped`;
     case "stranger":
-      return `[${e.id}] ignored datagrams from ${e.address} port ${e.port}: not the target`;
+      return `[${e.id}] ignored datagrams from ${e.address} port ${e.port}: neither the target nor the client`;
   }
 }

@@ -1,14 +1,19 @@
 /**
  * A UDP relay that drops, duplicates and reorders datagrams, for testing
  * protocols over UDP (TFTP) under loss. Each client address and port gets
- * an upstream socket of its own; datagrams from the client go to the
- * target, and to wherever the target last answered from (a TFTP server
- * answers from a new port, its transfer ID); the target's answers go back
- * to the client from the relay's own port.
+ * an upstream socket of its own. What the client sends to the relay's port
+ * goes to the target's port; the target's answers from that port come back
+ * from the relay's port. A TFTP server answers a request from a new port
+ * (its transfer ID): the relay answers from a new port of its own too, one
+ * per port of the target's (its mirror), and what the client sends there
+ * goes to that port of the target's. So every request, a session's second
+ * `get` too, goes to the target's request port, and every acknowledgement
+ * to the transfer it belongs to, as without the relay.
  *
  * Only the target may answer: an upstream socket takes datagrams from the
- * target's address alone (any port of it, for TFTP's transfer IDs), so a
- * third party cannot redirect a relayed client by writing to its port.
+ * target's address alone (any port of it, for TFTP's transfer IDs), and a
+ * mirror from its client's address and port alone, so a third party can
+ * neither redirect a relayed client nor write into its transfer.
  */
 
 import { bindUdp, type Endpoint, type UdpSocket } from "../net/udp.ts";
@@ -63,21 +68,25 @@ function generator(seed: number): () => number {
   };
 }
 
-/** Applies faults to one direction's datagrams before `send`. */
-class FaultyPath {
+/** Applies faults to one direction's datagrams, each with where it goes (`to`), before `send`. */
+class FaultyPath<To> {
   readonly #faults: UdpFaults;
   readonly #random: () => number;
-  readonly #send: (bytes: Uint8Array) => void;
-  #held: { bytes: Uint8Array; timer: Timer } | undefined;
+  readonly #send: (bytes: Uint8Array, to: To) => void;
+  #held: { bytes: Uint8Array; to: To; timer: Timer } | undefined;
   dropped = 0;
 
-  constructor(faults: UdpFaults, random: () => number, send: (bytes: Uint8Array) => void) {
+  constructor(
+    faults: UdpFaults,
+    random: () => number,
+    send: (bytes: Uint8Array, to: To) => void,
+  ) {
     this.#faults = faults;
     this.#random = random;
     this.#send = send;
   }
 
-  push(bytes: Uint8Array): void {
+  push(bytes: Uint8Array, to: To): void {
     const { drop = 0, duplicate = 0, reorder = 0 } = this.#faults;
     if (this.#random() < drop) {
       this.dropped++;
@@ -85,10 +94,10 @@ class FaultyPath {
     }
     const copies = this.#random() < duplicate ? 2 : 1;
     if (!this.#held && this.#random() < reorder) {
-      this.#held = { bytes, timer: after(HOLD_MS, () => this.#release()) };
+      this.#held = { bytes, to, timer: after(HOLD_MS, () => this.#release()) };
       return;
     }
-    for (let i = 0; i < copies; i++) this.#send(bytes);
+    for (let i = 0; i < copies; i++) this.#send(bytes, to);
     this.#release();
   }
 
@@ -97,7 +106,7 @@ class FaultyPath {
     if (!held) return;
     this.#held = undefined;
     held.timer.cancel();
-    this.#send(held.bytes);
+    this.#send(held.bytes, held.to);
   }
 
   close(): void {
@@ -110,10 +119,14 @@ interface Client {
   id: number;
   from: Endpoint;
   upstream: UdpSocket;
-  /** Where the target last answered from: its request port, then its transfer ports. */
-  target: Endpoint;
-  up: FaultyPath;
-  down: FaultyPath;
+  /**
+   * The target's transfer ports (other than its request port), each with its
+   * mirror: a socket of the relay's standing in for it to this client; the latest last.
+   */
+  mirrors: Map<number, UdpSocket>;
+  up: FaultyPath<Endpoint>;
+  /** Down to the client, from the relay's port or a mirror's. */
+  down: FaultyPath<UdpSocket>;
   counts: { up: number; down: number };
   strangers: number;
   /** Forgets the client when it has been silent for the idle time. */
@@ -123,6 +136,33 @@ interface Client {
 
 /** Largest datagram read: the UDP maximum over IPv4. */
 const MAX_DATAGRAM = 65507;
+/**
+ * Mirrors a client keeps: the transfer running and the one before it (whose
+ * last retransmissions may still come); a newer port closes the oldest.
+ */
+const MAX_MIRRORS = 2;
+
+/**
+ * Reads `socket` into one reused buffer until `stopped()`, handing each
+ * datagram (a view of that buffer) to `take`. A failed receive is the socket
+ * closed (then `stopped()` says so) or an ICMP error for an earlier send.
+ */
+async function eachDatagram(
+  socket: UdpSocket,
+  stopped: () => boolean,
+  take: (data: Uint8Array, from: Endpoint) => unknown,
+): Promise<void> {
+  const buffer = new Uint8Array(MAX_DATAGRAM);
+  while (!stopped()) {
+    let data: Uint8Array, from: Endpoint;
+    try {
+      [data, from] = await socket.receive(buffer);
+    } catch {
+      continue;
+    }
+    await take(data, from);
+  }
+}
 
 export class UdpRelay {
   readonly #socket: UdpSocket;
@@ -130,6 +170,8 @@ export class UdpRelay {
   /** The target's address as datagrams show it (a name resolved once). */
   readonly #targetAddress: string;
   readonly #clients = new Map<string, Client>();
+  /** Every mirror's receive loop still running (a replaced mirror's ends on its own). */
+  readonly #mirrorReadings = new Set<Promise<void>>();
   readonly #random: () => number;
   #nextId = 1;
   #closed = false;
@@ -161,18 +203,12 @@ export class UdpRelay {
     return n;
   }
 
-  async #receiveFromClients(): Promise<void> {
-    const buffer = new Uint8Array(MAX_DATAGRAM);
-    while (!this.#closed) {
-      let data: Uint8Array, from: Endpoint;
-      try {
-        [data, from] = await this.#socket.receive(buffer);
-      } catch {
-        if (this.#closed) return;
-        continue; // an ICMP error for an earlier send
-      }
-      await this.#fromClient(data.slice(), from);
-    }
+  #receiveFromClients(): Promise<void> {
+    return eachDatagram(
+      this.#socket,
+      () => this.#closed,
+      (data, from) => this.#fromClient(data.slice(), from),
+    );
   }
 
   async #fromClient(bytes: Uint8Array, from: Endpoint): Promise<void> {
@@ -183,10 +219,16 @@ export class UdpRelay {
       client = await this.#open(key, from).catch(() => undefined);
       if (!client) return;
     }
+    this.#toTarget(key, client, bytes, this.#config.targetPort);
+  }
+
+  /** A datagram of the client's, to the target's `port`. */
+  #toTarget(key: string, client: Client, bytes: Uint8Array, port: number): void {
     this.#touch(key, client);
     client.counts.up++;
-    this.#config.tap?.datagram("up", from, client.target, bytes);
-    client.up.push(bytes);
+    const to = { hostname: this.#targetAddress, port };
+    this.#config.tap?.datagram("up", client.from, to, bytes);
+    client.up.push(bytes, to);
   }
 
   async #open(key: string, from: Endpoint): Promise<Client> {
@@ -200,51 +242,95 @@ export class UdpRelay {
       id,
       from,
       upstream,
-      target,
+      mirrors: new Map(),
       strangers: 0,
       counts: { up: 0, down: 0 },
-      up: new FaultyPath(faults.up ?? {}, this.#random, (b) => {
-        if (!this.#closed) upstream.send(b, client.target).catch(() => {});
+      up: new FaultyPath<Endpoint>(faults.up ?? {}, this.#random, (b, to) => {
+        if (!this.#closed) upstream.send(b, to).catch(() => {});
       }),
-      down: new FaultyPath(faults.down ?? {}, this.#random, (b) => {
-        if (!this.#closed) this.#socket.send(b, from).catch(() => {});
+      down: new FaultyPath<UdpSocket>(faults.down ?? {}, this.#random, (b, socket) => {
+        if (!this.#closed && !socket.closed) socket.send(b, from).catch(() => {});
       }),
     };
-    client.reading = this.#receiveFromTarget(key, client);
     this.#clients.set(key, client);
+    client.reading = this.#receiveFromTarget(key, client);
     this.#config.log?.({ event: "client", id, address: from.hostname, port: from.port });
     return client;
   }
 
-  async #receiveFromTarget(key: string, client: Client): Promise<void> {
-    const buffer = new Uint8Array(MAX_DATAGRAM);
-    for (;;) {
-      let data: Uint8Array, source: Endpoint;
-      try {
-        [data, source] = await client.upstream.receive(buffer);
-      } catch {
-        if (this.#closed || !this.#clients.has(key)) return;
-        continue;
-      }
-      if (plainAddress(source.hostname) !== this.#targetAddress) {
-        // Not the target: never followed, never relayed; logged once per client.
-        if (client.strangers++ === 0) {
-          this.#config.log?.({
-            event: "stranger",
-            id: client.id,
-            address: source.hostname,
-            port: source.port,
-          });
-        }
-        continue;
-      }
-      client.target = { hostname: this.#targetAddress, port: source.port };
-      this.#touch(key, client);
-      client.counts.down++;
-      const bytes = data.slice();
-      this.#config.tap?.datagram("down", client.from, client.target, bytes);
-      client.down.push(bytes);
+  #receiveFromTarget(key: string, client: Client): Promise<void> {
+    return eachDatagram(
+      client.upstream,
+      () => this.#closed || this.#clients.get(key) !== client,
+      (data, source) => this.#fromTarget(key, client, data, source),
+    );
+  }
+
+  async #fromTarget(key: string, client: Client, data: Uint8Array, source: Endpoint) {
+    if (plainAddress(source.hostname) !== this.#targetAddress) {
+      this.#stranger(client, source); // not the target: never relayed
+      return;
     }
+    const bytes = data.slice();
+    const port = source.port;
+    const from = port === this.#config.targetPort
+      ? this.#socket
+      : await this.#mirror(key, client, port).catch(() => undefined);
+    if (!from || this.#clients.get(key) !== client) return;
+    this.#touch(key, client);
+    client.counts.down++;
+    this.#config.tap?.datagram("down", client.from, { hostname: this.#targetAddress, port }, bytes);
+    client.down.push(bytes, from);
+  }
+
+  /** The client's mirror of the target's `port`: the one it has (now the latest), or a new one. */
+  async #mirror(key: string, client: Client, port: number): Promise<UdpSocket> {
+    const known = client.mirrors.get(port);
+    if (known) {
+      client.mirrors.delete(port);
+      client.mirrors.set(port, known);
+      return known;
+    }
+    const socket = await bindUdp(this.#socket.local.hostname, 0);
+    if (this.#closed || this.#clients.get(key) !== client) {
+      socket.close();
+      throw new Error("relay closed");
+    }
+    for (const [oldPort, old] of client.mirrors) {
+      if (client.mirrors.size < MAX_MIRRORS) break;
+      client.mirrors.delete(oldPort);
+      old.close();
+    }
+    const reading = this.#receiveAtMirror(key, client, socket, port);
+    this.#mirrorReadings.add(reading);
+    reading.finally(() => this.#mirrorReadings.delete(reading)).catch(() => {});
+    client.mirrors.set(port, socket);
+    return socket;
+  }
+
+  /** What arrives at a mirror from its client goes to the target's `port`; from anyone else, nowhere. */
+  #receiveAtMirror(key: string, client: Client, socket: UdpSocket, port: number): Promise<void> {
+    return eachDatagram(socket, () => socket.closed, (data, source) => {
+      if (
+        plainAddress(source.hostname) !== plainAddress(client.from.hostname) ||
+        source.port !== client.from.port
+      ) {
+        this.#stranger(client, source);
+      } else {
+        this.#toTarget(key, client, data.slice(), port);
+      }
+    });
+  }
+
+  /** A datagram from neither the target nor the client: dropped, logged once per client. */
+  #stranger(client: Client, source: Endpoint): void {
+    if (client.strangers++ > 0) return;
+    this.#config.log?.({
+      event: "stranger",
+      id: client.id,
+      address: source.hostname,
+      port: source.port,
+    });
   }
 
   #touch(key: string, client: Client): void {
@@ -258,6 +344,7 @@ export class UdpRelay {
     client.up.close();
     client.down.close();
     client.upstream.close();
+    for (const mirror of client.mirrors.values()) mirror.close();
     this.#config.log?.({
       event: "idle",
       id: client.id,
@@ -273,6 +360,6 @@ export class UdpRelay {
     for (const [key, client] of clients) this.#forget(key, client);
     this.#socket.close();
     await this.#receiving;
-    await Promise.all(clients.map(([, c]) => c.reading));
+    await Promise.all([...clients.map(([, c]) => c.reading), ...this.#mirrorReadings]);
   }
 }
