@@ -104,7 +104,11 @@ export class Reporter {
     if (this.json) Deno.stdout.writeSync(encoder.encode(JSON.stringify(report) + "\n"));
     if (this.#verbose && report.outcome === "ok" && report.kind === "file") {
       console.error(
-        `  ${shown(report.name)}: ${formatBytes(report.bytes)} in ${report.seconds.toFixed(3)} s`,
+        report.skipped
+          ? `  ${shown(report.name)}: skipped: the same size and modification time`
+          : `  ${shown(report.name)}: ${formatBytes(report.bytes)} in ${
+            report.seconds.toFixed(3)
+          } s`,
       );
     }
   }
@@ -117,14 +121,15 @@ export class Reporter {
   finish(verb: string): void {
     const files = this.reports.filter((r) => r.kind === "file");
     const ok = files.filter((r) => r.outcome === "ok");
+    const skipped = ok.filter((r) => r.skipped).length;
     const bytes = ok.reduce((n, r) => n + r.bytes, 0);
     const seconds = (performance.now() - this.started) / 1000;
     const failed = this.failures;
     if (this.tells) {
       console.error(
-        `${verb} ${ok.length} of ${files.length} file(s), ${formatBytes(bytes)} in ${
+        `${verb} ${ok.length - skipped} of ${files.length} file(s), ${formatBytes(bytes)} in ${
           seconds.toFixed(1)
-        } s`,
+        } s${skipped ? `; ${skipped} skipped: already the same` : ""}`,
       );
     }
     if (!this.json) {

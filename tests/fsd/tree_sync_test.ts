@@ -68,6 +68,38 @@ Deno.test("get -r keeps mtimes; a rerun skips identical files, fetches missing o
   assert.deepEqual(await Deno.readFile(`${work.path}/t/b`), randomBytes(2000, 8));
 });
 
+Deno.test("get -r -v: a rerun's skipped files say so, and the summary counts what moved and what was skipped", async () => {
+  await using ctx = await startServer();
+  await using work = await tempDir();
+  await Deno.mkdir(`${ctx.root}/t`);
+  for (const name of ["a", "b", "c"]) {
+    await Deno.writeFile(`${ctx.root}/t/${name}`, randomBytes(100));
+  }
+  const get = () =>
+    runFsd([net(ctx.port), ...rw(work.path)], [
+      "get",
+      "-r",
+      "-v",
+      "127.0.0.1",
+      String(ctx.port),
+      "t",
+      work.path,
+    ]);
+  const first = await get();
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stderr, /^received 3 of 3 file\(s\), 300 bytes in [\d.]+ s$/m);
+  await Deno.remove(`${work.path}/t/b`);
+  const again = await get();
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /^ {2}t\/a: skipped: the same size and modification time$/m);
+  assert.match(again.stderr, /^ {2}t\/b: 100 bytes in [\d.]+ s$/m);
+  assert.match(again.stderr, /^ {2}t\/c: skipped: the same size and modification time$/m);
+  assert.match(
+    again.stderr,
+    /^received 1 of 3 file\(s\), 100 bytes in [\d.]+ s; 2 skipped: already the same$/m,
+  );
+});
+
 Deno.test("get -p gives one file the server's mtime; without it the file has the time it arrived", async () => {
   await using ctx = await startServer();
   await using work = await tempDir();
