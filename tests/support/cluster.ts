@@ -52,13 +52,53 @@ export function servePermissions(dir: string): string[] {
   return ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`];
 }
 
+const CLUSTER_PREFIX = "fsd-cluster-";
+/** The pid of the test process that built a cluster, in its directory. */
+const OWNER_FILE = "owner.pid";
+
+/**
+ * Takes down every cluster under `tmp` whose test process is gone (a run
+ * killed before its teardown): their FUSE mounts would otherwise stay, and
+ * with them every later server's calls async (tests/store/file_calls_test.ts
+ * insists on sync calls in CI). A cluster whose owner lives, another run's
+ * at the same time, is left alone; so is a directory without an owner file.
+ */
+export async function sweepStaleClusters(tmp: string): Promise<string[]> {
+  const swept: string[] = [];
+  for await (const entry of Deno.readDir(tmp)) {
+    if (!entry.isDirectory || !entry.name.startsWith(CLUSTER_PREFIX)) continue;
+    const dir = `${tmp}/${entry.name}`;
+    const owner = Number(await Deno.readTextFile(`${dir}/${OWNER_FILE}`).catch(() => ""));
+    if (!Number.isInteger(owner) || owner <= 0 || await alive(owner)) continue;
+    await volume(dir, "down");
+    swept.push(dir);
+  }
+  return swept;
+}
+
+/** Whether process `pid` exists: only "no such process" says it does not (/proc needs --allow-all). */
+async function alive(pid: number): Promise<boolean> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", 'kill -0 "$1"', "sh", String(pid)],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return out.success || !/no such process/i.test(new TextDecoder().decode(out.stderr));
+}
+
+function dirname(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
 /**
  * Builds the cluster under a new directory in /tmp, runs `use` on it, and
  * tears it all down whatever happens: HAProxy, the servers, then the
  * mounts, the volume, the glusterd it started and the bricks.
  */
 export async function withCluster(use: (cluster: Cluster) => Promise<void>): Promise<void> {
-  const base = await Deno.makeTempDir({ prefix: "fsd-cluster-" });
+  const base = await Deno.makeTempDir({ prefix: CLUSTER_PREFIX });
+  await Deno.writeTextFile(`${base}/${OWNER_FILE}`, String(Deno.pid));
+  await sweepStaleClusters(dirname(base));
   const servers: ServeWithHttp[] = [];
   const spawned: ServeWithHttp[] = [];
   let haproxy: Haproxy | undefined;
