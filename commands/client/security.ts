@@ -6,11 +6,11 @@
  * SHA256:...
  */
 
-import { parsePin, type TlsClientConfig } from "../../lib/net/tls.ts";
+import type { TlsClientConfig } from "../../lib/net/tls.ts";
+import { parsePin } from "../../lib/net/tls_identity.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";
 import { requireOwnAccess } from "../shared/local_access.ts";
-import { readSecret } from "../shared/terminal.ts";
 
 export interface ClientSecurityValues {
   user?: string;
@@ -91,6 +91,8 @@ async function password(user: string, file: string | undefined): Promise<string>
       `no password for ${user}: ${env}, give --password-file, or run on a terminal`,
     );
   }
+  // The prompt's module only when there is a prompt.
+  const { readSecret } = await import("../shared/terminal.ts");
   return await readSecret(`Password for ${user}: `);
 }
 

@@ -7,7 +7,8 @@
 import { readAccountsFile } from "../../lib/auth/accounts.ts";
 import { Authenticator } from "../../lib/auth/authenticator.ts";
 import type { AccountsConfig } from "../../lib/fsd/server.ts";
-import { certificateDer, fingerprint, type TlsServerConfig } from "../../lib/net/tls.ts";
+import type { TlsServerConfig } from "../../lib/net/tls.ts";
+import { certificateDer, fingerprint } from "../../lib/net/tls_identity.ts";
 import { errorMessage } from "../../lib/bytes/source_sink.ts";
 import type { ServerEvent } from "../../lib/store/log.ts";
 import { CommandError, UsageError } from "../shared/cli.ts";

@@ -7,7 +7,6 @@
 
 import { closeQuietly, concat, errorMessage, MemorySink } from "../bytes/source_sink.ts";
 import { connectWithTimeout } from "../net/connect.ts";
-import { connectTls } from "../net/tls.ts";
 import { ErrorCode, OptionsRefusedError, PeerError, ProtocolError } from "../store/errors.ts";
 import type { ClientConfig } from "./client_types.ts";
 import { encodeOptions, Opcode, type OptionPairs } from "./codec.ts";
@@ -34,8 +33,9 @@ export async function openGreeted(
   config: ClientConfig,
 ): Promise<{ conn: PacketConn; greeting: string }> {
   const timeoutMs = config.timeoutMs ?? 60_000;
+  // TLS (and node:tls behind a pin) is loaded by a connection that asks for it.
   const raw = config.tls
-    ? await connectTls({ hostname, port, timeoutMs, ...config.tls })
+    ? await (await import("../net/tls.ts")).connectTls({ hostname, port, timeoutMs, ...config.tls })
     : await connectWithTimeout({ hostname, port, timeoutMs });
   const greetingMs = Math.min(
     config.greetingTimeoutMs ?? GREETING_TIMEOUT_MS,

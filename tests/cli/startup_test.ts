@@ -142,6 +142,21 @@ Deno.test("startup: get and put, and their TFTP sides, import none of the fsd/1 
   assert.ok((await staticGraph("client/fsd_get")).some((m) => NOT_FOR_TFTP.test(m)));
 });
 
+/** What a client over fsd/1 runs only when a flag asks for it: TLS (--tls, --ca, --pin) and the password prompt. */
+const ONLY_WHEN_ASKED = /\/(lib\/net\/(tls|node_socket_conn)|commands\/shared\/terminal)\.ts$/;
+
+Deno.test("startup: fsd/1's get, put and ls import neither TLS nor the password prompt before a flag asks for them", async () => {
+  for (const name of ["client/fsd_get", "client/fsd_put", "ls"]) {
+    const graph = await staticGraph(name);
+    assert.ok(graph.some((m) => m.endsWith(`/commands/${name}.ts`)), graph.join(" "));
+    assert.deepEqual(graph.filter((m) => ONLY_WHEN_ASKED.test(m)), [], `commands/${name}.ts`);
+    // A --pin is still read (and refused when malformed) with the flags.
+    assert.ok(graph.some((m) => m.endsWith("/lib/net/tls_identity.ts")), `commands/${name}.ts`);
+  }
+  // The check itself: the server's side, which listens with TLS, imports it.
+  assert.ok((await staticGraph("serve")).some((m) => ONLY_WHEN_ASKED.test(m)));
+});
+
 /** What `fsd echo HOST PORT` never runs: the servers, their accounts and limits, and (without --pcap) the capture. */
 const NOT_FOR_THE_ECHO_CLIENT =
   /\/(lib\/echo\/(server|udp_server|login|answer)|lib\/auth\/\w+|lib\/net\/(accept_loop|limits)|lib\/capture\/\w+|commands\/shared\/capture|commands\/echo\/serve)\.ts$/;
