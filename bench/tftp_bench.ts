@@ -7,8 +7,9 @@
  * fsd's server runs twice: from source with the narrow permissions its
  * command documents, and with README's install line's flags (`fsd
  * (installed)`: --allow-all, which lets it read the mount table and so read
- * each block straight into its datagram on local file systems), the second
- * for curl's and fsd's own client's rows only.
+ * each block straight into its datagram on local file systems, and wait for
+ * an ACK on a blocking socket that spins first), the second for curl's,
+ * tftp-hpa's and fsd's own client's rows.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run bench/tftp_bench.ts [--quick] [--mb 100,1024] [--rounds 3]
  *
@@ -240,9 +241,9 @@ export async function tftpBench(
               }
               continue;
             }
-            // The installed server's rows are the goals' (curl, fsd get): tftp-hpa's and atftp's
-            // run from source only.
-            if (server.name === INSTALLED && !/^(curl|fsd)/.test(client.name)) continue;
+            // The installed server's rows are the goals' (curl, fsd get, tftp-hpa's lock-step):
+            // atftp's runs from source only.
+            if (server.name === INSTALLED && !/^(curl|fsd|tftp-hpa)/.test(client.name)) continue;
             const what = `${client.name} from ${server.name}, ${mib} MiB`;
             const [command, args] = client.args(server.port, file);
             const cpuBefore = await cpuSeconds(server.pid);
@@ -327,6 +328,12 @@ function reportGoals(rows: TftpBenchRow[], sizes: number[], notes: string[]): vo
       `curl blksize 65464 from ${INSTALLED}`,
       "curl blksize 65464 from tftpd-hpa",
       1.0,
+    ],
+    [
+      "tftp-hpa 512-byte lock-step: fsd's server, installed / tftpd-hpa",
+      `tftp-hpa 512-byte lock-step from ${INSTALLED}`,
+      "tftp-hpa 512-byte lock-step from tftpd-hpa",
+      0.8,
     ],
     [
       "fsd's client from fsd's server, installed (windows) / curl from tftpd-hpa",
