@@ -157,7 +157,6 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
-/** `a` followed by `b`, in a new array. */
 /** All of `parts`, one after another, in one new array. */
 export function concatAll(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
@@ -169,6 +168,7 @@ export function concatAll(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** `a` followed by `b`, in a new array. */
 export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);

@@ -32,7 +32,6 @@ export interface TlsClientConfig {
   pin?: Uint8Array;
 }
 
-/** A TLS connect or handshake that failed: the reason in one line. */
 /**
  * Connects with TLS and completes the handshake within `timeoutMs`: the
  * certificate checked against the CAs (and the host name), or against the

@@ -5,6 +5,7 @@
  * and a pin read back from that form or SSH's base64.
  */
 
+/** A TLS connect or handshake that failed, or a certificate or pin that is not one: the reason in one line. */
 export class TlsError extends Error {
   constructor(message: string, options?: { cause: unknown }) {
     super(message, options);

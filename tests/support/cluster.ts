@@ -9,6 +9,7 @@
 
 import { type ServeWithHttp, spawnServeWithHttp } from "./cli.ts";
 import { type Haproxy, startHaproxy } from "./haproxy.ts";
+import { dirname } from "../../lib/path.ts";
 
 export const LOCAL_VOLUME = new URL("../../deploy/cluster/local-volume.sh", import.meta.url)
   .pathname;
@@ -84,10 +85,6 @@ async function alive(pid: number): Promise<boolean> {
     stderr: "piped",
   }).output();
   return out.success || !/no such process/i.test(new TextDecoder().decode(out.stderr));
-}
-
-function dirname(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
 /**
