@@ -93,6 +93,8 @@ const CREATE_ATTEMPTS = 5;
  */
 interface MetadataCalls {
   open(path: string): Promise<Deno.FsFile>;
+  /** Opens an existing file for reading (what `stillNamesFile` asks of the file system). */
+  reopen(path: string): Promise<Deno.FsFile>;
   lock(file: Deno.FsFile): Promise<void>;
   fstat(file: Deno.FsFile): Promise<Deno.FileInfo>;
   lstat(path: string): Promise<Deno.FileInfo>;
@@ -105,6 +107,7 @@ const STAGING_OPEN: Deno.OpenOptions = { read: true, write: true, createNew: tru
 
 const ASYNC_CALLS: MetadataCalls = {
   open: (path) => Deno.open(path, STAGING_OPEN),
+  reopen: (path) => Deno.open(path, { read: true }),
   lock: (file) => file.lock(true),
   fstat: (file) => file.stat(),
   lstat: (path) => Deno.lstat(path),
@@ -115,6 +118,7 @@ const ASYNC_CALLS: MetadataCalls = {
 
 const SYNC_CALLS: MetadataCalls = {
   open: (path) => now(() => Deno.openSync(path, STAGING_OPEN)),
+  reopen: (path) => now(() => Deno.openSync(path, { read: true })),
   lock: (file) => now(() => file.lockSync(true)),
   fstat: (file) => now(() => file.statSync()),
   lstat: (path) => now(() => Deno.lstatSync(path)),
@@ -160,16 +164,21 @@ export class StagedFile {
       const path = `${dirname(target)}/${prefix}${crypto.randomUUID()}`;
       const file = await calls.open(path);
       try {
-        // A sweep may hold the lock for a moment (it found the file between
-        // create and lock): wait for it, then make sure the name is still ours.
-        // (A synchronous lock waits the same way, blocking this process meanwhile.)
+        // A sweep may hold the lock for a moment, or have come and gone (it found
+        // the file between create and lock): wait for it, then make sure the name
+        // is still ours. (A synchronous lock waits the same way, blocking this
+        // process meanwhile.)
         await calls.lock(file);
-        if (await namesFile(path, file, calls)) return new StagedFile(file, path, target, calls);
+        if (await stillNamesFile(path, file, calls)) {
+          return new StagedFile(file, path, target, calls);
+        }
       } catch (error) {
         file.close();
         await calls.remove(path).catch(() => {});
         throw error;
       }
+      // Swept (or not to be checked now): whatever the name holds of ours goes too, if anything.
+      await calls.remove(path).catch(() => {});
       file.close();
       if (attempt === CREATE_ATTEMPTS) {
         throw new Error(`staging file removed as soon as created: ${path}`);
@@ -221,7 +230,37 @@ export class StagedFile {
   }
 }
 
-/** Whether `path` still names the open `file` (a sweep did not unlink it). */
+/**
+ * Whether `path` still names the open `file` (a sweep did not unlink it),
+ * asked of the file system itself: `path` is opened again. A network or FUSE
+ * file system answers lstat(2) from a cache for a while (GlusterFS for a
+ * second, NFS for longer): a name another machine has just removed is still
+ * there for lstat, and so is the link count of the open file, but an open
+ * goes to the server and fails (tests/cluster/cluster_test.ts). Without read
+ * permission there (never the case for fsd's own staging files), lstat is
+ * asked instead.
+ */
+export async function stillNamesFile(
+  path: string,
+  file: Deno.FsFile,
+  calls = ASYNC_CALLS,
+): Promise<boolean> {
+  let again: Deno.FsFile;
+  try {
+    again = await calls.reopen(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) return await namesFile(path, file, calls);
+    return false;
+  }
+  try {
+    const [named, opened] = await Promise.all([calls.fstat(again), calls.fstat(file)]);
+    return named.ino === opened.ino && named.dev === opened.dev;
+  } finally {
+    again.close();
+  }
+}
+
+/** Whether `path` names the open `file` by lstat(2) (which a network file system may cache). */
 async function namesFile(
   path: string,
   file: Deno.FsFile,
@@ -290,7 +329,7 @@ export async function removeIfAbandoned(path: string): Promise<boolean> {
   try {
     if (!(await file.tryLock(true))) return false; // a live process is writing it
     const info = await Deno.lstat(path).catch(() => undefined);
-    if (!info?.isFile || !(await namesFile(path, file))) return false;
+    if (!info?.isFile || !(await stillNamesFile(path, file))) return false;
     await Deno.remove(path);
     return true;
   } catch {

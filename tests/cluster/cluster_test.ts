@@ -16,6 +16,7 @@
 import assert from "node:assert/strict";
 import { bytesSource } from "../../lib/bytes/source_sink.ts";
 import { PeerError } from "../../lib/store/errors.ts";
+import { stillNamesFile } from "../../lib/store/staging.ts";
 import { tftpUpload } from "../../lib/tftp/client.ts";
 import { runFsd, spawnFsd, spawnServe } from "../support/cli.ts";
 import { assertSameBytes, dirNames, randomBytes, tempDir } from "../support/files.ts";
@@ -147,6 +148,29 @@ Deno.test({
           const calls = await serverCalls(["--allow-all"]);
           assert.match(calls.mountinfo ?? "", / - fuse\.glusterfs /, "the volume is mounted");
           assert.equal(calls.sync, false);
+        },
+      );
+
+      await step(
+        t,
+        "a staging name removed through another mount is gone for its creator at once (stale)",
+        async () => {
+          // A FUSE mount answers lstat from its cache for a second: a server's start-up probe
+          // took its staging file, which another server's start-up sweep had just removed through
+          // another mount, for still named, and its next open of it failed: the server died with
+          // "No such file or directory" (seen under load in CI; about 1 start in 40 of three
+          // servers at once with the processors busy).
+          const name = `.fsd-upload-stale-${seed}`;
+          const here = `${cluster.mounts[0]}/${name}`;
+          const file = await Deno.open(here, { read: true, write: true, createNew: true });
+          try {
+            assert.equal(await stillNamesFile(here, file), true);
+            await Deno.lstat(here); // in this mount's cache now
+            await Deno.remove(`${cluster.mounts[1]}/${name}`);
+            assert.equal(await stillNamesFile(here, file), false, "removed through mount 2");
+          } finally {
+            file.close();
+          }
         },
       );
 
