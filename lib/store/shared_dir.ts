@@ -9,7 +9,7 @@
 import { closeQuietly } from "../bytes/source_sink.ts";
 import { join } from "../path.ts";
 import { STAGING_PREFIX } from "./sandbox.ts";
-import { StagedFile } from "./staging.ts";
+import { isStale, StagedFile } from "./staging.ts";
 import { ASYNC_CALLS, type FileCalls } from "./file_calls.ts";
 
 /**
@@ -27,7 +27,7 @@ export async function probeSharedDir(root: string): Promise<string | undefined> 
     try {
       return await probeOnce(root);
     } catch (error) {
-      if (!/os error 116\)/.test(String(error)) || attempt === STALE_ATTEMPTS) throw error;
+      if (!isStale(error) || attempt === STALE_ATTEMPTS) throw error;
     }
   }
 }

@@ -177,7 +177,7 @@ export class StagedFile {
         await calls.remove(path).catch(() => {});
         throw error;
       }
-      // Swept (or not to be checked now): whatever the name holds of ours goes too, if anything.
+      // Swept (or, for a moment, stale): whatever the name holds of ours goes too, if anything.
       await calls.remove(path).catch(() => {});
       file.close();
       if (attempt === CREATE_ATTEMPTS) {
@@ -250,7 +250,10 @@ export async function stillNamesFile(
     again = await calls.reopen(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) return await namesFile(path, file, calls);
-    return false;
+    // Gone, or (GlusterFS, for a moment) ESTALE: not named. Anything else (no descriptors
+    // left, say) is not an answer, and is thrown.
+    if (error instanceof Deno.errors.NotFound || isStale(error)) return false;
+    throw error;
   }
   try {
     const [named, opened] = await Promise.all([calls.fstat(again), calls.fstat(file)]);
@@ -258,6 +261,11 @@ export async function stillNamesFile(
   } finally {
     again.close();
   }
+}
+
+/** ESTALE: a network file system's handle gone out of date (GlusterFS says it for a moment under load). */
+export function isStale(error: unknown): boolean {
+  return /os error 116\)/.test(String(error));
 }
 
 /** Whether `path` names the open `file` by lstat(2) (which a network file system may cache). */
