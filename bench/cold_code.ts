@@ -32,7 +32,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { fsdServe, installedFlags, MAIN } from "./support.ts";
+import { fsdServe, installedFlags, MAIN, timesOfRounds } from "./support.ts";
 import { makeFiles } from "./client_bench.ts";
 
 const { values } = parseArgs({
@@ -153,6 +153,7 @@ async function part2(work: string): Promise<void> {
     const names = Array.from({ length: SMALL_FILES }, (_, i) => `small/f${i}`);
     const port = String(server.port);
     const out = `${work}/out`;
+    const removeOut = () => Deno.remove(out, { recursive: true }).catch(() => {});
     const get = (main: string, ...args: string[]) => [main, "get", "127.0.0.1", port, ...args];
     const noLazy = ["--v8-flags=--no-lazy", ...flags];
     const rows: [string, string[]][] = [
@@ -166,17 +167,13 @@ async function part2(work: string): Promise<void> {
     ];
     for (const [, args] of rows) {
       await deno(args); // fills the code cache
-      await Deno.remove(out, { recursive: true }).catch(() => {});
+      await removeOut();
     }
-    const times = new Map<string, number[]>(rows.map(([what]) => [what, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [what, args] of rows) {
-        await Deno.remove(out, { recursive: true }).catch(() => {});
-        const start = performance.now();
-        await deno(args);
-        times.get(what)!.push(performance.now() - start);
-      }
-    }
+    const times = await timesOfRounds(
+      rows.map(([what, args]) => [what, [Deno.execPath(), ["run", ...args]]] as const),
+      ROUNDS,
+      removeOut,
+    );
     console.log(`part 2: wall ms, best and median of ${ROUNDS} interleaved rounds`);
     for (const [what, list] of times) {
       const best = Math.min(...list).toFixed(1).padStart(6);

@@ -198,14 +198,19 @@ export function curlTftpGet(port: number, file: string, blockSize: number): [str
 /** A named command line, for `bestOfRounds`. */
 export type Row = readonly [string, readonly [string, readonly string[]]];
 
-/** Each row's wall times over `rounds` rounds, the rows interleaved within each round. */
+/**
+ * Each row's wall times over `rounds` rounds, the rows interleaved within each round;
+ * `prepare`, untimed, before each run (removing what the last one wrote, say).
+ */
 export async function timesOfRounds(
   rows: readonly Row[],
   rounds: number,
+  prepare?: () => Promise<void>,
 ): Promise<Map<string, number[]>> {
   const times = new Map<string, number[]>(rows.map(([what]) => [what, []]));
   for (let round = 0; round < rounds; round++) {
     for (const [what, [command, args]] of rows) {
+      await prepare?.();
       times.get(what)!.push(await wallTime(command, args));
     }
   }

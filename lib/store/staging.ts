@@ -177,7 +177,8 @@ export class StagedFile {
         await calls.remove(path).catch(() => {});
         throw error;
       }
-      // Swept (or, for a moment, stale): whatever the name holds of ours goes too, if anything.
+      // Swept (or, for a moment, stale): the name goes too if it is still there (it can only be
+      // ours: random, and made new).
       await calls.remove(path).catch(() => {});
       file.close();
       if (attempt === CREATE_ATTEMPTS) {
